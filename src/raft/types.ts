@@ -1,0 +1,179 @@
+// The vocabulary of the consensus core: log entries, persistent state, messages (Figure 2) and
+// the Ready batch the runtime consumes. Indexes and terms are plain numbers: safe integers up to
+// 2^53, far beyond any log this process could write.
+
+export type NodeId = string;
+
+/** What a log entry carries. `config` entries hold an encoded Configuration (thesis §4.1). */
+export const ENTRY_TYPES = ['normal', 'config'] as const;
+export type EntryType = (typeof ENTRY_TYPES)[number];
+
+/**
+ * One log entry. Never mutated once created: the same object is shared by the log, the Ready
+ * handed to storage and every AppendEntries that carries it. A `normal` entry with empty data is
+ * the no-op a new leader appends (§8).
+ */
+export interface Entry {
+  readonly index: number;
+  readonly term: number;
+  readonly type: EntryType;
+  readonly data: Uint8Array;
+}
+
+/** State that MUST be on stable storage before any message that depends on it leaves (Figure 2). */
+export interface HardState {
+  readonly currentTerm: number;
+  readonly votedFor: NodeId | null;
+  /** Persisted so a restart can re-apply committed entries at once; not required for safety. */
+  readonly commitIndex: number;
+}
+
+export const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'] as const;
+export type Role = (typeof ROLES)[number];
+
+/**
+ * The membership in force (thesis §4.3). `votersOutgoing` is non-empty only during joint
+ * consensus (C_old,new), when elections and commitment need a majority of both sets.
+ */
+export interface Configuration {
+  readonly voters: readonly NodeId[];
+  readonly votersOutgoing: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+export interface SnapshotMeta {
+  /** Last log index the snapshot covers (lastIncludedIndex, §7). */
+  readonly index: number;
+  /** Term of that entry (lastIncludedTerm, §7). */
+  readonly term: number;
+  /** The configuration in force at `index`. */
+  readonly config: Configuration;
+}
+
+export interface Snapshot {
+  readonly meta: SnapshotMeta;
+  /** The state machine's bytes. The core never looks inside. */
+  readonly data: Uint8Array;
+}
+
+// ---- Messages (Figure 2, §7, thesis §3.10, §9.6) ----------------------------------------------
+
+interface Envelope {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** The sender's currentTerm, or for a PreVote request the term it would campaign in. */
+  readonly term: number;
+}
+
+export interface RequestVote extends Envelope {
+  readonly type: 'RequestVote';
+  /** Thesis §9.6: asks "would you vote for me?" without anyone changing term. */
+  readonly preVote: boolean;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+  /** Set by a leadership transfer (thesis §3.10): bypasses the CheckQuorum lease. */
+  readonly transfer: boolean;
+}
+
+export interface RequestVoteResponse extends Envelope {
+  readonly type: 'RequestVoteResponse';
+  readonly preVote: boolean;
+  readonly voteGranted: boolean;
+}
+
+export interface AppendEntries extends Envelope {
+  readonly type: 'AppendEntries';
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: number;
+  readonly entries: readonly Entry[];
+  readonly leaderCommit: number;
+  /** Leader's round number, echoed in the response; ReadIndex (thesis §6.4) counts echoes. */
+  readonly seq: number;
+}
+
+export interface AppendEntriesResponse extends Envelope {
+  readonly type: 'AppendEntriesResponse';
+  readonly success: boolean;
+  /** On success: the follower's log matches the leader's up to here. */
+  readonly matchIndex: number;
+  /** The prevLogIndex of the request this answers (lets the leader drop stale rejections). */
+  readonly rejectedIndex: number;
+  /** On rejection: the term of the follower's entry at prevLogIndex, 0 if it has none. */
+  readonly conflictTerm: number;
+  /** On rejection: the first index of conflictTerm in the follower's log, or its lastIndex + 1. */
+  readonly conflictIndex: number;
+  readonly seq: number;
+}
+
+export interface InstallSnapshot extends Envelope {
+  readonly type: 'InstallSnapshot';
+  readonly snapshot: Snapshot;
+  readonly seq: number;
+}
+
+export interface InstallSnapshotResponse extends Envelope {
+  readonly type: 'InstallSnapshotResponse';
+  /** The follower's log matches the leader's up to here (the snapshot index, or its commit). */
+  readonly matchIndex: number;
+  readonly seq: number;
+}
+
+export interface TimeoutNow extends Envelope {
+  readonly type: 'TimeoutNow';
+}
+
+export type Message =
+  | RequestVote
+  | RequestVoteResponse
+  | AppendEntries
+  | AppendEntriesResponse
+  | InstallSnapshot
+  | InstallSnapshotResponse
+  | TimeoutNow;
+
+export type MessageType = Message['type'];
+
+// ---- The Ready batch: everything the core wants done ------------------------------------------
+
+export interface SoftState {
+  readonly role: Role;
+  readonly leaderId: NodeId | null;
+}
+
+/** A linearizable read may be served once the state machine has applied `index` (thesis §6.4). */
+export interface ReadState {
+  readonly requestId: number;
+  readonly index: number;
+}
+
+/**
+ * The runtime's contract for one Ready, in this order:
+ *   1. persist `snapshot` (if any), then `entries` (the first may overwrite: truncate the stored
+ *      log from `entries[0].index` before appending), then `hardState` (if any), and sync;
+ *   2. only AFTER step 1 is durable, send `messages`;
+ *   3. apply `committedEntries` in order (after restoring the state machine from `snapshot`);
+ *   4. answer `readStates` once applied ≥ their index;
+ *   5. call `advance()`. No other `ready()` until then.
+ * Messages MUST NOT be sent before their Ready's state is on stable storage: a vote or an
+ * acknowledgement that outlives a crash which forgot it breaks Election Safety or durability.
+ */
+export interface Ready {
+  readonly softState: SoftState | null;
+  readonly hardState: HardState | null;
+  readonly snapshot: Snapshot | null;
+  readonly entries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly committedEntries: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+}
+
+/** What a node recovers from stable storage to rebuild its core after a restart. */
+export interface InitialState {
+  readonly hardState: HardState;
+  /** Metadata of the newest snapshot, or null if none was ever taken. */
+  readonly snapshot: SnapshotMeta | null;
+  /** The log after the snapshot, contiguous and in order. */
+  readonly entries: readonly Entry[];
+  /** The index the state machine has applied up to (at least the snapshot's index). */
+  readonly applied: number;
+}
