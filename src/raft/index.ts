@@ -1,0 +1,43 @@
+// The consensus core's public surface.
+export type {
+  AppendEntries,
+  AppendEntriesResponse,
+  Configuration,
+  Entry,
+  EntryType,
+  HardState,
+  InitialState,
+  InstallSnapshot,
+  InstallSnapshotResponse,
+  Message,
+  MessageType,
+  NodeId,
+  ReadState,
+  Ready,
+  RequestVote,
+  RequestVoteResponse,
+  Role,
+  Snapshot,
+  SnapshotMeta,
+  SoftState,
+  TimeoutNow,
+} from './types.js';
+export { ENTRY_TYPES, ROLES } from './types.js';
+export { Raft, DEFAULT_RAFT_OPTIONS } from './raft.js';
+export type { RaftOptions, ProgressView } from './raft.js';
+export { bootstrapState } from './bootstrap.js';
+export {
+  EMPTY_CONFIGURATION,
+  decodeConfiguration,
+  encodeConfiguration,
+  isJoint,
+  isVoter,
+  members,
+  sameConfiguration,
+} from './configuration.js';
+export { committedIndex, hasQuorum, majorityIndex, voteResult } from './quorum.js';
+export type { VoteResult } from './quorum.js';
+export { PROGRESS_STATES } from './progress.js';
+export type { ProgressState } from './progress.js';
+export { RaftError, NotLeaderError, ProposalDroppedError, ChangeInProgressError } from './errors.js';
+export type { StateMachine } from './state-machine.js';

@@ -1,0 +1,144 @@
+// The replicated log as the core holds it: the entries after the last snapshot (§7), in memory.
+// Index i lives at entries[i - snapshotIndex - 1]. Terms never decrease along a log (each
+// leader appends in its own, newer term), which lets the conflict hints of §5.3 use binary search.
+import type { Entry, SnapshotMeta } from './types.js';
+
+const ENTRY_OVERHEAD_BYTES = 24;
+
+/** What an entry costs to ship or hold: its payload plus a fixed header estimate. */
+export function entryBytes(entry: Entry): number {
+  return entry.data.length + ENTRY_OVERHEAD_BYTES;
+}
+
+export class RaftLog {
+  private entries: Entry[];
+  snapshotIndex: number;
+  snapshotTerm: number;
+
+  constructor(snapshot: Pick<SnapshotMeta, 'index' | 'term'> | null, entries: readonly Entry[]) {
+    this.snapshotIndex = snapshot?.index ?? 0;
+    this.snapshotTerm = snapshot?.term ?? 0;
+    this.entries = entries.slice();
+    for (let i = 0; i < this.entries.length; i++) {
+      if (this.entries[i]!.index !== this.snapshotIndex + 1 + i) {
+        throw new Error(`log is not contiguous at index ${this.snapshotIndex + 1 + i}`);
+      }
+    }
+  }
+
+  get firstIndex(): number {
+    return this.snapshotIndex + 1;
+  }
+
+  get lastIndex(): number {
+    return this.snapshotIndex + this.entries.length;
+  }
+
+  get lastTerm(): number {
+    const n = this.entries.length;
+    return n === 0 ? this.snapshotTerm : this.entries[n - 1]!.term;
+  }
+
+  /** The term at `index`; undefined when compacted away or not (yet) in the log. */
+  termAt(index: number): number | undefined {
+    if (index === this.snapshotIndex) return this.snapshotTerm;
+    if (index < this.snapshotIndex || index > this.lastIndex) return undefined;
+    return this.entries[index - this.snapshotIndex - 1]!.term;
+  }
+
+  entryAt(index: number): Entry | undefined {
+    if (index <= this.snapshotIndex || index > this.lastIndex) return undefined;
+    return this.entries[index - this.snapshotIndex - 1];
+  }
+
+  /**
+   * Entries [from, to) capped at `maxBytes` (always at least one entry when the range is not
+   * empty, so a single oversized entry still moves).
+   */
+  slice(from: number, to: number, maxBytes = Number.POSITIVE_INFINITY): Entry[] {
+    if (from < this.firstIndex) throw new Error(`slice from ${from} reaches into the snapshot (first index ${this.firstIndex})`);
+    const end = Math.min(to, this.lastIndex + 1);
+    if (from >= end) return [];
+    const lo = from - this.snapshotIndex - 1;
+    let hi = end - this.snapshotIndex - 1;
+    if (maxBytes !== Number.POSITIVE_INFINITY) {
+      let bytes = entryBytes(this.entries[lo]!);
+      let i = lo + 1;
+      while (i < hi) {
+        bytes += entryBytes(this.entries[i]!);
+        if (bytes > maxBytes) break;
+        i++;
+      }
+      hi = i;
+    }
+    return this.entries.slice(lo, hi);
+  }
+
+  /** Appends entries that start right after the last index. */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    if (entries[0]!.index !== this.lastIndex + 1) {
+      throw new Error(`append at ${entries[0]!.index} would leave a gap after ${this.lastIndex}`);
+    }
+    for (let i = 0; i < entries.length; i++) this.entries.push(entries[i]!);
+  }
+
+  appendOne(entry: Entry): void {
+    this.entries.push(entry);
+  }
+
+  /** Removes `index` and everything after it (a conflicting suffix, §5.3). */
+  truncateFrom(index: number): void {
+    if (index <= this.snapshotIndex) throw new Error(`cannot truncate at ${index}: compacted up to ${this.snapshotIndex}`);
+    if (index <= this.lastIndex) this.entries.length = index - this.snapshotIndex - 1;
+  }
+
+  /** Drops entries up to and including `index`, which a snapshot now covers (§7). */
+  compact(index: number, term: number): void {
+    if (index <= this.snapshotIndex) return;
+    const drop = Math.min(index, this.lastIndex) - this.snapshotIndex;
+    this.entries.splice(0, drop);
+    this.snapshotIndex = index;
+    this.snapshotTerm = term;
+  }
+
+  /** Replaces the whole log with a snapshot's position (InstallSnapshot, §7 step 7). */
+  restore(index: number, term: number): void {
+    this.entries = [];
+    this.snapshotIndex = index;
+    this.snapshotTerm = term;
+  }
+
+  /** §5.4.1: is a log ending at (lastIndex, lastTerm) at least as up to date as this one? */
+  isUpToDate(lastIndex: number, lastTerm: number): boolean {
+    const myTerm = this.lastTerm;
+    return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= this.lastIndex);
+  }
+
+  /** The first index in [firstIndex, upTo] whose term is `term`, given termAt(upTo) === term. */
+  firstIndexOfTerm(term: number, upTo: number): number {
+    let lo = this.firstIndex;
+    let hi = upTo;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.termAt(mid)! >= term) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** The last index ≤ upTo holding `term`, or 0 if this log has no entry of that term there. */
+  lastIndexOfTerm(term: number, upTo: number): number {
+    let lo = this.snapshotIndex;
+    let hi = Math.min(upTo, this.lastIndex);
+    if (hi < lo) return 0;
+    // Find the highest index in [lo, hi] with term ≤ `term`.
+    if (this.termAt(lo)! > term) return 0;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.termAt(mid)! <= term) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.termAt(lo) === term ? lo : 0;
+  }
+}
