@@ -1,0 +1,405 @@
+// The runtime around the consensus core: real timers drive tick(), a single loop turns each Ready
+// into disk writes, messages and applied entries, in the order the Ready contract demands:
+// persist and sync FIRST, THEN send, THEN apply, THEN advance(). Proposals and reads become
+// promises that settle when their entry is applied (or replaced by another leader's).
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import {
+  NotLeaderError,
+  ProposalDroppedError,
+  Raft,
+  RaftError,
+  bootstrapState,
+  type Configuration,
+  type Entry,
+  type InitialState,
+  type Message,
+  type NodeId,
+  type Ready,
+  type Role,
+  type Snapshot,
+  type StateMachine,
+} from '../raft/index.js';
+import type { RaftStorage } from '../storage/types.js';
+
+/** Where the node's messages go; the TCP transport or a test double implements it. */
+export interface PeerSender {
+  send(m: Message): void;
+}
+
+export interface NodeLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RaftNodeOptions<R> {
+  id: NodeId;
+  storage: RaftStorage;
+  stateMachine: StateMachine<R>;
+  transport: PeerSender;
+  /** The founding voters; used only when the data dir is empty. Omit to join an existing cluster. */
+  initialCluster?: Configuration;
+  /** @default 100 */
+  heartbeatMs?: number;
+  /** @default 1000 — the randomized election timeout is drawn from [electionMs, 2 × electionMs). */
+  electionMs?: number;
+  /** @default 10000 — applied entries between automatic snapshots */
+  snapshotEntries?: number;
+  /** @default 5000 — entries kept behind a snapshot so slightly slow followers need no snapshot */
+  snapshotCatchUpEntries?: number;
+  /** @default Math.random */
+  random?: () => number;
+  logger?: NodeLogger;
+}
+
+export const DEFAULT_NODE_OPTIONS = {
+  heartbeatMs: 100,
+  electionMs: 1000,
+  snapshotEntries: 10_000,
+  snapshotCatchUpEntries: 5_000,
+} as const;
+
+export interface Applied<R> {
+  readonly index: number;
+  readonly result: R;
+}
+
+interface ProposalWaiter<R> {
+  readonly term: number;
+  readonly resolve: (applied: Applied<R>) => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface ReadWaiter {
+  index: number;
+  readonly resolve: (index: number) => void;
+  readonly reject: (err: Error) => void;
+}
+
+export interface NodeStats {
+  proposals: number;
+  appliedEntries: number;
+  syncs: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
+  /** Durations of recent syncs in ms, for the metrics layer to drain. */
+  readonly syncDurationsMs: number[];
+}
+
+export class StoppedError extends RaftError {
+  constructor() {
+    super('STOPPED', 'the node is stopping');
+  }
+}
+
+const SILENT_LOGGER: NodeLogger = { info() {}, warn() {}, error() {} };
+
+export class RaftNode<R = unknown> extends EventEmitter {
+  readonly id: NodeId;
+  readonly core: Raft;
+  readonly stats: NodeStats = { proposals: 0, appliedEntries: 0, syncs: 0, snapshotsTaken: 0, snapshotsInstalled: 0, syncDurationsMs: [] };
+  private readonly storage: RaftStorage;
+  private readonly sm: StateMachine<R>;
+  private readonly transport: PeerSender;
+  private readonly logger: NodeLogger;
+  private readonly snapshotEntries: number;
+  private readonly catchUpEntries: number;
+  private readonly tickTimer: NodeJS.Timeout;
+  private latestSnapshot: Snapshot | null;
+  private readonly proposals = new Map<number, ProposalWaiter<R>>();
+  private readonly readsById = new Map<number, ReadWaiter>();
+  private readsWaitingApply: ReadWaiter[] = [];
+  private nextReadId = 1;
+  private processing = false;
+  private snapshotting: Promise<number> | null = null;
+  private scheduled = false;
+  private stopped = false;
+  private failure: Error | null = null;
+  private idle: Promise<void> = Promise.resolve();
+  private idleResolve: (() => void) | null = null;
+
+  static async start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
+    let state: InitialState = await options.storage.load();
+    const isEmpty = state.hardState.currentTerm === 0 && state.entries.length === 0 && state.snapshot === null;
+    if (isEmpty && options.initialCluster !== undefined) {
+      state = bootstrapState(options.initialCluster);
+      options.storage.append(state.entries);
+      options.storage.setHardState(state.hardState);
+      await options.storage.sync();
+    }
+    const snapshot = await options.storage.loadSnapshot();
+    if (snapshot !== null) options.stateMachine.restore(snapshot.data);
+    const applied = snapshot?.meta.index ?? 0;
+    return new RaftNode(options, { ...state, applied }, snapshot);
+  }
+
+  private constructor(options: RaftNodeOptions<R>, state: InitialState, snapshot: Snapshot | null) {
+    super();
+    this.id = options.id;
+    this.storage = options.storage;
+    this.sm = options.stateMachine;
+    this.transport = options.transport;
+    this.logger = options.logger ?? SILENT_LOGGER;
+    this.snapshotEntries = options.snapshotEntries ?? DEFAULT_NODE_OPTIONS.snapshotEntries;
+    this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries;
+    this.latestSnapshot = snapshot;
+    const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
+    const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
+    if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
+    // Two ticks per heartbeat gives the randomized election timeout a finer grain.
+    const tickMs = heartbeatMs / 2;
+    this.core = new Raft(
+      {
+        id: options.id,
+        random: options.random ?? Math.random,
+        heartbeatTicks: 2,
+        electionTicks: Math.max(3, Math.round(electionMs / tickMs)),
+      },
+      state,
+    );
+    this.tickTimer = setInterval(() => {
+      this.core.tick();
+      this.schedule();
+    }, tickMs);
+    this.tickTimer.unref();
+    this.schedule();
+  }
+
+  // ---- client-facing operations --------------------------------------------------------------
+
+  get role(): Role {
+    return this.core.role;
+  }
+
+  get leaderId(): NodeId | null {
+    return this.core.leaderId;
+  }
+
+  get isLeader(): boolean {
+    return this.core.role === 'leader';
+  }
+
+  /** Proposes a command; settles once it is committed and applied here (§5.3). Leader only. */
+  propose(data: Uint8Array): Promise<Applied<R>> {
+    this.assertRunning();
+    const index = this.core.propose(data);
+    this.stats.proposals++;
+    const term = this.core.currentTerm;
+    const settled = new Promise<Applied<R>>((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+    this.schedule();
+    return settled;
+  }
+
+  /**
+   * Thesis §6.4: resolves with a read index once leadership is confirmed and this node has
+   * applied up to it; a read of the state machine after that is linearizable. Leader only.
+   */
+  readIndex(): Promise<number> {
+    this.assertRunning();
+    const requestId = this.nextReadId++;
+    const settled = new Promise<number>((resolve, reject) => this.readsById.set(requestId, { index: 0, resolve, reject }));
+    try {
+      this.core.readIndex(requestId);
+    } catch (err) {
+      this.readsById.delete(requestId);
+      throw err;
+    }
+    this.schedule();
+    return settled;
+  }
+
+  /** A message from a peer (the transport calls this). */
+  receive(m: Message): void {
+    if (this.stopped) return;
+    this.core.step(m);
+    this.schedule();
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.core.reportUnreachable(id);
+    this.schedule();
+  }
+
+  reportSnapshot(id: NodeId, success: boolean): void {
+    this.core.reportSnapshot(id, success);
+    this.schedule();
+  }
+
+  /** Campaigns at once (tests, demos); normally elections start on their own. */
+  campaign(): void {
+    this.core.campaign();
+    this.schedule();
+  }
+
+  /** Takes a snapshot now (the log before it is compacted); resolves with its index. */
+  async snapshotNow(): Promise<number> {
+    await this.whenIdle();
+    return this.takeSnapshot();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    await this.whenIdle();
+    const err = new StoppedError();
+    for (const w of this.proposals.values()) w.reject(err);
+    this.proposals.clear();
+    this.failReads(err);
+    await this.storage.close();
+  }
+
+  // ---- the Ready loop --------------------------------------------------------------------------
+
+  private schedule(): void {
+    if (this.scheduled || this.processing || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.process();
+    });
+  }
+
+  private whenIdle(): Promise<void> {
+    return this.processing ? this.idle : Promise.resolve();
+  }
+
+  private async process(): Promise<void> {
+    if (this.processing || this.failure !== null) return;
+    this.processing = true;
+    this.idle = new Promise((resolve) => (this.idleResolve = resolve));
+    try {
+      while (!this.stopped && this.core.hasReady()) {
+        await this.handleReady(this.core.ready());
+        this.core.advance();
+        if (this.core.lastApplied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
+          await this.takeSnapshot();
+        }
+      }
+    } catch (err) {
+      // Fail-stop: a node that cannot write its disk must not keep acting as if it had.
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      this.logger.error('storage failure; the node stops', { error: this.failure.message });
+      this.stopped = true;
+      clearInterval(this.tickTimer);
+      this.emit('fatal', this.failure);
+    } finally {
+      this.processing = false;
+      this.idleResolve?.();
+    }
+    if (!this.stopped && this.core.hasReady()) this.schedule();
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    // 1. Persist: snapshot, entries, hard state; one sync for all of it (group commit).
+    if (rd.snapshot !== null) await this.storage.installSnapshot(rd.snapshot);
+    if (rd.entries.length > 0) this.storage.append(rd.entries);
+    if (rd.hardState !== null) this.storage.setHardState(rd.hardState);
+    if (rd.entries.length > 0 || rd.hardState !== null) {
+      const t0 = performance.now();
+      await this.storage.sync();
+      this.stats.syncs++;
+      const durations = this.stats.syncDurationsMs;
+      if (durations.length < 10_000) durations.push(performance.now() - t0);
+    }
+    // 2. Only now may anything that depends on that state leave this node.
+    for (const m of rd.messages) this.transport.send(this.attachSnapshot(m));
+    // 3. Apply.
+    if (rd.snapshot !== null) {
+      this.sm.restore(rd.snapshot.data);
+      this.latestSnapshot = rd.snapshot;
+      this.stats.snapshotsInstalled++;
+      this.logger.info('installed snapshot', { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term });
+      this.rejectProposalsUpTo(rd.snapshot.meta.index);
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    // 4. Reads whose leadership round is confirmed wait for the state machine to catch up.
+    for (const rs of rd.readStates) {
+      const w = this.readsById.get(rs.requestId);
+      if (w === undefined) continue;
+      this.readsById.delete(rs.requestId);
+      w.index = rs.index;
+      this.readsWaitingApply.push(w);
+    }
+    this.releaseReads();
+    if (rd.softState !== null) {
+      if (rd.softState.role !== 'leader') this.failReads(new NotLeaderError(rd.softState.leaderId));
+      this.emit('role', rd.softState.role, rd.softState.leaderId);
+      this.logger.info('role changed', { role: rd.softState.role, leader: rd.softState.leaderId, term: this.core.currentTerm });
+    }
+  }
+
+  private applyEntry(e: Entry): void {
+    const result = this.sm.apply(e);
+    this.stats.appliedEntries++;
+    const w = this.proposals.get(e.index);
+    if (w === undefined) return;
+    this.proposals.delete(e.index);
+    // Another leader's entry at this index means ours was overwritten and never committed.
+    if (e.term === w.term) w.resolve({ index: e.index, result });
+    else w.reject(new ProposalDroppedError(`entry ${e.index} was replaced by a newer leader's`));
+  }
+
+  private rejectProposalsUpTo(index: number): void {
+    for (const [i, w] of this.proposals) {
+      if (i > index) continue;
+      this.proposals.delete(i);
+      w.reject(new ProposalDroppedError(`outcome of entry ${i} is unknown: state replaced by a snapshot`));
+    }
+  }
+
+  private releaseReads(): void {
+    if (this.readsWaitingApply.length === 0) return;
+    const applied = this.core.lastApplied;
+    const still: ReadWaiter[] = [];
+    for (const w of this.readsWaitingApply) {
+      if (w.index <= applied) w.resolve(w.index);
+      else still.push(w);
+    }
+    this.readsWaitingApply = still;
+  }
+
+  private failReads(err: Error): void {
+    for (const w of this.readsById.values()) w.reject(err);
+    this.readsById.clear();
+  }
+
+  /** The core sends InstallSnapshot without bytes; attach our newest saved snapshot (its own meta). */
+  private attachSnapshot(m: Message): Message {
+    if (m.type !== 'InstallSnapshot' || m.snapshot.data.length > 0) return m;
+    const snap = this.latestSnapshot;
+    if (snap === null || snap.meta.index < m.snapshot.meta.index) {
+      throw new Error(`no saved snapshot covers index ${m.snapshot.meta.index}`);
+    }
+    return { ...m, snapshot: snap };
+  }
+
+  private takeSnapshot(): Promise<number> {
+    // One snapshot at a time: the Ready loop and snapshotNow() may both ask.
+    this.snapshotting ??= this.writeSnapshot().finally(() => (this.snapshotting = null));
+    return this.snapshotting;
+  }
+
+  private async writeSnapshot(): Promise<number> {
+    const applied = this.core.lastApplied;
+    if (applied <= (this.latestSnapshot?.meta.index ?? 0)) return this.latestSnapshot?.meta.index ?? 0;
+    const snapshot: Snapshot = { meta: this.core.snapshotMetaAt(applied), data: this.sm.snapshot() };
+    await this.storage.saveSnapshot(snapshot);
+    this.latestSnapshot = snapshot;
+    this.stats.snapshotsTaken++;
+    // Keep some entries behind the snapshot so a follower a little behind needs no snapshot.
+    const compactTo = Math.max(this.core.snapshotIndex, applied - this.catchUpEntries);
+    if (compactTo > this.core.snapshotIndex) {
+      this.core.compact(compactTo);
+      await this.storage.compact(compactTo);
+    }
+    this.logger.info('snapshot taken', { index: applied, compactedTo: compactTo });
+    return applied;
+  }
+
+  private assertRunning(): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.stopped) throw new StoppedError();
+  }
+}
