@@ -61,6 +61,13 @@ export const DEFAULT_RAFT_OPTIONS = {
 
 /** Heartbeat rounds a replicating follower may go without progress before we re-probe it. */
 const STALL_HEARTBEATS = 3;
+/**
+ * Thesis §6.4.1: a leader lease lasts this fraction of the election timeout from the start of a
+ * heartbeat round a majority acknowledged. The remainder absorbs clock drift: leases are safe as
+ * long as no server's clock runs more than 10% fast relative to the leader's.
+ */
+export const LEASE_FRACTION = 0.9;
+const ROUND_HISTORY = 256;
 /** Election timeouts to wait for an InstallSnapshot's answer before sending it again. */
 const SNAPSHOT_TIMEOUT_ELECTIONS = 5;
 const EMPTY_DATA = new Uint8Array(0);
@@ -94,6 +101,9 @@ export class Raft {
   /** Leader round, carried by every AppendEntries and echoed back; ReadIndex counts echoes. */
   private seq = 0;
   private readonly reads = new ReadIndexQueue();
+  /** Logical clock (ticks since start) and the tick at which each recent round began. */
+  private ticks = 0;
+  private readonly roundStartTick = new Array<number>(ROUND_HISTORY).fill(-1);
 
   // Configuration (thesis §4.1): the latest config entry in the log is in force.
   private configuration: Configuration;
@@ -168,6 +178,7 @@ export class Raft {
   // ---- inputs --------------------------------------------------------------------------------
 
   tick(): void {
+    this.ticks++;
     if (this.currentRole === 'leader') this.tickLeader();
     else this.tickElection();
   }
@@ -204,10 +215,26 @@ export class Raft {
       this.reads.deferUntilCommit(requestId);
       return;
     }
-    this.seq++;
+    this.startRound();
     this.reads.add(requestId, this.commit, this.seq);
     this.broadcastHeartbeat();
     this.releaseConfirmedReads();
+  }
+
+  /**
+   * Thesis §6.4.1: the index a lease read may be served at, with no round trip, or null when
+   * the lease has lapsed (or this server is not a leader that has committed in its term).
+   * Followers ignore vote requests for an election timeout after hearing from the leader
+   * (CheckQuorum), so no other leader can exist before the lease ends.
+   */
+  leaseReadIndex(): number | null {
+    if (this.currentRole !== 'leader' || !this.opts.checkQuorum) return null;
+    if (this.log.termAt(this.commit) !== this.term) return null;
+    const quorumSeq = committedIndex(this.configuration, (id) => (id === this.id ? this.seq : this.progresses.get(id)?.ackedSeq ?? 0));
+    if (this.seq - quorumSeq >= ROUND_HISTORY) return null;
+    const started = this.roundStartTick[quorumSeq % ROUND_HISTORY]!;
+    if (started < 0 || this.ticks >= started + Math.floor(this.opts.electionTicks * LEASE_FRACTION)) return null;
+    return this.commit;
   }
 
   step(m: Message): void {
@@ -674,7 +701,7 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.seq++;
+      this.startRound();
       this.broadcastHeartbeat();
     }
   }
@@ -840,6 +867,12 @@ export class Raft {
     pr.becomeSnapshot(meta.index);
   }
 
+  /** Begins a new heartbeat round; its start tick bounds the lease it can confirm. */
+  private startRound(): void {
+    this.seq++;
+    this.roundStartTick[this.seq % ROUND_HISTORY] = this.ticks;
+  }
+
   private releaseConfirmedReads(): void {
     this.reads.release(
       (seq) => hasQuorum(this.configuration, (id) => id === this.id || (this.progresses.get(id)?.ackedSeq ?? 0) >= seq),
@@ -849,7 +882,7 @@ export class Raft {
 
   private promoteDeferredReads(): void {
     if (!this.reads.hasDeferred()) return;
-    this.seq++;
+    this.startRound();
     this.reads.promoteDeferred(this.commit, this.seq);
     this.broadcastHeartbeat();
     this.releaseConfirmedReads();

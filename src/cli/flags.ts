@@ -1,0 +1,97 @@
+// Flag parsing for the raftkv command line: node:util parseArgs in strict mode, with every flag
+// also readable from the environment (RAFTKV_<FLAG_IN_UPPER_SNAKE>). A wrong or missing flag is
+// a UsageError: one line naming the flag, exit code 2, and nothing written.
+import { parseArgs } from 'node:util';
+
+export class UsageError extends Error {
+  readonly exitCode = 2;
+}
+
+export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+export interface ParsedFlags {
+  readonly values: Record<string, string | boolean | undefined>;
+  readonly positionals: string[];
+}
+
+export function envName(flag: string): string {
+  return `RAFTKV_${flag.replace(/-/g, '_').toUpperCase()}`;
+}
+
+/** Parses argv against `spec`, filling unset flags from the environment. */
+export function parseFlags(argv: string[], spec: FlagSpec, env: NodeJS.ProcessEnv = process.env): ParsedFlags {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError(usageMessage(err));
+  }
+  const values: Record<string, string | boolean | undefined> = {};
+  for (const [k, v] of Object.entries(parsed.values)) values[k] = Array.isArray(v) ? v[v.length - 1] : v;
+  for (const [name, opt] of Object.entries(spec)) {
+    if (values[name] !== undefined) continue;
+    const fromEnv = env[envName(name)];
+    if (fromEnv === undefined || fromEnv === '') continue;
+    if (opt.type === 'boolean') {
+      if (!/^(1|0|true|false|yes|no)$/i.test(fromEnv)) throw new UsageError(`${envName(name)} must be true or false, not "${fromEnv}"`);
+      values[name] = /^(1|true|yes)$/i.test(fromEnv);
+    } else {
+      values[name] = fromEnv;
+    }
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+function usageMessage(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  // parseArgs explains at length; keep the first sentence, which names the flag.
+  const first = text.split('\n')[0]!.replace(/\. To specify a positional argument.*$/, '');
+  return first.replace(/^Unknown option/, 'unknown flag').replace(/^Option/, 'flag');
+}
+
+export function requireString(flags: ParsedFlags, name: string): string {
+  const v = flags.values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required (or set ${envName(name)})`);
+  return v;
+}
+
+export function optionalString(flags: ParsedFlags, name: string): string | undefined {
+  const v = flags.values[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+export function intFlag(flags: ParsedFlags, name: string, fallback: number, min: number, max: number): number {
+  const v = flags.values[name];
+  if (v === undefined) return fallback;
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${String(v)}"`);
+  }
+  return n;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function parseHostPort(value: string, flag: string): HostPort {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  const port = m === null ? Number.NaN : Number(m[2]);
+  if (m === null || port < 1 || port > 65535) throw new UsageError(`--${flag} must be HOST:PORT, not "${value}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** `n1=HOST:PORT,n2=HOST:PORT` → ordered map of node id to peer address. */
+export function parseInitialCluster(value: string, flag = 'initial-cluster'): Map<string, HostPort> {
+  const out = new Map<string, HostPort>();
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--${flag} must be ID=HOST:PORT,..., not "${part}"`);
+    const id = part.slice(0, eq);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new UsageError(`--${flag} has a bad node id "${id}"`);
+    if (out.has(id)) throw new UsageError(`--${flag} names ${id} twice`);
+    out.set(id, parseHostPort(part.slice(eq + 1), flag));
+  }
+  return out;
+}
