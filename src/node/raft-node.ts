@@ -209,6 +209,13 @@ export class RaftNode<R = unknown> extends EventEmitter {
     return settled;
   }
 
+  /** Resolves once this node's state machine has applied `index`. */
+  waitApplied(index: number): Promise<number> {
+    if (this.core.lastApplied >= index) return Promise.resolve(index);
+    this.assertRunning();
+    return new Promise<number>((resolve, reject) => this.readsWaitingApply.push({ index, resolve, reject }));
+  }
+
   /** A message from a peer (the transport calls this). */
   receive(m: Message): void {
     if (this.stopped) return;
@@ -247,6 +254,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
     for (const w of this.proposals.values()) w.reject(err);
     this.proposals.clear();
     this.failReads(err);
+    for (const w of this.readsWaitingApply) w.reject(err);
+    this.readsWaitingApply = [];
     await this.storage.close();
   }
 

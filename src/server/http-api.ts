@@ -244,7 +244,7 @@ function requiresLeader(r: ParsedRequest): boolean {
     if (r.method === 'GET') return (r.query.get('consistency') ?? 'linearizable') !== 'stale';
     return r.method === 'PUT' || r.method === 'DELETE';
   }
-  if (p === '/v1/txn') return r.method === 'POST';
+  if (p === '/v1/txn' || p.startsWith('/v1/internal/')) return r.method === 'POST';
   if (p.startsWith('/v1/members') || p === '/v1/leader/transfer') return r.method !== 'GET';
   return false;
 }

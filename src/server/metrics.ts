@@ -68,11 +68,17 @@ export class Histogram implements Metric {
 
 export class Registry {
   private readonly metrics: Metric[] = [];
+  private readonly collectors: (() => void)[] = [];
+  /** Runs before each render: the place to move buffered samples into histograms. */
+  onScrape(collect: () => void): void {
+    this.collectors.push(collect);
+  }
   register<M extends Metric>(m: M): M {
     this.metrics.push(m);
     return m;
   }
   render(): string {
+    for (const c of this.collectors) c();
     return `${this.metrics.map((m) => m.render()).join('\n')}\n`;
   }
 }

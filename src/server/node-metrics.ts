@@ -1,0 +1,29 @@
+// Prometheus metrics of a node: Raft term, role, commit/apply/last indexes, proposals, applied
+// entries, fsync latency and transport counters. Read at scrape time; nothing on the hot path.
+import type { RaftNode } from '../node/index.js';
+import { ROLES } from '../raft/index.js';
+import type { TcpTransport } from '../transport/index.js';
+import { Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
+
+export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, transport: TcpTransport): void {
+  const core = node.core;
+  registry.register(new Gauge('raftkv_raft_term', 'Current Raft term', () => core.currentTerm));
+  registry.register(new Gauge('raftkv_raft_role', 'Current role: 1 for the role this node holds', () => ROLES.map((r) => [{ role: r }, core.role === r ? 1 : 0] as const)));
+  registry.register(new Gauge('raftkv_raft_is_leader', '1 if this node is the leader', () => (core.role === 'leader' ? 1 : 0)));
+  registry.register(new Gauge('raftkv_raft_commit_index', 'Highest log index known committed', () => core.commitIndex));
+  registry.register(new Gauge('raftkv_raft_applied_index', 'Highest log index applied to the state machine', () => core.lastApplied));
+  registry.register(new Gauge('raftkv_raft_last_index', 'Last log index', () => core.lastIndex));
+  registry.register(new Gauge('raftkv_raft_snapshot_index', 'Index of the newest snapshot the log was compacted to', () => core.snapshotIndex));
+  registry.register(new Gauge('raftkv_proposals_total', 'Proposals accepted by this node as leader', () => node.stats.proposals));
+  registry.register(new Gauge('raftkv_applied_entries_total', 'Entries applied to the state machine', () => node.stats.appliedEntries));
+  registry.register(new Gauge('raftkv_snapshots_taken_total', 'Snapshots taken locally', () => node.stats.snapshotsTaken));
+  registry.register(new Gauge('raftkv_snapshots_installed_total', 'Snapshots installed from a leader', () => node.stats.snapshotsInstalled));
+  registry.register(new Gauge('raftkv_wal_syncs_total', 'fdatasync calls on the write-ahead log', () => node.stats.syncs));
+  const fsync = registry.register(new Histogram('raftkv_wal_fsync_duration_seconds', 'Write-ahead log sync latency', LATENCY_BUCKETS_SECONDS));
+  // Sync timings are buffered by the Ready loop and moved into the histogram at scrape time.
+  registry.onScrape(() => {
+    for (const ms of node.stats.syncDurationsMs.splice(0)) fsync.observe(ms / 1000);
+  });
+  registry.register(new Gauge('raftkv_transport_messages_sent_total', 'Raft messages sent per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesSent] as const)));
+  registry.register(new Gauge('raftkv_transport_messages_dropped_total', 'Raft messages dropped per peer (queue full or unreachable)', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesDropped] as const)));
+}
