@@ -1,0 +1,230 @@
+// FileStorage: RaftStorage on a local directory: the WAL (wal.ts) for hard state and log, and
+// snapshot files (snapshot-file.ts). Layout: `<dir>/wal/*.wal`, `<dir>/snap/*.snap`.
+// Recovery reconciles the two: the newest valid snapshot plus the log after it MUST cover every
+// index without a hole (§7), or the node refuses to start.
+import { mkdir, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta } from '../raft/types.js';
+import { StorageCorruptionError } from './errors.js';
+import { syncDirectory } from './fs-util.js';
+import { listSnapshotFiles, readSnapshotFile, verifySnapshotFile, writeSnapshotFile } from './snapshot-file.js';
+import type { SnapshotFile } from './snapshot-file.js';
+import type { RaftStorage } from './types.js';
+import { Wal } from './wal.js';
+import { recoverWal } from './wal-recovery.js';
+import type { RecoveredWal, StorageLogger } from './wal-recovery.js';
+
+export type { StorageLogger } from './wal-recovery.js';
+
+export interface FileStorageOptions {
+  /**
+   * A new WAL segment is started once the active one reaches this many bytes.
+   * @default 64 MiB
+   */
+  segmentBytes?: number;
+  /**
+   * Snapshots kept besides the newest (older ones are deleted after each save).
+   * @default 2
+   */
+  olderSnapshotsKept?: number;
+  /**
+   * Where repair warnings go.
+   * @default console
+   */
+  logger?: StorageLogger;
+}
+
+export const DEFAULT_FILE_STORAGE_OPTIONS: Required<FileStorageOptions> = {
+  segmentBytes: 64 * 1024 * 1024,
+  olderSnapshotsKept: 2,
+  logger: console,
+};
+
+interface Reconciled {
+  readonly state: InitialState;
+  readonly snapshot: SnapshotFile | null;
+  /** Set when the log holds an index the snapshot covers with a different term (see below). */
+  readonly discardAfter: SnapshotMeta | null;
+}
+
+export class FileStorage implements RaftStorage {
+  private readonly snapDir: string;
+  private readonly walDir: string;
+  private readonly options: Required<FileStorageOptions>;
+  private readonly wal: Wal;
+  private snapshot: SnapshotFile | null;
+  /** The state recovered at open, handed out once by load() and then released. */
+  private recovered: InitialState | null;
+
+  private constructor(dir: string, options: Required<FileStorageOptions>, wal: Wal, reconciled: Reconciled) {
+    this.walDir = join(dir, 'wal');
+    this.snapDir = join(dir, 'snap');
+    this.options = options;
+    this.wal = wal;
+    this.snapshot = reconciled.snapshot;
+    this.recovered = reconciled.state;
+  }
+
+  /** Opens (creating if needed) and recovers `dir`; throws StorageCorruptionError on damage. */
+  static async open(dir: string, options: FileStorageOptions = {}): Promise<FileStorage> {
+    const resolved = { ...DEFAULT_FILE_STORAGE_OPTIONS, ...options };
+    const walDir = join(dir, 'wal');
+    const snapDir = join(dir, 'snap');
+    await mkdir(walDir, { recursive: true });
+    await mkdir(snapDir, { recursive: true });
+    await syncDirectory(dir);
+    const { wal, recovered } = await Wal.open(walDir, resolved.segmentBytes, resolved.logger);
+    try {
+      const reconciled = await reconcile(recovered, snapDir, true, resolved.logger);
+      const storage = new FileStorage(dir, resolved, wal, reconciled);
+      if (reconciled.discardAfter !== null) {
+        // Make the §7 discard durable, so later appends start from the snapshot.
+        wal.markSnapshot('installed', reconciled.discardAfter.index, reconciled.discardAfter.term);
+        await wal.sync();
+      }
+      await storage.pruneSnapshots();
+      return storage;
+    } catch (error) {
+      await wal.abandon();
+      throw error;
+    }
+  }
+
+  async load(): Promise<InitialState> {
+    const recovered = this.recovered;
+    this.recovered = null;
+    if (recovered !== null) return recovered;
+    // A later call re-reads what is on disk once any sync in flight has finished; writes still
+    // queued are not durable and, as in MemoryStorage, not included.
+    await this.wal.settled();
+    const rescanned = await recoverWal(this.walDir, false, this.options.logger);
+    return (await reconcile(rescanned, this.snapDir, false, this.options.logger)).state;
+  }
+
+  async loadSnapshot(): Promise<Snapshot | null> {
+    return this.snapshot === null ? null : readSnapshotFile(this.snapshot.path);
+  }
+
+  append(entries: readonly Entry[]): void {
+    this.wal.append(entries);
+  }
+
+  setHardState(state: HardState): void {
+    this.wal.setHardState(state);
+  }
+
+  sync(): Promise<void> {
+    return this.wal.sync();
+  }
+
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    await this.storeSnapshot(snapshot, 'taken');
+  }
+
+  async installSnapshot(snapshot: Snapshot): Promise<void> {
+    await this.storeSnapshot(snapshot, 'installed');
+  }
+
+  async compact(index: number): Promise<void> {
+    await this.wal.compact(Math.min(index, this.snapshot?.index ?? 0));
+  }
+
+  async close(): Promise<void> {
+    await this.wal.close();
+  }
+
+  /** Test hook standing for a crash: releases the files without writing anything queued. */
+  async abandon(): Promise<void> {
+    await this.wal.abandon();
+  }
+
+  /** Number of WAL segment files, for tests and metrics. */
+  get segmentCount(): number {
+    return this.wal.segmentCount;
+  }
+
+  /** fdatasync calls on the WAL so far, for tests and metrics. */
+  get fdatasyncCount(): number {
+    return this.wal.fdatasyncCount;
+  }
+
+  private async storeSnapshot(snapshot: Snapshot, kind: 'taken' | 'installed'): Promise<void> {
+    // The file is durable BEFORE the WAL says so: a marker must never point at a missing file.
+    const file = await writeSnapshotFile(this.snapDir, snapshot);
+    this.wal.markSnapshot(kind, snapshot.meta.index, snapshot.meta.term);
+    await this.wal.sync();
+    if (this.snapshot === null || file.index >= this.snapshot.index) this.snapshot = file;
+    await this.pruneSnapshots();
+  }
+
+  private async pruneSnapshots(): Promise<void> {
+    const files = await listSnapshotFiles(this.snapDir);
+    const keep = 1 + this.options.olderSnapshotsKept;
+    const newest = this.snapshot?.index ?? 0;
+    let kept = 0;
+    let removed = false;
+    for (const file of files) {
+      if (file.index > newest) continue; // corrupt ones recovery skipped: left for the operator
+      if (kept++ < keep) continue;
+      await unlink(file.path);
+      removed = true;
+    }
+    if (removed) await syncDirectory(this.snapDir);
+  }
+}
+
+/**
+ * Chooses the newest valid snapshot and checks the log joins it. A corrupt newer snapshot is
+ * skipped (with a warning, renamed `.corrupt` when repairing) only if the log still holds every
+ * index it covered; otherwise state would be missing, and recovery refuses.
+ */
+async function reconcile(wal: RecoveredWal, snapDir: string, repair: boolean, logger: StorageLogger): Promise<Reconciled> {
+  let chosen: SnapshotFile | null = null;
+  let meta: SnapshotMeta | null = null;
+  const skipped: { file: SnapshotFile; error: StorageCorruptionError }[] = [];
+  for (const file of await listSnapshotFiles(snapDir, repair)) {
+    const result = await verifySnapshotFile(file.path);
+    if (result instanceof StorageCorruptionError) {
+      skipped.push({ file, error: result });
+      continue;
+    }
+    chosen = file;
+    meta = result;
+    break;
+  }
+  const snapshotIndex = meta?.index ?? 0;
+  const lastIndex = wal.nextIndex - 1;
+  for (const { file, error } of skipped) {
+    if (lastIndex < file.index || wal.logStart > snapshotIndex + 1) {
+      throw new StorageCorruptionError(error.file, error.offset, `${error.reason}, and no older snapshot plus the log covers index ${file.index}`);
+    }
+    logger.warn(`raftkv storage: skipping corrupt snapshot (${error.message}); an older snapshot and the log cover it`);
+    if (repair) await rename(file.path, `${file.path}.corrupt`);
+  }
+  if (wal.logStart > snapshotIndex + 1) {
+    const where = wal.firstFile ?? snapDir;
+    throw new StorageCorruptionError(where, 0, `the log starts at index ${wal.logStart} but the newest valid snapshot ends at ${snapshotIndex}: entries are missing`);
+  }
+  if (wal.markedSnapshotIndex > snapshotIndex) {
+    logger.warn(`raftkv storage: the WAL records a snapshot at index ${wal.markedSnapshotIndex}, but the newest valid snapshot is at ${snapshotIndex}; the log covers the difference`);
+  }
+  // An install interrupted between the snapshot file and its WAL marker leaves the old log. §7:
+  // keep entries after the snapshot only if the log agrees with it at its index.
+  let entries: readonly Entry[] = wal.log.slice(Math.max(0, snapshotIndex + 1 - wal.logStart));
+  let discardAfter: SnapshotMeta | null = null;
+  if (meta !== null && lastIndex < snapshotIndex) {
+    discardAfter = meta; // the log ends before the snapshot: it restarts after it
+  } else if (meta !== null && snapshotIndex >= wal.logStart && entries.length > 0) {
+    const atSnapshot = wal.log[snapshotIndex - wal.logStart]!;
+    if (atSnapshot.term !== meta.term) {
+      logger.warn(`raftkv storage: log entry ${snapshotIndex} has term ${atSnapshot.term}, the snapshot there has term ${meta.term}: discarding the log after it (§7)`);
+      entries = [];
+      discardAfter = meta;
+    }
+  }
+  return {
+    state: { hardState: wal.hardState, snapshot: meta, entries, applied: snapshotIndex },
+    snapshot: chosen,
+    discardAfter,
+  };
+}

@@ -1,0 +1,143 @@
+// The in-memory twin of FileStorage, with crash semantics, for the deterministic simulator and
+// tests. What a crash may forget is exactly what Figure 2 says must not be relied on: writes
+// queued since the last sync. Durable state changes only in syncNow() and the *Now operations
+// that FileStorage makes durable before they return (snapshots and compaction).
+import type { Entry, HardState, InitialState, Snapshot } from '../raft/types.js';
+import { StorageCorruptionError } from './errors.js';
+import { validateAppend } from './log-rules.js';
+import type { RaftStorage } from './types.js';
+
+type QueuedOp =
+  | { readonly kind: 'append'; readonly entries: readonly Entry[] }
+  | { readonly kind: 'hardState'; readonly state: HardState };
+
+const INITIAL_HARD_STATE: HardState = { currentTerm: 0, votedFor: null, commitIndex: 0 };
+
+export class MemoryStorage implements RaftStorage {
+  // ---- durable state: survives crash() ----
+  private hardState: HardState = INITIAL_HARD_STATE;
+  private snapshot: Snapshot | null = null;
+  /** Durable log; log[0] has index logStart. Entries are shared, never copied. */
+  private log: Entry[] = [];
+  private logStart = 1;
+
+  // ---- volatile: lost by crash() ----
+  /** Writes in the order they were made, replayed onto the durable state at sync. */
+  private queue: QueuedOp[] = [];
+  /** Last index as seen through the queue, so append() can refuse gaps at once. */
+  private queuedLastIndex = 0;
+
+  // ---- synchronous API for the simulator's event loop ----
+
+  loadNow(): InitialState {
+    const snapshotIndex = this.snapshot?.meta.index ?? 0;
+    if (this.logStart > snapshotIndex + 1) {
+      // Unreachable through the API: compaction is clamped to the snapshot, install resets both.
+      throw new StorageCorruptionError('memory', 0, `log starts at ${this.logStart} past snapshot ${snapshotIndex}`);
+    }
+    return {
+      hardState: this.hardState,
+      snapshot: this.snapshot?.meta ?? null,
+      entries: this.log.slice(Math.max(0, snapshotIndex + 1 - this.logStart)),
+      applied: snapshotIndex,
+    };
+  }
+
+  loadSnapshotNow(): Snapshot | null {
+    return this.snapshot;
+  }
+
+  syncNow(): void {
+    for (const op of this.queue) {
+      if (op.kind === 'append') this.applyAppend(op.entries);
+      else this.hardState = op.state;
+    }
+    this.queue = [];
+  }
+
+  /**
+   * Durable at once. Like FileStorage, whose snapshot marker travels through the WAL, this also
+   * makes every write queued before it durable.
+   */
+  saveSnapshotNow(snapshot: Snapshot): void {
+    this.syncNow();
+    if (this.snapshot === null || snapshot.meta.index >= this.snapshot.meta.index) this.snapshot = snapshot;
+  }
+
+  /** Durable at once; the whole log is discarded and restarts after snapshot.meta.index (§7). */
+  installSnapshotNow(snapshot: Snapshot): void {
+    this.saveSnapshotNow(snapshot);
+    this.log = [];
+    this.logStart = snapshot.meta.index + 1;
+    this.queuedLastIndex = snapshot.meta.index;
+  }
+
+  /** Durable at once. Only what the newest snapshot covers is dropped, as FileStorage does. */
+  compactNow(index: number): void {
+    const lastIndex = this.logStart + this.log.length - 1;
+    const upTo = Math.min(index, this.snapshot?.meta.index ?? 0, lastIndex);
+    if (upTo < this.logStart) return;
+    this.log = this.log.slice(upTo - this.logStart + 1);
+    this.logStart = upTo + 1;
+  }
+
+  /** Power loss: every append and setHardState queued since the last sync is forgotten. */
+  crash(): void {
+    this.queue = [];
+    this.queuedLastIndex = this.logStart + this.log.length - 1;
+  }
+
+  // ---- RaftStorage ----
+
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    validateAppend(entries, this.queuedLastIndex);
+    this.queue.push({ kind: 'append', entries });
+    this.queuedLastIndex = entries[entries.length - 1]!.index;
+  }
+
+  setHardState(state: HardState): void {
+    this.queue.push({ kind: 'hardState', state });
+  }
+
+  async load(): Promise<InitialState> {
+    return this.loadNow();
+  }
+
+  async loadSnapshot(): Promise<Snapshot | null> {
+    return this.loadSnapshotNow();
+  }
+
+  async sync(): Promise<void> {
+    this.syncNow();
+  }
+
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    this.saveSnapshotNow(snapshot);
+  }
+
+  async installSnapshot(snapshot: Snapshot): Promise<void> {
+    this.installSnapshotNow(snapshot);
+  }
+
+  async compact(index: number): Promise<void> {
+    this.compactNow(index);
+  }
+
+  /** Flushes like FileStorage.close(); the twin stays usable, which stands for a reopen. */
+  async close(): Promise<void> {
+    this.syncNow();
+  }
+
+  private applyAppend(entries: readonly Entry[]): void {
+    const first = entries[0]!.index;
+    if (first < this.logStart) {
+      // Overwrites everything kept, including entries a snapshot already covers.
+      this.log = [];
+      this.logStart = first;
+    } else {
+      this.log.length = first - this.logStart;
+    }
+    for (const entry of entries) this.log.push(entry);
+  }
+}
