@@ -3,6 +3,7 @@
 // nothing), forwarding to the leader, deadlines, and the raftkv-leader / raftkv-node headers.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { recordToJson } from '../kv/index.js';
 import { ApiError } from './errors.js';
 import type { Logger } from './logger.js';
 import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
@@ -195,7 +196,7 @@ export function createApiServer(options: ApiServerOptions): Server {
       const limit = intParam(r.query, 'limit', 1000, 1, 10_000);
       await api.readBarrier(consistencyParam(r.query), r.deadline);
       const { items, more } = api.list(prefix, limit);
-      return { status: 200, json: { items: items.map(recordJson), more } };
+      return { status: 200, json: { items: items.map(recordToJson), more } };
     }
     if (path.startsWith('/v1/kv/')) return kvRoute(r, decodeKey(path.slice('/v1/kv/'.length)));
     if (path === '/v1/txn') {
@@ -218,7 +219,7 @@ export function createApiServer(options: ApiServerOptions): Server {
         const rec = api.get(key);
         if (rec === null) throw new ApiError('NOT_FOUND', `key not found: ${key}`);
         if (r.query.has('raw')) return { status: 200, bytes: rec.value };
-        return { status: 200, json: recordJson(rec) };
+        return { status: 200, json: recordToJson(rec) };
       }
       case 'PUT': {
         allowParams(r.query, ['prevValue', 'prevIndex', 'prevExist']);
@@ -262,18 +263,6 @@ function decodeKey(raw: string): string {
   } catch {
     throw new ApiError('BAD_KEY', 'the key is not valid percent-encoding');
   }
-}
-
-export function recordJson(rec: KvRecordView): Record<string, unknown> {
-  let value: string;
-  let encoding: string | undefined;
-  try {
-    value = utf8.decode(rec.value);
-  } catch {
-    value = Buffer.from(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength).toString('base64');
-    encoding = 'base64';
-  }
-  return { key: rec.key, value, ...(encoding ? { encoding } : {}), createIndex: rec.createIndex, modIndex: rec.modIndex, version: rec.version };
 }
 
 function expectMethod(method: string, allowed: string[]): void {

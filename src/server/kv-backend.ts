@@ -1,0 +1,108 @@
+// Adapts the key-value state machine (src/kv/) to the service: builds and validates commands
+// before they are proposed (bad input is refused before it reaches the log), and turns apply
+// results into answers or typed API errors.
+import {
+  KvError,
+  KvStateMachine,
+  encodeCommand,
+  recordToJson,
+  txnFromJson,
+  txnResultToJson,
+  validateCommand,
+  validateKey,
+  validateValue,
+  DEFAULT_KV_LIMITS,
+  type Command,
+  type KvLimits,
+  type KvResult,
+} from '../kv/index.js';
+import { ApiError, type ErrorCode } from './errors.js';
+import type { WriteConditions } from './http-api.js';
+import type { KvBackend } from './service.js';
+
+export interface KvBackendOptions {
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+}
+
+export function createKvBackend(options: KvBackendOptions): { stateMachine: KvStateMachine; backend: KvBackend<KvResult> } {
+  const limits: KvLimits = { ...DEFAULT_KV_LIMITS, maxKeyBytes: options.maxKeyBytes, maxValueBytes: options.maxValueBytes };
+  const sm = new KvStateMachine({ limits });
+
+  const encode = (cmd: Command): Uint8Array => {
+    guard(() => validateCommand(cmd, limits));
+    return encodeCommand(cmd);
+  };
+  const withMeta = (time: number, idempotencyKey: string | undefined): { time: number; idempotencyKey?: string } =>
+    idempotencyKey === undefined ? { time } : { time, idempotencyKey };
+
+  const backend: KvBackend<KvResult> = {
+    encodePut: (key, value, cond, time, idem) => encode({ type: 'put', key, value, ...conditions(cond), ...withMeta(time, idem) }),
+    encodeDelete: (key, cond, time, idem) => {
+      const { prevValue, prevIndex } = conditions(cond);
+      return encode({ type: 'delete', key, ...(prevValue ? { prevValue } : {}), ...(prevIndex !== undefined ? { prevIndex } : {}), ...withMeta(time, idem) });
+    },
+    encodeTxn: (body, time, idem) => encode(guard(() => txnFromJson(body, time, idem, limits))),
+    putResult: (r) => {
+      const ok = settle(r);
+      if (ok.type !== 'put') throw unexpected(ok);
+      return { index: ok.index };
+    },
+    deleteResult: (r) => {
+      const ok = settle(r);
+      if (ok.type !== 'delete') throw unexpected(ok);
+      return { index: ok.index, deleted: ok.deleted };
+    },
+    txnResult: (r) => {
+      const ok = settle(r);
+      if (ok.type !== 'txn') throw unexpected(ok);
+      return txnResultToJson(ok);
+    },
+    get: (key) => sm.get(key),
+    list: (prefix, limit) => sm.list(prefix, limit),
+    validateKey: (key) => guard(() => validateKey(key, limits.maxKeyBytes)),
+    validateValue: (value) => guard(() => validateValue(value, limits.maxValueBytes)),
+  };
+  return { stateMachine: sm, backend };
+}
+
+function conditions(cond: WriteConditions): { prevValue?: Uint8Array; prevIndex?: number; prevExist?: boolean } {
+  const out: { prevValue?: Uint8Array; prevIndex?: number; prevExist?: boolean } = {};
+  if (cond.prevValue !== undefined) out.prevValue = cond.prevValue;
+  if (cond.prevIndex !== undefined) out.prevIndex = cond.prevIndex;
+  if (cond.prevExist !== undefined) out.prevExist = cond.prevExist;
+  return out;
+}
+
+/** Compare failures and rejected commands become typed API errors; the rest is a success. */
+function settle(r: KvResult | undefined): Exclude<KvResult, { type: 'compareFailed' } | { type: 'rejected' }> {
+  if (r === undefined) throw new ApiError('INTERNAL', 'the state machine returned no result');
+  if (r.type === 'compareFailed') {
+    throw new ApiError('COMPARE_FAILED', `the ${r.op}'s condition does not hold`, {
+      details: { index: r.index, current: r.current === null ? null : recordToJson(r.current) },
+    });
+  }
+  if (r.type === 'rejected') throw new ApiError('BAD_REQUEST', `the command was rejected: ${r.message}`);
+  return r;
+}
+
+function unexpected(r: KvResult): ApiError {
+  return new ApiError('INTERNAL', `unexpected result type ${r.type}`);
+}
+
+const KV_TO_API: Record<string, ErrorCode> = {
+  BAD_KEY: 'BAD_KEY',
+  KEY_TOO_LARGE: 'KEY_TOO_LARGE',
+  VALUE_TOO_LARGE: 'VALUE_TOO_LARGE',
+  BAD_REQUEST: 'BAD_REQUEST',
+  BAD_COMMAND: 'BAD_REQUEST',
+};
+
+function guard<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof KvError) throw new ApiError(KV_TO_API[err.code] ?? 'BAD_REQUEST', err.message);
+    throw err;
+  }
+}
