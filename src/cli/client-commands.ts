@@ -1,0 +1,242 @@
+// The command line's client commands (put, get, del, list, status, members, leader): parse the
+// flags, call the cluster through RaftKvClient, print short human text or --json, and return the
+// exit code: 0 done, 1 failed, 2 usage, 3 not found, 4 compare failed.
+import {
+  CONSISTENCY_LEVELS,
+  CompareFailedError,
+  NotFoundError,
+  OutcomeUnknownError,
+  RaftKvClient,
+  type PutOptions,
+} from '../client/index.js';
+import {
+  ClientUsageError,
+  DEFAULT_CLI_TIMEOUT_MS,
+  choiceFlag,
+  endpointsFrom,
+  expectPositionals,
+  parseCommand,
+  stringFlag,
+  wholeNumberFlag,
+  type OptionSpec,
+  type ParsedCommand,
+} from './client-args.js';
+import { displayValue, errorJson, membersTable, oneLine, recordJson, statusJson, statusTable } from './client-format.js';
+
+export interface ClientIo {
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+}
+
+export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'status', 'members', 'leader'] as const;
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, compareFailed: 4 } as const;
+
+const PREV_OPTIONS: OptionSpec = { 'prev-value': { type: 'string' }, 'prev-index': { type: 'string' } };
+
+interface Command {
+  readonly usage: string;
+  readonly options: OptionSpec;
+  readonly run: (ctx: Context) => Promise<number>;
+}
+
+interface Context {
+  readonly name: string;
+  readonly parsed: ParsedCommand;
+  readonly args: readonly string[];
+  readonly client: RaftKvClient;
+  readonly isJson: boolean;
+  readonly io: ClientIo;
+}
+
+const COMMANDS: Record<string, Command> = {
+  put: {
+    usage: 'put KEY VALUE [--prev-value V] [--prev-index N] [--prev-exist true|false]',
+    options: { ...PREV_OPTIONS, 'prev-exist': { type: 'string' } },
+    async run({ parsed, args, client, isJson, io }) {
+      const [key, value] = expectPositionals('put', args, ['KEY', 'VALUE']) as [string, string];
+      const prevExist = choiceFlag(parsed, 'prev-exist', ['true', 'false'] as const);
+      const opts: PutOptions = { ...conditions(parsed), ...(prevExist !== undefined ? { prevExist: prevExist === 'true' } : {}) };
+      const { index } = await client.put(key, value, opts);
+      io.stdout(isJson ? `${JSON.stringify({ index })}\n` : `OK (index ${index})\n`);
+      return EXIT.ok;
+    },
+  },
+  get: {
+    usage: 'get KEY [--consistency linearizable|lease|stale]',
+    options: { consistency: { type: 'string' } },
+    async run({ parsed, args, client, isJson, io }) {
+      const [key] = expectPositionals('get', args, ['KEY']) as [string];
+      const consistency = choiceFlag(parsed, 'consistency', CONSISTENCY_LEVELS);
+      const record = await client.get(key, consistency !== undefined ? { consistency } : {});
+      if (record === null) {
+        io.stderr(isJson ? `${JSON.stringify({ error: { code: 'NOT_FOUND', message: `key not found: ${key}` } })}\n` : `key not found: ${key}\n`);
+        return EXIT.notFound;
+      }
+      if (isJson) {
+        io.stdout(`${JSON.stringify(recordJson(record))}\n`);
+      } else {
+        const { text, isBase64 } = displayValue(record.value);
+        if (isBase64) io.stderr('(the value is not UTF-8; shown as base64)\n');
+        io.stdout(`${text}\n`);
+      }
+      return EXIT.ok;
+    },
+  },
+  del: {
+    usage: 'del KEY [--prev-value V] [--prev-index N]',
+    options: PREV_OPTIONS,
+    async run({ parsed, args, client, isJson, io }) {
+      const [key] = expectPositionals('del', args, ['KEY']) as [string];
+      const result = await client.delete(key, conditions(parsed));
+      io.stdout(isJson ? `${JSON.stringify(result)}\n` : `${result.deleted ? 'deleted' : 'not found, nothing deleted'} (index ${result.index})\n`);
+      return EXIT.ok;
+    },
+  },
+  list: {
+    usage: 'list [PREFIX] [--limit N] [--consistency linearizable|lease|stale]',
+    options: { limit: { type: 'string' }, consistency: { type: 'string' } },
+    async run({ parsed, args, client, isJson, io }) {
+      const [prefix = ''] = expectPositionals('list', args, ['PREFIX'], 1);
+      const limit = wholeNumberFlag(parsed, 'limit', 1, 10_000);
+      const consistency = choiceFlag(parsed, 'consistency', CONSISTENCY_LEVELS);
+      const result = await client.list(prefix, limit, consistency !== undefined ? { consistency } : {});
+      if (isJson) {
+        io.stdout(`${JSON.stringify({ items: result.items.map(recordJson), more: result.more })}\n`);
+        return EXIT.ok;
+      }
+      io.stdout(result.items.map((r) => `${r.key}\t${oneLine(displayValue(r.value).text)}\n`).join(''));
+      if (result.more) io.stderr(`(more keys match; raise --limit to see them)\n`);
+      return EXIT.ok;
+    },
+  },
+  status: {
+    usage: 'status',
+    options: {},
+    async run({ args, client, isJson, io }) {
+      expectPositionals('status', args, []);
+      const statuses = await client.statusOfAll();
+      io.stdout(isJson ? `${JSON.stringify(statusJson(statuses))}\n` : statusTable(statuses));
+      return statuses.some((s) => 'status' in s) ? EXIT.ok : EXIT.failed;
+    },
+  },
+  members: {
+    usage: 'members list | add ID --peer-addr HOST:PORT --client-addr URL [--learner] | remove ID | promote ID',
+    options: { 'peer-addr': { type: 'string' }, 'client-addr': { type: 'string' }, learner: { type: 'boolean' } },
+    run: runMembers,
+  },
+  leader: {
+    usage: 'leader transfer [--to ID]',
+    options: { to: { type: 'string' } },
+    async run({ parsed, args, client, isJson, io }) {
+      const [action] = expectPositionals('leader', args, ['transfer']);
+      if (action !== 'transfer') throw new ClientUsageError(`unknown action "leader ${action}" (usage: raftkv leader transfer [--to ID])`);
+      const to = stringFlag(parsed, 'to');
+      const result = await client.transferLeader(to);
+      io.stdout(isJson ? `${JSON.stringify(result)}\n` : `the leader is now ${result.leader}\n`);
+      return EXIT.ok;
+    },
+  },
+};
+
+async function runMembers({ parsed, args, client, isJson, io }: Context): Promise<number> {
+  const action = args[0];
+  const onlyFor = (flags: string[], allowed: string): void => {
+    for (const f of flags) if (parsed.values[f] !== undefined) throw new ClientUsageError(`flag --${f} is only for "members ${allowed}"`);
+  };
+  switch (action) {
+    case 'list': {
+      expectPositionals('members list', args.slice(1), []);
+      onlyFor(['peer-addr', 'client-addr', 'learner'], 'add');
+      const members = await client.members();
+      io.stdout(isJson ? `${JSON.stringify({ members })}\n` : membersTable(members));
+      return EXIT.ok;
+    }
+    case 'add': {
+      const [id] = expectPositionals('members add', args.slice(1), ['ID']) as [string];
+      const peerAddr = stringFlag(parsed, 'peer-addr');
+      const clientAddr = stringFlag(parsed, 'client-addr');
+      if (peerAddr === undefined) throw new ClientUsageError('flag --peer-addr is required for "members add" (HOST:PORT of the new node\'s peer channel)');
+      if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(peerAddr)) throw new ClientUsageError(`flag --peer-addr must be HOST:PORT, not "${peerAddr}"`);
+      if (clientAddr === undefined) throw new ClientUsageError('flag --client-addr is required for "members add" (the new node\'s client URL)');
+      const result = await client.addMember({ id, peerAddr, clientAddr, role: parsed.values['learner'] === true ? 'learner' : 'voter' });
+      io.stdout(isJson ? `${JSON.stringify(result)}\n` : `added ${id}${parsed.values['learner'] === true ? ' as a learner' : ' (a learner until it catches up, then a voter)'}\n`);
+      return EXIT.ok;
+    }
+    case 'remove':
+    case 'promote': {
+      const [id] = expectPositionals(`members ${action}`, args.slice(1), ['ID']) as [string];
+      onlyFor(['peer-addr', 'client-addr', 'learner'], 'add');
+      const result = action === 'remove' ? await client.removeMember(id) : await client.promoteMember(id);
+      io.stdout(isJson ? `${JSON.stringify(result)}\n` : `${action === 'remove' ? 'removed' : 'promoted'} ${id}\n`);
+      return EXIT.ok;
+    }
+    default:
+      throw new ClientUsageError(action === undefined ? '"members" needs an action: list, add, remove or promote' : `unknown action "members ${action}" (use list, add, remove or promote)`);
+  }
+}
+
+function conditions(parsed: ParsedCommand): { prevValue?: string; prevIndex?: number } {
+  const prevValue = stringFlag(parsed, 'prev-value');
+  const prevIndex = wholeNumberFlag(parsed, 'prev-index', 0, Number.MAX_SAFE_INTEGER);
+  return { ...(prevValue !== undefined ? { prevValue } : {}), ...(prevIndex !== undefined ? { prevIndex } : {}) };
+}
+
+export function clientUsage(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  raftkv ${c.usage}`);
+  return [
+    'Client commands:',
+    ...lines,
+    'Every command takes --endpoints URL,URL (or RAFTKV_ENDPOINTS), --json, --timeout-ms N.',
+    'Exit codes: 0 done, 1 failed, 2 usage, 3 key not found, 4 compare failed.',
+  ].join('\n') + '\n';
+}
+
+/** Runs one client command; `argv` starts with the command name. Returns the exit code. */
+export async function runClientCommand(argv: string[], io: ClientIo, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
+  const [name, ...rest] = argv;
+  const command = name === undefined ? undefined : COMMANDS[name];
+  if (command === undefined) {
+    io.stderr(name === undefined ? 'a command is required (put, get, del, list, status, members, leader)\n' : `unknown command "${name}" (client commands: ${CLIENT_COMMANDS.join(', ')}; see raftkv --help)\n`);
+    return EXIT.usage;
+  }
+  let isJson = rest.includes('--json');
+  let client: RaftKvClient;
+  let parsed: ParsedCommand;
+  try {
+    parsed = parseCommand(name!, rest, command.options);
+    isJson = parsed.values['json'] === true;
+    if (parsed.values['help'] === true) {
+      io.stdout(`usage: raftkv ${command.usage}\n       [--endpoints URL,URL] [--json] [--timeout-ms N]\n`);
+      return EXIT.ok;
+    }
+    const endpoints = endpointsFrom(parsed, env);
+    const timeoutMs = wholeNumberFlag(parsed, 'timeout-ms', 1, 600_000) ?? DEFAULT_CLI_TIMEOUT_MS;
+    client = new RaftKvClient({ endpoints, timeoutMs });
+  } catch (err) {
+    if (err instanceof ClientUsageError) {
+      io.stderr(`${err.message}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  try {
+    return await command.run({ name: name!, parsed, args: parsed.positionals, client, isJson, io });
+  } catch (err) {
+    if (err instanceof ClientUsageError) {
+      io.stderr(`${err.message}\n`);
+      return EXIT.usage;
+    }
+    const error = err instanceof Error ? err : new Error(String(err));
+    io.stderr(isJson ? `${JSON.stringify(errorJson(error))}\n` : `error: ${describe(error)}\n`);
+    if (err instanceof CompareFailedError) return EXIT.compareFailed;
+    if (err instanceof NotFoundError) return EXIT.notFound;
+    return EXIT.failed;
+  }
+}
+
+function describe(err: Error): string {
+  const message = oneLine(err.message);
+  if (err instanceof OutcomeUnknownError) return `${message} (idempotency key ${err.idempotencyKey})`;
+  return message;
+}

@@ -1,0 +1,177 @@
+// One logical request to the cluster: picks a node, follows the leader, retries with backoff
+// inside a total deadline, and tells a write whose outcome is unknown from one that surely
+// failed. A retried write carries the same Idempotency-Key, so the server applies it at most once
+// (Raft dissertation §6.3).
+import { backoffDelayMs, parseRetryAfterMs, sleep } from './backoff.js';
+import { EndpointSelector } from './endpoint-selector.js';
+import { OutcomeUnknownError, RaftKvClientError, UnavailableError, errorFromResponse } from './errors.js';
+
+export interface RequestSpec {
+  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  /** Path and query, starting with `/`. */
+  readonly path: string;
+  readonly body?: Uint8Array | string;
+  readonly contentType?: string;
+  /** Present on writes: the key every attempt of this write carries. */
+  readonly idempotencyKey?: string;
+  /** Statuses handed back to the caller instead of raised (404 for a get). */
+  readonly passStatuses?: readonly number[];
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly endpoint: string;
+  readonly headers: Headers;
+  readonly body: Uint8Array;
+}
+
+export interface RequesterOptions {
+  readonly selector: EndpointSelector;
+  readonly fetch: typeof fetch;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly attemptTimeoutMs: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+// Errors of connecting that prove the request never left this process.
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+// Ask the server to give up a little before we do, so a slow commit comes back as a 504 with
+// its leader hint rather than as a silent abort.
+const SERVER_DEADLINE_MARGIN_MS = 50;
+
+export class Requester {
+  constructor(private readonly options: RequesterOptions) {}
+
+  async request(spec: RequestSpec): Promise<Answer> {
+    const o = this.options;
+    const deadline = Date.now() + o.timeoutMs;
+    const isWrite = spec.idempotencyKey !== undefined;
+    let mayHaveApplied = false;
+    let last: RaftKvClientError | undefined;
+    let lastRetryAfterMs: number | undefined;
+    const tried = new Set<string>();
+    let backoffs = 0;
+    let attempts = 0;
+    const started = Date.now();
+
+    for (let attempt = 0; attempt <= o.retries; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      const endpoint = o.selector.next();
+      tried.add(endpoint);
+      attempts++;
+      const attemptMs = Math.min(remaining, o.attemptTimeoutMs);
+      let retryAfterMs: number | undefined;
+      let hint: string | null = null;
+      let wasUnreachable = false;
+      try {
+        const answer = await this.attempt(endpoint, spec, attemptMs);
+        hint = answer.headers.get('raftkv-leader');
+        const ok = answer.status < 400 || (spec.passStatuses?.includes(answer.status) ?? false);
+        o.selector.noteLeader(hint, endpoint, ok);
+        if (ok) return answer;
+        const { code, message } = parseErrorBody(answer);
+        if (answer.status !== 503 && answer.status !== 504) throw errorFromResponse(answer.status, code, message, endpoint);
+        if (answer.status === 504 && isWrite) mayHaveApplied = true;
+        retryAfterMs = parseRetryAfterMs(answer.headers.get('retry-after'));
+        lastRetryAfterMs = retryAfterMs ?? lastRetryAfterMs;
+        last = new UnavailableError(code, `${endpoint}: ${message}`, answer.status, { endpoint, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+      } catch (err) {
+        if (err instanceof RaftKvClientError) throw err;
+        const sent = !wasNeverSent(err);
+        wasUnreachable = !sent;
+        if (sent && isWrite) mayHaveApplied = true;
+        last = networkError(endpoint, err, attemptMs);
+      }
+      o.selector.noteFailure(endpoint);
+      if (attempt === o.retries) break;
+      // Go on at once to a node not tried yet when this one is down (nothing to wait for) or
+      // named another as leader (a redirect); otherwise back off, as a cluster mid-election
+      // answers the same everywhere.
+      const next = o.selector.next();
+      const isRedirect = hint !== null && o.selector.knownLeader === next;
+      const goOnNow = next !== endpoint && !tried.has(next) && (wasUnreachable || isRedirect);
+      const delay = goOnNow ? 0 : backoffDelayMs(backoffs++, o.backoffMs, o.maxBackoffMs, retryAfterMs);
+      if (Date.now() + delay >= deadline) break;
+      if (delay > 0) await sleep(delay);
+    }
+
+    const cause = last;
+    const endpointInfo = cause?.endpoint !== undefined ? { endpoint: cause.endpoint } : {};
+    if (mayHaveApplied) {
+      throw new OutcomeUnknownError(
+        `the write's outcome is unknown: it may or may not have been applied (at most once); last error: ${cause?.message ?? 'deadline passed'}`,
+        cause?.status ?? null,
+        spec.idempotencyKey!,
+        { ...endpointInfo, cause },
+      );
+    }
+    if (cause instanceof UnavailableError) {
+      throw new UnavailableError(cause.code, `cluster unavailable (${attempts} attempts in ${Date.now() - started} ms); last error: ${cause.message}`, cause.status, {
+        ...endpointInfo,
+        cause,
+        ...(lastRetryAfterMs !== undefined ? { retryAfterMs: lastRetryAfterMs } : {}),
+      });
+    }
+    throw new UnavailableError('DEADLINE', `no attempt fit in the ${o.timeoutMs} ms deadline`, null);
+  }
+
+  /** One HTTP exchange with one node, no retries (e.g. status of every node). */
+  async attempt(endpoint: string, spec: RequestSpec, attemptMs: number): Promise<Answer> {
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'request-timeout': String(Math.max(1, attemptMs - SERVER_DEADLINE_MARGIN_MS)),
+    };
+    if (spec.contentType !== undefined) headers['content-type'] = spec.contentType;
+    if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
+    const response = await this.options.fetch(endpoint + spec.path, {
+      method: spec.method,
+      headers,
+      ...(spec.body !== undefined ? { body: spec.body } : {}),
+      signal: AbortSignal.timeout(attemptMs),
+    });
+    const body = new Uint8Array(await response.arrayBuffer());
+    return { status: response.status, endpoint, headers: response.headers, body };
+  }
+}
+
+export function parseErrorBody(answer: Answer): { code: string; message: string } {
+  try {
+    const json = JSON.parse(new TextDecoder().decode(answer.body)) as { error?: { code?: unknown; message?: unknown } };
+    const code = json.error?.code;
+    const message = json.error?.message;
+    if (typeof code === 'string') return { code, message: typeof message === 'string' ? message : code };
+  } catch {
+    // Not our JSON (a proxy's page, an old server): fall through to the status alone.
+  }
+  return { code: `HTTP_${answer.status}`, message: `HTTP ${answer.status} from ${answer.endpoint}` };
+}
+
+function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const inner = (e as { errors?: unknown }).errors;
+    if (Array.isArray(inner) && inner.length > 0) return errorCode(inner[0]);
+  }
+  return undefined;
+}
+
+/** An UnavailableError for an attempt that got no HTTP answer: UNREACHABLE if never sent, else NO_ANSWER. */
+export function networkError(endpoint: string, err: unknown, attemptMs: number): UnavailableError {
+  return new UnavailableError(wasNeverSent(err) ? 'UNREACHABLE' : 'NO_ANSWER', `${endpoint}: ${describeNetworkError(err, attemptMs)}`, null, { endpoint, cause: err });
+}
+
+function wasNeverSent(err: unknown): boolean {
+  const code = errorCode(err);
+  return code !== undefined && NOT_SENT_CODES.has(code);
+}
+
+function describeNetworkError(err: unknown, attemptMs: number): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `no answer within ${attemptMs} ms`;
+  const code = errorCode(err);
+  const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+  return code !== undefined && !message.includes(code) ? `${code}: ${message}` : message;
+}

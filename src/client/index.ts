@@ -1,0 +1,37 @@
+// The raftkv client library: a typed client of the HTTP API (docs/api.md) that follows the
+// leader, retries within a deadline, and makes retried writes safe with idempotency keys.
+export { RaftKvClient } from './client.js';
+export {
+  RaftKvClientError,
+  BadRequestError,
+  NotFoundError,
+  ChangeInProgressError,
+  CompareFailedError,
+  TooLargeError,
+  UnavailableError,
+  OutcomeUnknownError,
+} from './errors.js';
+export { normalizeEndpoint } from './endpoint-selector.js';
+export { CONSISTENCY_LEVELS, DEFAULT_CLIENT_OPTIONS } from './types.js';
+export type {
+  AddMemberRequest,
+  ClientOptions,
+  Consistency,
+  DeleteOptions,
+  EndpointStatus,
+  KvRecord,
+  ListResult,
+  Member,
+  MemberRole,
+  NodeStatus,
+  PutOptions,
+  ReadOptions,
+  TxnCompare,
+  TxnCompareOp,
+  TxnCompareTarget,
+  TxnOp,
+  TxnRequest,
+  TxnResult,
+  Value,
+  WriteOptions,
+} from './types.js';

@@ -1,0 +1,136 @@
+// The shapes the raftkv client takes and returns: the JSON of ../../docs/api.md with values as
+// bytes. Indexes are Raft log indexes, plain numbers (safe to 2^53).
+
+export const CONSISTENCY_LEVELS = ['linearizable', 'lease', 'stale'] as const;
+/** `linearizable` (ReadIndex, the default), `lease` (leader lease), `stale` (any node's state). */
+export type Consistency = (typeof CONSISTENCY_LEVELS)[number];
+
+export interface ClientOptions {
+  /** Client URLs of the nodes, e.g. `http://127.0.0.1:7001`. At least one. */
+  readonly endpoints: readonly string[];
+  /** Total time one operation may take, every retry and backoff included. @default 10000 */
+  readonly timeoutMs?: number;
+  /** Retries after the first attempt (each may go to another node). @default 8 */
+  readonly retries?: number;
+  /** Time one HTTP attempt may take before the client moves on. @default min(timeoutMs, 5000) */
+  readonly attemptTimeoutMs?: number;
+  /** First backoff between attempts; it doubles per retry. @default 50 */
+  readonly backoffMs?: number;
+  /** Upper bound on one backoff, Retry-After included. @default 2000 */
+  readonly maxBackoffMs?: number;
+  /** Prefix of every Idempotency-Key; random per client instance unless given. No `/` or spaces. */
+  readonly clientId?: string;
+  /** @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+}
+
+export const DEFAULT_CLIENT_OPTIONS = {
+  timeoutMs: 10_000,
+  retries: 8,
+  attemptTimeoutMs: 5_000,
+  backoffMs: 50,
+  maxBackoffMs: 2_000,
+} as const;
+
+export type Value = string | Uint8Array;
+
+export interface KvRecord {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly createIndex: number;
+  readonly modIndex: number;
+  readonly version: number;
+}
+
+export interface WriteOptions {
+  /** Reuse a key from an earlier attempt (e.g. from an OutcomeUnknownError); normally left out. */
+  readonly idempotencyKey?: string;
+}
+
+export interface PutOptions extends WriteOptions {
+  /** Write only if the current value equals this (UTF-8; the server compares bytes). */
+  readonly prevValue?: Value;
+  /** Write only if the key's modIndex equals this. */
+  readonly prevIndex?: number;
+  /** `false`: create only; `true`: update only. */
+  readonly prevExist?: boolean;
+}
+
+export interface DeleteOptions extends WriteOptions {
+  readonly prevValue?: Value;
+  readonly prevIndex?: number;
+}
+
+export interface ReadOptions {
+  /** @default 'linearizable' */
+  readonly consistency?: Consistency;
+}
+
+export interface ListResult {
+  readonly items: readonly KvRecord[];
+  /** More keys match the prefix than `limit` allowed. */
+  readonly more: boolean;
+}
+
+export type TxnCompareTarget = 'value' | 'version' | 'createIndex' | 'modIndex';
+export type TxnCompareOp = '=' | '!=' | '<' | '>';
+
+/** One condition of a transaction, in the etcd style. */
+export interface TxnCompare {
+  readonly key: string;
+  readonly target: TxnCompareTarget;
+  readonly op: TxnCompareOp;
+  readonly value: Value | number;
+}
+
+export type TxnOp =
+  | { readonly type: 'put'; readonly key: string; readonly value: Value }
+  | { readonly type: 'delete'; readonly key: string }
+  | { readonly type: 'get'; readonly key: string };
+
+export interface TxnRequest {
+  readonly compare: readonly TxnCompare[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
+}
+
+export interface TxnResult {
+  /** Whether every compare held (so `success` ran, not `failure`). */
+  readonly succeeded: boolean;
+  readonly index: number;
+  /** The server's per-operation answers, as it sent them. */
+  readonly responses: readonly unknown[];
+}
+
+export type MemberRole = 'voter' | 'learner';
+
+export interface Member {
+  readonly id: string;
+  readonly peerAddr: string;
+  readonly clientAddr: string;
+  readonly role: MemberRole;
+}
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly members: readonly Member[];
+}
+
+export interface AddMemberRequest {
+  readonly id: string;
+  readonly peerAddr: string;
+  readonly clientAddr: string;
+  /** A voter joins as a learner first and is promoted once caught up. @default 'voter' */
+  readonly role?: MemberRole;
+}
+
+/** One endpoint's answer to `statusOfAll()`: its status, or why it gave none. */
+export type EndpointStatus =
+  | { readonly endpoint: string; readonly status: NodeStatus }
+  | { readonly endpoint: string; readonly error: Error };

@@ -1,0 +1,125 @@
+// Scripted stand-ins for raftkv nodes on 127.0.0.1: real node:http servers whose answers a test
+// writes, recording every request so the test can check what the client sent.
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+export interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  readonly at: number;
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly json?: unknown;
+  readonly bytes?: Uint8Array;
+  readonly headers?: Record<string, string>;
+}
+
+/** 'hang' never answers (until the server closes). */
+export type Script = (req: SeenRequest, n: number) => Reply | 'hang' | Promise<Reply | 'hang'>;
+
+export interface FakeNode {
+  readonly url: string;
+  readonly id: string;
+  readonly requests: SeenRequest[];
+  /** The leader URL sent in raftkv-leader; null sends none. */
+  leader: string | null;
+  script: Script;
+  close(): Promise<void>;
+}
+
+export async function startFakeNode(id: string, script: Script): Promise<FakeNode> {
+  const requests: SeenRequest[] = [];
+  let server: Server | undefined;
+  const node: FakeNode = {
+    url: '',
+    id,
+    requests,
+    leader: null,
+    script,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server!.closeAllConnections();
+        server!.close(() => resolve());
+      }),
+  };
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const seen: SeenRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+      requests.push(seen);
+      void Promise.resolve(node.script(seen, requests.length)).then((reply) => {
+        if (reply === 'hang') return;
+        const headers: Record<string, string> = { 'raftkv-node': id, ...(node.leader !== null ? { 'raftkv-leader': node.leader } : {}), ...reply.headers };
+        if (reply.bytes !== undefined) {
+          res.writeHead(reply.status, { 'content-type': 'application/octet-stream', ...headers });
+          res.end(reply.bytes);
+        } else {
+          res.writeHead(reply.status, { 'content-type': 'application/json', ...headers });
+          res.end(reply.json === undefined ? '' : JSON.stringify(reply.json));
+        }
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  (node as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return node;
+}
+
+/** The URL of a port that was just free and is now closed: a node that is down. */
+export async function downNodeUrl(): Promise<string> {
+  const s = createTcpServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+export function errorReply(status: number, code: string, headers: Record<string, string> = {}): Reply {
+  return { status, json: { error: { code, message: `scripted ${code}` } }, headers };
+}
+
+/** Runs `body` with fresh nodes and always closes them, whatever happens. */
+export async function withNodes<T>(nodes: Promise<FakeNode>[], body: (nodes: FakeNode[]) => Promise<T>): Promise<T> {
+  const started = await Promise.all(nodes);
+  try {
+    return await body(started);
+  } finally {
+    await Promise.all(started.map((n) => n.close()));
+  }
+}
+
+/** A tiny in-memory KV on the wire format of docs/api.md, for round-trip tests. */
+export function kvScript(): Script {
+  const data = new Map<string, { value: Buffer; createIndex: number; modIndex: number; version: number }>();
+  let index = 0;
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  return (req) => {
+    const url = new URL(req.url, 'http://x');
+    if (!url.pathname.startsWith('/v1/kv/')) return errorReply(404, 'NOT_FOUND');
+    const key = decodeURIComponent(url.pathname.slice('/v1/kv/'.length));
+    if (req.method === 'PUT') {
+      index++;
+      const old = data.get(key);
+      data.set(key, { value: req.body, createIndex: old?.createIndex ?? index, modIndex: index, version: (old?.version ?? 0) + 1 });
+      return { status: 200, json: { index } };
+    }
+    const rec = data.get(key);
+    if (rec === undefined) return errorReply(404, 'NOT_FOUND');
+    if (url.searchParams.has('raw')) return { status: 200, bytes: rec.value };
+    let value: string;
+    let encoding: string | undefined;
+    try {
+      value = strict.decode(rec.value);
+    } catch {
+      value = rec.value.toString('base64');
+      encoding = 'base64';
+    }
+    return { status: 200, json: { key, value, ...(encoding ? { encoding } : {}), createIndex: rec.createIndex, modIndex: rec.modIndex, version: rec.version } };
+  };
+}
