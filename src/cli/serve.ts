@@ -31,6 +31,7 @@ const SPEC: FlagSpec = {
   'heartbeat-ms': { type: 'string' },
   'election-ms': { type: 'string' },
   'snapshot-entries': { type: 'string' },
+  'snapshot-catch-up-entries': { type: 'string' },
   'request-timeout-ms': { type: 'string' },
   'max-pending': { type: 'string' },
   'max-key-bytes': { type: 'string' },
@@ -53,6 +54,7 @@ interface ServeConfig {
   readonly heartbeatMs: number;
   readonly electionMs: number;
   readonly snapshotEntries: number;
+  readonly snapshotCatchUpEntries: number;
   readonly requestTimeoutMs: number;
   readonly maxPending: number;
   readonly maxKeyBytes: number;
@@ -103,6 +105,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   return {
     id, dataDir, peerAddr, clientAddr, peers, isNewCluster, heartbeatMs, electionMs, logLevel,
     snapshotEntries: intFlag(flags, 'snapshot-entries', 10_000, 10, 100_000_000),
+    snapshotCatchUpEntries: intFlag(flags, 'snapshot-catch-up-entries', 5_000, 0, 100_000_000),
     requestTimeoutMs: intFlag(flags, 'request-timeout-ms', 5000, 10, 600_000),
     maxPending: intFlag(flags, 'max-pending', 10_000, 1, 10_000_000),
     maxKeyBytes: intFlag(flags, 'max-key-bytes', 4096, 1, 1 << 20),
@@ -151,6 +154,7 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
     heartbeatMs: cfg.heartbeatMs,
     electionMs: cfg.electionMs,
     snapshotEntries: cfg.snapshotEntries,
+    snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
     logger,
   });
   node = started;
