@@ -107,6 +107,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private readonly catchUpEntries: number;
   private readonly tickTimer: NodeJS.Timeout;
   private latestSnapshot: Snapshot | null;
+  /**
+   * What the state machine has really applied. The core's lastApplied can run ahead of it: a
+   * snapshot stepped in while a Ready's sync is awaited moves it before the restore happens.
+   */
+  private applied: number;
   private readonly proposals = new Map<number, ProposalWaiter<R>>();
   private readonly readsById = new Map<number, ReadWaiter>();
   private readsWaitingApply: ReadWaiter[] = [];
@@ -144,6 +149,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.snapshotEntries = options.snapshotEntries ?? DEFAULT_NODE_OPTIONS.snapshotEntries;
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries;
     this.latestSnapshot = snapshot;
+    this.applied = state.applied;
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
     const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
     if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
@@ -174,6 +180,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   get leaderId(): NodeId | null {
     return this.core.leaderId;
+  }
+
+  /** The index the state machine has applied up to. */
+  get appliedIndex(): number {
+    return this.applied;
   }
 
   get isLeader(): boolean {
@@ -211,7 +222,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   /** Resolves once this node's state machine has applied `index`. */
   waitApplied(index: number): Promise<number> {
-    if (this.core.lastApplied >= index) return Promise.resolve(index);
+    if (this.applied >= index) return Promise.resolve(index);
     this.assertRunning();
     return new Promise<number>((resolve, reject) => this.readsWaitingApply.push({ index, resolve, reject }));
   }
@@ -282,7 +293,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       while (!this.stopped && this.core.hasReady()) {
         await this.handleReady(this.core.ready());
         this.core.advance();
-        if (this.core.lastApplied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
+        if (this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
           await this.takeSnapshot();
         }
       }
@@ -317,6 +328,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     // 3. Apply.
     if (rd.snapshot !== null) {
       this.sm.restore(rd.snapshot.data);
+      this.applied = rd.snapshot.meta.index;
       this.latestSnapshot = rd.snapshot;
       this.stats.snapshotsInstalled++;
       this.logger.info('installed snapshot', { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term });
@@ -341,6 +353,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   private applyEntry(e: Entry): void {
     const result = this.sm.apply(e);
+    this.applied = e.index;
     this.stats.appliedEntries++;
     const w = this.proposals.get(e.index);
     if (w === undefined) return;
@@ -360,7 +373,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   private releaseReads(): void {
     if (this.readsWaitingApply.length === 0) return;
-    const applied = this.core.lastApplied;
+    const applied = this.applied;
     const still: ReadWaiter[] = [];
     for (const w of this.readsWaitingApply) {
       if (w.index <= applied) w.resolve(w.index);
@@ -391,8 +404,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private async writeSnapshot(): Promise<number> {
-    const applied = this.core.lastApplied;
-    if (applied <= (this.latestSnapshot?.meta.index ?? 0)) return this.latestSnapshot?.meta.index ?? 0;
+    const applied = this.applied;
+    // Nothing new, or a snapshot from the leader is about to replace our state: not now.
+    if (applied <= (this.latestSnapshot?.meta.index ?? 0) || applied < this.core.snapshotIndex) {
+      return this.latestSnapshot?.meta.index ?? 0;
+    }
     const snapshot: Snapshot = { meta: this.core.snapshotMetaAt(applied), data: this.sm.snapshot() };
     await this.storage.saveSnapshot(snapshot);
     this.latestSnapshot = snapshot;

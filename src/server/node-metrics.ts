@@ -11,7 +11,7 @@ export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, tr
   registry.register(new Gauge('raftkv_raft_role', 'Current role: 1 for the role this node holds', () => ROLES.map((r) => [{ role: r }, core.role === r ? 1 : 0] as const)));
   registry.register(new Gauge('raftkv_raft_is_leader', '1 if this node is the leader', () => (core.role === 'leader' ? 1 : 0)));
   registry.register(new Gauge('raftkv_raft_commit_index', 'Highest log index known committed', () => core.commitIndex));
-  registry.register(new Gauge('raftkv_raft_applied_index', 'Highest log index applied to the state machine', () => core.lastApplied));
+  registry.register(new Gauge('raftkv_raft_applied_index', 'Highest log index applied to the state machine', () => node.appliedIndex));
   registry.register(new Gauge('raftkv_raft_last_index', 'Last log index', () => core.lastIndex));
   registry.register(new Gauge('raftkv_raft_snapshot_index', 'Index of the newest snapshot the log was compacted to', () => core.snapshotIndex));
   registry.register(new Gauge('raftkv_proposals_total', 'Proposals accepted by this node as leader', () => node.stats.proposals));

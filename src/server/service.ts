@@ -111,7 +111,7 @@ export class KvService<R> implements KvApi {
       term: core.currentTerm,
       leader: core.leaderId,
       commitIndex: core.commitIndex,
-      appliedIndex: core.lastApplied,
+      appliedIndex: this.node.appliedIndex,
       lastIndex: core.lastIndex,
       members: this.members(),
     };
