@@ -1,0 +1,190 @@
+// Framing on a byte stream and the control frames around the message stream. Every frame is
+// `u32be length | u8 type | body`, length counting type + body. Messages use types 1..7
+// (codec.ts); the handshake and the snapshot stream use these:
+//
+//   0x40 HELLO          u8 version | str clusterId | str from | str to | u8 purpose (0 msgs, 1 snapshot)
+//   0x41 HELLO_ACK      u8 version
+//   0x42 HELLO_REJECT   str reason
+//   0x50 SNAP_BEGIN     varint totalBytes | an InstallSnapshot message frame with empty data
+//   0x51 SNAP_CHUNK     raw snapshot bytes (the next slice, in order)
+//   0x52 SNAP_END       u32be crc32 of all the bytes
+//   0x53 SNAP_ACK       u8 ok (1 delivered, 0 refused)
+import { CodecError, MAX_SHORT_STRING_BYTES, Reader, Writer } from './binary.js';
+import type { NodeId } from '../raft/types.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export const FrameType = {
+  hello: 0x40,
+  helloAck: 0x41,
+  helloReject: 0x42,
+  snapshotBegin: 0x50,
+  snapshotChunk: 0x51,
+  snapshotEnd: 0x52,
+  snapshotAck: 0x53,
+} as const;
+
+export const STREAM_PURPOSES = ['messages', 'snapshot'] as const;
+export type StreamPurpose = (typeof STREAM_PURPOSES)[number];
+
+export interface Hello {
+  readonly version: number;
+  readonly clusterId: string;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly purpose: StreamPurpose;
+}
+
+const writer = new Writer();
+
+function controlFrame(type: number, fill: (w: Writer) => void): Buffer {
+  writer.reset();
+  writer.u32(0);
+  writer.u8(type);
+  fill(writer);
+  writer.patchU32(0, writer.offset - 4);
+  return writer.finish();
+}
+
+export function encodeHello(h: Hello): Buffer {
+  return controlFrame(FrameType.hello, (w) => {
+    w.u8(h.version);
+    w.shortString(h.clusterId, 'cluster id');
+    w.shortString(h.from, 'from');
+    w.shortString(h.to, 'to');
+    w.u8(STREAM_PURPOSES.indexOf(h.purpose));
+  });
+}
+
+export function encodeHelloAck(): Buffer {
+  return controlFrame(FrameType.helloAck, (w) => w.u8(PROTOCOL_VERSION));
+}
+
+export function encodeHelloReject(reason: string): Buffer {
+  // Cut by characters until it fits: a reason is for a log line, not a contract.
+  let text = reason;
+  while (Buffer.byteLength(text) > MAX_SHORT_STRING_BYTES) text = text.slice(0, -1);
+  return controlFrame(FrameType.helloReject, (w) => w.shortString(text, 'reason'));
+}
+
+export function encodeSnapshotBegin(totalBytes: number, messageFrame: Buffer): Buffer {
+  return controlFrame(FrameType.snapshotBegin, (w) => {
+    w.varint(totalBytes, 'snapshot length');
+    w.bytes(messageFrame);
+  });
+}
+
+/** Only the 5-byte header: the payload is written after it as a view, never copied. */
+export function snapshotChunkHeader(length: number): Buffer {
+  const h = Buffer.allocUnsafe(5);
+  h.writeUInt32BE(length + 1, 0);
+  h[4] = FrameType.snapshotChunk;
+  return h;
+}
+
+export function encodeSnapshotEnd(crc: number): Buffer {
+  return controlFrame(FrameType.snapshotEnd, (w) => w.u32(crc >>> 0));
+}
+
+export function encodeSnapshotAck(ok: boolean): Buffer {
+  return controlFrame(FrameType.snapshotAck, (w) => w.u8(ok ? 1 : 0));
+}
+
+export function frameType(frame: Buffer): number {
+  return frame[4]!;
+}
+
+/** A reader positioned after a frame's type byte. */
+export function frameBody(frame: Buffer): Reader {
+  return new Reader(frame, 5);
+}
+
+export function decodeHello(frame: Buffer): Hello {
+  const r = frameBody(frame);
+  const version = r.u8('version');
+  const clusterId = r.shortString('cluster id');
+  const from = r.shortString('from');
+  const to = r.shortString('to');
+  const purposeCode = r.u8('purpose');
+  const purpose = STREAM_PURPOSES[purposeCode];
+  if (purpose === undefined) throw new CodecError(`unknown stream purpose ${purposeCode}`);
+  r.expectEnd('hello');
+  return { version, clusterId, from, to, purpose };
+}
+
+/**
+ * Splits a byte stream into whole frames (length prefix included). A frame inside one socket
+ * chunk is handed out as a view of it; only a frame that spans chunks is copied, once.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly maxFrameBytes: number) {}
+
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Feeds one chunk; calls `onFrame` per complete frame until it returns false. Throws
+   * CodecError for an empty or oversize length, as soon as the length is known.
+   */
+  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean): void {
+    if (this.buffered === 0) {
+      let o = 0;
+      while (chunk.length - o >= 4) {
+        const len = this.checkLength(chunk.readUInt32BE(o));
+        if (chunk.length - o - 4 < len) break;
+        const frame = chunk.subarray(o, o + 4 + len);
+        o += 4 + len;
+        if (!onFrame(frame)) return;
+      }
+      if (o < chunk.length) {
+        this.chunks.push(o === 0 ? chunk : chunk.subarray(o));
+        this.buffered = chunk.length - o;
+      }
+      return;
+    }
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= 4) {
+      if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
+      const len = this.checkLength(this.chunks[0]!.readUInt32BE(0));
+      if (this.buffered < 4 + len) return;
+      if (!onFrame(this.take(4 + len))) return;
+    }
+  }
+
+  private checkLength(len: number): number {
+    if (len === 0) throw new CodecError('empty frame');
+    if (len > this.maxFrameBytes) throw new CodecError(`frame of ${len} bytes exceeds the limit of ${this.maxFrameBytes}`);
+    return len;
+  }
+
+  private take(n: number): Buffer {
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const want = n - filled;
+      if (c.length <= want) {
+        c.copy(out, filled);
+        filled += c.length;
+        this.chunks.shift();
+      } else {
+        c.copy(out, filled, 0, want);
+        this.chunks[0] = c.subarray(want);
+        filled = n;
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,261 @@
+// The TCP transport between raftkv nodes: one listening socket for everything peers send us,
+// one lazy outbound message stream per peer (peer-sender.ts), and a separate connection per
+// snapshot transfer (snapshot-sender.ts). send() never blocks and never throws; every failure
+// becomes a log line, a counter, a dropped message and, where the core should know, a callback.
+import net from 'node:net';
+import { encodedLength, MessageEncoder } from './codec.js';
+import { InboundConnection } from './inbound-connection.js';
+import { PeerSender } from './peer-sender.js';
+import { sendSnapshot } from './snapshot-sender.js';
+import { consoleLogger } from './logger.js';
+import { DEFAULT_TRANSPORT_OPTIONS } from './types.js';
+import type { InboundCounters } from './inbound-connection.js';
+import type { InstallSnapshot, Message, NodeId } from '../raft/types.js';
+import type { PeerAddress, PeerStats, TcpTransportOptions, Transport, TransportLogger, TransportStats } from './types.js';
+
+interface SnapshotSlot {
+  readonly abort: AbortController;
+  readonly done: Promise<void>;
+}
+
+export class TcpTransport implements Transport {
+  readonly id: NodeId;
+  private readonly options: Required<Omit<TcpTransportOptions, 'peers' | 'onUnreachable' | 'onSnapshotStatus' | 'logger'>>;
+  private readonly logger: TransportLogger;
+  private readonly encoder: MessageEncoder;
+  private readonly senders = new Map<NodeId, PeerSender>();
+  private readonly snapshots = new Map<NodeId, SnapshotSlot>();
+  private readonly snapshotCounts = new Map<NodeId, { sent: number; failed: number }>();
+  private readonly inbound = new Set<InboundConnection>();
+  private readonly counters: InboundCounters = {
+    messagesReceived: 0,
+    bytesReceived: 0,
+    connectionsRejected: 0,
+    snapshotsReceived: 0,
+    snapshotsDiscarded: 0,
+    snapshotBytesInProgress: 0,
+  };
+  private droppedUnknownPeer = 0;
+  private server: net.Server | null = null;
+  private isStopped = false;
+
+  constructor(private readonly init: TcpTransportOptions) {
+    this.id = init.id;
+    this.logger = init.logger ?? consoleLogger(init.id);
+    this.options = {
+      ...DEFAULT_TRANSPORT_OPTIONS,
+      random: Math.random,
+      ...withoutUndefined(init),
+    } as typeof this.options;
+    if (this.options.snapshotChunkBytes + 1 > this.options.maxFrameBytes) {
+      throw new RangeError('snapshotChunkBytes must be below maxFrameBytes');
+    }
+    this.encoder = new MessageEncoder(this.options.entryCacheBytes);
+    for (const [id, address] of init.peers ?? []) this.addPeer(id, address);
+  }
+
+  /** Listens on listenHost:listenPort. Rejects only if the port cannot be bound. */
+  start(): Promise<void> {
+    if (this.server !== null) return Promise.resolve();
+    const server = net.createServer((socket) => this.onConnection(socket));
+    this.server = server;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        this.server = null;
+        reject(err);
+      };
+      server.once('error', onError);
+      server.listen(this.options.listenPort, this.options.listenHost, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.logger.error('listener error', { error: err.message }));
+        this.logger.info('transport listening', { ...this.address() });
+        resolve();
+      });
+    });
+  }
+
+  /** The bound address (the real port when listenPort was 0). */
+  address(): PeerAddress {
+    const a = this.server?.address();
+    if (a === null || a === undefined || typeof a === 'string') return { host: this.options.listenHost, port: this.options.listenPort };
+    return { host: a.address, port: a.port };
+  }
+
+  send(m: Message): void {
+    if (this.isStopped) return;
+    const sender = this.senders.get(m.to);
+    if (sender === undefined) {
+      this.droppedUnknownPeer++;
+      this.logger.debug('dropped a message to an unknown peer', { to: m.to, type: m.type });
+      return;
+    }
+    if (m.from !== this.id) {
+      // The receiver would close the whole stream over it (a stream speaks for one node).
+      sender.countDrop(0);
+      this.logger.error('message not from this node; dropped', { from: m.from, to: m.to, type: m.type });
+      return;
+    }
+    if (m.type === 'InstallSnapshot') {
+      this.startSnapshot(m, sender.peerAddress);
+      return;
+    }
+    if (sender.isFull) {
+      sender.drop(0);
+      return;
+    }
+    let frame: Buffer | Buffer[];
+    try {
+      frame = this.encoder.encode(m);
+    } catch (err) {
+      sender.countDrop(0);
+      this.logger.error('cannot encode a message; dropped', { to: m.to, type: m.type, error: String(err) });
+      return;
+    }
+    const bytes = encodedLength(frame);
+    if (bytes - 4 > this.options.maxFrameBytes) {
+      // The receiver would close the stream on it; better to lose one message than the stream.
+      sender.countDrop(bytes);
+      this.logger.error('message exceeds the frame limit; dropped', { to: m.to, type: m.type, bytes });
+      return;
+    }
+    sender.enqueue(frame, bytes);
+  }
+
+  addPeer(id: NodeId, address: PeerAddress): void {
+    if (this.isStopped || id === this.id) return;
+    const existing = this.senders.get(id);
+    if (existing !== undefined) {
+      existing.setAddress(address);
+      return;
+    }
+    const { options } = this;
+    this.senders.set(
+      id,
+      new PeerSender(id, address, {
+        selfId: this.id,
+        clusterId: options.clusterId,
+        logger: this.logger,
+        random: options.random,
+        maxQueueBytes: options.maxQueueBytes,
+        maxQueueMessages: options.maxQueueMessages,
+        reconnectMinMs: options.reconnectMinMs,
+        reconnectMaxMs: options.reconnectMaxMs,
+        dialTimeoutMs: options.dialTimeoutMs,
+        onUnreachable: (peerId) => this.init.onUnreachable?.(peerId),
+      }),
+    );
+  }
+
+  /** Forgets a peer: its queue is discarded and its connections and snapshot transfer end. */
+  removePeer(id: NodeId): void {
+    this.senders.get(id)?.close();
+    this.senders.delete(id);
+    this.snapshots.get(id)?.abort.abort();
+  }
+
+  async stop(): Promise<void> {
+    if (this.isStopped) return;
+    this.isStopped = true;
+    for (const sender of this.senders.values()) sender.close();
+    const transfers = [...this.snapshots.values()];
+    for (const slot of transfers) slot.abort.abort();
+    for (const conn of this.inbound) conn.destroy();
+    const server = this.server;
+    await Promise.all([
+      ...transfers.map((t) => t.done),
+      server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve())),
+    ]);
+  }
+
+  stats(): TransportStats {
+    const peers = new Map<NodeId, PeerStats>();
+    for (const [id, sender] of this.senders) {
+      const snaps = this.snapshotCounts.get(id);
+      peers.set(id, {
+        ...sender.stats(),
+        snapshotsSent: snaps?.sent ?? 0,
+        snapshotsFailed: snaps?.failed ?? 0,
+        isSnapshotInFlight: this.snapshots.has(id),
+      });
+    }
+    const cache = this.encoder.entryCache.stats();
+    return {
+      peers,
+      ...this.counters,
+      droppedUnknownPeer: this.droppedUnknownPeer,
+      entriesEncoded: cache.entriesEncoded,
+      entryCacheHits: cache.hits,
+      entryCacheBytes: cache.slabBytes,
+    };
+  }
+
+  private onConnection(socket: net.Socket): void {
+    if (this.isStopped) {
+      socket.destroy();
+      return;
+    }
+    const conn = new InboundConnection(socket, {
+      selfId: this.id,
+      clusterId: this.options.clusterId,
+      maxFrameBytes: this.options.maxFrameBytes,
+      maxSnapshotBytes: this.options.maxSnapshotBytes,
+      logger: this.logger,
+      counters: this.counters,
+      deliver: (m) => this.deliver(m),
+    });
+    this.inbound.add(conn);
+    socket.on('close', () => this.inbound.delete(conn));
+  }
+
+  private deliver(m: Message): void {
+    if (this.isStopped) return;
+    try {
+      this.init.onMessage(m);
+    } catch (err) {
+      this.logger.error('onMessage threw', { from: m.from, type: m.type, error: String(err) });
+    }
+  }
+
+  /** One transfer per peer at a time: a second InstallSnapshot while one streams is dropped. */
+  private startSnapshot(m: InstallSnapshot, address: PeerAddress): void {
+    const peer = m.to;
+    if (this.snapshots.has(peer)) {
+      this.senders.get(peer)?.countDrop(m.snapshot.data.length);
+      this.logger.debug('snapshot transfer already in flight; dropped', { peer });
+      return;
+    }
+    const abort = new AbortController();
+    const done = sendSnapshot({
+      message: m,
+      address,
+      clusterId: this.options.clusterId,
+      encoder: this.encoder,
+      chunkBytes: this.options.snapshotChunkBytes,
+      idleTimeoutMs: this.options.snapshotIdleTimeoutMs,
+      logger: this.logger,
+      signal: abort.signal,
+    }).then((ok) => {
+      this.snapshots.delete(peer);
+      const counts = this.snapshotCounts.get(peer) ?? { sent: 0, failed: 0 };
+      if (ok) counts.sent++;
+      else counts.failed++;
+      this.snapshotCounts.set(peer, counts);
+      // After stop() the runtime is gone; nobody is left to act on the outcome.
+      if (this.isStopped) return;
+      try {
+        this.init.onSnapshotStatus?.(peer, ok);
+      } catch (err) {
+        this.logger.error('onSnapshotStatus threw', { peer, error: String(err) });
+      }
+    });
+    this.snapshots.set(peer, { abort, done });
+  }
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of Object.keys(o) as (keyof T)[]) {
+    if (o[key] !== undefined) out[key] = o[key];
+  }
+  return out;
+}
