@@ -38,6 +38,8 @@ export {
 export { committedIndex, hasQuorum, majorityIndex, voteResult } from './quorum.js';
 export type { VoteResult } from './quorum.js';
 export { PROGRESS_STATES } from './progress.js';
+export { CONFIG_CHANGE_TYPES, InvalidConfigChangeError, applyChanges } from './confchange.js';
+export type { ConfigChange, ConfigChangeType } from './confchange.js';
 export type { ProgressState } from './progress.js';
 export { RaftError, NotLeaderError, ProposalDroppedError, ChangeInProgressError } from './errors.js';
 export type { StateMachine } from './state-machine.js';

@@ -2,8 +2,9 @@
 // thesis §3.10, §4, §6.2, §6.4, §9.6. Pure and deterministic: input arrives through tick(),
 // step(), propose() and readIndex(); output leaves only through ready() (see `Ready` in
 // types.ts for the order in which the runtime MUST persist, send, apply and advance()).
-import { decodeConfiguration, isVoter, members } from './configuration.js';
-import { NotLeaderError, ProposalDroppedError } from './errors.js';
+import { applyChanges, leaveJoint, transitionTo, type ConfigChange } from './confchange.js';
+import { decodeConfiguration, encodeConfiguration, isJoint, isVoter, members } from './configuration.js';
+import { ChangeInProgressError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import { RaftLog, entryBytes } from './log.js';
 import { Progress, type ProgressState } from './progress.js';
 import { committedIndex, hasQuorum, voteResult } from './quorum.js';
@@ -110,6 +111,12 @@ export class Raft {
   private snapshotConfiguration: Configuration;
   private readonly configEntries: { index: number; config: Configuration }[] = [];
 
+  /** Index of the last configuration entry this leader appended (thesis §4.3: one at a time). */
+  private pendingConfigIndex = 0;
+  /** Thesis §3.10: the server leadership is being handed to, and ticks since the handoff began. */
+  private transferee: NodeId | null = null;
+  private transferElapsed = 0;
+
   // Ready bookkeeping.
   private messages: Message[] = [];
   private readStates: ReadState[] = [];
@@ -165,6 +172,7 @@ export class Raft {
   get snapshotIndex(): number { return this.log.snapshotIndex; }
   get snapshotTerm(): number { return this.log.snapshotTerm; }
   get config(): Configuration { return this.configuration; }
+  get leadTransferee(): NodeId | null { return this.transferee; }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
   entryAt(index: number): Entry | undefined { return this.log.entryAt(index); }
 
@@ -222,13 +230,62 @@ export class Raft {
   }
 
   /**
+   * Thesis §4.3: proposes a membership change; returns the index of its configuration entry.
+   * One change at a time; and, after Ongaro's 2015 correction, not before this leader has
+   * committed an entry of its own term (else a change by a deposed leader could be lost while a
+   * conflicting one commits).
+   */
+  proposeConfigChange(changes: readonly ConfigChange[]): number {
+    this.assertCanPropose();
+    if (this.log.termAt(this.commit) !== this.term) {
+      throw new ProposalDroppedError('this leader has not yet committed an entry of its term; retry shortly');
+    }
+    if (isJoint(this.configuration) || this.pendingConfigIndex > this.commit) throw new ChangeInProgressError();
+    const next = applyChanges(this.configuration, changes);
+    return this.appendConfig(transitionTo(this.configuration, next));
+  }
+
+  /**
+   * Thesis §3.10: hands leadership to `to` (or, if null, the voter with the longest log): stop
+   * taking proposals, bring the target up to date, then tell it to campaign at once. If it has
+   * not won within an election timeout, this leader carries on.
+   */
+  transferLeadership(to: NodeId | null): NodeId {
+    if (this.currentRole !== 'leader') throw new NotLeaderError(this.leader);
+    let target = to;
+    if (target === null) {
+      let best = -1;
+      for (const id of this.voterIds()) {
+        const pr = this.progresses.get(id);
+        if (id !== this.id && pr !== undefined && pr.matchIndex > best) {
+          best = pr.matchIndex;
+          target = id;
+        }
+      }
+      if (target === null) throw new ProposalDroppedError('there is no other voter to hand leadership to');
+    }
+    if (target === this.id) return target;
+    if (!isVoter(this.configuration, target) || !this.progresses.has(target)) {
+      throw new ProposalDroppedError(`${target} is not a voter of this cluster`);
+    }
+    if (this.transferee === target) return target;
+    this.transferee = target;
+    this.transferElapsed = 0;
+    const pr = this.progresses.get(target)!;
+    if (pr.matchIndex === this.log.lastIndex) this.sendTimeoutNow(target);
+    else this.sendAppend(pr, false);
+    return target;
+  }
+
+  /**
    * Thesis §6.4.1: the index a lease read may be served at, with no round trip, or null when
    * the lease has lapsed (or this server is not a leader that has committed in its term).
    * Followers ignore vote requests for an election timeout after hearing from the leader
    * (CheckQuorum), so no other leader can exist before the lease ends.
    */
   leaseReadIndex(): number | null {
-    if (this.currentRole !== 'leader' || !this.opts.checkQuorum) return null;
+    // During a transfer the target may win without waiting out anyone's lease.
+    if (this.currentRole !== 'leader' || !this.opts.checkQuorum || this.transferee !== null) return null;
     if (this.log.termAt(this.commit) !== this.term) return null;
     const quorumSeq = committedIndex(this.configuration, (id) => (id === this.id ? this.seq : this.progresses.get(id)?.ackedSeq ?? 0));
     if (this.seq - quorumSeq >= ROUND_HISTORY) return null;
@@ -332,7 +389,7 @@ export class Raft {
     if (done.lastIndex > this.stableIndex && this.log.termAt(done.lastIndex) === done.lastTerm) {
       this.stableIndex = done.lastIndex;
     }
-    if (this.currentRole === 'leader' && this.maybeCommit()) this.broadcastAppend();
+    if (this.currentRole === 'leader' && this.maybeCommit()) this.afterCommitAdvanced();
   }
 
   // ---- snapshots (§7) ----------------------------------------------------------------------------
@@ -376,6 +433,7 @@ export class Raft {
     }
     this.currentRole = 'follower';
     this.leader = leader;
+    this.transferee = null;
     this.resetTimers();
     this.reads.clear();
   }
@@ -398,9 +456,12 @@ export class Raft {
   private becomeLeader(): void {
     this.currentRole = 'leader';
     this.leader = this.id;
+    this.transferee = null;
     this.resetTimers();
     this.progresses.clear();
     this.syncProgresses();
+    // A configuration entry of an earlier term may still be uncommitted: treat it as in flight.
+    this.pendingConfigIndex = this.lastConfigIndex();
     // §8: a no-op entry of the new term lets the leader learn, and commit, everything before it.
     this.log.appendOne({ index: this.log.lastIndex + 1, term: this.term, type: 'normal', data: EMPTY_DATA });
     this.afterLeaderAppend();
@@ -681,6 +742,10 @@ export class Raft {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.transferee !== null && ++this.transferElapsed >= this.opts.electionTicks) {
+      // Thesis §3.10: the target did not win within an election timeout; resume as leader.
+      this.transferee = null;
+    }
     if (this.electionElapsed >= this.opts.electionTicks) {
       this.electionElapsed = 0;
       if (this.opts.checkQuorum) {
@@ -728,7 +793,8 @@ export class Raft {
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshot) pr.becomeProbe();
     else if (pr.state === 'replicate') pr.inflights.freeUpTo(pr.matchIndex);
-    if (this.maybeCommit()) this.broadcastAppend();
+    if (m.from === this.transferee && pr.matchIndex === this.log.lastIndex) this.sendTimeoutNow(m.from);
+    if (this.maybeCommit()) this.afterCommitAdvanced();
     else this.sendAppend(pr, false);
   }
 
@@ -761,7 +827,7 @@ export class Raft {
     }
     pr.maybeUpdate(m.matchIndex);
     if (pr.state === 'snapshot') pr.becomeProbe();
-    if (this.maybeCommit()) this.broadcastAppend();
+    if (this.maybeCommit()) this.afterCommitAdvanced();
     else this.sendAppend(pr, false);
   }
 
@@ -777,6 +843,42 @@ export class Raft {
     return true;
   }
 
+  /** Tells followers the new commit point and carries joint consensus forward (thesis §4.3). */
+  private afterCommitAdvanced(): void {
+    const configIndex = this.lastConfigIndex();
+    if (this.commit >= configIndex) {
+      if (isJoint(this.configuration)) {
+        // C_old,new is committed: now C_new alone.
+        this.appendConfig(leaveJoint(this.configuration));
+        return;
+      }
+      if (!isVoter(this.configuration, this.id)) {
+        // A leader outside C_new manages the change to its end, then steps down.
+        this.broadcastAppend();
+        this.becomeFollower(this.term, null);
+        return;
+      }
+    }
+    this.broadcastAppend();
+  }
+
+  private appendConfig(config: Configuration): number {
+    const entry: Entry = { index: this.log.lastIndex + 1, term: this.term, type: 'config', data: encodeConfiguration(config) };
+    this.log.appendOne(entry);
+    this.noteConfigEntry(entry);
+    this.pendingConfigIndex = entry.index;
+    this.afterLeaderAppend();
+    return entry.index;
+  }
+
+  private lastConfigIndex(): number {
+    return this.configEntries.at(-1)?.index ?? this.log.snapshotIndex;
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.messages.push({ type: 'TimeoutNow', from: this.id, to, term: this.term });
+  }
+
   private afterLeaderAppend(): void {
     this.broadcastAppend();
     // A lone voter is its own majority once the entries are stable (see advance()).
@@ -784,6 +886,7 @@ export class Raft {
 
   private assertCanPropose(): void {
     if (this.currentRole !== 'leader') throw new NotLeaderError(this.leader);
+    if (this.transferee !== null) throw new ProposalDroppedError(`leadership is being transferred to ${this.transferee}`);
     if (!isVoter(this.configuration, this.id)) throw new ProposalDroppedError('this leader is leaving the cluster');
   }
 
