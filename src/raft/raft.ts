@@ -127,6 +127,8 @@ export class Raft {
   private lastHardState: HardState;
   private lastSoftState: SoftState;
   private snapshotToInstall: Snapshot | null = null;
+  /** New entries on the leader not yet offered to followers: one broadcast per Ready batches them. */
+  private hasUnsentEntries = false;
   private readyInFlight: { lastIndex: number; lastTerm: number } | null = null;
 
   constructor(options: RaftOptions, state: InitialState) {
@@ -342,6 +344,7 @@ export class Raft {
   hasReady(): boolean {
     if (this.readyInFlight !== null) return false;
     return (
+      this.hasUnsentEntries ||
       this.messages.length > 0 ||
       this.unstableFrom <= this.log.lastIndex ||
       this.snapshotToInstall !== null ||
@@ -354,6 +357,10 @@ export class Raft {
 
   ready(): Ready {
     if (this.readyInFlight !== null) throw new Error('ready() called again before advance()');
+    if (this.hasUnsentEntries) {
+      this.hasUnsentEntries = false;
+      if (this.currentRole === 'leader') this.broadcastAppend();
+    }
     const lastIndex = this.log.lastIndex;
     const entries = this.unstableFrom <= lastIndex ? this.log.slice(this.unstableFrom, lastIndex + 1) : EMPTY_ENTRIES;
     const applyTo = Math.min(this.commit, lastIndex);
@@ -880,8 +887,8 @@ export class Raft {
   }
 
   private afterLeaderAppend(): void {
-    this.broadcastAppend();
-    // A lone voter is its own majority once the entries are stable (see advance()).
+    // Proposals between two Readies leave in one AppendEntries per follower, not one each.
+    this.hasUnsentEntries = true;
   }
 
   private assertCanPropose(): void {
