@@ -9,8 +9,8 @@ import { RaftNode } from '../node/index.js';
 import { FileStorage, StorageCorruptionError } from '../storage/index.js';
 import { TcpTransport } from '../transport/index.js';
 import { ApiError } from '../server/errors.js';
-import { httpForwarder } from '../server/forward.js';
-import { createApiServer, parseJson, type Reply } from '../server/http-api.js';
+import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from '../server/forward.js';
+import { createApiServer, parseJson, type ForwardedRequest, type ForwardedResponse, type Reply } from '../server/http-api.js';
 import { createKvBackend } from '../server/kv-backend.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type Logger } from '../server/logger.js';
 import { ServiceStateMachine } from '../server/member-registry.js';
@@ -134,6 +134,7 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
   const { stateMachine: kvStateMachine, backend } = createKvBackend({ maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes });
   const sm = new ServiceStateMachine(kvStateMachine);
   let node: RaftNode<unknown> | null = null;
+  let answerForwarded: ((req: ForwardedRequest) => Promise<ForwardedResponse>) | null = null;
   const transport = new TcpTransport({
     id: cfg.id,
     listenHost: cfg.peerAddr.host,
@@ -142,6 +143,10 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
     onMessage: (m) => node?.receive(m),
     onUnreachable: (peer) => node?.reportUnreachable(peer),
     onSnapshotStatus: (peer, ok) => node?.reportSnapshot(peer, ok),
+    onRequest: async (_from, payload) => {
+      if (answerForwarded === null) throw new Error('this node is still starting');
+      return encodeForwardedResponse(await answerForwarded(decodeForwardedRequest(payload)));
+    },
     logger: { debug: logger.debug, info: logger.info, warn: logger.warn, error: logger.error },
   });
   await transport.start();
@@ -170,16 +175,17 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
   const service = new KvService({ node: started, stateMachine: sm, backend, self });
   const registry = new Registry();
   registerNodeMetrics(registry, started, transport);
-  const http = createApiServer({
+  const { server: http, answerForwarded: answer } = createApiServer({
     api: service,
     logger,
     registry,
-    forward: httpForwarder(() => service.leaderUrl(), cfg.requestTimeoutMs),
+    forward: peerForwarder((to, payload, ms) => transport.request(to, payload, ms), () => started.leaderId, cfg.requestTimeoutMs),
     requestTimeoutMs: cfg.requestTimeoutMs,
     maxPendingRequests: cfg.maxPending,
     maxBodyBytes: cfg.maxValueBytes + 64 * 1024,
     extraRoutes: (r) => (r.path === '/v1/internal/register' && r.method === 'POST' ? registerRoute(service, r.body, r.deadline) : null),
   });
+  answerForwarded = answer;
   await listen(http, cfg.clientAddr);
   logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.core.currentTerm });
   const registration = startSelfRegistration(service, cfg, self, logger);

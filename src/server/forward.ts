@@ -1,29 +1,73 @@
-// Forwarding a request that needs the leader (writes, linearizable reads) from a follower to the
-// leader, so a client may talk to any node. The answer is relayed as the leader gave it.
+// Forwarding a request that needs the leader (writes, linearizable and lease reads) from a
+// follower to the leader over the peer channel (the transport's rpc stream), so a client may
+// talk to any node. The leader answers it through the same router as its own HTTP requests.
+//   request  = u32be n | JSON {method, path, headers} (n bytes) | body
+//   response = u32be n | JSON {status, headers} (n bytes) | body
+import type { NodeId } from '../raft/index.js';
 import { ApiError } from './errors.js';
 import type { ForwardedRequest, ForwardedResponse } from './http-api.js';
 
-export function httpForwarder(leaderUrl: () => string | null, timeoutMs: number): (req: ForwardedRequest) => Promise<ForwardedResponse> {
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function frame(head: unknown, body: Uint8Array): Uint8Array {
+  const json = encoder.encode(JSON.stringify(head));
+  const out = new Uint8Array(4 + json.length + body.length);
+  new DataView(out.buffer).setUint32(0, json.length);
+  out.set(json, 4);
+  out.set(body, 4 + json.length);
+  return out;
+}
+
+function unframe(bytes: Uint8Array): { head: Record<string, unknown>; body: Uint8Array } {
+  if (bytes.length < 4) throw new Error('forwarded frame too short');
+  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
+  if (4 + n > bytes.length) throw new Error('forwarded frame header overruns it');
+  const head = JSON.parse(decoder.decode(bytes.subarray(4, 4 + n))) as Record<string, unknown>;
+  return { head, body: bytes.subarray(4 + n) };
+}
+
+export function encodeForwardedRequest(req: ForwardedRequest): Uint8Array {
+  return frame({ method: req.method, path: req.path, headers: req.headers }, req.body);
+}
+
+export function decodeForwardedRequest(bytes: Uint8Array): ForwardedRequest {
+  const { head, body } = unframe(bytes);
+  if (typeof head['method'] !== 'string' || typeof head['path'] !== 'string' || typeof head['headers'] !== 'object' || head['headers'] === null) {
+    throw new Error('malformed forwarded request');
+  }
+  return { method: head['method'], path: head['path'], headers: head['headers'] as Record<string, string>, body };
+}
+
+export function encodeForwardedResponse(res: ForwardedResponse): Uint8Array {
+  return frame({ status: res.status, headers: res.headers }, res.body);
+}
+
+export function decodeForwardedResponse(bytes: Uint8Array): ForwardedResponse {
+  const { head, body } = unframe(bytes);
+  if (typeof head['status'] !== 'number' || typeof head['headers'] !== 'object' || head['headers'] === null) {
+    throw new Error('malformed forwarded response');
+  }
+  return { status: head['status'], headers: head['headers'] as Record<string, string>, body };
+}
+
+/** The peer-channel request function the forwarder needs (TcpTransport.request fits). */
+export type PeerRequest = (to: NodeId, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
+
+export function peerForwarder(request: PeerRequest, leaderId: () => NodeId | null, timeoutMs: number): (req: ForwardedRequest) => Promise<ForwardedResponse> {
   return async (req) => {
-    const base = leaderUrl();
-    if (base === null) throw new ApiError('NO_LEADER', 'no leader is known');
-    let res: Response;
+    const leader = leaderId();
+    if (leader === null) throw new ApiError('NO_LEADER', 'no leader is known');
+    let answer: Uint8Array;
     try {
-      res = await fetch(base + req.path, {
-        method: req.method,
-        headers: req.headers,
-        ...(req.body.length > 0 ? { body: req.body } : {}),
-        signal: AbortSignal.timeout(timeoutMs + 1000),
-      });
+      answer = await request(leader, encodeForwardedRequest(req), timeoutMs + 1000);
     } catch (err) {
-      // A write may or may not have reached the leader: the outcome is unknown.
-      const write = req.method !== 'GET';
       const reason = err instanceof Error ? err.message : String(err);
-      if (write) throw new ApiError('TIMEOUT', `forwarding to the leader failed (${reason}); the outcome is unknown`);
-      throw new ApiError('NO_LEADER', `the leader did not answer (${reason})`);
+      const maybeDelivered = (err as { maybeDelivered?: boolean }).maybeDelivered !== false;
+      // A write that may have reached the leader has an unknown outcome; anything else can retry.
+      if (req.method !== 'GET' && maybeDelivered) throw new ApiError('TIMEOUT', `forwarding to the leader ${leader} failed (${reason}); the outcome is unknown`);
+      throw new ApiError('NO_LEADER', `the leader ${leader} could not be reached (${reason})`);
     }
-    const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => (headers[k] = v));
-    return { status: res.status, headers, body: new Uint8Array(await res.arrayBuffer()) };
+    return decodeForwardedResponse(answer);
   };
 }

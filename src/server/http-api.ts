@@ -110,10 +110,15 @@ export interface Reply {
   readonly retryAfter?: number;
 }
 
-const FORWARD_HEADER = 'raftkv-forwarded';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function createApiServer(options: ApiServerOptions): Server {
+export interface Api {
+  readonly server: Server;
+  /** Answers a request a follower forwarded to this node over the peer channel. */
+  answerForwarded(req: ForwardedRequest): Promise<ForwardedResponse>;
+}
+
+export function createApiServer(options: ApiServerOptions): Api {
   const { api, logger, registry } = options;
   const timeoutMs = options.requestTimeoutMs ?? 5000;
   const maxBody = options.maxBodyBytes ?? (1 << 20) + (64 << 10);
@@ -142,6 +147,34 @@ export function createApiServer(options: ApiServerOptions): Server {
   });
   server.keepAliveTimeout = 30_000;
 
+  async function answerForwarded(req: ForwardedRequest): Promise<ForwardedResponse> {
+    let reply: Reply;
+    try {
+      const url = new URL(req.path, 'http://localhost');
+      const parsed: ParsedRequest = {
+        method: req.method,
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        body: req.body,
+        deadline: Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs),
+      };
+      // Forwarded once only: a node that is no longer the leader says so rather than bounce it.
+      if (requiresLeader(parsed) && !api.isLeader()) throw new ApiError('NO_LEADER', 'this node is no longer the leader');
+      reply = await route(parsed);
+    } catch (err) {
+      reply = errorReply(err, logger);
+    }
+    const headers: Record<string, string> = {};
+    if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
+    if (reply.bytes !== undefined) {
+      headers['content-type'] = reply.contentType ?? 'application/octet-stream';
+      return { status: reply.status, headers, body: reply.bytes };
+    }
+    headers['content-type'] = 'application/json';
+    return { status: reply.status, headers, body: new TextEncoder().encode(JSON.stringify(reply.json)) };
+  }
+
   async function handle(req: IncomingMessage, _res: ServerResponse): Promise<Reply> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const body = await readBody(req, maxBody);
@@ -155,11 +188,8 @@ export function createApiServer(options: ApiServerOptions): Server {
     };
     const needsLeader = requiresLeader(parsed);
     if (needsLeader && !api.isLeader()) {
-      if (req.headers[FORWARD_HEADER] !== undefined || options.forward === undefined) {
-        throw new ApiError('NO_LEADER', api.leaderUrl() === null ? 'no leader is known' : 'not the leader');
-      }
-      if (api.leaderUrl() === null) throw new ApiError('NO_LEADER', 'no leader is known; an election is probably in progress');
-      const headers: Record<string, string> = { [FORWARD_HEADER]: api.id };
+      if (options.forward === undefined) throw new ApiError('NO_LEADER', 'not the leader');
+      const headers: Record<string, string> = {};
       for (const h of ['content-type', 'idempotency-key', 'request-timeout']) {
         const v = req.headers[h];
         if (typeof v === 'string') headers[h] = v;
@@ -235,7 +265,7 @@ export function createApiServer(options: ApiServerOptions): Server {
     }
   }
 
-  return server;
+  return { server, answerForwarded };
 }
 
 // Only writes and linearizable/lease reads must reach the leader; everything else answers here.

@@ -9,6 +9,8 @@
 //   0x51 SNAP_CHUNK     raw snapshot bytes (the next slice, in order)
 //   0x52 SNAP_END       u32be crc32 of all the bytes
 //   0x53 SNAP_ACK       u8 ok (1 delivered, 0 refused)
+//   0x60 RPC_REQUEST    varint id | payload (the rest of the frame)
+//   0x61 RPC_RESPONSE   varint id | u8 ok | payload (the answer, or an error text when ok = 0)
 import { CodecError, MAX_SHORT_STRING_BYTES, Reader, Writer } from './binary.js';
 import type { NodeId } from '../raft/types.js';
 
@@ -22,9 +24,11 @@ export const FrameType = {
   snapshotChunk: 0x51,
   snapshotEnd: 0x52,
   snapshotAck: 0x53,
+  rpcRequest: 0x60,
+  rpcResponse: 0x61,
 } as const;
 
-export const STREAM_PURPOSES = ['messages', 'snapshot'] as const;
+export const STREAM_PURPOSES = ['messages', 'snapshot', 'rpc'] as const;
 export type StreamPurpose = (typeof STREAM_PURPOSES)[number];
 
 export interface Hello {
@@ -88,6 +92,38 @@ export function encodeSnapshotEnd(crc: number): Buffer {
 
 export function encodeSnapshotAck(ok: boolean): Buffer {
   return controlFrame(FrameType.snapshotAck, (w) => w.u8(ok ? 1 : 0));
+}
+
+/** Header only; the payload follows as a view, never copied into the frame. */
+function rpcHeader(type: number, id: number, payloadBytes: number, ok: boolean | null): Buffer {
+  writer.reset();
+  writer.u32(0);
+  writer.u8(type);
+  writer.varint(id, 'rpc id');
+  if (ok !== null) writer.u8(ok ? 1 : 0);
+  writer.patchU32(0, writer.offset - 4 + payloadBytes);
+  return writer.finish();
+}
+
+export function encodeRpcRequest(id: number, payload: Uint8Array): Buffer[] {
+  return [rpcHeader(FrameType.rpcRequest, id, payload.length, null), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)];
+}
+
+export function encodeRpcResponse(id: number, ok: boolean, payload: Uint8Array): Buffer[] {
+  return [rpcHeader(FrameType.rpcResponse, id, payload.length, ok), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)];
+}
+
+export function decodeRpcRequest(frame: Buffer): { id: number; payload: Buffer } {
+  const r = frameBody(frame);
+  const id = r.varint('rpc id');
+  return { id, payload: frame.subarray(r.offset) };
+}
+
+export function decodeRpcResponse(frame: Buffer): { id: number; ok: boolean; payload: Buffer } {
+  const r = frameBody(frame);
+  const id = r.varint('rpc id');
+  const ok = r.u8('rpc ok') === 1;
+  return { id, ok, payload: frame.subarray(r.offset) };
 }
 
 export function frameType(frame: Buffer): number {

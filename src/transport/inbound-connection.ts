@@ -13,6 +13,8 @@ import {
   encodeHelloAck,
   encodeHelloReject,
   encodeSnapshotAck,
+  encodeRpcResponse,
+  decodeRpcRequest,
   frameBody,
   frameType,
 } from './frame.js';
@@ -29,6 +31,8 @@ export interface InboundContext {
   readonly maxSnapshotBytes: number;
   readonly logger: TransportLogger;
   readonly deliver: (m: Message) => void;
+  /** Answers a request on an rpc stream; a rejection is sent back as an error text. */
+  readonly answer: (from: NodeId, payload: Uint8Array) => Promise<Uint8Array>;
   readonly counters: InboundCounters;
 }
 
@@ -41,7 +45,7 @@ export interface InboundCounters {
   snapshotBytesInProgress: number;
 }
 
-type Phase = 'hello' | 'messages' | 'snapshot-begin' | 'snapshot-data' | 'snapshot-done' | 'closed';
+type Phase = 'hello' | 'messages' | 'rpc' | 'snapshot-begin' | 'snapshot-data' | 'snapshot-done' | 'closed';
 
 export class InboundConnection {
   private phase: Phase = 'hello';
@@ -91,6 +95,21 @@ export class InboundConnection {
         this.ctx.deliver(m);
         return;
       }
+      case 'rpc': {
+        if (type !== FrameType.rpcRequest) throw new CodecError(`unexpected frame type ${type} on an rpc stream`);
+        const { id, payload } = decodeRpcRequest(frame);
+        // Copy: the frame is a view of a socket buffer and the answer may take a while.
+        const request = Uint8Array.prototype.slice.call(payload);
+        const reply = (ok: boolean, bytes: Uint8Array): void => {
+          if (this.phase === 'closed') return;
+          for (const part of encodeRpcResponse(id, ok, bytes)) this.socket.write(part);
+        };
+        this.ctx.answer(this.peer!, request).then(
+          (answer) => reply(true, answer),
+          (err: unknown) => reply(false, Buffer.from(err instanceof Error ? err.message : String(err))),
+        );
+        return;
+      }
       case 'snapshot-begin':
         if (type !== FrameType.snapshotBegin) throw new CodecError(`expected a snapshot header, got frame type ${type}`);
         this.onSnapshotBegin(frame);
@@ -131,7 +150,7 @@ export class InboundConnection {
       return;
     }
     this.peer = hello.from;
-    this.phase = hello.purpose === 'messages' ? 'messages' : 'snapshot-begin';
+    this.phase = hello.purpose === 'messages' ? 'messages' : hello.purpose === 'rpc' ? 'rpc' : 'snapshot-begin';
     this.socket.write(encodeHelloAck());
   }
 

@@ -1,6 +1,7 @@
 // Public surface of the peer transport: the TCP transport, its options and statistics, and the
 // message codec (also used by anything else that needs Messages as bytes).
 export { TcpTransport } from './tcp-transport.js';
+export { RpcError } from './rpc-client.js';
 export { DEFAULT_TRANSPORT_OPTIONS } from './types.js';
 export type { PeerAddress, PeerStats, TcpTransportOptions, Transport, TransportLogger, TransportStats } from './types.js';
 export { MessageEncoder, encodeMessage, decodeMessage, encodedLength, MESSAGE_TYPE_CODES } from './codec.js';

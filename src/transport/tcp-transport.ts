@@ -6,6 +6,7 @@ import net from 'node:net';
 import { encodedLength, MessageEncoder } from './codec.js';
 import { InboundConnection } from './inbound-connection.js';
 import { PeerSender } from './peer-sender.js';
+import { RpcClient, RpcError } from './rpc-client.js';
 import { sendSnapshot } from './snapshot-sender.js';
 import { consoleLogger } from './logger.js';
 import { DEFAULT_TRANSPORT_OPTIONS } from './types.js';
@@ -20,7 +21,8 @@ interface SnapshotSlot {
 
 export class TcpTransport implements Transport {
   readonly id: NodeId;
-  private readonly options: Required<Omit<TcpTransportOptions, 'peers' | 'onUnreachable' | 'onSnapshotStatus' | 'logger'>>;
+  private readonly options: Required<Omit<TcpTransportOptions, 'peers' | 'onUnreachable' | 'onSnapshotStatus' | 'onRequest' | 'logger'>>;
+  private readonly rpcClients = new Map<NodeId, RpcClient>();
   private readonly logger: TransportLogger;
   private readonly encoder: MessageEncoder;
   private readonly senders = new Map<NodeId, PeerSender>();
@@ -121,13 +123,35 @@ export class TcpTransport implements Transport {
     sender.enqueue(frame, bytes);
   }
 
+  /**
+   * Sends a request to a peer's onRequest over the rpc stream and resolves with its answer.
+   * Rejects with RpcError (maybeDelivered tells whether the peer may have acted on it).
+   */
+  request(to: NodeId, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const client = this.rpcClients.get(to);
+    if (this.isStopped || client === undefined) return Promise.reject(new RpcError(`unknown peer ${to}`, false));
+    return client.request(payload, timeoutMs);
+  }
+
   addPeer(id: NodeId, address: PeerAddress): void {
     if (this.isStopped || id === this.id) return;
     const existing = this.senders.get(id);
     if (existing !== undefined) {
       existing.setAddress(address);
+      this.rpcClients.get(id)?.setAddress(address);
       return;
     }
+    this.rpcClients.set(
+      id,
+      new RpcClient(address, {
+        selfId: this.id,
+        peerId: id,
+        clusterId: this.options.clusterId,
+        maxFrameBytes: this.options.maxFrameBytes,
+        dialTimeoutMs: this.options.dialTimeoutMs,
+        logger: this.logger,
+      }),
+    );
     const { options } = this;
     this.senders.set(
       id,
@@ -150,6 +174,8 @@ export class TcpTransport implements Transport {
   removePeer(id: NodeId): void {
     this.senders.get(id)?.close();
     this.senders.delete(id);
+    this.rpcClients.get(id)?.close();
+    this.rpcClients.delete(id);
     this.snapshots.get(id)?.abort.abort();
   }
 
@@ -157,6 +183,7 @@ export class TcpTransport implements Transport {
     if (this.isStopped) return;
     this.isStopped = true;
     for (const sender of this.senders.values()) sender.close();
+    for (const client of this.rpcClients.values()) client.close();
     const transfers = [...this.snapshots.values()];
     for (const slot of transfers) slot.abort.abort();
     for (const conn of this.inbound) conn.destroy();
@@ -202,6 +229,11 @@ export class TcpTransport implements Transport {
       logger: this.logger,
       counters: this.counters,
       deliver: (m) => this.deliver(m),
+      answer: (from, payload) => {
+        const handler = this.init.onRequest;
+        if (handler === undefined || this.isStopped) return Promise.reject(new Error('this node takes no requests'));
+        return handler(from, payload);
+      },
     });
     this.inbound.add(conn);
     socket.on('close', () => this.inbound.delete(conn));

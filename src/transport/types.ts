@@ -53,6 +53,8 @@ export interface TcpTransportOptions {
   readonly onUnreachable?: (peerId: NodeId) => void;
   /** An InstallSnapshot to `peerId` was delivered and acknowledged (true) or failed (false). */
   readonly onSnapshotStatus?: (peerId: NodeId, ok: boolean) => void;
+  /** Answers a peer's request() (for example a client request a follower forwards to the leader). */
+  readonly onRequest?: (from: NodeId, payload: Uint8Array) => Promise<Uint8Array>;
   readonly logger?: TransportLogger;
   /** Uniform in [0, 1); drives reconnect jitter. Inject a seeded one for replayable tests. */
   readonly random?: () => number;
