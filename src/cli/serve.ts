@@ -10,13 +10,14 @@ import { FileStorage, StorageCorruptionError } from '../storage/index.js';
 import { TcpTransport } from '../transport/index.js';
 import { ApiError } from '../server/errors.js';
 import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from '../server/forward.js';
-import { createApiServer, parseJson, type ForwardedRequest, type ForwardedResponse, type Reply } from '../server/http-api.js';
+import { createApiServer, parseJson, type ForwardedRequest, type ForwardedResponse, type MemberView, type Reply } from '../server/http-api.js';
 import { createKvBackend } from '../server/kv-backend.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type Logger } from '../server/logger.js';
 import { ServiceStateMachine } from '../server/member-registry.js';
 import { Registry } from '../server/metrics.js';
 import { registerNodeMetrics } from '../server/node-metrics.js';
 import { KvService } from '../server/service.js';
+import { membershipRoutes, startAutoPromotion } from '../server/membership.js';
 import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagSpec, type HostPort } from './flags.js';
 import type { Io } from './cluster.js';
 
@@ -51,6 +52,9 @@ interface ServeConfig {
   readonly clientAddr: HostPort;
   readonly peers: Map<string, HostPort>;
   readonly isNewCluster: boolean;
+  /** A running cluster to ask for membership (first start only). */
+  readonly join: string | undefined;
+  readonly isLearner: boolean;
   readonly heartbeatMs: number;
   readonly electionMs: number;
   readonly snapshotEntries: number;
@@ -71,7 +75,9 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const dataDir = requireString(flags, 'data-dir');
   const peerAddr = parseHostPort(requireString(flags, 'peer-addr'), 'peer-addr');
   const clientAddr = parseHostPort(requireString(flags, 'client-addr'), 'client-addr');
-  if (optionalString(flags, 'join') !== undefined) throw new UsageError('--join is not supported yet: membership changes arrive with issue 5');
+  const joinUrl = optionalString(flags, 'join');
+  if (joinUrl !== undefined && !/^https?:\/\/[^/\s]+$/.test(joinUrl)) throw new UsageError(`--join must be a node's client URL like http://HOST:PORT, not "${joinUrl}"`);
+  const isLearner = flags.values['learner'] === true;
   const heartbeatMs = intFlag(flags, 'heartbeat-ms', 100, 1, 60_000);
   const electionMs = intFlag(flags, 'election-ms', 1000, 2, 600_000);
   if (electionMs <= heartbeatMs * 2) throw new UsageError(`--election-ms (${electionMs}) must be more than twice --heartbeat-ms (${heartbeatMs})`);
@@ -91,6 +97,9 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     }
     if (stored.id !== id) throw new UsageError(`--data-dir ${dataDir} belongs to node ${stored.id}, not ${id}`);
     peers = new Map(Object.entries(stored.peers).map(([k, v]) => [k, parseHostPort(v, 'initial-cluster')]));
+  } else if (joinUrl !== undefined) {
+    // Joining: the running cluster tells us its members; their addresses come with the answer.
+    peers = new Map();
   } else {
     const initial = optionalString(flags, 'initial-cluster');
     if (initial === undefined) throw new UsageError('--initial-cluster is required to start a new node (or set RAFTKV_INITIAL_CLUSTER)');
@@ -104,6 +113,8 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   return {
     id, dataDir, peerAddr, clientAddr, peers, isNewCluster, heartbeatMs, electionMs, logLevel,
+    join: existsSync(clusterFile) ? undefined : joinUrl,
+    isLearner,
     snapshotEntries: intFlag(flags, 'snapshot-entries', 10_000, 10, 100_000_000),
     snapshotCatchUpEntries: intFlag(flags, 'snapshot-catch-up-entries', 5_000, 0, 100_000_000),
     requestTimeoutMs: intFlag(flags, 'request-timeout-ms', 5000, 10, 600_000),
@@ -175,20 +186,39 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
   const service = new KvService({ node: started, stateMachine: sm, backend, self });
   const registry = new Registry();
   registerNodeMetrics(registry, started, transport);
+  const forward = peerForwarder((to, payload, ms) => transport.request(to, payload, ms), () => started.leaderId, cfg.requestTimeoutMs);
+  const membershipOptions = { node: started, service, stateMachine: sm, forward };
+  const membership = membershipRoutes(membershipOptions);
   const { server: http, answerForwarded: answer } = createApiServer({
     api: service,
     logger,
     registry,
-    forward: peerForwarder((to, payload, ms) => transport.request(to, payload, ms), () => started.leaderId, cfg.requestTimeoutMs),
+    forward,
     requestTimeoutMs: cfg.requestTimeoutMs,
     maxPendingRequests: cfg.maxPending,
     maxBodyBytes: cfg.maxValueBytes + 64 * 1024,
-    extraRoutes: (r) => (r.path === '/v1/internal/register' && r.method === 'POST' ? registerRoute(service, r.body, r.deadline) : null),
+    extraRoutes: (r) => (r.path === '/v1/internal/register' && r.method === 'POST' ? registerRoute(service, r.body, r.deadline) : membership(r)),
   });
   answerForwarded = answer;
   await listen(http, cfg.clientAddr);
   logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.core.currentTerm });
   const registration = startSelfRegistration(service, cfg, self, logger);
+  const promotion = startAutoPromotion(membershipOptions, cfg.heartbeatMs * 2);
+  if (cfg.join !== undefined) {
+    try {
+      const members = await joinCluster(cfg, self, logger);
+      for (const m of members) if (m.id !== cfg.id && m.peerAddr !== '') transport.addPeer(m.id, parseHostPort(m.peerAddr, 'join'));
+      writeClusterFile({ ...cfg, peers: new Map(members.filter((m) => m.peerAddr !== '').map((m) => [m.id, parseHostPort(m.peerAddr, 'join')])) });
+    } catch (err) {
+      io.stderr(`raftkv: could not join ${cfg.join}: ${(err as Error).message}\n`);
+      clearInterval(registration);
+      clearInterval(promotion);
+      http.close();
+      await started.stop();
+      await transport.stop();
+      return 1;
+    }
+  }
 
   return await new Promise<number>((resolveExit) => {
     let stopping = false;
@@ -196,6 +226,7 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
       if (stopping) return;
       stopping = true;
       clearInterval(registration);
+      clearInterval(promotion);
       logger.info('shutting down', { reason: why });
       const closed = new Promise<void>((r) => http.close(() => r()));
       http.closeIdleConnections();
@@ -214,7 +245,36 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
   });
 }
 
-function writeClusterFile(cfg: ServeConfig): void {
+/** Asks a running cluster to add this node (as a learner first); returns the members it lists. */
+async function joinCluster(cfg: ServeConfig, self: { peerAddr: string; clientAddr: string }, logger: Logger): Promise<MemberView[]> {
+  const deadline = Date.now() + 60_000;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${cfg.join}/v1/members`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: cfg.id, ...self, role: cfg.isLearner ? 'learner' : 'voter' }),
+        signal: AbortSignal.timeout(cfg.requestTimeoutMs + 1000),
+      });
+      const body = (await res.json()) as { members?: MemberView[]; error?: { message?: string } };
+      if (res.ok && Array.isArray(body.members)) {
+        logger.info('joined the cluster', { via: cfg.join, members: body.members.map((m) => m.id) });
+        return body.members;
+      }
+      lastError = `${res.status} ${body.error?.message ?? ''}`;
+      // A change in progress or no leader: worth another try; anything else is final.
+      if (res.status !== 409 && res.status !== 503 && res.status !== 504) throw new Error(lastError);
+    } catch (err) {
+      if (err instanceof Error && err.message === lastError) throw err;
+      lastError = err instanceof Error ? err.message : String(err);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`gave up after 60 s: ${lastError}`);
+}
+
+function writeClusterFile(cfg: Pick<ServeConfig, 'id' | 'dataDir' | 'peers'>): void {
   const body: ClusterFile = { id: cfg.id, peers: Object.fromEntries([...cfg.peers].map(([k, v]) => [k, hostPort(v)])) };
   const path = join(cfg.dataDir, 'cluster.json');
   writeFileSync(`${path}.tmp`, `${JSON.stringify(body, null, 2)}\n`);

@@ -5,11 +5,13 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
+  isJoint,
   NotLeaderError,
   ProposalDroppedError,
   Raft,
   RaftError,
   bootstrapState,
+  type ConfigChange,
   type Configuration,
   type Entry,
   type InitialState,
@@ -203,6 +205,65 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   /**
+   * Thesis §4.3: changes the membership and resolves once the change is complete, that is, the
+   * joint configuration and then C_new are committed and applied here. Leader only.
+   */
+  async changeMembership(changes: readonly ConfigChange[], deadlineMs: number): Promise<Configuration> {
+    this.assertRunning();
+    const index = this.core.proposeConfigChange(changes);
+    const term = this.core.currentTerm;
+    const applied = new Promise<Applied<R>>((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+    this.schedule();
+    await applied;
+    // The leader appends C_new itself once C_old,new commits; wait for that too.
+    await this.waitUntil(() => !isJoint(this.core.config) && this.applied >= this.core.configIndex, deadlineMs);
+    return this.core.config;
+  }
+
+  /**
+   * Thesis §3.10: hands leadership to `to` (or the most up-to-date voter) and resolves with the
+   * new leader's id once it leads; rejects if the target has not won within an election timeout.
+   */
+  async transferLeadership(to: NodeId | null, deadlineMs: number): Promise<NodeId> {
+    this.assertRunning();
+    const target = this.core.transferLeadership(to);
+    this.schedule();
+    if (target === this.id) return target;
+    await this.waitUntil(() => {
+      if (this.core.leaderId === target && this.core.role !== 'leader') return true;
+      if (this.core.role === 'leader' && this.core.leadTransferee === null) throw new ProposalDroppedError(`${target} did not take over within an election timeout; ${this.id} still leads`);
+      return false;
+    }, deadlineMs);
+    return target;
+  }
+
+  /** Resolves when `done()` holds after some Ready (or at once); rejects past the deadline. */
+  private waitUntil(done: () => boolean, deadlineMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = (): boolean => {
+        try {
+          if (!done()) return false;
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+        return true;
+      };
+      if (check()) return;
+      const timer = setTimeout(() => {
+        this.off('advanced', onAdvance);
+        reject(new ProposalDroppedError('not completed within the deadline; the outcome is unknown'));
+      }, Math.max(0, deadlineMs - Date.now()));
+      const onAdvance = (): void => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.off('advanced', onAdvance);
+      };
+      this.on('advanced', onAdvance);
+    });
+  }
+
+  /**
    * Thesis §6.4: resolves with a read index once leadership is confirmed and this node has
    * applied up to it; a read of the state machine after that is linearizable. Leader only.
    */
@@ -293,6 +354,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       while (!this.stopped && this.core.hasReady()) {
         await this.handleReady(this.core.ready());
         this.core.advance();
+        this.emit('advanced');
         if (this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
           await this.takeSnapshot();
         }

@@ -175,6 +175,8 @@ export class Raft {
   get snapshotTerm(): number { return this.log.snapshotTerm; }
   get config(): Configuration { return this.configuration; }
   get leadTransferee(): NodeId | null { return this.transferee; }
+  /** Index of the entry that holds the configuration in force (its snapshot's, if compacted). */
+  get configIndex(): number { return this.lastConfigIndex(); }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
   entryAt(index: number): Entry | undefined { return this.log.entryAt(index); }
 

@@ -10,6 +10,8 @@ const SNAPSHOT_VERSION = 1;
 export interface MemberAddresses {
   readonly peerAddr: string;
   readonly clientAddr: string;
+  /** A learner that asked to become a voter: the leader promotes it once it has caught up. */
+  readonly wantsVoter?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -33,9 +35,9 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
 
   apply(entry: Entry): R | undefined {
     if (entry.type === 'normal' && entry.data.length > 0 && entry.data[0] === MEMBER_RECORD_TAG) {
-      const rec = JSON.parse(decoder.decode(entry.data.subarray(1))) as { id: NodeId; peerAddr?: string; clientAddr?: string; removed?: boolean };
+      const rec = JSON.parse(decoder.decode(entry.data.subarray(1))) as { id: NodeId; peerAddr?: string; clientAddr?: string; wantsVoter?: boolean; removed?: boolean };
       if (rec.removed === true) this.addresses.delete(rec.id);
-      else this.addresses.set(rec.id, { peerAddr: rec.peerAddr ?? '', clientAddr: rec.clientAddr ?? '' });
+      else this.addresses.set(rec.id, { peerAddr: rec.peerAddr ?? '', clientAddr: rec.clientAddr ?? '', ...(rec.wantsVoter === true ? { wantsVoter: true } : {}) });
       this.onAddressesChanged?.();
       return undefined;
     }

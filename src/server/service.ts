@@ -128,8 +128,15 @@ export class KvService<R> implements KvApi {
   /** Leader only: records a member's addresses in the replicated registry if they changed. */
   async registerAddresses(id: NodeId, addresses: MemberAddresses, deadline: number): Promise<void> {
     const known = this.sm.addresses.get(id);
-    if (known !== undefined && known.peerAddr === addresses.peerAddr && known.clientAddr === addresses.clientAddr) return;
-    await this.propose(encodeMemberRecord(id, addresses), deadline);
+    const same = known !== undefined && known.peerAddr === addresses.peerAddr && known.clientAddr === addresses.clientAddr;
+    if (same && (addresses.wantsVoter === undefined || known.wantsVoter === addresses.wantsVoter)) return;
+    await this.propose(encodeMemberRecord(id, { ...addresses, ...(addresses.wantsVoter === undefined && known?.wantsVoter ? { wantsVoter: true } : {}) }), deadline);
+  }
+
+  /** Leader only: forgets a removed member's addresses. */
+  async forgetAddresses(id: NodeId, deadline: number): Promise<void> {
+    if (!this.sm.addresses.has(id)) return;
+    await this.propose(encodeMemberRecord(id, null), deadline);
   }
 
   hasRegistered(id: NodeId, addresses: MemberAddresses): boolean {
