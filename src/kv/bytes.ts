@@ -1,0 +1,207 @@
+// Byte-level building blocks of the command, result and snapshot encodings: unsigned LEB128
+// varints up to 2^53, big-endian float64, length-prefixed UTF-8 strings and byte strings.
+// Hand-written UTF-8 for short strings, because keys are short and TextEncoder's per-call cost
+// dominates at that size.
+import { KvError } from './errors.js';
+import { utf8Length } from './limits.js';
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes of a length-prefixed UTF-8 string. */
+export function stringSize(s: string): number {
+  const n = utf8Length(s);
+  return varintSize(n) + n;
+}
+
+export function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+export class ByteWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  pos = 0;
+
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private ensure(extra: number): void {
+    const need = this.pos + extra;
+    if (need <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(need, this.buf.length * 2));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** Non-negative safe integers only; the caller validated them. */
+  varint(n: number): void {
+    this.ensure(8);
+    const buf = this.buf;
+    // Bitwise ops truncate to 32 bits, so only the low part of the number may use them.
+    while (n >= 0x80) {
+      buf[this.pos++] = (n % 128) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    buf[this.pos++] = n;
+  }
+
+  f64(x: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, x);
+    this.pos += 8;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.varint(b.length);
+    this.raw(b);
+  }
+
+  raw(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** Length-prefixed UTF-8 (a lone surrogate becomes U+FFFD, as TextEncoder writes it). */
+  string(s: string): void {
+    const n = utf8Length(s);
+    this.varint(n);
+    this.ensure(n);
+    if (s.length > 64) {
+      encoder.encodeInto(s, this.buf.subarray(this.pos, this.pos + n));
+      this.pos += n;
+      return;
+    }
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < s.length; i++) {
+      let c = s.charCodeAt(i);
+      if (c < 0x80) buf[p++] = c;
+      else if (c < 0x800) {
+        buf[p++] = 0xc0 | (c >> 6);
+        buf[p++] = 0x80 | (c & 0x3f);
+      } else {
+        if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+          buf[p++] = 0xf0 | (c >> 18);
+          buf[p++] = 0x80 | ((c >> 12) & 0x3f);
+        } else {
+          if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+          buf[p++] = 0xe0 | (c >> 12);
+        }
+        buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+        buf[p++] = 0x80 | (c & 0x3f);
+      }
+    }
+    this.pos = p;
+  }
+
+  /** The written bytes (a view over the internal buffer when it is exactly full). */
+  finish(): Uint8Array {
+    return this.pos === this.buf.length ? this.buf : this.buf.slice(0, this.pos);
+  }
+}
+
+export class ByteReader {
+  private readonly view: DataView;
+  pos: number;
+
+  constructor(readonly buf: Uint8Array, pos = 0) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.pos = pos;
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new KvError('BAD_COMMAND', `truncated: needed ${n} bytes at offset ${this.pos}`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  bool(): boolean {
+    const b = this.u8();
+    if (b > 1) throw new KvError('BAD_COMMAND', `bad boolean ${b} at offset ${this.pos - 1}`);
+    return b === 1;
+  }
+
+  varint(): number {
+    const buf = this.buf;
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.pos >= buf.length) throw new KvError('BAD_COMMAND', 'truncated varint');
+      const b = buf[this.pos++]!;
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(result)) break;
+        return result;
+      }
+      scale *= 128;
+    }
+    throw new KvError('BAD_COMMAND', 'varint beyond 2^53');
+  }
+
+  f64(): number {
+    this.need(8);
+    const x = this.view.getFloat64(this.pos);
+    this.pos += 8;
+    return x;
+  }
+
+  /** A view into the buffer (no copy); copy before keeping it beyond the buffer's life. */
+  bytes(): Uint8Array {
+    const n = this.varint();
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+
+  string(): string {
+    const n = this.varint();
+    this.need(n);
+    const buf = this.buf;
+    const start = this.pos;
+    const end = start + n;
+    this.pos = end;
+    if (n <= 32) {
+      let s = '';
+      let i = start;
+      for (; i < end; i++) {
+        const c = buf[i]!;
+        if (c >= 0x80) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === end) return s;
+    }
+    try {
+      return strictDecoder.decode(buf.subarray(start, end));
+    } catch {
+      throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${start}`);
+    }
+  }
+
+  end(): void {
+    if (this.pos !== this.buf.length) throw new KvError('BAD_COMMAND', `${this.buf.length - this.pos} trailing bytes`);
+  }
+}

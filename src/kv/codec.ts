@@ -1,0 +1,200 @@
+// The binary command codec: what travels in a log entry's data. No JSON anywhere, so a put costs
+// a handful of bytes of framing and no parsing.
+//
+//   command  = tag:u8 flags:u8 time:f64be [idempotencyKey:str] body
+//   tag      = 0x01 put | 0x02 delete | 0x03 txn   (never 0xfe: the server's member records)
+//   flags    = 0x01 idempotencyKey | 0x02 prevValue | 0x04 prevIndex | 0x08 prevExist given
+//              | 0x10 prevExist is true
+//   put      = key:str [prevValue:bytes] [prevIndex:varint] value:bytes
+//   delete   = key:str [prevValue:bytes] [prevIndex:varint]
+//   txn      = n:varint compare*n  n:varint op*n (success)  n:varint op*n (failure)
+//   compare  = key:str target:u8 op:u8 (bytes if target is value, else varint)
+//              target 0 value | 1 version | 2 createIndex | 3 modIndex; op 0 = | 1 != | 2 < | 3 >
+//   op       = 0x01 put key:str value:bytes | 0x02 delete key:str | 0x03 get key:str
+//              | 0x04 range prefix:str limit:varint
+//   str      = len:varint UTF-8;  bytes = len:varint bytes;  varint = unsigned LEB128 (< 2^53)
+//
+// Decoding is strict (unknown tags or flags, truncation, trailing bytes, bad UTF-8 throw
+// KvError BAD_COMMAND): every node decodes the same bytes the same way, so a rejection is
+// deterministic too.
+import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
+import {
+  COMPARE_OPS,
+  COMPARE_TARGETS,
+  type Command,
+  type CompareOp,
+  type TxnCompare,
+  type TxnOp,
+} from './command.js';
+import { KvError } from './errors.js';
+
+export const COMMAND_TAG = { put: 0x01, delete: 0x02, txn: 0x03 } as const;
+
+const F_IDEMPOTENCY = 0x01;
+const F_PREV_VALUE = 0x02;
+const F_PREV_INDEX = 0x04;
+const F_PREV_EXIST = 0x08;
+const F_PREV_EXIST_TRUE = 0x10;
+const KNOWN_FLAGS = 0x1f;
+
+const OP_PUT = 0x01;
+const OP_DELETE = 0x02;
+const OP_GET = 0x03;
+const OP_RANGE = 0x04;
+
+export function encodeCommand(cmd: Command): Uint8Array {
+  let flags = cmd.idempotencyKey !== undefined ? F_IDEMPOTENCY : 0;
+  // Exact for put and delete, so the output is the writer's buffer with no final copy.
+  let capacity = 10 + (cmd.idempotencyKey !== undefined ? stringSize(cmd.idempotencyKey) : 0);
+  if (cmd.type !== 'txn') {
+    capacity += stringSize(cmd.key);
+    if (cmd.prevValue !== undefined) {
+      flags |= F_PREV_VALUE;
+      capacity += varintSize(cmd.prevValue.length) + cmd.prevValue.length;
+    }
+    if (cmd.prevIndex !== undefined) {
+      flags |= F_PREV_INDEX;
+      capacity += varintSize(cmd.prevIndex);
+    }
+    if (cmd.type === 'put') {
+      if (cmd.prevExist !== undefined) flags |= F_PREV_EXIST | (cmd.prevExist ? F_PREV_EXIST_TRUE : 0);
+      capacity += varintSize(cmd.value.length) + cmd.value.length;
+    }
+  } else {
+    capacity += 256;
+  }
+  const w = new ByteWriter(capacity);
+  w.u8(COMMAND_TAG[cmd.type]);
+  w.u8(flags);
+  w.f64(cmd.time);
+  if (cmd.idempotencyKey !== undefined) w.string(cmd.idempotencyKey);
+  switch (cmd.type) {
+    case 'put':
+    case 'delete':
+      w.string(cmd.key);
+      if (cmd.prevValue !== undefined) w.bytes(cmd.prevValue);
+      if (cmd.prevIndex !== undefined) w.varint(cmd.prevIndex);
+      if (cmd.type === 'put') w.bytes(cmd.value);
+      break;
+    case 'txn':
+      w.varint(cmd.compare.length);
+      for (const c of cmd.compare) writeCompare(w, c);
+      w.varint(cmd.success.length);
+      for (const op of cmd.success) writeOp(w, op);
+      w.varint(cmd.failure.length);
+      for (const op of cmd.failure) writeOp(w, op);
+      break;
+  }
+  return w.finish();
+}
+
+function writeCompare(w: ByteWriter, c: TxnCompare): void {
+  w.string(c.key);
+  w.u8(COMPARE_TARGETS.indexOf(c.target));
+  w.u8(COMPARE_OPS.indexOf(c.op));
+  if (c.target === 'value') w.bytes(c.value);
+  else w.varint(c.value);
+}
+
+function writeOp(w: ByteWriter, op: TxnOp): void {
+  switch (op.type) {
+    case 'put':
+      w.u8(OP_PUT);
+      w.string(op.key);
+      w.bytes(op.value);
+      return;
+    case 'delete':
+      w.u8(OP_DELETE);
+      w.string(op.key);
+      return;
+    case 'get':
+      w.u8(OP_GET);
+      w.string(op.key);
+      return;
+    case 'range':
+      w.u8(OP_RANGE);
+      w.string(op.prefix);
+      w.varint(op.limit);
+      return;
+  }
+}
+
+/** Byte values are views into `bytes` (no copy). Throws KvError BAD_COMMAND. */
+export function decodeCommand(bytes: Uint8Array): Command {
+  const r = new ByteReader(bytes);
+  const tag = r.u8();
+  const flags = r.u8();
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw new KvError('BAD_COMMAND', `unknown flags 0x${flags.toString(16)}`);
+  const time = r.f64();
+  const idempotencyKey = (flags & F_IDEMPOTENCY) !== 0 ? r.string() : undefined;
+  let cmd: Command;
+  switch (tag) {
+    case COMMAND_TAG.put:
+    case COMMAND_TAG.delete: {
+      const key = r.string();
+      if (key.length === 0) throw new KvError('BAD_COMMAND', 'empty key');
+      const prevValue = (flags & F_PREV_VALUE) !== 0 ? r.bytes() : undefined;
+      const prevIndex = (flags & F_PREV_INDEX) !== 0 ? r.varint() : undefined;
+      if (tag === COMMAND_TAG.put) {
+        const value = r.bytes();
+        const prevExist = (flags & F_PREV_EXIST) !== 0 ? (flags & F_PREV_EXIST_TRUE) !== 0 : undefined;
+        cmd = { type: 'put', time, key, value };
+        if (prevExist !== undefined) cmd = { ...cmd, prevExist };
+      } else {
+        if ((flags & (F_PREV_EXIST | F_PREV_EXIST_TRUE)) !== 0) throw new KvError('BAD_COMMAND', 'prevExist on a delete');
+        cmd = { type: 'delete', time, key };
+      }
+      if (prevValue !== undefined) cmd = { ...cmd, prevValue };
+      if (prevIndex !== undefined) cmd = { ...cmd, prevIndex };
+      break;
+    }
+    case COMMAND_TAG.txn: {
+      if ((flags & ~F_IDEMPOTENCY) !== 0) throw new KvError('BAD_COMMAND', 'put/delete flags on a txn');
+      const compare: TxnCompare[] = [];
+      for (let n = r.varint(); n > 0; n--) compare.push(readCompare(r));
+      const success = readOps(r);
+      const failure = readOps(r);
+      cmd = { type: 'txn', time, compare, success, failure };
+      break;
+    }
+    default:
+      throw new KvError('BAD_COMMAND', `unknown command tag 0x${tag.toString(16)}`);
+  }
+  r.end();
+  return idempotencyKey === undefined ? cmd : { ...cmd, idempotencyKey };
+}
+
+function readCompare(r: ByteReader): TxnCompare {
+  const key = r.string();
+  if (key.length === 0) throw new KvError('BAD_COMMAND', 'empty key in a compare');
+  const target = COMPARE_TARGETS[r.u8()];
+  const op: CompareOp | undefined = COMPARE_OPS[r.u8()];
+  if (target === undefined || op === undefined) throw new KvError('BAD_COMMAND', 'unknown compare target or op');
+  return target === 'value' ? { key, target, op, value: r.bytes() } : { key, target, op, value: r.varint() };
+}
+
+function readOps(r: ByteReader): TxnOp[] {
+  const ops: TxnOp[] = [];
+  for (let n = r.varint(); n > 0; n--) {
+    const type = r.u8();
+    const key = r.string();
+    if (key.length === 0 && type !== OP_RANGE) throw new KvError('BAD_COMMAND', 'empty key in a transaction op');
+    switch (type) {
+      case OP_PUT:
+        ops.push({ type: 'put', key, value: r.bytes() });
+        break;
+      case OP_DELETE:
+        ops.push({ type: 'delete', key });
+        break;
+      case OP_GET:
+        ops.push({ type: 'get', key });
+        break;
+      case OP_RANGE:
+        ops.push({ type: 'range', prefix: key, limit: r.varint() });
+        break;
+      default:
+        throw new KvError('BAD_COMMAND', `unknown transaction op 0x${type.toString(16)}`);
+    }
+  }
+  return ops;
+}

@@ -1,0 +1,132 @@
+// The commands the key-value state machine applies: what a client asked for, stamped by the
+// leader with the time it proposed (log-carried time: the only clock the replicated state may
+// read) and optionally the client's idempotency key (Raft dissertation §6.3).
+import { KvError } from './errors.js';
+import { DEFAULT_KV_LIMITS, validateIdempotencyKey, validateKey, validateListLimit, validateValue, type KvLimits } from './limits.js';
+
+interface CommandBase {
+  /** Milliseconds since the epoch, from the proposing leader's clock. */
+  readonly time: number;
+  /** `<client>/<seq>`: a retry with the same key is applied at most once. */
+  readonly idempotencyKey?: string;
+}
+
+/** Writes `value` if every given condition holds (they are conjunctive). */
+export interface PutCommand extends CommandBase {
+  readonly type: 'put';
+  readonly key: string;
+  readonly value: Uint8Array;
+  /** The current value must equal these bytes. */
+  readonly prevValue?: Uint8Array;
+  /** The key's modIndex must equal this. */
+  readonly prevIndex?: number;
+  /** false: the key must not exist (create); true: it must exist (update). */
+  readonly prevExist?: boolean;
+}
+
+export interface DeleteCommand extends CommandBase {
+  readonly type: 'delete';
+  readonly key: string;
+  readonly prevValue?: Uint8Array;
+  readonly prevIndex?: number;
+}
+
+export const COMPARE_OPS = ['=', '!=', '<', '>'] as const;
+export type CompareOp = (typeof COMPARE_OPS)[number];
+export const COMPARE_TARGETS = ['value', 'version', 'createIndex', 'modIndex'] as const;
+export type CompareTarget = (typeof COMPARE_TARGETS)[number];
+export type NumericCompareTarget = Exclude<CompareTarget, 'value'>;
+
+/**
+ * One condition of a transaction. A missing key has version, createIndex and modIndex 0, and
+ * no value: every `value` comparison against a missing key is false (test absence with
+ * `version = 0`).
+ */
+export type TxnCompare =
+  | { readonly key: string; readonly target: 'value'; readonly op: CompareOp; readonly value: Uint8Array }
+  | { readonly key: string; readonly target: NumericCompareTarget; readonly op: CompareOp; readonly value: number };
+
+export type TxnOp =
+  | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly type: 'delete'; readonly key: string }
+  | { readonly type: 'get'; readonly key: string }
+  /** Up to `limit` keys starting with `prefix`, in key order. */
+  | { readonly type: 'range'; readonly prefix: string; readonly limit: number };
+
+/** etcd-style: if every compare holds, run `success`, else `failure`; atomically, in order. */
+export interface TxnCommand extends CommandBase {
+  readonly type: 'txn';
+  readonly compare: readonly TxnCompare[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
+}
+
+export type Command = PutCommand | DeleteCommand | TxnCommand;
+export type CommandType = Command['type'];
+
+/**
+ * The checks the HTTP layer runs on a command before proposing it: keys, values, sizes, the
+ * idempotency key's shape and the transaction's op count. Throws KvError.
+ */
+export function validateCommand(cmd: Command, limits: KvLimits = DEFAULT_KV_LIMITS): void {
+  if (!Number.isFinite(cmd.time)) throw new KvError('BAD_REQUEST', 'the command time must be a finite number');
+  if (cmd.idempotencyKey !== undefined) validateIdempotencyKey(cmd.idempotencyKey);
+  switch (cmd.type) {
+    case 'put':
+      validateKey(cmd.key, limits.maxKeyBytes);
+      validateValue(cmd.value, limits.maxValueBytes);
+      if (cmd.prevValue !== undefined) validateValue(cmd.prevValue, limits.maxValueBytes);
+      if (cmd.prevIndex !== undefined) validateIndex(cmd.prevIndex, 'prevIndex');
+      return;
+    case 'delete':
+      validateKey(cmd.key, limits.maxKeyBytes);
+      if (cmd.prevValue !== undefined) validateValue(cmd.prevValue, limits.maxValueBytes);
+      if (cmd.prevIndex !== undefined) validateIndex(cmd.prevIndex, 'prevIndex');
+      return;
+    case 'txn': {
+      const count = cmd.compare.length + cmd.success.length + cmd.failure.length;
+      if (count > limits.maxTxnOps) throw new KvError('BAD_REQUEST', `the transaction has ${count} compares and operations; the limit is ${limits.maxTxnOps}`);
+      for (const c of cmd.compare) {
+        validateKey(c.key, limits.maxKeyBytes);
+        if (!COMPARE_OPS.includes(c.op)) throw new KvError('BAD_REQUEST', `unknown compare op ${String(c.op)}`);
+        if (c.target === 'value') validateValue(c.value, limits.maxValueBytes);
+        else if (COMPARE_TARGETS.includes(c.target)) validateIndex(c.value, c.target);
+        else throw new KvError('BAD_REQUEST', `unknown compare target ${String((c as { target: unknown }).target)}`);
+      }
+      for (const op of cmd.success) validateTxnOp(op, limits);
+      for (const op of cmd.failure) validateTxnOp(op, limits);
+      return;
+    }
+    default: {
+      const never: never = cmd;
+      throw new KvError('BAD_REQUEST', `unknown command ${String((never as { type: unknown }).type)}`);
+    }
+  }
+}
+
+function validateTxnOp(op: TxnOp, limits: KvLimits): void {
+  switch (op.type) {
+    case 'put':
+      validateKey(op.key, limits.maxKeyBytes);
+      validateValue(op.value, limits.maxValueBytes);
+      return;
+    case 'delete':
+    case 'get':
+      validateKey(op.key, limits.maxKeyBytes);
+      return;
+    case 'range':
+      // An empty prefix ranges over every key: allowed, the limit bounds the answer.
+      if (typeof op.prefix !== 'string') throw new KvError('BAD_REQUEST', 'a range needs a string prefix');
+      if (op.prefix.length > 0) validateKey(op.prefix, limits.maxKeyBytes);
+      validateListLimit(op.limit);
+      return;
+    default: {
+      const never: never = op;
+      throw new KvError('BAD_REQUEST', `unknown transaction op ${String((never as { type: unknown }).type)}`);
+    }
+  }
+}
+
+function validateIndex(n: number, name: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new KvError('BAD_REQUEST', `${name} must be a non-negative integer`);
+}

@@ -1,0 +1,49 @@
+// The key-value state machine's public surface.
+export { KvStateMachine, DEFAULT_KV_STATE_MACHINE_OPTIONS } from './state-machine.js';
+export type { KvStateMachineOptions, ListResult } from './state-machine.js';
+export { encodeCommand, decodeCommand, COMMAND_TAG } from './codec.js';
+export { validateCommand, COMPARE_OPS, COMPARE_TARGETS } from './command.js';
+export type {
+  Command,
+  CommandType,
+  PutCommand,
+  DeleteCommand,
+  TxnCommand,
+  TxnCompare,
+  TxnOp,
+  CompareOp,
+  CompareTarget,
+  NumericCompareTarget,
+} from './command.js';
+export type {
+  KvRecord,
+  KvResult,
+  PutResult,
+  DeleteResult,
+  TxnResult,
+  TxnResponse,
+  CompareFailedResult,
+  RejectedResult,
+} from './result.js';
+export { KvError, KV_ERROR_CODES } from './errors.js';
+export type { KvErrorCode } from './errors.js';
+export {
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  MAX_TXN_OPS,
+  MAX_LIST_LIMIT,
+  MAX_IDEMPOTENCY_KEY_BYTES,
+  DEFAULT_KV_LIMITS,
+  validateKey,
+  validateValue,
+  validateIdempotencyKey,
+  validateListLimit,
+  utf8Length,
+  isWellFormed as isWellFormedKey,
+} from './limits.js';
+export type { KvLimits } from './limits.js';
+export { compareKeys } from './sorted-keys.js';
+export { SNAPSHOT_VERSION } from './snapshot.js';
+export { txnFromJson, txnResultToJson, recordToJson, valueToJson, DEFAULT_RANGE_LIMIT } from './txn-json.js';
+export type { KvRecordJson, TxnResultJson, TxnResponseJson } from './txn-json.js';
+export { encodeBase64, decodeBase64 } from './base64.js';

@@ -1,0 +1,214 @@
+// What apply() returns, and its binary encoding: results are kept in the idempotency table so a
+// retried command answers exactly what its first application answered (dissertation §6.3), and
+// that table rides in snapshots.
+//
+//   result   = 0x01 put index | 0x02 delete index deleted:u8
+//            | 0x03 txn index succeeded:u8 n:varint response*n
+//            | 0x04 compareFailed op:u8(1 put, 2 delete) index current:maybeRecord
+//            | 0x05 rejected index code:str message:str
+//   response = 0x01 put key | 0x02 delete key deleted:u8 | 0x03 get key maybeRecord
+//            | 0x04 range prefix:str more:u8 n:varint record*n
+//   record   = key:str createIndex modIndex version value:bytes;  maybeRecord = 0 | 1 record
+import type { ByteReader, ByteWriter } from './bytes.js';
+import { KvError } from './errors.js';
+
+/** A key's state. Treat as immutable: the state machine replaces, never edits, a record. */
+export interface KvRecord {
+  readonly key: string;
+  readonly value: Uint8Array;
+  /** Log index of the write that created the key (since it last did not exist). */
+  readonly createIndex: number;
+  /** Log index of the last write to the key. */
+  readonly modIndex: number;
+  /** Writes since creation; 1 after the creating write. */
+  readonly version: number;
+}
+
+export interface PutResult {
+  readonly type: 'put';
+  readonly index: number;
+}
+
+export interface DeleteResult {
+  readonly type: 'delete';
+  readonly index: number;
+  /** False when the key did not exist (nothing changed). */
+  readonly deleted: boolean;
+}
+
+export type TxnResponse =
+  | { readonly type: 'put'; readonly key: string }
+  | { readonly type: 'delete'; readonly key: string; readonly deleted: boolean }
+  | { readonly type: 'get'; readonly key: string; readonly record: KvRecord | null }
+  | { readonly type: 'range'; readonly prefix: string; readonly items: readonly KvRecord[]; readonly more: boolean };
+
+export interface TxnResult {
+  readonly type: 'txn';
+  readonly index: number;
+  /** Whether every compare held, so `success` ran rather than `failure`. */
+  readonly succeeded: boolean;
+  /** One per operation of the branch that ran, in order. */
+  readonly responses: readonly TxnResponse[];
+}
+
+/** A put or delete whose conditions did not hold; nothing changed. */
+export interface CompareFailedResult {
+  readonly type: 'compareFailed';
+  readonly error: 'COMPARE_FAILED';
+  readonly op: 'put' | 'delete';
+  readonly index: number;
+  /** The key's state when the compare was made, or null when it did not exist. */
+  readonly current: KvRecord | null;
+}
+
+/** A committed entry the state machine could not decode; nothing changed (deterministically). */
+export interface RejectedResult {
+  readonly type: 'rejected';
+  readonly error: string;
+  readonly message: string;
+  readonly index: number;
+}
+
+export type KvResult = PutResult | DeleteResult | TxnResult | CompareFailedResult | RejectedResult;
+
+const R_PUT = 0x01;
+const R_DELETE = 0x02;
+const R_TXN = 0x03;
+const R_COMPARE_FAILED = 0x04;
+const R_REJECTED = 0x05;
+
+export function writeRecord(w: ByteWriter, rec: KvRecord): void {
+  w.string(rec.key);
+  w.varint(rec.createIndex);
+  w.varint(rec.modIndex);
+  w.varint(rec.version);
+  w.bytes(rec.value);
+}
+
+/** `copy`: detach the value from the reader's buffer (it may be reused or be large). */
+export function readRecord(r: ByteReader, copy: boolean): KvRecord {
+  const key = r.string();
+  const createIndex = r.varint();
+  const modIndex = r.varint();
+  const version = r.varint();
+  const bytes = r.bytes();
+  return { key, value: copy ? bytes.slice() : bytes, createIndex, modIndex, version };
+}
+
+function writeMaybeRecord(w: ByteWriter, rec: KvRecord | null): void {
+  w.u8(rec === null ? 0 : 1);
+  if (rec !== null) writeRecord(w, rec);
+}
+
+function readMaybeRecord(r: ByteReader): KvRecord | null {
+  return r.bool() ? readRecord(r, true) : null;
+}
+
+export function writeResult(w: ByteWriter, res: KvResult): void {
+  switch (res.type) {
+    case 'put':
+      w.u8(R_PUT);
+      w.varint(res.index);
+      return;
+    case 'delete':
+      w.u8(R_DELETE);
+      w.varint(res.index);
+      w.u8(res.deleted ? 1 : 0);
+      return;
+    case 'txn':
+      w.u8(R_TXN);
+      w.varint(res.index);
+      w.u8(res.succeeded ? 1 : 0);
+      w.varint(res.responses.length);
+      for (const resp of res.responses) writeResponse(w, resp);
+      return;
+    case 'compareFailed':
+      w.u8(R_COMPARE_FAILED);
+      w.u8(res.op === 'put' ? 1 : 2);
+      w.varint(res.index);
+      writeMaybeRecord(w, res.current);
+      return;
+    case 'rejected':
+      w.u8(R_REJECTED);
+      w.varint(res.index);
+      w.string(res.error);
+      w.string(res.message);
+      return;
+  }
+}
+
+function writeResponse(w: ByteWriter, resp: TxnResponse): void {
+  switch (resp.type) {
+    case 'put':
+      w.u8(1);
+      w.string(resp.key);
+      return;
+    case 'delete':
+      w.u8(2);
+      w.string(resp.key);
+      w.u8(resp.deleted ? 1 : 0);
+      return;
+    case 'get':
+      w.u8(3);
+      w.string(resp.key);
+      writeMaybeRecord(w, resp.record);
+      return;
+    case 'range':
+      w.u8(4);
+      w.string(resp.prefix);
+      w.u8(resp.more ? 1 : 0);
+      w.varint(resp.items.length);
+      for (const rec of resp.items) writeRecord(w, rec);
+      return;
+  }
+}
+
+export function readResult(r: ByteReader): KvResult {
+  const tag = r.u8();
+  switch (tag) {
+    case R_PUT:
+      return { type: 'put', index: r.varint() };
+    case R_DELETE:
+      return { type: 'delete', index: r.varint(), deleted: r.bool() };
+    case R_TXN: {
+      const index = r.varint();
+      const succeeded = r.bool();
+      const responses: TxnResponse[] = [];
+      for (let n = r.varint(); n > 0; n--) responses.push(readResponse(r));
+      return { type: 'txn', index, succeeded, responses };
+    }
+    case R_COMPARE_FAILED: {
+      const op = r.u8();
+      if (op !== 1 && op !== 2) throw new KvError('BAD_SNAPSHOT', `bad compare-failed op ${op}`);
+      const index = r.varint();
+      return { type: 'compareFailed', error: 'COMPARE_FAILED', op: op === 1 ? 'put' : 'delete', index, current: readMaybeRecord(r) };
+    }
+    case R_REJECTED: {
+      const index = r.varint();
+      return { type: 'rejected', index, error: r.string(), message: r.string() };
+    }
+    default:
+      throw new KvError('BAD_SNAPSHOT', `unknown result tag ${tag}`);
+  }
+}
+
+function readResponse(r: ByteReader): TxnResponse {
+  const tag = r.u8();
+  switch (tag) {
+    case 1:
+      return { type: 'put', key: r.string() };
+    case 2:
+      return { type: 'delete', key: r.string(), deleted: r.bool() };
+    case 3:
+      return { type: 'get', key: r.string(), record: readMaybeRecord(r) };
+    case 4: {
+      const prefix = r.string();
+      const more = r.bool();
+      const items: KvRecord[] = [];
+      for (let n = r.varint(); n > 0; n--) items.push(readRecord(r, true));
+      return { type: 'range', prefix, items, more };
+    }
+    default:
+      throw new KvError('BAD_SNAPSHOT', `unknown transaction response tag ${tag}`);
+  }
+}

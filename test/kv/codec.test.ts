@@ -1,0 +1,75 @@
+// The binary command codec: round trips for every command shape (fast-check), strict decoding of
+// malformed bytes, and the key order used by listings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { COMMAND_TAG, KvError, compareKeys, decodeCommand, encodeCommand, type Command } from '../../src/kv/index.js';
+import { anyKeyArb, bytes, commandArb } from './helpers.js';
+
+test('property: decodeCommand(encodeCommand(c)) equals c for every command shape', () => {
+  fc.assert(
+    fc.property(commandArb, (cmd) => {
+      assert.deepStrictEqual(decodeCommand(encodeCommand(cmd)), cmd);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('property: arbitrary keys, values, times and indexes round-trip', () => {
+  fc.assert(
+    fc.property(
+      anyKeyArb,
+      fc.uint8Array({ maxLength: 300 }),
+      fc.double({ noNaN: true }),
+      fc.maxSafeNat(),
+      fc.string({ minLength: 1, maxLength: 80 }),
+      (key, value, time, prevIndex, client) => {
+        const cmd: Command = { type: 'put', key, value, time, prevIndex, idempotencyKey: `${client}/1` };
+        assert.deepStrictEqual(decodeCommand(encodeCommand(cmd)), cmd);
+      },
+    ),
+  );
+});
+
+test('long keys (beyond the short-string path) and large values round-trip', () => {
+  const key = 'ключ/'.repeat(200) + '😀';
+  const value = new Uint8Array(70_000).map((_, i) => i * 31);
+  const cmd: Command = { type: 'put', key, value, time: 1 };
+  assert.deepStrictEqual(decodeCommand(encodeCommand(cmd)), cmd);
+});
+
+test('a put is compact: 1 tag + 1 flags + 8 time + key and value with 1-byte lengths', () => {
+  const enc = encodeCommand({ type: 'put', key: 'key', value: bytes('value'), time: 0 });
+  assert.equal(enc.length, 1 + 1 + 8 + 1 + 3 + 1 + 5);
+  assert.equal(enc[0], COMMAND_TAG.put);
+  assert.notEqual(enc[0], 0xfe, 'never the member-registry tag');
+});
+
+test('decoding is strict: bad tags, flags, truncation, trailing bytes and bad UTF-8 throw BAD_COMMAND', () => {
+  const good = encodeCommand({ type: 'put', key: 'k', value: bytes('v'), time: 1, prevIndex: 3 });
+  const bad = (b: Uint8Array, why: string): void =>
+    assert.throws(() => decodeCommand(b), (e: unknown) => e instanceof KvError && e.code === 'BAD_COMMAND', why);
+  bad(new Uint8Array(0), 'empty');
+  for (let n = 1; n < good.length; n++) bad(good.subarray(0, n), `truncated to ${n}`);
+  bad(new Uint8Array([...good, 0]), 'trailing');
+  bad(Uint8Array.of(0x07, ...good.subarray(1)), 'unknown tag');
+  bad(Uint8Array.of(good[0]!, 0x80, ...good.subarray(2)), 'unknown flag');
+  const badUtf8 = encodeCommand({ type: 'delete', key: 'kk', time: 1 });
+  badUtf8[badUtf8.length - 1] = 0xff;
+  bad(badUtf8, 'invalid UTF-8 key');
+  const emptyKey = encodeCommand({ type: 'delete', key: 'k', time: 1 });
+  bad(Uint8Array.of(...emptyKey.subarray(0, 10), 0), 'empty key');
+  const txn = encodeCommand({ type: 'txn', time: 1, compare: [], success: [{ type: 'get', key: 'k' }], failure: [] });
+  txn[txn.length - 4] = 0x09;
+  bad(txn, 'unknown txn op');
+});
+
+test('property: compareKeys is UTF-8 byte order', () => {
+  fc.assert(
+    fc.property(anyKeyArb, anyKeyArb, (a, b) => {
+      const expected = Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+      assert.equal(Math.sign(compareKeys(a, b)), expected);
+    }),
+    { numRuns: 2000 },
+  );
+});

@@ -1,0 +1,110 @@
+// The idempotency table (Raft dissertation §6.3): a retried command is applied once and answers
+// its first result; records expire by log-carried time and the table's bound evicts the oldest.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Driver, bytes } from './helpers.js';
+
+test('§6.3 a retry with the same idempotency key is not applied again and returns the first result', () => {
+  const d = new Driver();
+  const first = d.put('k', 'a', { idempotencyKey: 'c1/1' });
+  assert.deepEqual(first, { type: 'put', index: 1 });
+  d.put('k', 'b');
+  const retry = d.put('k', 'a', { idempotencyKey: 'c1/1' });
+  assert.deepEqual(retry, { type: 'put', index: 1 }, 'the first answer, with the first index');
+  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('b'), createIndex: 1, modIndex: 2, version: 2 }, 'the retry wrote nothing');
+  assert.equal(d.sm.appliedIndex, 3);
+});
+
+test('§6.3 a retried delete and a retried compare failure answer their first result', () => {
+  const d = new Driver();
+  d.put('k', 'a');
+  assert.deepEqual(d.del('k', { idempotencyKey: 'c/1' }), { type: 'delete', index: 2, deleted: true });
+  d.put('k', 'again');
+  assert.deepEqual(d.del('k', { idempotencyKey: 'c/1' }), { type: 'delete', index: 2, deleted: true });
+  assert.ok(d.sm.get('k') !== null, 'the retried delete did not delete the re-created key');
+
+  const failed = d.put('k', 'x', { prevExist: false, idempotencyKey: 'c/2' });
+  assert.equal(failed.type, 'compareFailed');
+  d.del('k');
+  assert.deepEqual(d.put('k', 'x', { prevExist: false, idempotencyKey: 'c/2' }), failed, 'still the first answer, though it would now succeed');
+  assert.equal(d.sm.get('k'), null);
+});
+
+test('§6.3 a retried transaction applies once', () => {
+  const d = new Driver();
+  const cmd = { type: 'txn' as const, compare: [], success: [{ type: 'put' as const, key: 'n', value: bytes('1') }], failure: [], idempotencyKey: 'c/9' };
+  const first = d.apply(cmd);
+  const again = d.apply(cmd);
+  assert.deepEqual(again, first);
+  assert.equal(d.sm.get('n')?.version, 1);
+});
+
+test('different sequence numbers or clients are different requests', () => {
+  const d = new Driver();
+  d.put('k', 'a', { idempotencyKey: 'c1/1' });
+  d.put('k', 'a', { idempotencyKey: 'c1/2' });
+  d.put('k', 'a', { idempotencyKey: 'c2/1' });
+  assert.equal(d.sm.get('k')?.version, 3);
+  assert.equal(d.sm.idempotencyRecords, 3);
+});
+
+test('records expire by log-carried time: a retry after the TTL is applied again', () => {
+  const d = new Driver({ idempotencyTtlMs: 1000 });
+  d.time = 10_000;
+  d.put('k', 'a', { idempotencyKey: 'c/1' });
+  d.time = 10_999;
+  d.put('other', 'x');
+  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1 }, 'within the TTL: deduplicated');
+  d.time = 11_000;
+  d.put('other', 'y'); // carries the clock past the record's age
+  assert.equal(d.sm.idempotencyRecords, 0);
+  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 5 });
+  assert.equal(d.sm.get('k')?.version, 2);
+});
+
+test('the log clock never runs backwards: an earlier leader time neither expires nor revives records', () => {
+  const d = new Driver({ idempotencyTtlMs: 1000 });
+  d.time = 50_000;
+  d.put('k', 'a', { idempotencyKey: 'c/1' });
+  d.time = 49_000; // a new leader whose clock is behind
+  d.put('k', 'b', { idempotencyKey: 'c/2' });
+  assert.equal(d.sm.logClock, 50_000);
+  d.time = 50_999;
+  d.put('z', 'z');
+  assert.equal(d.sm.idempotencyRecords, 2, 'c/2 was stamped with the log clock (50000), not 49000');
+  d.time = 51_000;
+  d.put('z', 'z');
+  assert.equal(d.sm.idempotencyRecords, 0);
+});
+
+test('expiry depends only on applied entries: wall-clock time passing changes nothing', async () => {
+  const d = new Driver({ idempotencyTtlMs: 1 });
+  d.put('k', 'a', { idempotencyKey: 'c/1' });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1 });
+});
+
+test('the bound evicts the oldest records first', () => {
+  const d = new Driver({ idempotencyMaxRecords: 3 });
+  for (let seq = 1; seq <= 5; seq++) d.put(`k${seq}`, 'v', { idempotencyKey: `c/${seq}` });
+  assert.equal(d.sm.idempotencyRecords, 3);
+  // c/1 and c/2 were evicted: retries are applied again (index 6, 7); c/3..c/5 are remembered.
+  assert.deepEqual(d.put('k1', 'v', { idempotencyKey: 'c/1' }), { type: 'put', index: 6 });
+  assert.equal(d.sm.get('k1')?.version, 2);
+  assert.deepEqual(d.put('k5', 'v', { idempotencyKey: 'c/5' }), { type: 'put', index: 5 });
+  assert.equal(d.sm.get('k5')?.version, 1);
+});
+
+test('the idempotency table survives snapshot and restore', () => {
+  const d = new Driver({ idempotencyTtlMs: 1000 });
+  d.time = 5_000;
+  d.put('k', 'a', { idempotencyKey: 'c/1' });
+  const restored = new Driver({ idempotencyTtlMs: 1000 });
+  restored.sm.restore(d.sm.snapshot());
+  restored.index = d.index;
+  restored.time = 5_500;
+  assert.deepEqual(restored.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1 });
+  assert.equal(restored.sm.logClock, 5_500);
+  restored.time = 6_000;
+  assert.deepEqual(restored.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 3 }, 'expiry resumes from the restored clock');
+});
