@@ -1,0 +1,145 @@
+// `npm run sim -- [options]`: runs seeded simulations of a cluster under faults and reports
+// invariant violations with the command that replays each failing seed. The LAST line printed is
+// always one JSON object: {"seeds","violations","commits","elections","failedSeeds"}.
+import { availableParallelism } from 'node:os';
+import { argv, exit, stdout } from 'node:process';
+import { FAULT_KINDS, parseFaults, type FaultKind } from './options.js';
+import { runSeeds } from './pool.js';
+import type { SimResult } from './result.js';
+import { runSeed } from './simulation.js';
+
+const USAGE = `usage: npm run sim -- [--seeds N] [--start S] [--seed S [--verbose]] [--nodes 3|5|7]
+                      [--time SECONDS] [--faults LIST] [--workers K]
+  --seeds N      run seeds S..S+N-1 (default 100)
+  --start S      first seed (default 1)
+  --seed S       run exactly one seed; with --verbose print its event trace
+  --nodes N      cluster size (default 5)
+  --time SEC     simulated seconds of faults and load before healing (default 60)
+  --faults LIST  comma list of ${FAULT_KINDS.join(',')}; or all (default) or none
+  --workers K    worker threads (default min(2, cpus))
+  --no-prevote, --no-check-quorum   run the core without PreVote (thesis §9.6) / CheckQuorum (§6.2)`;
+
+interface CliOptions {
+  seeds: number;
+  start: number;
+  seed: number | null;
+  verbose: boolean;
+  nodes: number;
+  timeSeconds: number;
+  faults: FaultKind[];
+  workers: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+}
+
+function parseArgs(args: readonly string[]): CliOptions {
+  const o: CliOptions = {
+    seeds: 100,
+    start: 1,
+    seed: null,
+    verbose: false,
+    nodes: 5,
+    timeSeconds: 60,
+    faults: [...FAULT_KINDS],
+    workers: Math.min(2, availableParallelism()),
+    preVote: true,
+    checkQuorum: true,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) fail(`${flag} needs a value`);
+      return v;
+    };
+    const int = (min: number): number => {
+      const v = Number(value());
+      if (!Number.isSafeInteger(v) || v < min) fail(`${flag} must be an integer ≥ ${min}`);
+      return v;
+    };
+    switch (flag) {
+      case '--seeds': o.seeds = int(1); break;
+      case '--start': o.start = int(0); break;
+      case '--seed': o.seed = int(0); break;
+      case '--verbose': case '-v': o.verbose = true; break;
+      case '--nodes': o.nodes = int(1); break;
+      case '--time': {
+        const v = Number(value());
+        if (!(v > 0)) fail('--time must be a positive number of seconds');
+        o.timeSeconds = v;
+        break;
+      }
+      case '--faults':
+        try {
+          o.faults = parseFaults(value());
+        } catch (err) {
+          fail(`--faults: ${(err as Error).message}`);
+        }
+        break;
+      case '--workers': o.workers = int(1); break;
+      case '--no-prevote': o.preVote = false; break;
+      case '--no-check-quorum': o.checkQuorum = false; break;
+      case '--help': case '-h':
+        stdout.write(`${USAGE}\n`);
+        exit(0);
+        break;
+      default:
+        fail(`unknown flag ${flag}`);
+    }
+  }
+  if (o.nodes > 15) fail('--nodes must be at most 15');
+  return o;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`sim: ${message}\n${USAGE}\n`);
+  exit(2);
+}
+
+function replayCommand(o: CliOptions, seed: number): string {
+  const faults = o.faults.length === FAULT_KINDS.length ? '' : ` --faults ${o.faults.length === 0 ? 'none' : o.faults.join(',')}`;
+  const core = `${o.preVote ? '' : ' --no-prevote'}${o.checkQuorum ? '' : ' --no-check-quorum'}`;
+  return `npm run sim -- --seed ${seed} --nodes ${o.nodes} --time ${o.timeSeconds}${faults}${core} --verbose`;
+}
+
+function describe(r: SimResult, o: CliOptions): string {
+  const v = r.violation!;
+  return `FAIL seed ${r.seed}: ${v.invariant} at ${v.timeMs.toFixed(3)} ms: ${v.details}\n  replay: ${replayCommand(o, r.seed)}`;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(argv.slice(2));
+  const base = { nodes: o.nodes, timeMs: o.timeSeconds * 1000, faults: o.faults, preVote: o.preVote, checkQuorum: o.checkQuorum };
+  const started = performance.now();
+  let results: SimResult[];
+  if (o.seed !== null) {
+    const trace = o.verbose ? (line: string): void => void stdout.write(`${line}\n`) : undefined;
+    results = [runSeed({ ...base, seed: o.seed, trace })];
+  } else {
+    const seeds = Array.from({ length: o.seeds }, (_, i) => o.start + i);
+    results = await runSeeds(seeds, base, o.workers);
+  }
+  const failed = results.filter((r) => r.violation !== null);
+  for (const r of failed) stdout.write(`${describe(r, o)}\n`);
+  const sum = (f: (r: SimResult) => number): number => results.reduce((s, r) => s + f(r), 0);
+  const seconds = (performance.now() - started) / 1000;
+  stdout.write(
+    `${results.length} seed(s), ${o.nodes} nodes, ${o.timeSeconds} s simulated each, in ${seconds.toFixed(1)} s wall: ` +
+      `${sum((r) => r.acknowledged)} acknowledged, ${sum((r) => r.crashes)} crashes, ${sum((r) => r.snapshotsInstalled)} snapshots installed, ` +
+      `${sum((r) => r.reads)} linearizable reads, ${sum((r) => r.events)} events\n`,
+  );
+  const summary = {
+    seeds: results.length,
+    violations: failed.length,
+    commits: sum((r) => r.commits),
+    elections: sum((r) => r.elections),
+    failedSeeds: failed.map((r) => r.seed),
+  };
+  stdout.write(`${JSON.stringify(summary)}\n`);
+  exit(failed.length > 0 ? 1 : 0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`sim: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  exit(2);
+});

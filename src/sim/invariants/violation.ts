@@ -1,0 +1,69 @@
+// What every invariant checker shares: the read-only view of a node it inspects (the core's own
+// getters satisfy it, and tests can fabricate one) and the error that stops a run.
+import type { Entry, NodeId, Role } from '../../raft/index.js';
+
+export const INVARIANTS = [
+  'Election Safety',
+  'Leader Append-Only',
+  'Log Matching',
+  'Leader Completeness',
+  'State Machine Safety',
+  'Commit Index Monotonic',
+  'Term Monotonic',
+  'Single Vote',
+  'Durability',
+  'Liveness',
+  'Linearizable Reads',
+  'Runtime Contract',
+] as const;
+export type InvariantName = (typeof INVARIANTS)[number];
+
+/** A log as the checkers see it: entries after the snapshot, plus the snapshot's position. */
+export interface LogView {
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly snapshotTerm: number;
+  termAt(index: number): number | undefined;
+  entryAt(index: number): Entry | undefined;
+}
+
+/** A node as the checkers see it; `Raft` satisfies this structurally. */
+export interface NodeView extends LogView {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly currentTerm: number;
+  readonly votedFor: NodeId | null;
+  readonly commitIndex: number;
+}
+
+export class InvariantViolation extends Error {
+  readonly invariant: InvariantName;
+  readonly details: string;
+  constructor(invariant: InvariantName, details: string) {
+    super(`${invariant} violated: ${details}`);
+    this.name = 'InvariantViolation';
+    this.invariant = invariant;
+    this.details = details;
+  }
+}
+
+export function violation(invariant: InvariantName, details: string): never {
+  throw new InvariantViolation(invariant, details);
+}
+
+/** Same entry: identical object, or equal index, term, type and bytes. */
+export function sameEntry(a: Entry, b: Entry): boolean {
+  if (a === b) return true;
+  if (a.index !== b.index || a.term !== b.term || a.type !== b.type) return false;
+  const x = a.data;
+  const y = b.data;
+  if (x === y) return true;
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+export function describeEntry(e: Entry | undefined): string {
+  if (e === undefined) return '(none)';
+  return `{index ${e.index}, term ${e.term}, ${e.type}, ${e.data.length}B}`;
+}

@@ -1,0 +1,78 @@
+// The simulator's knobs. Timing is realistic in ratio: a 10 ms tick, heartbeats every 50 ms,
+// election timeouts drawn from [300, 600) ms, against network latencies of a few ms with jitter.
+export const FAULT_KINDS = ['crash', 'partition', 'oneway', 'loss', 'duplicate', 'latency', 'disk'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface SimOptions {
+  seed: number;
+  /** @default 5 */
+  nodes?: number;
+  /** Simulated milliseconds of faults and client load before everything heals. @default 60000 */
+  timeMs?: number;
+  /** @default 10 */
+  tickMs?: number;
+  /** @default 5 */
+  heartbeatTicks?: number;
+  /** @default 30 */
+  electionTicks?: number;
+  /** The kinds of fault to inject. @default all of FAULT_KINDS */
+  faults?: readonly FaultKind[];
+  /** @default true */
+  preVote?: boolean;
+  /** @default true */
+  checkQuorum?: boolean;
+  /** Simulated milliseconds between whole-log pairwise checks. @default 1000 */
+  fullCheckEveryMs?: number;
+  /** After healing, the bound on recovery in maximal election timeouts. @default 10 */
+  livenessElectionTimeouts?: number;
+  /** Receives the readable event trace (elections, faults, commits); omit for speed. */
+  trace?: (line: string) => void;
+}
+
+export const DEFAULT_SIM_OPTIONS = {
+  nodes: 5,
+  timeMs: 60_000,
+  tickMs: 10,
+  heartbeatTicks: 5,
+  electionTicks: 30,
+  faults: FAULT_KINDS,
+  preVote: true,
+  checkQuorum: true,
+  fullCheckEveryMs: 1000,
+  livenessElectionTimeouts: 10,
+} as const satisfies Omit<Required<SimOptions>, 'seed' | 'trace'>;
+
+export type ResolvedSimOptions = Required<Omit<SimOptions, 'trace'>> & Pick<SimOptions, 'trace'>;
+
+export function resolveOptions(o: SimOptions): ResolvedSimOptions {
+  const r: ResolvedSimOptions = {
+    seed: o.seed,
+    nodes: o.nodes ?? DEFAULT_SIM_OPTIONS.nodes,
+    timeMs: o.timeMs ?? DEFAULT_SIM_OPTIONS.timeMs,
+    tickMs: o.tickMs ?? DEFAULT_SIM_OPTIONS.tickMs,
+    heartbeatTicks: o.heartbeatTicks ?? DEFAULT_SIM_OPTIONS.heartbeatTicks,
+    electionTicks: o.electionTicks ?? DEFAULT_SIM_OPTIONS.electionTicks,
+    faults: o.faults ?? DEFAULT_SIM_OPTIONS.faults,
+    preVote: o.preVote ?? DEFAULT_SIM_OPTIONS.preVote,
+    checkQuorum: o.checkQuorum ?? DEFAULT_SIM_OPTIONS.checkQuorum,
+    fullCheckEveryMs: o.fullCheckEveryMs ?? DEFAULT_SIM_OPTIONS.fullCheckEveryMs,
+    livenessElectionTimeouts: o.livenessElectionTimeouts ?? DEFAULT_SIM_OPTIONS.livenessElectionTimeouts,
+    trace: o.trace,
+  };
+  if (!Number.isSafeInteger(r.seed) || r.seed < 0) throw new Error(`seed must be a non-negative integer, got ${r.seed}`);
+  if (!Number.isInteger(r.nodes) || r.nodes < 1 || r.nodes > 15) throw new Error(`nodes must be 1..15, got ${r.nodes}`);
+  for (const f of r.faults) if (!FAULT_KINDS.includes(f)) throw new Error(`unknown fault kind ${String(f)}`);
+  return r;
+}
+
+export function parseFaults(list: string): FaultKind[] {
+  if (list === 'none' || list === '') return [];
+  if (list === 'all') return [...FAULT_KINDS];
+  const out: FaultKind[] = [];
+  for (const name of list.split(',')) {
+    const f = name.trim() as FaultKind;
+    if (!FAULT_KINDS.includes(f)) throw new Error(`unknown fault kind "${name}" (known: ${FAULT_KINDS.join(', ')}, all, none)`);
+    out.push(f);
+  }
+  return out;
+}

@@ -1,0 +1,352 @@
+// One seeded run of a simulated cluster: the discrete-event loop that drives N real cores through
+// ticks, message deliveries and fsync completions, under a seeded fault schedule and client load,
+// checking every invariant after every step. Single-threaded, no wall clock, no Math.random:
+// the seed alone decides everything, so any run replays exactly.
+import { bootstrapState, type Entry, type Message, type Role } from '../raft/index.js';
+import { EVENT_KINDS, EventQueue, type SimEvent } from './event-queue.js';
+import { FaultInjector, type FaultTarget } from './faults.js';
+import { HASH_SEED, foldNumber } from './hash.js';
+import { InvariantSuite } from './invariants/suite.js';
+import { InvariantViolation } from './invariants/violation.js';
+import { LivenessProbe } from './liveness-probe.js';
+import { Network } from './network.js';
+import { resolveOptions, type ResolvedSimOptions, type SimOptions } from './options.js';
+import { drawProfile, type RunProfile } from './profile.js';
+import { Rng, STREAMS } from './random.js';
+import type { SimResult, SimViolation } from './result.js';
+import { SimNode, type NodeHost } from './sim-node.js';
+import { Workload } from './workload.js';
+
+const ROLE_CODES: Record<Role, number> = { follower: 0, 'pre-candidate': 1, candidate: 2, leader: 3 };
+const PROBE_EVERY_MS = 20;
+/** A bound on events per run, so a message storm ends as a finding rather than a hang. */
+const MAX_EVENTS = 20_000_000;
+
+export function runSeed(options: SimOptions): SimResult {
+  return new Simulation(options).run();
+}
+
+export class Simulation implements NodeHost, FaultTarget {
+  now = 0;
+  diskSlowFactor = 1;
+  readonly invariants: InvariantSuite;
+  readonly nodes: SimNode[] = [];
+  readonly network: Network;
+  private readonly opts: ResolvedSimOptions;
+  private readonly profile: RunProfile;
+  private readonly queue = new EventQueue();
+  private readonly clientRng: Rng;
+  private readonly diskRng: Rng;
+  private readonly tickIntervalMs: number[] = [];
+  private readonly slotOf = new Map<string, number>();
+  private readonly workload: Workload;
+  private readonly faults: FaultInjector;
+  private readonly lastRole: number[];
+  private readonly lastTerm: number[];
+  private readonly lastCommitTraced: number[];
+  private readonly tracing: boolean;
+  private hash = HASH_SEED;
+  private events = 0;
+  private done = false;
+  private healed = false;
+  private readonly probe: LivenessProbe;
+
+  constructor(options: SimOptions) {
+    const o = (this.opts = resolveOptions(options));
+    this.tracing = o.trace !== undefined;
+    this.profile = drawProfile(o.seed);
+    this.clientRng = new Rng(o.seed, STREAMS.client);
+    this.diskRng = new Rng(o.seed, STREAMS.disk);
+    this.invariants = new InvariantSuite(o.nodes);
+    this.network = new Network(o.nodes, this.queue, new Rng(o.seed, STREAMS.network), this.profile.baseLatencyMs, this.profile.jitterMs);
+    const timing = {
+      electionTicks: o.electionTicks,
+      heartbeatTicks: o.heartbeatTicks,
+      preVote: o.preVote,
+      checkQuorum: o.checkQuorum,
+      snapshotEvery: this.profile.snapshotEvery,
+      snapshotKeep: this.profile.snapshotKeep,
+      maxBytesPerMessage: this.profile.maxBytesPerMessage,
+      maxInflightMessages: this.profile.maxInflightMessages,
+    };
+    for (let slot = 0; slot < o.nodes; slot++) {
+      const node = new SimNode(slot, this, timing);
+      this.nodes.push(node);
+      this.slotOf.set(node.id, slot);
+    }
+    this.lastRole = new Array<number>(o.nodes).fill(-1);
+    this.lastTerm = new Array<number>(o.nodes).fill(-1);
+    this.lastCommitTraced = new Array<number>(o.nodes).fill(0);
+    this.workload = new Workload(this.nodes, this.clientRng, this.invariants, { maxBatch: this.profile.maxBatch });
+    this.probe = new LivenessProbe(this.nodes, this.workload, this.invariants.liveness, (l) => this.trace(l));
+    this.faults = new FaultInjector(new Rng(o.seed, STREAMS.faults), o.faults, this);
+  }
+
+  run(): SimResult {
+    let found: SimViolation | null = null;
+    try {
+      this.boot();
+      const queue = this.queue;
+      while (!this.done) {
+        const e = queue.pop();
+        if (e === undefined) throw new Error('the event queue ran dry');
+        this.now = e.time;
+        this.hash = foldNumber(this.hash, e.kind * 64 + e.slot);
+        this.handle(e);
+        queue.release(e);
+        if (++this.events > MAX_EVENTS) throw new Error(`more than ${MAX_EVENTS} events: runaway simulation`);
+      }
+      this.finish();
+    } catch (err) {
+      if (err instanceof InvariantViolation) found = { invariant: err.invariant, details: err.details, timeMs: this.now };
+      else found = { invariant: 'Unexpected Exception', details: err instanceof Error ? (err.stack ?? err.message) : String(err), timeMs: this.now };
+      this.trace(`VIOLATION ${found.invariant}: ${found.details}`);
+    }
+    for (const n of this.nodes) {
+      this.hash = foldNumber(this.hash, n.core?.commitIndex ?? -1);
+      this.hash = foldNumber(this.hash, n.sm?.hash ?? 0);
+    }
+    return {
+      seed: this.opts.seed,
+      nodes: this.opts.nodes,
+      timeMs: this.now,
+      violation: found,
+      commits: this.invariants.committed.commitIndex,
+      acknowledged: this.workload.acknowledged,
+      elections: this.invariants.electionSafety.elections,
+      events: this.events,
+      messages: this.network.sent,
+      crashes: this.faults.crashes,
+      snapshotsInstalled: this.nodes.reduce((s, n) => s + n.snapshotsInstalled, 0),
+      reads: this.invariants.reads.count,
+      recoveryMs: this.invariants.liveness.recoveryMs,
+      traceHash: this.hash,
+    };
+  }
+
+  // ---- NodeHost ----------------------------------------------------------------------------------
+
+  scheduleSync(node: SimNode): void {
+    const delay = this.diskRng.range(0.1, 3) * this.diskSlowFactor;
+    this.queue.schedule(this.now + delay, EVENT_KINDS.syncDone, node.slot, node.incarnation);
+  }
+
+  send(node: SimNode, m: Message): boolean {
+    return this.network.send(this.now, node.slot, this.slotOf.get(m.to)!, m);
+  }
+
+  coreRandom(slot: number, incarnation: number): () => number {
+    return new Rng(this.opts.seed, STREAMS.nodeBase + slot * 1000 + incarnation).asFunction();
+  }
+
+  applied(node: SimNode, entry: Entry): void {
+    if (this.workload.applied(node, entry)) this.probe.acknowledged(this.now, node, entry.index);
+  }
+
+  readServed(node: SimNode, requestId: number, servedAt: number): void {
+    this.workload.readServed(node, requestId, servedAt);
+  }
+
+  trace(line: string): void {
+    if (this.opts.trace !== undefined) this.opts.trace(`${this.now.toFixed(3).padStart(10)} ms  ${line}`);
+  }
+
+  // ---- FaultTarget -------------------------------------------------------------------------------
+
+  crash(slot: number, restartAfterMs: number): void {
+    const node = this.nodes[slot]!;
+    if (!node.isUp) return;
+    node.crash();
+    this.lastRole[slot] = -1;
+    this.trace(`CRASH ${node.id} (restart in ${restartAfterMs.toFixed(0)} ms)`);
+    this.queue.schedule(this.now + restartAfterMs, EVENT_KINDS.restart, slot, node.incarnation);
+  }
+
+  leaderSlot(): number {
+    let best = -1;
+    let bestTerm = -1;
+    for (const n of this.nodes) {
+      const c = n.core;
+      if (c !== null && c.role === 'leader' && c.currentTerm > bestTerm) {
+        best = n.slot;
+        bestTerm = c.currentTerm;
+      }
+    }
+    return best;
+  }
+
+  // ---- the loop --------------------------------------------------------------------------------
+
+  private boot(): void {
+    const o = this.opts;
+    const config = { voters: this.nodes.map((n) => n.id), votersOutgoing: [], learners: [] };
+    const clock = new Rng(o.seed, STREAMS.clock);
+    this.trace(`boot ${o.nodes} nodes, seed ${o.seed}, profile ${JSON.stringify(this.profile, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v))}`);
+    for (const node of this.nodes) {
+      node.bootstrap(bootstrapState(config));
+      // Clocks drift apart a little and tick out of phase, as real ones do.
+      this.tickIntervalMs.push(o.tickMs * (1 + clock.range(-0.01, 0.01)));
+      this.queue.schedule(clock.range(0, o.tickMs), EVENT_KINDS.tick, node.slot, node.incarnation);
+      this.afterStep(node);
+    }
+    this.queue.schedule(this.clientRng.range(0, this.profile.clientIntervalMs), EVENT_KINDS.client, -1, 0);
+    this.queue.schedule(this.clientRng.range(0, this.profile.readIntervalMs), EVENT_KINDS.read, -1, 0);
+    if (this.faults.isEnabled) this.queue.schedule(this.nextFaultDelay(), EVENT_KINDS.fault, -1, 0);
+    this.queue.schedule(o.fullCheckEveryMs, EVENT_KINDS.fullCheck, -1, 0);
+    this.queue.schedule(o.timeMs, EVENT_KINDS.heal, -1, 0);
+  }
+
+  private handle(e: SimEvent): void {
+    switch (e.kind) {
+      case EVENT_KINDS.tick: {
+        const node = this.nodes[e.slot]!;
+        if (node.incarnation !== e.incarnation || node.core === null) return;
+        node.core.tick();
+        node.pump();
+        this.afterStep(node);
+        this.queue.schedule(this.now + this.tickIntervalMs[e.slot]!, EVENT_KINDS.tick, e.slot, e.incarnation);
+        return;
+      }
+      case EVENT_KINDS.deliver: {
+        const node = this.nodes[e.slot]!;
+        if (node.core === null || this.network.isBlocked(e.from, e.slot)) return;
+        node.core.step(e.message!);
+        node.pump();
+        this.afterStep(node);
+        return;
+      }
+      case EVENT_KINDS.syncDone: {
+        const node = this.nodes[e.slot]!;
+        if (node.incarnation !== e.incarnation) return;
+        node.syncDone();
+        this.afterStep(node);
+        return;
+      }
+      case EVENT_KINDS.restart: {
+        const node = this.nodes[e.slot]!;
+        if (node.incarnation === e.incarnation && !node.isUp) this.restart(node);
+        return;
+      }
+      case EVENT_KINDS.fault:
+        if (this.healed) return;
+        this.faults.inject();
+        this.queue.schedule(this.now + this.nextFaultDelay(), EVENT_KINDS.fault, -1, 0);
+        return;
+      case EVENT_KINDS.client: {
+        if (this.healed) return;
+        const node = this.workload.propose();
+        if (node !== null) this.touch(node);
+        this.queue.schedule(this.now + this.clientRng.range(0, 2 * this.profile.clientIntervalMs), EVENT_KINDS.client, -1, 0);
+        return;
+      }
+      case EVENT_KINDS.read: {
+        if (this.healed) return;
+        const node = this.workload.read();
+        if (node !== null) this.touch(node);
+        this.queue.schedule(this.now + this.clientRng.range(0, 2 * this.profile.readIntervalMs), EVENT_KINDS.read, -1, 0);
+        return;
+      }
+      case EVENT_KINDS.fullCheck:
+        this.invariants.fullCheck(this.nodes.map((n) => n.core));
+        this.queue.schedule(this.now + this.opts.fullCheckEveryMs, EVENT_KINDS.fullCheck, -1, 0);
+        return;
+      case EVENT_KINDS.heal:
+        this.heal();
+        return;
+      case EVENT_KINDS.probe:
+        this.probeStep();
+        return;
+      case EVENT_KINDS.livenessDeadline:
+        this.invariants.liveness.check(this.now, () => this.describeNodes());
+        return;
+      default:
+        throw new Error(`unknown event kind ${e.kind}`);
+    }
+  }
+
+  private touch(node: SimNode): void {
+    node.pump();
+    this.afterStep(node);
+  }
+
+  private restart(node: SimNode): void {
+    node.start(true);
+    this.lastRole[node.slot] = -1;
+    this.trace(`RESTART ${node.id} (term ${node.core!.currentTerm}, commit ${node.core!.commitIndex}, log ${node.core!.snapshotIndex + 1}..${node.core!.lastIndex})`);
+    this.queue.schedule(this.now + this.tickIntervalMs[node.slot]!, EVENT_KINDS.tick, node.slot, node.incarnation);
+    this.touch(node);
+  }
+
+  /** Invariants after a step of `node`, and the trace of what changed. */
+  private afterStep(node: SimNode): void {
+    const core = node.core;
+    if (core === null) return;
+    const slot = node.slot;
+    this.invariants.step(slot, core);
+    const role = ROLE_CODES[core.role];
+    if (role !== this.lastRole[slot] || core.currentTerm !== this.lastTerm[slot]) {
+      this.lastRole[slot] = role;
+      this.lastTerm[slot] = core.currentTerm;
+      this.hash = foldNumber(this.hash, (core.currentTerm * 4 + role) * 32 + slot);
+      if (core.role === 'leader') {
+        if (this.healed) this.invariants.liveness.leaderElected(this.now);
+        this.trace(`${node.id} became LEADER of term ${core.currentTerm} (log ${core.lastIndex}, commit ${core.commitIndex})`);
+      } else if (this.tracing) {
+        this.trace(`${node.id} is ${core.role} in term ${core.currentTerm}`);
+      }
+    }
+    if (this.tracing && core.role === 'leader' && core.commitIndex > this.lastCommitTraced[slot]!) {
+      this.lastCommitTraced[slot] = core.commitIndex;
+      this.trace(`${node.id} commit ${core.commitIndex}`);
+    }
+  }
+
+  private heal(): void {
+    this.healed = true;
+    this.network.healAll();
+    this.diskSlowFactor = 1;
+    this.trace('HEAL: links up, no loss, no duplication, normal latency; restarting crashed nodes');
+    for (const node of this.nodes) if (!node.isUp) this.restart(node);
+    const o = this.opts;
+    const bound = o.livenessElectionTimeouts * 2 * o.electionTicks * o.tickMs;
+    this.invariants.liveness.start(this.now, bound);
+    if (this.leaderSlot() >= 0) this.invariants.liveness.leaderElected(this.now);
+    this.queue.schedule(this.now, EVENT_KINDS.probe, -1, 0);
+    this.queue.schedule(this.now + bound, EVENT_KINDS.livenessDeadline, -1, 0);
+  }
+
+  private probeStep(): void {
+    const r = this.probe.step(this.now);
+    if (r === true) {
+      this.done = true;
+      return;
+    }
+    if (r !== null) this.touch(r);
+    this.queue.schedule(this.now + PROBE_EVERY_MS, EVENT_KINDS.probe, -1, 0);
+  }
+
+  private finish(): void {
+    const cores = this.nodes.map((n) => n.core);
+    this.invariants.fullCheck(cores);
+    let final = this.nodes[0]!;
+    for (const n of this.nodes) if ((n.core?.commitIndex ?? -1) > (final.core?.commitIndex ?? -1)) final = n;
+    const core = final.core!;
+    const inv = this.invariants;
+    inv.durability.finish(core.commitIndex, (i) => core.entryAt(i) ?? inv.committed.entryAt(i) ?? inv.stateMachineSafety.appliedAt(i));
+    this.trace(`done: ${inv.committed.commitIndex} committed, ${this.workload.acknowledged} acknowledged, ${inv.electionSafety.elections} elections`);
+  }
+
+  private nextFaultDelay(): number {
+    return this.faults.nextDelay(this.profile.faultIntervalMs);
+  }
+
+  private describeNodes(): string {
+    return this.nodes
+      .map((n) => {
+        const c = n.core;
+        if (c === null) return `${n.id} down`;
+        return `${n.id} ${c.role} t${c.currentTerm} commit ${c.commitIndex} applied ${n.sm!.index} log ${c.snapshotIndex + 1}..${c.lastIndex}`;
+      })
+      .join('; ');
+  }
+}

@@ -1,0 +1,138 @@
+// The simulated client. It proposes unique commands at whichever node it believes leads (a
+// NotLeaderError redirects it, as a real client is redirected), issues linearizable reads through
+// ReadIndex, and counts a proposal as acknowledged only when the node that accepted it applies
+// that very index with that very payload: what a 200 from the HTTP API promises.
+import { NotLeaderError, ProposalDroppedError, type Entry } from '../raft/index.js';
+import { bytesEqual } from './hash.js';
+import type { InvariantSuite } from './invariants/suite.js';
+import type { Rng } from './random.js';
+import type { SimNode } from './sim-node.js';
+
+const MAX_UNCOMMITTED = 128;
+
+export interface ClientProfile {
+  /** Largest batch a single proposal carries. */
+  maxBatch: number;
+}
+
+export class Workload {
+  proposed = 0;
+  acknowledged = 0;
+  redirected = 0;
+  readsIssued = 0;
+  /** Highest index acknowledged so far: every read issued later must observe it. */
+  private maxAcked = 0;
+  private nextPayload = 1;
+  private nextRead = 1;
+  private guess = 0;
+  private readonly readMustSee = new Map<number, number>();
+
+  constructor(
+    private readonly nodes: readonly SimNode[],
+    private readonly rng: Rng,
+    private readonly invariants: InvariantSuite,
+    private readonly profile: ClientProfile,
+  ) {}
+
+  /** Proposes a batch at the presumed leader; returns the node touched, or null. */
+  propose(): SimNode | null {
+    const node = this.target();
+    if (node === null) return null;
+    const core = node.core!;
+    // Clients have a bounded number of requests outstanding: no piling up behind a stuck leader.
+    if (core.role === 'leader' && core.lastIndex - core.commitIndex > MAX_UNCOMMITTED) return null;
+    const n = 1 + this.rng.int(this.profile.maxBatch);
+    const batch: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) batch.push(this.payload());
+    try {
+      const first = n === 1 ? node.core!.propose(batch[0]!) : node.core!.proposeBatch(batch);
+      for (let i = 0; i < n; i++) node.pending.set(first + i, batch[i]!);
+      this.proposed += n;
+    } catch (err) {
+      this.redirect(err);
+    }
+    return node;
+  }
+
+  /** Proposes one command; null if there is no live target or it is not the leader. */
+  proposeOne(): { node: SimNode; index: number } | null {
+    const node = this.target();
+    if (node === null) return null;
+    const payload = this.payload();
+    try {
+      const index = node.core!.propose(payload);
+      node.pending.set(index, payload);
+      this.proposed++;
+      return { node, index };
+    } catch (err) {
+      this.redirect(err);
+      return null;
+    }
+  }
+
+  read(): SimNode | null {
+    const node = this.target();
+    if (node === null) return null;
+    const id = this.nextRead++;
+    try {
+      node.core!.readIndex(id);
+      this.readMustSee.set(id, this.maxAcked);
+      this.readsIssued++;
+    } catch (err) {
+      this.redirect(err);
+    }
+    return node;
+  }
+
+  /** `node` applied `entry`: acknowledge it if it is a proposal that node accepted. */
+  applied(node: SimNode, entry: Entry): boolean {
+    const payload = node.pending.get(entry.index);
+    if (payload === undefined) return false;
+    node.pending.delete(entry.index);
+    if (entry.data !== payload && !bytesEqual(entry.data, payload)) return false; // replaced by another leader
+    this.invariants.durability.acknowledge(entry.index, payload);
+    this.acknowledged++;
+    if (entry.index > this.maxAcked) this.maxAcked = entry.index;
+    return true;
+  }
+
+  readServed(node: SimNode, requestId: number, servedAt: number): void {
+    const mustSee = this.readMustSee.get(requestId);
+    if (mustSee === undefined) return;
+    this.readMustSee.delete(requestId);
+    this.invariants.reads.serve(node.id, requestId, servedAt, mustSee);
+  }
+
+  private target(): SimNode | null {
+    let node = this.nodes[this.guess]!;
+    if (!node.isUp) {
+      this.guess = this.rng.int(this.nodes.length);
+      node = this.nodes[this.guess]!;
+      if (!node.isUp) return null;
+    }
+    return node;
+  }
+
+  private redirect(err: unknown): void {
+    if (err instanceof NotLeaderError) {
+      this.redirected++;
+      const hinted = err.leaderId === null ? -1 : this.nodes.findIndex((n) => n.id === err.leaderId);
+      this.guess = hinted >= 0 && hinted !== this.guess ? hinted : this.rng.int(this.nodes.length);
+      return;
+    }
+    if (err instanceof ProposalDroppedError) return;
+    throw err;
+  }
+
+  private payload(): Uint8Array {
+    // Unique per run: a marker byte and the proposal's sequence number.
+    const id = this.nextPayload++;
+    const p = new Uint8Array(8);
+    p[0] = 0x50;
+    p[4] = id >>> 24;
+    p[5] = (id >>> 16) & 0xff;
+    p[6] = (id >>> 8) & 0xff;
+    p[7] = id & 0xff;
+    return p;
+  }
+}
