@@ -208,8 +208,14 @@ export function createApiServer(options: ApiServerOptions): Api {
 
   async function route(r: ParsedRequest): Promise<Reply> {
     const { method, path } = r;
-    if (path === '/healthz') return { status: 200, json: { ok: true, id: api.id } };
-    if (path === '/metrics') return { status: 200, bytes: new TextEncoder().encode(registry.render()), contentType: 'text/plain; version=0.0.4' };
+    if (path === '/healthz') {
+      expectMethod(method, ['GET']);
+      return { status: 200, json: { ok: true, id: api.id } };
+    }
+    if (path === '/metrics') {
+      expectMethod(method, ['GET']);
+      return { status: 200, bytes: new TextEncoder().encode(registry.render()), contentType: 'text/plain; version=0.0.4' };
+    }
     if (path === '/v1/status') {
       expectMethod(method, ['GET']);
       allowParams(r.query, []);
@@ -220,6 +226,8 @@ export function createApiServer(options: ApiServerOptions): Api {
       return { status: 200, json: { members: api.members() } };
     }
     if (path === '/v1/kv' || path === '/v1/kv/') {
+      // PUT or DELETE of "/v1/kv/" names a key, and that key is empty.
+      if (path === '/v1/kv/' && (method === 'PUT' || method === 'DELETE')) throw new ApiError('BAD_KEY', 'the key is empty');
       expectMethod(method, ['GET']);
       allowParams(r.query, ['prefix', 'limit', 'consistency']);
       const prefix = r.query.get('prefix') ?? '';

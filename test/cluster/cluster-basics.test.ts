@@ -1,0 +1,241 @@
+// Real 3- and 5-node clusters: one leader is elected, and every endpoint of the HTTP API
+// (API.md) answers correctly through every node, followers forwarding to the leader.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pollUntil, TestCluster, type TestNode } from './harness.js';
+import { assertApiError, http, parseMetrics, type HttpReply, type KvRecordJson, type StatusJson } from './http.js';
+
+const clusters: TestCluster[] = [];
+after(async () => {
+  for (const c of clusters) await c.destroy();
+});
+
+const kv = (key: string, query = ''): string => `/v1/kv/${encodeURIComponent(key)}${query}`;
+const put = (node: TestNode, key: string, body: string | Uint8Array, query = '', headers: Record<string, string> = {}): Promise<HttpReply> =>
+  http(node.url, kv(key, query), { method: 'PUT', body, headers });
+const get = (node: TestNode, key: string, query = ''): Promise<HttpReply> => http(node.url, kv(key, query));
+const txn = (node: TestNode, body: unknown, headers: Record<string, string> = {}): Promise<HttpReply> =>
+  http(node.url, '/v1/txn', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+
+function ok<T = Record<string, unknown>>(reply: HttpReply, what: string): T {
+  assert.equal(reply.status, 200, `${what}: ${reply.status} ${reply.text.slice(0, 300)}`);
+  return reply.json<T>();
+}
+
+function writeIndex(reply: HttpReply, what: string): number {
+  const { index } = ok<{ index: number }>(reply, what);
+  assert.ok(Number.isSafeInteger(index) && index > 0, `${what}: index ${index}`);
+  return index;
+}
+
+/** Exactly one node calls itself leader, every node names it in the same term, and /metrics agrees. */
+async function assertOneLeader(cluster: TestCluster): Promise<TestNode> {
+  const leader = await cluster.waitForLeader();
+  const statuses = await Promise.all(cluster.nodes.map((n) => n.status()));
+  assert.equal(statuses.filter((s) => s?.role === 'leader').length, 1, JSON.stringify(statuses));
+  const isLeaderGauges = await Promise.all(cluster.nodes.map(async (n) => (await n.metrics()).get('raftkv_raft_is_leader')));
+  assert.deepEqual(isLeaderGauges, cluster.nodes.map((n) => (n === leader ? 1 : 0)));
+  return leader;
+}
+
+async function checkPutGetAndReads(cluster: TestCluster, node: TestNode, leader: TestNode, p: string): Promise<void> {
+  const written = await put(node, `${p}a`, 'v1');
+  assert.equal(written.headers['raftkv-node'], node.id);
+  assert.equal(written.headers['raftkv-leader'], leader.url);
+  const i1 = writeIndex(written, 'put');
+  // A linearizable read through ANY node sees a write acknowledged through any other.
+  for (const other of cluster.nodes) {
+    assert.deepEqual(ok(await get(other, `${p}a`), `get via ${other.id}`), { key: `${p}a`, value: 'v1', createIndex: i1, modIndex: i1, version: 1 });
+    assert.equal(ok<KvRecordJson>(await get(other, `${p}a`, '?consistency=lease'), 'lease get').value, 'v1');
+  }
+  // A stale read is answered from the node's own state: it may lag, but only ever shows a value that was written.
+  const stale = await pollUntil(`a stale read on ${node.id}`, 3000, async () => {
+    const r = await get(node, `${p}a`, '?consistency=stale');
+    if (r.status === 404) return undefined;
+    return ok<KvRecordJson>(r, 'stale get');
+  });
+  assert.equal(stale.value, 'v1');
+  assert.equal(stale.modIndex, i1);
+
+  const raw = await get(node, `${p}a`, '?raw');
+  assert.equal(raw.status, 200);
+  assert.equal(raw.headers['content-type'], 'application/octet-stream');
+  assert.equal(raw.text, 'v1');
+
+  // Binary values round-trip: bytes in, the same bytes out of ?raw, base64 in JSON.
+  const binary = Uint8Array.from([0, 255, 254, 0x80, 0x0a, 0, 0xc3, 0x28, 0xf0]);
+  writeIndex(await put(node, `${p}bin`, binary), 'binary put');
+  assert.deepEqual(new Uint8Array((await get(node, `${p}bin`, '?raw')).body), binary);
+  const asJson = ok<KvRecordJson>(await get(node, `${p}bin`), 'binary get');
+  assert.equal(asJson.encoding, 'base64');
+  assert.deepEqual(new Uint8Array(Buffer.from(asJson.value, 'base64')), binary);
+  writeIndex(await put(node, `${p}text é✓`, 'héllo ✓'), 'utf-8 put');
+  const text = ok<KvRecordJson>(await get(node, `${p}text é✓`), 'utf-8 get');
+  assert.equal(text.value, 'héllo ✓');
+  assert.equal(text.encoding, undefined);
+  writeIndex(await put(node, `${p}empty`, ''), 'empty put');
+  assert.equal((await get(node, `${p}empty`, '?raw')).body.length, 0);
+}
+
+async function checkCompareAndSet(node: TestNode, p: string): Promise<void> {
+  const k = `${p}cas`;
+  const i1 = writeIndex(await put(node, k, 'v1'), 'put v1');
+  const i2 = writeIndex(await put(node, k, 'v2', '?prevValue=v1'), 'prevValue match');
+  assertApiError(await put(node, k, 'v3', '?prevValue=v1'), 412, 'COMPARE_FAILED', 'prevValue mismatch');
+  assertApiError(await put(node, k, 'v3', `?prevIndex=${i1}`), 412, 'COMPARE_FAILED', 'prevIndex mismatch');
+  const i3 = writeIndex(await put(node, k, 'v3', `?prevIndex=${i2}`), 'prevIndex match');
+  assertApiError(await put(node, k, 'x', '?prevExist=false'), 412, 'COMPARE_FAILED', 'prevExist=false on an existing key');
+  assert.deepEqual(ok(await get(node, k), 'after CAS'), { key: k, value: 'v3', createIndex: i1, modIndex: i3, version: 3 });
+
+  const fresh = `${p}fresh`;
+  assertApiError(await put(node, fresh, 'x', '?prevExist=true'), 412, 'COMPARE_FAILED', 'prevExist=true on a missing key');
+  assertApiError(await get(node, fresh), 404, 'NOT_FOUND', 'a failed create wrote nothing');
+  writeIndex(await put(node, fresh, 'created', '?prevExist=false'), 'create');
+  writeIndex(await put(node, fresh, 'updated', '?prevExist=true'), 'update');
+  assert.equal(ok<KvRecordJson>(await get(node, fresh), 'after update').version, 2);
+
+  assertApiError(await http(node.url, kv(k, '?prevValue=nope'), { method: 'DELETE' }), 412, 'COMPARE_FAILED', 'delete prevValue mismatch');
+  assertApiError(await http(node.url, kv(k, `?prevIndex=${i2}`), { method: 'DELETE' }), 412, 'COMPARE_FAILED', 'delete prevIndex mismatch');
+  const del = ok<{ index: number; deleted: boolean }>(await http(node.url, kv(k, `?prevIndex=${i3}`), { method: 'DELETE' }), 'delete');
+  assert.equal(del.deleted, true);
+  assert.ok(del.index > i3);
+  assert.equal(ok<{ deleted: boolean }>(await http(node.url, kv(k), { method: 'DELETE' }), 'second delete').deleted, false);
+  assertApiError(await get(node, k), 404, 'NOT_FOUND', 'get after delete');
+}
+
+async function checkListAndTxn(node: TestNode, p: string): Promise<void> {
+  const prefix = `${p}list/`;
+  for (let i = 0; i < 5; i++) writeIndex(await put(node, `${prefix}${i}`, `L${i}`), 'list put');
+  writeIndex(await put(node, `${p}list`, 'not under the prefix'), 'list put');
+  writeIndex(await put(node, `${p}lisu`, 'not under the prefix'), 'list put');
+  const list = (query: string): Promise<{ items: KvRecordJson[]; more: boolean }> =>
+    http(node.url, `/v1/kv?prefix=${encodeURIComponent(prefix)}${query}`).then((r) => ok(r, `list ${query}`));
+  const three = await list('&limit=3');
+  assert.deepEqual(three.items.map((r) => [r.key, r.value]), [0, 1, 2].map((i) => [`${prefix}${i}`, `L${i}`]));
+  assert.equal(three.more, true);
+  const five = await list('&limit=5');
+  assert.equal(five.items.length, 5);
+  assert.equal(five.more, false);
+  assert.deepEqual((await list('')).items.map((r) => r.key), [0, 1, 2, 3, 4].map((i) => `${prefix}${i}`));
+
+  const t = `${p}t`;
+  writeIndex(await put(node, t, 'one'), 'txn setup');
+  const yes = ok<{ succeeded: boolean; index: number; responses: unknown[] }>(
+    await txn(node, {
+      compare: [{ key: t, target: 'value', op: '=', value: 'one' }, { key: t, target: 'version', op: '=', value: 1 }],
+      success: [{ type: 'put', key: `${t}2`, value: 'AAEC', encoding: 'base64' }, { type: 'get', key: t }],
+      failure: [{ type: 'put', key: `${t}3`, value: 'three' }],
+    }),
+    'txn success',
+  );
+  assert.equal(yes.succeeded, true);
+  assert.equal(yes.responses.length, 2);
+  assert.deepEqual(yes.responses[0], { type: 'put', key: `${t}2` });
+  assert.equal((yes.responses[1] as { record: KvRecordJson }).record.value, 'one');
+  assert.deepEqual(new Uint8Array((await get(node, `${t}2`, '?raw')).body), Uint8Array.from([0, 1, 2]));
+  assert.equal(ok<KvRecordJson>(await get(node, `${t}2`), 'txn put').modIndex, yes.index);
+  assertApiError(await get(node, `${t}3`), 404, 'NOT_FOUND', 'the failure branch must not run');
+
+  const no = ok<{ succeeded: boolean; index: number; responses: unknown[] }>(
+    await txn(node, {
+      compare: [{ key: t, target: 'version', op: '>', value: 5 }],
+      success: [{ type: 'delete', key: t }],
+      failure: [{ type: 'put', key: `${t}3`, value: 'three' }, { type: 'delete', key: `${t}2` }],
+    }),
+    'txn failure',
+  );
+  assert.equal(no.succeeded, false);
+  assert.ok(no.index > yes.index);
+  assert.deepEqual(no.responses, [{ type: 'put', key: `${t}3` }, { type: 'delete', key: `${t}2`, deleted: true }]);
+  assert.equal(ok<KvRecordJson>(await get(node, `${t}3`), 'failure put').value, 'three');
+  assertApiError(await get(node, `${t}2`), 404, 'NOT_FOUND', 'the failure branch deleted it');
+  assert.equal(ok<KvRecordJson>(await get(node, t), 'success branch did not run').value, 'one');
+}
+
+async function checkIdempotency(cluster: TestCluster, node: TestNode, p: string): Promise<void> {
+  // The retry goes through another node: the idempotency table is replicated state, not per node.
+  const other = cluster.nodes[(cluster.nodes.indexOf(node) + 1) % cluster.nodes.length]!;
+  const k = `${p}idem`;
+  const headers = { 'idempotency-key': `basics-${node.id}/1` };
+  const first = writeIndex(await put(node, k, 'first', '', headers), 'first attempt');
+  const before = ok<KvRecordJson>(await get(node, k), 'after first');
+  assert.equal(writeIndex(await put(other, k, 'first', '', headers), 'retry'), first, 'a retry answers the first result');
+  assert.deepEqual(ok(await get(node, k), 'after retry'), before, 'a retry must not apply again');
+  const second = writeIndex(await put(node, k, 'second'), 'a later write');
+  assert.equal(writeIndex(await put(other, k, 'first', '', headers), 'late retry'), first);
+  const after = ok<KvRecordJson>(await get(node, k), 'after late retry');
+  assert.deepEqual([after.value, after.version, after.modIndex], ['second', 2, second], 'a late retry must not overwrite a newer write');
+
+  const body = { compare: [], success: [{ type: 'put', key: `${k}-txn`, value: 'x' }], failure: [] };
+  const txnHeaders = { 'idempotency-key': `basics-${node.id}/2` };
+  const t1 = ok(await txn(node, body, txnHeaders), 'txn');
+  assert.deepEqual(ok(await txn(other, body, txnHeaders), 'txn retry'), t1);
+  assert.equal(ok<KvRecordJson>(await get(node, `${k}-txn`), 'txn once').version, 1);
+}
+
+async function checkStatusAndMetrics(cluster: TestCluster, node: TestNode, leader: TestNode): Promise<void> {
+  const status = ok<StatusJson>(await http(node.url, '/v1/status'), 'status');
+  assert.equal(status.id, node.id);
+  assert.equal(status.role, node === leader ? 'leader' : 'follower');
+  assert.equal(status.leader, leader.id);
+  assert.ok(status.appliedIndex <= status.commitIndex && status.commitIndex <= status.lastIndex && status.appliedIndex > 0, JSON.stringify(status));
+  const expected = cluster.nodes.map((n) => ({ id: n.id, peerAddr: n.peerAddr, clientAddr: n.clientAddr, role: 'voter' }));
+  const byId = (a: { id: string }, b: { id: string }): number => a.id.localeCompare(b.id);
+  assert.deepEqual([...status.members].sort(byId), expected);
+  const members = ok<{ members: StatusJson['members'] }>(await http(node.url, '/v1/members'), 'members');
+  assert.deepEqual([...members.members].sort(byId), expected);
+
+  assert.deepEqual(ok(await http(node.url, '/healthz'), 'healthz'), { ok: true, id: node.id });
+
+  const metrics = await http(node.url, '/metrics');
+  assert.equal(metrics.status, 200);
+  assert.match(String(metrics.headers['content-type']), /^text\/plain/);
+  for (const name of ['raftkv_raft_term', 'raftkv_raft_is_leader', 'raftkv_raft_commit_index', 'raftkv_raft_applied_index', 'raftkv_snapshots_installed_total', 'raftkv_http_requests_total']) {
+    assert.match(metrics.text, new RegExp(`^# TYPE ${name} `, 'm'), `metric ${name}`);
+  }
+  const parsed = parseMetrics(metrics.text);
+  assert.equal(parsed.get('raftkv_raft_is_leader'), node === leader ? 1 : 0);
+  assert.equal(parsed.get('raftkv_raft_term'), status.term);
+}
+
+async function exerciseEveryNode(cluster: TestCluster, leader: TestNode): Promise<void> {
+  for (const node of cluster.nodes) {
+    const p = `basics/${node.id}/`;
+    await checkPutGetAndReads(cluster, node, leader, p);
+    await checkCompareAndSet(node, p);
+    await checkListAndTxn(node, p);
+    await checkIdempotency(cluster, node, p);
+    await checkStatusAndMetrics(cluster, node, leader);
+  }
+}
+
+test('a 3-node cluster elects one leader and serves every endpoint through every node', { timeout: 60_000 }, async () => {
+  const cluster = await TestCluster.start({ size: 3, name: 'basics3', extraArgs: ['--request-timeout-ms', '2000'] });
+  clusters.push(cluster);
+  const leader = await assertOneLeader(cluster);
+  await exerciseEveryNode(cluster, leader);
+  assert.equal((await cluster.waitForLeader()).id, leader.id, 'the leader did not change under light load');
+
+  // Without a quorum, a stale read still answers from the survivor; a linearizable one cannot.
+  const survivor = cluster.nodes.find((n) => n !== leader)!;
+  const key = `basics/${survivor.id}/a`;
+  await cluster.waitApplied(survivor, (await leader.status())!.commitIndex);
+  for (const n of cluster.nodes) if (n !== survivor) await n.stop('SIGKILL');
+  assert.equal(ok<KvRecordJson>(await get(survivor, key, '?consistency=stale'), 'stale read without quorum').value, 'v1');
+  for (const consistency of ['', '?consistency=linearizable', '?consistency=lease']) {
+    const r = await get(survivor, key, consistency);
+    assert.ok(r.status === 503 || r.status === 504, `a ${consistency || 'default'} read without a quorum answered ${r.status} ${r.text}`);
+    assertApiError(r, r.status, ['NO_LEADER', 'NO_QUORUM', 'TIMEOUT'], 'read without quorum');
+  }
+  const write = await put(survivor, key, 'lost');
+  assert.ok(write.status === 503 || write.status === 504, `a write without a quorum answered ${write.status} ${write.text}`);
+  assertApiError(write, write.status, ['NO_LEADER', 'NO_QUORUM', 'TIMEOUT'], 'write without quorum');
+});
+
+test('a 5-node cluster elects one leader and serves every endpoint through every node', { timeout: 60_000 }, async () => {
+  const cluster = await TestCluster.start({ size: 5, name: 'basics5' });
+  clusters.push(cluster);
+  const leader = await assertOneLeader(cluster);
+  await exerciseEveryNode(cluster, leader);
+  assert.equal((await cluster.waitForLeader()).id, leader.id, 'the leader did not change under light load');
+});

@@ -1,0 +1,121 @@
+// HTTP helpers for the process-level cluster tests: one request on a fresh connection with the
+// path sent byte for byte (so malformed percent-encoding reaches the server as written), the
+// API's error-body check, and a Prometheus text parser for /metrics.
+import assert from 'node:assert/strict';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+
+export interface HttpReply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  readonly text: string;
+  /** The body parsed as JSON; throws with the body in the message when it is not JSON. */
+  json<T = Record<string, unknown>>(): T;
+}
+
+export interface HttpOptions {
+  /** @default 'GET' */
+  readonly method?: string;
+  readonly body?: string | Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Bound on the whole exchange. @default 5000 */
+  readonly timeoutMs?: number;
+}
+
+/** One HTTP exchange with `base` (http://HOST:PORT) for `path` (sent as is, query included). */
+export function http(base: string, path: string, options: HttpOptions = {}): Promise<HttpReply> {
+  const url = new URL(base);
+  const body = options.body === undefined ? undefined : typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : Buffer.from(options.body);
+  const headers: Record<string, string> = { ...(options.headers ?? {}) };
+  if (body !== undefined) headers['content-length'] = String(body.length);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: url.hostname, port: Number(url.port), path, method: options.method ?? 'GET', headers, agent: false, timeout: options.timeoutMs ?? 5000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const buf = Buffer.concat(chunks);
+          const text = buf.toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: buf,
+            text,
+            json<T>(): T {
+              try {
+                return JSON.parse(text) as T;
+              } catch {
+                throw new Error(`${options.method ?? 'GET'} ${path}: expected JSON, got ${res.statusCode}: ${text.slice(0, 200)}`);
+              }
+            },
+          });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${options.method ?? 'GET'} ${base}${path} timed out after ${options.timeoutMs ?? 5000} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Like http(), but a connection error answers null (a node that is down or not up yet). */
+export async function tryHttp(base: string, path: string, options: HttpOptions = {}): Promise<HttpReply | null> {
+  try {
+    return await http(base, path, options);
+  } catch {
+    return null;
+  }
+}
+
+/** Asserts the API's error shape: the status, a JSON body {error:{code,message}}, and the code. */
+export function assertApiError(reply: HttpReply, status: number, code: string | readonly string[], what: string): void {
+  const context = `${what}: got ${reply.status} ${reply.text.slice(0, 300)}`;
+  assert.equal(reply.status, status, context);
+  assert.match(String(reply.headers['content-type']), /^application\/json/, `${context} (content-type)`);
+  const body = reply.json<{ error?: { code?: unknown; message?: unknown } }>();
+  assert.equal(typeof body.error, 'object', context);
+  assert.equal(typeof body.error?.message, 'string', context);
+  assert.ok((body.error?.message as string).length > 0, `${context} (an empty message)`);
+  const codes: readonly string[] = typeof code === 'string' ? [code] : code;
+  assert.ok(codes.includes(body.error?.code as string), `${context} (expected code ${codes.join(' or ')})`);
+}
+
+export interface KvRecordJson {
+  readonly key: string;
+  readonly value: string;
+  readonly encoding?: 'base64';
+  readonly createIndex: number;
+  readonly modIndex: number;
+  readonly version: number;
+}
+
+export interface StatusJson {
+  readonly id: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly members: readonly { id: string; peerAddr: string; clientAddr: string; role: string }[];
+}
+
+/** Parses Prometheus text: series (`name` or `name{labels}` as written) to value. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+/** The value of an unlabelled metric; fails when the metric is absent. */
+export function metricValue(metrics: Map<string, number>, name: string): number {
+  const v = metrics.get(name);
+  assert.ok(v !== undefined && Number.isFinite(v), `metric ${name} is missing or not a number`);
+  return v;
+}
