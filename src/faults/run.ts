@@ -1,0 +1,268 @@
+// One fault run from start to verdict: start the cluster, run the workloads and the nemesis for
+// the run's time, heal everything, wait for recovery, read the set back from every replica, check
+// the register history for linearizability, and write the history, the fault log and the summary.
+import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkHistory, formatCheckResult, kvModel, renderTimelineHtml, renderViolationText, type HistoryOp, type KvInput, type KvOutput } from '../check/index.js';
+import { FaultCluster } from './cluster.js';
+import { sleep } from './http.js';
+import { Nemesis, type FaultEvent } from './nemesis.js';
+import { faultKindsFor, type FaultRunOptions } from './options.js';
+import { Random } from './random.js';
+import { readSet, runRegisterWorkload, runSetWorkload, type AddRecord, type RecordedOp, type WorkloadContext } from './workloads.js';
+
+/** Set by the netns supervisor: where node data dirs go (it removes the folder itself). */
+export const DATA_ROOT_ENV = 'RAFTKV_FAULTS_DATA_ROOT';
+
+export const VERDICTS = ['valid', 'invalid', 'inconclusive'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+export interface FaultRunSummary {
+  readonly verdict: Verdict;
+  /** Why the verdict is not `valid`, one line each. */
+  readonly reasons: readonly string[];
+  readonly seed: number;
+  readonly mixes: readonly string[];
+  readonly network: 'netns' | 'loopback';
+  readonly nodes: number;
+  readonly timeSec: number;
+  readonly elapsedMs: number;
+  readonly ops: { total: number; ok: number; unknown: number; failed: number; reads: number; writes: number; cas: number; casOk: number };
+  readonly faults: { total: number; byKind: Record<string, number> };
+  readonly set: { attempted: number; acked: number; unknown: number; failed: number; present: number; lost: number; phantom: number; lostSample: string[]; phantomSample: string[] };
+  readonly check: { outcome: string; line: string; elapsedMs: number };
+  /** Run time (ms since the workloads started) of the earliest op a check blames; null if none. */
+  readonly firstAnomalyMs: number | null;
+  readonly recovery: string;
+  readonly convergence: string;
+  readonly unexpectedExits: readonly string[];
+  readonly files: { dir: string; history: string; faults: string; summary: string; nodes: string; violation?: string; timeline?: string };
+}
+
+export async function runFaults(options: FaultRunOptions, network: 'netns' | 'loopback', netnsPrefix: string | null): Promise<FaultRunSummary> {
+  const started = Date.now();
+  const out = options.outDir;
+  mkdirSync(out, { recursive: true });
+  const files = { dir: out, history: join(out, 'history.jsonl'), faults: join(out, 'faults.log'), summary: join(out, 'summary.json'), nodes: join(out, 'nodes') };
+  writeFileSync(files.faults, `# seed ${options.seed} mixes ${options.mixes.join(',')} network ${network} nodes ${options.nodes} time ${options.timeSec}s\n`);
+  const say = (line: string): void => {
+    if (options.verbose) process.stderr.write(`faults: ${line}\n`);
+  };
+  const rng = new Random(options.seed);
+  const runId = `f${options.seed.toString(36)}${process.pid.toString(36)}`;
+  const cluster = new FaultCluster({
+    nodes: options.nodes,
+    heartbeatMs: options.heartbeatMs,
+    electionMs: options.electionMs,
+    dataRoot: process.env[DATA_ROOT_ENV] ?? mkdtempSync(join(tmpdir(), 'raftkv-faults-')),
+    logDir: files.nodes,
+    netnsPrefix,
+  });
+  // Times in the history and the fault log count from the moment the workloads start.
+  let t0 = performance.now();
+  const now = (): number => performance.now() - t0;
+  const onEvent = (e: FaultEvent): void => {
+    const line = `${(e.t / 1000).toFixed(3).padStart(9)}s ${e.phase.padEnd(5)} ${e.kind.padEnd(15)} ${e.detail}`;
+    appendFileSync(files.faults, `${line}\n`);
+    say(line);
+  };
+  const nemesis = new Nemesis(
+    cluster,
+    rng.fork(7),
+    { kinds: faultKindsFor(options.mixes, network, options.nodes), gapMs: options.faultGapMs, durationMs: options.faultDurationMs, electionMs: options.electionMs },
+    now,
+    onEvent,
+  );
+  const reasons: string[] = [];
+  let recovery = 'not reached';
+  let convergence = 'not reached';
+  let history: RecordedOp[] = [];
+  let adds = new Map<string, AddRecord>();
+  let present = new Set<string>();
+  let isSetRead = false;
+  try {
+    await cluster.start();
+    t0 = performance.now();
+    say(`cluster of ${options.nodes} up (${network}); running ${options.timeSec}s of ${options.mixes.join('+')} faults`);
+    let stopped = false;
+    const ctx: WorkloadContext = {
+      now,
+      endpoints: () => cluster.members.map((n) => ({ id: n.id, url: n.url })),
+      isStopped: () => stopped,
+    };
+    const register = runRegisterWorkload(ctx, rng.fork(1), { clients: options.registerClients, keys: options.keys, keyRotateMs: options.keyRotateMs }, runId);
+    const set = runSetWorkload(ctx, rng.fork(2), options.setClients, runId);
+    const endMs = options.timeSec * 1000;
+    const progress = setInterval(() => say(`${(now() / 1000).toFixed(0)}s: ${nemesis.total} faults so far`), 10_000);
+    try {
+      await nemesis.run(endMs, () => stopped);
+    } finally {
+      await nemesis.healAll();
+      clearInterval(progress);
+    }
+    // Quiet time with every fault healed: the workload keeps going, so recovery is visible.
+    await sleep(Math.max(0, endMs - now()));
+    stopped = true;
+    history = await register;
+    const setResult = await set;
+    adds = setResult.adds;
+
+    try {
+      await cluster.waitHealthy(30_000);
+      recovery = 'ok';
+    } catch (err) {
+      recovery = (err as Error).message;
+      reasons.push(`no recovery after the final heal: ${recovery}`);
+    }
+    // The set is read back even when recovery failed: lost writes say more than "no leader".
+    let hasFinalRead = false;
+    try {
+      present = await finalRead(cluster.urls(), setResult.prefixes);
+      hasFinalRead = true;
+    } catch (err) {
+      if (recovery === 'ok') {
+        recovery = (err as Error).message;
+        reasons.push(`no recovery after the final heal: ${recovery}`);
+      }
+    }
+    isSetRead = hasFinalRead;
+    if (recovery === 'ok') {
+      const views = await Promise.all(
+        cluster.members.map(async (n) => {
+          try {
+            const seen = await readSet(n.url, setResult.prefixes, 'stale');
+            return sameSet(seen, present) ? null : `${n.id} holds ${seen.size} elements, the linearizable read ${present.size}`;
+          } catch (err) {
+            return `${n.id}: ${(err as Error).message}`;
+          }
+        }),
+      );
+      const diverged = views.filter((v): v is string => v !== null);
+      convergence = diverged.length === 0 ? 'ok' : diverged.join('; ');
+      if (diverged.length > 0) reasons.push(`replicas diverge after recovery: ${convergence}`);
+    }
+  } finally {
+    await nemesis.healAll().catch(() => undefined);
+    await cluster.destroy();
+  }
+  const unexpectedExits = cluster.allNodes.flatMap((n) => n.unexpectedExits);
+  if (unexpectedExits.length > 0) reasons.push(`nodes crashed: ${unexpectedExits.join('; ')}`);
+
+  // The set: every acknowledged add present, nothing present that was never attempted or refused.
+  const lostRecords = isSetRead ? [...adds].filter(([e, a]) => a.outcome === 'ok' && !present.has(e)) : [];
+  const lost = lostRecords.map(([e]) => e);
+  const phantom = isSetRead ? [...present].filter((e) => adds.get(e) === undefined || adds.get(e)?.outcome === 'failed') : [];
+  if (lost.length > 0) reasons.push(`${lost.length} acknowledged adds lost (e.g. ${lost.slice(0, 3).join(', ')})`);
+  if (phantom.length > 0) reasons.push(`${phantom.length} phantom elements (e.g. ${phantom.slice(0, 3).join(', ')})`);
+
+  // The register history.
+  writeFileSync(files.history, history.map((op) => JSON.stringify(op)).join('\n') + '\n');
+  const checked: HistoryOp<KvInput, KvOutput>[] = history
+    .filter((op) => op.failed !== true)
+    .map((op) => ({ process: op.process, call: op.call, ret: op.ret, input: op.input, output: op.output, ...(op.unknown ? { unknown: true } : {}) }));
+  const result = checkHistory(kvModel, checked, { timeLimitMs: options.checkTimeMs });
+  const checkLine = formatCheckResult(result);
+  let violationFiles: { violation?: string; timeline?: string } = {};
+  if (result.outcome === 'violation') {
+    const violation = join(out, 'violation.txt');
+    const timeline = join(out, 'violation.html');
+    writeFileSync(violation, `${renderViolationText(result.violation)}\n`);
+    writeFileSync(timeline, renderTimelineHtml(result.violation, { title: `raftkv fault run seed ${options.seed}: key ${result.key}` }));
+    violationFiles = { violation, timeline };
+    reasons.push(`not linearizable: ${checkLine.split('\n')[0]}; stuck op at ${Math.round(result.violation.window.find((w) => w.role === 'stuck')?.op.call ?? 0)} ms (see ${violation})`);
+  }
+  // How fast the run could have known: the earliest op that a check blames.
+  const anomalies = lostRecords.map(([, a]) => a.ret);
+  if (result.outcome === 'violation') {
+    const stuck = result.violation.window.find((w) => w.role === 'stuck');
+    if (stuck !== undefined) anomalies.push(stuck.op.ret ?? stuck.op.call);
+  }
+  const firstAnomalyMs = anomalies.length > 0 ? Math.round(Math.min(...anomalies)) : null;
+  const verdict: Verdict = reasons.length > 0 ? 'invalid' : result.outcome === 'unknown' ? 'inconclusive' : 'valid';
+  if (result.outcome === 'unknown') reasons.push(`linearizability check inconclusive: ${checkLine.split('\n')[0]}`);
+
+  const summary: FaultRunSummary = {
+    verdict,
+    reasons,
+    seed: options.seed,
+    mixes: options.mixes,
+    network,
+    nodes: options.nodes,
+    timeSec: options.timeSec,
+    elapsedMs: Date.now() - started,
+    ops: opCounts(history, adds.size),
+    faults: { total: nemesis.total, byKind: Object.fromEntries(nemesis.counts) },
+    set: {
+      attempted: adds.size,
+      acked: [...adds.values()].filter((a) => a.outcome === 'ok').length,
+      unknown: [...adds.values()].filter((a) => a.outcome === 'unknown').length,
+      failed: [...adds.values()].filter((a) => a.outcome === 'failed').length,
+      present: present.size,
+      lost: lost.length,
+      phantom: phantom.length,
+      lostSample: lost.slice(0, 10),
+      phantomSample: phantom.slice(0, 10),
+    },
+    check: { outcome: result.outcome, line: checkLine, elapsedMs: Math.round(result.stats.elapsedMs) },
+    firstAnomalyMs,
+    recovery,
+    convergence,
+    unexpectedExits,
+    files: { ...files, ...violationFiles },
+  };
+  writeFileSync(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}
+
+function opCounts(history: readonly RecordedOp[], setAdds: number): FaultRunSummary['ops'] {
+  let ok = 0;
+  let unknown = 0;
+  let failed = 0;
+  let reads = 0;
+  let writes = 0;
+  let cas = 0;
+  let casOk = 0;
+  for (const op of history) {
+    if (op.failed) failed++;
+    else if (op.unknown) unknown++;
+    else ok++;
+    if (op.input.type === 'get') reads++;
+    else if (op.input.type === 'cas') {
+      cas++;
+      if (op.output?.type === 'cas' && op.output.ok) casOk++;
+    } else writes++;
+  }
+  return { total: history.length + setAdds, ok, unknown, failed, reads, writes, cas, casOk };
+}
+
+/** A linearizable read of the whole set, tried on each member in turn for up to 20 s. */
+async function finalRead(urls: readonly string[], prefixes: Set<string>): Promise<Set<string>> {
+  const deadline = Date.now() + 20_000;
+  let last: unknown;
+  for (let i = 0; Date.now() < deadline; i++) {
+    try {
+      return await readSet(urls[i % urls.length] as string, prefixes, 'linearizable');
+    } catch (err) {
+      last = err;
+      await sleep(200);
+    }
+  }
+  throw new Error(`the final read of the set failed: ${(last as Error)?.message}`);
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+/** The verdict line: what a person and a CI log read first. */
+export function verdictLine(s: FaultRunSummary): string {
+  const kinds = Object.entries(s.faults.byKind).map(([k, n]) => `${k}=${n}`).join(' ');
+  return (
+    `faults: ${s.verdict.toUpperCase()} seed=${s.seed} mix=${s.mixes.join('+')} network=${s.network} nodes=${s.nodes} time=${s.timeSec}s ` +
+    `ops=${s.ops.total} (register ${s.ops.total - s.set.attempted}: ok ${s.ops.ok}, unknown ${s.ops.unknown}, refused ${s.ops.failed}; set adds ${s.set.attempted}: acked ${s.set.acked}) ` +
+    `faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
+  );
+}

@@ -1,0 +1,106 @@
+// The short CI version of the fault harness (docs/faults.md): four runs of real raftkv clusters
+// under different fault mixes, each checked for linearizability (register workload) and for
+// lost or phantom elements (set workload). Netns mode when running as root with `ip netns`
+// (partitions included), else loopback. Each run is a child process bounded in time; its
+// namespaces, processes and data are removed by the harness on every exit path.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { FaultRunSummary } from '../../src/faults/index.js';
+import { canUseNetns, listNamespaces } from '../../src/faults/index.js';
+
+const MAIN = fileURLToPath(new URL('../../src/faults/main.js', import.meta.url));
+const SECONDS = Number(process.env['RAFTKV_FAULTS_SECONDS'] ?? 20);
+const isNetns = canUseNetns();
+
+interface Case {
+  readonly mix: string;
+  readonly seed: number;
+  /** At least this many faults must have been applied in the run. */
+  readonly minFaults: number;
+}
+
+// With namespaces: partitions alone, crashes alone, pauses with membership changes, and all of
+// it combined. On loopback the partition run becomes a second mixed run.
+const CASES: readonly Case[] = [
+  isNetns ? { mix: 'partition', seed: 101, minFaults: 3 } : { mix: 'mixed', seed: 105, minFaults: 3 },
+  { mix: 'crash', seed: 102, minFaults: 3 },
+  { mix: 'pause,membership', seed: 103, minFaults: 3 },
+  { mix: 'mixed', seed: 104, minFaults: 3 },
+];
+
+function runHarness(args: readonly string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    // SIGTERM first: the harness (and its netns supervisor) cleans up on it.
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { concurrency: 2 }, () => {
+  for (const c of CASES) {
+    test(`mix ${c.mix} (seed ${c.seed}): linearizable, no acknowledged add lost, no phantom, recovers`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
+      const out = mkdtempSync(join(tmpdir(), 'raftkv-faults-test-'));
+      try {
+        const args = ['--time', String(SECONDS), '--seed', String(c.seed), '--mix', c.mix, '--out', out, '--network', isNetns ? 'netns' : 'loopback'];
+        const run = await runHarness(args, (SECONDS + 110) * 1000);
+        const context = `npm run faults -- ${args.join(' ')}\nexit ${run.code}\n${run.stdout}\n${run.stderr.slice(-2000)}`;
+        t.diagnostic(run.stdout.split('\n')[0] ?? '');
+        assert.equal(run.code, 0, context);
+        const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as FaultRunSummary;
+        assert.equal(s.verdict, 'valid', context);
+        assert.deepEqual(s.reasons, [], context);
+        assert.equal(s.check.outcome, 'linearizable', context);
+        assert.equal(s.recovery, 'ok', context);
+        assert.equal(s.convergence, 'ok', context);
+        assert.equal(s.set.lost, 0, context);
+        assert.equal(s.set.phantom, 0, context);
+        // A run that did nothing proves nothing: demand real traffic and real faults.
+        assert.ok(s.faults.total >= c.minFaults, `only ${s.faults.total} faults\n${context}`);
+        assert.ok(s.ops.ok >= 20 * SECONDS, `only ${s.ops.ok} register ops answered\n${context}`);
+        assert.ok(s.ops.reads > 0 && s.ops.writes > 0 && s.ops.cas > 0, context);
+        assert.ok(s.ops.casOk > 0, `no CAS ever succeeded\n${context}`);
+        assert.ok(s.set.acked >= 5 * SECONDS, `only ${s.set.acked} adds acknowledged\n${context}`);
+        assert.ok(s.set.present >= s.set.acked, context);
+        if (c.mix === 'partition') {
+          const partitions = ['isolate-leader', 'halves', 'bridge', 'ring', 'one-way'].reduce((n, k) => n + (s.faults.byKind[k] ?? 0), 0);
+          assert.ok(partitions >= c.minFaults, context);
+        }
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test('no namespace of these runs is left behind', { skip: !isNetns }, () => {
+    // Runs started by this process are all supervised by children that have exited by now.
+    const leftovers = listNamespaces().filter((n) => /^rkvf\d+-/.test(n) && !isSupervisorAlive(n));
+    assert.deepEqual(leftovers, []);
+  });
+});
+
+function isSupervisorAlive(ns: string): boolean {
+  const pid = Number(/^rkvf(\d+)-/.exec(ns)?.[1]);
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
