@@ -752,8 +752,10 @@ export class Raft {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     if (this.transferee !== null && ++this.transferElapsed >= this.opts.electionTicks) {
-      // Thesis §3.10: the target did not win within an election timeout; resume as leader.
+      // Thesis §3.10: the target did not win within an election timeout; resume as leader,
+      // and finish a joint configuration whose C_new waited for the transfer.
       this.transferee = null;
+      if (isJoint(this.configuration) && this.commit >= this.lastConfigIndex()) this.afterCommitAdvanced();
     }
     if (this.electionElapsed >= this.opts.electionTicks) {
       this.electionElapsed = 0;
@@ -857,9 +859,13 @@ export class Raft {
     const configIndex = this.lastConfigIndex();
     if (this.commit >= configIndex) {
       if (isJoint(this.configuration)) {
-        // C_old,new is committed: now C_new alone.
-        this.appendConfig(leaveJoint(this.configuration));
-        return;
+        // C_old,new is committed: now C_new alone. Not during a transfer (thesis §3.10: the
+        // leader appends nothing then, or the target's log falls behind and it cannot win);
+        // the new leader, or this one when the transfer lapses, appends C_new.
+        if (this.transferee === null) {
+          this.appendConfig(leaveJoint(this.configuration));
+          return;
+        }
       }
       if (!isVoter(this.configuration, this.id)) {
         // A leader outside C_new manages the change to its end, then steps down.
