@@ -121,7 +121,7 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   members: {
-    usage: 'members list | add ID --peer-addr HOST:PORT --client-addr URL [--learner] | remove ID | promote ID',
+    usage: 'members list | add ID --peer-addr HOST:PORT --client-addr [http://]HOST:PORT [--learner] | remove ID | promote ID',
     options: { 'peer-addr': { type: 'string' }, 'client-addr': { type: 'string' }, learner: { type: 'boolean' } },
     run: runMembers,
   },
@@ -159,7 +159,7 @@ async function runMembers({ parsed, args, client, isJson, io }: Context): Promis
       if (peerAddr === undefined) throw new ClientUsageError('flag --peer-addr is required for "members add" (HOST:PORT of the new node\'s peer channel)');
       if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(peerAddr)) throw new ClientUsageError(`flag --peer-addr must be HOST:PORT, not "${peerAddr}"`);
       if (clientAddr === undefined) throw new ClientUsageError('flag --client-addr is required for "members add" (the new node\'s client URL)');
-      const result = await client.addMember({ id, peerAddr, clientAddr, role: parsed.values['learner'] === true ? 'learner' : 'voter' });
+      const result = await client.addMember({ id, peerAddr, clientAddr: clientHostPort(clientAddr), role: parsed.values['learner'] === true ? 'learner' : 'voter' });
       io.stdout(isJson ? `${JSON.stringify(result)}\n` : `added ${id}${parsed.values['learner'] === true ? ' as a learner' : ' (a learner until it catches up, then a voter)'}\n`);
       return EXIT.ok;
     }
@@ -174,6 +174,16 @@ async function runMembers({ parsed, args, client, isJson, io }: Context): Promis
     default:
       throw new ClientUsageError(action === undefined ? '"members" needs an action: list, add, remove or promote' : `unknown action "members ${action}" (use list, add, remove or promote)`);
   }
+}
+
+/**
+ * The server records a member's client address as HOST:PORT (what `serve --client-addr` takes);
+ * the command line also accepts the URL form that --endpoints uses, http://HOST:PORT.
+ */
+function clientHostPort(value: string): string {
+  const hostPort = value.replace(/^http:\/\//, '').replace(/\/$/, '');
+  if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(hostPort)) throw new ClientUsageError(`flag --client-addr must be http://HOST:PORT or HOST:PORT, not "${value}"`);
+  return hostPort;
 }
 
 function conditions(parsed: ParsedCommand): { prevValue?: string; prevIndex?: number } {

@@ -1,7 +1,7 @@
 // Membership and leadership over HTTP (thesis §3.10, §4.3): add a member (always as a learner
 // first, so a cold server cannot stall commits, then promoted once caught up), promote, remove
 // (the leader hands off first when it is the one leaving), and transfer leadership.
-import { ChangeInProgressError, InvalidConfigChangeError, NotLeaderError, ProposalDroppedError, RaftError, isVoter, type ConfigChange, type NodeId } from '../raft/index.js';
+import { ChangeInProgressError, InvalidConfigChangeError, NotLeaderError, ProposalDroppedError, RaftError, isJoint, isVoter, type ConfigChange, type NodeId } from '../raft/index.js';
 import type { RaftNode } from '../node/index.js';
 import { ApiError } from './errors.js';
 import { allowParams, errorReply, parseJson, type ForwardedRequest, type ForwardedResponse, type ParsedRequest, type Reply } from './http-api.js';
@@ -16,6 +16,8 @@ export interface MembershipOptions<R> {
   readonly forward: (req: ForwardedRequest) => Promise<ForwardedResponse>;
   /** A learner within this many entries of the leader's log counts as caught up. @default 100 */
   readonly promoteLagEntries?: number;
+  /** How often a leader that is removing itself checks whether another leader took over. @default 20 */
+  readonly handOffPollMs?: number;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -25,6 +27,13 @@ export function membershipRoutes<R>(options: MembershipOptions<R>): (r: ParsedRe
   const { node } = options;
   return (r) => {
     if (r.path === '/v1/members' && r.method === 'POST') return guarded(() => addMember(options, r));
+    if (r.path === '/v1/configuration') {
+      if (r.method !== 'GET') return Promise.resolve(errorReply(new ApiError('METHOD_NOT_ALLOWED', 'use GET')));
+      return guarded(async () => {
+        allowParams(r.query, []);
+        return { status: 200, json: configurationView(options) };
+      });
+    }
     const m = /^\/v1\/members\/([^/]+)(\/promote)?$/.exec(r.path);
     if (m !== null) {
       const id = decodeURIComponent(m[1]!);
@@ -39,7 +48,9 @@ export function membershipRoutes<R>(options: MembershipOptions<R>): (r: ParsedRe
         const body = r.body.length === 0 ? {} : parseJson(r.body);
         const to = fields(body, ['to']).to;
         if (to !== undefined && (typeof to !== 'string' || !ID_PATTERN.test(to))) throw new ApiError('BAD_REQUEST', '"to" must be a member id');
-        const leader = await node.transferLeadership(to ?? null, r.deadline);
+        // Only a voter can lead (thesis §4.2.1): naming anything else is the caller's mistake, not a missing leader.
+        if (to !== undefined && node.isLeader && !isVoter(node.core.config, to)) throw new ApiError('BAD_REQUEST', `${to} is not a voter of this cluster`);
+        const leader = await transfer(options, to ?? null, r.deadline);
         return { status: 200, json: { leader } };
       });
     }
@@ -69,17 +80,115 @@ async function removeMember<R>(options: MembershipOptions<R>, r: ParsedRequest, 
   const { node } = options;
   if (id === node.id) {
     // The leader is leaving: hand off first, then let the new leader carry out the removal.
-    await node.transferLeadership(null, r.deadline);
-    const out = await options.forward({ method: 'DELETE', path: `/v1/members/${encodeURIComponent(id)}`, headers: {}, body: new Uint8Array(0) });
+    // Not in the middle of another change: its next configuration entry would be appended after
+    // the transfer target's log was judged up to date, and the target would lose its election.
+    const core = node.core;
+    if (isJoint(core.config) || core.configIndex > core.commitIndex) throw new ChangeInProgressError();
+    await handOff(options, r.deadline);
+    const out = await forwardUntilAnswered(options, { method: 'DELETE', path: `/v1/members/${encodeURIComponent(id)}`, headers: {}, body: new Uint8Array(0) }, r.deadline);
     return { status: out.status, bytes: out.body, contentType: out.headers['content-type'] ?? 'application/json' };
   }
   return change(options, r, [{ type: 'remove', id }], async () => options.service.forgetAddresses(id, r.deadline));
 }
 
+/**
+ * Thesis §3.10 for a leader about to remove itself: any other leader will do, not only the one
+ * the transfer picked. A transfer can fail (the target loses its election, or another voter wins
+ * it), so keep asking until some other server leads, or the deadline passes.
+ */
+async function handOff<R>(options: MembershipOptions<R>, deadline: number): Promise<void> {
+  const { node } = options;
+  const pollMs = options.handOffPollMs ?? 20;
+  const someoneElseLeads = (): boolean => !node.isLeader && node.leaderId !== null && node.leaderId !== node.id;
+  while (!someoneElseLeads()) {
+    if (Date.now() >= deadline) throw new ApiError('NO_LEADER', `no other server took over leadership from ${node.id} within the request's deadline; ${node.id} is still a member`);
+    if (node.isLeader && node.core.leadTransferee === null) {
+      // The transfer's own promise settles only when its target leads; another winner is watched
+      // for below. Its failure (the target did not win in time) just means: try again.
+      node.transferLeadership(null, deadline).catch(() => undefined);
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/**
+ * Thesis §3.10. RaftNode's transfer settles when its target leads, or fails when this node resumes
+ * leading; if a third server wins the election instead, it would wait out the whole deadline and
+ * answer "outcome unknown". Watch for that here: with no target named any new leader will do;
+ * with one, say at once who leads instead (a retry moves it on).
+ */
+async function transfer<R>(options: MembershipOptions<R>, to: NodeId | null, deadline: number): Promise<NodeId> {
+  const { node } = options;
+  const pending = node.transferLeadership(to, deadline);
+  // Set synchronously by the call above, unless the transfer was refused or is a no-op.
+  const target = node.core.leadTransferee ?? to;
+  let isSettled = false;
+  const otherWinner = (async (): Promise<NodeId | null> => {
+    while (!isSettled && Date.now() < deadline) {
+      const leader = node.leaderId;
+      if (!node.isLeader && leader !== null && leader !== node.id && leader !== target) return leader;
+      await new Promise((resolve) => setTimeout(resolve, options.handOffPollMs ?? 20));
+    }
+    return null;
+  })();
+  try {
+    const outcome = await Promise.race<{ leader: NodeId } | { other: NodeId }>([
+      pending.then((leader) => ({ leader })),
+      otherWinner.then(async (other) => (other === null ? { leader: await pending } : { other })),
+    ]);
+    if ('leader' in outcome) return outcome.leader;
+    if (to === null) return outcome.other;
+    throw new ApiError('NO_LEADER', `${outcome.other} won the election instead of ${to}; retry to move leadership on`);
+  } finally {
+    isSettled = true;
+    pending.catch(() => undefined);
+  }
+}
+
+/** Forwards to the leader, retrying while there is none yet or it cannot take a change yet (503). */
+async function forwardUntilAnswered<R>(options: MembershipOptions<R>, req: ForwardedRequest, deadline: number): Promise<ForwardedResponse> {
+  for (;;) {
+    let out: ForwardedResponse | null = null;
+    try {
+      out = await options.forward({ ...req, headers: { ...req.headers, 'request-timeout': String(Math.max(1, deadline - Date.now())) } });
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== 'NO_LEADER') throw err;
+    }
+    if (out !== null && out.status !== 503) return out;
+    if (Date.now() + 50 >= deadline) {
+      if (out !== null) return out;
+      throw new ApiError('NO_LEADER', 'no leader answered the removal; retry');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** This node's own view of the configuration: which servers vote, and whether a change is under way. */
+function configurationView<R>(options: MembershipOptions<R>): Record<string, unknown> {
+  const core = options.node.core;
+  const config = core.config;
+  return {
+    id: options.node.id,
+    term: core.currentTerm,
+    voters: config.voters,
+    votersOutgoing: config.votersOutgoing,
+    learners: config.learners,
+    joint: isJoint(config),
+    configIndex: core.configIndex,
+    // The configuration entry is not yet known to be committed: a change is in progress.
+    pending: isJoint(config) || core.configIndex > core.commitIndex,
+  };
+}
+
 async function change<R>(options: MembershipOptions<R>, r: ParsedRequest, changes: ConfigChange[], after?: () => Promise<void>): Promise<Reply> {
   if (r.method === 'POST' && r.body.length > 0) fields(parseJson(r.body), []);
   await options.node.changeMembership(changes, r.deadline);
-  if (after !== undefined) await after();
+  if (after !== undefined) {
+    // The change is done and must be answered as done: a retry of a finished removal would fail
+    // ("not a member"). Tidying up after it (a removed member's addresses) may fail if this node
+    // lost leadership meanwhile; a stale record of a non-member is never used for routing.
+    await after().catch(() => undefined);
+  }
   return { status: 200, json: { members: options.service.members() } };
 }
 

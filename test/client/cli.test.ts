@@ -135,7 +135,7 @@ test('members and leader transfer reach their endpoints; a 404 (not yet implemen
       assert.match(list.stdout, /^ID\s+ROLE\s+PEER\s+CLIENT\nn1\s+voter\s+127\.0\.0\.1:8001\s+http:\/\/127\.0\.0\.1:7001\n$/);
       const add = await run(['members', 'add', 'n4', '--peer-addr', '127.0.0.1:8004', '--client-addr', 'http://127.0.0.1:7004', '--learner', '--json'], env);
       assert.equal(add.code, 0, add.stderr);
-      assert.deepEqual(JSON.parse(node!.requests[1]!.body.toString()), { id: 'n4', peerAddr: '127.0.0.1:8004', clientAddr: 'http://127.0.0.1:7004', role: 'learner' });
+      assert.deepEqual(JSON.parse(node!.requests[1]!.body.toString()), { id: 'n4', peerAddr: '127.0.0.1:8004', clientAddr: '127.0.0.1:7004', role: 'learner' });
       assert.equal((await run(['members', 'promote', 'n4'], env)).stdout, 'promoted n4\n');
       assert.equal(node!.requests[2]!.url, '/v1/members/n4/promote');
       const transfer = await run(['leader', 'transfer', '--to', 'n2'], env);

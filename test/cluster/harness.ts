@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { http, parseMetrics, tryHttp, type StatusJson } from './http.js';
+import { http, parseMetrics, tryHttp, type ConfigurationJson, type StatusJson } from './http.js';
 
 /** The compiled entry point, found next to this compiled file (dist-X/test/cluster/ → dist-X/src/cli/). */
 export const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -106,6 +106,7 @@ export class TestNode {
   private child: ChildProcess | null = null;
   private exited: Promise<ExitInfo> | null = null;
   private isStopRequested = false;
+  private isStoppedBySignal = false;
 
   constructor(
     readonly id: string,
@@ -122,6 +123,11 @@ export class TestNode {
     return this.child !== null;
   }
 
+  /** SIGSTOPped by pause() and not yet resumed: alive, but answers nothing. */
+  get isPaused(): boolean {
+    return this.child !== null && this.isStoppedBySignal;
+  }
+
   /** It exited although the test did not stop it. */
   get hasCrashed(): boolean {
     return this.child === null && this.lastExit !== null && !this.isStopRequested;
@@ -133,12 +139,16 @@ export class TestNode {
     liveChildren.add(child);
     this.child = child;
     this.isStopRequested = false;
+    this.isStoppedBySignal = false;
     child.stdout!.on('data', (chunk: Buffer) => appendFileSync(this.logFile, chunk));
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         liveChildren.delete(child);
-        if (this.child === child) this.child = null;
+        if (this.child === child) {
+          this.child = null;
+          this.isStoppedBySignal = false;
+        }
         this.lastExit = { code, signal };
         resolve({ code, signal });
       });
@@ -151,6 +161,8 @@ export class TestNode {
     const exited = this.exited;
     if (child === null || exited === null) throw new Error(`${this.id} is not running`);
     this.isStopRequested = true;
+    // A stopped process only acts on SIGTERM once continued.
+    if (signal === 'SIGTERM' && this.isStoppedBySignal) this.resume();
     child.kill(signal);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
@@ -162,6 +174,23 @@ export class TestNode {
       throw new Error(`${this.id} did not exit within ${timeoutMs} ms of ${signal}`);
     }
     return result;
+  }
+
+  /**
+   * SIGSTOP: the process freezes, its sockets stay open but nothing answers, as if a network
+   * partition cut it off (loopback offers no per-link cut without network namespaces).
+   */
+  pause(): void {
+    if (this.child === null) throw new Error(`${this.id} is not running`);
+    this.child.kill('SIGSTOP');
+    this.isStoppedBySignal = true;
+  }
+
+  /** SIGCONT after pause(): the process carries on, with whatever messages queued meanwhile. */
+  resume(): void {
+    if (this.child === null || !this.isStoppedBySignal) return;
+    this.child.kill('SIGCONT');
+    this.isStoppedBySignal = false;
   }
 
   /** Waits (bounded) for the process to exit on its own. */
@@ -180,6 +209,12 @@ export class TestNode {
   async status(timeoutMs = 1000): Promise<StatusJson | null> {
     const reply = await tryHttp(this.url, '/v1/status', { timeoutMs });
     return reply !== null && reply.status === 200 ? reply.json<StatusJson>() : null;
+  }
+
+  /** This node's own view of the configuration (GET /v1/configuration), or null when it does not answer. */
+  async configuration(timeoutMs = 1000): Promise<ConfigurationJson | null> {
+    const reply = await tryHttp(this.url, '/v1/configuration', { timeoutMs });
+    return reply !== null && reply.status === 200 ? reply.json<ConfigurationJson>() : null;
   }
 
   async metrics(): Promise<Map<string, number>> {
@@ -218,7 +253,7 @@ export class TestCluster {
 
   private constructor(
     readonly root: string,
-    readonly nodes: readonly TestNode[],
+    private readonly slots: TestNode[],
     readonly initialCluster: string,
     private readonly extraArgs: readonly string[],
     timing: { heartbeatMs: number; electionMs: number },
@@ -250,6 +285,43 @@ export class TestCluster {
     return cluster;
   }
 
+  /** The node slots the cluster tracks: the founders, plus added ones, minus forgotten ones. */
+  get nodes(): readonly TestNode[] {
+    return this.slots;
+  }
+
+  /**
+   * A new slot (fresh ports and data dir under the cluster's root) that the cluster tracks from
+   * now on; not started. Start it with startJoining() or add it by hand and start it.
+   */
+  async addSlot(id: string): Promise<TestNode> {
+    if (this.slots.some((n) => n.id === id)) throw new Error(`${id} is already a slot`);
+    const [peer, client] = await freePorts(2);
+    const node = new TestNode(id, `127.0.0.1:${peer}`, `127.0.0.1:${client}`, join(this.root, id), join(this.root, `${id}.log`));
+    this.slots.push(node);
+    return node;
+  }
+
+  /** Stops tracking `node` (it must not be running): waits and checks no longer include it. */
+  forget(node: TestNode): void {
+    if (node.isRunning) throw new Error(`${node.id} is still running; stop it first`);
+    const i = this.slots.indexOf(node);
+    if (i >= 0) this.slots.splice(i, 1);
+  }
+
+  /** The `serve` flags that make `node` join the running cluster through `via` (no --initial-cluster). */
+  joinArgs(node: TestNode, via: TestNode, extra: readonly string[] = []): string[] {
+    return [
+      'serve', '--id', node.id, '--data-dir', node.dataDir, '--peer-addr', node.peerAddr, '--client-addr', node.clientAddr,
+      '--join', via.url, '--heartbeat-ms', String(this.heartbeatMs), '--election-ms', String(this.electionMs),
+      ...this.extraArgs, ...extra,
+    ];
+  }
+
+  startJoining(node: TestNode, via: TestNode, extra: readonly string[] = []): void {
+    node.start(this.joinArgs(node, via, extra));
+  }
+
   /** The `serve` flags of `node`, with `extra` appended (later flags win). */
   serveArgs(node: TestNode, extra: readonly string[] = []): string[] {
     return [
@@ -277,6 +349,11 @@ export class TestCluster {
     return this.nodes.filter((n) => n.isRunning);
   }
 
+  /** Running and not paused: the nodes that can answer. */
+  responsive(): TestNode[] {
+    return this.nodes.filter((n) => n.isRunning && !n.isPaused);
+  }
+
   /**
    * Waits until every running node answers, exactly one of them is the leader, and all of them
    * name it as leader in the same term. Fails early if a node died.
@@ -284,7 +361,7 @@ export class TestCluster {
   async waitForLeader(timeoutMs = 10_000): Promise<TestNode> {
     return pollUntil(`one leader that every running node agrees on (${this.describe()})`, timeoutMs, async () => {
       this.assertNoUnexpectedExit();
-      const running = this.running();
+      const running = this.responsive();
       const statuses = await Promise.all(running.map((n) => n.status()));
       if (statuses.some((s) => s === null)) return undefined;
       const leaders = statuses.filter((s) => s!.role === 'leader');
@@ -300,11 +377,32 @@ export class TestCluster {
     const leader = await this.waitForLeader(timeoutMs);
     await pollUntil('every node to know every member address', Math.max(1000, timeoutMs - (Date.now() - started)), async () => {
       this.assertNoUnexpectedExit();
-      const statuses = await Promise.all(this.running().map((n) => n.status()));
+      const statuses = await Promise.all(this.responsive().map((n) => n.status()));
       const complete = statuses.every((s) => s !== null && this.nodes.every((n) => s.members.some((m) => m.id === n.id && m.peerAddr === n.peerAddr && m.clientAddr === n.clientAddr)));
       return complete ? true : undefined;
     });
     return leader;
+  }
+
+  /**
+   * Waits until each of `nodes` (default: every responsive one) is in the configuration with
+   * exactly these voters and learners, committed (no change pending, not joint).
+   */
+  async waitForConfiguration(expected: { voters: readonly string[]; learners?: readonly string[] }, timeoutMs = 10_000, nodes?: readonly TestNode[]): Promise<void> {
+    const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
+    let last = '';
+    const what = `the configuration voters=[${expected.voters.join(',')}] learners=[${(expected.learners ?? []).join(',')}] everywhere`;
+    try {
+      await pollUntil(what, timeoutMs, async () => {
+        this.assertNoUnexpectedExit();
+        const views = await Promise.all((nodes ?? this.responsive()).map((n) => n.configuration()));
+        last = views.map((v) => (v === null ? 'no answer' : `${v.id}: voters=${v.voters.join(',')} out=${v.votersOutgoing.join(',')} learners=${v.learners.join(',')} pending=${v.pending}`)).join('; ');
+        const ok = views.every((v) => v !== null && !v.pending && !v.joint && same(v.voters, expected.voters) && same(v.learners, expected.learners ?? []));
+        return ok ? true : undefined;
+      });
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (last seen: ${last})`);
+    }
   }
 
   /** Waits until `node` has applied at least `index`. */
@@ -321,8 +419,12 @@ export class TestCluster {
     this.startNode(node, extra);
   }
 
+  /** LeaderWatches on this cluster, halted by destroy() (a failed test may not have stopped its own). */
+  readonly watches = new Set<LeaderWatch>();
+
   /** Kills every child with SIGKILL and removes the data. Safe to call twice. */
   async destroy(): Promise<void> {
+    await Promise.all([...this.watches].map((w) => w.halt()));
     await Promise.all(this.nodes.filter((n) => n.isRunning).map((n) => n.stop('SIGKILL').catch(() => undefined)));
     removeTempDir(this.root);
   }
@@ -338,5 +440,72 @@ export class TestCluster {
   assertNoUnexpectedExit(): void {
     const crashed = this.nodes.filter((n) => n.hasCrashed);
     if (crashed.length > 0) throw new Error(`${crashed.map((n) => n.id).join(', ')} exited unexpectedly: ${this.describe()}`);
+  }
+}
+
+/**
+ * Election Safety (§5.2, Figure 3) seen from outside: polls every tracked node's /v1/status on its
+ * own loop (a paused or dead node delays nobody) and records which nodes claimed leadership in
+ * which term. At most one leader per term, ever; check() throws with the evidence otherwise.
+ */
+export class LeaderWatch {
+  /** term → the ids that answered role "leader" in that term. */
+  readonly leadersByTerm = new Map<number, Set<string>>();
+  polls = 0;
+  private isStopping = false;
+  private readonly loops = new Map<TestNode, Promise<void>>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly cluster: TestCluster, private readonly intervalMs = 20) {
+    this.timer = setInterval(() => this.spawnLoops(), 100);
+    this.spawnLoops();
+    cluster.watches.add(this);
+  }
+
+  /** Nodes added to the cluster later are picked up within 100 ms. */
+  private spawnLoops(): void {
+    for (const node of this.cluster.nodes) {
+      if (this.loops.has(node)) continue;
+      this.loops.set(node, this.loop(node));
+    }
+  }
+
+  private async loop(node: TestNode): Promise<void> {
+    while (!this.isStopping) {
+      const s = node.isRunning && !node.isPaused ? await node.status(500) : null;
+      if (s !== null) {
+        this.polls++;
+        if (s.role === 'leader') {
+          const ids = this.leadersByTerm.get(s.term) ?? new Set<string>();
+          ids.add(s.id);
+          this.leadersByTerm.set(s.term, ids);
+        }
+      }
+      await new Promise((r) => setTimeout(r, this.intervalMs));
+    }
+  }
+
+  /** Throws if two nodes ever claimed leadership in the same term. */
+  check(): void {
+    const twice = [...this.leadersByTerm].filter(([, ids]) => ids.size > 1);
+    if (twice.length > 0) throw new Error(`two leaders in one term: ${twice.map(([t, ids]) => `term ${t}: ${[...ids].join(', ')}`).join('; ')}`);
+  }
+
+  /** The terms that had a leader, in order, with who led: for diagnostics. */
+  describe(): string {
+    return [...this.leadersByTerm].sort(([a], [b]) => a - b).map(([t, ids]) => `${t}:${[...ids].join('+')}`).join(' ');
+  }
+
+  async stop(): Promise<void> {
+    await this.halt();
+    this.check();
+  }
+
+  /** Stops polling, without judging what was seen. */
+  async halt(): Promise<void> {
+    this.isStopping = true;
+    clearInterval(this.timer);
+    await Promise.all(this.loops.values());
+    this.cluster.watches.delete(this);
   }
 }

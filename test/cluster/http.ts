@@ -119,3 +119,17 @@ export function metricValue(metrics: Map<string, number>, name: string): number 
   assert.ok(v !== undefined && Number.isFinite(v), `metric ${name} is missing or not a number`);
   return v;
 }
+
+/** GET /v1/configuration: one node's own view of the configuration in force (thesis §4.1). */
+export interface ConfigurationJson {
+  readonly id: string;
+  readonly term: number;
+  readonly voters: readonly string[];
+  readonly votersOutgoing: readonly string[];
+  readonly learners: readonly string[];
+  /** C_old,new is in force (thesis §4.3). */
+  readonly joint: boolean;
+  readonly configIndex: number;
+  /** The configuration entry is not known to be committed yet: a change is under way. */
+  readonly pending: boolean;
+}
