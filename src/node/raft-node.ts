@@ -1,7 +1,10 @@
 // The runtime around the consensus core: real timers drive tick(), a single loop turns each Ready
-// into disk writes, messages and applied entries, in the order the Ready contract demands:
-// persist and sync FIRST, THEN send, THEN apply, THEN advance(). Proposals and reads become
-// promises that settle when their entry is applied (or replaced by another leader's).
+// into disk writes, messages and applied entries: queue the writes and start their sync FIRST;
+// messages that depend on them leave only AFTER the sync, except a leader's AppendEntries, which
+// may race its own write (thesis §10.2.1, see handleReady); committed entries are applied
+// without waiting for that sync; advance() comes last. A commitIndex-only hard state is queued
+// but not synced on its own. Proposals and reads become promises that settle when their entry is
+// applied (or replaced by another leader's).
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
@@ -125,6 +128,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private failure: Error | null = null;
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | null = null;
+  /** Term and vote last handed to storage; every change to them is synced before anything else. */
+  private persistedTerm: number;
+  private persistedVote: NodeId | null;
 
   static async start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     let state: InitialState = await options.storage.load();
@@ -152,6 +158,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries;
     this.latestSnapshot = snapshot;
     this.applied = state.applied;
+    this.persistedTerm = state.hardState.currentTerm;
+    this.persistedVote = state.hardState.votedFor;
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
     const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
     if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
@@ -374,20 +382,38 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    // 1. Persist: snapshot, entries, hard state; one sync for all of it (group commit).
+    // 1. Persist: snapshot, entries, hard state; one synced write for all of it (group commit).
     if (rd.snapshot !== null) await this.storage.installSnapshot(rd.snapshot);
     if (rd.entries.length > 0) this.storage.append(rd.entries);
-    if (rd.hardState !== null) this.storage.setHardState(rd.hardState);
-    if (rd.entries.length > 0 || rd.hardState !== null) {
-      const t0 = performance.now();
-      await this.storage.sync();
-      this.stats.syncs++;
-      const durations = this.stats.syncDurationsMs;
-      if (durations.length < 10_000) durations.push(performance.now() - t0);
+    let changesVote = false;
+    if (rd.hardState !== null) {
+      this.storage.setHardState(rd.hardState);
+      changesVote = rd.hardState.currentTerm !== this.persistedTerm || rd.hardState.votedFor !== this.persistedVote;
+      this.persistedTerm = rd.hardState.currentTerm;
+      this.persistedVote = rd.hardState.votedFor;
     }
-    // 2. Only now may anything that depends on that state leave this node.
-    for (const m of rd.messages) this.transport.send(this.attachSnapshot(m));
-    // 3. Apply.
+    // A hard state whose only change is commitIndex is not synced on its own: commitIndex is not
+    // needed for safety (raft/types.ts), so it rides along with the next sync.
+    const synced = rd.entries.length > 0 || changesVote ? this.syncTimed() : null;
+    // Awaited below; should applying throw first, a failed sync must not go unhandled meanwhile.
+    synced?.catch(() => undefined);
+    // 2. Messages. A leader whose term and vote are already durable MAY send AppendEntries (and
+    // snapshots) while its own write is in flight (thesis §10.2.1): the core counts the leader's
+    // own entries toward commitment only once advance() reports them persisted, so nothing is
+    // committed on the strength of this unsynced write. Everything else — votes, responses, and
+    // anything after a term or vote change — MUST wait for the sync.
+    const mayRace = synced !== null && !changesVote && rd.snapshot === null && this.core.role === 'leader';
+    let held: Message[] | null = null;
+    if (synced === null) {
+      for (const m of rd.messages) this.transport.send(this.attachSnapshot(m));
+    } else {
+      for (const m of rd.messages) {
+        if (mayRace && (m.type === 'AppendEntries' || m.type === 'InstallSnapshot')) this.transport.send(this.attachSnapshot(m));
+        else (held ??= []).push(m);
+      }
+    }
+    // 3. Apply. Committed entries are durable on a majority already: they need not wait for the
+    // sync of this Ready's new entries.
     if (rd.snapshot !== null) {
       this.sm.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
@@ -411,6 +437,17 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.emit('role', rd.softState.role, rd.softState.leaderId);
       this.logger.info('role changed', { role: rd.softState.role, leader: rd.softState.leaderId, term: this.core.currentTerm });
     }
+    // 5. Only once the write is durable may what depends on it leave, and advance() follow.
+    if (synced !== null) await synced;
+    if (held !== null) for (const m of held) this.transport.send(this.attachSnapshot(m));
+  }
+
+  private async syncTimed(): Promise<void> {
+    const t0 = performance.now();
+    await this.storage.sync();
+    this.stats.syncs++;
+    const durations = this.stats.syncDurationsMs;
+    if (durations.length < 10_000) durations.push(performance.now() - t0);
   }
 
   private applyEntry(e: Entry): void {

@@ -150,11 +150,11 @@ export function createApiServer(options: ApiServerOptions): Api {
   async function answerForwarded(req: ForwardedRequest): Promise<ForwardedResponse> {
     let reply: Reply;
     try {
-      const url = new URL(req.path, 'http://localhost');
+      const url = parseTarget(req.path);
       const parsed: ParsedRequest = {
         method: req.method,
-        path: url.pathname,
-        query: url.searchParams,
+        path: url.path,
+        query: url.query,
         headers: req.headers,
         body: req.body,
         deadline: Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs),
@@ -176,12 +176,12 @@ export function createApiServer(options: ApiServerOptions): Api {
   }
 
   async function handle(req: IncomingMessage, _res: ServerResponse): Promise<Reply> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = parseTarget(req.url ?? '/');
     const body = await readBody(req, maxBody);
     const parsed: ParsedRequest = {
       method: req.method ?? 'GET',
-      path: url.pathname,
-      query: url.searchParams,
+      path: url.path,
+      query: url.query,
       headers: req.headers,
       body,
       deadline: Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs),
@@ -286,6 +286,25 @@ function requiresLeader(r: ParsedRequest): boolean {
   if (p === '/v1/txn' || p.startsWith('/v1/internal/')) return r.method === 'POST';
   if (p.startsWith('/v1/members') || p === '/v1/leader/transfer') return r.method !== 'GET';
   return false;
+}
+
+/** Characters a request target may hold for the fast path: no dot-segment or encoding work for URL. */
+const PLAIN_TARGET = /^\/[A-Za-z0-9\-_~!$&'()*+,;=:@%/?.]*$/;
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|\?|$)/i;
+
+/**
+ * Path and query of a request target. `new URL` (WHATWG parsing) costs a few microseconds per
+ * request; a target of plain characters without dot segments parses to the same result by
+ * splitting at the first `?`, so only other targets take the slow path.
+ */
+export function parseTarget(target: string): { path: string; query: URLSearchParams } {
+  if (PLAIN_TARGET.test(target) && target[1] !== '/' && !DOT_SEGMENT.test(target)) {
+    const q = target.indexOf('?');
+    if (q === -1) return { path: target, query: new URLSearchParams() };
+    return { path: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1)) };
+  }
+  const url = new URL(target, 'http://localhost');
+  return { path: url.pathname, query: url.searchParams };
 }
 
 function routeName(url: string): string {

@@ -97,7 +97,11 @@ export class MemoryStorage implements RaftStorage {
   }
 
   setHardState(state: HardState): void {
-    this.queue.push({ kind: 'hardState', state });
+    // Consecutive hard states: only the last one can matter (a runtime may queue several
+    // commitIndex-only changes between syncs).
+    const last = this.queue.length - 1;
+    if (last >= 0 && this.queue[last]!.kind === 'hardState') this.queue[last] = { kind: 'hardState', state };
+    else this.queue.push({ kind: 'hardState', state });
   }
 
   async load(): Promise<InitialState> {

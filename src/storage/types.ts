@@ -1,6 +1,7 @@
 // The storage contract shared by the file-backed write-ahead log and its in-memory twin. The
 // runtime drives it from each Ready (see raft/types.ts): queue the writes, then sync, and only
-// AFTER sync resolves send the Ready's messages.
+// AFTER sync resolves send the Ready's messages (a leader's AppendEntries excepted, thesis
+// §10.2.1: see node/raft-node.ts).
 import type { Entry, HardState, InitialState, Snapshot } from '../raft/types.js';
 
 export interface RaftStorage {

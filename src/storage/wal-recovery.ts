@@ -1,8 +1,9 @@
 // WAL recovery: reads every segment in sequence order, verifies every checksum and replays the
-// records into hard state and a contiguous log. Repairs only a torn tail of the LAST segment
+// records into hard state and a contiguous log. A zero tail is the preallocated, unused rest of
+// a segment (format version 2) and ends it cleanly. Repairs only a torn tail of the LAST segment
 // (a crash during an unsynced write); anything else throws StorageCorruptionError, because a
 // record that was synced may hold a vote or an acknowledged entry (Figure 2, §5.4).
-import { open, readFile, readdir } from 'node:fs/promises';
+import { open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
@@ -14,7 +15,7 @@ import {
   firstEntryIndex,
   readU64,
 } from './record.js';
-import { parseSegmentName, scanSegment } from './segment.js';
+import { PREPARED_SEGMENT_NAME, SEGMENT_HEADER_BYTES, parseSegmentName, scanSegment, zeros } from './segment.js';
 
 export interface StorageLogger {
   warn(message: string): void;
@@ -25,6 +26,8 @@ export interface SegmentInfo {
   readonly path: string;
   /** Bytes of valid records (the write position). */
   size: number;
+  /** Format version of the segment's header; null for a segment with no valid header yet. */
+  readonly version: number | null;
   /** Highest entry index still live in the segment; 0 if none. Compaction reads it. */
   maxIndex: number;
 }
@@ -47,11 +50,12 @@ export interface RecoveredWal {
 export const INITIAL_HARD_STATE: HardState = { currentTerm: 0, votedFor: null, commitIndex: 0 };
 
 /**
- * Replays the WAL in `walDir`. With `repair`, a torn tail of the last segment is cut off (file
- * truncated and synced) with a warning; without it (a re-read while open) it is only ignored.
+ * Replays the WAL in `walDir`. With `repair`, a torn tail of the last segment is cut off (zeroed
+ * in a preallocated segment, truncated in a version 1 one, and synced) with a warning, and a
+ * leftover prepared segment is deleted; without it (a re-read while open) both are only ignored.
  */
 export async function recoverWal(walDir: string, repair: boolean, logger: StorageLogger): Promise<RecoveredWal> {
-  const segments = await listSegments(walDir, logger);
+  const segments = await listSegments(walDir, repair, logger);
   const log: Entry[] = [];
   let hardState = INITIAL_HARD_STATE;
   let logStart = segments.length === 0 ? 1 : segments[0]!.firstIndex;
@@ -67,9 +71,9 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
     if (firstIndex !== nextIndex) {
       throw new StorageCorruptionError(path, 0, `segment starts at index ${firstIndex} but the log before it ends at ${nextIndex - 1}`);
     }
-    const info: SegmentInfo = { seq, path, size: 0, maxIndex: 0 };
-    infos.push(info);
-    const buf = await readFile(path);
+    let buf: Buffer = await readFile(path);
+    const logLengthBefore = log.length;
+    let maxIndex = 0;
     const scan = scanSegment(buf, (type, start, end, offset) => {
       const fail = (reason: string): never => {
         throw new StorageCorruptionError(path, offset, reason);
@@ -82,7 +86,7 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
           const problem = decodeEntries(buf, start, end, log);
           if (problem !== null) fail(problem);
           nextIndex = log.length === 0 ? nextIndex : log[log.length - 1]!.index + 1;
-          info.maxIndex = Math.max(info.maxIndex, nextIndex - 1);
+          maxIndex = Math.max(maxIndex, nextIndex - 1);
           return;
         }
         case RECORD_TYPES.hardState: {
@@ -113,6 +117,7 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
             logStart = index + 1;
             nextIndex = index + 1;
             for (const earlier of infos) earlier.maxIndex = Math.min(earlier.maxIndex, index);
+            maxIndex = Math.min(maxIndex, index);
           } else if (kind !== SNAPSHOT_MARKER_KINDS.taken) {
             fail(`unknown snapshot marker kind ${kind}`);
           }
@@ -122,17 +127,26 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
           fail(`unknown record type ${type}`);
       }
     });
-    info.size = scan.validEnd;
-    if (scan.damage === null) continue;
+    const info: SegmentInfo = { seq, path, size: scan.validEnd, maxIndex, version: scan.version };
+    infos.push(info);
+    if (scan.damage === null) {
+      // Entries are views into `buf`; do not let a mostly empty preallocated segment keep its
+      // whole buffer alive: move the live prefix into a buffer of its own.
+      if (buf.length > 2 * scan.validEnd + (1 << 20)) buf = rebase(buf, scan.validEnd, log, logLengthBefore);
+      continue;
+    }
     const isLast = i === segments.length - 1;
     if (!isLast || !scan.damage.isTail) {
-      const where = isLast ? 'valid records follow it' : 'not the last segment';
+      const where = !isLast ? 'not the last segment' : scan.damage.reason.endsWith('more than one write') ? 'not a torn write' : 'valid records follow it';
       throw new StorageCorruptionError(path, scan.damage.offset, `${scan.damage.reason} (${where})`);
     }
-    const lost = buf.length - scan.validEnd;
-    if (lost === 0) continue; // an empty segment created just before a crash: nothing to repair
+    const lost = scan.dataEnd - scan.validEnd;
     logger.warn(`raftkv storage: ${path}: torn write at byte offset ${scan.damage.offset} (${scan.damage.reason}); ` + `${repair ? 'cut off' : 'ignored'} ${lost} byte(s) that were never synced`);
-    if (repair) await truncateFile(path, scan.validEnd);
+    if (!repair) continue;
+    // A preallocated segment keeps its length: the torn bytes become zeros again, so the file
+    // stays overwritten in place. A version 1 segment (or one without a header) is truncated.
+    if (scan.version === 2 && scan.validEnd >= SEGMENT_HEADER_BYTES) await zeroRange(path, scan.validEnd, scan.dataEnd);
+    else await truncateFile(path, scan.validEnd);
   }
 
   if (log.length === 0) logStart = nextIndex;
@@ -140,14 +154,44 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
   return { segments: infos, hardState, log, logStart, nextIndex, markedSnapshotIndex, firstFile };
 }
 
-async function listSegments(walDir: string, logger: StorageLogger): Promise<{ seq: number; firstIndex: number; path: string }[]> {
+async function listSegments(walDir: string, repair: boolean, logger: StorageLogger): Promise<{ seq: number; firstIndex: number; path: string }[]> {
   const out: { seq: number; firstIndex: number; path: string }[] = [];
   for (const name of await readdir(walDir)) {
+    if (name === PREPARED_SEGMENT_NAME) {
+      // A segment being zero-filled ahead of time holds no record until it is renamed.
+      if (repair) await unlink(join(walDir, name));
+      continue;
+    }
     const parsed = parseSegmentName(name);
     if (parsed === null) logger.warn(`raftkv storage: ignoring ${join(walDir, name)}: not a WAL segment name`);
     else out.push({ ...parsed, path: join(walDir, name) });
   }
   return out.sort((a, b) => a.seq - b.seq);
+}
+
+/** Copies buf[0, length) and re-points the entries decoded from `buf` (a suffix of the log) at it. */
+function rebase(buf: Buffer, length: number, log: Entry[], from: number): Buffer {
+  const copy = Buffer.from(buf.subarray(0, length));
+  const shift = copy.byteOffset - buf.byteOffset;
+  for (let k = log.length - 1; k >= from && log[k]!.data.buffer === buf.buffer; k--) {
+    const e = log[k]!;
+    log[k] = { index: e.index, term: e.term, type: e.type, data: new Uint8Array(copy.buffer, e.data.byteOffset + shift, e.data.length) };
+  }
+  return copy;
+}
+
+async function zeroRange(path: string, from: number, to: number): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    const chunk = zeros();
+    for (let at = from; at < to; ) {
+      const { bytesWritten } = await handle.write(chunk, 0, Math.min(chunk.length, to - at), at);
+      at += bytesWritten;
+    }
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function truncateFile(path: string, length: number): Promise<void> {

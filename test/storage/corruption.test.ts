@@ -1,11 +1,14 @@
 // Recovery from damaged files: torn tails are repaired with a warning, everything else refuses to
 // start with a StorageCorruptionError naming the file and byte offset. Tiny segments throughout.
+// Segments are preallocated (format version 2): records are followed by a zero tail, which is
+// the end of the log and not damage.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { FileStorage, StorageCorruptionError } from '../../src/storage/index.js';
-import { range, snapshotAt } from './conformance.js';
+import { plain, range, snapshotAt } from './conformance.js';
 import { RecordingLogger, TempDirs } from './helpers.js';
 
 const temp = new TempDirs();
@@ -20,8 +23,8 @@ const HARD_STATE_RECORD_BYTES = 13 + 20; // a hard state with votedFor null
 interface Batch {
   readonly segment: string;
   readonly lastIndex: number;
-  /** Offset in `segment` where this batch's entries record ends, and where the batch ends. */
-  readonly entriesEnd: number;
+  /** Offset in `segment` where this batch's hard state record ends (the WAL writes it first), and where the batch ends. */
+  readonly hardStateEnd: number;
   readonly end: number;
 }
 
@@ -35,18 +38,28 @@ async function writeBatches(dir: string, count: number, seed: number, segmentByt
     const entries = range(next, next + size - 1, 1, 10 + ((b * 131 + seed) % 200));
     storage.append(entries);
     storage.setHardState({ currentTerm: 1, votedFor: null, commitIndex: next + size - 1 });
+    const previous = batches.at(-1);
     await storage.sync();
     next += size;
     const segment = lastSegment(dir);
-    const end = statSync(segment).size;
-    batches.push({ segment, lastIndex: next - 1, entriesEnd: end - HARD_STATE_RECORD_BYTES, end });
+    const end = dataEnd(readFileSync(segment));
+    // A new segment starts with its header and the hard state durable before it.
+    const start = previous?.segment === segment ? previous.end : 16 + HARD_STATE_RECORD_BYTES;
+    batches.push({ segment, lastIndex: next - 1, hardStateEnd: start + HARD_STATE_RECORD_BYTES, end });
   }
   await storage.close();
   return batches;
 }
 
 function walFiles(dir: string): string[] {
-  return readdirSync(join(dir, 'wal')).sort().map((name) => join(dir, 'wal', name));
+  return readdirSync(join(dir, 'wal')).filter((name) => name.endsWith('.wal')).sort().map((name) => join(dir, 'wal', name));
+}
+
+/** Where a segment's records end: the preallocated zeros after them are not records. */
+function dataEnd(buf: Buffer): number {
+  let at = 16;
+  while (at + 13 <= buf.length && buf[at + 4] !== 0) at += 13 + buf.readUInt32LE(at);
+  return Math.min(at, buf.length);
 }
 
 function lastSegment(dir: string): string {
@@ -56,7 +69,7 @@ function lastSegment(dir: string): string {
 /** Offsets of the records in a segment, by walking the length fields (format in wal.ts). */
 function recordOffsets(buf: Buffer): number[] {
   const out: number[] = [];
-  for (let at = 16; at + 13 <= buf.length; at += 13 + buf.readUInt32LE(at)) out.push(at);
+  for (let at = 16; at + 13 <= buf.length && buf[at + 4] !== 0; at += 13 + buf.readUInt32LE(at)) out.push(at);
   return out;
 }
 
@@ -84,8 +97,8 @@ function expectedAfterCut(batches: readonly Batch[], segment: string, cut: numbe
   let commitIndex = 0;
   for (const batch of batches) {
     const inEarlierSegment = batch.segment < segment;
-    if (inEarlierSegment || (batch.segment === segment && batch.entriesEnd <= cut)) lastIndex = batch.lastIndex;
-    if (inEarlierSegment || (batch.segment === segment && batch.end <= cut)) commitIndex = batch.lastIndex;
+    if (inEarlierSegment || (batch.segment === segment && batch.end <= cut)) lastIndex = batch.lastIndex;
+    if (inEarlierSegment || (batch.segment === segment && batch.hardStateEnd <= cut)) commitIndex = batch.lastIndex;
   }
   return { lastIndex, commitIndex };
 }
@@ -94,56 +107,70 @@ test('a torn tail cut at many offsets of the last segment loads a valid prefix o
   const source = temp.make();
   const batches = await writeBatches(source, 80, 3);
   const segment = lastSegment(source);
-  const size = statSync(segment).size;
+  const original = readFileSync(segment);
+  const size = dataEnd(original);
+  assert.ok(original.length >= SEGMENT_BYTES && size < original.length, 'the segment is preallocated: zeros follow the records');
   assert.ok(walFiles(source).length >= 3, 'the log spans several segments');
-  const boundaries = new Set(batches.filter((b) => b.segment === segment).flatMap((b) => [b.entriesEnd, b.end]));
+  const boundaries = [0, 16, ...recordOffsets(original).map((at) => at + 13 + original.readUInt32LE(at))];
   let seed = 12345;
   const cuts = new Set<number>([0, 1, 15, 16, 17, size - 1]);
   while (cuts.size < 60) {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
     cuts.add(seed % size);
   }
-  for (const cut of cuts) {
-    const dir = copies.make();
-    cpSync(source, dir, { recursive: true });
-    const copy = join(dir, 'wal', segment.slice(segment.lastIndexOf('/') + 1));
-    truncateSync(copy, cut);
-    const { storage, state, logger } = await openAndLoad(dir);
-    const expected = expectedAfterCut(batches, segment, Math.max(cut, 16));
-    assert.deepEqual(state.entries.map((e) => e.index), range(1, expected.lastIndex, 1).map((e) => e.index), `cut at ${cut}`);
-    assert.equal(state.hardState.commitIndex, expected.commitIndex, `cut at ${cut}`);
-    const atBoundary = boundaries.has(cut) || cut === 16 || cut === 0; // 0: an empty segment, nothing lost
-    assert.equal(logger.warnings.length, atBoundary ? 0 : 1, `cut at ${cut}: ${logger.warnings.join(' | ')}`);
-    if (!atBoundary) assert.match(logger.warnings[0]!, /torn write/);
-    // The repair is durable and the log goes on from where it was cut.
-    storage.append(range(expected.lastIndex + 1, expected.lastIndex + 2, 2));
-    await storage.sync();
-    await storage.close();
-    const reopened = await openAndLoad(dir);
-    assert.deepEqual(reopened.logger.warnings, []);
-    assert.equal(reopened.state.entries.at(-1)!.index, expected.lastIndex + 2);
-    await reopened.storage.close();
-    copies.removeAll();
+  // Two shapes of a torn write: the file ends at the cut (version 1 style), or the bytes after
+  // the cut are zeros and the file keeps its preallocated length.
+  for (const shape of ['truncated', 'zeroed'] as const) {
+    for (const cut of cuts) {
+      const dir = copies.make();
+      cpSync(source, dir, { recursive: true });
+      const copy = join(dir, 'wal', segment.slice(segment.lastIndexOf('/') + 1));
+      if (shape === 'truncated') truncateSync(copy, cut);
+      else writeFileSync(copy, Buffer.from(original).fill(0, cut));
+      const { storage, state, logger } = await openAndLoad(dir);
+      const expected = expectedAfterCut(batches, segment, Math.max(cut, 16));
+      const context = `${shape} at ${cut}`;
+      assert.deepEqual(state.entries.map((e) => e.index), range(1, expected.lastIndex, 1).map((e) => e.index), context);
+      assert.equal(state.hardState.commitIndex, expected.commitIndex, context);
+      // Nothing is torn when the cut falls on a record boundary, or when the partial record's
+      // bytes happen to be all zeros (indistinguishable from the preallocated tail).
+      const boundary = boundaries.filter((b) => b <= cut).at(-1)!;
+      const isTorn = original.subarray(boundary, cut).some((byte) => byte !== 0);
+      assert.equal(logger.warnings.length, isTorn ? 1 : 0, `${context}: ${logger.warnings.join(' | ')}`);
+      if (isTorn) assert.match(logger.warnings[0]!, /torn write/);
+      if (shape === 'zeroed' && cut >= 16) assert.equal(statSync(copy).size, original.length, `${context}: repaired in place`);
+      // The repair is durable and the log goes on from where it was cut.
+      storage.append(range(expected.lastIndex + 1, expected.lastIndex + 2, 2));
+      await storage.sync();
+      await storage.close();
+      const reopened = await openAndLoad(dir);
+      assert.deepEqual(reopened.logger.warnings, [], context);
+      assert.equal(reopened.state.entries.at(-1)!.index, expected.lastIndex + 2, context);
+      await reopened.storage.close();
+      copies.removeAll();
+    }
   }
 });
 
-test('a zero-filled tail, and a last batch half written then zeroed, are repaired', async () => {
+test('the preallocated zero tail ends the log cleanly; a torn record followed by zeros is repaired in place', async () => {
   const source = temp.make();
   const batches = await writeBatches(source, 30, 5);
   const segment = lastSegment(source);
   const last = batches.at(-1)!;
   const previous = batches.at(-2)!;
+  const copy = (d: string): string => join(d, 'wal', segment.slice(segment.lastIndexOf('/') + 1));
 
+  // Untouched: zeros after the last record, no warning.
   let dir = temp.make();
   cpSync(source, dir, { recursive: true });
-  const copy = (d: string): string => join(d, 'wal', segment.slice(segment.lastIndexOf('/') + 1));
-  writeFileSync(copy(dir), Buffer.concat([readFileSync(copy(dir)), Buffer.alloc(5000)]));
+  const length = statSync(copy(dir)).size;
+  assert.ok(length > last.end, 'zeros follow the last record');
   let loaded = await openAndLoad(dir);
   assert.equal(loaded.state.entries.at(-1)!.index, last.lastIndex);
-  assert.equal(loaded.logger.warnings.length, 1);
-  assert.equal(statSync(copy(dir)).size, last.end, 'the zeros are cut off');
+  assert.deepEqual(loaded.logger.warnings, []);
   await loaded.storage.close();
 
+  // The last batch half written, then zeros (a crash in its write): repaired by zeroing it again.
   dir = temp.make();
   cpSync(source, dir, { recursive: true });
   const bytes = readFileSync(copy(dir));
@@ -154,6 +181,154 @@ test('a zero-filled tail, and a last batch half written then zeroed, are repaire
   assert.equal(loaded.state.entries.at(-1)!.index, previous.lastIndex);
   assert.equal(loaded.state.hardState.commitIndex, previous.lastIndex);
   assert.equal(loaded.logger.warnings.length, 1);
+  assert.match(loaded.logger.warnings[0]!, /torn write at byte offset \d+/);
+  await loaded.storage.close();
+  const repaired = readFileSync(copy(dir));
+  assert.equal(repaired.length, length, 'the segment keeps its preallocated length');
+  assert.ok(repaired.subarray(start, start + 7).every((byte) => byte === 0), 'the torn bytes are zeros again');
+  loaded = await openAndLoad(dir);
+  assert.deepEqual(loaded.logger.warnings, []);
+  loaded.storage.append(range(previous.lastIndex + 1, previous.lastIndex + 3, 4));
+  await loaded.storage.sync();
+  await loaded.storage.close();
+  loaded = await openAndLoad(dir);
+  assert.equal(loaded.state.entries.at(-1)!.index, previous.lastIndex + 3);
+  assert.deepEqual(loaded.logger.warnings, []);
+  await loaded.storage.close();
+
+  // Garbage after the records, then zeros: torn as well.
+  dir = temp.make();
+  cpSync(source, dir, { recursive: true });
+  const garbage = readFileSync(copy(dir));
+  garbage.fill(0xa5, last.end, last.end + 40);
+  writeFileSync(copy(dir), garbage);
+  loaded = await openAndLoad(dir);
+  assert.equal(loaded.state.entries.at(-1)!.index, last.lastIndex);
+  assert.equal(loaded.logger.warnings.length, 1);
+  await loaded.storage.close();
+});
+
+test('zeros over synced records that valid records follow refuse to start', async () => {
+  const source = temp.make();
+  await writeBatches(source, 60, 17);
+  const files = walFiles(source);
+  for (const victim of [files[1]!, files.at(-1)!]) {
+    const dir = temp.make();
+    cpSync(source, dir, { recursive: true });
+    const file = join(dir, 'wal', victim.slice(victim.lastIndexOf('/') + 1));
+    const bytes = readFileSync(file);
+    const offsets = recordOffsets(bytes);
+    assert.ok(offsets.length >= 4);
+    bytes.fill(0, offsets[1]!, offsets[2]!);
+    writeFileSync(file, bytes);
+    await assertRefuses(dir, file, offsets[1]!, /record header checksum mismatch/);
+  }
+});
+
+test('a zero tail in a non-last segment is clean; a non-zero byte in it refuses to start', async () => {
+  // Segments roll once full, so an earlier segment rarely has a tail; give one a longer one.
+  const source = temp.make();
+  const batches = await writeBatches(source, 60, 19);
+  const victim = walFiles(source)[1]!;
+  const end = dataEnd(readFileSync(victim));
+  writeFileSync(victim, Buffer.concat([readFileSync(victim).subarray(0, end), Buffer.alloc(200)]));
+  const loaded = await openAndLoad(source);
+  assert.deepEqual(loaded.logger.warnings, []);
+  assert.equal(loaded.state.entries.at(-1)!.index, batches.at(-1)!.lastIndex);
+  await loaded.storage.close();
+  const bytes = readFileSync(victim);
+  bytes[end + 10] = 1;
+  writeFileSync(victim, bytes);
+  await assertRefuses(source, victim, end, /not the last segment/);
+});
+
+test('version 1 segments (not preallocated) are still read; writing goes on in a version 2 segment', async () => {
+  const dir = temp.make();
+  const batches = await writeBatches(dir, 30, 23);
+  // Rewrite every segment as version 1 wrote it: version 1 in the header, no zero tail.
+  for (const file of walFiles(dir)) {
+    const bytes = readFileSync(file);
+    const v1 = Buffer.from(bytes.subarray(0, dataEnd(bytes)));
+    v1.writeUInt32LE(1, 8);
+    v1.writeUInt32LE(crc32(v1.subarray(0, 12)), 12);
+    writeFileSync(file, v1);
+  }
+  const before = walFiles(dir).length;
+  let loaded = await openAndLoad(dir);
+  assert.deepEqual(loaded.logger.warnings, []);
+  const lastIndex = batches.at(-1)!.lastIndex;
+  assert.deepEqual(loaded.state.entries.map((e) => e.index), range(1, lastIndex, 1).map((e) => e.index));
+  loaded.storage.append(range(lastIndex + 1, lastIndex + 2, 1));
+  await loaded.storage.sync();
+  await loaded.storage.close();
+  const files = walFiles(dir);
+  assert.equal(files.length, before + 1, 'a new segment');
+  assert.equal(readFileSync(files.at(-1)!).readUInt32LE(8), 2);
+  loaded = await openAndLoad(dir);
+  assert.deepEqual(loaded.logger.warnings, []);
+  assert.equal(loaded.state.entries.at(-1)!.index, lastIndex + 2);
+  await loaded.storage.close();
+
+  // In a version 1 segment, zeros after the last record are still a torn write: cut off.
+  const lastV1 = files.at(-2)!;
+  const v1Length = statSync(lastV1).size;
+  unlinkSync(files.at(-1)!);
+  writeFileSync(lastV1, Buffer.concat([readFileSync(lastV1), Buffer.alloc(300)]));
+  loaded = await openAndLoad(dir);
+  assert.equal(loaded.logger.warnings.length, 1);
+  assert.match(loaded.logger.warnings[0]!, /torn write/);
+  assert.equal(statSync(lastV1).size, v1Length, 'truncated to the last record');
+  assert.equal(loaded.state.entries.at(-1)!.index, lastIndex);
+  await loaded.storage.close();
+});
+
+test('a non-zero byte further into the zero tail than one write reaches refuses to start', async () => {
+  const dir = temp.make();
+  const segmentBytes = 12 << 20;
+  await writeBatches(dir, 5, 31, segmentBytes);
+  const segment = lastSegment(dir);
+  const bytes = readFileSync(segment);
+  const end = dataEnd(bytes);
+  // Near the records it may be what one torn write left: repaired. Far away it cannot be.
+  const near = Buffer.from(bytes);
+  near[end + 1000] = 0x42;
+  writeFileSync(segment, near);
+  let loaded = await openAndLoad(dir);
+  assert.equal(loaded.logger.warnings.length, 1);
+  await loaded.storage.close();
+  const far = readFileSync(segment);
+  assert.equal(far[end + 1000], 0, 'repaired');
+  far[end + (6 << 20)] = 0x42;
+  writeFileSync(segment, far);
+  await assert.rejects(FileStorage.open(dir, { segmentBytes, logger: new RecordingLogger() }), (error: unknown) => {
+    assert.ok(error instanceof StorageCorruptionError);
+    assert.equal(error.file, segment);
+    assert.equal(error.offset, end);
+    assert.match(error.message, /more than one write \(not a torn write\)/);
+    return true;
+  });
+  // A flush larger than one write is split, and reads back whole.
+  far[end + (6 << 20)] = 0;
+  writeFileSync(segment, far);
+  loaded = await openAndLoad(dir);
+  const next = loaded.state.entries.at(-1)!.index + 1;
+  loaded.storage.append(range(next, next + 9, 1, 1 << 20));
+  await loaded.storage.sync();
+  await loaded.storage.close();
+  loaded = await openAndLoad(dir);
+  assert.deepEqual(loaded.logger.warnings, []);
+  assert.equal(loaded.state.entries.at(-1)!.index, next + 9);
+  assert.deepEqual(plain(loaded.state.entries.slice(-10)), plain(range(next, next + 9, 1, 1 << 20)));
+  await loaded.storage.close();
+});
+
+test('a leftover prepared segment is not a segment: recovery deletes it without a warning', async () => {
+  const dir = temp.make();
+  const batches = await writeBatches(dir, 10, 29);
+  writeFileSync(join(dir, 'wal', 'next-segment.wal.tmp'), Buffer.alloc(1000, 0x5a));
+  const loaded = await openAndLoad(dir);
+  assert.deepEqual(loaded.logger.warnings, []);
+  assert.equal(loaded.state.entries.at(-1)!.index, batches.at(-1)!.lastIndex);
   await loaded.storage.close();
 });
 
@@ -164,7 +339,7 @@ test('a bit flip in a record of a non-last segment refuses to start, naming the 
   assert.ok(files.length >= 3);
   const victim = files[1]!;
   const offsets = recordOffsets(readFileSync(victim));
-  for (const flipAt of [offsets[1]! + 2, offsets[2]! + 11, offsets[2]! + 40, statSync(victim).size - 1]) {
+  for (const flipAt of [offsets[1]! + 2, offsets[2]! + 11, offsets[2]! + 40, dataEnd(readFileSync(victim)) - 1]) {
     const dir = temp.make();
     cpSync(source, dir, { recursive: true });
     const file = join(dir, 'wal', victim.slice(victim.lastIndexOf('/') + 1));
