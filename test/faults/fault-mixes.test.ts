@@ -57,6 +57,7 @@ describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { 
   for (const c of CASES) {
     test(`mix ${c.mix} (seed ${c.seed}): linearizable, no acknowledged add lost, no phantom, recovers`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
       const out = mkdtempSync(join(tmpdir(), 'raftkv-faults-test-'));
+      let passed = false;
       try {
         const args = ['--time', String(SECONDS), '--seed', String(c.seed), '--mix', c.mix, '--out', out, '--network', isNetns ? 'netns' : 'loopback'];
         const run = await runHarness(args, (SECONDS + 110) * 1000);
@@ -82,8 +83,11 @@ describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { 
           const partitions = ['isolate-leader', 'halves', 'bridge', 'ring', 'one-way'].reduce((n, k) => n + (s.faults.byKind[k] ?? 0), 0);
           assert.ok(partitions >= c.minFaults, context);
         }
+        passed = true;
       } finally {
-        rmSync(out, { recursive: true, force: true });
+        // A failed run keeps its history, fault log and report for whoever reads the failure.
+        if (passed) rmSync(out, { recursive: true, force: true });
+        else t.diagnostic(`kept for inspection: ${out}`);
       }
     });
   }
