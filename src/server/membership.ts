@@ -235,7 +235,7 @@ async function guarded(f: () => Promise<Reply>): Promise<Reply> {
     if (err instanceof ProposalDroppedError) {
       throw /outcome is unknown/.test(err.message) ? new ApiError('TIMEOUT', err.message) : new ApiError('NO_LEADER', err.message);
     }
-    if (err instanceof RaftError && err.code === 'STOPPED') throw new ApiError('STOPPED', err.message);
+    if (err instanceof RaftError && err.code === 'STOPPED') throw new ApiError('TIMEOUT', `${err.message}; the outcome is unknown`);
     throw err;
   }
 }

@@ -189,6 +189,8 @@ function toApiError(err: unknown): unknown {
     // "replaced by a newer leader's" means it was never committed: safe to retry.
     return /unknown/.test(err.message) ? new ApiError('TIMEOUT', err.message) : new ApiError('NO_LEADER', err.message);
   }
-  if (err instanceof RaftError && err.code === 'STOPPED') return new ApiError('STOPPED', err.message);
+  // A node that stops with the request in flight cannot say whether it was (or will be)
+  // committed: that is an unknown outcome (504), never a 503, which promises "not applied".
+  if (err instanceof RaftError && err.code === 'STOPPED') return new ApiError('TIMEOUT', `${err.message}; the outcome is unknown`);
   return err;
 }
