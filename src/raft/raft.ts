@@ -615,8 +615,12 @@ export class Raft {
     switch (m.type) {
       case 'AppendEntries':
       case 'InstallSnapshot':
-        // The answer carries our newer term, which makes a stale leader step down.
-        this.messages.push(this.appendResponse(m.from, false, 0, 0, 0, 0, m.seq));
+        // The answer carries our newer term, which makes a stale leader step down. It MUST NOT
+        // echo the request's round (seq 0 acknowledges none): if the sender leads our newer
+        // term by the time it arrives — say, restarted, with its round count back at 0 — it
+        // would take the echo as an acknowledgement of its own round and confirm ReadIndex
+        // reads and leases no majority ever answered (thesis §6.4, §6.4.1).
+        this.messages.push(this.appendResponse(m.from, false, 0, 0, 0, 0, 0));
         return;
       case 'RequestVote':
         this.messages.push({ type: 'RequestVoteResponse', from: this.id, to: m.from, term: this.term, preVote: m.preVote, voteGranted: false });

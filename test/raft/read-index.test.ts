@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NotLeaderError } from '../../src/raft/index.js';
 import type { AppendEntries, Message } from '../../src/raft/index.js';
-import { Network, bytes, makeNode, ofType } from './harness.js';
+import { Network, appendEntries, bytes, makeNode, ofType } from './harness.js';
 import type { TestNode } from './harness.js';
 
 const ABC = ['a', 'b', 'c'];
@@ -124,4 +124,24 @@ test('thesis §6.4 reads confirmed by one round are all released, in request ord
   net.tick(1);
   assert.deepEqual(a.readStates.map((r) => r.requestId), [1, 2, 3]);
   assert.ok(a.readStates.every((r) => r.index === 2));
+});
+
+test("thesis §6.4 a follower's rejection of a stale leader's AppendEntries confirms no round of a later leadership", () => {
+  // Found by the simulator (seed 9140, 5 nodes, --no-check-quorum): a leader that crashed and
+  // restarted starts counting rounds from 0 again. An AppendEntries of its previous incarnation
+  // (an earlier term, round 266) reached a follower already in the new term, which rejected it
+  // with its term and echoed round 266; the restarted node, now leading that term, took the echo
+  // as an acknowledgement of its own round 266 and confirmed every read up to it, isolated.
+  const net = steady();
+  const a = net.node('a');
+  const b = net.node('b');
+  const term = a.raft.currentTerm;
+  const stale = appendEntries('a', 'b', term - 1, 0, 0, [], 0, 1000);
+  const rejections = ofType(b.stepOut(stale).messages, 'AppendEntriesResponse');
+  assert.equal(rejections.length, 1);
+  assert.equal(rejections[0]!.term, term, 'the rejection carries the newer term');
+  a.raft.readIndex(7);
+  roundAfter(a);
+  a.stepOut(rejections[0]!);
+  assert.deepEqual(a.readStates, [], 'b acknowledged no round of this leadership');
 });
