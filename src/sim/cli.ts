@@ -1,6 +1,6 @@
 // `npm run sim -- [options]`: runs seeded simulations of a cluster under faults and reports
 // invariant violations with the command that replays each failing seed. The LAST line printed is
-// always one JSON object: {"seeds","violations","commits","elections","failedSeeds"}.
+// always one JSON object: {"seeds","violations","commits","elections","membership":{...},"failedSeeds"}.
 import { availableParallelism } from 'node:os';
 import { argv, exit, stdout } from 'node:process';
 import { FAULT_KINDS, parseFaults, type FaultKind } from './options.js';
@@ -9,13 +9,15 @@ import type { SimResult } from './result.js';
 import { runSeed } from './simulation.js';
 
 const USAGE = `usage: npm run sim -- [--seeds N] [--start S] [--seed S [--verbose]] [--nodes 3|5|7]
-                      [--time SECONDS] [--faults LIST] [--workers K]
+                      [--time SECONDS] [--faults LIST] [--membership RATE] [--workers K]
   --seeds N      run seeds S..S+N-1 (default 100)
   --start S      first seed (default 1)
   --seed S       run exactly one seed; with --verbose print its event trace
   --nodes N      cluster size (default 5)
   --time SEC     simulated seconds of faults and load before healing (default 60)
   --faults LIST  comma list of ${FAULT_KINDS.join(',')}; or all (default) or none
+  --membership RATE  membership changes and leadership transfers among the faults, at RATE
+                 times the seeded base rate (default 1); 0 or --no-membership turns them off
   --workers K    worker threads (default min(2, cpus))
   --no-prevote, --no-check-quorum   run the core without PreVote (thesis §9.6) / CheckQuorum (§6.2)`;
 
@@ -30,6 +32,7 @@ interface CliOptions {
   workers: number;
   preVote: boolean;
   checkQuorum: boolean;
+  membershipRate: number;
 }
 
 function parseArgs(args: readonly string[]): CliOptions {
@@ -44,6 +47,7 @@ function parseArgs(args: readonly string[]): CliOptions {
     workers: Math.min(2, availableParallelism()),
     preVote: true,
     checkQuorum: true,
+    membershipRate: 1,
   };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
@@ -77,6 +81,13 @@ function parseArgs(args: readonly string[]): CliOptions {
         }
         break;
       case '--workers': o.workers = int(1); break;
+      case '--membership': {
+        const v = Number(value());
+        if (!(v >= 0) || !Number.isFinite(v)) fail('--membership must be a rate ≥ 0 (0 turns membership changes off)');
+        o.membershipRate = v;
+        break;
+      }
+      case '--no-membership': o.membershipRate = 0; break;
       case '--no-prevote': o.preVote = false; break;
       case '--no-check-quorum': o.checkQuorum = false; break;
       case '--help': case '-h':
@@ -99,7 +110,8 @@ function fail(message: string): never {
 function replayCommand(o: CliOptions, seed: number): string {
   const faults = o.faults.length === FAULT_KINDS.length ? '' : ` --faults ${o.faults.length === 0 ? 'none' : o.faults.join(',')}`;
   const core = `${o.preVote ? '' : ' --no-prevote'}${o.checkQuorum ? '' : ' --no-check-quorum'}`;
-  return `npm run sim -- --seed ${seed} --nodes ${o.nodes} --time ${o.timeSeconds}${faults}${core} --verbose`;
+  const membership = o.membershipRate === 1 ? '' : ` --membership ${o.membershipRate}`;
+  return `npm run sim -- --seed ${seed} --nodes ${o.nodes} --time ${o.timeSeconds}${faults}${membership}${core} --verbose`;
 }
 
 function describe(r: SimResult, o: CliOptions): string {
@@ -109,7 +121,7 @@ function describe(r: SimResult, o: CliOptions): string {
 
 async function main(): Promise<void> {
   const o = parseArgs(argv.slice(2));
-  const base = { nodes: o.nodes, timeMs: o.timeSeconds * 1000, faults: o.faults, preVote: o.preVote, checkQuorum: o.checkQuorum };
+  const base = { nodes: o.nodes, timeMs: o.timeSeconds * 1000, faults: o.faults, preVote: o.preVote, checkQuorum: o.checkQuorum, membershipRate: o.membershipRate };
   const started = performance.now();
   let results: SimResult[];
   if (o.seed !== null) {
@@ -126,13 +138,27 @@ async function main(): Promise<void> {
   stdout.write(
     `${results.length} seed(s), ${o.nodes} nodes, ${o.timeSeconds} s simulated each, in ${seconds.toFixed(1)} s wall: ` +
       `${sum((r) => r.acknowledged)} acknowledged, ${sum((r) => r.crashes)} crashes, ${sum((r) => r.snapshotsInstalled)} snapshots installed, ` +
-      `${sum((r) => r.reads)} linearizable reads, ${sum((r) => r.events)} events\n`,
+      `${sum((r) => r.reads)} linearizable reads, ${sum((r) => r.events)} events; membership: ` +
+      `${sum((r) => r.membershipCommitted)}/${sum((r) => r.membershipProposed)} changes committed, ${sum((r) => r.membershipRefused)} refused, ` +
+      `${sum((r) => r.transfersSucceeded)}/${sum((r) => r.transfersAttempted)} transfers succeeded, ` +
+      `${sum((r) => r.serversAdded)} servers added, ${sum((r) => r.serversStopped)} decommissioned, ${sum((r) => r.seamSplits)} seam splits\n`,
   );
   const summary = {
     seeds: results.length,
     violations: failed.length,
     commits: sum((r) => r.commits),
     elections: sum((r) => r.elections),
+    membership: {
+      proposed: sum((r) => r.membershipProposed),
+      committed: sum((r) => r.membershipCommitted),
+      refused: sum((r) => r.membershipRefused),
+      transfersAttempted: sum((r) => r.transfersAttempted),
+      transfersSucceeded: sum((r) => r.transfersSucceeded),
+      serversAdded: sum((r) => r.serversAdded),
+      serversStopped: sum((r) => r.serversStopped),
+      seamSplits: sum((r) => r.seamSplits),
+      removedServerVotesIgnored: sum((r) => r.removedServerVotesIgnored),
+    },
     failedSeeds: failed.map((r) => r.seed),
   };
   stdout.write(`${JSON.stringify(summary)}\n`);

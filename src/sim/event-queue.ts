@@ -16,6 +16,7 @@ export const EVENT_KINDS = {
   fullCheck: 8,
   read: 9,
   probe: 10,
+  membership: 11,
 } as const;
 export type EventKind = (typeof EVENT_KINDS)[keyof typeof EVENT_KINDS];
 

@@ -5,6 +5,8 @@ export type { SimResult, SimViolation } from './result.js';
 export { drawProfile } from './profile.js';
 export type { RunProfile } from './profile.js';
 export { runSeeds, runSeedsInline } from './pool.js';
+export { MAX_VOTERS, MEMBERSHIP_OPS, MIN_VOTERS, MembershipSchedule } from './membership.js';
+export type { MembershipCounters, MembershipOp, MembershipTarget } from './membership.js';
 export type { PoolOptions } from './pool.js';
 export { DEFAULT_SIM_OPTIONS, FAULT_KINDS, parseFaults, resolveOptions } from './options.js';
 export type { FaultKind, ResolvedSimOptions, SimOptions } from './options.js';

@@ -1,6 +1,9 @@
 // The client's part in the liveness check after healing: keep exactly one fresh proposal in play
 // until a leader commits it (its acknowledgement) and every node has applied it. If the leader
 // that took the probe crashes or loses its term first, the probe is proposed again elsewhere.
+// "Every node" means every member of the configuration in force at the leader: a removed server
+// that still runs hears from no leader and is not expected to apply anything new.
+import type { NodeId } from '../raft/index.js';
 import type { Liveness } from './invariants/liveness.js';
 import type { SimNode } from './sim-node.js';
 import type { Workload } from './workload.js';
@@ -13,6 +16,8 @@ export class LivenessProbe {
     private readonly workload: Workload,
     private readonly liveness: Liveness,
     private readonly trace: (line: string) => void,
+    /** The ids that must apply the probe, or null while that is not known (no leader). */
+    private readonly mustConverge: () => ReadonlySet<NodeId> | null,
   ) {}
 
   /** `node` acknowledged (applied as accepted) the entry at `index`. */
@@ -29,7 +34,8 @@ export class LivenessProbe {
     const liveness = this.liveness;
     if (liveness.committedIndex > 0) {
       const index = liveness.committedIndex;
-      if (!this.nodes.every((n) => n.sm !== null && n.sm.index >= index)) return null;
+      const ids = this.mustConverge();
+      if (ids === null || !this.nodes.every((n) => !ids.has(n.id) || (n.isProvisioned && n.sm !== null && n.sm.index >= index))) return null;
       liveness.converged(now);
       this.trace(`every node applied ${index}: recovered ${liveness.recoveryMs.toFixed(0)} ms after healing`);
       return true;

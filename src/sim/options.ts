@@ -23,6 +23,16 @@ export interface SimOptions {
   checkQuorum?: boolean;
   /** Simulated milliseconds between whole-log pairwise checks. @default 1000 */
   fullCheckEveryMs?: number;
+  /**
+   * How often membership changes and leadership transfers are requested, relative to the
+   * seeded base rate (a mean gap of 0.5–4 s drawn per run); 0 turns them off. @default 1
+   */
+  membershipRate?: number;
+  /**
+   * Slots beyond the founding `nodes` for servers added later (each starts empty under a fresh
+   * id; a decommissioned server's slot is reused). @default 4, or 0 when membershipRate is 0
+   */
+  spareNodes?: number;
   /** After healing, the bound on recovery in maximal election timeouts. @default 10 */
   livenessElectionTimeouts?: number;
   /** Receives the readable event trace (elections, faults, commits); omit for speed. */
@@ -39,6 +49,8 @@ export const DEFAULT_SIM_OPTIONS = {
   preVote: true,
   checkQuorum: true,
   fullCheckEveryMs: 1000,
+  membershipRate: 1,
+  spareNodes: 4,
   livenessElectionTimeouts: 10,
 } as const satisfies Omit<Required<SimOptions>, 'seed' | 'trace'>;
 
@@ -56,9 +68,13 @@ export function resolveOptions(o: SimOptions): ResolvedSimOptions {
     preVote: o.preVote ?? DEFAULT_SIM_OPTIONS.preVote,
     checkQuorum: o.checkQuorum ?? DEFAULT_SIM_OPTIONS.checkQuorum,
     fullCheckEveryMs: o.fullCheckEveryMs ?? DEFAULT_SIM_OPTIONS.fullCheckEveryMs,
+    membershipRate: o.membershipRate ?? DEFAULT_SIM_OPTIONS.membershipRate,
+    spareNodes: o.spareNodes ?? ((o.membershipRate ?? DEFAULT_SIM_OPTIONS.membershipRate) > 0 ? DEFAULT_SIM_OPTIONS.spareNodes : 0),
     livenessElectionTimeouts: o.livenessElectionTimeouts ?? DEFAULT_SIM_OPTIONS.livenessElectionTimeouts,
     trace: o.trace,
   };
+  if (!(r.membershipRate >= 0) || !Number.isFinite(r.membershipRate)) throw new Error(`membershipRate must be a finite number ≥ 0, got ${r.membershipRate}`);
+  if (!Number.isInteger(r.spareNodes) || r.spareNodes < 0 || r.nodes + r.spareNodes > 32) throw new Error(`spareNodes must be 0..${32 - r.nodes}, got ${r.spareNodes}`);
   if (!Number.isSafeInteger(r.seed) || r.seed < 0) throw new Error(`seed must be a non-negative integer, got ${r.seed}`);
   if (!Number.isInteger(r.nodes) || r.nodes < 1 || r.nodes > 15) throw new Error(`nodes must be 1..15, got ${r.nodes}`);
   for (const f of r.faults) if (!FAULT_KINDS.includes(f)) throw new Error(`unknown fault kind ${String(f)}`);

@@ -81,6 +81,7 @@ export const STREAMS = {
   disk: 4,
   profile: 5,
   clock: 6,
+  membership: 7,
   /** Node cores: NODE_BASE + slot * 1000 + incarnation. */
   nodeBase: 1000,
 } as const;

@@ -23,6 +23,23 @@ export interface SimResult {
   readonly reads: number;
   /** Milliseconds from healing until every node applied a fresh commit; -1 if never. */
   readonly recoveryMs: number;
+  /** Membership changes the core accepted (thesis §4: one configuration entry appended each). */
+  readonly membershipProposed: number;
+  /** Accepted membership changes whose configuration entry committed. */
+  readonly membershipCommitted: number;
+  /** Membership changes and leadership transfers the core refused (not leader, change in progress, ...). */
+  readonly membershipRefused: number;
+  readonly transfersAttempted: number;
+  /** Transfers whose target became leader of a later term within two maximal election timeouts. */
+  readonly transfersSucceeded: number;
+  /** New servers started empty (as learners, or straight in as voters by a replace). */
+  readonly serversAdded: number;
+  /** Removed servers decommissioned after their removal committed. */
+  readonly serversStopped: number;
+  /** Vote requests from servers outside the receiver's configuration (removed ones) that a server in its leader lease ignored (thesis §4.2.3). */
+  readonly removedServerVotesIgnored: number;
+  /** Partitions cut along the C_old / C_new seam while a joint configuration was in force. */
+  readonly seamSplits: number;
   /** Fingerprint of the whole run: equal seeds give equal hashes. */
   readonly traceHash: number;
 }

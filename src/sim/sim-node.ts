@@ -41,8 +41,15 @@ export interface NodeTiming {
 }
 
 export class SimNode {
-  readonly id: NodeId;
-  readonly storage = new MemoryStorage();
+  /** `n<slot+1>` for the founding members; a slot re-provisioned later gets a fresh id. */
+  id: NodeId;
+  storage = new MemoryStorage();
+  /**
+   * False for a spare slot of the pool: never started, or stopped for good after its removal
+   * from the cluster committed. A spare never restarts; provisioning gives it a new id and an
+   * empty disk (ids are never reused: a wiped server under its old id could vote twice in a term).
+   */
+  isProvisioned = false;
   core: Raft | null = null;
   sm: SimStateMachine | null = null;
   /** Bumped at every crash and restart; events of an earlier life are ignored. */
@@ -76,7 +83,33 @@ export class SimNode {
     this.storage.append(initial.entries);
     this.storage.setHardState(initial.hardState);
     this.storage.syncNow();
+    this.isProvisioned = true;
     this.start(false);
+  }
+
+  /**
+   * A new server joins the pool under `id` with an empty disk: no log, term 0, no configuration
+   * (so it cannot campaign). It learns everything from the leader that adds it (thesis §4.2.1).
+   */
+  provision(id: NodeId): void {
+    this.id = id;
+    this.storage = new MemoryStorage();
+    this.lastSnapshotIndex = 0;
+    this.snapshotsTaken = 0;
+    this.isProvisioned = true;
+    this.start(false);
+  }
+
+  /** Shut down for good (a removed server decommissioned): the slot becomes a spare. */
+  stop(): void {
+    this.core = null;
+    this.sm = null;
+    this.inFlight = null;
+    this.waitingReads = [];
+    this.pending.clear();
+    this.isProvisioned = false;
+    this.incarnation++;
+    this.id = `spare${this.slot + 1}`;
   }
 
   /** Rebuilds the node from what its storage made durable. */
@@ -188,8 +221,14 @@ export class SimNode {
     core.advance();
   }
 
+  /** Serves read `requestId` once the state machine has applied `index` (a lease read). */
+  awaitRead(requestId: number, index: number): void {
+    this.waitingReads.push({ requestId, index });
+    if (this.sm !== null) this.serveReads(this.sm.index);
+  }
+
   private sendOne(core: Raft, m: Message): void {
-    this.host.invariants.send(this.slot, m, this.durable);
+    this.host.invariants.send(this.slot, m, this.durable, core);
     if (m.type === 'InstallSnapshot' && m.snapshot.data.length === 0) {
       // The core never holds snapshot bytes: attach our newest saved snapshot (its own meta).
       const saved = this.storage.loadSnapshotNow();

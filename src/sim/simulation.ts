@@ -2,13 +2,14 @@
 // ticks, message deliveries and fsync completions, under a seeded fault schedule and client load,
 // checking every invariant after every step. Single-threaded, no wall clock, no Math.random:
 // the seed alone decides everything, so any run replays exactly.
-import { bootstrapState, type Entry, type Message, type Role } from '../raft/index.js';
+import { bootstrapState, members, type Configuration, type Entry, type Message, type NodeId, type Role } from '../raft/index.js';
 import { EVENT_KINDS, EventQueue, type SimEvent } from './event-queue.js';
 import { FaultInjector, type FaultTarget } from './faults.js';
 import { HASH_SEED, foldNumber } from './hash.js';
 import { InvariantSuite } from './invariants/suite.js';
 import { InvariantViolation } from './invariants/violation.js';
 import { LivenessProbe } from './liveness-probe.js';
+import { MembershipSchedule, type MembershipTarget } from './membership.js';
 import { Network } from './network.js';
 import { resolveOptions, type ResolvedSimOptions, type SimOptions } from './options.js';
 import { drawProfile, type RunProfile } from './profile.js';
@@ -26,7 +27,7 @@ export function runSeed(options: SimOptions): SimResult {
   return new Simulation(options).run();
 }
 
-export class Simulation implements NodeHost, FaultTarget {
+export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   now = 0;
   diskSlowFactor = 1;
   readonly invariants: InvariantSuite;
@@ -50,6 +51,10 @@ export class Simulation implements NodeHost, FaultTarget {
   private done = false;
   private healed = false;
   private readonly probe: LivenessProbe;
+  private readonly membership: MembershipSchedule | null;
+  private readonly membershipMeanGapMs: number;
+  /** Founding members plus spare slots for servers added later. */
+  private readonly poolSize: number;
 
   constructor(options: SimOptions) {
     const o = (this.opts = resolveOptions(options));
@@ -57,8 +62,13 @@ export class Simulation implements NodeHost, FaultTarget {
     this.profile = drawProfile(o.seed);
     this.clientRng = new Rng(o.seed, STREAMS.client);
     this.diskRng = new Rng(o.seed, STREAMS.disk);
-    this.invariants = new InvariantSuite(o.nodes);
-    this.network = new Network(o.nodes, this.queue, new Rng(o.seed, STREAMS.network), this.profile.baseLatencyMs, this.profile.jitterMs);
+    this.poolSize = o.nodes + o.spareNodes;
+    const maxElectionMs = 2 * o.electionTicks * o.tickMs;
+    // Ticks drift by up to 1%: a follower's lease (electionTicks since it heard its leader) lasts
+    // at least this long in simulated time.
+    const leaseMs = o.checkQuorum ? o.electionTicks * o.tickMs * 0.98 - o.tickMs : 0;
+    this.invariants = new InvariantSuite(this.poolSize, maxElectionMs, leaseMs);
+    this.network = new Network(this.poolSize, this.queue, new Rng(o.seed, STREAMS.network), this.profile.baseLatencyMs, this.profile.jitterMs);
     const timing = {
       electionTicks: o.electionTicks,
       heartbeatTicks: o.heartbeatTicks,
@@ -69,17 +79,27 @@ export class Simulation implements NodeHost, FaultTarget {
       maxBytesPerMessage: this.profile.maxBytesPerMessage,
       maxInflightMessages: this.profile.maxInflightMessages,
     };
-    for (let slot = 0; slot < o.nodes; slot++) {
+    for (let slot = 0; slot < this.poolSize; slot++) {
       const node = new SimNode(slot, this, timing);
       this.nodes.push(node);
-      this.slotOf.set(node.id, slot);
+      // A spare slot holds no server yet: its id is a placeholder no configuration ever names.
+      if (slot < o.nodes) this.slotOf.set(node.id, slot);
+      else node.id = `spare${slot + 1}`;
     }
-    this.lastRole = new Array<number>(o.nodes).fill(-1);
-    this.lastTerm = new Array<number>(o.nodes).fill(-1);
-    this.lastCommitTraced = new Array<number>(o.nodes).fill(0);
+    this.lastRole = new Array<number>(this.poolSize).fill(-1);
+    this.lastTerm = new Array<number>(this.poolSize).fill(-1);
+    this.lastCommitTraced = new Array<number>(this.poolSize).fill(0);
     this.workload = new Workload(this.nodes, this.clientRng, this.invariants, { maxBatch: this.profile.maxBatch });
-    this.probe = new LivenessProbe(this.nodes, this.workload, this.invariants.liveness, (l) => this.trace(l));
+    this.probe = new LivenessProbe(this.nodes, this.workload, this.invariants.liveness, (l) => this.trace(l), () => this.finalMembers());
     this.faults = new FaultInjector(new Rng(o.seed, STREAMS.faults), o.faults, this);
+    if (o.membershipRate > 0) {
+      const rng = new Rng(o.seed, STREAMS.membership);
+      this.membershipMeanGapMs = MembershipSchedule.drawMeanGapMs(rng) / o.membershipRate;
+      this.membership = new MembershipSchedule(rng, this, o.nodes, 2 * maxElectionMs);
+    } else {
+      this.membershipMeanGapMs = 0;
+      this.membership = null;
+    }
   }
 
   run(): SimResult {
@@ -120,6 +140,8 @@ export class Simulation implements NodeHost, FaultTarget {
       snapshotsInstalled: this.nodes.reduce((s, n) => s + n.snapshotsInstalled, 0),
       reads: this.invariants.reads.count,
       recoveryMs: this.invariants.liveness.recoveryMs,
+      ...this.membershipCounters(),
+      removedServerVotesIgnored: this.invariants.voteLease?.ignoredFromOutsiders ?? 0,
       traceHash: this.hash,
     };
   }
@@ -132,7 +154,9 @@ export class Simulation implements NodeHost, FaultTarget {
   }
 
   send(node: SimNode, m: Message): boolean {
-    return this.network.send(this.now, node.slot, this.slotOf.get(m.to)!, m);
+    const to = this.slotOf.get(m.to);
+    if (to === undefined) throw new InvariantViolation('Runtime Contract', `${node.id} sends ${m.type} to ${m.to}, a server that never existed`);
+    return this.network.send(this.now, node.slot, to, m);
   }
 
   coreRandom(slot: number, incarnation: number): () => number {
@@ -175,20 +199,67 @@ export class Simulation implements NodeHost, FaultTarget {
     return best;
   }
 
+  // ---- MembershipTarget --------------------------------------------------------------------------
+
+  provision(slot: number, id: NodeId): void {
+    const node = this.nodes[slot]!;
+    if (node.isProvisioned) throw new Error(`slot ${slot} is in use by ${node.id}`);
+    this.invariants.reprovision(slot);
+    // Messages still in flight to the slot's previous server carry its id and are ignored.
+    node.provision(id);
+    this.slotOf.set(id, slot);
+    this.lastRole[slot] = -1;
+    this.lastCommitTraced[slot] = 0;
+    this.trace(`PROVISION ${id} (slot ${slot}, empty disk)`);
+    this.queue.schedule(this.now + this.tickIntervalMs[slot]!, EVENT_KINDS.tick, slot, node.incarnation);
+    this.touch(node);
+  }
+
+  decommission(slot: number): void {
+    const node = this.nodes[slot]!;
+    node.stop();
+    this.invariants.crash(slot);
+    this.lastRole[slot] = -1;
+  }
+
+  partition(groups: readonly (readonly number[])[]): void {
+    this.network.partition(groups);
+    this.trace(`partition along the joint seam ${this.network.describe((s) => this.nodes[s]!.id)}`);
+  }
+
+  scheduleSplit(delayMs: number): void {
+    // slot 1 marks a one-off seam split; the regular membership chain runs with slot -1.
+    this.queue.schedule(this.now + delayMs, EVENT_KINDS.membership, 1, 0);
+  }
+
+  committedTermAt(index: number): number | undefined {
+    return this.invariants.committed.termAt(index);
+  }
+
+  touch(node: SimNode): void {
+    node.pump();
+    this.afterStep(node);
+  }
+
   // ---- the loop --------------------------------------------------------------------------------
 
   private boot(): void {
     const o = this.opts;
-    const config = { voters: this.nodes.map((n) => n.id), votersOutgoing: [], learners: [] };
+    const founders = this.nodes.slice(0, o.nodes);
+    const config = { voters: founders.map((n) => n.id), votersOutgoing: [], learners: [] };
     const clock = new Rng(o.seed, STREAMS.clock);
     this.trace(`boot ${o.nodes} nodes, seed ${o.seed}, profile ${JSON.stringify(this.profile, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v))}`);
-    for (const node of this.nodes) {
+    for (const node of founders) {
       node.bootstrap(bootstrapState(config));
       // Clocks drift apart a little and tick out of phase, as real ones do.
       this.tickIntervalMs.push(o.tickMs * (1 + clock.range(-0.01, 0.01)));
       this.queue.schedule(clock.range(0, o.tickMs), EVENT_KINDS.tick, node.slot, node.incarnation);
       this.afterStep(node);
     }
+    // Spare slots get their clocks from a stream of their own, so founders tick as they always did.
+    const spareClock = new Rng(o.seed, STREAMS.clock + 100);
+    for (let slot = o.nodes; slot < this.poolSize; slot++) this.tickIntervalMs.push(o.tickMs * (1 + spareClock.range(-0.01, 0.01)));
+    if (this.membership !== null) this.queue.schedule(this.membership.nextDelay(this.membershipMeanGapMs), EVENT_KINDS.membership, -1, 0);
     this.queue.schedule(this.clientRng.range(0, this.profile.clientIntervalMs), EVENT_KINDS.client, -1, 0);
     this.queue.schedule(this.clientRng.range(0, this.profile.readIntervalMs), EVENT_KINDS.read, -1, 0);
     if (this.faults.isEnabled) this.queue.schedule(this.nextFaultDelay(), EVENT_KINDS.fault, -1, 0);
@@ -210,7 +281,10 @@ export class Simulation implements NodeHost, FaultTarget {
       case EVENT_KINDS.deliver: {
         const node = this.nodes[e.slot]!;
         if (node.core === null || this.network.isBlocked(e.from, e.slot)) return;
+        const lease = this.invariants.voteLease;
+        lease?.before(node.core);
         node.core.step(e.message!);
+        lease?.after(e.slot, node.core, e.message!, this.now);
         node.pump();
         this.afterStep(node);
         return;
@@ -246,8 +320,17 @@ export class Simulation implements NodeHost, FaultTarget {
         this.queue.schedule(this.now + this.clientRng.range(0, 2 * this.profile.readIntervalMs), EVENT_KINDS.read, -1, 0);
         return;
       }
+      case EVENT_KINDS.membership:
+        if (this.healed || this.membership === null) return;
+        if (e.slot === 1) {
+          this.membership.splitAlongSeam();
+          return;
+        }
+        this.membership.inject();
+        this.queue.schedule(this.now + this.membership.nextDelay(this.membershipMeanGapMs), EVENT_KINDS.membership, -1, 0);
+        return;
       case EVENT_KINDS.fullCheck:
-        this.invariants.fullCheck(this.nodes.map((n) => n.core));
+        this.fullCheck();
         this.queue.schedule(this.now + this.opts.fullCheckEveryMs, EVENT_KINDS.fullCheck, -1, 0);
         return;
       case EVENT_KINDS.heal:
@@ -264,11 +347,6 @@ export class Simulation implements NodeHost, FaultTarget {
     }
   }
 
-  private touch(node: SimNode): void {
-    node.pump();
-    this.afterStep(node);
-  }
-
   private restart(node: SimNode): void {
     node.start(true);
     this.lastRole[node.slot] = -1;
@@ -282,7 +360,7 @@ export class Simulation implements NodeHost, FaultTarget {
     const core = node.core;
     if (core === null) return;
     const slot = node.slot;
-    this.invariants.step(slot, core);
+    this.invariants.step(slot, core, this.now);
     const role = ROLE_CODES[core.role];
     if (role !== this.lastRole[slot] || core.currentTerm !== this.lastTerm[slot]) {
       this.lastRole[slot] = role;
@@ -290,6 +368,7 @@ export class Simulation implements NodeHost, FaultTarget {
       this.hash = foldNumber(this.hash, (core.currentTerm * 4 + role) * 32 + slot);
       if (core.role === 'leader') {
         if (this.healed) this.invariants.liveness.leaderElected(this.now);
+        this.membership?.leaderElected(node, core.currentTerm);
         this.trace(`${node.id} became LEADER of term ${core.currentTerm} (log ${core.lastIndex}, commit ${core.commitIndex})`);
       } else if (this.tracing) {
         this.trace(`${node.id} is ${core.role} in term ${core.currentTerm}`);
@@ -306,7 +385,7 @@ export class Simulation implements NodeHost, FaultTarget {
     this.network.healAll();
     this.diskSlowFactor = 1;
     this.trace('HEAL: links up, no loss, no duplication, normal latency; restarting crashed nodes');
-    for (const node of this.nodes) if (!node.isUp) this.restart(node);
+    for (const node of this.nodes) if (!node.isUp && node.isProvisioned) this.restart(node);
     const o = this.opts;
     const bound = o.livenessElectionTimeouts * 2 * o.electionTicks * o.tickMs;
     this.invariants.liveness.start(this.now, bound);
@@ -326,14 +405,49 @@ export class Simulation implements NodeHost, FaultTarget {
   }
 
   private finish(): void {
-    const cores = this.nodes.map((n) => n.core);
-    this.invariants.fullCheck(cores);
+    this.fullCheck();
     let final = this.nodes[0]!;
     for (const n of this.nodes) if ((n.core?.commitIndex ?? -1) > (final.core?.commitIndex ?? -1)) final = n;
     const core = final.core!;
     const inv = this.invariants;
     inv.durability.finish(core.commitIndex, (i) => core.entryAt(i) ?? inv.committed.entryAt(i) ?? inv.stateMachineSafety.appliedAt(i));
     this.trace(`done: ${inv.committed.commitIndex} committed, ${this.workload.acknowledged} acknowledged, ${inv.electionSafety.elections} elections`);
+  }
+
+  private fullCheck(): void {
+    this.invariants.fullCheck(
+      this.nodes.map((n) => n.core),
+      this.now,
+      (slot) => {
+        const c = this.nodes[slot]!.core;
+        return c === null ? null : c.snapshotMetaAt(c.snapshotIndex).config;
+      },
+    );
+  }
+
+  /**
+   * The servers that must converge for the liveness probe: the members of the configuration in
+   * force at the leader (removed servers that still run are not among them), or null while
+   * there is no leader.
+   */
+  private finalMembers(): ReadonlySet<NodeId> | null {
+    const leader = this.leaderSlot();
+    if (leader < 0) return null;
+    return new Set(members(this.nodes[leader]!.core!.config));
+  }
+
+  private membershipCounters(): Pick<SimResult, 'membershipProposed' | 'membershipCommitted' | 'membershipRefused' | 'transfersAttempted' | 'transfersSucceeded' | 'serversAdded' | 'serversStopped' | 'seamSplits'> {
+    const c = this.membership?.counters();
+    return {
+      membershipProposed: c?.proposed ?? 0,
+      membershipCommitted: c?.committed ?? 0,
+      membershipRefused: c?.refused ?? 0,
+      transfersAttempted: c?.transfersAttempted ?? 0,
+      transfersSucceeded: c?.transfersSucceeded ?? 0,
+      serversAdded: c?.serversAdded ?? 0,
+      serversStopped: c?.serversStopped ?? 0,
+      seamSplits: c?.seamSplits ?? 0,
+    };
   }
 
   private nextFaultDelay(): number {
@@ -344,9 +458,17 @@ export class Simulation implements NodeHost, FaultTarget {
     return this.nodes
       .map((n) => {
         const c = n.core;
+        if (!n.isProvisioned) return null;
         if (c === null) return `${n.id} down`;
-        return `${n.id} ${c.role} t${c.currentTerm} commit ${c.commitIndex} applied ${n.sm!.index} log ${c.snapshotIndex + 1}..${c.lastIndex}`;
+        return `${n.id} ${c.role} t${c.currentTerm} commit ${c.commitIndex} applied ${n.sm!.index} log ${c.snapshotIndex + 1}..${c.lastIndex} config ${describeConfig(c.config)}`;
       })
+      .filter((line) => line !== null)
       .join('; ');
   }
+}
+
+function describeConfig(c: Configuration): string {
+  const outgoing = c.votersOutgoing.length > 0 ? ` old {${c.votersOutgoing.join(',')}}` : '';
+  const learners = c.learners.length > 0 ? ` learners {${c.learners.join(',')}}` : '';
+  return `{${c.voters.join(',')}}${outgoing}${learners}`;
 }

@@ -1,6 +1,6 @@
 // The simulated client. It proposes unique commands at whichever node it believes leads (a
 // NotLeaderError redirects it, as a real client is redirected), issues linearizable reads through
-// ReadIndex, and counts a proposal as acknowledged only when the node that accepted it applies
+// ReadIndex (and now and then through the leader lease, thesis §6.4.1), and counts a proposal as acknowledged only when the node that accepted it applies
 // that very index with that very payload: what a 200 from the HTTP API promises.
 import { NotLeaderError, ProposalDroppedError, type Entry } from '../raft/index.js';
 import { bytesEqual } from './hash.js';
@@ -9,6 +9,8 @@ import type { Rng } from './random.js';
 import type { SimNode } from './sim-node.js';
 
 const MAX_UNCOMMITTED = 128;
+const WRITER = 0;
+const READER = 1;
 
 export interface ClientProfile {
   /** Largest batch a single proposal carries. */
@@ -20,11 +22,17 @@ export class Workload {
   acknowledged = 0;
   redirected = 0;
   readsIssued = 0;
+  leaseReads = 0;
   /** Highest index acknowledged so far: every read issued later must observe it. */
   private maxAcked = 0;
   private nextPayload = 1;
   private nextRead = 1;
-  private guess = 0;
+  /**
+   * Which node the writer and the reader each believe leads. Two clients, redirected apart: a
+   * stale leader that still answers reads while writes commit elsewhere is what the
+   * linearizable-read check exists to catch, and one client would never see it.
+   */
+  private readonly guess = [0, 0];
   private readonly readMustSee = new Map<number, number>();
 
   constructor(
@@ -36,7 +44,8 @@ export class Workload {
 
   /** Proposes a batch at the presumed leader; returns the node touched, or null. */
   propose(): SimNode | null {
-    const node = this.target();
+    // Likewise for writes: some clients find the new leader while others still use the old one.
+    const node = (this.rng.chance(0.25) ? this.anyLeader() : null) ?? this.target(WRITER);
     if (node === null) return null;
     const core = node.core!;
     // Clients have a bounded number of requests outstanding: no piling up behind a stuck leader.
@@ -49,14 +58,14 @@ export class Workload {
       for (let i = 0; i < n; i++) node.pending.set(first + i, batch[i]!);
       this.proposed += n;
     } catch (err) {
-      this.redirect(err);
+      this.redirect(err, WRITER);
     }
     return node;
   }
 
   /** Proposes one command; null if there is no live target or it is not the leader. */
   proposeOne(): { node: SimNode; index: number } | null {
-    const node = this.target();
+    const node = this.target(WRITER);
     if (node === null) return null;
     const payload = this.payload();
     try {
@@ -65,21 +74,31 @@ export class Workload {
       this.proposed++;
       return { node, index };
     } catch (err) {
-      this.redirect(err);
+      this.redirect(err, WRITER);
       return null;
     }
   }
 
   read(): SimNode | null {
-    const node = this.target();
+    // Half the reads go to any server that believes it leads: while a deposed leader still
+    // thinks it does, it gets reads as often as the new one.
+    const node = (this.rng.chance(0.5) ? this.anyLeader() : null) ?? this.target(READER);
     if (node === null) return null;
     const id = this.nextRead++;
     try {
-      node.core!.readIndex(id);
+      // A third of the reads try the lease first: no round trip, if the lease holds.
+      const leaseIndex = this.rng.chance(1 / 3) ? node.core!.leaseReadIndex() : null;
       this.readMustSee.set(id, this.maxAcked);
+      if (leaseIndex !== null) {
+        this.leaseReads++;
+        node.awaitRead(id, leaseIndex);
+      } else {
+        node.core!.readIndex(id);
+      }
       this.readsIssued++;
     } catch (err) {
-      this.redirect(err);
+      this.readMustSee.delete(id);
+      this.redirect(err, READER);
     }
     return node;
   }
@@ -103,21 +122,30 @@ export class Workload {
     this.invariants.reads.serve(node.id, requestId, servedAt, mustSee);
   }
 
-  private target(): SimNode | null {
-    let node = this.nodes[this.guess]!;
+  private anyLeader(): SimNode | null {
+    let count = 0;
+    for (const n of this.nodes) if (n.core?.role === 'leader') count++;
+    if (count === 0) return null;
+    let k = this.rng.int(count);
+    for (const n of this.nodes) if (n.core?.role === 'leader' && k-- === 0) return n;
+    return null;
+  }
+
+  private target(client: number): SimNode | null {
+    let node = this.nodes[this.guess[client]!]!;
     if (!node.isUp) {
-      this.guess = this.rng.int(this.nodes.length);
-      node = this.nodes[this.guess]!;
+      this.guess[client] = this.rng.int(this.nodes.length);
+      node = this.nodes[this.guess[client]!]!;
       if (!node.isUp) return null;
     }
     return node;
   }
 
-  private redirect(err: unknown): void {
+  private redirect(err: unknown, client: number): void {
     if (err instanceof NotLeaderError) {
       this.redirected++;
       const hinted = err.leaderId === null ? -1 : this.nodes.findIndex((n) => n.id === err.leaderId);
-      this.guess = hinted >= 0 && hinted !== this.guess ? hinted : this.rng.int(this.nodes.length);
+      this.guess[client] = hinted >= 0 && hinted !== this.guess[client] ? hinted : this.rng.int(this.nodes.length);
       return;
     }
     if (err instanceof ProposalDroppedError) return;

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EVENT_KINDS, EventQueue, Network, Rng, runSeed, runSeeds, runSeedsInline } from '../../src/sim/index.js';
 
-function traced(seed: number): { lines: string[]; hash: number } {
+function traced(seed: number, membershipRate = 1): { lines: string[]; hash: number } {
   const lines: string[] = [];
-  const r = runSeed({ seed, nodes: 5, timeMs: 15_000, trace: (l) => lines.push(l) });
+  const r = runSeed({ seed, nodes: 5, timeMs: 15_000, membershipRate, trace: (l) => lines.push(l) });
   assert.equal(r.violation, null, `seed ${seed}: ${r.violation?.details}`);
   return { lines, hash: r.traceHash };
 }
@@ -18,6 +18,22 @@ test('the same seed twice gives an identical trace and fingerprint', () => {
   assert.ok(a.lines.some((l) => l.includes('became LEADER')));
   assert.deepEqual(a.lines, b.lines);
   assert.equal(a.hash, b.hash);
+});
+
+test('with membership changes on, the same seed gives the same run; off, a different one', async () => {
+  // Seed 4 adds servers, commits joint changes and transfers leadership within 15 s.
+  const a = traced(4);
+  const b = traced(4);
+  assert.ok(a.lines.some((l) => l.includes('PROVISION')), 'a server was added');
+  assert.ok(a.lines.some((l) => /membership .*: appended/.test(l)), 'a change was appended');
+  assert.deepEqual(a.lines, b.lines);
+  assert.equal(a.hash, b.hash);
+  const options = { nodes: 3, timeMs: 20_000, membershipRate: 2 } as const;
+  const inline = runSeedsInline([11, 12], options);
+  assert.ok(inline.every((r) => r.violation === null && r.membershipProposed > 0));
+  assert.deepEqual(await runSeeds([11, 12], options, 2), inline);
+  assert.notEqual(traced(4, 0).hash, a.hash);
+  assert.ok(!traced(4, 0).lines.some((l) => l.includes('membership')), 'rate 0 turns membership changes off');
 });
 
 test('different seeds give different runs', () => {

@@ -1,7 +1,7 @@
 // Fabricated nodes for the invariant checkers' tests: a log given as terms (and optional payload
 // bytes), with the role, term, vote and commit index the test wants.
-import type { Entry, NodeId, Role } from '../../src/raft/index.js';
-import type { NodeView } from '../../src/sim/invariants/index.js';
+import { encodeConfiguration, type Configuration, type Entry, type NodeId, type Role } from '../../src/raft/index.js';
+import type { MemberView } from '../../src/sim/invariants/index.js';
 
 export interface FakeNodeSpec {
   id: NodeId;
@@ -15,17 +15,35 @@ export interface FakeNodeSpec {
   data?: number[];
   snapshotIndex?: number;
   snapshotTerm?: number;
+  /** Indexes (after the snapshot) whose entries are configuration entries, and what they hold. */
+  configEntries?: Record<number, Configuration>;
+  /** The configuration the node acts on (default: the newest of configEntries, or 3 voters). */
+  config?: Configuration;
+  /** Its entry's index (default: the newest of configEntries, or the snapshot's index). */
+  configIndex?: number;
+}
+
+export function voters(...ids: NodeId[]): Configuration {
+  return { voters: ids, votersOutgoing: [], learners: [] };
 }
 
 export function entry(index: number, term: number, byte = index): Entry {
   return { index, term, type: 'normal', data: new Uint8Array([byte]) };
 }
 
-export function fakeNode(spec: FakeNodeSpec): NodeView {
+export function fakeNode(spec: FakeNodeSpec): MemberView {
   const snapshotIndex = spec.snapshotIndex ?? 0;
   const snapshotTerm = spec.snapshotTerm ?? 0;
-  const entries = (spec.log ?? []).map((t, k) => entry(snapshotIndex + k + 1, t, spec.data?.[k] ?? snapshotIndex + k + 1));
+  const configs = spec.configEntries ?? {};
+  const entries: Entry[] = (spec.log ?? []).map((t, k) => {
+    const index = snapshotIndex + k + 1;
+    const c = configs[index];
+    return c === undefined ? entry(index, t, spec.data?.[k] ?? index) : { index, term: t, type: 'config', data: encodeConfiguration(c) };
+  });
+  const newest = Math.max(snapshotIndex, ...Object.keys(configs).map(Number));
   return {
+    config: spec.config ?? configs[newest] ?? voters('n1', 'n2', 'n3'),
+    configIndex: spec.configIndex ?? newest,
     id: spec.id,
     role: spec.role ?? 'follower',
     currentTerm: spec.term ?? Math.max(snapshotTerm, ...(spec.log ?? [0])),

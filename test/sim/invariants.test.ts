@@ -5,6 +5,11 @@ import assert from 'node:assert/strict';
 import {
   CommitIndexMonotonic,
   CommittedLog,
+  ConfigChangeOneAtATime,
+  ConfigOnAppend,
+  LeavingLeaderStepsDown,
+  VoterQuorum,
+  VoteLease,
   Durability,
   ElectionSafety,
   InvariantViolation,
@@ -18,7 +23,7 @@ import {
   TermMonotonic,
   type InvariantName,
 } from '../../src/sim/invariants/index.js';
-import { entry, fakeNode } from './fake-node.js';
+import { entry, fakeNode, voters } from './fake-node.js';
 
 function violates(name: InvariantName, fn: () => void, detail?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
@@ -185,4 +190,101 @@ test('Linearizable Reads: a read that misses an earlier acknowledged write is re
   r.serve('n1', 1, 10, 10);
   violates('Linearizable Reads', () => r.serve('n1', 2, 9, 10), /index 10 was acknowledged/);
   assert.equal(r.count, 1);
+});
+
+// ---- membership (thesis §4) ----------------------------------------------------------------
+
+test('Config Change One At A Time: a leader holding two configuration entries above the commit point is reported', () => {
+  const committed = new CommittedLog(2);
+  committed.observe(1, fakeNode({ id: 'n2', log: [1, 1, 1, 1], commit: 2 }));
+  const c = new ConfigChangeOneAtATime(2, committed);
+  const one = { 3: voters('n1', 'n2', 'n3') };
+  // One uncommitted configuration entry: fine. A second one, once the first committed: fine.
+  c.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 2, log: [1, 1, 2, 2, 2], commit: 2, configEntries: one }));
+  c.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 2, log: [1, 1, 2, 2, 2], commit: 3, configEntries: { ...one, 5: voters('n1', 'n2') } }));
+  // The commit point is the cluster's: a new leader that has not learned it is judged by it.
+  committed.observe(1, fakeNode({ id: 'n2', log: [1, 1, 2, 2], commit: 3 }));
+  c.observe(1, fakeNode({ id: 'n2', role: 'leader', term: 3, log: [1, 1, 2, 2, 2], commit: 1, configEntries: { ...one, 5: voters('n1', 'n2') } }));
+  violates(
+    'Config Change One At A Time',
+    () => c.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 4, log: [1, 1, 1, 4, 4, 4], commit: 3, configEntries: { 4: voters('n1', 'n2', 'n4'), 6: voters('n1', 'n2') } })),
+    /n1, leader of term 4, holds configuration entries at 4 and 6/,
+  );
+});
+
+test('Config On Append: a configuration acts from its append, and reverts with its truncation', () => {
+  const c = new ConfigOnAppend();
+  const joint = { voters: ['n1', 'n2', 'n4'], votersOutgoing: ['n1', 'n2', 'n3'], learners: [] };
+  const good = fakeNode({ id: 'n2', log: [1, 1, 1], commit: 1, configEntries: { 1: voters('n1', 'n2', 'n3'), 3: joint } });
+  c.persist(good, [good.entryAt(3)!]);
+  c.fullCheck(good, null);
+  // A follower that waits for the commit before switching.
+  const waits = fakeNode({ id: 'n2', log: [1, 1, 1], commit: 1, configEntries: { 1: voters('n1', 'n2', 'n3'), 3: joint }, config: voters('n1', 'n2', 'n3'), configIndex: 1 });
+  violates('Config On Append', () => c.persist(waits, [waits.entryAt(3)!]), /n2 appended the configuration entry at 3 \(term 1\) but acts on the one at 1/);
+  // A follower whose configuration entry was truncated away but still acts on it.
+  const stale = fakeNode({ id: 'n2', log: [1, 1], commit: 1, configEntries: { 1: voters('n1', 'n2', 'n3') }, config: joint, configIndex: 3 });
+  violates('Config On Append', () => c.fullCheck(stale, null), /newest configuration entry is at 1 but it acts on the one at 3/);
+  // The snapshot's configuration, when the log after it holds none.
+  c.fullCheck(fakeNode({ id: 'n3', snapshotIndex: 5, snapshotTerm: 1, log: [1], config: joint }), joint);
+  violates('Config On Append', () => c.fullCheck(fakeNode({ id: 'n3', snapshotIndex: 5, snapshotTerm: 1, log: [1], config: voters('n1') }), joint), /acts on/);
+});
+
+test('Leaving Leader Steps Down: a leader outside its committed C_new may not lead past the grace', () => {
+  const c = new LeavingLeaderStepsDown(1, 300);
+  const outside = { voters: ['n2', 'n3', 'n4'], votersOutgoing: [], learners: [] };
+  // Not yet committed, or still joint: it manages the change.
+  c.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 2, log: [1, 2, 2], commit: 2, configEntries: { 3: outside } }), 0);
+  c.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 2, log: [1, 2, 2], commit: 2, configEntries: { 3: { ...outside, votersOutgoing: ['n1', 'n2', 'n3'] } } }), 1000);
+  const committed = fakeNode({ id: 'n1', role: 'leader', term: 2, log: [1, 2, 2], commit: 3, configEntries: { 3: outside } });
+  c.observe(0, committed, 2000);
+  c.poll(0, committed, 2300);
+  violates('Leaving Leader Steps Down', () => c.poll(0, committed, 2301), /n1 still leads term 2 301 ms after committing the configuration at 3/);
+  // Stepping down clears it.
+  c.observe(0, fakeNode({ id: 'n1', role: 'follower', term: 2, log: [1, 2, 2], commit: 3, configEntries: { 3: outside } }), 2302);
+  c.poll(0, committed, 9999);
+});
+
+test('Voter Quorum: learners are never asked, and a leader needs a majority of every voter set', () => {
+  const c = new VoterQuorum(3);
+  const config = { voters: ['n1', 'n2', 'n3'], votersOutgoing: [], learners: ['n4'] };
+  const candidate = fakeNode({ id: 'n1', role: 'candidate', term: 5, config });
+  const ask = (to: string) => ({ type: 'RequestVote', from: 'n1', to, term: 5, preVote: false, lastLogIndex: 0, lastLogTerm: 0, transfer: false }) as const;
+  c.request(0, ask('n2'), candidate);
+  violates('Voter Quorum', () => c.request(0, ask('n4'), candidate), /n1 asks n4 for a vote in term 5, but n4 is not a voter/);
+  const grant = (from: string, to: string, term: number) => ({ type: 'RequestVoteResponse', from, to, term, preVote: false, voteGranted: true }) as const;
+  // A learner's grant (which a core may send: it may not know it was promoted) does not count.
+  c.grant(grant('n4', 'n1', 5));
+  violates('Voter Quorum', () => c.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 5, config })), /n1 leads term 5 with votes from \{n1,n4\}, not a majority/);
+  c.grant(grant('n3', 'n2', 6));
+  c.observe(1, fakeNode({ id: 'n2', role: 'leader', term: 6, config }));
+  // Joint consensus: a majority of C_new alone is not enough.
+  const joint = { voters: ['n1', 'n4', 'n5'], votersOutgoing: ['n1', 'n2', 'n3'], learners: [] };
+  c.grant(grant('n4', 'n1', 7));
+  violates('Voter Quorum', () => c.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 7, config: joint })), /not a majority/);
+  c.grant(grant('n2', 'n1', 8));
+  c.grant(grant('n4', 'n1', 8));
+  c.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 8, config: joint }));
+});
+
+test('Vote Lease: a server that heard its leader within the lease ignores vote requests (thesis §4.2.3)', () => {
+  const c = new VoteLease(2, 290);
+  const follower = (term: number, leaderId: string | null, votedFor: string | null = null) => ({ ...fakeNode({ id: 'n2', term, votedFor }), leaderId });
+  const heartbeat = { type: 'AppendEntries', from: 'n1', to: 'n2', term: 5, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, seq: 1 } as const;
+  const ask = (term: number, transfer = false) => ({ type: 'RequestVote', from: 'n9', to: 'n2', term, preVote: false, lastLogIndex: 9, lastLogTerm: 5, transfer }) as const;
+  c.before(follower(5, 'n1'));
+  c.after(0, follower(5, 'n1'), heartbeat, 1000);
+  // Ignored within the lease: fine, and counted (n9 is no member: a removed server).
+  c.before(follower(5, 'n1'));
+  c.after(0, follower(5, 'n1'), ask(6), 1200);
+  assert.equal(c.ignored, 1);
+  assert.equal(c.ignoredFromOutsiders, 1);
+  // A transfer may bypass it; after the lease anyone may win the server over.
+  c.before(follower(5, 'n1'));
+  c.after(0, follower(6, null, 'n9'), ask(6, true), 1250);
+  c.before(follower(5, 'n1'));
+  c.after(1, follower(6, null, 'n9'), ask(6), 1250);
+  c.before(follower(5, 'n1'));
+  violates('Vote Lease', () => c.after(0, follower(6, null, 'n9'), ask(6), 1200), /n2 heard leader n1 of term 5 200 ms ago, yet a vote request from n9 for term 6 moved it to term 6, voting for n9/);
+  c.before(follower(5, 'n1'));
+  c.after(0, follower(6, null, 'n9'), ask(6), 1291);
 });

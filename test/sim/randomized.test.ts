@@ -1,6 +1,6 @@
 // The CI-sized randomized run: hundreds of seeded 60-second runs of 3-, 5- and 7-node clusters
-// under crashes, partitions, one-way cuts, loss, duplication and slow disks, every invariant
-// checked after every step. A failure names each failing seed and the command that replays it.
+// under crashes, partitions, one-way cuts, loss, duplication, slow disks and (by default)
+// membership changes, every invariant checked after every step. A failure names each failing seed and the command that replays it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';

@@ -33,4 +33,10 @@ export class CommitIndexMonotonic {
     this.inMemory[slot] = commitIndex;
     if (commitIndex < hs.commitIndex) violation('Commit Index Monotonic', `${nodeId} restarted with commitIndex ${commitIndex} below its persisted ${hs.commitIndex}`);
   }
+
+  /** The slot hosts a new server with an empty disk. */
+  reset(slot: number): void {
+    this.inMemory[slot] = 0;
+    this.persisted[slot] = 0;
+  }
 }

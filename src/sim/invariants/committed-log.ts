@@ -50,6 +50,11 @@ export class CommittedLog {
     this.seenCommit[slot] = commitIndex;
   }
 
+  /** The slot hosts a new server with an empty log. */
+  reset(slot: number): void {
+    this.seenCommit[slot] = 0;
+  }
+
   private record(nodeId: string, index: number, term: number, e: Entry | undefined): void {
     while (this.terms.length <= index) {
       this.terms.push(0);

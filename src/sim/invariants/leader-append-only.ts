@@ -88,4 +88,8 @@ export class LeaderAppendOnly {
     this.leading[slot] = null;
     this.handedTerm[slot] = 0;
   }
+
+  reset(slot: number): void {
+    this.crash(slot);
+  }
 }

@@ -24,6 +24,10 @@ export class LeaderCompleteness {
     this.check(node);
   }
 
+  reset(slot: number): void {
+    this.checkedTerm[slot] = 0;
+  }
+
   check(node: NodeView): void {
     const committedTo = this.committed.commitIndex;
     const snapshotIndex = node.snapshotIndex;

@@ -75,4 +75,12 @@ export class SingleVote {
     this.termSeen[slot] = 0;
     this.voteSeen[slot] = null;
   }
+
+  /** The slot hosts a new server (a new id) with an empty disk. */
+  reset(slot: number): void {
+    this.crash(slot);
+    this.durableTerm[slot] = 0;
+    this.durableVote[slot] = null;
+    this.granted[slot]!.clear();
+  }
 }

@@ -1,7 +1,7 @@
 // All invariant checkers behind the few hooks the simulated runtime calls. `step` runs after
 // every event that touched a node and costs O(1) per checker (amortized over the entries a step
 // adds); the rest run when the matching thing happens (persist, sync, send, apply, restart).
-import type { Entry, HardState, Message, NodeId } from '../../raft/index.js';
+import type { Configuration, Entry, HardState, Message, NodeId } from '../../raft/index.js';
 import { CommitIndexMonotonic } from './commit-index-monotonic.js';
 import { CommittedLog } from './committed-log.js';
 import { Durability } from './durability.js';
@@ -14,7 +14,12 @@ import { LogMatching } from './log-matching.js';
 import { SingleVote } from './single-vote.js';
 import { StateMachineSafety } from './state-machine-safety.js';
 import { TermMonotonic } from './term-monotonic.js';
-import type { NodeView } from './violation.js';
+import { ConfigChangeOneAtATime } from './config-change-one-at-a-time.js';
+import { ConfigOnAppend } from './config-on-append.js';
+import { LeavingLeaderStepsDown } from './leaving-leader-steps-down.js';
+import { VoterQuorum } from './voter-quorum.js';
+import { VoteLease } from './vote-lease.js';
+import type { MemberView, NodeView } from './violation.js';
 
 export class InvariantSuite {
   readonly electionSafety = new ElectionSafety();
@@ -29,18 +34,33 @@ export class InvariantSuite {
   readonly durability = new Durability();
   readonly liveness = new Liveness();
   readonly reads = new LinearizableReads();
+  readonly configOneAtATime: ConfigChangeOneAtATime;
+  readonly configOnAppend = new ConfigOnAppend();
+  readonly leavingLeader: LeavingLeaderStepsDown;
+  readonly voterQuorum: VoterQuorum;
+  /** Null when the core runs without CheckQuorum, which is what gives servers the lease. */
+  readonly voteLease: VoteLease | null;
 
-  constructor(nodes: number) {
+  /**
+   * `nodes` slots (the pool); a leader outside its committed configuration may lead `graceMs`
+   * more; a follower that heard its leader less than `leaseMs` ago ignores vote requests (0: no
+   * such lease, CheckQuorum off).
+   */
+  constructor(nodes: number, graceMs: number, leaseMs = 0) {
+    this.voteLease = leaseMs > 0 ? new VoteLease(nodes, leaseMs) : null;
     this.leaderAppendOnly = new LeaderAppendOnly(nodes);
     this.committed = new CommittedLog(nodes);
     this.leaderCompleteness = new LeaderCompleteness(nodes, this.committed);
     this.commitIndex = new CommitIndexMonotonic(nodes);
     this.term = new TermMonotonic(nodes);
     this.vote = new SingleVote(nodes);
+    this.configOneAtATime = new ConfigChangeOneAtATime(nodes, this.committed);
+    this.leavingLeader = new LeavingLeaderStepsDown(nodes, graceMs);
+    this.voterQuorum = new VoterQuorum(nodes);
   }
 
-  /** After every event that touched node `slot`. */
-  step(slot: number, node: NodeView): void {
+  /** After every event that touched node `slot`, at simulated time `now`. */
+  step(slot: number, node: MemberView, now: number): void {
     this.term.observe(slot, node);
     this.vote.observe(slot, node);
     this.commitIndex.observe(slot, node);
@@ -48,14 +68,18 @@ export class InvariantSuite {
     this.electionSafety.observe(node);
     this.leaderCompleteness.observe(slot, node);
     this.leaderAppendOnly.observe(slot, node);
+    this.voterQuorum.observe(slot, node);
+    this.configOneAtATime.observe(slot, node);
+    this.leavingLeader.observe(slot, node, now);
   }
 
   /** A Ready's entries are handed to storage (they are in `node`'s log now). */
-  persist(slot: number, node: NodeView, entries: readonly Entry[]): void {
+  persist(slot: number, node: MemberView, entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const prevTerm = node.termAt(entries[0]!.index - 1) ?? 0;
     this.logMatching.observe(node.id, entries, prevTerm);
     this.leaderAppendOnly.persist(slot, node, entries);
+    this.configOnAppend.persist(node, entries);
   }
 
   /** A hard state reached stable storage. */
@@ -65,9 +89,14 @@ export class InvariantSuite {
     this.commitIndex.durable(slot, nodeId, hs);
   }
 
-  /** A message leaves node `slot`, whose durable hard state is `durable`. */
-  send(slot: number, m: Message, durable: HardState): void {
-    if (m.type === 'RequestVoteResponse') this.vote.send(slot, m, durable);
+  /** A message leaves node `slot` (whose core is `node`), whose durable hard state is `durable`. */
+  send(slot: number, m: Message, durable: HardState, node: MemberView): void {
+    if (m.type === 'RequestVoteResponse') {
+      this.vote.send(slot, m, durable);
+      this.voterQuorum.grant(m);
+    } else if (m.type === 'RequestVote') {
+      this.voterQuorum.request(slot, m, node);
+    }
   }
 
   apply(nodeId: NodeId, entry: Entry, hash: number): void {
@@ -79,6 +108,7 @@ export class InvariantSuite {
   }
 
   crash(slot: number): void {
+    this.voteLease?.reset(slot);
     this.leaderAppendOnly.crash(slot);
     this.vote.crash(slot);
   }
@@ -93,12 +123,35 @@ export class InvariantSuite {
     this.committed.restart(slot, node.commitIndex);
   }
 
-  /** The periodic whole-log checks over the live nodes. */
-  fullCheck(nodes: readonly (NodeView | null)[]): void {
+  /**
+   * Slot `slot` of the pool is about to host a new server (a fresh id, an empty disk): forget
+   * what the per-slot checkers knew of the server it held before. Checkers keyed by id or by
+   * term (Election Safety, Log Matching, State Machine Safety) keep all of history.
+   */
+  reprovision(slot: number): void {
+    this.leaderAppendOnly.reset(slot);
+    this.committed.reset(slot);
+    this.leaderCompleteness.reset(slot);
+    this.commitIndex.reset(slot);
+    this.term.reset(slot);
+    this.vote.reset(slot);
+    this.voterQuorum.reset(slot);
+    this.voteLease?.reset(slot);
+    this.configOneAtATime.reset(slot);
+    this.leavingLeader.reset(slot);
+  }
+
+  /**
+   * The periodic whole-log checks over the live nodes at simulated time `now`; `snapshotConfig`
+   * gives a node's configuration as of its snapshot.
+   */
+  fullCheck(nodes: readonly (MemberView | null)[], now: number, snapshotConfig: (slot: number) => Configuration | null): void {
     for (let a = 0; a < nodes.length; a++) {
       const x = nodes[a];
       if (x === null || x === undefined) continue;
       this.leaderAppendOnly.fullCheck(a, x);
+      this.configOnAppend.fullCheck(x, snapshotConfig(a));
+      this.leavingLeader.poll(a, x, now);
       for (let b = a + 1; b < nodes.length; b++) {
         const y = nodes[b];
         if (y === null || y === undefined) continue;

@@ -29,4 +29,10 @@ export class TermMonotonic {
     this.durable(slot, nodeId, hs);
     this.inMemory[slot] = hs.currentTerm;
   }
+
+  /** The slot hosts a new server with an empty disk. */
+  reset(slot: number): void {
+    this.inMemory[slot] = 0;
+    this.persisted[slot] = 0;
+  }
 }

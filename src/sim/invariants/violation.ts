@@ -1,6 +1,6 @@
 // What every invariant checker shares: the read-only view of a node it inspects (the core's own
 // getters satisfy it, and tests can fabricate one) and the error that stops a run.
-import type { Entry, NodeId, Role } from '../../raft/index.js';
+import type { Configuration, Entry, NodeId, Role } from '../../raft/index.js';
 
 export const INVARIANTS = [
   'Election Safety',
@@ -14,6 +14,11 @@ export const INVARIANTS = [
   'Durability',
   'Liveness',
   'Linearizable Reads',
+  'Config Change One At A Time',
+  'Config On Append',
+  'Leaving Leader Steps Down',
+  'Voter Quorum',
+  'Vote Lease',
   'Runtime Contract',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
@@ -34,6 +39,14 @@ export interface NodeView extends LogView {
   readonly currentTerm: number;
   readonly votedFor: NodeId | null;
   readonly commitIndex: number;
+}
+
+/** A node with its membership view (thesis §4.1); `Raft` satisfies this too. */
+export interface MemberView extends NodeView {
+  /** The configuration in force: the newest in the log, committed or not. */
+  readonly config: Configuration;
+  /** The index of the entry that holds it (the snapshot's index if compacted away). */
+  readonly configIndex: number;
 }
 
 export class InvariantViolation extends Error {
