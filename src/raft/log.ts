@@ -4,6 +4,8 @@
 import type { Entry, SnapshotMeta } from './types.js';
 
 const ENTRY_OVERHEAD_BYTES = 24;
+/** The data of an entry or message with none (the no-op of §8, a snapshot the runtime fills in). */
+export const EMPTY_DATA = new Uint8Array(0);
 
 /** What an entry costs to ship or hold: its payload plus a fixed header estimate. */
 export function entryBytes(entry: Entry): number {

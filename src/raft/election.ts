@@ -1,0 +1,71 @@
+// Elections (§5.2, §5.4.1; PreVote, thesis §9.6): starting a campaign, the RequestVote receiver
+// of Figure 2, and tallying votes under the configuration in force (joint: both majorities, §4.3).
+import { isVoter } from './configuration.js';
+import { voterIds } from './membership.js';
+import { voteResult } from './quorum.js';
+import type { Raft } from './raft.js';
+import { becomeCandidate, becomeFollower, becomeLeader, becomePreCandidate } from './roles.js';
+import type { RequestVote, RequestVoteResponse } from './types.js';
+
+export function tickElection(r: Raft): void {
+  r.electionElapsed++;
+  if (r.electionElapsed >= r.randomizedElectionTimeout && isVoter(r.configuration, r.id)) {
+    r.campaign();
+  }
+}
+
+export function startElection(r: Raft, kind: 'pre-vote' | 'vote', transfer: boolean): void {
+  if (!isVoter(r.configuration, r.id)) return;
+  if (kind === 'pre-vote') becomePreCandidate(r);
+  else becomeCandidate(r);
+  const preVote = kind === 'pre-vote';
+  const term = preVote ? r.term + 1 : r.term;
+  r.votes.set(r.id, true);
+  if (countVotes(r)) return;
+  const lastLogIndex = r.log.lastIndex;
+  const lastLogTerm = r.log.lastTerm;
+  for (const id of voterIds(r)) {
+    if (id === r.id) continue;
+    const rv: RequestVote = { type: 'RequestVote', from: r.id, to: id, term, preVote, lastLogIndex, lastLogTerm, transfer };
+    r.messages.push(rv);
+  }
+}
+
+/** Tallies votes; on a decision acts on it and returns true. */
+export function countVotes(r: Raft): boolean {
+  const result = voteResult(r.configuration, r.votes);
+  if (result === 'won') {
+    if (r.currentRole === 'pre-candidate') startElection(r, 'vote', false);
+    else becomeLeader(r);
+    return true;
+  }
+  if (result === 'lost') {
+    becomeFollower(r, r.term, null);
+    return true;
+  }
+  return false;
+}
+
+/** Figure 2, RequestVote receiver; thesis §9.6 for pre-votes. */
+export function handleRequestVote(r: Raft, m: RequestVote): void {
+  const canVote =
+    r.vote === m.from ||
+    (r.vote === null && r.leader === null) ||
+    (m.preVote && m.term > r.term);
+  const grant = canVote && r.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+  const response: RequestVoteResponse = {
+    type: 'RequestVoteResponse',
+    from: r.id,
+    to: m.from,
+    // A grant carries the term asked about, so a pre-candidate can tell it from stale grants.
+    term: grant ? m.term : r.term,
+    preVote: m.preVote,
+    voteGranted: grant,
+  };
+  if (grant && !m.preVote) {
+    // One vote per term: recorded in hardState, which is durable BEFORE this response leaves.
+    r.vote = m.from;
+    r.electionElapsed = 0;
+  }
+  r.messages.push(response);
+}

@@ -1,0 +1,115 @@
+// What the leader sends (§5.3): AppendEntries within the flow-control window of each Progress,
+// InstallSnapshot when the entries are compacted away (§7), heartbeats (§5.2), and the heartbeat
+// rounds that confirm ReadIndex reads and leases (thesis §6.4, §6.4.1).
+import { EMPTY_DATA, entryBytes } from './log.js';
+import type { Progress } from './progress.js';
+import { hasQuorum } from './quorum.js';
+import type { Raft } from './raft.js';
+import { EMPTY_ENTRIES } from './read-index.js';
+import type { AppendEntries, InstallSnapshot, SnapshotMeta } from './types.js';
+
+/** Heartbeat rounds a replicating follower may go without progress before we re-probe it. */
+const STALL_HEARTBEATS = 3;
+/** Recent heartbeat rounds whose start tick is kept, for leases (thesis §6.4.1). */
+export const ROUND_HISTORY = 256;
+
+export function broadcastAppend(r: Raft): void {
+  for (const pr of r.progresses.values()) sendAppend(r, pr, true);
+}
+
+/**
+ * Heartbeats are empty AppendEntries (§5.2) anchored at the follower's match point, which its
+ * log is known to hold, so they never conflict; they carry the round number for ReadIndex.
+ */
+export function broadcastHeartbeat(r: Raft): void {
+  for (const pr of r.progresses.values()) {
+    if (pr.state === 'probe') {
+      // A probe answers for the heartbeat too, and replaces one that may have been lost.
+      pr.probeSent = false;
+      sendAppend(r, pr, true);
+      continue;
+    }
+    if (pr.state === 'replicate') {
+      if (pr.inflights.count > 0 && pr.matchIndex === pr.matchAtLastHeartbeat) {
+        // No progress for several rounds with messages outstanding: some were lost; re-probe.
+        if (++pr.stalledHeartbeats >= STALL_HEARTBEATS) {
+          pr.becomeProbe();
+          sendAppend(r, pr, true);
+          continue;
+        }
+      } else {
+        pr.stalledHeartbeats = 0;
+      }
+      pr.matchAtLastHeartbeat = pr.matchIndex;
+    }
+    const term = r.log.termAt(pr.matchIndex);
+    const prevLogIndex = term === undefined ? 0 : pr.matchIndex;
+    const hb: AppendEntries = {
+      type: 'AppendEntries', from: r.id, to: pr.id, term: r.term,
+      prevLogIndex, prevLogTerm: term ?? 0, entries: EMPTY_ENTRIES,
+      leaderCommit: Math.min(r.commit, prevLogIndex), seq: r.seq,
+    };
+    r.messages.push(hb);
+  }
+}
+
+export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
+  if (pr.isPaused()) return;
+  const prevLogIndex = pr.nextIndex - 1;
+  const prevLogTerm = r.log.termAt(prevLogIndex);
+  if (prevLogTerm === undefined) {
+    sendSnapshot(r, pr);
+    return;
+  }
+  const lastIndex = r.log.lastIndex;
+  const entries = pr.nextIndex <= lastIndex ? r.log.slice(pr.nextIndex, lastIndex + 1, r.opts.maxBytesPerMessage) : EMPTY_ENTRIES;
+  if (entries.length === 0 && !sendIfEmpty) return;
+  const ae: AppendEntries = {
+    type: 'AppendEntries', from: r.id, to: pr.id, term: r.term,
+    prevLogIndex, prevLogTerm, entries, leaderCommit: r.commit, seq: r.seq,
+  };
+  r.messages.push(ae);
+  if (pr.state === 'replicate') {
+    if (entries.length > 0) {
+      let bytes = 0;
+      for (let i = 0; i < entries.length; i++) bytes += entryBytes(entries[i]!);
+      const last = entries[entries.length - 1]!.index;
+      pr.nextIndex = last + 1;
+      pr.inflights.add(last, bytes);
+    }
+  } else {
+    pr.probeSent = true;
+  }
+}
+
+function sendSnapshot(r: Raft, pr: Progress): void {
+  const meta: SnapshotMeta = { index: r.log.snapshotIndex, term: r.log.snapshotTerm, config: r.snapshotConfiguration };
+  // The core never holds snapshot bytes: the runtime attaches its newest saved snapshot.
+  const msg: InstallSnapshot = {
+    type: 'InstallSnapshot', from: r.id, to: pr.id, term: r.term,
+    snapshot: { meta, data: EMPTY_DATA }, seq: r.seq,
+  };
+  r.messages.push(msg);
+  pr.becomeSnapshot(meta.index);
+}
+
+/** Begins a new heartbeat round; its start tick bounds the lease it can confirm. */
+export function startRound(r: Raft): void {
+  r.seq++;
+  r.roundStartTick[r.seq % ROUND_HISTORY] = r.ticks;
+}
+
+export function releaseConfirmedReads(r: Raft): void {
+  r.reads.release(
+    (seq) => hasQuorum(r.configuration, (id) => id === r.id || (r.progresses.get(id)?.ackedSeq ?? 0) >= seq),
+    r.readStates,
+  );
+}
+
+export function promoteDeferredReads(r: Raft): void {
+  if (!r.reads.hasDeferred()) return;
+  startRound(r);
+  r.reads.promoteDeferred(r.commit, r.seq);
+  broadcastHeartbeat(r);
+  releaseConfirmedReads(r);
+}

@@ -1,0 +1,64 @@
+// Role transitions (§5.2, thesis §9.6): follower, pre-candidate, candidate, leader, and the
+// randomized election timer that each transition resets.
+import { EMPTY_DATA } from './log.js';
+import { lastConfigIndex, syncProgresses } from './membership.js';
+import type { Raft } from './raft.js';
+import type { NodeId } from './types.js';
+
+export function becomeFollower(r: Raft, term: number, leader: NodeId | null): void {
+  if (term > r.term) {
+    r.term = term;
+    r.vote = null;
+  }
+  r.currentRole = 'follower';
+  r.leader = leader;
+  r.transferee = null;
+  resetTimers(r);
+  r.reads.clear();
+}
+
+export function becomePreCandidate(r: Raft): void {
+  // Thesis §9.6: a pre-candidate keeps its term; only a won pre-vote lets it bump the term.
+  r.currentRole = 'pre-candidate';
+  r.leader = null;
+  resetTimers(r);
+}
+
+export function becomeCandidate(r: Raft): void {
+  r.term++;
+  r.vote = r.id;
+  r.currentRole = 'candidate';
+  r.leader = null;
+  resetTimers(r);
+}
+
+export function becomeLeader(r: Raft): void {
+  r.currentRole = 'leader';
+  r.leader = r.id;
+  r.transferee = null;
+  resetTimers(r);
+  r.progresses.clear();
+  syncProgresses(r);
+  // A configuration entry of an earlier term may still be uncommitted: treat it as in flight.
+  r.pendingConfigIndex = lastConfigIndex(r);
+  // §8: a no-op entry of the new term lets the leader learn, and commit, everything before it.
+  r.log.appendOne({ index: r.log.lastIndex + 1, term: r.term, type: 'normal', data: EMPTY_DATA });
+  afterLeaderAppend(r);
+}
+
+function resetTimers(r: Raft): void {
+  r.electionElapsed = 0;
+  r.heartbeatElapsed = 0;
+  r.votes.clear();
+  // §5.2: randomized in [electionTicks, 2 × electionTicks) so split votes are rare.
+  r.randomizedElectionTimeout = r.opts.electionTicks + Math.floor(r.random() * r.opts.electionTicks);
+}
+
+export function inLease(r: Raft): boolean {
+  return r.opts.checkQuorum && r.leader !== null && r.electionElapsed < r.opts.electionTicks;
+}
+
+export function afterLeaderAppend(r: Raft): void {
+  // Proposals between two Readies leave in one AppendEntries per follower, not one each.
+  r.hasUnsentEntries = true;
+}
