@@ -1,7 +1,7 @@
 // The runtime around the consensus core: real timers drive tick(), a single loop turns each Ready
-// into disk writes, messages and applied entries: queue the writes and start their sync FIRST;
-// messages that depend on them leave only AFTER the sync, except a leader's AppendEntries, which
-// may race its own write (thesis §10.2.1, see handleReady); committed entries are applied
+// into disk writes, messages and applied entries: a leader's AppendEntries leave first, racing its
+// own write (thesis §10.2.1, see handleReady); then the writes are queued and their sync started;
+// messages that depend on them leave only AFTER the sync; committed entries are applied
 // without waiting for that sync; advance() comes last. A commitIndex-only hard state is queued
 // but not synced on its own. Proposals and reads become promises that settle when their entry is
 // applied (or replaced by another leader's).
@@ -26,10 +26,14 @@ import {
   type StateMachine,
 } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
+import { isTracing, trace } from './trace.js';
 
 /** Where the node's messages go; the TCP transport or a test double implements it. */
 export interface PeerSender {
+  /** Queues a message; it leaves within the current event-loop turn, batched with others. */
   send(m: Message): void;
+  /** Writes what send() queued now: for messages on a write's critical path. */
+  flush?(): void;
 }
 
 export interface NodeLogger {
@@ -124,6 +128,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private processing = false;
   private snapshotting: Promise<number> | null = null;
   private scheduled = false;
+  private isMicrotaskScheduled = false;
+  /** A Ready's own write is in flight and nothing else of that Ready is left but to wait for it. */
+  private isAwaitingSync = false;
   private stopped = false;
   private failure: Error | null = null;
   private idle: Promise<void> = Promise.resolve();
@@ -205,6 +212,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   propose(data: Uint8Array): Promise<Applied<R>> {
     this.assertRunning();
     const index = this.core.propose(data);
+    if (isTracing) trace('propose', index);
     this.stats.proposals++;
     const term = this.core.currentTerm;
     const settled = new Promise<Applied<R>>((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
@@ -299,8 +307,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
   /** A message from a peer (the transport calls this). */
   receive(m: Message): void {
     if (this.stopped) return;
+    if (isTracing) traceMessage('recv', m);
     this.core.step(m);
-    this.schedule();
+    if (this.isAwaitingSync) this.applyCommittedEarly();
+    this.schedule(true);
   }
 
   reportUnreachable(id: NodeId): void {
@@ -341,8 +351,25 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   // ---- the Ready loop --------------------------------------------------------------------------
 
-  private schedule(): void {
-    if (this.scheduled || this.processing || this.stopped) return;
+  /**
+   * Runs the Ready loop soon. A peer's message (`isMessage`) is taken in a microtask, at the end
+   * of its socket chunk's frames: one loop turn less per step of a write, with batching intact
+   * (a chunk is already a batch, and while a Ready is in flight everything waits for the next).
+   * Proposals and ticks wait for setImmediate instead, so that every request the current poll
+   * phase delivers (many clients at once) lands in one Ready and one sync.
+   */
+  private schedule(isMessage = false): void {
+    if (this.processing || this.stopped) return;
+    if (isMessage) {
+      if (this.isMicrotaskScheduled) return;
+      this.isMicrotaskScheduled = true;
+      queueMicrotask(() => {
+        this.isMicrotaskScheduled = false;
+        void this.process();
+      });
+      return;
+    }
+    if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -360,7 +387,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.idle = new Promise((resolve) => (this.idleResolve = resolve));
     try {
       while (!this.stopped && this.core.hasReady()) {
+        if (isTracing) trace('process', -1);
         await this.handleReady(this.core.ready());
+        if (isTracing) trace('handled', -1);
         this.core.advance();
         this.emit('advanced');
         if (this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
@@ -382,36 +411,44 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    // 1. Persist: snapshot, entries, hard state; one synced write for all of it (group commit).
+    if (isTracing) {
+      if (rd.entries.length > 0) trace('ready-entries', rd.entries[rd.entries.length - 1]!.index);
+      if (rd.committedEntries.length > 0) trace('ready-commit', rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    }
     if (rd.snapshot !== null) await this.storage.installSnapshot(rd.snapshot);
+    const changesVote =
+      rd.hardState !== null && (rd.hardState.currentTerm !== this.persistedTerm || rd.hardState.votedFor !== this.persistedVote);
+    // A hard state whose only change is commitIndex is not synced on its own: commitIndex is not
+    // needed for safety (raft/types.ts), so it rides along with the next sync.
+    const needsSync = rd.entries.length > 0 || changesVote;
+    // 1. Messages that need not wait. A leader whose term and vote are already durable MAY send
+    // AppendEntries (and snapshots) before its own write is done — or even issued (thesis
+    // §10.2.1): the core counts the leader's own entries toward commitment only once advance()
+    // reports them persisted, so nothing is committed on the strength of this unsynced write.
+    // They leave first, flushed at once, because a follower's sync, not ours, is usually the
+    // slower half of a commit. Everything else — votes, responses, and anything after a term or
+    // vote change — MUST wait for the sync.
+    const mayRace = needsSync && !changesVote && rd.snapshot === null && this.core.role === 'leader';
+    let held: Message[] | null = null;
+    if (!needsSync) {
+      for (const m of rd.messages) this.sendMessage(m);
+    } else {
+      for (const m of rd.messages) {
+        if (mayRace && (m.type === 'AppendEntries' || m.type === 'InstallSnapshot')) this.sendMessage(m);
+        else (held ??= []).push(m);
+      }
+      if (mayRace) this.transport.flush?.();
+    }
+    // 2. Persist: entries and hard state, one synced write for all of it (group commit).
     if (rd.entries.length > 0) this.storage.append(rd.entries);
-    let changesVote = false;
     if (rd.hardState !== null) {
       this.storage.setHardState(rd.hardState);
-      changesVote = rd.hardState.currentTerm !== this.persistedTerm || rd.hardState.votedFor !== this.persistedVote;
       this.persistedTerm = rd.hardState.currentTerm;
       this.persistedVote = rd.hardState.votedFor;
     }
-    // A hard state whose only change is commitIndex is not synced on its own: commitIndex is not
-    // needed for safety (raft/types.ts), so it rides along with the next sync.
-    const synced = rd.entries.length > 0 || changesVote ? this.syncTimed() : null;
+    const synced = needsSync ? this.syncTimed() : null;
     // Awaited below; should applying throw first, a failed sync must not go unhandled meanwhile.
     synced?.catch(() => undefined);
-    // 2. Messages. A leader whose term and vote are already durable MAY send AppendEntries (and
-    // snapshots) while its own write is in flight (thesis §10.2.1): the core counts the leader's
-    // own entries toward commitment only once advance() reports them persisted, so nothing is
-    // committed on the strength of this unsynced write. Everything else — votes, responses, and
-    // anything after a term or vote change — MUST wait for the sync.
-    const mayRace = synced !== null && !changesVote && rd.snapshot === null && this.core.role === 'leader';
-    let held: Message[] | null = null;
-    if (synced === null) {
-      for (const m of rd.messages) this.transport.send(this.attachSnapshot(m));
-    } else {
-      for (const m of rd.messages) {
-        if (mayRace && (m.type === 'AppendEntries' || m.type === 'InstallSnapshot')) this.transport.send(this.attachSnapshot(m));
-        else (held ??= []).push(m);
-      }
-    }
     // 3. Apply. Committed entries are durable on a majority already: they need not wait for the
     // sync of this Ready's new entries.
     if (rd.snapshot !== null) {
@@ -422,7 +459,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.logger.info('installed snapshot', { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term });
       this.rejectProposalsUpTo(rd.snapshot.meta.index);
     }
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const e of rd.committedEntries) {
+      // applyCommittedEarly() may have applied it while the previous Ready's write was in flight.
+      if (e.index > this.applied) this.applyEntry(e);
+    }
     // 4. Reads whose leadership round is confirmed wait for the state machine to catch up.
     for (const rs of rd.readStates) {
       const w = this.readsById.get(rs.requestId);
@@ -438,8 +478,25 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.logger.info('role changed', { role: rd.softState.role, leader: rd.softState.leaderId, term: this.core.currentTerm });
     }
     // 5. Only once the write is durable may what depends on it leave, and advance() follow.
-    if (synced !== null) await synced;
-    if (held !== null) for (const m of held) this.transport.send(this.attachSnapshot(m));
+    if (synced !== null) {
+      this.isAwaitingSync = true;
+      try {
+        await synced;
+      } finally {
+        this.isAwaitingSync = false;
+      }
+    }
+    if (isTracing && synced !== null && rd.entries.length > 0) trace('synced', rd.entries[rd.entries.length - 1]!.index);
+    if (held !== null) {
+      for (const m of held) this.sendMessage(m);
+      // A follower's acknowledgement is the slow half of a commit: out at once.
+      this.transport.flush?.();
+    }
+  }
+
+  private sendMessage(m: Message): void {
+    if (isTracing) traceMessage('send', m);
+    this.transport.send(this.attachSnapshot(m));
   }
 
   private async syncTimed(): Promise<void> {
@@ -450,13 +507,35 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (durations.length < 10_000) durations.push(performance.now() - t0);
   }
 
+  /**
+   * Thesis §10.2.1: an entry is committed once a majority has it durably, with or without the
+   * leader. The core counts that (its own copy only once stable), but hands out no Ready before
+   * advance(), so a commit that two followers' acknowledgements made while our own write is in
+   * flight would wait for that write. Apply it now instead, straight from the core's log: every
+   * entry up to commitIndex is committed (Log Matching, §5.3). The next Ready repeats these
+   * entries in committedEntries; handleReady skips them.
+   */
+  private applyCommittedEarly(): void {
+    const to = Math.min(this.core.commitIndex, this.core.lastIndex);
+    if (to <= this.applied) return;
+    for (let index = this.applied + 1; index <= to; index++) {
+      const e = this.core.entryAt(index);
+      // Compacted under a snapshot that is about to be installed: the next Ready handles it.
+      if (e === undefined) break;
+      this.applyEntry(e);
+    }
+    this.releaseReads();
+  }
+
   private applyEntry(e: Entry): void {
     const result = this.sm.apply(e);
     this.applied = e.index;
+    if (isTracing) trace('applied', e.index);
     this.stats.appliedEntries++;
     const w = this.proposals.get(e.index);
     if (w === undefined) return;
     this.proposals.delete(e.index);
+    if (isTracing) trace('resolve', e.index);
     // Another leader's entry at this index means ours was overwritten and never committed.
     if (e.term === w.term) w.resolve({ index: e.index, result });
     else w.reject(new ProposalDroppedError(`entry ${e.index} was replaced by a newer leader's`));
@@ -505,7 +584,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private async writeSnapshot(): Promise<number> {
     const applied = this.applied;
     // Nothing new, or a snapshot from the leader is about to replace our state: not now.
-    if (applied <= (this.latestSnapshot?.meta.index ?? 0) || applied < this.core.snapshotIndex) {
+    // Also not while entries applied early are still ahead of what the core handed out.
+    if (applied <= (this.latestSnapshot?.meta.index ?? 0) || applied < this.core.snapshotIndex || applied > this.core.lastApplied) {
       return this.latestSnapshot?.meta.index ?? 0;
     }
     const snapshot: Snapshot = { meta: this.core.snapshotMetaAt(applied), data: this.sm.snapshot() };
@@ -525,5 +605,14 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private assertRunning(): void {
     if (this.failure !== null) throw this.failure;
     if (this.stopped) throw new StoppedError();
+  }
+}
+
+function traceMessage(dir: string, m: Message): void {
+  if (m.type === 'AppendEntries') {
+    if (m.entries.length > 0) trace(`${dir}-ae`, m.entries[m.entries.length - 1]!.index);
+    else trace(`${dir}-commit`, m.leaderCommit);
+  } else if (m.type === 'AppendEntriesResponse') {
+    trace(`${dir}-aer`, m.matchIndex);
   }
 }

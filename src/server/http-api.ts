@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { recordToJson } from '../kv/index.js';
+import { isTracing, trace } from '../node/trace.js';
 import { ApiError } from './errors.js';
 import type { Logger } from './logger.js';
 import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
@@ -129,6 +130,7 @@ export function createApiServer(options: ApiServerOptions): Api {
 
   const server = createServer((req, res) => {
     const started = performance.now();
+    if (isTracing) trace('http-in', -1);
     const route = routeName(req.url ?? '/');
     if (pending >= maxPending) {
       send(res, api, errorReply(new ApiError('OVERLOADED', `more than ${maxPending} requests in progress`)));
@@ -178,6 +180,7 @@ export function createApiServer(options: ApiServerOptions): Api {
   async function handle(req: IncomingMessage, _res: ServerResponse): Promise<Reply> {
     const url = parseTarget(req.url ?? '/');
     const body = await readBody(req, maxBody);
+    if (isTracing) trace('http-body', -1);
     const parsed: ParsedRequest = {
       method: req.method ?? 'GET',
       path: url.path,
@@ -417,6 +420,7 @@ export function errorReply(err: unknown, logger?: Logger): Reply {
 
 function send(res: ServerResponse, api: KvApi, reply: Reply): void {
   if (res.headersSent) return;
+  if (isTracing) trace('http-send', -1);
   const headers: Record<string, string> = { 'raftkv-node': api.id };
   const leader = api.leaderUrl();
   if (leader !== null) headers['raftkv-leader'] = leader;
@@ -431,5 +435,6 @@ function send(res: ServerResponse, api: KvApi, reply: Reply): void {
   }
   res.writeHead(reply.status, headers);
   res.end(body);
+  if (isTracing) trace('http-out', (reply.json as { index?: number } | undefined)?.index ?? -1);
 }
 

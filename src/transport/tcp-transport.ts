@@ -123,6 +123,11 @@ export class TcpTransport implements Transport {
     sender.enqueue(frame, bytes);
   }
 
+  /** Writes every queued message now instead of at the end of the current event-loop turn. */
+  flush(): void {
+    for (const sender of this.senders.values()) sender.flush();
+  }
+
   /**
    * Sends a request to a peer's onRequest over the rpc stream and resolves with its answer.
    * Rejects with RpcError (maybeDelivered tells whether the peer may have acted on it).

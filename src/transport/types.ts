@@ -25,6 +25,8 @@ export interface Transport {
   start(): Promise<void>;
   /** Never blocks, never throws: queues `m` for `m.to` or drops it. */
   send(m: Message): void;
+  /** Writes what send() queued now rather than at the end of the current event-loop turn. */
+  flush?(): void;
   addPeer(id: NodeId, address: PeerAddress): void;
   removePeer(id: NodeId): void;
   stop(): Promise<void>;

@@ -1,0 +1,21 @@
+// Off by default: with RAFTKV_TRACE_DIR set, records a wall-clock timestamp (µs resolution,
+// comparable across processes on one machine) at named points along a write's path, keyed by
+// log index, and writes them to DIR/trace-<pid>.txt when the process exits. For measuring where
+// one request's latency goes (docs/benchmarks.md); costs one branch per point when off.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const dir = process.env['RAFTKV_TRACE_DIR'];
+export const isTracing = dir !== undefined && dir !== '';
+const lines: string[] = [];
+
+if (isTracing) {
+  process.on('exit', () => writeFileSync(join(dir!, `trace-${process.pid}.txt`), lines.join('\n') + '\n'));
+}
+
+/** Records that `point` was reached for log index `index`. */
+export function trace(point: string, index: number): void {
+  if (!isTracing || lines.length > 2_000_000) return;
+  lines.push(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${point} ${index}`);
+}
