@@ -13,7 +13,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  Resources, etcdWorkload, findEtcd, formatFinalLine, formatLevel, formatProfileSummary, formatTable, raftkvWorkload,
+  Resources, rejectUnknownFlags, runBench, etcdWorkload, findEtcd, formatFinalLine, formatLevel, formatProfileSummary, formatTable, raftkvWorkload,
   runClosedLoop, startEtcd, startRaftkv, summarizeCpuProfile, targetOf, type LoadResult, type SystemUnderTest, type Workload,
 } from './lib/index.js';
 
@@ -47,6 +47,7 @@ function numberOption(name: string, env: string, fallback: number, min: number):
 }
 
 function readConfig(): Config {
+  rejectUnknownFlags(['levels', 'systems', 'profile', 'seconds', 'warmup', 'keys', 'value-bytes', 'etcd', 'timeout']);
   const levels = (option('levels', 'BENCH_LEVELS') ?? '1,16,256').split(',').map((s) => Number(s.trim()));
   if (levels.some((c) => !Number.isInteger(c) || c < 1 || c > 4096)) throw new Error('--levels must be whole numbers from 1 to 4096, like 1,16,256');
   const systems = (option('systems', 'BENCH_SYSTEMS') ?? 'raftkv,etcd').split(',').map((s) => s.trim());
@@ -132,31 +133,10 @@ async function main(res: Resources): Promise<number> {
   return failed ? 1 : 0;
 }
 
-const res = new Resources();
-let isExiting = false;
-const exitAfterCleanup = (code: number, why: string | null): void => {
-  if (isExiting) return;
-  isExiting = true;
-  if (why !== null) console.error(why);
-  void res.releaseAll(2000).finally(() => process.exit(code));
-};
-process.once('SIGINT', () => exitAfterCleanup(130, '\ninterrupted: stopping every node and removing temp dirs'));
-process.once('SIGTERM', () => exitAfterCleanup(143, 'terminated: stopping every node and removing temp dirs'));
-const bound = (() => {
+runBench(main, () => {
   try {
     return readConfig().timeout;
   } catch {
     return 120;
   }
-})();
-const watchdog = setTimeout(() => exitAfterCleanup(1, `bench: stopped at its time bound (${bound} s; --timeout raises it)`), bound * 1000);
-main(res).then(
-  (code) => {
-    clearTimeout(watchdog);
-    exitAfterCleanup(code, null);
-  },
-  (err: unknown) => {
-    clearTimeout(watchdog);
-    exitAfterCleanup(1, `bench: ${err instanceof Error ? err.message : String(err)}`);
-  },
-);
+});

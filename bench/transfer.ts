@@ -17,7 +17,7 @@ import type { Agent } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Resources, freePorts, keepAliveAgent, percentile, send, sendJson, targetOf, tailLogs, type Child } from './lib/index.js';
+import { Resources, rejectUnknownFlags, runBench, freePorts, keepAliveAgent, percentile, send, sendJson, targetOf, tailLogs, type Child } from './lib/index.js';
 
 const RAFTKV_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -46,6 +46,7 @@ function intOption(name: string, env: string, fallback: number, min: number): nu
 }
 
 function readConfig(): Config {
+  rejectUnknownFlags(['transfers', 'failovers', 'clients', 'heartbeat-ms', 'election-ms', 'settle-ms', 'timeout']);
   return {
     transfers: intOption('transfers', 'BENCH_TRANSFERS', 10, 1),
     failovers: intOption('failovers', 'BENCH_FAILOVERS', 3, 0),
@@ -293,31 +294,10 @@ async function main(res: Resources): Promise<number> {
   return t.max < limit ? 0 : 1;
 }
 
-const res = new Resources();
-let isExiting = false;
-const exitAfterCleanup = (code: number, why: string | null): void => {
-  if (isExiting) return;
-  isExiting = true;
-  if (why !== null) console.error(why);
-  void res.releaseAll(2000).finally(() => process.exit(code));
-};
-process.once('SIGINT', () => exitAfterCleanup(130, '\ninterrupted: stopping every node and removing temp dirs'));
-process.once('SIGTERM', () => exitAfterCleanup(143, 'terminated: stopping every node and removing temp dirs'));
-const bound = (() => {
+runBench(main, () => {
   try {
     return readConfig().timeout;
   } catch {
     return 180;
   }
-})();
-const watchdog = setTimeout(() => exitAfterCleanup(1, `bench: stopped at its time bound (${bound} s; --timeout raises it)`), bound * 1000);
-main(res).then(
-  (code) => {
-    clearTimeout(watchdog);
-    exitAfterCleanup(code, null);
-  },
-  (err: unknown) => {
-    clearTimeout(watchdog);
-    exitAfterCleanup(1, `bench: ${err instanceof Error ? err.message : String(err)}`);
-  },
-);
+});

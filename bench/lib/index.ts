@@ -1,6 +1,6 @@
 // Helpers of the cluster benchmark (bench/cluster.ts): processes and temp dirs, the load
 // generator, the two systems under test, profile summaries and the printed report.
-export { Resources, tailLogs, type Child, type SpawnOptions } from './processes.js';
+export { Resources, runBench, tailLogs, type Child, type SpawnOptions } from './processes.js';
 export { freePorts } from './ports.js';
 export { keepAliveAgent, send, sendJson, targetOf, type HttpRequest, type HttpResponse, type HttpTarget } from './http.js';
 export { runClosedLoop, type LoadOptions, type LoadResult } from './load.js';
@@ -10,3 +10,4 @@ export { keyName, raftkvWorkload, startRaftkv, type RaftkvClusterOptions } from 
 export { etcdWorkload, findEtcd, startEtcd, type EtcdClusterOptions } from './etcd-cluster.js';
 export { formatProfileSummary, summarizeCpuProfile, type HotSpot, type ProfileSummary } from './cpu-profile.js';
 export { formatFinalLine, formatLevel, formatTable } from './report.js';
+export { rejectUnknownFlags } from './flags.js';

@@ -115,3 +115,33 @@ export function tailLogs(children: readonly Child[], lines = 5): string {
     })
     .join('\n');
 }
+
+/**
+ * Runs a benchmark's `main` with one Resources, bounded in time: every way out (the end, an
+ * error, Ctrl-C, SIGTERM, the time bound) stops every process and removes every temp dir
+ * before the process exits with main's code (1 on error or time bound, 130/143 on signals).
+ */
+export function runBench(main: (res: Resources) => Promise<number>, timeoutSeconds: () => number): void {
+  const res = new Resources();
+  let isExiting = false;
+  const exitAfterCleanup = (code: number, why: string | null): void => {
+    if (isExiting) return;
+    isExiting = true;
+    if (why !== null) console.error(why);
+    void res.releaseAll(2000).finally(() => process.exit(code));
+  };
+  process.once('SIGINT', () => exitAfterCleanup(130, '\ninterrupted: stopping every node and removing temp dirs'));
+  process.once('SIGTERM', () => exitAfterCleanup(143, 'terminated: stopping every node and removing temp dirs'));
+  const bound = timeoutSeconds();
+  const watchdog = setTimeout(() => exitAfterCleanup(1, `bench: stopped at its time bound (${bound} s; --timeout raises it)`), bound * 1000);
+  main(res).then(
+    (code) => {
+      clearTimeout(watchdog);
+      exitAfterCleanup(code, null);
+    },
+    (err: unknown) => {
+      clearTimeout(watchdog);
+      exitAfterCleanup(1, `bench: ${err instanceof Error ? err.message : String(err)}`);
+    },
+  );
+}
