@@ -68,14 +68,24 @@ export function tickLeader(r: Raft): void {
   }
 }
 
-function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
-  const pr = r.progresses.get(m.from);
-  if (pr === undefined) return;
+/**
+ * A follower answered: it is active (CheckQuorum, thesis §6.2), and its answer to round `seq`
+ * confirms this leadership for the reads waiting on that round (thesis §6.4).
+ */
+function heardFrom(r: Raft, from: NodeId, seq: number): Progress | undefined {
+  const pr = r.progresses.get(from);
+  if (pr === undefined) return undefined;
   pr.recentActive = true;
-  if (m.seq > pr.ackedSeq) {
-    pr.ackedSeq = m.seq;
+  if (seq > pr.ackedSeq) {
+    pr.ackedSeq = seq;
     releaseConfirmedReads(r);
   }
+  return pr;
+}
+
+function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
+  const pr = heardFrom(r, m.from, m.seq);
+  if (pr === undefined) return;
   if (!m.success) {
     handleRejection(r, pr, m);
     return;
@@ -115,13 +125,8 @@ function handleRejection(r: Raft, pr: Progress, m: AppendEntriesResponse): void 
 }
 
 function handleSnapshotResponse(r: Raft, m: InstallSnapshotResponse): void {
-  const pr = r.progresses.get(m.from);
+  const pr = heardFrom(r, m.from, m.seq);
   if (pr === undefined) return;
-  pr.recentActive = true;
-  if (m.seq > pr.ackedSeq) {
-    pr.ackedSeq = m.seq;
-    releaseConfirmedReads(r);
-  }
   pr.maybeUpdate(m.matchIndex);
   if (pr.state === 'snapshot') pr.becomeProbe();
   if (maybeCommit(r)) afterCommitAdvanced(r);
