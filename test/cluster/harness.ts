@@ -358,7 +358,7 @@ export class TestCluster {
    * Waits until every running node answers, exactly one of them is the leader, and all of them
    * name it as leader in the same term. Fails early if a node died.
    */
-  async waitForLeader(timeoutMs = 10_000): Promise<TestNode> {
+  async waitForLeader(timeoutMs = 20_000): Promise<TestNode> {
     return pollUntil(`one leader that every running node agrees on (${this.describe()})`, timeoutMs, async () => {
       this.assertNoUnexpectedExit();
       const running = this.responsive();
@@ -372,7 +372,7 @@ export class TestCluster {
   }
 
   /** A leader, and every running node lists every member's peer and client address (forwarding needs them). */
-  async waitForReady(timeoutMs = 10_000): Promise<TestNode> {
+  async waitForReady(timeoutMs = 20_000): Promise<TestNode> {
     const started = Date.now();
     const leader = await this.waitForLeader(timeoutMs);
     await pollUntil('every node to know every member address', Math.max(1000, timeoutMs - (Date.now() - started)), async () => {
@@ -388,7 +388,7 @@ export class TestCluster {
    * Waits until each of `nodes` (default: every responsive one) is in the configuration with
    * exactly these voters and learners, committed (no change pending, not joint).
    */
-  async waitForConfiguration(expected: { voters: readonly string[]; learners?: readonly string[] }, timeoutMs = 10_000, nodes?: readonly TestNode[]): Promise<void> {
+  async waitForConfiguration(expected: { voters: readonly string[]; learners?: readonly string[] }, timeoutMs = 20_000, nodes?: readonly TestNode[]): Promise<void> {
     const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
     let last = '';
     const what = `the configuration voters=[${expected.voters.join(',')}] learners=[${(expected.learners ?? []).join(',')}] everywhere`;
@@ -406,7 +406,7 @@ export class TestCluster {
   }
 
   /** Waits until `node` has applied at least `index`. */
-  async waitApplied(node: TestNode, index: number, timeoutMs = 10_000): Promise<StatusJson> {
+  async waitApplied(node: TestNode, index: number, timeoutMs = 20_000): Promise<StatusJson> {
     return pollUntil(`${node.id} to apply index ${index}`, timeoutMs, async () => {
       const s = await node.status();
       return s !== null && s.appliedIndex >= index ? s : undefined;

@@ -27,7 +27,7 @@ async function startWithLearner(name: string): Promise<{ cluster: TestCluster; l
   const leader = await cluster.waitForLeader();
   const n4 = await cluster.addSlot('n4');
   cluster.startJoining(n4, leader, ['--learner']);
-  await cluster.waitForReady(10_000);
+  await cluster.waitForReady(20_000);
   await cluster.waitForConfiguration({ voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
   return { cluster, leader, n4 };
 }
