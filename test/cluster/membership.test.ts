@@ -71,7 +71,7 @@ test('grow 3 → 5 under load: n4 joins with serve --join (learner, auto-promote
   // The new process finds the cluster through --join (it is already a member: the join only confirms its addresses).
   cluster.startJoining(n5, cluster.node('n1'));
   await cluster.waitForConfiguration({ voters: ['n1', 'n2', 'n3', 'n4', 'n5'] }, 15_000);
-  await cluster.waitForReady(10_000);
+  await cluster.waitForReady(20_000);
   await load.waitForMore(30, 10_000);
 
   // A freshly added voter can take over (thesis §3.10: the leader first brings it up to date).
@@ -117,7 +117,7 @@ test('shrink 5 → 3 under load: `raftkv members remove` of a follower, then DEL
   await load.waitForMore(30, 10_000);
 
   await finish(cluster, load, watch, staying, t);
-  await cluster.waitForReady(10_000);
+  await cluster.waitForReady(20_000);
 });
 
 test('replace a dead member: kill -9 a follower, remove it, a fresh node joins; writes continue throughout', { timeout: 90_000 }, async (t) => {
@@ -140,7 +140,7 @@ test('replace a dead member: kill -9 a follower, remove it, a fresh node joins; 
   const fresh = await cluster.addSlot('n4');
   cluster.startJoining(fresh, alive[0]!);
   await cluster.waitForConfiguration({ voters: [...alive, fresh].map((n) => n.id) }, 15_000);
-  await cluster.waitForReady(10_000);
+  await cluster.waitForReady(20_000);
   await load.waitForMore(30, 10_000);
 
   await finish(cluster, load, watch, cluster.nodes, t);
@@ -153,7 +153,7 @@ test('thesis §4.2.1: a node started with --learner gets the log but stays a lea
   for (let i = 0; i < 20; i++) assert.equal((await http(leader.url, `/v1/kv/l${i}`, { method: 'PUT', body: `v${i}` })).status, 200);
   const n4 = await cluster.addSlot('n4');
   cluster.startJoining(n4, leader, ['--learner']);
-  await cluster.waitForReady(10_000);
+  await cluster.waitForReady(20_000);
   const commitIndex = (await leader.status())!.commitIndex;
   await cluster.waitApplied(n4, commitIndex);
   // Caught up, and ten auto-promotion rounds later still a learner: it did not ask to vote.
