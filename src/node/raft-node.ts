@@ -247,6 +247,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (target === this.id) return target;
     await this.waitUntil(() => {
       if (this.core.leaderId === target && this.core.role !== 'leader') return true;
+      // Another server won the election the transfer caused: the answer is known now.
+      const winner = this.core.leaderId;
+      if (this.core.role !== 'leader' && winner !== null && winner !== this.id) throw new ProposalDroppedError(`${winner} took over, not ${target}`);
       if (this.core.role === 'leader' && this.core.leadTransferee === null) throw new ProposalDroppedError(`${target} did not take over within an election timeout; ${this.id} still leads`);
       return false;
     }, deadlineMs);

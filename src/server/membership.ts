@@ -119,29 +119,16 @@ async function handOff<R>(options: MembershipOptions<R>, deadline: number): Prom
  */
 async function transfer<R>(options: MembershipOptions<R>, to: NodeId | null, deadline: number): Promise<NodeId> {
   const { node } = options;
-  const pending = node.transferLeadership(to, deadline);
-  // Set synchronously by the call above, unless the transfer was refused or is a no-op.
-  const target = node.core.leadTransferee ?? to;
-  let isSettled = false;
-  const otherWinner = (async (): Promise<NodeId | null> => {
-    while (!isSettled && Date.now() < deadline) {
-      const leader = node.leaderId;
-      if (!node.isLeader && leader !== null && leader !== node.id && leader !== target) return leader;
-      await new Promise((resolve) => setTimeout(resolve, options.handOffPollMs ?? 20));
-    }
-    return null;
-  })();
   try {
-    const outcome = await Promise.race<{ leader: NodeId } | { other: NodeId }>([
-      pending.then((leader) => ({ leader })),
-      otherWinner.then(async (other) => (other === null ? { leader: await pending } : { other })),
-    ]);
-    if ('leader' in outcome) return outcome.leader;
-    if (to === null) return outcome.other;
-    throw new ApiError('NO_LEADER', `${outcome.other} won the election instead of ${to}; retry to move leadership on`);
-  } finally {
-    isSettled = true;
-    pending.catch(() => undefined);
+    return await node.transferLeadership(to, deadline);
+  } catch (err) {
+    // RaftNode rejects as soon as a server other than the target wins the election it caused.
+    const winner = node.leaderId;
+    if (err instanceof ProposalDroppedError && !node.isLeader && winner !== null && winner !== node.id) {
+      if (to === null) return winner;
+      throw new ApiError('NO_LEADER', `${winner} won the election instead of ${to}; retry to move leadership on`);
+    }
+    throw err;
   }
 }
 
