@@ -23,16 +23,16 @@ function total(results: readonly SimResult[], f: (r: SimResult) => number): numb
   return results.reduce((s, r) => s + f(r), 0);
 }
 
-test('3 nodes, 200 seeds x 60 s: no invariant violated, and the faults really happened', async () => {
-  const results = await campaign(3, 200);
+test('3 nodes, 500 seeds x 60 s: no invariant violated, and the faults really happened', async () => {
+  const results = await campaign(3, 500);
   assert.ok(total(results, (r) => r.crashes) > 1000, 'crashes were injected');
   assert.ok(total(results, (r) => r.snapshotsInstalled) > 200, 'followers caught up by InstallSnapshot');
   assert.ok(total(results, (r) => r.elections) > 2 * results.length, 'leaders changed');
   assert.ok(results.every((r) => r.acknowledged > 0 && r.recoveryMs >= 0), 'every run made progress and recovered');
 });
 
-test('5 nodes, 200 seeds x 60 s: no invariant violated', async () => {
-  const results = await campaign(5, 200);
+test('5 nodes, 300 seeds x 60 s: no invariant violated', async () => {
+  const results = await campaign(5, 300);
   assert.ok(total(results, (r) => r.reads) > 1000, 'linearizable reads were served');
   assert.ok(results.every((r) => r.acknowledged > 0 && r.recoveryMs >= 0));
 });
