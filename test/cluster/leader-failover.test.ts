@@ -4,59 +4,14 @@
 // twice despite client retries (thesis §6.3), and the old leader catches up after a restart.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RaftKvClient } from '../../src/client/index.js';
 import { pollUntil, TestCluster, type TestNode } from './harness.js';
 import { http, type KvRecordJson } from './http.js';
+import { startWriteLoad } from './write-load.js';
 
 const ELECTION_MS = 300;
 const WRITERS = 4;
 let cluster: TestCluster | undefined;
 after(() => cluster?.destroy());
-
-interface Load {
-  /** key → value, for every write the cluster acknowledged with a 200. */
-  readonly acked: Map<string, string>;
-  /** key → value, for every write tried (acked or not). */
-  readonly attempted: Map<string, string>;
-  readonly failures: string[];
-  /** Acknowledgement times, to count the writes served after the failover. */
-  readonly ackTimes: number[];
-  stop(): Promise<void>;
-}
-
-function startLoad(urls: string[]): Load {
-  const acked = new Map<string, string>();
-  const attempted = new Map<string, string>();
-  const failures: string[] = [];
-  const ackTimes: number[] = [];
-  let isStopping = false;
-  const writer = async (w: number): Promise<void> => {
-    const client = new RaftKvClient({ endpoints: urls, timeoutMs: 4000, attemptTimeoutMs: 1000, backoffMs: 20, maxBackoffMs: 250, clientId: `failover-w${w}` });
-    for (let seq = 0; !isStopping; seq++) {
-      const key = `fo/w${w}/${String(seq).padStart(6, '0')}`;
-      const value = `v-${w}-${seq}-${Math.random().toString(36).slice(2, 10)}`;
-      attempted.set(key, value);
-      try {
-        await client.put(key, value);
-        acked.set(key, value);
-        ackTimes.push(Date.now());
-      } catch (err) {
-        failures.push(`${key}: ${(err as Error).name}: ${(err as Error).message}`);
-      }
-    }
-  };
-  const running = Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
-  return {
-    acked,
-    attempted,
-    failures,
-    ackTimes,
-    async stop() {
-      isStopping = true;
-      await running;
-    },
-  };
-}
 
 async function listAll(node: TestNode, consistency: 'linearizable' | 'stale'): Promise<Map<string, KvRecordJson>> {
   const r = await http(node.url, `/v1/kv?prefix=fo%2F&limit=10000&consistency=${consistency}`, { timeoutMs: 10_000 });
@@ -70,7 +25,7 @@ test('kill -9 of the leader under load: fast re-election, no acknowledged write 
   cluster = await TestCluster.start({ size: 3, name: 'failover', electionMs: ELECTION_MS, extraArgs: ['--request-timeout-ms', '2000'] });
   const oldLeader = await cluster.waitForLeader();
   const oldTerm = (await oldLeader.status())!.term;
-  const load = startLoad(cluster.urls);
+  const load = startWriteLoad({ endpoints: cluster.urls, prefix: 'fo', writers: WRITERS });
   try {
     await pollUntil('100 acknowledged writes before the kill', 20_000, async () => (load.acked.size >= 100 ? true : undefined));
     const killedAt = Date.now();
