@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNodeNamespace, deleteNamespace } from './netns.js';
 import { errorCode, exchange, probe, sleep } from './http.js';
+import type { NodeStatus } from '../client/index.js';
 
 /** The compiled CLI, next to this compiled file (dist/src/faults/ → dist/src/cli/). */
 export const MAIN_JS = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -21,15 +22,8 @@ process.on('exit', () => {
   for (const dir of dataRoots) rmSync(dir, { recursive: true, force: true });
 });
 
-export interface NodeStatus {
-  readonly id: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly members: readonly { readonly id: string; readonly role: string }[];
-}
+/** What GET /v1/status answers (the typed client's own type). */
+export type { NodeStatus };
 
 /** One raftkv node: fixed id, addresses and data dir across restarts. */
 export class NodeProcess {
