@@ -5,7 +5,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { sendJson, targetOf, type HttpRequest } from './http.js';
-import { freePorts } from './ports.js';
+import { freePorts } from '../../src/transport/free-ports.js';
 import { tailLogs, type Child, type Resources } from './processes.js';
 import { keyName } from './raftkv-cluster.js';
 import type { SystemUnderTest, Workload } from './system.js';

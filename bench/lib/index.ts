@@ -1,7 +1,7 @@
 // Helpers of the cluster benchmark (bench/cluster.ts): processes and temp dirs, the load
 // generator, the two systems under test, profile summaries and the printed report.
 export { Resources, runBench, tailLogs, type Child, type SpawnOptions } from './processes.js';
-export { freePorts } from './ports.js';
+export { freePorts } from '../../src/transport/free-ports.js';
 export { keepAliveAgent, send, sendJson, targetOf, type HttpRequest, type HttpResponse, type HttpTarget } from './http.js';
 export { runClosedLoop, type LoadOptions, type LoadResult } from './load.js';
 export { percentile } from './stats.js';

@@ -3,7 +3,7 @@
 // node's /v1/status. Optionally each node writes a V8 CPU profile when it stops.
 import { join } from 'node:path';
 import { sendJson, targetOf, type HttpRequest } from './http.js';
-import { freePorts } from './ports.js';
+import { freePorts } from '../../src/transport/free-ports.js';
 import { tailLogs, type Child, type Resources } from './processes.js';
 import type { SystemUnderTest, Workload } from './system.js';
 

@@ -5,9 +5,9 @@
 // `serve --join`. Every child is SIGKILLed by destroy() and by the process exit hook.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../transport/free-ports.js';
 import { createNodeNamespace, deleteNamespace } from './netns.js';
 import { errorCode, exchange, probe, sleep } from './http.js';
 import type { NodeStatus } from '../client/index.js';
@@ -325,16 +325,5 @@ export class FaultCluster {
     const node = new NodeProcess(slot.id, slot.serial, slot.ns, slot.peerAddr, slot.clientAddr, dataDir, join(this.config.logDir, `${slot.id}.log`), args);
     this.allNodes.push(node);
     return node;
-  }
-}
-
-/** `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => createServer());
-  try {
-    for (const s of servers) await new Promise<void>((resolve, reject) => s.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
-    return servers.map((s) => (s.address() as AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 }

@@ -1,7 +1,7 @@
 // Scripted stand-ins for raftkv nodes on 127.0.0.1: real node:http servers whose answers a test
 // writes, recording every request so the test can check what the client sent.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
+import { freePort } from '../../src/transport/free-ports.js';
 import type { AddressInfo } from 'node:net';
 
 export interface SeenRequest {
@@ -71,13 +71,9 @@ export async function startFakeNode(id: string, script: Script): Promise<FakeNod
   return node;
 }
 
-/** The URL of a port that was just free and is now closed: a node that is down. */
+/** The URL of a port no one listens on (claimed for this process, outside the ephemeral range): a node that is down. */
 export async function downNodeUrl(): Promise<string> {
-  const s = createTcpServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${await freePort()}`;
 }
 
 export function errorReply(status: number, code: string, headers: Record<string, string> = {}): Reply {

@@ -4,10 +4,10 @@
 // and again by an exit hook, so a failing or interrupted test leaves nothing running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../../src/transport/free-ports.js';
 import { http, parseMetrics, tryHttp, type ConfigurationJson, type StatusJson } from './http.js';
 
 /** The compiled entry point, found next to this compiled file (dist-X/test/cluster/ → dist-X/src/cli/). */
@@ -30,6 +30,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+export { freePorts };
+
 /** A fresh directory under os.tmpdir(), removed by removeTempDir() or at exit. */
 export function makeTempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), `raftkv-${prefix}-`));
@@ -40,24 +42,6 @@ export function makeTempDir(prefix: string): string {
 export function removeTempDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   tempRoots.delete(dir);
-}
-
-/** `n` distinct free TCP ports: all bound to port 0 at once (so no duplicates), then released. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
-    }
-    return servers.map((s) => (s.address() as AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
 }
 
 /** The environment for a child: ours without RAFTKV_* (a test sets those explicitly) or test-runner variables. */

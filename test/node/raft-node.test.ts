@@ -12,6 +12,7 @@ import { RaftNode } from '../../src/node/index.js';
 import type { Entry, NodeId, StateMachine } from '../../src/raft/index.js';
 import { FileStorage } from '../../src/storage/index.js';
 import { TcpTransport } from '../../src/transport/index.js';
+import { freePorts } from '../../src/transport/free-ports.js';
 
 /** Appends every normal entry's text to a list; apply returns the list's new length. */
 class ListMachine implements StateMachine<number> {
@@ -39,6 +40,12 @@ interface Member {
 
 const IDS = ['a', 'b', 'c'];
 
+/** Ports fixed up front (outside the ephemeral range) so a member that restarts listens where its peers dial. */
+async function makeMembers(root: string): Promise<Member[]> {
+  const ports = await freePorts(IDS.length);
+  return IDS.map((id, i) => ({ id, dir: join(root, id), node: null, transport: null, sm: new ListMachine(), port: ports[i]! }));
+}
+
 async function startMember(m: Member, members: readonly Member[], opts: { snapshotEntries: number; catchUp: number }): Promise<void> {
   const storage = await FileStorage.open(m.dir);
   m.sm = new ListMachine();
@@ -51,9 +58,8 @@ async function startMember(m: Member, members: readonly Member[], opts: { snapsh
     onSnapshotStatus: (peer, ok) => m.node?.reportSnapshot(peer, ok),
   });
   await transport.start();
-  m.port = transport.address().port;
   m.transport = transport;
-  for (const other of members) if (other !== m && other.port !== 0) transport.addPeer(other.id, { host: '127.0.0.1', port: other.port });
+  for (const other of members) if (other !== m) transport.addPeer(other.id, { host: '127.0.0.1', port: other.port });
   for (const other of members) if (other !== m && other.transport !== null) other.transport.addPeer(m.id, { host: '127.0.0.1', port: m.port });
   m.node = await RaftNode.start<number>({
     id: m.id,
@@ -108,7 +114,7 @@ async function proposeMany(members: readonly Member[], from: number, count: numb
 
 test('three embedded RaftNodes elect one leader and apply every proposal in the same order', async () => {
   const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
-  const members: Member[] = IDS.map((id) => ({ id, dir: join(root, id), node: null, transport: null, sm: new ListMachine(), port: 0 }));
+  const members = await makeMembers(root);
   try {
     for (const m of members) await startMember(m, members, { snapshotEntries: 10_000, catchUp: 100 });
     const leader = await waitFor('a leader', () => leaderOf(members));
@@ -137,7 +143,7 @@ test('three embedded RaftNodes elect one leader and apply every proposal in the 
 
 test('§7 a follower that was away past compaction catches up by InstallSnapshot; snapshot + replay equals a node that never restarted', async () => {
   const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
-  const members: Member[] = IDS.map((id) => ({ id, dir: join(root, id), node: null, transport: null, sm: new ListMachine(), port: 0 }));
+  const members = await makeMembers(root);
   const opts = { snapshotEntries: 50, catchUp: 10 };
   try {
     for (const m of members) await startMember(m, members, opts);

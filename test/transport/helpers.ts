@@ -1,7 +1,6 @@
 // Shared fixtures for the transport tests: message arbitraries for property tests, transports
 // on 127.0.0.1 with silent logging, and a bounded wait.
 import fc from 'fast-check';
-import net from 'node:net';
 import { TcpTransport, silentLogger } from '../../src/transport/index.js';
 import type { Arbitrary } from 'fast-check';
 import type { TestContext } from 'node:test';
@@ -110,11 +109,4 @@ export function mesh(nodes: readonly Node[]): void {
   for (const a of nodes) for (const b of nodes) if (a !== b) a.transport.addPeer(b.transport.id, b.transport.address());
 }
 
-/** A port that was free a moment ago, for a peer that starts later. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
+export { freePort } from '../../src/transport/free-ports.js';
