@@ -2,7 +2,8 @@
 // Kroening 2015), search each key for a linearization (search.ts) within one shared budget, and
 // report the smallest failing key.
 import { isUnknownOutcome, partitionHistory, validateHistory } from './history.js';
-import { Budget, searchLinearization, type DeepestPoint } from './search.js';
+import { findImpossibleOp, impossibleOpPoint } from './reachable.js';
+import { Budget, searchLinearization, type DeepestPoint, type SearchResult } from './search.js';
 import { DEFAULT_CHECK_OPTIONS } from './types.js';
 import type { CheckOptions, CheckResult, CheckStats, HistoryOp, Model, Violation } from './types.js';
 import { buildViolation } from './window.js';
@@ -43,7 +44,7 @@ export function checkHistory<S, I, O>(
     searchedOps += ops.length;
     const simplified = model.simplify?.(ops) ?? ops;
     if (simplified.length !== ops.length) throw new RangeError(`${model.name}.simplify changed the number of ops`);
-    const result = searchLinearization(model, simplified, budget);
+    const result = searchKey(model, simplified, budget);
     if (result.kind === 'unknown') {
       uncheckedKeys.push(part.key);
     } else if (result.kind === 'violation') {
@@ -53,7 +54,7 @@ export function checkHistory<S, I, O>(
         // simplify keeps the verdict but may pin a timed-out write as known; a report must speak
         // of the history as recorded, so when it would blame such an op, search the raw ops.
         if (simplified !== ops && !reportFits(model, ops, deepest)) {
-          const raw = searchLinearization(model, ops, budget);
+          const raw = searchKey(model, ops, budget);
           if (raw.kind === 'violation') deepest = raw.deepest;
         }
         violation = buildViolation(model, history, part.key, part.indexes, deepest, contextOps);
@@ -74,6 +75,23 @@ export function checkHistory<S, I, O>(
     return { ok: false, outcome: 'unknown', reason: budget.exhausted ?? 'max-steps', uncheckedKeys, stats };
   }
   return { ok: true, outcome: 'linearizable', stats };
+}
+
+/** Search steps before looking for an op no state allows (reachable.ts): most keys finish well within it. */
+const PROBE_STEPS = 200_000;
+
+/**
+ * One key: a short search first; if it does not finish, a check for an op that can never be
+ * placed (then the key fails, reported where that op is due); else the full search with what is
+ * left of the budget.
+ */
+function searchKey<S, I, O>(model: Model<S, I, O>, ops: readonly HistoryOp<I, O>[], budget: Budget): SearchResult<S> {
+  const probe = searchLinearization(model, ops, budget, PROBE_STEPS);
+  if (probe.kind !== 'unknown' || budget.exhausted !== null) return probe;
+  const impossible = findImpossibleOp(model, ops, budget);
+  if (impossible !== null) return { kind: 'violation', deepest: impossibleOpPoint(model, ops, impossible, budget) };
+  if (budget.exhausted !== null) return probe;
+  return searchLinearization(model, ops, budget);
 }
 
 /** Whether a report found on simplified ops blames a known op and replays on the raw ops. */

@@ -56,9 +56,11 @@ export interface DeepestPoint<S> {
 }
 
 export type SearchResult<S> =
-  | { readonly kind: 'linearizable' }
+  /** `order`: the local indexes of the ops placed, in linearization order. */
+  | { readonly kind: 'linearizable'; readonly order: readonly number[] }
   | { readonly kind: 'violation'; readonly deepest: DeepestPoint<S> }
-  | { readonly kind: 'unknown' };
+  /** The budget (or this search's own `maxSteps`) ran out; `deepest` is the best point seen so far. */
+  | { readonly kind: 'unknown'; readonly deepest: DeepestPoint<S> | null };
 
 /** Steps between two budget checks: reading the clock every step would dominate. */
 const CHARGE_EVERY = 4096;
@@ -69,6 +71,7 @@ export function searchLinearization<S, I, O>(
   model: Model<S, I, O>,
   ops: readonly HistoryOp<I, O>[],
   budget: Budget,
+  maxSteps = Infinity,
 ): SearchResult<S> {
   const n = ops.length;
   const isKnown = new Uint8Array(n);
@@ -79,7 +82,8 @@ export function searchLinearization<S, I, O>(
       knownLeft++;
     }
   }
-  if (knownLeft === 0) return { kind: 'linearizable' };
+  if (knownLeft === 0) return { kind: 'linearizable', order: [] };
+  const ownLimit = budget.steps + maxSteps;
   const totalKnown = knownLeft;
 
   // Entry 0 heads the circular main list (known calls and returns), entry 1 the unknown calls.
@@ -149,7 +153,7 @@ export function searchLinearization<S, I, O>(
 
   for (;;) {
     if (++unchargedSteps >= CHARGE_EVERY) {
-      if (!budget.charge(unchargedSteps)) return { kind: 'unknown' };
+      if (!budget.charge(unchargedSteps) || budget.steps >= ownLimit) return { kind: 'unknown', deepest };
       unchargedSteps = 0;
     }
     let candidate: number;
@@ -220,7 +224,7 @@ export function searchLinearization<S, I, O>(
         if (isKnown[op] === 0) placedInClass[classOf[op] as number]++;
         if (isKnown[op] === 1 && --knownLeft === 0) {
           budget.charge(unchargedSteps);
-          return { kind: 'linearizable' };
+          return { kind: 'linearizable', order: placed(depth) };
         }
         inMain = true;
         cur = next[MAIN] as number;
@@ -231,9 +235,14 @@ export function searchLinearization<S, I, O>(
     cur = next[candidate] as number;
   }
 
-  function snapshot(atDepth: number, atState: S): DeepestPoint<S> {
+  function placed(atDepth: number): number[] {
     const prefix: number[] = [];
     for (let d = 0; d < atDepth; d++) prefix.push(opOf[stackEntry[d] as number] as number);
+    return prefix;
+  }
+
+  function snapshot(atDepth: number, atState: S): DeepestPoint<S> {
+    const prefix = placed(atDepth);
     const pending: number[] = [];
     for (let e = next[MAIN] as number; e !== blocking; e = next[e] as number) {
       if (isReturn[e] === 0) pending.push(opOf[e] as number);

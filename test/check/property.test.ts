@@ -86,6 +86,10 @@ test('the prefix a violation reports is itself a legal linearization prefix', ()
   );
 });
 
+// Fixed, so CI sees the same 60 histories every run (a failure prints the seed and path to replay).
+// To explore others, change it and run this file: every seed must pass.
+const SIMULATION_SEED = 20261123;
+
 const simulation = fc.record({
   seed: fc.integer(),
   ops: fc.integer({ min: 1, max: 300 }),
@@ -101,7 +105,7 @@ test('histories of a simulated linearizable register are always linearizable', (
       const result = checkHistory(registerModel, simulateRegisterHistory(s));
       assert.equal(result.outcome, 'linearizable');
     }),
-    { numRuns: 60 },
+    { numRuns: 60, seed: SIMULATION_SEED },
   );
 });
 
@@ -111,7 +115,7 @@ test('histories of a simulated linearizable key-value map are always linearizabl
       const result = checkHistory(kvModel, simulateKvHistory({ ...s, deletes: true }));
       assert.equal(result.outcome, 'linearizable');
     }),
-    { numRuns: 60 },
+    { numRuns: 60, seed: SIMULATION_SEED },
   );
 });
 
@@ -130,6 +134,6 @@ test('changing one read to a value never written makes the history fail on that 
       assert.deepEqual(result.failingKeys, [op.input.key]);
       assert.ok(result.violation.window.some((w) => w.index === target), 'the mutated read is in the window');
     }),
-    { numRuns: 60 },
+    { numRuns: 60, seed: SIMULATION_SEED },
   );
 });
