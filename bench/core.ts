@@ -2,28 +2,18 @@
 // per second can they commit? Messages are delivered in memory; "persisting" a Ready is free.
 // Prints entries/s per run and the median.
 import { Raft, bootstrapState, type Message, type NodeId } from '../src/raft/index.js';
+import { Rng } from '../src/sim/random.js';
 
 const ENTRY_BYTES = 128;
 const BATCH = Number(process.env['BATCH'] ?? 256);
 const ENTRIES_PER_RUN = Number(process.env['ENTRIES'] ?? 2_000_000);
 const RUNS = Number(process.env['RUNS'] ?? 5);
 
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function runOnce(run: number): number {
   const ids: NodeId[] = ['n1', 'n2', 'n3'];
   const state = bootstrapState({ voters: ids, votersOutgoing: [], learners: [] });
   const nodes = new Map<NodeId, Raft>();
-  ids.forEach((id, i) => nodes.set(id, new Raft({ id, random: seeded(run * 10 + i + 1), maxInflightMessages: 64 }, state)));
+  ids.forEach((id, i) => nodes.set(id, new Raft({ id, random: new Rng(run * 10 + i + 1).asFunction(), maxInflightMessages: 64 }, state)));
   let inbox: Message[] = [];
   let committed = 0;
 

@@ -3,6 +3,7 @@
 // window (or, for a timed-out op, any time after its call, or never) against a real sequential
 // map, and the client records what that map answered. By construction every such history is
 // linearizable, with many overlapping ops.
+import { Rng } from '../../src/sim/random.js';
 import type { HistoryOp, KvInput, KvOutput, RegisterInput, RegisterOutput, Value } from '../../src/check/index.js';
 
 export interface SimulateOptions {
@@ -20,19 +21,8 @@ export interface SimulateOptions {
 
 export type KvHistory = HistoryOp<KvInput, KvOutput>[];
 
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function simulateKvHistory(options: SimulateOptions): KvHistory {
-  const random = seededRandom(options.seed);
+  const random = new Rng(options.seed).asFunction();
   const unknownRate = options.unknownRate ?? 0;
   const maxLatency = options.maxLatency ?? 10;
   const pick = (n: number): number => Math.floor(random() * n);

@@ -3,6 +3,7 @@
 // delivers those messages one by one, drops them across partitions, and crashes nodes back to
 // what they persisted. Nothing here reads a clock: time is ticks, randomness is seeded.
 import { Raft, bootstrapState, encodeConfiguration } from '../../src/raft/index.js';
+import { Rng } from '../../src/sim/random.js';
 import type {
   Configuration,
   Entry,
@@ -17,16 +18,9 @@ import type {
   SoftState,
 } from '../../src/raft/index.js';
 
-/** mulberry32: small, fast and good enough to draw election timeouts from a seed. */
+/** A seeded source of floats in [0, 1): the simulator's generator, as a function. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return new Rng(seed).asFunction();
 }
 
 function hashString(s: string): number {
