@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CommitIndexMonotonic,
+  commitIndexMonotonic,
   CommittedLog,
   ConfigChangeOneAtATime,
   ConfigOnAppend,
@@ -20,7 +20,7 @@ import {
   LogMatching,
   SingleVote,
   StateMachineSafety,
-  TermMonotonic,
+  termMonotonic,
   type InvariantName,
 } from '../../src/sim/invariants/index.js';
 import { entry, fakeNode, voters } from './fake-node.js';
@@ -118,23 +118,25 @@ test('State Machine Safety: two nodes committing or applying different entries a
 });
 
 test('commitIndex never goes back: in memory, on disk, and across a restart', () => {
-  const c = new CommitIndexMonotonic(1);
+  const c = commitIndexMonotonic(1);
   c.observe(0, fakeNode({ id: 'n1', commit: 5 }));
   violates('Commit Index Monotonic', () => c.observe(0, fakeNode({ id: 'n1', commit: 4 })), /from 5 to 4/);
   c.durable(0, 'n1', { currentTerm: 1, votedFor: null, commitIndex: 7 });
   violates('Commit Index Monotonic', () => c.durable(0, 'n1', { currentTerm: 1, votedFor: null, commitIndex: 6 }), /persisted/);
-  const r = new CommitIndexMonotonic(1);
+  const r = commitIndexMonotonic(1);
   r.durable(0, 'n1', { currentTerm: 1, votedFor: null, commitIndex: 7 });
   violates('Commit Index Monotonic', () => r.restart(0, 'n1', { currentTerm: 1, votedFor: null, commitIndex: 3 }, 3));
   r.restart(0, 'n1', { currentTerm: 1, votedFor: null, commitIndex: 7 }, 7);
 });
 
 test('currentTerm never decreases, in memory or on disk', () => {
-  const c = new TermMonotonic(1);
+  const c = termMonotonic(1);
   c.observe(0, fakeNode({ id: 'n1', term: 3 }));
   violates('Term Monotonic', () => c.observe(0, fakeNode({ id: 'n1', term: 2 })));
   c.durable(0, 'n1', { currentTerm: 5, votedFor: null, commitIndex: 0 });
-  violates('Term Monotonic', () => c.restart(0, 'n1', { currentTerm: 4, votedFor: null, commitIndex: 0 }));
+  violates('Term Monotonic', () => c.restart(0, 'n1', { currentTerm: 4, votedFor: null, commitIndex: 0 }, 4), /persisted currentTerm went back from 5 to 4/);
+  const r = termMonotonic(1);
+  violates('Term Monotonic', () => r.restart(0, 'n1', { currentTerm: 4, votedFor: null, commitIndex: 0 }, 3), /restarted with currentTerm 3 below its persisted 4/);
 });
 
 test('Single Vote: a changed vote, a vote sent before it is durable, or two grants in a term are reported', () => {

@@ -2,7 +2,7 @@
 // every event that touched a node and costs O(1) per checker (amortized over the entries a step
 // adds); the rest run when the matching thing happens (persist, sync, send, apply, restart).
 import type { Configuration, Entry, HardState, Message, NodeId } from '../../raft/index.js';
-import { CommitIndexMonotonic } from './commit-index-monotonic.js';
+import { commitIndexMonotonic, termMonotonic, type Monotonic } from './monotonic.js';
 import { CommittedLog } from './committed-log.js';
 import { Durability } from './durability.js';
 import { ElectionSafety } from './election-safety.js';
@@ -13,7 +13,6 @@ import { Liveness } from './liveness.js';
 import { LogMatching } from './log-matching.js';
 import { SingleVote } from './single-vote.js';
 import { StateMachineSafety } from './state-machine-safety.js';
-import { TermMonotonic } from './term-monotonic.js';
 import { ConfigChangeOneAtATime } from './config-change-one-at-a-time.js';
 import { ConfigOnAppend } from './config-on-append.js';
 import { LeavingLeaderStepsDown } from './leaving-leader-steps-down.js';
@@ -28,8 +27,8 @@ export class InvariantSuite {
   readonly committed: CommittedLog;
   readonly leaderCompleteness: LeaderCompleteness;
   readonly stateMachineSafety = new StateMachineSafety();
-  readonly commitIndex: CommitIndexMonotonic;
-  readonly term: TermMonotonic;
+  readonly commitIndex: Monotonic;
+  readonly term: Monotonic;
   readonly vote: SingleVote;
   readonly durability = new Durability();
   readonly liveness = new Liveness();
@@ -51,8 +50,8 @@ export class InvariantSuite {
     this.leaderAppendOnly = new LeaderAppendOnly(nodes);
     this.committed = new CommittedLog(nodes);
     this.leaderCompleteness = new LeaderCompleteness(nodes, this.committed);
-    this.commitIndex = new CommitIndexMonotonic(nodes);
-    this.term = new TermMonotonic(nodes);
+    this.commitIndex = commitIndexMonotonic(nodes);
+    this.term = termMonotonic(nodes);
     this.vote = new SingleVote(nodes);
     this.configOneAtATime = new ConfigChangeOneAtATime(nodes, this.committed);
     this.leavingLeader = new LeavingLeaderStepsDown(nodes, graceMs);
@@ -117,7 +116,7 @@ export class InvariantSuite {
   restart(slot: number, node: NodeView, hs: HardState, entries: readonly Entry[]): void {
     // What storage hands back must be what was handed to it: re-check the loaded log.
     if (entries.length > 0) this.logMatching.observe(node.id, entries, node.termAt(entries[0]!.index - 1) ?? 0);
-    this.term.restart(slot, node.id, hs);
+    this.term.restart(slot, node.id, hs, node.currentTerm);
     this.vote.restart(slot, node.id, hs);
     this.commitIndex.restart(slot, node.id, hs, node.commitIndex);
     this.committed.restart(slot, node.commitIndex);
