@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { childEnv, freePorts, makeTempDir, pollUntil, removeTempDir, runMain, TestCluster, TestNode, type RunResult } from './harness.js';
-import { http, type KvRecordJson, type StatusJson } from './http.js';
+import { http, type KvRecordJson, type NodeStatus } from './http.js';
 
 let root = '';
 let cluster: TestCluster | undefined;
@@ -130,7 +130,7 @@ test('SIGTERM exits 0; a restarted node trusts its data dir over a different --i
   c.startNode(leader, ['--initial-cluster', 'zz=127.0.0.1:1']);
   await c.waitApplied(leader, (await next.status())!.commitIndex);
   await assertHasKeys(leader, 'stale', expected);
-  const members = (await http(leader.url, '/v1/members')).json<{ members: StatusJson['members'] }>().members;
+  const members = (await http(leader.url, '/v1/members')).json<{ members: NodeStatus['members'] }>().members;
   assert.deepEqual(members.map((m) => [m.id, m.peerAddr]).sort(), c.nodes.map((n) => [n.id, n.peerAddr]));
 
   for (const n of c.nodes) assert.deepEqual(await n.stop('SIGTERM', 8000), { code: 0, signal: null }, `SIGTERM of ${n.id}: ${n.stderr}`);

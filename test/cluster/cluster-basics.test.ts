@@ -3,7 +3,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pollUntil, TestCluster, type TestNode } from './harness.js';
-import { assertApiError, http, parseMetrics, type HttpReply, type KvRecordJson, type StatusJson } from './http.js';
+import { assertApiError, http, parseMetrics, type HttpReply, type KvRecordJson, type NodeStatus } from './http.js';
 
 const clusters: TestCluster[] = [];
 after(async () => {
@@ -174,7 +174,7 @@ async function checkIdempotency(cluster: TestCluster, node: TestNode, p: string)
 }
 
 async function checkStatusAndMetrics(cluster: TestCluster, node: TestNode, leader: TestNode): Promise<void> {
-  const status = ok<StatusJson>(await http(node.url, '/v1/status'), 'status');
+  const status = ok<NodeStatus>(await http(node.url, '/v1/status'), 'status');
   assert.equal(status.id, node.id);
   assert.equal(status.role, node === leader ? 'leader' : 'follower');
   assert.equal(status.leader, leader.id);
@@ -182,7 +182,7 @@ async function checkStatusAndMetrics(cluster: TestCluster, node: TestNode, leade
   const expected = cluster.nodes.map((n) => ({ id: n.id, peerAddr: n.peerAddr, clientAddr: n.clientAddr, role: 'voter' }));
   const byId = (a: { id: string }, b: { id: string }): number => a.id.localeCompare(b.id);
   assert.deepEqual([...status.members].sort(byId), expected);
-  const members = ok<{ members: StatusJson['members'] }>(await http(node.url, '/v1/members'), 'members');
+  const members = ok<{ members: NodeStatus['members'] }>(await http(node.url, '/v1/members'), 'members');
   assert.deepEqual([...members.members].sort(byId), expected);
 
   assert.deepEqual(ok(await http(node.url, '/healthz'), 'healthz'), { ok: true, id: node.id });

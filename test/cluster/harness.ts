@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../src/transport/free-ports.js';
-import { http, parseMetrics, tryHttp, type ConfigurationJson, type StatusJson } from './http.js';
+import { http, parseMetrics, tryHttp, type ConfigurationJson, type NodeStatus } from './http.js';
 
 /** The compiled entry point, found next to this compiled file (dist-X/test/cluster/ → dist-X/src/cli/). */
 export const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -190,9 +190,9 @@ export class TestNode {
   }
 
   /** This node's own /v1/status, or null when it does not answer. */
-  async status(timeoutMs = 1000): Promise<StatusJson | null> {
+  async status(timeoutMs = 1000): Promise<NodeStatus | null> {
     const reply = await tryHttp(this.url, '/v1/status', { timeoutMs });
-    return reply !== null && reply.status === 200 ? reply.json<StatusJson>() : null;
+    return reply !== null && reply.status === 200 ? reply.json<NodeStatus>() : null;
   }
 
   /** This node's own view of the configuration (GET /v1/configuration), or null when it does not answer. */
@@ -390,7 +390,7 @@ export class TestCluster {
   }
 
   /** Waits until `node` has applied at least `index`. */
-  async waitApplied(node: TestNode, index: number, timeoutMs = 20_000): Promise<StatusJson> {
+  async waitApplied(node: TestNode, index: number, timeoutMs = 20_000): Promise<NodeStatus> {
     return pollUntil(`${node.id} to apply index ${index}`, timeoutMs, async () => {
       const s = await node.status();
       return s !== null && s.appliedIndex >= index ? s : undefined;

@@ -91,16 +91,8 @@ export interface KvRecordJson {
   readonly version: number;
 }
 
-export interface StatusJson {
-  readonly id: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly lastIndex: number;
-  readonly members: readonly { id: string; peerAddr: string; clientAddr: string; role: string }[];
-}
+/** GET /v1/status: the client library's type, so the tests read what users read. */
+export type { NodeStatus } from '../../src/client/index.js';
 
 /** Parses Prometheus text: series (`name` or `name{labels}` as written) to value. */
 export function parseMetrics(text: string): Map<string, number> {

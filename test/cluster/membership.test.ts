@@ -7,7 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LeaderWatch, runMain, TestCluster, type TestNode } from './harness.js';
-import { assertApiError, http, metricValue, type StatusJson } from './http.js';
+import { assertApiError, http, metricValue, type NodeStatus } from './http.js';
 import { assertAckedEverywhere, stopAllLoads, readAll, startWriteLoad, type WriteLoad } from './write-load.js';
 
 const clusters: TestCluster[] = [];
@@ -207,7 +207,7 @@ test('membership and client addresses survive snapshots and a full restart; a no
   await cluster.waitForReady(15_000);
   await cluster.waitForConfiguration({ voters: members }, 10_000);
   for (const node of cluster.nodes) {
-    const s = (await node.status()) as StatusJson;
+    const s = (await node.status()) as NodeStatus;
     const view = s.members.map((m) => `${m.id}=${m.peerAddr}/${m.clientAddr}/${m.role}`).sort();
     assert.deepEqual(view, cluster.nodes.map((n) => `${n.id}=${n.peerAddr}/${n.clientAddr}/voter`).sort(), `${node.id} after the restart`);
   }
