@@ -13,7 +13,6 @@ export const ERROR_STATUS = {
   NO_LEADER: 503,
   NO_QUORUM: 503,
   OVERLOADED: 503,
-  STOPPED: 503,
   TIMEOUT: 504,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
