@@ -135,9 +135,6 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private failure: Error | null = null;
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | null = null;
-  /** Term and vote last handed to storage; every change to them is synced before anything else. */
-  private persistedTerm: number;
-  private persistedVote: NodeId | null;
 
   static async start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     let state: InitialState = await options.storage.load();
@@ -165,8 +162,6 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries;
     this.latestSnapshot = snapshot;
     this.applied = state.applied;
-    this.persistedTerm = state.hardState.currentTerm;
-    this.persistedVote = state.hardState.votedFor;
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
     const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
     if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
@@ -419,8 +414,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       if (rd.committedEntries.length > 0) trace('ready-commit', rd.committedEntries[rd.committedEntries.length - 1]!.index);
     }
     if (rd.snapshot !== null) await this.storage.installSnapshot(rd.snapshot);
-    const changesVote =
-      rd.hardState !== null && (rd.hardState.currentTerm !== this.persistedTerm || rd.hardState.votedFor !== this.persistedVote);
+    const changesVote = rd.termOrVoteChanged;
     // A hard state whose only change is commitIndex is not synced on its own: commitIndex is not
     // needed for safety (raft/types.ts), so it rides along with the next sync.
     const needsSync = rd.entries.length > 0 || changesVote;
@@ -446,8 +440,6 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (rd.entries.length > 0) this.storage.append(rd.entries);
     if (rd.hardState !== null) {
       this.storage.setHardState(rd.hardState);
-      this.persistedTerm = rd.hardState.currentTerm;
-      this.persistedVote = rd.hardState.votedFor;
     }
     const synced = needsSync ? this.syncTimed() : null;
     // Awaited below; should applying throw first, a failed sync must not go unhandled meanwhile.

@@ -380,6 +380,8 @@ export class Raft {
       messages: this.messages,
       committedEntries,
       readStates: this.readStates,
+      termOrVoteChanged:
+        hardState !== null && (hardState.currentTerm !== this.lastHardState.currentTerm || hardState.votedFor !== this.lastHardState.votedFor),
     };
     if (hardState !== null) this.lastHardState = hardState;
     if (softState !== null) this.lastSoftState = softState;

@@ -165,6 +165,11 @@ export interface Ready {
   readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];
+  /**
+   * `hardState` changes currentTerm or votedFor: it MUST be durable before any message of this
+   * Ready is sent. False when only commitIndex moved, which need not be synced on its own.
+   */
+  readonly termOrVoteChanged: boolean;
 }
 
 /** What a node recovers from stable storage to rebuild its core after a restart. */

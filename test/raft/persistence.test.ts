@@ -25,6 +25,29 @@ test("Figure 2: a candidate's RequestVotes leave in the Ready that persists its 
   a.handle(rd);
 });
 
+test('Figure 2: a Ready says when its hard state changes term or vote (must be durable before its messages), and not when only commitIndex moved', () => {
+  const b = makeNode('b', ABC, PAPER);
+  b.raft.step(requestVote('c', 'b', 4, 1, 1));
+  const vote = b.raft.ready();
+  assert.equal(vote.termOrVoteChanged, true, 'a new term and vote');
+  b.handle(vote);
+
+  const f = nodeFrom('f', ABC, { terms: [1, 2], currentTerm: 2 }, PAPER);
+  f.raft.step(appendEntries('a', 'f', 2, 2, 2, [], 1));
+  const heartbeat = f.raft.ready();
+  assert.equal(heartbeat.termOrVoteChanged, false, 'the term was already durable');
+  f.handle(heartbeat);
+  f.raft.step(appendEntries('a', 'f', 2, 2, 2, [], 2));
+  const commitOnly = f.raft.ready();
+  assert.deepEqual(commitOnly.hardState, { currentTerm: 2, votedFor: null, commitIndex: 2 });
+  assert.equal(commitOnly.termOrVoteChanged, false, 'only commitIndex moved');
+  f.handle(commitOnly);
+  f.raft.step(appendEntries('c', 'f', 3, 2, 2, [], 2));
+  const newTerm = f.raft.ready();
+  assert.equal(newTerm.termOrVoteChanged, true, 'a new leader in a higher term');
+  f.handle(newTerm);
+});
+
 test('Figure 2: entries a follower acknowledges are in the Ready of the acknowledgement', () => {
   const b = nodeFrom('b', ABC, { terms: [1], currentTerm: 2 }, PAPER);
   b.raft.step(appendEntries('a', 'b', 2, 1, 1, [entry(2, 2), entry(3, 2)], 1));
