@@ -1,7 +1,7 @@
 // The follower and candidate step functions: the AppendEntries receiver of Figure 2 (§5.3), the
 // InstallSnapshot receiver (§7), answers to stale requests (§5.1), and a candidate's vote tally.
 import { countVotes, startElection } from './election.js';
-import { noteConfigEntry } from './membership.js';
+import { noteConfigEntry, noteRemoved } from './membership.js';
 import type { Raft } from './raft.js';
 import { becomeFollower } from './roles.js';
 import type {
@@ -33,6 +33,11 @@ export function stepCandidate(r: Raft, m: Exclude<Message, RequestVote>): void {
       countVotes(r);
       return;
     }
+    case 'Removed':
+      // A leader of this term exists and says we are out.
+      becomeFollower(r, m.term, m.from);
+      noteRemoved(r, m);
+      return;
     case 'AppendEntriesResponse':
     case 'InstallSnapshotResponse':
     case 'TimeoutNow':
@@ -59,6 +64,10 @@ export function stepFollower(r: Raft, m: Exclude<Message, RequestVote>): void {
     case 'TimeoutNow':
       // Thesis §3.10: the leader chose us; campaign at once, skipping pre-vote and the lease.
       startElection(r, 'vote', true);
+      return;
+    case 'Removed':
+      r.leader = m.from;
+      noteRemoved(r, m);
       return;
     case 'RequestVoteResponse':
     case 'AppendEntriesResponse':

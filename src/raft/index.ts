@@ -14,6 +14,7 @@ export type {
   NodeId,
   ReadState,
   Ready,
+  Removed,
   RequestVote,
   RequestVoteResponse,
   Role,

@@ -2,8 +2,8 @@
 // (§5.3), commitment (§5.4.2, Figure 8), CheckQuorum (thesis §6.2), leadership transfer (thesis
 // §3.10) and carrying joint consensus to its end (thesis §4.3).
 import { leaveJoint } from './confchange.js';
-import { encodeConfiguration, isJoint, isVoter } from './configuration.js';
-import { lastConfigIndex, noteConfigEntry } from './membership.js';
+import { encodeConfiguration, isJoint, isVoter, members } from './configuration.js';
+import { lastConfigIndex, noteConfigEntry, tellDeparting } from './membership.js';
 import type { Progress } from './progress.js';
 import { committedIndex, hasQuorum } from './quorum.js';
 import type { Raft } from './raft.js';
@@ -26,6 +26,7 @@ export function stepLeader(r: Raft, m: Exclude<Message, RequestVote>): void {
     case 'InstallSnapshot':
     case 'RequestVoteResponse':
     case 'TimeoutNow':
+    case 'Removed':
       return;
     default: {
       const never: never = m;
@@ -65,6 +66,7 @@ export function tickLeader(r: Raft): void {
     r.heartbeatElapsed = 0;
     startRound(r);
     broadcastHeartbeat(r);
+    tellDeparting(r);
   }
 }
 
@@ -159,9 +161,11 @@ export function afterCommitAdvanced(r: Raft): void {
       }
     }
     if (!isVoter(r.configuration, r.id)) {
-      // A leader outside C_new manages the change to its end, then steps down.
+      // A leader outside C_new manages the change to its end, then steps down; if it is not even
+      // a learner there, it is out of the cluster.
       broadcastAppend(r);
       becomeFollower(r, r.term, null);
+      if (!members(r.configuration).includes(r.id)) r.removedNotice ??= { by: r.id, configIndex };
       return;
     }
   }

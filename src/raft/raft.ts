@@ -13,7 +13,7 @@ import { ChangeInProgressError, NotLeaderError, ProposalDroppedError } from './e
 import { answerStaleRequest, stepCandidate, stepFollower } from './follower.js';
 import { afterCommitAdvanced, appendConfig, maybeCommit, sendTimeoutNow, stepLeader, tickLeader } from './leader.js';
 import { RaftLog } from './log.js';
-import { configAt, lastConfigIndex, noteConfigEntry, voterIds } from './membership.js';
+import { configAt, lastConfigIndex, noteConfigEntry, voterIds, type Departure, type RemovedNotice } from './membership.js';
 import type { Progress, ProgressState } from './progress.js';
 import { committedIndex } from './quorum.js';
 import { EMPTY_ENTRIES, ReadIndexQueue } from './read-index.js';
@@ -118,6 +118,10 @@ export class Raft {
   /** @internal Thesis §3.10: the server leadership is being handed to, and ticks since the handoff began. */
   transferee: NodeId | null = null;
   /** @internal */ transferElapsed = 0;
+  /** @internal Servers the leader's configuration dropped, still replicated to until told (membership.ts). */
+  readonly departing = new Map<NodeId, Departure>();
+  /** @internal Set once this server learns it is out of the cluster. */
+  removedNotice: RemovedNotice | null = null;
 
   // Ready bookkeeping.
   /** @internal */ messages: Message[] = [];
@@ -177,6 +181,11 @@ export class Raft {
   get snapshotTerm(): number { return this.log.snapshotTerm; }
   get config(): Configuration { return this.configuration; }
   get leadTransferee(): NodeId | null { return this.transferee; }
+  /**
+   * Set once this server knows it is out of the cluster: the leader told it (a `Removed` message),
+   * or, as leader, it committed a configuration without itself. The runtime may then stop it.
+   */
+  get removed(): RemovedNotice | null { return this.removedNotice; }
   /** Index of the entry that holds the configuration in force (its snapshot's, if compacted). */
   get configIndex(): number { return lastConfigIndex(this); }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
@@ -313,7 +322,7 @@ export class Raft {
         (m.type === 'RequestVote' && m.preVote) || (m.type === 'RequestVoteResponse' && m.preVote && m.voteGranted);
       if (!keepsTerm) {
         // §5.1: a higher term makes us a follower of that term.
-        const leader = m.type === 'AppendEntries' || m.type === 'InstallSnapshot' ? m.from : null;
+        const leader = m.type === 'AppendEntries' || m.type === 'InstallSnapshot' || m.type === 'Removed' ? m.from : null;
         becomeFollower(this, m.term, leader);
       }
     } else if (m.term < this.term) {

@@ -38,6 +38,7 @@ export function becomeLeader(r: Raft): void {
   r.transferee = null;
   resetTimers(r);
   r.progresses.clear();
+  r.departing.clear();
   syncProgresses(r);
   // A configuration entry of an earlier term may still be uncommitted: treat it as in flight.
   r.pendingConfigIndex = lastConfigIndex(r);

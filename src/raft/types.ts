@@ -122,6 +122,17 @@ export interface TimeoutNow extends Envelope {
   readonly type: 'TimeoutNow';
 }
 
+/**
+ * Leader → a server its configuration no longer includes, once the configuration entry that
+ * dropped it (`configIndex`) is committed and the server holds it: it is out of the cluster and
+ * may stop. Not one of the paper's RPCs; the thesis (§4.2.2) leaves telling a removed server to
+ * the implementation. Nothing answers it.
+ */
+export interface Removed extends Envelope {
+  readonly type: 'Removed';
+  readonly configIndex: number;
+}
+
 export type Message =
   | RequestVote
   | RequestVoteResponse
@@ -129,7 +140,8 @@ export type Message =
   | AppendEntriesResponse
   | InstallSnapshot
   | InstallSnapshotResponse
-  | TimeoutNow;
+  | TimeoutNow
+  | Removed;
 
 export type MessageType = Message['type'];
 

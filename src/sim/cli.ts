@@ -158,6 +158,7 @@ async function main(): Promise<void> {
       serversStopped: sum((r) => r.serversStopped),
       seamSplits: sum((r) => r.seamSplits),
       removedServerVotesIgnored: sum((r) => r.removedServerVotesIgnored),
+      removalNotices: sum((r) => r.removalNotices),
     },
     failedSeeds: failed.map((r) => r.seed),
   };

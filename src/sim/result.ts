@@ -38,6 +38,8 @@ export interface SimResult {
   readonly serversStopped: number;
   /** Vote requests from servers outside the receiver's configuration (removed ones) that a server in its leader lease ignored (thesis §4.2.3). */
   readonly removedServerVotesIgnored: number;
+  /** Servers that learned they were out of the cluster (each checked by Removal Notice). */
+  readonly removalNotices: number;
   /** Partitions cut along the C_old / C_new seam while a joint configuration was in force. */
   readonly seamSplits: number;
   /** Fingerprint of the whole run: equal seeds give equal hashes. */

@@ -142,6 +142,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       recoveryMs: this.invariants.liveness.recoveryMs,
       ...this.membershipCounters(),
       removedServerVotesIgnored: this.invariants.voteLease?.ignoredFromOutsiders ?? 0,
+      removalNotices: this.invariants.removalNotice.count,
       traceHash: this.hash,
     };
   }

@@ -14,7 +14,7 @@ import { CodecError, Reader, Writer } from './binary.js';
 import { EntryEncodingCache } from './entry-cache.js';
 import type { Configuration, Entry, Message, MessageType, NodeId } from '../raft/types.js';
 
-/** Frame type bytes 1..7 are messages; control frames (frame.ts) use 0x40 and above. */
+/** Frame type bytes 1..8 are messages; control frames (frame.ts) use 0x40 and above. */
 export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = {
   RequestVote: 1,
   RequestVoteResponse: 2,
@@ -23,10 +23,11 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = {
   InstallSnapshot: 5,
   InstallSnapshotResponse: 6,
   TimeoutNow: 7,
+  Removed: 8,
 };
 
 export function isMessageFrameType(type: number): boolean {
-  return type >= 1 && type <= 7;
+  return type >= 1 && type <= 8;
 }
 
 export const FRAME_HEADER_BYTES = 5;
@@ -101,6 +102,9 @@ export class MessageEncoder {
         w.varint(m.seq, 'seq');
         break;
       case 'TimeoutNow':
+        break;
+      case 'Removed':
+        w.varint(m.configIndex, 'configIndex');
         break;
       default: {
         const never: never = m;
@@ -215,6 +219,9 @@ export function decodeMessage(frame: Buffer): Message {
     }
     case 7:
       m = { type: 'TimeoutNow', from, to, term };
+      break;
+    case 8:
+      m = { type: 'Removed', from, to, term, configIndex: r.varint('configIndex') };
       break;
     default:
       throw new CodecError(`unknown message type ${type}`);

@@ -478,6 +478,8 @@ export function describe(m: Message): string {
       return `${head} match=${m.matchIndex}`;
     case 'TimeoutNow':
       return head;
+    case 'Removed':
+      return `${head} config=${m.configIndex}`;
   }
 }
 

@@ -98,6 +98,7 @@ test('thesis §4.3 a leader that is not in C_new manages the change to its end, 
   assert.equal(isJoint(final.config), false);
   assert.equal(final.term, term, 'a itself appended and committed C_new before leaving');
   assert.ok(net.raft('a').commitIndex >= final.index);
+  assert.deepEqual(net.raft('a').removed, { by: 'a', configIndex: final.index }, 'a knows it is out of the cluster');
   net.tickUntil(() => ['b', 'c', 'd'].some((id) => net.raft(id).role === 'leader'), 100, ['b', 'c', 'd']);
   const leader = ['b', 'c', 'd'].find((id) => net.raft(id).role === 'leader')!;
   const at = net.raft(leader).propose(bytes('after'));
@@ -134,7 +135,7 @@ test('thesis §4.2.1 a learner receives the log but never counts toward a majori
 test('thesis §4.2.3 a removed server that keeps running does not disrupt the cluster (PreVote and CheckQuorum)', () => {
   const net = cluster(['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd']);
   net.elect('a');
-  // d is removed, and never hears of C_new (the leader stops replicating to it).
+  // d is removed, and never hears of C_new (every message to it is lost until the leader gives up on it).
   net.dropWhere((m) => m.to === 'd' || m.from === 'd');
   net.raft('a').proposeConfigChange([{ type: 'remove', id: 'd' }]);
   net.tick(5);
@@ -148,6 +149,67 @@ test('thesis §4.2.3 a removed server that keeps running does not disrupt the cl
   const at = net.raft('a').propose(bytes('still serving'));
   net.tick(2);
   assert.ok(net.raft('a').commitIndex >= at);
+});
+
+test('thesis §4.2.2 a removed follower is replicated to until it holds the committed C_new, then told it is out; then the leader lets it go', () => {
+  const net = cluster(['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd']);
+  net.elect('a');
+  net.raft('a').proposeConfigChange([{ type: 'remove', id: 'd' }]);
+  net.settle();
+  const cNew = net.raft('a').configIndex;
+  assert.deepEqual(sorted(net.raft('a').config.voters), ['a', 'b', 'c']);
+  assert.ok(net.raft('a').commitIndex >= cNew);
+  assert.ok(net.node('d').store.lastIndex >= cNew, 'd got C_new although it is not in it');
+  assert.equal(net.raft('d').removed, null, 'not told before a heartbeat round');
+  net.tick(3);
+  assert.deepEqual(net.raft('d').removed, { by: 'a', configIndex: cNew });
+  assert.ok(net.raft('d').commitIndex >= cNew, 'd learned C_new is committed');
+  const notices = net.sent.filter((m) => m.type === 'Removed' && m.to === 'd').length;
+  assert.ok(notices >= 1 && notices <= 3, `${notices} notices`);
+  net.tick(5);
+  assert.equal(net.raft('a').progress('d'), undefined, 'the leader no longer tracks d');
+  const before = net.sent.length;
+  net.tick(20, ['a', 'b', 'c']);
+  assert.equal(net.sent.slice(before).filter((m) => m.to === 'd').length, 0, 'nor sends it anything');
+  assert.equal(net.raft('a').role, 'leader');
+});
+
+test('thesis §4.2.2 a removed server is not told before the entry that removes it is committed', () => {
+  const net = cluster(['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd']);
+  net.elect('a');
+  const joint = net.raft('a').proposeConfigChange([{ type: 'remove', id: 'd' }]);
+  // Step until the joint entry commits and the leader appends C_new.
+  for (let i = 0; i < 1000 && net.raft('a').configIndex === joint; i++) {
+    net.flush();
+    net.deliver();
+  }
+  const cNew = net.raft('a').configIndex;
+  assert.ok(cNew > joint && !isJoint(net.raft('a').config));
+  // b and c go quiet: C_new cannot commit, though d gets it.
+  net.dropWhere((m) => m.type === 'AppendEntriesResponse' && (m.from === 'b' || m.from === 'c'));
+  net.settle();
+  net.tick(5);
+  assert.ok(net.raft('a').commitIndex < cNew);
+  assert.ok(net.node('d').store.lastIndex >= cNew);
+  assert.equal(net.sent.filter((m) => m.type === 'Removed').length, 0, 'no notice while C_new is uncommitted');
+  assert.equal(net.raft('d').removed, null);
+  net.heal();
+  net.tick(3);
+  assert.ok(net.raft('a').commitIndex >= cNew);
+  assert.deepEqual(net.raft('d').removed, { by: 'a', configIndex: cNew });
+});
+
+test('thesis §4.2.2 a Removed notice older than a configuration that lists the server is ignored', () => {
+  const net = cluster(['a', 'b', 'c'], ['a', 'b', 'c']);
+  net.elect('a');
+  const b = net.raft('b');
+  const term = b.currentTerm;
+  b.step({ type: 'Removed', from: 'a', to: 'b', term, configIndex: b.configIndex - 1 });
+  assert.equal(b.removed, null, 'its own newer configuration lists it');
+  b.step({ type: 'Removed', from: 'a', to: 'b', term: term - 1, configIndex: b.configIndex });
+  assert.equal(b.removed, null, 'a notice from an old term is stale');
+  b.step({ type: 'Removed', from: 'a', to: 'b', term, configIndex: b.configIndex });
+  assert.deepEqual(b.removed, { by: 'a', configIndex: b.configIndex });
 });
 
 test('thesis §3.10 a transfer brings a lagging target up to date, refuses proposals meanwhile, and the target wins at once', () => {

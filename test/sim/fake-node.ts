@@ -21,6 +21,8 @@ export interface FakeNodeSpec {
   config?: Configuration;
   /** Its entry's index (default: the newest of configEntries, or the snapshot's index). */
   configIndex?: number;
+  /** What it was told of its own removal (default: nothing). */
+  removed?: { by: NodeId; configIndex: number };
 }
 
 export function voters(...ids: NodeId[]): Configuration {
@@ -44,6 +46,7 @@ export function fakeNode(spec: FakeNodeSpec): MemberView {
   return {
     config: spec.config ?? configs[newest] ?? voters('n1', 'n2', 'n3'),
     configIndex: spec.configIndex ?? newest,
+    removed: spec.removed ?? null,
     id: spec.id,
     role: spec.role ?? 'follower',
     currentTerm: spec.term ?? Math.max(snapshotTerm, ...(spec.log ?? [0])),

@@ -18,6 +18,7 @@ import {
   LinearizableReads,
   Liveness,
   LogMatching,
+  RemovalNotice,
   SingleVote,
   StateMachineSafety,
   termMonotonic,
@@ -289,4 +290,21 @@ test('Vote Lease: a server that heard its leader within the lease ignores vote r
   violates('Vote Lease', () => c.after(0, follower(6, null, 'n9'), ask(6), 1200), /n2 heard leader n1 of term 5 200 ms ago, yet a vote request from n9 for term 6 moved it to term 6, voting for n9/);
   c.before(follower(5, 'n1'));
   c.after(0, follower(6, null, 'n9'), ask(6), 1291);
+});
+
+test('Removal Notice: a server told it is out before the entry is committed, or by an entry that lists it, is reported', () => {
+  const committed = new CommittedLog(3);
+  const c = new RemovalNotice(committed);
+  const without = { 4: voters('n1', 'n2') };
+  // n1 leads; C_new = {n1, n2} at 4 is in its log but committed only up to 3.
+  committed.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 2, log: [1, 1, 2, 2], commit: 3, configEntries: without }));
+  violates('Removal Notice', () => c.observe(fakeNode({ id: 'n3', log: [1, 1, 2, 2], commit: 3, configEntries: without, removed: { by: 'n1', configIndex: 4 } })), /committed only up to 3/);
+  // Once 4 is committed the same notice is sound.
+  committed.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 2, log: [1, 1, 2, 2], commit: 4, configEntries: without }));
+  const ok = new RemovalNotice(committed);
+  ok.observe(fakeNode({ id: 'n3', log: [1, 1, 2, 2], commit: 4, configEntries: without, removed: { by: 'n1', configIndex: 4 } }));
+  assert.equal(ok.count, 1);
+  // A notice naming an entry that is not a configuration, or one that lists the server.
+  violates('Removal Notice', () => ok.observe(fakeNode({ id: 'n3', log: [1, 1, 2, 2], commit: 4, removed: { by: 'n1', configIndex: 3 } })), /not a configuration/);
+  violates('Removal Notice', () => ok.observe(fakeNode({ id: 'n2', log: [1, 1, 2, 2], commit: 4, configEntries: without, removed: { by: 'n1', configIndex: 4 } })), /lists it/);
 });

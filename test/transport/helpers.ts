@@ -64,6 +64,7 @@ export const messageArbs: Record<Message['type'], Arbitrary<Message>> = {
   }),
   InstallSnapshotResponse: rec({ type: fc.constant('InstallSnapshotResponse' as const), ...envelope, matchIndex: uint, seq: uint }),
   TimeoutNow: rec({ type: fc.constant('TimeoutNow' as const), ...envelope }),
+  Removed: rec({ type: fc.constant('Removed' as const), ...envelope, configIndex: uint }),
 };
 
 export function entry(index: number, term: number, size: number, fill = index & 0xff): Entry {

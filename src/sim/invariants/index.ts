@@ -16,6 +16,7 @@ export { ConfigOnAppend } from './config-on-append.js';
 export { LeavingLeaderStepsDown } from './leaving-leader-steps-down.js';
 export { VoterQuorum } from './voter-quorum.js';
 export { VoteLease } from './vote-lease.js';
+export { RemovalNotice } from './removal-notice.js';
 export type { LeaseView } from './vote-lease.js';
 export { INVARIANTS, InvariantViolation, sameEntry, violation } from './violation.js';
 export type { InvariantName, LogView, MemberView, NodeView } from './violation.js';

@@ -17,6 +17,7 @@ import { ConfigChangeOneAtATime } from './config-change-one-at-a-time.js';
 import { ConfigOnAppend } from './config-on-append.js';
 import { LeavingLeaderStepsDown } from './leaving-leader-steps-down.js';
 import { VoterQuorum } from './voter-quorum.js';
+import { RemovalNotice } from './removal-notice.js';
 import { VoteLease } from './vote-lease.js';
 import type { MemberView, NodeView } from './violation.js';
 
@@ -37,6 +38,7 @@ export class InvariantSuite {
   readonly configOnAppend = new ConfigOnAppend();
   readonly leavingLeader: LeavingLeaderStepsDown;
   readonly voterQuorum: VoterQuorum;
+  readonly removalNotice: RemovalNotice;
   /** Null when the core runs without CheckQuorum, which is what gives servers the lease. */
   readonly voteLease: VoteLease | null;
 
@@ -56,6 +58,7 @@ export class InvariantSuite {
     this.configOneAtATime = new ConfigChangeOneAtATime(nodes, this.committed);
     this.leavingLeader = new LeavingLeaderStepsDown(nodes, graceMs);
     this.voterQuorum = new VoterQuorum(nodes);
+    this.removalNotice = new RemovalNotice(this.committed);
   }
 
   /** After every event that touched node `slot`, at simulated time `now`. */
@@ -70,6 +73,7 @@ export class InvariantSuite {
     this.voterQuorum.observe(slot, node);
     this.configOneAtATime.observe(slot, node);
     this.leavingLeader.observe(slot, node, now);
+    this.removalNotice.observe(node);
   }
 
   /** A Ready's entries are handed to storage (they are in `node`'s log now). */

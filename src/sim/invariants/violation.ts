@@ -19,6 +19,7 @@ export const INVARIANTS = [
   'Leaving Leader Steps Down',
   'Voter Quorum',
   'Vote Lease',
+  'Removal Notice',
   'Runtime Contract',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
@@ -47,6 +48,8 @@ export interface MemberView extends NodeView {
   readonly config: Configuration;
   /** The index of the entry that holds it (the snapshot's index if compacted away). */
   readonly configIndex: number;
+  /** Set once the server knows it is out of the cluster (who said so, and the entry). */
+  readonly removed: { readonly by: NodeId; readonly configIndex: number } | null;
 }
 
 export class InvariantViolation extends Error {
