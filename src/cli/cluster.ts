@@ -72,6 +72,11 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     child.on('exit', (code, signal) => {
       m.child = null;
       if (stopping) return;
+      if (code === 0) {
+        // A clean exit nobody here asked for: removed from the cluster, or stopped on purpose.
+        io.stdout(`${m.id} stopped cleanly (exit 0); not restarting it\n`);
+        return;
+      }
       const now = Date.now();
       m.restarts = m.restarts.filter((t) => now - t < 60_000);
       if (m.restarts.length >= 5) {

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from '
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { RaftNode } from '../node/index.js';
+import type { RemovedNotice } from '../raft/index.js';
 import { FileStorage, StorageCorruptionError } from '../storage/index.js';
 import { TcpTransport } from '../transport/index.js';
 import { ApiError } from '../server/errors.js';
@@ -242,6 +243,11 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
     process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
     process.once('SIGINT', () => void shutdown('SIGINT', 0));
     started.once('fatal', (err: Error) => void shutdown(`fatal: ${err.message}`, 1));
+    // Out of the cluster for good: stop cleanly (exit 0, so a supervisor does not restart it).
+    started.once('removed', (notice: RemovedNotice) => {
+      io.stderr(`raftkv: ${cfg.id} was removed from the cluster (configuration entry ${notice.configIndex}, by ${notice.by}); stopping\n`);
+      void shutdown('removed from the cluster', 0);
+    });
   });
 }
 

@@ -40,6 +40,11 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOST
 // Ask the server to give up a little before we do, so a slow commit comes back as a 504 with
 // its leader hint rather than as a silent abort.
 const SERVER_DEADLINE_MARGIN_MS = 50;
+/**
+ * No retry starts with less time left than this: it could only be cut off by our own deadline,
+ * and for a write that turns a clean refusal into an unknown outcome.
+ */
+const MIN_RETRY_MS = 2 * SERVER_DEADLINE_MARGIN_MS;
 
 export class Requester {
   constructor(private readonly options: RequesterOptions) {}
@@ -58,7 +63,7 @@ export class Requester {
 
     for (let attempt = 0; attempt <= o.retries; attempt++) {
       const remaining = deadline - Date.now();
-      if (remaining <= 0) break;
+      if (remaining <= 0 || (attempts > 0 && remaining < MIN_RETRY_MS)) break;
       const endpoint = o.selector.next();
       tried.add(endpoint);
       attempts++;
@@ -94,7 +99,7 @@ export class Requester {
       const isRedirect = hint !== null && o.selector.knownLeader === next;
       const goOnNow = next !== endpoint && !tried.has(next) && (wasUnreachable || isRedirect);
       const delay = goOnNow ? 0 : backoffDelayMs(backoffs++, o.backoffMs, o.maxBackoffMs, retryAfterMs);
-      if (Date.now() + delay >= deadline) break;
+      if (Date.now() + delay + MIN_RETRY_MS > deadline) break;
       if (delay > 0) await sleep(delay);
     }
 

@@ -35,6 +35,7 @@ export class NodeProcess {
   /** Exits the harness did not cause (a crash), as `code=... signal=...` lines. */
   readonly unexpectedExits: string[] = [];
   private isKilling = false;
+  private isLeaving = false;
 
   constructor(
     readonly id: string,
@@ -44,7 +45,7 @@ export class NodeProcess {
     readonly peerAddr: string,
     readonly clientAddr: string,
     readonly dataDir: string,
-    private readonly logFile: string,
+    readonly logFile: string,
     private readonly args: readonly string[],
   ) {
     this.url = `http://${clientAddr}`;
@@ -76,13 +77,32 @@ export class NodeProcess {
     this.isKilling = false;
     child.on('exit', (code, signal) => {
       liveChildren.delete(child);
-      if (!this.isKilling) this.unexpectedExits.push(`${this.id} exited by itself: code=${code} signal=${signal}`);
+      // A server being removed stops by itself, cleanly, once told it is out.
+      const leftCleanly = this.isLeaving && code === 0;
+      if (!this.isKilling && !leftCleanly) this.unexpectedExits.push(`${this.id} exited by itself: code=${code} signal=${signal}`);
       if (this.child === child) {
         this.child = null;
         this.isPausedNow = false;
       }
       appendFileSync(this.logFile, `--- harness: ${this.id} exited code=${code} signal=${signal}\n`);
     });
+  }
+
+  /** The harness is removing this server from the cluster: a clean exit of its own is expected. */
+  markLeaving(): void {
+    this.isLeaving = true;
+  }
+
+  get isLeavingCluster(): boolean {
+    return this.isLeaving;
+  }
+
+  /** Whether the process exits by itself within `ms` (true at once if it is not running). */
+  async exitsWithin(ms: number): Promise<boolean> {
+    const child = this.child;
+    if (child === null) return true;
+    const exited = new Promise<boolean>((r) => child.once('exit', () => r(true)));
+    return await Promise.race([exited, sleep(ms).then(() => false)]);
   }
 
   /** SIGKILL, and wait (bounded) until the process is gone. */
@@ -253,6 +273,7 @@ export class FaultCluster {
 
   /** DELETE /v1/members/{id} (retried while a change is in progress), then stops and erases the node. */
   async removeNode(node: NodeProcess, timeoutMs = 20_000): Promise<void> {
+    node.markLeaving();
     const deadline = Date.now() + timeoutMs;
     let last = '';
     let removed = false;
@@ -299,6 +320,12 @@ export class FaultCluster {
 
   private async retire(node: NodeProcess): Promise<void> {
     node.resume();
+    // Told once C_new is committed, a removed server stops by itself (its HTTP server gives
+    // requests in flight up to 3 s); give it that long.
+    if (node.isLeavingCluster) {
+      const left = await node.exitsWithin(6000);
+      appendFileSync(node.logFile, `--- harness: ${node.id} ${left ? 'stopped by itself after its removal' : 'still running 6 s after its removal; killing it'}\n`);
+    }
     await node.kill().catch(() => undefined);
     rmSync(node.dataDir, { recursive: true, force: true });
     if (node.namespace !== null) await deleteNamespace(node.namespace);

@@ -126,6 +126,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private readsWaitingApply: ReadWaiter[] = [];
   private nextReadId = 1;
   private processing = false;
+  private removalReported = false;
   private snapshotting: Promise<number> | null = null;
   private scheduled = false;
   private isMicrotaskScheduled = false;
@@ -309,6 +310,19 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.core.step(m);
     if (this.isAwaitingSync) this.applyCommittedEarly();
     this.schedule(true);
+    if (this.core.removed !== null && !this.removalReported) this.reportRemoval();
+  }
+
+  /**
+   * The core learned this server is out of the cluster: the leader said so once the entry that
+   * removed it was committed, or, as leader, it committed a configuration without itself. Emits
+   * 'removed' once; the node keeps running until its owner stops it.
+   */
+  private reportRemoval(): void {
+    const notice = this.core.removed!;
+    this.removalReported = true;
+    this.logger.warn('removed from the cluster', { by: notice.by, configIndex: notice.configIndex });
+    this.emit('removed', notice);
   }
 
   reportUnreachable(id: NodeId): void {
@@ -472,6 +486,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.emit('role', rd.softState.role, rd.softState.leaderId);
       this.logger.info('role changed', { role: rd.softState.role, leader: rd.softState.leaderId, term: this.core.currentTerm });
     }
+    if (this.core.removed !== null && !this.removalReported) this.reportRemoval();
     // 5. Only once the write is durable may what depends on it leave, and advance() follow.
     if (synced !== null) {
       this.isAwaitingSync = true;

@@ -15,6 +15,7 @@ export type {
   ReadState,
   Ready,
   Removed,
+  RemovedNotice,
   RequestVote,
   RequestVoteResponse,
   Role,

@@ -20,12 +20,6 @@ export interface Departure {
   notices: number;
 }
 
-/** What a server knows of its own removal: who told it, and the configuration entry. */
-export interface RemovedNotice {
-  readonly by: NodeId;
-  readonly configIndex: number;
-}
-
 /** Notices sent to a departed server, one per heartbeat round (a lost one is covered by the next). */
 const DEPARTURE_NOTICES = 3;
 /** Election timeouts a departing server has to catch up before the leader stops trying. */

@@ -13,7 +13,7 @@ import { ChangeInProgressError, NotLeaderError, ProposalDroppedError } from './e
 import { answerStaleRequest, stepCandidate, stepFollower } from './follower.js';
 import { afterCommitAdvanced, appendConfig, maybeCommit, sendTimeoutNow, stepLeader, tickLeader } from './leader.js';
 import { RaftLog } from './log.js';
-import { configAt, lastConfigIndex, noteConfigEntry, voterIds, type Departure, type RemovedNotice } from './membership.js';
+import { configAt, lastConfigIndex, noteConfigEntry, voterIds, type Departure } from './membership.js';
 import type { Progress, ProgressState } from './progress.js';
 import { committedIndex } from './quorum.js';
 import { EMPTY_ENTRIES, ReadIndexQueue } from './read-index.js';
@@ -27,6 +27,7 @@ import type {
   Message,
   NodeId,
   ReadState,
+  RemovedNotice,
   Ready,
   Role,
   Snapshot,

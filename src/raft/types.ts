@@ -133,6 +133,12 @@ export interface Removed extends Envelope {
   readonly configIndex: number;
 }
 
+/** What a server knows of its own removal: who told it, and the configuration entry that removed it. */
+export interface RemovedNotice {
+  readonly by: NodeId;
+  readonly configIndex: number;
+}
+
 export type Message =
   | RequestVote
   | RequestVoteResponse

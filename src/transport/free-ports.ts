@@ -41,6 +41,37 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/**
+ * A base port such that base + each of `offsets` is free and now claimed: for `raftkv cluster
+ * --base-port`, which lays its nodes out at fixed offsets from it.
+ */
+export async function freeBasePort(offsets: readonly number[]): Promise<number> {
+  const [low, high] = candidateRange();
+  mkdirSync(CLAIM_DIR, { recursive: true });
+  installExitHook();
+  const top = high - Math.max(...offsets);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = low + Math.floor(Math.random() * (top - low + 1));
+    const taken: number[] = [];
+    let ok = true;
+    for (const offset of offsets) {
+      const port = base + offset;
+      if (!claim(port)) {
+        ok = false;
+        break;
+      }
+      taken.push(port);
+      if (!(await canListen(port))) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return base;
+    for (const port of taken) release(port);
+  }
+  throw new Error(`freeBasePort: no base in ${low}-${top} with offsets ${offsets.join(',')} free`);
+}
+
 /** One port; see freePorts. */
 export async function freePort(): Promise<number> {
   const [port] = await freePorts(1);

@@ -177,10 +177,27 @@ export class TestNode {
     this.isStoppedBySignal = false;
   }
 
-  /** Waits (bounded) for the process to exit on its own. */
+  /** The test expects this node to exit on its own (it is being removed): not a crash. */
+  expectExit(): void {
+    this.isStopRequested = true;
+  }
+
+  /**
+   * A node removed from the cluster stops by itself once told, with exit code 0 and one line on
+   * stderr; waits (bounded) for that and checks both.
+   */
+  async waitRemovedExit(timeoutMs = 15_000): Promise<void> {
+    const exit = await this.waitExit(timeoutMs);
+    if (exit.code !== 0 || !this.stderr.includes(`${this.id} was removed from the cluster`)) {
+      throw new Error(`${this.id} exited ${JSON.stringify(exit)} without saying it was removed; stderr: ${this.stderr.trim().slice(0, 400)}`);
+    }
+  }
+
+  /** Waits (bounded) for the process to exit on its own; that exit is then expected, not a crash. */
   async waitExit(timeoutMs: number): Promise<ExitInfo> {
     const exited = this.exited;
     if (exited === null) throw new Error(`${this.id} was never started`);
+    this.isStopRequested = true;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
     const result = await Promise.race([exited, timedOut]);

@@ -151,6 +151,7 @@ test('§4.3 a partition leaving a majority of C_new but not of C_old (removing a
   // Removing `leaving`: {leader, awake} is 2 of C_new (3 voters) but only 2 of C_old (4 voters).
   cut.pause();
   leaving.pause();
+  leaving.expectExit();
   const remove = sendChange(leader, 'DELETE', `/v1/members/${leaving.id}`);
   const joint = await waitView(leader, 'C_old,new in force', (c) => c.joint);
   await assertNothingCommits(cluster, [leader, awake], joint.configIndex, t);
@@ -159,7 +160,7 @@ test('§4.3 a partition leaving a majority of C_new but not of C_old (removing a
   const remaining = cluster.nodes.filter((n) => n !== leaving);
   await cluster.waitForConfiguration({ voters: remaining.map((n) => n.id) }, 15_000, remaining);
   t.diagnostic(`remove answered ${await remove}`);
-  await leaving.stop('SIGTERM');
+  await leaving.waitRemovedExit();
   cluster.forget(leaving);
   await finish(cluster, load, watch, t);
 });

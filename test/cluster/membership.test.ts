@@ -93,24 +93,26 @@ test('shrink 5 → 3 under load: `raftkv members remove` of a follower, then DEL
   const load = startWriteLoad({ endpoints: staying.map((n) => n.url), prefix: 'shrink' });
   await load.waitForMore(50, 20_000);
 
+  follower.expectExit();
   assert.match(await cli(cluster, ['members', 'remove', follower.id], staying), new RegExp(`removed ${follower.id}`));
   await cluster.waitForConfiguration({ voters: [leader, ...staying].map((n) => n.id) }, 10_000, [leader, ...staying]);
-  // A removed server is not told (it no longer gets the log); the test stops it, as an operator would.
-  assert.equal((await follower.stop('SIGTERM')).code, 0);
+  // Once C_new is committed the leader tells the removed server, and it stops by itself.
+  await follower.waitRemovedExit();
   cluster.forget(follower);
   await load.waitForMore(30, 10_000);
 
   // The leader removes itself: it transfers leadership first, the new leader carries out the change.
   const removedAt = Date.now();
+  leader.expectExit();
   const reply = await http(leader.url, `/v1/members/${leader.id}`, { method: 'DELETE', timeoutMs: 10_000 });
   assert.equal(reply.status, 200, reply.text);
   const members = reply.json<{ members: { id: string }[] }>().members.map((m) => m.id).sort();
   assert.deepEqual(members, staying.map((n) => n.id).sort());
   t.diagnostic(`the leader ${leader.id} removed itself in ${Date.now() - removedAt} ms`);
   await cluster.waitForConfiguration({ voters: staying.map((n) => n.id) }, 10_000, staying);
-  const oldLeaderView = (await leader.status())!;
-  assert.notEqual(oldLeaderView.role, 'leader', `${leader.id} still claims leadership after removing itself`);
-  assert.equal((await leader.stop('SIGTERM')).code, 0);
+  const oldLeaderView = await leader.status();
+  if (oldLeaderView !== null) assert.notEqual(oldLeaderView.role, 'leader', `${leader.id} still claims leadership after removing itself`);
+  await leader.waitRemovedExit();
   cluster.forget(leader);
   const newLeader = await cluster.waitForLeader();
   assert.ok(staying.includes(newLeader));
@@ -182,8 +184,9 @@ test('membership and client addresses survive snapshots and a full restart; a no
   cluster.startJoining(n4, leader);
   await cluster.waitForConfiguration({ voters: ['n1', 'n2', 'n3', 'n4'] }, 15_000);
   const gone = cluster.nodes.find((n) => n !== leader && n !== n4)!;
+  gone.expectExit();
   assert.equal((await http(leader.url, `/v1/members/${gone.id}`, { method: 'DELETE' })).status, 200);
-  await gone.stop('SIGTERM');
+  await gone.waitRemovedExit();
   cluster.forget(gone);
   const members = cluster.nodes.map((n) => n.id);
   await cluster.waitForConfiguration({ voters: members }, 10_000);
