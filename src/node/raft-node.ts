@@ -12,7 +12,6 @@ import {
   NotLeaderError,
   ProposalDroppedError,
   Raft,
-  RaftError,
   bootstrapState,
   type ConfigChange,
   type Configuration,
@@ -26,83 +25,10 @@ import {
   type StateMachine,
 } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
-import { isTracing, trace } from './trace.js';
+import { isTracing, trace, traceMessage } from './trace.js';
+import { Waiters } from './waiters.js';
+import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type PeerSender, type RaftNodeOptions } from './options.js';
 
-/** Where the node's messages go; the TCP transport or a test double implements it. */
-export interface PeerSender {
-  /** Queues a message; it leaves within the current event-loop turn, batched with others. */
-  send(m: Message): void;
-  /** Writes what send() queued now: for messages on a write's critical path. */
-  flush?(): void;
-}
-
-export interface NodeLogger {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
-
-export interface RaftNodeOptions<R> {
-  id: NodeId;
-  storage: RaftStorage;
-  stateMachine: StateMachine<R>;
-  transport: PeerSender;
-  /** The founding voters; used only when the data dir is empty. Omit to join an existing cluster. */
-  initialCluster?: Configuration;
-  /** @default 100 */
-  heartbeatMs?: number;
-  /** @default 1000 — the randomized election timeout is drawn from [electionMs, 2 × electionMs). */
-  electionMs?: number;
-  /** @default 10000 — applied entries between automatic snapshots */
-  snapshotEntries?: number;
-  /** @default 5000 — entries kept behind a snapshot so slightly slow followers need no snapshot */
-  snapshotCatchUpEntries?: number;
-  /** @default Math.random */
-  random?: () => number;
-  logger?: NodeLogger;
-}
-
-export const DEFAULT_NODE_OPTIONS = {
-  heartbeatMs: 100,
-  electionMs: 1000,
-  snapshotEntries: 10_000,
-  snapshotCatchUpEntries: 5_000,
-} as const;
-
-export interface Applied<R> {
-  readonly index: number;
-  readonly result: R;
-}
-
-interface ProposalWaiter<R> {
-  readonly term: number;
-  readonly resolve: (applied: Applied<R>) => void;
-  readonly reject: (err: Error) => void;
-}
-
-interface ReadWaiter {
-  index: number;
-  readonly resolve: (index: number) => void;
-  readonly reject: (err: Error) => void;
-}
-
-export interface NodeStats {
-  proposals: number;
-  appliedEntries: number;
-  syncs: number;
-  snapshotsTaken: number;
-  snapshotsInstalled: number;
-  /** Durations of recent syncs in ms, for the metrics layer to drain. */
-  readonly syncDurationsMs: number[];
-}
-
-export class StoppedError extends RaftError {
-  constructor() {
-    super('STOPPED', 'the node is stopping');
-  }
-}
-
-const SILENT_LOGGER: NodeLogger = { info() {}, warn() {}, error() {} };
 
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
@@ -121,10 +47,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
    * snapshot stepped in while a Ready's sync is awaited moves it before the restore happens.
    */
   private applied: number;
-  private readonly proposals = new Map<number, ProposalWaiter<R>>();
-  private readonly readsById = new Map<number, ReadWaiter>();
-  private readsWaitingApply: ReadWaiter[] = [];
-  private nextReadId = 1;
+  private readonly waiters = new Waiters<R>();
   private processing = false;
   private removalReported = false;
   private snapshotting: Promise<number> | null = null;
@@ -211,7 +134,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (isTracing) trace('propose', index);
     this.stats.proposals++;
     const term = this.core.currentTerm;
-    const settled = new Promise<Applied<R>>((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+    const settled = this.waiters.proposal(index, term);
     this.schedule();
     return settled;
   }
@@ -224,7 +147,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.assertRunning();
     const index = this.core.proposeConfigChange(changes);
     const term = this.core.currentTerm;
-    const applied = new Promise<Applied<R>>((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+    const applied = this.waiters.proposal(index, term);
     this.schedule();
     await applied;
     // The leader appends C_new itself once C_old,new commits; wait for that too.
@@ -284,12 +207,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
    */
   readIndex(): Promise<number> {
     this.assertRunning();
-    const requestId = this.nextReadId++;
-    const settled = new Promise<number>((resolve, reject) => this.readsById.set(requestId, { index: 0, resolve, reject }));
+    const { id, settled } = this.waiters.read();
     try {
-      this.core.readIndex(requestId);
+      this.core.readIndex(id);
     } catch (err) {
-      this.readsById.delete(requestId);
+      this.waiters.dropRead(id);
       throw err;
     }
     this.schedule();
@@ -300,7 +222,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   waitApplied(index: number): Promise<number> {
     if (this.applied >= index) return Promise.resolve(index);
     this.assertRunning();
-    return new Promise<number>((resolve, reject) => this.readsWaitingApply.push({ index, resolve, reject }));
+    return this.waiters.waitApplied(index);
   }
 
   /** A message from a peer (the transport calls this). */
@@ -352,12 +274,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.stopped = true;
     clearInterval(this.tickTimer);
     await this.whenIdle();
-    const err = new StoppedError();
-    for (const w of this.proposals.values()) w.reject(err);
-    this.proposals.clear();
-    this.failReads(err);
-    for (const w of this.readsWaitingApply) w.reject(err);
-    this.readsWaitingApply = [];
+    this.waiters.failAll(new StoppedError());
     await this.storage.close();
   }
 
@@ -466,23 +383,17 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.latestSnapshot = rd.snapshot;
       this.stats.snapshotsInstalled++;
       this.logger.info('installed snapshot', { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term });
-      this.rejectProposalsUpTo(rd.snapshot.meta.index);
+      this.waiters.rejectProposalsUpTo(rd.snapshot.meta.index);
     }
     for (const e of rd.committedEntries) {
       // applyCommittedEarly() may have applied it while the previous Ready's write was in flight.
       if (e.index > this.applied) this.applyEntry(e);
     }
     // 4. Reads whose leadership round is confirmed wait for the state machine to catch up.
-    for (const rs of rd.readStates) {
-      const w = this.readsById.get(rs.requestId);
-      if (w === undefined) continue;
-      this.readsById.delete(rs.requestId);
-      w.index = rs.index;
-      this.readsWaitingApply.push(w);
-    }
-    this.releaseReads();
+    this.waiters.confirmed(rd.readStates);
+    this.waiters.release(this.applied);
     if (rd.softState !== null) {
-      if (rd.softState.role !== 'leader') this.failReads(new NotLeaderError(rd.softState.leaderId));
+      if (rd.softState.role !== 'leader') this.waiters.failUnconfirmedReads(new NotLeaderError(rd.softState.leaderId));
       this.emit('role', rd.softState.role, rd.softState.leaderId);
       this.logger.info('role changed', { role: rd.softState.role, leader: rd.softState.leaderId, term: this.core.currentTerm });
     }
@@ -534,7 +445,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       if (e === undefined) break;
       this.applyEntry(e);
     }
-    this.releaseReads();
+    this.waiters.release(this.applied);
   }
 
   private applyEntry(e: Entry): void {
@@ -542,37 +453,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.applied = e.index;
     if (isTracing) trace('applied', e.index);
     this.stats.appliedEntries++;
-    const w = this.proposals.get(e.index);
-    if (w === undefined) return;
-    this.proposals.delete(e.index);
-    if (isTracing) trace('resolve', e.index);
-    // Another leader's entry at this index means ours was overwritten and never committed.
-    if (e.term === w.term) w.resolve({ index: e.index, result });
-    else w.reject(new ProposalDroppedError(`entry ${e.index} was replaced by a newer leader's`));
-  }
-
-  private rejectProposalsUpTo(index: number): void {
-    for (const [i, w] of this.proposals) {
-      if (i > index) continue;
-      this.proposals.delete(i);
-      w.reject(new ProposalDroppedError(`outcome of entry ${i} is unknown: state replaced by a snapshot`));
-    }
-  }
-
-  private releaseReads(): void {
-    if (this.readsWaitingApply.length === 0) return;
-    const applied = this.applied;
-    const still: ReadWaiter[] = [];
-    for (const w of this.readsWaitingApply) {
-      if (w.index <= applied) w.resolve(w.index);
-      else still.push(w);
-    }
-    this.readsWaitingApply = still;
-  }
-
-  private failReads(err: Error): void {
-    for (const w of this.readsById.values()) w.reject(err);
-    this.readsById.clear();
+    if (this.waiters.applied(e, result) && isTracing) trace('resolve', e.index);
   }
 
   /** The core sends InstallSnapshot without bytes; attach our newest saved snapshot (its own meta). */
@@ -615,14 +496,5 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private assertRunning(): void {
     if (this.failure !== null) throw this.failure;
     if (this.stopped) throw new StoppedError();
-  }
-}
-
-function traceMessage(dir: string, m: Message): void {
-  if (m.type === 'AppendEntries') {
-    if (m.entries.length > 0) trace(`${dir}-ae`, m.entries[m.entries.length - 1]!.index);
-    else trace(`${dir}-commit`, m.leaderCommit);
-  } else if (m.type === 'AppendEntriesResponse') {
-    trace(`${dir}-aer`, m.matchIndex);
   }
 }

@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Message } from '../raft/index.js';
 
 const dir = process.env['RAFTKV_TRACE_DIR'];
 export const isTracing = dir !== undefined && dir !== '';
@@ -18,4 +19,14 @@ if (isTracing) {
 export function trace(point: string, index: number): void {
   if (!isTracing || lines.length > 2_000_000) return;
   lines.push(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${point} ${index}`);
+}
+
+/** A message on the critical path of a write: entries, commit index, acknowledgements. */
+export function traceMessage(dir: string, m: Message): void {
+  if (m.type === 'AppendEntries') {
+    if (m.entries.length > 0) trace(`${dir}-ae`, m.entries[m.entries.length - 1]!.index);
+    else trace(`${dir}-commit`, m.leaderCommit);
+  } else if (m.type === 'AppendEntriesResponse') {
+    trace(`${dir}-aer`, m.matchIndex);
+  }
 }

@@ -1,0 +1,68 @@
+// RaftNode's options with their defaults, the interfaces it depends on (a transport to send
+// through, a logger), and the types it hands back (applied results, stats, StoppedError).
+import { RaftError, type Configuration, type Message, type NodeId, type StateMachine } from '../raft/index.js';
+import type { RaftStorage } from '../storage/types.js';
+
+/** Where the node's messages go; the TCP transport or a test double implements it. */
+export interface PeerSender {
+  /** Queues a message; it leaves within the current event-loop turn, batched with others. */
+  send(m: Message): void;
+  /** Writes what send() queued now: for messages on a write's critical path. */
+  flush?(): void;
+}
+
+export interface NodeLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RaftNodeOptions<R> {
+  id: NodeId;
+  storage: RaftStorage;
+  stateMachine: StateMachine<R>;
+  transport: PeerSender;
+  /** The founding voters; used only when the data dir is empty. Omit to join an existing cluster. */
+  initialCluster?: Configuration;
+  /** @default 100 */
+  heartbeatMs?: number;
+  /** @default 1000 — the randomized election timeout is drawn from [electionMs, 2 × electionMs). */
+  electionMs?: number;
+  /** @default 10000 — applied entries between automatic snapshots */
+  snapshotEntries?: number;
+  /** @default 5000 — entries kept behind a snapshot so slightly slow followers need no snapshot */
+  snapshotCatchUpEntries?: number;
+  /** @default Math.random */
+  random?: () => number;
+  logger?: NodeLogger;
+}
+
+export const DEFAULT_NODE_OPTIONS = {
+  heartbeatMs: 100,
+  electionMs: 1000,
+  snapshotEntries: 10_000,
+  snapshotCatchUpEntries: 5_000,
+} as const;
+
+export interface Applied<R> {
+  readonly index: number;
+  readonly result: R;
+}
+
+export interface NodeStats {
+  proposals: number;
+  appliedEntries: number;
+  syncs: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
+  /** Durations of recent syncs in ms, for the metrics layer to drain. */
+  readonly syncDurationsMs: number[];
+}
+
+export class StoppedError extends RaftError {
+  constructor() {
+    super('STOPPED', 'the node is stopping');
+  }
+}
+
+export const SILENT_LOGGER: NodeLogger = { info() {}, warn() {}, error() {} };
