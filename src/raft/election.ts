@@ -1,7 +1,6 @@
 // Elections (§5.2, §5.4.1; PreVote, thesis §9.6): starting a campaign, the RequestVote receiver
 // of Figure 2, and tallying votes under the configuration in force (joint: both majorities, §4.3).
-import { isVoter } from './configuration.js';
-import { voterIds } from './membership.js';
+import { mayCampaign, voterIds } from './membership.js';
 import { voteResult } from './quorum.js';
 import type { Raft } from './raft.js';
 import { becomeCandidate, becomeFollower, becomeLeader, becomePreCandidate } from './roles.js';
@@ -9,13 +8,13 @@ import type { RequestVote, RequestVoteResponse } from './types.js';
 
 export function tickElection(r: Raft): void {
   r.electionElapsed++;
-  if (r.electionElapsed >= r.randomizedElectionTimeout && isVoter(r.configuration, r.id)) {
+  if (r.electionElapsed >= r.randomizedElectionTimeout && mayCampaign(r)) {
     r.campaign();
   }
 }
 
 export function startElection(r: Raft, kind: 'pre-vote' | 'vote', transfer: boolean): void {
-  if (!isVoter(r.configuration, r.id)) return;
+  if (!mayCampaign(r)) return;
   if (kind === 'pre-vote') becomePreCandidate(r);
   else becomeCandidate(r);
   const preVote = kind === 'pre-vote';

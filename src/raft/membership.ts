@@ -7,7 +7,7 @@
 // committed, then tells it with a `Removed` message, so it can stop instead of lingering. After a
 // few notices, or a few election timeouts if it never catches up (it may be dead), the leader
 // lets it go.
-import { decodeConfiguration, members } from './configuration.js';
+import { decodeConfiguration, isVoter, members } from './configuration.js';
 import { Progress } from './progress.js';
 import type { Raft } from './raft.js';
 import type { Configuration, Entry, NodeId, Removed } from './types.js';
@@ -44,6 +44,21 @@ export function configAt(r: Raft, index: number): Configuration {
     config = c.config;
   }
   return config;
+}
+
+/**
+ * Whether this server may stand for election: a voter in the configuration in force, or in the
+ * one before it while that newer entry is uncommitted. Without the second case a change can
+ * wedge: a leader that appends C_new and reaches only the servers C_new drops leaves them with
+ * the longest logs; they refuse every other candidate as less up to date (§5.4.1) and, no longer
+ * voters in their own latest configuration, never stand themselves. Such a server is elected
+ * under C_new's rules like anyone else (thesis §4.1), then steps down once C_new commits (§4.2.2).
+ */
+export function mayCampaign(r: Raft): boolean {
+  if (isVoter(r.configuration, r.id)) return true;
+  const latest = r.configEntries.at(-1);
+  if (latest === undefined || latest.index <= r.commit) return false;
+  return isVoter(configAt(r, latest.index - 1), r.id);
 }
 
 export function voterIds(r: Raft): NodeId[] {

@@ -212,6 +212,43 @@ test('thesis §4.2.2 a Removed notice older than a configuration that lists the 
   assert.deepEqual(b.removed, { by: 'a', configIndex: b.configIndex });
 });
 
+test('thesis §4.2.2 a server C_new drops may stand for election while C_new is uncommitted, or a change can wedge', () => {
+  // C_old = {a, b, c}, C_new = {c, d, e}. The leader a appends C_new, only b gets it, and a dies.
+  const net = cluster(['a', 'b', 'c'], ['a', 'b', 'c', 'd', 'e']);
+  net.elect('a');
+  const joint = net.raft('a').proposeConfigChange([
+    { type: 'remove', id: 'a' },
+    { type: 'remove', id: 'b' },
+    { type: 'add-voter', id: 'd' },
+    { type: 'add-voter', id: 'e' },
+  ]);
+  for (let i = 0; i < 1000 && net.raft('a').configIndex === joint; i++) {
+    net.flush();
+    net.deliver();
+  }
+  const cNew = net.raft('a').configIndex;
+  assert.ok(cNew > joint, 'a appended C_new');
+  net.dropWhere((m) => m.from === 'a' && m.to !== 'b');
+  net.settle();
+  assert.ok(net.node('b').store.lastIndex >= cNew && net.node('c').store.lastIndex < cNew, 'only b holds C_new');
+  net.heal();
+  net.isolate('a');
+  // c, d and e need a majority of C_old under C_old,new: c and the dead a or the longer-logged b.
+  // b refuses them (§5.4.1), so b itself must stand, under C_new, where c, d and e elect it.
+  const others = ['b', 'c', 'd', 'e'];
+  const before = net.sent.length;
+  net.tickUntil(() => ['c', 'd', 'e'].some((id) => net.raft(id).role === 'leader'), 300, others);
+  assert.ok(
+    net.sent.slice(before).some((m) => m.from === 'b' && m.type === 'AppendEntries'),
+    'b, dropped by C_new, led to finish the change (it steps down as soon as C_new commits)',
+  );
+  const leader = ['c', 'd', 'e'].find((id) => net.raft(id).role === 'leader');
+  assert.ok(leader !== undefined, 'then a member of C_new leads');
+  assert.deepEqual(sorted(net.raft(leader).config.voters), ['c', 'd', 'e']);
+  assert.ok(net.raft(leader).commitIndex >= cNew);
+  assert.deepEqual(net.raft('b').removed, { by: 'b', configIndex: cNew }, 'b knows it is out once C_new commits');
+});
+
 test('thesis §3.10 a transfer brings a lagging target up to date, refuses proposals meanwhile, and the target wins at once', () => {
   const net = new Network(['a', 'b', 'c'], ON);
   net.elect('a');
