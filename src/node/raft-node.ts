@@ -72,10 +72,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const snapshot = await options.storage.loadSnapshot();
     if (snapshot !== null) options.stateMachine.restore(snapshot.data);
     const applied = snapshot?.meta.index ?? 0;
-    return new RaftNode(options, { ...state, applied }, snapshot);
+    return new RaftNode(options, { ...state, applied }, snapshot, !isEmpty);
   }
 
-  private constructor(options: RaftNodeOptions<R>, state: InitialState, snapshot: Snapshot | null) {
+  private constructor(options: RaftNodeOptions<R>, state: InitialState, snapshot: Snapshot | null, restarted: boolean) {
     super();
     this.id = options.id;
     this.storage = options.storage;
@@ -97,6 +97,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
         random: options.random ?? Math.random,
         heartbeatTicks: 2,
         electionTicks: Math.max(3, Math.round(electionMs / tickMs)),
+        restarted,
       },
       state,
     );

@@ -53,6 +53,12 @@ export interface RaftOptions {
   maxBytesPerMessage?: number;
   /** @default 64 MiB — committed entry bytes handed out per Ready */
   maxCommittedBytesPerReady?: number;
+  /**
+   * @default false — the state was read back from stable storage after a crash or restart (not
+   * bootstrapped, not an empty joiner). With CheckQuorum the server then refuses to help elect a
+   * leader for its first election timeout: it may have been part of a leader's lease (§6.4.1).
+   */
+  restarted?: boolean;
 }
 
 export const DEFAULT_RAFT_OPTIONS = {
@@ -63,6 +69,7 @@ export const DEFAULT_RAFT_OPTIONS = {
   maxInflightMessages: 256,
   maxBytesPerMessage: 1 << 20,
   maxCommittedBytesPerReady: 64 << 20,
+  restarted: false,
 } as const satisfies Omit<Required<RaftOptions>, 'id' | 'random'>;
 
 /**
@@ -149,6 +156,7 @@ export class Raft {
       maxInflightMessages: options.maxInflightMessages ?? DEFAULT_RAFT_OPTIONS.maxInflightMessages,
       maxBytesPerMessage: options.maxBytesPerMessage ?? DEFAULT_RAFT_OPTIONS.maxBytesPerMessage,
       maxCommittedBytesPerReady: options.maxCommittedBytesPerReady ?? DEFAULT_RAFT_OPTIONS.maxCommittedBytesPerReady,
+      restarted: options.restarted ?? DEFAULT_RAFT_OPTIONS.restarted,
     };
     if (this.opts.heartbeatTicks >= this.opts.electionTicks) {
       throw new Error('heartbeatTicks must be smaller than electionTicks');

@@ -135,6 +135,7 @@ export class SimNode {
         checkQuorum: this.timing.checkQuorum,
         maxBytesPerMessage: this.timing.maxBytesPerMessage,
         maxInflightMessages: this.timing.maxInflightMessages,
+        restarted: isRestart,
       },
       state,
     );

@@ -177,7 +177,7 @@ export class TestNode {
   private build(initial: InitialState): Raft {
     const { seed = 1, state: _state, ...rest } = this.options;
     const random = seededRandom(hashString(`${this.id}/${seed}/${this.restarts}`));
-    return new Raft({ ...rest, id: this.id, random }, initial);
+    return new Raft({ ...rest, id: this.id, random, restarted: this.restarts > 0 }, initial);
   }
 
   /** The runtime's side of the Ready contract: persist, check what may be sent, apply, advance. */

@@ -151,3 +151,26 @@ test('thesis §9.6 a server that has not heard from a leader grants pre-votes to
   const [r] = ofType(out.messages, 'RequestVoteResponse');
   assert.equal(r?.voteGranted, true);
 });
+
+test('thesis §6.4.1 a restarted server helps elect no leader for its first election timeout: it may have been in the old leader\'s lease', () => {
+  const b = makeNode('b', ['a', 'b', 'c'], ON);
+  b.stepOut(appendEntries('a', 'b', 2, 1, 1, [], 1));
+  b.crash();
+  // Restarted, b cannot know it heard from a ten ticks ago; c asks for its vote at once.
+  const early = b.stepOut(requestVote('c', 'b', 3, 1, 1));
+  assert.equal(early.messages.length, 0, 'ignored, as a server in a lease ignores it');
+  assert.equal(b.raft.currentTerm, 2);
+  const pre = b.stepOut(requestVote('c', 'b', 3, 1, 1, true));
+  assert.ok(ofType(pre.messages, 'RequestVoteResponse').every((r) => !r.voteGranted));
+  for (let i = 0; i < 10; i++) b.raft.tick();
+  b.drain();
+  const late = b.stepOut(requestVote('c', 'b', 3, 1, 1));
+  assert.deepEqual(ofType(late.messages, 'RequestVoteResponse').map((r) => r.voteGranted), [true], 'an election timeout later it votes');
+  assert.equal(b.raft.currentTerm, 3);
+});
+
+test('thesis §6.4.1 a server bootstrapped or joining empty has no lease to respect and votes at once', () => {
+  const b = makeNode('b', ['a', 'b', 'c'], ON);
+  const out = b.stepOut(requestVote('c', 'b', 2, 1, 1));
+  assert.deepEqual(ofType(out.messages, 'RequestVoteResponse').map((r) => r.voteGranted), [true]);
+});
