@@ -29,7 +29,12 @@ import { isTracing, trace, traceMessage } from './trace.js';
 import { Waiters } from './waiters.js';
 import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type PeerSender, type RaftNodeOptions } from './options.js';
 
-
+/**
+ * Events: `'role'` (role, leaderId) when either changes; `'removed'` (a RemovedNotice: who said
+ * so, and the configuration entry) once this server learns it is out of the cluster, after which
+ * its owner should stop it; `'fatal'` (Error) when the Ready loop failed (a storage error) and
+ * the node stopped itself. (`'advanced'`, after each handled Ready, is for its own waits.)
+ */
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
   readonly core: Raft;

@@ -102,11 +102,7 @@ export class SimNode {
 
   /** Shut down for good (a removed server decommissioned): the slot becomes a spare. */
   stop(): void {
-    this.core = null;
-    this.sm = null;
-    this.inFlight = null;
-    this.waitingReads = [];
-    this.pending.clear();
+    this.loseVolatileState();
     this.isProvisioned = false;
     this.incarnation++;
     this.id = `spare${this.slot + 1}`;
@@ -147,13 +143,18 @@ export class SimNode {
     else this.host.invariants.durable(this.slot, this.id, state.hardState);
   }
 
-  /** Power loss: the core, state machine and unsynced writes are gone. */
-  crash(): void {
+  /** The core, the state machine and everything waiting on them are gone (a stop or a crash). */
+  private loseVolatileState(): void {
     this.core = null;
     this.sm = null;
     this.inFlight = null;
     this.waitingReads = [];
     this.pending.clear();
+  }
+
+  /** Power loss: the core, state machine and unsynced writes are gone. */
+  crash(): void {
+    this.loseVolatileState();
     this.storage.crash();
     this.incarnation++;
     this.host.invariants.crash(this.slot);

@@ -24,9 +24,7 @@ let exitHookInstalled = false;
 
 /** `count` distinct ports on 127.0.0.1, each free when checked, outside the ephemeral range and claimed for this process. */
 export async function freePorts(count: number): Promise<number[]> {
-  const [low, high] = candidateRange();
-  mkdirSync(CLAIM_DIR, { recursive: true });
-  installExitHook();
+  const [low, high] = prepare();
   const ports: number[] = [];
   const span = high - low + 1;
   let next = low + Math.floor(Math.random() * span);
@@ -34,9 +32,7 @@ export async function freePorts(count: number): Promise<number[]> {
     if (tried >= span) throw new Error(`freePorts: no free port in ${low}-${high} (claims in ${CLAIM_DIR})`);
     const port = next;
     next = next === high ? low : next + 1;
-    if (!claim(port)) continue;
-    if (await canListen(port)) ports.push(port);
-    else release(port);
+    if (await take(port)) ports.push(port);
   }
   return ports;
 }
@@ -46,27 +42,16 @@ export async function freePorts(count: number): Promise<number[]> {
  * --base-port`, which lays its nodes out at fixed offsets from it.
  */
 export async function freeBasePort(offsets: readonly number[]): Promise<number> {
-  const [low, high] = candidateRange();
-  mkdirSync(CLAIM_DIR, { recursive: true });
-  installExitHook();
+  const [low, high] = prepare();
   const top = high - Math.max(...offsets);
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = low + Math.floor(Math.random() * (top - low + 1));
     const taken: number[] = [];
-    let ok = true;
     for (const offset of offsets) {
-      const port = base + offset;
-      if (!claim(port)) {
-        ok = false;
-        break;
-      }
-      taken.push(port);
-      if (!(await canListen(port))) {
-        ok = false;
-        break;
-      }
+      if (!(await take(base + offset))) break;
+      taken.push(base + offset);
     }
-    if (ok) return base;
+    if (taken.length === offsets.length) return base;
     for (const port of taken) release(port);
   }
   throw new Error(`freeBasePort: no base in ${low}-${top} with offsets ${offsets.join(',')} free`);
@@ -76,6 +61,13 @@ export async function freeBasePort(offsets: readonly number[]): Promise<number> 
 export async function freePort(): Promise<number> {
   const [port] = await freePorts(1);
   return port!;
+}
+
+/** Ready to claim (the claim directory exists, our claims go at exit); the range to claim from. */
+function prepare(): [number, number] {
+  mkdirSync(CLAIM_DIR, { recursive: true });
+  installExitHook();
+  return candidateRange();
 }
 
 /** The ports not in the kernel's ephemeral range: below it if there is room there, else above it. */
@@ -91,6 +83,14 @@ function candidateRange(): [number, number] {
   if (ephemeralLow - LOWEST >= 1000) return [LOWEST, ephemeralLow - 1];
   if (65_535 - ephemeralHigh >= 1000) return [ephemeralHigh + 1, 65_535];
   throw new Error(`freePorts: the ephemeral port range ${ephemeralLow}-${ephemeralHigh} leaves no room for listening ports`);
+}
+
+/** Claims `port` and checks it can be listened on; a port that cannot is released again. */
+async function take(port: number): Promise<boolean> {
+  if (!claim(port)) return false;
+  if (await canListen(port)) return true;
+  release(port);
+  return false;
 }
 
 function claimPath(port: number): string {
