@@ -10,15 +10,16 @@ const src = join(root, 'src');
 const RULES = {
   raft: { folders: [], node: [] },
   storage: { folders: ['raft'], node: ['*'] },
-  transport: { folders: ['raft'], node: ['*'] },
+  transport: { folders: ['raft', 'security'], node: ['*'] },
   node: { folders: ['raft', 'storage', 'transport'], node: ['*'] },
   kv: { folders: ['raft'], node: [] },
   check: { folders: [], node: [] },
   sim: { folders: ['raft', 'storage', 'kv', 'check'], node: ['worker_threads', 'os', 'url', 'process', 'perf_hooks'] },
-  server: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'client', 'check'], node: ['*'] },
-  client: { folders: ['raft', 'kv'], node: ['*'] },
-  cli: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'server', 'client', 'sim', 'check', 'faults'], node: ['*'] },
-  faults: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'server', 'client', 'check'], node: ['*'] },
+  server: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'client', 'check', 'security'], node: ['*'] },
+  client: { folders: ['raft', 'kv', 'security'], node: ['*'] },
+  cli: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'server', 'client', 'sim', 'check', 'faults', 'security'], node: ['*'] },
+  faults: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'server', 'client', 'check', 'security'], node: ['*'] },
+  security: { folders: [], node: ['*'] },
 };
 // Storage may import only the memory twin's types from raft; the sim only the storage twin.
 const FILE_EXCEPTIONS = { sim: { storage: (spec) => /memory-storage|types|index/.test(spec) } };
