@@ -2,6 +2,7 @@
 // also readable from the environment (RAFTKV_<FLAG_IN_UPPER_SNAKE>). A wrong or missing flag is
 // a UsageError: one line naming the flag, exit code 2, and nothing written.
 import { parseArgs } from 'node:util';
+import { ID_PATTERN, parseAddress, type HostPort } from '../server/address.js';
 
 export class UsageError extends Error {
   readonly exitCode = 2;
@@ -70,16 +71,12 @@ export function intFlag(flags: ParsedFlags, name: string, fallback: number, min:
   return n;
 }
 
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
+export type { HostPort };
 
 export function parseHostPort(value: string, flag: string): HostPort {
-  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
-  const port = m === null ? Number.NaN : Number(m[2]);
-  if (m === null || port < 1 || port > 65535) throw new UsageError(`--${flag} must be HOST:PORT, not "${value}"`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  const a = parseAddress(value);
+  if (a === null) throw new UsageError(`--${flag} must be HOST:PORT, not "${value}"`);
+  return a;
 }
 
 /** `n1=HOST:PORT,n2=HOST:PORT` → ordered map of node id to peer address. */
@@ -89,7 +86,7 @@ export function parseInitialCluster(value: string, flag = 'initial-cluster'): Ma
     const eq = part.indexOf('=');
     if (eq <= 0) throw new UsageError(`--${flag} must be ID=HOST:PORT,..., not "${part}"`);
     const id = part.slice(0, eq);
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new UsageError(`--${flag} has a bad node id "${id}"`);
+    if (!ID_PATTERN.test(id)) throw new UsageError(`--${flag} has a bad node id "${id}"`);
     if (out.has(id)) throw new UsageError(`--${flag} names ${id} twice`);
     out.set(id, parseHostPort(part.slice(eq + 1), flag));
   }

@@ -23,20 +23,34 @@ function unframe(bytes: Uint8Array): { head: Record<string, unknown>; body: Uint
   if (bytes.length < 4) throw new Error('forwarded frame too short');
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
   if (4 + n > bytes.length) throw new Error('forwarded frame header overruns it');
-  const head = JSON.parse(decoder.decode(bytes.subarray(4, 4 + n))) as Record<string, unknown>;
-  return { head, body: bytes.subarray(4 + n) };
+  const head: unknown = JSON.parse(decoder.decode(bytes.subarray(4, 4 + n)));
+  if (typeof head !== 'object' || head === null || Array.isArray(head)) throw new Error('forwarded frame header is not an object');
+  return { head: head as Record<string, unknown>, body: bytes.subarray(4 + n) };
 }
 
 export function encodeForwardedRequest(req: ForwardedRequest): Uint8Array {
-  return frame({ method: req.method, path: req.path, headers: req.headers }, req.body);
+  return frame({ method: req.method, path: req.path, headers: req.headers, ...(req.principal !== undefined ? { principal: req.principal } : {}) }, req.body);
+}
+
+/** A string-to-string map, or null: forwarded headers become request headers, so nothing else may pass. */
+function stringMap(x: unknown): Record<string, string> | null {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return null;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(x)) {
+    if (typeof v !== 'string') return null;
+    out[k] = v;
+  }
+  return out;
 }
 
 export function decodeForwardedRequest(bytes: Uint8Array): ForwardedRequest {
   const { head, body } = unframe(bytes);
-  if (typeof head['method'] !== 'string' || typeof head['path'] !== 'string' || typeof head['headers'] !== 'object' || head['headers'] === null) {
+  const headers = stringMap(head['headers']);
+  const principal = head['principal'];
+  if (typeof head['method'] !== 'string' || typeof head['path'] !== 'string' || !head['path'].startsWith('/') || headers === null || (principal !== undefined && typeof principal !== 'string')) {
     throw new Error('malformed forwarded request');
   }
-  return { method: head['method'], path: head['path'], headers: head['headers'] as Record<string, string>, body };
+  return { method: head['method'], path: head['path'], headers, body, ...(principal !== undefined ? { principal } : {}) };
 }
 
 export function encodeForwardedResponse(res: ForwardedResponse): Uint8Array {
@@ -45,10 +59,12 @@ export function encodeForwardedResponse(res: ForwardedResponse): Uint8Array {
 
 export function decodeForwardedResponse(bytes: Uint8Array): ForwardedResponse {
   const { head, body } = unframe(bytes);
-  if (typeof head['status'] !== 'number' || typeof head['headers'] !== 'object' || head['headers'] === null) {
+  const headers = stringMap(head['headers']);
+  const status = head['status'];
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599 || headers === null) {
     throw new Error('malformed forwarded response');
   }
-  return { status: head['status'], headers: head['headers'] as Record<string, string>, body };
+  return { status, headers, body };
 }
 
 /** The peer-channel request function the forwarder needs (TcpTransport.request fits). */

@@ -1,13 +1,24 @@
-// The HTTP API of ../shared/API.md (mirrored in docs/api.md) on node:http: routing, strict input
-// validation (unknown parameters, bad JSON, oversize bodies are 4xx with a JSON error and change
-// nothing), forwarding to the leader, deadlines, and the raftkv-leader / raftkv-node headers.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// The HTTP API of ../shared/API.md (mirrored in docs/api.md) on node:http or node:https: routing,
+// strict input validation (unknown parameters, bad JSON, oversize bodies are 4xx with a JSON
+// error and change nothing), authentication and permissions (auth.ts, access.ts), forwarding to
+// the leader with the authenticated principal, deadlines, bounded replies, and the limits that
+// keep a hostile or careless client from taking the node down: slow headers and bodies are cut in
+// seconds, idle connections closed, connections capped, error logs rate-limited, and no throw
+// in a reply path can escape to the process.
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { recordToJson } from '../kv/index.js';
 import { isTracing, trace } from '../node/trace.js';
+import { authenticate, authorize } from './access.js';
+import type { Authenticator, Principal } from './auth.js';
 import { ApiError } from './errors.js';
+import { allowParams, decodeKey, errorReply, expectMethod, intParam, parseJson, parseTarget, rateLimitedLogger, readBody, requestDeadlineMs, type Reply } from './http-util.js';
 import type { Logger } from './logger.js';
 import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
+
+export type { Reply } from './http-util.js';
+export { allowParams, intParam, parseJson, parseTarget, errorReply } from './http-util.js';
 
 export const CONSISTENCY_LEVELS = ['linearizable', 'lease', 'stale'] as const;
 export type Consistency = (typeof CONSISTENCY_LEVELS)[number];
@@ -35,6 +46,7 @@ export interface MemberView {
 
 export interface StatusView {
   readonly id: string;
+  readonly clusterId: string | null;
   readonly role: string;
   readonly term: number;
   readonly leader: string | null;
@@ -42,6 +54,18 @@ export interface StatusView {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly members: readonly MemberView[];
+  /** Active alarms, e.g. "NO_SPACE". */
+  readonly alarms: readonly string[];
+}
+
+/** GET /readyz: this node knows a leader holding a quorum and has applied what it committed. */
+export interface ReadyView {
+  readonly ready: true;
+  readonly id: string;
+  readonly leader: string;
+  /** The leader's commit index, confirmed by a quorum when asked (thesis §6.4). */
+  readonly readIndex: number;
+  readonly appliedIndex: number;
 }
 
 /** What a request needs of the node; the service implements it (leader-only parts included). */
@@ -50,15 +74,20 @@ export interface KvApi {
   isLeader(): boolean;
   /** The leader's client URL, if one is known. */
   leaderUrl(): string | null;
+  /** The cluster this node belongs to, once known (API.md "Security"). */
+  clusterId(): string | null;
   put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number }>;
   delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number; deleted: boolean }>;
-  txn(body: unknown, idempotencyKey: string | undefined, deadline: number): Promise<unknown>;
+  /** `maxReplyBytes`: the transaction is refused (413, nothing applied) if its answer would be larger. */
+  txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number): Promise<unknown>;
   /** Resolves once a read at `consistency` may be served from this node's state machine. */
   readBarrier(consistency: Consistency, deadline: number): Promise<void>;
   get(key: string): KvRecordView | null;
-  list(prefix: string, limit: number): { items: KvRecordView[]; more: boolean };
+  list(prefix: string, limit: number): { items: readonly KvRecordView[]; more: boolean };
   status(): StatusView;
   members(): readonly MemberView[];
+  /** Resolves when ready (GET /readyz); rejects with ApiError NOT_READY saying why not. */
+  ready(deadline: number): Promise<ReadyView>;
   validateKey(key: string): void;
   validateValue(value: Uint8Array): void;
 }
@@ -68,6 +97,8 @@ export interface ForwardedRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array;
+  /** The principal the forwarding node authenticated (never a token); absent without --auth-file. */
+  readonly principal?: string;
 }
 
 export interface ForwardedResponse {
@@ -76,20 +107,50 @@ export interface ForwardedResponse {
   readonly body: Uint8Array;
 }
 
+export interface HttpTlsOptions {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Trusted CA for client certificates (`--trusted-ca-file`). */
+  readonly ca?: Buffer;
+  /** Require a client certificate signed by `ca` (`--client-cert-auth`). */
+  readonly requireClientCert: boolean;
+}
+
 export interface ApiServerOptions {
-  readonly api: KvApi;
+  /** This node's id (answers carry it from the first request on). */
+  readonly nodeId: string;
+  /** The node behind the API; absent until `attach()`, and until then every request but /livez answers 503 STARTING. */
+  readonly api?: KvApi;
   readonly logger: Logger;
   readonly registry: Registry;
   /** Sends a request to the leader and returns its answer; absent means "answer 503". */
   readonly forward?: (req: ForwardedRequest) => Promise<ForwardedResponse>;
+  /** Bearer-token authentication and permissions; absent: every request is allowed. */
+  readonly auth?: Authenticator;
+  /** HTTPS instead of HTTP. */
+  readonly tls?: HttpTlsOptions;
+  /** Origins a browser page may call from (CORS); none by default. */
+  readonly corsOrigins?: readonly string[];
   /** @default 5000 */
   readonly requestTimeoutMs?: number;
   /** @default 1 MiB + 64 KiB */
   readonly maxBodyBytes?: number;
+  /** @default 64 MiB — no reply is larger (API.md "Health and limits") */
+  readonly maxResponseBytes?: number;
   /** @default 10000 — requests in progress on this node; more get 503 */
   readonly maxPendingRequests?: number;
+  /** @default 1024 — open client connections; more are refused */
+  readonly maxConnections?: number;
+  /** @default 10000 — a request's headers must arrive within this */
+  readonly headersTimeoutMs?: number;
+  /** @default 30000 — a whole request (headers and body) must arrive within this */
+  readonly bodyTimeoutMs?: number;
+  /** @default 5000 — an idle keep-alive connection is closed after this */
+  readonly keepAliveTimeoutMs?: number;
   /** Extra routes (membership, leader transfer) mounted by later layers. */
   readonly extraRoutes?: (req: ParsedRequest) => Promise<Reply> | null;
+  /** Routes only peers may call (over the authenticated peer channel), keyed by path. */
+  readonly peerRoutes?: Readonly<Record<string, (req: ParsedRequest, from: string) => Promise<Reply>>>;
 }
 
 export interface ParsedRequest {
@@ -99,105 +160,143 @@ export interface ParsedRequest {
   readonly headers: IncomingMessage['headers'];
   readonly body: Uint8Array;
   readonly deadline: number;
+  /** Who asked, when --auth-file is in force. */
+  readonly principal: Principal | null;
 }
-
-export interface Reply {
-  readonly status: number;
-  readonly json?: unknown;
-  readonly bytes?: Uint8Array;
-  /** With `bytes`. @default 'application/octet-stream' */
-  readonly contentType?: string;
-  /** Seconds, sent as Retry-After (503s). */
-  readonly retryAfter?: number;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface Api {
   readonly server: Server;
-  /** Answers a request a follower forwarded to this node over the peer channel. */
-  answerForwarded(req: ForwardedRequest): Promise<ForwardedResponse>;
+  /** The node is up: requests reach `api` from now on. */
+  attach(api: KvApi): void;
+  /** Answers a request that the peer `from` forwarded to this node over the peer channel. */
+  answerForwarded(req: ForwardedRequest, from: string): Promise<ForwardedResponse>;
 }
 
+const HEALTH_PATHS = new Set(['/livez', '/readyz', '/healthz']);
+const FORWARDED_HEADERS = ['content-type', 'idempotency-key', 'request-timeout'] as const;
+/** A header value Node accepts (no CR, LF or other control characters). */
+const SAFE_HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+
 export function createApiServer(options: ApiServerOptions): Api {
-  const { api, logger, registry } = options;
+  const { registry, auth, nodeId } = options;
+  let attached: KvApi | null = options.api ?? null;
+  const apiOf = (): KvApi => {
+    if (attached === null) throw new ApiError('STARTING', `${nodeId} is starting`);
+    return attached;
+  };
+  // A flood of bad requests costs counters, not the disk: error lines are capped per second.
+  const logger = rateLimitedLogger(options.logger, 20);
   const timeoutMs = options.requestTimeoutMs ?? 5000;
   const maxBody = options.maxBodyBytes ?? (1 << 20) + (64 << 10);
+  const maxResponse = options.maxResponseBytes ?? 64 << 20;
   const maxPending = options.maxPendingRequests ?? 10_000;
+  const corsOrigins = new Set(options.corsOrigins ?? []);
   const requests = registry.register(new Counter('raftkv_http_requests_total', 'HTTP requests by route and status'));
   const latency = registry.register(new Histogram('raftkv_http_request_duration_seconds', 'HTTP request latency by route', LATENCY_BUCKETS_SECONDS));
+  const refused = registry.register(new Counter('raftkv_http_refused_total', 'HTTP requests refused before routing, by reason'));
   let pending = 0;
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     if (isTracing) trace('http-in', -1);
+    // Errors on either stream (a client resetting mid-request) are answered by 'close', not thrown.
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
     const route = routeName(req.url ?? '/');
     if (pending >= maxPending) {
-      send(res, api, errorReply(new ApiError('OVERLOADED', `more than ${maxPending} requests in progress`)));
+      send(req, res, errorReply(new ApiError('OVERLOADED', `more than ${maxPending} requests in progress`)));
       requests.inc({ route, status: '503' });
       return;
     }
     pending++;
-    void handle(req, res)
+    void handle(req)
       .catch((err: unknown) => errorReply(err, logger))
       .then((reply) => {
-        send(res, api, reply);
-        requests.inc({ route, status: String(reply.status) });
+        const status = send(req, res, reply);
+        requests.inc({ route, status: String(status) });
         latency.observe((performance.now() - started) / 1000, { route });
       })
+      .catch((err: unknown) => logger.error('reply failed', { error: String(err) }))
       .finally(() => pending--);
+  };
+
+  const serverOptions: ServerOptions = {
+    // Node checks headersTimeout and requestTimeout only this often (30 s by default): slow
+    // headers and bodies must be cut in seconds, not minutes.
+    connectionsCheckingInterval: 1000,
+    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    requestTimeout: options.bodyTimeoutMs ?? 30_000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+  };
+  const tls = options.tls;
+  const server: Server = tls
+    ? (createHttpsServer(
+        {
+          ...serverOptions,
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          requestCert: tls.requireClientCert,
+          rejectUnauthorized: tls.requireClientCert,
+          handshakeTimeout: options.headersTimeoutMs ?? 10_000,
+        },
+        onRequest,
+      ) as unknown as Server)
+    : createHttpServer(serverOptions, onRequest);
+  server.maxConnections = options.maxConnections ?? 1024;
+  // A connection that says nothing at all (no request, or a request waiting on nothing) goes; the
+  // longest legitimate wait is a request's own deadline (at most a minute).
+  server.timeout = 70_000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    refused.inc({ reason: err.code ?? 'client-error' });
+    if (socket.writable && !socket.writableEnded) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
   });
-  server.keepAliveTimeout = 30_000;
+  server.on('tlsClientError', () => refused.inc({ reason: 'tls' }));
 
-  async function answerForwarded(req: ForwardedRequest): Promise<ForwardedResponse> {
-    let reply: Reply;
-    try {
-      const url = parseTarget(req.path);
-      const parsed: ParsedRequest = {
-        method: req.method,
-        path: url.path,
-        query: url.query,
-        headers: req.headers,
-        body: req.body,
-        deadline: Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs),
-      };
-      // Forwarded once only: a node that is no longer the leader says so rather than bounce it.
-      if (requiresLeader(parsed) && !api.isLeader()) throw new ApiError('NO_LEADER', 'this node is no longer the leader');
-      reply = await route(parsed);
-    } catch (err) {
-      reply = errorReply(err, logger);
+  async function handle(req: IncomingMessage): Promise<Reply> {
+    const target = parseTarget(req.url ?? '/');
+    const method = req.method ?? 'GET';
+    if (HEALTH_PATHS.has(target.path)) {
+      req.resume();
+      return health(target.path, method, target.query, Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs));
     }
-    const headers: Record<string, string> = {};
-    if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
-    if (reply.bytes !== undefined) {
-      headers['content-type'] = reply.contentType ?? 'application/octet-stream';
-      return { status: reply.status, headers, body: reply.bytes };
+    const origin = req.headers.origin;
+    if (method === 'OPTIONS') {
+      req.resume();
+      return preflight(origin);
     }
-    headers['content-type'] = 'application/json';
-    return { status: reply.status, headers, body: new TextEncoder().encode(JSON.stringify(reply.json)) };
-  }
-
-  async function handle(req: IncomingMessage, _res: ServerResponse): Promise<Reply> {
-    const url = parseTarget(req.url ?? '/');
+    let principal: Principal | null = null;
+    if (auth !== undefined) {
+      try {
+        principal = authenticate(auth, req.headers.authorization);
+      } catch (err) {
+        refused.inc({ reason: 'unauthenticated' });
+        req.resume();
+        throw err;
+      }
+    }
+    if (method === 'POST') requireJsonContentType(req);
     const body = await readBody(req, maxBody);
     if (isTracing) trace('http-body', -1);
     const parsed: ParsedRequest = {
-      method: req.method ?? 'GET',
-      path: url.path,
-      query: url.query,
+      method,
+      path: target.path,
+      query: target.query,
       headers: req.headers,
       body,
       deadline: Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs),
+      principal,
     };
-    const needsLeader = requiresLeader(parsed);
-    if (needsLeader && !api.isLeader()) {
+    if (principal !== null) checkPermissions(principal, parsed);
+    if (requiresLeader(parsed) && !apiOf().isLeader()) {
       if (options.forward === undefined) throw new ApiError('NO_LEADER', 'not the leader');
       const headers: Record<string, string> = {};
-      for (const h of ['content-type', 'idempotency-key', 'request-timeout']) {
+      for (const h of FORWARDED_HEADERS) {
         const v = req.headers[h];
         if (typeof v === 'string') headers[h] = v;
       }
-      const out = await options.forward({ method: parsed.method, path: req.url ?? '/', headers, body });
+      const out = await options.forward({ method, path: req.url ?? '/', headers, body, ...(principal !== null ? { principal: principal.name } : {}) });
       const retryAfter = Number(out.headers['retry-after']);
       return {
         status: out.status,
@@ -209,12 +308,82 @@ export function createApiServer(options: ApiServerOptions): Api {
     return route(parsed);
   }
 
+  function checkPermissions(principal: Principal, r: ParsedRequest): void {
+    try {
+      authorize(principal, r);
+    } catch (err) {
+      refused.inc({ reason: 'permission-denied' });
+      throw err;
+    }
+  }
+
+  async function answerForwarded(req: ForwardedRequest, from: string): Promise<ForwardedResponse> {
+    let reply: Reply;
+    try {
+      const url = parseTarget(req.path);
+      const peerRoute = options.peerRoutes?.[url.path];
+      let principal: Principal | null = null;
+      if (auth !== undefined && peerRoute === undefined) {
+        // The follower authenticated the client; this node judges permissions by its own file.
+        principal = req.principal === undefined ? null : auth.byName(req.principal);
+        if (principal === null) throw new ApiError('UNAUTHENTICATED', `the forwarded principal ${JSON.stringify(req.principal ?? null)} is not known to ${apiOf().id}`);
+      }
+      const parsed: ParsedRequest = {
+        method: req.method,
+        path: url.path,
+        query: url.query,
+        headers: req.headers,
+        body: req.body,
+        deadline: Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs),
+        principal,
+      };
+      if (peerRoute !== undefined) {
+        reply = await peerRoute(parsed, from);
+      } else {
+        if (principal !== null) checkPermissions(principal, parsed);
+        // Forwarded once only: a node that is no longer the leader says so rather than bounce it.
+        if (requiresLeader(parsed) && !apiOf().isLeader()) throw new ApiError('NO_LEADER', 'this node is no longer the leader');
+        reply = await route(parsed);
+      }
+    } catch (err) {
+      reply = errorReply(err, logger);
+    }
+    const headers: Record<string, string> = {};
+    if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
+    if (reply.bytes !== undefined) {
+      headers['content-type'] = reply.contentType ?? 'application/octet-stream';
+      return { status: reply.status, headers, body: reply.bytes };
+    }
+    headers['content-type'] = 'application/json';
+    const body = serialize(reply.json);
+    if (body === null) return { status: 413, headers, body: Buffer.from(JSON.stringify(replyTooLarge().json)) };
+    return { status: reply.status, headers, body };
+  }
+
+  async function health(path: string, method: string, query: URLSearchParams, deadline: number): Promise<Reply> {
+    expectMethod(method, ['GET', 'HEAD']);
+    allowParams(query, []);
+    if (path === '/livez') return { status: 200, json: { live: true, id: nodeId, starting: attached === null } };
+    // /healthz answers like /readyz: "healthy" with quorum lost would be a lie (issue 9).
+    return { status: 200, json: await apiOf().ready(deadline) };
+  }
+
+  function preflight(origin: string | undefined): Reply {
+    if (origin === undefined || !corsOrigins.has(origin)) {
+      throw new ApiError('METHOD_NOT_ALLOWED', 'OPTIONS (a CORS preflight) is answered only for origins listed in --cors-origins');
+    }
+    return {
+      status: 204,
+      headers: {
+        'access-control-allow-methods': 'GET, PUT, POST, DELETE',
+        'access-control-allow-headers': 'authorization, content-type, idempotency-key, request-timeout',
+        'access-control-max-age': '600',
+      },
+    };
+  }
+
   async function route(r: ParsedRequest): Promise<Reply> {
     const { method, path } = r;
-    if (path === '/healthz') {
-      expectMethod(method, ['GET']);
-      return { status: 200, json: { ok: true, id: api.id } };
-    }
     if (path === '/metrics') {
       expectMethod(method, ['GET']);
       return { status: 200, bytes: new TextEncoder().encode(registry.render()), contentType: 'text/plain; version=0.0.4' };
@@ -222,11 +391,11 @@ export function createApiServer(options: ApiServerOptions): Api {
     if (path === '/v1/status') {
       expectMethod(method, ['GET']);
       allowParams(r.query, []);
-      return { status: 200, json: api.status() };
+      return { status: 200, json: apiOf().status() };
     }
     if (path === '/v1/members' && method === 'GET') {
       allowParams(r.query, []);
-      return { status: 200, json: { members: api.members() } };
+      return { status: 200, json: { members: apiOf().members() } };
     }
     if (path === '/v1/kv' || path === '/v1/kv/') {
       // PUT or DELETE of "/v1/kv/" names a key, and that key is empty.
@@ -235,48 +404,152 @@ export function createApiServer(options: ApiServerOptions): Api {
       allowParams(r.query, ['prefix', 'limit', 'consistency']);
       const prefix = r.query.get('prefix') ?? '';
       const limit = intParam(r.query, 'limit', 1000, 1, 10_000);
-      await api.readBarrier(consistencyParam(r.query), r.deadline);
-      const { items, more } = api.list(prefix, limit);
-      return { status: 200, json: { items: items.map(recordToJson), more } };
+      await apiOf().readBarrier(consistencyParam(r.query), r.deadline);
+      const { items, more } = apiOf().list(prefix, limit);
+      return listingReply(items, more, maxResponse);
     }
     if (path.startsWith('/v1/kv/')) return kvRoute(r, decodeKey(path.slice('/v1/kv/'.length)));
     if (path === '/v1/txn') {
       expectMethod(method, ['POST']);
       allowParams(r.query, []);
-      const result = await api.txn(parseJson(r.body), idempotencyKey(r), r.deadline);
+      const result = await apiOf().txn(parseJson(r.body), idempotencyKey(r), r.deadline, maxResponse);
       return { status: 200, json: result };
     }
     const extra = options.extraRoutes?.(r);
     if (extra) return extra;
-    throw new ApiError('NOT_FOUND', `no such endpoint: ${method} ${path}`);
+    throw new ApiError('NOT_FOUND', `no such endpoint: ${method} ${path.slice(0, 200)}`);
   }
 
   async function kvRoute(r: ParsedRequest, key: string): Promise<Reply> {
-    api.validateKey(key);
+    apiOf().validateKey(key);
     switch (r.method) {
       case 'GET': {
         allowParams(r.query, ['consistency', 'raw']);
-        await api.readBarrier(consistencyParam(r.query), r.deadline);
-        const rec = api.get(key);
+        await apiOf().readBarrier(consistencyParam(r.query), r.deadline);
+        const rec = apiOf().get(key);
         if (rec === null) throw new ApiError('NOT_FOUND', `key not found: ${key}`);
         if (r.query.has('raw')) return { status: 200, bytes: rec.value };
         return { status: 200, json: recordToJson(rec) };
       }
       case 'PUT': {
         allowParams(r.query, ['prevValue', 'prevIndex', 'prevExist']);
-        api.validateValue(r.body);
-        return { status: 200, json: await api.put(key, r.body, conditions(r.query, true), idempotencyKey(r), r.deadline) };
+        apiOf().validateValue(r.body);
+        return { status: 200, json: await apiOf().put(key, r.body, conditions(r.query, true), idempotencyKey(r), r.deadline) };
       }
       case 'DELETE': {
         allowParams(r.query, ['prevValue', 'prevIndex']);
-        return { status: 200, json: await api.delete(key, conditions(r.query, false), idempotencyKey(r), r.deadline) };
+        return { status: 200, json: await apiOf().delete(key, conditions(r.query, false), idempotencyKey(r), r.deadline) };
       }
       default:
         throw new ApiError('METHOD_NOT_ALLOWED', `${r.method} is not allowed on /v1/kv/{key}`);
     }
   }
 
-  return { server, answerForwarded };
+  /** Writes `reply`; never throws. Returns the status actually sent. */
+  function send(req: IncomingMessage, res: ServerResponse, reply: Reply): number {
+    if (res.headersSent || res.destroyed) return reply.status;
+    if (isTracing) trace('http-send', -1);
+    let status = reply.status;
+    const headers: Record<string, string> = { 'raftkv-node': nodeId };
+    const clusterId = attached?.clusterId() ?? null;
+    if (clusterId !== null) headers['raftkv-cluster-id'] = clusterId;
+    const leader = attached?.leaderUrl() ?? null;
+    // Addresses come from the replicated registry, which validates them; a value that would
+    // split the header block is left out all the same rather than thrown out of writeHead.
+    if (leader !== null && SAFE_HEADER_VALUE.test(leader)) headers['raftkv-leader'] = leader;
+    if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
+    const origin = req.headers.origin;
+    if (origin !== undefined && corsOrigins.has(origin)) {
+      headers['access-control-allow-origin'] = origin;
+      headers['access-control-expose-headers'] = 'raftkv-leader, raftkv-node, raftkv-cluster-id, retry-after';
+      headers['vary'] = 'Origin';
+    }
+    for (const [k, v] of Object.entries(reply.headers ?? {})) if (SAFE_HEADER_VALUE.test(v)) headers[k] = v;
+    let body: Uint8Array;
+    if (reply.bytes !== undefined) {
+      headers['content-type'] = reply.contentType ?? 'application/octet-stream';
+      body = reply.bytes;
+    } else if (reply.json === undefined) {
+      body = new Uint8Array(0);
+    } else {
+      headers['content-type'] = 'application/json';
+      const encoded = serialize(reply.json);
+      if (encoded === null || encoded.length > maxResponse) {
+        const tooLarge = replyTooLarge();
+        status = tooLarge.status;
+        body = Buffer.from(JSON.stringify(tooLarge.json));
+      } else {
+        body = encoded;
+      }
+    }
+    if (body.length > maxResponse) {
+      const tooLarge = replyTooLarge();
+      status = tooLarge.status;
+      headers['content-type'] = 'application/json';
+      body = Buffer.from(JSON.stringify(tooLarge.json));
+    }
+    try {
+      res.writeHead(status, headers);
+      res.end(req.method === 'HEAD' ? undefined : body);
+    } catch (err) {
+      logger.error('could not write a reply; connection closed', { error: String(err) });
+      res.destroy();
+    }
+    if (isTracing) trace('http-out', (reply.json as { index?: number } | undefined)?.index ?? -1);
+    return status;
+  }
+
+  return {
+    server,
+    answerForwarded,
+    attach: (api) => {
+      attached = api;
+    },
+  };
+}
+
+/** JSON bytes, or null when the value cannot be serialized (too large for one string, a cycle). */
+function serialize(value: unknown): Buffer | null {
+  try {
+    return Buffer.from(JSON.stringify(value));
+  } catch {
+    return null;
+  }
+}
+
+function replyTooLarge(): Reply {
+  return errorReply(new ApiError('REPLY_TOO_LARGE', 'the answer would exceed --max-response-bytes; ask for less (a smaller limit or range)'));
+}
+
+/**
+ * A listing serialized item by item, stopping before the reply would pass `maxBytes`; what it
+ * leaves out is announced by `"more": true`, as for `limit`.
+ */
+function listingReply(items: readonly KvRecordView[], more: boolean, maxBytes: number): Reply {
+  const parts: string[] = [];
+  let bytes = 32;
+  let isCut = false;
+  for (const rec of items) {
+    const s = JSON.stringify(recordToJson(rec));
+    const n = Buffer.byteLength(s) + 1;
+    if (bytes + n > maxBytes) {
+      isCut = true;
+      break;
+    }
+    parts.push(s);
+    bytes += n;
+  }
+  return { status: 200, bytes: Buffer.from(`{"items":[${parts.join(',')}],"more":${more || isCut}}`), contentType: 'application/json' };
+}
+
+function requireJsonContentType(req: IncomingMessage): void {
+  const type = req.headers['content-type'];
+  // A browser can send a POST without a CORS preflight only as a "simple" request, which cannot
+  // carry application/json: requiring it keeps every web page from writing through a victim.
+  if (typeof type !== 'string' || !/^application\/json\s*(;.*)?$/i.test(type)) {
+    req.resume();
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'a POST must carry Content-Type: application/json');
+  }
 }
 
 // Only writes and linearizable/lease reads must reach the leader; everything else answers here.
@@ -286,60 +559,16 @@ function requiresLeader(r: ParsedRequest): boolean {
     if (r.method === 'GET') return (r.query.get('consistency') ?? 'linearizable') !== 'stale';
     return r.method === 'PUT' || r.method === 'DELETE';
   }
-  if (p === '/v1/txn' || p.startsWith('/v1/internal/')) return r.method === 'POST';
+  if (p === '/v1/txn') return r.method === 'POST';
   if (p.startsWith('/v1/members') || p === '/v1/leader/transfer') return r.method !== 'GET';
   return false;
-}
-
-/** Characters a request target may hold for the fast path: no dot-segment or encoding work for URL. */
-const PLAIN_TARGET = /^\/[A-Za-z0-9\-_~!$&'()*+,;=:@%/?.]*$/;
-const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|\?|$)/i;
-
-/**
- * Path and query of a request target. `new URL` (WHATWG parsing) costs a few microseconds per
- * request; a target of plain characters without dot segments parses to the same result by
- * splitting at the first `?`, so only other targets take the slow path.
- */
-export function parseTarget(target: string): { path: string; query: URLSearchParams } {
-  if (PLAIN_TARGET.test(target) && target[1] !== '/' && !DOT_SEGMENT.test(target)) {
-    const q = target.indexOf('?');
-    if (q === -1) return { path: target, query: new URLSearchParams() };
-    return { path: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1)) };
-  }
-  const url = new URL(target, 'http://localhost');
-  return { path: url.pathname, query: url.searchParams };
 }
 
 function routeName(url: string): string {
   const path = url.split('?')[0]!;
   if (path.startsWith('/v1/kv/')) return '/v1/kv/{key}';
   if (/^\/v1\/members\/[^/]+/.test(path)) return '/v1/members/{id}';
-  return ['/v1/kv', '/v1/txn', '/v1/status', '/v1/members', '/v1/leader/transfer', '/healthz', '/metrics'].includes(path) ? path : 'other';
-}
-
-function decodeKey(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new ApiError('BAD_KEY', 'the key is not valid percent-encoding');
-  }
-}
-
-function expectMethod(method: string, allowed: string[]): void {
-  if (!allowed.includes(method)) throw new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed here (use ${allowed.join(' or ')})`);
-}
-
-export function allowParams(query: URLSearchParams, allowed: string[]): void {
-  for (const name of query.keys()) {
-    if (!allowed.includes(name)) throw new ApiError('BAD_REQUEST', `unknown query parameter "${name}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`);
-  }
-}
-
-export function intParam(query: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
-  const v = query.get(name);
-  if (v === null) return fallback;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ApiError('BAD_REQUEST', `${name} must be a whole number from ${min} to ${max}`);
-  return Number(v);
+  return ['/v1/kv', '/v1/txn', '/v1/status', '/v1/members', '/v1/leader/transfer', '/v1/configuration', '/healthz', '/livez', '/readyz', '/metrics'].includes(path) ? path : 'other';
 }
 
 function consistencyParam(query: URLSearchParams): Consistency {
@@ -369,72 +598,3 @@ function idempotencyKey(r: ParsedRequest): string | undefined {
   }
   return v;
 }
-
-export function parseJson(body: Uint8Array): unknown {
-  if (body.length === 0) throw new ApiError('BAD_REQUEST', 'a JSON body is required');
-  try {
-    return JSON.parse(utf8.decode(body)) as unknown;
-  } catch {
-    throw new ApiError('BAD_REQUEST', 'the body is not valid JSON');
-  }
-}
-
-function requestDeadlineMs(header: string | string[] | undefined, fallback: number): number {
-  if (typeof header !== 'string') return fallback;
-  const n = Number(header);
-  return Number.isFinite(n) && n > 0 ? Math.min(n, 60_000) : fallback;
-}
-
-function readBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > max) {
-      req.resume();
-      reject(new ApiError('BODY_TOO_LARGE', `the body is larger than ${max} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new ApiError('BODY_TOO_LARGE', `the body is larger than ${max} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-export function errorReply(err: unknown, logger?: Logger): Reply {
-  if (err instanceof ApiError) {
-    return { status: err.status, json: { error: { code: err.code, message: err.message, ...(err.details ?? {}) } }, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) };
-  }
-  logger?.error('request failed', { error: err instanceof Error ? err.stack : String(err) });
-  return { status: 500, json: { error: { code: 'INTERNAL', message: err instanceof Error ? err.message : 'internal error' } } };
-}
-
-function send(res: ServerResponse, api: KvApi, reply: Reply): void {
-  if (res.headersSent) return;
-  if (isTracing) trace('http-send', -1);
-  const headers: Record<string, string> = { 'raftkv-node': api.id };
-  const leader = api.leaderUrl();
-  if (leader !== null) headers['raftkv-leader'] = leader;
-  if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
-  let body: Uint8Array | string;
-  if (reply.bytes !== undefined) {
-    headers['content-type'] = reply.contentType ?? 'application/octet-stream';
-    body = reply.bytes;
-  } else {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(reply.json);
-  }
-  res.writeHead(reply.status, headers);
-  res.end(body);
-  if (isTracing) trace('http-out', (reply.json as { index?: number } | undefined)?.index ?? -1);
-}
-

@@ -42,7 +42,11 @@ export function createKvBackend(options: KvBackendOptions): { stateMachine: KvSt
       const { prevValue, prevIndex } = conditions(cond);
       return encode({ type: 'delete', key, ...(prevValue ? { prevValue } : {}), ...(prevIndex !== undefined ? { prevIndex } : {}), ...withMeta(time, idem) });
     },
-    encodeTxn: (body, time, idem) => encode(guard(() => txnFromJson(body, time, idem, limits))),
+    encodeTxn: (body, time, idem, _maxReplyBytes) => {
+      const txn = guard(() => txnFromJson(body, time, idem, limits));
+      return { data: encode(txn), grows: [...txn.success, ...txn.failure].some((op) => op.type === 'put') };
+    },
+    sizeBytes: () => 0,
     putResult: (r) => {
       const ok = settle(r);
       if (ok.type !== 'put') throw unexpected(ok);

@@ -1,11 +1,19 @@
-// The replicated registry of member addresses (peer and client) beside the key-value data, so
-// every node can tell clients where the leader is and restarted nodes find their peers without
-// flags. Registry records travel through the log as entries whose first byte is
-// MEMBER_RECORD_TAG (the KV codec never starts a command with it) and ride in snapshots.
+// The replicated registry beside the key-value data: member addresses (peer and client), so every
+// node can tell clients where the leader is and restarted nodes find their peers without flags,
+// and the cluster id (identity.ts), which the first leader draws and commits. Registry records
+// travel through the log as entries whose first byte is MEMBER_RECORD_TAG (the KV codec never
+// starts a command with it) followed by JSON, and ride in snapshots.
+//
+// Applying a record never throws: it is committed on every replica, so a record that does not
+// parse or validate (a bug, or bytes from an older version) is skipped the same way everywhere and
+// counted. What a node proposes is validated before (encodeMemberRecord), so that is the backstop.
 import type { Entry, NodeId, StateMachine } from '../raft/index.js';
+import { isAddress, isNodeId } from './address.js';
+import { CLUSTER_ID_PATTERN } from './identity.js';
 
 export const MEMBER_RECORD_TAG = 0xfe;
-const SNAPSHOT_VERSION = 1;
+/** Version 1: [1][u32 n][JSON [[id, addresses], ...]][inner]; version 2: the JSON is {members, clusterId}. */
+const SNAPSHOT_VERSION = 2;
 
 export interface MemberAddresses {
   readonly peerAddr: string;
@@ -15,37 +23,111 @@ export interface MemberAddresses {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export function encodeMemberRecord(id: NodeId, addresses: MemberAddresses | null): Uint8Array {
-  const json = encoder.encode(JSON.stringify({ id, ...(addresses ?? { removed: true }) }));
-  const out = new Uint8Array(json.length + 1);
+function tagged(json: unknown): Uint8Array {
+  const bytes = encoder.encode(JSON.stringify(json));
+  const out = new Uint8Array(bytes.length + 1);
   out[0] = MEMBER_RECORD_TAG;
-  out.set(json, 1);
+  out.set(bytes, 1);
   return out;
+}
+
+/** Validates and encodes an address record (null: forget the member). Throws on bad input. */
+export function encodeMemberRecord(id: NodeId, addresses: MemberAddresses | null): Uint8Array {
+  if (!isNodeId(id)) throw new RangeError(`bad member id ${JSON.stringify(id)}`);
+  if (addresses === null) return tagged({ id, removed: true });
+  if (!isValidAddresses(addresses)) throw new RangeError(`bad addresses for ${id}`);
+  return tagged({ id, peerAddr: addresses.peerAddr, clientAddr: addresses.clientAddr, ...(addresses.wantsVoter === true ? { wantsVoter: true } : {}) });
+}
+
+export function encodeClusterIdRecord(clusterId: string): Uint8Array {
+  if (!CLUSTER_ID_PATTERN.test(clusterId)) throw new RangeError('a cluster id is 32 hex digits');
+  return tagged({ clusterId });
+}
+
+function isValidAddresses(a: MemberAddresses): boolean {
+  return isAddress(a.peerAddr) && isAddress(a.clientAddr);
 }
 
 /** Wraps the KV state machine; applies registry records itself and passes the rest through. */
 export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
   readonly addresses = new Map<NodeId, MemberAddresses>();
+  /** Registry records skipped because they did not parse or validate (equal on every replica). */
+  invalidRecords = 0;
+  private id: string | null = null;
   /** Called after a registry record is applied or a snapshot restored. */
   onAddressesChanged: (() => void) | null = null;
+  /** Called once the cluster id is known (applied or restored). */
+  onClusterId: ((clusterId: string) => void) | null = null;
 
   constructor(readonly inner: StateMachine<R>) {}
 
+  get clusterId(): string | null {
+    return this.id;
+  }
+
   apply(entry: Entry): R | undefined {
     if (entry.type === 'normal' && entry.data.length > 0 && entry.data[0] === MEMBER_RECORD_TAG) {
-      const rec = JSON.parse(decoder.decode(entry.data.subarray(1))) as { id: NodeId; peerAddr?: string; clientAddr?: string; wantsVoter?: boolean; removed?: boolean };
-      if (rec.removed === true) this.addresses.delete(rec.id);
-      else this.addresses.set(rec.id, { peerAddr: rec.peerAddr ?? '', clientAddr: rec.clientAddr ?? '', ...(rec.wantsVoter === true ? { wantsVoter: true } : {}) });
-      this.onAddressesChanged?.();
+      this.applyRecord(entry.data);
       return undefined;
     }
     return this.inner.apply(entry);
   }
 
+  private applyRecord(data: Uint8Array): void {
+    let rec: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(decoder.decode(data.subarray(1)));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new TypeError('not an object');
+      rec = parsed as Record<string, unknown>;
+    } catch {
+      this.invalidRecords++;
+      return;
+    }
+    if ('clusterId' in rec) {
+      const id = rec['clusterId'];
+      if (typeof id !== 'string' || !CLUSTER_ID_PATTERN.test(id)) {
+        this.invalidRecords++;
+        return;
+      }
+      // The first id committed is the cluster's; a second leader's draw (it could not have seen
+      // the first one committed yet) changes nothing.
+      if (this.id === null) {
+        this.id = id;
+        this.onClusterId?.(id);
+      }
+      return;
+    }
+    const id = rec['id'];
+    if (!isNodeId(id)) {
+      this.invalidRecords++;
+      return;
+    }
+    if (rec['removed'] === true) {
+      this.addresses.delete(id);
+    } else {
+      const a = { peerAddr: rec['peerAddr'], clientAddr: rec['clientAddr'] };
+      if (!isAddress(a.peerAddr) || !isAddress(a.clientAddr)) {
+        this.invalidRecords++;
+        return;
+      }
+      this.addresses.set(id, { peerAddr: a.peerAddr, clientAddr: a.clientAddr, ...(rec['wantsVoter'] === true ? { wantsVoter: true } : {}) });
+    }
+    this.notify(() => this.onAddressesChanged?.());
+  }
+
+  /** A listener's failure is the listener's problem; it must not make apply throw. */
+  private notify(f: () => void): void {
+    try {
+      f();
+    } catch {
+      // Listeners validate what they use; nothing applied depends on them.
+    }
+  }
+
   snapshot(): Uint8Array {
-    const registry = encoder.encode(JSON.stringify([...this.addresses]));
+    const registry = encoder.encode(JSON.stringify({ members: [...this.addresses], clusterId: this.id }));
     const inner = this.inner.snapshot();
     const out = new Uint8Array(5 + registry.length + inner.length);
     const view = new DataView(out.buffer);
@@ -57,13 +139,23 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
   }
 
   restore(data: Uint8Array): void {
-    if (data[0] !== SNAPSHOT_VERSION) throw new Error(`unknown service snapshot version ${data[0]}`);
+    const version = data[0];
+    if (version !== 1 && version !== 2) throw new Error(`unknown service snapshot version ${version}`);
+    if (data.length < 5) throw new Error('service snapshot shorter than its header');
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const n = view.getUint32(1);
-    const entries = JSON.parse(decoder.decode(data.subarray(5, 5 + n))) as [NodeId, MemberAddresses][];
-    this.addresses.clear();
-    for (const [id, a] of entries) this.addresses.set(id, a);
+    if (5 + n > data.length) throw new Error('service snapshot registry overruns it');
+    const parsed = JSON.parse(decoder.decode(data.subarray(5, 5 + n))) as unknown;
+    const members = (version === 1 ? parsed : (parsed as { members: unknown }).members) as [NodeId, MemberAddresses][];
+    const clusterId = version === 1 ? null : (parsed as { clusterId: string | null }).clusterId;
+    if (!Array.isArray(members)) throw new Error('service snapshot registry is not a list');
     this.inner.restore(data.subarray(5 + n));
-    this.onAddressesChanged?.();
+    this.addresses.clear();
+    for (const [id, a] of members) if (isNodeId(id) && isValidAddresses(a)) this.addresses.set(id, a);
+    if (clusterId !== null && this.id === null && typeof clusterId === 'string' && CLUSTER_ID_PATTERN.test(clusterId)) {
+      this.id = clusterId;
+      this.notify(() => this.onClusterId?.(clusterId));
+    }
+    this.notify(() => this.onAddressesChanged?.());
   }
 }

@@ -4,7 +4,9 @@
 import { ChangeInProgressError, InvalidConfigChangeError, NotLeaderError, ProposalDroppedError, RaftError, isJoint, isVoter, type ConfigChange, type NodeId } from '../raft/index.js';
 import type { RaftNode } from '../node/index.js';
 import { ApiError } from './errors.js';
-import { allowParams, errorReply, parseJson, type ForwardedRequest, type ForwardedResponse, type ParsedRequest, type Reply } from './http-api.js';
+import { ID_PATTERN, isAddress } from './address.js';
+import type { ForwardedRequest, ForwardedResponse, ParsedRequest } from './http-api.js';
+import { allowParams, errorReply, fields, parseJson, type Reply } from './http-util.js';
 import type { ServiceStateMachine } from './member-registry.js';
 import type { KvService } from './service.js';
 
@@ -20,8 +22,6 @@ export interface MembershipOptions<R> {
   readonly handOffPollMs?: number;
 }
 
-const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
-const ADDR_PATTERN = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 export function membershipRoutes<R>(options: MembershipOptions<R>): (r: ParsedRequest) => Promise<Reply> | null {
   const { node } = options;
@@ -36,7 +36,8 @@ export function membershipRoutes<R>(options: MembershipOptions<R>): (r: ParsedRe
     }
     const m = /^\/v1\/members\/([^/]+)(\/promote)?$/.exec(r.path);
     if (m !== null) {
-      const id = decodeURIComponent(m[1]!);
+      const id = memberId(m[1]!);
+      if (id === null) return Promise.resolve(errorReply(new ApiError('BAD_REQUEST', 'a member id is 1-64 letters, digits, ".", "_" or "-"')));
       if (m[2] !== undefined && r.method === 'POST') return guarded(() => change(options, r, [{ type: 'promote', id }]));
       if (m[2] === undefined && r.method === 'DELETE') return guarded(() => removeMember(options, r, id));
       return Promise.resolve(errorReply(new ApiError('METHOD_NOT_ALLOWED', `${r.method} is not allowed on ${r.path}`)));
@@ -64,15 +65,18 @@ async function addMember<R>(options: MembershipOptions<R>, r: ParsedRequest): Pr
   const { id, peerAddr, clientAddr } = b;
   const role = b.role ?? 'voter';
   if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new ApiError('BAD_REQUEST', '"id" must be 1-64 letters, digits, ".", "_" or "-"');
-  if (typeof peerAddr !== 'string' || !ADDR_PATTERN.test(peerAddr)) throw new ApiError('BAD_REQUEST', '"peerAddr" must be HOST:PORT');
-  if (typeof clientAddr !== 'string' || !ADDR_PATTERN.test(clientAddr)) throw new ApiError('BAD_REQUEST', '"clientAddr" must be HOST:PORT');
+  if (!isAddress(peerAddr)) throw new ApiError('BAD_REQUEST', '"peerAddr" must be HOST:PORT');
+  if (!isAddress(clientAddr)) throw new ApiError('BAD_REQUEST', '"clientAddr" must be HOST:PORT');
+  // A joiner presents the cluster id in its handshakes: it cannot join before the cluster has one.
+  const clusterId = options.service.clusterId();
+  if (clusterId === null) throw new ApiError('NO_LEADER', 'the cluster has not committed its id yet; retry shortly');
   if (role !== 'voter' && role !== 'learner') throw new ApiError('BAD_REQUEST', '"role" must be "voter" or "learner"');
   const config = options.node.core.config;
   const isMember = config.voters.includes(id) || config.learners.includes(id) || config.votersOutgoing.includes(id);
   // Addresses first, so every node can reach the newcomer as soon as it is in the configuration.
   await options.service.registerAddresses(id, { peerAddr, clientAddr, wantsVoter: role === 'voter' }, r.deadline);
   if (!isMember) await options.node.changeMembership([{ type: 'add-learner', id }], r.deadline);
-  return { status: 200, json: { members: options.service.members() } };
+  return { status: 200, json: { members: options.service.members(), clusterId } };
 }
 
 async function removeMember<R>(options: MembershipOptions<R>, r: ParsedRequest, id: NodeId): Promise<Reply> {
@@ -122,13 +126,15 @@ async function transfer<R>(options: MembershipOptions<R>, to: NodeId | null, dea
   try {
     return await node.transferLeadership(to, deadline);
   } catch (err) {
+    if (!(err instanceof ProposalDroppedError) || /outcome is unknown/.test(err.message)) throw err;
     // RaftNode rejects as soon as a server other than the target wins the election it caused.
     const winner = node.leaderId;
-    if (err instanceof ProposalDroppedError && !node.isLeader && winner !== null && winner !== node.id) {
+    if (!node.isLeader && winner !== null && winner !== node.id) {
       if (to === null) return winner;
-      throw new ApiError('NO_LEADER', `${winner} won the election instead of ${to}; retry to move leadership on`);
+      throw new ApiError('TRANSFER_FAILED', `${winner} won the election instead of ${to}; retry to move leadership on`, { details: { leader: winner } });
     }
-    throw err;
+    // The target did not take over (or there is none): this node still leads.
+    throw new ApiError('TRANSFER_FAILED', err.message, { details: { leader: node.leaderId } });
   }
 }
 
@@ -180,21 +186,38 @@ async function change<R>(options: MembershipOptions<R>, r: ParsedRequest, change
 }
 
 /**
- * Thesis §4.2.1: the leader promotes a learner that asked to be a voter once it has caught up
- * (within `promoteLagEntries`), one change at a time.
+ * Thesis §4.2.1: the leader promotes a learner that asked to be a voter once it has caught up,
+ * one change at a time. Caught up means all of: it has acknowledged this leader's log up to the
+ * commit index this leader saw when it first found the learner waiting (so at least the entry
+ * that added it: a server that never ran cannot pass, however young the log); it is within
+ * `promoteLagEntries` of the leader's log; and it was heard from within an election timeout (a
+ * learner that acknowledged once and died is not promoted into a voter the quorum then needs).
  */
-export function startAutoPromotion<R>(options: MembershipOptions<R>, intervalMs: number): NodeJS.Timeout {
+export function startAutoPromotion<R>(options: MembershipOptions<R>, intervalMs: number, electionMs: number, lastHeardMs: (id: NodeId) => number | undefined): NodeJS.Timeout {
   const lag = options.promoteLagEntries ?? 100;
+  const targets = new Map<NodeId, { term: number; index: number }>();
   let busy = false;
   const timer = setInterval(() => {
     const { node, stateMachine } = options;
-    if (busy || !node.isLeader) return;
+    if (!node.isLeader) {
+      targets.clear();
+      return;
+    }
+    if (busy) return;
     const core = node.core;
     for (const id of core.config.learners) {
       if (stateMachine.addresses.get(id)?.wantsVoter !== true || isVoter(core.config, id)) continue;
+      let target = targets.get(id);
+      if (target === undefined || target.term !== core.currentTerm) {
+        target = { term: core.currentTerm, index: core.commitIndex };
+        targets.set(id, target);
+      }
       const pr = core.progress(id);
-      if (pr === undefined || core.lastIndex - pr.matchIndex > lag) continue;
+      if (pr === undefined || pr.matchIndex < target.index || core.lastIndex - pr.matchIndex > lag) continue;
+      const heard = lastHeardMs(id);
+      if (heard === undefined || Date.now() - heard > electionMs) continue;
       busy = true;
+      targets.delete(id);
       node
         .changeMembership([{ type: 'promote', id }], Date.now() + 10_000)
         .catch(() => undefined)
@@ -206,10 +229,15 @@ export function startAutoPromotion<R>(options: MembershipOptions<R>, intervalMs:
   return timer;
 }
 
-function fields(body: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('BAD_REQUEST', 'the body must be a JSON object');
-  for (const k of Object.keys(body)) if (!allowed.includes(k)) throw new ApiError('BAD_REQUEST', `unknown field "${k}"`);
-  return body as Record<string, unknown>;
+/** A member id from a path segment, or null when it is not one (bad percent-encoding included). */
+function memberId(segment: string): string | null {
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+  return ID_PATTERN.test(id) ? id : null;
 }
 
 async function guarded(f: () => Promise<Reply>): Promise<Reply> {

@@ -3,21 +3,27 @@
 // three read consistencies, and the registry of member addresses.
 import { NotLeaderError, ProposalDroppedError, RaftError, isVoter, members as configMembers, type NodeId } from '../raft/index.js';
 import type { Applied, RaftNode } from '../node/index.js';
+import { isAddress, isNodeId } from './address.js';
 import { ApiError } from './errors.js';
-import type { Consistency, KvApi, KvRecordView, MemberView, StatusView, WriteConditions } from './http-api.js';
-import { encodeMemberRecord, type MemberAddresses, type ServiceStateMachine } from './member-registry.js';
+import type { Consistency, ForwardedRequest, ForwardedResponse, KvApi, KvRecordView, MemberView, ReadyView, StatusView, WriteConditions } from './http-api.js';
+import { encodeClusterIdRecord, encodeMemberRecord, type MemberAddresses, type ServiceStateMachine } from './member-registry.js';
 
 /** What the service needs of the key-value state machine; src/server/kv-backend.ts adapts src/kv/. */
 export interface KvBackend<R> {
   encodePut(key: string, value: Uint8Array, cond: WriteConditions, time: number, idempotencyKey: string | undefined): Uint8Array;
   encodeDelete(key: string, cond: WriteConditions, time: number, idempotencyKey: string | undefined): Uint8Array;
-  /** Validates a transaction body (ApiError BAD_REQUEST when malformed) and encodes it. */
-  encodeTxn(body: unknown, time: number, idempotencyKey: string | undefined): Uint8Array;
+  /**
+   * Validates a transaction body (ApiError BAD_REQUEST when malformed) and encodes it; the state
+   * machine refuses it whole if its answer would exceed `maxReplyBytes`. `grows`: it writes keys.
+   */
+  encodeTxn(body: unknown, time: number, idempotencyKey: string | undefined, maxReplyBytes: number): { data: Uint8Array; grows: boolean };
+  /** Bytes the store holds, as --quota-bytes counts them. */
+  sizeBytes(): number;
   putResult(result: R | undefined): { index: number };
   deleteResult(result: R | undefined): { index: number; deleted: boolean };
   txnResult(result: R | undefined): unknown;
   get(key: string): KvRecordView | null;
-  list(prefix: string, limit: number): { items: KvRecordView[]; more: boolean };
+  list(prefix: string, limit: number): { items: readonly KvRecordView[]; more: boolean };
   validateKey(key: string): void;
   validateValue(value: Uint8Array): void;
 }
@@ -27,7 +33,19 @@ export interface KvServiceOptions<R> {
   readonly stateMachine: ServiceStateMachine<R>;
   readonly backend: KvBackend<R>;
   readonly self: MemberAddresses;
+  /** @default 2 GiB — writes that would grow the store past it answer 507 NO_SPACE */
+  readonly quotaBytes?: number;
+  /** The local disk is full (the storage layer's alarm). */
+  readonly isDiskFull?: () => boolean;
+  /** Asks the leader over the peer channel (for /readyz on a follower). */
+  readonly forward?: (req: ForwardedRequest) => Promise<ForwardedResponse>;
+  /** The longest a readiness check waits for a quorum and for this node to apply. @default 2000 */
+  readonly readyTimeoutMs?: number;
+  /** How clients reach every member's client address. @default 'http' */
+  readonly scheme?: 'http' | 'https';
 }
+
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
 
 export class KvService<R> implements KvApi {
   readonly id: NodeId;
@@ -35,13 +53,23 @@ export class KvService<R> implements KvApi {
   private readonly sm: ServiceStateMachine<R>;
   private readonly backend: KvBackend<R>;
   private readonly self: MemberAddresses;
+  private readonly quotaBytes: number;
+  private readonly options: KvServiceOptions<R>;
+  /** Set when a write was refused for the quota: how many bytes it wanted (the alarm's measure). */
+  private quotaWanted: number | null = null;
 
   constructor(options: KvServiceOptions<R>) {
+    this.options = options;
     this.node = options.node;
     this.id = options.node.id;
     this.sm = options.stateMachine;
     this.backend = options.backend;
     this.self = options.self;
+    this.quotaBytes = options.quotaBytes ?? DEFAULT_QUOTA_BYTES;
+  }
+
+  clusterId(): string | null {
+    return this.sm.clusterId;
   }
 
   isLeader(): boolean {
@@ -52,11 +80,13 @@ export class KvService<R> implements KvApi {
     const leader = this.node.leaderId;
     if (leader === null) return null;
     const addr = leader === this.id ? this.self.clientAddr : this.sm.addresses.get(leader)?.clientAddr;
-    return addr === undefined || addr === '' ? null : `http://${addr}`;
+    return addr === undefined || addr === '' ? null : `${this.options.scheme ?? 'http'}://${addr}`;
   }
 
   async put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number }> {
-    const applied = await this.propose(this.backend.encodePut(key, value, cond, Date.now(), idempotencyKey), deadline);
+    const data = this.backend.encodePut(key, value, cond, Date.now(), idempotencyKey);
+    this.checkSpace(data.length);
+    const applied = await this.propose(data, deadline);
     return this.backend.putResult(applied.result);
   }
 
@@ -65,8 +95,10 @@ export class KvService<R> implements KvApi {
     return this.backend.deleteResult(applied.result);
   }
 
-  async txn(body: unknown, idempotencyKey: string | undefined, deadline: number): Promise<unknown> {
-    const applied = await this.propose(this.backend.encodeTxn(body, Date.now(), idempotencyKey), deadline);
+  async txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number): Promise<unknown> {
+    const { data, grows } = this.backend.encodeTxn(body, Date.now(), idempotencyKey, maxReplyBytes);
+    if (grows) this.checkSpace(data.length);
+    const applied = await this.propose(data, deadline);
     return this.backend.txnResult(applied.result);
   }
 
@@ -91,7 +123,7 @@ export class KvService<R> implements KvApi {
     return this.backend.get(key);
   }
 
-  list(prefix: string, limit: number): { items: KvRecordView[]; more: boolean } {
+  list(prefix: string, limit: number): { items: readonly KvRecordView[]; more: boolean } {
     return this.backend.list(prefix, limit);
   }
 
@@ -107,6 +139,7 @@ export class KvService<R> implements KvApi {
     const core = this.node.core;
     return {
       id: this.id,
+      clusterId: this.sm.clusterId,
       role: core.role,
       term: core.currentTerm,
       leader: core.leaderId,
@@ -114,7 +147,92 @@ export class KvService<R> implements KvApi {
       appliedIndex: this.node.appliedIndex,
       lastIndex: core.lastIndex,
       members: this.members(),
+      alarms: this.alarms(),
     };
+  }
+
+  /**
+   * API.md "Health and limits": NO_SPACE while the disk is full, or since a write was refused for
+   * the quota until that write would fit again (deletes or compaction made room), or while this
+   * node's store is past the quota (a follower of a leader with a larger one).
+   */
+  alarms(): string[] {
+    const size = this.backend.sizeBytes();
+    if (this.quotaWanted !== null && size + this.quotaWanted <= this.quotaBytes) this.quotaWanted = null;
+    const isFull = this.options.isDiskFull?.() === true || this.quotaWanted !== null || size > this.quotaBytes;
+    return isFull ? ['NO_SPACE'] : [];
+  }
+
+  /** 507 for a write that would grow the store past the quota, or while the disk is full. */
+  private checkSpace(bytes: number): void {
+    if (this.options.isDiskFull?.() === true) throw new ApiError('NO_SPACE', `the disk of ${this.id} is full; writes are refused until space is freed (reads and deletes still work)`);
+    const size = this.backend.sizeBytes();
+    if (size + bytes > this.quotaBytes) {
+      this.quotaWanted = bytes;
+      throw new ApiError('NO_SPACE', `the store holds ${size} bytes; this write would take it past --quota-bytes (${this.quotaBytes}); delete keys to make room`);
+    }
+  }
+
+  /**
+   * GET /readyz: a leader this node knows confirms it still holds a quorum (a ReadIndex round,
+   * thesis §6.4), and this node has applied what that leader had committed when asked.
+   */
+  async ready(deadline: number): Promise<ReadyView> {
+    const leader = this.node.leaderId;
+    if (leader === null) throw notReady(`${this.id} knows no leader`);
+    const until = Math.min(deadline, Date.now() + (this.options.readyTimeoutMs ?? 2000));
+    let index: number;
+    if (leader === this.id) {
+      try {
+        index = await withDeadline(this.node.readIndex(), until, 'confirming leadership');
+      } catch (err) {
+        throw notReady(`${this.id} leads but could not confirm a quorum: ${(err as Error).message}`);
+      }
+    } else {
+      index = await this.askLeaderForReadIndex(leader, until);
+    }
+    try {
+      await withDeadline(this.node.waitApplied(index), until, 'applying');
+    } catch {
+      throw notReady(`${this.id} has applied ${this.node.appliedIndex} of the ${index} entries ${leader} had committed`);
+    }
+    return { ready: true, id: this.id, leader, readIndex: index, appliedIndex: this.node.appliedIndex };
+  }
+
+  /** Leader side of a follower's readiness check: confirms leadership and answers the read index. */
+  async readIndexForPeer(deadline: number): Promise<{ index: number }> {
+    try {
+      return { index: await withDeadline(this.node.readIndex(), deadline, 'confirming leadership') };
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  private async askLeaderForReadIndex(leader: NodeId, until: number): Promise<number> {
+    const forward = this.options.forward;
+    if (forward === undefined) throw notReady(`${this.id} cannot reach the leader ${leader}`);
+    let answer: ForwardedResponse;
+    try {
+      answer = await forward({ method: 'GET', path: '/v1/internal/read-index', headers: { 'request-timeout': String(Math.max(1, until - Date.now())) }, body: new Uint8Array(0) });
+    } catch (err) {
+      throw notReady(`the leader ${leader} did not answer: ${(err as Error).message}`);
+    }
+    let body: { index?: unknown; error?: { message?: unknown } };
+    try {
+      body = JSON.parse(new TextDecoder().decode(answer.body)) as typeof body;
+    } catch {
+      throw notReady(`the leader ${leader} gave a malformed answer`);
+    }
+    if (answer.status !== 200 || typeof body.index !== 'number') {
+      throw notReady(`the leader ${leader} could not confirm a quorum: ${String(body.error?.message ?? answer.status)}`);
+    }
+    return body.index;
+  }
+
+  /** Leader only: draws the cluster id and commits it (identity.ts), if none is committed yet. */
+  async commitClusterId(clusterId: string, deadline: number): Promise<void> {
+    if (this.sm.clusterId !== null) return;
+    await this.propose(encodeClusterIdRecord(clusterId), deadline);
   }
 
   members(): readonly MemberView[] {
@@ -127,6 +245,8 @@ export class KvService<R> implements KvApi {
 
   /** Leader only: records a member's addresses in the replicated registry if they changed. */
   async registerAddresses(id: NodeId, addresses: MemberAddresses, deadline: number): Promise<void> {
+    if (!isNodeId(id)) throw new ApiError('BAD_REQUEST', 'a member id is 1-64 letters, digits, ".", "_" or "-"');
+    if (!isAddress(addresses.peerAddr) || !isAddress(addresses.clientAddr)) throw new ApiError('BAD_REQUEST', 'peerAddr and clientAddr must be HOST:PORT');
     const known = this.sm.addresses.get(id);
     const same = known !== undefined && known.peerAddr === addresses.peerAddr && known.clientAddr === addresses.clientAddr;
     if (same && (addresses.wantsVoter === undefined || known.wantsVoter === addresses.wantsVoter)) return;
@@ -157,6 +277,10 @@ export class KvService<R> implements KvApi {
       throw toApiError(err);
     }
   }
+}
+
+function notReady(reason: string): ApiError {
+  return new ApiError('NOT_READY', reason);
 }
 
 class DeadlineError extends Error {}

@@ -1,0 +1,67 @@
+// Which permissions a request needs (API.md "Security"): one table from route to actions, checked
+// on the node that takes the request and again on the leader a follower forwards it to. Deny by
+// default: a path this table does not know needs admin.
+import { KvError, txnFromJson, DEFAULT_KV_LIMITS } from '../kv/index.js';
+import { describeAction, isPermitted, type Action, type Authenticator, type Principal } from './auth.js';
+import { ApiError } from './errors.js';
+import { decodeKey, parseJson } from './http-util.js';
+
+export interface AccessRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly body: Uint8Array;
+}
+
+/** The actions `r` performs; a malformed request is left for its route to refuse (no actions). */
+export function requestActions(r: AccessRequest): Action[] {
+  const { method, path } = r;
+  if (path.startsWith('/v1/kv/')) {
+    const key = decodeKey(path.slice('/v1/kv/'.length));
+    return [method === 'GET' || method === 'HEAD' ? { type: 'read', key } : { type: 'write', key }];
+  }
+  if (path === '/v1/kv' || path === '/v1/kv/') return [{ type: 'read-range', prefix: r.query.get('prefix') ?? '' }];
+  if (path === '/v1/txn' && method === 'POST') return txnActions(r.body);
+  if ((path === '/v1/status' || path === '/v1/members' || path === '/v1/configuration' || path === '/metrics') && method === 'GET') {
+    return [{ type: 'cluster-read' }];
+  }
+  return [{ type: 'admin' }];
+}
+
+function txnActions(body: Uint8Array): Action[] {
+  let txn;
+  try {
+    txn = txnFromJson(parseJson(body), 0, undefined, { ...DEFAULT_KV_LIMITS, maxKeyBytes: Number.MAX_SAFE_INTEGER, maxValueBytes: Number.MAX_SAFE_INTEGER });
+  } catch (err) {
+    // Malformed: the route answers 400 with the parser's reason; with no keys named, there is
+    // nothing to authorize, and nothing will be applied.
+    if (err instanceof KvError || err instanceof ApiError) return [];
+    throw err;
+  }
+  const actions: Action[] = txn.compare.map((c) => ({ type: 'read', key: c.key }));
+  for (const op of [...txn.success, ...txn.failure]) {
+    if (op.type === 'put' || op.type === 'delete') actions.push({ type: 'write', key: op.key });
+    else if (op.type === 'get') actions.push({ type: 'read', key: op.key });
+    else actions.push({ type: 'read-range', prefix: op.prefix });
+  }
+  return actions;
+}
+
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="raftkv"' };
+
+/** The principal a request's Authorization header names; 401 without a valid bearer token. */
+export function authenticate(auth: Authenticator, header: string | undefined): Principal {
+  if (header === undefined) throw new ApiError('UNAUTHENTICATED', 'this cluster requires a bearer token (Authorization: Bearer TOKEN)', { headers: CHALLENGE });
+  const m = /^Bearer +(\S+)\s*$/i.exec(header);
+  if (m === null) throw new ApiError('UNAUTHENTICATED', 'the Authorization header must be "Bearer TOKEN"', { headers: CHALLENGE });
+  const principal = auth.authenticate(m[1]!);
+  if (principal === null) throw new ApiError('UNAUTHENTICATED', 'the bearer token is not valid', { headers: CHALLENGE });
+  return principal;
+}
+
+/** 403 unless `principal` may do everything `r` does. */
+export function authorize(principal: Principal, r: AccessRequest): void {
+  for (const action of requestActions(r)) {
+    if (!isPermitted(principal, action)) throw new ApiError('PERMISSION_DENIED', `${principal.name} may not ${describeAction(action)}`);
+  }
+}

@@ -1,0 +1,586 @@
+// One raftkv node, assembled: identity and data dir, the peer transport, the Raft runtime over the
+// file storage, the key-value service and the HTTP API, forwarding, self-registration, joining and
+// auto-promotion. `raftkv serve` parses flags and handles signals around `startNode`; tests, the
+// fault harness and the benches can start a whole node in-process with it.
+//
+// The start is ordered so that a failure changes nothing: every file is read and checked first
+// (TLS material, the auth file, cluster.json), then both ports are bound, and only then is the
+// data dir written. Any failure stops what was started, releases both ports, and, if the data dir
+// held nothing before, empties it again; startNode then rejects with a StartError of one line.
+import { RaftNode } from '../node/index.js';
+import type { NodeId, RemovedNotice } from '../raft/index.js';
+import { readPem } from '../security/certs.js';
+import { FileStorage } from '../storage/index.js';
+import { TcpTransport, type Hello } from '../transport/index.js';
+import { hostPortText, isLoopback, parseAddress, type HostPort } from './address.js';
+import { AuthFileError, Authenticator } from './auth.js';
+import { prepareDataDir, restoreEmptyDataDir, writeClusterFile, type DataDirState } from './data-dir.js';
+import { ApiError } from './errors.js';
+import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
+import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
+import { fields, parseJson, type Reply } from './http-util.js';
+import { ClusterFileError, ClusterIdentity, foundingId, newClusterId, readClusterFile, type ClusterFile } from './identity.js';
+import { createKvBackend } from './kv-backend.js';
+import { createLogger, type Logger, type LogLevel } from './logger.js';
+import { ServiceStateMachine } from './member-registry.js';
+import { membershipRoutes, startAutoPromotion } from './membership.js';
+import { Gauge, Registry } from './metrics.js';
+import { registerNodeMetrics } from './node-metrics.js';
+import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
+import { KvService } from './service.js';
+
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Trusted CA: required for peers (mutual TLS), and for clients with `clientCertAuth`. */
+  readonly trustedCaFile: string | null;
+}
+
+export interface NodeConfig {
+  readonly id: NodeId;
+  readonly dataDir: string;
+  /** Where the peer and client ports listen. */
+  readonly peerAddr: HostPort;
+  readonly clientAddr: HostPort;
+  /** What other members and clients are told (differs from the bind address behind 0.0.0.0). */
+  readonly advertisePeerAddr: HostPort;
+  readonly advertiseClientAddr: HostPort;
+  /** The founding voters, for a first start; a restart trusts its data dir (see identity.ts). */
+  readonly initialCluster: ReadonlyMap<NodeId, HostPort> | null;
+  readonly initialClusterToken: string;
+  /** A running cluster's client URL to ask for membership (first start only). */
+  readonly join: string | null;
+  readonly isLearner: boolean;
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+  readonly snapshotEntries: number;
+  readonly snapshotCatchUpEntries: number;
+  readonly requestTimeoutMs: number;
+  readonly maxPending: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxResponseBytes: number;
+  readonly quotaBytes: number;
+  readonly walSegmentBytes: number;
+  readonly maxClientConnections: number;
+  readonly maxPeerConnections: number;
+  readonly clientTls: (TlsFiles & { readonly clientCertAuth: boolean }) | null;
+  readonly peerTls: TlsFiles | null;
+  readonly authFile: string | null;
+  readonly corsOrigins: readonly string[];
+  readonly logLevel: LogLevel;
+}
+
+export const DEFAULT_NODE_CONFIG = {
+  initialClusterToken: 'raftkv',
+  heartbeatMs: 100,
+  electionMs: 1000,
+  snapshotEntries: 10_000,
+  snapshotCatchUpEntries: 5_000,
+  requestTimeoutMs: 5000,
+  maxPending: 10_000,
+  maxKeyBytes: 4096,
+  maxValueBytes: 1 << 20,
+  maxResponseBytes: 64 << 20,
+  quotaBytes: 2 * 1024 ** 3,
+  walSegmentBytes: 64 << 20,
+  maxClientConnections: 1024,
+  maxPeerConnections: 256,
+} as const;
+
+/** A start that failed; the message is one line for the operator. Nothing was left changed. */
+export class StartError extends Error {}
+
+export interface NodeIo {
+  /** Lines for the operator (removal, refusal); the structured log gets them too. */
+  readonly notice: (line: string) => void;
+  readonly logger?: Logger;
+}
+
+export interface StopInfo {
+  /** 0: stopped on request or removed from the cluster; 1: a fatal storage failure. */
+  readonly code: number;
+  readonly reason: string;
+}
+
+export interface RunningNode {
+  readonly id: NodeId;
+  readonly node: RaftNode<unknown>;
+  readonly transport: TcpTransport;
+  readonly service: KvService<unknown>;
+  readonly clientUrl: string;
+  /** Settles once the node has stopped, on request or on its own (removed, fatal). */
+  readonly stopped: Promise<StopInfo>;
+  /** Stops accepting, gives in-flight requests a bounded time, flushes, releases ports and the data dir. */
+  stop(reason?: string): Promise<StopInfo>;
+  /** Re-reads --auth-file (SIGHUP); a file that fails a check is refused and the old one kept. */
+  reloadAuth(): void;
+}
+
+/** Undo steps of a start in progress, run newest first if it fails. */
+class Undo {
+  private readonly steps: (() => Promise<void> | void)[] = [];
+  push(step: () => Promise<void> | void): void {
+    this.steps.push(step);
+  }
+  async run(logger: Logger): Promise<void> {
+    for (const step of this.steps.reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        logger.warn('cleanup after a failed start', { error: String(err) });
+      }
+    }
+  }
+}
+
+export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => void process.stderr.write(`${l}\n`) }): Promise<RunningNode> {
+  const logger = io.logger ?? createLogger(cfg.logLevel, { node: cfg.id });
+  // 1. Every file read and checked before anything is bound or written.
+  const clientTls = loadClientTls(cfg);
+  const peerTls = cfg.peerTls === null ? undefined : { cert: pem(cfg.peerTls.certFile, 'peer certificate'), key: pem(cfg.peerTls.keyFile, 'peer key'), ca: pem(cfg.peerTls.trustedCaFile!, 'peer trusted CA') };
+  let auth: Authenticator | undefined;
+  try {
+    auth = cfg.authFile === null ? undefined : new Authenticator(cfg.authFile);
+  } catch (err) {
+    throw new StartError(err instanceof AuthFileError ? `--auth-file ${err.message}` : String(err));
+  }
+  let stored: ClusterFile | null;
+  try {
+    stored = readClusterFile(cfg.dataDir);
+  } catch (err) {
+    throw new StartError(err instanceof ClusterFileError ? err.message : String(err));
+  }
+  const plan = planIdentity(cfg, stored);
+  warnIfExposed(cfg, logger);
+
+  const undo = new Undo();
+  let dirState: DataDirState | null = null;
+  try {
+    dirState = prepareDataDir(cfg.dataDir);
+    const created = dirState;
+    undo.push(() => restoreEmptyDataDir(cfg.dataDir, created));
+    if (stored === null && dirState.hasLog) {
+      throw new StartError(`--data-dir ${cfg.dataDir} holds a log but no cluster.json: it was not made by raftkv serve, or its cluster.json was lost; refusing to guess which cluster it belongs to`);
+    }
+
+    // 2. Both ports, before the data dir is written.
+    const identity = new ClusterIdentity(plan.file?.clusterId ?? null, plan.file?.founding ?? null, new Set(plan.file?.founders ?? []));
+    const { stateMachine: kvStateMachine, backend } = createKvBackend({ maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes });
+    const sm = new ServiceStateMachine(kvStateMachine);
+    const access = new PeerAccess(cfg.id, identity, sm as ServiceStateMachine<unknown>, new Set(Object.keys(plan.file?.peers ?? {})));
+    let answer: ((req: ForwardedRequest, from: NodeId) => Promise<Uint8Array>) | null = null;
+    let node: RaftNode<unknown> | null = null;
+    const transport = new TcpTransport({
+      id: cfg.id,
+      clusterId: () => identity.presented(),
+      listenHost: cfg.peerAddr.host,
+      listenPort: cfg.peerAddr.port,
+      peers: new Map(Object.entries(plan.file?.peers ?? {}).flatMap(([id, a]) => (id === cfg.id || parseAddress(a) === null ? [] : [[id, parseAddress(a)!]]))),
+      ...(peerTls !== undefined ? { tls: peerTls } : {}),
+      maxInboundConnections: cfg.maxPeerConnections,
+      checkHello: (hello: Hello) => access.checkHello(hello),
+      acceptSnapshot: (header) => access.acceptSnapshot(header),
+      onMessage: (m) => {
+        if (node !== null && access.admit(m)) node.receive(m);
+      },
+      onUnreachable: (peer) => node?.reportUnreachable(peer),
+      onSnapshotStatus: (peer, ok) => node?.reportSnapshot(peer, ok),
+      onRequest: async (from, payload) => {
+        if (answer === null) throw new Error(`${cfg.id} is still starting`);
+        if (!access.isMember(from)) throw new Error(`${from} is not a member of this cluster`);
+        return answer(decodeForwardedRequest(payload), from);
+      },
+      logger: { debug: logger.debug, info: logger.info, warn: logger.warn, error: logger.error },
+    });
+    await bind(() => transport.start(), `peer address ${hostPortText(cfg.peerAddr)}`);
+    undo.push(() => transport.stop());
+    const registry = new Registry();
+    const forward = peerForwarder((to, payload, ms) => transport.request(to, payload, ms), () => node?.leaderId ?? null, cfg.requestTimeoutMs);
+    const scheme = clientTls === undefined ? 'http' : 'https';
+    const http = createApiServer({
+      nodeId: cfg.id,
+      logger,
+      registry,
+      forward,
+      ...(auth !== undefined ? { auth } : {}),
+      ...(clientTls !== undefined ? { tls: clientTls } : {}),
+      corsOrigins: cfg.corsOrigins,
+      requestTimeoutMs: cfg.requestTimeoutMs,
+      maxPendingRequests: cfg.maxPending,
+      maxBodyBytes: cfg.maxValueBytes + 64 * 1024,
+      maxResponseBytes: cfg.maxResponseBytes,
+      maxConnections: cfg.maxClientConnections,
+      extraRoutes: (r) => membership?.(r) ?? null,
+      peerRoutes: {
+        '/v1/internal/register': (r, from) => registerRoute(service!, r.body, from, r.deadline),
+        '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline) }),
+      },
+    });
+    await bind(() => listen(http.server, cfg.clientAddr), `client address ${hostPortText(cfg.clientAddr)}`);
+    undo.push(() => closeServer(http.server));
+
+    // 3. The data dir: cluster.json first for a new founder (a crash before the bootstrap below
+    // re-bootstraps identically from it), then the log.
+    if (plan.isNewFile) writeClusterFile(cfg.dataDir, plan.file!);
+    let storage: FileStorage;
+    try {
+      storage = await FileStorage.open(cfg.dataDir, { segmentBytes: cfg.walSegmentBytes, logger: { warn: (msg: string) => logger.warn(msg) } });
+    } catch (err) {
+      throw new StartError(`refusing to start: ${(err as Error).message}`);
+    }
+    undo.push(() => storage.close());
+    const founders = plan.file?.founders ?? [];
+    const started = await RaftNode.start<unknown>({
+      id: cfg.id,
+      storage,
+      stateMachine: sm,
+      transport,
+      ...(founders.includes(cfg.id) ? { initialCluster: { voters: [...founders], votersOutgoing: [], learners: [] } } : {}),
+      heartbeatMs: cfg.heartbeatMs,
+      electionMs: cfg.electionMs,
+      snapshotEntries: cfg.snapshotEntries,
+      snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
+      logger,
+    });
+    node = started;
+    access.node = started;
+    undo.push(() => started.stop());
+
+    // 4. The service over the node; learned addresses and the cluster id reach the transport.
+    sm.onAddressesChanged = () => {
+      for (const [id, a] of sm.addresses) {
+        const addr = parseAddress(a.peerAddr);
+        if (id !== cfg.id && addr !== null) transport.addPeer(id, addr);
+      }
+    };
+    sm.onClusterId = (clusterId) => {
+      if (!identity.learn(clusterId)) return;
+      logger.info('cluster id learned', { clusterId });
+      writeClusterFile(cfg.dataDir, { ...(readClusterFile(cfg.dataDir) ?? plan.file!), clusterId });
+    };
+    if (sm.clusterId !== null) sm.onClusterId(sm.clusterId);
+    sm.onAddressesChanged();
+    const self = { peerAddr: hostPortText(cfg.advertisePeerAddr), clientAddr: hostPortText(cfg.advertiseClientAddr) };
+    const service = new KvService({ node: started, stateMachine: sm, backend, self, quotaBytes: cfg.quotaBytes, forward, scheme, readyTimeoutMs: Math.max(2000, cfg.electionMs * 2) });
+    registerNodeMetrics(registry, started, transport);
+    registerSecurityMetrics(registry, access, sm, service);
+    const membershipOptions = { node: started, service, stateMachine: sm, forward };
+    const membership = membershipRoutes(membershipOptions);
+    answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
+    http.attach(service);
+    logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.core.currentTerm, clusterId: identity.presented() });
+
+    const timers = [
+      startSelfRegistration(service, forward, cfg, self, logger),
+      startAutoPromotion(membershipOptions, cfg.heartbeatMs * 2, cfg.electionMs, (id) => access.lastHeard.get(id)),
+      startLeaderDuties(service, started, sm, cfg, logger),
+    ];
+    undo.push(() => timers.forEach(clearInterval));
+
+    // 5. A joiner asks the cluster to add it, and learns its members and cluster id.
+    if (plan.join !== null) {
+      let joined: { members: MemberView[]; clusterId: string };
+      try {
+        joined = await joinCluster(plan.join, cfg, self, logger);
+      } catch (err) {
+        throw new StartError(`could not join ${plan.join}: ${(err as Error).message}`);
+      }
+      identity.learn(joined.clusterId);
+      for (const m of joined.members) {
+        const addr = parseAddress(m.peerAddr);
+        if (m.id !== cfg.id && addr !== null) transport.addPeer(m.id, addr);
+      }
+      const peers = Object.fromEntries(joined.members.filter((m) => parseAddress(m.peerAddr) !== null).map((m) => [m.id, m.peerAddr]));
+      writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers });
+    }
+
+    return running({ cfg, node: started, transport, service, http: http.server, auth, timers, logger, io, clientUrl: `${scheme}://${self.clientAddr}` });
+  } catch (err) {
+    await undo.run(logger);
+    if (err instanceof StartError) throw err;
+    throw new StartError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+interface IdentityPlan {
+  /** cluster.json as it is or will be written (null for a joiner until its join succeeds). */
+  readonly file: ClusterFile | null;
+  readonly isNewFile: boolean;
+  readonly join: string | null;
+}
+
+/** What this start is: a restart, a founder's first start, or a join. Refuses another cluster's data dir. */
+function planIdentity(cfg: NodeConfig, stored: ClusterFile | null): IdentityPlan {
+  if (stored !== null) {
+    if (stored.nodeId !== cfg.id) throw new StartError(`--data-dir ${cfg.dataDir} belongs to node ${stored.nodeId}, not ${cfg.id}`);
+    if (cfg.initialCluster !== null && stored.founding !== null && stored.founding !== 'f-legacy') {
+      const founding = foundingId(cfg.initialCluster, cfg.initialClusterToken);
+      if (founding !== stored.founding) {
+        throw new StartError(
+          `--data-dir ${cfg.dataDir} belongs to another cluster (${stored.clusterId ?? stored.founding}) than --initial-cluster and --initial-cluster-token describe; a restarted node needs neither flag: drop them if the membership changed since`,
+        );
+      }
+    }
+    return { file: stored, isNewFile: false, join: null };
+  }
+  if (cfg.join !== null) return { file: null, isNewFile: false, join: cfg.join };
+  if (cfg.initialCluster === null) throw new StartError('--initial-cluster is required to start a new node (or set RAFTKV_INITIAL_CLUSTER), or --join to join a running cluster');
+  const mine = cfg.initialCluster.get(cfg.id);
+  if (mine === undefined) throw new StartError(`--initial-cluster does not name this node (${cfg.id})`);
+  if (mine.host !== cfg.advertisePeerAddr.host || mine.port !== cfg.advertisePeerAddr.port) {
+    throw new StartError(`--initial-cluster gives ${cfg.id} the address ${hostPortText(mine)} but its advertised peer address is ${hostPortText(cfg.advertisePeerAddr)}`);
+  }
+  return {
+    file: {
+      version: 2,
+      nodeId: cfg.id,
+      clusterId: null,
+      founding: foundingId(cfg.initialCluster, cfg.initialClusterToken),
+      founders: [...cfg.initialCluster.keys()],
+      peers: Object.fromEntries([...cfg.initialCluster].map(([id, a]) => [id, hostPortText(a)])),
+    },
+    isNewFile: true,
+    join: null,
+  };
+}
+
+function pem(path: string, what: string): Buffer {
+  try {
+    return readPem(path, what);
+  } catch (err) {
+    throw new StartError((err as Error).message);
+  }
+}
+
+function loadClientTls(cfg: NodeConfig): HttpTlsOptions | undefined {
+  const t = cfg.clientTls;
+  if (t === null) return undefined;
+  return {
+    cert: pem(t.certFile, 'certificate (--cert-file)'),
+    key: pem(t.keyFile, 'key (--key-file)'),
+    ...(t.trustedCaFile !== null ? { ca: pem(t.trustedCaFile, 'trusted CA (--trusted-ca-file)') } : {}),
+    requireClientCert: t.clientCertAuth,
+  };
+}
+
+/** API.md: serving a non-loopback address without TLS or without --auth-file earns a warning. */
+function warnIfExposed(cfg: NodeConfig, logger: Logger): void {
+  if (!isLoopback(cfg.clientAddr.host)) {
+    if (cfg.clientTls === null) logger.warn('the client API is served on a non-loopback address without TLS: tokens and data cross the network in the clear', { clientAddr: hostPortText(cfg.clientAddr) });
+    if (cfg.authFile === null) logger.warn('the client API is served on a non-loopback address without --auth-file: anyone who can reach it can read and write every key', { clientAddr: hostPortText(cfg.clientAddr) });
+  }
+  if (!isLoopback(cfg.peerAddr.host) && cfg.peerTls === null) {
+    logger.warn('the peer port is served on a non-loopback address without peer TLS: anyone who can reach it can pose as a member', { peerAddr: hostPortText(cfg.peerAddr) });
+  }
+}
+
+async function bind(start: () => Promise<void>, what: string): Promise<void> {
+  try {
+    await start();
+  } catch (err) {
+    throw new StartError(`cannot listen on the ${what}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function listen(server: import('node:http').Server, addr: HostPort): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: import('node:http').Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function registerSecurityMetrics(registry: Registry, access: PeerAccess, sm: ServiceStateMachine<unknown>, service: KvService<unknown>): void {
+  registry.register(new Gauge('raftkv_peer_refused_total', 'Peer connections and messages refused, by reason', () => PEER_REFUSALS.map((reason) => [{ reason }, access.refused[reason]] as const)));
+  registry.register(new Gauge('raftkv_registry_invalid_records_total', 'Committed registry records skipped as invalid', () => sm.invalidRecords));
+  registry.register(new Gauge('raftkv_alarm', 'Active alarms (1 while active)', () => [[{ alarm: 'NO_SPACE' }, service.alarms().includes('NO_SPACE') ? 1 : 0] as const]));
+  registry.register(new Gauge('raftkv_leader_present', '1 if this node knows a leader', () => (service.status().leader !== null ? 1 : 0)));
+}
+
+interface RunningParts {
+  readonly cfg: NodeConfig;
+  readonly node: RaftNode<unknown>;
+  readonly transport: TcpTransport;
+  readonly service: KvService<unknown>;
+  readonly http: import('node:http').Server;
+  readonly auth: Authenticator | undefined;
+  readonly timers: readonly NodeJS.Timeout[];
+  readonly logger: Logger;
+  readonly io: NodeIo;
+  readonly clientUrl: string;
+}
+
+function running(p: RunningParts): RunningNode {
+  let stopping: Promise<StopInfo> | null = null;
+  let resolveStopped!: (info: StopInfo) => void;
+  const stopped = new Promise<StopInfo>((r) => (resolveStopped = r));
+  const stop = (reason = 'stop requested', code = 0): Promise<StopInfo> => {
+    stopping ??= (async () => {
+      p.timers.forEach(clearInterval);
+      p.logger.info('shutting down', { reason });
+      const closed = new Promise<void>((r) => p.http.close(() => r()));
+      p.http.closeIdleConnections();
+      // In-flight requests get a bounded time to finish; then they are cut.
+      const cut = setTimeout(() => p.http.closeAllConnections(), 3000);
+      await closed;
+      clearTimeout(cut);
+      await p.node.stop().catch((err: unknown) => p.logger.error('stop failed', { error: String(err) }));
+      await p.transport.stop();
+      p.logger.info('stopped');
+      const info = { code, reason };
+      resolveStopped(info);
+      return info;
+    })();
+    return stopping;
+  };
+  p.node.once('fatal', (err: Error) => void stop(`fatal: ${err.message}`, 1));
+  // Out of the cluster for good: stop cleanly (exit 0, so a supervisor does not restart it).
+  p.node.once('removed', (notice: RemovedNotice) => {
+    p.io.notice(`raftkv: ${p.cfg.id} was removed from the cluster (configuration entry ${notice.configIndex}, by ${notice.by}); stopping`);
+    void stop('removed from the cluster', 0);
+  });
+  return {
+    id: p.cfg.id,
+    node: p.node,
+    transport: p.transport,
+    service: p.service,
+    clientUrl: p.clientUrl,
+    stopped,
+    stop: (reason) => stop(reason),
+    reloadAuth: () => {
+      if (p.auth === undefined) return;
+      try {
+        p.auth.reload();
+        p.logger.info('auth file reloaded', { principals: p.auth.principalCount });
+      } catch (err) {
+        p.logger.error('auth file reload refused; the previous one stays in force', { error: (err as Error).message });
+      }
+    },
+  };
+}
+
+/** Asks a running cluster to add this node (as a learner first); returns its members and cluster id. */
+async function joinCluster(url: string, cfg: NodeConfig, self: { peerAddr: string; clientAddr: string }, logger: Logger): Promise<{ members: MemberView[]; clusterId: string }> {
+  const deadline = Date.now() + 60_000;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/v1/members`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: cfg.id, ...self, role: cfg.isLearner ? 'learner' : 'voter' }),
+        signal: AbortSignal.timeout(cfg.requestTimeoutMs + 1000),
+      });
+      const body = (await res.json()) as { members?: MemberView[]; clusterId?: unknown; error?: { message?: string } };
+      if (res.ok && Array.isArray(body.members) && typeof body.clusterId === 'string') {
+        logger.info('joined the cluster', { via: url, members: body.members.map((m) => m.id), clusterId: body.clusterId });
+        return { members: body.members, clusterId: body.clusterId };
+      }
+      lastError = `${res.status} ${body.error?.message ?? ''}`;
+      // A change in progress or no leader: worth another try; anything else is final.
+      if (res.status !== 409 && res.status !== 503 && res.status !== 504) throw new ApiError('BAD_REQUEST', lastError);
+    } catch (err) {
+      if (err instanceof ApiError) throw new Error(err.message);
+      lastError = err instanceof Error ? err.message : String(err);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`gave up after 60 s: ${lastError}`);
+}
+
+/** A member registering its own addresses over the peer channel: it may speak only for itself. */
+async function registerRoute(service: KvService<unknown>, body: Uint8Array, from: NodeId, deadline: number): Promise<Reply> {
+  const b = fields(parseJson(body), ['id', 'peerAddr', 'clientAddr']);
+  if (b['id'] !== from) throw new ApiError('PERMISSION_DENIED', `${from} may register only its own addresses`);
+  if (typeof b['peerAddr'] !== 'string' || typeof b['clientAddr'] !== 'string') throw new ApiError('BAD_REQUEST', 'register needs {"id","peerAddr","clientAddr"} strings');
+  if (!service.isLeader()) throw new ApiError('NO_LEADER', 'not the leader');
+  await service.registerAddresses(from, { peerAddr: b['peerAddr'], clientAddr: b['clientAddr'] }, deadline);
+  return { status: 200, json: { ok: true } };
+}
+
+/** Until the replicated registry holds this node's addresses, keep asking the leader to add them. */
+function startSelfRegistration(
+  service: KvService<unknown>,
+  forward: (req: ForwardedRequest) => Promise<unknown>,
+  cfg: NodeConfig,
+  self: { peerAddr: string; clientAddr: string },
+  logger: Logger,
+): NodeJS.Timeout {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || service.hasRegistered(cfg.id, self)) return;
+    busy = true;
+    const deadline = Date.now() + cfg.requestTimeoutMs;
+    const attempt = service.isLeader()
+      ? service.registerAddresses(cfg.id, self, deadline)
+      : forward({
+          method: 'POST',
+          path: '/v1/internal/register',
+          headers: { 'content-type': 'application/json', 'request-timeout': String(cfg.requestTimeoutMs) },
+          body: new TextEncoder().encode(JSON.stringify({ id: cfg.id, ...self })),
+        });
+    attempt
+      .catch((err: unknown) => logger.debug('address registration will be retried', { error: String(err) }))
+      .finally(() => (busy = false));
+  }, Math.max(50, cfg.heartbeatMs * 2));
+  timer.unref();
+  return timer;
+}
+
+/**
+ * What only a leader does, now and then: commit a random cluster id if the cluster has none
+ * (identity.ts), and forget registry records of servers that have not been members for a minute
+ * (a server being added that never was, or one whose removal's clean-up was lost with a leader),
+ * so they are not heard on the peer port (peer-access.ts).
+ */
+function startLeaderDuties(service: KvService<unknown>, node: RaftNode<unknown>, sm: ServiceStateMachine<unknown>, cfg: NodeConfig, logger: Logger): NodeJS.Timeout {
+  let busy = false;
+  const outsiders = new Map<NodeId, number>();
+  const timer = setInterval(() => {
+    if (busy || !node.isLeader) {
+      if (!node.isLeader) outsiders.clear();
+      return;
+    }
+    const core = node.core;
+    // Thesis §8: until it commits an entry of its term a new leader's proposals may wait; skip.
+    if (core.termAt(core.commitIndex) !== core.currentTerm) return;
+    const deadline = Date.now() + cfg.requestTimeoutMs;
+    let work: Promise<void> | null = null;
+    if (sm.clusterId === null) {
+      work = service.commitClusterId(newClusterId(), deadline).then(() => logger.info('cluster id committed', { clusterId: sm.clusterId }));
+    } else {
+      const now = Date.now();
+      const config = core.config;
+      for (const id of sm.addresses.keys()) {
+        const isMember = config.voters.includes(id) || config.votersOutgoing.includes(id) || config.learners.includes(id) || core.progress(id) !== undefined;
+        if (isMember) {
+          outsiders.delete(id);
+          continue;
+        }
+        const since = outsiders.get(id) ?? now;
+        outsiders.set(id, since);
+        if (now - since > 60_000) {
+          work = service.forgetAddresses(id, deadline);
+          outsiders.delete(id);
+          break;
+        }
+      }
+    }
+    if (work === null) return;
+    busy = true;
+    work.catch((err: unknown) => logger.debug('leader duty will be retried', { error: String(err) })).finally(() => (busy = false));
+  }, Math.max(100, cfg.heartbeatMs * 5));
+  timer.unref();
+  return timer;
+}
+
