@@ -225,7 +225,7 @@ export class RaftKvClient {
   }
 
   async promoteMember(id: string): Promise<Readonly<Record<string, unknown>>> {
-    return objectBody(await this.write(undefined, { method: 'POST', path: `/v1/members/${encodeURIComponent(id)}/promote`, body: '{}', contentType: 'application/json' }));
+    return objectBody(await this.write(undefined, { method: 'POST', path: `/v1/members/${encodeURIComponent(id)}/promote`, body: '{}' }));
   }
 
   /** Hands leadership to `to` (or the most up-to-date voter); resolves with the new leader's id. */

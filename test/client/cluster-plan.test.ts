@@ -174,6 +174,9 @@ test('the leader narration reaches an https node that wants a token, with the CA
     try {
       const deadline = Date.now() + 5000;
       while (!out.includes('leader:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Ten more polls of the same leader and term.
+      const polled = node!.requests.length;
+      while (node!.requests.length < polled + 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     } finally {
       stop();
     }

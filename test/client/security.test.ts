@@ -2,6 +2,7 @@
 // that retrying cannot fix: the token travels on every attempt, 401/403 and TLS failures are final
 // and never tried on another node, every POST says it is JSON, and readiness comes from /readyz.
 import { test } from 'node:test';
+import { X509Certificate } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -113,12 +114,16 @@ test('every POST says Content-Type: application/json, even one without a body', 
     },
   ));
 
-test('bad security options are refused at construction, naming the option', () => {
+test('bad security options are refused at construction, naming the option', { skip: NO_OPENSSL }, () => {
   const endpoints = ['https://127.0.0.1:1'];
   assert.throws(() => new RaftKvClient({ endpoints, token: 'two words' }), /token/);
   assert.throws(() => new RaftKvClient({ endpoints, token: 'abc\r\nX-Evil: 1' }), /token/);
+  assert.throws(() => new RaftKvClient({ endpoints, token: 'abc\nxyz' }), /token/);
   assert.throws(() => new RaftKvClient({ endpoints, token: '' }), /token/);
   assert.throws(() => new RaftKvClient({ endpoints, ca: 'not a certificate' }), /the ca option/);
+  // DER is a certificate too, but TLS would ignore it without a word and trust nothing.
+  assert.throws(() => new RaftKvClient({ endpoints, ca: new X509Certificate(testPki().ca).raw }), /the ca option/);
+  assert.throws(() => new RaftKvClient({ endpoints, cert: testPki().client.cert, key: testPki().node.key }), /the cert option/);
   assert.throws(() => new RaftKvClient({ endpoints, cert: 'x' }), /cert and key/);
   assert.throws(() => new RaftKvClient({ endpoints, fetch: globalThis.fetch, ca: 'x' }), /custom fetch/);
 });
