@@ -57,7 +57,7 @@ export class NoSpaceError extends RaftKvClientError {}
 /**
  * The TLS connection failed in a way retrying cannot fix: the node's certificate is not trusted
  * (wrong or missing `ca`, wrong host name, expired), the node refused our client certificate (or
- * the lack of one), or the endpoint does not speak TLS. No request reached the server. Like a
+ * the lack of one), or the endpoint does not speak TLS. No request got past the node's TLS layer. Like a
  * 401 it is final: a node whose identity cannot be checked is not routed around silently.
  */
 export class TlsError extends RaftKvClientError {

@@ -210,7 +210,8 @@ const UNTRUSTED_CERTIFICATE_CODES = new Set([
 /**
  * A TlsError when `err` is a TLS failure that retrying cannot fix (an untrusted certificate, a
  * certificate the server refused, a peer that does not speak TLS); undefined for anything else.
- * None of these let a request through, so none leaves a write's outcome in doubt.
+ * In none of them did a request get past the node's TLS layer (with TLS 1.3 the client may have
+ * written it before the node's alert arrived), so none leaves a write's outcome in doubt.
  */
 function tlsFailure(endpoint: string, err: unknown): TlsError | undefined {
   const code = errorCode(err);
