@@ -1,6 +1,7 @@
 // Argument parsing for the client commands (put, get, del, list, status, members, leader):
 // node:util parseArgs in strict mode, and a ClientUsageError that is one line naming the flag
 // or argument at fault, so scripts and people see at once what to fix.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { normalizeEndpoint } from '../client/index.js';
 
@@ -18,6 +19,10 @@ export const COMMON_OPTIONS: OptionSpec = {
   endpoints: { type: 'string' },
   json: { type: 'boolean' },
   'timeout-ms': { type: 'string' },
+  token: { type: 'string' },
+  cacert: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -99,4 +104,53 @@ export function endpointsFrom(parsed: ParsedCommand, env: Readonly<Record<string
       throw new ClientUsageError(`${source ?? '--endpoints'}: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
+}
+
+/** What the client needs to reach a cluster with TLS and tokens. */
+export interface ClientSecurity {
+  readonly token?: string;
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+// RFC 6750's b64token: what a bearer token may contain.
+const TOKEN_PATTERN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * --token, --cacert, --cert and --key, each else from RAFTKV_TOKEN, RAFTKV_CACERT, RAFTKV_CERT,
+ * RAFTKV_KEY. Files are read here, so a wrong path is a usage error naming the flag (or the
+ * variable) before anything is sent.
+ */
+export function securityFrom(parsed: ParsedCommand, env: Readonly<Record<string, string | undefined>>): ClientSecurity {
+  const pick = (flag: string): { value: string; source: string } | undefined => {
+    const fromFlag = stringFlag(parsed, flag);
+    if (fromFlag !== undefined) return { value: fromFlag, source: `--${flag}` };
+    const name = `RAFTKV_${flag.toUpperCase()}`;
+    const fromEnv = env[name];
+    return fromEnv !== undefined && fromEnv !== '' ? { value: fromEnv, source: name } : undefined;
+  };
+  const token = pick('token');
+  // A token pasted from a file or a terminal often brings a line break along.
+  const tokenText = token?.value.trim();
+  if (token !== undefined && !TOKEN_PATTERN.test(tokenText!)) throw new ClientUsageError(`${token.source} must be a bearer token (letters, digits and -._~+/), without spaces`);
+  const ca = pemFile(pick('cacert'), 'CERTIFICATE');
+  const cert = pemFile(pick('cert'), 'CERTIFICATE');
+  const key = pemFile(pick('key'), 'PRIVATE KEY');
+  if ((cert === undefined) !== (key === undefined)) throw new ClientUsageError(cert === undefined ? '--key needs --cert (the client certificate it belongs to)' : '--cert needs --key (its private key)');
+  return { ...(tokenText !== undefined ? { token: tokenText } : {}), ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert, key: key! } : {}) };
+}
+
+function pemFile(from: { value: string; source: string } | undefined, kind: string): Buffer | undefined {
+  if (from === undefined) return undefined;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(from.value);
+  } catch (err) {
+    throw new ClientUsageError(`${from.source}: cannot read ${from.value} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(bytes.toString('latin1'))) {
+    throw new ClientUsageError(`${from.source}: ${from.value} is not a PEM file with a ${kind === 'CERTIFICATE' ? 'certificate' : 'private key'}`);
+  }
+  return bytes;
 }

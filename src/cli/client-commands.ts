@@ -1,12 +1,14 @@
 // The command line's client commands (put, get, del, list, status, members, leader): parse the
 // flags, call the cluster through RaftKvClient, print short human text or --json, and return the
-// exit code: 0 done, 1 failed, 2 usage, 3 not found, 4 compare failed.
+// exit code: 0 done, 1 failed (for status: no endpoint ready, i.e. no quorum), 2 usage, 3 not
+// found, 4 compare failed.
 import {
   CONSISTENCY_LEVELS,
   CompareFailedError,
   NotFoundError,
-  OutcomeUnknownError,
   RaftKvClient,
+  type EndpointReadiness,
+  type EndpointStatus,
   type PutOptions,
 } from '../client/index.js';
 import {
@@ -16,12 +18,13 @@ import {
   endpointsFrom,
   expectPositionals,
   parseCommand,
+  securityFrom,
   stringFlag,
   wholeNumberFlag,
   type OptionSpec,
   type ParsedCommand,
 } from './client-args.js';
-import { displayValue, errorJson, membersTable, oneLine, recordJson, statusJson, statusTable } from './client-format.js';
+import { describe, displayValue, errorJson, membersTable, oneLine, recordJson, statusJson, statusTable } from './client-format.js';
 
 export interface ClientIo {
   readonly stdout: (s: string) => void;
@@ -47,6 +50,7 @@ interface Context {
   readonly client: RaftKvClient;
   readonly isJson: boolean;
   readonly io: ClientIo;
+  readonly hasToken: boolean;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -113,11 +117,16 @@ const COMMANDS: Record<string, Command> = {
   status: {
     usage: 'status',
     options: {},
-    async run({ args, client, isJson, io }) {
+    async run({ args, client, isJson, io, hasToken }) {
       expectPositionals('status', args, []);
-      const statuses = await client.statusOfAll();
-      io.stdout(isJson ? `${JSON.stringify(statusJson(statuses))}\n` : statusTable(statuses));
-      return statuses.some((s) => 'status' in s) ? EXIT.ok : EXIT.failed;
+      const [statuses, readiness] = await Promise.all([client.statusOfAll(), client.readyOfAll()]);
+      io.stdout(isJson ? `${JSON.stringify(statusJson(statuses, readiness))}\n` : statusTable(statuses, readiness, (err) => describe(err, hasToken)));
+      // The exit code answers "can this cluster serve?": only a node that knows a leader with a
+      // quorum is ready, so no ready endpoint means no quorum as far as these endpoints can tell.
+      if (readiness.some((r) => r.isReady)) return EXIT.ok;
+      const { code, message } = noQuorum(statuses, readiness, hasToken);
+      io.stderr(isJson ? `${JSON.stringify({ error: { code, message } })}\n` : `error: ${message}\n`);
+      return EXIT.failed;
     },
   },
   members: {
@@ -181,8 +190,8 @@ async function runMembers({ parsed, args, client, isJson, io }: Context): Promis
  * the command line also accepts the URL form that --endpoints uses, http://HOST:PORT.
  */
 function clientHostPort(value: string): string {
-  const hostPort = value.replace(/^http:\/\//, '').replace(/\/$/, '');
-  if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(hostPort)) throw new ClientUsageError(`flag --client-addr must be http://HOST:PORT or HOST:PORT, not "${value}"`);
+  const hostPort = value.replace(/^https?:\/\//, '').replace(/\/$/, '');
+  if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(hostPort)) throw new ClientUsageError(`flag --client-addr must be http(s)://HOST:PORT or HOST:PORT, not "${value}"`);
   return hostPort;
 }
 
@@ -198,7 +207,9 @@ export function clientUsage(): string {
     'Client commands:',
     ...lines,
     'Every command takes --endpoints URL,URL (or RAFTKV_ENDPOINTS), --json, --timeout-ms N.',
-    'Exit codes: 0 done, 1 failed, 2 usage, 3 key not found, 4 compare failed.',
+    'Security: --token T (or RAFTKV_TOKEN, which ps does not show), --cacert FILE (RAFTKV_CACERT) for https',
+    'endpoints, --cert FILE --key FILE (RAFTKV_CERT, RAFTKV_KEY) for nodes that require client certificates.',
+    'Exit codes: 0 done, 1 failed (status: no endpoint ready, no quorum), 2 usage, 3 key not found, 4 compare failed.',
   ].join('\n') + '\n';
 }
 
@@ -213,16 +224,19 @@ export async function runClientCommand(argv: string[], io: ClientIo, env: Readon
   let isJson = rest.includes('--json');
   let client: RaftKvClient;
   let parsed: ParsedCommand;
+  let hasToken = false;
   try {
     parsed = parseCommand(name!, rest, command.options);
     isJson = parsed.values['json'] === true;
     if (parsed.values['help'] === true) {
-      io.stdout(`usage: raftkv ${command.usage}\n       [--endpoints URL,URL] [--json] [--timeout-ms N]\n`);
+      io.stdout(`usage: raftkv ${command.usage}\n       [--endpoints URL,URL] [--json] [--timeout-ms N] [--token T] [--cacert FILE] [--cert FILE --key FILE]\n`);
       return EXIT.ok;
     }
     const endpoints = endpointsFrom(parsed, env);
     const timeoutMs = wholeNumberFlag(parsed, 'timeout-ms', 1, 600_000) ?? DEFAULT_CLI_TIMEOUT_MS;
-    client = new RaftKvClient({ endpoints, timeoutMs });
+    const security = securityFrom(parsed, env);
+    hasToken = security.token !== undefined;
+    client = newClient({ endpoints, timeoutMs, ...security });
   } catch (err) {
     if (err instanceof ClientUsageError) {
       io.stderr(`${err.message}\n`);
@@ -231,22 +245,46 @@ export async function runClientCommand(argv: string[], io: ClientIo, env: Readon
     throw err;
   }
   try {
-    return await command.run({ name: name!, parsed, args: parsed.positionals, client, isJson, io });
+    return await command.run({ name: name!, parsed, args: parsed.positionals, client, isJson, io, hasToken });
   } catch (err) {
     if (err instanceof ClientUsageError) {
       io.stderr(`${err.message}\n`);
       return EXIT.usage;
     }
     const error = err instanceof Error ? err : new Error(String(err));
-    io.stderr(isJson ? `${JSON.stringify(errorJson(error))}\n` : `error: ${describe(error)}\n`);
+    const json = errorJson(error);
+    io.stderr(isJson ? `${JSON.stringify({ error: { ...json.error, message: describe(error, hasToken) } })}\n` : `error: ${describe(error, hasToken)}\n`);
     if (err instanceof CompareFailedError) return EXIT.compareFailed;
     if (err instanceof NotFoundError) return EXIT.notFound;
     return EXIT.failed;
+  } finally {
+    client.close();
   }
 }
 
-function describe(err: Error): string {
-  const message = oneLine(err.message);
-  if (err instanceof OutcomeUnknownError) return `${message} (idempotency key ${err.idempotencyKey})`;
-  return message;
+const OPTION_FLAGS: Readonly<Record<string, string>> = { 'the ca option': '--cacert', 'the cert option': '--cert', 'the key option': '--key', 'cert and key': '--cert and --key' };
+
+/** The client refuses bad TLS material with a TypeError naming its option; say it in flag names. */
+function newClient(options: ConstructorParameters<typeof RaftKvClient>[0]): RaftKvClient {
+  try {
+    return new RaftKvClient(options);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    let message = oneLine(err.message);
+    for (const [option, flag] of Object.entries(OPTION_FLAGS)) message = message.replace(option, flag);
+    throw new ClientUsageError(message);
+  }
+}
+
+/** Why `status` fails: the one error every endpoint gave when they agree (a token, a CA), else no quorum. */
+function noQuorum(statuses: readonly EndpointStatus[], readiness: readonly EndpointReadiness[], hasToken: boolean): { code: string; message: string } {
+  const errors = statuses.flatMap((s) => ('error' in s ? [s.error] : []));
+  const first = errors[0];
+  if (first !== undefined && errors.length === statuses.length && errors.every((e) => e.constructor === first.constructor)) {
+    const code = (first as { code?: unknown }).code;
+    const none = statuses.length === 1 ? 'the endpoint gave no status' : `none of the ${statuses.length} endpoints gave its status`;
+    return { code: typeof code === 'string' ? code : 'ERROR', message: `${none}: ${describe(first, hasToken)}` };
+  }
+  const notReady = readiness.length === 1 ? 'the endpoint is not ready' : `none of the ${readiness.length} endpoints is ready`;
+  return { code: 'NO_QUORUM', message: `no quorum: ${notReady} (a node is ready when it knows a leader with a quorum and has applied what it committed)` };
 }

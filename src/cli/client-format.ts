@@ -1,6 +1,17 @@
 // Output of the client commands: short human text (values, small aligned tables) and the JSON
 // form of --json, which keeps the API's own shapes so scripts see what the HTTP API returns.
-import { RaftKvClientError, type EndpointStatus, type KvRecord, type Member } from '../client/index.js';
+import {
+  NoSpaceError,
+  OutcomeUnknownError,
+  PermissionDeniedError,
+  RaftKvClientError,
+  TlsError,
+  UnauthenticatedError,
+  type EndpointReadiness,
+  type EndpointStatus,
+  type KvRecord,
+  type Member,
+} from '../client/index.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -36,17 +47,40 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function statusTable(statuses: readonly EndpointStatus[]): string {
-  const rows = statuses.map((s) =>
-    'status' in s
-      ? [s.endpoint, s.status.id, s.status.role, String(s.status.term), s.status.leader ?? '-', String(s.status.commitIndex), String(s.status.appliedIndex), String(s.status.lastIndex)]
-      : [s.endpoint, '-', `unreachable: ${oneLine(s.error.message)}`],
-  );
-  return table(['ENDPOINT', 'ID', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST'], rows);
+const NO_ANSWER_CODES = new Set(['UNREACHABLE', 'NO_ANSWER']);
+
+/**
+ * One row per endpoint, every row with every column, so the table stays a table when a node is
+ * down: the status columns, READY (its /readyz), and a NOTE with why it is not ready, its alarms,
+ * or why it gave no status.
+ */
+export function statusTable(statuses: readonly EndpointStatus[], readiness: readonly EndpointReadiness[], describeError: (err: Error) => string = (err) => err.message): string {
+  const rows = statuses.map((s, i) => {
+    const ready = readiness[i];
+    const isReady = ready?.isReady === true ? 'yes' : 'no';
+    if ('status' in s) {
+      const notes = [...(ready !== undefined && !ready.isReady ? [`not ready: ${withoutEndpoint(ready.reason ?? ready.code ?? '', s.endpoint)}`] : []), ...s.status.alarms.map((a) => `alarm ${a}`)];
+      const st = s.status;
+      return [s.endpoint, st.id, st.role, String(st.term), st.leader ?? '-', String(st.commitIndex), String(st.appliedIndex), String(st.lastIndex), isReady, oneLine(notes.join('; '))];
+    }
+    const code = s.error instanceof RaftKvClientError ? s.error.code : 'ERROR';
+    const role = NO_ANSWER_CODES.has(code) ? 'unreachable' : 'error';
+    return [s.endpoint, '-', role, '-', '-', '-', '-', '-', isReady, oneLine(withoutEndpoint(describeError(s.error), s.endpoint))];
+  });
+  return table(['ENDPOINT', 'ID', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST', 'READY', 'NOTE'], rows);
 }
 
-export function statusJson(statuses: readonly EndpointStatus[]): unknown[] {
-  return statuses.map((s) => ('status' in s ? { endpoint: s.endpoint, status: s.status } : { endpoint: s.endpoint, error: errorJson(s.error).error }));
+/** The --json form: per endpoint its status (or error) and whether it is ready (or why not). */
+export function statusJson(statuses: readonly EndpointStatus[], readiness: readonly EndpointReadiness[]): unknown[] {
+  return statuses.map((s, i) => {
+    const ready = readiness[i];
+    const readyFields = ready?.isReady === true ? { ready: true } : { ready: false, notReady: { code: ready?.code ?? null, reason: ready?.reason ?? null } };
+    return 'status' in s ? { endpoint: s.endpoint, ...readyFields, status: s.status } : { endpoint: s.endpoint, ...readyFields, error: errorJson(s.error).error };
+  });
+}
+
+function withoutEndpoint(message: string, endpoint: string): string {
+  return message.startsWith(`${endpoint}: `) ? message.slice(endpoint.length + 2) : message;
 }
 
 export function membersTable(members: readonly Member[]): string {
@@ -57,6 +91,34 @@ export function errorJson(err: Error): { error: { code: string; message: string;
   const code = err instanceof RaftKvClientError ? err.code : 'ERROR';
   const status = err instanceof RaftKvClientError && err.status !== null ? { status: err.status } : {};
   return { error: { code, message: oneLine(err.message), ...status } };
+}
+
+/** One line: the error, and for the ones a person must act on, what to do, in flag names. */
+export function describe(err: Error, hasToken: boolean): string {
+  const message = oneLine(err.message);
+  if (err instanceof OutcomeUnknownError) return `${message} (idempotency key ${err.idempotencyKey})`;
+  if (err instanceof UnauthenticatedError) {
+    return `${message} (${hasToken ? 'the node did not accept the token given' : 'the node wants a token: --token T or RAFTKV_TOKEN'})`;
+  }
+  if (err instanceof PermissionDeniedError) return `${message} (the token's permissions do not cover this; membership and leader transfer need an admin token)`;
+  if (err instanceof NoSpaceError) return `${message} (the cluster is out of space: reads and deletes still work; free space or raise --quota-bytes)`;
+  if (err instanceof TlsError) {
+    const cause = err.cause instanceof Error ? oneLine(err.cause.message) : '';
+    switch (err.failure) {
+      case 'untrusted-certificate':
+        return `${err.endpoint}: the node's certificate is not trusted (${cause}); pass the CA that signed it: --cacert FILE or RAFTKV_CACERT`;
+      case 'certificate-refused':
+        return `${err.endpoint}: the node refused the TLS connection (${errorCodeOf(err.cause)}); it may require a client certificate: --cert FILE --key FILE`;
+      case 'not-tls':
+        return `${err.endpoint}: the node does not speak TLS on this port; use http:// for it`;
+    }
+  }
+  return message;
+}
+
+function errorCodeOf(err: unknown): string {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : 'TLS alert';
 }
 
 export function oneLine(text: string): string {

@@ -1,12 +1,15 @@
 // `raftkv cluster`: a local multi-process cluster for development and demos (what `npm start`
 // runs). Starts N `raftkv serve` children on 127.0.0.1, prints their endpoints and every change
 // of leader, keeps data in --dir across runs, restarts a child that dies, and turns Ctrl-C into
-// a clean SIGTERM shutdown of every node.
+// a clean SIGTERM shutdown of every node. With --secure the nodes serve HTTPS, speak mutual TLS
+// to each other and want tokens (cluster-secure.ts makes the CA, certificates and tokens).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { intFlag, optionalString, parseFlags, type FlagSpec } from './flags.js';
+import { RaftKvClient } from '../client/index.js';
+import { prepareSecureFiles, secureHints, secureServeArgs, SecureSetupError, type SecureFiles } from './cluster-secure.js';
+import { intFlag, optionalString, parseFlags, UsageError, type FlagSpec } from './flags.js';
 
 const SPEC: FlagSpec = {
   nodes: { type: 'string' },
@@ -15,6 +18,7 @@ const SPEC: FlagSpec = {
   'heartbeat-ms': { type: 'string' },
   'election-ms': { type: 'string' },
   'log-level': { type: 'string' },
+  secure: { type: 'boolean' },
 };
 
 export interface Io {
@@ -22,41 +26,76 @@ export interface Io {
   stderr(s: string): void;
 }
 
-interface Member {
+/** One node of the cluster as planned: what to run and where it answers. */
+export interface MemberPlan {
   readonly id: string;
   readonly clientUrl: string;
+  /** Arguments for `node`, starting with main.js. */
   readonly args: string[];
   readonly logPath: string;
+}
+
+interface Member extends MemberPlan {
   child: ChildProcess | null;
   restarts: number[];
 }
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
+export interface PlanOptions {
+  readonly nodes: number;
+  readonly basePort: number;
+  /** Absolute. */
+  readonly dir: string;
+  /** Flags passed to every `serve` as they are (timing, log level). */
+  readonly passThrough: readonly string[];
+  /** TLS and tokens for every node, or null for the plain demo. */
+  readonly secure: SecureFiles | null;
+}
+
+export function nodeIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `n${i + 1}`);
+}
+
+/** The members' `serve` command lines: ports base+1.. for clients, base+101.. for peers. Pure. */
+export function planMembers(o: PlanOptions): MemberPlan[] {
+  const ids = nodeIds(o.nodes);
+  const peer = (i: number): string => `127.0.0.1:${o.basePort + 100 + i + 1}`;
+  const client = (i: number): string => `127.0.0.1:${o.basePort + i + 1}`;
+  const initialCluster = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
+  return ids.map((id, i) => ({
+    id,
+    clientUrl: `${o.secure === null ? 'http' : 'https'}://${client(i)}`,
+    logPath: resolve(o.dir, `${id}.log`),
+    args: [
+      MAIN, 'serve', '--id', id, '--data-dir', resolve(o.dir, id), '--peer-addr', peer(i), '--client-addr', client(i), '--initial-cluster', initialCluster,
+      ...o.passThrough,
+      ...(o.secure === null ? [] : secureServeArgs(o.secure, id)),
+    ],
+  }));
+}
+
 export async function runCluster(argv: string[], io: Io): Promise<number> {
   const flags = parseFlags(argv, SPEC);
   const n = intFlag(flags, 'nodes', 3, 1, 9);
   const basePort = intFlag(flags, 'base-port', 7000, 1024, 65000);
   const dir = resolve(optionalString(flags, 'dir') ?? './data');
+  const isSecure = flags.values['secure'] === true;
+  if (flags.positionals.length > 0) throw new UsageError(`cluster takes no arguments, got "${flags.positionals[0]}"`);
   const passThrough: string[] = [];
   for (const f of ['heartbeat-ms', 'election-ms', 'log-level']) {
     const v = optionalString(flags, f);
     if (v !== undefined) passThrough.push(`--${f}`, v);
   }
-  mkdirSync(dir, { recursive: true });
-
-  const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-  const peer = (i: number): string => `127.0.0.1:${basePort + 100 + i + 1}`;
-  const client = (i: number): string => `127.0.0.1:${basePort + i + 1}`;
-  const initialCluster = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
-  const members: Member[] = ids.map((id, i) => ({
-    id,
-    clientUrl: `http://${client(i)}`,
-    logPath: resolve(dir, `${id}.log`),
-    args: [MAIN, 'serve', '--id', id, '--data-dir', resolve(dir, id), '--peer-addr', peer(i), '--client-addr', client(i), '--initial-cluster', initialCluster, ...passThrough],
-    child: null,
-    restarts: [],
-  }));
+  let secure: SecureFiles | null = null;
+  try {
+    if (isSecure) secure = prepareSecureFiles(dir, nodeIds(n));
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    io.stderr(`raftkv: ${err instanceof SecureSetupError ? err.message : `cannot prepare ${dir}: ${err instanceof Error ? err.message : String(err)}`}\n`);
+    return 1;
+  }
+  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure }).map((m) => ({ ...m, child: null, restarts: [] }));
 
   let stopping = false;
   const startMember = (m: Member): void => {
@@ -77,6 +116,11 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
         io.stdout(`${m.id} stopped cleanly (exit 0); not restarting it\n`);
         return;
       }
+      if (code === 2) {
+        // serve refused its flags (its one line is above); the same flags would be refused again.
+        io.stderr(`${m.id} refused its flags (exit 2); not restarting it\n`);
+        return;
+      }
       const now = Date.now();
       m.restarts = m.restarts.filter((t) => now - t < 60_000);
       if (m.restarts.length >= 5) {
@@ -89,41 +133,33 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     });
   };
 
-  io.stdout(`raftkv: starting a ${n}-node cluster, data in ${dir}\n`);
+  io.stdout(`raftkv: starting a ${n}-node cluster${secure !== null ? ' with TLS and tokens' : ''}, data in ${dir}\n`);
   for (const m of members) {
     startMember(m);
     io.stdout(`  ${m.id}  client ${m.clientUrl}  logs ${m.logPath}\n`);
   }
-  io.stdout(`try:  node ${MAIN} put hello world --endpoints ${members.map((m) => m.clientUrl).join(',')}\n`);
+  const endpoints = members.map((m) => m.clientUrl);
+  if (secure === null) io.stdout(`try:  node ${MAIN} put hello world --endpoints ${endpoints.join(',')}\n`);
+  else io.stdout(secureHints(secure, endpoints, MAIN));
   io.stdout('Ctrl-C stops every node cleanly.\n');
 
-  // Watch the cluster and narrate leadership, which is what a person wants to see happen.
-  let lastLeader = '';
-  const watch = setInterval(() => {
-    void (async () => {
-      for (const m of members) {
-        try {
-          const res = await fetch(`${m.clientUrl}/v1/status`, { signal: AbortSignal.timeout(500) });
-          if (!res.ok) continue;
-          const s = (await res.json()) as { leader?: string | null; term?: number };
-          const key = `${s.leader ?? ''}@${s.term ?? 0}`;
-          if (s.leader && key !== lastLeader) {
-            lastLeader = key;
-            io.stdout(`leader: ${s.leader} (term ${s.term})\n`);
-          }
-          return;
-        } catch {
-          // that node is not up (yet); ask the next
-        }
-      }
-    })();
-  }, 1000);
+  const stopWatch = watchLeader(
+    new RaftKvClient({
+      endpoints,
+      timeoutMs: 1000,
+      attemptTimeoutMs: 500,
+      retries: 0,
+      // The supervisor is an operator: it trusts the demo's CA and uses the admin token.
+      ...(secure !== null ? { ca: readFileSync(secure.caPath), token: secure.adminToken } : {}),
+    }),
+    io,
+  );
 
   return await new Promise<number>((resolveExit) => {
     const shutdown = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      clearInterval(watch);
+      stopWatch();
       io.stdout(`\n${signal}: stopping ${n} nodes\n`);
       const alive = members.filter((m) => m.child !== null);
       for (const m of alive) m.child!.kill('SIGTERM');
@@ -139,4 +175,36 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     process.once('SIGINT', () => shutdown('SIGINT'));
     process.once('SIGTERM', () => shutdown('SIGTERM'));
   });
+}
+
+/**
+ * Narrates leadership, which is what a person wants to see happen: every second, asks every node
+ * for its status and prints `leader: ID (term T)` when the leader or term changes. Returns stop().
+ */
+export function watchLeader(client: RaftKvClient, io: Io, intervalMs = 1000): () => void {
+  let lastLeader = '';
+  let isPolling = false;
+  const poll = async (): Promise<void> => {
+    for (const answer of await client.statusOfAll()) {
+      if (!('status' in answer) || answer.status.leader === null) continue;
+      const key = `${answer.status.leader}@${answer.status.term}`;
+      if (key !== lastLeader) {
+        lastLeader = key;
+        io.stdout(`leader: ${answer.status.leader} (term ${answer.status.term})\n`);
+      }
+      return;
+    }
+  };
+  const timer = setInterval(() => {
+    // A poll slower than the interval is not stacked on by the next.
+    if (isPolling) return;
+    isPolling = true;
+    void poll()
+      .catch(() => undefined)
+      .finally(() => (isPolling = false));
+  }, intervalMs);
+  return () => {
+    clearInterval(timer);
+    client.close();
+  };
 }

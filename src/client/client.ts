@@ -3,8 +3,9 @@
 // stays the same across the retries of one logical write (Raft dissertation §6.3).
 import { randomUUID } from 'node:crypto';
 import { EndpointSelector } from './endpoint-selector.js';
-import { BadRequestError, RaftKvClientError } from './errors.js';
-import { Requester, networkError, type Answer, type RequestSpec } from './http.js';
+import { BadRequestError, RaftKvClientError, errorFromResponse } from './errors.js';
+import { Requester, networkError, parseErrorBody, type Answer, type RequestSpec } from './http.js';
+import { NodeHttpTransport } from './node-transport.js';
 import { badResponse, json, memberFromJson, numberField, objectBody, recordFromJson, statusFromJson } from './responses.js';
 import { toBytes, toJsonValue, utf8OrNull } from './values.js';
 import {
@@ -13,6 +14,7 @@ import {
   type AddMemberRequest,
   type ClientOptions,
   type DeleteOptions,
+  type EndpointReadiness,
   type EndpointStatus,
   type KvRecord,
   type ListResult,
@@ -27,6 +29,8 @@ import {
 } from './types.js';
 
 const CLIENT_ID_PATTERN = /^[^/\s]{1,128}$/;
+// RFC 6750's b64token, the characters a bearer token may have; anything else could not travel in a header.
+const TOKEN_PATTERN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 export class RaftKvClient {
   /** The prefix of this client's Idempotency-Keys. */
@@ -34,6 +38,7 @@ export class RaftKvClient {
   private readonly selector: EndpointSelector;
   private readonly requester: Requester;
   private readonly attemptTimeoutMs: number;
+  private readonly transport: NodeHttpTransport | undefined;
   private seq = 0;
 
   constructor(options: ClientOptions) {
@@ -44,9 +49,16 @@ export class RaftKvClient {
     if (!CLIENT_ID_PATTERN.test(this.clientId)) throw new TypeError('clientId must be 1 to 128 characters without "/" or spaces');
     this.selector = new EndpointSelector(options.endpoints);
     this.attemptTimeoutMs = positive(options.attemptTimeoutMs ?? Math.min(timeoutMs, DEFAULT_CLIENT_OPTIONS.attemptTimeoutMs), 'attemptTimeoutMs');
+    if (options.token !== undefined && (typeof options.token !== 'string' || !TOKEN_PATTERN.test(options.token))) {
+      throw new TypeError('token must be a bearer token: letters, digits and -._~+/ (then = padding), no spaces or line breaks');
+    }
+    const hasTlsOptions = options.ca !== undefined || options.cert !== undefined || options.key !== undefined;
+    if (options.fetch !== undefined && hasTlsOptions) throw new TypeError('a custom fetch cannot take the ca, cert or key options; give one or the other');
+    this.transport = options.fetch === undefined ? new NodeHttpTransport(options) : undefined;
     this.requester = new Requester({
       selector: this.selector,
-      fetch: options.fetch ?? globalThis.fetch,
+      fetch: options.fetch ?? this.transport!.fetch,
+      ...(options.token !== undefined ? { token: options.token } : {}),
       timeoutMs,
       retries,
       attemptTimeoutMs: this.attemptTimeoutMs,
@@ -140,13 +152,53 @@ export class RaftKvClient {
     return statusFromJson(json(answer), answer);
   }
 
+  /**
+   * Every configured endpoint's readiness (`GET /readyz`), one attempt each: ready means the node
+   * knows a leader that holds a quorum and has applied what that leader committed. A node too
+   * old to have /readyz (404) is judged by its status: ready when it knows a leader.
+   */
+  async readyOfAll(): Promise<EndpointReadiness[]> {
+    return Promise.all(this.selector.endpoints.map((endpoint) => this.readinessOf(endpoint)));
+  }
+
+  /** Whether any endpoint is ready, i.e. the cluster has a leader with a quorum (see `readyOfAll`). */
+  async isReady(): Promise<boolean> {
+    return (await this.readyOfAll()).some((r) => r.isReady);
+  }
+
+  private async readinessOf(endpoint: string): Promise<EndpointReadiness> {
+    const notReady = (code: string, reason: string): EndpointReadiness => ({ endpoint, isReady: false, leader: null, code, reason });
+    try {
+      const answer = await this.requester.attempt(endpoint, { method: 'GET', path: '/readyz' }, this.attemptTimeoutMs);
+      if (answer.status === 200) {
+        const leader = (objectBody(answer) as { leader?: unknown }).leader;
+        return { endpoint, isReady: true, leader: typeof leader === 'string' ? leader : null, code: null, reason: null };
+      }
+      if (answer.status === 404) {
+        const status = await this.requester.attempt(endpoint, { method: 'GET', path: '/v1/status' }, this.attemptTimeoutMs);
+        if (status.status !== 200) return notReady(parseErrorBody(status).code, parseErrorBody(status).message);
+        const { leader } = statusFromJson(json(status), status);
+        if (leader === null) return notReady('NOT_READY', 'no leader known (this node has no /readyz; judged by its status)');
+        return { endpoint, isReady: true, leader, code: null, reason: null };
+      }
+      const { code, message } = parseErrorBody(answer);
+      return notReady(code, message);
+    } catch (err) {
+      const error = err instanceof RaftKvClientError ? err : networkError(endpoint, err, this.attemptTimeoutMs);
+      return notReady(error.code, error.message);
+    }
+  }
+
   /** Every configured endpoint's own status, one attempt each, side by side. */
   async statusOfAll(): Promise<EndpointStatus[]> {
     return Promise.all(
       this.selector.endpoints.map(async (endpoint): Promise<EndpointStatus> => {
         try {
           const answer = await this.requester.attempt(endpoint, { method: 'GET', path: '/v1/status' }, this.attemptTimeoutMs);
-          if (answer.status !== 200) throw new RaftKvClientError(`HTTP_${answer.status}`, `HTTP ${answer.status}`, answer.status, { endpoint });
+          if (answer.status !== 200) {
+            const { code, message } = parseErrorBody(answer);
+            throw errorFromResponse(answer.status, code, `${endpoint}: ${message}`, endpoint);
+          }
           return { endpoint, status: statusFromJson(json(answer), answer) };
         } catch (err) {
           return { endpoint, error: err instanceof RaftKvClientError ? err : networkError(endpoint, err, this.attemptTimeoutMs) };
@@ -173,7 +225,7 @@ export class RaftKvClient {
   }
 
   async promoteMember(id: string): Promise<Readonly<Record<string, unknown>>> {
-    return objectBody(await this.write(undefined, { method: 'POST', path: `/v1/members/${encodeURIComponent(id)}/promote` }));
+    return objectBody(await this.write(undefined, { method: 'POST', path: `/v1/members/${encodeURIComponent(id)}/promote`, body: '{}' }));
   }
 
   /** Hands leadership to `to` (or the most up-to-date voter); resolves with the new leader's id. */
@@ -183,6 +235,14 @@ export class RaftKvClient {
     const leader = (json(answer) as { leader?: unknown }).leader;
     if (typeof leader !== 'string') throw badResponse('leader', answer);
     return { leader };
+  }
+
+  /**
+   * Closes the client's idle keep-alive connections. Optional: they never keep the process alive,
+   * and a request after close() simply opens new ones.
+   */
+  close(): void {
+    this.transport?.close();
   }
 
   private write(idempotencyKey: string | undefined, spec: Omit<RequestSpec, 'idempotencyKey'>): Promise<Answer> {

@@ -4,7 +4,8 @@
 // (Raft dissertation §6.3).
 import { backoffDelayMs, parseRetryAfterMs, sleep } from './backoff.js';
 import { EndpointSelector } from './endpoint-selector.js';
-import { OutcomeUnknownError, RaftKvClientError, UnavailableError, errorFromResponse } from './errors.js';
+import { OutcomeUnknownError, PermissionDeniedError, RaftKvClientError, TlsError, UnauthenticatedError, UnavailableError, errorFromResponse, isFinalCode, type TlsFailure } from './errors.js';
+import { CONNECT_TIMEOUT, isMarkedNotSent, type FetchLike } from './node-transport.js';
 
 export interface RequestSpec {
   readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -27,7 +28,9 @@ export interface Answer {
 
 export interface RequesterOptions {
   readonly selector: EndpointSelector;
-  readonly fetch: typeof fetch;
+  readonly fetch: FetchLike;
+  /** Sent as `Authorization: Bearer <token>` on every attempt. */
+  readonly token?: string;
   readonly timeoutMs: number;
   readonly retries: number;
   readonly attemptTimeoutMs: number;
@@ -78,13 +81,18 @@ export class Requester {
         o.selector.noteLeader(hint, endpoint, ok);
         if (ok) return answer;
         const { code, message } = parseErrorBody(answer);
-        if (answer.status !== 503 && answer.status !== 504) throw errorFromResponse(answer.status, code, message, endpoint);
+        if ((answer.status !== 503 && answer.status !== 504) || isFinalCode(code)) throw errorFromResponse(answer.status, code, message, endpoint);
         if (answer.status === 504 && isWrite) mayHaveApplied = true;
         retryAfterMs = parseRetryAfterMs(answer.headers.get('retry-after'));
         lastRetryAfterMs = retryAfterMs ?? lastRetryAfterMs;
         last = new UnavailableError(code, `${endpoint}: ${message}`, answer.status, { endpoint, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
       } catch (err) {
-        if (err instanceof RaftKvClientError) throw err;
+        if (err instanceof RaftKvClientError) {
+          // A refusal at the door (TLS, token, permissions) says nothing about an earlier attempt
+          // of this write that may have been applied, so the outcome stays unknown.
+          if (mayHaveApplied && isRefusedAtTheDoor(err)) throw outcomeUnknown(spec, err);
+          throw err;
+        }
         const sent = !wasNeverSent(err);
         wasUnreachable = !sent;
         if (sent && isWrite) mayHaveApplied = true;
@@ -105,14 +113,7 @@ export class Requester {
 
     const cause = last;
     const endpointInfo = cause?.endpoint !== undefined ? { endpoint: cause.endpoint } : {};
-    if (mayHaveApplied) {
-      throw new OutcomeUnknownError(
-        `the write's outcome is unknown: it may or may not have been applied (at most once); last error: ${cause?.message ?? 'deadline passed'}`,
-        cause?.status ?? null,
-        spec.idempotencyKey!,
-        { ...endpointInfo, cause },
-      );
-    }
+    if (mayHaveApplied) throw outcomeUnknown(spec, cause);
     if (cause instanceof UnavailableError) {
       throw new UnavailableError(cause.code, `cluster unavailable (${attempts} attempts in ${Date.now() - started} ms); last error: ${cause.message}`, cause.status, {
         ...endpointInfo,
@@ -129,17 +130,40 @@ export class Requester {
       accept: 'application/json',
       'request-timeout': String(Math.max(1, attemptMs - SERVER_DEADLINE_MARGIN_MS)),
     };
-    if (spec.contentType !== undefined) headers['content-type'] = spec.contentType;
+    // A server refuses a POST without a JSON content type (415: a browser cannot send one without
+    // a CORS preflight), so every POST says it, even one with no body.
+    const contentType = spec.contentType ?? (spec.method === 'POST' ? 'application/json' : undefined);
+    if (contentType !== undefined) headers['content-type'] = contentType;
     if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
-    const response = await this.options.fetch(endpoint + spec.path, {
-      method: spec.method,
-      headers,
-      ...(spec.body !== undefined ? { body: spec.body } : {}),
-      signal: AbortSignal.timeout(attemptMs),
-    });
-    const body = new Uint8Array(await response.arrayBuffer());
-    return { status: response.status, endpoint, headers: response.headers, body };
+    if (this.options.token !== undefined) headers['authorization'] = `Bearer ${this.options.token}`;
+    try {
+      const response = await this.options.fetch(endpoint + spec.path, {
+        method: spec.method,
+        headers,
+        ...(spec.body !== undefined ? { body: spec.body } : {}),
+        signal: AbortSignal.timeout(attemptMs),
+      });
+      const body = new Uint8Array(await response.arrayBuffer());
+      return { status: response.status, endpoint, headers: response.headers, body };
+    } catch (err) {
+      const tls = tlsFailure(endpoint, err);
+      if (tls !== undefined) throw tls;
+      throw err;
+    }
   }
+}
+
+function outcomeUnknown(spec: RequestSpec, cause: RaftKvClientError | undefined): OutcomeUnknownError {
+  return new OutcomeUnknownError(
+    `the write's outcome is unknown: it may or may not have been applied (at most once); last error: ${cause?.message ?? 'deadline passed'}`,
+    cause?.status ?? null,
+    spec.idempotencyKey!,
+    { ...(cause?.endpoint !== undefined ? { endpoint: cause.endpoint } : {}), cause },
+  );
+}
+
+function isRefusedAtTheDoor(err: RaftKvClientError): boolean {
+  return err instanceof TlsError || err instanceof UnauthenticatedError || err instanceof PermissionDeniedError;
 }
 
 export function parseErrorBody(answer: Answer): { code: string; message: string } {
@@ -170,13 +194,51 @@ export function networkError(endpoint: string, err: unknown, attemptMs: number):
 }
 
 function wasNeverSent(err: unknown): boolean {
+  if (isMarkedNotSent(err)) return true;
   const code = errorCode(err);
   return code !== undefined && NOT_SENT_CODES.has(code);
 }
 
-function describeNetworkError(err: unknown, attemptMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `no answer within ${attemptMs} ms`;
+// OpenSSL's certificate verification results, as Node names them (X509_V_ERR_* without the prefix).
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'CERT_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED', 'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_CHAIN_TOO_LONG', 'CERT_REVOKED',
+  'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A TlsError when `err` is a TLS failure that retrying cannot fix (an untrusted certificate, a
+ * certificate the server refused, a peer that does not speak TLS); undefined for anything else.
+ * In none of them did a request get past the node's TLS layer (with TLS 1.3 the client may have
+ * written it before the node's alert arrived), so none leaves a write's outcome in doubt.
+ */
+function tlsFailure(endpoint: string, err: unknown): TlsError | undefined {
   const code = errorCode(err);
+  if (code === undefined) return undefined;
+  const reason = err instanceof Error ? err.message : String(err);
+  let what: string;
+  let failure: TlsFailure;
+  if (UNTRUSTED_CERTIFICATE_CODES.has(code)) {
+    failure = 'untrusted-certificate';
+    what = `the node's certificate is not trusted (${reason}); give the CA that signed it (the ca option)`;
+  } else if (/^(ERR_SSL_WRONG_VERSION_NUMBER|ERR_SSL_PACKET_LENGTH_TOO_LONG)$/.test(code) || (code === 'EPROTO' && /wrong version number|packet length too long/.test(reason))) {
+    // A plain HTTP server answers a ClientHello with "HTTP/1.1 400", which is no TLS record.
+    failure = 'not-tls';
+    what = 'the node does not speak TLS on this port; use http:// for it';
+  } else if (/^ERR_SSL_.*ALERT/.test(code)) {
+    failure = 'certificate-refused';
+    what = `the node refused the TLS connection (${code}): it may require a client certificate signed by its CA (the cert and key options)`;
+  } else {
+    return undefined;
+  }
+  return new TlsError(failure, `${endpoint}: ${what}`, { endpoint, cause: err });
+}
+
+function describeNetworkError(err: unknown, attemptMs: number): string {
+  const code = errorCode(err);
+  if (code === CONNECT_TIMEOUT) return `could not connect within ${attemptMs} ms`;
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `no answer within ${attemptMs} ms`;
   const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
   return code !== undefined && !message.includes(code) ? `${code}: ${message}` : message;
 }

@@ -4,13 +4,20 @@ export { RaftKvClient } from './client.js';
 export {
   RaftKvClientError,
   BadRequestError,
+  UnauthenticatedError,
+  PermissionDeniedError,
   NotFoundError,
   ChangeInProgressError,
+  TransferFailedError,
   CompareFailedError,
   TooLargeError,
+  NoSpaceError,
+  TlsError,
   UnavailableError,
   OutcomeUnknownError,
+  TLS_FAILURES,
 } from './errors.js';
+export type { TlsFailure } from './errors.js';
 export { normalizeEndpoint } from './endpoint-selector.js';
 export { CONSISTENCY_LEVELS, DEFAULT_CLIENT_OPTIONS } from './types.js';
 export type {
@@ -18,6 +25,7 @@ export type {
   ClientOptions,
   Consistency,
   DeleteOptions,
+  EndpointReadiness,
   EndpointStatus,
   KvRecord,
   ListResult,

@@ -64,5 +64,7 @@ export function statusFromJson(raw: unknown, answer: Answer): NodeStatus {
     appliedIndex: numberField(s, 'appliedIndex', answer),
     lastIndex: numberField(s, 'lastIndex', answer),
     members: Array.isArray(s.members) ? s.members.map((m: unknown) => memberFromJson(m, answer)) : [],
+    clusterId: typeof s.clusterId === 'string' ? s.clusterId : null,
+    alarms: Array.isArray(s.alarms) ? s.alarms.filter((a): a is string => typeof a === 'string') : [],
   };
 }

@@ -20,7 +20,25 @@ export interface ClientOptions {
   readonly maxBackoffMs?: number;
   /** Prefix of every Idempotency-Key; random per client instance unless given. No `/` or spaces. */
   readonly clientId?: string;
-  /** @default globalThis.fetch */
+  /**
+   * Bearer token sent as `Authorization: Bearer <token>` on every attempt, for nodes started with
+   * `--auth-file`. Without it such nodes answer 401 (UnauthenticatedError).
+   */
+  readonly token?: string;
+  /**
+   * PEM certificate(s) of the CA that signed the nodes' certificates, for `https://` endpoints (a
+   * cluster's `--trusted-ca-file`, or `raftkv cluster --secure`'s `pki/ca.crt`). It replaces
+   * Node's default roots. @default Node's default CAs
+   */
+  readonly ca?: string | Buffer;
+  /** PEM client certificate, for nodes started with `--client-cert-auth`; needs `key`. */
+  readonly cert?: string | Buffer;
+  /** PEM private key of `cert`. */
+  readonly key?: string | Buffer;
+  /**
+   * A fetch to send requests with instead of the built-in node:http/node:https transport (tests,
+   * proxies). It cannot be combined with `ca`, `cert` or `key`. @default the built-in transport
+   */
   readonly fetch?: typeof fetch;
 }
 
@@ -120,6 +138,10 @@ export interface NodeStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly members: readonly Member[];
+  /** The cluster's random id, drawn at bootstrap; null from a node too old to report it. */
+  readonly clusterId: string | null;
+  /** Alarms raised on the node, e.g. `NO_SPACE` (writes refused until space is freed). */
+  readonly alarms: readonly string[];
 }
 
 export interface AddMemberRequest {
@@ -128,6 +150,19 @@ export interface AddMemberRequest {
   readonly clientAddr: string;
   /** A voter joins as a learner first and is promoted once caught up. @default 'voter' */
   readonly role?: MemberRole;
+}
+
+/** One endpoint's answer to `readyOfAll()`. */
+export interface EndpointReadiness {
+  readonly endpoint: string;
+  /** `GET /readyz` answered 200: the node knows a leader with a quorum and has applied what it committed. */
+  readonly isReady: boolean;
+  /** The leader's id, when ready. */
+  readonly leader: string | null;
+  /** Why not ready: the node's error code (`NOT_READY`, `UNAUTHENTICATED`, ...) or the client's (`UNREACHABLE`, ...); null when ready. */
+  readonly code: string | null;
+  /** The node's reason, or why it gave none; null when ready. */
+  readonly reason: string | null;
 }
 
 /** One endpoint's answer to `statusOfAll()`: its status, or why it gave none. */

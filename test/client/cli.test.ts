@@ -107,17 +107,20 @@ test('status: a small table per endpoint, unreachable ones marked; --json parses
     const endpoints = ['--endpoints', `${a!.url},${b!.url},${down}`];
     const human = await run(['status', ...endpoints]);
     assert.equal(human.code, 0, human.stderr);
+    assert.equal(human.stderr, '');
     const lines = human.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 4);
-    assert.match(lines[0]!, /^ENDPOINT\s+ID\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED\s+LAST$/);
-    assert.match(lines[1]!, /n1\s+leader\s+4\s+n1\s+12\s+12\s+13$/);
-    assert.match(lines[3]!, /unreachable: .*ECONNREFUSED/);
+    assert.match(lines[0]!, /^ENDPOINT\s+ID\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED\s+LAST\s+READY\s+NOTE$/);
+    assert.match(lines[1]!, /n1\s+leader\s+4\s+n1\s+12\s+12\s+13\s+yes$/);
+    assert.match(lines[3]!, /^\S+\s+-\s+unreachable\s+-\s+-\s+-\s+-\s+-\s+no\s+connect ECONNREFUSED/);
     const json = await run(['status', ...endpoints, '--json']);
-    const parsed = JSON.parse(json.stdout) as { endpoint: string; status?: { role: string }; error?: { code: string } }[];
+    const parsed = JSON.parse(json.stdout) as { endpoint: string; ready: boolean; status?: { role: string }; error?: { code: string } }[];
     assert.deepEqual(parsed.map((p) => p.status?.role ?? p.error?.code), ['leader', 'follower', 'UNREACHABLE']);
+    assert.deepEqual(parsed.map((p) => p.ready), [true, true, false]);
   });
   const none = await run(['status', '--endpoints', down]);
   assert.equal(none.code, 1);
+  assert.equal(none.stderr.split('\n').filter((l) => l !== '').length, 1, none.stderr);
 });
 
 test('members and leader transfer reach their endpoints; a 404 (not yet implemented) exits 3', () =>

@@ -1,6 +1,10 @@
-// Scripted stand-ins for raftkv nodes on 127.0.0.1: real node:http servers whose answers a test
-// writes, recording every request so the test can check what the client sent.
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+// Scripted stand-ins for raftkv nodes on 127.0.0.1: real node:http (or node:https) servers whose
+// answers a test writes, recording every request so the test can check what the client sent.
+// Optionally they speak TLS with a test CA, require a client certificate, or require a bearer
+// token the way a node with --auth-file does (401 UNAUTHENTICATED before the script is asked).
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { freePort } from '../../src/transport/free-ports.js';
 import type { AddressInfo } from 'node:net';
 
@@ -10,6 +14,15 @@ export interface SeenRequest {
   readonly headers: IncomingHttpHeaders;
   readonly body: Buffer;
   readonly at: number;
+  /** The common name of the client certificate presented, if any (https only). */
+  readonly clientCertName: string | null;
+}
+
+export interface FakeNodeOptions {
+  /** Serve HTTPS with this PEM certificate and key. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer; readonly requireClientCert?: boolean };
+  /** Answer 401 UNAUTHENTICATED unless the request carries `Authorization: Bearer <token>`. */
+  readonly token?: string;
 }
 
 export interface Reply {
@@ -29,31 +42,41 @@ export interface FakeNode {
   /** The leader URL sent in raftkv-leader; null sends none. */
   leader: string | null;
   script: Script;
+  /** TCP connections accepted so far (keep-alive reuses one for many requests). */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
-export async function startFakeNode(id: string, script: Script): Promise<FakeNode> {
+export async function startFakeNode(id: string, script: Script, options: FakeNodeOptions = {}): Promise<FakeNode> {
   const requests: SeenRequest[] = [];
   let server: Server | undefined;
+  let connections = 0;
   const node: FakeNode = {
     url: '',
     id,
     requests,
     leader: null,
     script,
+    get connections() {
+      return connections;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server!.closeAllConnections();
         server!.close(() => resolve());
       }),
   };
-  server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const seen: SeenRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+      const peer = options.tls !== undefined ? (req.socket as TLSSocket).getPeerCertificate() : undefined;
+      const clientCertName = peer !== undefined && typeof peer.subject?.CN === 'string' ? peer.subject.CN : null;
+      const seen: SeenRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), at: Date.now(), clientCertName };
       requests.push(seen);
-      void Promise.resolve(node.script(seen, requests.length)).then((reply) => {
+      const isAuthorized = options.token === undefined || req.headers.authorization === `Bearer ${options.token}`;
+      const answer = isAuthorized ? node.script(seen, requests.length) : errorReply(401, 'UNAUTHENTICATED');
+      void Promise.resolve(answer).then((reply) => {
         if (reply === 'hang') return;
         const headers: Record<string, string> = { 'raftkv-node': id, ...(node.leader !== null ? { 'raftkv-leader': node.leader } : {}), ...reply.headers };
         if (reply.bytes !== undefined) {
@@ -65,9 +88,15 @@ export async function startFakeNode(id: string, script: Script): Promise<FakeNod
         }
       });
     });
-  });
+  };
+  const tls = options.tls;
+  server =
+    tls === undefined
+      ? createServer(handler)
+      : createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca !== undefined ? { ca: tls.ca } : {}), requestCert: tls.requireClientCert === true, rejectUnauthorized: tls.requireClientCert === true }, handler);
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  (node as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  (node as { url: string }).url = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return node;
 }
 

@@ -209,3 +209,26 @@ test('raftkv put/get/del/status against the running cluster, with --endpoints an
   const fromEnv = await runMain(['get', 'cli/b'], { env: childEnv({ RAFTKV_ENDPOINTS: endpoints }), timeoutMs: 20_000 });
   assert.deepEqual([fromEnv.code, fromEnv.stdout], [0, 'second\n'], fromEnv.stderr);
 });
+
+test('raftkv status: exit 0 with a quorum; with only one of three nodes left, every row still full and exit 1 with one line', { timeout: 60_000 }, async () => {
+  const c = cluster!;
+  const endpoints = c.urls.join(',');
+  const withQuorum = await pollUntil('status to see a quorum', 15_000, async () => {
+    const r = await runMain(['status', '--endpoints', endpoints], { timeoutMs: 20_000 });
+    return r.code === 0 ? r : undefined;
+  });
+  assert.equal(withQuorum.stderr, '');
+  for (const n of c.running().slice(1)) assert.deepEqual(await n.stop('SIGTERM', 8000), { code: 0, signal: null });
+  assert.equal(c.running().length, 1);
+  const noQuorum = await pollUntil('status to see no quorum', 20_000, async () => {
+    const r = await runMain(['status', '--endpoints', endpoints], { timeoutMs: 20_000 });
+    return r.code !== 0 ? r : undefined;
+  });
+  assert.equal(noQuorum.code, 1);
+  assert.match(assertOneLine(noQuorum, 'status without quorum'), /^error: no quorum: none of the 3 endpoints is ready/);
+  const lines = noQuorum.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 4, noQuorum.stdout);
+  const readyAt = lines[0]!.indexOf('READY');
+  for (const line of lines.slice(1)) assert.equal(line.slice(readyAt, readyAt + 3), 'no ', `a broken row: ${line}`);
+  assert.equal(lines.filter((l) => /\sunreachable\s/.test(l)).length, 2);
+});
