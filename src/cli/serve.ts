@@ -18,6 +18,7 @@ export const SERVE_FLAGS: FlagSpec = {
   'initial-cluster': { type: 'string' },
   'initial-cluster-token': { type: 'string' },
   join: { type: 'string' },
+  'join-token': { type: 'string' },
   learner: { type: 'boolean' },
   'heartbeat-ms': { type: 'string' },
   'election-ms': { type: 'string' },
@@ -84,6 +85,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     initialCluster,
     initialClusterToken: token,
     join: joinUrl,
+    joinToken: joinToken(flags),
     isLearner: flags.values['learner'] === true,
     heartbeatMs,
     electionMs,
@@ -139,6 +141,13 @@ function peerTls(flags: ParsedFlags): TlsFiles | null {
   const missing = names.find((_, i) => values[i] === undefined);
   if (missing !== undefined) throw new UsageError(`--${missing} is required with the other peer TLS flags (mutual TLS needs a certificate, its key and the trusted CA)`);
   return { certFile: values[0]!, keyFile: values[1]!, trustedCaFile: values[2]! };
+}
+
+function joinToken(flags: ParsedFlags): string | null {
+  const v = optionalString(flags, 'join-token')?.trim();
+  if (v === undefined || v === '') return null;
+  if (!/^[\x21-\x7e]{1,4096}$/.test(v)) throw new UsageError('--join-token must be printable characters without spaces');
+  return v;
 }
 
 function corsOrigins(flags: ParsedFlags): string[] {

@@ -7,6 +7,7 @@
 // (TLS material, the auth file, cluster.json), then both ports are bound, and only then is the
 // data dir written. Any failure stops what was started, releases both ports, and, if the data dir
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
+import { ChangeInProgressError as ClientChangeInProgressError, OutcomeUnknownError, RaftKvClient, UnavailableError } from '../client/index.js';
 import { RaftNode } from '../node/index.js';
 import type { NodeId, RemovedNotice } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
@@ -50,6 +51,8 @@ export interface NodeConfig {
   readonly initialClusterToken: string;
   /** A running cluster's client URL to ask for membership (first start only). */
   readonly join: string | null;
+  /** The admin token --join presents to a cluster with --auth-file. */
+  readonly joinToken: string | null;
   readonly isLearner: boolean;
   readonly heartbeatMs: number;
   readonly electionMs: number;
@@ -469,31 +472,45 @@ function running(p: RunningParts): RunningNode {
   };
 }
 
-/** Asks a running cluster to add this node (as a learner first); returns its members and cluster id. */
+/**
+ * Asks a running cluster to add this node (as a learner first); returns its members and cluster
+ * id. It is a client of the cluster like any other: an https URL is verified against the node's
+ * trusted CA (--trusted-ca-file, else --peer-trusted-ca-file), and an admin token (--join-token)
+ * is sent when the cluster requires one.
+ */
 async function joinCluster(url: string, cfg: NodeConfig, self: { peerAddr: string; clientAddr: string }, logger: Logger): Promise<{ members: MemberView[]; clusterId: string }> {
+  const caFile = cfg.clientTls?.trustedCaFile ?? cfg.peerTls?.trustedCaFile ?? null;
+  const client = new RaftKvClient({
+    endpoints: [url],
+    timeoutMs: cfg.requestTimeoutMs + 2000,
+    ...(cfg.joinToken !== null ? { token: cfg.joinToken } : {}),
+    ...(caFile !== null && url.startsWith('https:') ? { ca: pem(caFile, 'trusted CA') } : {}),
+  });
   const deadline = Date.now() + 60_000;
   let lastError = '';
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/v1/members`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ id: cfg.id, ...self, role: cfg.isLearner ? 'learner' : 'voter' }),
-        signal: AbortSignal.timeout(cfg.requestTimeoutMs + 1000),
-      });
-      const body = (await res.json()) as { members?: MemberView[]; clusterId?: unknown; error?: { message?: string } };
-      if (res.ok && Array.isArray(body.members) && typeof body.clusterId === 'string') {
-        logger.info('joined the cluster', { via: url, members: body.members.map((m) => m.id), clusterId: body.clusterId });
-        return { members: body.members, clusterId: body.clusterId };
+  try {
+    while (Date.now() < deadline) {
+      try {
+        const body = await client.addMember({ id: cfg.id, ...self, role: cfg.isLearner ? 'learner' : 'voter' });
+        const members = body['members'];
+        const clusterId = body['clusterId'];
+        if (Array.isArray(members) && typeof clusterId === 'string') {
+          logger.info('joined the cluster', { via: url, members: (members as MemberView[]).map((m) => m.id), clusterId });
+          return { members: members as MemberView[], clusterId };
+        }
+        throw new Error(`${url} answered without members and a cluster id`);
+      } catch (err) {
+        // A change in progress, no leader yet, or an outcome it could not learn: worth another
+        // try (adding is idempotent: a member already there is answered as added). Anything else,
+        // a refused token or certificate above all, is final.
+        const retryable = err instanceof ClientChangeInProgressError || err instanceof UnavailableError || err instanceof OutcomeUnknownError;
+        if (!retryable) throw err;
+        lastError = (err as Error).message;
       }
-      lastError = `${res.status} ${body.error?.message ?? ''}`;
-      // A change in progress or no leader: worth another try; anything else is final.
-      if (res.status !== 409 && res.status !== 503 && res.status !== 504) throw new ApiError('BAD_REQUEST', lastError);
-    } catch (err) {
-      if (err instanceof ApiError) throw new Error(err.message);
-      lastError = err instanceof Error ? err.message : String(err);
+      await new Promise((r) => setTimeout(r, 500));
     }
-    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    client.close();
   }
   throw new Error(`gave up after 60 s: ${lastError}`);
 }

@@ -3,12 +3,14 @@
 // kill -9 / SIGTERM / restart. Every child is killed and every directory removed by destroy(),
 // and again by an exit hook, so a failing or interrupted test leaves nothing running.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../src/transport/free-ports.js';
-import { http, parseMetrics, tryHttp, type ConfigurationJson, type NodeStatus } from './http.js';
+import { makeCertificate, makeCertificateAuthority, type KeyPair } from '../../src/security/certs.js';
+import { http, parseMetrics, setEndpointSecurity, tryHttp, type ConfigurationJson, type NodeStatus } from './http.js';
 
 /** The compiled entry point, found next to this compiled file (dist-X/test/cluster/ → dist-X/src/cli/). */
 export const MAIN_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -99,8 +101,9 @@ export class TestNode {
     readonly dataDir: string,
     /** Where stdout (JSON logs) of every incarnation is appended. */
     readonly logFile: string,
+    scheme: 'http' | 'https' = 'http',
   ) {
-    this.url = `http://${clientAddr}`;
+    this.url = `${scheme}://${clientAddr}`;
   }
 
   get isRunning(): boolean {
@@ -235,6 +238,43 @@ export interface ClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Names the temp directory. @default 'cluster' */
   readonly name?: string;
+  /**
+   * HTTPS on the client port, mutual TLS between peers and --auth-file with an admin token
+   * (`TestCluster.security`), every request of the test helpers carrying CA and token.
+   */
+  readonly secure?: boolean;
+}
+
+/** What a secure test cluster hands its tests: the CA, the admin token, the auth file and each node's certificate. */
+export class ClusterSecurity {
+  readonly ca: KeyPair;
+  readonly adminToken = `admin-${randomBytes(16).toString('hex')}`;
+  readonly authFile: string;
+
+  constructor(readonly dir: string) {
+    this.ca = makeCertificateAuthority(dir);
+    this.authFile = join(dir, 'auth.json');
+    writeFileSync(this.authFile, JSON.stringify({ principals: [{ name: 'admin', token: this.adminToken, permissions: [{ access: 'admin' }] }] }), { mode: 0o600 });
+  }
+
+  /** The node's key pair (made on first use). */
+  certificate(id: string): KeyPair {
+    return makeCertificate(this.ca, this.dir, id, { commonName: id });
+  }
+
+  /** The TLS and auth flags for `serve`. */
+  serveFlags(id: string): string[] {
+    const pair = this.certificate(id);
+    return [
+      '--cert-file', pair.cert, '--key-file', pair.key,
+      '--peer-cert-file', pair.cert, '--peer-key-file', pair.key, '--peer-trusted-ca-file', this.ca.cert,
+      '--auth-file', this.authFile,
+    ];
+  }
+
+  register(node: TestNode): void {
+    setEndpointSecurity(node.url, { ca: readFileSync(this.ca.cert), token: this.adminToken });
+  }
 }
 
 /** Polls `probe` every `intervalMs` until it returns a value other than undefined, or fails after `timeoutMs`. */
@@ -258,24 +298,30 @@ export class TestCluster {
     readonly initialCluster: string,
     private readonly extraArgs: readonly string[],
     timing: { heartbeatMs: number; electionMs: number },
+    /** Set for a secure cluster (ClusterOptions.secure). */
+    readonly security: ClusterSecurity | null = null,
   ) {
     this.heartbeatMs = timing.heartbeatMs;
     this.electionMs = timing.electionMs;
+  }
+
+  private newSlot(id: string, peer: number, client: number): TestNode {
+    const node = new TestNode(id, `127.0.0.1:${peer}`, `127.0.0.1:${client}`, join(this.root, id), join(this.root, `${id}.log`), this.security === null ? 'http' : 'https');
+    this.security?.register(node);
+    return node;
   }
 
   /** Starts `size` nodes and waits until a leader is elected and every node knows every address. */
   static async start(options: ClusterOptions): Promise<TestCluster> {
     const root = makeTempDir(options.name ?? 'cluster');
     const ports = await freePorts(options.size * 2);
-    const nodes = Array.from({ length: options.size }, (_, i) => {
-      const id = `n${i + 1}`;
-      return new TestNode(id, `127.0.0.1:${ports[2 * i]}`, `127.0.0.1:${ports[2 * i + 1]}`, join(root, id), join(root, `${id}.log`));
-    });
-    const initialCluster = nodes.map((n) => `${n.id}=${n.peerAddr}`).join(',');
-    const cluster = new TestCluster(root, nodes, initialCluster, options.extraArgs ?? [], {
+    const nodes: TestNode[] = [];
+    const peers = Array.from({ length: options.size }, (_, i) => `n${i + 1}=127.0.0.1:${ports[2 * i]}`);
+    const cluster = new TestCluster(root, nodes, peers.join(','), options.extraArgs ?? [], {
       heartbeatMs: options.heartbeatMs ?? 50,
       electionMs: options.electionMs ?? 300,
-    });
+    }, options.secure === true ? new ClusterSecurity(join(root, 'pki')) : null);
+    for (let i = 0; i < options.size; i++) nodes.push(cluster.newSlot(`n${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!));
     try {
       for (const node of nodes) cluster.startNode(node);
       await cluster.waitForReady(15_000);
@@ -298,7 +344,7 @@ export class TestCluster {
   async addSlot(id: string): Promise<TestNode> {
     if (this.slots.some((n) => n.id === id)) throw new Error(`${id} is already a slot`);
     const [peer, client] = await freePorts(2);
-    const node = new TestNode(id, `127.0.0.1:${peer}`, `127.0.0.1:${client}`, join(this.root, id), join(this.root, `${id}.log`));
+    const node = this.newSlot(id, peer!, client!);
     this.slots.push(node);
     return node;
   }
@@ -315,7 +361,7 @@ export class TestCluster {
     return [
       'serve', '--id', node.id, '--data-dir', node.dataDir, '--peer-addr', node.peerAddr, '--client-addr', node.clientAddr,
       '--join', via.url, '--heartbeat-ms', String(this.heartbeatMs), '--election-ms', String(this.electionMs),
-      ...this.extraArgs, ...extra,
+      ...(this.security === null ? [] : [...this.security.serveFlags(node.id), '--join-token', this.security.adminToken]), ...this.extraArgs, ...extra,
     ];
   }
 
@@ -328,7 +374,7 @@ export class TestCluster {
     return [
       'serve', '--id', node.id, '--data-dir', node.dataDir, '--peer-addr', node.peerAddr, '--client-addr', node.clientAddr,
       '--initial-cluster', this.initialCluster, '--heartbeat-ms', String(this.heartbeatMs), '--election-ms', String(this.electionMs),
-      ...this.extraArgs, ...extra,
+      ...(this.security?.serveFlags(node.id) ?? []), ...this.extraArgs, ...extra,
     ];
   }
 

@@ -3,6 +3,26 @@
 // API's error-body check, and a Prometheus text parser for /metrics.
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+/** How to reach a secure endpoint: the CA its certificate is signed by, and a bearer token. */
+export interface EndpointSecurity {
+  readonly ca: Buffer;
+  readonly token?: string;
+  /** A client certificate, for nodes started with --client-cert-auth. */
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+const security = new Map<string, EndpointSecurity>();
+
+/**
+ * Every later http() to `origin` (https://HOST:PORT) trusts `s.ca` and sends `s.token`, so tests
+ * written for a plain cluster run unchanged against a TLS cluster with --auth-file.
+ */
+export function setEndpointSecurity(origin: string, s: EndpointSecurity): void {
+  security.set(new URL(origin).origin, s);
+}
 
 export interface HttpReply {
   readonly status: number;
@@ -26,11 +46,14 @@ export interface HttpOptions {
 export function http(base: string, path: string, options: HttpOptions = {}): Promise<HttpReply> {
   const url = new URL(base);
   const body = options.body === undefined ? undefined : typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : Buffer.from(options.body);
-  const headers: Record<string, string> = { ...(options.headers ?? {}) };
+  const sec = security.get(url.origin);
+  const headers: Record<string, string> = { ...(sec?.token !== undefined ? { authorization: `Bearer ${sec.token}` } : {}), ...(options.headers ?? {}) };
   if (body !== undefined) headers['content-length'] = String(body.length);
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const tls = url.protocol === 'https:' && sec !== undefined ? { ca: sec.ca, ...(sec.cert !== undefined ? { cert: sec.cert, key: sec.key } : {}) } : {};
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: url.hostname, port: Number(url.port), path, method: options.method ?? 'GET', headers, agent: false, timeout: options.timeoutMs ?? 5000 },
+    const req = request(
+      { host: url.hostname, port: Number(url.port), path, method: options.method ?? 'GET', headers, agent: false, timeout: options.timeoutMs ?? 5000, ...tls },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
