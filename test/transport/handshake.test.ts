@@ -91,13 +91,14 @@ test('the default check refuses another cluster; version and target are checked 
 test('a connection that sends nothing, or half a HELLO, is closed at the handshake deadline', async (t) => {
   const b = await startNode(t, 'n2', { handshakeTimeoutMs: 300 });
   const port = b.transport.address().port;
-  const whole = hello('n1', 'n2');
+  // A long sender id: trickled a byte per 20 ms, this HELLO would take over 4 s to complete.
+  const whole = hello('n1'.padEnd(200, '-'), 'n2');
   const silent = rawClient(t, port);
   const half = rawClient(t, port, { send: whole.subarray(0, whole.length >> 1) });
   // Trickling a byte at a time does not buy more time: the deadline is fixed, not an idle timer.
   const trickle = rawClient(t, port, { send: whole.subarray(0, 1) });
   let i = 1;
-  const timer = setInterval(() => i < whole.length - 1 && !trickle.isClosed() && trickle.socket.write(whole.subarray(i, ++i)), 50);
+  const timer = setInterval(() => i < whole.length - 1 && !trickle.isClosed() && trickle.socket.write(whole.subarray(i, ++i)), 20);
   t.after(() => clearInterval(timer));
   const times = await within(Promise.all([silent.closed, half.closed, trickle.closed]), 3000, 'the deadline');
   for (const ms of times) assert.ok(ms >= 250 && ms < 1500, `closed after ${ms.toFixed(0)} ms`);
