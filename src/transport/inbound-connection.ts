@@ -39,7 +39,7 @@ import type { HelloCheck, HelloPeer, SnapshotCheck, TransportRejections } from '
 /** What every inbound connection shares with its transport (counters are mutated in place). */
 export interface InboundContext {
   readonly selfId: NodeId;
-  /** Read at each handshake: the cluster id may be learned after start. */
+  /** Read at each handshake: the cluster id may be learned after start. Never throws. */
   readonly clusterId: () => string;
   readonly checkHello: HelloCheck | undefined;
   readonly acceptSnapshot: SnapshotCheck | undefined;
@@ -173,7 +173,7 @@ export class InboundConnection {
       const refusal = this.ask(() => this.ctx.checkHello!(hello, this.helloPeer()), 'checkHello');
       if (refusal !== null) return this.refuse('notMember', refusal, hello);
     } else {
-      const clusterId = this.ask(() => this.ctx.clusterId(), 'clusterId');
+      const clusterId = this.ctx.clusterId();
       if (hello.clusterId !== clusterId) return this.refuse('cluster', `cluster "${hello.clusterId}" is not "${clusterId}"`, hello);
     }
     if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
