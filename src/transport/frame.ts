@@ -5,12 +5,15 @@
 //   0x40 HELLO          u8 version | str clusterId | str from | str to | u8 purpose (0 msgs, 1 snapshot)
 //   0x41 HELLO_ACK      u8 version
 //   0x42 HELLO_REJECT   str reason
+//   0x43 GOODBYE        (empty) the acceptor closes this idle stream; it read nothing after the
+//                       frames it sent before this one, so the dialer may resend what is unanswered
 //   0x50 SNAP_BEGIN     varint totalBytes | an InstallSnapshot message frame with empty data
 //   0x51 SNAP_CHUNK     raw snapshot bytes (the next slice, in order)
 //   0x52 SNAP_END       u32be crc32 of all the bytes
 //   0x53 SNAP_ACK       u8 ok (1 delivered, 0 refused)
 //   0x60 RPC_REQUEST    varint id | payload (the rest of the frame)
-//   0x61 RPC_RESPONSE   varint id | u8 ok | payload (the answer, or an error text when ok = 0)
+//   0x61 RPC_RESPONSE   varint id | u8 status | payload (1: the answer; 0: an error text, the request
+//                       may have been acted on; 2: an error text, refused before it was acted on)
 import { CodecError, MAX_SHORT_STRING_BYTES, Reader, Writer } from './binary.js';
 import type { NodeId } from '../raft/types.js';
 
@@ -20,6 +23,7 @@ export const FrameType = {
   hello: 0x40,
   helloAck: 0x41,
   helloReject: 0x42,
+  goodbye: 0x43,
   snapshotBegin: 0x50,
   snapshotChunk: 0x51,
   snapshotEnd: 0x52,
@@ -31,6 +35,7 @@ export const FrameType = {
 export const STREAM_PURPOSES = ['messages', 'snapshot', 'rpc'] as const;
 export type StreamPurpose = (typeof STREAM_PURPOSES)[number];
 
+/** The opening frame of every connection: who is dialing whom, in which cluster, for what. */
 export interface Hello {
   readonly version: number;
   readonly clusterId: string;
@@ -38,6 +43,9 @@ export interface Hello {
   readonly to: NodeId;
   readonly purpose: StreamPurpose;
 }
+
+/** The longest HELLO's length field (type, version, three short strings, purpose): 771. */
+export const MAX_HELLO_FRAME_BYTES = 1 + 1 + 3 * (1 + MAX_SHORT_STRING_BYTES) + 1;
 
 const writer = new Writer();
 
@@ -71,6 +79,10 @@ export function encodeHelloReject(reason: string): Buffer {
   return controlFrame(FrameType.helloReject, (w) => w.shortString(text, 'reason'));
 }
 
+export function encodeGoodbye(): Buffer {
+  return controlFrame(FrameType.goodbye, () => {});
+}
+
 export function encodeSnapshotBegin(totalBytes: number, messageFrame: Buffer): Buffer {
   return controlFrame(FrameType.snapshotBegin, (w) => {
     w.varint(totalBytes, 'snapshot length');
@@ -95,12 +107,12 @@ export function encodeSnapshotAck(ok: boolean): Buffer {
 }
 
 /** Header only; the payload follows as a view, never copied into the frame. */
-function rpcHeader(type: number, id: number, payloadBytes: number, ok: boolean | null): Buffer {
+function rpcHeader(type: number, id: number, payloadBytes: number, status: number | null): Buffer {
   writer.reset();
   writer.u32(0);
   writer.u8(type);
   writer.varint(id, 'rpc id');
-  if (ok !== null) writer.u8(ok ? 1 : 0);
+  if (status !== null) writer.u8(status);
   writer.patchU32(0, writer.offset - 4 + payloadBytes);
   return writer.finish();
 }
@@ -109,8 +121,12 @@ export function encodeRpcRequest(id: number, payload: Uint8Array): Buffer[] {
   return [rpcHeader(FrameType.rpcRequest, id, payload.length, null), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)];
 }
 
-export function encodeRpcResponse(id: number, ok: boolean, payload: Uint8Array): Buffer[] {
-  return [rpcHeader(FrameType.rpcResponse, id, payload.length, ok), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)];
+export const RPC_STATUSES = ['error', 'ok', 'refused'] as const;
+/** `refused`: turned away before the handler ran, so the caller may safely retry it anywhere. */
+export type RpcStatus = (typeof RPC_STATUSES)[number];
+
+export function encodeRpcResponse(id: number, status: RpcStatus, payload: Uint8Array): Buffer[] {
+  return [rpcHeader(FrameType.rpcResponse, id, payload.length, RPC_STATUSES.indexOf(status)), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)];
 }
 
 export function decodeRpcRequest(frame: Buffer): { id: number; payload: Buffer } {
@@ -119,11 +135,13 @@ export function decodeRpcRequest(frame: Buffer): { id: number; payload: Buffer }
   return { id, payload: frame.subarray(r.offset) };
 }
 
-export function decodeRpcResponse(frame: Buffer): { id: number; ok: boolean; payload: Buffer } {
+export function decodeRpcResponse(frame: Buffer): { id: number; status: RpcStatus; payload: Buffer } {
   const r = frameBody(frame);
   const id = r.varint('rpc id');
-  const ok = r.u8('rpc ok') === 1;
-  return { id, ok, payload: frame.subarray(r.offset) };
+  const code = r.u8('rpc status');
+  // An unknown status is an error that may have been acted on: the cautious reading.
+  const status = RPC_STATUSES[code] ?? 'error';
+  return { id, status, payload: frame.subarray(r.offset) };
 }
 
 export function frameType(frame: Buffer): number {
@@ -156,7 +174,11 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  /**
+   * The limit may change between frames, even from inside `onFrame`: a listener holds a
+   * stranger to a small limit until its handshake is accepted, then raises it for the stream.
+   */
+  constructor(public maxFrameBytes: number) {}
 
   get bufferedBytes(): number {
     return this.buffered;

@@ -3,14 +3,22 @@
 // leader retries AppendEntries; candidates re-request votes), so when the peer is slow or down
 // the queue does not grow past its bound: new messages are DROPPED and counted, and the runtime
 // is told the peer is unreachable so the core falls back to probing it.
-import net from 'node:net';
+//
+// The receiver closes a stream that has been silent both ways for its idle timeout, and says so
+// with GOODBYE first. That is housekeeping, not a failure: the sender drops the connection at
+// once, without backoff or an unreachable report, and redials when it next has a message.
+import { dial } from './dial.js';
 import { FrameDecoder, FrameType, PROTOCOL_VERSION, encodeHello, frameBody, frameType } from './frame.js';
+import type net from 'node:net';
+import type { DialSettings } from './dial.js';
 import type { NodeId } from '../raft/types.js';
 import type { PeerAddress, TransportLogger } from './types.js';
 
 export interface PeerSenderSettings {
   readonly selfId: NodeId;
-  readonly clusterId: string;
+  /** Read at each dial. */
+  readonly clusterId: () => string;
+  readonly dialing: DialSettings;
   readonly logger: TransportLogger;
   readonly random: () => number;
   readonly maxQueueBytes: number;
@@ -50,6 +58,7 @@ export class PeerSender {
   private messagesDropped = 0;
   private bytesDropped = 0;
   private reconnects = 0;
+  private hasDialed = false;
 
   constructor(
     readonly peerId: NodeId,
@@ -131,16 +140,10 @@ export class PeerSender {
   private connect(): void {
     const { logger } = this.settings;
     this.state = 'connecting';
-    if (this.failures > 0) this.reconnects++;
-    // Node's Socket passes stream options through, but @types/node does not declare them.
-    const options: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
-      host: this.address.host,
-      port: this.address.port,
-      writableHighWaterMark: SOCKET_BUFFER_BYTES,
-    };
-    const socket = net.connect(options);
+    if (this.hasDialed) this.reconnects++;
+    this.hasDialed = true;
+    const { socket, readyEvent } = dial(this.address, this.settings.dialing, SOCKET_BUFFER_BYTES);
     this.socket = socket;
-    socket.setNoDelay(true);
     const decoder = new FrameDecoder(MAX_REPLY_FRAME_BYTES);
     const dialTimer = setTimeout(() => {
       logger.debug('dial timed out', { peer: this.peerId, ...this.address });
@@ -164,9 +167,11 @@ export class PeerSender {
       clearTimeout(dialTimer);
       this.onClose(socket);
     });
-    socket.write(
-      encodeHello({ version: PROTOCOL_VERSION, clusterId: this.settings.clusterId, from: this.settings.selfId, to: this.peerId, purpose: 'messages' }),
-    );
+    socket.once(readyEvent, () => {
+      socket.write(
+        encodeHello({ version: PROTOCOL_VERSION, clusterId: this.settings.clusterId(), from: this.settings.selfId, to: this.peerId, purpose: 'messages' }),
+      );
+    });
   }
 
   private onReply(socket: net.Socket, frame: Buffer, dialTimer: NodeJS.Timeout): boolean {
@@ -179,6 +184,16 @@ export class PeerSender {
       this.settings.logger.debug('peer connected', { peer: this.peerId, ...this.address });
       this.flush();
       return true;
+    }
+    if (type === FrameType.goodbye && this.state === 'open' && socket === this.socket) {
+      // The peer closed this stream as idle. Let it go now: anything sent on it from here on
+      // would be discarded unread, so the next message, or what is queued, goes on a new one.
+      this.socket = null;
+      this.state = 'idle';
+      socket.end();
+      this.settings.logger.debug('peer closed an idle stream', { peer: this.peerId, ...this.address });
+      if (this.queue.length > this.head) this.connect();
+      return false;
     }
     if (type === FrameType.helloReject) {
       const reason = frameBody(frame).shortString('reason');

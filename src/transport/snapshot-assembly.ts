@@ -1,12 +1,20 @@
 // The receiving half of a snapshot stream (§7): collects the chunks of one InstallSnapshot in
 // order, checks length and CRC32, and only then yields the Message. The core never sees a
 // partial or corrupt snapshot: an interrupted or damaged transfer is dropped whole.
+//
+// Memory follows the bytes that actually arrived, NEVER the size the sender announced: a
+// stranger that announces 1 GiB and sends ten bytes costs the minimum buffer, not 1 GiB. The
+// buffer doubles as chunks arrive (capped at the announced size), so the bytes are copied about
+// twice in all and the buffer is never more than twice what was received.
 import zlib from 'node:zlib';
 import { CodecError } from './binary.js';
 import type { InstallSnapshot } from '../raft/types.js';
 
+/** The first buffer: small enough that idle strangers cost little, big enough for small snapshots. */
+const MIN_BUFFER_BYTES = 64 * 1024;
+
 export class SnapshotAssembly {
-  private readonly data: Buffer;
+  private data: Buffer;
   private received = 0;
   private crc = 0;
 
@@ -15,21 +23,30 @@ export class SnapshotAssembly {
     private readonly header: InstallSnapshot,
     readonly totalBytes: number,
   ) {
-    // Allocated once at its final size: growing by concatenation would copy the snapshot
-    // again and briefly hold it twice.
-    this.data = Buffer.allocUnsafeSlow(totalBytes);
+    this.data = Buffer.allocUnsafeSlow(Math.min(totalBytes, MIN_BUFFER_BYTES));
   }
 
   get receivedBytes(): number {
     return this.received;
   }
 
+  /** Memory this transfer holds now. */
+  get allocatedBytes(): number {
+    return this.data.length;
+  }
+
   add(chunk: Uint8Array): void {
-    if (this.received + chunk.length > this.totalBytes) {
+    const end = this.received + chunk.length;
+    if (end > this.totalBytes) {
       throw new CodecError(`snapshot chunk overruns the announced ${this.totalBytes} bytes`);
     }
+    if (end > this.data.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.totalBytes, Math.max(end, this.data.length * 2)));
+      this.data.copy(grown, 0, 0, this.received);
+      this.data = grown;
+    }
     this.data.set(chunk, this.received);
-    this.received += chunk.length;
+    this.received = end;
     this.crc = zlib.crc32(chunk, this.crc);
   }
 

@@ -3,8 +3,8 @@
 // timeout fired by a starved heartbeat would depose a healthy leader, §5.2). The bytes go out
 // in chunks, each written only when the socket has drained the previous ones, and the CRC32 is
 // computed chunk by chunk so no pass over the whole snapshot blocks the event loop.
-import net from 'node:net';
 import zlib from 'node:zlib';
+import { dial } from './dial.js';
 import {
   FrameDecoder,
   FrameType,
@@ -16,7 +16,9 @@ import {
   frameType,
   snapshotChunkHeader,
 } from './frame.js';
+import type net from 'node:net';
 import type { MessageEncoder } from './codec.js';
+import type { DialSettings } from './dial.js';
 import type { InstallSnapshot } from '../raft/types.js';
 import type { PeerAddress, TransportLogger } from './types.js';
 
@@ -24,6 +26,7 @@ export interface SnapshotSendRequest {
   readonly message: InstallSnapshot;
   readonly address: PeerAddress;
   readonly clusterId: string;
+  readonly dialing: DialSettings;
   readonly encoder: MessageEncoder;
   readonly chunkBytes: number;
   readonly idleTimeoutMs: number;
@@ -61,9 +64,8 @@ export function sendSnapshot(req: SnapshotSendRequest): Promise<boolean> {
       return finish(false, `cannot encode: ${String(err)}`);
     }
 
-    const s = net.connect({ host: req.address.host, port: req.address.port });
+    const { socket: s, readyEvent } = dial(req.address, req.dialing);
     socket = s;
-    s.setNoDelay(true);
     s.setTimeout(req.idleTimeoutMs, () => finish(false, 'idle timeout'));
     s.on('error', (err) => finish(false, err.message));
     s.on('close', () => finish(false, 'connection closed before acknowledgement'));
@@ -78,6 +80,8 @@ export function sendSnapshot(req: SnapshotSendRequest): Promise<boolean> {
             void stream(s, begin).catch((err: unknown) => finish(false, String(err)));
           } else if (type === FrameType.helloReject) {
             finish(false, `handshake refused: ${frameBody(frame).shortString('reason')}`);
+          } else if (type === FrameType.goodbye) {
+            finish(false, 'the receiver closed the stream as idle');
           } else if (type === FrameType.snapshotAck) {
             const ok = frameBody(frame).u8('ok') === 1;
             finish(ok, 'receiver refused the snapshot');
@@ -90,7 +94,9 @@ export function sendSnapshot(req: SnapshotSendRequest): Promise<boolean> {
         finish(false, String(err));
       }
     });
-    s.write(encodeHello({ version: PROTOCOL_VERSION, clusterId: req.clusterId, from: message.from, to: message.to, purpose: 'snapshot' }));
+    s.once(readyEvent, () => {
+      s.write(encodeHello({ version: PROTOCOL_VERSION, clusterId: req.clusterId, from: message.from, to: message.to, purpose: 'snapshot' }));
+    });
 
     async function stream(sock: net.Socket, beginFrame: Buffer): Promise<void> {
       const data = message.snapshot.data;

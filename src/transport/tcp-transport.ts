@@ -1,18 +1,33 @@
-// The TCP transport between raftkv nodes: one listening socket for everything peers send us,
-// one lazy outbound message stream per peer (peer-sender.ts), and a separate connection per
-// snapshot transfer (snapshot-sender.ts). send() never blocks and never throws; every failure
-// becomes a log line, a counter, a dropped message and, where the core should know, a callback.
-import net from 'node:net';
+// The TCP transport between raftkv nodes: one listening socket for everything peers send us
+// (listener.ts, inbound-connection.ts), one lazy outbound message stream per peer
+// (peer-sender.ts), one rpc stream per peer (rpc-client.ts) and a separate connection per
+// snapshot transfer (snapshot-sender.ts), all dialed by dial.ts, over mutual TLS when `tls` is
+// set. send() never blocks and never throws; every failure becomes a log line, a counter, a
+// dropped message and, where the core should know, a callback. Who may connect is decided by
+// checkHello, and what a connection may make us hold is bounded (see types.ts).
 import { encodedLength, MessageEncoder } from './codec.js';
+import { dialSettings } from './dial.js';
 import { InboundConnection } from './inbound-connection.js';
+import { PeerListener } from './listener.js';
+import { LogLimiter } from './log-limiter.js';
 import { PeerSender } from './peer-sender.js';
 import { RpcClient, RpcError } from './rpc-client.js';
+import { SnapshotAdmission } from './snapshot-admission.js';
 import { sendSnapshot } from './snapshot-sender.js';
 import { consoleLogger } from './logger.js';
 import { DEFAULT_TRANSPORT_OPTIONS } from './types.js';
-import type { InboundCounters } from './inbound-connection.js';
+import type net from 'node:net';
+import type { DialSettings } from './dial.js';
+import type { InboundContext, InboundCounters } from './inbound-connection.js';
 import type { InstallSnapshot, Message, NodeId } from '../raft/types.js';
 import type { PeerAddress, PeerStats, TcpTransportOptions, Transport, TransportLogger, TransportStats } from './types.js';
+
+type ResolvedOptions = Required<
+  Omit<TcpTransportOptions, 'peers' | 'onUnreachable' | 'onSnapshotStatus' | 'onRequest' | 'logger' | 'clusterId' | 'checkHello' | 'acceptSnapshot' | 'tls'>
+>;
+
+/** Limits that must be positive: 0 would turn a bound into "refuse everything" or "never". */
+const LIMITS = ['handshakeTimeoutMs', 'maxHelloBytes', 'idleTimeoutMs', 'maxInboundConnections', 'maxRpcInFlight', 'maxLogLinesPerSecond', 'maxSnapshotBytes'] as const;
 
 interface SnapshotSlot {
   readonly abort: AbortController;
@@ -21,7 +36,7 @@ interface SnapshotSlot {
 
 export class TcpTransport implements Transport {
   readonly id: NodeId;
-  private readonly options: Required<Omit<TcpTransportOptions, 'peers' | 'onUnreachable' | 'onSnapshotStatus' | 'onRequest' | 'logger'>>;
+  private readonly options: ResolvedOptions;
   private readonly rpcClients = new Map<NodeId, RpcClient>();
   private readonly logger: TransportLogger;
   private readonly encoder: MessageEncoder;
@@ -32,13 +47,22 @@ export class TcpTransport implements Transport {
   private readonly counters: InboundCounters = {
     messagesReceived: 0,
     bytesReceived: 0,
-    connectionsRejected: 0,
     snapshotsReceived: 0,
     snapshotsDiscarded: 0,
     snapshotBytesInProgress: 0,
+    snapshotBytesAllocated: 0,
+    rejected: { handshake: 0, cluster: 0, notMember: 0, tls: 0, limit: 0, timeout: 0, idle: 0, malformed: 0, snapshot: 0, rpcInFlight: 0 },
   };
+  private readonly log: LogLimiter;
+  private readonly snapshotAdmission: SnapshotAdmission;
+  private readonly dialing: DialSettings;
+  private readonly listener: PeerListener;
+  private readonly inboundContext: InboundContext;
+  /** What this node presents in its handshakes now, read at each dial and each check. */
+  private readonly clusterId: () => string;
   private droppedUnknownPeer = 0;
-  private server: net.Server | null = null;
+  private tlsDialFailures = 0;
+  private isStarted = false;
   private isStopped = false;
 
   constructor(private readonly init: TcpTransportOptions) {
@@ -48,39 +72,78 @@ export class TcpTransport implements Transport {
       ...DEFAULT_TRANSPORT_OPTIONS,
       random: Math.random,
       ...withoutUndefined(init),
-    } as typeof this.options;
-    if (this.options.snapshotChunkBytes + 1 > this.options.maxFrameBytes) {
+    } as ResolvedOptions;
+    const o = this.options;
+    if (o.snapshotChunkBytes + 1 > o.maxFrameBytes) {
       throw new RangeError('snapshotChunkBytes must be below maxFrameBytes');
     }
-    this.encoder = new MessageEncoder(this.options.entryCacheBytes);
+    for (const name of LIMITS) {
+      if (!Number.isSafeInteger(o[name]) || o[name] < 1) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`);
+    }
+    this.encoder = new MessageEncoder(o.entryCacheBytes);
+    this.log = new LogLimiter(this.logger, o.maxLogLinesPerSecond);
+    const clusterId = init.clusterId ?? DEFAULT_TRANSPORT_OPTIONS.clusterId;
+    // send() never throws, and it may dial: a throwing getter is logged, and we present ''.
+    this.clusterId =
+      typeof clusterId === 'string'
+        ? () => clusterId
+        : () => {
+            try {
+              return clusterId();
+            } catch (err) {
+              this.log.log('clusterId', 'error', 'the clusterId option threw', { error: String(err) });
+              return '';
+            }
+          };
+    this.snapshotAdmission = new SnapshotAdmission(o.maxSnapshotBytes);
+    // Throws here, at construction, on unreadable PEM: a node must not start half-secure.
+    this.dialing = dialSettings(init.tls, (err) => {
+      this.tlsDialFailures++;
+      this.log.log('tls-dial', 'warn', 'TLS failed dialing a peer', { error: err.code ?? err.message });
+    });
+    this.inboundContext = {
+      selfId: this.id,
+      clusterId: this.clusterId,
+      checkHello: init.checkHello,
+      acceptSnapshot: init.acceptSnapshot,
+      maxHelloBytes: o.maxHelloBytes,
+      maxFrameBytes: o.maxFrameBytes,
+      idleTimeoutMs: o.idleTimeoutMs,
+      maxRpcInFlight: o.maxRpcInFlight,
+      snapshots: this.snapshotAdmission,
+      log: this.log,
+      counters: this.counters,
+      deliver: (m) => this.deliver(m),
+      answer: (from, payload) => {
+        const handler = this.init.onRequest;
+        if (handler === undefined || this.isStopped) return Promise.reject(new Error('this node takes no requests'));
+        return handler(from, payload);
+      },
+    };
+    this.listener = new PeerListener({
+      host: o.listenHost,
+      port: o.listenPort,
+      tls: init.tls,
+      maxConnections: o.maxInboundConnections,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      log: this.log,
+      counters: this.counters,
+      onAccepted: (socket, remainingMs) => this.onConnection(socket, remainingMs),
+    });
     for (const [id, address] of init.peers ?? []) this.addPeer(id, address);
   }
 
   /** Listens on listenHost:listenPort. Rejects only if the port cannot be bound. */
-  start(): Promise<void> {
-    if (this.server !== null) return Promise.resolve();
-    const server = net.createServer((socket) => this.onConnection(socket));
-    this.server = server;
-    return new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => {
-        this.server = null;
-        reject(err);
-      };
-      server.once('error', onError);
-      server.listen(this.options.listenPort, this.options.listenHost, () => {
-        server.off('error', onError);
-        server.on('error', (err) => this.logger.error('listener error', { error: err.message }));
-        this.logger.info('transport listening', { ...this.address() });
-        resolve();
-      });
-    });
+  async start(): Promise<void> {
+    if (this.isStarted) return;
+    await this.listener.start();
+    this.isStarted = true;
+    this.logger.info('transport listening', { ...this.address(), tls: this.init.tls !== undefined });
   }
 
   /** The bound address (the real port when listenPort was 0). */
   address(): PeerAddress {
-    const a = this.server?.address();
-    if (a === null || a === undefined || typeof a === 'string') return { host: this.options.listenHost, port: this.options.listenPort };
-    return { host: a.address, port: a.port };
+    return this.listener.address();
   }
 
   send(m: Message): void {
@@ -151,7 +214,8 @@ export class TcpTransport implements Transport {
       new RpcClient(address, {
         selfId: this.id,
         peerId: id,
-        clusterId: this.options.clusterId,
+        clusterId: this.clusterId,
+        dialing: this.dialing,
         maxFrameBytes: this.options.maxFrameBytes,
         dialTimeoutMs: this.options.dialTimeoutMs,
         logger: this.logger,
@@ -162,7 +226,8 @@ export class TcpTransport implements Transport {
       id,
       new PeerSender(id, address, {
         selfId: this.id,
-        clusterId: options.clusterId,
+        clusterId: this.clusterId,
+        dialing: this.dialing,
         logger: this.logger,
         random: options.random,
         maxQueueBytes: options.maxQueueBytes,
@@ -192,11 +257,8 @@ export class TcpTransport implements Transport {
     const transfers = [...this.snapshots.values()];
     for (const slot of transfers) slot.abort.abort();
     for (const conn of this.inbound) conn.destroy();
-    const server = this.server;
-    await Promise.all([
-      ...transfers.map((t) => t.done),
-      server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve())),
-    ]);
+    await Promise.all([...transfers.map((t) => t.done), this.listener.close()]);
+    this.log.close();
   }
 
   stats(): TransportStats {
@@ -211,9 +273,18 @@ export class TcpTransport implements Transport {
       });
     }
     const cache = this.encoder.entryCache.stats();
+    const { rejected, ...counters } = this.counters;
+    let connectionsRejected = 0;
+    for (const [kind, n] of Object.entries(rejected)) if (kind !== 'idle' && kind !== 'rpcInFlight') connectionsRejected += n;
     return {
       peers,
-      ...this.counters,
+      ...counters,
+      connectionsRejected,
+      rejected: { ...rejected },
+      inboundConnections: this.listener.openConnections,
+      tlsDialFailures: this.tlsDialFailures,
+      logLinesSuppressed: this.log.suppressed,
+      snapshotBytesReserved: this.snapshotAdmission.reservedBytes,
       droppedUnknownPeer: this.droppedUnknownPeer,
       entriesEncoded: cache.entriesEncoded,
       entryCacheHits: cache.hits,
@@ -221,25 +292,12 @@ export class TcpTransport implements Transport {
     };
   }
 
-  private onConnection(socket: net.Socket): void {
+  private onConnection(socket: net.Socket, handshakeRemainingMs: number): void {
     if (this.isStopped) {
       socket.destroy();
       return;
     }
-    const conn = new InboundConnection(socket, {
-      selfId: this.id,
-      clusterId: this.options.clusterId,
-      maxFrameBytes: this.options.maxFrameBytes,
-      maxSnapshotBytes: this.options.maxSnapshotBytes,
-      logger: this.logger,
-      counters: this.counters,
-      deliver: (m) => this.deliver(m),
-      answer: (from, payload) => {
-        const handler = this.init.onRequest;
-        if (handler === undefined || this.isStopped) return Promise.reject(new Error('this node takes no requests'));
-        return handler(from, payload);
-      },
-    });
+    const conn = new InboundConnection(socket, this.inboundContext, handshakeRemainingMs);
     this.inbound.add(conn);
     socket.on('close', () => this.inbound.delete(conn));
   }
@@ -265,7 +323,8 @@ export class TcpTransport implements Transport {
     const done = sendSnapshot({
       message: m,
       address,
-      clusterId: this.options.clusterId,
+      clusterId: this.clusterId(),
+      dialing: this.dialing,
       encoder: this.encoder,
       chunkBytes: this.options.snapshotChunkBytes,
       idleTimeoutMs: this.options.snapshotIdleTimeoutMs,

@@ -1,8 +1,12 @@
 // The transport's contract with the runtime: options, callbacks, logger and statistics. The
 // runtime (node/) hands every Message of a Ready to `send()` only AFTER the Ready is durable;
 // the transport may drop any message (Raft tolerates loss, §5.3) but never reorders messages
-// on the stream to one peer, and never blocks the caller.
-import type { Message, NodeId } from '../raft/types.js';
+// on the stream to one peer, and never blocks the caller. Everything a peer can make the
+// receiver hold (connections, handshake bytes, idle streams, requests in flight, snapshot
+// memory) has a bound here, so no client, careless or hostile, can exhaust the process.
+import type tls from 'node:tls';
+import type { Hello } from './frame.js';
+import type { InstallSnapshot, Message, NodeId } from '../raft/types.js';
 
 export interface PeerAddress {
   readonly host: string;
@@ -32,15 +36,56 @@ export interface Transport {
   stop(): Promise<void>;
 }
 
+/** PEM contents (not paths) for mutual TLS between peers. */
+export interface TransportTlsOptions {
+  /** This node's certificate: presented by the listener and by every dial. */
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** The only authority trusted for peers, both ways: a peer's certificate must chain to it. */
+  readonly ca: string | Buffer;
+}
+
+/** What the listener knows of the far end when it checks a handshake. */
+export interface HelloPeer {
+  /** The verified client certificate with TLS on; null on plain TCP. */
+  readonly certificate: tls.PeerCertificate | null;
+  readonly remoteAddress: string | undefined;
+}
+
+/** A refusal reason (logged, sent back in HELLO_REJECT), or null to accept. */
+export type HelloCheck = (hello: Hello, peer: HelloPeer) => string | null;
+
+/** Called at SNAP_BEGIN, before any memory is set aside: a refusal reason, or null to accept. */
+export type SnapshotCheck = (header: InstallSnapshot) => string | null;
+
 export interface TcpTransportOptions {
   /** This node's id; sent in every handshake. */
   readonly id: NodeId;
   /**
-   * Connections naming another cluster are refused, so a misconfigured address cannot join two
-   * clusters' logs together.
+   * What this node presents in its own handshakes, read at each dial (a node learns its
+   * cluster's id after it starts when it joins). Unless `checkHello` is given, connections
+   * naming another cluster are refused, so a misconfigured address cannot join two clusters'
+   * logs together.
    * @default 'raftkv'
    */
-  readonly clusterId?: string;
+  readonly clusterId?: string | (() => string);
+  /**
+   * Decides who may speak once the version and the `to` id have been checked. Replaces the
+   * default check (the hello's clusterId equals ours); the server uses it for cluster identity
+   * and membership. Refusals answer HELLO_REJECT and count as `rejected.notMember`.
+   */
+  readonly checkHello?: HelloCheck;
+  /**
+   * Decides whether an inbound snapshot stream may proceed (the server accepts them only from
+   * the current leader). A refusal counts as `rejected.snapshot`; nothing is allocated.
+   */
+  readonly acceptSnapshot?: SnapshotCheck;
+  /**
+   * Mutual TLS between peers. The listener refuses, in the TLS layer and before any frame is
+   * read, a connection without a certificate signed by `ca`; every dial presents `cert` and
+   * verifies the peer against `ca` and the dialed host name or IP.
+   */
+  readonly tls?: TransportTlsOptions;
   readonly listenHost: string;
   /** 0 picks a free port; read it back from `address()` after `start()`. */
   readonly listenPort: number;
@@ -76,10 +121,34 @@ export interface TcpTransportOptions {
   readonly snapshotChunkBytes?: number;
   /** A snapshot stream idle this long (no progress either way) is aborted. @default 30000 */
   readonly snapshotIdleTimeoutMs?: number;
-  /** Largest snapshot a receiver assembles in memory. @default 1 GiB */
+  /**
+   * Largest snapshot a receiver assembles in memory, and the budget of the sizes announced by
+   * all inbound transfers in progress together.
+   * @default 1 GiB
+   */
   readonly maxSnapshotBytes?: number;
   /** Budget of the encoded-entry cache shared by all peers. @default 32 MiB */
   readonly entryCacheBytes?: number;
+  /**
+   * An inbound connection that has not completed our HELLO this long after it was accepted
+   * (TLS handshake included) is destroyed.
+   * @default 5000
+   */
+  readonly handshakeTimeoutMs?: number;
+  /** Largest frame accepted before the handshake is (a hello is at most 771 bytes). @default 1024 */
+  readonly maxHelloBytes?: number;
+  /**
+   * An accepted inbound stream with no bytes either way for this long is closed; its sender
+   * redials when it next has something to say.
+   * @default 60000
+   */
+  readonly idleTimeoutMs?: number;
+  /** Inbound connections held at once (every kind, TLS handshakes included); more are destroyed at once. @default 256 */
+  readonly maxInboundConnections?: number;
+  /** Requests being answered at once on one rpc connection; more are refused at once. @default 256 */
+  readonly maxRpcInFlight?: number;
+  /** Log lines per second per kind of inbound failure; the rest are counted and summarized. @default 10 */
+  readonly maxLogLinesPerSecond?: number;
 }
 
 export const DEFAULT_TRANSPORT_OPTIONS = {
@@ -94,6 +163,12 @@ export const DEFAULT_TRANSPORT_OPTIONS = {
   snapshotIdleTimeoutMs: 30_000,
   maxSnapshotBytes: 1024 * 1024 * 1024,
   entryCacheBytes: 32 * 1024 * 1024,
+  handshakeTimeoutMs: 5000,
+  maxHelloBytes: 1024,
+  idleTimeoutMs: 60_000,
+  maxInboundConnections: 256,
+  maxRpcInFlight: 256,
+  maxLogLinesPerSecond: 10,
 } as const;
 
 export interface PeerStats {
@@ -105,26 +180,61 @@ export interface PeerStats {
   readonly bytesDropped: number;
   readonly queuedMessages: number;
   readonly queuedBytes: number;
-  /** Dials attempted after the first (failures and lost connections). */
+  /** Dials attempted after the first (after a failure, a lost connection or an idle close). */
   readonly reconnects: number;
   readonly snapshotsSent: number;
   readonly snapshotsFailed: number;
   readonly isSnapshotInFlight: boolean;
 }
 
+/** Inbound refusals by reason. */
+export interface TransportRejections {
+  /** A well-formed HELLO with the wrong protocol version or naming another node as `to`. */
+  readonly handshake: number;
+  /** A HELLO naming another cluster (the default check, when no checkHello is given). */
+  readonly cluster: number;
+  /** A HELLO that checkHello refused (not a member, another cluster, ...). */
+  readonly notMember: number;
+  /** Connections (with TLS on) that ended before the TLS handshake completed: no or an untrusted certificate, not TLS at all. */
+  readonly tls: number;
+  /** Connections destroyed at once because maxInboundConnections were open. */
+  readonly limit: number;
+  /** Connections that did not complete the handshake within handshakeTimeoutMs. */
+  readonly timeout: number;
+  /** Accepted streams closed after idleTimeoutMs without a byte either way (not counted in connectionsRejected). */
+  readonly idle: number;
+  /** Undecodable, oversize or out-of-place frames, or a message that lies about its sender. */
+  readonly malformed: number;
+  /** Snapshot streams refused at SNAP_BEGIN: acceptSnapshot, one per peer, too large, or over the total budget. */
+  readonly snapshot: number;
+  /** Rpc requests answered at once with an error because maxRpcInFlight were being answered (not counted in connectionsRejected). */
+  readonly rpcInFlight: number;
+}
+
 export interface TransportStats {
   readonly peers: ReadonlyMap<NodeId, PeerStats>;
   readonly messagesReceived: number;
   readonly bytesReceived: number;
-  /** Inbound connections closed for a bad handshake, bad frame or oversize frame. */
+  /** Inbound connections closed by a refusal: the sum of `rejected` but for idle and rpcInFlight. */
   readonly connectionsRejected: number;
+  readonly rejected: TransportRejections;
+  /** Inbound connections open now (handshakes in progress included). */
+  readonly inboundConnections: number;
+  /** Our dials that failed in TLS: the peer's certificate was not trusted, or it refused ours. */
+  readonly tlsDialFailures: number;
+  /** Inbound log lines dropped by the rate limit (maxLogLinesPerSecond). */
+  readonly logLinesSuppressed: number;
   /** Messages addressed to a node that is not a known peer. */
   readonly droppedUnknownPeer: number;
   readonly snapshotsReceived: number;
   /** Inbound snapshot transfers discarded (interrupted, bad CRC, too large). */
   readonly snapshotsDiscarded: number;
-  /** Bytes of inbound snapshot transfers still being assembled. */
+  /** Bytes received so far by inbound snapshot transfers still being assembled. */
   readonly snapshotBytesInProgress: number;
+  /** Sizes announced by the inbound transfers in progress; at most maxSnapshotBytes in total. */
+  readonly snapshotBytesReserved: number;
+  /** Memory held by inbound transfers in progress: grows with the bytes received, never to the announced size up front. */
+  readonly snapshotBytesAllocated: number;
   readonly entriesEncoded: number;
   readonly entryCacheHits: number;
   /** Memory held by the encoded-entry cache (bounded by entryCacheBytes). */

@@ -1,6 +1,13 @@
 // Shared fixtures for the transport tests: message arbitraries for property tests, transports
-// on 127.0.0.1 with silent logging, and a bounded wait.
+// on 127.0.0.1 with silent logging, a bounded wait, hand-driven hostile clients, and a test PKI.
 import fc from 'fast-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { makeCertificate, makeCertificateAuthority, readPem } from '../../src/security/certs.js';
+import { FrameDecoder } from '../../src/transport/frame.js';
 import { TcpTransport, silentLogger } from '../../src/transport/index.js';
 import type { Arbitrary } from 'fast-check';
 import type { TestContext } from 'node:test';
@@ -111,3 +118,102 @@ export function mesh(nodes: readonly Node[]): void {
 }
 
 export { freePort } from '../../src/transport/free-ports.js';
+
+/** A hand-driven client on a raw socket (plain or TLS): what a hostile peer would send. */
+export interface RawClient {
+  readonly socket: net.Socket;
+  /** Frames the server sent back, copied. */
+  readonly frames: Buffer[];
+  /** Resolves with the time (ms since the socket was opened) at which it closed. */
+  readonly closed: Promise<number>;
+  readonly isClosed: () => boolean;
+}
+
+export interface RawClientOptions {
+  /** Dial with TLS using these (PEM contents); omit cert/key to present no certificate. */
+  readonly tls?: { readonly ca: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer };
+  /** Sent first, once connected (after the TLS handshake with tls). */
+  readonly send?: Buffer;
+}
+
+export function rawClient(t: TestContext, port: number, options: RawClientOptions = {}): RawClient {
+  const openedAt = performance.now();
+  const frames: Buffer[] = [];
+  const decoder = new FrameDecoder(64 * 1024 * 1024);
+  let isClosed = false;
+  const socket =
+    options.tls === undefined
+      ? net.connect({ host: '127.0.0.1', port })
+      : tls.connect({ host: '127.0.0.1', port, ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key });
+  // Written at once (the socket holds it until connected), so later writes keep their order.
+  if (options.send !== undefined) socket.write(options.send);
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      decoder.push(chunk, (f) => frames.push(Buffer.from(f)) > 0);
+    } catch {
+      socket.destroy();
+    }
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) =>
+    socket.on('close', () => {
+      isClosed = true;
+      resolve(performance.now() - openedAt);
+    }),
+  );
+  t.after(() => socket.destroy());
+  return { socket, frames, closed, isClosed: () => isClosed };
+}
+
+/** Resolves with what `p` resolves to, or rejects after `ms` naming `what`. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+/** Builds a frame of `type` around `body` by hand, as an attacker would. */
+export function rawFrame(type: number, body: Buffer): Buffer {
+  const h = Buffer.alloc(5);
+  h.writeUInt32BE(body.length + 1, 0);
+  h[4] = type;
+  return Buffer.concat([h, body]);
+}
+
+export interface TestPki {
+  /** The cluster's CA and certificates it signed for n1..n3 (SANs 127.0.0.1, localhost). */
+  readonly ca: Buffer;
+  readonly nodes: ReadonlyMap<string, { readonly cert: Buffer; readonly key: Buffer }>;
+  /** Another CA and a certificate it signed: a stranger with a well-formed but foreign identity. */
+  readonly otherCa: Buffer;
+  readonly stranger: { readonly cert: Buffer; readonly key: Buffer };
+  /** Signed by the cluster's CA, but for another address (10.9.9.9, elsewhere.example). */
+  readonly misaddressed: { readonly cert: Buffer; readonly key: Buffer };
+}
+
+/** Makes the test PKI once per test file in a temporary directory, removed when the process exits. */
+export function makeTestPki(): TestPki {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-transport-pki-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const read = (p: { cert: string; key: string }): { cert: Buffer; key: Buffer } => ({ cert: readPem(p.cert, 'cert'), key: readPem(p.key, 'key') });
+  const ca = makeCertificateAuthority(dir);
+  const nodes = new Map(['n1', 'n2', 'n3'].map((id) => [id, read(makeCertificate(ca, dir, id, { commonName: id }))] as const));
+  const other = makeCertificateAuthority(dir, 'other-ca');
+  return {
+    ca: readPem(ca.cert, 'ca'),
+    nodes,
+    otherCa: readPem(other.cert, 'ca'),
+    stranger: read(makeCertificate(other, dir, 'stranger', { commonName: 'n1' })),
+    misaddressed: read(makeCertificate(ca, dir, 'misaddressed', { commonName: 'n2', dnsNames: ['elsewhere.example'], ipAddresses: ['10.9.9.9'] })),
+  };
+}
