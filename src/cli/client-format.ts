@@ -98,7 +98,7 @@ export function describe(err: Error, hasToken: boolean): string {
   const message = oneLine(err.message);
   if (err instanceof OutcomeUnknownError) return `${message} (idempotency key ${err.idempotencyKey})`;
   if (err instanceof UnauthenticatedError) {
-    return `${message} (${hasToken ? 'the node did not accept the token given' : 'the node wants a token: --token T or RAFTKV_TOKEN'})`;
+    return `${message}; ${hasToken ? 'the node did not accept the token given' : 'the node wants a token: --token T or RAFTKV_TOKEN'}`;
   }
   if (err instanceof PermissionDeniedError) return `${message} (the token's permissions do not cover this; membership and leader transfer need an admin token)`;
   if (err instanceof NoSpaceError) return `${message} (the cluster is out of space: reads and deletes still work; free space or raise --quota-bytes)`;

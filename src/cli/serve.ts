@@ -3,7 +3,7 @@
 // failed start exits 1 with one line and leaves nothing changed). SIGTERM/SIGINT stop it cleanly:
 // stop accepting, finish or fail in-flight requests, flush, exit 0. SIGHUP re-reads --auth-file.
 import { LOG_LEVELS, isLogLevel } from '../server/logger.js';
-import { DEFAULT_NODE_CONFIG, StartError, startNode, type NodeConfig, type TlsFiles } from '../server/node-server.js';
+import { DEFAULT_NODE_CONFIG, StartError, checkInitialCluster, hasClusterFile, startNode, type NodeConfig, type TlsFiles } from '../server/node-server.js';
 import { hostPortText, type HostPort } from '../server/address.js';
 import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagSpec, type ParsedFlags } from './flags.js';
 import type { Io } from './cluster.js';
@@ -68,8 +68,13 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`);
   const initial = optionalString(flags, 'initial-cluster');
   const initialCluster = initial === undefined ? null : parseInitialCluster(initial);
-  const token = optionalString(flags, 'initial-cluster-token') ?? DEFAULT_NODE_CONFIG.initialClusterToken;
-  if (!/^[\x21-\x7e]{1,256}$/.test(token)) throw new UsageError('--initial-cluster-token must be 1-256 printable characters without spaces');
+  const token = optionalString(flags, 'initial-cluster-token') ?? null;
+  if (token !== null && !/^[\x21-\x7e]{1,256}$/.test(token)) throw new UsageError('--initial-cluster-token must be 1-256 printable characters without spaces');
+  // A first start needs a founding cluster that names this node (a restart reads its data dir).
+  if (joinUrl === null && !hasClusterFile(dataDir)) {
+    const problem = checkInitialCluster({ id, initialCluster, advertisePeerAddr });
+    if (problem !== null) throw new UsageError(problem);
+  }
   const maxValueBytes = intFlag(flags, 'max-value-bytes', DEFAULT_NODE_CONFIG.maxValueBytes, 1, 64 << 20);
   const maxResponseBytes = intFlag(flags, 'max-response-bytes', DEFAULT_NODE_CONFIG.maxResponseBytes, 64 << 10, 1 << 30);
   if (maxResponseBytes < maxValueBytes + 4096) {

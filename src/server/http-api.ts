@@ -276,7 +276,7 @@ export function createApiServer(options: ApiServerOptions): Api {
         throw err;
       }
     }
-    if (method === 'POST') requireJsonContentType(req);
+    if (method === 'POST' && takesPost(target.path)) requireJsonContentType(req);
     const body = await readBody(req, maxBody);
     if (isTracing) trace('http-body', -1);
     const parsed: ParsedRequest = {
@@ -540,6 +540,11 @@ function listingReply(items: readonly KvRecordView[], more: boolean, maxBytes: n
     bytes += n;
   }
   return { status: 200, bytes: Buffer.from(`{"items":[${parts.join(',')}],"more":${more || isCut}}`), contentType: 'application/json' };
+}
+
+/** Routes that act on a POST; a POST anywhere else is answered 404 or 405 by its route. */
+function takesPost(path: string): boolean {
+  return path === '/v1/txn' || path.startsWith('/v1/members') || path === '/v1/leader/transfer' || path.startsWith('/v1/internal/');
 }
 
 function requireJsonContentType(req: IncomingMessage): void {

@@ -1,7 +1,11 @@
 // Who a node is and which cluster it belongs to (API.md "Security"), kept in `<data-dir>/cluster.json`:
 //
 //   {"version":2, "nodeId":"n1", "clusterId":"<32 hex>"|null, "founding":"f-<32 hex>"|null,
-//    "founders":["n1","n2","n3"], "peers":{"n2":"HOST:PORT", ...}}
+//    "founders":["n1","n2","n3"], "peers":{"n2":"HOST:PORT", ...}, "token":"<64 hex>"|null}
+//
+// `token` is the SHA-256 of the --initial-cluster-token the cluster was founded with: a restart
+// that names a different token is pointed at another cluster's data dir and refused (a restart
+// otherwise ignores --initial-cluster, which may lag behind membership changes).
 //
 // The cluster id is random: the first leader draws it and commits it through the log (a registry
 // record, member-registry.ts), so every member, and every later member through snapshots, holds
@@ -29,6 +33,8 @@ export interface ClusterFile {
   readonly founding: string | null;
   readonly founders: readonly NodeId[];
   readonly peers: Readonly<Record<NodeId, string>>;
+  /** SHA-256 (hex) of the founding --initial-cluster-token; null for joiners and old files. */
+  readonly token: string | null;
 }
 
 export class ClusterFileError extends Error {}
@@ -37,6 +43,10 @@ export class ClusterFileError extends Error {}
 export function foundingId(initialCluster: ReadonlyMap<NodeId, HostPort>, token: string): string {
   const lines = [...initialCluster].map(([id, a]) => `${id}=${hostPortText(a)}`).sort();
   return `f-${createHash('sha256').update(`${token}\n${lines.join('\n')}`).digest('hex').slice(0, 32)}`;
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
 export function newClusterId(): string {
@@ -69,7 +79,7 @@ export function readClusterFile(dir: string): ClusterFile | null {
     // Version 1 (before cluster ids): {"id", "peers"}.
     const id = o['id'];
     if (typeof id !== 'string' || !ID_PATTERN.test(id)) bad('"id" is not a node id');
-    return { version: 2, nodeId: id as string, clusterId: null, founding: LEGACY_FOUNDING, founders: Object.keys(peers), peers };
+    return { version: 2, nodeId: id as string, clusterId: null, founding: LEGACY_FOUNDING, founders: Object.keys(peers), peers, token: null };
   }
   if (o['version'] !== 2) bad(`unknown version ${JSON.stringify(o['version'])}`);
   const nodeId = o['nodeId'];
@@ -81,7 +91,9 @@ export function readClusterFile(dir: string): ClusterFile | null {
   const founders = o['founders'];
   if (!Array.isArray(founders) || !founders.every((f) => typeof f === 'string' && ID_PATTERN.test(f))) bad('"founders" is not a list of node ids');
   if (clusterId === null && founding === null) bad('neither a cluster id nor a founding id');
-  return { version: 2, nodeId: nodeId as string, clusterId: clusterId as string | null, founding: founding as string | null, founders: founders as string[], peers };
+  const token = o['token'] ?? null;
+  if (token !== null && (typeof token !== 'string' || !/^[0-9a-f]{64}$/.test(token))) bad('"token" is not a SHA-256');
+  return { version: 2, nodeId: nodeId as string, clusterId: clusterId as string | null, founding: founding as string | null, founders: founders as string[], peers, token: token as string | null };
 }
 
 export function encodeClusterFile(f: ClusterFile): string {

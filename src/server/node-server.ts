@@ -7,6 +7,8 @@
 // (TLS material, the auth file, cluster.json), then both ports are bound, and only then is the
 // data dir written. Any failure stops what was started, releases both ports, and, if the data dir
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ChangeInProgressError as ClientChangeInProgressError, OutcomeUnknownError, RaftKvClient, UnavailableError } from '../client/index.js';
 import { RaftNode } from '../node/index.js';
 import type { NodeId, RemovedNotice } from '../raft/index.js';
@@ -20,7 +22,7 @@ import { ApiError } from './errors.js';
 import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
 import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
 import { fields, parseJson, type Reply } from './http-util.js';
-import { ClusterFileError, ClusterIdentity, foundingId, newClusterId, readClusterFile, type ClusterFile } from './identity.js';
+import { CLUSTER_FILE, ClusterFileError, ClusterIdentity, foundingId, newClusterId, readClusterFile, tokenHash, type ClusterFile } from './identity.js';
 import { createKvBackend } from './kv-backend.js';
 import { createLogger, type Logger, type LogLevel } from './logger.js';
 import { ServiceStateMachine } from './member-registry.js';
@@ -48,7 +50,8 @@ export interface NodeConfig {
   readonly advertiseClientAddr: HostPort;
   /** The founding voters, for a first start; a restart trusts its data dir (see identity.ts). */
   readonly initialCluster: ReadonlyMap<NodeId, HostPort> | null;
-  readonly initialClusterToken: string;
+  /** Names the cluster at its founding; a restart that gives another one is refused. Null: not given ('raftkv'). */
+  readonly initialClusterToken: string | null;
   /** A running cluster's client URL to ask for membership (first start only). */
   readonly join: string | null;
   /** The admin token --join presents to a cluster with --auth-file. */
@@ -72,6 +75,11 @@ export interface NodeConfig {
   readonly authFile: string | null;
   readonly corsOrigins: readonly string[];
   readonly logLevel: LogLevel;
+}
+
+/** Whether `dir` already holds a node (a restart): its cluster.json exists. */
+export function hasClusterFile(dir: string): boolean {
+  return existsSync(join(dir, CLUSTER_FILE));
 }
 
 export const DEFAULT_NODE_CONFIG = {
@@ -284,18 +292,25 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     // 5. A joiner asks the cluster to add it, and learns its members and cluster id.
     if (plan.join !== null) {
       let joined: { members: MemberView[]; clusterId: string };
+      // Learn the cluster and its members before asking to be added, so the leader's first
+      // dial to this node is heard rather than refused and backed off.
+      const expect = (clusterId: string, members: readonly { id: string }[]): void => {
+        identity.learn(clusterId);
+        for (const m of members) access.bootstrapPeers.add(m.id);
+      };
       try {
-        joined = await joinCluster(plan.join, cfg, self, logger);
+        joined = await joinCluster(plan.join, cfg, self, logger, expect);
       } catch (err) {
         throw new StartError(`could not join ${plan.join}: ${(err as Error).message}`);
       }
       identity.learn(joined.clusterId);
+      for (const m of joined.members) access.bootstrapPeers.add(m.id);
       for (const m of joined.members) {
         const addr = parseAddress(m.peerAddr);
         if (m.id !== cfg.id && addr !== null) transport.addPeer(m.id, addr);
       }
       const peers = Object.fromEntries(joined.members.filter((m) => parseAddress(m.peerAddr) !== null).map((m) => [m.id, m.peerAddr]));
-      writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers });
+      writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
     return running({ cfg, node: started, transport, service, http: http.server, auth, timers, logger, io, clientUrl: `${scheme}://${self.clientAddr}` });
@@ -317,35 +332,41 @@ interface IdentityPlan {
 function planIdentity(cfg: NodeConfig, stored: ClusterFile | null): IdentityPlan {
   if (stored !== null) {
     if (stored.nodeId !== cfg.id) throw new StartError(`--data-dir ${cfg.dataDir} belongs to node ${stored.nodeId}, not ${cfg.id}`);
-    if (cfg.initialCluster !== null && stored.founding !== null && stored.founding !== 'f-legacy') {
-      const founding = foundingId(cfg.initialCluster, cfg.initialClusterToken);
-      if (founding !== stored.founding) {
-        throw new StartError(
-          `--data-dir ${cfg.dataDir} belongs to another cluster (${stored.clusterId ?? stored.founding}) than --initial-cluster and --initial-cluster-token describe; a restarted node needs neither flag: drop them if the membership changed since`,
-        );
-      }
+    // A restart ignores --initial-cluster (its data dir knows the membership, which may have
+    // changed since), but a token that names another cluster means another cluster's data dir.
+    if (cfg.initialClusterToken !== null && stored.token !== null && tokenHash(cfg.initialClusterToken) !== stored.token) {
+      throw new StartError(`--data-dir ${cfg.dataDir} belongs to another cluster (${stored.clusterId ?? stored.founding}), founded with another --initial-cluster-token`);
     }
     return { file: stored, isNewFile: false, join: null };
   }
   if (cfg.join !== null) return { file: null, isNewFile: false, join: cfg.join };
-  if (cfg.initialCluster === null) throw new StartError('--initial-cluster is required to start a new node (or set RAFTKV_INITIAL_CLUSTER), or --join to join a running cluster');
-  const mine = cfg.initialCluster.get(cfg.id);
-  if (mine === undefined) throw new StartError(`--initial-cluster does not name this node (${cfg.id})`);
-  if (mine.host !== cfg.advertisePeerAddr.host || mine.port !== cfg.advertisePeerAddr.port) {
-    throw new StartError(`--initial-cluster gives ${cfg.id} the address ${hostPortText(mine)} but its advertised peer address is ${hostPortText(cfg.advertisePeerAddr)}`);
-  }
+  const problem = checkInitialCluster(cfg);
+  if (problem !== null) throw new StartError(problem);
+  const token = cfg.initialClusterToken ?? DEFAULT_NODE_CONFIG.initialClusterToken;
   return {
     file: {
       version: 2,
       nodeId: cfg.id,
       clusterId: null,
-      founding: foundingId(cfg.initialCluster, cfg.initialClusterToken),
-      founders: [...cfg.initialCluster.keys()],
-      peers: Object.fromEntries([...cfg.initialCluster].map(([id, a]) => [id, hostPortText(a)])),
+      founding: foundingId(cfg.initialCluster!, token),
+      founders: [...cfg.initialCluster!.keys()],
+      peers: Object.fromEntries([...cfg.initialCluster!].map(([id, a]) => [id, hostPortText(a)])),
+      token: tokenHash(token),
     },
     isNewFile: true,
     join: null,
   };
+}
+
+/** What is wrong with --initial-cluster for a founder's first start, or null. */
+export function checkInitialCluster(cfg: Pick<NodeConfig, 'id' | 'initialCluster' | 'advertisePeerAddr'>): string | null {
+  if (cfg.initialCluster === null) return '--initial-cluster is required to start a new node (or set RAFTKV_INITIAL_CLUSTER), or --join to join a running cluster';
+  const mine = cfg.initialCluster.get(cfg.id);
+  if (mine === undefined) return `--initial-cluster does not name this node (${cfg.id})`;
+  if (mine.host !== cfg.advertisePeerAddr.host || mine.port !== cfg.advertisePeerAddr.port) {
+    return `--initial-cluster gives ${cfg.id} the address ${hostPortText(mine)} but its advertised peer address is ${hostPortText(cfg.advertisePeerAddr)}`;
+  }
+  return null;
 }
 
 function pem(path: string, what: string): Buffer {
@@ -478,7 +499,13 @@ function running(p: RunningParts): RunningNode {
  * trusted CA (--trusted-ca-file, else --peer-trusted-ca-file), and an admin token (--join-token)
  * is sent when the cluster requires one.
  */
-async function joinCluster(url: string, cfg: NodeConfig, self: { peerAddr: string; clientAddr: string }, logger: Logger): Promise<{ members: MemberView[]; clusterId: string }> {
+async function joinCluster(
+  url: string,
+  cfg: NodeConfig,
+  self: { peerAddr: string; clientAddr: string },
+  logger: Logger,
+  expect: (clusterId: string, members: readonly { id: string }[]) => void,
+): Promise<{ members: MemberView[]; clusterId: string }> {
   const caFile = cfg.clientTls?.trustedCaFile ?? cfg.peerTls?.trustedCaFile ?? null;
   const client = new RaftKvClient({
     endpoints: [url],
@@ -491,6 +518,9 @@ async function joinCluster(url: string, cfg: NodeConfig, self: { peerAddr: strin
   try {
     while (Date.now() < deadline) {
       try {
+        const status = await client.status();
+        if (status.clusterId === null) throw new UnavailableError('NO_LEADER', `${url} has no cluster id yet`, 503);
+        expect(status.clusterId, status.members);
         const body = await client.addMember({ id: cfg.id, ...self, role: cfg.isLearner ? 'learner' : 'voter' });
         const members = body['members'];
         const clusterId = body['clusterId'];

@@ -21,8 +21,8 @@ export class PeerAccess {
     private readonly selfId: NodeId,
     private readonly identity: ClusterIdentity,
     private readonly registry: ServiceStateMachine<unknown>,
-    /** Peers named by cluster.json or a join answer: heard until this node knows a configuration. */
-    private readonly bootstrapPeers: ReadonlySet<NodeId>,
+    /** Peers named by cluster.json or a join answer (added later): heard until this node knows a configuration. */
+    readonly bootstrapPeers: Set<NodeId>,
   ) {}
 
   isMember(id: NodeId): boolean {

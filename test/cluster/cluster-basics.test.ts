@@ -185,7 +185,10 @@ async function checkStatusAndMetrics(cluster: TestCluster, node: TestNode, leade
   const members = ok<{ members: NodeStatus['members'] }>(await http(node.url, '/v1/members'), 'members');
   assert.deepEqual([...members.members].sort(byId), expected);
 
-  assert.deepEqual(ok(await http(node.url, '/healthz'), 'healthz'), { ok: true, id: node.id });
+  const health = ok(await http(node.url, '/healthz'), 'healthz');
+  assert.equal(health['ready'], true, 'healthz answers readiness: a leader with a quorum, applied');
+  assert.equal(health['id'], node.id);
+  assert.deepEqual(ok(await http(node.url, '/livez'), 'livez'), { live: true, id: node.id, starting: false });
 
   const metrics = await http(node.url, '/metrics');
   assert.equal(metrics.status, 200);

@@ -49,6 +49,8 @@ export function http(base: string, path: string, options: HttpOptions = {}): Pro
   const sec = security.get(url.origin);
   const headers: Record<string, string> = { ...(sec?.token !== undefined ? { authorization: `Bearer ${sec.token}` } : {}), ...(options.headers ?? {}) };
   if (body !== undefined) headers['content-length'] = String(body.length);
+  // Every POST of the API takes JSON (415 otherwise); a test of that sets its own content type.
+  if (options.method === 'POST' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const tls = url.protocol === 'https:' && sec !== undefined ? { ca: sec.ca, ...(sec.cert !== undefined ? { cert: sec.cert, key: sec.key } : {}) } : {};
   return new Promise((resolve, reject) => {

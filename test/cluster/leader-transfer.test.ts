@@ -60,7 +60,7 @@ test('§3.10 transfer to a lagging follower: frozen while writes went on, it is 
   await assertAckedEverywhere(cluster.nodes, load);
 });
 
-test('§3.10 transfer to a dead follower: it fails after about an election timeout (503), the old leader keeps leading and takes writes again', { timeout: 60_000 }, async (t) => {
+test('§3.10 transfer to a dead follower: it fails after about an election timeout (409 TRANSFER_FAILED), the old leader keeps leading and takes writes again', { timeout: 60_000 }, async (t) => {
   const cluster = await startCluster('transfer-dead');
   const watch = new LeaderWatch(cluster);
   const leader = await cluster.waitForLeader();
@@ -72,7 +72,7 @@ test('§3.10 transfer to a dead follower: it fails after about an election timeo
   const result = await http(leader.url, '/v1/leader/transfer', { method: 'POST', body: JSON.stringify({ to: dead.id }), timeoutMs: 10_000 });
   const tookMs = Date.now() - started;
   t.diagnostic(`transfer to the dead ${dead.id} answered ${result.status} after ${tookMs} ms: ${result.text}`);
-  assertApiError(result, 503, 'NO_LEADER', 'transfer to a dead follower');
+  assertApiError(result, 409, 'TRANSFER_FAILED', 'transfer to a dead follower');
   assert.match(result.text, new RegExp(`${dead.id} did not take over.*${leader.id} still leads`));
   // The core gives up after one election timeout; allow for timers and a loaded machine.
   assert.ok(tookMs >= cluster.electionMs * 0.5 && tookMs < cluster.electionMs * 10, `the transfer gave up after ${tookMs} ms`);
