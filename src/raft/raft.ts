@@ -4,10 +4,11 @@
 // send, apply and advance()). The rules live a file per concept, as functions of this state:
 // roles.ts (§5.2), election.ts (§5.2, §5.4.1, thesis §9.6), follower.ts (the AppendEntries and
 // InstallSnapshot receivers, §5.3, §7), leader.ts (§5.3, §5.4.2, thesis §3.10, §4.3, §6.2),
-// replication.ts (sending AppendEntries, heartbeats and ReadIndex rounds, thesis §6.4) and
-// membership.ts (the configuration in force, thesis §4.1).
+// replication.ts (sending AppendEntries, heartbeats and ReadIndex rounds, thesis §6.4),
+// membership.ts (the configuration in force, thesis §4.1) and validate.ts (what a received
+// message must look like before it may change anything).
 import { applyChanges, transitionTo, type ConfigChange } from './confchange.js';
-import { isJoint, isVoter } from './configuration.js';
+import { isJoint, isVoter, members } from './configuration.js';
 import { handleRequestVote, startElection, tickElection } from './election.js';
 import { ChangeInProgressError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import { answerStaleRequest, stepCandidate, stepFollower } from './follower.js';
@@ -19,20 +20,24 @@ import { committedIndex } from './quorum.js';
 import { EMPTY_ENTRIES, ReadIndexQueue } from './read-index.js';
 import { ROUND_HISTORY, broadcastAppend, broadcastHeartbeat, releaseConfirmedReads, sendAppend, startRound } from './replication.js';
 import { afterLeaderAppend, becomeFollower, inLease } from './roles.js';
-import type {
-  Configuration,
-  Entry,
-  HardState,
-  InitialState,
-  Message,
-  NodeId,
-  ReadState,
-  RemovedNotice,
-  Ready,
-  Role,
-  Snapshot,
-  SnapshotMeta,
-  SoftState,
+import { isWellFormed, type DropReason } from './validate.js';
+import {
+  MAX_INDEX,
+  type AppendEntries,
+  type Configuration,
+  type Entry,
+  type HardState,
+  type InitialState,
+  type Message,
+  type NodeId,
+  type ReadState,
+  type RemovedNotice,
+  type Ready,
+  type Removed,
+  type Role,
+  type Snapshot,
+  type SnapshotMeta,
+  type SoftState,
 } from './types.js';
 
 export interface RaftOptions {
@@ -144,6 +149,11 @@ export class Raft {
   /** @internal New entries on the leader not yet offered to followers: one broadcast per Ready batches them. */
   hasUnsentEntries = false;
   private readyInFlight: { lastIndex: number; lastTerm: number } | null = null;
+  private readonly drops: Record<DropReason, number> = { invalid: 0, 'not-leader': 0, 'stale-sender': 0, misaddressed: 0 };
+  /** @internal Counts a received message dropped for `reason`. */
+  countDrop(reason: DropReason): void {
+    this.drops[reason]++;
+  }
 
   constructor(options: RaftOptions, state: InitialState) {
     this.id = options.id;
@@ -197,6 +207,11 @@ export class Raft {
   get removed(): RemovedNotice | null { return this.removedNotice; }
   /** Index of the entry that holds the configuration in force (its snapshot's, if compacted). */
   get configIndex(): number { return lastConfigIndex(this); }
+  /**
+   * Received messages dropped without changing anything, by reason (validate.ts), since this
+   * core was built. Live counters: read them, never write them.
+   */
+  get droppedMessages(): Readonly<Record<DropReason, number>> { return this.drops; }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
   entryAt(index: number): Entry | undefined { return this.log.entryAt(index); }
 
@@ -226,7 +241,7 @@ export class Raft {
 
   /** §5.3: the leader appends the commands to its log; returns the first new index. */
   proposeBatch(data: readonly Uint8Array[]): number {
-    this.assertCanPropose();
+    this.assertCanPropose(data.length);
     const first = this.log.lastIndex + 1;
     const term = this.term;
     for (let i = 0; i < data.length; i++) {
@@ -260,7 +275,8 @@ export class Raft {
    * conflicting one commits).
    */
   proposeConfigChange(changes: readonly ConfigChange[]): number {
-    this.assertCanPropose();
+    // Room for C_old,new and the C_new that ends it (thesis §4.3).
+    this.assertCanPropose(2);
     if (this.log.termAt(this.commit) !== this.term) {
       throw new ProposalDroppedError('this leader has not yet committed an entry of its term; retry shortly');
     }
@@ -318,8 +334,18 @@ export class Raft {
     return this.commit;
   }
 
+  /**
+   * Receives one message. Every message is checked BEFORE it may change anything: one that is
+   * malformed, out of bounds, or that no correct server could have sent to this one in its
+   * state is dropped and counted in `droppedMessages`, never thrown on (only a bug may stop a
+   * node, never input).
+   */
   step(m: Message): void {
-    if (m.to !== this.id) return;
+    const refused = m.to !== this.id ? 'misaddressed' : isWellFormed(m, this.id) ? this.refusal(m) : 'invalid';
+    if (refused !== null) {
+      this.countDrop(refused);
+      return;
+    }
     if (m.term > this.term) {
       if (m.type === 'RequestVote' && !m.transfer && inLease(this)) {
         // Thesis §4.2.3 / §6.2: a server that heard from a leader within the minimum election
@@ -359,6 +385,94 @@ export class Raft {
         throw new Error(`unknown role ${String(never)}`);
       }
     }
+  }
+
+  /**
+   * Why a well-formed message must not move this server, or null. Figure 2 trusts that a message
+   * of term T claiming leadership comes from T's leader; these checks hold it to what Election
+   * Safety (§5.2: at most one leader per term) and Leader Completeness (§5.4.3) imply, so a
+   * message that contradicts them is dropped instead of adopted.
+   */
+  private refusal(m: Message): DropReason | null {
+    switch (m.type) {
+      case 'AppendEntries':
+      case 'InstallSnapshot':
+      case 'Removed':
+        if (m.term < this.term) return null; // §5.1: stale; answered with our term below
+        if (m.term === this.term && (this.currentRole === 'leader' || (this.leader !== null && this.leader !== m.from))) {
+          return 'not-leader';
+        }
+        if (m.type === 'Removed') {
+          // A leader sends Removed only once this server acknowledged, in the leader's term,
+          // the entry that drops it (membership.ts): never in a term newer than ours, never
+          // for an entry we do not hold.
+          if (m.term > this.term) return 'not-leader';
+          return this.holdsRemoval(m) ? null : 'invalid';
+        }
+        if (m.type === 'AppendEntries') return this.conflictsWithCommitted(m) ? 'invalid' : null;
+        return this.snapshotConflictsWithCommitted(m.snapshot.meta) ? 'invalid' : null;
+      case 'TimeoutNow':
+        // Thesis §3.10: only the leader sends TimeoutNow, to a follower that acknowledged its log
+        // in its term; so it never carries a newer term, and it comes from the leader we follow.
+        if (m.term < this.term) return null;
+        return m.term === this.term && this.currentRole === 'follower' && this.leader === m.from ? null : 'not-leader';
+      case 'AppendEntriesResponse':
+      case 'InstallSnapshotResponse': {
+        if (this.currentRole !== 'leader' || m.term !== this.term) return null;
+        if (!this.progresses.has(m.from)) return 'stale-sender';
+        // An answer of this term echoes a round and indexes this leader sent: no round it has
+        // not begun, no index past its log (a leader's log only grows within its term).
+        if (m.seq > this.seq) return 'invalid';
+        const upTo = m.type === 'AppendEntriesResponse' ? Math.max(m.matchIndex, m.rejectedIndex) : m.matchIndex;
+        return upTo > this.log.lastIndex ? 'invalid' : null;
+      }
+      case 'RequestVote':
+      case 'RequestVoteResponse':
+        return null;
+      default: {
+        const never: never = m;
+        void never;
+        return 'invalid';
+      }
+    }
+  }
+
+  /**
+   * §5.4.3 Leader Completeness: the leader of any term ≥ ours holds every entry we know to be
+   * committed. An AppendEntries of such a term whose prevLogTerm or entries disagree with our
+   * committed prefix cannot come from that leader; adopting it would make replicas diverge.
+   * (A stale AppendEntries, of an older term, may legitimately disagree: it is refused by §5.1.)
+   */
+  private conflictsWithCommitted(m: AppendEntries): boolean {
+    const commit = this.commit;
+    if (m.prevLogIndex <= commit) {
+      const local = this.log.termAt(m.prevLogIndex);
+      if (local !== undefined && local !== m.prevLogTerm) return true;
+    }
+    const end = Math.min(commit, m.prevLogIndex + m.entries.length);
+    for (let i = Math.max(m.prevLogIndex + 1, this.log.snapshotIndex); i <= end; i++) {
+      const local = this.log.termAt(i);
+      if (local !== undefined && local !== m.entries[i - m.prevLogIndex - 1]!.term) return true;
+    }
+    return false;
+  }
+
+  /** The same for a snapshot (§7): if it ends inside our committed prefix, it ends on the same entry. */
+  private snapshotConflictsWithCommitted(meta: SnapshotMeta): boolean {
+    if (meta.index > this.commit) return false;
+    const local = this.log.termAt(meta.index);
+    return local !== undefined && local !== meta.term;
+  }
+
+  /**
+   * Does our log hold the configuration entry a `Removed` names, and leave us out there? An
+   * entry compacted into our snapshot is left to noteRemoved, which ignores a notice older than
+   * a configuration that includes us.
+   */
+  private holdsRemoval(m: Removed): boolean {
+    if (m.configIndex > this.log.lastIndex) return false;
+    if (m.configIndex <= this.log.snapshotIndex) return true;
+    return !members(configAt(this, m.configIndex)).includes(this.id);
   }
 
   // ---- Ready / advance -------------------------------------------------------------------------
@@ -457,8 +571,10 @@ export class Raft {
 
   // ---- helpers ---------------------------------------------------------------------------------
 
-  private assertCanPropose(): void {
+  private assertCanPropose(count: number): void {
     if (this.currentRole !== 'leader') throw new NotLeaderError(this.leader);
+    // Past MAX_INDEX no follower would accept the entries (validate.ts).
+    if (this.log.lastIndex + count > MAX_INDEX) throw new ProposalDroppedError('the log has reached its largest index');
     if (this.transferee !== null) throw new ProposalDroppedError(`leadership is being transferred to ${this.transferee}`);
     if (!isVoter(this.configuration, this.id)) throw new ProposalDroppedError('this leader is leaving the cluster');
   }
