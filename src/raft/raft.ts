@@ -8,7 +8,7 @@
 // membership.ts (the configuration in force, thesis §4.1) and validate.ts (what a received
 // message must look like before it may change anything).
 import { applyChanges, transitionTo, type ConfigChange } from './confchange.js';
-import { isJoint, isVoter, members } from './configuration.js';
+import { isJoint, isVoter } from './configuration.js';
 import { handleRequestVote, startElection, tickElection } from './election.js';
 import { ChangeInProgressError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import { answerStaleRequest, stepCandidate, stepFollower } from './follower.js';
@@ -20,10 +20,9 @@ import { committedIndex } from './quorum.js';
 import { EMPTY_ENTRIES, ReadIndexQueue } from './read-index.js';
 import { ROUND_HISTORY, broadcastAppend, broadcastHeartbeat, releaseConfirmedReads, sendAppend, startRound } from './replication.js';
 import { afterLeaderAppend, becomeFollower, inLease } from './roles.js';
-import { isWellFormed, type DropReason } from './validate.js';
+import { isWellFormed, refusal, type DropReason } from './validate.js';
 import {
   MAX_INDEX,
-  type AppendEntries,
   type Configuration,
   type Entry,
   type HardState,
@@ -33,7 +32,6 @@ import {
   type ReadState,
   type RemovedNotice,
   type Ready,
-  type Removed,
   type Role,
   type Snapshot,
   type SnapshotMeta,
@@ -341,7 +339,7 @@ export class Raft {
    * node, never input).
    */
   step(m: Message): void {
-    const refused = m.to !== this.id ? 'misaddressed' : isWellFormed(m, this.id) ? this.refusal(m) : 'invalid';
+    const refused = m.to !== this.id ? 'misaddressed' : isWellFormed(m, this.id) ? refusal(this, m) : 'invalid';
     if (refused !== null) {
       this.countDrop(refused);
       return;
@@ -385,94 +383,6 @@ export class Raft {
         throw new Error(`unknown role ${String(never)}`);
       }
     }
-  }
-
-  /**
-   * Why a well-formed message must not move this server, or null. Figure 2 trusts that a message
-   * of term T claiming leadership comes from T's leader; these checks hold it to what Election
-   * Safety (§5.2: at most one leader per term) and Leader Completeness (§5.4.3) imply, so a
-   * message that contradicts them is dropped instead of adopted.
-   */
-  private refusal(m: Message): DropReason | null {
-    switch (m.type) {
-      case 'AppendEntries':
-      case 'InstallSnapshot':
-      case 'Removed':
-        if (m.term < this.term) return null; // §5.1: stale; answered with our term below
-        if (m.term === this.term && (this.currentRole === 'leader' || (this.leader !== null && this.leader !== m.from))) {
-          return 'not-leader';
-        }
-        if (m.type === 'Removed') {
-          // A leader sends Removed only once this server acknowledged, in the leader's term,
-          // the entry that drops it (membership.ts): never in a term newer than ours, never
-          // for an entry we do not hold.
-          if (m.term > this.term) return 'not-leader';
-          return this.holdsRemoval(m) ? null : 'invalid';
-        }
-        if (m.type === 'AppendEntries') return this.conflictsWithCommitted(m) ? 'invalid' : null;
-        return this.snapshotConflictsWithCommitted(m.snapshot.meta) ? 'invalid' : null;
-      case 'TimeoutNow':
-        // Thesis §3.10: only the leader sends TimeoutNow, to a follower that acknowledged its log
-        // in its term; so it never carries a newer term, and it comes from the leader we follow.
-        if (m.term < this.term) return null;
-        return m.term === this.term && this.currentRole === 'follower' && this.leader === m.from ? null : 'not-leader';
-      case 'AppendEntriesResponse':
-      case 'InstallSnapshotResponse': {
-        if (this.currentRole !== 'leader' || m.term !== this.term) return null;
-        if (!this.progresses.has(m.from)) return 'stale-sender';
-        // An answer of this term echoes a round and indexes this leader sent: no round it has
-        // not begun, no index past its log (a leader's log only grows within its term).
-        if (m.seq > this.seq) return 'invalid';
-        const upTo = m.type === 'AppendEntriesResponse' ? Math.max(m.matchIndex, m.rejectedIndex) : m.matchIndex;
-        return upTo > this.log.lastIndex ? 'invalid' : null;
-      }
-      case 'RequestVote':
-      case 'RequestVoteResponse':
-        return null;
-      default: {
-        const never: never = m;
-        void never;
-        return 'invalid';
-      }
-    }
-  }
-
-  /**
-   * §5.4.3 Leader Completeness: the leader of any term ≥ ours holds every entry we know to be
-   * committed. An AppendEntries of such a term whose prevLogTerm or entries disagree with our
-   * committed prefix cannot come from that leader; adopting it would make replicas diverge.
-   * (A stale AppendEntries, of an older term, may legitimately disagree: it is refused by §5.1.)
-   */
-  private conflictsWithCommitted(m: AppendEntries): boolean {
-    const commit = this.commit;
-    if (m.prevLogIndex <= commit) {
-      const local = this.log.termAt(m.prevLogIndex);
-      if (local !== undefined && local !== m.prevLogTerm) return true;
-    }
-    const end = Math.min(commit, m.prevLogIndex + m.entries.length);
-    for (let i = Math.max(m.prevLogIndex + 1, this.log.snapshotIndex); i <= end; i++) {
-      const local = this.log.termAt(i);
-      if (local !== undefined && local !== m.entries[i - m.prevLogIndex - 1]!.term) return true;
-    }
-    return false;
-  }
-
-  /** The same for a snapshot (§7): if it ends inside our committed prefix, it ends on the same entry. */
-  private snapshotConflictsWithCommitted(meta: SnapshotMeta): boolean {
-    if (meta.index > this.commit) return false;
-    const local = this.log.termAt(meta.index);
-    return local !== undefined && local !== meta.term;
-  }
-
-  /**
-   * Does our log hold the configuration entry a `Removed` names, and leave us out there? An
-   * entry compacted into our snapshot is left to noteRemoved, which ignores a notice older than
-   * a configuration that includes us.
-   */
-  private holdsRemoval(m: Removed): boolean {
-    if (m.configIndex > this.log.lastIndex) return false;
-    if (m.configIndex <= this.log.snapshotIndex) return true;
-    return !members(configAt(this, m.configIndex)).includes(this.id);
   }
 
   // ---- Ready / advance -------------------------------------------------------------------------

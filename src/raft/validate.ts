@@ -3,10 +3,24 @@
 // (§5.3), so a single malformed or out-of-range message could otherwise leave a server in a state
 // it cannot leave: a term whose successor the codec cannot encode, a log whose terms decrease
 // (which the conflict hints' binary search and Log Matching both rely on never happening), a
-// configuration entry that does not decode. Every check here depends on the message alone, or
-// on this server's own id; raft.ts adds the checks that depend on its state, and counts drops.
-import { configurationProblem, decodeConfiguration, isValidNodeId } from './configuration.js';
-import { ENTRY_TYPES, MAX_INDEX, MAX_TERM, type Configuration, type Entry, type Message, type NodeId } from './types.js';
+// configuration entry that does not decode. isWellFormed checks the message alone; refusal
+// checks it against this server's state, with what Election Safety and Leader Completeness
+// promise. Raft.step runs both BEFORE anything changes, and counts what it drops.
+import { configurationProblem, decodeConfiguration, isValidNodeId, members } from './configuration.js';
+import { configAt } from './membership.js';
+import type { Raft } from './raft.js';
+import {
+  ENTRY_TYPES,
+  MAX_INDEX,
+  MAX_TERM,
+  type AppendEntries,
+  type Configuration,
+  type Entry,
+  type Message,
+  type NodeId,
+  type Removed,
+  type SnapshotMeta,
+} from './types.js';
 
 /** Why a received message was dropped without changing anything. */
 export const DROP_REASONS = [
@@ -138,6 +152,94 @@ export function isWellFormed(m: Message, self: NodeId): boolean {
       return false;
     }
   }
+}
+
+/**
+ * Why a well-formed message must not move this server, or null. Figure 2 trusts that a message
+ * of term T claiming leadership comes from T's leader; these checks hold it to what Election
+ * Safety (§5.2: at most one leader per term) and Leader Completeness (§5.4.3) imply, so a
+ * message that contradicts them is dropped instead of adopted.
+ */
+export function refusal(r: Raft, m: Message): DropReason | null {
+  switch (m.type) {
+    case 'AppendEntries':
+    case 'InstallSnapshot':
+    case 'Removed':
+      if (m.term < r.term) return null; // §5.1: stale; Raft.step answers it with our term
+      if (m.term === r.term && (r.currentRole === 'leader' || (r.leader !== null && r.leader !== m.from))) {
+        return 'not-leader';
+      }
+      if (m.type === 'Removed') {
+        // A leader sends Removed only once this server acknowledged, in the leader's term,
+        // the entry that drops it (membership.ts): never in a term newer than ours, never
+        // for an entry we do not hold.
+        if (m.term > r.term) return 'not-leader';
+        return holdsRemoval(r, m) ? null : 'invalid';
+      }
+      if (m.type === 'AppendEntries') return conflictsWithCommitted(r, m) ? 'invalid' : null;
+      return snapshotConflictsWithCommitted(r, m.snapshot.meta) ? 'invalid' : null;
+    case 'TimeoutNow':
+      // Thesis §3.10: only the leader sends TimeoutNow, to a follower that acknowledged its log
+      // in its term; so it never carries a newer term, and it comes from the leader we follow.
+      if (m.term < r.term) return null;
+      return m.term === r.term && r.currentRole === 'follower' && r.leader === m.from ? null : 'not-leader';
+    case 'AppendEntriesResponse':
+    case 'InstallSnapshotResponse': {
+      if (r.currentRole !== 'leader' || m.term !== r.term) return null;
+      if (!r.progresses.has(m.from)) return 'stale-sender';
+      // An answer of this term echoes a round and indexes this leader sent: no round it has
+      // not begun, no index past its log (a leader's log only grows within its term).
+      if (m.seq > r.seq) return 'invalid';
+      const upTo = m.type === 'AppendEntriesResponse' ? Math.max(m.matchIndex, m.rejectedIndex) : m.matchIndex;
+      return upTo > r.log.lastIndex ? 'invalid' : null;
+    }
+    case 'RequestVote':
+    case 'RequestVoteResponse':
+      return null;
+    default: {
+      const never: never = m;
+      void never;
+      return 'invalid';
+    }
+  }
+}
+
+/**
+ * §5.4.3 Leader Completeness: the leader of any term ≥ ours holds every entry we know to be
+ * committed. An AppendEntries of such a term whose prevLogTerm or entries disagree with our
+ * committed prefix cannot come from that leader; adopting it would make replicas diverge.
+ * (A stale AppendEntries, of an older term, may legitimately disagree: it is refused by §5.1.)
+ */
+function conflictsWithCommitted(r: Raft, m: AppendEntries): boolean {
+  const commit = r.commit;
+  if (m.prevLogIndex <= commit) {
+    const local = r.log.termAt(m.prevLogIndex);
+    if (local !== undefined && local !== m.prevLogTerm) return true;
+  }
+  const end = Math.min(commit, m.prevLogIndex + m.entries.length);
+  for (let i = Math.max(m.prevLogIndex + 1, r.log.snapshotIndex); i <= end; i++) {
+    const local = r.log.termAt(i);
+    if (local !== undefined && local !== m.entries[i - m.prevLogIndex - 1]!.term) return true;
+  }
+  return false;
+}
+
+/** The same for a snapshot (§7): if it ends inside our committed prefix, it ends on the same entry. */
+function snapshotConflictsWithCommitted(r: Raft, meta: SnapshotMeta): boolean {
+  if (meta.index > r.commit) return false;
+  const local = r.log.termAt(meta.index);
+  return local !== undefined && local !== meta.term;
+}
+
+/**
+ * Does our log hold the configuration entry a `Removed` names, and leave us out there? An
+ * entry compacted into our snapshot is left to noteRemoved, which ignores a notice older than
+ * a configuration that includes us.
+ */
+function holdsRemoval(r: Raft, m: Removed): boolean {
+  if (m.configIndex > r.log.lastIndex) return false;
+  if (m.configIndex <= r.log.snapshotIndex) return true;
+  return !members(configAt(r, m.configIndex)).includes(r.id);
 }
 
 interface InstallSnapshotShape {
