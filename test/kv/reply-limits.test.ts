@@ -28,7 +28,8 @@ function store(records: readonly [string, Uint8Array][]): Driver {
   return d;
 }
 
-const storeArb = fc.array(fc.tuple(keyArb, valueArb), { maxLength: 12 });
+// Some values large, so a record more or less decides whether a reply fits.
+const storeArb = fc.array(fc.tuple(keyArb, fc.oneof(valueArb, fc.uint8Array({ minLength: 100, maxLength: 400 }))), { maxLength: 12 });
 
 test('property: a listing never passes maxBytes, and stops only where the next record would not fit', () => {
   fc.assert(
@@ -91,6 +92,22 @@ test('the issue: 128 range reads over large values are refused with REPLY_TOO_LA
   const small = d.apply({ ...cmd, success: [success[0]!, { type: 'range', prefix: 'big/', limit: 2 }] });
   assert.equal(small.type, 'txn');
   assert.ok(txnResultJsonBytes(small as TxnResult) <= cmd.replyLimit);
+});
+
+test('a range after a delete of the same branch reaches further into the store, and the bound counts that', () => {
+  const d = store([['a', bytes('small')], ['b', new Uint8Array(10_000).fill(0x62)]]);
+  const ops: TxnOp[] = [{ type: 'delete', key: 'a' }, { type: 'range', prefix: '', limit: 1 }];
+  const r = d.apply({ type: 'txn', compare: [], success: ops, failure: [], replyLimit: 5000 });
+  assert.equal(r.type === 'rejected' && r.error, 'REPLY_TOO_LARGE', 'the range would answer b, not a');
+  assert.notEqual(d.sm.get('a'), null, 'and the delete did not happen');
+});
+
+test('a get after a put of the same branch answers the new record, and the bound counts that', () => {
+  const d = store([['a', bytes('small')]]);
+  const ops: TxnOp[] = [{ type: 'put', key: 'a', value: new Uint8Array(10_000).fill(0x61) }, { type: 'get', key: 'a' }];
+  const r = d.apply({ type: 'txn', compare: [], success: ops, failure: [], replyLimit: 5000 });
+  assert.equal(r.type === 'rejected' && r.error, 'REPLY_TOO_LARGE');
+  assert.equal(d.sm.get('a')?.version, 1);
 });
 
 test('a txn without replyLimit (an older command) runs unbounded, as it first did', () => {

@@ -93,7 +93,7 @@ const INVALID: [string, Message][] = [
   ['RequestVote with a preVote that is not a boolean', with_(RV, { preVote: 1 })],
   ['RequestVoteResponse with voteGranted not a boolean', with_(RVR, { voteGranted: 'yes' })],
   ['AppendEntries with prevLogIndex past MAX_INDEX', with_(AE, { prevLogIndex: MAX_INDEX + 1, entries: [] })],
-  ['AppendEntries with prevLogTerm above its term', with_(AE, { prevLogTerm: 3, entries: [] })],
+  ['AppendEntries with prevLogTerm above its term', with_(AE, { prevLogIndex: 5, prevLogTerm: 3, entries: [] })],
   ['AppendEntries with a term at index 0', with_(AE, { prevLogIndex: 0, prevLogTerm: 1, entries: [] })],
   ['AppendEntries with leaderCommit past the codec', with_(AE, { leaderCommit: BEYOND_CODEC })],
   ['AppendEntries with a negative seq', with_(AE, { seq: -1 })],
