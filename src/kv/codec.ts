@@ -4,19 +4,22 @@
 //   command  = tag:u8 flags:u8 time:f64be [idempotencyKey:str] body
 //   tag      = 0x01 put | 0x02 delete | 0x03 txn   (never 0xfe: the server's member records)
 //   flags    = 0x01 idempotencyKey | 0x02 prevValue | 0x04 prevIndex | 0x08 prevExist given
-//              | 0x10 prevExist is true
+//              | 0x10 prevExist is true | 0x20 replyLimit given (txn only)
 //   put      = key:str [prevValue:bytes] [prevIndex:varint] value:bytes
 //   delete   = key:str [prevValue:bytes] [prevIndex:varint]
 //   txn      = n:varint compare*n  n:varint op*n (success)  n:varint op*n (failure)
+//              [replyLimit:varint]   (iff flag 0x20; added after the first release, so a txn
+//              without it, as every older log holds, decodes as before: no limit)
 //   compare  = key:str target:u8 op:u8 (bytes if target is value, else varint)
 //              target 0 value | 1 version | 2 createIndex | 3 modIndex; op 0 = | 1 != | 2 < | 3 >
 //   op       = 0x01 put key:str value:bytes | 0x02 delete key:str | 0x03 get key:str
 //              | 0x04 range prefix:str limit:varint
 //   str      = len:varint UTF-8;  bytes = len:varint bytes;  varint = unsigned LEB128 (< 2^53)
 //
-// Decoding is strict (unknown tags or flags, truncation, trailing bytes, bad UTF-8 throw
-// KvError BAD_COMMAND): every node decodes the same bytes the same way, so a rejection is
-// deterministic too.
+// Decoding is strict (unknown tags or flags, truncation, trailing bytes, bad UTF-8, a time that
+// is not a finite number throw KvError BAD_COMMAND): every node decodes the same bytes the same
+// way, so a rejection is deterministic too. New fields come as new flag bits: an old decoder
+// refuses them (a rolling upgrade must not propose them before every node decodes them).
 import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
 import {
   COMPARE_OPS,
@@ -35,7 +38,8 @@ const F_PREV_VALUE = 0x02;
 const F_PREV_INDEX = 0x04;
 const F_PREV_EXIST = 0x08;
 const F_PREV_EXIST_TRUE = 0x10;
-const KNOWN_FLAGS = 0x1f;
+const F_REPLY_LIMIT = 0x20;
+const KNOWN_FLAGS = 0x3f;
 
 const OP_PUT = 0x01;
 const OP_DELETE = 0x02;
@@ -61,6 +65,7 @@ export function encodeCommand(cmd: Command): Uint8Array {
       capacity += varintSize(cmd.value.length) + cmd.value.length;
     }
   } else {
+    if (cmd.replyLimit !== undefined) flags |= F_REPLY_LIMIT;
     capacity += 256;
   }
   const w = new ByteWriter(capacity);
@@ -83,6 +88,7 @@ export function encodeCommand(cmd: Command): Uint8Array {
       for (const op of cmd.success) writeOp(w, op);
       w.varint(cmd.failure.length);
       for (const op of cmd.failure) writeOp(w, op);
+      if (cmd.replyLimit !== undefined) w.varint(cmd.replyLimit);
       break;
   }
   return w.finish();
@@ -126,11 +132,15 @@ export function decodeCommand(bytes: Uint8Array): Command {
   const flags = r.u8();
   if ((flags & ~KNOWN_FLAGS) !== 0) throw new KvError('BAD_COMMAND', `unknown flags 0x${flags.toString(16)}`);
   const time = r.f64();
+  // The log clock (idempotency.ts) takes the largest time applied; NaN or ±Infinity would stop
+  // it, expire every record at once, and write a snapshot that no longer restores.
+  if (!Number.isFinite(time)) throw new KvError('BAD_COMMAND', 'the command time is not a finite number');
   const idempotencyKey = (flags & F_IDEMPOTENCY) !== 0 ? r.string() : undefined;
   let cmd: Command;
   switch (tag) {
     case COMMAND_TAG.put:
     case COMMAND_TAG.delete: {
+      if ((flags & F_REPLY_LIMIT) !== 0) throw new KvError('BAD_COMMAND', 'replyLimit on a put or delete');
       const key = r.string();
       if (key.length === 0) throw new KvError('BAD_COMMAND', 'empty key');
       const prevValue = (flags & F_PREV_VALUE) !== 0 ? r.bytes() : undefined;
@@ -149,12 +159,14 @@ export function decodeCommand(bytes: Uint8Array): Command {
       break;
     }
     case COMMAND_TAG.txn: {
-      if ((flags & ~F_IDEMPOTENCY) !== 0) throw new KvError('BAD_COMMAND', 'put/delete flags on a txn');
+      if ((flags & ~(F_IDEMPOTENCY | F_REPLY_LIMIT)) !== 0) throw new KvError('BAD_COMMAND', 'put/delete flags on a txn');
       const compare: TxnCompare[] = [];
       for (let n = r.varint(); n > 0; n--) compare.push(readCompare(r));
       const success = readOps(r);
       const failure = readOps(r);
-      cmd = { type: 'txn', time, compare, success, failure };
+      cmd = (flags & F_REPLY_LIMIT) !== 0
+        ? { type: 'txn', time, compare, success, failure, replyLimit: r.varint() }
+        : { type: 'txn', time, compare, success, failure };
       break;
     }
     default:

@@ -59,6 +59,12 @@ export interface TxnCommand extends CommandBase {
   readonly compare: readonly TxnCompare[];
   readonly success: readonly TxnOp[];
   readonly failure: readonly TxnOp[];
+  /**
+   * The proposing leader's --max-response-bytes: a transaction whose reply's JSON could exceed
+   * it is refused at apply (REPLY_TOO_LARGE) before any of its writes, the same way on every
+   * replica. Absent in commands older than the field: those run unbounded, as they first did.
+   */
+  readonly replyLimit?: number;
 }
 
 export type Command = PutCommand | DeleteCommand | TxnCommand;
@@ -84,6 +90,7 @@ export function validateCommand(cmd: Command, limits: KvLimits = DEFAULT_KV_LIMI
       if (cmd.prevIndex !== undefined) validateIndex(cmd.prevIndex, 'prevIndex');
       return;
     case 'txn': {
+      if (cmd.replyLimit !== undefined) validateIndex(cmd.replyLimit, 'replyLimit');
       const count = cmd.compare.length + cmd.success.length + cmd.failure.length;
       if (count > limits.maxTxnOps) throw new KvError('BAD_REQUEST', `the transaction has ${count} compares and operations; the limit is ${limits.maxTxnOps}`);
       for (const c of cmd.compare) {

@@ -1,7 +1,16 @@
 // Typed errors of the key-value layer. The HTTP layer maps `code` to a status in its one table
 // (src/server/errors.ts); the codes here are a subset of those it knows.
 
-export const KV_ERROR_CODES = ['BAD_KEY', 'KEY_TOO_LARGE', 'VALUE_TOO_LARGE', 'BAD_REQUEST', 'BAD_COMMAND', 'BAD_SNAPSHOT'] as const;
+export const KV_ERROR_CODES = [
+  'BAD_KEY',
+  'KEY_TOO_LARGE',
+  'VALUE_TOO_LARGE',
+  'BAD_REQUEST',
+  'BAD_COMMAND',
+  'BAD_SNAPSHOT',
+  /** A transaction whose reply could exceed its replyLimit: refused at apply, nothing written (API.md: 413). */
+  'REPLY_TOO_LARGE',
+] as const;
 export type KvErrorCode = (typeof KV_ERROR_CODES)[number];
 
 export class KvError extends Error {

@@ -7,7 +7,16 @@
 // so a new leader may stamp an earlier time than its predecessor; taking the maximum keeps the
 // clock monotone, which keeps records in insertion order sorted by stamp, so expiry only ever
 // looks at the oldest record.
-import type { KvResult } from './result.js';
+import { utf8Length } from './limits.js';
+import { resultSize, type KvResult } from './result.js';
+
+/** Per-record cost beyond its key and encoded result: the time stamp, map and order slots. */
+export const IDEMPOTENCY_RECORD_OVERHEAD_BYTES = 48;
+
+/** What one record adds to the table's `bytes`. */
+export function idempotencyRecordBytes(key: string, result: KvResult): number {
+  return utf8Length(key) + resultSize(result) + IDEMPOTENCY_RECORD_OVERHEAD_BYTES;
+}
 
 export interface IdempotencyRecord {
   /** The log clock when the command was applied. */
@@ -26,6 +35,7 @@ export class IdempotencyTable {
   private order: string[] = [];
   private head = 0;
   private logClock = 0;
+  private totalBytes = 0;
 
   constructor(
     readonly maxRecords: number,
@@ -34,6 +44,14 @@ export class IdempotencyTable {
 
   get size(): number {
     return this.records.size;
+  }
+
+  /**
+   * Estimated size: each record's key, its result as a snapshot encodes it, and a fixed
+   * overhead (idempotencyRecordBytes). Kept up to date on every insert, eviction and reset.
+   */
+  get bytes(): number {
+    return this.totalBytes;
   }
 
   /** The log clock: the largest command time applied so far. */
@@ -61,13 +79,16 @@ export class IdempotencyTable {
   remember(key: string, result: KvResult): void {
     this.records.set(key, { time: this.logClock, result });
     this.order.push(key);
+    this.totalBytes += idempotencyRecordBytes(key, result);
     // Evict the oldest: a retry that arrives after its record is evicted is applied again, the
     // price of a bounded table (§6.3 discusses the same trade-off for client sessions).
     while (this.records.size > this.maxRecords) this.dropOldest();
   }
 
   private dropOldest(): void {
-    this.records.delete(this.order[this.head]!);
+    const key = this.order[this.head]!;
+    this.totalBytes -= idempotencyRecordBytes(key, this.records.get(key)!.result);
+    this.records.delete(key);
     this.head++;
     // Reclaim the consumed front once it is half the array: amortized O(1) per record.
     if (this.head > 1024 && this.head * 2 > this.order.length) {
@@ -90,9 +111,11 @@ export class IdempotencyTable {
     this.order = [];
     this.head = 0;
     this.logClock = clock;
+    this.totalBytes = 0;
     for (const [key, rec] of records) {
       this.records.set(key, rec);
       this.order.push(key);
+      this.totalBytes += idempotencyRecordBytes(key, rec.result);
     }
     while (this.records.size > this.maxRecords) this.dropOldest();
   }

@@ -1,5 +1,6 @@
 // The key-value state machine's public surface.
-export { KvStateMachine, DEFAULT_KV_STATE_MACHINE_OPTIONS } from './state-machine.js';
+export { KvStateMachine, DEFAULT_KV_STATE_MACHINE_OPTIONS, KV_RECORD_OVERHEAD_BYTES } from './state-machine.js';
+export { IDEMPOTENCY_RECORD_OVERHEAD_BYTES } from './idempotency.js';
 export type { KvStateMachineOptions, ListResult } from './state-machine.js';
 export { encodeCommand, decodeCommand, COMMAND_TAG } from './codec.js';
 export { validateCommand, COMPARE_OPS, COMPARE_TARGETS } from './command.js';
@@ -34,6 +35,7 @@ export {
   MAX_LIST_LIMIT,
   MAX_IDEMPOTENCY_KEY_BYTES,
   DEFAULT_KV_LIMITS,
+  DEFAULT_MAX_RESPONSE_BYTES,
   validateKey,
   validateValue,
   validateIdempotencyKey,
@@ -45,5 +47,6 @@ export type { KvLimits } from './limits.js';
 export { compareKeys } from './sorted-keys.js';
 export { SNAPSHOT_VERSION } from './snapshot.js';
 export { txnFromJson, txnResultToJson, recordToJson, valueToJson, DEFAULT_RANGE_LIMIT } from './txn-json.js';
+export { recordJsonBytes, listJsonBytes, txnResultJsonBytes, valueJsonBytes, jsonStringBytes } from './json-size.js';
 export type { KvRecordJson, TxnResultJson, TxnResponseJson } from './txn-json.js';
 export { encodeBase64, decodeBase64 } from './base64.js';

@@ -14,6 +14,12 @@ export const MAX_LIST_LIMIT = 10_000;
 /** The largest Idempotency-Key, in UTF-8 bytes. */
 export const MAX_IDEMPOTENCY_KEY_BYTES = 256;
 
+/**
+ * 64 MiB: the default --max-response-bytes (API.md, "Health and limits"): no listing or
+ * transaction reply may be larger. Transactions carry it as their replyLimit.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
 export interface KvLimits {
   /** @default MAX_KEY_BYTES */
   readonly maxKeyBytes: number;

@@ -9,7 +9,7 @@
 //   response = 0x01 put key | 0x02 delete key deleted:u8 | 0x03 get key maybeRecord
 //            | 0x04 range prefix:str more:u8 n:varint record*n
 //   record   = key:str createIndex modIndex version value:bytes;  maybeRecord = 0 | 1 record
-import type { ByteReader, ByteWriter } from './bytes.js';
+import { stringSize, varintSize, type ByteReader, type ByteWriter } from './bytes.js';
 import { KvError } from './errors.js';
 
 /** A key's state. Treat as immutable: the state machine replaces, never edits, a record. */
@@ -210,5 +210,49 @@ function readResponse(r: ByteReader): TxnResponse {
     }
     default:
       throw new KvError('BAD_SNAPSHOT', `unknown transaction response tag ${tag}`);
+  }
+}
+
+/** Bytes writeRecord writes for `rec`. */
+export function recordSize(rec: KvRecord): number {
+  return stringSize(rec.key) + varintSize(rec.createIndex) + varintSize(rec.modIndex) + varintSize(rec.version) + varintSize(rec.value.length) + rec.value.length;
+}
+
+function maybeRecordSize(rec: KvRecord | null): number {
+  return rec === null ? 1 : 1 + recordSize(rec);
+}
+
+/** Bytes writeResult writes for `res`: what it costs in the idempotency table of a snapshot. */
+export function resultSize(res: KvResult): number {
+  switch (res.type) {
+    case 'put':
+      return 1 + varintSize(res.index);
+    case 'delete':
+      return 2 + varintSize(res.index);
+    case 'txn': {
+      let n = 2 + varintSize(res.index) + varintSize(res.responses.length);
+      for (const resp of res.responses) n += responseSize(resp);
+      return n;
+    }
+    case 'compareFailed':
+      return 2 + varintSize(res.index) + maybeRecordSize(res.current);
+    case 'rejected':
+      return 1 + varintSize(res.index) + stringSize(res.error) + stringSize(res.message);
+  }
+}
+
+function responseSize(resp: TxnResponse): number {
+  switch (resp.type) {
+    case 'put':
+      return 1 + stringSize(resp.key);
+    case 'delete':
+      return 2 + stringSize(resp.key);
+    case 'get':
+      return 1 + stringSize(resp.key) + maybeRecordSize(resp.record);
+    case 'range': {
+      let n = 2 + stringSize(resp.prefix) + varintSize(resp.items.length);
+      for (const rec of resp.items) n += recordSize(rec);
+      return n;
+    }
   }
 }

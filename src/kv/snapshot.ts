@@ -14,8 +14,7 @@
 import { ByteReader, ByteWriter, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
 import type { IdempotencyRecord } from './idempotency.js';
-import { utf8Length } from './limits.js';
-import { readRecord, readResult, writeRecord, writeResult, type KvRecord } from './result.js';
+import { readRecord, readResult, recordSize, writeRecord, writeResult, type KvRecord } from './result.js';
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 export const SNAPSHOT_VERSION = 1;
@@ -27,14 +26,6 @@ export interface SnapshotState {
   readonly records: readonly KvRecord[];
   /** Oldest first. */
   readonly idempotency: readonly (readonly [string, IdempotencyRecord])[];
-}
-
-function recordSize(rec: KvRecord): number {
-  const keyBytes = utf8Length(rec.key);
-  return (
-    varintSize(keyBytes) + keyBytes + varintSize(rec.createIndex) + varintSize(rec.modIndex) +
-    varintSize(rec.version) + varintSize(rec.value.length) + rec.value.length
-  );
 }
 
 /** `records` is walked twice (size, then bytes), so the output is allocated exactly once. */

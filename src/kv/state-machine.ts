@@ -2,7 +2,8 @@
 // with their create/mod indexes and versions, compare-and-set, transactions, the idempotency table
 // of dissertation §6.3, and snapshot/restore (§7). Deterministic: it reads no clock and no
 // randomness; time comes from the commands (log-carried time), so every replica applying the
-// same entries reaches the same state and returns the same results.
+// same entries reaches the same state and returns the same results. Nothing a committed entry
+// holds can make apply() throw: what cannot be applied is answered with a `rejected` result.
 import type { Entry } from '../raft/types.js';
 import type { StateMachine } from '../raft/state-machine.js';
 import { decodeCommand } from './codec.js';
@@ -10,7 +11,19 @@ import { validateCommand, type Command, type DeleteCommand, type PutCommand, typ
 import { compareHolds, hasWriteConditions, writeConditionsHold } from './conditions.js';
 import { KvError } from './errors.js';
 import { IdempotencyTable } from './idempotency.js';
-import { DEFAULT_KV_LIMITS, type KvLimits } from './limits.js';
+import {
+  DELETE_RESPONSE_FIXED_BYTES,
+  GET_RESPONSE_FIXED_BYTES,
+  LIST_ENVELOPE_BYTES,
+  PUT_RESPONSE_FIXED_BYTES,
+  RANGE_RESPONSE_FIXED_BYTES,
+  TXN_RESULT_FIXED_BYTES,
+  jsonStringBytes,
+  putRecordJsonBytesBound,
+  recordJsonBytes,
+  valueJsonBytes,
+} from './json-size.js';
+import { DEFAULT_KV_LIMITS, utf8Length, type KvLimits } from './limits.js';
 import type { KvRecord, KvResult, TxnResponse } from './result.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 import { SortedKeys } from './sorted-keys.js';
@@ -33,11 +46,26 @@ export const DEFAULT_KV_STATE_MACHINE_OPTIONS = {
   limits: DEFAULT_KV_LIMITS,
 } as const;
 
+/**
+ * What a key costs in `sizeBytes` beyond its key's UTF-8 bytes and its value's bytes: its
+ * indexes and version, and its slots in the map and the sorted index.
+ */
+export const KV_RECORD_OVERHEAD_BYTES = 64;
+
 export interface ListResult {
   readonly items: KvRecord[];
-  /** More keys with the prefix exist beyond `limit`. */
+  /** More keys with the prefix exist beyond those returned: `limit` or `maxBytes` stopped the listing. */
   readonly more: boolean;
+  /**
+   * Set only when `maxBytes` stopped the listing at its very first record: that record's JSON
+   * alone exceeds maxBytes, so `items` is empty and `more` is true. This names it, so a client
+   * is not left with an empty page it cannot get past: it can read the record alone (its value
+   * as raw bytes, `GET /v1/kv/{key}?raw`, is smaller than its JSON).
+   */
+  readonly oversizedKey?: string;
 }
+
+const boolBytes = (b: boolean): number => (b ? 4 : 5);
 
 export class KvStateMachine implements StateMachine<KvResult | undefined> {
   readonly limits: KvLimits;
@@ -45,6 +73,10 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private keys = new SortedKeys();
   private idempotency: IdempotencyTable;
   private applied = 0;
+  /** Σ over keys of utf8Length(key) + value.length + KV_RECORD_OVERHEAD_BYTES. */
+  private dataBytes = 0;
+  /** recordJsonBytes of records already measured: records never change, and values may be large. */
+  private readonly jsonSizes = new WeakMap<KvRecord, number>();
 
   constructor(options: KvStateMachineOptions = {}) {
     this.limits = options.limits ?? DEFAULT_KV_STATE_MACHINE_OPTIONS.limits;
@@ -62,6 +94,17 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   /** Number of keys. */
   get size(): number {
     return this.data.size;
+  }
+
+  /**
+   * An estimate of the store's size in bytes, for --quota-bytes: every key's UTF-8 bytes and
+   * value bytes plus KV_RECORD_OVERHEAD_BYTES, and the idempotency table (each record's key,
+   * its result as a snapshot encodes it, plus IDEMPOTENCY_RECORD_OVERHEAD_BYTES). Close to the
+   * size of a snapshot. Kept up to date on every write, delete, eviction and restore, so reading
+   * it costs nothing; equal on every replica at the same applied index.
+   */
+  get sizeBytes(): number {
+    return this.dataBytes + this.idempotency.bytes;
   }
 
   get idempotencyRecords(): number {
@@ -123,20 +166,39 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     return this.data.get(key) ?? null;
   }
 
-  /** Keys starting with `prefix`, in UTF-8 byte order, at most `limit` of them. */
-  list(prefix: string, limit: number): ListResult {
+  /**
+   * Keys starting with `prefix`, in UTF-8 byte order: at most `limit` of them, and no more than
+   * fit in `maxBytes` of reply, where the reply is `JSON.stringify({ items: items.map(recordToJson),
+   * more })` (listJsonBytes). The listing stops early with `more: true` at the first record that
+   * would not fit; if that is the first record, `items` is empty and `oversizedKey` names it.
+   * Each record is measured once (recordJsonBytes), never serialized here.
+   */
+  list(prefix: string, limit: number, maxBytes: number = Number.POSITIVE_INFINITY): ListResult {
     const items: KvRecord[] = [];
     let more = false;
+    let oversizedKey: string | undefined;
+    const bounded = maxBytes !== Number.POSITIVE_INFINITY;
+    // Counted with `"more":false`, the longer of the two endings.
+    let bytes = LIST_ENVELOPE_BYTES;
     this.keys.forEachFrom(prefix, (key) => {
       if (!key.startsWith(prefix)) return false;
       if (items.length >= limit) {
         more = true;
         return false;
       }
-      items.push(this.data.get(key)!);
+      const rec = this.data.get(key)!;
+      if (bounded) {
+        bytes += this.recordJsonSize(rec) + (items.length > 0 ? 1 : 0);
+        if (bytes > maxBytes) {
+          more = true;
+          if (items.length === 0) oversizedKey = key;
+          return false;
+        }
+      }
+      items.push(rec);
       return true;
     });
-    return { items, more };
+    return oversizedKey === undefined ? { items, more } : { items, more, oversizedKey };
   }
 
   snapshot(): Uint8Array {
@@ -165,8 +227,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     }
     const sorted = SortedKeys.fromSorted(keys);
     if (sorted === null) throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
+    let dataBytes = 0;
+    for (const rec of state.records) dataBytes += utf8Length(rec.key) + rec.value.length + KV_RECORD_OVERHEAD_BYTES;
     this.data = data;
     this.keys = sorted;
+    this.dataBytes = dataBytes;
     this.applied = state.appliedIndex;
     this.idempotency.reset(state.logClock, state.idempotency);
   }
@@ -191,7 +256,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   /**
    * Compares are all evaluated against the state before any op runs; the chosen branch's ops
    * then run in order, each seeing the ones before it. No op can fail once decoded, and nothing
-   * else runs between them, so the branch is atomic.
+   * else runs between them, so the branch is atomic. A branch whose reply could exceed the
+   * command's replyLimit is refused whole BEFORE its first op: the reply is bounded from the
+   * state before the branch, the same on every replica.
    */
   private applyTxn(cmd: TxnCommand, index: number): KvResult {
     let succeeded = true;
@@ -202,6 +269,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       }
     }
     const ops = succeeded ? cmd.success : cmd.failure;
+    if (cmd.replyLimit !== undefined && this.replyMayExceed(ops, succeeded, index, cmd.replyLimit)) {
+      return { type: 'rejected', error: 'REPLY_TOO_LARGE', message: `the transaction's reply could exceed ${cmd.replyLimit} bytes`, index };
+    }
     const responses: TxnResponse[] = [];
     for (const op of ops) responses.push(this.applyTxnOp(op, index));
     return { type: 'txn', index, succeeded, responses };
@@ -223,6 +293,76 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     }
   }
 
+  /**
+   * Could the JSON reply of running `ops` (txnResultJsonBytes of the result) exceed `limit`?
+   * An upper bound from the state before the branch runs, since reads see the branch's earlier
+   * writes:
+   *   - a get answers the key's current record, or the record an earlier put of the branch
+   *     writes (counted at its widest, putRecordJsonBytesBound): the larger of the two;
+   *   - a range answers at most `limit` keys, each either written by an earlier put of the
+   *     branch (all such puts under the prefix are counted) or present before the branch and
+   *     not overwritten. A key of the second kind is among the first `limit + d` keys under the
+   *     prefix before the branch, d being the branch's earlier deletes under the prefix: only
+   *     those can fall out ahead of it. So those records are counted too.
+   * Stops as soon as the bound passes `limit`, so the work is bounded by the limit, not by the
+   * store.
+   */
+  private replyMayExceed(ops: readonly TxnOp[], succeeded: boolean, index: number, limit: number): boolean {
+    let bound = TXN_RESULT_FIXED_BYTES + boolBytes(succeeded) + String(index).length + Math.max(0, ops.length - 1);
+    if (bound > limit) return true;
+    const puts: { key: string; value: Uint8Array; bytes: number }[] = [];
+    const putBytes = (p: { key: string; value: Uint8Array; bytes: number }): number => {
+      if (p.bytes < 0) p.bytes = putRecordJsonBytesBound(p.key, valueJsonBytes(p.value), index);
+      return p.bytes;
+    };
+    const deleted: string[] = [];
+    for (const op of ops) {
+      switch (op.type) {
+        case 'put':
+          bound += PUT_RESPONSE_FIXED_BYTES + jsonStringBytes(op.key);
+          puts.push({ key: op.key, value: op.value, bytes: -1 });
+          break;
+        case 'delete':
+          bound += DELETE_RESPONSE_FIXED_BYTES + jsonStringBytes(op.key) + boolBytes(false);
+          deleted.push(op.key);
+          break;
+        case 'get': {
+          const current = this.data.get(op.key);
+          let record = current === undefined ? 4 : this.recordJsonSize(current);
+          for (const p of puts) if (p.key === op.key) record = Math.max(record, putBytes(p));
+          bound += GET_RESPONSE_FIXED_BYTES + jsonStringBytes(op.key) + record;
+          break;
+        }
+        case 'range': {
+          const prefix = op.prefix;
+          bound += RANGE_RESPONSE_FIXED_BYTES + jsonStringBytes(prefix) + boolBytes(false);
+          for (const p of puts) if (p.key.startsWith(prefix)) bound += putBytes(p) + 1;
+          let take = op.limit;
+          for (const k of deleted) if (k.startsWith(prefix)) take++;
+          if (bound > limit) return true;
+          this.keys.forEachFrom(prefix, (key) => {
+            if (take <= 0 || !key.startsWith(prefix)) return false;
+            take--;
+            bound += this.recordJsonSize(this.data.get(key)!) + 1;
+            return bound <= limit;
+          });
+          break;
+        }
+      }
+      if (bound > limit) return true;
+    }
+    return false;
+  }
+
+  private recordJsonSize(rec: KvRecord): number {
+    let n = this.jsonSizes.get(rec);
+    if (n === undefined) {
+      n = recordJsonBytes(rec);
+      this.jsonSizes.set(rec, n);
+    }
+    return n;
+  }
+
   private write(key: string, value: Uint8Array, index: number): void {
     // Copy: the decoded value is a view into the entry's bytes, which may sit inside a larger
     // network frame this record would otherwise keep alive.
@@ -231,14 +371,19 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     if (current === undefined) {
       this.data.set(key, { key, value: copy, createIndex: index, modIndex: index, version: 1 });
       this.keys.insert(key);
+      this.dataBytes += utf8Length(key) + copy.length + KV_RECORD_OVERHEAD_BYTES;
     } else {
       this.data.set(key, { key, value: copy, createIndex: current.createIndex, modIndex: index, version: current.version + 1 });
+      this.dataBytes += copy.length - current.value.length;
     }
   }
 
   private remove(key: string): boolean {
-    if (!this.data.delete(key)) return false;
+    const current = this.data.get(key);
+    if (current === undefined) return false;
+    this.data.delete(key);
     this.keys.delete(key);
+    this.dataBytes -= utf8Length(key) + current.value.length + KV_RECORD_OVERHEAD_BYTES;
     return true;
   }
 }

@@ -19,7 +19,9 @@ import type { KvRecord, TxnResponse, TxnResult } from './result.js';
 export const DEFAULT_RANGE_LIMIT = 1000;
 
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a value that starts with U+FEFF keeps it (the default decoder would drop it, and
+// the client would read back a different value than it wrote).
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 type Json = Record<string, unknown>;
 

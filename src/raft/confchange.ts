@@ -3,6 +3,7 @@
 // votersOutgoing = C_old), under which elections and commitment need majorities of both sets;
 // once that entry commits it appends C_new alone. Learners (thesis §4.2.1) receive the log but
 // never vote or count toward a majority; a new server joins as one so it cannot stall commits.
+import { isValidNodeId } from './configuration.js';
 import { RaftError } from './errors.js';
 import type { Configuration, NodeId } from './types.js';
 
@@ -30,6 +31,9 @@ export function applyChanges(current: Configuration, changes: readonly ConfigCha
   const voters = new Set(current.voters);
   const learners = new Set(current.learners);
   for (const c of changes) {
+    // Every member's id travels in every InstallSnapshot: one the codec cannot carry would leave
+    // the leader unable to encode its own messages.
+    if (!isValidNodeId(c.id)) throw new InvalidConfigChangeError(`${String(c.id)} is not a valid node id`);
     switch (c.type) {
       case 'add-learner':
         if (voters.has(c.id)) throw new InvalidConfigChangeError(`${c.id} is already a voter`);

@@ -4,7 +4,7 @@ import { mayCampaign, voterIds } from './membership.js';
 import { voteResult } from './quorum.js';
 import type { Raft } from './raft.js';
 import { becomeCandidate, becomeFollower, becomeLeader, becomePreCandidate } from './roles.js';
-import type { RequestVote, RequestVoteResponse } from './types.js';
+import { MAX_INDEX, MAX_TERM, type RequestVote, type RequestVoteResponse } from './types.js';
 
 export function tickElection(r: Raft): void {
   r.electionElapsed++;
@@ -15,6 +15,11 @@ export function tickElection(r: Raft): void {
 
 export function startElection(r: Raft, kind: 'pre-vote' | 'vote', transfer: boolean): void {
   if (!mayCampaign(r)) return;
+  // A server at MAX_TERM never campaigns: the term it would stand in (or pre-vote for) is one no
+  // peer accepts and the codec may not carry. It stays a follower and can still vote for, and
+  // follow, a candidate that reaches MAX_TERM from below. Likewise with a full log: a new
+  // leader's no-op (§8) would land past MAX_INDEX.
+  if (r.term >= MAX_TERM || r.log.lastIndex >= MAX_INDEX) return;
   if (kind === 'pre-vote') becomePreCandidate(r);
   else becomeCandidate(r);
   const preVote = kind === 'pre-vote';

@@ -132,7 +132,13 @@ function handleAppendEntries(r: Raft, m: AppendEntries): void {
     const t = r.log.termAt(e.index);
     if (t === undefined) break;
     if (t !== e.term) {
-      if (e.index <= r.commit) throw new Error(`leader ${m.from} conflicts with committed entry ${e.index}`);
+      if (e.index <= r.commit) {
+        // Unreachable: step() drops an AppendEntries that disagrees with our committed prefix
+        // (§5.4.3), and the skip above starts the entries after commitIndex. Should a bug make
+        // it reachable, a message still only gets dropped: committed entries are never undone.
+        r.countDrop('invalid');
+        return;
+      }
       truncateFrom(r, e.index);
       break;
     }

@@ -24,15 +24,19 @@ export type {
   SoftState,
   TimeoutNow,
 } from './types.js';
-export { ENTRY_TYPES, ROLES } from './types.js';
+export { ENTRY_TYPES, MAX_INDEX, MAX_NODE_ID_BYTES, MAX_TERM, ROLES } from './types.js';
+export { DROP_REASONS } from './validate.js';
+export type { DropReason } from './validate.js';
 export { Raft, DEFAULT_RAFT_OPTIONS } from './raft.js';
 export type { RaftOptions, ProgressView } from './raft.js';
 export { bootstrapState } from './bootstrap.js';
 export {
   EMPTY_CONFIGURATION,
+  configurationProblem,
   decodeConfiguration,
   encodeConfiguration,
   isJoint,
+  isValidNodeId,
   isVoter,
   members,
   sameConfiguration,

@@ -4,8 +4,9 @@
 // send, apply and advance()). The rules live a file per concept, as functions of this state:
 // roles.ts (§5.2), election.ts (§5.2, §5.4.1, thesis §9.6), follower.ts (the AppendEntries and
 // InstallSnapshot receivers, §5.3, §7), leader.ts (§5.3, §5.4.2, thesis §3.10, §4.3, §6.2),
-// replication.ts (sending AppendEntries, heartbeats and ReadIndex rounds, thesis §6.4) and
-// membership.ts (the configuration in force, thesis §4.1).
+// replication.ts (sending AppendEntries, heartbeats and ReadIndex rounds, thesis §6.4),
+// membership.ts (the configuration in force, thesis §4.1) and validate.ts (what a received
+// message must look like before it may change anything).
 import { applyChanges, transitionTo, type ConfigChange } from './confchange.js';
 import { isJoint, isVoter } from './configuration.js';
 import { handleRequestVote, startElection, tickElection } from './election.js';
@@ -19,20 +20,22 @@ import { committedIndex } from './quorum.js';
 import { EMPTY_ENTRIES, ReadIndexQueue } from './read-index.js';
 import { ROUND_HISTORY, broadcastAppend, broadcastHeartbeat, releaseConfirmedReads, sendAppend, startRound } from './replication.js';
 import { afterLeaderAppend, becomeFollower, inLease } from './roles.js';
-import type {
-  Configuration,
-  Entry,
-  HardState,
-  InitialState,
-  Message,
-  NodeId,
-  ReadState,
-  RemovedNotice,
-  Ready,
-  Role,
-  Snapshot,
-  SnapshotMeta,
-  SoftState,
+import { isWellFormed, refusal, type DropReason } from './validate.js';
+import {
+  MAX_INDEX,
+  type Configuration,
+  type Entry,
+  type HardState,
+  type InitialState,
+  type Message,
+  type NodeId,
+  type ReadState,
+  type RemovedNotice,
+  type Ready,
+  type Role,
+  type Snapshot,
+  type SnapshotMeta,
+  type SoftState,
 } from './types.js';
 
 export interface RaftOptions {
@@ -144,6 +147,11 @@ export class Raft {
   /** @internal New entries on the leader not yet offered to followers: one broadcast per Ready batches them. */
   hasUnsentEntries = false;
   private readyInFlight: { lastIndex: number; lastTerm: number } | null = null;
+  private readonly drops: Record<DropReason, number> = { invalid: 0, 'not-leader': 0, 'stale-sender': 0, misaddressed: 0 };
+  /** @internal Counts a received message dropped for `reason`. */
+  countDrop(reason: DropReason): void {
+    this.drops[reason]++;
+  }
 
   constructor(options: RaftOptions, state: InitialState) {
     this.id = options.id;
@@ -197,6 +205,11 @@ export class Raft {
   get removed(): RemovedNotice | null { return this.removedNotice; }
   /** Index of the entry that holds the configuration in force (its snapshot's, if compacted). */
   get configIndex(): number { return lastConfigIndex(this); }
+  /**
+   * Received messages dropped without changing anything, by reason (validate.ts), since this
+   * core was built. Live counters: read them, never write them.
+   */
+  get droppedMessages(): Readonly<Record<DropReason, number>> { return this.drops; }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
   entryAt(index: number): Entry | undefined { return this.log.entryAt(index); }
 
@@ -226,7 +239,7 @@ export class Raft {
 
   /** §5.3: the leader appends the commands to its log; returns the first new index. */
   proposeBatch(data: readonly Uint8Array[]): number {
-    this.assertCanPropose();
+    this.assertCanPropose(data.length);
     const first = this.log.lastIndex + 1;
     const term = this.term;
     for (let i = 0; i < data.length; i++) {
@@ -260,7 +273,8 @@ export class Raft {
    * conflicting one commits).
    */
   proposeConfigChange(changes: readonly ConfigChange[]): number {
-    this.assertCanPropose();
+    // Room for C_old,new and the C_new that ends it (thesis §4.3).
+    this.assertCanPropose(2);
     if (this.log.termAt(this.commit) !== this.term) {
       throw new ProposalDroppedError('this leader has not yet committed an entry of its term; retry shortly');
     }
@@ -318,8 +332,18 @@ export class Raft {
     return this.commit;
   }
 
+  /**
+   * Receives one message. Every message is checked BEFORE it may change anything: one that is
+   * malformed, out of bounds, or that no correct server could have sent to this one in its
+   * state is dropped and counted in `droppedMessages`, never thrown on (only a bug may stop a
+   * node, never input).
+   */
   step(m: Message): void {
-    if (m.to !== this.id) return;
+    const refused = m.to !== this.id ? 'misaddressed' : isWellFormed(m, this.id) ? refusal(this, m) : 'invalid';
+    if (refused !== null) {
+      this.countDrop(refused);
+      return;
+    }
     if (m.term > this.term) {
       if (m.type === 'RequestVote' && !m.transfer && inLease(this)) {
         // Thesis §4.2.3 / §6.2: a server that heard from a leader within the minimum election
@@ -457,8 +481,10 @@ export class Raft {
 
   // ---- helpers ---------------------------------------------------------------------------------
 
-  private assertCanPropose(): void {
+  private assertCanPropose(count: number): void {
     if (this.currentRole !== 'leader') throw new NotLeaderError(this.leader);
+    // Past MAX_INDEX no follower would accept the entries (validate.ts).
+    if (this.log.lastIndex + count > MAX_INDEX) throw new ProposalDroppedError('the log has reached its largest index');
     if (this.transferee !== null) throw new ProposalDroppedError(`leadership is being transferred to ${this.transferee}`);
     if (!isVoter(this.configuration, this.id)) throw new ProposalDroppedError('this leader is leaving the cluster');
   }

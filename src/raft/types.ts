@@ -1,8 +1,29 @@
 // The vocabulary of the consensus core: log entries, persistent state, messages (Figure 2) and
-// the Ready batch the runtime consumes. Indexes and terms are plain numbers: safe integers up to
-// 2^53, far beyond any log this process could write.
+// the Ready batch the runtime consumes. Indexes and terms are plain numbers, kept at or below
+// MAX_TERM and MAX_INDEX (below), far beyond any log this process could write.
 
 export type NodeId = string;
+
+/**
+ * The largest term a node adopts, sends or campaigns in: 2^48. The peer codec carries terms as
+ * varints up to 2^53 − 1, and a node must always be able to encode what it sends next — above
+ * all currentTerm + 1 when it campaigns (§5.2) or pre-votes (thesis §9.6). Adopting whatever a
+ * message claims (§5.1) once let a single AppendEntries of term 2^53 − 1 spread to every server
+ * and leave none able to stand again. 2^48 is an election every millisecond for 8,900 years, yet
+ * leaves a factor of 32 of headroom, so term arithmetic never leaves the safe integers. A message
+ * above it is invalid and dropped (validate.ts); a node at MAX_TERM never campaigns (election.ts).
+ */
+export const MAX_TERM = 2 ** 48;
+
+/**
+ * The largest log index: 2^48, a million entries a second for 8.9 years, with the same headroom
+ * as MAX_TERM: lastIndex + 1, prevLogIndex + entries.length and conflict hints (lastIndex + 1)
+ * stay well inside what the codec encodes. A leader refuses proposals past it.
+ */
+export const MAX_INDEX = 2 ** 48;
+
+/** A node id travels as a u8-length-prefixed UTF-8 string in every peer message (transport codec). */
+export const MAX_NODE_ID_BYTES = 255;
 
 /** What a log entry carries. `config` entries hold an encoded Configuration (thesis §4.1). */
 export const ENTRY_TYPES = ['normal', 'config'] as const;

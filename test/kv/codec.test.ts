@@ -15,12 +15,12 @@ test('property: decodeCommand(encodeCommand(c)) equals c for every command shape
   );
 });
 
-test('property: arbitrary keys, values, times and indexes round-trip', () => {
+test('property: arbitrary keys, values, finite times and indexes round-trip', () => {
   fc.assert(
     fc.property(
       anyKeyArb,
       fc.uint8Array({ maxLength: 300 }),
-      fc.double({ noNaN: true }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
       fc.maxSafeNat(),
       fc.string({ minLength: 1, maxLength: 80 }),
       (key, value, time, prevIndex, client) => {
@@ -72,4 +72,26 @@ test('property: compareKeys is UTF-8 byte order', () => {
     }),
     { numRuns: 2000 },
   );
+});
+
+test('a txn carries replyLimit as flag 0x20 and a trailing varint; a txn without it decodes as before', () => {
+  const base: Command = { type: 'txn', time: 5, compare: [], success: [{ type: 'range', prefix: 'a', limit: 3 }], failure: [] };
+  const old = encodeCommand(base);
+  // The bytes every older log holds: tag 0x03, no flags, time, no compares, one range op, no failure ops.
+  assert.deepEqual([...old], [0x03, 0x00, 0x40, 0x14, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0x04, 0x01, 0x61, 0x03, 0x00]);
+  assert.deepStrictEqual(decodeCommand(old), base);
+  const limited = encodeCommand({ ...base, replyLimit: 64 * 1024 * 1024 });
+  assert.deepEqual([...limited.subarray(0, 2)], [0x03, 0x20]);
+  assert.deepEqual([...limited.subarray(0, old.length)].slice(2), [...old].slice(2), 'the same body, then the limit');
+  assert.deepStrictEqual(decodeCommand(limited), { ...base, replyLimit: 64 * 1024 * 1024 });
+});
+
+test('decoding refuses replyLimit on a put or delete, and a time that is not a finite number', () => {
+  const bad = (b: Uint8Array, why: string): void =>
+    assert.throws(() => decodeCommand(b), (e: unknown) => e instanceof KvError && e.code === 'BAD_COMMAND', why);
+  const put = encodeCommand({ type: 'put', key: 'k', value: bytes('v'), time: 1 });
+  bad(Uint8Array.of(put[0]!, 0x20, ...put.subarray(2)), 'replyLimit on a put');
+  for (const time of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    bad(encodeCommand({ type: 'delete', key: 'k', time }), `time ${time}`);
+  }
 });

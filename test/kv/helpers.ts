@@ -100,8 +100,9 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
       compare: fc.array(compareArb, { maxLength: 3 }),
       success: fc.array(txnOpArb, { maxLength: 4 }),
       failure: fc.array(txnOpArb, { maxLength: 4 }),
+      replyLimit: fc.option(fc.nat({ max: 2000 }), { nil: undefined }),
     })
-    .map(({ time, idempotencyKey, compare, success, failure }) =>
-      withOptional<Command>({ type: 'txn', time, compare, success, failure }, { idempotencyKey }),
+    .map(({ time, idempotencyKey, compare, success, failure, replyLimit }) =>
+      withOptional<Command>({ type: 'txn', time, compare, success, failure }, { idempotencyKey, replyLimit }),
     ),
 );

@@ -20,7 +20,7 @@ function rejection(r: AppendEntriesResponse): object {
 
 test('§5.1 an AppendEntries with a term below currentTerm is refused with currentTerm and changes nothing', () => {
   const b = nodeFrom('b', ABC, { terms: [1, 2, 3], currentTerm: 3 }, PAPER);
-  const out = b.stepOut(appendEntries('a', 'b', 2, 3, 3, [entry(4, 2)], 3));
+  const out = b.stepOut(appendEntries('a', 'b', 2, 3, 2, [entry(4, 2)], 3));
   const r = response(out);
   assert.deepEqual([r.to, r.term, r.success], ['a', 3, false]);
   assert.deepEqual(out.entries, []);

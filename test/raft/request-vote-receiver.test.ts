@@ -9,7 +9,7 @@ const ABC = ['a', 'b', 'c'];
 
 test('§5.1 a RequestVote with a term below currentTerm is refused and answered with currentTerm', () => {
   const b = nodeFrom('b', ABC, { terms: [1, 2, 3], currentTerm: 3 }, PAPER);
-  const out = b.stepOut(requestVote('c', 'b', 2, 10, 3));
+  const out = b.stepOut(requestVote('c', 'b', 2, 10, 2));
   assert.deepEqual(out.messages, [voteResponse('b', 'c', 3, false)]);
   assert.equal(out.hardState, null, 'nothing about the vote or the term changes');
   assert.equal(b.raft.currentTerm, 3);
