@@ -65,6 +65,9 @@ export function isWellFormed(s: string): boolean {
 export function validateKey(key: string, maxKeyBytes: number = MAX_KEY_BYTES): void {
   if (typeof key !== 'string' || key.length === 0) throw new KvError('BAD_KEY', 'the key must be a non-empty string');
   if (!isWellFormed(key)) throw new KvError('BAD_KEY', 'the key is not valid Unicode (a lone surrogate)');
+  // The command codec decodes keys with a BOM-stripping UTF-8 decoder (kept: logs already hold
+  // entries decoded that way), so a key starting with U+FEFF would be stored under another name.
+  if (key.charCodeAt(0) === 0xfeff) throw new KvError('BAD_KEY', 'a key may not start with U+FEFF (a byte-order mark)');
   // Each UTF-16 unit is at most 3 UTF-8 bytes: skip the count for the common short key.
   if (key.length * 3 > maxKeyBytes) {
     const bytes = utf8Length(key);

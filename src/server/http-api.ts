@@ -83,7 +83,8 @@ export interface KvApi {
   /** Resolves once a read at `consistency` may be served from this node's state machine. */
   readBarrier(consistency: Consistency, deadline: number): Promise<void>;
   get(key: string): KvRecordView | null;
-  list(prefix: string, limit: number): { items: readonly KvRecordView[]; more: boolean };
+  /** At most `limit` records whose JSON listing fits `maxBytes`; `more` when any were left out. */
+  list(prefix: string, limit: number, maxBytes: number): { items: readonly KvRecordView[]; more: boolean };
   status(): StatusView;
   members(): readonly MemberView[];
   /** Resolves when ready (GET /readyz); rejects with ApiError NOT_READY saying why not. */
@@ -405,7 +406,7 @@ export function createApiServer(options: ApiServerOptions): Api {
       const prefix = r.query.get('prefix') ?? '';
       const limit = intParam(r.query, 'limit', 1000, 1, 10_000);
       await apiOf().readBarrier(consistencyParam(r.query), r.deadline);
-      const { items, more } = apiOf().list(prefix, limit);
+      const { items, more } = apiOf().list(prefix, limit, maxResponse);
       return listingReply(items, more, maxResponse);
     }
     if (path.startsWith('/v1/kv/')) return kvRoute(r, decodeKey(path.slice('/v1/kv/'.length)));

@@ -42,11 +42,13 @@ export function createKvBackend(options: KvBackendOptions): { stateMachine: KvSt
       const { prevValue, prevIndex } = conditions(cond);
       return encode({ type: 'delete', key, ...(prevValue ? { prevValue } : {}), ...(prevIndex !== undefined ? { prevIndex } : {}), ...withMeta(time, idem) });
     },
-    encodeTxn: (body, time, idem, _maxReplyBytes) => {
-      const txn = guard(() => txnFromJson(body, time, idem, limits));
+    encodeTxn: (body, time, idem, maxReplyBytes) => {
+      // The reply limit travels in the command: every replica refuses an oversized reply the
+      // same way, before any write of it (src/kv/state-machine.ts).
+      const txn = { ...guard(() => txnFromJson(body, time, idem, limits)), replyLimit: maxReplyBytes };
       return { data: encode(txn), grows: [...txn.success, ...txn.failure].some((op) => op.type === 'put') };
     },
-    sizeBytes: () => 0,
+    sizeBytes: () => sm.sizeBytes,
     putResult: (r) => {
       const ok = settle(r);
       if (ok.type !== 'put') throw unexpected(ok);
@@ -63,7 +65,7 @@ export function createKvBackend(options: KvBackendOptions): { stateMachine: KvSt
       return txnResultToJson(ok);
     },
     get: (key) => sm.get(key),
-    list: (prefix, limit) => sm.list(prefix, limit),
+    list: (prefix, limit, maxBytes) => sm.list(prefix, limit, maxBytes),
     validateKey: (key) => guard(() => validateKey(key, limits.maxKeyBytes)),
     validateValue: (value) => guard(() => validateValue(value, limits.maxValueBytes)),
   };
@@ -86,7 +88,10 @@ function settle(r: KvResult | undefined): Exclude<KvResult, { type: 'compareFail
       details: { index: r.index, current: r.current === null ? null : recordToJson(r.current) },
     });
   }
-  if (r.type === 'rejected') throw new ApiError('BAD_REQUEST', `the command was rejected: ${r.message}`);
+  if (r.type === 'rejected') {
+    if (r.error === 'REPLY_TOO_LARGE') throw new ApiError('REPLY_TOO_LARGE', `${r.message}; nothing was applied: read less per transaction (smaller range limits)`);
+    throw new ApiError('BAD_REQUEST', `the command was rejected: ${r.message}`);
+  }
   return r;
 }
 

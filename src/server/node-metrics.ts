@@ -1,7 +1,7 @@
 // Prometheus metrics of a node: Raft term, role, commit/apply/last indexes, proposals, applied
 // entries, fsync latency and transport counters. Read at scrape time; nothing on the hot path.
 import type { RaftNode } from '../node/index.js';
-import { ROLES } from '../raft/index.js';
+import { DROP_REASONS, ROLES } from '../raft/index.js';
 import type { TcpTransport } from '../transport/index.js';
 import { Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
 
@@ -25,5 +25,7 @@ export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, tr
     for (const ms of node.stats.syncDurationsMs.splice(0)) fsync.observe(ms / 1000);
   });
   registry.register(new Gauge('raftkv_transport_messages_sent_total', 'Raft messages sent per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesSent] as const)));
+  registry.register(new Gauge('raftkv_raft_messages_refused_total', 'Peer messages the consensus core dropped unapplied, by reason (invalid, not-leader, stale-sender, misaddressed)', () => DROP_REASONS.map((reason) => [{ reason }, core.droppedMessages[reason]] as const)));
+  registry.register(new Gauge('raftkv_transport_connections_rejected_total', 'Inbound peer connections refused or closed, by reason', () => Object.entries(transport.stats().rejected).map(([reason, n]) => [{ reason }, n] as const)));
   registry.register(new Gauge('raftkv_transport_messages_dropped_total', 'Raft messages dropped per peer (queue full or unreachable)', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesDropped] as const)));
 }

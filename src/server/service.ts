@@ -23,7 +23,8 @@ export interface KvBackend<R> {
   deleteResult(result: R | undefined): { index: number; deleted: boolean };
   txnResult(result: R | undefined): unknown;
   get(key: string): KvRecordView | null;
-  list(prefix: string, limit: number): { items: readonly KvRecordView[]; more: boolean };
+  /** At most `limit` records whose JSON listing fits `maxBytes`; `more` when any were left out. */
+  list(prefix: string, limit: number, maxBytes: number): { items: readonly KvRecordView[]; more: boolean };
   validateKey(key: string): void;
   validateValue(value: Uint8Array): void;
 }
@@ -123,8 +124,8 @@ export class KvService<R> implements KvApi {
     return this.backend.get(key);
   }
 
-  list(prefix: string, limit: number): { items: readonly KvRecordView[]; more: boolean } {
-    return this.backend.list(prefix, limit);
+  list(prefix: string, limit: number, maxBytes: number): { items: readonly KvRecordView[]; more: boolean } {
+    return this.backend.list(prefix, limit, maxBytes);
   }
 
   validateKey(key: string): void {
