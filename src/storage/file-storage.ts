@@ -2,11 +2,14 @@
 // snapshot files (snapshot-file.ts). Layout: `<dir>/wal/*.wal`, `<dir>/snap/*.snap`.
 // Recovery reconciles the two: the newest valid snapshot plus the log after it MUST cover every
 // index without a hole (§7), or the node refuses to start.
-import { mkdir, rename, unlink } from 'node:fs/promises';
+//
+// PRIVACY. Directories are 0700 and files 0600 whatever the umask; open() tightens a data dir
+// whose modes are wider, with one warning.
+import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
-import { syncDirectory } from './fs-util.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncDirectory } from './fs-util.js';
 import { listSnapshotFiles, readSnapshotFile, verifySnapshotFile, writeSnapshotFile } from './snapshot-file.js';
 import type { SnapshotFile } from './snapshot-file.js';
 import type { RaftStorage } from './types.js';
@@ -28,7 +31,7 @@ export interface FileStorageOptions {
    */
   olderSnapshotsKept?: number;
   /**
-   * Where repair warnings go.
+   * Where repair and permission warnings go.
    * @default console
    */
   logger?: StorageLogger;
@@ -70,8 +73,11 @@ export class FileStorage implements RaftStorage {
     const resolved = { ...DEFAULT_FILE_STORAGE_OPTIONS, ...options };
     const walDir = join(dir, 'wal');
     const snapDir = join(dir, 'snap');
-    await mkdir(walDir, { recursive: true });
-    await mkdir(snapDir, { recursive: true });
+    const created = new Set<string>();
+    for (const folder of [dir, walDir, snapDir]) {
+      if ((await mkdir(folder, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined) created.add(folder);
+    }
+    await tightenModes(dir, [walDir, snapDir], created, resolved.logger);
     await syncDirectory(dir);
     const { wal, recovered } = await Wal.open(walDir, resolved.segmentBytes, resolved.logger);
     try {
@@ -170,6 +176,31 @@ export class FileStorage implements RaftStorage {
       removed = true;
     }
     if (removed) await syncDirectory(this.snapDir);
+  }
+}
+
+/**
+ * Sets the data dir and its storage folders to 0700 and every file in those folders to 0600.
+ * A data dir that was there before and had wider (or narrower) modes gets one warning naming
+ * how many modes were changed: its data may have been readable by other users until now.
+ */
+async function tightenModes(dir: string, subdirs: readonly string[], created: ReadonlySet<string>, logger: StorageLogger): Promise<void> {
+  let changed = 0;
+  const fix = async (path: string, mode: number): Promise<void> => {
+    const current = (await stat(path)).mode & 0o777;
+    if (current === mode) return;
+    await chmod(path, mode);
+    // A directory this open created can differ only by the umask: no news for the operator.
+    if (!created.has(path)) changed++;
+  };
+  for (const folder of [dir, ...subdirs]) await fix(folder, PRIVATE_DIR_MODE);
+  for (const folder of subdirs) {
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      if (entry.isFile()) await fix(join(folder, entry.name), PRIVATE_FILE_MODE);
+    }
+  }
+  if (changed > 0) {
+    logger.warn(`raftkv storage: ${dir}: set ${changed} mode(s) to 0700 (directories) and 0600 (files); other users may have been able to read this data dir until now`);
   }
 }
 

@@ -68,7 +68,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../raft/types.js';
 import { StorageFailedError } from './errors.js';
-import { syncDirectory } from './fs-util.js';
+import { openPrivateFile, syncDirectory } from './fs-util.js';
 import { validateAppend } from './log-rules.js';
 import { encodeEntries, encodeHardState, encodeSnapshotMarker, encodeTruncate } from './record.js';
 import type { SnapshotMarkerKind } from './record.js';
@@ -313,12 +313,12 @@ export class Wal {
     if (this.handle === null || active === undefined || active.size >= this.segmentBytes / 2) this.prepareNext();
   }
 
-  /** Zero-fills `segmentBytes` into the prepared file and fdatasyncs it, off the write path. */
+  /** Zero-fills `segmentBytes` into the prepared file (mode 0600) and fdatasyncs it, off the write path. */
   private prepareNext(): void {
     const path = join(this.dir, PREPARED_SEGMENT_NAME);
     const size = this.segmentBytes;
     const prepare = async (): Promise<string> => {
-      const handle = await open(path, 'w');
+      const handle = await openPrivateFile(path);
       try {
         const chunk = zeros();
         for (let at = 0; at < size; ) {
