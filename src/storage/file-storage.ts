@@ -3,6 +3,12 @@
 // Recovery reconciles the two: the newest valid snapshot plus the log after it MUST cover every
 // index without a hole (§7), or the node refuses to start.
 //
+// ONE PROCESS PER DATA DIR. FileStorage does not lock its directory: the server MUST take the
+// data dir lock (acquireDataDirLock, dir-lock.ts) BEFORE it opens FileStorage and BEFORE
+// anything else writes there (its own files included), and release it only AFTER close(). The
+// lock covers the whole data dir, not just what FileStorage owns, and tests and tools open
+// storage without it.
+//
 // PRIVACY. Directories are 0700 and files 0600 whatever the umask; open() tightens a data dir
 // whose modes are wider, with one warning.
 import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
@@ -68,7 +74,10 @@ export class FileStorage implements RaftStorage {
     this.recovered = reconciled.state;
   }
 
-  /** Opens (creating if needed) and recovers `dir`; throws StorageCorruptionError on damage. */
+  /**
+   * Opens (creating if needed) and recovers `dir`; throws StorageCorruptionError on damage.
+   * The caller MUST hold the data dir lock already (see the header).
+   */
   static async open(dir: string, options: FileStorageOptions = {}): Promise<FileStorage> {
     const resolved = { ...DEFAULT_FILE_STORAGE_OPTIONS, ...options };
     const walDir = join(dir, 'wal');
