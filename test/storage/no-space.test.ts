@@ -234,9 +234,13 @@ test('ENOSPC from a WAL write is retried with the same bytes; a retry that ends 
     });
     await assert.rejects(storage.sync(), isNoSpace);
     restore();
-    // The retry's hard state record is shorter: it ends before the failed write did.
+    // The retry's hard state record is shorter: it ends before the failed write did. Reopened
+    // at once, so that nothing written later covers what the failed write left.
     storage.setHardState({ currentTerm: 4, votedFor: null, commitIndex: 5 });
     await storage.sync();
+    await storage.close();
+    storage = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger });
+    assert.deepEqual(logger.warnings, [], 'nothing of the failed write is left past the log: no torn write to repair');
     storage.append(range(11, 12, 4, 100));
     restore = await breakWritev(dir, () => Promise.reject(osError('EDQUOT')));
     await assert.rejects(storage.sync(), isNoSpace, 'EDQUOT (a full quota) is a full disk too');
@@ -266,10 +270,13 @@ test('ENOSPC while starting a new segment discards the prepared file and is retr
     let next = 51;
     const segments = storage.segmentCount;
     let calls = 0;
-    const restore = await breakWritev(dir, () => {
+    // Each failed attempt reaches the disk whole, then reports ENOSPC.
+    const restore = await breakWritev(dir, async (original, self, buffers, position) => {
       calls++;
-      return Promise.reject(osError('ENOSPC'));
+      await original.call(self, buffers, position);
+      throw osError('ENOSPC');
     });
+    storage.setHardState({ currentTerm: 1, votedFor: 'a-long-node-name', commitIndex: 0 });
     storage.append(range(next, next + 3, 1, 100));
     try {
       for (let i = 0; i < 3; i++) await assert.rejects(storage.sync(), isNoSpace);
@@ -277,12 +284,16 @@ test('ENOSPC while starting a new segment discards the prepared file and is retr
       restore();
     }
     assert.ok(calls >= 3);
+    // A shorter retry: in a reused prepared file, the failed attempt's tail would show past it.
+    storage.setHardState({ currentTerm: 1, votedFor: null, commitIndex: 0 });
     await storage.sync();
     next += 4;
     assert.ok(storage.segmentCount > segments, 'the retry started the new segment');
     await storage.close();
-    storage = await FileStorage.open(dir, { segmentBytes: 4096, logger: new RecordingLogger() });
+    const logger = new RecordingLogger();
+    storage = await FileStorage.open(dir, { segmentBytes: 4096, logger });
     assert.deepEqual(plain((await storage.load()).entries), plain(range(1, next - 1, 1, 100)));
+    assert.deepEqual(logger.warnings, [], 'the new segment holds nothing of the failed attempts');
     await storage.close();
   } finally {
     temp.removeAll();
