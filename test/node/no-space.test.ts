@@ -204,7 +204,8 @@ test('a Ready whose sync fails with NoSpaceError stays in flight: retried with b
     const pending = Promise.all([w.node.propose(encode('two')), w.node.propose(encode('three'))]).then(() => (isApplied = true));
     await waitFor("'no-space'", () => w.noSpace.length > 0);
     await sleep(700);
-    assert.ok(storage.syncCalls - calls >= 3 && storage.syncCalls - calls <= 8, `retried with backoff: ${storage.syncCalls - calls} attempts in ~0.7 s`);
+    // 100, 200, 400 ms: about four attempts; without backoff there would be hundreds.
+    assert.ok(storage.syncCalls - calls >= 2 && storage.syncCalls - calls <= 8, `retried with backoff: ${storage.syncCalls - calls} attempts in ~0.7 s`);
     assert.equal(isApplied, false, 'not committed before its own write is durable (single voter)');
     assert.deepEqual(w.sm.items, ['one']);
     assert.equal(w.node.isOutOfSpace, true);
@@ -216,6 +217,7 @@ test('a Ready whose sync fails with NoSpaceError stays in flight: retried with b
     const state = await storage.inner.load();
     assert.deepEqual(state.entries.filter((e) => e.type === 'normal' && e.data.length > 0).map((e) => new TextDecoder().decode(e.data)), ['one', 'two', 'three']);
   } finally {
+    storage.syncFailure = null;
     await w.node.stop();
   }
 });
@@ -223,15 +225,21 @@ test('a Ready whose sync fails with NoSpaceError stays in flight: retried with b
 test('stop() ends a wait for space at once, without a fatal error', { timeout: 30_000 }, async () => {
   const storage = new FlakyStorage();
   const w = await startSingleVoter(storage);
-  storage.syncFailure = noSpace;
-  const proposal = w.node.propose(encode('never')).catch((err: unknown) => err);
-  await waitFor("'no-space'", () => w.noSpace.includes(true));
-  await sleep(300);
-  const started = Date.now();
-  await w.node.stop();
-  assert.ok(Date.now() - started < 1000, `stopped in ${Date.now() - started} ms`);
-  assert.match(String(await proposal), /stopping/);
-  assert.deepEqual(w.fatal, []);
+  try {
+    storage.syncFailure = noSpace;
+    const proposal = w.node.propose(encode('never')).catch((err: unknown) => err);
+    await waitFor("'no-space'", () => w.noSpace.includes(true));
+    // Long enough for the backoff to exceed what the stop below may take.
+    await sleep(1600);
+    const started = Date.now();
+    await w.node.stop();
+    assert.ok(Date.now() - started < 1000, `stopped in ${Date.now() - started} ms`);
+    assert.match(String(await proposal), /stopping/);
+    assert.deepEqual(w.fatal, []);
+  } finally {
+    storage.syncFailure = null;
+    await w.node.stop();
+  }
 });
 
 test('an automatic snapshot that does not fit is skipped, raises the alarm, and is retried until it fits', { timeout: 30_000 }, async () => {
@@ -251,6 +259,7 @@ test('an automatic snapshot that does not fit is skipped, raises the alarm, and 
     assert.deepEqual(w.fatal, []);
     assert.equal(w.sm.items.length, 20);
   } finally {
+    storage.snapshotFailure = null;
     await w.node.stop();
   }
 });
@@ -258,13 +267,16 @@ test('an automatic snapshot that does not fit is skipped, raises the alarm, and 
 test('EIO from a sync still stops the node (fail-stop), with no alarm', { timeout: 30_000 }, async () => {
   const storage = new FlakyStorage();
   const w = await startSingleVoter(storage);
-  storage.syncFailure = ioError;
-  const proposal = w.node.propose(encode('lost')).catch((err: unknown) => err);
-  await waitFor("'fatal'", () => w.fatal.length > 0);
-  assert.match(w.fatal[0]!.message, /EIO/);
-  assert.throws(() => w.node.propose(encode('after')), /EIO/);
-  assert.equal(w.node.isOutOfSpace, false);
-  assert.deepEqual(w.noSpace, []);
-  await w.node.stop();
-  void proposal;
+  try {
+    storage.syncFailure = ioError;
+    void w.node.propose(encode('lost')).catch(() => undefined);
+    await waitFor("'fatal'", () => w.fatal.length > 0);
+    assert.match(w.fatal[0]!.message, /EIO/);
+    assert.throws(() => w.node.propose(encode('after')), /EIO/);
+    assert.equal(w.node.isOutOfSpace, false);
+    assert.deepEqual(w.noSpace, []);
+  } finally {
+    storage.syncFailure = null;
+    await w.node.stop();
+  }
 });
