@@ -30,21 +30,10 @@ import {
   type StateMachine,
 } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
-import { NoSpaceError } from '../storage/errors.js';
+import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
 import { isTracing, trace, traceMessage } from './trace.js';
 import { Waiters } from './waiters.js';
 import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type PeerSender, type RaftNodeOptions } from './options.js';
-
-/**
- * Retries of a Ready's write after ENOSPC (API.md: the alarm clears once space is back): soon
- * at first, then at most every 2 s, so space freed by an operator is used within seconds.
- */
-export const NO_SPACE_RETRY_MS = { first: 100, max: 2000 } as const;
-/**
- * Retries of an automatic snapshot that did not fit: a snapshot rewrites the whole state, so it
- * is tried less eagerly than a WAL write; the log keeps every entry meanwhile.
- */
-export const SNAPSHOT_RETRY_MS = { first: 1000, max: 10_000 } as const;
 
 /**
  * Events: `'role'` (role, leaderId) when either changes; `'removed'` (a RemovedNotice: who said
@@ -85,13 +74,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private failure: Error | null = null;
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | null = null;
-  /** The storage's early warning (watchSpace): the disk is full before any write failed. */
-  private isStorageOutOfSpace = false;
-  /** A Ready's write is waiting for space (retried with backoff). */
-  private isWriteBlocked = false;
-  /** An automatic snapshot did not fit; it is retried by a timer. */
-  private isSnapshotBlocked = false;
-  private wasOutOfSpace = false;
+  private readonly spaceAlarm = new SpaceAlarm((isRaised) => this.emit('no-space', isRaised));
   /** Ends the current backoff wait at once (stop() uses it). */
   private wakeRetry: (() => void) | null = null;
   private snapshotRetryTimer: NodeJS.Timeout | null = null;
@@ -123,11 +106,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries;
     this.latestSnapshot = snapshot;
     this.applied = state.applied;
-    this.isStorageOutOfSpace = options.storage.watchSpace?.((isOutOfSpace) => {
-      this.isStorageOutOfSpace = isOutOfSpace;
-      this.reportSpace();
-    }) ?? false;
-    this.wasOutOfSpace = this.isStorageOutOfSpace;
+    // Already raised at start: nobody listens yet, so owners read isOutOfSpace after start().
+    const isStorageFull = options.storage.watchSpace?.((isFull) => this.spaceAlarm.set('storage', isFull)) ?? false;
+    this.spaceAlarm.set('storage', isStorageFull);
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
     const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
     if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
@@ -173,10 +154,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
   /**
    * True while the disk is full: the storage warns ahead of a write, a Ready's write waits for
    * space, or an automatic snapshot did not fit. The node keeps running; its owner should
-   * refuse writes (507 NO_SPACE) until this is false again. Changes are emitted as 'no-space'.
+   * refuse writes (507 NO_SPACE) until this is false again. Changes are emitted as 'no-space';
+   * read it once after start(), when the disk may already be full.
    */
   get isOutOfSpace(): boolean {
-    return this.isStorageOutOfSpace || this.isWriteBlocked || this.isSnapshotBlocked;
+    return this.spaceAlarm.isRaised;
   }
 
   /** Proposes a command; settles once it is committed and applied here (§5.3). Leader only. */
@@ -383,7 +365,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
         this.core.advance();
         this.emit('advanced');
         // While a snapshot that did not fit waits for its retry timer, the log just grows.
-        if (!this.isSnapshotBlocked && this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
+        if (!this.spaceAlarm.has('snapshot') && this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
           await this.takeSnapshot().catch((err: unknown) => {
             if (!isNoSpace(err)) throw err;
           });
@@ -504,15 +486,18 @@ export class RaftNode<R = unknown> extends EventEmitter {
     for (;;) {
       try {
         await write();
-        if (delayMs > 0) this.setWriteBlocked(false);
+        if (delayMs > 0) {
+          this.logger.info('disk space is back: the write went through');
+          this.spaceAlarm.set('write', false);
+        }
         return;
       } catch (err) {
         if (!isNoSpace(err) || this.stopped) throw err;
         if (delayMs === 0) {
           this.logger.warn('disk full: a write waits for space; retrying', { error: (err as Error).message });
-          this.setWriteBlocked(true);
+          this.spaceAlarm.set('write', true);
         }
-        delayMs = Math.min(NO_SPACE_RETRY_MS.max, Math.max(NO_SPACE_RETRY_MS.first, delayMs * 2));
+        delayMs = nextBackoffMs(delayMs, NO_SPACE_RETRY_MS);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(wake, delayMs);
           function wake(): void {
@@ -525,20 +510,6 @@ export class RaftNode<R = unknown> extends EventEmitter {
         if (this.stopped) throw new StoppedError();
       }
     }
-  }
-
-  private setWriteBlocked(value: boolean): void {
-    this.isWriteBlocked = value;
-    if (!value) this.logger.info('disk space is back: the write went through');
-    this.reportSpace();
-  }
-
-  /** Emits 'no-space' when `isOutOfSpace` has changed since it was last emitted. */
-  private reportSpace(): void {
-    const now = this.isOutOfSpace;
-    if (now === this.wasOutOfSpace) return;
-    this.wasOutOfSpace = now;
-    this.emit('no-space', now);
   }
 
   private async syncTimed(): Promise<void> {
@@ -607,10 +578,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
   /** Raises the alarm and retries later, with backoff (SNAPSHOT_RETRY_MS), on a timer of its own. */
   private snapshotDidNotFit(err: unknown): void {
     if (this.stopped) return;
-    if (!this.isSnapshotBlocked) this.logger.warn('disk full: the snapshot did not fit; retrying later', { error: (err as Error).message });
-    this.isSnapshotBlocked = true;
-    this.reportSpace();
-    this.snapshotRetryMs = Math.min(SNAPSHOT_RETRY_MS.max, Math.max(SNAPSHOT_RETRY_MS.first, this.snapshotRetryMs * 2));
+    if (!this.spaceAlarm.has('snapshot')) this.logger.warn('disk full: the snapshot did not fit; retrying later', { error: (err as Error).message });
+    this.spaceAlarm.set('snapshot', true);
+    this.snapshotRetryMs = nextBackoffMs(this.snapshotRetryMs, SNAPSHOT_RETRY_MS);
     if (this.snapshotRetryTimer !== null) clearTimeout(this.snapshotRetryTimer);
     this.snapshotRetryTimer = setTimeout(() => {
       this.snapshotRetryTimer = null;
@@ -625,11 +595,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private snapshotFitted(): void {
-    if (!this.isSnapshotBlocked) return;
-    this.isSnapshotBlocked = false;
+    if (!this.spaceAlarm.has('snapshot')) return;
     this.snapshotRetryMs = 0;
     this.logger.info('disk space is back: the snapshot was taken');
-    this.reportSpace();
+    this.spaceAlarm.set('snapshot', false);
   }
 
   private async writeSnapshot(): Promise<number> {
@@ -662,9 +631,4 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (this.failure !== null) throw this.failure;
     if (this.stopped) throw new StoppedError();
   }
-}
-
-/** A full disk, from FileStorage or any RaftStorage that reports it with the same code. */
-function isNoSpace(err: unknown): boolean {
-  return err instanceof NoSpaceError || (err as { code?: unknown } | null)?.code === 'NO_SPACE';
 }

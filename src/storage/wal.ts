@@ -98,7 +98,7 @@ const SEGMENT_OPEN_FLAGS = constants.O_RDWR | constants.O_DSYNC;
  * come back at once: a deleted file), capped so that a disk freed later is noticed within
  * seconds; a retry first asks statfs, so polling a full disk writes nothing.
  */
-export const PREPARE_RETRY_MS = { first: 100, max: 2000 } as const;
+const PREPARE_RETRY_MS = { first: 100, max: 2000 } as const;
 
 export interface WalOptions {
   readonly segmentBytes: number;
