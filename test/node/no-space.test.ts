@@ -99,8 +99,9 @@ test('a single voter on a full tmpfs keeps running through ENOSPC and commits ev
   const dir = join(fs.dir, 'data');
   const filler = new Filler(fs.dir);
   let node: RaftNode<number> | null = null;
+  let storage: FileStorage | null = null;
   try {
-    const storage = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger: { warn() {} } });
+    storage = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger: { warn() {} } });
     const w = await startSingleVoter(storage);
     node = w.node;
     const expected: string[] = [];
@@ -111,14 +112,23 @@ test('a single voter on a full tmpfs keeps running through ENOSPC and commits ev
     // Less free than a segment: the next one cannot be prepared.
     filler.fill();
     filler.giveBack(32 * 1024);
+    // The early warning: once the active segment is half full its successor cannot be
+    // prepared, and the alarm rises while writes still go through.
+    while (!node.isOutOfSpace) {
+      assert.ok(expected.length < 60, 'the alarm rose before the active segment was full');
+      expected.push(value(expected.length, 1024));
+      await node.propose(encode(expected.at(-1)!));
+      await sleep(5);
+    }
+    assert.deepEqual(w.noSpace, [true]);
+    assert.ok(!w.logger.lines.some((l) => l.includes('a write waits for space')), 'raised before any write failed');
     let settled = 0;
     const proposals: Promise<unknown>[] = [];
-    for (let i = 10; i < 160; i++) {
+    for (let i = expected.length; i < 160; i++) {
       expected.push(value(i, 1024));
       proposals.push(node.propose(encode(expected[i]!)).then(() => settled++));
       if (i % 10 === 0) await sleep(5);
     }
-    await waitFor('the alarm', () => node!.isOutOfSpace);
     await waitFor('a write that waits for space', () => w.logger.lines.some((l) => l.includes('a write waits for space')));
     await sleep(500);
     assert.ok(settled < proposals.length, `proposals wait while the disk is full (${settled}/${proposals.length} settled)`);
@@ -138,6 +148,7 @@ test('a single voter on a full tmpfs keeps running through ENOSPC and commits ev
     assert.deepEqual(w.sm.items, expected, 'every proposal applied once, in order');
     await node.stop();
     node = null;
+    storage = null;
 
     const reopened = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger: { warn() {} } });
     const state: InitialState = await reopened.load();
@@ -146,6 +157,8 @@ test('a single voter on a full tmpfs keeps running through ENOSPC and commits ev
     await reopened.close();
   } finally {
     await node?.stop().catch(() => undefined);
+    // A node that stopped itself (fatal) has not closed its storage.
+    await storage?.abandon().catch(() => undefined);
     filler.remove();
     fs.unmount();
   }
