@@ -290,10 +290,19 @@ function validateSegmentBytes(value: number): void {
  */
 async function tightenModes(dir: string, subdirs: readonly string[], created: ReadonlySet<string>, logger: StorageLogger): Promise<void> {
   let changed = 0;
+  const notOwned: string[] = [];
   const fix = async (path: string, mode: number): Promise<void> => {
     const current = (await stat(path)).mode & 0o777;
     if (current === mode) return;
-    await chmod(path, mode);
+    try {
+      await chmod(path, mode);
+    } catch (error) {
+      // Only the owner (or root) may chmod: a data dir someone else owns and lets us write is
+      // theirs to tighten. Refusing to start over it would break a setup that worked.
+      if ((error as { code?: unknown }).code !== 'EPERM') throw error;
+      notOwned.push(path);
+      return;
+    }
     // A directory this open created can differ only by the umask: no news for the operator.
     if (!created.has(path)) changed++;
   };
@@ -305,6 +314,9 @@ async function tightenModes(dir: string, subdirs: readonly string[], created: Re
   }
   if (changed > 0) {
     logger.warn(`raftkv storage: ${dir}: set ${changed} mode(s) to 0700 (directories) and 0600 (files); other users may have been able to read this data dir until now`);
+  }
+  if (notOwned.length > 0) {
+    logger.warn(`raftkv storage: ${dir}: cannot make ${notOwned.length} path(s) private, this user does not own them (first: ${notOwned[0]}); their owner should chmod them to 0700/0600`);
   }
 }
 

@@ -2,9 +2,11 @@
 // 0 (which would leave files world-writable) and one of 0277 (which would leave them unwritable),
 // every directory and file FileStorage creates is private; an existing data dir with wider modes
 // is tightened at open, with one warning; writeFileAtomic writes the server's own files the same
-// way and leaves the old content in place when it fails.
+// way and leaves the old content in place when it fails. A data dir another user owns is used
+// with a warning: only its owner may chmod it.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileStorage, writeFileAtomic } from '../../src/storage/index.js';
@@ -116,4 +118,30 @@ test('writeFileAtomic writes a private file atomically under umask 0, and leaves
   await assert.rejects(writeFileAtomic(blocked, 'nope'));
   assert.ok(statSync(blocked).isDirectory());
   assert.deepEqual(readdirSync(dir).sort(), ['blocked', 'cluster.json', 'other'], 'no temporary file left behind');
+});
+
+test('a data dir another user owns is used with a warning, not refused, when it cannot be made private', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to run a child as another user (nobody)');
+    return;
+  }
+  const dir = join(temp.make(), 'shared');
+  mkdirSync(dir, { mode: 0o777 });
+  chmodSync(dir, 0o777);
+  chmodSync(join(dir, '..'), 0o755);
+  const storageModule = new URL('../../src/storage/index.js', import.meta.url).href;
+  const script = `
+    const { FileStorage } = await import(${JSON.stringify(storageModule)});
+    const warnings = [];
+    const s = await FileStorage.open(${JSON.stringify(dir)}, { segmentBytes: 2048, logger: { warn: (m) => warnings.push(m) } });
+    s.append([{ index: 1, term: 1, type: 'normal', data: new Uint8Array(3) }]);
+    await s.sync();
+    await s.close();
+    process.stdout.write(JSON.stringify(warnings));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
+  const warnings = JSON.parse(out) as string[];
+  assert.equal(warnings.length, 1, out);
+  assert.match(warnings[0]!, /cannot make 1 path\(s\) private, this user does not own them/);
+  assert.equal(modeOf(dir), '0777', 'left to its owner');
+  assert.equal(modeOf(join(dir, 'wal')), '0700', 'what the storage created is private');
 });
