@@ -5,6 +5,11 @@
 // without waiting for that sync; advance() comes last. A commitIndex-only hard state is queued
 // but not synced on its own. Proposals and reads become promises that settle when their entry is
 // applied (or replaced by another leader's).
+//
+// A full disk is an alarm, not a crash (API.md, "Health and limits"): a Ready whose sync or
+// snapshot install fails with NoSpaceError stays in flight (nothing advanced, nothing sent
+// that depends on it) and is retried with backoff until it succeeds; an automatic snapshot
+// that does not fit is skipped and retried later. Any other storage error stops the node.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
@@ -25,6 +30,7 @@ import {
   type StateMachine,
 } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
+import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
 import { isTracing, trace, traceMessage } from './trace.js';
 import { Waiters } from './waiters.js';
 import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type PeerSender, type RaftNodeOptions } from './options.js';
@@ -32,8 +38,12 @@ import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type N
 /**
  * Events: `'role'` (role, leaderId) when either changes; `'removed'` (a RemovedNotice: who said
  * so, and the configuration entry) once this server learns it is out of the cluster, after which
- * its owner should stop it; `'fatal'` (Error) when the Ready loop failed (a storage error) and
- * the node stopped itself. (`'advanced'`, after each handled Ready, is for its own waits.)
+ * its owner should stop it; `'no-space'` (active: boolean) whenever `isOutOfSpace` changes:
+ * `true` when the disk is full (the storage's early warning, a Ready's write or snapshot install
+ * retrying, an automatic snapshot that did not fit), `false` once all of that has cleared — the
+ * node keeps running throughout, and its owner refuses writes meanwhile; `'fatal'` (Error) when
+ * the Ready loop failed (a storage error other than a full disk) and the node stopped itself.
+ * (`'advanced'`, after each handled Ready, is for its own waits.)
  */
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
@@ -64,6 +74,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private failure: Error | null = null;
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | null = null;
+  private readonly spaceAlarm = new SpaceAlarm((isRaised) => this.emit('no-space', isRaised));
+  /** Ends the current backoff wait at once (stop() uses it). */
+  private wakeRetry: (() => void) | null = null;
+  private snapshotRetryTimer: NodeJS.Timeout | null = null;
+  private snapshotRetryMs = 0;
 
   static async start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     let state: InitialState = await options.storage.load();
@@ -91,6 +106,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries;
     this.latestSnapshot = snapshot;
     this.applied = state.applied;
+    // Already raised at start: nobody listens yet, so owners read isOutOfSpace after start().
+    const isStorageFull = options.storage.watchSpace?.((isFull) => this.spaceAlarm.set('storage', isFull)) ?? false;
+    this.spaceAlarm.set('storage', isStorageFull);
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
     const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
     if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
@@ -131,6 +149,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   get isLeader(): boolean {
     return this.core.role === 'leader';
+  }
+
+  /**
+   * True while the disk is full: the storage warns ahead of a write, a Ready's write waits for
+   * space, or an automatic snapshot did not fit. The node keeps running; its owner should
+   * refuse writes (507 NO_SPACE) until this is false again. Changes are emitted as 'no-space';
+   * read it once after start(), when the disk may already be full.
+   */
+  get isOutOfSpace(): boolean {
+    return this.spaceAlarm.isRaised;
   }
 
   /** Proposes a command; settles once it is committed and applied here (§5.3). Leader only. */
@@ -279,9 +307,18 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.tickTimer);
+    if (this.snapshotRetryTimer !== null) clearTimeout(this.snapshotRetryTimer);
+    this.wakeRetry?.();
     await this.whenIdle();
     this.waiters.failAll(new StoppedError());
-    await this.storage.close();
+    try {
+      await this.storage.close();
+    } catch (err) {
+      // What close() could not write for want of space was never acknowledged: losing it is
+      // what a crash would do, and recovery is built for that.
+      if (!isNoSpace(err)) throw err;
+      this.logger.warn('stopped with writes that did not fit on the disk; they were never acknowledged', { error: (err as Error).message });
+    }
   }
 
   // ---- the Ready loop --------------------------------------------------------------------------
@@ -327,17 +364,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
         if (isTracing) trace('handled', -1);
         this.core.advance();
         this.emit('advanced');
-        if (this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
-          await this.takeSnapshot();
+        // While a snapshot that did not fit waits for its retry timer, the log just grows.
+        if (!this.spaceAlarm.has('snapshot') && this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
+          await this.takeSnapshot().catch((err: unknown) => {
+            if (!isNoSpace(err)) throw err;
+          });
         }
       }
     } catch (err) {
-      // Fail-stop: a node that cannot write its disk must not keep acting as if it had.
-      this.failure = err instanceof Error ? err : new Error(String(err));
-      this.logger.error('storage failure; the node stops', { error: this.failure.message });
-      this.stopped = true;
-      clearInterval(this.tickTimer);
-      this.emit('fatal', this.failure);
+      // stop() ended a wait for space: the Ready stays unhandled, as a crash would leave it.
+      if (!(this.stopped && (err instanceof StoppedError || isNoSpace(err)))) this.failStop(err);
     } finally {
       this.processing = false;
       this.idleResolve?.();
@@ -345,12 +381,23 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (!this.stopped && this.core.hasReady()) this.schedule();
   }
 
+  /** Fail-stop: a node that cannot write its disk must not keep acting as if it had. */
+  private failStop(err: unknown): void {
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    this.logger.error('storage failure; the node stops', { error: this.failure.message });
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    if (this.snapshotRetryTimer !== null) clearTimeout(this.snapshotRetryTimer);
+    this.emit('fatal', this.failure);
+  }
+
   private async handleReady(rd: Ready): Promise<void> {
     if (isTracing) {
       if (rd.entries.length > 0) trace('ready-entries', rd.entries[rd.entries.length - 1]!.index);
       if (rd.committedEntries.length > 0) trace('ready-commit', rd.committedEntries[rd.committedEntries.length - 1]!.index);
     }
-    if (rd.snapshot !== null) await this.storage.installSnapshot(rd.snapshot);
+    const snapshot = rd.snapshot;
+    if (snapshot !== null) await this.untilSpace(() => this.storage.installSnapshot(snapshot));
     const changesVote = rd.termOrVoteChanged;
     // A hard state whose only change is commitIndex is not synced on its own: commitIndex is not
     // needed for safety (raft/types.ts), so it rides along with the next sync.
@@ -378,7 +425,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (rd.hardState !== null) {
       this.storage.setHardState(rd.hardState);
     }
-    const synced = needsSync ? this.syncTimed() : null;
+    // On a full disk the storage keeps everything queued: the same sync is retried, and the
+    // Ready stays in flight until it succeeds (the messages held below wait for it).
+    const synced = needsSync ? this.untilSpace(() => this.syncTimed()) : null;
     // Awaited below; should applying throw first, a failed sync must not go unhandled meanwhile.
     synced?.catch(() => undefined);
     // 3. Apply. Committed entries are durable on a majority already: they need not wait for the
@@ -424,6 +473,43 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private sendMessage(m: Message): void {
     if (isTracing) traceMessage('send', m);
     this.transport.send(this.attachSnapshot(m));
+  }
+
+  /**
+   * Runs `write` until it succeeds, retrying with backoff (NO_SPACE_RETRY_MS) while it fails
+   * for want of space, with the alarm raised meanwhile. Nothing waits on a failed attempt but
+   * this loop: the caller's Ready is neither advanced nor its dependent messages sent BEFORE
+   * the write has succeeded. Any other error, or stop(), ends it.
+   */
+  private async untilSpace(write: () => Promise<void>): Promise<void> {
+    let delayMs = 0;
+    for (;;) {
+      try {
+        await write();
+        if (delayMs > 0) {
+          this.logger.info('disk space is back: the write went through');
+          this.spaceAlarm.set('write', false);
+        }
+        return;
+      } catch (err) {
+        if (!isNoSpace(err) || this.stopped) throw err;
+        if (delayMs === 0) {
+          this.logger.warn('disk full: a write waits for space; retrying', { error: (err as Error).message });
+          this.spaceAlarm.set('write', true);
+        }
+        delayMs = nextBackoffMs(delayMs, NO_SPACE_RETRY_MS);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(wake, delayMs);
+          function wake(): void {
+            clearTimeout(timer);
+            resolve();
+          }
+          this.wakeRetry = wake;
+        });
+        this.wakeRetry = null;
+        if (this.stopped) throw new StoppedError();
+      }
+    }
   }
 
   private async syncTimed(): Promise<void> {
@@ -473,9 +559,46 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private takeSnapshot(): Promise<number> {
-    // One snapshot at a time: the Ready loop and snapshotNow() may both ask.
-    this.snapshotting ??= this.writeSnapshot().finally(() => (this.snapshotting = null));
+    // One snapshot at a time: the Ready loop, snapshotNow() and the retry timer may all ask.
+    this.snapshotting ??= this.writeSnapshot()
+      .then(
+        (index) => {
+          this.snapshotFitted();
+          return index;
+        },
+        (err: unknown) => {
+          if (isNoSpace(err)) this.snapshotDidNotFit(err);
+          throw err;
+        },
+      )
+      .finally(() => (this.snapshotting = null));
     return this.snapshotting;
+  }
+
+  /** Raises the alarm and retries later, with backoff (SNAPSHOT_RETRY_MS), on a timer of its own. */
+  private snapshotDidNotFit(err: unknown): void {
+    if (this.stopped) return;
+    if (!this.spaceAlarm.has('snapshot')) this.logger.warn('disk full: the snapshot did not fit; retrying later', { error: (err as Error).message });
+    this.spaceAlarm.set('snapshot', true);
+    this.snapshotRetryMs = nextBackoffMs(this.snapshotRetryMs, SNAPSHOT_RETRY_MS);
+    if (this.snapshotRetryTimer !== null) clearTimeout(this.snapshotRetryTimer);
+    this.snapshotRetryTimer = setTimeout(() => {
+      this.snapshotRetryTimer = null;
+      if (this.stopped) return;
+      this.snapshotNow().catch((retryErr: unknown) => {
+        // Still no space: snapshotDidNotFit() has set the next try. Anything else is fatal,
+        // as it would have been in the Ready loop.
+        if (!isNoSpace(retryErr) && !this.stopped) this.failStop(retryErr);
+      });
+    }, this.snapshotRetryMs);
+    this.snapshotRetryTimer.unref();
+  }
+
+  private snapshotFitted(): void {
+    if (!this.spaceAlarm.has('snapshot')) return;
+    this.snapshotRetryMs = 0;
+    this.logger.info('disk space is back: the snapshot was taken');
+    this.spaceAlarm.set('snapshot', false);
   }
 
   private async writeSnapshot(): Promise<number> {
@@ -493,7 +616,12 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const compactTo = Math.max(this.core.snapshotIndex, applied - this.catchUpEntries);
     if (compactTo > this.core.snapshotIndex) {
       this.core.compact(compactTo);
-      await this.storage.compact(compactTo);
+      // A segment that cannot be deleted for want of space (copy-on-write file systems) is
+      // deleted by a later compaction: the storage keeps its list.
+      await this.storage.compact(compactTo).catch((err: unknown) => {
+        if (!isNoSpace(err)) throw err;
+        this.logger.warn('compaction deferred: no space to delete WAL segments', { error: (err as Error).message });
+      });
     }
     this.logger.info('snapshot taken', { index: applied, compactedTo: compactTo });
     return applied;

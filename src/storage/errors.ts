@@ -18,7 +18,10 @@ export class StorageCorruptionError extends StorageError {
   }
 }
 
-/** A write or sync failed earlier; the storage refuses all further use (fsync errors are sticky). */
+/**
+ * A write or sync failed earlier; the storage refuses all further use (fsync errors are sticky).
+ * Never raised for a full disk: that is a NoSpaceError, and the storage stays usable.
+ */
 export class StorageFailedError extends StorageError {
   constructor(cause: unknown) {
     super('STORAGE_FAILED', `storage failed earlier and must be reopened: ${String(cause)}`);
@@ -30,4 +33,32 @@ export class StorageUsageError extends StorageError {
   constructor(message: string) {
     super('STORAGE_USAGE', message);
   }
+}
+
+/**
+ * The file system is full (ENOSPC, or EDQUOT: a quota is full). Unlike a failed write or fsync
+ * this is not sticky: the operation failed BEFORE anything it wrote was acknowledged, the storage
+ * stays usable, whatever was queued stays queued, and the same call succeeds once space is back.
+ */
+export class NoSpaceError extends StorageError {
+  /** The operating system's error (its `code` is ENOSPC or EDQUOT). */
+  override readonly cause: unknown;
+  constructor(cause: unknown, what: string) {
+    super('NO_SPACE', `no space left on the device: ${what} failed (${describe(cause)}); it is retried once space is freed`);
+    this.cause = cause;
+  }
+}
+
+/** Error codes that mean "the file system is full", and nothing worse. */
+const NO_SPACE_CODES: readonly string[] = ['ENOSPC', 'EDQUOT'];
+
+/** True for an operating-system error that says the disk (or the user's quota) is full. */
+export function isNoSpaceCode(error: unknown): boolean {
+  if (error instanceof NoSpaceError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NO_SPACE_CODES.includes(code);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

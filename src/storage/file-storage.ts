@@ -2,11 +2,24 @@
 // snapshot files (snapshot-file.ts). Layout: `<dir>/wal/*.wal`, `<dir>/snap/*.snap`.
 // Recovery reconciles the two: the newest valid snapshot plus the log after it MUST cover every
 // index without a hole (§7), or the node refuses to start.
-import { mkdir, rename, unlink } from 'node:fs/promises';
+//
+// ONE PROCESS PER DATA DIR. FileStorage does not lock its directory: the server MUST take the
+// data dir lock (acquireDataDirLock, dir-lock.ts) BEFORE it opens FileStorage and BEFORE
+// anything else writes there (its own files included), and release it only AFTER close(). The
+// lock covers the whole data dir, not just what FileStorage owns, and tests and tools open
+// storage without it.
+//
+// PRIVACY. Directories are 0700 and files 0600 whatever the umask; open() tightens a data dir
+// whose modes are wider, with one warning.
+//
+// A FULL DISK raises an alarm instead of failing the storage: NoSpaceError from sync(),
+// saveSnapshot(), installSnapshot() and compact() leaves everything usable and queued, and
+// `isOutOfSpace` (with `onNoSpace` and watchSpace()) says when space runs out and when it is back.
+import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta } from '../raft/types.js';
-import { StorageCorruptionError } from './errors.js';
-import { syncDirectory } from './fs-util.js';
+import { NoSpaceError, StorageCorruptionError, StorageUsageError, isNoSpaceCode } from './errors.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncDirectory } from './fs-util.js';
 import { listSnapshotFiles, readSnapshotFile, verifySnapshotFile, writeSnapshotFile } from './snapshot-file.js';
 import type { SnapshotFile } from './snapshot-file.js';
 import type { RaftStorage } from './types.js';
@@ -16,9 +29,21 @@ import type { RecoveredWal, StorageLogger } from './wal-recovery.js';
 
 export type { StorageLogger } from './wal-recovery.js';
 
+/** Smallest `segmentBytes`: below a page or so, nearly every sync would start a segment. */
+export const MIN_SEGMENT_BYTES = 1024;
+/**
+ * Largest `segmentBytes`: each segment is zero-filled in full ahead of time and read into one
+ * buffer at recovery, so it must fit in memory comfortably.
+ */
+export const MAX_SEGMENT_BYTES = 1 << 30;
+
 export interface FileStorageOptions {
   /**
-   * A new WAL segment is started once the active one reaches this many bytes.
+   * The WAL preallocation size: each segment is created this large (zero-filled and synced
+   * ahead of time, see wal.ts), and a new one is started once the active one reaches it. So the
+   * disk needs this much free space beyond the log, and a full disk is noticed this early.
+   * An integer from MIN_SEGMENT_BYTES (1 KiB, for tests) to MAX_SEGMENT_BYTES (1 GiB); a
+   * production server wants MiBs.
    * @default 64 MiB
    */
   segmentBytes?: number;
@@ -28,16 +53,25 @@ export interface FileStorageOptions {
    */
   olderSnapshotsKept?: number;
   /**
-   * Where repair warnings go.
+   * Where repair and permission warnings go.
    * @default console
    */
   logger?: StorageLogger;
+  /**
+   * Called whenever `isOutOfSpace` changes: `true` once the disk is too full (the next WAL
+   * segment cannot be prepared, a write or a snapshot failed with ENOSPC), `false` once that
+   * has cleared. Raised while the active segment still has room, so writes can be refused
+   * before any fails. Also available to a runtime through watchSpace().
+   * @default none
+   */
+  onNoSpace?: ((active: boolean) => void) | null;
 }
 
 export const DEFAULT_FILE_STORAGE_OPTIONS: Required<FileStorageOptions> = {
   segmentBytes: 64 * 1024 * 1024,
   olderSnapshotsKept: 2,
   logger: console,
+  onNoSpace: null,
 };
 
 interface Reconciled {
@@ -55,6 +89,12 @@ export class FileStorage implements RaftStorage {
   private snapshot: SnapshotFile | null;
   /** The state recovered at open, handed out once by load() and then released. */
   private recovered: InitialState | null;
+  /** A snapshot file written whose WAL marker is queued but not yet durable (a sync failed). */
+  private unmarkedSnapshot: { readonly file: SnapshotFile; readonly kind: 'taken' | 'installed' } | null = null;
+  /** The last snapshot save failed for want of space. */
+  private isSnapshotOutOfSpace = false;
+  private wasOutOfSpace = false;
+  private readonly spaceListeners: ((isOutOfSpace: boolean) => void)[] = [];
 
   private constructor(dir: string, options: Required<FileStorageOptions>, wal: Wal, reconciled: Reconciled) {
     this.walDir = join(dir, 'wal');
@@ -63,24 +103,42 @@ export class FileStorage implements RaftStorage {
     this.wal = wal;
     this.snapshot = reconciled.snapshot;
     this.recovered = reconciled.state;
+    if (options.onNoSpace !== null) this.spaceListeners.push(options.onNoSpace);
   }
 
-  /** Opens (creating if needed) and recovers `dir`; throws StorageCorruptionError on damage. */
+  /**
+   * Opens (creating if needed) and recovers `dir`; throws StorageCorruptionError on damage.
+   * The caller MUST hold the data dir lock already (see the header). Works on a full disk.
+   */
   static async open(dir: string, options: FileStorageOptions = {}): Promise<FileStorage> {
     const resolved = { ...DEFAULT_FILE_STORAGE_OPTIONS, ...options };
+    validateSegmentBytes(resolved.segmentBytes);
     const walDir = join(dir, 'wal');
     const snapDir = join(dir, 'snap');
-    await mkdir(walDir, { recursive: true });
-    await mkdir(snapDir, { recursive: true });
+    const created = new Set<string>();
+    for (const folder of [dir, walDir, snapDir]) {
+      if ((await mkdir(folder, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined) created.add(folder);
+    }
+    await tightenModes(dir, [walDir, snapDir], created, resolved.logger);
     await syncDirectory(dir);
-    const { wal, recovered } = await Wal.open(walDir, resolved.segmentBytes, resolved.logger);
+    // The WAL reports to the storage before the storage exists: until then there is nobody to tell.
+    let storage: FileStorage | null = null;
+    const { wal, recovered } = await Wal.open(walDir, {
+      segmentBytes: resolved.segmentBytes,
+      logger: resolved.logger,
+      onSpaceChange: () => storage?.reportSpace(),
+    });
     try {
       const reconciled = await reconcile(recovered, snapDir, true, resolved.logger);
-      const storage = new FileStorage(dir, resolved, wal, reconciled);
+      storage = new FileStorage(dir, resolved, wal, reconciled);
+      storage.reportSpace();
       if (reconciled.discardAfter !== null) {
-        // Make the §7 discard durable, so later appends start from the snapshot.
+        // Make the §7 discard durable, so later appends start from the snapshot. On a full disk
+        // the marker stays queued, and the next sync writes it BEFORE anything appended later.
         wal.markSnapshot('installed', reconciled.discardAfter.index, reconciled.discardAfter.term);
-        await wal.sync();
+        await wal.sync().catch((error: unknown) => {
+          if (!(error instanceof NoSpaceError)) throw error;
+        });
       }
       await storage.pruneSnapshots();
       return storage;
@@ -117,6 +175,21 @@ export class FileStorage implements RaftStorage {
     return this.wal.sync();
   }
 
+  /**
+   * True while the disk is too full: the next WAL segment cannot be prepared, or the last write
+   * or snapshot failed with ENOSPC. Raised while the active segment still has room; cleared once
+   * space is back (a preparation, a write or a snapshot succeeds).
+   */
+  get isOutOfSpace(): boolean {
+    return this.wal.isOutOfSpace || this.isSnapshotOutOfSpace;
+  }
+
+  /** RaftStorage.watchSpace: `listener` hears every change of `isOutOfSpace`; returns it now. */
+  watchSpace(listener: (isOutOfSpace: boolean) => void): boolean {
+    this.spaceListeners.push(listener);
+    return this.isOutOfSpace;
+  }
+
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
     await this.storeSnapshot(snapshot, 'taken');
   }
@@ -149,12 +222,43 @@ export class FileStorage implements RaftStorage {
   }
 
   private async storeSnapshot(snapshot: Snapshot, kind: 'taken' | 'installed'): Promise<void> {
-    // The file is durable BEFORE the WAL says so: a marker must never point at a missing file.
-    const file = await writeSnapshotFile(this.snapDir, snapshot);
-    this.wal.markSnapshot(kind, snapshot.meta.index, snapshot.meta.term);
+    const { index, term } = snapshot.meta;
+    let file: SnapshotFile;
+    const unmarked = this.unmarkedSnapshot;
+    if (unmarked !== null && unmarked.kind === kind && unmarked.file.index === index && unmarked.file.term === term) {
+      // A retry after a full disk: the file is durable and its marker still queued. Writing it
+      // again would need room for a second copy of what may be the largest file here.
+      file = unmarked.file;
+    } else {
+      try {
+        // The file is durable BEFORE the WAL says so: a marker must never point at a missing file.
+        file = await writeSnapshotFile(this.snapDir, snapshot);
+      } catch (error) {
+        if (!isNoSpaceCode(error)) throw error;
+        this.setSnapshotOutOfSpace(true);
+        throw error instanceof NoSpaceError ? error : new NoSpaceError(error, 'saving a snapshot');
+      }
+      this.wal.markSnapshot(kind, index, term);
+      this.unmarkedSnapshot = { file, kind };
+    }
     await this.wal.sync();
+    this.unmarkedSnapshot = null;
+    this.setSnapshotOutOfSpace(false);
     if (this.snapshot === null || file.index >= this.snapshot.index) this.snapshot = file;
     await this.pruneSnapshots();
+  }
+
+  private setSnapshotOutOfSpace(value: boolean): void {
+    this.isSnapshotOutOfSpace = value;
+    this.reportSpace();
+  }
+
+  /** Tells the listeners when `isOutOfSpace` has changed since it was last reported. */
+  private reportSpace(): void {
+    const now = this.isOutOfSpace;
+    if (now === this.wasOutOfSpace) return;
+    this.wasOutOfSpace = now;
+    for (const listener of this.spaceListeners) listener(now);
   }
 
   private async pruneSnapshots(): Promise<void> {
@@ -170,6 +274,49 @@ export class FileStorage implements RaftStorage {
       removed = true;
     }
     if (removed) await syncDirectory(this.snapDir);
+  }
+}
+
+function validateSegmentBytes(value: number): void {
+  if (!Number.isInteger(value) || value < MIN_SEGMENT_BYTES || value > MAX_SEGMENT_BYTES) {
+    throw new StorageUsageError(`segmentBytes must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES}, not ${String(value)}`);
+  }
+}
+
+/**
+ * Sets the data dir and its storage folders to 0700 and every file in those folders to 0600.
+ * A data dir that was there before and had wider (or narrower) modes gets one warning naming
+ * how many modes were changed: its data may have been readable by other users until now.
+ */
+async function tightenModes(dir: string, subdirs: readonly string[], created: ReadonlySet<string>, logger: StorageLogger): Promise<void> {
+  let changed = 0;
+  const notOwned: string[] = [];
+  const fix = async (path: string, mode: number): Promise<void> => {
+    const current = (await stat(path)).mode & 0o777;
+    if (current === mode) return;
+    try {
+      await chmod(path, mode);
+    } catch (error) {
+      // Only the owner (or root) may chmod: a data dir someone else owns and lets us write is
+      // theirs to tighten. Refusing to start over it would break a setup that worked.
+      if ((error as { code?: unknown }).code !== 'EPERM') throw error;
+      notOwned.push(path);
+      return;
+    }
+    // A directory this open created can differ only by the umask: no news for the operator.
+    if (!created.has(path)) changed++;
+  };
+  for (const folder of [dir, ...subdirs]) await fix(folder, PRIVATE_DIR_MODE);
+  for (const folder of subdirs) {
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      if (entry.isFile()) await fix(join(folder, entry.name), PRIVATE_FILE_MODE);
+    }
+  }
+  if (changed > 0) {
+    logger.warn(`raftkv storage: ${dir}: set ${changed} mode(s) to 0700 (directories) and 0600 (files); other users may have been able to read this data dir until now`);
+  }
+  if (notOwned.length > 0) {
+    logger.warn(`raftkv storage: ${dir}: cannot make ${notOwned.length} path(s) private, this user does not own them (first: ${notOwned[0]}); their owner should chmod them to 0700/0600`);
   }
 }
 

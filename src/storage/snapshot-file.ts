@@ -1,7 +1,7 @@
 // Snapshot files (§7, thesis §5.1). `<dir>/snap/IIIIIIIIIIIIIIII-TTTTTTTTTTTTTTTT.snap`, index and
 // term zero-padded to 16 digits. Written as a temporary `.snap.tmp`, fsynced, renamed into place,
 // then the directory fsynced: a reader sees a whole snapshot or none, and a crash leaves at
-// worst a `.tmp` that the next open deletes.
+// worst a `.tmp` that the next open deletes (a failed save deletes its own). Files are 0600.
 //
 // FORMAT (version 1, little-endian, u64 as two u32 halves, low first):
 //   magic "RAFTKVSN" (8) | version u32 = 1 | config JSON length C u32 | index u64 | term u64 |
@@ -12,7 +12,7 @@ import { open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Configuration, Snapshot, SnapshotMeta } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
-import { syncDirectory } from './fs-util.js';
+import { openPrivateFile, syncDirectory, writeFully } from './fs-util.js';
 import { readU64, writeU64 } from './record.js';
 
 const MAGIC = Buffer.from('RAFTKVSN', 'latin1');
@@ -66,14 +66,26 @@ export async function writeSnapshotFile(snapDir: string, snapshot: Snapshot): Pr
 
   const path = join(snapDir, snapshotFileName(index, term));
   const temporary = `${path}.tmp`;
-  const handle = await open(temporary, 'w');
   try {
-    await handle.writev([head, snapshot.data, trailer]);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    const handle = await openPrivateFile(temporary);
+    try {
+      // A short write is not an error (the disk may fill up part way): write on until done or
+      // until the error comes, so that a partial file is never renamed into place.
+      let at = 0;
+      for (const part of [head, snapshot.data, trailer]) {
+        await writeFully(handle, part, at);
+        at += part.length;
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, path);
+  } catch (error) {
+    // Give the space back at once (a full disk is the likely cause); nothing refers to the file.
+    await unlink(temporary).catch(() => undefined);
+    throw error;
   }
-  await rename(temporary, path);
   await syncDirectory(snapDir);
   return { index, term, path };
 }

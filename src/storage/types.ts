@@ -20,7 +20,12 @@ export interface RaftStorage {
   append(entries: readonly Entry[]): void;
   /** Queues a hard state. Not durable until sync(). */
   setHardState(state: HardState): void;
-  /** Makes everything queued durable with one fdatasync where possible (group commit). */
+  /**
+   * Makes everything queued durable with one fdatasync where possible (group commit). Rejects
+   * with NoSpaceError when the disk is full: nothing queued was written durably or is lost, it
+   * stays queued, and a later sync() writes it all. Any other failure is final
+   * (StorageFailedError).
+   */
   sync(): Promise<void>;
   /**
    * Durably stores a snapshot the local state machine produced (temporary file, sync, rename,
@@ -35,4 +40,11 @@ export interface RaftStorage {
   /** Drops log entries up to and including `index` (whole segments), once a snapshot covers them. */
   compact(index: number): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional: an early warning that the disk is full, before a write fails (the next WAL
+   * segment cannot be prepared, a snapshot did not fit). `listener(true)` when raised,
+   * `listener(false)` when cleared; returns whether it is raised now. saveSnapshot(),
+   * installSnapshot() and compact() also reject with NoSpaceError, leaving the storage usable.
+   */
+  watchSpace?(listener: (isOutOfSpace: boolean) => void): boolean;
 }

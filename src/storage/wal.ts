@@ -51,6 +51,20 @@
 // throws, because after a failed fsync the kernel may have dropped the dirty pages, and
 // retrying would report success for lost data.
 //
+// A FULL DISK is the one exception, because nothing about it is lost or half-known. ENOSPC (or
+// EDQUOT) comes mostly from zero-filling the next segment, since records overwrite space that
+// preallocation already allocated; otherwise from a batch that runs past the end of a segment,
+// or from a copy-on-write file system. Every byte the failed write was to put down lies after
+// the last acknowledged record, and the retry writes the SAME bytes at the SAME position again
+// (re-dirtying any page whose writeback failed, rather than trusting an fsync to report on it):
+// so a positional rewrite is idempotent, and a NoSpaceError leaves the WAL usable with the
+// batch queued again in front of anything queued since. If the retry ends short of where the
+// failed write reached (its hard state record is shorter), zeros go over the rest, so no
+// stale record can lie past the log's end. A failure to prepare the next segment is reported
+// (`onSpaceChange`) while the active segment still has room, and retried with backoff. Once a
+// prepared segment has been renamed to its segment name, a failure is sticky again: only a
+// reopen knows what the directory holds.
+//
 // TORN WRITES AND REPAIR. A crash during a write leaves, at the end of the records of the LAST
 // segment only, a partial record or garbage (including a partial segment header), usually
 // followed by zeros. Recovery recognises it as damage after which no valid record follows,
@@ -63,12 +77,12 @@
 // case; refusing is the safe answer.) A last segment with no header yet (empty, all zeros, or a
 // torn header) holds nothing and is replaced by a prepared one at the next sync.
 import { constants } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../raft/types.js';
-import { StorageFailedError } from './errors.js';
-import { syncDirectory } from './fs-util.js';
+import { NoSpaceError, StorageFailedError, isNoSpaceCode } from './errors.js';
+import { openPrivateFile, syncDirectory } from './fs-util.js';
 import { validateAppend } from './log-rules.js';
 import { encodeEntries, encodeHardState, encodeSnapshotMarker, encodeTruncate } from './record.js';
 import type { SnapshotMarkerKind } from './record.js';
@@ -79,9 +93,25 @@ import type { RecoveredWal, SegmentInfo, StorageLogger } from './wal-recovery.js
 /** Every write to a segment is durable when it returns (the fdatasync is part of the write). */
 const SEGMENT_OPEN_FLAGS = constants.O_RDWR | constants.O_DSYNC;
 
+/**
+ * Backoff of the retries to prepare the next segment after ENOSPC. Short at first (space may
+ * come back at once: a deleted file), capped so that a disk freed later is noticed within
+ * seconds; a retry first asks statfs, so polling a full disk writes nothing.
+ */
+const PREPARE_RETRY_MS = { first: 100, max: 2000 } as const;
+
+export interface WalOptions {
+  readonly segmentBytes: number;
+  readonly logger: StorageLogger;
+  /** Called whenever `isOutOfSpace` may have changed. */
+  readonly onSpaceChange: () => void;
+}
+
 export class Wal {
   private readonly dir: string;
   private readonly segmentBytes: number;
+  private readonly logger: StorageLogger;
+  private readonly onSpaceChange: () => void;
   private readonly segments: SegmentInfo[];
   /** The active segment, or null until the first sync writes one (new dir, version 1, no header). */
   private handle: FileHandle | null;
@@ -101,10 +131,23 @@ export class Wal {
   private isClosed = false;
   private syncs = 0;
   private isFlushing = false;
+  /**
+   * The active segment may hold bytes of a write that failed (ENOSPC) up to here, past its
+   * last record: the next write there covers them with its records or with zeros.
+   */
+  private dirtyEnd = 0;
+  /** The last preparation of the next segment failed for want of space. */
+  private isPrepareOutOfSpace = false;
+  /** The last flush failed for want of space; what it held is queued again. */
+  private isWriteOutOfSpace = false;
+  private prepareRetryTimer: NodeJS.Timeout | null = null;
+  private prepareRetryMs = 0;
 
-  private constructor(dir: string, segmentBytes: number, recovered: RecoveredWal, handle: FileHandle | null) {
+  private constructor(dir: string, options: WalOptions, recovered: RecoveredWal, handle: FileHandle | null) {
     this.dir = dir;
-    this.segmentBytes = segmentBytes;
+    this.segmentBytes = options.segmentBytes;
+    this.logger = options.logger;
+    this.onSpaceChange = options.onSpaceChange;
     this.segments = recovered.segments;
     this.handle = handle;
     this.lastIndex = recovered.nextIndex - 1;
@@ -113,20 +156,25 @@ export class Wal {
   }
 
   /** Recovers `dir` (repairing a torn tail) and opens its last segment for writing in place. */
-  static async open(dir: string, segmentBytes: number, logger: StorageLogger): Promise<{ wal: Wal; recovered: RecoveredWal }> {
-    const recovered = await recoverWal(dir, true, logger);
+  static async open(dir: string, options: WalOptions): Promise<{ wal: Wal; recovered: RecoveredWal }> {
+    const recovered = await recoverWal(dir, true, options.logger);
     const last = recovered.segments.at(-1);
     // Writing resumes in place only in a version 2 segment that has its header; otherwise the
     // first sync starts a prepared segment.
     const isReusable = last !== undefined && last.size > 0 && last.version === WAL_VERSION;
     const handle = isReusable ? await open(last.path, SEGMENT_OPEN_FLAGS) : null;
-    const wal = new Wal(dir, segmentBytes, recovered, handle);
+    const wal = new Wal(dir, options, recovered, handle);
     wal.maybePrepareNext();
     return { wal, recovered };
   }
 
   get segmentCount(): number {
     return this.segments.length;
+  }
+
+  /** True while the next segment cannot be prepared, or the last write failed, for want of space. */
+  get isOutOfSpace(): boolean {
+    return this.isPrepareOutOfSpace || this.isWriteOutOfSpace;
   }
 
   /** Synced writes (each an fdatasync) made so far: with group commit, far fewer than sync() calls. */
@@ -189,15 +237,24 @@ export class Wal {
   compact(upTo: number): Promise<void> {
     const run = async (): Promise<void> => {
       while (this.segments.length > 1 && this.segments[0]!.maxIndex <= upTo) {
-        await unlink(this.segments[0]!.path);
+        // Already gone if an earlier attempt failed after the unlink: go on from there.
+        await unlink(this.segments[0]!.path).catch((error: unknown) => {
+          if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
+        });
         // One directory sync per deletion keeps deletions in order: a crash can leave a prefix
         // removed, never a hole in the sequence.
         await syncDirectory(this.dir);
         this.segments.shift();
       }
     };
-    this.compaction = this.compaction.then(run, run);
-    return this.compaction;
+    const result = this.compaction.then(run, run);
+    // Later compactions queue behind this one whatever its outcome; only its caller hears of it.
+    this.compaction = result.catch(() => undefined);
+    return result.catch((error: unknown) => {
+      // Nothing was acknowledged by a deletion: a full disk (possible on copy-on-write file
+      // systems) leaves the segment for the next compaction.
+      throw isNoSpaceCode(error) ? new NoSpaceError(error, 'deleting a compacted WAL segment') : error;
+    });
   }
 
   async close(): Promise<void> {
@@ -207,6 +264,7 @@ export class Wal {
       await this.compaction;
     } finally {
       this.isClosed = true;
+      this.stopPrepareRetries();
       await this.prepared?.catch(() => undefined);
       await this.handle?.close();
     }
@@ -220,6 +278,7 @@ export class Wal {
     this.queue = [];
     this.queuedHardState = null;
     this.isClosed = true;
+    this.stopPrepareRetries();
     await this.handle?.close();
   }
 
@@ -243,7 +302,7 @@ export class Wal {
     if (this.isClosed) throw new StorageFailedError('the WAL is closed');
     if (this.isFlushing) throw new Error('internal: two WAL flushes at once');
     this.isFlushing = true;
-    const buffers = this.queue;
+    const records = this.queue;
     const maxIndex = this.queuedMaxIndex;
     const hardState = this.queuedHardState;
     const nextIndex = this.lastIndex + 1;
@@ -251,21 +310,39 @@ export class Wal {
     this.queuedMaxIndex = 0;
     this.queuedHardState = null;
     // The hard state goes first: if a large flush is split, any durable prefix holds it.
-    if (hardState !== null) buffers.unshift(encodeHardState(hardState));
+    const buffers = hardState === null ? records : [encodeHardState(hardState), ...records];
+    let segment = this.segments.at(-1);
+    const isRolling = this.handle === null || segment === undefined || segment.size >= this.segmentBytes;
     try {
-      let segment = this.segments.at(-1);
-      if (this.handle === null || segment === undefined || segment.size >= this.segmentBytes) {
+      if (isRolling) {
         segment = await this.roll(buffers);
       } else {
-        await writeAll(this.handle, buffers, segment.size);
-        segment.size += byteLength(buffers);
+        const end = segment!.size + byteLength(buffers);
+        // Bytes of an earlier failed write beyond our end are covered with zeros: past the
+        // last record, only zeros may lie (see the header).
+        const pad = this.dirtyEnd > end ? zeroBuffers(this.dirtyEnd - end) : [];
+        this.dirtyEnd = Math.max(this.dirtyEnd, end);
+        await writeAll(this.handle!, pad.length === 0 ? buffers : [...buffers, ...pad], segment!.size);
+        this.dirtyEnd = 0;
+        segment!.size = end;
       }
       this.syncs++;
-      segment.maxIndex = Math.max(segment.maxIndex, maxIndex);
+      segment!.maxIndex = Math.max(segment!.maxIndex, maxIndex);
       if (hardState !== null) this.durableHardState = hardState;
       this.durableNextIndex = nextIndex;
+      this.setWriteOutOfSpace(false);
       this.maybePrepareNext();
     } catch (error) {
+      if (this.failure === null && isNoSpaceCode(error)) {
+        // Nothing of this batch was acknowledged: queue it again, in front of what came since,
+        // so that the next sync writes the same bytes at the same place (see the header). A
+        // newer hard state queued meanwhile wins, as it would have anyway.
+        this.queue = this.queue.length === 0 ? records : [...records, ...this.queue];
+        this.queuedMaxIndex = Math.max(this.queuedMaxIndex, maxIndex);
+        this.queuedHardState ??= hardState;
+        this.setWriteOutOfSpace(true);
+        throw error instanceof NoSpaceError ? error : new NoSpaceError(error, isRolling ? 'starting a new WAL segment' : 'a WAL write');
+      }
       this.failure = error;
       throw new StorageFailedError(error);
     } finally {
@@ -274,51 +351,67 @@ export class Wal {
   }
 
   /**
-   * Starts a new segment with `buffers` as its first batch: the prepared file gets the header,
+   * Starts a new segment with `batch` as its first records: the prepared file gets the header,
    * the durable hard state and the batch, synced, and only then its segment name (rename, then
    * a directory sync). A crash before the rename leaves a prepared file recovery deletes; the
    * batch in it was never acknowledged. A last segment without a header is replaced (same name).
+   * A failure before the rename discards the prepared file (it holds nothing acknowledged); one
+   * after it is sticky.
    */
-  private async roll(buffers: Buffer[]): Promise<SegmentInfo> {
+  private async roll(batch: readonly Buffer[]): Promise<SegmentInfo> {
     const last = this.segments.at(-1);
     const isReplacing = last !== undefined && last.size === 0;
     const seq = last === undefined ? 1 : isReplacing ? last.seq : last.seq + 1;
-    buffers.unshift(encodeSegmentHeader(), encodeHardState(this.durableHardState));
+    const buffers = [encodeSegmentHeader(), encodeHardState(this.durableHardState), ...batch];
     if (this.prepared === null) this.prepareNext();
     const preparedPath = await this.prepared!;
     this.prepared = null;
-    const handle = await open(preparedPath, SEGMENT_OPEN_FLAGS);
+    let handle: FileHandle | null = null;
+    let isNamed = false;
     try {
+      handle = await open(preparedPath, SEGMENT_OPEN_FLAGS);
       await writeAll(handle, buffers, 0);
       const path = join(this.dir, segmentName(seq, this.durableNextIndex));
       await rename(preparedPath, path);
+      isNamed = true;
       await syncDirectory(this.dir);
       const segment: SegmentInfo = { seq, path, size: byteLength(buffers), maxIndex: 0, version: WAL_VERSION };
       if (isReplacing) this.segments.pop();
       this.segments.push(segment);
       const previous = this.handle;
       this.handle = handle;
+      this.dirtyEnd = 0;
       await previous?.close();
       return segment;
     } catch (error) {
-      if (this.handle !== handle) await handle.close().catch(() => undefined);
+      if (handle !== null && this.handle !== handle) await handle.close().catch(() => undefined);
+      if (isNamed) this.failure = error;
+      else await unlink(preparedPath).catch(() => undefined);
       throw error;
     }
   }
 
   /** Prepares the next segment once the active one is half full, so it is ready when needed. */
   private maybePrepareNext(): void {
-    if (this.prepared !== null || this.isClosed || this.failure !== null) return;
+    if (this.prepared !== null || this.prepareRetryTimer !== null || this.isClosed || this.failure !== null) return;
     const active = this.segments.at(-1);
     if (this.handle === null || active === undefined || active.size >= this.segmentBytes / 2) this.prepareNext();
   }
 
-  /** Zero-fills `segmentBytes` into the prepared file and fdatasyncs it, off the write path. */
+  /**
+   * Zero-fills `segmentBytes` into the prepared file (mode 0600) and fdatasyncs it, off the
+   * write path. For want of space the attempt deletes what it wrote, raises the alarm while the
+   * active segment still has room, and is retried with backoff; any other failure stays in
+   * `prepared` for the roll that needs the file to report.
+   */
   private prepareNext(): void {
     const path = join(this.dir, PREPARED_SEGMENT_NAME);
     const size = this.segmentBytes;
     const prepare = async (): Promise<string> => {
-      const handle = await open(path, 'w');
+      // After a failure for want of space, ask first: zero-filling a full disk to find out
+      // would take the last free blocks from everything else on it, again and again.
+      if (this.isPrepareOutOfSpace) await assertFreeBytes(this.dir, size);
+      const handle = await openPrivateFile(path);
       try {
         const chunk = zeros();
         for (let at = 0; at < size; ) {
@@ -331,10 +424,84 @@ export class Wal {
       }
       return path;
     };
-    this.prepared = prepare();
+    const attempt = prepare().then(
+      (prepared) => {
+        this.prepareRetryMs = 0;
+        this.setPrepareOutOfSpace(false);
+        return prepared;
+      },
+      async (error: unknown) => {
+        if (!isNoSpaceCode(error)) throw error;
+        // The file holds nothing: give its blocks back at once.
+        await unlink(path).catch(() => undefined);
+        if (this.prepared === attempt) this.prepared = null;
+        this.setPrepareOutOfSpace(true);
+        this.schedulePrepareRetry();
+        throw error instanceof NoSpaceError ? error : new NoSpaceError(error, 'preparing the next WAL segment');
+      },
+    );
+    this.prepared = attempt;
     // A failure surfaces at the roll that needs the file; until then it must not go unhandled.
-    this.prepared.catch(() => undefined);
+    attempt.catch(() => undefined);
   }
+
+  private schedulePrepareRetry(): void {
+    if (this.isClosed || this.prepareRetryTimer !== null) return;
+    this.prepareRetryMs = Math.min(PREPARE_RETRY_MS.max, Math.max(PREPARE_RETRY_MS.first, this.prepareRetryMs * 2));
+    this.prepareRetryTimer = setTimeout(() => {
+      this.prepareRetryTimer = null;
+      this.maybePrepareNext();
+    }, this.prepareRetryMs);
+    // Background work: it must not keep a process alive that has nothing else to do.
+    this.prepareRetryTimer.unref();
+  }
+
+  private stopPrepareRetries(): void {
+    if (this.prepareRetryTimer !== null) clearTimeout(this.prepareRetryTimer);
+    this.prepareRetryTimer = null;
+  }
+
+  private setPrepareOutOfSpace(value: boolean): void {
+    if (this.isPrepareOutOfSpace === value) return;
+    const before = this.isOutOfSpace;
+    this.isPrepareOutOfSpace = value;
+    if (value) this.logger.warn(`raftkv storage: ${this.dir}: no space for the next WAL segment (${this.segmentBytes} bytes); writes continue in the current one while it has room`);
+    else this.logger.warn(`raftkv storage: ${this.dir}: the next WAL segment is prepared again; space is back`);
+    if (this.isOutOfSpace !== before) this.onSpaceChange();
+  }
+
+  private setWriteOutOfSpace(value: boolean): void {
+    if (this.isWriteOutOfSpace === value) return;
+    const before = this.isOutOfSpace;
+    this.isWriteOutOfSpace = value;
+    if (this.isOutOfSpace !== before) this.onSpaceChange();
+  }
+}
+
+/**
+ * Rejects with ENOSPC unless the file system of `dir` has `bytes` free for this process (root
+ * may also use the blocks reserved for it). Where statfs is not available, it lets the write
+ * itself find out.
+ */
+async function assertFreeBytes(dir: string, bytes: number): Promise<void> {
+  let free: number;
+  try {
+    const stats = await statfs(dir);
+    free = (process.getuid?.() === 0 ? stats.bfree : stats.bavail) * stats.bsize;
+  } catch {
+    return;
+  }
+  if (free < bytes) {
+    throw Object.assign(new Error(`ENOSPC: ${free} bytes free in ${dir}, the next WAL segment needs ${bytes}`), { code: 'ENOSPC' });
+  }
+}
+
+/** Zeros of total length `n`, as views of the shared zero chunk. */
+function zeroBuffers(n: number): Buffer[] {
+  const chunk = zeros();
+  const out: Buffer[] = [];
+  for (let left = n; left > 0; left -= chunk.length) out.push(chunk.subarray(0, Math.min(chunk.length, left)));
+  return out;
 }
 
 function byteLength(buffers: readonly Buffer[]): number {
