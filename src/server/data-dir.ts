@@ -1,8 +1,10 @@
-// The data dir around the storage layer's own files: created private (0700), its cluster.json
-// written atomically and privately (0600), and, when a start fails on a data dir that held
-// nothing before it, emptied again, so a failed start leaves the data dir as it found it.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
+// The data dir around the storage layer's own files: what it held before a start, its
+// cluster.json written atomically and privately (0600, storage's writeFileAtomic), and, when a
+// start fails on a data dir that held nothing before it, emptied again, so a failed start
+// leaves the data dir as it found it.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { DATA_DIR_LOCK_FILE, writeFileAtomic } from '../storage/index.js';
 import { CLUSTER_FILE, encodeClusterFile, type ClusterFile } from './identity.js';
 
 export interface DataDirState {
@@ -14,15 +16,14 @@ export interface DataDirState {
   readonly hasLog: boolean;
 }
 
-/** Creates `dir` (0700) if needed and says what it held. */
-export function prepareDataDir(dir: string): DataDirState {
-  const isCreated = !existsSync(dir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (isCreated) chmodSync(dir, 0o700);
-  const names = readdirSync(dir);
+/** What `dir` held before this start (read before the lock, which creates it, is taken). */
+export function inspectDataDir(dir: string): DataDirState {
+  if (!existsSync(dir)) return { isCreated: true, wasEmpty: true, hasLog: false };
+  // A lock file left by a holder that is gone is not content: the start takes the lock over.
+  const names = readdirSync(dir).filter((n) => n !== DATA_DIR_LOCK_FILE);
   const walDir = join(dir, 'wal');
   const hasLog = existsSync(walDir) && readdirSync(walDir).some((n) => n.endsWith('.wal'));
-  return { isCreated, wasEmpty: names.length === 0, hasLog };
+  return { isCreated: false, wasEmpty: names.length === 0, hasLog };
 }
 
 /** Undoes a failed first start: removes what it wrote (the dir itself if this start made it). */
@@ -35,26 +36,6 @@ export function restoreEmptyDataDir(dir: string, state: DataDirState): void {
   for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
 }
 
-/** Writes a small file durably and privately: temporary file 0600, fsync, rename, fsync the directory. */
-export function writeFileAtomicSync(path: string, data: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
-  const dirFd = openSync(join(path, '..'), 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
-}
-
-export function writeClusterFile(dir: string, file: ClusterFile): void {
-  writeFileAtomicSync(join(dir, CLUSTER_FILE), encodeClusterFile(file));
+export function writeClusterFile(dir: string, file: ClusterFile): Promise<void> {
+  return writeFileAtomic(join(dir, CLUSTER_FILE), encodeClusterFile(file));
 }

@@ -13,11 +13,11 @@ import { ChangeInProgressError as ClientChangeInProgressError, OutcomeUnknownErr
 import { RaftNode } from '../node/index.js';
 import type { NodeId, RemovedNotice } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
-import { FileStorage } from '../storage/index.js';
+import { acquireDataDirLock, DataDirLockedError, FileStorage, type DataDirLock } from '../storage/index.js';
 import { TcpTransport, type Hello } from '../transport/index.js';
 import { hostPortText, isLoopback, parseAddress, type HostPort } from './address.js';
 import { AuthFileError, Authenticator } from './auth.js';
-import { prepareDataDir, restoreEmptyDataDir, writeClusterFile, type DataDirState } from './data-dir.js';
+import { inspectDataDir, restoreEmptyDataDir, writeClusterFile } from './data-dir.js';
 import { ApiError } from './errors.js';
 import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
 import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
@@ -166,11 +166,18 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
   warnIfExposed(cfg, logger);
 
   const undo = new Undo();
-  let dirState: DataDirState | null = null;
   try {
-    dirState = prepareDataDir(cfg.dataDir);
-    const created = dirState;
-    undo.push(() => restoreEmptyDataDir(cfg.dataDir, created));
+    const dirState = inspectDataDir(cfg.dataDir);
+    undo.push(() => restoreEmptyDataDir(cfg.dataDir, dirState));
+    // One process per data dir, taken before anything in it is read for writing or written
+    // (src/storage/dir-lock.ts); released last, after everything that writes is closed.
+    let lock: DataDirLock;
+    try {
+      lock = await acquireDataDirLock(cfg.dataDir, { nodeId: cfg.id });
+    } catch (err) {
+      throw new StartError(err instanceof DataDirLockedError ? err.message : `cannot lock --data-dir ${cfg.dataDir}: ${(err as Error).message}`);
+    }
+    undo.push(() => lock.release());
     if (stored === null && dirState.hasLog) {
       throw new StartError(`--data-dir ${cfg.dataDir} holds a log but no cluster.json: it was not made by raftkv serve, or its cluster.json was lost; refusing to guess which cluster it belongs to`);
     }
@@ -233,7 +240,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
 
     // 3. The data dir: cluster.json first for a new founder (a crash before the bootstrap below
     // re-bootstraps identically from it), then the log.
-    if (plan.isNewFile) writeClusterFile(cfg.dataDir, plan.file!);
+    if (plan.isNewFile) await writeClusterFile(cfg.dataDir, plan.file!);
     let storage: FileStorage;
     try {
       storage = await FileStorage.open(cfg.dataDir, { segmentBytes: cfg.walSegmentBytes, logger: { warn: (msg: string) => logger.warn(msg) } });
@@ -268,12 +275,25 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     sm.onClusterId = (clusterId) => {
       if (!identity.learn(clusterId)) return;
       logger.info('cluster id learned', { clusterId });
-      writeClusterFile(cfg.dataDir, { ...(readClusterFile(cfg.dataDir) ?? plan.file!), clusterId });
+      // Also re-derivable from the log (applied again after a restart), so written in the background.
+      const current = plan.file ?? readClusterFile(cfg.dataDir);
+      if (current !== null) void writeClusterFile(cfg.dataDir, { ...current, clusterId }).catch((err: unknown) => logger.error('cannot record the cluster id in cluster.json', { error: String(err) }));
     };
     if (sm.clusterId !== null) sm.onClusterId(sm.clusterId);
     sm.onAddressesChanged();
     const self = { peerAddr: hostPortText(cfg.advertisePeerAddr), clientAddr: hostPortText(cfg.advertiseClientAddr) };
-    const service = new KvService({ node: started, stateMachine: sm, backend, self, quotaBytes: cfg.quotaBytes, forward, scheme, readyTimeoutMs: Math.max(2000, cfg.electionMs * 2) });
+    const service = new KvService({
+      node: started,
+      stateMachine: sm,
+      backend,
+      self,
+      quotaBytes: cfg.quotaBytes,
+      isDiskFull: () => started.isOutOfSpace,
+      forward,
+      scheme,
+      readyTimeoutMs: Math.max(2000, cfg.electionMs * 2),
+    });
+    started.on('no-space', (active: boolean) => (active ? logger.error('the disk is full: writes are refused until space is freed', { dataDir: cfg.dataDir }) : logger.info('disk space is back: writes are taken again')));
     registerNodeMetrics(registry, started, transport);
     registerSecurityMetrics(registry, access, sm, service);
     const membershipOptions = { node: started, service, stateMachine: sm, forward };
@@ -310,10 +330,10 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
         if (m.id !== cfg.id && addr !== null) transport.addPeer(m.id, addr);
       }
       const peers = Object.fromEntries(joined.members.filter((m) => parseAddress(m.peerAddr) !== null).map((m) => [m.id, m.peerAddr]));
-      writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
+      await writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
-    return running({ cfg, node: started, transport, service, http: http.server, auth, timers, logger, io, clientUrl: `${scheme}://${self.clientAddr}` });
+    return running({ cfg, node: started, transport, service, http: http.server, auth, timers, logger, io, lock, clientUrl: `${scheme}://${self.clientAddr}` });
   } catch (err) {
     await undo.run(logger);
     if (err instanceof StartError) throw err;
@@ -441,6 +461,7 @@ interface RunningParts {
   readonly timers: readonly NodeJS.Timeout[];
   readonly logger: Logger;
   readonly io: NodeIo;
+  readonly lock: DataDirLock;
   readonly clientUrl: string;
 }
 
@@ -460,6 +481,7 @@ function running(p: RunningParts): RunningNode {
       clearTimeout(cut);
       await p.node.stop().catch((err: unknown) => p.logger.error('stop failed', { error: String(err) }));
       await p.transport.stop();
+      await p.lock.release();
       p.logger.info('stopped');
       const info = { code, reason };
       resolveStopped(info);
