@@ -176,6 +176,13 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
     throw err;
   }
   const running = node;
+  // The last guard, not the first: every reply path catches its own errors, so a rejection
+  // nobody handled is a bug. Logged loudly, it must not end a node that is otherwise healthy
+  // (Node's default would exit with the cluster's quorum one member short).
+  const onUnhandled = (reason: unknown): void => {
+    io.stderr(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), node: cfg.id, msg: 'unhandled promise rejection (a bug; the node carries on)', error: reason instanceof Error ? reason.stack : String(reason) })}\n`);
+  };
+  process.on('unhandledRejection', onUnhandled);
   const onTerm = (): void => void running.stop('SIGTERM');
   const onInt = (): void => void running.stop('SIGINT');
   const onHup = (): void => running.reloadAuth();
@@ -186,5 +193,6 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
   process.off('SIGTERM', onTerm);
   process.off('SIGINT', onInt);
   process.off('SIGHUP', onHup);
+  process.off('unhandledRejection', onUnhandled);
   return info.code;
 }

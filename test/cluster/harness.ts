@@ -422,10 +422,11 @@ export class TestCluster {
   async waitForReady(timeoutMs = 20_000): Promise<TestNode> {
     const started = Date.now();
     const leader = await this.waitForLeader(timeoutMs);
-    await pollUntil('every node to know every member address', Math.max(1000, timeoutMs - (Date.now() - started)), async () => {
+    await pollUntil('every node to know every member address and the cluster id', Math.max(1000, timeoutMs - (Date.now() - started)), async () => {
       this.assertNoUnexpectedExit();
       const statuses = await Promise.all(this.responsive().map((n) => n.status()));
-      const complete = statuses.every((s) => s !== null && this.nodes.every((n) => s.members.some((m) => m.id === n.id && m.peerAddr === n.peerAddr && m.clientAddr === n.clientAddr)));
+      // ...and has learned the cluster id the first leader commits (API.md "Security").
+      const complete = statuses.every((s) => s !== null && s.clusterId !== null && this.nodes.every((n) => s.members.some((m) => m.id === n.id && m.peerAddr === n.peerAddr && m.clientAddr === n.clientAddr)));
       return complete ? true : undefined;
     });
     return leader;

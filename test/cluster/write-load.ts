@@ -17,6 +17,8 @@ export interface WriteLoadOptions {
   readonly writers?: number;
   /** One logical write's bound, retries included. @default 4000 */
   readonly timeoutMs?: number;
+  /** For a secure cluster: the CA its certificates are signed by, and a token that may write. */
+  readonly security?: { readonly ca: Buffer; readonly token: string };
 }
 
 export interface WriteLoad {
@@ -55,6 +57,7 @@ export function startWriteLoad(options: WriteLoadOptions): WriteLoad {
       backoffMs: 20,
       maxBackoffMs: 200,
       clientId: `${options.prefix.replace(/\//g, '-')}-w${w}-${Math.random().toString(36).slice(2, 8)}`,
+      ...(options.security !== undefined ? { ca: options.security.ca, token: options.security.token } : {}),
     });
     for (let seq = 0; !isStopping; seq++) {
       const key = `${options.prefix}/w${w}/${String(seq).padStart(6, '0')}`;
