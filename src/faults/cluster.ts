@@ -2,14 +2,17 @@
 // network namespace (netns mode) or on 127.0.0.1 (loopback mode). Process faults act on the
 // node's pid (`ip netns exec` execs node in place, so the pid is the node's): SIGKILL then the
 // same command again, SIGSTOP then SIGCONT. Membership changes go through the HTTP admin API and
-// `serve --join`. Every child is SIGKILLed by destroy() and by the process exit hook.
+// `serve --join`. Every child is SIGKILLed by destroy() and by the process exit hook. A secure
+// cluster (`--secure`) runs every node, joiners included, with TLS on both ports and --auth-file,
+// and every request of the harness goes over https with the run's CA and admin token.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../transport/free-ports.js';
 import { createNodeNamespace, deleteNamespace } from './netns.js';
-import { errorCode, exchange, probe, sleep } from './http.js';
+import { errorCode, exchange, probe, sleep, type ClientSecurity } from './http.js';
+import { FaultSecurity } from './security.js';
 import type { NodeStatus } from '../client/index.js';
 
 /** The compiled CLI, next to this compiled file (dist/src/faults/ → dist/src/cli/). */
@@ -47,8 +50,10 @@ export class NodeProcess {
     readonly dataDir: string,
     readonly logFile: string,
     private readonly args: readonly string[],
+    /** The harness's CA and token for a secure node; null: plain http. */
+    readonly security: ClientSecurity | null,
   ) {
-    this.url = `http://${clientAddr}`;
+    this.url = `${security === null ? 'http' : 'https'}://${clientAddr}`;
   }
 
   get isRunning(): boolean {
@@ -130,7 +135,7 @@ export class NodeProcess {
 
   async status(timeoutMs = 1000): Promise<NodeStatus | null> {
     if (!this.isRunning || this.isPausedNow) return null;
-    const reply = await probe(this.url, '/v1/status', { timeoutMs });
+    const reply = await probe(this.url, '/v1/status', { timeoutMs, security: this.security });
     if (reply === null || reply.status !== 200) return null;
     try {
       return JSON.parse(reply.body.toString('utf8')) as NodeStatus;
@@ -156,6 +161,8 @@ export interface ClusterConfig {
   readonly logDir: string;
   /** Namespace prefix in netns mode; null on loopback. */
   readonly netnsPrefix: string | null;
+  /** TLS on both ports and --auth-file on every node; the PKI goes in `dataRoot`. */
+  readonly secure: boolean;
 }
 
 const PEER_PORT = 7000;
@@ -168,11 +175,20 @@ export class FaultCluster {
   readonly allNodes: NodeProcess[] = [];
   private serial = 0;
   private initialCluster = '';
+  /** The run's CA, certificates and auth file; null for a plain cluster. */
+  private readonly pki: FaultSecurity | null;
 
   constructor(readonly config: ClusterConfig) {
     mkdirSync(config.dataRoot, { recursive: true });
     dataRoots.add(config.dataRoot);
     mkdirSync(config.logDir, { recursive: true });
+    // In the data root: the CA's key and the token go wherever the data goes, removed with it.
+    this.pki = config.secure ? new FaultSecurity(join(config.dataRoot, 'pki')) : null;
+  }
+
+  /** What the harness's own requests need to reach this cluster; null when it is plain. */
+  get security(): ClientSecurity | null {
+    return this.pki?.client ?? null;
   }
 
   get isNetns(): boolean {
@@ -190,6 +206,10 @@ export class FaultCluster {
       node.start();
     }
     await this.waitHealthy(30_000);
+    if (this.pki !== null) {
+      const problems = (await Promise.all(this.members.map((n) => this.pki!.insecurity(n)))).filter((p) => p !== null);
+      if (problems.length > 0) throw new Error(`a --secure run on nodes that are not: ${problems.join('; ')}`);
+    }
   }
 
   urls(): string[] {
@@ -253,7 +273,7 @@ export class FaultCluster {
     const via = this.members.filter((n) => n.isRunning && !n.isPaused);
     if (via.length === 0) throw new Error('no running member to join through');
     const slot = await this.allocate();
-    const node = this.makeNode(slot, ['--join', via.map((n) => n.url)[0] as string]);
+    const node = this.makeNode(slot, ['--join', via.map((n) => n.url)[0] as string, ...(this.pki?.joinFlags() ?? [])]);
     node.start();
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -281,7 +301,7 @@ export class FaultCluster {
       const others = this.members.filter((n) => n !== node && n.isRunning && !n.isPaused);
       for (const via of others) {
         try {
-          const reply = await exchange(via.url, `/v1/members/${encodeURIComponent(node.id)}`, { method: 'DELETE', timeoutMs: 5000, headers: { 'request-timeout': '4000' } });
+          const reply = await exchange(via.url, `/v1/members/${encodeURIComponent(node.id)}`, { method: 'DELETE', timeoutMs: 5000, security: this.security, headers: { 'request-timeout': '4000' } });
           if (reply.status === 200 || reply.status === 404) {
             removed = true;
             break;
@@ -306,7 +326,7 @@ export class FaultCluster {
 
   async transferLeader(to: NodeProcess): Promise<string> {
     const via = (await this.leader()) ?? to;
-    const reply = await exchange(via.url, '/v1/leader/transfer', { method: 'POST', body: JSON.stringify({ to: to.id }), timeoutMs: 5000, headers: { 'content-type': 'application/json', 'request-timeout': '4000' } });
+    const reply = await exchange(via.url, '/v1/leader/transfer', { method: 'POST', body: JSON.stringify({ to: to.id }), timeoutMs: 5000, security: this.security, headers: { 'content-type': 'application/json', 'request-timeout': '4000' } });
     return `${reply.status} ${reply.status === 200 ? reply.body.toString('utf8') : errorCode(reply)}`;
   }
 
@@ -347,9 +367,11 @@ export class FaultCluster {
     const args = [
       'serve', '--id', slot.id, '--data-dir', dataDir, '--peer-addr', slot.peerAddr, '--client-addr', slot.clientAddr,
       '--heartbeat-ms', String(this.config.heartbeatMs), '--election-ms', String(this.config.electionMs), '--log-level', 'warn',
+      // Peer and client addresses share the host: one certificate names it for both ports.
+      ...(this.pki?.serveFlags(slot.id, slot.peerAddr.split(':')[0] as string) ?? []),
       ...extra,
     ];
-    const node = new NodeProcess(slot.id, slot.serial, slot.ns, slot.peerAddr, slot.clientAddr, dataDir, join(this.config.logDir, `${slot.id}.log`), args);
+    const node = new NodeProcess(slot.id, slot.serial, slot.ns, slot.peerAddr, slot.clientAddr, dataDir, join(this.config.logDir, `${slot.id}.log`), args, this.security);
     this.allNodes.push(node);
     return node;
   }

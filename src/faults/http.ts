@@ -1,7 +1,9 @@
-// One HTTP exchange for the workloads and the nemesis: node:http on a keep-alive agent (fresh
-// connections per op would exhaust ephemeral ports over a long run), a hard bound on the whole
-// exchange, and errors that say whether the request can have reached the server.
-import { Agent, request as httpRequest } from 'node:http';
+// One HTTP exchange for the workloads and the nemesis: node:http (node:https for a secure run) on
+// a keep-alive agent (fresh connections per op would exhaust ephemeral ports over a long run), a
+// hard bound on the whole exchange, and errors that say whether the request can have reached the
+// server.
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 export interface Reply {
   readonly status: number;
@@ -20,7 +22,23 @@ export class ExchangeError extends Error {
   }
 }
 
+// Only failures to open the TCP connection prove the request never left. A TLS handshake that
+// fails or hangs is NOT among them: Node may put the request on the wire in the same flight as
+// the client's Finished, before this side hears of the handshake's end, so such an error stays
+// "may have been sent" (unknown), never "refused".
 const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+/**
+ * How the harness reaches a secure cluster (`--secure`): https endpoints verified against `ca`,
+ * and `Authorization: Bearer <token>` on every request.
+ */
+export interface ClientSecurity {
+  /** The PEM certificate of the CA that signed every node's certificate. */
+  readonly ca: Buffer;
+  readonly token: string;
+}
+
+export type Agent = HttpAgent;
 
 export interface ExchangeOptions {
   readonly method?: 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -28,18 +46,24 @@ export interface ExchangeOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** @default 2000 */
   readonly timeoutMs?: number;
+  /** From newAgent() with the same security; none: a fresh connection for this exchange. */
   readonly agent?: Agent;
+  /** A secure run's CA and token; null or absent: plain http without a token. */
+  readonly security?: ClientSecurity | null;
 }
 
-export function newAgent(): Agent {
-  return new Agent({ keepAlive: true, maxSockets: 4, keepAliveMsecs: 1000 });
+/** A keep-alive agent: an https one that trusts `security.ca` when given, else plain http. */
+export function newAgent(security: ClientSecurity | null = null): Agent {
+  const options = { keepAlive: true, maxSockets: 4, keepAliveMsecs: 1000 };
+  return security === null ? new HttpAgent(options) : new HttpsAgent({ ...options, ca: security.ca });
 }
 
-/** `base` is http://HOST:PORT, `path` includes the query. */
+/** `base` is http(s)://HOST:PORT, `path` includes the query. */
 export function exchange(base: string, path: string, options: ExchangeOptions = {}): Promise<Reply> {
   const url = new URL(base);
   const body = options.body === undefined ? undefined : typeof options.body === 'string' ? Buffer.from(options.body) : Buffer.from(options.body);
-  const headers: Record<string, string> = { ...(options.headers ?? {}) };
+  const security = options.security ?? null;
+  const headers: Record<string, string> = { ...(security !== null ? { authorization: `Bearer ${security.token}` } : {}), ...(options.headers ?? {}) };
   if (body !== undefined) headers['content-length'] = String(body.length);
   const timeoutMs = options.timeoutMs ?? 2000;
   return new Promise((resolve, reject) => {
@@ -51,8 +75,12 @@ export function exchange(base: string, path: string, options: ExchangeOptions = 
       if (err !== null) reject(err);
       else resolve(reply as Reply);
     };
-    const req = httpRequest(
-      { host: url.hostname, port: Number(url.port), path, method: options.method ?? 'GET', headers, agent: options.agent ?? false },
+    const isHttps = url.protocol === 'https:';
+    const request = isHttps ? httpsRequest : httpRequest;
+    // The CA goes on the request too: with `agent: false` there is no agent to carry it.
+    const tls = isHttps && security !== null ? { ca: security.ca } : {};
+    const req = request(
+      { host: url.hostname, port: Number(url.port), path, method: options.method ?? 'GET', headers, agent: options.agent ?? false, ...tls },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

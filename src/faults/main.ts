@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { hasOpenssl } from '../security/certs.js';
 import { bridgeNamespace, canUseNetns, createBridge, destroyNamespaces, namespacePrefix, sweepStaleNamespaces } from './netns.js';
 import { DEFAULT_FAULT_RUN_OPTIONS, FAULT_MIX_NAMES, NETWORK_MODES, type FaultMix, type FaultRunOptions, type NetworkMode } from './options.js';
 import { DATA_ROOT_ENV, runFaults, verdictLine } from './run.js';
@@ -21,7 +22,7 @@ import { DATA_ROOT_ENV, runFaults, verdictLine } from './run.js';
 const USAGE = `usage: npm run faults -- [--time SEC] [--seed S] [--nodes 3|5] [--mix ${FAULT_MIX_NAMES.join('|')}[,...]]
                         [--network auto|netns|loopback] [--out DIR] [--clients N] [--keys N] [--set-clients N]
                         [--fault-gap-ms MS] [--fault-duration-ms MS] [--heartbeat-ms MS] [--election-ms MS]
-                        [--check-time-ms MS] [--verbose]`;
+                        [--check-time-ms MS] [--secure] [--verbose]`;
 
 class UsageError extends Error {}
 
@@ -41,6 +42,7 @@ const SPEC = {
   'election-ms': { type: 'string' },
   'check-time-ms': { type: 'string' },
   verbose: { type: 'boolean' },
+  secure: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   'netns-prefix': { type: 'string' },
 } as const;
@@ -88,6 +90,7 @@ function parse(argv: string[]): { options: FaultRunOptions; insidePrefix: string
     outDir: resolve(typeof values['out'] === 'string' ? values['out'] : `faults-out/${stamp}-s${seed}`),
     checkTimeMs: int(values, 'check-time-ms', d.checkTimeMs, 100, 3_600_000),
     verbose: values['verbose'] === true,
+    secure: values['secure'] === true,
   };
   return { options, insidePrefix: typeof values['netns-prefix'] === 'string' ? values['netns-prefix'] : undefined, help: values['help'] === true };
 }
@@ -163,6 +166,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (options.secure && !hasOpenssl()) {
+    // Before any namespace or process exists: nothing to clean up, and one line says why.
+    process.stderr.write('faults: --secure makes its certificates with the openssl command, which is not installed (or not on PATH)\n');
+    return 4;
+  }
   let network: 'netns' | 'loopback';
   if (insidePrefix !== undefined) network = 'netns';
   else if (options.network === 'loopback') network = 'loopback';
@@ -184,7 +192,7 @@ async function main(argv: string[]): Promise<number> {
   const summary = await runFaults(options, network, insidePrefix ?? null);
   process.stdout.write(`${verdictLine(summary)}\n`);
   for (const reason of summary.reasons) process.stdout.write(`  ${reason}\n`);
-  process.stdout.write(`  seed ${summary.seed}; replay: npm run faults -- --seed ${summary.seed} --time ${summary.timeSec} --mix ${summary.mixes.join(',')} --nodes ${summary.nodes}\n`);
+  process.stdout.write(`  seed ${summary.seed}; replay: npm run faults -- --seed ${summary.seed} --time ${summary.timeSec} --mix ${summary.mixes.join(',')} --nodes ${summary.nodes}${summary.secure ? ' --secure' : ''}\n`);
   process.stdout.write(`  history ${summary.files.history}\n  fault log ${summary.files.faults}\n  summary ${summary.files.summary}\n`);
   if (summary.files.timeline !== undefined) process.stdout.write(`  violation ${summary.files.violation} (timeline ${summary.files.timeline})\n`);
   return summary.verdict === 'valid' ? 0 : summary.verdict === 'invalid' ? 1 : 3;

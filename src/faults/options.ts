@@ -64,6 +64,12 @@ export interface FaultRunOptions {
   readonly checkTimeMs: number;
   /** Print progress lines to stderr. @default false */
   readonly verbose: boolean;
+  /**
+   * HTTPS on every client port, mutual TLS between peers and --auth-file on every node (joiners
+   * too), with a CA and an admin token made for the run; the harness's own requests use both.
+   * @default false
+   */
+  readonly secure: boolean;
 }
 
 export const DEFAULT_FAULT_RUN_OPTIONS: Omit<FaultRunOptions, 'seed' | 'outDir'> = {
@@ -81,6 +87,7 @@ export const DEFAULT_FAULT_RUN_OPTIONS: Omit<FaultRunOptions, 'seed' | 'outDir'>
   electionMs: 300,
   checkTimeMs: 60_000,
   verbose: false,
+  secure: false,
 };
 
 /** The fault kinds a run draws from, given its mixes, network mode and cluster size. */

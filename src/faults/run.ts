@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkHistory, formatCheckResult, kvModel, renderTimelineHtml, renderViolationText, type HistoryOp, type KvInput, type KvOutput } from '../check/index.js';
 import { FaultCluster } from './cluster.js';
-import { sleep } from './http.js';
+import { sleep, type ClientSecurity } from './http.js';
 import { Nemesis, type FaultEvent } from './nemesis.js';
 import { faultKindsFor, type FaultRunOptions } from './options.js';
 import { Random } from './random.js';
@@ -25,6 +25,8 @@ export interface FaultRunSummary {
   readonly seed: number;
   readonly mixes: readonly string[];
   readonly network: 'netns' | 'loopback';
+  /** TLS on both ports and bearer-token auth on every node (`--secure`). */
+  readonly secure: boolean;
   readonly nodes: number;
   readonly timeSec: number;
   readonly elapsedMs: number;
@@ -37,6 +39,8 @@ export interface FaultRunSummary {
   readonly recovery: string;
   readonly convergence: string;
   readonly unexpectedExits: readonly string[];
+  /** Requests of the harness refused with 401 or 403 (a sample; none in a sound run). */
+  readonly authRefusals: { count: number; sample: string[] };
   readonly files: { dir: string; history: string; faults: string; summary: string; nodes: string; violation?: string; timeline?: string };
 }
 
@@ -45,7 +49,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   const out = options.outDir;
   mkdirSync(out, { recursive: true });
   const files = { dir: out, history: join(out, 'history.jsonl'), faults: join(out, 'faults.log'), summary: join(out, 'summary.json'), nodes: join(out, 'nodes') };
-  writeFileSync(files.faults, `# seed ${options.seed} mixes ${options.mixes.join(',')} network ${network} nodes ${options.nodes} time ${options.timeSec}s\n`);
+  writeFileSync(files.faults, `# seed ${options.seed} mixes ${options.mixes.join(',')} network ${network} nodes ${options.nodes} time ${options.timeSec}s${options.secure ? ' secure' : ''}\n`);
   const say = (line: string): void => {
     if (options.verbose) process.stderr.write(`faults: ${line}\n`);
   };
@@ -58,6 +62,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     dataRoot: process.env[DATA_ROOT_ENV] ?? mkdtempSync(join(tmpdir(), 'raftkv-faults-')),
     logDir: files.nodes,
     netnsPrefix,
+    secure: options.secure,
   });
   // Times in the history and the fault log count from the moment the workloads start.
   let t0 = performance.now();
@@ -81,15 +86,21 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   let adds = new Map<string, AddRecord>();
   let present = new Set<string>();
   let isSetRead = false;
+  const authRefusals = { count: 0, sample: [] as string[] };
   try {
     await cluster.start();
     t0 = performance.now();
-    say(`cluster of ${options.nodes} up (${network}); running ${options.timeSec}s of ${options.mixes.join('+')} faults`);
+    say(`cluster of ${options.nodes} up (${network}${options.secure ? ', TLS and auth' : ''}); running ${options.timeSec}s of ${options.mixes.join('+')} faults`);
     let stopped = false;
     const ctx: WorkloadContext = {
       now,
       endpoints: () => cluster.members.map((n) => ({ id: n.id, url: n.url })),
       isStopped: () => stopped,
+      security: cluster.security,
+      onAuthRefusal: (what) => {
+        authRefusals.count++;
+        if (authRefusals.sample.length < 10) authRefusals.sample.push(what);
+      },
     };
     const register = runRegisterWorkload(ctx, rng.fork(1), { clients: options.registerClients, keys: options.keys, keyRotateMs: options.keyRotateMs }, runId);
     const set = runSetWorkload(ctx, rng.fork(2), options.setClients, runId);
@@ -118,7 +129,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     // The set is read back even when recovery failed: lost writes say more than "no leader".
     let hasFinalRead = false;
     try {
-      present = await finalRead(cluster.urls(), setResult.prefixes);
+      present = await finalRead(cluster.urls(), setResult.prefixes, cluster.security);
       hasFinalRead = true;
     } catch (err) {
       if (recovery === 'ok') {
@@ -131,7 +142,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
       const views = await Promise.all(
         cluster.members.map(async (n) => {
           try {
-            const seen = await readSet(n.url, setResult.prefixes, 'stale');
+            const seen = await readSet(n.url, setResult.prefixes, 'stale', cluster.security);
             return sameSet(seen, present) ? null : `${n.id} holds ${seen.size} elements, the linearizable read ${present.size}`;
           } catch (err) {
             return `${n.id}: ${(err as Error).message}`;
@@ -148,6 +159,8 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   }
   const unexpectedExits = cluster.allNodes.flatMap((n) => n.unexpectedExits);
   if (unexpectedExits.length > 0) reasons.push(`nodes crashed: ${unexpectedExits.join('; ')}`);
+  // The harness holds an admin token: no node may refuse it, whatever the faults.
+  if (authRefusals.count > 0) reasons.push(`${authRefusals.count} requests with the admin token refused (e.g. ${authRefusals.sample.slice(0, 3).join('; ')})`);
 
   // The set: every acknowledged add present, nothing present that was never attempted or refused.
   const lostRecords = isSetRead ? [...adds].filter(([e, a]) => a.outcome === 'ok' && !present.has(e)) : [];
@@ -188,6 +201,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     seed: options.seed,
     mixes: options.mixes,
     network,
+    secure: options.secure,
     nodes: options.nodes,
     timeSec: options.timeSec,
     elapsedMs: Date.now() - started,
@@ -209,6 +223,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     recovery,
     convergence,
     unexpectedExits,
+    authRefusals,
     files: { ...files, ...violationFiles },
   };
   writeFileSync(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
@@ -237,12 +252,12 @@ function opCounts(history: readonly RecordedOp[], setAdds: number): FaultRunSumm
 }
 
 /** A linearizable read of the whole set, tried on each member in turn for up to 20 s. */
-async function finalRead(urls: readonly string[], prefixes: Set<string>): Promise<Set<string>> {
+async function finalRead(urls: readonly string[], prefixes: Set<string>, security: ClientSecurity | null): Promise<Set<string>> {
   const deadline = Date.now() + 20_000;
   let last: unknown;
   for (let i = 0; Date.now() < deadline; i++) {
     try {
-      return await readSet(urls[i % urls.length] as string, prefixes, 'linearizable');
+      return await readSet(urls[i % urls.length] as string, prefixes, 'linearizable', security);
     } catch (err) {
       last = err;
       await sleep(200);
@@ -261,7 +276,7 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
 export function verdictLine(s: FaultRunSummary): string {
   const kinds = Object.entries(s.faults.byKind).map(([k, n]) => `${k}=${n}`).join(' ');
   return (
-    `faults: ${s.verdict.toUpperCase()} seed=${s.seed} mix=${s.mixes.join('+')} network=${s.network} nodes=${s.nodes} time=${s.timeSec}s ` +
+    `faults: ${s.verdict.toUpperCase()} seed=${s.seed} mix=${s.mixes.join('+')} network=${s.network}${s.secure ? ' security=tls+auth' : ''} nodes=${s.nodes} time=${s.timeSec}s ` +
     `ops=${s.ops.total} (register ${s.ops.total - s.set.attempted}: ok ${s.ops.ok}, unknown ${s.ops.unknown}, refused ${s.ops.failed}; set adds ${s.set.attempted}: acked ${s.set.acked}) ` +
     `faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
   );

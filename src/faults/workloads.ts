@@ -17,9 +17,8 @@
 // proposed (API.md): the op did not happen and is left out of the check. Everything else (504,
 // no answer, a dropped connection, 503 STOPPED) is unknown: the op may take effect at any time
 // after its call, or never.
-import type { Agent } from 'node:http';
 import type { KvInput, KvOutput } from '../check/index.js';
-import { errorCode, exchange, ExchangeError, newAgent, sleep, type Reply } from './http.js';
+import { errorCode, exchange, ExchangeError, newAgent, sleep, type Agent, type ClientSecurity, type Reply } from './http.js';
 import type { Random } from './random.js';
 
 /** One recorded op. `failed`: refused for sure, left out of the check. */
@@ -43,6 +42,14 @@ export interface WorkloadContext {
   /** Client URLs of the current members, with the node ids. */
   endpoints(): readonly { readonly id: string; readonly url: string }[];
   readonly isStopped: () => boolean;
+  /** A secure run's CA and token (https and a bearer token on every request); null when plain. */
+  readonly security: ClientSecurity | null;
+  /**
+   * A 401 or 403: the harness's admin token was refused. The op stays unknown (conservative),
+   * but the run reports it, since under faults it means a node lost track of who may speak
+   * (say a forwarded request arriving without its principal).
+   */
+  readonly onAuthRefusal: (what: string) => void;
 }
 
 const REQUEST_TIMEOUT_MS = 1000;
@@ -53,14 +60,15 @@ const REFUSED_CODES = new Set(['NO_LEADER', 'NO_QUORUM', 'OVERLOADED']);
 
 type Attempt = { kind: 'answer'; reply: Reply } | { kind: 'refused'; error: string } | { kind: 'unknown'; error: string };
 
-async function attempt(agent: Agent, url: string, method: 'GET' | 'PUT', path: string, body?: string, idempotencyKey?: string): Promise<Attempt> {
+async function attempt(ctx: WorkloadContext, agent: Agent, url: string, method: 'GET' | 'PUT', path: string, body?: string, idempotencyKey?: string): Promise<Attempt> {
   const headers: Record<string, string> = { 'request-timeout': String(REQUEST_TIMEOUT_MS) };
   if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
   if (body !== undefined) headers['content-type'] = 'application/octet-stream';
   try {
-    const reply = await exchange(url, path, { method, headers, timeoutMs: EXCHANGE_TIMEOUT_MS, agent, ...(body !== undefined ? { body } : {}) });
+    const reply = await exchange(url, path, { method, headers, timeoutMs: EXCHANGE_TIMEOUT_MS, agent, security: ctx.security, ...(body !== undefined ? { body } : {}) });
     if (reply.status === 503 && REFUSED_CODES.has(errorCode(reply))) return { kind: 'refused', error: `503 ${errorCode(reply)}` };
     if (reply.status === 200 || reply.status === 404 || reply.status === 412) return { kind: 'answer', reply };
+    if (reply.status === 401 || reply.status === 403) ctx.onAuthRefusal(`${method} ${url}: ${reply.status} ${errorCode(reply)}`);
     return { kind: 'unknown', error: `${reply.status} ${errorCode(reply)}` };
   } catch (err) {
     if (err instanceof ExchangeError) return err.sent ? { kind: 'unknown', error: err.message } : { kind: 'refused', error: err.message };
@@ -83,7 +91,7 @@ async function write(ctx: WorkloadContext, rng: Random, agent: Agent, path: stri
   for (;;) {
     const target = rng.pick(ctx.endpoints());
     nodes.push(target.id);
-    const result = await attempt(agent, target.url, 'PUT', path, body, idempotencyKey);
+    const result = await attempt(ctx, agent, target.url, 'PUT', path, body, idempotencyKey);
     if (result.kind === 'unknown') mayHaveApplied = true;
     if (result.kind === 'answer' || idempotencyKey === undefined || ctx.now() - started > RETRY_DEADLINE_MS || ctx.isStopped()) {
       return { result, nodes, mayHaveApplied };
@@ -106,7 +114,7 @@ export async function runRegisterWorkload(ctx: WorkloadContext, rng: Random, opt
 }
 
 async function registerClient(ctx: WorkloadContext, rng: Random, options: RegisterWorkloadOptions, index: number, retries: boolean, runId: string, history: RecordedOp[]): Promise<void> {
-  const agent = newAgent();
+  const agent = newAgent(ctx.security);
   const process = `${retries ? 'r' : 'c'}${index}`;
   const lastSeen = new Map<string, string | null>();
   let seq = 0;
@@ -119,7 +127,7 @@ async function registerClient(ctx: WorkloadContext, rng: Random, options: Regist
       const call = ctx.now();
       if (dice < 0.5) {
         const target = rng.pick(ctx.endpoints());
-        const result = await attempt(agent, target.url, 'GET', `${path}?raw`);
+        const result = await attempt(ctx, agent, target.url, 'GET', `${path}?raw`);
         const ret = ctx.now();
         const input: KvInput = { type: 'get', key };
         if (result.kind === 'answer' && (result.reply.status === 200 || result.reply.status === 404)) {
@@ -179,7 +187,7 @@ export async function runSetWorkload(ctx: WorkloadContext, rng: Random, clients:
   await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
       const r = rng.fork(1000 + i);
-      const agent = newAgent();
+      const agent = newAgent(ctx.security);
       try {
         for (let seq = 0; !ctx.isStopped(); seq++) {
           const prefix = `set/c${i}/${String(Math.floor(seq / 1000)).padStart(4, '0')}/`;
@@ -200,12 +208,12 @@ export async function runSetWorkload(ctx: WorkloadContext, rng: Random, clients:
 }
 
 /** The set's elements as `url` sees them (linearizable or stale); throws when it does not answer. */
-export async function readSet(url: string, prefixes: Iterable<string>, consistency: 'linearizable' | 'stale'): Promise<Set<string>> {
+export async function readSet(url: string, prefixes: Iterable<string>, consistency: 'linearizable' | 'stale', security: ClientSecurity | null): Promise<Set<string>> {
   const present = new Set<string>();
-  const agent = newAgent();
+  const agent = newAgent(security);
   try {
     for (const prefix of prefixes) {
-      const reply = await exchange(url, `/v1/kv?prefix=${encodeURIComponent(prefix)}&limit=10000&consistency=${consistency}`, { timeoutMs: 5000, agent, headers: { 'request-timeout': '4000' } });
+      const reply = await exchange(url, `/v1/kv?prefix=${encodeURIComponent(prefix)}&limit=10000&consistency=${consistency}`, { timeoutMs: 5000, agent, security, headers: { 'request-timeout': '4000' } });
       if (reply.status !== 200) throw new Error(`list ${prefix} on ${url}: ${reply.status} ${errorCode(reply)}`);
       const body = JSON.parse(reply.body.toString('utf8')) as { items: { key: string }[]; more: boolean };
       if (body.more) throw new Error(`list ${prefix} on ${url}: more than 10000 elements`);

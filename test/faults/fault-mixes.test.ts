@@ -1,6 +1,7 @@
-// The short CI version of the fault harness (docs/faults.md): four runs of real raftkv clusters
-// under different fault mixes, each checked for linearizability (register workload) and for
-// lost or phantom elements (set workload). Netns mode when running as root with `ip netns`
+// The short CI version of the fault harness (docs/faults.md): five runs of real raftkv clusters
+// under different fault mixes, one of them with TLS on both ports and bearer-token auth
+// (`--secure`), each checked for linearizability (register workload) and for lost or phantom
+// elements (set workload). Netns mode when running as root with `ip netns`
 // (partitions included), else loopback. Each run is a child process bounded in time; its
 // namespaces, processes and data are removed by the harness on every exit path.
 import assert from 'node:assert/strict';
@@ -22,15 +23,21 @@ interface Case {
   readonly seed: number;
   /** At least this many faults must have been applied in the run. */
   readonly minFaults: number;
+  /** `--secure`: HTTPS, mutual TLS between peers and --auth-file on every node. */
+  readonly secure?: boolean;
 }
 
 // With namespaces: partitions alone, crashes alone, pauses with membership changes, and all of
-// it combined. On loopback the partition run becomes a second mixed run.
+// it combined. On loopback the partition run becomes a second mixed run. The secure run is a
+// mixed one: it is the mix in which TLS and tokens meet every path at once (restarts that
+// re-handshake with their peers, joiners that present the join token over https, removals and
+// transfers through the admin API, requests forwarded under partitions).
 const CASES: readonly Case[] = [
   isNetns ? { mix: 'partition', seed: 101, minFaults: 3 } : { mix: 'mixed', seed: 105, minFaults: 3 },
   { mix: 'crash', seed: 102, minFaults: 3 },
   { mix: 'pause,membership', seed: 103, minFaults: 3 },
   { mix: 'mixed', seed: 104, minFaults: 3 },
+  { mix: 'mixed', seed: 111, minFaults: 3, secure: true },
 ];
 
 function runHarness(args: readonly string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -55,17 +62,19 @@ function runHarness(args: readonly string[], timeoutMs: number): Promise<{ code:
 
 describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { concurrency: 2 }, () => {
   for (const c of CASES) {
-    test(`mix ${c.mix} (seed ${c.seed}): linearizable, no acknowledged add lost, no phantom, recovers`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
+    test(`mix ${c.mix}${c.secure === true ? ' with TLS and auth' : ''} (seed ${c.seed}): linearizable, no acknowledged add lost, no phantom, recovers`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
       const out = mkdtempSync(join(tmpdir(), 'raftkv-faults-test-'));
       let passed = false;
       try {
-        const args = ['--time', String(SECONDS), '--seed', String(c.seed), '--mix', c.mix, '--out', out, '--network', isNetns ? 'netns' : 'loopback'];
+        const args = ['--time', String(SECONDS), '--seed', String(c.seed), '--mix', c.mix, '--out', out, '--network', isNetns ? 'netns' : 'loopback', ...(c.secure === true ? ['--secure'] : [])];
         const run = await runHarness(args, (SECONDS + 110) * 1000);
         const context = `npm run faults -- ${args.join(' ')}\nexit ${run.code}\n${run.stdout}\n${run.stderr.slice(-2000)}`;
         t.diagnostic(run.stdout.split('\n')[0] ?? '');
         assert.equal(run.code, 0, context);
         const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as FaultRunSummary;
         assert.equal(s.verdict, 'valid', context);
+        assert.equal(s.secure, c.secure === true, context);
+        assert.equal(s.authRefusals.count, 0, context);
         assert.deepEqual(s.reasons, [], context);
         assert.equal(s.check.outcome, 'linearizable', context);
         assert.equal(s.recovery, 'ok', context);
