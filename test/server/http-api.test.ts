@@ -210,8 +210,12 @@ test('a flood of failing requests costs a few log lines, not one each', async ()
       },
     }),
   });
+  const started = Date.now();
   await Promise.all(Array.from({ length: 300 }, () => call(url, '/v1/status')));
+  const seconds = Math.ceil((Date.now() - started) / 1000);
   const errors = logLines.filter((l) => l.includes('request failed'));
-  assert.ok(errors.length <= 45, `${errors.length} error lines for 300 failures`);
+  // 20 lines a second at most (rateLimitedLogger), whatever the machine's speed.
+  assert.ok(errors.length <= 20 * (seconds + 1), `${errors.length} error lines for 300 failures in ${seconds} s`);
+  assert.ok(errors.length < 150, `${errors.length} error lines for 300 failures: not rate-limited`);
   assert.ok(errors.length >= 1);
 });
