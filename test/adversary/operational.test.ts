@@ -111,7 +111,7 @@ test('a start that fails (its client port taken, or a bad file) exits 1, release
         await new Promise<void>((resolve) => probe.close(() => resolve()));
       }
       if (existed) assert.deepEqual(readdirSync(c.dir), [], `${c.what}: the data dir is empty again`);
-      else assert.equal(existsSync(c.dir) && readdirSync(c.dir).length > 0, false, `${c.what}: nothing was left in ${c.dir}`);
+      else assert.equal(existsSync(c.dir), false, `${c.what}: ${c.dir} was left behind${existsSync(c.dir) ? ` holding [${readdirSync(c.dir).join(', ')}]` : ''}`);
     }
   } finally {
     await new Promise<void>((resolve) => blocker.close(() => resolve()));
