@@ -63,6 +63,11 @@ test('POST /v1/internal/register is not an HTTP route: 404 on every node, nothin
       assertApiError(await http(node.url, '/v1/internal/register', json(body)), 404, 'NOT_FOUND', `${node.id} POST /v1/internal/register`);
     }
     assertApiError(await http(node.url, '/v1/internal/read-index', json({})), 404, 'NOT_FOUND', `${node.id} POST /v1/internal/read-index`);
+    // Nor by a path that normalizes to it, on a node that would forward what needs the leader.
+    for (const path of ['/v1/members/../internal/register', '/v1/kv/%2e%2e/internal/register', '/v1/txn/../internal/register', '//v1/internal/register', '/v1/internal/register/']) {
+      const reply = await http(node.url, path, json({ id: 'mallory-http', peerAddr: '127.0.0.1:9', clientAddr: '127.0.0.1:10' }));
+      assert.ok(reply.status === 404 || reply.status === 400, `${node.id} POST ${path} answered ${reply.status}: ${reply.text.slice(0, 200)}`);
+    }
   }
   await assertUnharmed(ledger, 'POST /v1/internal/register');
 });

@@ -252,8 +252,9 @@ test('a frame header announcing 16 MiB before the handshake closes the connectio
   for (const node of cluster!.nodes) {
     const before = await metricsOf(node, [transportRejected('malformed')]);
     const peer = new HostilePeer(peerPort(node)).send(header, randomBytes(64 << 10));
-    assert.ok(await peer.waitClosed(2000), `${node.id} still holds a connection that announced a 16 MiB frame before its handshake`);
-    assert.ok(peer.closedAfterMs! < 1000, `${node.id} closed it after ${peer.closedAfterMs?.toFixed(0)} ms, not at once`);
+    assert.ok(await peer.waitClosed(3000), `${node.id} still holds a connection that announced a 16 MiB frame before its handshake`);
+    // At once, not at the 5 s handshake deadline (the bound leaves room for a loaded machine).
+    assert.ok(peer.closedAfterMs! < 2500, `${node.id} closed it after ${peer.closedAfterMs?.toFixed(0)} ms, not at once`);
     assert.equal(peer.frames.length, 0);
     const after = await metricsOf(node, [transportRejected('malformed')]);
     assert.ok(after[transportRejected('malformed')]! >= before[transportRejected('malformed')]! + 1, `${node.id} counts it as malformed`);
