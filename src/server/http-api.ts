@@ -13,109 +13,38 @@ import { isTracing, trace } from '../node/trace.js';
 import { authenticate, authorize } from './access.js';
 import type { Authenticator, Principal } from './auth.js';
 import { ApiError } from './errors.js';
-import { allowParams, decodeKey, errorReply, expectMethod, intParam, parseJson, parseTarget, rateLimitedLogger, readBody, requestDeadlineMs, type Reply } from './http-util.js';
+import {
+  allowParams,
+  conditions,
+  consistencyParam,
+  decodeKey,
+  errorReply,
+  expectMethod,
+  idempotencyKey,
+  intParam,
+  listingReply,
+  parseJson,
+  parseTarget,
+  rateLimitedLogger,
+  readBody,
+  replyTooLarge,
+  requestDeadlineMs,
+  requireJsonContentType,
+  requiresLeader,
+  routeName,
+  serialize,
+  takesPost,
+  type Reply,
+} from './http-util.js';
+import type { ForwardedRequest, ForwardedResponse, HttpTlsOptions, KvApi, ParsedRequest } from './api-types.js';
 import type { Logger } from './logger.js';
 import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
 
 export type { Reply } from './http-util.js';
 export { allowParams, intParam, parseJson, parseTarget, errorReply } from './http-util.js';
 
-export const CONSISTENCY_LEVELS = ['linearizable', 'lease', 'stale'] as const;
-export type Consistency = (typeof CONSISTENCY_LEVELS)[number];
-
-export interface WriteConditions {
-  readonly prevValue?: Uint8Array;
-  readonly prevIndex?: number;
-  readonly prevExist?: boolean;
-}
-
-export interface KvRecordView {
-  readonly key: string;
-  readonly value: Uint8Array;
-  readonly createIndex: number;
-  readonly modIndex: number;
-  readonly version: number;
-}
-
-export interface MemberView {
-  readonly id: string;
-  readonly peerAddr: string;
-  readonly clientAddr: string;
-  readonly role: 'voter' | 'learner';
-}
-
-export interface StatusView {
-  readonly id: string;
-  readonly clusterId: string | null;
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly lastIndex: number;
-  readonly members: readonly MemberView[];
-  /** Active alarms, e.g. "NO_SPACE". */
-  readonly alarms: readonly string[];
-}
-
-/** GET /readyz: this node knows a leader holding a quorum and has applied what it committed. */
-export interface ReadyView {
-  readonly ready: true;
-  readonly id: string;
-  readonly leader: string;
-  /** The leader's commit index, confirmed by a quorum when asked (thesis §6.4). */
-  readonly readIndex: number;
-  readonly appliedIndex: number;
-}
-
-/** What a request needs of the node; the service implements it (leader-only parts included). */
-export interface KvApi {
-  readonly id: string;
-  isLeader(): boolean;
-  /** The leader's client URL, if one is known. */
-  leaderUrl(): string | null;
-  /** The cluster this node belongs to, once known (API.md "Security"). */
-  clusterId(): string | null;
-  put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number }>;
-  delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number; deleted: boolean }>;
-  /** `maxReplyBytes`: the transaction is refused (413, nothing applied) if its answer would be larger. */
-  txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number): Promise<unknown>;
-  /** Resolves once a read at `consistency` may be served from this node's state machine. */
-  readBarrier(consistency: Consistency, deadline: number): Promise<void>;
-  get(key: string): KvRecordView | null;
-  /** At most `limit` records whose JSON listing fits `maxBytes`; `more` when any were left out. */
-  list(prefix: string, limit: number, maxBytes: number): { items: readonly KvRecordView[]; more: boolean };
-  status(): StatusView;
-  members(): readonly MemberView[];
-  /** Resolves when ready (GET /readyz); rejects with ApiError NOT_READY saying why not. */
-  ready(deadline: number): Promise<ReadyView>;
-  validateKey(key: string): void;
-  validateValue(value: Uint8Array): void;
-}
-
-export interface ForwardedRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Uint8Array;
-  /** The principal the forwarding node authenticated (never a token); absent without --auth-file. */
-  readonly principal?: string;
-}
-
-export interface ForwardedResponse {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Uint8Array;
-}
-
-export interface HttpTlsOptions {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-  /** Trusted CA for client certificates (`--trusted-ca-file`). */
-  readonly ca?: Buffer;
-  /** Require a client certificate signed by `ca` (`--client-cert-auth`). */
-  readonly requireClientCert: boolean;
-}
+export { CONSISTENCY_LEVELS } from './api-types.js';
+export type { Consistency, ParsedRequest, ForwardedRequest, ForwardedResponse, HttpTlsOptions, KvApi, KvRecordView, MemberView, ReadyView, StatusView, WriteConditions } from './api-types.js';
 
 export interface ApiServerOptions {
   /** This node's id (answers carry it from the first request on). */
@@ -154,16 +83,6 @@ export interface ApiServerOptions {
   readonly peerRoutes?: Readonly<Record<string, (req: ParsedRequest, from: string) => Promise<Reply>>>;
 }
 
-export interface ParsedRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly query: URLSearchParams;
-  readonly headers: IncomingMessage['headers'];
-  readonly body: Uint8Array;
-  readonly deadline: number;
-  /** Who asked, when --auth-file is in force. */
-  readonly principal: Principal | null;
-}
 
 export interface Api {
   readonly server: Server;
@@ -174,6 +93,10 @@ export interface Api {
 }
 
 const HEALTH_PATHS = new Set(['/livez', '/readyz', '/healthz']);
+/** Answers a connection may have waiting to be sent (pipelined requests) before it is cut. */
+const MAX_UNSENT_ANSWERS = 64;
+/** Bytes of answers waiting in a connection's socket buffer before it is cut (a client not reading). */
+const MAX_UNSENT_ANSWER_BYTES = 80 << 20;
 const FORWARDED_HEADERS = ['content-type', 'idempotency-key', 'request-timeout'] as const;
 /** A header value Node accepts (no CR, LF or other control characters). */
 const SAFE_HEADER_VALUE = /^[\t\x20-\x7e]*$/;
@@ -196,6 +119,7 @@ export function createApiServer(options: ApiServerOptions): Api {
   const latency = registry.register(new Histogram('raftkv_http_request_duration_seconds', 'HTTP request latency by route', LATENCY_BUCKETS_SECONDS));
   const refused = registry.register(new Counter('raftkv_http_refused_total', 'HTTP requests refused before routing, by reason'));
   let pending = 0;
+  const unsentAnswers = new WeakMap<import('node:net').Socket, number>();
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
@@ -204,6 +128,18 @@ export function createApiServer(options: ApiServerOptions): Api {
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     const route = routeName(req.url ?? '/');
+    // A client may pipeline requests on one connection and never read the answers: each answer
+    // waits in memory for the ones before it. Past a few dozen unsent answers it is not a client
+    // that will ever read them; the connection goes, with everything it queued.
+    const socket = req.socket;
+    const unsent = (unsentAnswers.get(socket) ?? 0) + 1;
+    if (unsent > MAX_UNSENT_ANSWERS || socket.writableLength > MAX_UNSENT_ANSWER_BYTES) {
+      refused.inc({ reason: 'pipelined' });
+      socket.destroy();
+      return;
+    }
+    unsentAnswers.set(socket, unsent);
+    res.once('close', () => unsentAnswers.set(socket, (unsentAnswers.get(socket) ?? 1) - 1));
     if (pending >= maxPending) {
       send(req, res, errorReply(new ApiError('OVERLOADED', `more than ${maxPending} requests in progress`)));
       requests.inc({ route, status: '503' });
@@ -507,100 +443,4 @@ export function createApiServer(options: ApiServerOptions): Api {
       attached = api;
     },
   };
-}
-
-/** JSON bytes, or null when the value cannot be serialized (too large for one string, a cycle). */
-function serialize(value: unknown): Buffer | null {
-  try {
-    return Buffer.from(JSON.stringify(value));
-  } catch {
-    return null;
-  }
-}
-
-function replyTooLarge(): Reply {
-  return errorReply(new ApiError('REPLY_TOO_LARGE', 'the answer would exceed --max-response-bytes; ask for less (a smaller limit or range)'));
-}
-
-/**
- * A listing serialized item by item, stopping before the reply would pass `maxBytes`; what it
- * leaves out is announced by `"more": true`, as for `limit`.
- */
-function listingReply(items: readonly KvRecordView[], more: boolean, maxBytes: number): Reply {
-  const parts: string[] = [];
-  let bytes = 32;
-  let isCut = false;
-  for (const rec of items) {
-    const s = JSON.stringify(recordToJson(rec));
-    const n = Buffer.byteLength(s) + 1;
-    if (bytes + n > maxBytes) {
-      isCut = true;
-      break;
-    }
-    parts.push(s);
-    bytes += n;
-  }
-  return { status: 200, bytes: Buffer.from(`{"items":[${parts.join(',')}],"more":${more || isCut}}`), contentType: 'application/json' };
-}
-
-/** Routes that act on a POST; a POST anywhere else is answered 404 or 405 by its route. */
-function takesPost(path: string): boolean {
-  return path === '/v1/txn' || path.startsWith('/v1/members') || path === '/v1/leader/transfer' || path.startsWith('/v1/internal/');
-}
-
-function requireJsonContentType(req: IncomingMessage): void {
-  const type = req.headers['content-type'];
-  // A browser can send a POST without a CORS preflight only as a "simple" request, which cannot
-  // carry application/json: requiring it keeps every web page from writing through a victim.
-  if (typeof type !== 'string' || !/^application\/json\s*(;.*)?$/i.test(type)) {
-    req.resume();
-    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'a POST must carry Content-Type: application/json');
-  }
-}
-
-// Only writes and linearizable/lease reads must reach the leader; everything else answers here.
-function requiresLeader(r: ParsedRequest): boolean {
-  const p = r.path;
-  if (p.startsWith('/v1/kv')) {
-    if (r.method === 'GET') return (r.query.get('consistency') ?? 'linearizable') !== 'stale';
-    return r.method === 'PUT' || r.method === 'DELETE';
-  }
-  if (p === '/v1/txn') return r.method === 'POST';
-  if (p.startsWith('/v1/members') || p === '/v1/leader/transfer') return r.method !== 'GET';
-  return false;
-}
-
-function routeName(url: string): string {
-  const path = url.split('?')[0]!;
-  if (path.startsWith('/v1/kv/')) return '/v1/kv/{key}';
-  if (/^\/v1\/members\/[^/]+/.test(path)) return '/v1/members/{id}';
-  return ['/v1/kv', '/v1/txn', '/v1/status', '/v1/members', '/v1/leader/transfer', '/v1/configuration', '/healthz', '/livez', '/readyz', '/metrics'].includes(path) ? path : 'other';
-}
-
-function consistencyParam(query: URLSearchParams): Consistency {
-  const v = query.get('consistency') ?? 'linearizable';
-  if (!(CONSISTENCY_LEVELS as readonly string[]).includes(v)) throw new ApiError('BAD_REQUEST', `consistency must be one of ${CONSISTENCY_LEVELS.join(', ')}`);
-  return v as Consistency;
-}
-
-function conditions(query: URLSearchParams, allowExist: boolean): WriteConditions {
-  const cond: { prevValue?: Uint8Array; prevIndex?: number; prevExist?: boolean } = {};
-  const pv = query.get('prevValue');
-  if (pv !== null) cond.prevValue = new TextEncoder().encode(pv);
-  if (query.has('prevIndex')) cond.prevIndex = intParam(query, 'prevIndex', 0, 0, Number.MAX_SAFE_INTEGER);
-  const pe = query.get('prevExist');
-  if (pe !== null && allowExist) {
-    if (pe !== 'true' && pe !== 'false') throw new ApiError('BAD_REQUEST', 'prevExist must be true or false');
-    cond.prevExist = pe === 'true';
-  }
-  return cond;
-}
-
-function idempotencyKey(r: ParsedRequest): string | undefined {
-  const v = r.headers['idempotency-key'];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^[^/\s]{1,128}\/\d{1,15}$/.test(v)) {
-    throw new ApiError('BAD_REQUEST', 'Idempotency-Key must be <client>/<seq> (seq a whole number)');
-  }
-  return v;
 }

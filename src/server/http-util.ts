@@ -4,6 +4,8 @@
 // that could escape a request handler.
 import type { IncomingMessage } from 'node:http';
 import { ApiError } from './errors.js';
+import { recordToJson } from '../kv/index.js';
+import { CONSISTENCY_LEVELS, type Consistency, type KvRecordView, type ParsedRequest, type WriteConditions } from './api-types.js';
 import type { Logger } from './logger.js';
 
 export interface Reply {
@@ -172,4 +174,102 @@ export function rateLimitedLogger(logger: Logger, perSecond: number): Logger {
     (msg: string, f?: Record<string, unknown>): void =>
       limit.run((suppressed) => logger[level](msg, suppressed > 0 ? { ...f, suppressedLines: suppressed } : f));
   return { ...logger, warn: limited('warn'), error: limited('error'), child: (f) => rateLimitedLogger(logger.child(f), perSecond) };
+}
+
+// ---- what a request wants, and the replies built for it ----------------------------------------
+
+/** JSON bytes, or null when the value cannot be serialized (too large for one string, a cycle). */
+export function serialize(value: unknown): Buffer | null {
+  try {
+    return Buffer.from(JSON.stringify(value));
+  } catch {
+    return null;
+  }
+}
+
+export function replyTooLarge(): Reply {
+  return errorReply(new ApiError('REPLY_TOO_LARGE', 'the answer would exceed --max-response-bytes; ask for less (a smaller limit or range)'));
+}
+
+/**
+ * A listing serialized item by item, stopping before the reply would pass `maxBytes`; what it
+ * leaves out is announced by `"more": true`, as for `limit`.
+ */
+export function listingReply(items: readonly KvRecordView[], more: boolean, maxBytes: number): Reply {
+  const parts: string[] = [];
+  let bytes = 32;
+  let isCut = false;
+  for (const rec of items) {
+    const s = JSON.stringify(recordToJson(rec));
+    const n = Buffer.byteLength(s) + 1;
+    if (bytes + n > maxBytes) {
+      isCut = true;
+      break;
+    }
+    parts.push(s);
+    bytes += n;
+  }
+  return { status: 200, bytes: Buffer.from(`{"items":[${parts.join(',')}],"more":${more || isCut}}`), contentType: 'application/json' };
+}
+
+/** Routes that act on a POST; a POST anywhere else is answered 404 or 405 by its route. */
+export function takesPost(path: string): boolean {
+  return path === '/v1/txn' || path.startsWith('/v1/members') || path === '/v1/leader/transfer' || path.startsWith('/v1/internal/');
+}
+
+export function requireJsonContentType(req: IncomingMessage): void {
+  const type = req.headers['content-type'];
+  // A browser can send a POST without a CORS preflight only as a "simple" request, which cannot
+  // carry application/json: requiring it keeps every web page from writing through a victim.
+  if (typeof type !== 'string' || !/^application\/json\s*(;.*)?$/i.test(type)) {
+    req.resume();
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'a POST must carry Content-Type: application/json');
+  }
+}
+
+// Only writes and linearizable/lease reads must reach the leader; everything else answers here.
+export function requiresLeader(r: ParsedRequest): boolean {
+  const p = r.path;
+  if (p.startsWith('/v1/kv')) {
+    if (r.method === 'GET') return (r.query.get('consistency') ?? 'linearizable') !== 'stale';
+    return r.method === 'PUT' || r.method === 'DELETE';
+  }
+  if (p === '/v1/txn') return r.method === 'POST';
+  if (p.startsWith('/v1/members') || p === '/v1/leader/transfer') return r.method !== 'GET';
+  return false;
+}
+
+export function routeName(url: string): string {
+  const path = url.split('?')[0]!;
+  if (path.startsWith('/v1/kv/')) return '/v1/kv/{key}';
+  if (/^\/v1\/members\/[^/]+/.test(path)) return '/v1/members/{id}';
+  return ['/v1/kv', '/v1/txn', '/v1/status', '/v1/members', '/v1/leader/transfer', '/v1/configuration', '/healthz', '/livez', '/readyz', '/metrics'].includes(path) ? path : 'other';
+}
+
+export function consistencyParam(query: URLSearchParams): Consistency {
+  const v = query.get('consistency') ?? 'linearizable';
+  if (!(CONSISTENCY_LEVELS as readonly string[]).includes(v)) throw new ApiError('BAD_REQUEST', `consistency must be one of ${CONSISTENCY_LEVELS.join(', ')}`);
+  return v as Consistency;
+}
+
+export function conditions(query: URLSearchParams, allowExist: boolean): WriteConditions {
+  const cond: { prevValue?: Uint8Array; prevIndex?: number; prevExist?: boolean } = {};
+  const pv = query.get('prevValue');
+  if (pv !== null) cond.prevValue = new TextEncoder().encode(pv);
+  if (query.has('prevIndex')) cond.prevIndex = intParam(query, 'prevIndex', 0, 0, Number.MAX_SAFE_INTEGER);
+  const pe = query.get('prevExist');
+  if (pe !== null && allowExist) {
+    if (pe !== 'true' && pe !== 'false') throw new ApiError('BAD_REQUEST', 'prevExist must be true or false');
+    cond.prevExist = pe === 'true';
+  }
+  return cond;
+}
+
+export function idempotencyKey(r: ParsedRequest): string | undefined {
+  const v = r.headers['idempotency-key'];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^[^/\s]{1,128}\/\d{1,15}$/.test(v)) {
+    throw new ApiError('BAD_REQUEST', 'Idempotency-Key must be <client>/<seq> (seq a whole number)');
+  }
+  return v;
 }

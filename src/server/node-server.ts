@@ -7,9 +7,6 @@
 // (TLS material, the auth file, cluster.json), then both ports are bound, and only then is the
 // data dir written. Any failure stops what was started, releases both ports, and, if the data dir
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { ChangeInProgressError as ClientChangeInProgressError, OutcomeUnknownError, RaftKvClient, UnavailableError } from '../client/index.js';
 import { RaftNode } from '../node/index.js';
 import type { NodeId, RemovedNotice } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
@@ -18,86 +15,20 @@ import { TcpTransport, type Hello } from '../transport/index.js';
 import { hostPortText, isLoopback, parseAddress, type HostPort } from './address.js';
 import { AuthFileError, Authenticator } from './auth.js';
 import { inspectDataDir, restoreEmptyDataDir, writeClusterFile } from './data-dir.js';
-import { ApiError } from './errors.js';
 import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
 import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
-import { fields, parseJson, type Reply } from './http-util.js';
-import { CLUSTER_FILE, ClusterFileError, ClusterIdentity, foundingId, newClusterId, readClusterFile, tokenHash, type ClusterFile } from './identity.js';
+import { ClusterFileError, ClusterIdentity, foundingId, readClusterFile, tokenHash, type ClusterFile } from './identity.js';
 import { createKvBackend } from './kv-backend.js';
-import { createLogger, type Logger, type LogLevel } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { ServiceStateMachine } from './member-registry.js';
 import { membershipRoutes, startAutoPromotion } from './membership.js';
 import { Gauge, Registry } from './metrics.js';
 import { registerNodeMetrics } from './node-metrics.js';
 import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
 import { KvService } from './service.js';
-
-export interface TlsFiles {
-  readonly certFile: string;
-  readonly keyFile: string;
-  /** Trusted CA: required for peers (mutual TLS), and for clients with `clientCertAuth`. */
-  readonly trustedCaFile: string | null;
-}
-
-export interface NodeConfig {
-  readonly id: NodeId;
-  readonly dataDir: string;
-  /** Where the peer and client ports listen. */
-  readonly peerAddr: HostPort;
-  readonly clientAddr: HostPort;
-  /** What other members and clients are told (differs from the bind address behind 0.0.0.0). */
-  readonly advertisePeerAddr: HostPort;
-  readonly advertiseClientAddr: HostPort;
-  /** The founding voters, for a first start; a restart trusts its data dir (see identity.ts). */
-  readonly initialCluster: ReadonlyMap<NodeId, HostPort> | null;
-  /** Names the cluster at its founding; a restart that gives another one is refused. Null: not given ('raftkv'). */
-  readonly initialClusterToken: string | null;
-  /** A running cluster's client URL to ask for membership (first start only). */
-  readonly join: string | null;
-  /** The admin token --join presents to a cluster with --auth-file. */
-  readonly joinToken: string | null;
-  readonly isLearner: boolean;
-  readonly heartbeatMs: number;
-  readonly electionMs: number;
-  readonly snapshotEntries: number;
-  readonly snapshotCatchUpEntries: number;
-  readonly requestTimeoutMs: number;
-  readonly maxPending: number;
-  readonly maxKeyBytes: number;
-  readonly maxValueBytes: number;
-  readonly maxResponseBytes: number;
-  readonly quotaBytes: number;
-  readonly walSegmentBytes: number;
-  readonly maxClientConnections: number;
-  readonly maxPeerConnections: number;
-  readonly clientTls: (TlsFiles & { readonly clientCertAuth: boolean }) | null;
-  readonly peerTls: TlsFiles | null;
-  readonly authFile: string | null;
-  readonly corsOrigins: readonly string[];
-  readonly logLevel: LogLevel;
-}
-
-/** Whether `dir` already holds a node (a restart): its cluster.json exists. */
-export function hasClusterFile(dir: string): boolean {
-  return existsSync(join(dir, CLUSTER_FILE));
-}
-
-export const DEFAULT_NODE_CONFIG = {
-  initialClusterToken: 'raftkv',
-  heartbeatMs: 100,
-  electionMs: 1000,
-  snapshotEntries: 10_000,
-  snapshotCatchUpEntries: 5_000,
-  requestTimeoutMs: 5000,
-  maxPending: 10_000,
-  maxKeyBytes: 4096,
-  maxValueBytes: 1 << 20,
-  maxResponseBytes: 64 << 20,
-  quotaBytes: 2 * 1024 ** 3,
-  walSegmentBytes: 64 << 20,
-  maxClientConnections: 1024,
-  maxPeerConnections: 256,
-} as const;
+import { checkInitialCluster, DEFAULT_NODE_CONFIG, type NodeConfig } from './node-config.js';
+export { checkInitialCluster, DEFAULT_NODE_CONFIG, hasClusterFile, type NodeConfig, type TlsFiles } from './node-config.js';
+import { joinCluster, registerRoute, startLeaderDuties, startSelfRegistration } from './duties.js';
 
 /** A start that failed; the message is one line for the operator. Nothing was left changed. */
 export class StartError extends Error {}
@@ -197,7 +128,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       peers: new Map(Object.entries(plan.file?.peers ?? {}).flatMap(([id, a]) => (id === cfg.id || parseAddress(a) === null ? [] : [[id, parseAddress(a)!]]))),
       ...(peerTls !== undefined ? { tls: peerTls } : {}),
       maxInboundConnections: cfg.maxPeerConnections,
-      checkHello: (hello: Hello) => access.checkHello(hello),
+      checkHello: (hello: Hello, peer) => access.checkHello(hello, peer.certificate),
       acceptSnapshot: (header) => access.acceptSnapshot(header),
       onMessage: (m) => {
         if (node !== null && access.admit(m)) node.receive(m);
@@ -378,17 +309,6 @@ function planIdentity(cfg: NodeConfig, stored: ClusterFile | null): IdentityPlan
   };
 }
 
-/** What is wrong with --initial-cluster for a founder's first start, or null. */
-export function checkInitialCluster(cfg: Pick<NodeConfig, 'id' | 'initialCluster' | 'advertisePeerAddr'>): string | null {
-  if (cfg.initialCluster === null) return '--initial-cluster is required to start a new node (or set RAFTKV_INITIAL_CLUSTER), or --join to join a running cluster';
-  const mine = cfg.initialCluster.get(cfg.id);
-  if (mine === undefined) return `--initial-cluster does not name this node (${cfg.id})`;
-  if (mine.host !== cfg.advertisePeerAddr.host || mine.port !== cfg.advertisePeerAddr.port) {
-    return `--initial-cluster gives ${cfg.id} the address ${hostPortText(mine)} but its advertised peer address is ${hostPortText(cfg.advertisePeerAddr)}`;
-  }
-  return null;
-}
-
 function pem(path: string, what: string): Buffer {
   try {
     return readPem(path, what);
@@ -514,142 +434,3 @@ function running(p: RunningParts): RunningNode {
     },
   };
 }
-
-/**
- * Asks a running cluster to add this node (as a learner first); returns its members and cluster
- * id. It is a client of the cluster like any other: an https URL is verified against the node's
- * trusted CA (--trusted-ca-file, else --peer-trusted-ca-file), and an admin token (--join-token)
- * is sent when the cluster requires one.
- */
-async function joinCluster(
-  url: string,
-  cfg: NodeConfig,
-  self: { peerAddr: string; clientAddr: string },
-  logger: Logger,
-  expect: (clusterId: string, members: readonly { id: string }[]) => void,
-): Promise<{ members: MemberView[]; clusterId: string }> {
-  const caFile = cfg.clientTls?.trustedCaFile ?? cfg.peerTls?.trustedCaFile ?? null;
-  const client = new RaftKvClient({
-    endpoints: [url],
-    timeoutMs: cfg.requestTimeoutMs + 2000,
-    ...(cfg.joinToken !== null ? { token: cfg.joinToken } : {}),
-    ...(caFile !== null && url.startsWith('https:') ? { ca: pem(caFile, 'trusted CA') } : {}),
-  });
-  const deadline = Date.now() + 60_000;
-  let lastError = '';
-  try {
-    while (Date.now() < deadline) {
-      try {
-        const status = await client.status();
-        if (status.clusterId === null) throw new UnavailableError('NO_LEADER', `${url} has no cluster id yet`, 503);
-        expect(status.clusterId, status.members);
-        const body = await client.addMember({ id: cfg.id, ...self, role: cfg.isLearner ? 'learner' : 'voter' });
-        const members = body['members'];
-        const clusterId = body['clusterId'];
-        if (Array.isArray(members) && typeof clusterId === 'string') {
-          logger.info('joined the cluster', { via: url, members: (members as MemberView[]).map((m) => m.id), clusterId });
-          return { members: members as MemberView[], clusterId };
-        }
-        throw new Error(`${url} answered without members and a cluster id`);
-      } catch (err) {
-        // A change in progress, no leader yet, or an outcome it could not learn: worth another
-        // try (adding is idempotent: a member already there is answered as added). Anything else,
-        // a refused token or certificate above all, is final.
-        const retryable = err instanceof ClientChangeInProgressError || err instanceof UnavailableError || err instanceof OutcomeUnknownError;
-        if (!retryable) throw err;
-        lastError = (err as Error).message;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  } finally {
-    client.close();
-  }
-  throw new Error(`gave up after 60 s: ${lastError}`);
-}
-
-/** A member registering its own addresses over the peer channel: it may speak only for itself. */
-async function registerRoute(service: KvService<unknown>, body: Uint8Array, from: NodeId, deadline: number): Promise<Reply> {
-  const b = fields(parseJson(body), ['id', 'peerAddr', 'clientAddr']);
-  if (b['id'] !== from) throw new ApiError('PERMISSION_DENIED', `${from} may register only its own addresses`);
-  if (typeof b['peerAddr'] !== 'string' || typeof b['clientAddr'] !== 'string') throw new ApiError('BAD_REQUEST', 'register needs {"id","peerAddr","clientAddr"} strings');
-  if (!service.isLeader()) throw new ApiError('NO_LEADER', 'not the leader');
-  await service.registerAddresses(from, { peerAddr: b['peerAddr'], clientAddr: b['clientAddr'] }, deadline);
-  return { status: 200, json: { ok: true } };
-}
-
-/** Until the replicated registry holds this node's addresses, keep asking the leader to add them. */
-function startSelfRegistration(
-  service: KvService<unknown>,
-  forward: (req: ForwardedRequest) => Promise<unknown>,
-  cfg: NodeConfig,
-  self: { peerAddr: string; clientAddr: string },
-  logger: Logger,
-): NodeJS.Timeout {
-  let busy = false;
-  const timer = setInterval(() => {
-    if (busy || service.hasRegistered(cfg.id, self)) return;
-    busy = true;
-    const deadline = Date.now() + cfg.requestTimeoutMs;
-    const attempt = service.isLeader()
-      ? service.registerAddresses(cfg.id, self, deadline)
-      : forward({
-          method: 'POST',
-          path: '/v1/internal/register',
-          headers: { 'content-type': 'application/json', 'request-timeout': String(cfg.requestTimeoutMs) },
-          body: new TextEncoder().encode(JSON.stringify({ id: cfg.id, ...self })),
-        });
-    attempt
-      .catch((err: unknown) => logger.debug('address registration will be retried', { error: String(err) }))
-      .finally(() => (busy = false));
-  }, Math.max(50, cfg.heartbeatMs * 2));
-  timer.unref();
-  return timer;
-}
-
-/**
- * What only a leader does, now and then: commit a random cluster id if the cluster has none
- * (identity.ts), and forget registry records of servers that have not been members for a minute
- * (a server being added that never was, or one whose removal's clean-up was lost with a leader),
- * so they are not heard on the peer port (peer-access.ts).
- */
-function startLeaderDuties(service: KvService<unknown>, node: RaftNode<unknown>, sm: ServiceStateMachine<unknown>, cfg: NodeConfig, logger: Logger): NodeJS.Timeout {
-  let busy = false;
-  const outsiders = new Map<NodeId, number>();
-  const timer = setInterval(() => {
-    if (busy || !node.isLeader) {
-      if (!node.isLeader) outsiders.clear();
-      return;
-    }
-    const core = node.core;
-    // Thesis §8: until it commits an entry of its term a new leader's proposals may wait; skip.
-    if (core.termAt(core.commitIndex) !== core.currentTerm) return;
-    const deadline = Date.now() + cfg.requestTimeoutMs;
-    let work: Promise<void> | null = null;
-    if (sm.clusterId === null) {
-      work = service.commitClusterId(newClusterId(), deadline).then(() => logger.info('cluster id committed', { clusterId: sm.clusterId }));
-    } else {
-      const now = Date.now();
-      const config = core.config;
-      for (const id of sm.addresses.keys()) {
-        const isMember = config.voters.includes(id) || config.votersOutgoing.includes(id) || config.learners.includes(id) || core.progress(id) !== undefined;
-        if (isMember) {
-          outsiders.delete(id);
-          continue;
-        }
-        const since = outsiders.get(id) ?? now;
-        outsiders.set(id, since);
-        if (now - since > 60_000) {
-          work = service.forgetAddresses(id, deadline);
-          outsiders.delete(id);
-          break;
-        }
-      }
-    }
-    if (work === null) return;
-    busy = true;
-    work.catch((err: unknown) => logger.debug('leader duty will be retried', { error: String(err) })).finally(() => (busy = false));
-  }, Math.max(100, cfg.heartbeatMs * 5));
-  timer.unref();
-  return timer;
-}
-

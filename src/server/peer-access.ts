@@ -7,6 +7,14 @@ import type { RaftNode } from '../node/index.js';
 import type { InstallSnapshot, Message, NodeId } from '../raft/index.js';
 import type { ClusterIdentity } from './identity.js';
 import type { ServiceStateMachine } from './member-registry.js';
+import type { PeerCertificate } from 'node:tls';
+
+/** The certificate's subject CN or one of its DNS subject alternative names is `id`. */
+export function certificateNames(cert: PeerCertificate, id: NodeId): boolean {
+  if (cert.subject?.CN === id) return true;
+  const names = (cert.subjectaltname ?? '').split(',').map((n) => n.trim());
+  return names.includes(`DNS:${id}`);
+}
 
 export const PEER_REFUSALS = ['not-member', 'other-cluster', 'snapshot-not-leader'] as const;
 export type PeerRefusal = (typeof PEER_REFUSALS)[number];
@@ -39,8 +47,17 @@ export class PeerAccess {
     return config.voters.length === 0 && this.bootstrapPeers.has(id);
   }
 
-  /** The transport's handshake check: a refusal reason, or null to accept. */
-  checkHello(hello: { readonly clusterId: string; readonly from: NodeId }): string | null {
+  /**
+   * The transport's handshake check: a refusal reason, or null to accept. With peer TLS the
+   * certificate must name the id it speaks for (its subject CN or a DNS subject alternative
+   * name): otherwise any certificate the CA signed, a retired node's or a client's, could speak
+   * as any member, forward writes in any principal's name, or vote in its place.
+   */
+  checkHello(hello: { readonly clusterId: string; readonly from: NodeId }, certificate: PeerCertificate | null = null): string | null {
+    if (certificate !== null && !certificateNames(certificate, hello.from)) {
+      this.refused['not-member']++;
+      return `the peer's certificate (${String(certificate.subject?.CN ?? 'no CN')}) does not name ${hello.from}`;
+    }
     const notOurs = this.identity.refusal(hello.clusterId, hello.from);
     if (notOurs !== null) {
       this.refused['other-cluster']++;

@@ -1,0 +1,111 @@
+// What the HTTP API needs of a node (KvApi) and the shapes it answers with: the seam between
+// http-api.ts (routing, limits, security) and service.ts (the node behind it).
+import type { IncomingMessage } from 'node:http';
+import type { Principal } from './auth.js';
+export const CONSISTENCY_LEVELS = ['linearizable', 'lease', 'stale'] as const;
+export type Consistency = (typeof CONSISTENCY_LEVELS)[number];
+
+export interface WriteConditions {
+  readonly prevValue?: Uint8Array;
+  readonly prevIndex?: number;
+  readonly prevExist?: boolean;
+}
+
+export interface KvRecordView {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly createIndex: number;
+  readonly modIndex: number;
+  readonly version: number;
+}
+
+export interface MemberView {
+  readonly id: string;
+  readonly peerAddr: string;
+  readonly clientAddr: string;
+  readonly role: 'voter' | 'learner';
+}
+
+export interface StatusView {
+  readonly id: string;
+  readonly clusterId: string | null;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly members: readonly MemberView[];
+  /** Active alarms, e.g. "NO_SPACE". */
+  readonly alarms: readonly string[];
+}
+
+/** GET /readyz: this node knows a leader holding a quorum and has applied what it committed. */
+export interface ReadyView {
+  readonly ready: true;
+  readonly id: string;
+  readonly leader: string;
+  /** The leader's commit index, confirmed by a quorum when asked (thesis §6.4). */
+  readonly readIndex: number;
+  readonly appliedIndex: number;
+}
+
+/** What a request needs of the node; the service implements it (leader-only parts included). */
+export interface KvApi {
+  readonly id: string;
+  isLeader(): boolean;
+  /** The leader's client URL, if one is known. */
+  leaderUrl(): string | null;
+  /** The cluster this node belongs to, once known (API.md "Security"). */
+  clusterId(): string | null;
+  put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number }>;
+  delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number; deleted: boolean }>;
+  /** `maxReplyBytes`: the transaction is refused (413, nothing applied) if its answer would be larger. */
+  txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number): Promise<unknown>;
+  /** Resolves once a read at `consistency` may be served from this node's state machine. */
+  readBarrier(consistency: Consistency, deadline: number): Promise<void>;
+  get(key: string): KvRecordView | null;
+  /** At most `limit` records whose JSON listing fits `maxBytes`; `more` when any were left out. */
+  list(prefix: string, limit: number, maxBytes: number): { items: readonly KvRecordView[]; more: boolean };
+  status(): StatusView;
+  members(): readonly MemberView[];
+  /** Resolves when ready (GET /readyz); rejects with ApiError NOT_READY saying why not. */
+  ready(deadline: number): Promise<ReadyView>;
+  validateKey(key: string): void;
+  validateValue(value: Uint8Array): void;
+}
+
+export interface ForwardedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+  /** The principal the forwarding node authenticated (never a token); absent without --auth-file. */
+  readonly principal?: string;
+}
+
+export interface ForwardedResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+}
+
+export interface HttpTlsOptions {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Trusted CA for client certificates (`--trusted-ca-file`). */
+  readonly ca?: Buffer;
+  /** Require a client certificate signed by `ca` (`--client-cert-auth`). */
+  readonly requireClientCert: boolean;
+}
+
+export interface ParsedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Uint8Array;
+  readonly deadline: number;
+  /** Who asked, when --auth-file is in force. */
+  readonly principal: Principal | null;
+}

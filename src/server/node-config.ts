@@ -1,0 +1,86 @@
+// A node's configuration (what `raftkv serve`'s flags become) with its defaults, and the checks
+// of it that need no I/O beyond a look at the data dir.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeId } from '../raft/index.js';
+import { hostPortText, type HostPort } from './address.js';
+import { CLUSTER_FILE } from './identity.js';
+import type { LogLevel } from './logger.js';
+
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Trusted CA: required for peers (mutual TLS), and for clients with `clientCertAuth`. */
+  readonly trustedCaFile: string | null;
+}
+
+export interface NodeConfig {
+  readonly id: NodeId;
+  readonly dataDir: string;
+  /** Where the peer and client ports listen. */
+  readonly peerAddr: HostPort;
+  readonly clientAddr: HostPort;
+  /** What other members and clients are told (differs from the bind address behind 0.0.0.0). */
+  readonly advertisePeerAddr: HostPort;
+  readonly advertiseClientAddr: HostPort;
+  /** The founding voters, for a first start; a restart trusts its data dir (see identity.ts). */
+  readonly initialCluster: ReadonlyMap<NodeId, HostPort> | null;
+  /** Names the cluster at its founding; a restart that gives another one is refused. Null: not given ('raftkv'). */
+  readonly initialClusterToken: string | null;
+  /** A running cluster's client URL to ask for membership (first start only). */
+  readonly join: string | null;
+  /** The admin token --join presents to a cluster with --auth-file. */
+  readonly joinToken: string | null;
+  readonly isLearner: boolean;
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+  readonly snapshotEntries: number;
+  readonly snapshotCatchUpEntries: number;
+  readonly requestTimeoutMs: number;
+  readonly maxPending: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxResponseBytes: number;
+  readonly quotaBytes: number;
+  readonly walSegmentBytes: number;
+  readonly maxClientConnections: number;
+  readonly maxPeerConnections: number;
+  readonly clientTls: (TlsFiles & { readonly clientCertAuth: boolean }) | null;
+  readonly peerTls: TlsFiles | null;
+  readonly authFile: string | null;
+  readonly corsOrigins: readonly string[];
+  readonly logLevel: LogLevel;
+}
+
+/** Whether `dir` already holds a node (a restart): its cluster.json exists. */
+export function hasClusterFile(dir: string): boolean {
+  return existsSync(join(dir, CLUSTER_FILE));
+}
+
+export const DEFAULT_NODE_CONFIG = {
+  initialClusterToken: 'raftkv',
+  heartbeatMs: 100,
+  electionMs: 1000,
+  snapshotEntries: 10_000,
+  snapshotCatchUpEntries: 5_000,
+  requestTimeoutMs: 5000,
+  maxPending: 10_000,
+  maxKeyBytes: 4096,
+  maxValueBytes: 1 << 20,
+  maxResponseBytes: 64 << 20,
+  quotaBytes: 2 * 1024 ** 3,
+  walSegmentBytes: 64 << 20,
+  maxClientConnections: 1024,
+  maxPeerConnections: 256,
+} as const;
+
+/** What is wrong with --initial-cluster for a founder's first start, or null. */
+export function checkInitialCluster(cfg: Pick<NodeConfig, 'id' | 'initialCluster' | 'advertisePeerAddr'>): string | null {
+  if (cfg.initialCluster === null) return '--initial-cluster is required to start a new node (or set RAFTKV_INITIAL_CLUSTER), or --join to join a running cluster';
+  const mine = cfg.initialCluster.get(cfg.id);
+  if (mine === undefined) return `--initial-cluster does not name this node (${cfg.id})`;
+  if (mine.host !== cfg.advertisePeerAddr.host || mine.port !== cfg.advertisePeerAddr.port) {
+    return `--initial-cluster gives ${cfg.id} the address ${hostPortText(mine)} but its advertised peer address is ${hostPortText(cfg.advertisePeerAddr)}`;
+  }
+  return null;
+}
