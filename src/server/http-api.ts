@@ -94,9 +94,9 @@ export interface Api {
 
 const HEALTH_PATHS = new Set(['/livez', '/readyz', '/healthz']);
 /** Answers a connection may have waiting to be sent (pipelined requests) before it is cut. */
-const MAX_UNSENT_ANSWERS = 64;
-/** Bytes of answers waiting in a connection's socket buffer before it is cut (a client not reading). */
-const MAX_UNSENT_ANSWER_BYTES = 80 << 20;
+const MAX_UNSENT_ANSWERS = 256;
+/** Bytes of answers a connection may have waiting to be sent before it is cut (a client not reading). */
+const MAX_UNSENT_ANSWER_BYTES = 16 << 20;
 const FORWARDED_HEADERS = ['content-type', 'idempotency-key', 'request-timeout'] as const;
 /** A header value Node accepts (no CR, LF or other control characters). */
 const SAFE_HEADER_VALUE = /^[\t\x20-\x7e]*$/;
@@ -119,7 +119,8 @@ export function createApiServer(options: ApiServerOptions): Api {
   const latency = registry.register(new Histogram('raftkv_http_request_duration_seconds', 'HTTP request latency by route', LATENCY_BUCKETS_SECONDS));
   const refused = registry.register(new Counter('raftkv_http_refused_total', 'HTTP requests refused before routing, by reason'));
   let pending = 0;
-  const unsentAnswers = new WeakMap<import('node:net').Socket, number>();
+  /** Per connection: answers not yet sent (pipelined behind others) and the bytes they hold. */
+  const unsentAnswers = new WeakMap<import('node:net').Socket, { count: number; bytes: number }>();
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
@@ -129,17 +130,18 @@ export function createApiServer(options: ApiServerOptions): Api {
     res.on('error', () => undefined);
     const route = routeName(req.url ?? '/');
     // A client may pipeline requests on one connection and never read the answers: each answer
-    // waits in memory for the ones before it. Past a few dozen unsent answers it is not a client
+    // waits in memory for the ones before it. Past a few hundred unsent answers (or 16 MiB of them) it is not a client
     // that will ever read them; the connection goes, with everything it queued.
     const socket = req.socket;
-    const unsent = (unsentAnswers.get(socket) ?? 0) + 1;
-    if (unsent > MAX_UNSENT_ANSWERS || socket.writableLength > MAX_UNSENT_ANSWER_BYTES) {
+    const unsent = unsentAnswers.get(socket) ?? { count: 0, bytes: 0 };
+    unsent.count++;
+    if (unsent.count > MAX_UNSENT_ANSWERS || unsent.bytes > MAX_UNSENT_ANSWER_BYTES) {
       refused.inc({ reason: 'pipelined' });
       socket.destroy();
       return;
     }
     unsentAnswers.set(socket, unsent);
-    res.once('close', () => unsentAnswers.set(socket, (unsentAnswers.get(socket) ?? 1) - 1));
+    res.once('close', () => unsent.count--);
     if (pending >= maxPending) {
       send(req, res, errorReply(new ApiError('OVERLOADED', `more than ${maxPending} requests in progress`)));
       requests.inc({ route, status: '503' });
@@ -424,6 +426,17 @@ export function createApiServer(options: ApiServerOptions): Api {
       status = tooLarge.status;
       headers['content-type'] = 'application/json';
       body = Buffer.from(JSON.stringify(tooLarge.json));
+    }
+    const unsent = unsentAnswers.get(req.socket);
+    if (unsent !== undefined) {
+      // Held until the answer is flushed; a client that reads nothing is cut past the bound.
+      unsent.bytes += body.length;
+      res.once('close', () => (unsent.bytes -= body.length));
+      if (unsent.bytes > MAX_UNSENT_ANSWER_BYTES && unsent.count > 1) {
+        refused.inc({ reason: 'pipelined' });
+        req.socket.destroy();
+        return status;
+      }
     }
     try {
       res.writeHead(status, headers);
