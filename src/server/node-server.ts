@@ -15,6 +15,7 @@ import { TcpTransport, type Hello } from '../transport/index.js';
 import { hostPortText, isLoopback, parseAddress, type HostPort } from './address.js';
 import { AuthFileError, Authenticator } from './auth.js';
 import { inspectDataDir, restoreEmptyDataDir, writeClusterFile } from './data-dir.js';
+import { joinCluster, registerRoute, startLeaderDuties, startSelfRegistration } from './duties.js';
 import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
 import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
 import { ClusterFileError, ClusterIdentity, foundingId, readClusterFile, tokenHash, type ClusterFile } from './identity.js';
@@ -25,10 +26,10 @@ import { membershipRoutes, startAutoPromotion } from './membership.js';
 import { Gauge, Registry } from './metrics.js';
 import { registerNodeMetrics } from './node-metrics.js';
 import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
-import { KvService } from './service.js';
 import { checkInitialCluster, DEFAULT_NODE_CONFIG, type NodeConfig } from './node-config.js';
+import { KvService } from './service.js';
+
 export { checkInitialCluster, DEFAULT_NODE_CONFIG, hasClusterFile, type NodeConfig, type TlsFiles } from './node-config.js';
-import { joinCluster, registerRoute, startLeaderDuties, startSelfRegistration } from './duties.js';
 
 /** A start that failed; the message is one line for the operator. Nothing was left changed. */
 export class StartError extends Error {}
