@@ -27,8 +27,9 @@ export interface SecureDeps {
 
 const DEFAULT_DEPS: SecureDeps = {
   hasOpenssl,
-  // 32 random bytes: as strong as the key of a TLS session; base64url stays header-safe.
-  randomToken: () => randomBytes(32).toString('base64url'),
+  // 32 random bytes: as strong as the key of a TLS session. Hex, so a token never starts with
+  // '-' (base64url can), which a pasted `--token TOKEN` would read as another flag.
+  randomToken: () => randomBytes(32).toString('hex'),
 };
 
 /** A node certificate is made again when it expires sooner than this. */
