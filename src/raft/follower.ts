@@ -172,13 +172,9 @@ function handleInstallSnapshot(r: Raft, m: InstallSnapshot): void {
   }
   // §7: discard the entire log and take the snapshot's state and configuration.
   r.log.restore(meta.index, meta.term);
-  r.configEntries.length = 0;
-  r.snapshotConfiguration = meta.config;
-  r.configuration = meta.config;
+  r.configs.restore(meta.config);
   r.commit = meta.index;
   r.applied = meta.index;
-  r.unstableFrom = meta.index + 1;
-  r.stableIndex = Math.min(r.stableIndex, meta.index);
   r.snapshotToInstall = m.snapshot;
   r.messages.push(snapshotResponse(r, m.from, meta.index, m.seq));
 }
@@ -193,13 +189,6 @@ function snapshotResponse(r: Raft, to: NodeId, matchIndex: number, seq: number):
 
 function truncateFrom(r: Raft, index: number): void {
   r.log.truncateFrom(index);
-  if (r.unstableFrom > index) r.unstableFrom = index;
-  if (r.stableIndex >= index) r.stableIndex = index - 1;
   // A configuration takes effect when appended, so removing its entry reverts it (thesis §4.1).
-  let changed = false;
-  while (r.configEntries.length > 0 && r.configEntries[r.configEntries.length - 1]!.index >= index) {
-    r.configEntries.pop();
-    changed = true;
-  }
-  if (changed) r.configuration = r.configEntries.at(-1)?.config ?? r.snapshotConfiguration;
+  r.configs.truncateFrom(index);
 }

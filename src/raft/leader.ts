@@ -137,7 +137,7 @@ function handleSnapshotResponse(r: Raft, m: InstallSnapshotResponse): void {
 
 /** Figure 2 / §5.4.2: commit the highest index a majority stores, if it is of our term. */
 export function maybeCommit(r: Raft): boolean {
-  const index = committedIndex(r.configuration, (id) => (id === r.id ? r.stableIndex : r.progresses.get(id)?.matchIndex ?? 0));
+  const index = committedIndex(r.configuration, (id) => (id === r.id ? r.log.stableIndex : r.progresses.get(id)?.matchIndex ?? 0));
   // Figure 8: an entry of an earlier term is never committed by counting replicas; it is
   // committed indirectly once an entry of the current term above it is.
   if (index <= r.commit || r.log.termAt(index) !== r.term) return false;

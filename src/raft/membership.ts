@@ -26,24 +26,18 @@ const DEPARTURE_NOTICES = 3;
 const DEPARTURE_ELECTIONS = 3;
 
 export function lastConfigIndex(r: Raft): number {
-  return r.configEntries.at(-1)?.index ?? r.log.snapshotIndex;
+  return r.configs.latest?.index ?? r.log.snapshotIndex;
 }
 
 export function noteConfigEntry(r: Raft, e: Entry): void {
   if (e.type !== 'config') return;
   const config = decodeConfiguration(e.data);
-  r.configEntries.push({ index: e.index, config });
-  r.configuration = config;
+  r.configs.add(e.index, config);
   if (r.currentRole === 'leader') syncProgresses(r);
 }
 
 export function configAt(r: Raft, index: number): Configuration {
-  let config = r.snapshotConfiguration;
-  for (const c of r.configEntries) {
-    if (c.index > index) break;
-    config = c.config;
-  }
-  return config;
+  return r.configs.at(index);
 }
 
 /**
@@ -56,7 +50,7 @@ export function configAt(r: Raft, index: number): Configuration {
  */
 export function mayCampaign(r: Raft): boolean {
   if (isVoter(r.configuration, r.id)) return true;
-  const latest = r.configEntries.at(-1);
+  const latest = r.configs.latest;
   if (latest === undefined || latest.index <= r.commit) return false;
   return isVoter(configAt(r, latest.index - 1), r.id);
 }

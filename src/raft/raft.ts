@@ -8,6 +8,7 @@
 // membership.ts (the configuration in force, thesis §4.1) and validate.ts (what a received
 // message must look like before it may change anything).
 import { applyChanges, transitionTo, type ConfigChange } from './confchange.js';
+import { ConfigHistory } from './config-history.js';
 import { isJoint, isVoter } from './configuration.js';
 import { handleRequestVote, startElection, tickElection } from './election.js';
 import { ChangeInProgressError, NotLeaderError, ProposalDroppedError } from './errors.js';
@@ -119,10 +120,8 @@ export class Raft {
   ticks = 0;
   /** @internal */ readonly roundStartTick = new Array<number>(ROUND_HISTORY).fill(-1);
 
-  // Configuration (thesis §4.1): the latest config entry in the log is in force.
-  /** @internal */ configuration: Configuration;
-  /** @internal */ snapshotConfiguration: Configuration;
-  /** @internal */ readonly configEntries: { index: number; config: Configuration }[] = [];
+  /** @internal Configuration history (thesis §4.1): the latest config entry in the log is in force. */
+  readonly configs: ConfigHistory;
 
   /** @internal Index of the last configuration entry this leader appended (thesis §4.3: one at a time). */
   pendingConfigIndex = 0;
@@ -137,10 +136,6 @@ export class Raft {
   // Ready bookkeeping.
   /** @internal */ messages: Message[] = [];
   /** @internal */ readStates: ReadState[] = [];
-  /** @internal First index not yet handed to storage in a Ready. */
-  unstableFrom: number;
-  /** @internal Highest index known to be on this server's stable storage (the leader counts only these). */
-  stableIndex: number;
   private lastHardState: HardState;
   private lastSoftState: SoftState;
   /** @internal */ snapshotToInstall: Snapshot | null = null;
@@ -172,13 +167,10 @@ export class Raft {
     this.term = state.hardState.currentTerm;
     this.vote = state.hardState.votedFor;
     this.log = new RaftLog(state.snapshot, state.entries);
-    this.snapshotConfiguration = state.snapshot?.config ?? { voters: [], votersOutgoing: [], learners: [] };
-    this.configuration = this.snapshotConfiguration;
+    this.configs = new ConfigHistory(state.snapshot?.config ?? { voters: [], votersOutgoing: [], learners: [] });
     for (const e of state.entries) noteConfigEntry(this, e);
     this.applied = Math.max(state.applied, this.log.snapshotIndex);
     this.commit = Math.min(Math.max(state.hardState.commitIndex, this.applied), this.log.lastIndex);
-    this.unstableFrom = this.log.lastIndex + 1;
-    this.stableIndex = this.log.lastIndex;
     this.lastHardState = { currentTerm: this.term, votedFor: this.vote, commitIndex: this.commit };
     this.lastSoftState = { role: 'follower', leaderId: null };
     becomeFollower(this, this.term, null);
@@ -196,7 +188,9 @@ export class Raft {
   get lastTerm(): number { return this.log.lastTerm; }
   get snapshotIndex(): number { return this.log.snapshotIndex; }
   get snapshotTerm(): number { return this.log.snapshotTerm; }
-  get config(): Configuration { return this.configuration; }
+  get config(): Configuration { return this.configs.inForce; }
+  /** @internal The configuration in force (thesis §4.1), for the step functions. */
+  get configuration(): Configuration { return this.configs.inForce; }
   get leadTransferee(): NodeId | null { return this.transferee; }
   /**
    * Set once this server knows it is out of the cluster: the leader told it (a `Removed` message),
@@ -215,7 +209,7 @@ export class Raft {
 
   progress(id: NodeId): ProgressView | undefined {
     if (this.currentRole !== 'leader') return undefined;
-    if (id === this.id) return { matchIndex: this.stableIndex, nextIndex: this.log.lastIndex + 1, state: 'replicate' };
+    if (id === this.id) return { matchIndex: this.log.stableIndex, nextIndex: this.log.lastIndex + 1, state: 'replicate' };
     const pr = this.progresses.get(id);
     return pr === undefined ? undefined : { matchIndex: pr.matchIndex, nextIndex: pr.nextIndex, state: pr.state };
   }
@@ -392,7 +386,7 @@ export class Raft {
     return (
       this.hasUnsentEntries ||
       this.messages.length > 0 ||
-      this.unstableFrom <= this.log.lastIndex ||
+      this.log.hasUnstable ||
       this.snapshotToInstall !== null ||
       this.applied < Math.min(this.commit, this.log.lastIndex) ||
       this.readStates.length > 0 ||
@@ -408,7 +402,7 @@ export class Raft {
       if (this.currentRole === 'leader') broadcastAppend(this);
     }
     const lastIndex = this.log.lastIndex;
-    const entries = this.unstableFrom <= lastIndex ? this.log.slice(this.unstableFrom, lastIndex + 1) : EMPTY_ENTRIES;
+    const entries = this.log.hasUnstable ? this.log.takeUnstable() : EMPTY_ENTRIES;
     const applyTo = Math.min(this.commit, lastIndex);
     const committedEntries =
       this.applied < applyTo ? this.log.slice(this.applied + 1, applyTo + 1, this.opts.maxCommittedBytesPerReady) : EMPTY_ENTRIES;
@@ -431,7 +425,6 @@ export class Raft {
     this.snapshotToInstall = null;
     this.messages = [];
     this.readStates = [];
-    this.unstableFrom = lastIndex + 1;
     this.readyInFlight = { lastIndex, lastTerm: this.log.lastTerm };
     return rd;
   }
@@ -440,10 +433,7 @@ export class Raft {
     const done = this.readyInFlight;
     if (done === null) throw new Error('advance() without a ready()');
     this.readyInFlight = null;
-    // Entries count as stable only if nothing replaced them while they were being written.
-    if (done.lastIndex > this.stableIndex && this.log.termAt(done.lastIndex) === done.lastTerm) {
-      this.stableIndex = done.lastIndex;
-    }
+    this.log.stableTo(done.lastIndex, done.lastTerm);
     if (this.currentRole === 'leader' && maybeCommit(this)) afterCommitAdvanced(this);
   }
 
@@ -460,9 +450,8 @@ export class Raft {
   compact(index: number): void {
     if (index <= this.log.snapshotIndex) return;
     if (index > this.applied) throw new Error(`cannot compact to ${index}: only applied up to ${this.applied}`);
-    this.snapshotConfiguration = configAt(this, index);
+    this.configs.compact(index);
     this.log.compact(index, this.log.termAt(index)!);
-    while (this.configEntries.length > 0 && this.configEntries[0]!.index <= index) this.configEntries.shift();
   }
 
   reportUnreachable(id: NodeId): void {

@@ -83,7 +83,7 @@ export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
 }
 
 function sendSnapshot(r: Raft, pr: Progress): void {
-  const meta: SnapshotMeta = { index: r.log.snapshotIndex, term: r.log.snapshotTerm, config: r.snapshotConfiguration };
+  const meta: SnapshotMeta = { index: r.log.snapshotIndex, term: r.log.snapshotTerm, config: r.configs.atSnapshot };
   // The core never holds snapshot bytes: the runtime attaches its newest saved snapshot.
   const msg: InstallSnapshot = {
     type: 'InstallSnapshot', from: r.id, to: pr.id, term: r.term,
