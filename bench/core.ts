@@ -22,6 +22,7 @@ function runOnce(run: number): number {
       while (node.hasReady()) {
         const rd = node.ready();
         for (const m of rd.messages) inbox.push(m);
+        for (const m of rd.messagesAfterSync) inbox.push(m);
         if (node.role === 'leader') committed += rd.committedEntries.length;
         node.advance();
       }

@@ -398,27 +398,17 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
     const snapshot = rd.snapshot;
     if (snapshot !== null) await this.untilSpace(() => this.storage.installSnapshot(snapshot));
-    const changesVote = rd.termOrVoteChanged;
-    // A hard state whose only change is commitIndex is not synced on its own: commitIndex is not
-    // needed for safety (raft/types.ts), so it rides along with the next sync.
-    const needsSync = rd.entries.length > 0 || changesVote;
-    // 1. Messages that need not wait. A leader whose term and vote are already durable MAY send
-    // AppendEntries (and snapshots) before its own write is done — or even issued (thesis
-    // §10.2.1): the core counts the leader's own entries toward commitment only once advance()
-    // reports them persisted, so nothing is committed on the strength of this unsynced write.
-    // They leave first, flushed at once, because a follower's sync, not ours, is usually the
-    // slower half of a commit. Everything else — votes, responses, and anything after a term or
-    // vote change — MUST wait for the sync.
-    const mayRace = needsSync && !changesVote && rd.snapshot === null && this.core.role === 'leader';
-    let held: Message[] | null = null;
+    const needsSync = rd.mustSync;
+    // 1. What the core says may leave before the sync (raft/types.ts, Ready steps 1–3): a
+    // leader's AppendEntries race its own write (thesis §10.2.1). They leave first, flushed at
+    // once, because a follower's sync, not ours, is usually the slower half of a commit.
+    for (const m of rd.messages) this.sendMessage(m);
+    if (rd.messages.length > 0) this.transport.flush?.();
+    let held: readonly Message[] | null = null;
     if (!needsSync) {
-      for (const m of rd.messages) this.sendMessage(m);
-    } else {
-      for (const m of rd.messages) {
-        if (mayRace && (m.type === 'AppendEntries' || m.type === 'InstallSnapshot')) this.sendMessage(m);
-        else (held ??= []).push(m);
-      }
-      if (mayRace) this.transport.flush?.();
+      for (const m of rd.messagesAfterSync) this.sendMessage(m);
+    } else if (rd.messagesAfterSync.length > 0) {
+      held = rd.messagesAfterSync;
     }
     // 2. Persist: entries and hard state, one synced write for all of it (group commit).
     if (rd.entries.length > 0) this.storage.append(rd.entries);

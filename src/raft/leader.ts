@@ -6,6 +6,7 @@ import { encodeConfiguration, isJoint, isVoter, members } from './configuration.
 import { lastConfigIndex, noteConfigEntry, tellDeparting } from './membership.js';
 import type { Progress } from './progress.js';
 import { committedIndex, hasQuorum } from './quorum.js';
+import { send } from './outbox.js';
 import type { Raft } from './raft.js';
 import { broadcastAppend, broadcastHeartbeat, promoteDeferredReads, releaseConfirmedReads, sendAppend, startRound } from './replication.js';
 import { afterLeaderAppend, becomeFollower } from './roles.js';
@@ -182,5 +183,5 @@ export function appendConfig(r: Raft, config: Configuration): number {
 }
 
 export function sendTimeoutNow(r: Raft, to: NodeId): void {
-  r.messages.push({ type: 'TimeoutNow', from: r.id, to, term: r.term });
+  send(r, { type: 'TimeoutNow', from: r.id, to, term: r.term });
 }

@@ -9,6 +9,7 @@
 // lets it go.
 import { decodeConfiguration, isVoter, members } from './configuration.js';
 import { Progress } from './progress.js';
+import { send } from './outbox.js';
 import type { Raft } from './raft.js';
 import type { Configuration, Entry, NodeId, Removed } from './types.js';
 
@@ -87,7 +88,7 @@ export function tellDeparting(r: Raft): void {
     d.rounds++;
     const pr = r.progresses.get(id);
     if (pr !== undefined && pr.matchIndex >= d.configIndex && r.commit >= d.configIndex) {
-      r.messages.push({ type: 'Removed', from: r.id, to: id, term: r.term, configIndex: d.configIndex });
+      send(r, { type: 'Removed', from: r.id, to: id, term: r.term, configIndex: d.configIndex });
       d.notices++;
     }
     if (pr === undefined || d.notices >= DEPARTURE_NOTICES || d.rounds >= maxRounds) {

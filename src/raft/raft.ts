@@ -83,6 +83,9 @@ export const DEFAULT_RAFT_OPTIONS = {
  */
 export const LEASE_FRACTION = 0.9;
 
+const EMPTY_MESSAGES: readonly Message[] = Object.freeze([]);
+const EMPTY_READ_STATES: readonly ReadState[] = Object.freeze([]);
+
 export interface ProgressView {
   readonly matchIndex: number;
   readonly nextIndex: number;
@@ -134,7 +137,10 @@ export class Raft {
   removedNotice: RemovedNotice | null = null;
 
   // Ready bookkeeping.
-  /** @internal */ messages: Message[] = [];
+  /** @internal Messages that may leave before the next Ready's sync (outbox.ts decides). */
+  messages: Message[] = [];
+  /** @internal Messages that MUST wait until the next Ready's writes are durable. */
+  messagesAfterSync: Message[] = [];
   /** @internal */ readStates: ReadState[] = [];
   private lastHardState: HardState;
   private lastSoftState: SoftState;
@@ -386,6 +392,7 @@ export class Raft {
     return (
       this.hasUnsentEntries ||
       this.messages.length > 0 ||
+      this.messagesAfterSync.length > 0 ||
       this.log.hasUnstable ||
       this.snapshotToInstall !== null ||
       this.applied < Math.min(this.commit, this.log.lastIndex) ||
@@ -408,23 +415,37 @@ export class Raft {
       this.applied < applyTo ? this.log.slice(this.applied + 1, applyTo + 1, this.opts.maxCommittedBytesPerReady) : EMPTY_ENTRIES;
     const hardState = this.hardStateChanged() ? { currentTerm: this.term, votedFor: this.vote, commitIndex: this.commit } : null;
     const softState = this.softStateChanged() ? { role: this.currentRole, leaderId: this.leader } : null;
+    const changesTermOrVote = this.hasUnsyncedTermOrVote();
+    let messages: readonly Message[] = this.messages.length > 0 ? this.messages : EMPTY_MESSAGES;
+    let messagesAfterSync: readonly Message[] = this.messagesAfterSync.length > 0 ? this.messagesAfterSync : EMPTY_MESSAGES;
+    if (changesTermOrVote && messages.length > 0) {
+      // Made before the change, in the term that was durable then, these would be safe to send;
+      // but the contract stays one sentence: a Ready that changes term or vote sends nothing
+      // before its sync.
+      messagesAfterSync = messages.concat(messagesAfterSync);
+      messages = EMPTY_MESSAGES;
+    }
+    const snapshot = this.snapshotToInstall;
     const rd: Ready = {
       softState,
       hardState,
-      snapshot: this.snapshotToInstall,
+      snapshot,
       entries,
-      messages: this.messages,
+      messages,
+      messagesAfterSync,
       committedEntries,
-      readStates: this.readStates,
-      termOrVoteChanged:
-        hardState !== null && (hardState.currentTerm !== this.lastHardState.currentTerm || hardState.votedFor !== this.lastHardState.votedFor),
+      readStates: this.readStates.length > 0 ? this.readStates : EMPTY_READ_STATES,
+      // A commitIndex-only hard state need not be synced on its own: commitIndex is not needed
+      // for safety (types.ts HardState), so it rides along with the next sync.
+      mustSync: entries.length > 0 || snapshot !== null || changesTermOrVote,
     };
     if (hardState !== null) this.lastHardState = hardState;
     if (softState !== null) this.lastSoftState = softState;
     if (committedEntries.length > 0) this.applied = committedEntries[committedEntries.length - 1]!.index;
     this.snapshotToInstall = null;
-    this.messages = [];
-    this.readStates = [];
+    if (this.messages.length > 0) this.messages = [];
+    if (this.messagesAfterSync.length > 0) this.messagesAfterSync = [];
+    if (this.readStates.length > 0) this.readStates = [];
     this.readyInFlight = { lastIndex, lastTerm: this.log.lastTerm };
     return rd;
   }
@@ -476,6 +497,12 @@ export class Raft {
     if (this.log.lastIndex + count > MAX_INDEX) throw new ProposalDroppedError('the log has reached its largest index');
     if (this.transferee !== null) throw new ProposalDroppedError(`leadership is being transferred to ${this.transferee}`);
     if (!isVoter(this.configuration, this.id)) throw new ProposalDroppedError('this leader is leaving the cluster');
+  }
+
+  /** @internal currentTerm or votedFor changed since the last Ready handed the hard state to storage. */
+  hasUnsyncedTermOrVote(): boolean {
+    const h = this.lastHardState;
+    return h.currentTerm !== this.term || h.votedFor !== this.vote;
   }
 
   private hardStateChanged(): boolean {

@@ -203,6 +203,8 @@ export class SimNode {
     // Only now, with the Ready durable, may its messages leave (Figure 2).
     const messages = rd.messages;
     for (let i = 0; i < messages.length; i++) this.sendOne(core, messages[i]!);
+    const afterSync = rd.messagesAfterSync;
+    for (let i = 0; i < afterSync.length; i++) this.sendOne(core, afterSync[i]!);
     if (rd.snapshot !== null) {
       sm.restore(rd.snapshot.data);
       inv.restore(this.id, sm.index, sm.hash);

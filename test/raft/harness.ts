@@ -186,6 +186,7 @@ export class TestNode {
     this.store.append(rd.entries);
     if (rd.hardState !== null) this.store.hardState = rd.hardState;
     for (const m of rd.messages) this.checkPersistedBeforeSend(m);
+    for (const m of rd.messagesAfterSync) this.checkPersistedBeforeSend(m);
     if (rd.snapshot !== null) {
       this.machine = decodeMachine(rd.snapshot.data);
       this.appliedIndex = rd.snapshot.meta.index;
@@ -198,7 +199,7 @@ export class TestNode {
       hardState: rd.hardState,
       snapshot: rd.snapshot,
       entries: [...rd.entries],
-      messages: [...rd.messages],
+      messages: [...rd.messages, ...rd.messagesAfterSync],
       committed: [...rd.committedEntries],
       readStates: [...rd.readStates],
     };
