@@ -5,8 +5,10 @@
 // roles.ts (§5.2), election.ts (§5.2, §5.4.1, thesis §9.6), follower.ts (the AppendEntries and
 // InstallSnapshot receivers, §5.3, §7), leader.ts (§5.3, §5.4.2, thesis §3.10, §4.3, §6.2),
 // replication.ts (sending AppendEntries, heartbeats and ReadIndex rounds, thesis §6.4),
-// membership.ts (the configuration in force, thesis §4.1) and validate.ts (what a received
-// message must look like before it may change anything).
+// membership.ts and config-history.ts (the configuration in force, thesis §4.1), outbox.ts
+// (which messages may leave before their Ready's sync) and validate.ts (what a received message
+// must look like before it may change anything). The log (log.ts) keeps its own stable and
+// unstable cursors.
 import { applyChanges, transitionTo, type ConfigChange } from './confchange.js';
 import { ConfigHistory } from './config-history.js';
 import { isJoint, isVoter } from './configuration.js';
