@@ -348,13 +348,16 @@ export class Runtime<R = unknown> {
 
   private carryOutSteps(rd: Ready): void {
     this.hooks.readyTaken?.(rd);
-    // Steps 1–3: what the core let leave before the sync leaves now, flushed at once: a
-    // follower's sync, not ours, is usually the slower half of a commit (thesis §10.2.1).
+    // Steps 1–3: what the core let leave before the sync leaves now. Racing a sync, it is
+    // flushed at once: a follower's sync, not ours, is usually the slower half of a commit
+    // (thesis §10.2.1). Otherwise it joins the sender's batch for this turn.
     const early = rd.messages;
     if (early.length > 0) {
       for (let i = 0; i < early.length; i++) this.send(early[i]!, rd.mustSync);
-      if (rd.mustSync) this.stats.sentBeforeSync += early.length;
-      this.transport.flush?.();
+      if (rd.mustSync) {
+        this.stats.sentBeforeSync += early.length;
+        this.transport.flush?.();
+      }
     }
     if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
     else this.persist(rd);
