@@ -279,6 +279,8 @@ export class Runtime<R = unknown> {
       this.current = null;
       this.isAwaitingSync = false;
     }
+    // Snapshots asked for and not started never will be; one in flight settles its own.
+    if (!this.isSnapshotting) for (const ask of this.snapshotRequests.splice(0)) ask(new Error('the runtime is stopped'), this.latest?.meta.index ?? 0);
     if (done !== undefined) this.idleWaiters.push(done);
     this.settleIfIdle();
   }
