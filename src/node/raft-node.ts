@@ -312,10 +312,12 @@ export class RaftNode<R = unknown> extends EventEmitter {
    * of its socket chunk's frames: one loop turn less per step of a write, with batching intact
    * (a chunk is already a batch, and while a Ready is in flight everything waits for the next).
    * Proposals and ticks wait for setImmediate instead, so that every request the current poll
-   * phase delivers (many clients at once) lands in one Ready and one sync.
+   * phase delivers (many clients at once) lands in one Ready and one sync. Nothing is scheduled
+   * while a Ready is in flight: everything waits for the next one anyway.
    */
   private schedule(isMessage = false): void {
-    if (this.stopped) return;
+    // While a Ready or snapshot is in flight the runtime pumps by itself when it completes.
+    if (this.stopped || !this.runtime.isIdle) return;
     if (isMessage) {
       if (this.isMicrotaskScheduled) return;
       this.isMicrotaskScheduled = true;
