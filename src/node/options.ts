@@ -2,6 +2,7 @@
 // through, a logger), and the types it hands back (applied results, stats, StoppedError).
 import { RaftError, type Configuration, type Message, type NodeId, type StateMachine } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
+import type { RuntimeStats } from './runtime.js';
 
 /** Where the node's messages go; the TCP transport or a test double implements it. */
 export interface PeerSender {
@@ -49,12 +50,10 @@ export interface Applied<R> {
   readonly result: R;
 }
 
-export interface NodeStats {
+/** The runtime's counters (appliedEntries, snapshots, what raced a sync), and the node's own. */
+export interface NodeStats extends RuntimeStats {
   proposals: number;
-  appliedEntries: number;
   syncs: number;
-  snapshotsTaken: number;
-  snapshotsInstalled: number;
   /** Durations of recent syncs in ms, for the metrics layer to drain. */
   readonly syncDurationsMs: number[];
 }

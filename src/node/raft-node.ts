@@ -1,15 +1,14 @@
-// The runtime around the consensus core: real timers drive tick(), a single loop turns each Ready
-// into disk writes, messages and applied entries: a leader's AppendEntries leave first, racing its
-// own write (thesis §10.2.1, see handleReady); then the writes are queued and their sync started;
-// messages that depend on them leave only AFTER the sync; committed entries are applied
-// without waiting for that sync; advance() comes last. A commitIndex-only hard state is queued
-// but not synced on its own. Proposals and reads become promises that settle when their entry is
-// applied (or replaced by another leader's).
+// RaftNode: the real-time host of the runtime (runtime.ts, docs/runtime.md). It owns what only a
+// process has: timers that drive tick(), the storage port over the Promise-based RaftStorage
+// (FileStorage), the transport, the callers waiting on proposals, reads, membership changes and
+// transfers, and the events its owner listens to. The order of a Ready's steps, early apply,
+// snapshots, the full-disk alarm and fail-stop are the runtime's, the same code the simulator
+// runs.
 //
 // A full disk is an alarm, not a crash (API.md, "Health and limits"): a Ready whose sync or
-// snapshot install fails with NoSpaceError stays in flight (nothing advanced, nothing sent
-// that depends on it) and is retried with backoff until it succeeds; an automatic snapshot
-// that does not fit is skipped and retried later. Any other storage error stops the node.
+// snapshot install fails with NoSpaceError stays in flight and is retried with backoff until it
+// succeeds; an automatic snapshot that does not fit is retried later. Any other storage error
+// stops the node.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
@@ -24,16 +23,28 @@ import {
   type InitialState,
   type Message,
   type NodeId,
+  type ReadState,
   type Ready,
+  type RemovedNotice,
   type Role,
   type Snapshot,
-  type StateMachine,
+  type SoftState,
 } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
-import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
+import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type RuntimeHooks, type StoragePort } from './runtime.js';
+import { isNoSpace } from './space-alarm.js';
 import { isTracing, trace, traceMessage } from './trace.js';
 import { Waiters } from './waiters.js';
-import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type PeerSender, type RaftNodeOptions } from './options.js';
+import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type RaftNodeOptions } from './options.js';
+
+/** Real time: retries of writes and snapshots on a full disk. */
+const REAL_CLOCK: ClockPort = {
+  now: () => performance.now(),
+  setTimer(ms: number, fire: () => void): () => void {
+    const timer = setTimeout(fire, ms);
+    return () => clearTimeout(timer);
+  },
+};
 
 /**
  * Events: `'role'` (role, leaderId) when either changes; `'removed'` (a RemovedNotice: who said
@@ -47,38 +58,17 @@ import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type N
  */
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
+  /** The consensus core, read by the server until RaftNode offers what it needs (issue 10). */
   readonly core: Raft;
-  readonly stats: NodeStats = { proposals: 0, appliedEntries: 0, syncs: 0, snapshotsTaken: 0, snapshotsInstalled: 0, syncDurationsMs: [] };
+  readonly stats: NodeStats = { proposals: 0, syncs: 0, syncDurationsMs: [], ...emptyRuntimeStats() };
+  private readonly runtime: Runtime<R>;
   private readonly storage: RaftStorage;
-  private readonly sm: StateMachine<R>;
-  private readonly transport: PeerSender;
   private readonly logger: NodeLogger;
-  private readonly snapshotEntries: number;
-  private readonly catchUpEntries: number;
   private readonly tickTimer: NodeJS.Timeout;
-  private latestSnapshot: Snapshot | null;
-  /**
-   * What the state machine has really applied. The core's lastApplied can run ahead of it: a
-   * snapshot stepped in while a Ready's sync is awaited moves it before the restore happens.
-   */
-  private applied: number;
   private readonly waiters = new Waiters<R>();
-  private processing = false;
-  private removalReported = false;
-  private snapshotting: Promise<number> | null = null;
   private scheduled = false;
   private isMicrotaskScheduled = false;
-  /** A Ready's own write is in flight and nothing else of that Ready is left but to wait for it. */
-  private isAwaitingSync = false;
   private stopped = false;
-  private failure: Error | null = null;
-  private idle: Promise<void> = Promise.resolve();
-  private idleResolve: (() => void) | null = null;
-  private readonly spaceAlarm = new SpaceAlarm((isRaised) => this.emit('no-space', isRaised));
-  /** Ends the current backoff wait at once (stop() uses it). */
-  private wakeRetry: (() => void) | null = null;
-  private snapshotRetryTimer: NodeJS.Timeout | null = null;
-  private snapshotRetryMs = 0;
 
   static async start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     let state: InitialState = await options.storage.load();
@@ -99,16 +89,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     super();
     this.id = options.id;
     this.storage = options.storage;
-    this.sm = options.stateMachine;
-    this.transport = options.transport;
     this.logger = options.logger ?? SILENT_LOGGER;
-    this.snapshotEntries = options.snapshotEntries ?? DEFAULT_NODE_OPTIONS.snapshotEntries;
-    this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries;
-    this.latestSnapshot = snapshot;
-    this.applied = state.applied;
-    // Already raised at start: nobody listens yet, so owners read isOutOfSpace after start().
-    const isStorageFull = options.storage.watchSpace?.((isFull) => this.spaceAlarm.set('storage', isFull)) ?? false;
-    this.spaceAlarm.set('storage', isStorageFull);
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
     const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
     if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
@@ -124,8 +105,25 @@ export class RaftNode<R = unknown> extends EventEmitter {
       },
       state,
     );
+    this.runtime = new Runtime<R>({
+      core: this.core,
+      storage: this.storagePort(),
+      transport: options.transport,
+      stateMachine: options.stateMachine,
+      clock: REAL_CLOCK,
+      applied: state.applied,
+      latestSnapshot: snapshot,
+      snapshotEntries: options.snapshotEntries ?? DEFAULT_NODE_OPTIONS.snapshotEntries,
+      snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
+      hooks: this.hooks(),
+      logger: this.logger,
+      stats: this.stats,
+    });
+    // Already raised at start: nobody listens yet, so owners read isOutOfSpace after start().
+    const isStorageFull = options.storage.watchSpace?.((isFull) => this.runtime.setStorageFull(isFull)) ?? false;
+    this.runtime.setStorageFull(isStorageFull);
     this.tickTimer = setInterval(() => {
-      this.core.tick();
+      this.runtime.tick();
       this.schedule();
     }, tickMs);
     this.tickTimer.unref();
@@ -144,7 +142,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   /** The index the state machine has applied up to. */
   get appliedIndex(): number {
-    return this.applied;
+    return this.runtime.appliedIndex;
   }
 
   get isLeader(): boolean {
@@ -158,7 +156,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
    * read it once after start(), when the disk may already be full.
    */
   get isOutOfSpace(): boolean {
-    return this.spaceAlarm.isRaised;
+    return this.runtime.isOutOfSpace;
   }
 
   /** Proposes a command; settles once it is committed and applied here (§5.3). Leader only. */
@@ -185,7 +183,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.schedule();
     await applied;
     // The leader appends C_new itself once C_old,new commits; wait for that too.
-    await this.waitUntil(() => !isJoint(this.core.config) && this.applied >= this.core.configIndex, deadlineMs);
+    await this.waitUntil(() => !isJoint(this.core.config) && this.runtime.appliedIndex >= this.core.configIndex, deadlineMs);
     return this.core.config;
   }
 
@@ -254,31 +252,19 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   /** Resolves once this node's state machine has applied `index`. */
   waitApplied(index: number): Promise<number> {
-    if (this.applied >= index) return Promise.resolve(index);
+    if (this.runtime.appliedIndex >= index) return Promise.resolve(index);
     this.assertRunning();
-    return this.waiters.waitApplied(index);
+    const { id, settled } = this.waiters.waitApplied();
+    this.runtime.awaitApplied(id, index);
+    return settled;
   }
 
   /** A message from a peer (the transport calls this). */
   receive(m: Message): void {
     if (this.stopped) return;
     if (isTracing) traceMessage('recv', m);
-    this.core.step(m);
-    if (this.isAwaitingSync) this.applyCommittedEarly();
+    this.guard(() => this.runtime.receive(m));
     this.schedule(true);
-    if (this.core.removed !== null && !this.removalReported) this.reportRemoval();
-  }
-
-  /**
-   * The core learned this server is out of the cluster: the leader said so once the entry that
-   * removed it was committed, or, as leader, it committed a configuration without itself. Emits
-   * 'removed' once; the node keeps running until its owner stops it.
-   */
-  private reportRemoval(): void {
-    const notice = this.core.removed!;
-    this.removalReported = true;
-    this.logger.warn('removed from the cluster', { by: notice.by, configIndex: notice.configIndex });
-    this.emit('removed', notice);
   }
 
   reportUnreachable(id: NodeId): void {
@@ -298,18 +284,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   /** Takes a snapshot now (the log before it is compacted); resolves with its index. */
-  async snapshotNow(): Promise<number> {
-    await this.whenIdle();
-    return this.takeSnapshot();
+  snapshotNow(): Promise<number> {
+    return new Promise<number>((resolve, reject) => this.runtime.takeSnapshot((err, index) => (err === null ? resolve(index) : reject(err))));
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.tickTimer);
-    if (this.snapshotRetryTimer !== null) clearTimeout(this.snapshotRetryTimer);
-    this.wakeRetry?.();
-    await this.whenIdle();
+    // A write in flight finishes first; one waiting for space is abandoned, as a crash would.
+    await new Promise<void>((resolve) => this.runtime.stop(resolve));
     this.waiters.failAll(new StoppedError());
     try {
       await this.storage.close();
@@ -321,195 +305,77 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
   }
 
-  // ---- the Ready loop --------------------------------------------------------------------------
+  // ---- hosting the runtime -----------------------------------------------------------------
 
   /**
-   * Runs the Ready loop soon. A peer's message (`isMessage`) is taken in a microtask, at the end
+   * Runs the runtime soon. A peer's message (`isMessage`) is taken in a microtask, at the end
    * of its socket chunk's frames: one loop turn less per step of a write, with batching intact
    * (a chunk is already a batch, and while a Ready is in flight everything waits for the next).
    * Proposals and ticks wait for setImmediate instead, so that every request the current poll
-   * phase delivers (many clients at once) lands in one Ready and one sync.
+   * phase delivers (many clients at once) lands in one Ready and one sync. Nothing is scheduled
+   * while a Ready is in flight: everything waits for the next one anyway.
    */
   private schedule(isMessage = false): void {
-    if (this.processing || this.stopped) return;
+    // While a Ready or snapshot is in flight the runtime pumps by itself when it completes.
+    if (this.stopped || !this.runtime.isIdle) return;
     if (isMessage) {
       if (this.isMicrotaskScheduled) return;
       this.isMicrotaskScheduled = true;
-      queueMicrotask(() => {
-        this.isMicrotaskScheduled = false;
-        void this.process();
-      });
+      queueMicrotask(this.pumpFromMicrotask);
       return;
     }
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.process();
-    });
+    setImmediate(this.pumpFromImmediate);
   }
 
-  private whenIdle(): Promise<void> {
-    return this.processing ? this.idle : Promise.resolve();
+  private readonly pumpFromMicrotask = (): void => {
+    this.isMicrotaskScheduled = false;
+    this.pump();
+  };
+
+  private readonly pumpFromImmediate = (): void => {
+    this.scheduled = false;
+    this.pump();
+  };
+
+  private pump(): void {
+    if (this.stopped) return;
+    this.guard(() => this.runtime.pump());
   }
 
-  private async process(): Promise<void> {
-    if (this.processing || this.failure !== null) return;
-    this.processing = true;
-    this.idle = new Promise((resolve) => (this.idleResolve = resolve));
+  /** Anything the runtime throws (a state machine that throws, a broken invariant) stops the node. */
+  private guard(run: () => void): void {
     try {
-      while (!this.stopped && this.core.hasReady()) {
-        if (isTracing) trace('process', -1);
-        await this.handleReady(this.core.ready());
-        if (isTracing) trace('handled', -1);
-        this.core.advance();
-        this.emit('advanced');
-        // While a snapshot that did not fit waits for its retry timer, the log just grows.
-        if (!this.spaceAlarm.has('snapshot') && this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries) {
-          await this.takeSnapshot().catch((err: unknown) => {
-            if (!isNoSpace(err)) throw err;
-          });
-        }
-      }
+      run();
     } catch (err) {
-      // stop() ended a wait for space: the Ready stays unhandled, as a crash would leave it.
-      if (!(this.stopped && (err instanceof StoppedError || isNoSpace(err)))) this.failStop(err);
-    } finally {
-      this.processing = false;
-      this.idleResolve?.();
-    }
-    if (!this.stopped && this.core.hasReady()) this.schedule();
-  }
-
-  /** Fail-stop: a node that cannot write its disk must not keep acting as if it had. */
-  private failStop(err: unknown): void {
-    this.failure = err instanceof Error ? err : new Error(String(err));
-    this.logger.error('storage failure; the node stops', { error: this.failure.message });
-    this.stopped = true;
-    clearInterval(this.tickTimer);
-    if (this.snapshotRetryTimer !== null) clearTimeout(this.snapshotRetryTimer);
-    this.emit('fatal', this.failure);
-  }
-
-  private async handleReady(rd: Ready): Promise<void> {
-    if (isTracing) {
-      if (rd.entries.length > 0) trace('ready-entries', rd.entries[rd.entries.length - 1]!.index);
-      if (rd.committedEntries.length > 0) trace('ready-commit', rd.committedEntries[rd.committedEntries.length - 1]!.index);
-    }
-    const snapshot = rd.snapshot;
-    if (snapshot !== null) await this.untilSpace(() => this.storage.installSnapshot(snapshot));
-    const changesVote = rd.termOrVoteChanged;
-    // A hard state whose only change is commitIndex is not synced on its own: commitIndex is not
-    // needed for safety (raft/types.ts), so it rides along with the next sync.
-    const needsSync = rd.entries.length > 0 || changesVote;
-    // 1. Messages that need not wait. A leader whose term and vote are already durable MAY send
-    // AppendEntries (and snapshots) before its own write is done — or even issued (thesis
-    // §10.2.1): the core counts the leader's own entries toward commitment only once advance()
-    // reports them persisted, so nothing is committed on the strength of this unsynced write.
-    // They leave first, flushed at once, because a follower's sync, not ours, is usually the
-    // slower half of a commit. Everything else — votes, responses, and anything after a term or
-    // vote change — MUST wait for the sync.
-    const mayRace = needsSync && !changesVote && rd.snapshot === null && this.core.role === 'leader';
-    let held: Message[] | null = null;
-    if (!needsSync) {
-      for (const m of rd.messages) this.sendMessage(m);
-    } else {
-      for (const m of rd.messages) {
-        if (mayRace && (m.type === 'AppendEntries' || m.type === 'InstallSnapshot')) this.sendMessage(m);
-        else (held ??= []).push(m);
-      }
-      if (mayRace) this.transport.flush?.();
-    }
-    // 2. Persist: entries and hard state, one synced write for all of it (group commit).
-    if (rd.entries.length > 0) this.storage.append(rd.entries);
-    if (rd.hardState !== null) {
-      this.storage.setHardState(rd.hardState);
-    }
-    // On a full disk the storage keeps everything queued: the same sync is retried, and the
-    // Ready stays in flight until it succeeds (the messages held below wait for it).
-    const synced = needsSync ? this.untilSpace(() => this.syncTimed()) : null;
-    // Awaited below; should applying throw first, a failed sync must not go unhandled meanwhile.
-    synced?.catch(() => undefined);
-    // 3. Apply. Committed entries are durable on a majority already: they need not wait for the
-    // sync of this Ready's new entries.
-    if (rd.snapshot !== null) {
-      this.sm.restore(rd.snapshot.data);
-      this.applied = rd.snapshot.meta.index;
-      this.latestSnapshot = rd.snapshot;
-      this.stats.snapshotsInstalled++;
-      this.logger.info('installed snapshot', { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term });
-      this.waiters.rejectProposalsUpTo(rd.snapshot.meta.index);
-    }
-    for (const e of rd.committedEntries) {
-      // applyCommittedEarly() may have applied it while the previous Ready's write was in flight.
-      if (e.index > this.applied) this.applyEntry(e);
-    }
-    // 4. Reads whose leadership round is confirmed wait for the state machine to catch up.
-    this.waiters.confirmed(rd.readStates);
-    this.waiters.release(this.applied);
-    if (rd.softState !== null) {
-      if (rd.softState.role !== 'leader') this.waiters.failUnconfirmedReads(new NotLeaderError(rd.softState.leaderId));
-      this.emit('role', rd.softState.role, rd.softState.leaderId);
-      this.logger.info('role changed', { role: rd.softState.role, leader: rd.softState.leaderId, term: this.core.currentTerm });
-    }
-    if (this.core.removed !== null && !this.removalReported) this.reportRemoval();
-    // 5. Only once the write is durable may what depends on it leave, and advance() follow.
-    if (synced !== null) {
-      this.isAwaitingSync = true;
-      try {
-        await synced;
-      } finally {
-        this.isAwaitingSync = false;
-      }
-    }
-    if (isTracing && synced !== null && rd.entries.length > 0) trace('synced', rd.entries[rd.entries.length - 1]!.index);
-    if (held !== null) {
-      for (const m of held) this.sendMessage(m);
-      // A follower's acknowledgement is the slow half of a commit: out at once.
-      this.transport.flush?.();
+      this.runtime.fail(err);
     }
   }
 
-  private sendMessage(m: Message): void {
-    if (isTracing) traceMessage('send', m);
-    this.transport.send(this.attachSnapshot(m));
+  /** A port's completion, from a settled promise: whatever it runs next is guarded too. */
+  private complete(done: Done, err: unknown): void {
+    this.guard(() => done(err === null ? null : err instanceof Error ? err : new Error(String(err))));
   }
 
-  /**
-   * Runs `write` until it succeeds, retrying with backoff (NO_SPACE_RETRY_MS) while it fails
-   * for want of space, with the alarm raised meanwhile. Nothing waits on a failed attempt but
-   * this loop: the caller's Ready is neither advanced nor its dependent messages sent BEFORE
-   * the write has succeeded. Any other error, or stop(), ends it.
-   */
-  private async untilSpace(write: () => Promise<void>): Promise<void> {
-    let delayMs = 0;
-    for (;;) {
-      try {
-        await write();
-        if (delayMs > 0) {
-          this.logger.info('disk space is back: the write went through');
-          this.spaceAlarm.set('write', false);
-        }
-        return;
-      } catch (err) {
-        if (!isNoSpace(err) || this.stopped) throw err;
-        if (delayMs === 0) {
-          this.logger.warn('disk full: a write waits for space; retrying', { error: (err as Error).message });
-          this.spaceAlarm.set('write', true);
-        }
-        delayMs = nextBackoffMs(delayMs, NO_SPACE_RETRY_MS);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(wake, delayMs);
-          function wake(): void {
-            clearTimeout(timer);
-            resolve();
-          }
-          this.wakeRetry = wake;
-        });
-        this.wakeRetry = null;
-        if (this.stopped) throw new StoppedError();
-      }
-    }
+  private settle(write: Promise<void>, done: Done): void {
+    write.then(
+      () => this.complete(done, null),
+      (err: unknown) => this.complete(done, err),
+    );
+  }
+
+  /** The storage port: RaftStorage's promises as completions. */
+  private storagePort(): StoragePort {
+    const storage = this.storage;
+    return {
+      append: (entries) => storage.append(entries),
+      setHardState: (state) => storage.setHardState(state),
+      sync: (done) => this.settle(this.syncTimed(), done),
+      installSnapshot: (snapshot, done) => this.settle(storage.installSnapshot(snapshot), done),
+      saveSnapshot: (snapshot, done) => this.settle(storage.saveSnapshot(snapshot), done),
+      compact: (index, done) => this.settle(storage.compact(index), done),
+    };
   }
 
   private async syncTimed(): Promise<void> {
@@ -520,115 +386,52 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (durations.length < 10_000) durations.push(performance.now() - t0);
   }
 
-  /**
-   * Thesis §10.2.1: an entry is committed once a majority has it durably, with or without the
-   * leader. The core counts that (its own copy only once stable), but hands out no Ready before
-   * advance(), so a commit that two followers' acknowledgements made while our own write is in
-   * flight would wait for that write. Apply it now instead, straight from the core's log: every
-   * entry up to commitIndex is committed (Log Matching, §5.3). The next Ready repeats these
-   * entries in committedEntries; handleReady skips them.
-   */
-  private applyCommittedEarly(): void {
-    const to = Math.min(this.core.commitIndex, this.core.lastIndex);
-    if (to <= this.applied) return;
-    for (let index = this.applied + 1; index <= to; index++) {
-      const e = this.core.entryAt(index);
-      // Compacted under a snapshot that is about to be installed: the next Ready handles it.
-      if (e === undefined) break;
-      this.applyEntry(e);
-    }
-    this.waiters.release(this.applied);
-  }
-
-  private applyEntry(e: Entry): void {
-    const result = this.sm.apply(e);
-    this.applied = e.index;
-    if (isTracing) trace('applied', e.index);
-    this.stats.appliedEntries++;
-    if (this.waiters.applied(e, result) && isTracing) trace('resolve', e.index);
-  }
-
-  /** The core sends InstallSnapshot without bytes; attach our newest saved snapshot (its own meta). */
-  private attachSnapshot(m: Message): Message {
-    if (m.type !== 'InstallSnapshot' || m.snapshot.data.length > 0) return m;
-    const snap = this.latestSnapshot;
-    if (snap === null || snap.meta.index < m.snapshot.meta.index) {
-      throw new Error(`no saved snapshot covers index ${m.snapshot.meta.index}`);
-    }
-    return { ...m, snapshot: snap };
-  }
-
-  private takeSnapshot(): Promise<number> {
-    // One snapshot at a time: the Ready loop, snapshotNow() and the retry timer may all ask.
-    this.snapshotting ??= this.writeSnapshot()
-      .then(
-        (index) => {
-          this.snapshotFitted();
-          return index;
-        },
-        (err: unknown) => {
-          if (isNoSpace(err)) this.snapshotDidNotFit(err);
-          throw err;
-        },
-      )
-      .finally(() => (this.snapshotting = null));
-    return this.snapshotting;
-  }
-
-  /** Raises the alarm and retries later, with backoff (SNAPSHOT_RETRY_MS), on a timer of its own. */
-  private snapshotDidNotFit(err: unknown): void {
-    if (this.stopped) return;
-    if (!this.spaceAlarm.has('snapshot')) this.logger.warn('disk full: the snapshot did not fit; retrying later', { error: (err as Error).message });
-    this.spaceAlarm.set('snapshot', true);
-    this.snapshotRetryMs = nextBackoffMs(this.snapshotRetryMs, SNAPSHOT_RETRY_MS);
-    if (this.snapshotRetryTimer !== null) clearTimeout(this.snapshotRetryTimer);
-    this.snapshotRetryTimer = setTimeout(() => {
-      this.snapshotRetryTimer = null;
-      if (this.stopped) return;
-      this.snapshotNow().catch((retryErr: unknown) => {
-        // Still no space: snapshotDidNotFit() has set the next try. Anything else is fatal,
-        // as it would have been in the Ready loop.
-        if (!isNoSpace(retryErr) && !this.stopped) this.failStop(retryErr);
-      });
-    }, this.snapshotRetryMs);
-    this.snapshotRetryTimer.unref();
-  }
-
-  private snapshotFitted(): void {
-    if (!this.spaceAlarm.has('snapshot')) return;
-    this.snapshotRetryMs = 0;
-    this.logger.info('disk space is back: the snapshot was taken');
-    this.spaceAlarm.set('snapshot', false);
-  }
-
-  private async writeSnapshot(): Promise<number> {
-    const applied = this.applied;
-    // Nothing new, or a snapshot from the leader is about to replace our state: not now.
-    // Also not while entries applied early are still ahead of what the core handed out.
-    if (applied <= (this.latestSnapshot?.meta.index ?? 0) || applied < this.core.snapshotIndex || applied > this.core.lastApplied) {
-      return this.latestSnapshot?.meta.index ?? 0;
-    }
-    const snapshot: Snapshot = { meta: this.core.snapshotMetaAt(applied), data: this.sm.snapshot() };
-    await this.storage.saveSnapshot(snapshot);
-    this.latestSnapshot = snapshot;
-    this.stats.snapshotsTaken++;
-    // Keep some entries behind the snapshot so a follower a little behind needs no snapshot.
-    const compactTo = Math.max(this.core.snapshotIndex, applied - this.catchUpEntries);
-    if (compactTo > this.core.snapshotIndex) {
-      this.core.compact(compactTo);
-      // A segment that cannot be deleted for want of space (copy-on-write file systems) is
-      // deleted by a later compaction: the storage keeps its list.
-      await this.storage.compact(compactTo).catch((err: unknown) => {
-        if (!isNoSpace(err)) throw err;
-        this.logger.warn('compaction deferred: no space to delete WAL segments', { error: (err as Error).message });
-      });
-    }
-    this.logger.info('snapshot taken', { index: applied, compactedTo: compactTo });
-    return applied;
+  /** What RaftNode does at each of the runtime's steps: settle its callers, emit its events. */
+  private hooks(): RuntimeHooks<R> {
+    const waiters = this.waiters;
+    return {
+      applied: (e: Entry, result: R) => {
+        if (isTracing) trace('applied', e.index);
+        if (waiters.applied(e, result) && isTracing) trace('resolve', e.index);
+      },
+      restored: (snapshot: Snapshot) => waiters.rejectProposalsUpTo(snapshot.meta.index),
+      readsConfirmed: (readStates: readonly ReadState[]) => waiters.confirmed(readStates),
+      readReady: (id: number, index: number) => waiters.resolveRead(id, index),
+      softState: (soft: SoftState) => {
+        if (soft.role !== 'leader') waiters.failUnconfirmedReads(new NotLeaderError(soft.leaderId));
+        this.emit('role', soft.role, soft.leaderId);
+        this.logger.info('role changed', { role: soft.role, leader: soft.leaderId, term: this.core.currentTerm });
+      },
+      advanced: () => this.emit('advanced'),
+      removed: (notice: RemovedNotice) => this.emit('removed', notice),
+      fatal: (err: Error) => {
+        this.stopped = true;
+        clearInterval(this.tickTimer);
+        this.emit('fatal', err);
+      },
+      spaceAlarm: (isRaised: boolean) => this.emit('no-space', isRaised),
+      ...(isTracing ? TRACE_HOOKS : {}),
+    };
   }
 
   private assertRunning(): void {
-    if (this.failure !== null) throw this.failure;
+    const failure = this.runtime.failed;
+    if (failure !== null) throw failure;
     if (this.stopped) throw new StoppedError();
   }
 }
+
+/** RAFTKV_TRACE_DIR: the points along a write's path (docs/benchmarks.md). */
+const TRACE_HOOKS: RuntimeHooks<unknown> = {
+  readyTaken(rd: Ready): void {
+    trace('process', -1);
+    if (rd.entries.length > 0) trace('ready-entries', rd.entries[rd.entries.length - 1]!.index);
+    if (rd.committedEntries.length > 0) trace('ready-commit', rd.committedEntries[rd.committedEntries.length - 1]!.index);
+  },
+  synced(entries: readonly Entry[]): void {
+    if (entries.length > 0) trace('synced', entries[entries.length - 1]!.index);
+  },
+  sent(m: Message): void {
+    traceMessage('send', m);
+  },
+};

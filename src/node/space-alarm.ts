@@ -1,4 +1,4 @@
-// RaftNode's full-disk alarm (API.md, "Health and limits": a full disk raises the NO_SPACE alarm
+// The runtime's full-disk alarm (runtime.ts; API.md, "Health and limits": a full disk raises the NO_SPACE alarm
 // instead of stopping the node, and it clears once space is back). Three causes keep it raised,
 // each set and cleared where it arises: the storage's early warning (RaftStorage.watchSpace), a
 // Ready's write waiting for space, and an automatic snapshot that did not fit.

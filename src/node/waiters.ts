@@ -1,6 +1,7 @@
 // The callers RaftNode keeps waiting: proposals until their entry is applied (or turns out to be
-// another leader's), ReadIndex reads until their round is confirmed (thesis §6.4) and then until
-// the state machine has applied their index.
+// another leader's), ReadIndex reads until their round is confirmed (thesis §6.4) and the state
+// machine has applied their index (the runtime says when: RuntimeHooks.readReady), and callers
+// waiting for an index to be applied.
 import { ProposalDroppedError, type Entry, type ReadState } from '../raft/index.js';
 import type { Applied } from './options.js';
 
@@ -11,17 +12,16 @@ interface ProposalWaiter<R> {
 }
 
 interface ReadWaiter {
-  index: number;
+  /** The core confirmed its round: it only waits for the state machine now. */
+  isConfirmed: boolean;
   readonly resolve: (index: number) => void;
   readonly reject: (err: Error) => void;
 }
 
 export class Waiters<R> {
   private readonly proposals = new Map<number, ProposalWaiter<R>>();
-  /** Reads whose leadership round is not confirmed yet, by request id. */
-  private readonly readsById = new Map<number, ReadWaiter>();
-  /** Reads with a read index, waiting for the state machine to apply it. */
-  private readsWaitingApply: ReadWaiter[] = [];
+  /** Reads and waits for an applied index, by request id. */
+  private readonly reads = new Map<number, ReadWaiter>();
   private nextReadId = 1;
 
   /** Settles when the entry at `index` proposed in `term` is applied (see applied()). */
@@ -51,55 +51,55 @@ export class Waiters<R> {
 
   /** A new read: its id for the core's readIndex(), and the promise of its read index. */
   read(): { id: number; settled: Promise<number> } {
-    const id = this.nextReadId++;
-    const settled = new Promise<number>((resolve, reject) => this.readsById.set(id, { index: 0, resolve, reject }));
-    return { id, settled };
+    return this.add(false);
+  }
+
+  /** A wait for an applied index: its id for Runtime.awaitApplied(), and the promise. */
+  waitApplied(): { id: number; settled: Promise<number> } {
+    return this.add(true);
   }
 
   /** The core refused read `id` at once: forget it (the caller throws the core's error). */
   dropRead(id: number): void {
-    this.readsById.delete(id);
+    this.reads.delete(id);
   }
 
-  /** Resolves once the state machine has applied `index` (see release()). */
-  waitApplied(index: number): Promise<number> {
-    return new Promise<number>((resolve, reject) => this.readsWaitingApply.push({ index, resolve, reject }));
-  }
-
-  /** Rounds the core confirmed: those reads now wait for their index to be applied. */
+  /** Rounds the core confirmed: those reads now only wait for their index to be applied. */
   confirmed(readStates: readonly ReadState[]): void {
     for (const rs of readStates) {
-      const w = this.readsById.get(rs.requestId);
-      if (w === undefined) continue;
-      this.readsById.delete(rs.requestId);
-      w.index = rs.index;
-      this.readsWaitingApply.push(w);
+      const w = this.reads.get(rs.requestId);
+      if (w !== undefined) w.isConfirmed = true;
     }
   }
 
-  /** The state machine has applied up to `applied`: settle the reads waiting for it. */
-  release(applied: number): void {
-    if (this.readsWaitingApply.length === 0) return;
-    const still: ReadWaiter[] = [];
-    for (const w of this.readsWaitingApply) {
-      if (w.index <= applied) w.resolve(w.index);
-      else still.push(w);
-    }
-    this.readsWaitingApply = still;
+  /** The state machine has applied read `id`'s `index`. */
+  resolveRead(id: number, index: number): void {
+    const w = this.reads.get(id);
+    if (w === undefined) return;
+    this.reads.delete(id);
+    w.resolve(index);
   }
 
   /** Leadership was lost: reads not yet confirmed fail (they may be retried elsewhere). */
   failUnconfirmedReads(err: Error): void {
-    for (const w of this.readsById.values()) w.reject(err);
-    this.readsById.clear();
+    for (const [id, w] of this.reads) {
+      if (w.isConfirmed) continue;
+      this.reads.delete(id);
+      w.reject(err);
+    }
   }
 
   /** The node stops: everyone still waiting fails with `err`. */
   failAll(err: Error): void {
     for (const w of this.proposals.values()) w.reject(err);
     this.proposals.clear();
-    this.failUnconfirmedReads(err);
-    for (const w of this.readsWaitingApply) w.reject(err);
-    this.readsWaitingApply = [];
+    for (const w of this.reads.values()) w.reject(err);
+    this.reads.clear();
+  }
+
+  private add(isConfirmed: boolean): { id: number; settled: Promise<number> } {
+    const id = this.nextReadId++;
+    const settled = new Promise<number>((resolve, reject) => this.reads.set(id, { isConfirmed, resolve, reject }));
+    return { id, settled };
   }
 }

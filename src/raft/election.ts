@@ -2,6 +2,7 @@
 // of Figure 2, and tallying votes under the configuration in force (joint: both majorities, §4.3).
 import { mayCampaign, voterIds } from './membership.js';
 import { voteResult } from './quorum.js';
+import { send } from './outbox.js';
 import type { Raft } from './raft.js';
 import { becomeCandidate, becomeFollower, becomeLeader, becomePreCandidate } from './roles.js';
 import { MAX_INDEX, MAX_TERM, type RequestVote, type RequestVoteResponse } from './types.js';
@@ -31,7 +32,7 @@ export function startElection(r: Raft, kind: 'pre-vote' | 'vote', transfer: bool
   for (const id of voterIds(r)) {
     if (id === r.id) continue;
     const rv: RequestVote = { type: 'RequestVote', from: r.id, to: id, term, preVote, lastLogIndex, lastLogTerm, transfer };
-    r.messages.push(rv);
+    send(r, rv);
   }
 }
 
@@ -71,5 +72,5 @@ export function handleRequestVote(r: Raft, m: RequestVote): void {
     r.vote = m.from;
     r.electionElapsed = 0;
   }
-  r.messages.push(response);
+  send(r, response);
 }

@@ -2,6 +2,7 @@
 // InstallSnapshot receiver (§7), answers to stale requests (§5.1), and a candidate's vote tally.
 import { countVotes, startElection } from './election.js';
 import { noteConfigEntry, noteRemoved } from './membership.js';
+import { send } from './outbox.js';
 import type { Raft } from './raft.js';
 import { becomeFollower } from './roles.js';
 import type {
@@ -90,10 +91,10 @@ export function answerStaleRequest(r: Raft, m: Message): void {
       // term by the time it arrives — say, restarted, with its round count back at 0 — it
       // would take the echo as an acknowledgement of its own round and confirm ReadIndex
       // reads and leases no majority ever answered (thesis §6.4, §6.4.1).
-      r.messages.push(appendResponse(r, m.from, false, 0, 0, 0, 0, 0));
+      send(r, appendResponse(r, m.from, false, 0, 0, 0, 0, 0));
       return;
     case 'RequestVote':
-      r.messages.push({ type: 'RequestVoteResponse', from: r.id, to: m.from, term: r.term, preVote: m.preVote, voteGranted: false });
+      send(r, { type: 'RequestVoteResponse', from: r.id, to: m.from, term: r.term, preVote: m.preVote, voteGranted: false });
       return;
     default:
       return;
@@ -109,7 +110,7 @@ function handleAppendEntries(r: Raft, m: AppendEntries): void {
     // skip what we already hold and check consistency at the commit point instead.
     const skip = r.commit - prevLogIndex;
     if (skip >= entries.length) {
-      r.messages.push(appendResponse(r, m.from, true, r.commit, 0, 0, 0, m.seq));
+      send(r, appendResponse(r, m.from, true, r.commit, 0, 0, 0, m.seq));
       return;
     }
     prevLogTerm = entries[skip - 1]!.term;
@@ -121,7 +122,7 @@ function handleAppendEntries(r: Raft, m: AppendEntries): void {
     // §5.3: reject, with a hint that lets the leader skip a whole term at a time.
     const conflictTerm = localTerm ?? 0;
     const conflictIndex = localTerm === undefined ? r.log.lastIndex + 1 : r.log.firstIndexOfTerm(localTerm, prevLogIndex);
-    r.messages.push(appendResponse(r, m.from, false, 0, m.prevLogIndex, conflictTerm, conflictIndex, m.seq));
+    send(r, appendResponse(r, m.from, false, 0, m.prevLogIndex, conflictTerm, conflictIndex, m.seq));
     return;
   }
   // §5.3: delete a conflicting entry and all that follow it, but never a matching prefix: a
@@ -154,33 +155,29 @@ function handleAppendEntries(r: Raft, m: AppendEntries): void {
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
   const newCommit = Math.min(m.leaderCommit, lastNew);
   if (newCommit > r.commit) r.commit = newCommit;
-  r.messages.push(appendResponse(r, m.from, true, lastNew, 0, 0, 0, m.seq));
+  send(r, appendResponse(r, m.from, true, lastNew, 0, 0, 0, m.seq));
 }
 
 function handleInstallSnapshot(r: Raft, m: InstallSnapshot): void {
   const meta = m.snapshot.meta;
   if (meta.index <= r.commit) {
     // Older than what we know is committed: nothing to do but say where we are.
-    r.messages.push(snapshotResponse(r, m.from, r.commit, m.seq));
+    send(r, snapshotResponse(r, m.from, r.commit, m.seq));
     return;
   }
   if (r.log.termAt(meta.index) === meta.term) {
     // §7: we already hold the snapshot's last entry; keep the log that follows it.
     r.commit = meta.index;
-    r.messages.push(snapshotResponse(r, m.from, meta.index, m.seq));
+    send(r, snapshotResponse(r, m.from, meta.index, m.seq));
     return;
   }
   // §7: discard the entire log and take the snapshot's state and configuration.
   r.log.restore(meta.index, meta.term);
-  r.configEntries.length = 0;
-  r.snapshotConfiguration = meta.config;
-  r.configuration = meta.config;
+  r.configs.restore(meta.config);
   r.commit = meta.index;
   r.applied = meta.index;
-  r.unstableFrom = meta.index + 1;
-  r.stableIndex = Math.min(r.stableIndex, meta.index);
   r.snapshotToInstall = m.snapshot;
-  r.messages.push(snapshotResponse(r, m.from, meta.index, m.seq));
+  send(r, snapshotResponse(r, m.from, meta.index, m.seq));
 }
 
 function appendResponse(r: Raft, to: NodeId, success: boolean, matchIndex: number, rejectedIndex: number, conflictTerm: number, conflictIndex: number, seq: number): AppendEntriesResponse {
@@ -193,13 +190,6 @@ function snapshotResponse(r: Raft, to: NodeId, matchIndex: number, seq: number):
 
 function truncateFrom(r: Raft, index: number): void {
   r.log.truncateFrom(index);
-  if (r.unstableFrom > index) r.unstableFrom = index;
-  if (r.stableIndex >= index) r.stableIndex = index - 1;
   // A configuration takes effect when appended, so removing its entry reverts it (thesis §4.1).
-  let changed = false;
-  while (r.configEntries.length > 0 && r.configEntries[r.configEntries.length - 1]!.index >= index) {
-    r.configEntries.pop();
-    changed = true;
-  }
-  if (changed) r.configuration = r.configEntries.at(-1)?.config ?? r.snapshotConfiguration;
+  r.configs.truncateFrom(index);
 }

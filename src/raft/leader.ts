@@ -6,6 +6,7 @@ import { encodeConfiguration, isJoint, isVoter, members } from './configuration.
 import { lastConfigIndex, noteConfigEntry, tellDeparting } from './membership.js';
 import type { Progress } from './progress.js';
 import { committedIndex, hasQuorum } from './quorum.js';
+import { send } from './outbox.js';
 import type { Raft } from './raft.js';
 import { broadcastAppend, broadcastHeartbeat, promoteDeferredReads, releaseConfirmedReads, sendAppend, startRound } from './replication.js';
 import { afterLeaderAppend, becomeFollower } from './roles.js';
@@ -137,7 +138,7 @@ function handleSnapshotResponse(r: Raft, m: InstallSnapshotResponse): void {
 
 /** Figure 2 / §5.4.2: commit the highest index a majority stores, if it is of our term. */
 export function maybeCommit(r: Raft): boolean {
-  const index = committedIndex(r.configuration, (id) => (id === r.id ? r.stableIndex : r.progresses.get(id)?.matchIndex ?? 0));
+  const index = committedIndex(r.configuration, (id) => (id === r.id ? r.log.stableIndex : r.progresses.get(id)?.matchIndex ?? 0));
   // Figure 8: an entry of an earlier term is never committed by counting replicas; it is
   // committed indirectly once an entry of the current term above it is.
   if (index <= r.commit || r.log.termAt(index) !== r.term) return false;
@@ -182,5 +183,5 @@ export function appendConfig(r: Raft, config: Configuration): number {
 }
 
 export function sendTimeoutNow(r: Raft, to: NodeId): void {
-  r.messages.push({ type: 'TimeoutNow', from: r.id, to, term: r.term });
+  send(r, { type: 'TimeoutNow', from: r.id, to, term: r.term });
 }

@@ -1,6 +1,9 @@
 // The replicated log as the core holds it: the entries after the last snapshot (§7), in memory.
 // Index i lives at entries[i - snapshotIndex - 1]. Terms never decrease along a log (each
 // leader appends in its own, newer term), which lets the conflict hints of §5.3 use binary search.
+// Two cursors say how far storage has it: entries from `unstableFrom` on are not yet handed to
+// storage in a Ready, and entries up to `stableIndex` are durable (Figure 2). The log moves them
+// itself when it truncates or restores, so they can never point past what it holds.
 import type { Entry, SnapshotMeta } from './types.js';
 
 const ENTRY_OVERHEAD_BYTES = 24;
@@ -16,6 +19,13 @@ export class RaftLog {
   private entries: Entry[];
   snapshotIndex: number;
   snapshotTerm: number;
+  /** First index not yet handed to storage in a Ready. */
+  private unstableFrom: number;
+  /**
+   * Highest index known durable on this server's storage: a leader counts its own copy toward
+   * commitment only up to here (thesis §10.2.1), whatever it has already sent.
+   */
+  private stable: number;
 
   constructor(snapshot: Pick<SnapshotMeta, 'index' | 'term'> | null, entries: readonly Entry[]) {
     this.snapshotIndex = snapshot?.index ?? 0;
@@ -26,6 +36,34 @@ export class RaftLog {
         throw new Error(`log is not contiguous at index ${this.snapshotIndex + 1 + i}`);
       }
     }
+    // What the log starts with was read back from storage, or is the founding state the
+    // runtime stores before it starts the core: durable either way.
+    this.unstableFrom = this.lastIndex + 1;
+    this.stable = this.lastIndex;
+  }
+
+  get stableIndex(): number {
+    return this.stable;
+  }
+
+  /** Are there entries no Ready has handed to storage yet? */
+  get hasUnstable(): boolean {
+    return this.unstableFrom <= this.lastIndex;
+  }
+
+  /** The entries no Ready has handed to storage yet, now handed over (the Ready carries them). */
+  takeUnstable(): Entry[] {
+    const entries = this.slice(this.unstableFrom, this.lastIndex + 1);
+    this.unstableFrom = this.lastIndex + 1;
+    return entries;
+  }
+
+  /**
+   * The Ready that ended at (index, term) is durable. Its entries count as stable only if
+   * nothing replaced them while they were being written.
+   */
+  stableTo(index: number, term: number): void {
+    if (index > this.stable && this.termAt(index) === term) this.stable = index;
   }
 
   get firstIndex(): number {
@@ -93,6 +131,9 @@ export class RaftLog {
   truncateFrom(index: number): void {
     if (index <= this.snapshotIndex) throw new Error(`cannot truncate at ${index}: compacted up to ${this.snapshotIndex}`);
     if (index <= this.lastIndex) this.entries.length = index - this.snapshotIndex - 1;
+    // The replacements go to storage in the next Ready, and what stood there is no longer ours.
+    if (this.unstableFrom > index) this.unstableFrom = index;
+    if (this.stable >= index) this.stable = index - 1;
   }
 
   /** Drops entries up to and including `index`, which a snapshot now covers (§7). */
@@ -104,11 +145,16 @@ export class RaftLog {
     this.snapshotTerm = term;
   }
 
-  /** Replaces the whole log with a snapshot's position (InstallSnapshot, §7 step 7). */
+  /**
+   * Replaces the whole log with a snapshot's position (InstallSnapshot, §7 step 7). The snapshot
+   * goes to storage in a Ready of its own; nothing after it is stable until that Ready is.
+   */
   restore(index: number, term: number): void {
     this.entries = [];
     this.snapshotIndex = index;
     this.snapshotTerm = term;
+    this.unstableFrom = index + 1;
+    this.stable = Math.min(this.stable, index);
   }
 
   /** §5.4.1: is a log ending at (lastIndex, lastTerm) at least as up to date as this one? */

@@ -9,6 +9,7 @@
 // lets it go.
 import { decodeConfiguration, isVoter, members } from './configuration.js';
 import { Progress } from './progress.js';
+import { send } from './outbox.js';
 import type { Raft } from './raft.js';
 import type { Configuration, Entry, NodeId, Removed } from './types.js';
 
@@ -26,24 +27,18 @@ const DEPARTURE_NOTICES = 3;
 const DEPARTURE_ELECTIONS = 3;
 
 export function lastConfigIndex(r: Raft): number {
-  return r.configEntries.at(-1)?.index ?? r.log.snapshotIndex;
+  return r.configs.latest?.index ?? r.log.snapshotIndex;
 }
 
 export function noteConfigEntry(r: Raft, e: Entry): void {
   if (e.type !== 'config') return;
   const config = decodeConfiguration(e.data);
-  r.configEntries.push({ index: e.index, config });
-  r.configuration = config;
+  r.configs.add(e.index, config);
   if (r.currentRole === 'leader') syncProgresses(r);
 }
 
 export function configAt(r: Raft, index: number): Configuration {
-  let config = r.snapshotConfiguration;
-  for (const c of r.configEntries) {
-    if (c.index > index) break;
-    config = c.config;
-  }
-  return config;
+  return r.configs.at(index);
 }
 
 /**
@@ -56,7 +51,7 @@ export function configAt(r: Raft, index: number): Configuration {
  */
 export function mayCampaign(r: Raft): boolean {
   if (isVoter(r.configuration, r.id)) return true;
-  const latest = r.configEntries.at(-1);
+  const latest = r.configs.latest;
   if (latest === undefined || latest.index <= r.commit) return false;
   return isVoter(configAt(r, latest.index - 1), r.id);
 }
@@ -93,7 +88,7 @@ export function tellDeparting(r: Raft): void {
     d.rounds++;
     const pr = r.progresses.get(id);
     if (pr !== undefined && pr.matchIndex >= d.configIndex && r.commit >= d.configIndex) {
-      r.messages.push({ type: 'Removed', from: r.id, to: id, term: r.term, configIndex: d.configIndex });
+      send(r, { type: 'Removed', from: r.id, to: id, term: r.term, configIndex: d.configIndex });
       d.notices++;
     }
     if (pr === undefined || d.notices >= DEPARTURE_NOTICES || d.rounds >= maxRounds) {

@@ -5,9 +5,12 @@
 // roles.ts (§5.2), election.ts (§5.2, §5.4.1, thesis §9.6), follower.ts (the AppendEntries and
 // InstallSnapshot receivers, §5.3, §7), leader.ts (§5.3, §5.4.2, thesis §3.10, §4.3, §6.2),
 // replication.ts (sending AppendEntries, heartbeats and ReadIndex rounds, thesis §6.4),
-// membership.ts (the configuration in force, thesis §4.1) and validate.ts (what a received
-// message must look like before it may change anything).
+// membership.ts and config-history.ts (the configuration in force, thesis §4.1), outbox.ts
+// (which messages may leave before their Ready's sync) and validate.ts (what a received message
+// must look like before it may change anything). The log (log.ts) keeps its own stable and
+// unstable cursors.
 import { applyChanges, transitionTo, type ConfigChange } from './confchange.js';
+import { ConfigHistory } from './config-history.js';
 import { isJoint, isVoter } from './configuration.js';
 import { handleRequestVote, startElection, tickElection } from './election.js';
 import { ChangeInProgressError, NotLeaderError, ProposalDroppedError } from './errors.js';
@@ -82,6 +85,9 @@ export const DEFAULT_RAFT_OPTIONS = {
  */
 export const LEASE_FRACTION = 0.9;
 
+const EMPTY_MESSAGES: readonly Message[] = Object.freeze([]);
+const EMPTY_READ_STATES: readonly ReadState[] = Object.freeze([]);
+
 export interface ProgressView {
   readonly matchIndex: number;
   readonly nextIndex: number;
@@ -119,10 +125,8 @@ export class Raft {
   ticks = 0;
   /** @internal */ readonly roundStartTick = new Array<number>(ROUND_HISTORY).fill(-1);
 
-  // Configuration (thesis §4.1): the latest config entry in the log is in force.
-  /** @internal */ configuration: Configuration;
-  /** @internal */ snapshotConfiguration: Configuration;
-  /** @internal */ readonly configEntries: { index: number; config: Configuration }[] = [];
+  /** @internal Configuration history (thesis §4.1): the latest config entry in the log is in force. */
+  readonly configs: ConfigHistory;
 
   /** @internal Index of the last configuration entry this leader appended (thesis §4.3: one at a time). */
   pendingConfigIndex = 0;
@@ -135,12 +139,11 @@ export class Raft {
   removedNotice: RemovedNotice | null = null;
 
   // Ready bookkeeping.
-  /** @internal */ messages: Message[] = [];
+  /** @internal Messages that may leave before the next Ready's sync (outbox.ts decides). */
+  messages: Message[] = [];
+  /** @internal Messages that MUST wait until the next Ready's writes are durable. */
+  messagesAfterSync: Message[] = [];
   /** @internal */ readStates: ReadState[] = [];
-  /** @internal First index not yet handed to storage in a Ready. */
-  unstableFrom: number;
-  /** @internal Highest index known to be on this server's stable storage (the leader counts only these). */
-  stableIndex: number;
   private lastHardState: HardState;
   private lastSoftState: SoftState;
   /** @internal */ snapshotToInstall: Snapshot | null = null;
@@ -172,13 +175,10 @@ export class Raft {
     this.term = state.hardState.currentTerm;
     this.vote = state.hardState.votedFor;
     this.log = new RaftLog(state.snapshot, state.entries);
-    this.snapshotConfiguration = state.snapshot?.config ?? { voters: [], votersOutgoing: [], learners: [] };
-    this.configuration = this.snapshotConfiguration;
+    this.configs = new ConfigHistory(state.snapshot?.config ?? { voters: [], votersOutgoing: [], learners: [] });
     for (const e of state.entries) noteConfigEntry(this, e);
     this.applied = Math.max(state.applied, this.log.snapshotIndex);
     this.commit = Math.min(Math.max(state.hardState.commitIndex, this.applied), this.log.lastIndex);
-    this.unstableFrom = this.log.lastIndex + 1;
-    this.stableIndex = this.log.lastIndex;
     this.lastHardState = { currentTerm: this.term, votedFor: this.vote, commitIndex: this.commit };
     this.lastSoftState = { role: 'follower', leaderId: null };
     becomeFollower(this, this.term, null);
@@ -196,7 +196,9 @@ export class Raft {
   get lastTerm(): number { return this.log.lastTerm; }
   get snapshotIndex(): number { return this.log.snapshotIndex; }
   get snapshotTerm(): number { return this.log.snapshotTerm; }
-  get config(): Configuration { return this.configuration; }
+  get config(): Configuration { return this.configs.inForce; }
+  /** @internal The configuration in force (thesis §4.1), for the step functions. */
+  get configuration(): Configuration { return this.configs.inForce; }
   get leadTransferee(): NodeId | null { return this.transferee; }
   /**
    * Set once this server knows it is out of the cluster: the leader told it (a `Removed` message),
@@ -215,7 +217,7 @@ export class Raft {
 
   progress(id: NodeId): ProgressView | undefined {
     if (this.currentRole !== 'leader') return undefined;
-    if (id === this.id) return { matchIndex: this.stableIndex, nextIndex: this.log.lastIndex + 1, state: 'replicate' };
+    if (id === this.id) return { matchIndex: this.log.stableIndex, nextIndex: this.log.lastIndex + 1, state: 'replicate' };
     const pr = this.progresses.get(id);
     return pr === undefined ? undefined : { matchIndex: pr.matchIndex, nextIndex: pr.nextIndex, state: pr.state };
   }
@@ -392,7 +394,8 @@ export class Raft {
     return (
       this.hasUnsentEntries ||
       this.messages.length > 0 ||
-      this.unstableFrom <= this.log.lastIndex ||
+      this.messagesAfterSync.length > 0 ||
+      this.log.hasUnstable ||
       this.snapshotToInstall !== null ||
       this.applied < Math.min(this.commit, this.log.lastIndex) ||
       this.readStates.length > 0 ||
@@ -408,30 +411,43 @@ export class Raft {
       if (this.currentRole === 'leader') broadcastAppend(this);
     }
     const lastIndex = this.log.lastIndex;
-    const entries = this.unstableFrom <= lastIndex ? this.log.slice(this.unstableFrom, lastIndex + 1) : EMPTY_ENTRIES;
+    const entries = this.log.hasUnstable ? this.log.takeUnstable() : EMPTY_ENTRIES;
     const applyTo = Math.min(this.commit, lastIndex);
     const committedEntries =
       this.applied < applyTo ? this.log.slice(this.applied + 1, applyTo + 1, this.opts.maxCommittedBytesPerReady) : EMPTY_ENTRIES;
     const hardState = this.hardStateChanged() ? { currentTerm: this.term, votedFor: this.vote, commitIndex: this.commit } : null;
     const softState = this.softStateChanged() ? { role: this.currentRole, leaderId: this.leader } : null;
+    const changesTermOrVote = this.hasUnsyncedTermOrVote();
+    let messages: readonly Message[] = this.messages.length > 0 ? this.messages : EMPTY_MESSAGES;
+    let messagesAfterSync: readonly Message[] = this.messagesAfterSync.length > 0 ? this.messagesAfterSync : EMPTY_MESSAGES;
+    if (changesTermOrVote && messages.length > 0) {
+      // Made before the change, in the term that was durable then, these would be safe to send;
+      // but the contract stays one sentence: a Ready that changes term or vote sends nothing
+      // before its sync.
+      messagesAfterSync = messages.concat(messagesAfterSync);
+      messages = EMPTY_MESSAGES;
+    }
+    const snapshot = this.snapshotToInstall;
     const rd: Ready = {
       softState,
       hardState,
-      snapshot: this.snapshotToInstall,
+      snapshot,
       entries,
-      messages: this.messages,
+      messages,
+      messagesAfterSync,
       committedEntries,
-      readStates: this.readStates,
-      termOrVoteChanged:
-        hardState !== null && (hardState.currentTerm !== this.lastHardState.currentTerm || hardState.votedFor !== this.lastHardState.votedFor),
+      readStates: this.readStates.length > 0 ? this.readStates : EMPTY_READ_STATES,
+      // A commitIndex-only hard state need not be synced on its own: commitIndex is not needed
+      // for safety (types.ts HardState), so it rides along with the next sync.
+      mustSync: entries.length > 0 || snapshot !== null || changesTermOrVote,
     };
     if (hardState !== null) this.lastHardState = hardState;
     if (softState !== null) this.lastSoftState = softState;
     if (committedEntries.length > 0) this.applied = committedEntries[committedEntries.length - 1]!.index;
     this.snapshotToInstall = null;
-    this.messages = [];
-    this.readStates = [];
-    this.unstableFrom = lastIndex + 1;
+    if (this.messages.length > 0) this.messages = [];
+    if (this.messagesAfterSync.length > 0) this.messagesAfterSync = [];
+    if (this.readStates.length > 0) this.readStates = [];
     this.readyInFlight = { lastIndex, lastTerm: this.log.lastTerm };
     return rd;
   }
@@ -440,10 +456,7 @@ export class Raft {
     const done = this.readyInFlight;
     if (done === null) throw new Error('advance() without a ready()');
     this.readyInFlight = null;
-    // Entries count as stable only if nothing replaced them while they were being written.
-    if (done.lastIndex > this.stableIndex && this.log.termAt(done.lastIndex) === done.lastTerm) {
-      this.stableIndex = done.lastIndex;
-    }
+    this.log.stableTo(done.lastIndex, done.lastTerm);
     if (this.currentRole === 'leader' && maybeCommit(this)) afterCommitAdvanced(this);
   }
 
@@ -460,9 +473,8 @@ export class Raft {
   compact(index: number): void {
     if (index <= this.log.snapshotIndex) return;
     if (index > this.applied) throw new Error(`cannot compact to ${index}: only applied up to ${this.applied}`);
-    this.snapshotConfiguration = configAt(this, index);
+    this.configs.compact(index);
     this.log.compact(index, this.log.termAt(index)!);
-    while (this.configEntries.length > 0 && this.configEntries[0]!.index <= index) this.configEntries.shift();
   }
 
   reportUnreachable(id: NodeId): void {
@@ -487,6 +499,12 @@ export class Raft {
     if (this.log.lastIndex + count > MAX_INDEX) throw new ProposalDroppedError('the log has reached its largest index');
     if (this.transferee !== null) throw new ProposalDroppedError(`leadership is being transferred to ${this.transferee}`);
     if (!isVoter(this.configuration, this.id)) throw new ProposalDroppedError('this leader is leaving the cluster');
+  }
+
+  /** @internal currentTerm or votedFor changed since the last Ready handed the hard state to storage. */
+  hasUnsyncedTermOrVote(): boolean {
+    const h = this.lastHardState;
+    return h.currentTerm !== this.term || h.votedFor !== this.vote;
   }
 
   private hardStateChanged(): boolean {

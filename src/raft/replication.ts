@@ -4,6 +4,7 @@
 import { EMPTY_DATA, entryBytes } from './log.js';
 import type { Progress } from './progress.js';
 import { hasQuorum } from './quorum.js';
+import { send } from './outbox.js';
 import type { Raft } from './raft.js';
 import { EMPTY_ENTRIES } from './read-index.js';
 import type { AppendEntries, InstallSnapshot, SnapshotMeta } from './types.js';
@@ -49,7 +50,7 @@ export function broadcastHeartbeat(r: Raft): void {
       prevLogIndex, prevLogTerm: term ?? 0, entries: EMPTY_ENTRIES,
       leaderCommit: Math.min(r.commit, prevLogIndex), seq: r.seq,
     };
-    r.messages.push(hb);
+    send(r, hb);
   }
 }
 
@@ -68,7 +69,7 @@ export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
     type: 'AppendEntries', from: r.id, to: pr.id, term: r.term,
     prevLogIndex, prevLogTerm, entries, leaderCommit: r.commit, seq: r.seq,
   };
-  r.messages.push(ae);
+  send(r, ae);
   if (pr.state === 'replicate') {
     if (entries.length > 0) {
       let bytes = 0;
@@ -83,13 +84,13 @@ export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
 }
 
 function sendSnapshot(r: Raft, pr: Progress): void {
-  const meta: SnapshotMeta = { index: r.log.snapshotIndex, term: r.log.snapshotTerm, config: r.snapshotConfiguration };
+  const meta: SnapshotMeta = { index: r.log.snapshotIndex, term: r.log.snapshotTerm, config: r.configs.atSnapshot };
   // The core never holds snapshot bytes: the runtime attaches its newest saved snapshot.
   const msg: InstallSnapshot = {
     type: 'InstallSnapshot', from: r.id, to: pr.id, term: r.term,
     snapshot: { meta, data: EMPTY_DATA }, seq: r.seq,
   };
-  r.messages.push(msg);
+  send(r, msg);
   pr.becomeSnapshot(meta.index);
 }
 

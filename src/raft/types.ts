@@ -186,29 +186,52 @@ export interface ReadState {
 }
 
 /**
- * The runtime's contract for one Ready, in this order:
- *   1. persist `snapshot` (if any), then `entries` (the first may overwrite: truncate the stored
- *      log from `entries[0].index` before appending), then `hardState` (if any), and sync;
- *   2. only AFTER step 1 is durable, send `messages`;
- *   3. apply `committedEntries` in order (after restoring the state machine from `snapshot`);
- *   4. answer `readStates` once applied ≥ their index;
- *   5. call `advance()`. No other `ready()` until then.
- * Messages MUST NOT be sent before their Ready's state is on stable storage: a vote or an
- * acknowledgement that outlives a crash which forgot it breaks Election Safety or durability.
+ * The runtime's contract for one Ready: what it MUST do, in this order (src/node/runtime.ts is
+ * the one runtime that does it; docs/runtime.md walks through it):
+ *   1. Send `messages` at once. They depend on nothing this Ready writes, so they MAY leave
+ *      BEFORE its writes are queued, let alone durable.
+ *   2. Thesis §10.2.1, the one exception to "persist before you speak" (Figure 2), and the reason
+ *      step 1 exists: a leader's AppendEntries, InstallSnapshot, heartbeats, TimeoutNow and Removed
+ *      leave in step 1, racing the leader's own write of the entries they carry. This is safe
+ *      because the leader counts its own copy toward commitment only up to what advance() has
+ *      reported durable, so nothing commits on the strength of this Ready's unsynced write; its
+ *      term and vote are already durable, because of step 3. Pre-vote requests and answers
+ *      (thesis §9.6) leave in step 1 too: they change no state and bind nobody.
+ *   3. A Ready that changes currentTerm or votedFor has NO messages for step 1: everything it
+ *      sends waits for its sync (else a leader could send AppendEntries of a term a crash then
+ *      forgets, and lead that term a second time with another log).
+ *   4. Persist `snapshot` (if any), then `entries` (the first may overwrite: truncate the stored
+ *      log from `entries[0].index` before appending), then `hardState` (if any); if `mustSync`,
+ *      sync.
+ *   5. Apply `committedEntries` in order (after restoring the state machine from `snapshot`).
+ *      They are committed, hence durable on a majority already: this MAY happen BEFORE the sync
+ *      of step 4 completes.
+ *   6. Answer `readStates` once the state machine has applied their index.
+ *   7. Only AFTER step 4 is durable, send `messagesAfterSync`: votes, vote grants and every
+ *      acknowledgement of entries or snapshots. One that outlived a crash which forgot what it
+ *      promised would break Election Safety or lose a committed entry.
+ *   8. Call advance(). No other ready() until then.
+ * The core sorts each message into `messages` or `messagesAfterSync` where it makes it
+ * (outbox.ts), so a runtime never inspects message types to decide.
  */
 export interface Ready {
   readonly softState: SoftState | null;
   readonly hardState: HardState | null;
   readonly snapshot: Snapshot | null;
   readonly entries: readonly Entry[];
+  /** May leave now, before this Ready's writes are durable (steps 1–3). */
   readonly messages: readonly Message[];
+  /** MUST NOT leave before this Ready's writes are durable (step 7). */
+  readonly messagesAfterSync: readonly Message[];
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];
   /**
-   * `hardState` changes currentTerm or votedFor: it MUST be durable before any message of this
-   * Ready is sent. False when only commitIndex moved, which need not be synced on its own.
+   * Step 4 MUST end with a sync: the Ready holds entries, a snapshot, or a change of currentTerm
+   * or votedFor. False when its only write is a hard state whose commitIndex moved: that one may
+   * be queued and left for the next sync (commitIndex is not needed for safety), and
+   * `messagesAfterSync` may then leave at once.
    */
-  readonly termOrVoteChanged: boolean;
+  readonly mustSync: boolean;
 }
 
 /** What a node recovers from stable storage to rebuild its core after a restart. */

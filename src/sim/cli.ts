@@ -1,6 +1,7 @@
 // `npm run sim -- [options]`: runs seeded simulations of a cluster under faults and reports
 // invariant violations with the command that replays each failing seed. The LAST line printed is
-// always one JSON object: {"seeds","violations","commits","elections","membership":{...},"failedSeeds"}.
+// always one JSON object: {"seeds","violations","commits","elections","membership":{...},
+// "runtime":{...},"failedSeeds"}.
 import { availableParallelism } from 'node:os';
 import { argv, exit, stdout } from 'node:process';
 import { FAULT_KINDS, parseFaults, type FaultKind } from './options.js';
@@ -141,7 +142,9 @@ async function main(): Promise<void> {
       `${sum((r) => r.reads)} linearizable reads, ${sum((r) => r.events)} events; membership: ` +
       `${sum((r) => r.membershipCommitted)}/${sum((r) => r.membershipProposed)} changes committed, ${sum((r) => r.membershipRefused)} refused, ` +
       `${sum((r) => r.transfersSucceeded)}/${sum((r) => r.transfersAttempted)} transfers succeeded, ` +
-      `${sum((r) => r.serversAdded)} servers added, ${sum((r) => r.serversStopped)} decommissioned, ${sum((r) => r.seamSplits)} seam splits\n`,
+      `${sum((r) => r.serversAdded)} servers added, ${sum((r) => r.serversStopped)} decommissioned, ${sum((r) => r.seamSplits)} seam splits; runtime: ` +
+      `${sum((r) => r.sentBeforeSync)} messages sent before their sync, ${sum((r) => r.appliedBeforeSync)} entries applied before their sync, ` +
+      `${sum((r) => r.appliedEarly)} applied early\n`,
   );
   const summary = {
     seeds: results.length,
@@ -159,6 +162,11 @@ async function main(): Promise<void> {
       seamSplits: sum((r) => r.seamSplits),
       removedServerVotesIgnored: sum((r) => r.removedServerVotesIgnored),
       removalNotices: sum((r) => r.removalNotices),
+    },
+    runtime: {
+      sentBeforeSync: sum((r) => r.sentBeforeSync),
+      appliedBeforeSync: sum((r) => r.appliedBeforeSync),
+      appliedEarly: sum((r) => r.appliedEarly),
     },
     failedSeeds: failed.map((r) => r.seed),
   };

@@ -17,6 +17,7 @@ export const EVENT_KINDS = {
   read: 9,
   probe: 10,
   membership: 11,
+  timer: 12,
 } as const;
 export type EventKind = (typeof EVENT_KINDS)[keyof typeof EVENT_KINDS];
 
@@ -31,6 +32,14 @@ export class SimEvent {
   /** The sender, for a delivery. */
   from = -1;
   message: Message | null = null;
+  /** What a runtime timer (the node's clock port) runs, unless cancelled meanwhile. */
+  timer: SimTimer | null = null;
+}
+
+/** A timer of a node's runtime; cancelling flags it (its event object may be reused by then). */
+export interface SimTimer {
+  readonly fire: () => void;
+  isCancelled: boolean;
 }
 
 export class EventQueue {
@@ -52,6 +61,7 @@ export class EventQueue {
     e.incarnation = incarnation;
     e.from = -1;
     e.message = null;
+    e.timer = null;
     this.push(e);
     return e;
   }
@@ -73,6 +83,7 @@ export class EventQueue {
 
   release(e: SimEvent): void {
     e.message = null;
+    e.timer = null;
     this.pool.push(e);
   }
 

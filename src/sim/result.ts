@@ -20,6 +20,15 @@ export interface SimResult {
   readonly messages: number;
   readonly crashes: number;
   readonly snapshotsInstalled: number;
+  /**
+   * Messages that left before their Ready's sync had completed: a leader's AppendEntries racing
+   * its own write (thesis §10.2.1), pre-votes (the runtime's Ready step 1).
+   */
+  readonly sentBeforeSync: number;
+  /** Committed entries applied while their own Ready's sync was still in flight (Ready step 5). */
+  readonly appliedBeforeSync: number;
+  /** Committed entries applied straight from the core's log while a sync was in flight (early apply). */
+  readonly appliedEarly: number;
   readonly reads: number;
   /** Milliseconds from healing until every node applied a fresh commit; -1 if never. */
   readonly recoveryMs: number;

@@ -1,10 +1,15 @@
-// One simulated server: the real consensus core, the in-memory storage twin and the simulator's
-// state machine, driven by the runtime loop of the Ready contract (raft/types.ts):
-//   ready() → install snapshot, append entries, set hard state (queued) → fsync takes a seeded
-//   disk latency, during which the core keeps being ticked and stepped → at completion: sync,
-//   THEN send, THEN restore/apply, answer reads, maybe snapshot, advance().
-// A crash discards the core, the state machine and everything queued but not synced.
-import { Raft, type Entry, type HardState, type Message, type NodeId, type Ready, type Snapshot } from '../raft/index.js';
+// One simulated server: the real consensus core, the real key-value store (behind the hashing
+// wrapper of state-machine.ts) and the in-memory storage twin, carried out by the SAME runtime
+// RaftNode ships (node/runtime.ts, docs/runtime.md). This is the simulated host: its clock is
+// the simulator's event queue, its storage port's sync completes on a scheduled event after a
+// seeded disk latency (the core keeps being ticked and stepped meanwhile, and early apply runs),
+// and its message port is the seeded network. The invariants hang on the runtime's hooks: every
+// entry handed to storage, every hard state and entry made durable, every message as it leaves
+// (and whether before its Ready's sync), every entry applied.
+// A crash discards the core, the runtime, the state machine and everything queued but not synced.
+import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type MessagePort, type RuntimeHooks, type RuntimeStats, type StoragePort } from '../node/runtime.js';
+import { Raft, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../raft/index.js';
+import type { KvResult } from '../kv/index.js';
 import { MemoryStorage } from '../storage/memory-storage.js';
 import type { InvariantSuite } from './invariants/suite.js';
 import { InvariantViolation } from './invariants/violation.js';
@@ -14,8 +19,10 @@ import { SimStateMachine, decodeSimSnapshot } from './state-machine.js';
 export interface NodeHost {
   readonly now: number;
   readonly invariants: InvariantSuite;
-  /** Schedules this node's fsync completion after a seeded disk latency. */
+  /** Schedules this node's fsync completion (SimNode.syncDone) after a seeded disk latency. */
   scheduleSync(node: SimNode): void;
+  /** Calls `fire` after `ms` of simulated time unless this incarnation is gone; returns a cancel. */
+  scheduleTimer(node: SimNode, ms: number, fire: () => void): () => void;
   /** Hands a message to the network; false if it was dropped at once (link down). */
   send(node: SimNode, m: Message): boolean;
   /** A new core's random stream for this node's incarnation. */
@@ -32,9 +39,9 @@ export interface NodeTiming {
   heartbeatTicks: number;
   preVote: boolean;
   checkQuorum: boolean;
-  /** Take a snapshot every this many applied entries. */
+  /** Applied entries between snapshots (the runtime's snapshotEntries). */
   snapshotEvery: number;
-  /** Entries kept behind a snapshot for slightly slow followers. */
+  /** Entries kept behind a snapshot for slightly slow followers (snapshotCatchUpEntries). */
   snapshotKeep: number;
   maxBytesPerMessage: number;
   maxInflightMessages: number;
@@ -50,21 +57,22 @@ export class SimNode {
    * empty disk (ids are never reused: a wiped server under its old id could vote twice in a term).
    */
   isProvisioned = false;
-  core: Raft | null = null;
+  runtime: Runtime<KvResult | undefined> | null = null;
   sm: SimStateMachine | null = null;
   /** Bumped at every crash and restart; events of an earlier life are ignored. */
   incarnation = 0;
-  /** The Ready whose fsync is in flight. */
-  private inFlight: Ready | null = null;
   /** The hard state on stable storage (as the runtime knows it). */
   durable: HardState = { currentTerm: 0, votedFor: null, commitIndex: 0 };
-  private lastSnapshotIndex = 0;
-  /** Read states waiting for the state machine to catch up to their index. */
-  private waitingReads: { requestId: number; index: number }[] = [];
   /** Client proposals accepted by this incarnation while leader: index → payload. */
   readonly pending = new Map<number, Uint8Array>();
-  snapshotsTaken = 0;
-  snapshotsInstalled = 0;
+  /** The runtime's counters, summed over every incarnation of this slot. */
+  readonly stats: RuntimeStats = emptyRuntimeStats();
+  /** The completion of the sync in flight, called at its scheduled event. */
+  private syncInFlight: Done | null = null;
+  private readonly hooks: RuntimeHooks<KvResult | undefined>;
+  private readonly storagePort: StoragePort;
+  private readonly messagePort: MessagePort;
+  private readonly clock: ClockPort;
 
   constructor(
     readonly slot: number,
@@ -72,17 +80,26 @@ export class SimNode {
     private readonly timing: NodeTiming,
   ) {
     this.id = `n${slot + 1}`;
+    this.storagePort = this.makeStoragePort();
+    this.messagePort = { send: (m) => this.deliver(m) };
+    this.clock = { now: () => host.now, setTimer: (ms, fire) => host.scheduleTimer(this, ms, fire) };
+    this.hooks = this.makeHooks();
+  }
+
+  get core(): Raft | null {
+    return this.runtime?.core ?? null;
   }
 
   get isUp(): boolean {
-    return this.core !== null;
+    return this.runtime !== null;
   }
 
   /** Writes the founding state (thesis §4.1) to storage and starts the node. */
   bootstrap(initial: { entries: readonly Entry[]; hardState: HardState }): void {
     this.storage.append(initial.entries);
     this.storage.setHardState(initial.hardState);
-    this.storage.syncNow();
+    // The twin's sync takes effect when called (memory-storage.ts).
+    void this.storage.sync();
     this.isProvisioned = true;
     this.start(false);
   }
@@ -94,8 +111,6 @@ export class SimNode {
   provision(id: NodeId): void {
     this.id = id;
     this.storage = new MemoryStorage();
-    this.lastSnapshotIndex = 0;
-    this.snapshotsTaken = 0;
     this.isProvisioned = true;
     this.start(false);
   }
@@ -111,8 +126,7 @@ export class SimNode {
   /** Rebuilds the node from what its storage made durable. */
   start(isRestart: boolean): void {
     this.incarnation++;
-    const state = this.storage.loadNow();
-    const snapshot = this.storage.loadSnapshotNow();
+    const { state, snapshot } = this.storage.recover();
     const sm = new SimStateMachine();
     if (snapshot !== null) {
       sm.restore(snapshot.data);
@@ -135,20 +149,30 @@ export class SimNode {
       },
       state,
     );
-    this.core = core;
     this.sm = sm;
     this.durable = state.hardState;
-    this.lastSnapshotIndex = sm.index;
+    this.runtime = new Runtime({
+      core,
+      storage: this.storagePort,
+      transport: this.messagePort,
+      stateMachine: sm,
+      clock: this.clock,
+      applied: sm.index,
+      latestSnapshot: snapshot,
+      snapshotEntries: this.timing.snapshotEvery,
+      snapshotCatchUpEntries: this.timing.snapshotKeep,
+      hooks: this.hooks,
+      stats: this.stats,
+    });
     if (isRestart) this.host.invariants.restart(this.slot, core, state.hardState, state.entries);
-    else this.host.invariants.durable(this.slot, this.id, state.hardState);
+    else this.host.invariants.started(this.slot, this.id, state.hardState, core.lastIndex);
   }
 
-  /** The core, the state machine and everything waiting on them are gone (a stop or a crash). */
+  /** The core, the runtime, the state machine and everything waiting on them are gone. */
   private loseVolatileState(): void {
-    this.core = null;
+    this.runtime = null;
     this.sm = null;
-    this.inFlight = null;
-    this.waitingReads = [];
+    this.syncInFlight = null;
     this.pending.clear();
   }
 
@@ -160,118 +184,92 @@ export class SimNode {
     this.host.invariants.crash(this.slot);
   }
 
-  /** Takes Readys while there is one and no fsync is in flight. */
+  /** A peer's message arrives (the caller pumps afterwards). */
+  receive(m: Message): void {
+    this.runtime?.receive(m);
+  }
+
+  /** Carries out Readies while there are some and no sync is in flight. */
   pump(): void {
-    const core = this.core;
-    if (core === null) return;
-    while (this.inFlight === null && core.hasReady()) {
-      const rd = core.ready();
-      if (rd.snapshot !== null) this.storage.installSnapshotNow(rd.snapshot);
-      if (rd.entries.length > 0) {
-        this.host.invariants.persist(this.slot, core, rd.entries);
-        this.storage.append(rd.entries);
-      }
-      if (rd.hardState !== null) this.storage.setHardState(rd.hardState);
-      if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
-        this.inFlight = rd;
-        this.host.scheduleSync(this);
-        return;
-      }
-      // Nothing to persist: what the messages depend on is already durable.
-      this.complete(rd);
-    }
+    this.runtime?.pump();
   }
 
-  /** The fsync of the in-flight Ready finished. */
+  /** The simulated fsync of the Ready in flight completes: the queue becomes durable now. */
   syncDone(): void {
-    const rd = this.inFlight;
-    if (rd === null || this.core === null) return;
-    this.inFlight = null;
-    this.complete(rd);
-    this.pump();
-  }
-
-  private complete(rd: Ready): void {
-    const core = this.core!;
-    const sm = this.sm!;
-    const inv = this.host.invariants;
-    this.storage.syncNow();
-    if (rd.hardState !== null) {
-      this.durable = rd.hardState;
-      inv.durable(this.slot, this.id, rd.hardState);
-    }
-    // Only now, with the Ready durable, may its messages leave (Figure 2).
-    const messages = rd.messages;
-    for (let i = 0; i < messages.length; i++) this.sendOne(core, messages[i]!);
-    if (rd.snapshot !== null) {
-      sm.restore(rd.snapshot.data);
-      inv.restore(this.id, sm.index, sm.hash);
-      this.lastSnapshotIndex = sm.index;
-      this.snapshotsInstalled++;
-      this.host.trace(`${this.id} installed snapshot (${rd.snapshot.meta.index}, term ${rd.snapshot.meta.term})`);
-    }
-    const committed = rd.committedEntries;
-    for (let i = 0; i < committed.length; i++) {
-      const e = committed[i]!;
-      const hash = sm.apply(e);
-      inv.apply(this.id, e, hash);
-      this.host.applied(this, e);
-    }
-    for (const rs of rd.readStates) this.waitingReads.push({ requestId: rs.requestId, index: rs.index });
-    if (this.waitingReads.length > 0) this.serveReads(sm.index);
-    if (sm.index - this.lastSnapshotIndex >= this.timing.snapshotEvery) this.takeSnapshot(core, sm);
-    core.advance();
+    const done = this.syncInFlight;
+    if (done === null) return;
+    this.syncInFlight = null;
+    void this.storage.sync();
+    done(null);
   }
 
   /** Serves read `requestId` once the state machine has applied `index` (a lease read). */
   awaitRead(requestId: number, index: number): void {
-    this.waitingReads.push({ requestId, index });
-    if (this.sm !== null) this.serveReads(this.sm.index);
+    this.runtime?.awaitApplied(requestId, index);
   }
 
-  private sendOne(core: Raft, m: Message): void {
-    this.host.invariants.send(this.slot, m, this.durable, core);
-    if (m.type === 'InstallSnapshot' && m.snapshot.data.length === 0) {
-      // The core never holds snapshot bytes: attach our newest saved snapshot (its own meta).
-      const saved = this.storage.loadSnapshotNow();
-      if (saved === null || saved.meta.index < m.snapshot.meta.index) {
-        core.reportSnapshot(m.to, false);
-        return;
-      }
-      const full: Message = { ...m, snapshot: saved };
-      if (!this.host.send(this, full)) core.reportSnapshot(m.to, false);
-      return;
-    }
-    if (!this.host.send(this, m)) core.reportUnreachable(m.to);
+  /** The twin completes every operation but sync at once (memory-storage.ts). */
+  private makeStoragePort(): StoragePort {
+    return {
+      append: (entries) => this.storage.append(entries),
+      setHardState: (state) => this.storage.setHardState(state),
+      sync: (done) => {
+        this.syncInFlight = done;
+        this.host.scheduleSync(this);
+      },
+      installSnapshot: (snapshot, done) => {
+        void this.storage.installSnapshot(snapshot);
+        done(null);
+      },
+      saveSnapshot: (snapshot, done) => {
+        void this.storage.saveSnapshot(snapshot);
+        done(null);
+      },
+      compact: (index, done) => {
+        void this.storage.compact(index);
+        done(null);
+      },
+    };
   }
 
-  private serveReads(applied: number): void {
-    let kept = 0;
-    const reads = this.waitingReads;
-    for (let i = 0; i < reads.length; i++) {
-      const r = reads[i]!;
-      if (r.index <= applied) this.host.readServed(this, r.requestId, applied);
-      else reads[kept++] = r;
-    }
-    reads.length = kept;
+  /** A message dropped at once (link down) is reported to the core, as a failed TCP connection would be. */
+  private deliver(m: Message): void {
+    if (this.host.send(this, m)) return;
+    const core = this.core!;
+    if (m.type === 'InstallSnapshot') core.reportSnapshot(m.to, false);
+    else core.reportUnreachable(m.to);
   }
 
-  private takeSnapshot(core: Raft, sm: SimStateMachine): void {
-    const index = sm.index;
-    // A snapshot install may be pending in the core (stepped during our fsync): not now, then.
-    if (index <= core.snapshotIndex || index > core.lastApplied) return;
-    const snapshot: Snapshot = { meta: core.snapshotMetaAt(index), data: sm.snapshot() };
-    const decoded = decodeSimSnapshot(snapshot.data);
-    if (decoded.index !== snapshot.meta.index || decoded.term !== snapshot.meta.term) {
-      throw new InvariantViolation('Runtime Contract', `${this.id}: snapshot meta (${snapshot.meta.index}, ${snapshot.meta.term}) but state at (${decoded.index}, ${decoded.term})`);
-    }
-    this.storage.saveSnapshotNow(snapshot);
-    this.lastSnapshotIndex = index;
-    this.snapshotsTaken++;
-    const compactTo = index - this.timing.snapshotKeep;
-    if (compactTo > core.snapshotIndex) {
-      core.compact(compactTo);
-      this.storage.compactNow(compactTo);
+  private makeHooks(): RuntimeHooks<KvResult | undefined> {
+    const inv = this.host.invariants;
+    return {
+      persisting: (entries) => inv.persist(this.slot, this.core!, entries),
+      synced: (entries, hardState) => {
+        inv.synced(this.slot, entries);
+        if (hardState === null) return;
+        this.durable = hardState;
+        inv.durable(this.slot, this.id, hardState);
+      },
+      installed: (snapshot) => inv.installed(this.slot, snapshot.meta),
+      sent: (m, isBeforeSync) => inv.send(this.slot, m, this.durable, this.core!, isBeforeSync),
+      applied: (e) => {
+        inv.apply(this.id, e, this.sm!.hash, this.core!.commitIndex);
+        this.host.applied(this, e);
+      },
+      restored: (snapshot) => {
+        const sm = this.sm!;
+        inv.restore(this.id, sm.index, sm.hash);
+        this.host.trace(`${this.id} installed snapshot (${snapshot.meta.index}, term ${snapshot.meta.term})`);
+      },
+      snapshotTaken: (snapshot) => this.checkSnapshot(snapshot),
+      readReady: (requestId) => this.host.readServed(this, requestId, this.runtime!.appliedIndex),
+    };
+  }
+
+  private checkSnapshot(snapshot: Snapshot): void {
+    const state = decodeSimSnapshot(snapshot.data);
+    if (state.index !== snapshot.meta.index || state.term !== snapshot.meta.term) {
+      throw new InvariantViolation('Runtime Contract', `${this.id}: snapshot meta (${snapshot.meta.index}, ${snapshot.meta.term}) but state at (${state.index}, ${state.term})`);
     }
   }
 }

@@ -3,7 +3,7 @@
 // checking every invariant after every step. Single-threaded, no wall clock, no Math.random:
 // the seed alone decides everything, so any run replays exactly.
 import { bootstrapState, members, type Configuration, type Entry, type Message, type NodeId, type Role } from '../raft/index.js';
-import { EVENT_KINDS, EventQueue, type SimEvent } from './event-queue.js';
+import { EVENT_KINDS, EventQueue, type SimEvent, type SimTimer } from './event-queue.js';
 import { FaultInjector, type FaultTarget } from './faults.js';
 import { HASH_SEED, foldNumber } from './hash.js';
 import { InvariantSuite } from './invariants/suite.js';
@@ -89,7 +89,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     this.lastRole = new Array<number>(this.poolSize).fill(-1);
     this.lastTerm = new Array<number>(this.poolSize).fill(-1);
     this.lastCommitTraced = new Array<number>(this.poolSize).fill(0);
-    this.workload = new Workload(this.nodes, this.clientRng, this.invariants, { maxBatch: this.profile.maxBatch });
+    this.workload = new Workload(this.nodes, this.clientRng, this.invariants, { maxBatch: this.profile.maxBatch }, () => this.now);
     this.probe = new LivenessProbe(this.nodes, this.workload, this.invariants.liveness, (l) => this.trace(l), () => this.finalMembers());
     this.faults = new FaultInjector(new Rng(o.seed, STREAMS.faults), o.faults, this);
     if (o.membershipRate > 0) {
@@ -137,7 +137,10 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       events: this.events,
       messages: this.network.sent,
       crashes: this.faults.crashes,
-      snapshotsInstalled: this.nodes.reduce((s, n) => s + n.snapshotsInstalled, 0),
+      snapshotsInstalled: this.nodes.reduce((s, n) => s + n.stats.snapshotsInstalled, 0),
+      sentBeforeSync: this.nodes.reduce((s, n) => s + n.stats.sentBeforeSync, 0),
+      appliedBeforeSync: this.nodes.reduce((s, n) => s + n.stats.appliedBeforeSync, 0),
+      appliedEarly: this.nodes.reduce((s, n) => s + n.stats.appliedEarly, 0),
       reads: this.invariants.reads.count,
       recoveryMs: this.invariants.liveness.recoveryMs,
       ...this.membershipCounters(),
@@ -152,6 +155,14 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   scheduleSync(node: SimNode): void {
     const delay = this.diskRng.range(0.1, 3) * this.diskSlowFactor;
     this.queue.schedule(this.now + delay, EVENT_KINDS.syncDone, node.slot, node.incarnation);
+  }
+
+  scheduleTimer(node: SimNode, ms: number, fire: () => void): () => void {
+    const timer: SimTimer = { fire, isCancelled: false };
+    this.queue.schedule(this.now + ms, EVENT_KINDS.timer, node.slot, node.incarnation).timer = timer;
+    return () => {
+      timer.isCancelled = true;
+    };
   }
 
   send(node: SimNode, m: Message): boolean {
@@ -272,8 +283,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     switch (e.kind) {
       case EVENT_KINDS.tick: {
         const node = this.nodes[e.slot]!;
-        if (node.incarnation !== e.incarnation || node.core === null) return;
-        node.core.tick();
+        if (node.incarnation !== e.incarnation || node.runtime === null) return;
+        node.runtime.tick();
         node.pump();
         this.afterStep(node);
         this.queue.schedule(this.now + this.tickIntervalMs[e.slot]!, EVENT_KINDS.tick, e.slot, e.incarnation);
@@ -284,7 +295,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
         if (node.core === null || this.network.isBlocked(e.from, e.slot)) return;
         const lease = this.invariants.voteLease;
         lease?.before(node.core);
-        node.core.step(e.message!);
+        node.receive(e.message!);
         lease?.after(e.slot, node.core, e.message!, this.now);
         node.pump();
         this.afterStep(node);
@@ -294,6 +305,14 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
         const node = this.nodes[e.slot]!;
         if (node.incarnation !== e.incarnation) return;
         node.syncDone();
+        this.afterStep(node);
+        return;
+      }
+      case EVENT_KINDS.timer: {
+        const node = this.nodes[e.slot]!;
+        const timer = e.timer!;
+        if (node.incarnation !== e.incarnation || timer.isCancelled) return;
+        timer.fire();
         this.afterStep(node);
         return;
       }

@@ -1,12 +1,21 @@
-// A tiny deterministic state machine for the simulator (§5.3 "apply log[lastApplied]"): it
-// remembers nothing but the last applied (index, term), how many commands it applied, and a
-// running hash folded over every applied entry's (index, term, data). Two replicas with equal
-// hashes at an index applied the same sequence, which makes State Machine Safety checkable in
-// O(1) per entry and lets a restored snapshot be checked against the cluster's history.
+// The state machine the simulator runs: the real key-value store (src/kv/, the one `raftkv serve`
+// runs) behind a hashing wrapper (§5.3 "apply log[lastApplied]"). The wrapper folds every applied
+// entry's (index, term, data) and the store's size after it into a running hash, so two replicas
+// with equal hashes at an index applied the same sequence and hold stores of the same shape:
+// State Machine Safety is checkable in O(1) per entry, and a restored snapshot can be checked
+// against the cluster's history. Its snapshot is a fixed header (index, term, hash, commands)
+// followed by the store's own snapshot bytes.
 import type { Entry, StateMachine } from '../raft/index.js';
+import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
 import { HASH_SEED, foldNumber, hashBytes } from './hash.js';
 
-const SNAPSHOT_BYTES = 32;
+const HEADER_BYTES = 32;
+
+/**
+ * A small idempotency table, so that the simulator's runs also exercise eviction; equal on every
+ * node, as the store requires.
+ */
+export const SIM_KV_OPTIONS: KvStateMachineOptions = { idempotencyMaxRecords: 256 };
 
 export interface SimMachineState {
   readonly index: number;
@@ -23,38 +32,52 @@ export function chainHash(previous: number, entry: Entry): number {
   return foldNumber(h, entry.data.length === 0 ? 0 : hashBytes(entry.data));
 }
 
-export class SimStateMachine implements StateMachine<number> {
+export class SimStateMachine implements StateMachine<KvResult | undefined> {
   index = 0;
   term = 0;
   hash = HASH_SEED;
   /** Non-empty normal entries applied: the "commands" a client sees. */
   commands = 0;
+  private kv = new KvStateMachine(SIM_KV_OPTIONS);
 
-  /** Applies one entry and returns the running hash after it. */
-  apply(entry: Entry): number {
+  /** The store, for reads and checks. */
+  get store(): KvStateMachine {
+    return this.kv;
+  }
+
+  apply(entry: Entry): KvResult | undefined {
     if (entry.index !== this.index + 1) {
       // The runtime contract: each index exactly once, in order. A gap or repeat is a bug.
       throw new Error(`state machine at ${this.index} was handed entry ${entry.index}`);
     }
+    const result = this.kv.apply(entry);
     this.index = entry.index;
     this.term = entry.term;
-    this.hash = chainHash(this.hash, entry);
+    // The store's size after each entry: replicas that applied the same commands but reached
+    // different stores (a nondeterministic apply) part ways here.
+    this.hash = foldNumber(foldNumber(chainHash(this.hash, entry), this.kv.size), this.kv.sizeBytes);
     if (entry.type === 'normal' && entry.data.length > 0) this.commands++;
-    return this.hash;
+    return result;
   }
 
   snapshot(): Uint8Array {
-    const bytes = new Uint8Array(SNAPSHOT_BYTES);
+    const store = this.kv.snapshot();
+    const bytes = new Uint8Array(HEADER_BYTES + store.length);
     const view = new DataView(bytes.buffer);
     view.setFloat64(0, this.index);
     view.setFloat64(8, this.term);
     view.setUint32(16, this.hash);
     view.setFloat64(20, this.commands);
+    bytes.set(store, HEADER_BYTES);
     return bytes;
   }
 
   restore(data: Uint8Array): void {
     const s = decodeSimSnapshot(data);
+    const kv = new KvStateMachine(SIM_KV_OPTIONS);
+    kv.restore(data.subarray(HEADER_BYTES));
+    if (kv.appliedIndex !== s.index) throw new Error(`sim snapshot at ${s.index} holds a store at ${kv.appliedIndex}`);
+    this.kv = kv;
     this.index = s.index;
     this.term = s.term;
     this.hash = s.hash;
@@ -62,8 +85,9 @@ export class SimStateMachine implements StateMachine<number> {
   }
 }
 
+/** The wrapper's header of a snapshot: where the state machine stood. */
 export function decodeSimSnapshot(data: Uint8Array): SimMachineState {
-  if (data.length !== SNAPSHOT_BYTES) throw new Error(`sim snapshot has ${data.length} bytes, expected ${SNAPSHOT_BYTES}`);
+  if (data.length < HEADER_BYTES) throw new Error(`sim snapshot has ${data.length} bytes, fewer than its ${HEADER_BYTES}-byte header`);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return { index: view.getFloat64(0), term: view.getFloat64(8), hash: view.getUint32(16), commands: view.getFloat64(20) };
 }

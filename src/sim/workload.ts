@@ -1,7 +1,10 @@
-// The simulated client. It proposes unique commands at whichever node it believes leads (a
-// NotLeaderError redirects it, as a real client is redirected), issues linearizable reads through
-// ReadIndex (and now and then through the leader lease, thesis §6.4.1), and counts a proposal as acknowledged only when the node that accepted it applies
+// The simulated client. It proposes key-value commands (puts, deletes, conditional puts and
+// transactions over a few keys, encoded as the HTTP API encodes them) at whichever node it
+// believes leads (a NotLeaderError redirects it, as a real client is redirected), issues
+// linearizable reads through ReadIndex (and now and then through the leader lease, thesis
+// §6.4.1), and counts a proposal as acknowledged only when the node that accepted it applies
 // that very index with that very payload: what a 200 from the HTTP API promises.
+import { encodeCommand, type Command } from '../kv/index.js';
 import { NotLeaderError, ProposalDroppedError, type Entry } from '../raft/index.js';
 import { bytesEqual } from './hash.js';
 import type { InvariantSuite } from './invariants/suite.js';
@@ -9,6 +12,8 @@ import type { Rng } from './random.js';
 import type { SimNode } from './sim-node.js';
 
 const MAX_UNCOMMITTED = 128;
+/** Few keys, so that commands meet: conditions fail and succeed, deletes find what puts wrote. */
+const KEYS = 32;
 const WRITER = 0;
 const READER = 1;
 
@@ -40,6 +45,8 @@ export class Workload {
     private readonly rng: Rng,
     private readonly invariants: InvariantSuite,
     private readonly profile: ClientProfile,
+    /** Simulated milliseconds: the time a leader stamps on a command (log-carried time). */
+    private readonly now: () => number,
   ) {}
 
   /** Proposes a batch at the presumed leader; returns the node touched, or null. */
@@ -153,14 +160,30 @@ export class Workload {
   }
 
   private payload(): Uint8Array {
-    // Unique per run: a marker byte and the proposal's sequence number.
+    // Every command carries its sequence number in its idempotency key, so each proposal's bytes
+    // are unique and an acknowledgement recognizes them.
     const id = this.nextPayload++;
-    const p = new Uint8Array(8);
-    p[0] = 0x50;
-    p[4] = id >>> 24;
-    p[5] = (id >>> 16) & 0xff;
-    p[6] = (id >>> 8) & 0xff;
-    p[7] = id & 0xff;
-    return p;
+    const idempotencyKey = `c/${id}`;
+    const time = this.now();
+    const key = `k${this.rng.int(KEYS)}`;
+    const value = new Uint8Array(8);
+    new DataView(value.buffer).setFloat64(0, id);
+    const kind = this.rng.next();
+    let cmd: Command;
+    if (kind < 0.55) cmd = { type: 'put', key, value, time, idempotencyKey };
+    else if (kind < 0.7) cmd = { type: 'delete', key, time, idempotencyKey };
+    else if (kind < 0.85) cmd = { type: 'put', key, value, prevExist: kind < 0.78, time, idempotencyKey };
+    else {
+      const other = `k${this.rng.int(KEYS)}`;
+      cmd = {
+        type: 'txn',
+        compare: [{ key, target: 'version', op: '>', value: 0 }],
+        success: [{ type: 'put', key, value }, { type: 'get', key: other }],
+        failure: [{ type: 'delete', key: other }, { type: 'range', prefix: 'k1', limit: 4 }],
+        time,
+        idempotencyKey,
+      };
+    }
+    return encodeCommand(cmd);
   }
 }

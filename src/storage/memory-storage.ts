@@ -1,7 +1,14 @@
 // The in-memory twin of FileStorage, with crash semantics, for the deterministic simulator and
-// tests. What a crash may forget is exactly what Figure 2 says must not be relied on: writes
-// queued since the last sync. Durable state changes only in syncNow() and the *Now operations
-// that FileStorage makes durable before they return (snapshots and compaction).
+// tests. One face: the storage contract (RaftStorage), with one documented property FileStorage
+// lacks, which lets an event loop that never awaits drive it: EVERY OPERATION TAKES EFFECT WHEN
+// IT IS CALLED, and the promise it returns is already settled (it rejects only on a caller's
+// bug). So sync() makes the queue durable the moment it is called — the simulator calls it when
+// its seeded disk latency has passed — and saveSnapshot(), installSnapshot() and compact() are
+// durable on return, as FileStorage's are once their promises resolve.
+//
+// Two more hooks give the twin its crash semantics: crash() forgets what Figure 2 says must not
+// be relied on (writes queued since the last sync), and recover() reads back, synchronously,
+// what a restart would load.
 import type { Entry, HardState, InitialState, Snapshot } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
 import { validateAppend } from './log-rules.js';
@@ -27,64 +34,28 @@ export class MemoryStorage implements RaftStorage {
   /** Last index as seen through the queue, so append() can refuse gaps at once. */
   private queuedLastIndex = 0;
 
-  // ---- synchronous API for the simulator's event loop ----
-
-  loadNow(): InitialState {
-    const snapshotIndex = this.snapshot?.meta.index ?? 0;
-    if (this.logStart > snapshotIndex + 1) {
-      // Unreachable through the API: compaction is clamped to the snapshot, install resets both.
-      throw new StorageCorruptionError('memory', 0, `log starts at ${this.logStart} past snapshot ${snapshotIndex}`);
-    }
-    return {
-      hardState: this.hardState,
-      snapshot: this.snapshot?.meta ?? null,
-      entries: this.log.slice(Math.max(0, snapshotIndex + 1 - this.logStart)),
-      applied: snapshotIndex,
-    };
-  }
-
-  loadSnapshotNow(): Snapshot | null {
-    return this.snapshot;
-  }
-
-  syncNow(): void {
-    for (const op of this.queue) {
-      if (op.kind === 'append') this.applyAppend(op.entries);
-      else this.hardState = op.state;
-    }
-    this.queue = [];
-  }
-
-  /**
-   * Durable at once. Like FileStorage, whose snapshot marker travels through the WAL, this also
-   * makes every write queued before it durable.
-   */
-  saveSnapshotNow(snapshot: Snapshot): void {
-    this.syncNow();
-    if (this.snapshot === null || snapshot.meta.index >= this.snapshot.meta.index) this.snapshot = snapshot;
-  }
-
-  /** Durable at once; the whole log is discarded and restarts after snapshot.meta.index (§7). */
-  installSnapshotNow(snapshot: Snapshot): void {
-    this.saveSnapshotNow(snapshot);
-    this.log = [];
-    this.logStart = snapshot.meta.index + 1;
-    this.queuedLastIndex = snapshot.meta.index;
-  }
-
-  /** Durable at once. Only what the newest snapshot covers is dropped, as FileStorage does. */
-  compactNow(index: number): void {
-    const lastIndex = this.logStart + this.log.length - 1;
-    const upTo = Math.min(index, this.snapshot?.meta.index ?? 0, lastIndex);
-    if (upTo < this.logStart) return;
-    this.log = this.log.slice(upTo - this.logStart + 1);
-    this.logStart = upTo + 1;
-  }
+  // ---- crash semantics ----
 
   /** Power loss: every append and setHardState queued since the last sync is forgotten. */
   crash(): void {
     this.queue = [];
     this.queuedLastIndex = this.logStart + this.log.length - 1;
+  }
+
+  /** What a restart loads: load() and loadSnapshot() at once, without a promise. */
+  recover(): { readonly state: InitialState; readonly snapshot: Snapshot | null } {
+    const snapshotIndex = this.snapshot?.meta.index ?? 0;
+    if (this.logStart > snapshotIndex + 1) {
+      // Unreachable through the API: compaction is clamped to the snapshot, install resets both.
+      throw new StorageCorruptionError('memory', 0, `log starts at ${this.logStart} past snapshot ${snapshotIndex}`);
+    }
+    const state: InitialState = {
+      hardState: this.hardState,
+      snapshot: this.snapshot?.meta ?? null,
+      entries: this.log.slice(Math.max(0, snapshotIndex + 1 - this.logStart)),
+      applied: snapshotIndex,
+    };
+    return { state, snapshot: this.snapshot };
   }
 
   // ---- RaftStorage ----
@@ -105,32 +76,58 @@ export class MemoryStorage implements RaftStorage {
   }
 
   async load(): Promise<InitialState> {
-    return this.loadNow();
+    return this.recover().state;
   }
 
   async loadSnapshot(): Promise<Snapshot | null> {
-    return this.loadSnapshotNow();
+    return this.snapshot;
   }
 
   async sync(): Promise<void> {
-    this.syncNow();
+    this.flush();
   }
 
+  /**
+   * Durable at once. Like FileStorage, whose snapshot marker travels through the WAL, this also
+   * makes every write queued before it durable.
+   */
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
-    this.saveSnapshotNow(snapshot);
+    this.save(snapshot);
   }
 
+  /** Durable at once; the whole log is discarded and restarts after snapshot.meta.index (§7). */
   async installSnapshot(snapshot: Snapshot): Promise<void> {
-    this.installSnapshotNow(snapshot);
+    this.save(snapshot);
+    this.log = [];
+    this.logStart = snapshot.meta.index + 1;
+    this.queuedLastIndex = snapshot.meta.index;
   }
 
+  /** Durable at once. Only what the newest snapshot covers is dropped, as FileStorage does. */
   async compact(index: number): Promise<void> {
-    this.compactNow(index);
+    const lastIndex = this.logStart + this.log.length - 1;
+    const upTo = Math.min(index, this.snapshot?.meta.index ?? 0, lastIndex);
+    if (upTo < this.logStart) return;
+    this.log = this.log.slice(upTo - this.logStart + 1);
+    this.logStart = upTo + 1;
   }
 
   /** Flushes like FileStorage.close(); the twin stays usable, which stands for a reopen. */
   async close(): Promise<void> {
-    this.syncNow();
+    this.flush();
+  }
+
+  private flush(): void {
+    for (const op of this.queue) {
+      if (op.kind === 'append') this.applyAppend(op.entries);
+      else this.hardState = op.state;
+    }
+    this.queue = [];
+  }
+
+  private save(snapshot: Snapshot): void {
+    this.flush();
+    if (this.snapshot === null || snapshot.meta.index >= this.snapshot.meta.index) this.snapshot = snapshot;
   }
 
   private applyAppend(entries: readonly Entry[]): void {

@@ -1,7 +1,6 @@
 // The storage contract shared by the file-backed write-ahead log and its in-memory twin. The
-// runtime drives it from each Ready (see raft/types.ts): queue the writes, then sync, and only
-// AFTER sync resolves send the Ready's messages (a leader's AppendEntries excepted, thesis
-// §10.2.1: see node/raft-node.ts).
+// runtime drives it from each Ready: queue the writes, then sync; what may happen before and
+// after the sync is the Ready contract's to say (raft/types.ts, `Ready`).
 import type { Entry, HardState, InitialState, Snapshot } from '../raft/types.js';
 
 export interface RaftStorage {

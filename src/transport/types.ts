@@ -1,5 +1,5 @@
-// The transport's contract with the runtime: options, callbacks, logger and statistics. The
-// runtime (node/) hands every Message of a Ready to `send()` only AFTER the Ready is durable;
+// The transport's contract with the runtime: options, callbacks, logger and statistics. When
+// each message of a Ready may be sent is the Ready contract's to say (raft/types.ts, `Ready`);
 // the transport may drop any message (Raft tolerates loss, §5.3) but never reorders messages
 // on the stream to one peer, and never blocks the caller. Everything a peer can make the
 // receiver hold (connections, handshake bytes, idle streams, requests in flight, snapshot

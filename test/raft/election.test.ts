@@ -65,7 +65,7 @@ test('§5.2 a candidate increments currentTerm, votes for itself and sends Reque
   assert.equal(a.raft.role, 'candidate');
   assert.deepEqual(rd.hardState, { currentTerm: 2, votedFor: 'a', commitIndex: 1 });
   assert.deepEqual(
-    byRecipient(rd.messages),
+    byRecipient(rd.messagesAfterSync),
     ['b', 'c', 'd', 'e'].map((to) => requestVote('a', to, 2, 1, 1)),
   );
   a.handle(rd);

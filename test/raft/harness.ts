@@ -1,7 +1,9 @@
-// A hand-driven harness for the consensus core's tests (paper Figure 2, §5–§8): nodes with a
-// tiny durable store that persists each Ready BEFORE its messages leave, and a Network that
-// delivers those messages one by one, drops them across partitions, and crashes nodes back to
-// what they persisted. Nothing here reads a clock: time is ticks, randomness is seeded.
+// A hand-driven harness for the consensus core's tests (paper Figure 2, §5–§8): nodes whose
+// Readies the shipping runtime carries out (src/node/runtime.ts) over a tiny synchronous disk,
+// checking every message as it leaves against what that disk holds, and a Network that delivers
+// those messages one by one, drops them across partitions, and crashes nodes back to what they
+// persisted. Nothing here reads a clock: time is ticks, randomness is seeded.
+import { Runtime, type StoragePort } from '../../src/node/runtime.js';
 import { Raft, bootstrapState, encodeConfiguration } from '../../src/raft/index.js';
 import { Rng } from '../../src/sim/random.js';
 import type {
@@ -16,6 +18,7 @@ import type {
   Ready,
   Snapshot,
   SoftState,
+  StateMachine,
 } from '../../src/raft/index.js';
 
 /** A seeded source of floats in [0, 1): the simulator's generator, as a function. */
@@ -86,7 +89,12 @@ export function stateOf(voters: readonly NodeId[], spec: StateSpec): InitialStat
   };
 }
 
-/** The durable part of a node: only what a handled Ready persisted survives a crash. */
+/**
+ * The durable part of a node: only what a handled Ready persisted survives a crash. A
+ * synchronous disk: every write is durable once queued, so a Ready is durable as soon as the
+ * runtime has queued it (the core's tests look at Readies; the simulator covers the windows
+ * while a real sync is in flight).
+ */
 export class DurableStore {
   hardState: HardState;
   snapshot: Snapshot | null = null;
@@ -119,10 +127,35 @@ export class DurableStore {
     this.entries = [];
   }
 
-  /** storage.saveSnapshot + compact: a snapshot taken locally keeps the log after it. */
-  saveAndCompact(snapshot: Snapshot): void {
+  /** storage.saveSnapshot: a snapshot taken locally; the log stays until compact(). */
+  save(snapshot: Snapshot): void {
     this.snapshot = snapshot;
-    this.entries = this.entries.filter((e) => e.index > snapshot.meta.index);
+  }
+
+  /** storage.compact: the log up to `index`, which the snapshot covers, goes. */
+  compact(index: number): void {
+    this.entries = this.entries.filter((e) => e.index > index);
+  }
+
+  /** The runtime's storage port over this store: every operation completes at once. */
+  port(): StoragePort {
+    return {
+      append: (entries) => this.append(entries),
+      setHardState: (state) => (this.hardState = state),
+      sync: (done) => done(null),
+      installSnapshot: (snapshot, done) => {
+        this.install(snapshot);
+        done(null);
+      },
+      saveSnapshot: (snapshot, done) => {
+        this.save(snapshot);
+        done(null);
+      },
+      compact: (index, done) => {
+        this.compact(index);
+        done(null);
+      },
+    };
   }
 
   recover(): InitialState {
@@ -151,9 +184,8 @@ function emptyOutput(): Output {
   return { softState: null, hardState: null, snapshot: null, entries: [], messages: [], committed: [], readStates: [] };
 }
 
-export class TestNode {
+export class TestNode implements StateMachine<void> {
   readonly id: NodeId;
-  raft: Raft;
   readonly store: DurableStore;
   /** Every entry applied since the last restart, in the order applied. */
   applied: Entry[] = [];
@@ -161,8 +193,12 @@ export class TestNode {
   machine: string[] = [];
   appliedIndex: number;
   readStates: ReadState[] = [];
+  private runtime: Runtime<void>;
   private readonly options: NodeOptions;
   private restarts = 0;
+  /** What the Readies being carried out emitted. */
+  private out: Output = emptyOutput();
+  private readies = 0;
 
   constructor(id: NodeId, voters: readonly NodeId[], options: NodeOptions = {}) {
     this.id = id;
@@ -171,54 +207,66 @@ export class TestNode {
     const initial = options.state ?? bootstrapState(configOf(all));
     this.store = new DurableStore(initial);
     this.appliedIndex = initial.applied;
-    this.raft = this.build(initial);
+    this.runtime = this.build(initial);
   }
 
-  private build(initial: InitialState): Raft {
+  get raft(): Raft {
+    return this.runtime.core;
+  }
+
+  private build(initial: InitialState): Runtime<void> {
     const { seed = 1, state: _state, ...rest } = this.options;
     const random = seededRandom(hashString(`${this.id}/${seed}/${this.restarts}`));
-    return new Raft({ ...rest, id: this.id, random, restarted: this.restarts > 0 }, initial);
+    const core = new Raft({ ...rest, id: this.id, random, restarted: this.restarts > 0 }, initial);
+    return new Runtime<void>({
+      core,
+      storage: this.store.port(),
+      transport: { send: () => undefined },
+      stateMachine: this,
+      clock: NO_CLOCK,
+      applied: initial.applied,
+      latestSnapshot: this.store.snapshot,
+      // Snapshots only when a test takes one, and then of everything applied.
+      snapshotEntries: Number.POSITIVE_INFINITY,
+      snapshotCatchUpEntries: 0,
+      hooks: {
+        readyTaken: (rd: Ready) => {
+          if (++this.readies > 1000) throw new Error(`${this.id}: hasReady() never settles`);
+          this.out.softState = rd.softState ?? this.out.softState;
+          this.out.hardState = rd.hardState ?? this.out.hardState;
+          this.out.snapshot = rd.snapshot ?? this.out.snapshot;
+          this.out.entries.push(...rd.entries);
+          this.out.committed.push(...rd.committedEntries);
+        },
+        sent: (m: Message, isBeforeSync: boolean) => {
+          this.checkPersistedBeforeSend(m, isBeforeSync);
+          this.out.messages.push(m);
+        },
+        restored: (snapshot: Snapshot) => {
+          this.appliedIndex = snapshot.meta.index;
+        },
+        readsConfirmed: (readStates: readonly ReadState[]) => {
+          this.out.readStates.push(...readStates);
+          this.readStates.push(...readStates);
+        },
+      },
+    });
   }
 
-  /** The runtime's side of the Ready contract: persist, check what may be sent, apply, advance. */
+  /** A Ready the test took itself, carried out by the runtime. */
   handle(rd: Ready): Output {
-    if (rd.snapshot !== null) this.store.install(rd.snapshot);
-    this.store.append(rd.entries);
-    if (rd.hardState !== null) this.store.hardState = rd.hardState;
-    for (const m of rd.messages) this.checkPersistedBeforeSend(m);
-    if (rd.snapshot !== null) {
-      this.machine = decodeMachine(rd.snapshot.data);
-      this.appliedIndex = rd.snapshot.meta.index;
-    }
-    for (const e of rd.committedEntries) this.apply(e);
-    this.readStates.push(...rd.readStates);
-    this.raft.advance();
-    return {
-      softState: rd.softState,
-      hardState: rd.hardState,
-      snapshot: rd.snapshot,
-      entries: [...rd.entries],
-      messages: [...rd.messages],
-      committed: [...rd.committedEntries],
-      readStates: [...rd.readStates],
-    };
+    this.out = emptyOutput();
+    this.readies = 0;
+    this.runtime.carryOut(rd);
+    return this.out;
   }
 
-  /** Handles Readies until there are none; the union of their outputs. Bounded. */
+  /** The runtime carries out Readies until there are none; the union of their outputs. Bounded. */
   drain(): Output {
-    const out = emptyOutput();
-    for (let i = 0; this.raft.hasReady(); i++) {
-      if (i > 1000) throw new Error(`${this.id}: hasReady() never settles`);
-      const o = this.handle(this.raft.ready());
-      out.softState = o.softState ?? out.softState;
-      out.hardState = o.hardState ?? out.hardState;
-      out.snapshot = o.snapshot ?? out.snapshot;
-      out.entries.push(...o.entries);
-      out.messages.push(...o.messages);
-      out.committed.push(...o.committed);
-      out.readStates.push(...o.readStates);
-    }
-    return out;
+    this.out = emptyOutput();
+    this.readies = 0;
+    this.runtime.pump();
+    return this.out;
   }
 
   /** Engine style: one input, then every output it caused. */
@@ -229,7 +277,7 @@ export class TestNode {
 
   /**
    * Loses everything volatile, including a Ready taken but not yet handled (its messages were
-   * never sent because the harness sends only after persisting), and rebuilds from the store.
+   * never sent: nothing leaves a Ready the runtime was not given), and rebuilds from the store.
    */
   crash(): void {
     this.restarts++;
@@ -238,19 +286,20 @@ export class TestNode {
     this.readStates = [];
     this.machine = this.store.snapshot !== null ? decodeMachine(this.store.snapshot.data) : [];
     this.appliedIndex = initial.applied;
-    this.raft = this.build(initial);
+    this.runtime = this.build(initial);
   }
 
-  /** The runtime saved a snapshot of the state machine at its applied index and compacted. */
+  /** The runtime saves a snapshot of the state machine at its applied index, and compacts. */
   takeSnapshot(): Snapshot {
-    const meta = this.raft.snapshotMetaAt(this.appliedIndex);
-    const snapshot: Snapshot = { meta, data: encodeMachine(this.machine) };
-    this.store.saveAndCompact(snapshot);
-    this.raft.compact(meta.index);
-    return snapshot;
+    this.runtime.takeSnapshot((err) => {
+      if (err !== null) throw err;
+    });
+    return this.store.snapshot!;
   }
 
-  private apply(e: Entry): void {
+  // ---- the state machine the runtime applies to -------------------------------------------------
+
+  apply(e: Entry): void {
     // §5.3 / Figure 2: lastApplied advances one entry at a time, in log order.
     if (e.index !== this.appliedIndex + 1) {
       throw new Error(`${this.id}: applied index ${e.index} after ${this.appliedIndex}`);
@@ -263,14 +312,31 @@ export class TestNode {
     if (e.type === 'normal' && e.data.length > 0) this.machine.push(text(e.data));
   }
 
-  /** Figure 2: a message may leave only once the state it depends on is durable. */
-  private checkPersistedBeforeSend(m: Message): void {
+  snapshot(): Uint8Array {
+    return encodeMachine(this.machine);
+  }
+
+  restore(data: Uint8Array): void {
+    this.machine = decodeMachine(data);
+  }
+
+  /**
+   * Figure 2: a message may leave only once the state it depends on is durable; the Ready
+   * contract's exception (raft/types.ts): a leader's AppendEntries and the like, and pre-votes,
+   * may leave before the sync, but never in a term the store does not hold.
+   */
+  private checkPersistedBeforeSend(m: Message, isBeforeSync: boolean): void {
     const hs = this.store.hardState;
     const fail = (why: string): never => {
       throw new Error(`${this.id}: sent ${m.type} to ${m.to} but ${why}`);
     };
     const isPreVote = (m.type === 'RequestVote' || m.type === 'RequestVoteResponse') && m.preVote;
     if (!isPreVote && m.term > hs.currentTerm) fail(`stored currentTerm is ${hs.currentTerm} < ${m.term}`);
+    if (isBeforeSync) {
+      const mayRace = isPreVote || m.type === 'AppendEntries' || m.type === 'InstallSnapshot' || m.type === 'TimeoutNow' || m.type === 'Removed';
+      if (!mayRace) fail('its Ready was not yet durable');
+      return;
+    }
     if (m.type === 'RequestVote' && !m.preVote && hs.votedFor !== this.id) fail(`stored votedFor is ${hs.votedFor}`);
     if (m.type === 'RequestVoteResponse' && !m.preVote && m.voteGranted && (hs.votedFor !== m.to || hs.currentTerm !== m.term)) {
       fail(`stored vote is ${hs.votedFor}@${hs.currentTerm}`);
@@ -283,6 +349,14 @@ export class TestNode {
     }
   }
 }
+
+/** The harness's disk never fills, so the runtime never retries: it needs no timers. */
+const NO_CLOCK = {
+  now: (): number => 0,
+  setTimer(): () => void {
+    throw new Error('the harness has no timers');
+  },
+};
 
 function encodeMachine(machine: readonly string[]): Uint8Array {
   return bytes(JSON.stringify(machine));

@@ -11,7 +11,8 @@ test('Figure 2: a granted vote is in the hardState of the same Ready as the Requ
   const b = makeNode('b', ABC, PAPER);
   b.raft.step(requestVote('c', 'b', 4, 1, 1));
   const rd = b.raft.ready();
-  assert.deepEqual(rd.messages, [voteResponse('b', 'c', 4, true)]);
+  assert.deepEqual(rd.messages, []);
+  assert.deepEqual(rd.messagesAfterSync, [voteResponse('b', 'c', 4, true)]);
   assert.deepEqual(rd.hardState, { currentTerm: 4, votedFor: 'c', commitIndex: 1 });
   b.handle(rd);
 });
@@ -20,31 +21,32 @@ test("Figure 2: a candidate's RequestVotes leave in the Ready that persists its 
   const a = makeNode('a', ABC, PAPER);
   a.raft.campaign();
   const rd = a.raft.ready();
-  assert.equal(ofType(rd.messages, 'RequestVote').length, 2);
+  assert.deepEqual(rd.messages, [], 'nothing before the sync: they carry the new term');
+  assert.equal(ofType(rd.messagesAfterSync, 'RequestVote').length, 2);
   assert.deepEqual(rd.hardState, { currentTerm: 2, votedFor: 'a', commitIndex: 1 });
   a.handle(rd);
 });
 
-test('Figure 2: a Ready says when its hard state changes term or vote (must be durable before its messages), and not when only commitIndex moved', () => {
+test('Figure 2: a Ready must be synced when its hard state changes term or vote, and not when only commitIndex moved', () => {
   const b = makeNode('b', ABC, PAPER);
   b.raft.step(requestVote('c', 'b', 4, 1, 1));
   const vote = b.raft.ready();
-  assert.equal(vote.termOrVoteChanged, true, 'a new term and vote');
+  assert.equal(vote.mustSync, true, 'a new term and vote');
   b.handle(vote);
 
   const f = nodeFrom('f', ABC, { terms: [1, 2], currentTerm: 2 }, PAPER);
   f.raft.step(appendEntries('a', 'f', 2, 2, 2, [], 1));
   const heartbeat = f.raft.ready();
-  assert.equal(heartbeat.termOrVoteChanged, false, 'the term was already durable');
+  assert.equal(heartbeat.mustSync, false, 'the term was already durable, and there is nothing else to write');
   f.handle(heartbeat);
   f.raft.step(appendEntries('a', 'f', 2, 2, 2, [], 2));
   const commitOnly = f.raft.ready();
   assert.deepEqual(commitOnly.hardState, { currentTerm: 2, votedFor: null, commitIndex: 2 });
-  assert.equal(commitOnly.termOrVoteChanged, false, 'only commitIndex moved');
+  assert.equal(commitOnly.mustSync, false, 'only commitIndex moved');
   f.handle(commitOnly);
   f.raft.step(appendEntries('c', 'f', 3, 2, 2, [], 2));
   const newTerm = f.raft.ready();
-  assert.equal(newTerm.termOrVoteChanged, true, 'a new leader in a higher term');
+  assert.equal(newTerm.mustSync, true, 'a new leader in a higher term');
   f.handle(newTerm);
 });
 
@@ -53,7 +55,9 @@ test('Figure 2: entries a follower acknowledges are in the Ready of the acknowle
   b.raft.step(appendEntries('a', 'b', 2, 1, 1, [entry(2, 2), entry(3, 2)], 1));
   const rd = b.raft.ready();
   assert.deepEqual(rd.entries, [entry(2, 2), entry(3, 2)]);
-  const [ack] = ofType(rd.messages, 'AppendEntriesResponse');
+  assert.equal(rd.mustSync, true);
+  assert.deepEqual(rd.messages, [], 'an acknowledgement waits for the sync');
+  const [ack] = ofType(rd.messagesAfterSync, 'AppendEntriesResponse');
   assert.deepEqual([ack?.success, ack?.matchIndex], [true, 3]);
   b.handle(rd);
 });
@@ -64,11 +68,11 @@ test('Figure 2: entries received while a Ready is being persisted are acknowledg
   const first = b.raft.ready();
   // The runtime is syncing `first` when entry 3 arrives.
   b.raft.step(appendEntries('a', 'b', 2, 2, 2, [entry(3, 2)], 1));
-  assert.ok(ofType(first.messages, 'AppendEntriesResponse').every((r) => r.matchIndex <= 2));
+  assert.ok(ofType(first.messagesAfterSync, 'AppendEntriesResponse').every((r) => r.matchIndex <= 2));
   b.handle(first);
   const second = b.raft.ready();
   assert.deepEqual(second.entries, [entry(3, 2)]);
-  assert.deepEqual(ofType(second.messages, 'AppendEntriesResponse').map((r) => r.matchIndex), [3]);
+  assert.deepEqual(ofType(second.messagesAfterSync, 'AppendEntriesResponse').map((r) => r.matchIndex), [3]);
   b.handle(second);
 });
 
@@ -76,7 +80,7 @@ test('a crash that loses an unpersisted Ready loses its messages too: the vote n
   const b = makeNode('b', ABC, PAPER);
   b.raft.step(requestVote('c', 'b', 2, 1, 1));
   const lost = b.raft.ready();
-  assert.equal(ofType(lost.messages, 'RequestVoteResponse')[0]?.voteGranted, true);
+  assert.equal(ofType(lost.messagesAfterSync, 'RequestVoteResponse')[0]?.voteGranted, true);
   b.crash(); // before persisting: the response is never sent
   assert.equal(b.raft.currentTerm, 1);
   assert.equal(b.raft.votedFor, null);

@@ -21,7 +21,7 @@ test('§5.4.1 a server that has not voted grants a candidate whose log is as up 
   b.raft.step(requestVote('c', 'b', 2, 1, 1));
   const rd = b.raft.ready();
   assert.deepEqual(rd.hardState, { currentTerm: 2, votedFor: 'c', commitIndex: 1 });
-  assert.deepEqual(rd.messages, [voteResponse('b', 'c', 2, true)]);
+  assert.deepEqual(rd.messagesAfterSync, [voteResponse('b', 'c', 2, true)]);
   b.handle(rd);
   assert.equal(b.raft.votedFor, 'c');
 });

@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  ApplyOnlyCommitted,
   commitIndexMonotonic,
+  PersistBeforeSend,
   CommittedLog,
   ConfigChangeOneAtATime,
   ConfigOnAppend,
@@ -307,4 +309,34 @@ test('Removal Notice: a server told it is out before the entry is committed, or 
   // A notice naming an entry that is not a configuration, or one that lists the server.
   violates('Removal Notice', () => ok.observe(fakeNode({ id: 'n3', log: [1, 1, 2, 2], commit: 4, removed: { by: 'n1', configIndex: 3 } })), /not a configuration/);
   violates('Removal Notice', () => ok.observe(fakeNode({ id: 'n2', log: [1, 1, 2, 2], commit: 4, configEntries: without, removed: { by: 'n1', configIndex: 4 } })), /lists it/);
+});
+
+test('Persist Before Send: an early acknowledgement, a term or vote not yet durable, or an acknowledgement past the durable log is reported', () => {
+  const c = new PersistBeforeSend(3);
+  const hs = { currentTerm: 2, votedFor: 'n1', commitIndex: 1 };
+  const ack = (matchIndex: number) =>
+    ({ type: 'AppendEntriesResponse', from: 'n2', to: 'n1', term: 2, success: true, matchIndex, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 1 }) as const;
+  c.restart(1, 3);
+  c.send(1, ack(3), hs, false);
+  violates('Persist Before Send', () => c.send(1, ack(3), hs, true), /before its Ready's writes are durable/);
+  violates('Persist Before Send', () => c.send(1, ack(5), hs, false), /stable log ends at 3/);
+  c.synced(1, [entry(4, 2), entry(5, 2)]);
+  c.send(1, ack(5), hs, false);
+  c.installed(1, { index: 9, term: 2, config: voters('n1', 'n2', 'n3') });
+  c.send(1, { type: 'InstallSnapshotResponse', from: 'n2', to: 'n1', term: 2, matchIndex: 9, seq: 1 }, hs, false);
+  // A leader's AppendEntries may race its write (thesis §10.2.1), but not its term.
+  const ae = { type: 'AppendEntries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: [entry(2, 2)], leaderCommit: 1, seq: 1 } as const;
+  c.send(0, ae, hs, true);
+  violates('Persist Before Send', () => c.send(0, { ...ae, term: 3 }, hs, true), /term 3 .* holds term 2/);
+  const rv = { type: 'RequestVote', from: 'n1', to: 'n2', term: 2, preVote: false, lastLogIndex: 1, lastLogTerm: 1, transfer: false } as const;
+  c.send(0, rv, hs, false);
+  violates('Persist Before Send', () => c.send(0, rv, { ...hs, votedFor: null }, false), /votedFor nobody/);
+  // Pre-votes bind nobody: they may leave early, with the term they would campaign in.
+  c.send(0, { ...rv, term: 3, preVote: true }, hs, true);
+});
+
+test('Apply Only Committed: an entry applied above the commit index is reported', () => {
+  const c = new ApplyOnlyCommitted();
+  c.apply('n1', entry(3, 2), 3);
+  violates('Apply Only Committed', () => c.apply('n1', entry(4, 2), 3), /commitIndex 3/);
 });

@@ -20,18 +20,20 @@ runConformance({
   dispose: async () => {},
 });
 
-test('MemoryStorage: queued writes are invisible until syncNow, and crash() forgets them', () => {
+const entriesOf = (s: MemoryStorage): string[] => s.recover().state.entries.map((e) => `${e.index}/${e.term}`);
+
+test('MemoryStorage: queued writes are invisible until sync(), and crash() forgets them', () => {
   const s = new MemoryStorage();
   s.append(range(1, 3, 1));
   s.setHardState({ currentTerm: 1, votedFor: 'n1', commitIndex: 0 });
-  assert.deepEqual(s.loadNow().entries, []);
-  assert.equal(s.loadNow().hardState.currentTerm, 0);
-  s.syncNow();
-  assert.equal(s.loadNow().entries.length, 3);
+  assert.deepEqual(s.recover().state.entries, []);
+  assert.equal(s.recover().state.hardState.currentTerm, 0);
+  void s.sync();
+  assert.equal(s.recover().state.entries.length, 3, 'sync() takes effect when called, not when its promise settles');
   s.append(range(2, 5, 2));
   s.setHardState({ currentTerm: 2, votedFor: null, commitIndex: 1 });
   s.crash();
-  const state = s.loadNow();
+  const { state } = s.recover();
   assert.deepEqual(state.entries.map((e) => `${e.index}/${e.term}`), ['1/1', '2/1', '3/1']);
   assert.deepEqual(state.hardState, { currentTerm: 1, votedFor: 'n1', commitIndex: 0 });
   // The gap check follows the durable log after a crash, not the forgotten queue.
@@ -44,38 +46,52 @@ test('MemoryStorage: queued operations replay in order (truncate, then append, t
   s.append(range(1, 5, 1));
   s.append(range(3, 6, 2));
   s.append(range(4, 4, 3));
-  s.syncNow();
-  assert.deepEqual(s.loadNow().entries.map((e) => `${e.index}/${e.term}`), ['1/1', '2/1', '3/2', '4/3']);
+  void s.sync();
+  assert.deepEqual(entriesOf(s), ['1/1', '2/1', '3/2', '4/3']);
 });
 
 test('MemoryStorage: entries and snapshot bytes are shared, not copied', () => {
   const s = new MemoryStorage();
   const e = entry(1, 1, 16);
   s.append([e]);
-  s.syncNow();
-  assert.equal(s.loadNow().entries[0], e);
+  void s.sync();
+  assert.equal(s.recover().state.entries[0], e);
   const snap = snapshotAt(1, 1);
-  s.saveSnapshotNow(snap);
-  assert.equal(s.loadSnapshotNow(), snap);
+  void s.saveSnapshot(snap);
+  assert.equal(s.recover().snapshot, snap);
 });
 
-test('MemoryStorage: snapshots and compaction are durable at once and survive crash()', () => {
+test('MemoryStorage: snapshots and compaction are durable when called and survive crash()', () => {
   const s = new MemoryStorage();
   s.append(range(1, 10, 1));
-  s.syncNow();
-  s.saveSnapshotNow(snapshotAt(6, 1));
-  s.compactNow(6);
+  void s.sync();
+  void s.saveSnapshot(snapshotAt(6, 1));
+  void s.compact(6);
   s.append(range(11, 12, 1));
   s.crash();
-  let state = s.loadNow();
+  let state = s.recover().state;
   assert.equal(state.applied, 6);
   assert.deepEqual(state.entries.map((e) => e.index), [7, 8, 9, 10]);
-  s.installSnapshotNow(snapshotAt(20, 2));
+  void s.installSnapshot(snapshotAt(20, 2));
   s.crash();
-  state = s.loadNow();
+  state = s.recover().state;
   assert.equal(state.snapshot?.index, 20);
   assert.deepEqual(state.entries, []);
   s.append(range(21, 21, 2));
-  s.syncNow();
-  assert.deepEqual(s.loadNow().entries.map((e) => e.index), [21]);
+  void s.sync();
+  assert.deepEqual(entriesOf(s), ['21/2']);
+});
+
+test('MemoryStorage: every promise it returns is already settled when the call returns', async () => {
+  const s = new MemoryStorage();
+  const settled: string[] = [];
+  const track = (name: string, p: Promise<unknown>): void => void p.then(() => settled.push(name));
+  s.append(range(1, 4, 1));
+  track('sync', s.sync());
+  track('saveSnapshot', s.saveSnapshot(snapshotAt(2, 1)));
+  track('compact', s.compact(2));
+  track('installSnapshot', s.installSnapshot(snapshotAt(9, 2)));
+  // One microtask turn: nothing any of them waits for is still pending.
+  await Promise.resolve();
+  assert.deepEqual(settled, ['sync', 'saveSnapshot', 'compact', 'installSnapshot']);
 });

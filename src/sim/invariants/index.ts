@@ -20,3 +20,5 @@ export { RemovalNotice } from './removal-notice.js';
 export type { LeaseView } from './vote-lease.js';
 export { INVARIANTS, InvariantViolation, sameEntry, violation } from './violation.js';
 export type { InvariantName, LogView, MemberView, NodeView } from './violation.js';
+export { PersistBeforeSend } from './persist-before-send.js';
+export { ApplyOnlyCommitted } from './apply-only-committed.js';

@@ -1,7 +1,9 @@
 // All invariant checkers behind the few hooks the simulated runtime calls. `step` runs after
 // every event that touched a node and costs O(1) per checker (amortized over the entries a step
 // adds); the rest run when the matching thing happens (persist, sync, send, apply, restart).
-import type { Configuration, Entry, HardState, Message, NodeId } from '../../raft/index.js';
+import type { Configuration, Entry, HardState, Message, NodeId, SnapshotMeta } from '../../raft/index.js';
+import { ApplyOnlyCommitted } from './apply-only-committed.js';
+import { PersistBeforeSend } from './persist-before-send.js';
 import { commitIndexMonotonic, termMonotonic, type Monotonic } from './monotonic.js';
 import { CommittedLog } from './committed-log.js';
 import { Durability } from './durability.js';
@@ -39,6 +41,8 @@ export class InvariantSuite {
   readonly leavingLeader: LeavingLeaderStepsDown;
   readonly voterQuorum: VoterQuorum;
   readonly removalNotice: RemovalNotice;
+  readonly persistBeforeSend: PersistBeforeSend;
+  readonly applyOnlyCommitted = new ApplyOnlyCommitted();
   /** Null when the core runs without CheckQuorum, which is what gives servers the lease. */
   readonly voteLease: VoteLease | null;
 
@@ -59,6 +63,7 @@ export class InvariantSuite {
     this.leavingLeader = new LeavingLeaderStepsDown(nodes, graceMs);
     this.voterQuorum = new VoterQuorum(nodes);
     this.removalNotice = new RemovalNotice(this.committed);
+    this.persistBeforeSend = new PersistBeforeSend(nodes);
   }
 
   /** After every event that touched node `slot`, at simulated time `now`. */
@@ -92,8 +97,28 @@ export class InvariantSuite {
     this.commitIndex.durable(slot, nodeId, hs);
   }
 
-  /** A message leaves node `slot` (whose core is `node`), whose durable hard state is `durable`. */
-  send(slot: number, m: Message, durable: HardState, node: MemberView): void {
+  /** Node `slot` started afresh (founded, or provisioned empty) from `hs`, its log ending at `lastIndex`. */
+  started(slot: number, nodeId: NodeId, hs: HardState, lastIndex: number): void {
+    this.durable(slot, nodeId, hs);
+    this.persistBeforeSend.restart(slot, lastIndex);
+  }
+
+  /** A sync of node `slot` made `entries` durable. */
+  synced(slot: number, entries: readonly Entry[]): void {
+    this.persistBeforeSend.synced(slot, entries);
+  }
+
+  /** Node `slot` durably installed a leader's snapshot. */
+  installed(slot: number, meta: SnapshotMeta): void {
+    this.persistBeforeSend.installed(slot, meta);
+  }
+
+  /**
+   * A message leaves node `slot` (whose core is `node`), whose durable hard state is `durable`;
+   * `isBeforeSync`: its Ready's writes are not durable yet.
+   */
+  send(slot: number, m: Message, durable: HardState, node: MemberView, isBeforeSync: boolean): void {
+    this.persistBeforeSend.send(slot, m, durable, isBeforeSync);
     if (m.type === 'RequestVoteResponse') {
       this.vote.send(slot, m, durable);
       this.voterQuorum.grant(m);
@@ -102,7 +127,9 @@ export class InvariantSuite {
     }
   }
 
-  apply(nodeId: NodeId, entry: Entry, hash: number): void {
+  /** `nodeId`, whose commitIndex is `commitIndex`, applied `entry`; its state hash is now `hash`. */
+  apply(nodeId: NodeId, entry: Entry, hash: number, commitIndex: number): void {
+    this.applyOnlyCommitted.apply(nodeId, entry, commitIndex);
     this.stateMachineSafety.apply(nodeId, entry, hash);
   }
 
@@ -120,6 +147,7 @@ export class InvariantSuite {
   restart(slot: number, node: NodeView, hs: HardState, entries: readonly Entry[]): void {
     // What storage hands back must be what was handed to it: re-check the loaded log.
     if (entries.length > 0) this.logMatching.observe(node.id, entries, node.termAt(entries[0]!.index - 1) ?? 0);
+    this.persistBeforeSend.restart(slot, node.lastIndex);
     this.term.restart(slot, node.id, hs, node.currentTerm);
     this.vote.restart(slot, node.id, hs);
     this.commitIndex.restart(slot, node.id, hs, node.commitIndex);
@@ -142,6 +170,7 @@ export class InvariantSuite {
     this.voteLease?.reset(slot);
     this.configOneAtATime.reset(slot);
     this.leavingLeader.reset(slot);
+    this.persistBeforeSend.reset(slot);
   }
 
   /**

@@ -20,6 +20,8 @@ export const INVARIANTS = [
   'Voter Quorum',
   'Vote Lease',
   'Removal Notice',
+  'Persist Before Send',
+  'Apply Only Committed',
   'Runtime Contract',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];

@@ -1,0 +1,706 @@
+// The one runtime around the consensus core: it carries out each Ready in the order the Ready
+// contract prescribes (raft/types.ts, `Ready`; docs/runtime.md) through four injected ports —
+// storage, a message sender, the state machine and a clock — and is hosted twice: by RaftNode
+// (real timers, FileStorage, TCP) and by the simulator's SimNode (an event queue, the memory
+// twin, a seeded network). What the simulator checks is therefore the loop that ships.
+//
+// Callback style, not promises: every port reports completion through `done`, which a host may
+// call at once or from its own event queue, so the simulator decides deterministically when a
+// sync completes and nothing here waits on a microtask it does not control. Beyond the order of
+// steps the runtime owns: sending `messages` at once and `messagesAfterSync` only after the sync;
+// applying committed entries while a sync is in flight (early apply); taking snapshots and
+// compacting; a full disk (a Ready stays in flight and its write is retried with backoff under
+// the NO_SPACE alarm; a snapshot that does not fit is retried later); fail-stop on any other
+// storage error; reads waiting for the state machine; and noticing this server's removal.
+import type { Entry, HardState, Message, Raft, ReadState, Ready, RemovedNotice, Snapshot, SoftState, StateMachine } from '../raft/index.js';
+import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
+import { SILENT_LOGGER, type NodeLogger } from './options.js';
+
+/** A port's completion: null on success. */
+export type Done = (err: Error | null) => void;
+
+/**
+ * Stable storage as the runtime drives it (storage/types.ts states what each operation means;
+ * this is its callback face). append() and setHardState() only queue.
+ */
+export interface StoragePort {
+  append(entries: readonly Entry[]): void;
+  setHardState(state: HardState): void;
+  /** Makes everything queued durable. A NoSpaceError leaves it all queued, to be retried. */
+  sync(done: Done): void;
+  /** Durably installs a leader's snapshot; the stored log restarts after it (§7). */
+  installSnapshot(snapshot: Snapshot, done: Done): void;
+  /** Durably stores a snapshot of the local state machine. */
+  saveSnapshot(snapshot: Snapshot, done: Done): void;
+  /** Drops stored log entries up to `index`, which the newest snapshot covers. */
+  compact(index: number, done: Done): void;
+}
+
+/** Where messages go: the TCP transport, the simulated network, a test's queue. */
+export interface MessagePort {
+  /** Queues a message; the sender may batch what it queues within one turn. */
+  send(m: Message): void;
+  /** Writes what send() queued now: for messages on a write's critical path. */
+  flush?(): void;
+}
+
+/** Time, for retries: real timers in RaftNode, the event queue in the simulator. */
+export interface ClockPort {
+  /** Milliseconds on the host's clock (any origin). */
+  now(): number;
+  /** Calls `fire` once after `ms`; returns a function that cancels it. */
+  setTimer(ms: number, fire: () => void): () => void;
+}
+
+/**
+ * Optional callbacks through which a host sees each step: RaftNode settles its waiting callers
+ * and emits events from them, the simulator hangs its invariants on them. Each is called at the
+ * moment the step happens, before the runtime goes on.
+ */
+export interface RuntimeHooks<R> {
+  /** A Ready was taken from the core; nothing of it has been carried out yet. */
+  readyTaken?(rd: Ready): void;
+  /** A Ready's entries are handed to storage (queued, not yet durable). */
+  persisting?(entries: readonly Entry[]): void;
+  /**
+   * A sync completed: the Ready's `entries`, and `hardState` (the newest queued since the last
+   * sync, or null if none was), are durable now.
+   */
+  synced?(entries: readonly Entry[], hardState: HardState | null): void;
+  /** A leader's snapshot is durably installed: the stored log restarts after it (§7). */
+  installed?(snapshot: Snapshot): void;
+  /** `m` leaves now; `isBeforeSync`: its Ready's writes are not durable yet (Ready steps 1–3). */
+  sent?(m: Message, isBeforeSync: boolean): void;
+  /** The state machine applied `entry`, with `result`. */
+  applied?(entry: Entry, result: R): void;
+  /** The state machine was replaced by a leader's snapshot. */
+  restored?(snapshot: Snapshot): void;
+  /** A local snapshot was saved, and the log compacted up to `compactedTo`. */
+  snapshotTaken?(snapshot: Snapshot, compactedTo: number): void;
+  /** The core confirmed these reads (thesis §6.4); each is served once applied reaches its index. */
+  readsConfirmed?(readStates: readonly ReadState[]): void;
+  /** Read `requestId` may be served now: the state machine has applied its `index`. */
+  readReady?(requestId: number, index: number): void;
+  /** The role or the known leader changed. */
+  softState?(state: SoftState): void;
+  /** A Ready is done: durable, its messages sent, advance() called. */
+  advanced?(): void;
+  /** This server learned it is out of the cluster; reported once. */
+  removed?(notice: RemovedNotice): void;
+  /** The runtime stopped itself: a storage failure other than a full disk, or fail(). */
+  fatal?(err: Error): void;
+  /** The NO_SPACE alarm rose (true) or cleared (false). */
+  spaceAlarm?(isRaised: boolean): void;
+}
+
+/** Counters a host may read (RaftNode's stats include them; the simulator sums them). */
+export interface RuntimeStats {
+  appliedEntries: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
+  /** Messages that left before their Ready's sync had completed (Ready steps 1–3). */
+  sentBeforeSync: number;
+  /** Committed entries applied while their own Ready's sync was still in flight (step 5). */
+  appliedBeforeSync: number;
+  /** Committed entries applied straight from the core's log, before any Ready handed them out. */
+  appliedEarly: number;
+}
+
+export function emptyRuntimeStats(): RuntimeStats {
+  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, appliedBeforeSync: 0, appliedEarly: 0 };
+}
+
+export interface RuntimeOptions<R> {
+  readonly core: Raft;
+  readonly storage: StoragePort;
+  readonly transport: MessagePort;
+  readonly stateMachine: StateMachine<R>;
+  readonly clock: ClockPort;
+  /** The index the state machine has applied (its snapshot's, after a restart). */
+  readonly applied: number;
+  /** The newest durable snapshot, if any: InstallSnapshot messages carry it. */
+  readonly latestSnapshot: Snapshot | null;
+  /** @default 10000 — applied entries between automatic snapshots */
+  readonly snapshotEntries?: number;
+  /** @default 5000 — entries kept behind a snapshot so slightly slow followers need no snapshot */
+  readonly snapshotCatchUpEntries?: number;
+  readonly hooks?: RuntimeHooks<R>;
+  readonly logger?: NodeLogger;
+  /** Counters to update (a host may pass its own object); a fresh one by default. */
+  readonly stats?: RuntimeStats;
+}
+
+export const DEFAULT_RUNTIME_OPTIONS = {
+  snapshotEntries: 10_000,
+  snapshotCatchUpEntries: 5_000,
+} as const;
+
+type SnapshotDone = (err: Error | null, index: number) => void;
+
+const NO_HOOKS: RuntimeHooks<never> = {};
+
+export class Runtime<R = unknown> {
+  readonly core: Raft;
+  readonly stats: RuntimeStats;
+  private readonly storage: StoragePort;
+  private readonly transport: MessagePort;
+  private readonly sm: StateMachine<R>;
+  private readonly clock: ClockPort;
+  private readonly hooks: RuntimeHooks<R>;
+  private readonly logger: NodeLogger;
+  private readonly snapshotEntries: number;
+  private readonly catchUpEntries: number;
+  private readonly alarm: SpaceAlarm;
+
+  /**
+   * What the state machine has really applied. The core's lastApplied can run behind it (early
+   * apply) or ahead of it (a snapshot stepped in while a sync is in flight, not yet restored).
+   */
+  private applied: number;
+  private latest: Snapshot | null;
+  /** The Ready being carried out; no other is taken until it is done. */
+  private current: Ready | null = null;
+  /** The current Ready's writes are durable (or it had nothing to sync). */
+  private isSynced = false;
+  /** The current Ready is applied; only its sync is awaited (early apply runs meanwhile). */
+  private isAwaitingSync = false;
+  /** The newest hard state queued since the last sync began, and the one that sync carries. */
+  private unsyncedHardState: HardState | null = null;
+  private syncingHardState: HardState | null = null;
+  private isSnapshotting = false;
+  private readonly snapshotRequests: SnapshotDone[] = [];
+  private isSnapshotRetryDue = false;
+  private snapshotRetryMs = 0;
+  private cancelSnapshotRetry: (() => void) | null = null;
+  private writeRetryMs = 0;
+  private cancelWriteRetry: (() => void) | null = null;
+  private spaceWaitStartedAt = 0;
+  /** Confirmed reads waiting for the state machine to reach their index. */
+  private waitingReads: ReadState[] = [];
+  private isRemovalReported = false;
+  private isStopped = false;
+  private failure: Error | null = null;
+  private readonly idleWaiters: (() => void)[] = [];
+  private isDriving = false;
+  private isDriveAgain = false;
+  /** Inside carryOut(): a port that completes at once must not start the next Ready from there. */
+  private isInCarryOut = false;
+
+  constructor(options: RuntimeOptions<R>) {
+    this.core = options.core;
+    this.storage = options.storage;
+    this.transport = options.transport;
+    this.sm = options.stateMachine;
+    this.clock = options.clock;
+    this.hooks = (options.hooks ?? NO_HOOKS) as RuntimeHooks<R>;
+    this.logger = options.logger ?? SILENT_LOGGER;
+    this.stats = options.stats ?? emptyRuntimeStats();
+    this.snapshotEntries = options.snapshotEntries ?? DEFAULT_RUNTIME_OPTIONS.snapshotEntries;
+    this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_RUNTIME_OPTIONS.snapshotCatchUpEntries;
+    this.applied = options.applied;
+    this.latest = options.latestSnapshot;
+    this.alarm = new SpaceAlarm((isRaised) => this.hooks.spaceAlarm?.(isRaised));
+  }
+
+  // ---- what a host reads ---------------------------------------------------------------------
+
+  /** The index the state machine has applied up to. */
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get latestSnapshot(): Snapshot | null {
+    return this.latest;
+  }
+
+  /** The NO_SPACE alarm: a write waits for space, a snapshot did not fit, or the storage warned. */
+  get isOutOfSpace(): boolean {
+    return this.alarm.isRaised;
+  }
+
+  /** No Ready or snapshot in flight. */
+  get isIdle(): boolean {
+    return this.current === null && !this.isSnapshotting;
+  }
+
+  /** Set when the runtime stopped itself (fail-stop); every later operation should throw it. */
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  // ---- inputs --------------------------------------------------------------------------------
+
+  /** A message from a peer. The host calls pump() when it sees fit (at once, or batched). */
+  receive(m: Message): void {
+    this.core.step(m);
+    if (this.isAwaitingSync) this.applyCommittedEarly();
+    this.checkRemoved();
+  }
+
+  tick(): void {
+    this.core.tick();
+  }
+
+  /** The storage's own early warning that the disk is full (RaftStorage.watchSpace). */
+  setStorageFull(isFull: boolean): void {
+    this.alarm.set('storage', isFull);
+  }
+
+  /** Serves read `requestId` (hook readReady) once the state machine has applied `index`. */
+  awaitApplied(requestId: number, index: number): void {
+    if (index <= this.applied) {
+      this.hooks.readReady?.(requestId, index);
+      return;
+    }
+    this.waitingReads.push({ requestId, index });
+  }
+
+  /** Takes a snapshot at the applied index as soon as no Ready is in flight; `done` gets its index. */
+  takeSnapshot(done: SnapshotDone): void {
+    if (this.failure !== null || this.isStopped) {
+      done(this.failure ?? new Error('the runtime is stopped'), this.latest?.meta.index ?? 0);
+      return;
+    }
+    this.snapshotRequests.push(done);
+    this.pump();
+  }
+
+  /**
+   * No more Readies. A Ready waiting for space is abandoned at once (as a crash would leave it);
+   * `done` is called once nothing is in flight any more.
+   */
+  stop(done?: () => void): void {
+    this.isStopped = true;
+    this.cancelSnapshotRetry?.();
+    this.cancelSnapshotRetry = null;
+    if (this.cancelWriteRetry !== null) {
+      this.cancelWriteRetry();
+      this.cancelWriteRetry = null;
+      this.current = null;
+      this.isAwaitingSync = false;
+    }
+    // Snapshots asked for and not started never will be; one in flight settles its own.
+    if (!this.isSnapshotting) for (const ask of this.snapshotRequests.splice(0)) ask(new Error('the runtime is stopped'), this.latest?.meta.index ?? 0);
+    if (done !== undefined) this.idleWaiters.push(done);
+    this.settleIfIdle();
+  }
+
+  /** Fail-stop: a node that cannot trust its disk, or its own state, must not keep acting. */
+  fail(err: unknown): void {
+    if (this.failure !== null) return;
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    this.isStopped = true;
+    this.cancelSnapshotRetry?.();
+    this.cancelWriteRetry?.();
+    this.cancelSnapshotRetry = null;
+    this.cancelWriteRetry = null;
+    this.current = null;
+    this.isAwaitingSync = false;
+    this.isSnapshotting = false;
+    this.logger.error('storage failure; the node stops', { error: this.failure.message });
+    this.hooks.fatal?.(this.failure);
+    for (const done of this.snapshotRequests.splice(0)) done(this.failure, this.latest?.meta.index ?? 0);
+    this.settleIfIdle();
+  }
+
+  // ---- the loop --------------------------------------------------------------------------------
+
+  /**
+   * Takes Readies (and snapshots, when due) while nothing is in flight. A port that completes at
+   * once calls back into the runtime from inside this loop; that call only marks the loop to go
+   * round again, so completions never nest.
+   */
+  pump(): void {
+    if (this.isDriving) {
+      this.isDriveAgain = true;
+      return;
+    }
+    this.isDriving = true;
+    try {
+      do {
+        this.isDriveAgain = false;
+        while (this.current === null && !this.isSnapshotting && !this.isStopped) {
+          // A snapshot first: under steady load there is always another Ready.
+          if (this.startSnapshotIfDue()) continue;
+          if (!this.core.hasReady()) break;
+          this.carryOut(this.core.ready());
+        }
+      } while (this.isDriveAgain);
+    } finally {
+      this.isDriving = false;
+    }
+  }
+
+  /**
+   * Carries out one Ready the host took itself (a test that inspects it first); pump() does this
+   * for every Ready it takes. Only while nothing else is in flight.
+   */
+  carryOut(rd: Ready): void {
+    if (this.current !== null || this.isSnapshotting) throw new Error('carryOut() while a Ready or snapshot is in flight');
+    this.current = rd;
+    this.isSynced = false;
+    this.isAwaitingSync = false;
+    this.isInCarryOut = true;
+    try {
+      this.carryOutSteps(rd);
+    } finally {
+      this.isInCarryOut = false;
+    }
+  }
+
+  private carryOutSteps(rd: Ready): void {
+    this.hooks.readyTaken?.(rd);
+    // Steps 1–3: what the core let leave before the sync leaves now. Racing a sync, it is
+    // flushed at once: a follower's sync, not ours, is usually the slower half of a commit
+    // (thesis §10.2.1). Otherwise it joins the sender's batch for this turn.
+    const early = rd.messages;
+    if (early.length > 0) {
+      for (let i = 0; i < early.length; i++) this.send(early[i]!, rd.mustSync);
+      if (rd.mustSync) {
+        this.stats.sentBeforeSync += early.length;
+        this.transport.flush?.();
+      }
+    }
+    if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
+    else this.persist(rd);
+  }
+
+  private installSnapshot(snapshot: Snapshot): void {
+    this.storage.installSnapshot(snapshot, this.onInstalled);
+  }
+
+  private readonly onInstalled = (err: Error | null): void => {
+    const rd = this.current;
+    if (rd === null) return;
+    if (this.isStopped) {
+      this.abandon();
+      return;
+    }
+    if (err !== null) {
+      this.writeFailed(err, () => this.installSnapshot(rd.snapshot!));
+      return;
+    }
+    this.writeSucceeded();
+    this.latest = rd.snapshot;
+    this.hooks.installed?.(rd.snapshot!);
+    this.persist(rd);
+    this.continue();
+  };
+
+  /** Step 4, then 5–6 while the sync is in flight, then (once it is durable) the rest. */
+  private persist(rd: Ready): void {
+    if (rd.entries.length > 0) {
+      this.hooks.persisting?.(rd.entries);
+      this.storage.append(rd.entries);
+    }
+    if (rd.hardState !== null) {
+      this.storage.setHardState(rd.hardState);
+      this.unsyncedHardState = rd.hardState;
+    }
+    if (rd.mustSync) {
+      this.syncingHardState = this.unsyncedHardState;
+      this.unsyncedHardState = null;
+      this.startSync();
+      if (this.current !== rd) return; // the sync failed for good: fail-stop
+    } else {
+      // A commitIndex-only hard state stays queued: it rides along with the next sync.
+      this.isSynced = true;
+    }
+    this.apply(rd);
+    if (this.isSynced) this.finish(rd);
+    else this.isAwaitingSync = true;
+  }
+
+  private startSync(): void {
+    this.storage.sync(this.onSynced);
+  }
+
+  private readonly onSynced = (err: Error | null): void => {
+    const rd = this.current;
+    if (rd === null) return;
+    if (this.isStopped) {
+      this.abandon();
+      return;
+    }
+    if (err !== null) {
+      this.writeFailed(err, () => this.startSync());
+      return;
+    }
+    this.writeSucceeded();
+    this.isSynced = true;
+    this.hooks.synced?.(rd.entries, this.syncingHardState);
+    this.syncingHardState = null;
+    if (!this.isAwaitingSync) return; // completed at once, inside persist(): it finishes the Ready
+    this.isAwaitingSync = false;
+    this.finish(rd);
+    this.continue();
+  };
+
+  /** After a completion: take the next Ready, unless carryOut() is still on the stack. */
+  private continue(): void {
+    if (!this.isInCarryOut) this.pump();
+  }
+
+  /** Stopped while a write was in flight: the Ready stays unfinished, as a crash would leave it. */
+  private abandon(): void {
+    this.current = null;
+    this.isAwaitingSync = false;
+    this.settleIfIdle();
+  }
+
+  /** Steps 5–6: restore, apply, and release reads. Committed entries need not wait for the sync. */
+  private apply(rd: Ready): void {
+    const snapshot = rd.snapshot;
+    if (snapshot !== null) {
+      this.sm.restore(snapshot.data);
+      this.applied = snapshot.meta.index;
+      this.stats.snapshotsInstalled++;
+      this.logger.info('installed snapshot', { index: snapshot.meta.index, term: snapshot.meta.term });
+      this.hooks.restored?.(snapshot);
+    }
+    const committed = rd.committedEntries;
+    const before = this.applied;
+    for (let i = 0; i < committed.length; i++) {
+      const e = committed[i]!;
+      // Early apply may have applied it while the previous Ready's sync was in flight.
+      if (e.index > this.applied) this.applyEntry(e);
+    }
+    if (!this.isSynced) this.stats.appliedBeforeSync += this.applied - before;
+    if (rd.readStates.length > 0) {
+      this.hooks.readsConfirmed?.(rd.readStates);
+      for (const rs of rd.readStates) this.waitingReads.push(rs);
+    }
+    this.releaseReads();
+    if (rd.softState !== null) this.hooks.softState?.(rd.softState);
+    this.checkRemoved();
+  }
+
+  /** Step 7 and 8: what waited for the sync leaves, then advance(). */
+  private finish(rd: Ready): void {
+    const after = rd.messagesAfterSync;
+    if (after.length > 0) {
+      for (let i = 0; i < after.length; i++) this.send(after[i]!, false);
+      // An acknowledgement is the slow half of a commit: out at once.
+      if (rd.mustSync) this.transport.flush?.();
+    }
+    this.current = null;
+    this.core.advance();
+    this.hooks.advanced?.();
+    this.settleIfIdle();
+  }
+
+  /**
+   * Thesis §10.2.1: an entry is committed once a majority has it durably, with or without the
+   * leader. The core counts that (its own copy only once stable), but hands out no Ready before
+   * advance(), so a commit that followers' acknowledgements made while our own sync is in flight
+   * would wait for that sync. Apply it now instead, straight from the core's log: every entry up
+   * to commitIndex is committed (Log Matching, §5.3). The next Ready repeats these entries in
+   * committedEntries, and apply() skips them.
+   */
+  private applyCommittedEarly(): void {
+    const to = Math.min(this.core.commitIndex, this.core.lastIndex);
+    if (to <= this.applied) return;
+    const from = this.applied;
+    for (let index = from + 1; index <= to; index++) {
+      const e = this.core.entryAt(index);
+      // Compacted under a snapshot stepped in meanwhile: the next Ready installs it.
+      if (e === undefined) break;
+      this.applyEntry(e);
+    }
+    this.stats.appliedEarly += this.applied - from;
+    this.releaseReads();
+  }
+
+  private applyEntry(e: Entry): void {
+    // Figure 2: lastApplied moves one entry at a time; a gap or a repeat is a runtime bug.
+    if (e.index !== this.applied + 1) throw new Error(`runtime contract: applying entry ${e.index} after ${this.applied}`);
+    const result = this.sm.apply(e);
+    this.applied = e.index;
+    this.stats.appliedEntries++;
+    this.hooks.applied?.(e, result);
+  }
+
+  private releaseReads(): void {
+    const reads = this.waitingReads;
+    if (reads.length === 0) return;
+    let kept = 0;
+    for (let i = 0; i < reads.length; i++) {
+      const r = reads[i]!;
+      if (r.index <= this.applied) this.hooks.readReady?.(r.requestId, r.index);
+      else reads[kept++] = r;
+    }
+    reads.length = kept;
+  }
+
+  private send(m: Message, isBeforeSync: boolean): void {
+    const out = m.type === 'InstallSnapshot' && m.snapshot.data.length === 0 ? this.attachSnapshot(m) : m;
+    this.hooks.sent?.(out, isBeforeSync);
+    this.transport.send(out);
+  }
+
+  /** The core sends InstallSnapshot without bytes; attach our newest saved snapshot (its own meta). */
+  private attachSnapshot(m: Extract<Message, { type: 'InstallSnapshot' }>): Message {
+    const snap = this.latest;
+    if (snap === null || snap.meta.index < m.snapshot.meta.index) {
+      throw new Error(`runtime contract: no saved snapshot covers index ${m.snapshot.meta.index}`);
+    }
+    return { ...m, snapshot: snap };
+  }
+
+  private checkRemoved(): void {
+    const notice = this.core.removed;
+    if (notice === null || this.isRemovalReported) return;
+    this.isRemovalReported = true;
+    this.logger.warn('removed from the cluster', { by: notice.by, configIndex: notice.configIndex });
+    this.hooks.removed?.(notice);
+  }
+
+  // ---- a full disk -------------------------------------------------------------------------------
+
+  /**
+   * A write of the current Ready failed. For want of space: the storage keeps everything queued,
+   * the Ready stays in flight (nothing advanced, nothing sent that depends on it) and `retry`
+   * runs after a backoff (NO_SPACE_RETRY_MS) under the alarm. Anything else: fail-stop.
+   */
+  private writeFailed(err: Error, retry: () => void): void {
+    if (!isNoSpace(err)) {
+      this.fail(err);
+      return;
+    }
+    if (this.writeRetryMs === 0) {
+      this.logger.warn('disk full: a write waits for space; retrying', { error: err.message });
+      this.spaceWaitStartedAt = this.clock.now();
+      this.alarm.set('write', true);
+    }
+    this.writeRetryMs = nextBackoffMs(this.writeRetryMs, NO_SPACE_RETRY_MS);
+    this.cancelWriteRetry = this.clock.setTimer(this.writeRetryMs, () => {
+      this.cancelWriteRetry = null;
+      if (this.isStopped) return;
+      retry();
+    });
+  }
+
+  private writeSucceeded(): void {
+    if (this.writeRetryMs === 0) return;
+    this.writeRetryMs = 0;
+    this.logger.info('disk space is back: the write went through', { waitedMs: Math.round(this.clock.now() - this.spaceWaitStartedAt) });
+    this.alarm.set('write', false);
+  }
+
+  // ---- snapshots (§7) ------------------------------------------------------------------------------
+
+  /** Starts a snapshot if one is asked for or due; true if it started. */
+  private startSnapshotIfDue(): boolean {
+    const isAsked = this.snapshotRequests.length > 0 || this.isSnapshotRetryDue;
+    // While a snapshot that did not fit waits for its retry timer, the log just grows.
+    const isDue = !this.alarm.has('snapshot') && this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries;
+    if (!isAsked && !isDue) return false;
+    if (!this.canSnapshot()) {
+      if (!isAsked) return false;
+      // Nothing new to snapshot: what was asked for is already there.
+      const index = this.latest?.meta.index ?? 0;
+      if (this.isSnapshotRetryDue) this.snapshotFitted();
+      for (const done of this.snapshotRequests.splice(0)) done(null, index);
+      return false;
+    }
+    this.isSnapshotRetryDue = false;
+    this.isSnapshotting = true;
+    const index = this.applied;
+    const snapshot: Snapshot = { meta: this.core.snapshotMetaAt(index), data: this.sm.snapshot() };
+    this.storage.saveSnapshot(snapshot, (err) => this.onSnapshotSaved(err, snapshot));
+    return true;
+  }
+
+  /**
+   * Nothing new since the newest snapshot, or a leader's snapshot is about to replace our state,
+   * or entries applied early are still ahead of what the core handed out (it can describe and
+   * compact only up to its lastApplied): not now.
+   */
+  private canSnapshot(): boolean {
+    const applied = this.applied;
+    return applied > (this.latest?.meta.index ?? 0) && applied >= this.core.snapshotIndex && applied <= this.core.lastApplied;
+  }
+
+  private onSnapshotSaved(err: Error | null, snapshot: Snapshot): void {
+    if (!this.isSnapshotting) return; // fail-stop meanwhile
+    if (err === null && this.isStopped) {
+      // Stopped meanwhile: the snapshot is durable; compaction can wait for the next start.
+      this.latest = snapshot;
+      this.snapshotDone(snapshot, this.core.snapshotIndex);
+      return;
+    }
+    if (err !== null) {
+      this.isSnapshotting = false;
+      if (!isNoSpace(err)) {
+        this.fail(err);
+        return;
+      }
+      this.snapshotDidNotFit(err);
+      for (const done of this.snapshotRequests.splice(0)) done(err, this.latest?.meta.index ?? 0);
+      this.settleIfIdle();
+      this.continue();
+      return;
+    }
+    this.latest = snapshot;
+    this.stats.snapshotsTaken++;
+    this.snapshotFitted();
+    const index = snapshot.meta.index;
+    // Keep some entries behind the snapshot so a follower a little behind needs no snapshot.
+    const compactTo = Math.max(this.core.snapshotIndex, index - this.catchUpEntries);
+    if (compactTo <= this.core.snapshotIndex) {
+      this.snapshotDone(snapshot, this.core.snapshotIndex);
+      return;
+    }
+    this.core.compact(compactTo);
+    this.storage.compact(compactTo, (compactErr) => {
+      if (!this.isSnapshotting) return;
+      if (compactErr !== null) {
+        if (!isNoSpace(compactErr)) {
+          this.fail(compactErr);
+          return;
+        }
+        // A segment that cannot be deleted for want of space (copy-on-write file systems) is
+        // deleted by a later compaction: the storage keeps its list.
+        this.logger.warn('compaction deferred: no space to delete WAL segments', { error: compactErr.message });
+      }
+      this.snapshotDone(snapshot, compactTo);
+    });
+  }
+
+  private snapshotDone(snapshot: Snapshot, compactedTo: number): void {
+    this.isSnapshotting = false;
+    this.logger.info('snapshot taken', { index: snapshot.meta.index, compactedTo });
+    this.hooks.snapshotTaken?.(snapshot, compactedTo);
+    for (const done of this.snapshotRequests.splice(0)) done(null, snapshot.meta.index);
+    this.settleIfIdle();
+    this.continue();
+  }
+
+  /** Raises the alarm and retries later, with backoff (SNAPSHOT_RETRY_MS). */
+  private snapshotDidNotFit(err: Error): void {
+    if (this.isStopped) return;
+    if (!this.alarm.has('snapshot')) this.logger.warn('disk full: the snapshot did not fit; retrying later', { error: err.message });
+    this.alarm.set('snapshot', true);
+    this.snapshotRetryMs = nextBackoffMs(this.snapshotRetryMs, SNAPSHOT_RETRY_MS);
+    this.cancelSnapshotRetry?.();
+    this.cancelSnapshotRetry = this.clock.setTimer(this.snapshotRetryMs, () => {
+      this.cancelSnapshotRetry = null;
+      if (this.isStopped) return;
+      this.isSnapshotRetryDue = true;
+      this.pump();
+    });
+  }
+
+  private snapshotFitted(): void {
+    if (!this.alarm.has('snapshot')) return;
+    this.snapshotRetryMs = 0;
+    this.isSnapshotRetryDue = false;
+    this.logger.info('disk space is back: the snapshot was taken');
+    this.alarm.set('snapshot', false);
+  }
+
+  private settleIfIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle) return;
+    for (const done of this.idleWaiters.splice(0)) done();
+  }
+}

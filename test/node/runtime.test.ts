@@ -1,0 +1,230 @@
+// The runtime (src/node/runtime.ts) on ports a test controls: the order in which it carries out
+// a Ready's steps (raft/types.ts, `Ready`), early apply while a sync is in flight, a full disk,
+// fail-stop, snapshots and reads. Every completion is called by the test, when it chooses, as
+// the simulator's event queue would.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Runtime, type Done, type RuntimeHooks } from '../../src/node/runtime.js';
+import { Raft, bootstrapState, type Entry, type Message, type StateMachine } from '../../src/raft/index.js';
+import { NoSpaceError } from '../../src/storage/index.js';
+
+const ABC = { voters: ['a', 'b', 'c'], votersOutgoing: [], learners: [] };
+const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+class ListMachine implements StateMachine<number> {
+  items: string[] = [];
+  apply(e: Entry): number {
+    if (e.type === 'normal' && e.data.length > 0) this.items.push(new TextDecoder().decode(e.data));
+    return this.items.length;
+  }
+  snapshot(): Uint8Array {
+    return encode(JSON.stringify(this.items));
+  }
+  restore(data: Uint8Array): void {
+    this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
+  }
+}
+
+/** Ports that write down every call, and hold every completion until the test releases it. */
+class World {
+  readonly log: string[] = [];
+  readonly sent: Message[] = [];
+  readonly syncs: Done[] = [];
+  readonly timers: { ms: number; fire: () => void }[] = [];
+  syncFailure: (() => Error) | null = null;
+  readonly sm = new ListMachine();
+  readonly runtime: Runtime<number>;
+
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY) {
+    const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false }, bootstrapState(ABC));
+    this.runtime = new Runtime<number>({
+      core,
+      storage: {
+        append: (entries) => this.log.push(`append ${entries.map((e) => e.index).join(',')}`),
+        setHardState: (hs) => this.log.push(`hardState t${hs.currentTerm} c${hs.commitIndex}`),
+        sync: (done) => {
+          this.log.push('sync');
+          if (this.syncFailure !== null) done(this.syncFailure());
+          else this.syncs.push(done);
+        },
+        installSnapshot: (_s, done) => done(null),
+        saveSnapshot: (s, done) => {
+          this.log.push(`saveSnapshot ${s.meta.index}`);
+          done(null);
+        },
+        compact: (index, done) => {
+          this.log.push(`compact ${index}`);
+          done(null);
+        },
+      },
+      transport: {
+        send: (m) => {
+          this.sent.push(m);
+          this.log.push(`send ${m.type} ${m.to}`);
+        },
+        flush: () => this.log.push('flush'),
+      },
+      stateMachine: this.sm,
+      clock: { now: () => 0, setTimer: (ms, fire) => (this.timers.push({ ms, fire }), () => undefined) },
+      applied: 0,
+      latestSnapshot: null,
+      snapshotEntries,
+      snapshotCatchUpEntries: 1,
+      hooks: {
+        ...hooks,
+        applied: (e) => this.log.push(`apply ${e.index}`),
+        advanced: () => this.log.push('advance'),
+      },
+    });
+    // The founding entry is committed already: the first Ready applies it.
+    this.runtime.pump();
+    this.log.length = 0;
+  }
+
+  get core(): Raft {
+    return this.runtime.core;
+  }
+
+  /** Completes the oldest sync in flight. */
+  completeSync(): void {
+    const done = this.syncs.shift();
+    assert.ok(done !== undefined, 'a sync is in flight');
+    done(null);
+  }
+
+  /** Elects `a` (b grants its vote) and completes everything: a leader with nothing in flight. */
+  elect(): void {
+    this.core.campaign();
+    this.runtime.pump();
+    this.completeSync();
+    this.runtime.receive({ type: 'RequestVoteResponse', from: 'b', to: 'a', term: 2, preVote: false, voteGranted: true });
+    this.runtime.pump();
+    while (this.syncs.length > 0) this.completeSync();
+    this.ack('b', 2);
+    this.ack('c', 2);
+    this.runtime.pump();
+    while (this.syncs.length > 0) this.completeSync();
+    this.log.length = 0;
+    this.sent.length = 0;
+  }
+
+  ack(from: string, matchIndex: number): void {
+    this.runtime.receive({ type: 'AppendEntriesResponse', from, to: 'a', term: 2, success: true, matchIndex, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
+  }
+}
+
+test('Ready steps 1–8: a leader sends its AppendEntries before it queues its write, and advances only after the sync', () => {
+  const w = new World();
+  w.elect();
+  const before = w.runtime.stats.sentBeforeSync;
+  w.core.propose(encode('x'));
+  w.runtime.pump();
+  assert.deepEqual(w.log, ['send AppendEntries b', 'send AppendEntries c', 'flush', 'append 3', 'sync']);
+  assert.equal(w.runtime.isIdle, false, 'the Ready waits for its sync');
+  assert.equal(w.runtime.stats.sentBeforeSync - before, 2);
+  w.completeSync();
+  assert.deepEqual(w.log.slice(5), ['advance']);
+});
+
+test('Ready step 7: a candidate asks for votes only after its new term and vote are durable', () => {
+  const w = new World();
+  w.core.campaign();
+  w.runtime.pump();
+  assert.deepEqual(w.log, ['hardState t2 c1', 'sync'], 'nothing leaves before the sync');
+  w.completeSync();
+  assert.deepEqual(w.log.slice(2), ['send RequestVote b', 'send RequestVote c', 'flush', 'advance']);
+});
+
+test('thesis §10.2.1 entries the followers made durable are applied while the leader\'s own sync is still in flight (early apply)', () => {
+  const w = new World();
+  w.elect();
+  w.core.propose(encode('x'));
+  w.runtime.pump();
+  w.log.length = 0;
+  w.ack('b', 3);
+  w.ack('c', 3);
+  assert.equal(w.core.commitIndex, 3, 'b and c hold it durably: committed');
+  assert.deepEqual(w.log, ['apply 3'], 'applied at once, before our sync completes');
+  assert.deepEqual(w.sm.items, ['x']);
+  assert.equal(w.runtime.stats.appliedEarly, 1);
+  w.completeSync();
+  assert.ok(w.log.includes('hardState t2 c3'), 'the next Ready carries the commit');
+  assert.equal(w.log.filter((l) => l === 'apply 3').length, 1, 'the next Ready hands it out again; it is not applied twice');
+  assert.equal(w.runtime.appliedIndex, 3);
+});
+
+test('a Ready whose only write is a commitIndex-only hard state is not synced', () => {
+  const w = new World();
+  w.elect();
+  w.core.propose(encode('x'));
+  w.runtime.pump();
+  w.completeSync();
+  w.log.length = 0;
+  w.ack('b', 3);
+  w.runtime.pump();
+  assert.ok(w.log.includes('hardState t2 c3'));
+  assert.ok(!w.log.includes('sync'), `no sync for it: ${w.log.join(' | ')}`);
+  assert.equal(w.runtime.isIdle, true);
+});
+
+test('a full disk keeps the Ready in flight and retries its sync with backoff under the alarm; EIO stops the runtime', () => {
+  const alarms: boolean[] = [];
+  const fatal: Error[] = [];
+  const w = new World({ spaceAlarm: (on) => alarms.push(on), fatal: (err) => fatal.push(err) });
+  w.elect();
+  w.syncFailure = () => new NoSpaceError(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }), 'a WAL write');
+  w.core.propose(encode('x'));
+  w.runtime.pump();
+  assert.deepEqual(alarms, [true]);
+  assert.deepEqual(w.timers.map((t) => t.ms), [100]);
+  w.timers.shift()!.fire();
+  assert.deepEqual(w.timers.map((t) => t.ms), [200], 'backoff doubles');
+  assert.equal(w.runtime.isIdle, false, 'still in flight');
+  assert.ok(!w.log.includes('advance'));
+  w.syncFailure = null;
+  w.timers.shift()!.fire();
+  w.completeSync();
+  assert.deepEqual(alarms, [true, false]);
+  assert.equal(w.runtime.isIdle, true);
+
+  w.syncFailure = () => Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+  w.core.propose(encode('y'));
+  w.runtime.pump();
+  assert.match(fatal[0]?.message ?? '', /EIO/);
+  assert.equal(w.runtime.failed, fatal[0]);
+  assert.deepEqual(alarms, [true, false], 'no alarm for EIO');
+});
+
+test('§7 a snapshot is taken once enough is applied, BEFORE the next Ready, and the log compacted behind it', () => {
+  const taken: number[] = [];
+  const w = new World({ snapshotTaken: (s) => taken.push(s.meta.index) }, 3);
+  w.elect();
+  for (const v of ['x', 'y', 'z']) {
+    w.core.propose(encode(v));
+    w.runtime.pump();
+    w.ack('b', w.core.lastIndex);
+    w.completeSync();
+  }
+  w.runtime.pump();
+  while (w.syncs.length > 0) w.completeSync();
+  assert.ok(taken.length > 0, `a snapshot was taken: ${w.log.join(' | ')}`);
+  const index = taken[0]!;
+  assert.ok(w.log.includes(`saveSnapshot ${index}`) && w.log.includes(`compact ${index - 1}`));
+  assert.equal(w.core.snapshotIndex, index - 1, 'one entry kept behind it');
+  assert.equal(w.runtime.latestSnapshot?.meta.index, index);
+});
+
+test('thesis §6.4 a read is served once the state machine has applied its index, not before', () => {
+  const ready: number[] = [];
+  const w = new World({ readReady: (id) => ready.push(id) });
+  w.elect();
+  w.runtime.awaitApplied(7, 2);
+  assert.deepEqual(ready, [7], 'already applied');
+  w.core.propose(encode('x'));
+  w.runtime.pump();
+  w.runtime.awaitApplied(8, 3);
+  w.ack('b', 3);
+  assert.deepEqual(ready, [7], 'not committed yet: b alone is no durable majority');
+  w.ack('c', 3);
+  assert.deepEqual(ready, [7, 8], 'served as soon as entry 3 is applied (early)');
+});
