@@ -1,6 +1,6 @@
 // RaftNode's options with their defaults, the interfaces it depends on (a transport to send
 // through, a logger), and the types it hands back (applied results, stats, StoppedError).
-import { RaftError, type Configuration, type Message, type NodeId, type StateMachine } from '../raft/index.js';
+import { RaftError, type Configuration, type DropReason, type Message, type NodeId, type Role, type StateMachine } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
 import type { RuntimeStats } from './runtime.js';
 
@@ -56,6 +56,37 @@ export interface NodeStats extends RuntimeStats {
   syncs: number;
   /** Durations of recent syncs in ms, for the metrics layer to drain. */
   readonly syncDurationsMs: number[];
+}
+
+/**
+ * A copy of a node's view of itself and its cluster (RaftNode.status()): what the server shows
+ * and decides on, without reaching into the consensus core.
+ */
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly currentTerm: number;
+  readonly votedFor: NodeId | null;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  /** The configuration in force (immutable). */
+  readonly config: Configuration;
+  /** Index of the entry that holds it (its snapshot's, if compacted). */
+  readonly configIndex: number;
+  /** C_old,new is in force (thesis §4.3). */
+  readonly isJoint: boolean;
+  /** A configuration change is not yet known committed: another must wait. */
+  readonly isChangePending: boolean;
+  /** Thesis §3.10: the server leadership is being handed to, if any. */
+  readonly leadTransferee: NodeId | null;
+  /** This node, as leader, has committed an entry of its term (§8). */
+  readonly hasCommittedInTerm: boolean;
+  readonly isOutOfSpace: boolean;
+  /** Peer messages the core dropped unapplied, by reason (src/raft/validate.ts). */
+  readonly droppedMessages: Readonly<Record<DropReason, number>>;
 }
 
 export class StoppedError extends RaftError {

@@ -19,6 +19,7 @@ import {
   bootstrapState,
   type ConfigChange,
   type Configuration,
+  type ProgressView,
   type Entry,
   type InitialState,
   type Message,
@@ -35,7 +36,7 @@ import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type RuntimeHook
 import { isNoSpace } from './space-alarm.js';
 import { isTracing, trace, traceMessage } from './trace.js';
 import { Waiters } from './waiters.js';
-import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type RaftNodeOptions } from './options.js';
+import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type NodeStatus, type RaftNodeOptions } from './options.js';
 
 /** Real time: retries of writes and snapshots on a full disk. */
 const REAL_CLOCK: ClockPort = {
@@ -58,8 +59,7 @@ const REAL_CLOCK: ClockPort = {
  */
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
-  /** The consensus core, read by the server until RaftNode offers what it needs (issue 10). */
-  readonly core: Raft;
+  private readonly core: Raft;
   readonly stats: NodeStats = { proposals: 0, syncs: 0, syncDurationsMs: [], ...emptyRuntimeStats() };
   private readonly runtime: Runtime<R>;
   private readonly storage: RaftStorage;
@@ -149,6 +149,48 @@ export class RaftNode<R = unknown> extends EventEmitter {
     return this.core.role === 'leader';
   }
 
+  /** The configuration in force (thesis §4.1): an immutable value, cheap to read per message. */
+  get config(): Configuration {
+    return this.core.config;
+  }
+
+  /** A copy of what this node knows of itself and the cluster, for status pages and decisions. */
+  status(): NodeStatus {
+    const core = this.core;
+    const config = core.config;
+    return {
+      id: this.id,
+      role: core.role,
+      currentTerm: core.currentTerm,
+      votedFor: core.votedFor,
+      leaderId: core.leaderId,
+      commitIndex: core.commitIndex,
+      appliedIndex: this.runtime.appliedIndex,
+      lastIndex: core.lastIndex,
+      snapshotIndex: core.snapshotIndex,
+      config,
+      configIndex: core.configIndex,
+      isJoint: isJoint(config),
+      // The configuration entry is not yet known committed: a change is in progress (thesis §4.3).
+      isChangePending: isJoint(config) || core.configIndex > core.commitIndex,
+      leadTransferee: core.leadTransferee,
+      // §8: until a leader commits an entry of its own term it does not know what is committed.
+      hasCommittedInTerm: core.termAt(core.commitIndex) === core.currentTerm,
+      isOutOfSpace: this.runtime.isOutOfSpace,
+      droppedMessages: { ...core.droppedMessages },
+    };
+  }
+
+  /** The leader's view of a peer's replication (Figure 2's matchIndex, nextIndex); undefined unless leader. */
+  progress(id: NodeId): ProgressView | undefined {
+    return this.core.progress(id);
+  }
+
+  /** Thesis §6.4.1: the index a lease read may be served at now, or null (not leader, or the lease lapsed). */
+  leaseReadIndex(): number | null {
+    return this.core.leaseReadIndex();
+  }
+
   /**
    * True while the disk is full: the storage warns ahead of a write, a Ready's write waits for
    * space, or an automatic snapshot did not fit. The node keeps running; its owner should
@@ -222,7 +264,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       if (check()) return;
       const timer = setTimeout(() => {
         this.off('advanced', onAdvance);
-        reject(new ProposalDroppedError('not completed within the deadline; the outcome is unknown'));
+        reject(new ProposalDroppedError('not completed within the deadline', 'unknown'));
       }, Math.max(0, deadlineMs - Date.now()));
       const onAdvance = (): void => {
         if (!check()) return;

@@ -45,7 +45,7 @@ export class Waiters<R> {
     for (const [i, w] of this.proposals) {
       if (i > index) continue;
       this.proposals.delete(i);
-      w.reject(new ProposalDroppedError(`outcome of entry ${i} is unknown: state replaced by a snapshot`));
+      w.reject(new ProposalDroppedError(`entry ${i}: the state that would tell whether it applied was replaced by a snapshot`, 'unknown'));
     }
   }
 

@@ -19,10 +19,20 @@ export class NotLeaderError extends RaftError {
   }
 }
 
-/** A proposal refused for a reason other than leadership (a transfer in progress, a bad size). */
+/**
+ * What became of a proposal that did not succeed: `not-applied` (refused, or its entry replaced by
+ * a newer leader's: it never will be, a retry is safe) or `unknown` (it may have committed: the
+ * state that would tell was replaced by a snapshot, or the wait ended first).
+ */
+export const PROPOSAL_OUTCOMES = ['not-applied', 'unknown'] as const;
+export type ProposalOutcome = (typeof PROPOSAL_OUTCOMES)[number];
+
+/** A proposal that did not succeed for a reason other than leadership; `outcome` says whether it may yet apply. */
 export class ProposalDroppedError extends RaftError {
-  constructor(reason: string) {
+  readonly outcome: ProposalOutcome;
+  constructor(reason: string, outcome: ProposalOutcome = 'not-applied') {
     super('PROPOSAL_DROPPED', reason);
+    this.outcome = outcome;
   }
 }
 

@@ -47,5 +47,6 @@ export { PROGRESS_STATES } from './progress.js';
 export { CONFIG_CHANGE_TYPES, InvalidConfigChangeError, applyChanges } from './confchange.js';
 export type { ConfigChange, ConfigChangeType } from './confchange.js';
 export type { ProgressState } from './progress.js';
-export { RaftError, NotLeaderError, ProposalDroppedError, ChangeInProgressError } from './errors.js';
+export { RaftError, NotLeaderError, ProposalDroppedError, ChangeInProgressError, PROPOSAL_OUTCOMES } from './errors.js';
+export type { ProposalOutcome } from './errors.js';
 export type { StateMachine } from './state-machine.js';

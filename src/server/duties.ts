@@ -119,18 +119,18 @@ export function startLeaderDuties(service: KvService<unknown>, node: RaftNode<un
       if (!node.isLeader) outsiders.clear();
       return;
     }
-    const core = node.core;
+    const status = node.status();
     // Thesis §8: until it commits an entry of its term a new leader's proposals may wait; skip.
-    if (core.termAt(core.commitIndex) !== core.currentTerm) return;
+    if (!status.hasCommittedInTerm) return;
     const deadline = Date.now() + cfg.requestTimeoutMs;
     let work: Promise<void> | null = null;
     if (sm.clusterId === null) {
       work = service.commitClusterId(newClusterId(), deadline).then(() => logger.info('cluster id committed', { clusterId: sm.clusterId }));
     } else {
       const now = Date.now();
-      const config = core.config;
+      const config = status.config;
       for (const id of sm.addresses.keys()) {
-        const isMember = config.voters.includes(id) || config.votersOutgoing.includes(id) || config.learners.includes(id) || core.progress(id) !== undefined;
+        const isMember = config.voters.includes(id) || config.votersOutgoing.includes(id) || config.learners.includes(id) || node.progress(id) !== undefined;
         if (isMember) {
           outsiders.delete(id);
           continue;

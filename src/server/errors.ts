@@ -1,4 +1,6 @@
-// Errors the HTTP API answers with, and the one table that maps error codes to statuses.
+// Errors the HTTP API answers with, the one table that maps error codes to statuses, and the one
+// that maps the core's and the node's errors to them (toApiError).
+import { ChangeInProgressError, InvalidConfigChangeError, NotLeaderError, ProposalDroppedError, RaftError } from '../raft/index.js';
 export const ERROR_STATUS = {
   BAD_REQUEST: 400,
   BAD_KEY: 400,
@@ -44,4 +46,25 @@ export class ApiError extends Error {
     this.retryAfter = options.retryAfter ?? (this.status === 503 ? 1 : undefined);
     this.headers = options.headers;
   }
+}
+
+/**
+ * The core's and the node's errors as API errors. Whether a write may yet apply is decided by
+ * the error's type and `outcome`, never by its wording: 503 promises "not applied, retry
+ * anywhere"; 504 says "may have committed: retry with the same Idempotency-Key, or look".
+ */
+export function toApiError(err: unknown): unknown {
+  if (err instanceof ApiError) return err;
+  if (err instanceof NotLeaderError) return new ApiError('NO_LEADER', err.message);
+  if (err instanceof ChangeInProgressError) return new ApiError('CHANGE_IN_PROGRESS', err.message);
+  if (err instanceof InvalidConfigChangeError) return new ApiError('BAD_REQUEST', err.message);
+  if (err instanceof ProposalDroppedError) return err.outcome === 'unknown' ? outcomeUnknown(err.message) : new ApiError('NO_LEADER', err.message);
+  // A node that stops with the request in flight cannot say whether it was (or will be)
+  // committed: that is an unknown outcome, never a 503.
+  if (err instanceof RaftError && err.code === 'STOPPED') return outcomeUnknown(err.message);
+  return err;
+}
+
+function outcomeUnknown(message: string): ApiError {
+  return new ApiError('TIMEOUT', `${message}; the outcome is unknown`);
 }

@@ -1,9 +1,9 @@
 // Membership and leadership over HTTP (thesis §3.10, §4.3): add a member (always as a learner
 // first, so a cold server cannot stall commits, then promoted once caught up), promote, remove
 // (the leader hands off first when it is the one leaving), and transfer leadership.
-import { ChangeInProgressError, InvalidConfigChangeError, NotLeaderError, ProposalDroppedError, RaftError, isJoint, isVoter, type ConfigChange, type NodeId } from '../raft/index.js';
+import { ChangeInProgressError, ProposalDroppedError, isVoter, type ConfigChange, type NodeId } from '../raft/index.js';
 import type { RaftNode } from '../node/index.js';
-import { ApiError } from './errors.js';
+import { ApiError, toApiError } from './errors.js';
 import { ID_PATTERN, isAddress } from './address.js';
 import type { ForwardedRequest, ForwardedResponse, ParsedRequest } from './http-api.js';
 import { allowParams, errorReply, fields, parseJson, type Reply } from './http-util.js';
@@ -50,7 +50,7 @@ export function membershipRoutes<R>(options: MembershipOptions<R>): (r: ParsedRe
         const to = fields(body, ['to']).to;
         if (to !== undefined && (typeof to !== 'string' || !ID_PATTERN.test(to))) throw new ApiError('BAD_REQUEST', '"to" must be a member id');
         // Only a voter can lead (thesis §4.2.1): naming anything else is the caller's mistake, not a missing leader.
-        if (to !== undefined && node.isLeader && !isVoter(node.core.config, to)) throw new ApiError('BAD_REQUEST', `${to} is not a voter of this cluster`);
+        if (to !== undefined && node.isLeader && !isVoter(node.config, to)) throw new ApiError('BAD_REQUEST', `${to} is not a voter of this cluster`);
         const leader = await transfer(options, to ?? null, r.deadline);
         return { status: 200, json: { leader } };
       });
@@ -71,7 +71,7 @@ async function addMember<R>(options: MembershipOptions<R>, r: ParsedRequest): Pr
   const clusterId = options.service.clusterId();
   if (clusterId === null) throw new ApiError('NO_LEADER', 'the cluster has not committed its id yet; retry shortly');
   if (role !== 'voter' && role !== 'learner') throw new ApiError('BAD_REQUEST', '"role" must be "voter" or "learner"');
-  const config = options.node.core.config;
+  const config = options.node.config;
   const isMember = config.voters.includes(id) || config.learners.includes(id) || config.votersOutgoing.includes(id);
   // Addresses first, so every node can reach the newcomer as soon as it is in the configuration.
   await options.service.registerAddresses(id, { peerAddr, clientAddr, wantsVoter: role === 'voter' }, r.deadline);
@@ -86,8 +86,7 @@ async function removeMember<R>(options: MembershipOptions<R>, r: ParsedRequest, 
     // The leader is leaving: hand off first, then let the new leader carry out the removal.
     // Not in the middle of another change: its next configuration entry would be appended after
     // the transfer target's log was judged up to date, and the target would lose its election.
-    const core = node.core;
-    if (isJoint(core.config) || core.configIndex > core.commitIndex) throw new ChangeInProgressError();
+    if (node.status().isChangePending) throw new ChangeInProgressError();
     await handOff(options, r.deadline);
     const out = await forwardUntilAnswered(options, { method: 'DELETE', path: `/v1/members/${encodeURIComponent(id)}`, headers: {}, body: new Uint8Array(0) }, r.deadline);
     return { status: out.status, bytes: out.body, contentType: out.headers['content-type'] ?? 'application/json' };
@@ -106,7 +105,7 @@ async function handOff<R>(options: MembershipOptions<R>, deadline: number): Prom
   const someoneElseLeads = (): boolean => !node.isLeader && node.leaderId !== null && node.leaderId !== node.id;
   while (!someoneElseLeads()) {
     if (Date.now() >= deadline) throw new ApiError('NO_LEADER', `no other server took over leadership from ${node.id} within the request's deadline; ${node.id} is still a member`);
-    if (node.isLeader && node.core.leadTransferee === null) {
+    if (node.isLeader && node.status().leadTransferee === null) {
       // The transfer's own promise settles only when its target leads; another winner is watched
       // for below. Its failure (the target did not win in time) just means: try again.
       node.transferLeadership(null, deadline).catch(() => undefined);
@@ -126,7 +125,7 @@ async function transfer<R>(options: MembershipOptions<R>, to: NodeId | null, dea
   try {
     return await node.transferLeadership(to, deadline);
   } catch (err) {
-    if (!(err instanceof ProposalDroppedError) || /outcome is unknown/.test(err.message)) throw err;
+    if (!(err instanceof ProposalDroppedError) || err.outcome === 'unknown') throw err;
     // RaftNode rejects as soon as a server other than the target wins the election it caused.
     const winner = node.leaderId;
     if (!node.isLeader && winner !== null && winner !== node.id) {
@@ -158,18 +157,16 @@ async function forwardUntilAnswered<R>(options: MembershipOptions<R>, req: Forwa
 
 /** This node's own view of the configuration: which servers vote, and whether a change is under way. */
 function configurationView<R>(options: MembershipOptions<R>): Record<string, unknown> {
-  const core = options.node.core;
-  const config = core.config;
+  const s = options.node.status();
   return {
     id: options.node.id,
-    term: core.currentTerm,
-    voters: config.voters,
-    votersOutgoing: config.votersOutgoing,
-    learners: config.learners,
-    joint: isJoint(config),
-    configIndex: core.configIndex,
-    // The configuration entry is not yet known to be committed: a change is in progress.
-    pending: isJoint(config) || core.configIndex > core.commitIndex,
+    term: s.currentTerm,
+    voters: s.config.voters,
+    votersOutgoing: s.config.votersOutgoing,
+    learners: s.config.learners,
+    joint: s.isJoint,
+    configIndex: s.configIndex,
+    pending: s.isChangePending,
   };
 }
 
@@ -204,16 +201,16 @@ export function startAutoPromotion<R>(options: MembershipOptions<R>, intervalMs:
       return;
     }
     if (busy) return;
-    const core = node.core;
-    for (const id of core.config.learners) {
-      if (stateMachine.addresses.get(id)?.wantsVoter !== true || isVoter(core.config, id)) continue;
+    const status = node.status();
+    for (const id of status.config.learners) {
+      if (stateMachine.addresses.get(id)?.wantsVoter !== true || isVoter(status.config, id)) continue;
       let target = targets.get(id);
-      if (target === undefined || target.term !== core.currentTerm) {
-        target = { term: core.currentTerm, index: core.commitIndex };
+      if (target === undefined || target.term !== status.currentTerm) {
+        target = { term: status.currentTerm, index: status.commitIndex };
         targets.set(id, target);
       }
-      const pr = core.progress(id);
-      if (pr === undefined || pr.matchIndex < target.index || core.lastIndex - pr.matchIndex > lag) continue;
+      const pr = node.progress(id);
+      if (pr === undefined || pr.matchIndex < target.index || status.lastIndex - pr.matchIndex > lag) continue;
       const heard = lastHeardMs(id);
       if (heard === undefined || Date.now() - heard > electionMs) continue;
       busy = true;
@@ -244,13 +241,6 @@ async function guarded(f: () => Promise<Reply>): Promise<Reply> {
   try {
     return await f();
   } catch (err) {
-    if (err instanceof ChangeInProgressError) throw new ApiError('CHANGE_IN_PROGRESS', err.message);
-    if (err instanceof InvalidConfigChangeError) throw new ApiError('BAD_REQUEST', err.message);
-    if (err instanceof NotLeaderError) throw new ApiError('NO_LEADER', err.message);
-    if (err instanceof ProposalDroppedError) {
-      throw /outcome is unknown/.test(err.message) ? new ApiError('TIMEOUT', err.message) : new ApiError('NO_LEADER', err.message);
-    }
-    if (err instanceof RaftError && err.code === 'STOPPED') throw new ApiError('TIMEOUT', `${err.message}; the outcome is unknown`);
-    throw err;
+    throw toApiError(err);
   }
 }

@@ -6,14 +6,16 @@ import type { TcpTransport } from '../transport/index.js';
 import { Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
 
 export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, transport: TcpTransport): void {
-  const core = node.core;
-  registry.register(new Gauge('raftkv_raft_term', 'Current Raft term', () => core.currentTerm));
-  registry.register(new Gauge('raftkv_raft_role', 'Current role: 1 for the role this node holds', () => ROLES.map((r) => [{ role: r }, core.role === r ? 1 : 0] as const)));
-  registry.register(new Gauge('raftkv_raft_is_leader', '1 if this node is the leader', () => (core.role === 'leader' ? 1 : 0)));
-  registry.register(new Gauge('raftkv_raft_commit_index', 'Highest log index known committed', () => core.commitIndex));
-  registry.register(new Gauge('raftkv_raft_applied_index', 'Highest log index applied to the state machine', () => node.appliedIndex));
-  registry.register(new Gauge('raftkv_raft_last_index', 'Last log index', () => core.lastIndex));
-  registry.register(new Gauge('raftkv_raft_snapshot_index', 'Index of the newest snapshot the log was compacted to', () => core.snapshotIndex));
+  // One copy of the node's status per scrape, taken before any gauge reads it.
+  let s = node.status();
+  registry.onScrape(() => (s = node.status()));
+  registry.register(new Gauge('raftkv_raft_term', 'Current Raft term', () => s.currentTerm));
+  registry.register(new Gauge('raftkv_raft_role', 'Current role: 1 for the role this node holds', () => ROLES.map((r) => [{ role: r }, s.role === r ? 1 : 0] as const)));
+  registry.register(new Gauge('raftkv_raft_is_leader', '1 if this node is the leader', () => (s.role === 'leader' ? 1 : 0)));
+  registry.register(new Gauge('raftkv_raft_commit_index', 'Highest log index known committed', () => s.commitIndex));
+  registry.register(new Gauge('raftkv_raft_applied_index', 'Highest log index applied to the state machine', () => s.appliedIndex));
+  registry.register(new Gauge('raftkv_raft_last_index', 'Last log index', () => s.lastIndex));
+  registry.register(new Gauge('raftkv_raft_snapshot_index', 'Index of the newest snapshot the log was compacted to', () => s.snapshotIndex));
   registry.register(new Gauge('raftkv_proposals_total', 'Proposals accepted by this node as leader', () => node.stats.proposals));
   registry.register(new Gauge('raftkv_applied_entries_total', 'Entries applied to the state machine', () => node.stats.appliedEntries));
   registry.register(new Gauge('raftkv_snapshots_taken_total', 'Snapshots taken locally', () => node.stats.snapshotsTaken));
@@ -25,7 +27,7 @@ export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, tr
     for (const ms of node.stats.syncDurationsMs.splice(0)) fsync.observe(ms / 1000);
   });
   registry.register(new Gauge('raftkv_transport_messages_sent_total', 'Raft messages sent per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesSent] as const)));
-  registry.register(new Gauge('raftkv_raft_messages_refused_total', 'Peer messages the consensus core dropped unapplied, by reason (invalid, not-leader, stale-sender, misaddressed)', () => DROP_REASONS.map((reason) => [{ reason }, core.droppedMessages[reason]] as const)));
+  registry.register(new Gauge('raftkv_raft_messages_refused_total', 'Peer messages the consensus core dropped unapplied, by reason (invalid, not-leader, stale-sender, misaddressed)', () => DROP_REASONS.map((reason) => [{ reason }, s.droppedMessages[reason]] as const)));
   registry.register(new Gauge('raftkv_transport_connections_rejected_total', 'Inbound peer connections refused or closed, by reason', () => Object.entries(transport.stats().rejected).map(([reason, n]) => [{ reason }, n] as const)));
   registry.register(new Gauge('raftkv_transport_messages_dropped_total', 'Raft messages dropped per peer (queue full or unreachable)', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesDropped] as const)));
 }

@@ -232,7 +232,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const membership = membershipRoutes(membershipOptions);
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
-    logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.core.currentTerm, clusterId: identity.presented() });
+    logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.status().currentTerm, clusterId: identity.presented() });
 
     const timers = [
       startSelfRegistration(service, forward, cfg, self, logger),

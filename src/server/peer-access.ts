@@ -37,12 +37,12 @@ export class PeerAccess {
     if (id === this.selfId) return false;
     const node = this.node;
     if (node === null) return this.bootstrapPeers.has(id);
-    const config = node.core.config;
+    const config = node.config;
     if (config.voters.includes(id) || config.votersOutgoing.includes(id) || config.learners.includes(id)) return true;
     // Registered but not yet in the configuration: a server being added (addMember registers first).
     if (this.registry.addresses.has(id)) return true;
     // Removed, but the leader still replicates to it until it holds C_new (raft/membership.ts).
-    if (node.core.progress(id) !== undefined) return true;
+    if (node.progress(id) !== undefined) return true;
     // A joiner that has not received the configuration yet trusts the members its join answer named.
     return config.voters.length === 0 && this.bootstrapPeers.has(id);
   }
@@ -86,12 +86,12 @@ export class PeerAccess {
    * (a new leader's first word may be a snapshot), before any byte of it is buffered.
    */
   acceptSnapshot(header: InstallSnapshot): string | null {
-    const core = this.node?.core;
-    if (core !== undefined && this.isMember(header.from)) {
-      if (header.term > core.currentTerm) return null;
-      if (header.term === core.currentTerm && (core.leaderId === header.from || core.leaderId === null)) return null;
+    const status = this.node?.status();
+    if (status !== undefined && this.isMember(header.from)) {
+      if (header.term > status.currentTerm) return null;
+      if (header.term === status.currentTerm && (status.leaderId === header.from || status.leaderId === null)) return null;
     }
     this.refused['snapshot-not-leader']++;
-    return `${header.from} is not the leader of term ${core?.currentTerm ?? '?'}`;
+    return `${header.from} is not the leader of term ${status?.currentTerm ?? '?'}`;
   }
 }

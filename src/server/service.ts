@@ -1,10 +1,10 @@
 // The key-value service on one node: turns API calls into proposals and reads against the
 // RaftNode, with deadlines (504: outcome unknown), leadership errors (503 + Retry-After), the
 // three read consistencies, and the registry of member addresses.
-import { NotLeaderError, ProposalDroppedError, RaftError, isVoter, members as configMembers, type NodeId } from '../raft/index.js';
+import { ProposalDroppedError, isVoter, members as configMembers, type NodeId } from '../raft/index.js';
 import type { Applied, RaftNode } from '../node/index.js';
 import { isAddress, isNodeId } from './address.js';
-import { ApiError } from './errors.js';
+import { ApiError, toApiError } from './errors.js';
 import type { Consistency, ForwardedRequest, ForwardedResponse, KvApi, KvRecordView, MemberView, ReadyView, StatusView, WriteConditions } from './http-api.js';
 import { encodeClusterIdRecord, encodeMemberRecord, type MemberAddresses, type ServiceStateMachine } from './member-registry.js';
 
@@ -106,7 +106,7 @@ export class KvService<R> implements KvApi {
   async readBarrier(consistency: Consistency, deadline: number): Promise<void> {
     if (consistency === 'stale') return;
     if (consistency === 'lease') {
-      const index = this.node.core.leaseReadIndex();
+      const index = this.node.leaseReadIndex();
       if (index !== null) {
         await withDeadline(this.node.waitApplied(index), deadline, 'the read');
         return;
@@ -137,16 +137,16 @@ export class KvService<R> implements KvApi {
   }
 
   status(): StatusView {
-    const core = this.node.core;
+    const s = this.node.status();
     return {
       id: this.id,
       clusterId: this.sm.clusterId,
-      role: core.role,
-      term: core.currentTerm,
-      leader: core.leaderId,
-      commitIndex: core.commitIndex,
-      appliedIndex: this.node.appliedIndex,
-      lastIndex: core.lastIndex,
+      role: s.role,
+      term: s.currentTerm,
+      leader: s.leaderId,
+      commitIndex: s.commitIndex,
+      appliedIndex: s.appliedIndex,
+      lastIndex: s.lastIndex,
       members: this.members(),
       alarms: this.alarms(),
     };
@@ -237,7 +237,7 @@ export class KvService<R> implements KvApi {
   }
 
   members(): readonly MemberView[] {
-    const config = this.node.core.config;
+    const config = this.node.config;
     return configMembers(config).map((id) => {
       const a = id === this.id ? this.self : this.sm.addresses.get(id);
       return { id, peerAddr: a?.peerAddr ?? '', clientAddr: a?.clientAddr ?? '', role: isVoter(config, id) ? 'voter' : 'learner' };
@@ -284,13 +284,11 @@ function notReady(reason: string): ApiError {
   return new ApiError('NOT_READY', reason);
 }
 
-class DeadlineError extends Error {}
-
 function withDeadline<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
   const ms = deadline - Date.now();
-  if (ms <= 0) return Promise.reject(new DeadlineError(`${what} did not complete within the request's deadline`));
+  if (ms <= 0) return Promise.reject(new ProposalDroppedError(`${what} did not complete within the request's deadline`, 'unknown'));
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineError(`${what} did not complete within the request's deadline`)), ms);
+    const timer = setTimeout(() => reject(new ProposalDroppedError(`${what} did not complete within the request's deadline`, 'unknown')), ms);
     p.then(
       (v) => {
         clearTimeout(timer);
@@ -304,18 +302,3 @@ function withDeadline<T>(p: Promise<T>, deadline: number, what: string): Promise
   });
 }
 
-function toApiError(err: unknown): unknown {
-  if (err instanceof ApiError) return err;
-  if (err instanceof DeadlineError) {
-    return new ApiError('TIMEOUT', `${err.message}; the outcome is unknown`);
-  }
-  if (err instanceof NotLeaderError) return new ApiError('NO_LEADER', err.message);
-  if (err instanceof ProposalDroppedError) {
-    // "replaced by a newer leader's" means it was never committed: safe to retry.
-    return /unknown/.test(err.message) ? new ApiError('TIMEOUT', err.message) : new ApiError('NO_LEADER', err.message);
-  }
-  // A node that stops with the request in flight cannot say whether it was (or will be)
-  // committed: that is an unknown outcome (504), never a 503, which promises "not applied".
-  if (err instanceof RaftError && err.code === 'STOPPED') return new ApiError('TIMEOUT', `${err.message}; the outcome is unknown`);
-  return err;
-}
