@@ -23,6 +23,7 @@ export { CONSISTENCY_LEVELS, DEFAULT_CLIENT_OPTIONS } from './types.js';
 export type {
   AddMemberRequest,
   ClientOptions,
+  ConfigurationStatus,
   Consistency,
   DeleteOptions,
   EndpointReadiness,
@@ -34,6 +35,7 @@ export type {
   NodeStatus,
   PutOptions,
   ReadOptions,
+  ReadyStatus,
   TxnCompare,
   TxnCompareOp,
   TxnCompareTarget,

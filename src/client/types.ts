@@ -152,6 +152,30 @@ export interface AddMemberRequest {
   readonly role?: MemberRole;
 }
 
+/** GET /readyz (200): the node knows a leader that confirmed a quorum, and has applied what it had committed. */
+export interface ReadyStatus {
+  readonly ready: true;
+  readonly id: string;
+  readonly leader: string;
+  /** The leader's commit index, confirmed by a quorum when asked (thesis §6.4). */
+  readonly readIndex: number;
+  readonly appliedIndex: number;
+}
+
+/** GET /v1/configuration: a node's own view of the membership. */
+export interface ConfigurationStatus {
+  readonly id: string;
+  readonly term: number;
+  readonly voters: readonly string[];
+  readonly votersOutgoing: readonly string[];
+  readonly learners: readonly string[];
+  /** C_old,new is in force (thesis §4.3). */
+  readonly joint: boolean;
+  readonly configIndex: number;
+  /** The configuration entry is not known to be committed yet: a change is under way. */
+  readonly pending: boolean;
+}
+
 /** One endpoint's answer to `readyOfAll()`. */
 export interface EndpointReadiness {
   readonly endpoint: string;

@@ -1,6 +1,7 @@
 // What the HTTP API needs of a node (KvApi) and the shapes it answers with: the seam between
 // http-api.ts (routing, limits, security) and service.ts (the node behind it).
 import type { IncomingMessage } from 'node:http';
+import type { Member as MemberView, NodeStatus as StatusView, ReadyStatus as ReadyView } from '../client/types.js';
 import type { Principal } from './auth.js';
 export const CONSISTENCY_LEVELS = ['linearizable', 'lease', 'stale'] as const;
 export type Consistency = (typeof CONSISTENCY_LEVELS)[number];
@@ -19,36 +20,8 @@ export interface KvRecordView {
   readonly version: number;
 }
 
-export interface MemberView {
-  readonly id: string;
-  readonly peerAddr: string;
-  readonly clientAddr: string;
-  readonly role: 'voter' | 'learner';
-}
-
-export interface StatusView {
-  readonly id: string;
-  readonly clusterId: string | null;
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly lastIndex: number;
-  readonly members: readonly MemberView[];
-  /** Active alarms, e.g. "NO_SPACE". */
-  readonly alarms: readonly string[];
-}
-
-/** GET /readyz: this node knows a leader holding a quorum and has applied what it committed. */
-export interface ReadyView {
-  readonly ready: true;
-  readonly id: string;
-  readonly leader: string;
-  /** The leader's commit index, confirmed by a quorum when asked (thesis §6.4). */
-  readonly readIndex: number;
-  readonly appliedIndex: number;
-}
+// The wire shapes clients read are declared once, with the typed client (src/client/types.ts).
+export type { Member as MemberView, NodeStatus as StatusView, ReadyStatus as ReadyView, ConfigurationStatus as ConfigurationView } from '../client/types.js';
 
 /** What a request needs of the node; the service implements it (leader-only parts included). */
 export interface KvApi {

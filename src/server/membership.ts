@@ -5,7 +5,7 @@ import { ChangeInProgressError, ProposalDroppedError, isVoter, type ConfigChange
 import type { RaftNode } from '../node/index.js';
 import { ApiError, toApiError } from './errors.js';
 import { ID_PATTERN, isAddress } from './address.js';
-import type { ForwardedRequest, ForwardedResponse, ParsedRequest } from './http-api.js';
+import type { ConfigurationView, ForwardedRequest, ForwardedResponse, ParsedRequest } from './api-types.js';
 import { allowParams, errorReply, fields, parseJson, type Reply } from './http-util.js';
 import type { ServiceStateMachine } from './member-registry.js';
 import type { KvService } from './service.js';
@@ -156,7 +156,7 @@ async function forwardUntilAnswered<R>(options: MembershipOptions<R>, req: Forwa
 }
 
 /** This node's own view of the configuration: which servers vote, and whether a change is under way. */
-function configurationView<R>(options: MembershipOptions<R>): Record<string, unknown> {
+function configurationView<R>(options: MembershipOptions<R>): ConfigurationView {
   const s = options.node.status();
   return {
     id: options.node.id,

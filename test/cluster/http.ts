@@ -107,14 +107,8 @@ export function assertApiError(reply: HttpReply, status: number, code: string | 
   assert.ok(codes.includes(body.error?.code as string), `${context} (expected code ${codes.join(' or ')})`);
 }
 
-export interface KvRecordJson {
-  readonly key: string;
-  readonly value: string;
-  readonly encoding?: 'base64';
-  readonly createIndex: number;
-  readonly modIndex: number;
-  readonly version: number;
-}
+/** A record as GET /v1/kv/{key} answers it (src/kv/txn-json.ts). */
+export type { KvRecordJson } from '../../src/kv/index.js';
 
 /** GET /v1/status: the client library's type, so the tests read what users read. */
 export type { NodeStatus } from '../../src/client/index.js';
@@ -138,15 +132,5 @@ export function metricValue(metrics: Map<string, number>, name: string): number 
 }
 
 /** GET /v1/configuration: one node's own view of the configuration in force (thesis §4.1). */
-export interface ConfigurationJson {
-  readonly id: string;
-  readonly term: number;
-  readonly voters: readonly string[];
-  readonly votersOutgoing: readonly string[];
-  readonly learners: readonly string[];
-  /** C_old,new is in force (thesis §4.3). */
-  readonly joint: boolean;
-  readonly configIndex: number;
-  /** The configuration entry is not known to be committed yet: a change is under way. */
-  readonly pending: boolean;
-}
+/** GET /v1/configuration. */
+export type { ConfigurationStatus as ConfigurationJson } from '../../src/client/index.js';
