@@ -136,7 +136,7 @@ test('the secure files: a CA, a certificate per node it signed (for 127.0.0.1), 
     assert.equal(statSync(join(dir, 'new')).mode & 0o777, 0o700, 'a data dir it makes is 0700');
     assert.equal(statSync(files.authFile).mode & 0o777, 0o600);
     assert.notEqual(files.adminToken, files.appToken);
-    for (const t of [files.adminToken, files.appToken]) assert.match(t, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
+    for (const t of [files.adminToken, files.appToken]) assert.match(t, /^[0-9a-f]{64}$/, '32 random bytes, hex (a token never starts with "-")');
 
     const certBefore = readFileSync(files.nodeCerts.get('n1')!.cert);
     const again = prepareSecureFiles(dir, ['n1', 'n2', 'n3']);
