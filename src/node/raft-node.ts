@@ -35,7 +35,7 @@ import type { RaftStorage } from '../storage/types.js';
 import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type RuntimeHooks, type StoragePort } from './runtime.js';
 import { isNoSpace } from './space-alarm.js';
 import { isTracing, trace, traceMessage } from './trace.js';
-import { Waiters } from './waiters.js';
+import { RecentlyApplied, Waiters } from './waiters.js';
 import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type NodeStatus, type RaftNodeOptions } from './options.js';
 
 /** Real time: retries of writes and snapshots on a full disk. */
@@ -66,6 +66,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private readonly logger: NodeLogger;
   private readonly tickTimer: NodeJS.Timeout;
   private readonly waiters = new Waiters<R>();
+  /** Held while proposals this node forwarded are unanswered (awaitForwarded()). */
+  private readonly recentlyApplied = new RecentlyApplied<R>();
+  private forwardsUnanswered = 0;
   private scheduled = false;
   private isMicrotaskScheduled = false;
   private stopped = false;
@@ -211,6 +214,47 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const settled = this.waiters.proposal(index, term);
     this.schedule();
     return settled;
+  }
+
+  /**
+   * Leader only: appends a command another member forwarded (etcd's MsgProp) and answers where it
+   * went. Nobody waits here: the member that took the request waits with awaitForwarded().
+   */
+  proposeForwarded(data: Uint8Array): { index: number; term: number } {
+    this.assertRunning();
+    const index = this.core.propose(data);
+    if (isTracing) trace('propose', index);
+    this.stats.proposals++;
+    this.schedule();
+    return { index, term: this.core.currentTerm };
+  }
+
+  /**
+   * A proposal is about to be forwarded to the leader: until forwardAnswered(), applied results
+   * are kept, so the entry can be matched even if it is applied before the leader's answer comes.
+   */
+  forwarding(count: number): void {
+    this.forwardsUnanswered += count;
+  }
+
+  /** The leader answered (or did not) `count` proposals announced with forwarding(). */
+  forwardAnswered(count: number): void {
+    this.forwardsUnanswered -= count;
+  }
+
+  /**
+   * Settles when the entry the leader appended at `index` in `term` for this node (see
+   * proposeForwarded()) is applied here: with its result, or ProposalDroppedError if another
+   * entry took its place. Call it before forwardAnswered() for the same proposal.
+   */
+  awaitForwarded(index: number, term: number): Promise<Applied<R>> {
+    this.assertRunning();
+    if (index > this.runtime.appliedIndex) return this.waiters.proposal(index, term);
+    const hit = this.recentlyApplied.get(index);
+    // Applied so long ago (or under a snapshot) that its result is gone: it may have applied.
+    if (hit === undefined) return Promise.reject(new ProposalDroppedError(`entry ${index} was applied before the leader's answer arrived and its result is no longer held`, 'unknown'));
+    if (hit.term !== term) return Promise.reject(new ProposalDroppedError(`entry ${index} was replaced by a newer leader's`));
+    return Promise.resolve({ index, result: hit.result });
   }
 
   /**
@@ -434,6 +478,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     return {
       applied: (e: Entry, result: R) => {
         if (isTracing) trace('applied', e.index);
+        if (this.forwardsUnanswered > 0) this.recentlyApplied.record(e, result);
         if (waiters.applied(e, result) && isTracing) trace('resolve', e.index);
       },
       restored: (snapshot: Snapshot) => waiters.rejectProposalsUpTo(snapshot.meta.index),

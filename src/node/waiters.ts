@@ -26,7 +26,16 @@ export class Waiters<R> {
 
   /** Settles when the entry at `index` proposed in `term` is applied (see applied()). */
   proposal(index: number, term: number): Promise<Applied<R>> {
-    return new Promise<Applied<R>>((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+    return new Promise<Applied<R>>((resolve, reject) => {
+      // A newer term's entry at an index someone already waits on (a proposal forwarded by this
+      // node to an old leader, then this node's own as leader): the old one may still commit
+      // through a third server, so its caller cannot be told either way.
+      const earlier = this.proposals.get(index);
+      if (earlier !== undefined && earlier.term !== term) {
+        earlier.reject(new ProposalDroppedError(`entry ${index} of term ${earlier.term}: another entry of term ${term} took its place in this log`, 'unknown'));
+      }
+      this.proposals.set(index, { term, resolve, reject });
+    });
   }
 
   /** `e` was applied with `result`: its proposer, if waiting here, learns whether it was its entry. */
@@ -101,5 +110,37 @@ export class Waiters<R> {
     const id = this.nextReadId++;
     const settled = new Promise<number>((resolve, reject) => this.reads.set(id, { isConfirmed, resolve, reject }));
     return { id, settled };
+  }
+}
+
+/**
+ * The results of the last `capacity` entries applied, by index: a member that forwarded a proposal
+ * learns its index from the leader's answer, which may arrive after the entry was applied here
+ * (the answer and the entries travel on different streams). RaftNode records into it only while
+ * forwarded proposals are unanswered.
+ */
+export class RecentlyApplied<R> {
+  private readonly indexes: Float64Array;
+  private readonly terms: Float64Array;
+  private readonly results: (R | undefined)[];
+
+  constructor(private readonly capacity = 4096) {
+    this.indexes = new Float64Array(capacity);
+    this.terms = new Float64Array(capacity);
+    this.results = new Array<R | undefined>(capacity);
+  }
+
+  record(e: Entry, result: R): void {
+    const slot = e.index % this.capacity;
+    this.indexes[slot] = e.index;
+    this.terms[slot] = e.term;
+    this.results[slot] = result;
+  }
+
+  /** The entry applied at `index`, if still held. */
+  get(index: number): { term: number; result: R } | undefined {
+    const slot = index % this.capacity;
+    if (this.indexes[slot] !== index) return undefined;
+    return { term: this.terms[slot]!, result: this.results[slot] as R };
   }
 }

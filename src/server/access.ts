@@ -1,5 +1,6 @@
 // Which permissions a request needs (API.md "Security"): one table from route to actions, checked
-// on the node that takes the request and again on the leader a follower forwards it to. Deny by
+// on the node that takes the request, and again on the leader when a follower forwards the whole
+// request (a write a follower proposes was authorized where it was taken: proposals.ts). Deny by
 // default: a path this table does not know needs admin.
 import { KvError, txnFromJson, DEFAULT_KV_LIMITS } from '../kv/index.js';
 import { describeAction, isPermitted, type Action, type Authenticator, type Principal } from './auth.js';

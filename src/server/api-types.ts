@@ -27,6 +27,8 @@ export type { Member as MemberView, NodeStatus as StatusView, ReadyStatus as Rea
 export interface KvApi {
   readonly id: string;
   isLeader(): boolean;
+  /** Whether a write may be taken here: on the leader, or on a follower that forwards proposals to a known leader. */
+  takesWrites(): boolean;
   /** The leader's client URL, if one is known. */
   leaderUrl(): string | null;
   /** The cluster this node belongs to, once known (API.md "Security"). */

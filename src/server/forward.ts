@@ -1,8 +1,9 @@
 // Forwarding a request that needs the leader (writes, linearizable and lease reads) from a
 // follower to the leader over the peer channel (the transport's rpc stream), so a client may
 // talk to any node. The leader answers it through the same router as its own HTTP requests.
-//   request  = u32be n | JSON {method, path, headers} (n bytes) | body
+//   request  = 0x01 | u32be n | JSON {method, path, headers} (n bytes) | body
 //   response = u32be n | JSON {status, headers} (n bytes) | body
+// Writes travel as proposals instead (proposals.ts, first byte 0x02).
 import type { NodeId } from '../raft/index.js';
 import { ApiError } from './errors.js';
 import type { ForwardedRequest, ForwardedResponse } from './http-api.js';
@@ -10,12 +11,15 @@ import type { ForwardedRequest, ForwardedResponse } from './http-api.js';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function frame(head: unknown, body: Uint8Array): Uint8Array {
+/** `kind` (when given) leads the frame: the rpc stream carries forwarded requests and proposal batches. */
+function frame(kind: number | null, head: unknown, body: Uint8Array): Uint8Array {
   const json = encoder.encode(JSON.stringify(head));
-  const out = new Uint8Array(4 + json.length + body.length);
-  new DataView(out.buffer).setUint32(0, json.length);
-  out.set(json, 4);
-  out.set(body, 4 + json.length);
+  const at = kind === null ? 0 : 1;
+  const out = new Uint8Array(at + 4 + json.length + body.length);
+  if (kind !== null) out[0] = kind;
+  new DataView(out.buffer).setUint32(at, json.length);
+  out.set(json, at + 4);
+  out.set(body, at + 4 + json.length);
   return out;
 }
 
@@ -28,8 +32,10 @@ function unframe(bytes: Uint8Array): { head: Record<string, unknown>; body: Uint
   return { head: head as Record<string, unknown>, body: bytes.subarray(4 + n) };
 }
 
+export const FORWARDED_REQUEST_KIND = 0x01;
+
 export function encodeForwardedRequest(req: ForwardedRequest): Uint8Array {
-  return frame({ method: req.method, path: req.path, headers: req.headers, ...(req.principal !== undefined ? { principal: req.principal } : {}) }, req.body);
+  return frame(FORWARDED_REQUEST_KIND, { method: req.method, path: req.path, headers: req.headers, ...(req.principal !== undefined ? { principal: req.principal } : {}) }, req.body);
 }
 
 /** A string-to-string map, or null: forwarded headers become request headers, so nothing else may pass. */
@@ -44,7 +50,8 @@ function stringMap(x: unknown): Record<string, string> | null {
 }
 
 export function decodeForwardedRequest(bytes: Uint8Array): ForwardedRequest {
-  const { head, body } = unframe(bytes);
+  if (bytes[0] !== FORWARDED_REQUEST_KIND) throw new Error('not a forwarded request');
+  const { head, body } = unframe(bytes.subarray(1));
   const headers = stringMap(head['headers']);
   const principal = head['principal'];
   if (typeof head['method'] !== 'string' || typeof head['path'] !== 'string' || !head['path'].startsWith('/') || headers === null || (principal !== undefined && typeof principal !== 'string')) {
@@ -54,7 +61,7 @@ export function decodeForwardedRequest(bytes: Uint8Array): ForwardedRequest {
 }
 
 export function encodeForwardedResponse(res: ForwardedResponse): Uint8Array {
-  return frame({ status: res.status, headers: res.headers }, res.body);
+  return frame(null, { status: res.status, headers: res.headers }, res.body);
 }
 
 export function decodeForwardedResponse(bytes: Uint8Array): ForwardedResponse {

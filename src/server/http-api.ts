@@ -30,6 +30,7 @@ import {
   replyTooLarge,
   requestDeadlineMs,
   requireJsonContentType,
+  isKvWrite,
   requiresLeader,
   routeName,
   serialize,
@@ -228,7 +229,8 @@ export function createApiServer(options: ApiServerOptions): Api {
       principal,
     };
     if (principal !== null) checkPermissions(principal, parsed);
-    if (requiresLeader(parsed) && !apiOf().isLeader()) {
+    // A follower takes writes itself when it forwards them as proposals (proposals.ts).
+    if (requiresLeader(parsed) && !apiOf().isLeader() && !(isKvWrite(parsed) && apiOf().takesWrites())) {
       if (options.forward === undefined) throw new ApiError('NO_LEADER', 'not the leader');
       const headers: Record<string, string> = {};
       for (const h of FORWARDED_HEADERS) {

@@ -228,6 +228,12 @@ export function requireJsonContentType(req: IncomingMessage): void {
 }
 
 // Only writes and linearizable/lease reads must reach the leader; everything else answers here.
+/** A write of keys: PUT or DELETE of a key, or a transaction. */
+export function isKvWrite(r: ParsedRequest): boolean {
+  if (r.path === '/v1/txn') return r.method === 'POST';
+  return r.path.startsWith('/v1/kv/') && (r.method === 'PUT' || r.method === 'DELETE');
+}
+
 export function requiresLeader(r: ParsedRequest): boolean {
   const p = r.path;
   if (p.startsWith('/v1/kv')) {

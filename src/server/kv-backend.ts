@@ -4,6 +4,7 @@
 import {
   KvError,
   KvStateMachine,
+  decodeCommand,
   encodeCommand,
   recordToJson,
   txnFromJson,
@@ -47,6 +48,12 @@ export function createKvBackend(options: KvBackendOptions): { stateMachine: KvSt
       // same way, before any write of it (src/kv/state-machine.ts).
       const txn = { ...guard(() => txnFromJson(body, time, idem, limits)), replyLimit: maxReplyBytes };
       return { data: encode(txn), grows: [...txn.success, ...txn.failure].some((op) => op.type === 'put') };
+    },
+    checkEncoded: (data) => {
+      // Another member's encoding: decoded and checked as if the request had come here.
+      const cmd = guard(() => decodeCommand(data));
+      guard(() => validateCommand(cmd, limits));
+      return { grows: cmd.type === 'put' || (cmd.type === 'txn' && [...cmd.success, ...cmd.failure].some((op) => op.type === 'put')) };
     },
     sizeBytes: () => sm.sizeBytes,
     putResult: (r) => {

@@ -17,6 +17,7 @@ import { AuthFileError, Authenticator } from './auth.js';
 import { inspectDataDir, restoreEmptyDataDir, writeClusterFile } from './data-dir.js';
 import { joinCluster, registerRoute, startLeaderDuties, startSelfRegistration } from './duties.js';
 import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
+import { PROPOSALS_KIND, decodeProposals, encodeProposalsAnswer, type ProposalsAnswer } from './proposals.js';
 import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
 import { ClusterFileError, ClusterIdentity, foundingId, readClusterFile, tokenHash, type ClusterFile } from './identity.js';
 import { createKvBackend } from './kv-backend.js';
@@ -121,6 +122,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const access = new PeerAccess(cfg.id, identity, sm as ServiceStateMachine<unknown>, new Set(Object.keys(plan.file?.peers ?? {})));
     let answer: ((req: ForwardedRequest, from: NodeId) => Promise<Uint8Array>) | null = null;
     let node: RaftNode<unknown> | null = null;
+    let appendProposals: ((commands: readonly Uint8Array[]) => ProposalsAnswer) | null = null;
     const transport = new TcpTransport({
       id: cfg.id,
       clusterId: () => identity.presented(),
@@ -139,6 +141,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       onRequest: async (from, payload) => {
         if (answer === null) throw new Error(`${cfg.id} is still starting`);
         if (!access.isMember(from)) throw new Error(`${from} is not a member of this cluster`);
+        if (payload[0] === PROPOSALS_KIND && appendProposals !== null) return encodeProposalsAnswer(appendProposals(decodeProposals(payload)));
         return answer(decodeForwardedRequest(payload), from);
       },
       logger: { debug: logger.debug, info: logger.info, warn: logger.warn, error: logger.error },
@@ -222,6 +225,8 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       quotaBytes: cfg.quotaBytes,
       isDiskFull: () => started.isOutOfSpace,
       forward,
+      proposeVia: (to, payload, ms) => transport.request(to, payload, ms),
+      proposeTimeoutMs: cfg.requestTimeoutMs + 1000,
       scheme,
       readyTimeoutMs: Math.max(2000, cfg.electionMs * 2),
     });
@@ -230,6 +235,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     registerSecurityMetrics(registry, access, sm, service);
     const membershipOptions = { node: started, service, stateMachine: sm, forward };
     const membership = membershipRoutes(membershipOptions);
+    appendProposals = (commands) => service.appendForwarded(commands);
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
     logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.status().currentTerm, clusterId: identity.presented() });
@@ -369,6 +375,7 @@ function registerSecurityMetrics(registry: Registry, access: PeerAccess, sm: Ser
   registry.register(new Gauge('raftkv_peer_refused_total', 'Peer connections and messages refused, by reason', () => PEER_REFUSALS.map((reason) => [{ reason }, access.refused[reason]] as const)));
   registry.register(new Gauge('raftkv_registry_invalid_records_total', 'Committed registry records skipped as invalid', () => sm.invalidRecords));
   registry.register(new Gauge('raftkv_alarm', 'Active alarms (1 while active)', () => [[{ alarm: 'NO_SPACE' }, service.alarms().includes('NO_SPACE') ? 1 : 0] as const]));
+  registry.register(new Gauge('raftkv_forwarded_proposals', 'Writes this follower has forwarded to a leader as proposals, and the batches they went in', () => [[{ unit: 'commands' }, service.forwardedStats().commands], [{ unit: 'batches' }, service.forwardedStats().batches]] as const));
   registry.register(new Gauge('raftkv_leader_present', '1 if this node knows a leader', () => (service.status().leader !== null ? 1 : 0)));
 }
 

@@ -7,6 +7,8 @@ import { isAddress, isNodeId } from './address.js';
 import { ApiError, toApiError } from './errors.js';
 import type { Consistency, ForwardedRequest, ForwardedResponse, KvApi, KvRecordView, MemberView, ReadyView, StatusView, WriteConditions } from './http-api.js';
 import { encodeClusterIdRecord, encodeMemberRecord, type MemberAddresses, type ServiceStateMachine } from './member-registry.js';
+import type { PeerRequest } from './forward.js';
+import { ProposalForwarder, appendForwarded, type ProposalsAnswer } from './proposals.js';
 
 /** What the service needs of the key-value state machine; src/server/kv-backend.ts adapts src/kv/. */
 export interface KvBackend<R> {
@@ -17,6 +19,11 @@ export interface KvBackend<R> {
    * machine refuses it whole if its answer would exceed `maxReplyBytes`. `grows`: it writes keys.
    */
   encodeTxn(body: unknown, time: number, idempotencyKey: string | undefined, maxReplyBytes: number): { data: Uint8Array; grows: boolean };
+  /**
+   * Checks a command another member encoded and forwarded (ApiError when it is not a valid
+   * write); `grows`: it writes keys.
+   */
+  checkEncoded(data: Uint8Array): { grows: boolean };
   /** Bytes the store holds, as --quota-bytes counts them. */
   sizeBytes(): number;
   putResult(result: R | undefined): { index: number };
@@ -44,6 +51,13 @@ export interface KvServiceOptions<R> {
   readonly readyTimeoutMs?: number;
   /** How clients reach every member's client address. @default 'http' */
   readonly scheme?: 'http' | 'https';
+  /**
+   * The peer channel a follower sends its writes over, to the leader, as proposals
+   * (proposals.ts); without it, only the leader takes writes.
+   */
+  readonly proposeVia?: PeerRequest;
+  /** How long a forwarded batch waits for the leader's answer. @default 6000 */
+  readonly proposeTimeoutMs?: number;
 }
 
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
@@ -56,6 +70,7 @@ export class KvService<R> implements KvApi {
   private readonly self: MemberAddresses;
   private readonly quotaBytes: number;
   private readonly options: KvServiceOptions<R>;
+  private readonly proposals: ProposalForwarder<R | undefined> | undefined;
   /** Set when a write was refused for the quota: how many bytes it wanted (the alarm's measure). */
   private quotaWanted: number | null = null;
 
@@ -67,6 +82,12 @@ export class KvService<R> implements KvApi {
     this.backend = options.backend;
     this.self = options.self;
     this.quotaBytes = options.quotaBytes ?? DEFAULT_QUOTA_BYTES;
+    this.proposals = options.proposeVia === undefined ? undefined : new ProposalForwarder(this.node, options.proposeVia, options.proposeTimeoutMs ?? 6000);
+  }
+
+  /** Batches and commands this follower has forwarded to leaders as proposals. */
+  forwardedStats(): { batches: number; commands: number } {
+    return this.proposals?.stats ?? { batches: 0, commands: 0 };
   }
 
   clusterId(): string | null {
@@ -75,6 +96,18 @@ export class KvService<R> implements KvApi {
 
   isLeader(): boolean {
     return this.node.isLeader;
+  }
+
+  takesWrites(): boolean {
+    return this.node.isLeader || (this.proposals !== undefined && this.node.leaderId !== null);
+  }
+
+  /** Leader side of a follower's proposal batch (proposals.ts). */
+  appendForwarded(commands: readonly Uint8Array[]): ProposalsAnswer {
+    return appendForwarded(this.node, commands, (data) => {
+      const { grows } = this.backend.checkEncoded(data);
+      if (grows) this.checkSpace(data.length);
+    });
   }
 
   leaderUrl(): string | null {
@@ -87,19 +120,19 @@ export class KvService<R> implements KvApi {
   async put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number }> {
     const data = this.backend.encodePut(key, value, cond, Date.now(), idempotencyKey);
     this.checkSpace(data.length);
-    const applied = await this.propose(data, deadline);
+    const applied = await this.proposeWrite(data, deadline);
     return this.backend.putResult(applied.result);
   }
 
   async delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number; deleted: boolean }> {
-    const applied = await this.propose(this.backend.encodeDelete(key, cond, Date.now(), idempotencyKey), deadline);
+    const applied = await this.proposeWrite(this.backend.encodeDelete(key, cond, Date.now(), idempotencyKey), deadline);
     return this.backend.deleteResult(applied.result);
   }
 
   async txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number): Promise<unknown> {
     const { data, grows } = this.backend.encodeTxn(body, Date.now(), idempotencyKey, maxReplyBytes);
     if (grows) this.checkSpace(data.length);
-    const applied = await this.propose(data, deadline);
+    const applied = await this.proposeWrite(data, deadline);
     return this.backend.txnResult(applied.result);
   }
 
@@ -265,10 +298,15 @@ export class KvService<R> implements KvApi {
     return known !== undefined && known.peerAddr === addresses.peerAddr && known.clientAddr === addresses.clientAddr;
   }
 
-  private async propose(data: Uint8Array, deadline: number): Promise<Applied<R | undefined>> {
+  /** A client's write: proposed here on the leader, forwarded as a proposal by a follower. */
+  private proposeWrite(data: Uint8Array, deadline: number): Promise<Applied<R | undefined>> {
+    return this.propose(data, deadline, this.node.isLeader ? undefined : this.proposals);
+  }
+
+  private async propose(data: Uint8Array, deadline: number, via?: ProposalForwarder<R | undefined>): Promise<Applied<R | undefined>> {
     let pending: Promise<Applied<R | undefined>>;
     try {
-      pending = this.node.propose(data);
+      pending = via === undefined ? this.node.propose(data) : via.propose(data);
     } catch (err) {
       throw toApiError(err);
     }

@@ -174,17 +174,28 @@ export function forwardedJson(method: string, path: string, body: unknown, princ
 
 /** The answer to rpc request `id`, if it came: the status byte and, for `ok`, the forwarded response. */
 export async function rpcAnswer(peer: HostilePeer, id: number, timeoutMs: number): Promise<{ status: RpcStatus; response: ForwardedResponse | null; text: string } | null> {
+  const r = await rpcPayload(peer, id, timeoutMs);
+  if (r === null) return null;
+  return { status: r.status, response: r.status === 'ok' ? decodeForwardedResponse(r.payload) : null, text: r.payload.toString('utf8') };
+}
+
+/** The raw answer to rpc request `id`, if it came. */
+export async function rpcPayload(peer: HostilePeer, id: number, timeoutMs: number): Promise<{ status: RpcStatus; payload: Buffer } | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const f of peer.frames) {
       if (f[4] !== FrameType.rpcResponse) continue;
       const r = decodeRpcResponse(f);
-      if (r.id !== id) continue;
-      return { status: r.status, response: r.status === 'ok' ? decodeForwardedResponse(r.payload) : null, text: r.payload.toString('utf8') };
+      if (r.id === id) return { status: r.status, payload: r.payload };
     }
     if (peer.isClosed || Date.now() >= deadline) return null;
     await sleep(5);
   }
+}
+
+/** An rpc request carrying raw bytes (a proposal batch, or garbage). */
+export function rpcFrame(id: number, payload: Uint8Array): Buffer {
+  return Buffer.concat(encodeRpcRequest(id, payload));
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -22,11 +22,16 @@ import {
   messageFrame,
   peerPort,
   rpcAnswer,
+  rpcFrame,
+  rpcPayload,
   sleep,
   snapshotBegin,
   snapshotChunk,
 } from './hostile-peer.js';
 import { pidOf, rssBytes } from './node-process.js';
+import { encodeCommand } from '../../src/kv/index.js';
+import { encodeClusterIdRecord, encodeMemberRecord } from '../../src/server/member-registry.js';
+import { PROPOSALS_KIND, decodeProposalsAnswer, encodeProposals } from '../../src/server/proposals.js';
 import { Ledger, assertUnharmed, coreRefused, metricsOf, peerRefused, transportRejected } from './unharmed.js';
 import type { InstallSnapshot, Message } from '../../src/raft/types.js';
 
@@ -242,6 +247,38 @@ test("a member's id over plain TCP (which cannot prove who dials: a documented l
     assert.equal(answer.response.status, status, `register request ${rid}: ${Buffer.from(answer.response.body).toString('utf8').slice(0, 200)}`);
   }
   rpc.destroy();
+
+  // Proposal batches (src/server/proposals.ts) in a member's name: only client writes that pass
+  // the leader's own checks are appended; registry records, invalid commands and a malformed
+  // batch are refused, and a follower appends nothing.
+  const proposals = new HostilePeer(peerPort(leader)).send(
+    hello(other.id, leader.id, ledger.clusterId, 'rpc'),
+    rpcFrame(1, encodeProposals([encodeMemberRecord(outsider, { peerAddr: '127.0.0.1:9', clientAddr: '127.0.0.1:10' }), encodeClusterIdRecord('f'.repeat(32))])),
+    rpcFrame(2, encodeProposals([encodeCommand({ type: 'put', key: '', value: new Uint8Array(1), time: 1 }), Uint8Array.from([0x01, 0xff])])),
+    rpcFrame(3, Uint8Array.from([PROPOSALS_KIND, 0, 0, 0, 5, 0, 0])),
+  );
+  assert.equal((await proposals.handshake()).kind, 'accepted');
+  for (const rid of [1, 2]) {
+    const answer = await rpcPayload(proposals, rid, 5000);
+    assert.ok(answer !== null && answer.status === 'ok', `proposal batch ${rid} was answered`);
+    const decoded = decodeProposalsAnswer(answer.payload, 2);
+    assert.ok('outcomes' in decoded, `batch ${rid}: ${JSON.stringify(decoded)}`);
+    for (const o of decoded.outcomes) assert.ok('code' in o && ['BAD_REQUEST', 'BAD_KEY'].includes(o.code), `batch ${rid} appended or mis-refused: ${JSON.stringify(o)}`);
+  }
+  const malformed = await rpcPayload(proposals, 3, 5000);
+  assert.ok(malformed !== null && malformed.status !== 'ok', 'a malformed batch is answered with an error');
+  proposals.destroy();
+  const proposedToFollower = new HostilePeer(peerPort(follower)).send(
+    hello(other.id, follower.id, ledger.clusterId, 'rpc'),
+    rpcFrame(1, encodeProposals([encodeCommand({ type: 'put', key: 'foreign/proposed-to-follower', value: new Uint8Array(1), time: 1 })])),
+  );
+  ledger.foreignKeys.add('foreign/proposed-to-follower');
+  assert.equal((await proposedToFollower.handshake()).kind, 'accepted');
+  const notLeader = await rpcPayload(proposedToFollower, 1, 5000);
+  assert.ok(notLeader !== null && notLeader.status === 'ok');
+  assert.ok('notLeader' in decodeProposalsAnswer(notLeader.payload, 1), 'a follower appends nothing');
+  proposedToFollower.destroy();
+  assert.equal(await http(leader.url, '/v1/members').then((r) => r.text.includes(outsider)), false, 'no registry record was appended');
   await assertUnharmed(ledger, "forged messages in a member's name");
 });
 

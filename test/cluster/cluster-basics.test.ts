@@ -210,6 +210,13 @@ async function exerciseEveryNode(cluster: TestCluster, leader: TestNode): Promis
     await checkIdempotency(cluster, node, p);
     await checkStatusAndMetrics(cluster, node, leader);
   }
+  // A follower's writes went to the leader as proposals (src/server/proposals.ts), not as
+  // forwarded HTTP requests; the leader forwarded none.
+  for (const node of cluster.nodes) {
+    const forwarded = (await node.metrics()).get('raftkv_forwarded_proposals{unit="commands"}');
+    if (node === leader) assert.equal(forwarded, 0, 'the leader forwards no proposals');
+    else assert.ok(forwarded !== undefined && forwarded >= 20, `${node.id} forwarded ${forwarded} proposals`);
+  }
 }
 
 test('a 3-node cluster elects one leader and serves every endpoint through every node', { timeout: 60_000 }, async () => {
