@@ -1,8 +1,8 @@
 // Which permissions a request needs (API.md "Security"): one table from route to actions, checked
-// on the node that takes the request, and again on the leader when a follower forwards the whole
-// request (a write a follower proposes was authorized where it was taken: proposals.ts). Deny by
+// on the node that takes the request, and again on the leader for what a follower sends it: a
+// forwarded request, or a proposal with its principal's name (proposals.ts, commandActions). Deny by
 // default: a path this table does not know needs admin.
-import { KvError, txnFromJson, DEFAULT_KV_LIMITS } from '../kv/index.js';
+import { KvError, txnFromJson, DEFAULT_KV_LIMITS, type Command } from '../kv/index.js';
 import { describeAction, isPermitted, type Action, type Authenticator, type Principal } from './auth.js';
 import { ApiError } from './errors.js';
 import { decodeKey, parseJson } from './http-util.js';
@@ -39,13 +39,26 @@ function txnActions(body: Uint8Array): Action[] {
     if (err instanceof KvError || err instanceof ApiError) return [];
     throw err;
   }
-  const actions: Action[] = txn.compare.map((c) => ({ type: 'read', key: c.key }));
-  for (const op of [...txn.success, ...txn.failure]) {
+  return commandActions(txn);
+}
+
+/** The actions a key-value command performs (a follower's proposal, judged again by the leader). */
+export function commandActions(cmd: Command): Action[] {
+  if (cmd.type !== 'txn') return [{ type: 'write', key: cmd.key }];
+  const actions: Action[] = cmd.compare.map((c) => ({ type: 'read', key: c.key }));
+  for (const op of [...cmd.success, ...cmd.failure]) {
     if (op.type === 'put' || op.type === 'delete') actions.push({ type: 'write', key: op.key });
     else if (op.type === 'get') actions.push({ type: 'read', key: op.key });
     else actions.push({ type: 'read-range', prefix: op.prefix });
   }
   return actions;
+}
+
+/** 401 for a principal this node's file does not know, 403 unless it may do every action. */
+export function authorizeActions(auth: Authenticator, name: string | null, actions: readonly Action[]): void {
+  const principal = name === null ? null : auth.byName(name);
+  if (principal === null) throw new ApiError('UNAUTHENTICATED', `the principal ${JSON.stringify(name)} is not known to this node`);
+  permitAll(principal, actions);
 }
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="raftkv"' };
@@ -62,7 +75,11 @@ export function authenticate(auth: Authenticator, header: string | undefined): P
 
 /** 403 unless `principal` may do everything `r` does. */
 export function authorize(principal: Principal, r: AccessRequest): void {
-  for (const action of requestActions(r)) {
+  permitAll(principal, requestActions(r));
+}
+
+function permitAll(principal: Principal, actions: readonly Action[]): void {
+  for (const action of actions) {
     if (!isPermitted(principal, action)) throw new ApiError('PERMISSION_DENIED', `${principal.name} may not ${describeAction(action)}`);
   }
 }

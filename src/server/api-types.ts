@@ -27,16 +27,20 @@ export type { Member as MemberView, NodeStatus as StatusView, ReadyStatus as Rea
 export interface KvApi {
   readonly id: string;
   isLeader(): boolean;
-  /** Whether a write may be taken here: on the leader, or on a follower that forwards proposals to a known leader. */
-  takesWrites(): boolean;
+  /**
+   * Whether key reads and writes may be served here: on the leader, or on a follower that knows
+   * one (writes go to it as proposals, reads ask it for a read index and are answered here).
+   */
+  servesKv(): boolean;
   /** The leader's client URL, if one is known. */
   leaderUrl(): string | null;
   /** The cluster this node belongs to, once known (API.md "Security"). */
   clusterId(): string | null;
-  put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number }>;
-  delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number; deleted: boolean }>;
+  /** `principal`: who asked (with --auth-file); a follower sends it with the proposal, for the leader to judge again. */
+  put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number }>;
+  delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; deleted: boolean }>;
   /** `maxReplyBytes`: the transaction is refused (413, nothing applied) if its answer would be larger. */
-  txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number): Promise<unknown>;
+  txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number, principal?: string): Promise<unknown>;
   /** Resolves once a read at `consistency` may be served from this node's state machine. */
   readBarrier(consistency: Consistency, deadline: number): Promise<void>;
   get(key: string): KvRecordView | null;

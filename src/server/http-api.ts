@@ -30,7 +30,7 @@ import {
   replyTooLarge,
   requestDeadlineMs,
   requireJsonContentType,
-  isKvWrite,
+  isKvRequest,
   requiresLeader,
   routeName,
   serialize,
@@ -229,8 +229,9 @@ export function createApiServer(options: ApiServerOptions): Api {
       principal,
     };
     if (principal !== null) checkPermissions(principal, parsed);
-    // A follower takes writes itself when it forwards them as proposals (proposals.ts).
-    if (requiresLeader(parsed) && !apiOf().isLeader() && !(isKvWrite(parsed) && apiOf().takesWrites())) {
+    // A follower serves key reads and writes itself (proposals.ts, KvService.readBarrier); the
+    // rest that needs the leader goes there whole.
+    if (requiresLeader(parsed) && !apiOf().isLeader() && !(isKvRequest(parsed) && apiOf().servesKv())) {
       if (options.forward === undefined) throw new ApiError('NO_LEADER', 'not the leader');
       const headers: Record<string, string> = {};
       for (const h of FORWARDED_HEADERS) {
@@ -353,7 +354,7 @@ export function createApiServer(options: ApiServerOptions): Api {
     if (path === '/v1/txn') {
       expectMethod(method, ['POST']);
       allowParams(r.query, []);
-      const result = await apiOf().txn(parseJson(r.body), idempotencyKey(r), r.deadline, maxResponse);
+      const result = await apiOf().txn(parseJson(r.body), idempotencyKey(r), r.deadline, maxResponse, r.principal?.name);
       return { status: 200, json: result };
     }
     const extra = options.extraRoutes?.(r);
@@ -375,11 +376,11 @@ export function createApiServer(options: ApiServerOptions): Api {
       case 'PUT': {
         allowParams(r.query, ['prevValue', 'prevIndex', 'prevExist']);
         apiOf().validateValue(r.body);
-        return { status: 200, json: await apiOf().put(key, r.body, conditions(r.query, true), idempotencyKey(r), r.deadline) };
+        return { status: 200, json: await apiOf().put(key, r.body, conditions(r.query, true), idempotencyKey(r), r.deadline, r.principal?.name) };
       }
       case 'DELETE': {
         allowParams(r.query, ['prevValue', 'prevIndex']);
-        return { status: 200, json: await apiOf().delete(key, conditions(r.query, false), idempotencyKey(r), r.deadline) };
+        return { status: 200, json: await apiOf().delete(key, conditions(r.query, false), idempotencyKey(r), r.deadline, r.principal?.name) };
       }
       default:
         throw new ApiError('METHOD_NOT_ALLOWED', `${r.method} is not allowed on /v1/kv/{key}`);

@@ -228,10 +228,10 @@ export function requireJsonContentType(req: IncomingMessage): void {
 }
 
 // Only writes and linearizable/lease reads must reach the leader; everything else answers here.
-/** A write of keys: PUT or DELETE of a key, or a transaction. */
-export function isKvWrite(r: ParsedRequest): boolean {
+/** A read or write of keys: GET, PUT or DELETE under /v1/kv, or a transaction. */
+export function isKvRequest(r: ParsedRequest): boolean {
   if (r.path === '/v1/txn') return r.method === 'POST';
-  return r.path.startsWith('/v1/kv/') && (r.method === 'PUT' || r.method === 'DELETE');
+  return r.path.startsWith('/v1/kv') && (r.method === 'GET' || r.method === 'PUT' || r.method === 'DELETE');
 }
 
 export function requiresLeader(r: ParsedRequest): boolean {

@@ -20,6 +20,7 @@ import {
 import { ApiError, type ErrorCode } from './errors.js';
 import type { WriteConditions } from './http-api.js';
 import type { KvBackend } from './service.js';
+import { commandActions } from './access.js';
 
 export interface KvBackendOptions {
   readonly maxKeyBytes: number;
@@ -53,7 +54,7 @@ export function createKvBackend(options: KvBackendOptions): { stateMachine: KvSt
       // Another member's encoding: decoded and checked as if the request had come here.
       const cmd = guard(() => decodeCommand(data));
       guard(() => validateCommand(cmd, limits));
-      return { grows: cmd.type === 'put' || (cmd.type === 'txn' && [...cmd.success, ...cmd.failure].some((op) => op.type === 'put')) };
+      return { grows: cmd.type === 'put' || (cmd.type === 'txn' && [...cmd.success, ...cmd.failure].some((op) => op.type === 'put')), actions: commandActions(cmd) };
     },
     sizeBytes: () => sm.sizeBytes,
     putResult: (r) => {

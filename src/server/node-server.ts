@@ -17,7 +17,8 @@ import { AuthFileError, Authenticator } from './auth.js';
 import { inspectDataDir, restoreEmptyDataDir, writeClusterFile } from './data-dir.js';
 import { joinCluster, registerRoute, startLeaderDuties, startSelfRegistration } from './duties.js';
 import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
-import { PROPOSALS_KIND, decodeProposals, encodeProposalsAnswer, type ProposalsAnswer } from './proposals.js';
+import { PROPOSALS_KIND, decodeProposals, encodeProposalsAnswer, type ForwardedProposal, type ProposalsAnswer } from './proposals.js';
+import { authorizeActions } from './access.js';
 import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
 import { ClusterFileError, ClusterIdentity, foundingId, readClusterFile, tokenHash, type ClusterFile } from './identity.js';
 import { createKvBackend } from './kv-backend.js';
@@ -122,7 +123,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const access = new PeerAccess(cfg.id, identity, sm as ServiceStateMachine<unknown>, new Set(Object.keys(plan.file?.peers ?? {})));
     let answer: ((req: ForwardedRequest, from: NodeId) => Promise<Uint8Array>) | null = null;
     let node: RaftNode<unknown> | null = null;
-    let appendProposals: ((commands: readonly Uint8Array[]) => ProposalsAnswer) | null = null;
+    let appendProposals: ((proposals: readonly ForwardedProposal[]) => ProposalsAnswer) | null = null;
     const transport = new TcpTransport({
       id: cfg.id,
       clusterId: () => identity.presented(),
@@ -167,7 +168,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       extraRoutes: (r) => membership?.(r) ?? null,
       peerRoutes: {
         '/v1/internal/register': (r, from) => registerRoute(service!, r.body, from, r.deadline),
-        '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline) }),
+        '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline, r.query.has('lease')) }),
       },
     });
     await bind(() => listen(http.server, cfg.clientAddr), `client address ${hostPortText(cfg.clientAddr)}`);
@@ -235,7 +236,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     registerSecurityMetrics(registry, access, sm, service);
     const membershipOptions = { node: started, service, stateMachine: sm, forward };
     const membership = membershipRoutes(membershipOptions);
-    appendProposals = (commands) => service.appendForwarded(commands);
+    appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
     logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.status().currentTerm, clusterId: identity.presented() });

@@ -6,7 +6,7 @@
 // to build, no caller to keep. Outcomes stay exact: an entry of another term at that index means
 // "not applied"; a lost answer means "unknown".
 //
-//   batch  = 0x02 | u32be n | n × (u32be length | command)
+//   batch  = 0x02 | u32be n | n × (u16be length | principal (UTF-8; empty: none) | u32be length | command)
 //   answer = 0x02 | u8 0 (appended) | f64 term | n × (u8 0 | f64 index  or  u8 code | u16be length | message)
 //          | 0x02 | u8 1 (not the leader) | u16be length | message
 import { ProposalDroppedError, type NodeId } from '../raft/index.js';
@@ -19,47 +19,67 @@ export const PROPOSALS_KIND = 0x02;
 const MAX_BATCH_COMMANDS = 1024;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
+/** Principal names are short (auth.ts); a longer one is refused, not cut. */
+const MAX_PRINCIPAL_BYTES = 1024;
+const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
 
 /** What the leader makes of one forwarded command. */
 export type ProposalOutcome = { readonly index: number } | { readonly code: ErrorCode; readonly message: string };
 
+/** A command, and the principal the follower authenticated for it (with --auth-file), for the leader to judge again. */
+export interface ForwardedProposal {
+  readonly command: Uint8Array;
+  readonly principal: string | null;
+}
+
 export type ProposalsAnswer = { readonly term: number; readonly outcomes: readonly ProposalOutcome[] } | { readonly notLeader: string };
 
-export function encodeProposals(commands: readonly Uint8Array[]): Uint8Array {
+export function encodeProposals(proposals: readonly ForwardedProposal[]): Uint8Array {
+  const names = proposals.map((p) => (p.principal === null ? EMPTY : encoder.encode(p.principal)));
   let size = 5;
-  for (const c of commands) size += 4 + c.length;
+  proposals.forEach((p, i) => (size += 6 + names[i]!.length + p.command.length));
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   out[0] = PROPOSALS_KIND;
-  view.setUint32(1, commands.length);
+  view.setUint32(1, proposals.length);
   let at = 5;
-  for (const c of commands) {
-    view.setUint32(at, c.length);
-    out.set(c, at + 4);
-    at += 4 + c.length;
-  }
+  proposals.forEach((p, i) => {
+    const name = names[i]!;
+    if (name.length > MAX_PRINCIPAL_BYTES) throw new Error('a principal name is too long to forward');
+    view.setUint16(at, name.length);
+    out.set(name, at + 2);
+    at += 2 + name.length;
+    view.setUint32(at, p.command.length);
+    out.set(p.command, at + 4);
+    at += 4 + p.command.length;
+  });
   return out;
 }
 
-/** The commands of a batch; throws on anything malformed (the peer gets an error, nothing is appended). */
-export function decodeProposals(bytes: Uint8Array): Uint8Array[] {
+/** The proposals of a batch; throws on anything malformed (the peer gets an error, nothing is appended). */
+export function decodeProposals(bytes: Uint8Array): ForwardedProposal[] {
   if (bytes.length < 5 || bytes[0] !== PROPOSALS_KIND) throw new Error('malformed proposal batch');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = view.getUint32(1);
   if (n === 0 || n > MAX_BATCH_COMMANDS) throw new Error(`a proposal batch holds 1 to ${MAX_BATCH_COMMANDS} commands, not ${n}`);
-  const commands: Uint8Array[] = [];
+  const proposals: ForwardedProposal[] = [];
   let at = 5;
   for (let i = 0; i < n; i++) {
-    if (at + 4 > bytes.length) throw new Error('proposal batch cut short');
+    if (at + 2 > bytes.length) throw new Error('proposal batch cut short');
+    const nameLength = view.getUint16(at);
+    if (nameLength > MAX_PRINCIPAL_BYTES || at + 2 + nameLength + 4 > bytes.length) throw new Error('proposal batch cut short');
+    const principal = nameLength === 0 ? null : strictDecoder.decode(bytes.subarray(at + 2, at + 2 + nameLength));
+    at += 2 + nameLength;
     const len = view.getUint32(at);
     if (len === 0 || at + 4 + len > bytes.length) throw new Error('proposal batch cut short');
-    commands.push(bytes.subarray(at + 4, at + 4 + len));
+    proposals.push({ command: bytes.subarray(at + 4, at + 4 + len), principal });
     at += 4 + len;
   }
   if (at !== bytes.length) throw new Error('proposal batch has trailing bytes');
-  return commands;
+  return proposals;
 }
 
 export function encodeProposalsAnswer(answer: ProposalsAnswer): Uint8Array {
@@ -144,14 +164,14 @@ function refusalCode(code: string): ErrorCode {
  * Leader side: checks each forwarded command with `check` (an ApiError refuses that command
  * alone) and appends the rest, in order. A node that does not lead appends nothing.
  */
-export function appendForwarded<R>(node: RaftNode<R>, commands: readonly Uint8Array[], check: (command: Uint8Array) => void): ProposalsAnswer {
+export function appendForwarded<R>(node: RaftNode<R>, proposals: readonly ForwardedProposal[], check: (proposal: ForwardedProposal) => void): ProposalsAnswer {
   if (!node.isLeader) return { notLeader: `${node.id} is not the leader` };
   const outcomes: ProposalOutcome[] = [];
   let term = 0;
-  for (const command of commands) {
+  for (const proposal of proposals) {
     try {
-      check(command);
-      const at = node.proposeForwarded(command);
+      check(proposal);
+      const at = node.proposeForwarded(proposal.command);
       term = at.term;
       outcomes.push({ index: at.index });
     } catch (err) {
@@ -165,8 +185,7 @@ export function appendForwarded<R>(node: RaftNode<R>, commands: readonly Uint8Ar
   return { term: term === 0 ? Math.max(1, node.status().currentTerm) : term, outcomes };
 }
 
-interface Queued<R> {
-  readonly command: Uint8Array;
+interface Queued<R> extends ForwardedProposal {
   readonly resolve: (applied: Applied<R>) => void;
   readonly reject: (err: Error) => void;
 }
@@ -192,10 +211,11 @@ export class ProposalForwarder<R> {
     private readonly timeoutMs: number,
   ) {}
 
-  propose(command: Uint8Array): Promise<Applied<R>> {
+  /** `principal`: who asked, with --auth-file (the leader judges it again by its own file). */
+  propose(command: Uint8Array, principal: string | null): Promise<Applied<R>> {
     return new Promise<Applied<R>>((resolve, reject) => {
       if (this.queue.length >= MAX_BATCH_COMMANDS || this.queuedBytes + command.length > MAX_BATCH_BYTES) this.flush();
-      this.queue.push({ command, resolve, reject });
+      this.queue.push({ command, principal, resolve, reject });
       this.queuedBytes += command.length;
       if (!this.isFlushScheduled) {
         this.isFlushScheduled = true;
@@ -226,7 +246,7 @@ export class ProposalForwarder<R> {
     this.node.forwarding(batch.length);
     let answer: ProposalsAnswer;
     try {
-      const bytes = await this.request(leader, encodeProposals(batch.map((q) => q.command)), this.timeoutMs);
+      const bytes = await this.request(leader, encodeProposals(batch), this.timeoutMs);
       answer = decodeProposalsAnswer(bytes, batch.length);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);

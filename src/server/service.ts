@@ -8,7 +8,8 @@ import { ApiError, toApiError } from './errors.js';
 import type { Consistency, ForwardedRequest, ForwardedResponse, KvApi, KvRecordView, MemberView, ReadyView, StatusView, WriteConditions } from './http-api.js';
 import { encodeClusterIdRecord, encodeMemberRecord, type MemberAddresses, type ServiceStateMachine } from './member-registry.js';
 import type { PeerRequest } from './forward.js';
-import { ProposalForwarder, appendForwarded, type ProposalsAnswer } from './proposals.js';
+import { ProposalForwarder, appendForwarded, type ForwardedProposal, type ProposalsAnswer } from './proposals.js';
+import type { Action } from './auth.js';
 
 /** What the service needs of the key-value state machine; src/server/kv-backend.ts adapts src/kv/. */
 export interface KvBackend<R> {
@@ -21,9 +22,9 @@ export interface KvBackend<R> {
   encodeTxn(body: unknown, time: number, idempotencyKey: string | undefined, maxReplyBytes: number): { data: Uint8Array; grows: boolean };
   /**
    * Checks a command another member encoded and forwarded (ApiError when it is not a valid
-   * write); `grows`: it writes keys.
+   * write); `grows`: it writes keys; `actions`: what it reads and writes, for permissions.
    */
-  checkEncoded(data: Uint8Array): { grows: boolean };
+  checkEncoded(data: Uint8Array): { grows: boolean; actions: Action[] };
   /** Bytes the store holds, as --quota-bytes counts them. */
   sizeBytes(): number;
   putResult(result: R | undefined): { index: number };
@@ -71,6 +72,8 @@ export class KvService<R> implements KvApi {
   private readonly quotaBytes: number;
   private readonly options: KvServiceOptions<R>;
   private readonly proposals: ProposalForwarder<R | undefined> | undefined;
+  private readonly linearizableReads: ReadIndexBatch = { waiting: [], isAsking: false };
+  private readonly leaseReads: ReadIndexBatch = { waiting: [], isAsking: false };
   /** Set when a write was refused for the quota: how many bytes it wanted (the alarm's measure). */
   private quotaWanted: number | null = null;
 
@@ -98,15 +101,19 @@ export class KvService<R> implements KvApi {
     return this.node.isLeader;
   }
 
-  takesWrites(): boolean {
-    return this.node.isLeader || (this.proposals !== undefined && this.node.leaderId !== null);
+  servesKv(): boolean {
+    return this.node.isLeader || (this.proposals !== undefined && this.options.forward !== undefined && this.node.leaderId !== null);
   }
 
-  /** Leader side of a follower's proposal batch (proposals.ts). */
-  appendForwarded(commands: readonly Uint8Array[]): ProposalsAnswer {
-    return appendForwarded(this.node, commands, (data) => {
-      const { grows } = this.backend.checkEncoded(data);
-      if (grows) this.checkSpace(data.length);
+  /**
+   * Leader side of a follower's proposal batch (proposals.ts). `authorize` (with --auth-file)
+   * judges the principal the follower names by this node's own file.
+   */
+  appendForwarded(proposals: readonly ForwardedProposal[], authorize: ((principal: string | null, actions: readonly Action[]) => void) | null): ProposalsAnswer {
+    return appendForwarded(this.node, proposals, ({ command, principal }) => {
+      const { grows, actions } = this.backend.checkEncoded(command);
+      authorize?.(principal, actions);
+      if (grows) this.checkSpace(command.length);
     });
   }
 
@@ -117,27 +124,38 @@ export class KvService<R> implements KvApi {
     return addr === undefined || addr === '' ? null : `${this.options.scheme ?? 'http'}://${addr}`;
   }
 
-  async put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number }> {
+  async put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number }> {
     const data = this.backend.encodePut(key, value, cond, Date.now(), idempotencyKey);
     this.checkSpace(data.length);
-    const applied = await this.proposeWrite(data, deadline);
+    const applied = await this.proposeWrite(data, deadline, principal);
     return this.backend.putResult(applied.result);
   }
 
-  async delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number): Promise<{ index: number; deleted: boolean }> {
-    const applied = await this.proposeWrite(this.backend.encodeDelete(key, cond, Date.now(), idempotencyKey), deadline);
+  async delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; deleted: boolean }> {
+    const applied = await this.proposeWrite(this.backend.encodeDelete(key, cond, Date.now(), idempotencyKey), deadline, principal);
     return this.backend.deleteResult(applied.result);
   }
 
-  async txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number): Promise<unknown> {
+  async txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number, principal?: string): Promise<unknown> {
     const { data, grows } = this.backend.encodeTxn(body, Date.now(), idempotencyKey, maxReplyBytes);
     if (grows) this.checkSpace(data.length);
-    const applied = await this.proposeWrite(data, deadline);
+    const applied = await this.proposeWrite(data, deadline, principal);
     return this.backend.txnResult(applied.result);
   }
 
   async readBarrier(consistency: Consistency, deadline: number): Promise<void> {
     if (consistency === 'stale') return;
+    if (!this.node.isLeader && this.options.forward !== undefined) {
+      // Thesis §6.4: a follower asks the leader for its read index, then reads its own state once
+      // it has applied that far; the read itself never leaves this node.
+      const index = await this.followerReadIndex(consistency, deadline);
+      try {
+        await withDeadline(this.node.waitApplied(index), deadline, 'the read');
+      } catch (err) {
+        throw toApiError(err);
+      }
+      return;
+    }
     if (consistency === 'lease') {
       const index = this.node.leaseReadIndex();
       if (index !== null) {
@@ -151,6 +169,36 @@ export class KvService<R> implements KvApi {
     } catch (err) {
       throw toApiError(err);
     }
+  }
+
+  /**
+   * The leader's read index for a read on this follower. Reads that arrive while a request is in
+   * flight share the next one (a read must not use an index asked for before it arrived).
+   */
+  private followerReadIndex(consistency: Consistency, deadline: number): Promise<number> {
+    const lease = consistency === 'lease';
+    const batch = lease ? this.leaseReads : this.linearizableReads;
+    return new Promise<number>((resolve, reject) => {
+      batch.waiting.push({ resolve, reject, deadline });
+      if (!batch.isAsking) void this.askForReadIndex(batch, lease);
+    });
+  }
+
+  private async askForReadIndex(batch: ReadIndexBatch, lease: boolean): Promise<void> {
+    batch.isAsking = true;
+    while (batch.waiting.length > 0) {
+      const readers = batch.waiting.splice(0);
+      const until = Math.max(...readers.map((r) => r.deadline));
+      try {
+        const leader = this.node.leaderId;
+        if (leader === null || leader === this.id) throw new ApiError('NO_LEADER', leader === null ? `${this.id} knows no leader` : `${this.id} just became the leader; retry`);
+        const index = await this.askLeaderForReadIndex(leader, until, lease, (reason) => new ApiError('NO_LEADER', reason));
+        for (const r of readers) r.resolve(index);
+      } catch (err) {
+        for (const r of readers) r.reject(err);
+      }
+    }
+    batch.isAsking = false;
   }
 
   get(key: string): KvRecordView | null {
@@ -223,7 +271,7 @@ export class KvService<R> implements KvApi {
         throw notReady(`${this.id} leads but could not confirm a quorum: ${(err as Error).message}`);
       }
     } else {
-      index = await this.askLeaderForReadIndex(leader, until);
+      index = await this.askLeaderForReadIndex(leader, until, false, notReady);
     }
     try {
       await withDeadline(this.node.waitApplied(index), until, 'applying');
@@ -233,8 +281,13 @@ export class KvService<R> implements KvApi {
     return { ready: true, id: this.id, leader, readIndex: index, appliedIndex: this.node.appliedIndex };
   }
 
-  /** Leader side of a follower's readiness check: confirms leadership and answers the read index. */
-  async readIndexForPeer(deadline: number): Promise<{ index: number }> {
+  /**
+   * Leader side of a follower's read or readiness check: confirms leadership and answers the read
+   * index; `lease`: the leader's lease may stand in for the round (API.md, consistency=lease).
+   */
+  async readIndexForPeer(deadline: number, lease: boolean): Promise<{ index: number }> {
+    const leased = lease ? this.node.leaseReadIndex() : null;
+    if (leased !== null) return { index: leased };
     try {
       return { index: await withDeadline(this.node.readIndex(), deadline, 'confirming leadership') };
     } catch (err) {
@@ -242,12 +295,12 @@ export class KvService<R> implements KvApi {
     }
   }
 
-  private async askLeaderForReadIndex(leader: NodeId, until: number): Promise<number> {
+  private async askLeaderForReadIndex(leader: NodeId, until: number, lease: boolean, notReady: (reason: string) => ApiError): Promise<number> {
     const forward = this.options.forward;
     if (forward === undefined) throw notReady(`${this.id} cannot reach the leader ${leader}`);
     let answer: ForwardedResponse;
     try {
-      answer = await forward({ method: 'GET', path: '/v1/internal/read-index', headers: { 'request-timeout': String(Math.max(1, until - Date.now())) }, body: new Uint8Array(0) });
+      answer = await forward({ method: 'GET', path: `/v1/internal/read-index${lease ? '?lease' : ''}`, headers: { 'request-timeout': String(Math.max(1, until - Date.now())) }, body: new Uint8Array(0) });
     } catch (err) {
       throw notReady(`the leader ${leader} did not answer: ${(err as Error).message}`);
     }
@@ -299,14 +352,14 @@ export class KvService<R> implements KvApi {
   }
 
   /** A client's write: proposed here on the leader, forwarded as a proposal by a follower. */
-  private proposeWrite(data: Uint8Array, deadline: number): Promise<Applied<R | undefined>> {
-    return this.propose(data, deadline, this.node.isLeader ? undefined : this.proposals);
+  private proposeWrite(data: Uint8Array, deadline: number, principal: string | undefined): Promise<Applied<R | undefined>> {
+    return this.propose(data, deadline, this.node.isLeader ? undefined : this.proposals, principal);
   }
 
-  private async propose(data: Uint8Array, deadline: number, via?: ProposalForwarder<R | undefined>): Promise<Applied<R | undefined>> {
+  private async propose(data: Uint8Array, deadline: number, via?: ProposalForwarder<R | undefined>, principal?: string): Promise<Applied<R | undefined>> {
     let pending: Promise<Applied<R | undefined>>;
     try {
-      pending = via === undefined ? this.node.propose(data) : via.propose(data);
+      pending = via === undefined ? this.node.propose(data) : via.propose(data, principal ?? null);
     } catch (err) {
       throw toApiError(err);
     }
@@ -316,6 +369,11 @@ export class KvService<R> implements KvApi {
       throw toApiError(err);
     }
   }
+}
+
+interface ReadIndexBatch {
+  readonly waiting: { resolve: (index: number) => void; reject: (err: unknown) => void; deadline: number }[];
+  isAsking: boolean;
 }
 
 function notReady(reason: string): ApiError {

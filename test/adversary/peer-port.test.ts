@@ -31,7 +31,7 @@ import {
 import { pidOf, rssBytes } from './node-process.js';
 import { encodeCommand } from '../../src/kv/index.js';
 import { encodeClusterIdRecord, encodeMemberRecord } from '../../src/server/member-registry.js';
-import { PROPOSALS_KIND, decodeProposalsAnswer, encodeProposals } from '../../src/server/proposals.js';
+import { PROPOSALS_KIND, decodeProposalsAnswer, encodeProposals, type ForwardedProposal } from '../../src/server/proposals.js';
 import { Ledger, assertUnharmed, coreRefused, metricsOf, peerRefused, transportRejected } from './unharmed.js';
 import type { InstallSnapshot, Message } from '../../src/raft/types.js';
 
@@ -248,13 +248,14 @@ test("a member's id over plain TCP (which cannot prove who dials: a documented l
   }
   rpc.destroy();
 
+  const unsigned = (command: Uint8Array): ForwardedProposal => ({ command, principal: null });
   // Proposal batches (src/server/proposals.ts) in a member's name: only client writes that pass
   // the leader's own checks are appended; registry records, invalid commands and a malformed
   // batch are refused, and a follower appends nothing.
   const proposals = new HostilePeer(peerPort(leader)).send(
     hello(other.id, leader.id, ledger.clusterId, 'rpc'),
-    rpcFrame(1, encodeProposals([encodeMemberRecord(outsider, { peerAddr: '127.0.0.1:9', clientAddr: '127.0.0.1:10' }), encodeClusterIdRecord('f'.repeat(32))])),
-    rpcFrame(2, encodeProposals([encodeCommand({ type: 'put', key: '', value: new Uint8Array(1), time: 1 }), Uint8Array.from([0x01, 0xff])])),
+    rpcFrame(1, encodeProposals([encodeMemberRecord(outsider, { peerAddr: '127.0.0.1:9', clientAddr: '127.0.0.1:10' }), encodeClusterIdRecord('f'.repeat(32))].map(unsigned))),
+    rpcFrame(2, encodeProposals([encodeCommand({ type: 'put', key: '', value: new Uint8Array(1), time: 1 }), Uint8Array.from([0x01, 0xff])].map(unsigned))),
     rpcFrame(3, Uint8Array.from([PROPOSALS_KIND, 0, 0, 0, 5, 0, 0])),
   );
   assert.equal((await proposals.handshake()).kind, 'accepted');
@@ -270,7 +271,7 @@ test("a member's id over plain TCP (which cannot prove who dials: a documented l
   proposals.destroy();
   const proposedToFollower = new HostilePeer(peerPort(follower)).send(
     hello(other.id, follower.id, ledger.clusterId, 'rpc'),
-    rpcFrame(1, encodeProposals([encodeCommand({ type: 'put', key: 'foreign/proposed-to-follower', value: new Uint8Array(1), time: 1 })])),
+    rpcFrame(1, encodeProposals([unsigned(encodeCommand({ type: 'put', key: 'foreign/proposed-to-follower', value: new Uint8Array(1), time: 1 }))])),
   );
   ledger.foreignKeys.add('foreign/proposed-to-follower');
   assert.equal((await proposedToFollower.handshake()).kind, 'accepted');

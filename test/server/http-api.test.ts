@@ -18,7 +18,7 @@ function fakeApi(overrides: Partial<KvApi> = {}): KvApi {
   return {
     id: 'n1',
     isLeader: () => true,
-    takesWrites: () => true,
+    servesKv: () => true,
     leaderUrl: () => 'http://127.0.0.1:1',
     clusterId: () => 'c'.repeat(32),
     put: async (key, value) => {

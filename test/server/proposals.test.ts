@@ -7,28 +7,32 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { RecentlyApplied, Waiters } from '../../src/node/waiters.js';
 import { ProposalDroppedError, type Entry } from '../../src/raft/index.js';
-import { decodeProposals, decodeProposalsAnswer, encodeProposals, encodeProposalsAnswer, PROPOSALS_KIND, type ProposalsAnswer } from '../../src/server/proposals.js';
+import { decodeProposals, decodeProposalsAnswer, encodeProposals, encodeProposalsAnswer, PROPOSALS_KIND, type ForwardedProposal, type ProposalsAnswer } from '../../src/server/proposals.js';
 
 const bytes = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
 
-test('a batch of commands round-trips, views into the received bytes', () => {
+test('a batch of commands and their principals round-trips', () => {
+  const proposal = fc.record({ command: fc.uint8Array({ minLength: 1, maxLength: 64 }), principal: fc.option(fc.string({ minLength: 1, maxLength: 40 }), { nil: null }) });
   fc.assert(
-    fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 64 }), { minLength: 1, maxLength: 50 }), (commands) => {
-      assert.deepEqual(decodeProposals(encodeProposals(commands)).map((c) => [...c]), commands.map((c) => [...c]));
+    fc.property(fc.array(proposal, { minLength: 1, maxLength: 50 }), (proposals) => {
+      const plain = (ps: readonly ForwardedProposal[]): unknown[] => ps.map((p) => ({ command: [...p.command], principal: p.principal }));
+      assert.deepEqual(plain(decodeProposals(encodeProposals(proposals))), plain(proposals));
     }),
   );
 });
 
 test('a malformed batch is refused whole: empty, cut short, an empty command, trailing bytes, another kind, too many commands', () => {
-  const good = encodeProposals([bytes(1, 2, 3), bytes(4)]);
+  const good = encodeProposals([{ command: bytes(1, 2, 3), principal: 'app' }, { command: bytes(4), principal: null }]);
   const cases: Record<string, Uint8Array> = {
     empty: new Uint8Array(0),
     'no commands': encodeProposals([]),
     'cut short': good.subarray(0, good.length - 1),
     'trailing bytes': Uint8Array.from([...good, 0]),
     'another kind': Uint8Array.from([0x01, ...good.subarray(1)]),
-    'an empty command': Uint8Array.from([PROPOSALS_KIND, 0, 0, 0, 1, 0, 0, 0, 0]),
-    'a length past the end': Uint8Array.from([PROPOSALS_KIND, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 1]),
+    'an empty command': Uint8Array.from([PROPOSALS_KIND, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
+    'a length past the end': Uint8Array.from([PROPOSALS_KIND, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 1]),
+    'a principal past the end': Uint8Array.from([PROPOSALS_KIND, 0, 0, 0, 1, 0, 9, 0x61, 0, 0, 0, 1, 1]),
+    'a principal that is not UTF-8': Uint8Array.from([PROPOSALS_KIND, 0, 0, 0, 1, 0, 1, 0xff, 0, 0, 0, 1, 1]),
     'too many commands': Uint8Array.from([PROPOSALS_KIND, 0, 0, 0x10, 0, 0, 0, 0, 1, 1]),
   };
   for (const [what, b] of Object.entries(cases)) assert.throws(() => decodeProposals(b), Error, what);
@@ -40,7 +44,7 @@ test('any bytes decode to a batch or an Error, never anything else', () => {
       const withKind = b.length > 0 ? Uint8Array.from([PROPOSALS_KIND, ...b.subarray(1)]) : b;
       for (const input of [b, withKind]) {
         try {
-          for (const c of decodeProposals(input)) assert.ok(c.length > 0);
+          for (const p of decodeProposals(input)) assert.ok(p.command.length > 0);
         } catch (err) {
           assert.ok(err instanceof Error);
         }
