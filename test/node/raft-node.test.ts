@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RaftNode } from '../../src/node/index.js';
-import type { Entry, NodeId, StateMachine } from '../../src/raft/index.js';
+import { ProposalDroppedError, type Entry, type NodeId, type StateMachine } from '../../src/raft/index.js';
 import { FileStorage } from '../../src/storage/index.js';
 import { TcpTransport } from '../../src/transport/index.js';
 import { freePorts } from '../../src/transport/free-ports.js';
@@ -135,6 +135,50 @@ test('three embedded RaftNodes elect one leader and apply every proposal in the 
     // A follower refuses proposals; the caller learns who leads.
     const follower = members.find((m) => m !== leader)!;
     assert.throws(() => follower.node!.propose(new Uint8Array([1])), /leader/i);
+  } finally {
+    for (const m of members) await stopMember(m);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a follower matches the entry the leader appended for it, whether the leader\'s answer comes before or after the follower applies it', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
+  const members = await makeMembers(root);
+  try {
+    for (const m of members) await startMember(m, members, { snapshotEntries: 10_000, catchUp: 100 });
+    const leader = await waitFor('a leader', () => leaderOf(members));
+    const follower = members.find((m) => m !== leader)!;
+    const f = follower.node!;
+    const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+    // The answer first: the follower waits, and gets its own apply's result.
+    f.forwarding(1);
+    const first = leader.node!.proposeForwarded(text('answer-first'));
+    const settled = f.awaitForwarded(first.index, first.term);
+    f.forwardAnswered(1);
+    const applied = await settled;
+    assert.equal(applied.index, first.index);
+    assert.equal(follower.sm.items[applied.result - 1], 'answer-first', 'the result is the follower\'s own apply of that entry');
+
+    // The entry first: applied before the answer arrives, its result was kept.
+    f.forwarding(1);
+    const second = leader.node!.proposeForwarded(text('entry-first'));
+    await waitFor(`${follower.id} to apply ${second.index}`, () => f.appliedIndex >= second.index);
+    const late = await f.awaitForwarded(second.index, second.term);
+    f.forwardAnswered(1);
+    assert.equal(follower.sm.items[late.result - 1], 'entry-first');
+
+    // Another term at that index: the proposal did not apply (a definite answer: 503, not 504).
+    f.forwarding(1);
+    const third = leader.node!.proposeForwarded(text('overwritten'));
+    await waitFor(`${follower.id} to apply ${third.index}`, () => f.appliedIndex >= third.index);
+    await assert.rejects(f.awaitForwarded(third.index, third.term + 1), (err: unknown) => err instanceof ProposalDroppedError && err.outcome === 'not-applied');
+    f.forwardAnswered(1);
+
+    // Nothing was announced, so nothing was kept: the outcome is unknown, never guessed.
+    const fourth = leader.node!.proposeForwarded(text('unannounced'));
+    await waitFor(`${follower.id} to apply ${fourth.index}`, () => f.appliedIndex >= fourth.index);
+    await assert.rejects(f.awaitForwarded(fourth.index, fourth.term), (err: unknown) => err instanceof ProposalDroppedError && err.outcome === 'unknown');
   } finally {
     for (const m of members) await stopMember(m);
     rmSync(root, { recursive: true, force: true });
