@@ -1,0 +1,41 @@
+// The benchmark's workload, the same for both systems: which member each client talks to, and
+// which key each write goes to. Routing "spread": client i talks to member i mod n, so two
+// clients in three reach a follower, which forwards the write to the leader (raftkv over its peer
+// channel, etcd as a Raft proposal); "leader": every client talks to the leader.
+
+export const ROUTINGS = ['spread', 'leader'] as const;
+export type Routing = (typeof ROUTINGS)[number];
+
+export function parseRoutings(text: string): Routing[] {
+  const names = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const wrong = names.find((s) => !(ROUTINGS as readonly string[]).includes(s));
+  if (names.length === 0 || wrong !== undefined) throw new Error(`--routing takes ${ROUTINGS.join(', ')} or both, not "${text}"`);
+  return [...new Set(names)] as Routing[];
+}
+
+/** Index (into the members, in a fixed order) of the member client `client` is aimed at. */
+export function memberIndexFor(routing: Routing, client: number, memberCount: number, leaderIndex: number): number {
+  switch (routing) {
+    case 'spread':
+      return client % memberCount;
+    case 'leader':
+      return leaderIndex;
+    default: {
+      const never: never = routing;
+      throw new Error(`unknown routing ${String(never)}`);
+    }
+  }
+}
+
+/** The benchmark's keys: `bench-000042`, the same names for both systems. */
+export function benchKey(k: number): string {
+  return `bench-${String(k).padStart(6, '0')}`;
+}
+
+/**
+ * The key the n-th operation of a run writes. 7919 is prime and does not divide the key count
+ * (unless it is a multiple of 7919), so consecutive writes walk every key in a scattered order.
+ */
+export function keyIndexOf(n: number, keys: number): number {
+  return (n * 7919) % keys;
+}
