@@ -2,8 +2,8 @@
 // HTTP/2 connection) per member shared by every client aimed at that member, like etcd's own
 // clientv3. Each answer's header names the member that served it, so a client that was not
 // served where it was aimed is counted (LoadResult.misrouted), never silently measured.
-import { runClosedLoop, type LoadResult } from '../lib/load.js';
-import { benchKey, keyIndexOf, memberIndexFor, type Routing } from '../lib/workload.js';
+import type { LoadResult } from '../lib/load.js';
+import { benchKey, runWorkload, type WorkloadOptions } from '../lib/workload.js';
 import { EtcdChannel, encodePut } from './etcd-channel.js';
 
 export interface EtcdMemberAddress {
@@ -14,16 +14,7 @@ export interface EtcdMemberAddress {
   readonly address: string;
 }
 
-export interface EtcdLoadOptions {
-  /** In a fixed order; `spread` aims client i at members[i mod n]. */
-  readonly members: readonly EtcdMemberAddress[];
-  readonly leaderIndex: number;
-  readonly routing: Routing;
-  readonly concurrency: number;
-  readonly warmupMs: number;
-  readonly durationMs: number;
-  readonly keys: number;
-  readonly value: Uint8Array;
+export interface EtcdLoadOptions extends WorkloadOptions<EtcdMemberAddress> {
   /** Deadline of one Put. @default 10000 */
   readonly requestTimeoutMs?: number;
 }
@@ -33,17 +24,10 @@ export async function runEtcdLoad(o: EtcdLoadOptions): Promise<LoadResult> {
   const channels = o.members.map((m) => new EtcdChannel(m.address));
   // Encoded once per key, so the hot path does not encode the same bytes again.
   const requests = Array.from({ length: o.keys }, (_, k) => encodePut({ key: Buffer.from(benchKey(k)), value: o.value }));
-  const targetOf = Array.from({ length: o.concurrency }, (_, c) => memberIndexFor(o.routing, c, o.members.length, o.leaderIndex));
   try {
-    return await runClosedLoop({
-      concurrency: o.concurrency,
-      warmupMs: o.warmupMs,
-      durationMs: o.durationMs,
-      expectedMember: (c) => o.members[targetOf[c]!]!.id,
-      operation: async (c, n) => {
-        const answer = await channels[targetOf[c]!]!.putEncoded(requests[keyIndexOf(n, o.keys)]!, timeoutMs);
-        return answer.header?.member_id ?? 'no header';
-      },
+    return await runWorkload(o, async (_client, member, key) => {
+      const answer = await channels[member]!.putEncoded(requests[key]!, timeoutMs);
+      return answer.header?.member_id ?? 'no header';
     });
   } finally {
     for (const ch of channels) ch.close();

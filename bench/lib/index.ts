@@ -6,7 +6,7 @@ export { freePorts } from '../../src/transport/free-ports.js';
 export { keepAliveAgent, send, sendJson, targetOf, type HttpRequest, type HttpResponse, type HttpTarget } from './http.js';
 export { runClosedLoop, type LoadOptions, type LoadResult } from './load.js';
 export { percentile } from './stats.js';
-export { ROUTINGS, benchKey, keyIndexOf, memberIndexFor, parseRoutings, type Routing } from './workload.js';
+export { ROUTINGS, benchKey, keyIndexOf, memberIndexFor, parseRoutings, runWorkload, type Routing, type WorkloadOptions } from './workload.js';
 export type { SystemUnderTest, Workload } from './system.js';
 export { keyName, raftkvWorkload, startRaftkv, type RaftkvClusterOptions } from './raftkv-cluster.js';
 export { raftkvMembers, runRaftkvLoad, type RaftkvLoadOptions, type RaftkvMemberAddress } from './raftkv-load.js';

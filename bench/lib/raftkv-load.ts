@@ -11,8 +11,8 @@
 // that answered, so an answer from elsewhere is counted (LoadResult.misrouted).
 import { RaftKvClient } from '../../src/client/index.js';
 import { NodeHttpTransport, type FetchLike } from '../../src/client/node-transport.js';
-import { runClosedLoop, type LoadResult } from './load.js';
-import { benchKey, keyIndexOf, memberIndexFor, type Routing } from './workload.js';
+import type { LoadResult } from './load.js';
+import { benchKey, memberIndexFor, runWorkload, type WorkloadOptions } from './workload.js';
 
 export interface RaftkvMemberAddress {
   /** The node id, what the `raftkv-node` header of an answer says. */
@@ -21,17 +21,7 @@ export interface RaftkvMemberAddress {
   readonly url: string;
 }
 
-export interface RaftkvLoadOptions {
-  /** In a fixed order; `spread` aims client i at members[i mod n]. */
-  readonly members: readonly RaftkvMemberAddress[];
-  readonly leaderIndex: number;
-  readonly routing: Routing;
-  readonly concurrency: number;
-  readonly warmupMs: number;
-  readonly durationMs: number;
-  readonly keys: number;
-  readonly value: Uint8Array;
-}
+export type RaftkvLoadOptions = WorkloadOptions<RaftkvMemberAddress>;
 
 /**
  * The cluster's members in id order, as the plain client reads them from `endpoint`. A node's
@@ -81,20 +71,13 @@ class ObservedClient {
 }
 
 export async function runRaftkvLoad(o: RaftkvLoadOptions): Promise<LoadResult> {
-  const targetOf = Array.from({ length: o.concurrency }, (_, c) => memberIndexFor(o.routing, c, o.members.length, o.leaderIndex));
-  const clients = targetOf.map((m) => new ObservedClient(o.members[m]!.url, o.routing === 'leader'));
+  const clients = Array.from({ length: o.concurrency }, (_, c) => new ObservedClient(o.members[memberIndexFor(o.routing, c, o.members.length, o.leaderIndex)]!.url, o.routing === 'leader'));
   const keys = Array.from({ length: o.keys }, (_, k) => benchKey(k));
   try {
-    return await runClosedLoop({
-      concurrency: o.concurrency,
-      warmupMs: o.warmupMs,
-      durationMs: o.durationMs,
-      expectedMember: (c) => o.members[targetOf[c]!]!.id,
-      operation: async (c, n) => {
-        const observed = clients[c]!;
-        await observed.client.put(keys[keyIndexOf(n, o.keys)]!, o.value);
-        return observed.answeredBy;
-      },
+    return await runWorkload(o, async (client, _member, key) => {
+      const observed = clients[client]!;
+      await observed.client.put(keys[key]!, o.value);
+      return observed.answeredBy;
     });
   } finally {
     for (const c of clients) c.close();

@@ -2,6 +2,7 @@
 // which key each write goes to. Routing "spread": client i talks to member i mod n, so two
 // clients in three reach a follower, which forwards the write to the leader (raftkv over its peer
 // channel, etcd as a Raft proposal); "leader": every client talks to the leader.
+import { runClosedLoop, type LoadResult } from './load.js';
 
 export const ROUTINGS = ['spread', 'leader'] as const;
 export type Routing = (typeof ROUTINGS)[number];
@@ -38,4 +39,35 @@ export function benchKey(k: number): string {
  */
 export function keyIndexOf(n: number, keys: number): number {
   return (n * 7919) % keys;
+}
+
+export interface WorkloadOptions<Member extends { readonly id: string }> {
+  /** In a fixed order; `spread` aims client i at members[i mod n]. */
+  readonly members: readonly Member[];
+  readonly leaderIndex: number;
+  readonly routing: Routing;
+  readonly concurrency: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly keys: number;
+  readonly value: Uint8Array;
+}
+
+/**
+ * The closed loop with each client aimed by the routing. `write(client, member, key)` writes
+ * the value to key index `key` through member index `member`, and resolves with the id of the
+ * member that answered.
+ */
+export function runWorkload<Member extends { readonly id: string }>(
+  o: WorkloadOptions<Member>,
+  write: (client: number, member: number, key: number) => Promise<string>,
+): Promise<LoadResult> {
+  const targetOf = Array.from({ length: o.concurrency }, (_, c) => memberIndexFor(o.routing, c, o.members.length, o.leaderIndex));
+  return runClosedLoop({
+    concurrency: o.concurrency,
+    warmupMs: o.warmupMs,
+    durationMs: o.durationMs,
+    expectedMember: (c) => o.members[targetOf[c]!]!.id,
+    operation: (c, n) => write(c, targetOf[c]!, keyIndexOf(n, o.keys)),
+  });
 }
