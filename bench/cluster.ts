@@ -2,11 +2,12 @@
 // cluster on 127.0.0.1 (fsync on) and drives closed-loop PUTs of 256-byte values through
 // raftkv's own client (src/client/) at several concurrencies and two routings, stops it; then
 // does the same to a 3-member etcd cluster over etcd's native gRPC API (bench/grpc/), if etcd
-// is installed. Each system runs alone. Routing "spread" aims client i at member i mod 3
-// (followers forward), "leader" aims every client at the leader; both run at every level, one
-// after the other. Prints ops/s, p50, p99, max and errors per level and routing, the ratio
-// raftkv/etcd, each system's forwarding cost (1 − spread/leader), and one
-// `level=N routing=R raftkv=X etcd=Y ratio=Z raftkv_p99=.. etcd_p99=..` line per level and routing.
+// is installed. Each system runs alone. Routing "spread" aims client i at member i mod 3,
+// counted from the one after the leader (followers forward); "leader" aims every client at the
+// leader. Both run at every level, one after the other. Prints ops/s, p50, p99, max and errors
+// per level and routing, the ratio raftkv/etcd, each system's forwarding cost
+// (1 − spread/leader), and one `level=N routing=R raftkv=X etcd=Y ratio=Z raftkv_p99=..
+// etcd_p99=..` line per level and routing.
 //
 // Run: node dist/bench/cluster.js [--levels 1,16,256] [--seconds 5] [--warmup 1] [--keys 10000]
 //        [--value-bytes 256] [--systems raftkv,etcd] [--routing spread,leader] [--etcd PATH]
@@ -65,8 +66,8 @@ function readConfig(): Config {
   const seconds = numberOption('seconds', 'BENCH_SECONDS', 5, 0.1);
   const warmup = numberOption('warmup', 'BENCH_WARMUP', 1, 0);
   const profile = option('profile', 'BENCH_PROFILE');
-  // Each system: its levels × routings, plus a minute to start, stop and profile.
-  const expected = systems.length * (levels.length * routings.length * (warmup + seconds) + 60);
+  // Each system: its levels × routings and its warm-up, plus a minute to start, stop and profile.
+  const expected = systems.length * (levels.length * routings.length * (warmup + seconds) + 2 * warmup + 60);
   return {
     levels,
     seconds,
@@ -81,11 +82,21 @@ function readConfig(): Config {
   };
 }
 
-/** Every level, and at each level every routing, one after the other on the same cluster. */
-async function runLevels(system: SystemName, cfg: Config, results: ResultSet, run: (routing: Routing, concurrency: number) => Promise<LoadResult>): Promise<void> {
+type Run = (routing: Routing, concurrency: number, warmupMs: number, durationMs: number) => Promise<LoadResult>;
+
+/**
+ * Every level, and at each level every routing, one after the other on the same cluster. First
+ * an unmeasured run at 16 spread clients for twice the warm-up, so that the first level does not
+ * meet servers whose code paths (forwarding too) have never run.
+ */
+async function runLevels(system: SystemName, cfg: Config, results: ResultSet, run: Run): Promise<void> {
+  if (cfg.warmup > 0) {
+    const warm = await run('spread', 16, 2 * cfg.warmup * 1000, 0);
+    console.log(`${system} warm-up: ${warm.completed} writes in ${2 * cfg.warmup} s at 16 spread clients (not measured)`);
+  }
   for (const concurrency of cfg.levels) {
     for (const routing of cfg.routings) {
-      const r = await run(routing, concurrency);
+      const r = await run(routing, concurrency, cfg.warmup * 1000, cfg.seconds * 1000);
       results.add(system, routing, r);
       console.log(formatLevel(system, routing, r));
     }
@@ -105,8 +116,8 @@ async function benchRaftkv(res: Resources, cfg: Config, value: Buffer, results: 
     const leaderIndex = members.findIndex((m) => m.id === sut.leaderName);
     if (leaderIndex < 0) throw new Error(`the leader ${sut.leaderName} is not among the members ${members.map((m) => m.id).join(', ')}`);
     console.log(`raftkv: members ${members.map((m) => `${m.id} ${m.url}`).join(', ')}; leader ${sut.leaderName}; load through RaftKvClient (HTTP/1.1 keep-alive, one client and connection per benchmark client)`);
-    const common = { members, leaderIndex, warmupMs: cfg.warmup * 1000, durationMs: cfg.seconds * 1000, keys: cfg.keys, value };
-    await runLevels('raftkv', cfg, results, (routing, concurrency) => runRaftkvLoad({ ...common, routing, concurrency }));
+    const common = { members, leaderIndex, keys: cfg.keys, value };
+    await runLevels('raftkv', cfg, results, (routing, concurrency, warmupMs, durationMs) => runRaftkvLoad({ ...common, routing, concurrency, warmupMs, durationMs }));
     const client = new RaftKvClient({ endpoints: members.map((m) => m.url), timeoutMs: 3000 });
     try {
       leaderChangeNote('raftkv', sut.leaderName, (await client.status()).leader);
@@ -133,8 +144,8 @@ async function benchEtcd(res: Resources, cfg: Config, value: Buffer, results: Re
   try {
     const { members, leaderIndex } = sut;
     console.log(`etcd: members ${members.map((m) => `${m.name} ${m.address}`).join(', ')}; leader ${sut.leaderName}; load through ${sut.note}`);
-    const common = { members, leaderIndex, warmupMs: cfg.warmup * 1000, durationMs: cfg.seconds * 1000, keys: cfg.keys, value };
-    await runLevels('etcd', cfg, results, (routing, concurrency) => runEtcdLoad({ ...common, routing, concurrency }));
+    const common = { members, leaderIndex, keys: cfg.keys, value };
+    await runLevels('etcd', cfg, results, (routing, concurrency, warmupMs, durationMs) => runEtcdLoad({ ...common, routing, concurrency, warmupMs, durationMs }));
     const channel = new EtcdChannel(members[leaderIndex]!.address);
     try {
       const leaderId = (await channel.status(3000)).leader;

@@ -1,7 +1,8 @@
 // The benchmark's workload, the same for both systems: which member each client talks to, and
-// which key each write goes to. Routing "spread": client i talks to member i mod n, so two
-// clients in three reach a follower, which forwards the write to the leader (raftkv over its peer
-// channel, etcd as a Raft proposal); "leader": every client talks to the leader.
+// which key each write goes to. Routing "spread": client i talks to member i mod n, counting the
+// members from the one after the leader, so two clients in three reach a follower, which
+// forwards the write to the leader (raftkv over its peer channel, etcd as a Raft proposal);
+// "leader": every client talks to the leader.
 import { runClosedLoop, type LoadResult } from './load.js';
 
 export const ROUTINGS = ['spread', 'leader'] as const;
@@ -14,11 +15,15 @@ export function parseRoutings(text: string): Routing[] {
   return [...new Set(names)] as Routing[];
 }
 
-/** Index (into the members, in a fixed order) of the member client `client` is aimed at. */
+/**
+ * Index (into the members, in a fixed order) of the member client `client` is aimed at. Spread
+ * starts after the leader, so the one client of level 1 talks to a follower in every run and
+ * for both systems; from the first member it would reach the leader whenever that one leads.
+ */
 export function memberIndexFor(routing: Routing, client: number, memberCount: number, leaderIndex: number): number {
   switch (routing) {
     case 'spread':
-      return client % memberCount;
+      return (leaderIndex + 1 + client) % memberCount;
     case 'leader':
       return leaderIndex;
     default: {
@@ -42,7 +47,7 @@ export function keyIndexOf(n: number, keys: number): number {
 }
 
 export interface WorkloadOptions<Member extends { readonly id: string }> {
-  /** In a fixed order; `spread` aims client i at members[i mod n]. */
+  /** In a fixed order; `spread` aims client i at members[(leaderIndex + 1 + i) mod n]. */
   readonly members: readonly Member[];
   readonly leaderIndex: number;
   readonly routing: Routing;

@@ -85,8 +85,10 @@ test('a level line shows errors and misrouted answers so a bad run cannot pass f
   assert.match(bad, /MISROUTED=7/);
 });
 
-test('routing: spread aims client i at member i mod n, leader aims every client at the leader', () => {
-  assert.deepEqual([0, 1, 2, 3, 4].map((c) => memberIndexFor('spread', c, 3, 1)), [0, 1, 2, 0, 1]);
+test('routing: spread aims client i at member i mod n counted from the one after the leader, leader at the leader', () => {
+  assert.deepEqual([0, 1, 2, 3, 4].map((c) => memberIndexFor('spread', c, 3, 1)), [2, 0, 1, 2, 0]);
+  assert.deepEqual([0, 1, 2].map((c) => memberIndexFor('spread', c, 3, 2)), [0, 1, 2]);
+  assert.notEqual(memberIndexFor('spread', 0, 3, 0), 0, 'the one client of level 1 talks to a follower');
   assert.deepEqual([0, 1, 2, 3].map((c) => memberIndexFor('leader', c, 3, 1)), [1, 1, 1, 1]);
   assert.deepEqual(parseRoutings('spread, leader'), ['spread', 'leader']);
   assert.deepEqual(parseRoutings('leader'), ['leader']);
