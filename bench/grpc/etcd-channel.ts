@@ -15,7 +15,7 @@ export class EtcdChannel {
     this.methods = etcdMethods();
     this.putEncodedMethod = { ...this.methods.put, serialize: unwrap };
     // A private subchannel pool: two channels to one address are two connections, as asked.
-    // No retries: a call fails as it failed (and grpc-js skips its retry layer on every call).
+    // No retries (grpc-js would otherwise retry some failures on its own): a call fails as it failed.
     this.client = new Client(address, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.enable_retries': 0 });
   }
 
