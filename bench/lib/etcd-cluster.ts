@@ -1,14 +1,14 @@
-// A throwaway 3-member etcd cluster on 127.0.0.1, for comparison: its defaults for durability
-// (fsync of WAL and backend on every commit), quiet logs, data in a fresh temp dir. Load goes
-// through etcd's HTTP/JSON gRPC gateway (`POST /v3/kv/put`, base64 key and value), since a gRPC
-// client would not be the same light client raftkv is measured with.
+// A throwaway etcd cluster on 127.0.0.1, for comparison: its defaults for durability (fsync of
+// WAL and backend on every commit), quiet logs, data in a fresh temp dir. It is found ready and
+// its leader named over native gRPC (Maintenance.Status, Cluster.MemberList, a first KV.Put),
+// the same protocol the load then uses (bench/grpc/).
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { sendJson, targetOf, type HttpRequest } from './http.js';
+import { EtcdChannel, grpcAddress } from '../grpc/etcd-channel.js';
+import type { EtcdMemberAddress } from '../grpc/etcd-load.js';
 import { freePorts } from '../../src/transport/free-ports.js';
 import { tailLogs, type Child, type Resources } from './processes.js';
-import { keyName } from './raftkv-cluster.js';
-import type { SystemUnderTest, Workload } from './system.js';
+import type { SystemUnderTest } from './system.js';
 
 /** The etcd binary: an explicit path, else the first `etcd` on PATH, else /usr/bin/etcd; null when absent. */
 export function findEtcd(explicit: string | undefined): string | null {
@@ -32,7 +32,14 @@ export interface EtcdClusterOptions {
   readonly leaderTimeoutMs: number;
 }
 
-export async function startEtcd(res: Resources, o: EtcdClusterOptions): Promise<SystemUnderTest> {
+export interface EtcdCluster extends SystemUnderTest {
+  /** Every member, in name order (e1, e2, ...). */
+  readonly members: readonly EtcdMemberAddress[];
+  /** Index in `members` of the leader found at start. */
+  readonly leaderIndex: number;
+}
+
+export async function startEtcd(res: Resources, o: EtcdClusterOptions): Promise<EtcdCluster> {
   const dir = res.tempDir('etcd-bench-');
   const ports = await freePorts(o.members * 2);
   const names = Array.from({ length: o.members }, (_, i) => `e${i + 1}`);
@@ -64,8 +71,17 @@ export async function startEtcd(res: Resources, o: EtcdClusterOptions): Promise<
     res.removeDir(dir);
   };
   try {
-    const leader = await findLeader(names.map((_, i) => clientUrl(i)), children, o.leaderTimeoutMs);
-    return { name: 'etcd', leaderUrl: leader.url, leaderName: leader.name, note: 'etcd via its JSON gRPC gateway (POST /v3/kv/put, base64)', stop };
+    const found = await findLeader(names.map((_, i) => grpcAddress(clientUrl(i))), children, o.leaderTimeoutMs);
+    const leader = found.members[found.leaderIndex]!;
+    return {
+      name: 'etcd',
+      leaderUrl: `http://${leader.address}`,
+      leaderName: leader.name,
+      note: 'etcd gRPC (etcdserverpb.KV/Put), one HTTP/2 channel per member',
+      members: found.members,
+      leaderIndex: found.leaderIndex,
+      stop,
+    };
   } catch (err) {
     const logs = tailLogs(children);
     await stop();
@@ -73,55 +89,47 @@ export async function startEtcd(res: Resources, o: EtcdClusterOptions): Promise<
   }
 }
 
-interface StatusBody {
-  readonly leader?: string;
-  readonly header?: { readonly member_id?: string };
-}
-interface MemberListBody {
-  readonly members?: readonly { readonly ID?: string; readonly name?: string; readonly clientURLs?: readonly string[] }[];
-}
-
-// maintenance/status names the leader by member id; the member list maps that id to a client URL.
-async function findLeader(urls: readonly string[], children: readonly Child[], timeoutMs: number): Promise<{ name: string; url: string }> {
+// Status names the leader by member id; the member list maps ids to names and client URLs. The
+// cluster is ready once every member has started (a name and a client URL) and the leader has
+// committed a first write.
+async function findLeader(addresses: readonly string[], children: readonly Child[], timeoutMs: number): Promise<{ members: EtcdMemberAddress[]; leaderIndex: number }> {
   const deadline = Date.now() + timeoutMs;
   let lastProblem = 'no answer yet';
-  while (Date.now() < deadline) {
-    const dead = children.find((c) => c.process.exitCode !== null || c.process.signalCode !== null);
-    if (dead !== undefined) throw new Error(`${dead.name} exited during startup`);
-    for (const url of urls) {
-      try {
-        const s = await sendJson(targetOf(url), 'POST', '/v3/maintenance/status', {}, 1000);
-        const leaderId = (s.json as StatusBody | null)?.leader;
-        if (s.status !== 200 || leaderId === undefined || leaderId === '0') {
-          lastProblem = `status from ${url}: HTTP ${s.status}, leader ${leaderId ?? 'unknown'}`;
-          continue;
+  const channels = addresses.map((a) => new EtcdChannel(a));
+  try {
+    while (Date.now() < deadline) {
+      const dead = children.find((c) => c.process.exitCode !== null || c.process.signalCode !== null);
+      if (dead !== undefined) throw new Error(`${dead.name} exited during startup`);
+      for (const channel of channels) {
+        try {
+          const status = await channel.status(1000);
+          if (status.leader === '0') {
+            lastProblem = `${channel.address} knows no leader yet`;
+            continue;
+          }
+          const list = await channel.memberList(1000);
+          const members = list.members
+            .filter((m) => m.name !== '' && m.clientURLs.length > 0)
+            .map((m) => ({ id: m.ID, name: m.name, address: grpcAddress(m.clientURLs[0]!) }))
+            .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+          const leaderIndex = members.findIndex((m) => m.id === status.leader);
+          if (members.length !== addresses.length || leaderIndex < 0) {
+            lastProblem = `${members.length} of ${addresses.length} members started; leader ${status.leader}`;
+            continue;
+          }
+          const leaderChannel = channels.find((c) => c.address === members[leaderIndex]!.address);
+          if (leaderChannel === undefined) throw new Error(`the leader's client address ${members[leaderIndex]!.address} is none of ${addresses.join(', ')}`);
+          // Outside the benchmark's keys (bench-NNNNNN), so a read of them back sees only the load's.
+          await leaderChannel.put({ key: Buffer.from('bench/ready'), value: Buffer.alloc(0) }, 3000);
+          return { members, leaderIndex };
+        } catch (err) {
+          lastProblem = err instanceof Error ? err.message : String(err);
         }
-        const m = await sendJson(targetOf(url), 'POST', '/v3/cluster/member/list', {}, 1000);
-        const member = (m.json as MemberListBody | null)?.members?.find((x) => x.ID === leaderId);
-        const leaderUrl = member?.clientURLs?.[0];
-        if (member === undefined || leaderUrl === undefined) {
-          lastProblem = `leader ${leaderId} is not in the member list yet`;
-          continue;
-        }
-        const probe = await sendJson(targetOf(leaderUrl), 'POST', '/v3/kv/put', { key: b64('bench-ready'), value: '' }, 3000);
-        if (probe.status === 200) return { name: member.name ?? leaderId, url: leaderUrl };
-        lastProblem = `a put on ${leaderUrl} answered HTTP ${probe.status}`;
-      } catch (err) {
-        lastProblem = err instanceof Error ? err.message : String(err);
       }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    for (const c of channels) c.close();
   }
   throw new Error(`no etcd leader within ${timeoutMs} ms (${lastProblem})`);
-}
-
-const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
-
-export function etcdWorkload(keys: number, value: Buffer): Workload {
-  const value64 = b64(value);
-  const requests: HttpRequest[] = [];
-  for (let k = 0; k < keys; k++) {
-    requests.push({ method: 'POST', path: '/v3/kv/put', body: Buffer.from(JSON.stringify({ key: b64(keyName(k)), value: value64 })), contentType: 'application/json' });
-  }
-  return { requests, isOk: (status) => status === 200 };
 }

@@ -1,0 +1,128 @@
+// What this machine allows at best, measured before the systems run: how long one small durable
+// write takes on the disk the clusters write to (the temp dir's), and one loopback round trip
+// between two processes. A write at one client crosses two hops, client → leader and leader →
+// follower, and each has a sync on its path (the leader's, the follower's), so the one-client
+// ceiling is about one write per 2 × (fsync + round trip).
+//
+// The sync is timed two ways, `writes` times `bytes` bytes each, synchronously: appending to a
+// file that grows (each fdatasync also journals the new size) and overwriting a preallocated,
+// already synced region (what raftkv's and etcd's WALs do; etcd preallocates its 64 MB
+// segments, raftkv zero-fills its own). The ceiling uses the preallocated one.
+import { spawn } from 'node:child_process';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { percentile } from './stats.js';
+
+export interface Latency {
+  readonly samples: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+}
+
+export interface CeilingProbe {
+  readonly dir: string;
+  readonly bytes: number;
+  readonly appending: Latency;
+  readonly preallocated: Latency;
+  readonly loopbackRoundTrip: Latency;
+}
+
+export async function probeCeiling(writes = 300, bytes = 256, roundTrips = 2000): Promise<CeilingProbe> {
+  const dir = mkdtempSync(join(tmpdir(), 'fsync-probe-'));
+  try {
+    const record = Buffer.alloc(bytes, 'r');
+    const write = (fd: number, i: number): void => void writeSync(fd, record, 0, bytes, i * bytes);
+    const appending = timeSyncs(join(dir, 'appending'), writes, write);
+    const region = Buffer.alloc(writes * bytes);
+    const preallocated = timeSyncs(join(dir, 'preallocated'), writes, write, (fd) => {
+      writeSync(fd, region, 0, region.length, 0);
+      fdatasyncSync(fd);
+    });
+    return { dir: tmpdir(), bytes, appending, preallocated, loopbackRoundTrip: await timeRoundTrips(roundTrips) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function timeSyncs(path: string, writes: number, write: (fd: number, i: number) => void, prepare?: (fd: number) => void): Latency {
+  const fd = openSync(path, 'w+');
+  try {
+    prepare?.(fd);
+    const took = new Float64Array(writes);
+    for (let i = 0; i < writes; i++) {
+      const t0 = performance.now();
+      write(fd, i);
+      fdatasyncSync(fd);
+      took[i] = performance.now() - t0;
+    }
+    return summarize(took);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// An echo server in a child process: each round trip wakes two processes, as a real hop does.
+const ECHO_SERVER = "require('net').createServer((s) => { s.setNoDelay(true); s.pipe(s); }).listen(0, '127.0.0.1', function () { console.log(this.address().port); })";
+
+async function timeRoundTrips(count: number): Promise<Latency> {
+  const child = spawn(process.execPath, ['-e', ECHO_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      child.once('exit', () => reject(new Error('the echo server exited before listening')));
+    });
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const took = new Float64Array(count);
+    const ping = Buffer.alloc(64, 'p');
+    let pending: { resolve: () => void; reject: (err: Error) => void } | null = null;
+    let received = 0;
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+      if (received < ping.length || pending === null) return;
+      received -= ping.length;
+      const p = pending;
+      pending = null;
+      p.resolve();
+    });
+    socket.on('error', (err) => pending?.reject(err));
+    try {
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        await new Promise<void>((resolve, reject) => {
+          pending = { resolve, reject };
+          socket.write(ping);
+        });
+        took[i] = performance.now() - t0;
+      }
+    } finally {
+      socket.destroy();
+    }
+    return summarize(took);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+function summarize(took: Float64Array): Latency {
+  took.sort();
+  return { samples: took.length, p50Ms: percentile(took, 0.5), p90Ms: percentile(took, 0.9), p99Ms: percentile(took, 0.99) };
+}
+
+/** At best one write per 2 × (preallocated fsync p50 + loopback round trip p50), in writes/s. */
+export function oneClientCeiling(p: CeilingProbe): number {
+  return 1000 / (2 * (p.preallocated.p50Ms + p.loopbackRoundTrip.p50Ms));
+}
+
+export function formatCeilingProbe(p: CeilingProbe): string {
+  const line = (name: string, l: Latency): string => `${name} p50 ${l.p50Ms.toFixed(3)}, p90 ${l.p90Ms.toFixed(3)}, p99 ${l.p99Ms.toFixed(3)} ms`;
+  return [
+    `fsync on ${p.dir} (${p.appending.samples} writes of ${p.bytes} B, each + fdatasync): ${line('appending', p.appending)}; ${line('preallocated', p.preallocated)}`,
+    `loopback round trip between two processes (${p.loopbackRoundTrip.samples} × 64 B): ${line('', p.loopbackRoundTrip).trim()}`,
+    `one-client ceiling ≈ 1 / (2 × (fsync + round trip)) = ${oneClientCeiling(p).toFixed(0)} writes/s`,
+  ].join('\n');
+}
