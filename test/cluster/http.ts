@@ -114,15 +114,7 @@ export type { KvRecordJson } from '../../src/kv/index.js';
 export type { NodeStatus } from '../../src/client/index.js';
 
 /** Parses Prometheus text: series (`name` or `name{labels}` as written) to value. */
-export function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    out.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return out;
-}
+export { parseMetrics } from '../../src/harness/index.js';
 
 /** The value of an unlabelled metric; fails when the metric is absent. */
 export function metricValue(metrics: Map<string, number>, name: string): number {
