@@ -41,7 +41,8 @@ export interface ClientSecurity {
 export type Agent = HttpAgent;
 
 export interface ExchangeOptions {
-  readonly method?: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  /** @default 'GET' */
+  readonly method?: string;
   readonly body?: string | Uint8Array;
   readonly headers?: Readonly<Record<string, string>>;
   /** @default 2000 */
