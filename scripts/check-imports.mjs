@@ -18,7 +18,8 @@ const RULES = {
   server: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'client', 'check', 'security'], node: ['*'] },
   client: { folders: ['raft', 'kv', 'security'], node: ['*'] },
   cli: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'server', 'client', 'sim', 'check', 'faults', 'security'], node: ['*'] },
-  faults: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'server', 'client', 'check', 'security'], node: ['*'] },
+  faults: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'server', 'client', 'check', 'security', 'harness'], node: ['*'] },
+  harness: { folders: ['transport', 'server', 'client', 'security', 'cli'], node: ['*'] },
   security: { folders: [], node: ['*'] },
 };
 // Storage may import only the memory twin's types from raft; the sim only the storage twin, and

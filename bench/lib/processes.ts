@@ -1,11 +1,13 @@
 // Every process and temp dir a benchmark creates, owned in one place so that each way out (the
-// end of the run, an error, Ctrl-C, SIGTERM, the run's time bound) kills the processes and
-// removes the dirs. Children are started in their own process group so a kill reaches anything
-// they start in turn.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// end of the run, an error, Ctrl-C, SIGTERM, the run's time bound) stops the processes and
+// removes the dirs. Children are the harness's (src/harness/): each in its own process group, so
+// a kill reaches anything it starts in turn, and SIGKILLed by the harness's exit hook if a way
+// out was missed.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GroupChild, removeAtExit, removeTempDir } from '../../src/harness/index.js';
 
 export interface SpawnOptions {
   /** stdout and stderr of the child are appended here. */
@@ -22,86 +24,50 @@ export interface Child {
 }
 
 export class Resources {
-  private readonly children = new Set<Child>();
+  private readonly children = new Map<Child, GroupChild>();
   private readonly dirs = new Set<string>();
-  private hasReleased = false;
-
-  constructor() {
-    // A last resort: 'exit' handlers must be synchronous, so they only SIGKILL and rm.
-    process.on('exit', () => this.releaseSync());
-  }
+  private readonly stops = new Set<() => Promise<void>>();
 
   tempDir(prefix: string): string {
     const dir = mkdtempSync(join(tmpdir(), prefix));
+    removeAtExit(dir);
     this.dirs.add(dir);
     return dir;
   }
 
   removeDir(dir: string): void {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
     this.dirs.delete(dir);
   }
 
   spawn(name: string, command: string, args: readonly string[], options: SpawnOptions): Child {
-    const log = createWriteStream(options.logPath, { flags: 'a' });
-    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: options.env ?? process.env });
-    proc.stdout?.pipe(log, { end: false });
-    proc.stderr?.pipe(log, { end: false });
-    const exited = new Promise<number | string>((resolve) => {
-      proc.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
-      proc.once('error', (err) => {
-        log.write(`spawn failed: ${err.message}\n`);
-        resolve('spawn-error');
-      });
-    });
-    const child: Child = { name, process: proc, exited, logPath: options.logPath };
-    this.children.add(child);
-    void exited.then(() => {
-      this.children.delete(child);
-      log.end();
-    });
+    const group = new GroupChild(command, args, { logFile: options.logPath, env: options.env ?? process.env });
+    const exited = group.exited.then((e) => (group.spawnError !== null ? 'spawn-error' : (e.code ?? e.signal ?? 'unknown')));
+    const child: Child = { name, process: group.process, exited, logPath: options.logPath };
+    this.children.set(child, group);
+    void exited.then(() => this.children.delete(child));
     return child;
+  }
+
+  /** `stop` runs on releaseAll() (e.g. a cluster that owns its processes); the returned function withdraws it. */
+  defer(stop: () => Promise<void>): () => void {
+    this.stops.add(stop);
+    return () => void this.stops.delete(stop);
   }
 
   /** SIGTERM (a clean stop lets a node write its CPU profile), then SIGKILL after `graceMs`. */
   async stop(children: readonly Child[], graceMs: number): Promise<void> {
-    for (const c of children) signalGroup(c.process, 'SIGTERM');
-    const timer = setTimeout(() => {
-      for (const c of children) signalGroup(c.process, 'SIGKILL');
-    }, graceMs);
-    await Promise.all(children.map((c) => c.exited));
-    clearTimeout(timer);
+    await Promise.all(children.map((c) => this.children.get(c)?.stop('SIGTERM', graceMs).catch(() => undefined)));
   }
 
   async releaseAll(graceMs = 2000): Promise<void> {
-    await this.stop([...this.children], graceMs);
+    await Promise.all([this.stop([...this.children.keys()], graceMs), ...[...this.stops].map((stop) => stop().catch(() => undefined))]);
     for (const dir of [...this.dirs]) this.removeDir(dir);
   }
-
-  releaseSync(): void {
-    if (this.hasReleased) return;
-    this.hasReleased = true;
-    for (const c of this.children) signalGroup(c.process, 'SIGKILL');
-    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
-  }
 }
 
-function signalGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
-  if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
-  try {
-    // Negative pid: the whole group (the child was spawned detached, so it leads its own).
-    process.kill(-proc.pid, signal);
-  } catch {
-    try {
-      proc.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/** The last lines of each child's log, for an error message written before the logs are removed. */
-export function tailLogs(children: readonly Child[], lines = 5): string {
+/** The last lines of each log, for an error message written before the logs are removed. */
+export function tailLogs(children: readonly { readonly name: string; readonly logPath: string }[], lines = 5): string {
   return children
     .map((c) => {
       let text = '';

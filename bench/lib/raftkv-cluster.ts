@@ -1,10 +1,10 @@
-// A throwaway 3-node raftkv cluster on 127.0.0.1 for the benchmark: one `raftkv serve` process
-// per node (fsync on, the default), data dirs in a fresh temp dir, found leader by asking every
-// node's /v1/status. Optionally each node writes a V8 CPU profile when it stops.
-import { join } from 'node:path';
+// A throwaway raftkv cluster on 127.0.0.1 for the benchmark: the harness's process cluster
+// (src/harness/) of `raftkv serve` processes with fsync on (the default) and raftkv's default
+// timing, data dirs in a fresh temp dir, ready once a leader takes a write. Optionally each node
+// writes a V8 CPU profile when it stops.
 import { sendJson, targetOf, type HttpRequest } from './http.js';
-import { freePorts } from '../../src/transport/free-ports.js';
-import { tailLogs, type Child, type Resources } from './processes.js';
+import { pollUntil, ProcessCluster } from '../../src/harness/index.js';
+import { tailLogs, type Resources } from './processes.js';
 import type { SystemUnderTest, Workload } from './system.js';
 
 export interface RaftkvClusterOptions {
@@ -17,59 +17,45 @@ export interface RaftkvClusterOptions {
 }
 
 export async function startRaftkv(res: Resources, o: RaftkvClusterOptions): Promise<SystemUnderTest> {
-  const dir = res.tempDir('raftkv-bench-');
-  const ports = await freePorts(o.nodes * 2);
-  const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
-  const peer = (i: number): string => `127.0.0.1:${ports[i * 2]}`;
-  const client = (i: number): string => `http://127.0.0.1:${ports[i * 2 + 1]}`;
-  const initialCluster = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
-  const children: Child[] = ids.map((id, i) => {
-    const nodeFlags = o.profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', o.profileDir, '--cpu-prof-name', `${id}.cpuprofile`];
-    const args = [
-      ...nodeFlags, o.mainPath, 'serve', '--id', id, '--data-dir', join(dir, id), '--peer-addr', peer(i), '--client-addr', client(i).slice('http://'.length),
-      '--initial-cluster', initialCluster, '--heartbeat-ms', '100', '--election-ms', '1000', '--log-level', 'warn',
-    ];
-    return res.spawn(`raftkv ${id}`, process.execPath, args, { logPath: join(dir, `${id}.log`) });
+  const profileDir = o.profileDir;
+  const cluster = new ProcessCluster({
+    root: res.tempDir('raftkv-bench-'),
+    mainJs: o.mainPath,
+    // raftkv's defaults (and etcd's): both systems are measured with the same timing.
+    heartbeatMs: 100,
+    electionMs: 1000,
+    extraArgs: ['--log-level', 'warn'],
+    ...(profileDir !== null ? { nodeFlags: (id: string) => ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${id}.cpuprofile`] } : {}),
   });
-
   const stop = async (): Promise<void> => {
+    withdraw();
     // Generous grace: a node flushes, closes and (when profiling) writes its profile on SIGTERM.
-    await res.stop(children, o.profileDir === null ? 3000 : 15_000);
-    res.removeDir(dir);
+    await cluster.stopAll('SIGTERM', profileDir === null ? 3000 : 15_000);
+    res.removeDir(cluster.root);
   };
+  const withdraw = res.defer(stop);
   try {
-    const leader = await findLeader(ids, ids.map((_, i) => client(i)), children, o.leaderTimeoutMs);
+    await cluster.startFounders(o.nodes);
+    // A leader that can already commit (its no-op applied) is ready for load.
+    const leader = await pollUntil('a raftkv leader that takes a write', o.leaderTimeoutMs, async () => {
+      cluster.assertNoUnexpectedExit();
+      const l = await cluster.leader();
+      return l !== null && (await canWrite(l.url)) ? l : undefined;
+    }, 100);
     return { name: 'raftkv', leaderUrl: leader.url, leaderName: leader.id, note: 'raftkv HTTP API (PUT /v1/kv/{key})', stop };
   } catch (err) {
-    const logs = tailLogs(children);
+    const logs = tailLogs(cluster.allNodes.map((n) => ({ name: `raftkv ${n.id}`, logPath: n.logFile })));
     await stop();
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`);
   }
 }
 
-async function findLeader(ids: readonly string[], urls: readonly string[], children: readonly Child[], timeoutMs: number): Promise<{ id: string; url: string }> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = children.find((c) => c.process.exitCode !== null || c.process.signalCode !== null);
-    if (dead !== undefined) throw new Error(`${dead.name} exited during startup`);
-    for (let i = 0; i < urls.length; i++) {
-      try {
-        const s = await sendJson(targetOf(urls[i]!), 'GET', '/v1/status', undefined, 500);
-        const body = s.json as { role?: string } | null;
-        // A leader that can already commit (its no-op applied) is ready for load.
-        if (s.status === 200 && body?.role === 'leader' && (await canWrite(urls[i]!))) return { id: ids[i]!, url: urls[i]! };
-      } catch {
-        // not listening yet
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no raftkv leader within ${timeoutMs} ms`);
-}
-
 async function canWrite(url: string): Promise<boolean> {
-  const r = await sendJson(targetOf(url), 'PUT', '/v1/kv/bench-ready', undefined, 3000);
-  return r.status === 200;
+  try {
+    return (await sendJson(targetOf(url), 'PUT', '/v1/kv/bench-ready', undefined, 3000)).status === 200;
+  } catch {
+    return false;
+  }
 }
 
 export function raftkvWorkload(keys: number, value: Buffer): Workload {

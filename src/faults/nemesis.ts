@@ -5,7 +5,7 @@
 // blackhole route), and runs on every way out of a run.
 import type { FaultCluster, NodeProcess } from './cluster.js';
 import { addBlackholes, clearBlackholes } from './netns.js';
-import { sleep } from './http.js';
+import { sleep } from '../harness/index.js';
 import { isPartitionFault, type FaultKind } from './options.js';
 import type { Random } from './random.js';
 

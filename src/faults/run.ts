@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkHistory, formatCheckResult, kvModel, renderTimelineHtml, renderViolationText, type HistoryOp, type KvInput, type KvOutput } from '../check/index.js';
 import { FaultCluster } from './cluster.js';
-import { sleep, type ClientSecurity } from './http.js';
+import { sleep, type ClientSecurity } from '../harness/index.js';
 import { Nemesis, type FaultEvent } from './nemesis.js';
 import { faultKindsFor, type FaultRunOptions } from './options.js';
 import { Random } from './random.js';
@@ -96,7 +96,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
       now,
       endpoints: () => cluster.members.map((n) => ({ id: n.id, url: n.url })),
       isStopped: () => stopped,
-      security: cluster.security,
+      security: cluster.security?.client ?? null,
       onAuthRefusal: (what) => {
         authRefusals.count++;
         if (authRefusals.sample.length < 10) authRefusals.sample.push(what);
@@ -129,7 +129,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     // The set is read back even when recovery failed: lost writes say more than "no leader".
     let hasFinalRead = false;
     try {
-      present = await finalRead(cluster.urls(), setResult.prefixes, cluster.security);
+      present = await finalRead(cluster.urls, setResult.prefixes, cluster.security?.client ?? null);
       hasFinalRead = true;
     } catch (err) {
       if (recovery === 'ok') {
@@ -142,7 +142,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
       const views = await Promise.all(
         cluster.members.map(async (n) => {
           try {
-            const seen = await readSet(n.url, setResult.prefixes, 'stale', cluster.security);
+            const seen = await readSet(n.url, setResult.prefixes, 'stale', cluster.security?.client ?? null);
             return sameSet(seen, present) ? null : `${n.id} holds ${seen.size} elements, the linearizable read ${present.size}`;
           } catch (err) {
             return `${n.id}: ${(err as Error).message}`;

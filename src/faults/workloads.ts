@@ -18,7 +18,7 @@
 // no answer, a dropped connection, 503 STOPPED) is unknown: the op may take effect at any time
 // after its call, or never.
 import type { KvInput, KvOutput } from '../check/index.js';
-import { errorCode, exchange, ExchangeError, newAgent, sleep, type Agent, type ClientSecurity, type Reply } from './http.js';
+import { errorCode, exchange, ExchangeError, newAgent, sleep, type Agent, type ClientSecurity, type Reply } from '../harness/index.js';
 import type { Random } from './random.js';
 
 /** One recorded op. `failed`: refused for sure, left out of the check. */

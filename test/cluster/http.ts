@@ -2,32 +2,19 @@
 // path sent byte for byte (so malformed percent-encoding reaches the server as written), the
 // API's error-body check, and a Prometheus text parser for /metrics.
 import assert from 'node:assert/strict';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { exchange, type ClientSecurity, type Reply } from '../../src/harness/index.js';
 
-/** How to reach a secure endpoint: the CA its certificate is signed by, and a bearer token. */
-export interface EndpointSecurity {
-  readonly ca: Buffer;
-  readonly token?: string;
-  /** A client certificate, for nodes started with --client-cert-auth. */
-  readonly cert?: Buffer;
-  readonly key?: Buffer;
-}
-
-const security = new Map<string, EndpointSecurity>();
+const security = new Map<string, ClientSecurity>();
 
 /**
  * Every later http() to `origin` (https://HOST:PORT) trusts `s.ca` and sends `s.token`, so tests
  * written for a plain cluster run unchanged against a TLS cluster with --auth-file.
  */
-export function setEndpointSecurity(origin: string, s: EndpointSecurity): void {
+export function setEndpointSecurity(origin: string, s: ClientSecurity): void {
   security.set(new URL(origin).origin, s);
 }
 
-export interface HttpReply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
+export interface HttpReply extends Reply {
   readonly text: string;
   /** The body parsed as JSON; throws with the body in the message when it is not JSON. */
   json<T = Record<string, unknown>>(): T;
@@ -42,47 +29,30 @@ export interface HttpOptions {
   readonly timeoutMs?: number;
 }
 
-/** One HTTP exchange with `base` (http://HOST:PORT) for `path` (sent as is, query included). */
-export function http(base: string, path: string, options: HttpOptions = {}): Promise<HttpReply> {
-  const url = new URL(base);
-  const body = options.body === undefined ? undefined : typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : Buffer.from(options.body);
-  const sec = security.get(url.origin);
-  const headers: Record<string, string> = { ...(sec?.token !== undefined ? { authorization: `Bearer ${sec.token}` } : {}), ...(options.headers ?? {}) };
-  if (body !== undefined) headers['content-length'] = String(body.length);
+/** One HTTP exchange (the harness's) with `base` (http://HOST:PORT) for `path` (sent as is, query included). */
+export async function http(base: string, path: string, options: HttpOptions = {}): Promise<HttpReply> {
+  const method = options.method ?? 'GET';
+  const headers: Record<string, string> = { ...options.headers };
   // Every POST of the API takes JSON (415 otherwise); a test of that sets its own content type.
-  if (options.method === 'POST' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const tls = url.protocol === 'https:' && sec !== undefined ? { ca: sec.ca, ...(sec.cert !== undefined ? { cert: sec.cert, key: sec.key } : {}) } : {};
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: url.hostname, port: Number(url.port), path, method: options.method ?? 'GET', headers, agent: false, timeout: options.timeoutMs ?? 5000, ...tls },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const buf = Buffer.concat(chunks);
-          const text = buf.toString('utf8');
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: buf,
-            text,
-            json<T>(): T {
-              try {
-                return JSON.parse(text) as T;
-              } catch {
-                throw new Error(`${options.method ?? 'GET'} ${path}: expected JSON, got ${res.statusCode}: ${text.slice(0, 200)}`);
-              }
-            },
-          });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${options.method ?? 'GET'} ${base}${path} timed out after ${options.timeoutMs ?? 5000} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
+  if (method === 'POST' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+  let reply: Reply;
+  try {
+    reply = await exchange(base, path, { method, headers, body: options.body, timeoutMs: options.timeoutMs ?? 5000, security: security.get(new URL(base).origin) ?? null });
+  } catch (err) {
+    throw new Error(`${method} ${base}${path}: ${(err as Error).message}`);
+  }
+  const text = reply.body.toString('utf8');
+  return {
+    ...reply,
+    text,
+    json<T>(): T {
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new Error(`${method} ${path}: expected JSON, got ${reply.status}: ${text.slice(0, 200)}`);
+      }
+    },
+  };
 }
 
 /** Like http(), but a connection error answers null (a node that is down or not up yet). */
@@ -114,15 +84,7 @@ export type { KvRecordJson } from '../../src/kv/index.js';
 export type { NodeStatus } from '../../src/client/index.js';
 
 /** Parses Prometheus text: series (`name` or `name{labels}` as written) to value. */
-export function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    out.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return out;
-}
+export { parseMetrics } from '../../src/harness/index.js';
 
 /** The value of an unlabelled metric; fails when the metric is absent. */
 export function metricValue(metrics: Map<string, number>, name: string): number {

@@ -1,7 +1,7 @@
-// One HTTP exchange for the workloads and the nemesis: node:http (node:https for a secure run) on
-// a keep-alive agent (fresh connections per op would exhaust ephemeral ports over a long run), a
-// hard bound on the whole exchange, and errors that say whether the request can have reached the
-// server.
+// One HTTP exchange for the harness (node probes) and the fault suite's workloads and nemesis:
+// node:http (node:https for a secure cluster), on a keep-alive agent (fresh connections per op
+// would exhaust ephemeral ports over a long run) or a fresh connection, a hard bound on the whole
+// exchange, and errors that say whether the request can have reached the server.
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
@@ -29,8 +29,8 @@ export class ExchangeError extends Error {
 const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
 /**
- * How the harness reaches a secure cluster (`--secure`): https endpoints verified against `ca`,
- * and `Authorization: Bearer <token>` on every request.
+ * How the harness reaches a secure cluster: https endpoints verified against `ca`, and
+ * `Authorization: Bearer <token>` on every request.
  */
 export interface ClientSecurity {
   /** The PEM certificate of the CA that signed every node's certificate. */
@@ -41,7 +41,8 @@ export interface ClientSecurity {
 export type Agent = HttpAgent;
 
 export interface ExchangeOptions {
-  readonly method?: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  /** @default 'GET' */
+  readonly method?: string;
   readonly body?: string | Uint8Array;
   readonly headers?: Readonly<Record<string, string>>;
   /** @default 2000 */
@@ -115,4 +116,13 @@ export function errorCode(reply: Reply): string {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Parses Prometheus text: series (`name` or `name{labels}` as written) to value. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
