@@ -126,20 +126,18 @@ export class KvService<R> implements KvApi {
 
   async put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number }> {
     const data = this.backend.encodePut(key, value, cond, Date.now(), idempotencyKey);
-    this.checkSpace(data.length);
-    const applied = await this.proposeWrite(data, deadline, principal);
+    const applied = await this.proposeWrite(data, true, deadline, principal);
     return this.backend.putResult(applied.result);
   }
 
   async delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; deleted: boolean }> {
-    const applied = await this.proposeWrite(this.backend.encodeDelete(key, cond, Date.now(), idempotencyKey), deadline, principal);
+    const applied = await this.proposeWrite(this.backend.encodeDelete(key, cond, Date.now(), idempotencyKey), false, deadline, principal);
     return this.backend.deleteResult(applied.result);
   }
 
   async txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number, principal?: string): Promise<unknown> {
     const { data, grows } = this.backend.encodeTxn(body, Date.now(), idempotencyKey, maxReplyBytes);
-    if (grows) this.checkSpace(data.length);
-    const applied = await this.proposeWrite(data, deadline, principal);
+    const applied = await this.proposeWrite(data, grows, deadline, principal);
     return this.backend.txnResult(applied.result);
   }
 
@@ -352,8 +350,17 @@ export class KvService<R> implements KvApi {
   }
 
   /** A client's write: proposed here on the leader, forwarded as a proposal by a follower. */
-  private proposeWrite(data: Uint8Array, deadline: number, principal: string | undefined): Promise<Applied<R | undefined>> {
-    return this.propose(data, deadline, this.node.isLeader ? undefined : this.proposals, principal);
+  /**
+   * The leader judges the space a write needs (507 and its alarm are the leader's, as the quota is
+   * the replicated store's); a follower's proposal is judged there too (appendForwarded).
+   */
+  private proposeWrite(data: Uint8Array, grows: boolean, deadline: number, principal: string | undefined): Promise<Applied<R | undefined>> {
+    const isLeader = this.node.isLeader;
+    if (isLeader || this.proposals === undefined) {
+      if (grows) this.checkSpace(data.length);
+      return this.propose(data, deadline);
+    }
+    return this.propose(data, deadline, this.proposals, principal);
   }
 
   private async propose(data: Uint8Array, deadline: number, via?: ProposalForwarder<R | undefined>, principal?: string): Promise<Applied<R | undefined>> {
