@@ -80,6 +80,7 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
   let restart: RestartResult | null = null;
   let stability: Stability | null = null;
   let failure: string | null = null;
+  const termRises = new Map<'load' | 'stability', number>();
   const read = async (phase: ReadingPhase): Promise<void> => {
     const r = await system.readings();
     readings.set(phase, r);
@@ -87,6 +88,14 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
   };
   console.log(`${name}: data dirs ${system.dataDirs.join(', ')}`);
   try {
+    // A term that rises during a phase means elections: the leader lost its followers meanwhile.
+    const elections = async (phase: 'load' | 'stability', termBefore: number): Promise<string> => {
+      const termAfter = await system.raftTerm();
+      termRises.set(phase, termAfter - termBefore);
+      metrics.add('term_rises', name, { phase }, termAfter - termBefore, 0);
+      return `Raft term ${termBefore} → ${termAfter}`;
+    };
+    const termBeforeLoad = await system.raftTerm();
     const { writer, leaderIndex, leader } = await system.leaderWriter(cfg.clients, cfg.keys, value);
     console.log(`${name}: loading ${cfg.keys} keys of ${cfg.valueBytes} B through the leader ${leader}, ${cfg.clients} clients (${machine()})`);
     try {
@@ -104,7 +113,7 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
     }
     metrics.add('load_seconds', name, { keys: cfg.keys }, fill.seconds);
     metrics.add('load_errors', name, {}, fill.errors, 0);
-    console.log(`${name}: loaded ${cfg.keys} keys in ${fill.seconds.toFixed(1)} s, ${fill.opsPerSecond.toFixed(0)} writes/s; ${fill.errors} failed attempts${fill.firstError !== null ? ` (first: ${fill.firstError})` : ''}; client CPU ${fill.clientCpuUsPerOp.toFixed(0)} µs/write`);
+    console.log(`${name}: loaded ${cfg.keys} keys in ${fill.seconds.toFixed(1)} s, ${fill.opsPerSecond.toFixed(0)} writes/s; ${fill.errors} failed attempts${fill.firstError !== null ? ` (first: ${fill.firstError})` : ''}; client CPU ${fill.clientCpuUsPerOp.toFixed(0)} µs/write; ${await elections('load', termBeforeLoad)}`);
 
     await read('after-load');
     if (cfg.settleSeconds > 0) await sleep(cfg.settleSeconds * 1000);
@@ -118,9 +127,10 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
       const durationMs = cfg.stabilitySeconds * 1000;
       const windowMs = cfg.windowSeconds * 1000;
       console.log(`${name}: stability, ${cfg.stabilitySeconds} s at ${cfg.clients} clients spread over the members (${machine()})`);
+      const termBeforeStability = await system.raftTerm();
       const result = await system.runLoad({ routing: 'spread', concurrency: cfg.clients, durationMs, windowMs, keys: cfg.keys, value });
       stability = summarizeStability(result, windowMs, durationMs);
-      console.log(formatStability(name, stability, metrics));
+      console.log(`${formatStability(name, stability, metrics)}; ${await elections('stability', termBeforeStability)}`);
       await read('after-stability');
     }
   } catch (err) {
@@ -130,7 +140,7 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
     await system.stop();
   }
   console.log(`${name}: done (${machine()})\n`);
-  return { system: name, fill, readings, restart, stability, failure };
+  return { system: name, fill, readings, restart, stability, termRises, failure };
 }
 
 async function main(res: Resources): Promise<number> {

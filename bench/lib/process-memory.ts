@@ -1,5 +1,5 @@
 // What a member costs in memory and disk, read from outside: the resident set of its process from
-// /proc/<pid>/status (VmRSS now, VmHWM its peak), the process found by its --data-dir argument
+// /proc/<pid>/status (VmRSS now, VmHWM its peak, RssAnon and RssFile its parts), the process found by its --data-dir argument
 // (a fresh temp path, so unique); for a raftkv node the V8 numbers the memory probe writes
 // (memory-probe.ts); and the bytes its data dir takes on disk (allocated blocks, as `du`, so a
 // preallocated WAL segment counts in full and a sparse file does not).
@@ -11,6 +11,10 @@ export interface ProcessMemory {
   readonly rssBytes: number;
   /** Peak resident set since the process started. */
   readonly peakRssBytes: number;
+  /** The part of the resident set that is anonymous memory (heaps, malloc), not mapped files. */
+  readonly anonRssBytes: number;
+  /** The part that is pages of mapped files (etcd's bbolt database is mmap'd; raftkv maps none). */
+  readonly fileRssBytes: number;
 }
 
 /** process.memoryUsage() of a raftkv node, as memory-probe.ts wrote it. */
@@ -49,7 +53,7 @@ export function processMemory(pid: number): ProcessMemory | null {
     return null;
   }
   const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
-  return { pid, rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM') };
+  return { pid, rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM'), anonRssBytes: kib('RssAnon'), fileRssBytes: kib('RssFile') };
 }
 
 /** The one process running with `--data-dir dataDir`, and its memory; null when there is none. */

@@ -31,6 +31,8 @@ export interface SystemReport {
   readonly readings: ReadonlyMap<ReadingPhase, readonly MemberReading[]>;
   readonly restart: RestartResult | null;
   readonly stability: Stability | null;
+  /** How far the Raft term rose during the load and during the stability run: elections. */
+  readonly termRises: ReadonlyMap<'load' | 'stability', number>;
   /** Why the run of this system stopped early, or null. */
   readonly failure: string | null;
 }
@@ -65,17 +67,18 @@ export function formatFillStep(system: SystemName, step: FillStep, count: number
   return `${system.padEnd(6)} load ${String(Math.round((100 * step.done) / count)).padStart(3)} %  ${String(step.done).padStart(9)} keys  ${fmt(step.opsPerSecond, 0).padStart(6)} writes/s in this step  (${fmt(step.elapsedSeconds, 1)} s so far)`;
 }
 
-/** Every member's RSS (now and peak), heap, ArrayBuffers and data dir, in MB; one metric line per number. */
+/** Every member's RSS (now, peak, and its mapped-file part), heap, ArrayBuffers and data dir, in MB; one metric line per number. */
 export function formatReadings(system: SystemName, phase: ReadingPhase, readings: readonly MemberReading[], metrics: MetricLines): string {
   const lines = readings.map((r) => {
     const labels = { member: r.member, phase };
     metrics.add('rss_mb', system, labels, mb(r.rssBytes));
     metrics.add('peak_rss_mb', system, labels, mb(r.peakRssBytes));
+    metrics.add('file_rss_mb', system, labels, mb(r.fileRssBytes));
     metrics.add('heap_used_mb', system, labels, mb(r.heapUsedBytes));
     if (system === 'raftkv') metrics.add('array_buffers_mb', system, labels, mb(r.arrayBufferBytes));
     metrics.add('data_dir_mb', system, labels, mb(r.dataDirBytes));
     const buffers = system === 'raftkv' ? `  array buffers ${fmt(mb(r.arrayBufferBytes), 0).padStart(5)}` : '';
-    return `  ${r.member}: RSS ${fmt(mb(r.rssBytes), 0).padStart(5)} MB (peak ${fmt(mb(r.peakRssBytes), 0)})  heap in use ${fmt(mb(r.heapUsedBytes), 0).padStart(5)}${buffers}  data dir ${fmt(mb(r.dataDirBytes), 0).padStart(5)} MB`;
+    return `  ${r.member}: RSS ${fmt(mb(r.rssBytes), 0).padStart(5)} MB (peak ${fmt(mb(r.peakRssBytes), 0)}, mapped files ${fmt(mb(r.fileRssBytes), 0)})  heap in use ${fmt(mb(r.heapUsedBytes), 0).padStart(5)}${buffers}  data dir ${fmt(mb(r.dataDirBytes), 0).padStart(5)} MB`;
   });
   return [`${system} ${phase}:`, ...lines].join('\n');
 }
@@ -122,6 +125,7 @@ export function formatScaleTable(reports: readonly SystemReport[]): string {
     ['load: writes/s overall', (r) => fmt(r.fill?.opsPerSecond ?? NaN, 0)],
     ['load: writes/s first / last 10 %', (r) => (r.fill === null ? '-' : `${fmt(r.fill.steps[0]?.opsPerSecond ?? NaN, 0)} / ${fmt(r.fill.steps.at(-1)?.opsPerSecond ?? NaN, 0)}`)],
     ['load: failed attempts', (r) => (r.fill === null ? '-' : String(r.fill.errors))],
+    ['load: Raft term rises', (r) => fmt(r.termRises.get('load') ?? NaN, 0)],
     ...READING_PHASES.flatMap((phase): [string, (r: SystemReport) => string][] => [
       [`RSS MB ${phase}`, (r) => perMember(r, phase, (m) => m.rssBytes)],
       [`heap in use MB ${phase}`, (r) => perMember(r, phase, (m) => m.heapUsedBytes)],
@@ -135,6 +139,7 @@ export function formatScaleTable(reports: readonly SystemReport[]): string {
     ['stability: first / last ops/s', (r) => (r.stability === null ? '-' : `${fmt(r.stability.firstRate, 0)} / ${fmt(r.stability.lastRate, 0)}`)],
     ['stability: last ÷ first', (r) => fmt(r.stability?.ratio ?? NaN, 3)],
     ['stability: errors', (r) => (r.stability === null ? '-' : String(r.stability.result.errors))],
+    ['stability: Raft term rises', (r) => fmt(r.termRises.get('stability') ?? NaN, 0)],
   ];
   return markdownTable(['', ...reports.map((r) => r.system)], rows.map(([name, cell]) => [name, ...reports.map(cell)]));
 }

@@ -23,6 +23,8 @@ export interface MemberReading {
   readonly member: string;
   readonly rssBytes: number;
   readonly peakRssBytes: number;
+  /** Of the RSS: pages of mapped files (etcd's mmap'd bbolt database), the rest is anonymous. */
+  readonly fileRssBytes: number;
   /** raftkv: V8's heapUsed (memory probe); etcd: Go's heap in use (go_memstats_heap_inuse_bytes). */
   readonly heapUsedBytes: number;
   /** raftkv only: ArrayBuffer contents outside the V8 heap (values, snapshots, WAL buffers). */
@@ -53,6 +55,8 @@ export interface ScaleSystem {
   /** The benchmark's closed loop against the cluster as it is now (the leader found again). */
   runLoad(spec: LoadSpec): Promise<LoadResult>;
   readings(): Promise<MemberReading[]>;
+  /** The highest Raft term any member reports now (NaN if none answers); a rise is an election. */
+  raftTerm(): Promise<number>;
   /** SIGKILL to every member at once; resolves once all are gone. */
   killAll(): Promise<void>;
   /** Starts every member again with the same flags and data dirs; does not wait. */
@@ -132,11 +136,17 @@ class RaftkvScale implements ScaleSystem {
         member: n.id,
         rssBytes: mem?.rssBytes ?? NaN,
         peakRssBytes: mem?.peakRssBytes ?? NaN,
+        fileRssBytes: mem?.fileRssBytes ?? NaN,
         heapUsedBytes: isCurrent ? heap.heapUsed : NaN,
         arrayBufferBytes: isCurrent ? heap.arrayBuffers : NaN,
         dataDirBytes: diskBytes(n.dataDir),
       };
     });
+  }
+
+  async raftTerm(): Promise<number> {
+    const statuses = await Promise.all(this.nodes.map((n) => n.status(3000)));
+    return highest(statuses.map((s) => s?.term ?? NaN));
   }
 
   async killAll(): Promise<void> {
@@ -210,11 +220,25 @@ class EtcdScale implements ScaleSystem {
         member: m.name,
         rssBytes: mem?.rssBytes ?? NaN,
         peakRssBytes: mem?.peakRssBytes ?? NaN,
+        fileRssBytes: mem?.fileRssBytes ?? NaN,
         heapUsedBytes: await goHeapInUse(m.address),
         arrayBufferBytes: NaN,
         dataDirBytes: diskBytes(dataDir),
       };
     }));
+  }
+
+  async raftTerm(): Promise<number> {
+    return highest(await Promise.all(this.sut.members.map(async (m) => {
+      const channel = new EtcdChannel(m.address);
+      try {
+        return Number((await channel.status(3000)).raftTerm);
+      } catch {
+        return NaN;
+      } finally {
+        channel.close();
+      }
+    })));
   }
 
   killAll(): Promise<void> {
@@ -254,6 +278,11 @@ class EtcdScale implements ScaleSystem {
   stop(): Promise<void> {
     return this.sut.stop();
   }
+}
+
+function highest(terms: readonly number[]): number {
+  const known = terms.filter((t) => Number.isFinite(t));
+  return known.length === 0 ? NaN : Math.max(...known);
 }
 
 async function goHeapInUse(address: string): Promise<number> {

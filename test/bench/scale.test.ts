@@ -121,6 +121,9 @@ test('a tiny run against raftkv: every phase prints sane numbers, no errors, not
   assert.equal(windows.length, 3);
   assert.ok(windows.reduce((a, b) => a + b, 0) > 0, 'the stability phase wrote nothing');
   assert.equal(one('stability_errors').value, 0);
+  const rises = metrics.filter((m) => m.metric === 'term_rises');
+  assert.deepEqual(rises.map((m) => m.labels['phase']), ['load', 'stability']);
+  assert.ok(rises.every((m) => m.value >= 0), `term rises: ${rises.map((m) => m.value).join(', ')}`);
   assert.ok(Number.isFinite(one('stability_ratio').value));
   assert.match(run.output, /\|\s+restart: first ack ms \|\s+\d+ \|/, 'the results table');
   assert.doesNotMatch(run.output, /FAILED|bench:/);
