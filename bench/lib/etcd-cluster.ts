@@ -39,17 +39,37 @@ export interface EtcdCluster extends SystemUnderTest {
   readonly leaderIndex: number;
 }
 
-export async function startEtcd(res: Resources, o: EtcdClusterOptions): Promise<EtcdCluster> {
+/** The members' processes too, for a benchmark that kills and restarts them. */
+export interface EtcdProcesses extends EtcdCluster {
+  /** Each member's --data-dir, in name order. */
+  readonly dataDirs: readonly string[];
+  /** The members' processes now, in name order (restartAll() replaces them). */
+  children(): readonly Child[];
+  /** SIGKILLs every member at once (a crash, not a stop); resolves once all are gone. */
+  killAll(): Promise<void>;
+  /** Starts every member again with the same flags and data dirs; does not wait. */
+  restartAll(): void;
+  /** Waits for every member to be up and a leader that has committed a write. */
+  findLeader(timeoutMs: number): Promise<{ members: EtcdMemberAddress[]; leaderIndex: number }>;
+}
+
+export function startEtcd(res: Resources, o: EtcdClusterOptions): Promise<EtcdCluster> {
+  return startEtcdProcesses(res, o);
+}
+
+export async function startEtcdProcesses(res: Resources, o: EtcdClusterOptions): Promise<EtcdProcesses> {
   const dir = res.tempDir('etcd-bench-');
   const ports = await freePorts(o.members * 2);
   const names = Array.from({ length: o.members }, (_, i) => `e${i + 1}`);
+  const dataDirs = names.map((name) => join(dir, name));
   const peerUrl = (i: number): string => `http://127.0.0.1:${ports[i * 2]}`;
   const clientUrl = (i: number): string => `http://127.0.0.1:${ports[i * 2 + 1]}`;
   const initialCluster = names.map((n, i) => `${n}=${peerUrl(i)}`).join(',');
-  const children: Child[] = names.map((name, i) =>
+  // On a restart etcd reads the data dir and ignores the --initial-cluster flags.
+  const spawnAll = (): Child[] => names.map((name, i) =>
     res.spawn(`etcd ${name}`, o.binary, [
       '--name', name,
-      '--data-dir', join(dir, name),
+      '--data-dir', dataDirs[i]!,
       '--listen-peer-urls', peerUrl(i),
       '--initial-advertise-peer-urls', peerUrl(i),
       '--listen-client-urls', clientUrl(i),
@@ -66,12 +86,14 @@ export async function startEtcd(res: Resources, o: EtcdClusterOptions): Promise<
       '--log-level', 'error',
     ], { logPath: join(dir, `${name}.log`) }),
   );
+  let children = spawnAll();
+  const addresses = names.map((_, i) => grpcAddress(clientUrl(i)));
   const stop = async (): Promise<void> => {
     await res.stop(children, 3000);
     res.removeDir(dir);
   };
   try {
-    const found = await findLeader(names.map((_, i) => grpcAddress(clientUrl(i))), children, o.leaderTimeoutMs);
+    const found = await findLeader(addresses, children, o.leaderTimeoutMs);
     const leader = found.members[found.leaderIndex]!;
     return {
       name: 'etcd',
@@ -81,6 +103,11 @@ export async function startEtcd(res: Resources, o: EtcdClusterOptions): Promise<
       members: found.members,
       leaderIndex: found.leaderIndex,
       stop,
+      dataDirs,
+      children: () => children,
+      killAll: () => res.kill(children),
+      restartAll: () => void (children = spawnAll()),
+      findLeader: (timeoutMs) => findLeader(addresses, children, timeoutMs),
     };
   } catch (err) {
     const logs = tailLogs(children);

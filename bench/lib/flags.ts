@@ -9,3 +9,21 @@ export function rejectUnknownFlags(known: readonly string[], argv: readonly stri
     if (!known.includes(name)) throw new Error(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
   }
 }
+
+/** `--name value` or `--name=value` from the command line, else the environment variable `env`; undefined when neither. */
+export function flagValue(name: string, env: string, argv: readonly string[] = process.argv.slice(2)): string | undefined {
+  const at = argv.indexOf(`--${name}`);
+  if (at >= 0) return argv[at + 1];
+  const joined = argv.find((a) => a.startsWith(`--${name}=`));
+  return joined !== undefined ? joined.slice(name.length + 3) : process.env[env];
+}
+
+/** A numeric flag (flagValue) of at least `min`, whole when `isWhole`; `fallback` when absent. */
+export function numberFlag(name: string, env: string, fallback: number, o: { readonly min: number; readonly isWhole?: boolean }): number {
+  const text = flagValue(name, env);
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  const isValid = Number.isFinite(value) && value >= o.min && (o.isWhole !== true || Number.isInteger(value));
+  if (!isValid) throw new Error(`--${name} takes ${o.isWhole === true ? 'a whole number' : 'a number'} >= ${o.min}, not "${text}"`);
+  return value;
+}

@@ -18,6 +18,8 @@ export interface LoadOptions {
   readonly operation: (client: number, n: number) => Promise<string>;
   /** The member client `client` is aimed at: an answer from any other is counted as misrouted. */
   readonly expectedMember: (client: number) => string;
+  /** Also count the successes of every `windowMs` of the measured window (LoadResult.windowOps). @default none */
+  readonly windowMs?: number;
 }
 
 export interface LoadResult {
@@ -39,6 +41,11 @@ export interface LoadResult {
   readonly completed: number;
   /** CPU time of this (the client's) process per operation over the whole run, in µs. */
   readonly clientCpuUsPerOp: number;
+  /**
+   * With LoadOptions.windowMs: the successes counted in `ops`, per consecutive window of that
+   * length from the start of the measured window (the last one may be shorter).
+   */
+  readonly windowOps?: readonly number[];
 }
 
 export async function runClosedLoop(o: LoadOptions): Promise<LoadResult> {
@@ -54,6 +61,8 @@ export async function runClosedLoop(o: LoadOptions): Promise<LoadResult> {
   const start = performance.now();
   const windowStart = start + o.warmupMs;
   const windowEnd = windowStart + o.durationMs;
+  const windowMs = o.windowMs ?? 0;
+  const windowOps = windowMs > 0 ? new Array<number>(Math.max(1, Math.ceil(o.durationMs / windowMs))).fill(0) : null;
 
   const client = async (id: number): Promise<void> => {
     const expected = o.expectedMember(id);
@@ -80,6 +89,7 @@ export async function runClosedLoop(o: LoadOptions): Promise<LoadResult> {
             latencies = grown;
           }
           latencies[ops++] = doneAt - sentAt;
+          if (windowOps !== null) windowOps[Math.min(windowOps.length - 1, Math.floor((doneAt - windowStart) / windowMs))]++;
         } else {
           errors++;
           firstError ??= why;
@@ -107,5 +117,6 @@ export async function runClosedLoop(o: LoadOptions): Promise<LoadResult> {
     misrouted,
     completed,
     clientCpuUsPerOp: attempted > 0 ? (cpu.user + cpu.system) / attempted : NaN,
+    ...(windowOps !== null ? { windowOps } : {}),
   };
 }

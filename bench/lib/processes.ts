@@ -60,6 +60,11 @@ export class Resources {
     await Promise.all(children.map((c) => this.children.get(c)?.stop('SIGTERM', graceMs).catch(() => undefined)));
   }
 
+  /** SIGKILL to every one of `children` at once (a crash, not a stop); resolves once all are gone. */
+  async kill(children: readonly Child[]): Promise<void> {
+    await Promise.all(children.map((c) => this.children.get(c)?.stop('SIGKILL', 0).catch(() => undefined)));
+  }
+
   async releaseAll(graceMs = 2000): Promise<void> {
     await Promise.all([this.stop([...this.children.keys()], graceMs), ...[...this.stops].map((stop) => stop().catch(() => undefined))]);
     for (const dir of [...this.dirs]) this.removeDir(dir);

@@ -14,18 +14,32 @@ export interface RaftkvClusterOptions {
   /** Directory for `--cpu-prof` output (one `<id>.cpuprofile` per node), or null for none. */
   readonly profileDir: string | null;
   readonly leaderTimeoutMs: number;
+  /** More `serve` flags for every node, after the bench's own (later flags win). @default [] */
+  readonly extraArgs?: readonly string[];
+  /** Flags for node itself before main.js, for every node (e.g. --import of a probe). @default [] */
+  readonly nodeFlags?: readonly string[];
 }
 
-export async function startRaftkv(res: Resources, o: RaftkvClusterOptions): Promise<SystemUnderTest> {
+/** The cluster's processes too, for a benchmark that kills and restarts them. */
+export interface RaftkvCluster extends SystemUnderTest {
+  readonly cluster: ProcessCluster;
+}
+
+export function startRaftkv(res: Resources, o: RaftkvClusterOptions): Promise<SystemUnderTest> {
+  return startRaftkvCluster(res, o);
+}
+
+export async function startRaftkvCluster(res: Resources, o: RaftkvClusterOptions): Promise<RaftkvCluster> {
   const profileDir = o.profileDir;
+  const profileFlags = (id: string): string[] => (profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${id}.cpuprofile`]);
   const cluster = new ProcessCluster({
     root: res.tempDir('raftkv-bench-'),
     mainJs: o.mainPath,
     // raftkv's defaults (and etcd's): both systems are measured with the same timing.
     heartbeatMs: 100,
     electionMs: 1000,
-    extraArgs: ['--log-level', 'warn'],
-    ...(profileDir !== null ? { nodeFlags: (id: string) => ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${id}.cpuprofile`] } : {}),
+    extraArgs: ['--log-level', 'warn', ...(o.extraArgs ?? [])],
+    nodeFlags: (id: string) => [...(o.nodeFlags ?? []), ...profileFlags(id)],
   });
   const stop = async (): Promise<void> => {
     withdraw();
@@ -42,7 +56,7 @@ export async function startRaftkv(res: Resources, o: RaftkvClusterOptions): Prom
       const l = await cluster.leader();
       return l !== null && (await canWrite(l.url)) ? l : undefined;
     }, 100);
-    return { name: 'raftkv', leaderUrl: leader.url, leaderName: leader.id, note: 'raftkv HTTP API (PUT /v1/kv/{key})', stop };
+    return { name: 'raftkv', leaderUrl: leader.url, leaderName: leader.id, note: 'raftkv HTTP API (PUT /v1/kv/{key})', stop, cluster };
   } catch (err) {
     const logs = tailLogs(cluster.allNodes.map((n) => ({ name: `raftkv ${n.id}`, logPath: n.logFile })));
     await stop();

@@ -12,7 +12,7 @@
 import { RaftKvClient } from '../../src/client/index.js';
 import { NodeHttpTransport, type FetchLike } from '../../src/client/node-transport.js';
 import type { LoadResult } from './load.js';
-import { benchKey, memberIndexFor, runWorkload, type WorkloadOptions } from './workload.js';
+import { benchKey, memberIndexFor, runWriterWorkload, type BenchWriter, type WorkloadOptions } from './workload.js';
 
 export interface RaftkvMemberAddress {
   /** The node id, what the `raftkv-node` header of an answer says. */
@@ -70,16 +70,24 @@ class ObservedClient {
   }
 }
 
-export async function runRaftkvLoad(o: RaftkvLoadOptions): Promise<LoadResult> {
+export type RaftkvWriterOptions = Pick<RaftkvLoadOptions, 'members' | 'leaderIndex' | 'routing' | 'concurrency' | 'keys' | 'value'>;
+
+/** One ObservedClient per benchmark client, aimed by the routing; key index k is benchKey(k). */
+export function raftkvWriter(o: RaftkvWriterOptions): BenchWriter {
   const clients = Array.from({ length: o.concurrency }, (_, c) => new ObservedClient(o.members[memberIndexFor(o.routing, c, o.members.length, o.leaderIndex)]!.url, o.routing === 'leader'));
   const keys = Array.from({ length: o.keys }, (_, k) => benchKey(k));
-  try {
-    return await runWorkload(o, async (client, _member, key) => {
+  return {
+    async write(client, _member, key) {
       const observed = clients[client]!;
       await observed.client.put(keys[key]!, o.value);
       return observed.answeredBy;
-    });
-  } finally {
-    for (const c of clients) c.close();
-  }
+    },
+    close() {
+      for (const c of clients) c.close();
+    },
+  };
+}
+
+export function runRaftkvLoad(o: RaftkvLoadOptions): Promise<LoadResult> {
+  return runWriterWorkload(o, raftkvWriter(o));
 }

@@ -52,7 +52,7 @@ export function formatLevel(system: SystemName, routing: Routing, r: LoadResult)
     + `  (${r.ops} ops in ${r.seconds} s; client CPU ${fmt(r.clientCpuUsPerOp, 0)} µs/op)${errors}${misrouted}`;
 }
 
-function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;
   return [line(header), `|${widths.map((w) => `${'-'.repeat(w + 1)}:`).join('|')}|`, ...rows.map(line)].join('\n');

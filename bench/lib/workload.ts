@@ -56,6 +56,20 @@ export interface WorkloadOptions<Member extends { readonly id: string }> {
   readonly durationMs: number;
   readonly keys: number;
   readonly value: Uint8Array;
+  /** Count successes per window of this length too (LoadResult.windowOps). @default none */
+  readonly windowMs?: number;
+}
+
+/**
+ * The benchmark clients of one system, without a loop around them: `write(client, member, key)`
+ * writes the value to key index `key` as benchmark client `client`, through member index
+ * `member`, and resolves with the id of the member that answered. runWorkload drives one for a
+ * time; other loops (a fill of every key once) drive the same clients.
+ */
+export interface BenchWriter {
+  write(client: number, member: number, key: number): Promise<string>;
+  /** Closes every connection the clients opened. */
+  close(): void;
 }
 
 /**
@@ -74,5 +88,15 @@ export function runWorkload<Member extends { readonly id: string }>(
     durationMs: o.durationMs,
     expectedMember: (c) => o.members[targetOf[c]!]!.id,
     operation: (c, n) => write(c, targetOf[c]!, keyIndexOf(n, o.keys)),
+    ...(o.windowMs !== undefined ? { windowMs: o.windowMs } : {}),
   });
+}
+
+/** runWorkload with `writer`'s clients; closes them when the run ends, however it ends. */
+export async function runWriterWorkload<Member extends { readonly id: string }>(o: WorkloadOptions<Member>, writer: BenchWriter): Promise<LoadResult> {
+  try {
+    return await runWorkload(o, (client, member, key) => writer.write(client, member, key));
+  } finally {
+    writer.close();
+  }
 }

@@ -1,0 +1,56 @@
+// What a raftkv node's own log says about its latest start (the scale benchmark's restart): the
+// JSON lines (src/server/logger.ts, --log-level info) after the harness's last exit marker, as
+// milliseconds after the moment the bench spawned it. The order of a start
+// (src/server/node-server.ts): the peer port is bound ('transport listening'), then the client
+// port, then the snapshot is loaded into the store and the WAL read ('serving' follows both),
+// then the node takes a role; the first 'role changed' to leader anywhere ends the election.
+import { readFileSync } from 'node:fs';
+
+/** A named moment of a start, in ms after the spawn. */
+export interface StartupPhase {
+  readonly member: string;
+  /** `listening`, `serving`, or `follower`/`pre-candidate`/`candidate`/`leader` for the first time in that role. */
+  readonly phase: string;
+  readonly ms: number;
+}
+
+const EXIT_MARKER = '--- harness:';
+
+/** The phases of `member`'s latest start, from its log file (stdout and stderr of every incarnation). */
+export function startupPhases(member: string, logFile: string, spawnedAtWallMs: number): StartupPhase[] {
+  let text: string;
+  try {
+    text = readFileSync(logFile, 'utf8');
+  } catch {
+    return [];
+  }
+  const lines = text.split('\n');
+  let from = 0;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (lines[i]!.startsWith(EXIT_MARKER)) {
+      from = i + 1;
+      break;
+    }
+  }
+  const phases: StartupPhase[] = [];
+  const seen = new Set<string>();
+  const add = (phase: string, time: unknown): void => {
+    const at = typeof time === 'string' ? Date.parse(time) : NaN;
+    if (seen.has(phase) || !Number.isFinite(at)) return;
+    seen.add(phase);
+    phases.push({ member, phase, ms: at - spawnedAtWallMs });
+  };
+  for (const line of lines.slice(from)) {
+    if (!line.startsWith('{')) continue;
+    let entry: { time?: unknown; msg?: unknown; role?: unknown };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue;
+    }
+    if (entry.msg === 'transport listening') add('listening', entry.time);
+    else if (entry.msg === 'serving') add('serving', entry.time);
+    else if (entry.msg === 'role changed' && typeof entry.role === 'string') add(entry.role, entry.time);
+  }
+  return phases;
+}

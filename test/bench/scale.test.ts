@@ -1,0 +1,175 @@
+// The scale benchmark (bench/scale.ts) end to end against raftkv, in a tiny configuration: every
+// phase must print numbers that make sense (a load of every key, RSS and heap of every member,
+// a restart that reaches an acknowledged write, a stability run that wrote), with no errors, and
+// leave no process or temp dir behind, also when interrupted. Plus the arithmetic of the fill
+// and of the first/last-minute ratio.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runFill } from '../../bench/lib/fill.js';
+import type { LoadResult } from '../../bench/lib/load.js';
+import { summarizeStability } from '../../bench/lib/scale-report.js';
+
+const SCALE = fileURLToPath(new URL('../../bench/scale.js', import.meta.url));
+const TINY = ['--systems', 'raftkv', '--keys', '2000', '--clients', '64', '--settle-seconds', '1', '--stability-seconds', '3', '--window-seconds', '1', '--timeout', '90'];
+
+interface Run {
+  readonly code: number | null;
+  readonly output: string;
+}
+
+/** Runs the bench; `interruptOn`: SIGINT once the output matches it. */
+function runScale(args: readonly string[], interruptOn?: RegExp): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('NODE_TEST') || k.startsWith('BENCH_') || k.startsWith('SCALE_')) delete env[k];
+  const child = spawn(process.execPath, [SCALE, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let isInterrupted = false;
+  const collect = (d: Buffer): void => {
+    output += d.toString();
+    if (interruptOn !== undefined && !isInterrupted && interruptOn.test(output)) {
+      isInterrupted = true;
+      child.kill('SIGINT');
+    }
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
+}
+
+/** `metric=NAME system=S k=v … value=X` lines, parsed. */
+function metricLines(output: string): { metric: string; labels: Record<string, string>; value: number }[] {
+  return output.split('\n').filter((l) => l.startsWith('metric=')).map((line) => {
+    const labels: Record<string, string> = {};
+    for (const pair of line.split(' ')) {
+      const eq = pair.indexOf('=');
+      labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    return { metric: labels['metric']!, labels, value: Number(labels['value']) };
+  });
+}
+
+/** Processes with an argument under `dir` (a node's --data-dir, an etcd's). */
+function processesUnder(dir: string): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.startsWith(dir));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The data dirs the run printed are gone, and no process runs on them. */
+function assertLeftNothing(run: Run): void {
+  const dirs = [...run.output.matchAll(/data dirs (.+)$/gm)].flatMap((m) => m[1]!.split(', '));
+  assert.ok(dirs.length >= 3, `the run named no data dirs:\n${run.output}`);
+  for (const dir of dirs) {
+    assert.ok(!existsSync(dir), `${dir} was left behind`);
+    assert.ok(!existsSync(dirname(dir)), `${dirname(dir)} was left behind`);
+    assert.deepEqual(processesUnder(dir), [], `processes left running on ${dir}`);
+  }
+}
+
+test('a tiny run against raftkv: every phase prints sane numbers, no errors, nothing left behind', { timeout: 120_000 }, async () => {
+  const run = await runScale(TINY);
+  assert.equal(run.code, 0, `exit ${run.code}:\n${run.output}`);
+  assertLeftNothing(run);
+  const metrics = metricLines(run.output);
+  const one = (metric: string): { labels: Record<string, string>; value: number } => {
+    const found = metrics.filter((m) => m.metric === metric);
+    assert.equal(found.length, 1, `${metric}: ${found.length} lines`);
+    return found[0]!;
+  };
+  const all = (metric: string): number[] => metrics.filter((m) => m.metric === metric).map((m) => m.value);
+
+  assert.ok(one('load_seconds').value > 0);
+  assert.equal(one('load_errors').value, 0);
+  const steps = metrics.filter((m) => m.metric === 'load_ops_per_second');
+  assert.deepEqual(steps.map((s) => Number(s.labels['step'])), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(steps.at(-1)!.labels['done'], '2000', 'the load ends with every key written');
+  assert.ok(steps.every((s) => s.value > 0));
+
+  for (const phase of ['after-load', 'after-settle', 'after-stability']) {
+    for (const metric of ['rss_mb', 'peak_rss_mb', 'heap_used_mb', 'data_dir_mb']) {
+      const values = metrics.filter((m) => m.metric === metric && m.labels['phase'] === phase);
+      assert.deepEqual(values.map((m) => m.labels['member']), ['n1', 'n2', 'n3'], `${metric} ${phase}`);
+      assert.ok(values.every((m) => m.value > 0), `${metric} ${phase}: ${values.map((m) => m.value).join(', ')}`);
+    }
+    const rss = metrics.filter((m) => m.metric === 'rss_mb' && m.labels['phase'] === phase);
+    const heap = metrics.filter((m) => m.metric === 'heap_used_mb' && m.labels['phase'] === phase);
+    rss.forEach((r, i) => assert.ok(heap[i]!.value < r.value, `${r.labels['member']} ${phase}: heap ${heap[i]!.value} MB is not below RSS ${r.value} MB`));
+  }
+
+  const ack = one('restart_first_ack_ms');
+  assert.ok(ack.value > 0 && ack.value < 60_000, `first ack ${ack.value} ms`);
+  assert.match(ack.labels['member']!, /^n[123]$/);
+  for (const metric of ['restart_up_ms', 'restart_ready_ms']) {
+    const values = all(metric);
+    assert.equal(values.length, 3, metric);
+    assert.ok(values.every((v) => v > 0 && v < 60_000), `${metric}: ${values.join(', ')}`);
+  }
+  // Each node's log names its start: serving, and a role.
+  const phases = metrics.filter((m) => m.metric === 'restart_phase_ms');
+  for (const member of ['n1', 'n2', 'n3']) assert.ok(phases.some((p) => p.labels['member'] === member && p.labels['phase'] === 'serving'), `${member} logged no serving`);
+  assert.ok(phases.some((p) => p.labels['phase'] === 'leader'), 'no node logged becoming leader');
+
+  const windows = all('stability_ops_per_second');
+  assert.equal(windows.length, 3);
+  assert.ok(windows.reduce((a, b) => a + b, 0) > 0, 'the stability phase wrote nothing');
+  assert.equal(one('stability_errors').value, 0);
+  const rises = metrics.filter((m) => m.metric === 'term_rises');
+  assert.deepEqual(rises.map((m) => m.labels['phase']), ['load', 'stability']);
+  assert.ok(rises.every((m) => m.value >= 0), `term rises: ${rises.map((m) => m.value).join(', ')}`);
+  assert.ok(Number.isFinite(one('stability_ratio').value));
+  assert.match(run.output, /\|\s+restart: first ack ms \|\s+\d+ \|/, 'the results table');
+  assert.doesNotMatch(run.output, /FAILED|bench:/);
+});
+
+test('Ctrl-C during the load stops every node and removes every temp dir', { timeout: 60_000 }, async () => {
+  const run = await runScale(TINY.map((a) => (a === '2000' ? '200000' : a)), /raftkv: loading/);
+  assert.equal(run.code, 130, run.output);
+  assert.match(run.output, /interrupted: stopping every node and removing temp dirs/);
+  assertLeftNothing(run);
+});
+
+test('a fill writes every item once, retries a failed one, and reports each tenth', async () => {
+  const written: number[] = [];
+  let failures = 0;
+  const r = await runFill({
+    concurrency: 4,
+    count: 95,
+    steps: 10,
+    write: async (_client, n) => {
+      if (n === 7 && failures++ < 2) throw new Error('refused');
+      await new Promise((resolve) => setImmediate(resolve));
+      written.push(n);
+    },
+  });
+  assert.deepEqual([...written].sort((a, b) => a - b), Array.from({ length: 95 }, (_, n) => n));
+  assert.equal(r.errors, 2);
+  assert.equal(r.firstError, 'refused');
+  assert.deepEqual(r.steps.map((s) => s.done), [10, 19, 29, 38, 48, 57, 67, 76, 86, 95]);
+  await assert.rejects(runFill({ concurrency: 2, count: 5, maxAttempts: 3, write: async () => Promise.reject(new Error('down')) }), /failed 3 times; last: down/);
+});
+
+test('stability compares the first and the last minute, each at most half the run, per window length', () => {
+  const result = (windowOps: number[]): LoadResult => ({
+    concurrency: 256, ops: windowOps.reduce((a, b) => a + b, 0), seconds: 0, opsPerSecond: 0, p50Ms: 1, p99Ms: 2, maxMs: 3,
+    errors: 0, firstError: null, misrouted: 0, completed: 0, clientCpuUsPerOp: 0, windowOps,
+  });
+  // 5 minutes in 10 s windows: 6 windows each end.
+  const long = summarizeStability(result([...Array<number>(6).fill(1000), ...Array<number>(18).fill(700), ...Array<number>(6).fill(500)]), 10_000, 300_000);
+  assert.equal(long.comparedWindows, 6);
+  assert.equal(long.firstRate, 100);
+  assert.equal(long.lastRate, 50);
+  assert.equal(long.ratio, 0.5);
+  // 25 s in 10 s windows: one window each end, the last one 5 s long.
+  const short = summarizeStability(result([1000, 900, 400]), 10_000, 25_000);
+  assert.equal(short.comparedWindows, 1);
+  assert.deepEqual(short.rates, [100, 90, 80]);
+  assert.equal(short.ratio, 0.8);
+});
