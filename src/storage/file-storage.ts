@@ -361,7 +361,9 @@ async function reconcile(wal: RecoveredWal, snapDir: string, repair: boolean, lo
   let discardAfter: SnapshotMeta | null = null;
   if (meta !== null && lastIndex < snapshotIndex) {
     discardAfter = meta; // the log ends before the snapshot: it restarts after it
-  } else if (meta !== null && snapshotIndex >= wal.logStart && entries.length > 0) {
+  } else if (meta !== null && snapshotIndex >= wal.logStart) {
+    // Also when nothing follows the index: kept, that entry would discard at a later start
+    // everything appended after the snapshot meanwhile.
     const atSnapshot = wal.log[snapshotIndex - wal.logStart]!;
     if (atSnapshot.term !== meta.term) {
       logger.warn(`raftkv storage: log entry ${snapshotIndex} has term ${atSnapshot.term}, the snapshot there has term ${meta.term}: discarding the log after it (§7)`);
