@@ -105,6 +105,16 @@ export class IdempotencyTable {
     }
   }
 
+  /** Records oldest first, as one array (entries() without a generator: a snapshot takes them all at once). */
+  toArray(): [string, IdempotencyRecord][] {
+    const out = new Array<[string, IdempotencyRecord]>(this.order.length - this.head);
+    for (let i = this.head, n = 0; i < this.order.length; i++, n++) {
+      const key = this.order[i]!;
+      out[n] = [key, this.records.get(key)!];
+    }
+    return out;
+  }
+
   /** Replaces the whole table (restore). Records MUST come oldest first, keys distinct. */
   reset(clock: number, records: Iterable<readonly [string, IdempotencyRecord]>): void {
     this.records = new Map();
