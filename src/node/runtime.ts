@@ -9,11 +9,12 @@
 // sync completes and nothing here waits on a microtask it does not control. Beyond the order of
 // steps the runtime owns: sending `messages` at once and `messagesAfterSync` only after the sync;
 // applying committed entries while a sync is in flight (early apply); taking snapshots and
-// compacting, beside the Readies (a snapshot is serialized between two Readies; its save and the
-// compaction behind it overlap the ones that follow; a leader's snapshot waits for it); a full disk (a Ready stays in flight and its write is retried with backoff under
+// compacting, beside the Readies (a snapshot is captured between two Readies; its serialization,
+// a slice per clock turn if the state machine can, its save and the compaction behind it overlap
+// the Readies that follow; a leader's snapshot waits for it); a full disk (a Ready stays in flight and its write is retried with backoff under
 // the NO_SPACE alarm; a snapshot that does not fit is retried later); fail-stop on any other
 // storage error; reads waiting for the state machine; and noticing this server's removal.
-import type { Entry, HardState, Message, Raft, ReadState, Ready, RemovedNotice, Snapshot, SoftState, StateMachine } from '../raft/index.js';
+import type { Entry, HardState, Message, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SoftState, StateMachine } from '../raft/index.js';
 import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
 import { SILENT_LOGGER, type NodeLogger } from './options.js';
 
@@ -44,6 +45,32 @@ export interface MessagePort {
   /** Writes what send() queued now: for messages on a write's critical path. */
   flush?(): void;
 }
+
+/**
+ * A snapshot a state machine writes in slices while it goes on applying (what the runtime asks
+ * of one that offers beginSnapshot(), as KvStateMachine does): each step() writes about
+ * `maxBytes` more and returns the bytes once complete, which are those snapshot() would have
+ * returned when it began; abandon() gives it up.
+ */
+export interface SnapshotInProgress {
+  step(maxBytes: number): Uint8Array | null;
+  abandon(): void;
+}
+
+/** A state machine that can snapshot in slices: the runtime serializes one slice per clock turn. */
+export interface SlicedSnapshots {
+  beginSnapshot(): SnapshotInProgress;
+}
+
+function hasSlicedSnapshots(sm: object): sm is SlicedSnapshots {
+  return typeof (sm as Partial<SlicedSnapshots>).beginSnapshot === 'function';
+}
+
+/**
+ * Bytes of snapshot a state machine writes per slice: ~1 ms of work on a quiet machine, so a
+ * snapshot of hundreds of MB never holds the loop for long; between slices, Readies go on.
+ */
+export const SNAPSHOT_SLICE_BYTES = 1 << 20;
 
 /** Time, for retries: real timers in RaftNode, the event queue in the simulator. */
 export interface ClockPort {
@@ -109,10 +136,12 @@ export interface RuntimeStats {
   readiesBesideSnapshot: number;
   /** Leader's snapshots whose install waited for a local snapshot in flight. */
   installsWaited: number;
+  /** Entries applied while a snapshot was being serialized in slices (the state machine kept the snapshot's state aside). */
+  appliedWhileSerializing: number;
 }
 
 export function emptyRuntimeStats(): RuntimeStats {
-  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0 };
+  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0 };
 }
 
 export interface RuntimeOptions<R> {
@@ -141,6 +170,20 @@ export const DEFAULT_RUNTIME_OPTIONS = {
 } as const;
 
 type SnapshotDone = (err: Error | null, index: number) => void;
+
+/** The local snapshot in flight: serialized (in slices, if the state machine can), then saved, then the log compacted behind it. */
+interface LocalSnapshot {
+  readonly meta: SnapshotMeta;
+  /** Still being serialized in slices; null once the bytes are there. */
+  inProgress: SnapshotInProgress | null;
+  cancelSlice: (() => void) | null;
+  /** The bytes, once serialized: being saved, then compacted behind. */
+  snapshot: Snapshot | null;
+  readonly startedAt: number;
+  /** Time on the loop spent serializing, and the longest slice of it. */
+  serializeMs: number;
+  longestSliceMs: number;
+}
 
 const NO_HOOKS: RuntimeHooks<never> = {};
 
@@ -173,13 +216,11 @@ export class Runtime<R = unknown> {
   private unsyncedHardState: HardState | null = null;
   private syncingHardState: HardState | null = null;
   /**
-   * The local snapshot in flight: being saved, then the log compacted behind it (§7). Readies go
-   * on meanwhile (see "Snapshots and compaction" in docs/runtime.md for what may overlap).
+   * The local snapshot in flight: being serialized, saved, then the log compacted behind it (§7).
+   * Readies go on meanwhile (see "Snapshots and compaction" in docs/runtime.md for what may
+   * overlap).
    */
-  private saving: Snapshot | null = null;
-  /** When the snapshot in flight was started (clock.now()), and how long serializing it took. */
-  private savingStartedAt = 0;
-  private savingSerializeMs = 0;
+  private local: LocalSnapshot | null = null;
   /** takeSnapshot() requests the snapshot in flight answers; later ones wait for the next. */
   private savingRequests: SnapshotDone[] = [];
   /** takeSnapshot() requests not started yet. */
@@ -240,7 +281,7 @@ export class Runtime<R = unknown> {
 
   /** No Ready or snapshot in flight. */
   get isIdle(): boolean {
-    return this.current === null && this.saving === null;
+    return this.current === null && this.local === null;
   }
 
   /**
@@ -315,8 +356,15 @@ export class Runtime<R = unknown> {
       this.isInstallWaiting = false;
       this.current = null;
     }
-    // Snapshots asked for and not started never will be; one in flight settles its own.
-    for (const ask of this.snapshotRequests.splice(0)) ask(new Error('the runtime is stopped'), this.latest?.meta.index ?? 0);
+    const stopped = new Error('the runtime is stopped');
+    // A snapshot still being serialized has written nothing: given up at once. One being saved
+    // settles its own.
+    if (this.local?.inProgress != null) {
+      this.abandonLocal();
+      for (const ask of this.savingRequests.splice(0)) ask(stopped, this.latest?.meta.index ?? 0);
+    }
+    // Snapshots asked for and not started never will be.
+    for (const ask of this.snapshotRequests.splice(0)) ask(stopped, this.latest?.meta.index ?? 0);
     if (done !== undefined) this.idleWaiters.push(done);
     this.settleIfIdle();
   }
@@ -334,7 +382,7 @@ export class Runtime<R = unknown> {
     this.isAwaitingSync = false;
     this.isInstallWaiting = false;
     // Completions still to come find nothing of theirs in flight, and do nothing.
-    this.saving = null;
+    this.abandonLocal();
     this.logger.error('storage failure; the node stops', { error: this.failure.message });
     this.hooks.fatal?.(this.failure);
     for (const done of this.savingRequests.splice(0)) done(this.failure, this.latest?.meta.index ?? 0);
@@ -362,7 +410,7 @@ export class Runtime<R = unknown> {
         while (this.current === null && !this.isStopped) {
           // A snapshot first: under steady load there is always another Ready. It starts only
           // between Readies, so everything it covers is durable here already (see canSnapshot).
-          if (this.saving === null) this.startSnapshotIfDue();
+          if (this.local === null) this.startSnapshotIfDue();
           if (this.isStopped || !this.core.hasReady()) break;
           this.carryOut(this.core.ready());
         }
@@ -379,7 +427,7 @@ export class Runtime<R = unknown> {
   carryOut(rd: Ready): void {
     if (this.current !== null) throw new Error('carryOut() while a Ready is in flight');
     this.current = rd;
-    if (this.saving !== null) this.stats.readiesBesideSnapshot++;
+    if (this.local !== null) this.stats.readiesBesideSnapshot++;
     this.isSynced = false;
     this.isAwaitingSync = false;
     this.isInCarryOut = true;
@@ -406,7 +454,7 @@ export class Runtime<R = unknown> {
     if (rd.snapshot === null) this.persist(rd);
     // The storage stores one snapshot at a time (storage/types.ts): a leader's waits for the
     // local one in flight to be saved and compacted behind, then goes on (snapshotEnded()).
-    else if (this.saving !== null) {
+    else if (this.local !== null) {
       this.isInstallWaiting = true;
       this.stats.installsWaited++;
     }
@@ -565,6 +613,7 @@ export class Runtime<R = unknown> {
     const result = this.sm.apply(e);
     this.applied = e.index;
     this.stats.appliedEntries++;
+    if (this.local !== null && this.local.inProgress !== null) this.stats.appliedWhileSerializing++;
     this.hooks.applied?.(e, result);
   }
 
@@ -638,9 +687,10 @@ export class Runtime<R = unknown> {
   // ---- snapshots (§7) ------------------------------------------------------------------------------
 
   /**
-   * Starts a snapshot if one is asked for or due (none is in flight). The state machine is
-   * serialized here, on the loop, at the applied index; saving and compacting run beside the
-   * Readies that follow.
+   * Starts a snapshot if one is asked for or due (none is in flight), of the state machine at the
+   * applied index, between Readies. A state machine that can (SlicedSnapshots) captures its state
+   * now and serializes it a slice per clock turn while Readies go on; any other serializes it
+   * here at once. Saving and compacting run beside the Readies that follow.
    */
   private startSnapshotIfDue(): void {
     const isAsked = this.snapshotRequests.length > 0 || this.isSnapshotRetryDue;
@@ -657,13 +707,65 @@ export class Runtime<R = unknown> {
     }
     this.isSnapshotRetryDue = false;
     this.savingRequests = this.snapshotRequests.splice(0);
-    const index = this.applied;
     const startedAt = this.clock.now();
-    const snapshot: Snapshot = { meta: this.core.snapshotMetaAt(index), data: this.sm.snapshot() };
-    this.saving = snapshot;
-    this.savingStartedAt = startedAt;
-    this.savingSerializeMs = this.clock.now() - startedAt;
-    this.storage.saveSnapshot(snapshot, (err) => this.onSnapshotSaved(err, snapshot));
+    const local: LocalSnapshot = {
+      meta: this.core.snapshotMetaAt(this.applied),
+      inProgress: null,
+      cancelSlice: null,
+      snapshot: null,
+      startedAt,
+      serializeMs: 0,
+      longestSliceMs: 0,
+    };
+    this.local = local;
+    const sm = this.sm;
+    if (hasSlicedSnapshots(sm)) {
+      local.inProgress = sm.beginSnapshot();
+      this.serializeSlice(local, startedAt);
+      return;
+    }
+    const data = sm.snapshot();
+    local.serializeMs = local.longestSliceMs = this.clock.now() - startedAt;
+    this.save(local, { meta: local.meta, data });
+  }
+
+  /** One slice of a sliced snapshot; the next one on a later clock turn, the save once complete. */
+  private serializeSlice(local: LocalSnapshot, startedAt = this.clock.now()): void {
+    local.cancelSlice = null;
+    if (this.local !== local || local.inProgress === null) return;
+    let data: Uint8Array | null;
+    try {
+      data = local.inProgress.step(SNAPSHOT_SLICE_BYTES);
+    } catch (err) {
+      // A state machine that throws cannot be trusted with the next entry either (fail-stop).
+      this.fail(err);
+      return;
+    }
+    const ms = this.clock.now() - startedAt;
+    local.serializeMs += ms;
+    local.longestSliceMs = Math.max(local.longestSliceMs, ms);
+    if (data === null) {
+      local.cancelSlice = this.clock.setTimer(0, () => this.serializeSlice(local));
+      return;
+    }
+    local.inProgress = null;
+    this.save(local, { meta: local.meta, data });
+  }
+
+  private save(local: LocalSnapshot, snapshot: Snapshot): void {
+    local.snapshot = snapshot;
+    this.storage.saveSnapshot(snapshot, (err) => this.onSnapshotSaved(err, local));
+  }
+
+  /** Forgets the local snapshot in flight; one still being serialized is given up. */
+  private abandonLocal(): void {
+    const local = this.local;
+    if (local === null) return;
+    this.local = null;
+    local.cancelSlice?.();
+    local.cancelSlice = null;
+    local.inProgress?.abandon();
+    local.inProgress = null;
   }
 
   /**
@@ -678,8 +780,9 @@ export class Runtime<R = unknown> {
     return applied > (this.latest?.meta.index ?? 0) && applied >= this.core.snapshotIndex && applied <= this.core.lastApplied;
   }
 
-  private onSnapshotSaved(err: Error | null, snapshot: Snapshot): void {
-    if (this.saving !== snapshot) return; // fail-stop meanwhile
+  private onSnapshotSaved(err: Error | null, local: LocalSnapshot): void {
+    if (this.local !== local) return; // fail-stop meanwhile
+    const snapshot = local.snapshot!;
     if (err === null && this.isStopped) {
       // Stopped meanwhile: the snapshot is durable; compaction can wait for the next start.
       this.latest = snapshot;
@@ -715,7 +818,7 @@ export class Runtime<R = unknown> {
     // compactTo is at most that.
     this.core.compact(compactTo);
     this.storage.compact(compactTo, (compactErr) => {
-      if (this.saving !== snapshot) return;
+      if (this.local !== local) return;
       if (compactErr !== null) {
         if (!isNoSpace(compactErr)) {
           this.fail(compactErr);
@@ -730,12 +833,15 @@ export class Runtime<R = unknown> {
   }
 
   private snapshotDone(snapshot: Snapshot, compactedTo: number): void {
+    const local = this.local!;
     this.logger.info('snapshot taken', {
       index: snapshot.meta.index,
       compactedTo,
       bytes: snapshot.data.length,
-      serializeMs: Math.round(this.savingSerializeMs),
-      totalMs: Math.round(this.clock.now() - this.savingStartedAt),
+      // On the loop: serializing in all, and its longest slice. The rest (saving, compacting) was not.
+      serializeMs: Math.round(local.serializeMs),
+      longestSliceMs: Math.round(local.longestSliceMs),
+      totalMs: Math.round(this.clock.now() - local.startedAt),
     });
     this.hooks.snapshotTaken?.(snapshot, compactedTo);
     for (const done of this.savingRequests.splice(0)) done(null, snapshot.meta.index);
@@ -744,7 +850,7 @@ export class Runtime<R = unknown> {
 
   /** Nothing of the local snapshot is in flight any more: a leader's snapshot that waited goes on. */
   private snapshotEnded(): void {
-    this.saving = null;
+    this.local = null;
     if (this.isInstallWaiting) {
       this.isInstallWaiting = false;
       this.installSnapshot(this.current!.snapshot!);

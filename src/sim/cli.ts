@@ -166,6 +166,7 @@ async function main(): Promise<void> {
       `${sum((r) => r.sentBeforeSync)} messages sent before their sync, ${sum((r) => r.appliedBeforeSync)} entries applied before their sync, ` +
       `${sum((r) => r.appliedEarly)} applied early, ${sum((r) => r.snapshotsTaken)} snapshots taken, ` +
       `${sum((r) => r.readiesBesideSnapshot)} Readies beside a snapshot in flight, ${sum((r) => r.installsWaited)} installs waited for one, ` +
+      `${sum((r) => r.appliedWhileSerializing)} entries applied while one was serialized, ` +
       `${sum((r) => r.crashesDuringSave)} crashes during a save (${sum((r) => r.crashesBetweenSaveHalves)} between its halves)\n`,
   );
   const summary = {
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
       snapshotsTaken: sum((r) => r.snapshotsTaken),
       readiesBesideSnapshot: sum((r) => r.readiesBesideSnapshot),
       installsWaited: sum((r) => r.installsWaited),
+      appliedWhileSerializing: sum((r) => r.appliedWhileSerializing),
       crashesDuringSave: sum((r) => r.crashesDuringSave),
       crashesBetweenSaveHalves: sum((r) => r.crashesBetweenSaveHalves),
     },

@@ -26,6 +26,8 @@ export interface SimResult {
   readonly readiesBesideSnapshot: number;
   /** Leader's snapshots whose install waited for a local snapshot in flight. */
   readonly installsWaited: number;
+  /** Entries applied while a snapshot was being serialized in slices (copy-on-write in the store). */
+  readonly appliedWhileSerializing: number;
   /** Crashes while a local snapshot was being saved; and of those, after its snapshot was durable but before its WAL marker was. */
   readonly crashesDuringSave: number;
   readonly crashesBetweenSaveHalves: number;

@@ -325,6 +325,11 @@ export class SimNode {
         this.host.trace(`${this.id} took snapshot (${snapshot.meta.index}, term ${snapshot.meta.term}), log compacted to ${compactedTo}`);
       },
       readReady: (requestId) => this.host.readServed(this, requestId, this.runtime!.appliedIndex),
+      // The twin never fails a write, so a runtime that stops itself met a bug (a state machine
+      // that threw, a broken contract): a finding, not a fault to ride out.
+      fatal: (err) => {
+        throw err instanceof InvariantViolation ? err : new InvariantViolation('Runtime Contract', `${this.id}: the runtime stopped itself: ${err.stack ?? err.message}`);
+      },
     };
   }
 

@@ -4,7 +4,7 @@
 // the simulator's event queue would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Runtime, type Done, type RuntimeHooks } from '../../src/node/runtime.js';
+import { Runtime, type Done, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
 import { Raft, bootstrapState, type Entry, type Message, type StateMachine } from '../../src/raft/index.js';
 import { NoSpaceError } from '../../src/storage/index.js';
 
@@ -25,6 +25,20 @@ class ListMachine implements StateMachine<number> {
   }
 }
 
+/** A state machine that snapshots in slices (as KvStateMachine does): three steps, of the state it began with. */
+class SlicedListMachine extends ListMachine {
+  abandoned = 0;
+  beginSnapshot(): SnapshotInProgress {
+    // Copy at the start: the simplest copy-on-write.
+    const captured = encode(JSON.stringify(this.items));
+    let stepsLeft = 3;
+    return {
+      step: () => (--stepsLeft > 0 ? null : captured),
+      abandon: () => void this.abandoned++,
+    };
+  }
+}
+
 /** Ports that write down every call, and hold every completion until the test releases it. */
 class World {
   readonly log: string[] = [];
@@ -34,10 +48,11 @@ class World {
   readonly saves: Done[] = [];
   readonly timers: { ms: number; fire: () => void }[] = [];
   syncFailure: (() => Error) | null = null;
-  readonly sm = new ListMachine();
+  readonly sm: ListMachine;
   readonly runtime: Runtime<number>;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false) {
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine()) {
+    this.sm = sm;
     const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false }, bootstrapState(ABC));
     this.runtime = new Runtime<number>({
       core,
@@ -333,4 +348,48 @@ test('a local snapshot that does not fit raises the alarm and is retried later; 
   assert.ok(w.log.includes('installSnapshot 20'));
   w.completeSync();
   assert.equal(w.runtime.latestSnapshot?.meta.index, 20);
+});
+
+/** A leader whose state machine snapshots in slices, with a snapshot being serialized (its next slice's timer pending). */
+function leaderSerializing(sm: SlicedListMachine, hooks: RuntimeHooks<number> = {}): World {
+  const w = new World(hooks, 3, false, sm);
+  w.elect();
+  for (let i = 0; !w.timers.some((t) => t.ms === 0); i++) {
+    assert.ok(i < 10, 'a snapshot becomes due');
+    w.core.propose(encode(`v${i}`));
+    w.runtime.pump();
+    w.ack('b', w.core.lastIndex);
+    while (w.syncs.length > 0) w.completeSync();
+    w.runtime.pump();
+  }
+  return w;
+}
+
+test('§7 a snapshot serialized in slices, one per clock turn: Readies and applies go on between them, and it holds the state it began with', () => {
+  const taken: string[] = [];
+  const w = leaderSerializing(new SlicedListMachine(), { snapshotTaken: (s) => taken.push(new TextDecoder().decode(s.data)) });
+  const began = JSON.stringify(w.sm.items);
+  assert.equal(savedIndex(w), 0, 'not saved before it is serialized');
+  w.log.length = 0;
+  w.core.propose(encode('meanwhile'));
+  w.runtime.pump();
+  w.ack('b', w.core.lastIndex);
+  w.completeSync();
+  assert.ok(w.log.includes(`apply ${w.core.lastIndex}`) && w.log.includes('advance'), w.log.join(' | '));
+  assert.equal(w.runtime.stats.appliedWhileSerializing, 1);
+  for (let slice = w.timers.findIndex((t) => t.ms === 0); slice >= 0; slice = w.timers.findIndex((t) => t.ms === 0)) w.timers.splice(slice, 1)[0]!.fire();
+  assert.ok(savedIndex(w) > 0, 'saved once serialized');
+  assert.deepEqual(taken, [began], 'the snapshot holds the state it began with, not what was applied meanwhile');
+  assert.ok(!began.includes('meanwhile') && w.sm.items.includes('meanwhile'));
+});
+
+test('stop() gives up a snapshot still being serialized at once: nothing of it was written', () => {
+  const sm = new SlicedListMachine();
+  const w = leaderSerializing(sm);
+  let isStopped = false;
+  w.runtime.stop(() => (isStopped = true));
+  assert.equal(isStopped, true);
+  assert.equal(sm.abandoned, 1);
+  for (const t of w.timers.filter((t) => t.ms === 0)) t.fire();
+  assert.equal(savedIndex(w), 0);
 });
