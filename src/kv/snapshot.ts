@@ -36,7 +36,8 @@ export interface SnapshotState {
  * state machine keeps up to date as it applies). So the output is allocated once, at its size,
  * and written front to back: no growing, no second pass over the records, no copy. Each slice
  * does about `maxBytes` of work: first it sizes the idempotency records, then writes records,
- * then the idempotency records.
+ * then the idempotency records. A wrapper's header (`prefix`) may go in front, so the wrapper
+ * need not copy the whole snapshot to put it there.
  */
 export class SnapshotEncoder {
   private w: ByteWriter | null = null;
@@ -54,8 +55,9 @@ export class SnapshotEncoder {
     private readonly lookup: (key: string) => KvRecord,
     private readonly idempotency: readonly (readonly [string, IdempotencyRecord])[],
     recordBytes: number,
+    private readonly prefix: Uint8Array | null = null,
   ) {
-    this.size = MAGIC.length + 1 + varintSize(appliedIndex) + 8 + varintSize(keys.length) + recordBytes + varintSize(idempotency.length);
+    this.size = (prefix?.length ?? 0) + MAGIC.length + 1 + varintSize(appliedIndex) + 8 + varintSize(keys.length) + recordBytes + varintSize(idempotency.length);
   }
 
   /** Does about `maxBytes` more of the work (at least one record's); true once the snapshot is complete. */
@@ -72,6 +74,7 @@ export class SnapshotEncoder {
         if (budget <= 0 && this.sized < idem.length) return false;
       }
       const w = (this.w = new ByteWriter(this.size));
+      if (this.prefix !== null) w.raw(this.prefix);
       for (const b of MAGIC) w.u8(b);
       w.u8(SNAPSHOT_VERSION);
       w.varint(this.appliedIndex);

@@ -228,9 +228,10 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * Begins a snapshot of the state as of now, written in slices by step() while apply() goes on:
    * what apply() changes meanwhile is preserved copy-on-write, so the bytes are those snapshot()
    * would have returned now. One at a time; restore() abandons it. Costs O(keys) pointers now
-   * (the key order), and then each slice its share of the records.
+   * (the key order), and then each slice its share of the records. `prefix`: a wrapper's header,
+   * written in front of the snapshot (the wrapper's restore() takes it off again).
    */
-  beginSnapshot(): KvSnapshotInProgress {
+  beginSnapshot(prefix: Uint8Array | null = null): KvSnapshotInProgress {
     if (this.preserved !== null) throw new Error('a snapshot is already being written');
     const keys = this.keys.toArray();
     const preserved = new Map<string, KvRecord | undefined>();
@@ -244,6 +245,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       (key) => (preserved.size === 0 ? undefined : preserved.get(key)) ?? data.get(key)!,
       this.idempotency.toArray(),
       this.recordBytes,
+      prefix,
     );
     this.preserved = preserved;
     let isOver = false;

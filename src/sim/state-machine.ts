@@ -65,7 +65,7 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
   }
 
   snapshot(): Uint8Array {
-    return this.withHeader(this.kv.snapshot(), this);
+    return this.kv.beginSnapshot(this.header(this)).step(Number.POSITIVE_INFINITY)!;
   }
 
   /**
@@ -74,31 +74,30 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
    * changes meanwhile must not reach it (copy-on-write).
    */
   beginSnapshot(): SnapshotInProgress {
-    const header: SimMachineState = { index: this.index, term: this.term, hash: this.hash, commands: this.commands };
-    const expected = this.kv.snapshot();
-    const inProgress = this.kv.beginSnapshot();
+    const expected = this.snapshot();
+    const inProgress = this.kv.beginSnapshot(this.header(this));
     return {
       step: (maxBytes) => {
         // Small slices, so that entries are applied between them even in a small store.
-        const store = inProgress.step(Math.min(maxBytes, 64));
-        if (store === null) return null;
-        if (Buffer.compare(Buffer.from(store.buffer, store.byteOffset, store.length), Buffer.from(expected.buffer, expected.byteOffset, expected.length)) !== 0) {
-          throw new InvariantViolation('Runtime Contract', `the store's snapshot at ${header.index} written in slices differs from the one it held when it began`);
+        const bytes = inProgress.step(Math.min(maxBytes, 64));
+        if (bytes === null) return null;
+        if (Buffer.compare(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), Buffer.from(expected.buffer, expected.byteOffset, expected.length)) !== 0) {
+          throw new InvariantViolation('Runtime Contract', `the snapshot at ${decodeSimSnapshot(expected).index} written in slices differs from the one the store held when it began`);
         }
-        return this.withHeader(store, header);
+        return bytes;
       },
       abandon: () => inProgress.abandon(),
     };
   }
 
-  private withHeader(store: Uint8Array, header: SimMachineState): Uint8Array {
-    const bytes = new Uint8Array(HEADER_BYTES + store.length);
+  /** The wrapper's header, written in front of the store's snapshot (no copy of the store's bytes). */
+  private header(state: SimMachineState): Uint8Array {
+    const bytes = new Uint8Array(HEADER_BYTES);
     const view = new DataView(bytes.buffer);
-    view.setFloat64(0, header.index);
-    view.setFloat64(8, header.term);
-    view.setUint32(16, header.hash);
-    view.setFloat64(20, header.commands);
-    bytes.set(store, HEADER_BYTES);
+    view.setFloat64(0, state.index);
+    view.setFloat64(8, state.term);
+    view.setUint32(16, state.hash);
+    view.setFloat64(20, state.commands);
     return bytes;
   }
 

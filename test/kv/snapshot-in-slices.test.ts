@@ -58,3 +58,11 @@ test('a snapshot in slices: one at a time; restore() abandons it; so does abando
   assert.throws(() => second.step(16), /abandoned/);
   assert.ok(sm.beginSnapshot().step(Number.POSITIVE_INFINITY) !== null, 'a new one can begin');
 });
+
+test("a wrapper's header goes in front of a snapshot without a copy of it: prefix + the snapshot's bytes", () => {
+  const sm = new KvStateMachine();
+  for (let i = 1; i <= 20; i++) sm.apply(entryOf(i, { type: 'put', key: `k${i}`, value: bytes('v'.repeat(i)), time: i }));
+  const prefix = new Uint8Array([9, 8, 7]);
+  const out = sm.beginSnapshot(prefix).step(Number.POSITIVE_INFINITY)!;
+  assert.deepEqual(Buffer.from(out), Buffer.concat([Buffer.from(prefix), Buffer.from(sm.snapshot())]));
+});
