@@ -18,6 +18,13 @@ import type { IdempotencyRecord } from './idempotency.js';
 import { readRecord, readResult, resultSize, writeRecord, writeResult, type KvRecord } from './result.js';
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
+/**
+ * What writing one record or idempotency record costs beyond its bytes, in bytes of a step's
+ * budget (a lookup, a cache miss or two, the calls): small records still make short slices.
+ */
+const ITEM_COST_BYTES = 256;
+/** The same for sizing one idempotency record. */
+const SIZE_COST_BYTES = 64;
 export const SNAPSHOT_VERSION = 1;
 
 export interface SnapshotState {
@@ -53,25 +60,27 @@ export class SnapshotEncoder {
     private readonly logClock: number,
     private readonly keys: readonly string[],
     private readonly lookup: (key: string) => KvRecord,
-    private readonly idempotency: readonly (readonly [string, IdempotencyRecord])[],
+    private readonly idemKeys: readonly string[],
+    private readonly idemLookup: (key: string) => IdempotencyRecord,
     recordBytes: number,
     private readonly prefix: Uint8Array | null = null,
   ) {
-    this.size = (prefix?.length ?? 0) + MAGIC.length + 1 + varintSize(appliedIndex) + 8 + varintSize(keys.length) + recordBytes + varintSize(idempotency.length);
+    this.size = (prefix?.length ?? 0) + MAGIC.length + 1 + varintSize(appliedIndex) + 8 + varintSize(keys.length) + recordBytes + varintSize(idemKeys.length);
   }
 
   /** Does about `maxBytes` more of the work (at least one record's); true once the snapshot is complete. */
   step(maxBytes: number): boolean {
     if (this.output !== null) return true;
     let budget = maxBytes;
-    const idem = this.idempotency;
+    const idemKeys = this.idemKeys;
+    const idemLookup = this.idemLookup;
     if (this.w === null) {
-      while (this.sized < idem.length) {
-        const [key, rec] = idem[this.sized++]!;
-        const n = stringSize(key) + 8 + resultSize(rec.result);
+      while (this.sized < idemKeys.length) {
+        const key = idemKeys[this.sized++]!;
+        const n = stringSize(key) + 8 + resultSize(idemLookup(key).result);
         this.size += n;
-        budget -= n;
-        if (budget <= 0 && this.sized < idem.length) return false;
+        budget -= n + SIZE_COST_BYTES;
+        if (budget <= 0 && this.sized < idemKeys.length) return false;
       }
       const w = (this.w = new ByteWriter(this.size));
       if (this.prefix !== null) w.raw(this.prefix);
@@ -84,25 +93,29 @@ export class SnapshotEncoder {
     const w = this.w;
     const keys = this.keys;
     const lookup = this.lookup;
-    const until = w.pos + Math.max(budget, 1);
     let i = this.nextRecord;
     if (i < keys.length) {
-      do writeRecord(w, lookup(keys[i++]!));
-      while (i < keys.length && w.pos < until);
+      do {
+        const start = w.pos;
+        writeRecord(w, lookup(keys[i++]!));
+        budget -= w.pos - start + ITEM_COST_BYTES;
+      } while (i < keys.length && budget > 0);
       this.nextRecord = i;
-      if (i < keys.length) return false;
-      if (w.pos >= until) return false;
-      w.varint(idem.length);
+      if (i < keys.length || budget <= 0) return false;
+      w.varint(idemKeys.length);
     } else if (this.nextIdem === 0) {
-      w.varint(idem.length);
+      w.varint(idemKeys.length);
     }
     let k = this.nextIdem;
-    while (k < idem.length) {
-      const [key, rec] = idem[k++]!;
+    while (k < idemKeys.length) {
+      const start = w.pos;
+      const key = idemKeys[k++]!;
+      const rec = idemLookup(key);
       w.string(key);
       w.f64(rec.time);
       writeResult(w, rec.result);
-      if (w.pos >= until && k < idem.length) {
+      budget -= w.pos - start + ITEM_COST_BYTES;
+      if (budget <= 0 && k < idemKeys.length) {
         this.nextIdem = k;
         return false;
       }

@@ -236,6 +236,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const keys = this.keys.toArray();
     const preserved = new Map<string, KvRecord | undefined>();
     const data = this.data;
+    const idempotency = this.idempotency.capture();
     const encoder = new SnapshotEncoder(
       this.applied,
       this.idempotency.clock,
@@ -243,7 +244,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       // A key in the order existed when the snapshot began: preserved holds its record then, if
       // it has changed since (a key preserved as undefined was created since, and is not here).
       (key) => (preserved.size === 0 ? undefined : preserved.get(key)) ?? data.get(key)!,
-      this.idempotency.toArray(),
+      idempotency.keys,
+      idempotency.recordOf,
       this.recordBytes,
       prefix,
     );
@@ -251,6 +253,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     let isOver = false;
     const end = (): void => {
       isOver = true;
+      idempotency.end();
       if (this.preserved === preserved) this.preserved = null;
     };
     return {
