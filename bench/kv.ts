@@ -1,15 +1,26 @@
-// node dist/bench/kv.js — the key-value state machine alone, no Raft, no I/O: how many 256-byte
-// puts per second apply() takes (entries pre-encoded, as the runtime hands them over), and how
-// long snapshot() and restore() take for 1,000,000 keys. Prints each run and the median.
-// Env: ENTRIES (per run, default 300000), RUNS (default 5), KEYS (snapshot size, default 1000000).
+// node dist/bench/kv.js — the key-value state machine alone, no Raft: how many 256-byte puts per
+// second apply() takes (entries pre-encoded, as the runtime hands them over), and how long
+// snapshot() and restore() take for 1,000,000 keys. Prints each run and the median.
+// Env: ENTRIES (per run, default 300000), RUNS (default 5), KEYS (snapshot sizes, a comma list,
+// default 1000000).
+// `--snapshot`: the snapshot part only (issue 11: what a snapshot costs the event loop): snapshot()
+// at once, then in the runtime's slices (beginSnapshot: the longest slice is what holds the loop),
+// and FileStorage.saveSnapshot() of it with the longest event-loop stall it caused (the rest of
+// a save is I/O off the loop). A full GC runs before each timed run when node has --expose-gc.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { KvStateMachine, encodeCommand } from '../src/kv/index.js';
 import type { Entry } from '../src/raft/types.js';
+import { SNAPSHOT_SLICE_BYTES } from '../src/node/runtime.js';
+import { FileStorage } from '../src/storage/index.js';
 
 const VALUE_BYTES = 256;
 const ENTRIES = Number(process.env['ENTRIES'] ?? 300_000);
 const RUNS = Number(process.env['RUNS'] ?? 5);
-const KEYS = Number(process.env['KEYS'] ?? 1_000_000);
+const KEY_COUNTS = (process.env['KEYS'] ?? '1000000').split(',').map(Number);
+const isSnapshotOnly = process.argv.includes('--snapshot');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -50,7 +61,7 @@ function applyRate(label: string, batch: Entry[], prefill?: Entry[]): void {
   console.log(`${label}: ${rates.map(fmt).join(', ')} entries/s; median ${fmt(median(rates))} entries/s`);
 }
 
-function snapshotBench(): void {
+function snapshotBench(KEYS: number): Uint8Array {
   const value = new Uint8Array(VALUE_BYTES).fill(0x62);
   const sm = new KvStateMachine();
   const buildStart = performance.now();
@@ -62,8 +73,28 @@ function snapshotBench(): void {
   const snapMs: number[] = [];
   const restoreMs: number[] = [];
   let bytes: Uint8Array = new Uint8Array(0);
-  for (let run = 0; run < 3; run++) {
+  const gc = (globalThis as { gc?: () => void }).gc ?? ((): void => undefined);
+  const sliceMs: number[] = [];
+  const longestMs: number[] = [];
+  let slices = 0;
+  for (let run = 0; run < RUNS; run++) {
+    gc();
     let t = performance.now();
+    const inProgress = sm.beginSnapshot();
+    let longest = performance.now() - t;
+    let total = longest;
+    let out: Uint8Array | null = null;
+    for (slices = 0; out === null; slices++) {
+      const s0 = performance.now();
+      out = inProgress.step(SNAPSHOT_SLICE_BYTES);
+      const ms = performance.now() - s0;
+      longest = Math.max(longest, ms);
+      total += ms;
+    }
+    sliceMs.push(total);
+    longestMs.push(longest);
+    gc();
+    t = performance.now();
     bytes = sm.snapshot();
     snapMs.push(performance.now() - t);
     const replica = new KvStateMachine();
@@ -72,16 +103,55 @@ function snapshotBench(): void {
     restoreMs.push(performance.now() - t);
     if (replica.size !== sm.size) throw new Error('restore lost keys');
   }
-  const ms = (xs: number[]): string => `${xs.map((x) => x.toFixed(0)).join(', ')} ms; median ${median(xs).toFixed(0)} ms`;
+  const ms = (xs: number[]): string => `${xs.map((x) => x.toFixed(0)).join(', ')} ms; median ${median(xs).toFixed(0)} ms, min ${Math.min(...xs).toFixed(0)} ms`;
   console.log(`snapshot of ${KEYS.toLocaleString('en-US')} keys: ${(bytes.length / 1e6).toFixed(1)} MB; ${ms(snapMs)}`);
+  console.log(`  in ${slices} slices of ${SNAPSHOT_SLICE_BYTES >> 20} MiB (beginSnapshot, then step): in all ${ms(sliceMs)}; longest slice ${ms(longestMs)}`);
   console.log(`restore  of ${KEYS.toLocaleString('en-US')} keys: ${ms(restoreMs)}`);
+  return bytes;
+}
+
+/** FileStorage.saveSnapshot() of `data`: how long it takes, and the longest event-loop stall meanwhile. */
+async function saveBench(data: Uint8Array): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-bench-snap-'));
+  try {
+    const storage = await FileStorage.open(dir, { segmentBytes: 1 << 20 });
+    const totals: number[] = [];
+    const stalls: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      let last = performance.now();
+      let longest = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+      }, 1);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const start = performance.now();
+      last = start;
+      await storage.saveSnapshot({ meta: { index: run + 1, term: 1, config: { voters: ['a'], votersOutgoing: [], learners: [] } }, data });
+      totals.push(performance.now() - start);
+      longest = Math.max(longest, performance.now() - last);
+      clearInterval(ticker);
+      stalls.push(longest);
+    }
+    await storage.close();
+    const ms = (xs: number[]): string => `${xs.map((x) => x.toFixed(0)).join(', ')} ms; median ${median(xs).toFixed(0)} ms`;
+    console.log(`saveSnapshot of ${(data.length / 1e6).toFixed(1)} MB: ${ms(totals)}; longest event-loop stall: ${ms(stalls)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const pad = (i: number): string => String(i).padStart(8, '0');
-console.log(`kv apply bench: ${ENTRIES.toLocaleString('en-US')} puts of ${VALUE_BYTES} B per run, ${RUNS} runs`);
-applyRate('new keys, scattered order', entries(ENTRIES, (i) => `user/${pad(scatter(i, ENTRIES))}`, false));
-applyRate('new keys, increasing order', entries(ENTRIES, (i) => `user/${pad(i)}`, false));
-const hot = entries(ENTRIES, (i) => `user/${pad(i % 10_000)}`, false);
-applyRate('overwrites of 10,000 keys', hot, hot.slice(0, 10_000));
-applyRate('new keys with idempotency keys', entries(ENTRIES, (i) => `user/${pad(scatter(i, ENTRIES))}`, true));
-snapshotBench();
+if (!isSnapshotOnly) {
+  console.log(`kv apply bench: ${ENTRIES.toLocaleString('en-US')} puts of ${VALUE_BYTES} B per run, ${RUNS} runs`);
+  applyRate('new keys, scattered order', entries(ENTRIES, (i) => `user/${pad(scatter(i, ENTRIES))}`, false));
+  applyRate('new keys, increasing order', entries(ENTRIES, (i) => `user/${pad(i)}`, false));
+  const hot = entries(ENTRIES, (i) => `user/${pad(i % 10_000)}`, false);
+  applyRate('overwrites of 10,000 keys', hot, hot.slice(0, 10_000));
+  applyRate('new keys with idempotency keys', entries(ENTRIES, (i) => `user/${pad(scatter(i, ENTRIES))}`, true));
+}
+for (const keys of KEY_COUNTS) {
+  const bytes = snapshotBench(keys);
+  if (isSnapshotOnly) await saveBench(bytes);
+}

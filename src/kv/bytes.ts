@@ -49,7 +49,9 @@ export class ByteWriter {
 
   /** Non-negative safe integers only; the caller validated them. */
   varint(n: number): void {
-    this.ensure(8);
+    // Any varint here fits in 8 bytes; near the end ask for what this one needs, so that a
+    // writer sized exactly (a snapshot) does not grow, copying everything, for its last bytes.
+    if (this.pos + 8 > this.buf.length) this.ensure(varintSize(n));
     const buf = this.buf;
     // Bitwise ops truncate to 32 bits, so only the low part of the number may use them.
     while (n >= 0x80) {

@@ -36,6 +36,8 @@ export class IdempotencyTable {
   private head = 0;
   private logClock = 0;
   private totalBytes = 0;
+  /** While a snapshot holds a capture of the table: the records evicted since (the first eviction of a key wins). */
+  private evictedSinceCapture: Map<string, IdempotencyRecord> | null = null;
 
   constructor(
     readonly maxRecords: number,
@@ -87,7 +89,10 @@ export class IdempotencyTable {
 
   private dropOldest(): void {
     const key = this.order[this.head]!;
-    this.totalBytes -= idempotencyRecordBytes(key, this.records.get(key)!.result);
+    const rec = this.records.get(key)!;
+    const evicted = this.evictedSinceCapture;
+    if (evicted !== null && !evicted.has(key)) evicted.set(key, rec);
+    this.totalBytes -= idempotencyRecordBytes(key, rec.result);
     this.records.delete(key);
     this.head++;
     // Reclaim the consumed front once it is half the array: amortized O(1) per record.
@@ -105,8 +110,27 @@ export class IdempotencyTable {
     }
   }
 
+  /**
+   * The table as of now, for a snapshot written later in slices: the keys oldest first (a copy
+   * of references), and each one's record as of now even if it is evicted meanwhile
+   * (copy-on-write: evictions keep what they drop until end()). One at a time; reset() ends it.
+   */
+  capture(): { readonly keys: readonly string[]; recordOf(key: string): IdempotencyRecord; end(): void } {
+    const evicted = new Map<string, IdempotencyRecord>();
+    this.evictedSinceCapture = evicted;
+    const records = this.records;
+    return {
+      keys: this.order.slice(this.head),
+      recordOf: (key) => (evicted.size === 0 ? undefined : evicted.get(key)) ?? records.get(key)!,
+      end: () => {
+        if (this.evictedSinceCapture === evicted) this.evictedSinceCapture = null;
+      },
+    };
+  }
+
   /** Replaces the whole table (restore). Records MUST come oldest first, keys distinct. */
   reset(clock: number, records: Iterable<readonly [string, IdempotencyRecord]>): void {
+    this.evictedSinceCapture = null;
     this.records = new Map();
     this.order = [];
     this.head = 0;

@@ -163,6 +163,14 @@ export class SortedKeys {
     }
   }
 
+  /** Every key in order, as one array: a copy of references, for a snapshot to walk later. */
+  toArray(): string[] {
+    const out = new Array<string>(this.count);
+    let n = 0;
+    for (const chunk of this.chunks) for (let i = 0; i < chunk.length; i++) out[n++] = chunk[i]!;
+    return out;
+  }
+
   /** Chunk lengths, for tests of the structure's shape. */
   chunkSizes(): number[] {
     return this.chunks.map((c) => c.length);

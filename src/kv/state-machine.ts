@@ -24,8 +24,8 @@ import {
   valueJsonBytes,
 } from './json-size.js';
 import { DEFAULT_KV_LIMITS, utf8Length, type KvLimits } from './limits.js';
-import type { KvRecord, KvResult, TxnResponse } from './result.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { recordSize, type KvRecord, type KvResult, type TxnResponse } from './result.js';
+import { SnapshotEncoder, decodeSnapshot } from './snapshot.js';
 import { SortedKeys } from './sorted-keys.js';
 
 export interface KvStateMachineOptions {
@@ -67,12 +67,30 @@ export interface ListResult {
 
 const boolBytes = (b: boolean): number => (b ? 4 : 5);
 
+/**
+ * A snapshot being written while the store goes on applying (beginSnapshot()): step() writes a
+ * slice of it, and returns the bytes once it is complete. The same shape as the runtime's
+ * `SnapshotInProgress` (node/runtime.ts), which hosts use.
+ */
+export interface KvSnapshotInProgress {
+  step(maxBytes: number): Uint8Array | null;
+  abandon(): void;
+}
+
 export class KvStateMachine implements StateMachine<KvResult | undefined> {
   readonly limits: KvLimits;
   private data = new Map<string, KvRecord>();
   private keys = new SortedKeys();
   private idempotency: IdempotencyTable;
   private applied = 0;
+  /** Σ over keys of the bytes a snapshot writes for the key's record: its exact size up front. */
+  private recordBytes = 0;
+  /**
+   * While a snapshot is being written (beginSnapshot()): the record each key had when it began,
+   * for every key changed since (undefined: it did not exist). Copy-on-write: the rest are read
+   * from the store itself.
+   */
+  private preserved: Map<string, KvRecord | undefined> | null = null;
   /** Σ over keys of utf8Length(key) + value.length + KV_RECORD_OVERHEAD_BYTES. */
   private dataBytes = 0;
   /** recordJsonBytes of records already measured: records never change, and values may be large. */
@@ -202,22 +220,58 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   }
 
   snapshot(): Uint8Array {
-    return encodeSnapshot(
+    const inProgress = this.beginSnapshot();
+    return inProgress.step(Number.POSITIVE_INFINITY)!;
+  }
+
+  /**
+   * Begins a snapshot of the state as of now, written in slices by step() while apply() goes on:
+   * what apply() changes meanwhile is preserved copy-on-write, so the bytes are those snapshot()
+   * would have returned now. One at a time; restore() abandons it. Costs O(keys) pointers now
+   * (the key order), and then each slice its share of the records. `prefix`: a wrapper's header,
+   * written in front of the snapshot (the wrapper's restore() takes it off again).
+   */
+  beginSnapshot(prefix: Uint8Array | null = null): KvSnapshotInProgress {
+    if (this.preserved !== null) throw new Error('a snapshot is already being written');
+    const keys = this.keys.toArray();
+    const preserved = new Map<string, KvRecord | undefined>();
+    const data = this.data;
+    const idempotency = this.idempotency.capture();
+    const encoder = new SnapshotEncoder(
       this.applied,
       this.idempotency.clock,
-      this.data.size,
-      (visit) =>
-        this.keys.forEachFrom('', (key) => {
-          visit(this.data.get(key)!);
-          return true;
-        }),
-      this.idempotency.entries(),
+      keys,
+      // A key in the order existed when the snapshot began: preserved holds its record then, if
+      // it has changed since (a key preserved as undefined was created since, and is not here).
+      (key) => (preserved.size === 0 ? undefined : preserved.get(key)) ?? data.get(key)!,
+      idempotency.keys,
+      idempotency.recordOf,
+      this.recordBytes,
+      prefix,
     );
+    this.preserved = preserved;
+    let isOver = false;
+    const end = (): void => {
+      isOver = true;
+      idempotency.end();
+      if (this.preserved === preserved) this.preserved = null;
+    };
+    return {
+      step: (maxBytes) => {
+        if (isOver || this.preserved !== preserved) throw new Error('the snapshot was abandoned');
+        if (!encoder.step(maxBytes)) return null;
+        end();
+        return encoder.bytes;
+      },
+      abandon: end,
+    };
   }
 
   /** Replaces the whole state. On a bad snapshot throws KvError BAD_SNAPSHOT and keeps the old state. */
   restore(bytes: Uint8Array): void {
     const state = decodeSnapshot(bytes);
+    // A snapshot being written describes the state being replaced: it ends here.
+    this.preserved = null;
     const keys = new Array<string>(state.records.length);
     const data = new Map<string, KvRecord>();
     for (let i = 0; i < state.records.length; i++) {
@@ -228,10 +282,15 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const sorted = SortedKeys.fromSorted(keys);
     if (sorted === null) throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
     let dataBytes = 0;
-    for (const rec of state.records) dataBytes += utf8Length(rec.key) + rec.value.length + KV_RECORD_OVERHEAD_BYTES;
+    let recordBytes = 0;
+    for (const rec of state.records) {
+      dataBytes += utf8Length(rec.key) + rec.value.length + KV_RECORD_OVERHEAD_BYTES;
+      recordBytes += recordSize(rec);
+    }
     this.data = data;
     this.keys = sorted;
     this.dataBytes = dataBytes;
+    this.recordBytes = recordBytes;
     this.applied = state.appliedIndex;
     this.idempotency.reset(state.logClock, state.idempotency);
   }
@@ -368,19 +427,26 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     // network frame this record would otherwise keep alive.
     const copy = value.slice();
     const current = this.data.get(key);
+    if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
     if (current === undefined) {
-      this.data.set(key, { key, value: copy, createIndex: index, modIndex: index, version: 1 });
+      const rec: KvRecord = { key, value: copy, createIndex: index, modIndex: index, version: 1 };
+      this.data.set(key, rec);
       this.keys.insert(key);
       this.dataBytes += utf8Length(key) + copy.length + KV_RECORD_OVERHEAD_BYTES;
+      this.recordBytes += recordSize(rec);
     } else {
-      this.data.set(key, { key, value: copy, createIndex: current.createIndex, modIndex: index, version: current.version + 1 });
+      const rec: KvRecord = { key, value: copy, createIndex: current.createIndex, modIndex: index, version: current.version + 1 };
+      this.data.set(key, rec);
       this.dataBytes += copy.length - current.value.length;
+      this.recordBytes += recordSize(rec) - recordSize(current);
     }
   }
 
   private remove(key: string): boolean {
     const current = this.data.get(key);
     if (current === undefined) return false;
+    if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
+    this.recordBytes -= recordSize(current);
     this.data.delete(key);
     this.keys.delete(key);
     this.dataBytes -= utf8Length(key) + current.value.length + KV_RECORD_OVERHEAD_BYTES;

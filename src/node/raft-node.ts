@@ -402,8 +402,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
    * while a Ready is in flight: everything waits for the next one anyway.
    */
   private schedule(isMessage = false): void {
-    // While a Ready or snapshot is in flight the runtime pumps by itself when it completes.
-    if (this.stopped || !this.runtime.isIdle) return;
+    // While a Ready is in flight the runtime pumps by itself when it completes. A snapshot in
+    // flight does not hold Readies back: they go on beside it.
+    if (this.stopped || this.runtime.isReadyInFlight) return;
     if (isMessage) {
       if (this.isMicrotaskScheduled) return;
       this.isMicrotaskScheduled = true;

@@ -9,10 +9,12 @@
 // sync completes and nothing here waits on a microtask it does not control. Beyond the order of
 // steps the runtime owns: sending `messages` at once and `messagesAfterSync` only after the sync;
 // applying committed entries while a sync is in flight (early apply); taking snapshots and
-// compacting; a full disk (a Ready stays in flight and its write is retried with backoff under
+// compacting, beside the Readies (a snapshot is captured between two Readies; its serialization,
+// a slice per clock turn if the state machine can, its save and the compaction behind it overlap
+// the Readies that follow; a leader's snapshot waits for it); a full disk (a Ready stays in flight and its write is retried with backoff under
 // the NO_SPACE alarm; a snapshot that does not fit is retried later); fail-stop on any other
 // storage error; reads waiting for the state machine; and noticing this server's removal.
-import type { Entry, HardState, Message, Raft, ReadState, Ready, RemovedNotice, Snapshot, SoftState, StateMachine } from '../raft/index.js';
+import type { Entry, HardState, Message, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SoftState, StateMachine } from '../raft/index.js';
 import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
 import { SILENT_LOGGER, type NodeLogger } from './options.js';
 
@@ -43,6 +45,32 @@ export interface MessagePort {
   /** Writes what send() queued now: for messages on a write's critical path. */
   flush?(): void;
 }
+
+/**
+ * A snapshot a state machine writes in slices while it goes on applying (what the runtime asks
+ * of one that offers beginSnapshot(), as KvStateMachine does): each step() writes about
+ * `maxBytes` more and returns the bytes once complete, which are those snapshot() would have
+ * returned when it began; abandon() gives it up.
+ */
+export interface SnapshotInProgress {
+  step(maxBytes: number): Uint8Array | null;
+  abandon(): void;
+}
+
+/** A state machine that can snapshot in slices: the runtime serializes one slice per clock turn. */
+export interface SlicedSnapshots {
+  beginSnapshot(): SnapshotInProgress;
+}
+
+function hasSlicedSnapshots(sm: object): sm is SlicedSnapshots {
+  return typeof (sm as Partial<SlicedSnapshots>).beginSnapshot === 'function';
+}
+
+/**
+ * Bytes of snapshot a state machine writes per slice: ~1 ms of work on a quiet machine, so a
+ * snapshot of hundreds of MB never holds the loop for long; between slices, Readies go on.
+ */
+export const SNAPSHOT_SLICE_BYTES = 1 << 20;
 
 /** Time, for retries: real timers in RaftNode, the event queue in the simulator. */
 export interface ClockPort {
@@ -104,10 +132,16 @@ export interface RuntimeStats {
   appliedBeforeSync: number;
   /** Committed entries applied straight from the core's log, before any Ready handed them out. */
   appliedEarly: number;
+  /** Readies taken while a local snapshot was being saved or the log compacted behind it. */
+  readiesBesideSnapshot: number;
+  /** Leader's snapshots whose install waited for a local snapshot in flight. */
+  installsWaited: number;
+  /** Entries applied while a snapshot was being serialized in slices (the state machine kept the snapshot's state aside). */
+  appliedWhileSerializing: number;
 }
 
 export function emptyRuntimeStats(): RuntimeStats {
-  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, appliedBeforeSync: 0, appliedEarly: 0 };
+  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0 };
 }
 
 export interface RuntimeOptions<R> {
@@ -136,6 +170,20 @@ export const DEFAULT_RUNTIME_OPTIONS = {
 } as const;
 
 type SnapshotDone = (err: Error | null, index: number) => void;
+
+/** The local snapshot in flight: serialized (in slices, if the state machine can), then saved, then the log compacted behind it. */
+interface LocalSnapshot {
+  readonly meta: SnapshotMeta;
+  /** Still being serialized in slices; null once the bytes are there. */
+  inProgress: SnapshotInProgress | null;
+  cancelSlice: (() => void) | null;
+  /** The bytes, once serialized: being saved, then compacted behind. */
+  snapshot: Snapshot | null;
+  readonly startedAt: number;
+  /** Time on the loop spent serializing, and the longest slice of it. */
+  serializeMs: number;
+  longestSliceMs: number;
+}
 
 const NO_HOOKS: RuntimeHooks<never> = {};
 
@@ -167,8 +215,21 @@ export class Runtime<R = unknown> {
   /** The newest hard state queued since the last sync began, and the one that sync carries. */
   private unsyncedHardState: HardState | null = null;
   private syncingHardState: HardState | null = null;
-  private isSnapshotting = false;
+  /**
+   * The local snapshot in flight: being serialized, saved, then the log compacted behind it (§7).
+   * Readies go on meanwhile (see "Snapshots and compaction" in docs/runtime.md for what may
+   * overlap).
+   */
+  private local: LocalSnapshot | null = null;
+  /** takeSnapshot() requests the snapshot in flight answers; later ones wait for the next. */
+  private savingRequests: SnapshotDone[] = [];
+  /** takeSnapshot() requests not started yet. */
   private readonly snapshotRequests: SnapshotDone[] = [];
+  /**
+   * The current Ready holds a leader's snapshot to install, and it waits: a local snapshot is in
+   * flight, and the storage stores one snapshot at a time (storage/types.ts).
+   */
+  private isInstallWaiting = false;
   private isSnapshotRetryDue = false;
   private snapshotRetryMs = 0;
   private cancelSnapshotRetry: (() => void) | null = null;
@@ -220,7 +281,15 @@ export class Runtime<R = unknown> {
 
   /** No Ready or snapshot in flight. */
   get isIdle(): boolean {
-    return this.current === null && !this.isSnapshotting;
+    return this.current === null && this.local === null;
+  }
+
+  /**
+   * A Ready is being carried out: the runtime takes the next one by itself when it is done. A
+   * local snapshot in flight does not count: Readies go on beside it, so a host pumps as usual.
+   */
+  get isReadyInFlight(): boolean {
+    return this.current !== null;
   }
 
   /** Set when the runtime stopped itself (fail-stop); every later operation should throw it. */
@@ -255,7 +324,10 @@ export class Runtime<R = unknown> {
     this.waitingReads.push({ requestId, index });
   }
 
-  /** Takes a snapshot at the applied index as soon as no Ready is in flight; `done` gets its index. */
+  /**
+   * Takes a snapshot at the applied index as soon as no Ready and no other snapshot is in flight;
+   * `done` gets its index once it is durable and the log compacted behind it.
+   */
   takeSnapshot(done: SnapshotDone): void {
     if (this.failure !== null || this.isStopped) {
       done(this.failure ?? new Error('the runtime is stopped'), this.latest?.meta.index ?? 0);
@@ -279,8 +351,20 @@ export class Runtime<R = unknown> {
       this.current = null;
       this.isAwaitingSync = false;
     }
-    // Snapshots asked for and not started never will be; one in flight settles its own.
-    if (!this.isSnapshotting) for (const ask of this.snapshotRequests.splice(0)) ask(new Error('the runtime is stopped'), this.latest?.meta.index ?? 0);
+    if (this.isInstallWaiting) {
+      // Nothing of it was written yet: abandoned, as a crash would leave it.
+      this.isInstallWaiting = false;
+      this.current = null;
+    }
+    const stopped = new Error('the runtime is stopped');
+    // A snapshot still being serialized has written nothing: given up at once. One being saved
+    // settles its own.
+    if (this.local?.inProgress != null) {
+      this.abandonLocal();
+      for (const ask of this.savingRequests.splice(0)) ask(stopped, this.latest?.meta.index ?? 0);
+    }
+    // Snapshots asked for and not started never will be.
+    for (const ask of this.snapshotRequests.splice(0)) ask(stopped, this.latest?.meta.index ?? 0);
     if (done !== undefined) this.idleWaiters.push(done);
     this.settleIfIdle();
   }
@@ -296,9 +380,12 @@ export class Runtime<R = unknown> {
     this.cancelWriteRetry = null;
     this.current = null;
     this.isAwaitingSync = false;
-    this.isSnapshotting = false;
+    this.isInstallWaiting = false;
+    // Completions still to come find nothing of theirs in flight, and do nothing.
+    this.abandonLocal();
     this.logger.error('storage failure; the node stops', { error: this.failure.message });
     this.hooks.fatal?.(this.failure);
+    for (const done of this.savingRequests.splice(0)) done(this.failure, this.latest?.meta.index ?? 0);
     for (const done of this.snapshotRequests.splice(0)) done(this.failure, this.latest?.meta.index ?? 0);
     this.settleIfIdle();
   }
@@ -306,9 +393,10 @@ export class Runtime<R = unknown> {
   // ---- the loop --------------------------------------------------------------------------------
 
   /**
-   * Takes Readies (and snapshots, when due) while nothing is in flight. A port that completes at
-   * once calls back into the runtime from inside this loop; that call only marks the loop to go
-   * round again, so completions never nest.
+   * Takes Readies while none is in flight, and starts a snapshot when one is due and none is in
+   * flight; the snapshot's save and compaction then run beside the Readies that follow. A port
+   * that completes at once calls back into the runtime from inside this loop; that call only
+   * marks the loop to go round again, so completions never nest.
    */
   pump(): void {
     if (this.isDriving) {
@@ -319,10 +407,11 @@ export class Runtime<R = unknown> {
     try {
       do {
         this.isDriveAgain = false;
-        while (this.current === null && !this.isSnapshotting && !this.isStopped) {
-          // A snapshot first: under steady load there is always another Ready.
-          if (this.startSnapshotIfDue()) continue;
-          if (!this.core.hasReady()) break;
+        while (this.current === null && !this.isStopped) {
+          // A snapshot first: under steady load there is always another Ready. It starts only
+          // between Readies, so everything it covers is durable here already (see canSnapshot).
+          if (this.local === null) this.startSnapshotIfDue();
+          if (this.isStopped || !this.core.hasReady()) break;
           this.carryOut(this.core.ready());
         }
       } while (this.isDriveAgain);
@@ -333,11 +422,12 @@ export class Runtime<R = unknown> {
 
   /**
    * Carries out one Ready the host took itself (a test that inspects it first); pump() does this
-   * for every Ready it takes. Only while nothing else is in flight.
+   * for every Ready it takes. Only while no other Ready is in flight (a snapshot may be).
    */
   carryOut(rd: Ready): void {
-    if (this.current !== null || this.isSnapshotting) throw new Error('carryOut() while a Ready or snapshot is in flight');
+    if (this.current !== null) throw new Error('carryOut() while a Ready is in flight');
     this.current = rd;
+    if (this.local !== null) this.stats.readiesBesideSnapshot++;
     this.isSynced = false;
     this.isAwaitingSync = false;
     this.isInCarryOut = true;
@@ -361,8 +451,14 @@ export class Runtime<R = unknown> {
         this.transport.flush?.();
       }
     }
-    if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
-    else this.persist(rd);
+    if (rd.snapshot === null) this.persist(rd);
+    // The storage stores one snapshot at a time (storage/types.ts): a leader's waits for the
+    // local one in flight to be saved and compacted behind, then goes on (snapshotEnded()).
+    else if (this.local !== null) {
+      this.isInstallWaiting = true;
+      this.stats.installsWaited++;
+    }
+    else this.installSnapshot(rd.snapshot);
   }
 
   private installSnapshot(snapshot: Snapshot): void {
@@ -517,6 +613,7 @@ export class Runtime<R = unknown> {
     const result = this.sm.apply(e);
     this.applied = e.index;
     this.stats.appliedEntries++;
+    if (this.local !== null && this.local.inProgress !== null) this.stats.appliedWhileSerializing++;
     this.hooks.applied?.(e, result);
   }
 
@@ -589,40 +686,103 @@ export class Runtime<R = unknown> {
 
   // ---- snapshots (§7) ------------------------------------------------------------------------------
 
-  /** Starts a snapshot if one is asked for or due; true if it started. */
-  private startSnapshotIfDue(): boolean {
+  /**
+   * Starts a snapshot if one is asked for or due (none is in flight), of the state machine at the
+   * applied index, between Readies. A state machine that can (SlicedSnapshots) captures its state
+   * now and serializes it a slice per clock turn while Readies go on; any other serializes it
+   * here at once. Saving and compacting run beside the Readies that follow.
+   */
+  private startSnapshotIfDue(): void {
     const isAsked = this.snapshotRequests.length > 0 || this.isSnapshotRetryDue;
     // While a snapshot that did not fit waits for its retry timer, the log just grows.
     const isDue = !this.alarm.has('snapshot') && this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries;
-    if (!isAsked && !isDue) return false;
+    if (!isAsked && !isDue) return;
     if (!this.canSnapshot()) {
-      if (!isAsked) return false;
+      if (!isAsked) return;
       // Nothing new to snapshot: what was asked for is already there.
       const index = this.latest?.meta.index ?? 0;
       if (this.isSnapshotRetryDue) this.snapshotFitted();
       for (const done of this.snapshotRequests.splice(0)) done(null, index);
-      return false;
+      return;
     }
     this.isSnapshotRetryDue = false;
-    this.isSnapshotting = true;
-    const index = this.applied;
-    const snapshot: Snapshot = { meta: this.core.snapshotMetaAt(index), data: this.sm.snapshot() };
-    this.storage.saveSnapshot(snapshot, (err) => this.onSnapshotSaved(err, snapshot));
-    return true;
+    this.savingRequests = this.snapshotRequests.splice(0);
+    const startedAt = this.clock.now();
+    const local: LocalSnapshot = {
+      meta: this.core.snapshotMetaAt(this.applied),
+      inProgress: null,
+      cancelSlice: null,
+      snapshot: null,
+      startedAt,
+      serializeMs: 0,
+      longestSliceMs: 0,
+    };
+    this.local = local;
+    const sm = this.sm;
+    if (hasSlicedSnapshots(sm)) {
+      local.inProgress = sm.beginSnapshot();
+      this.serializeSlice(local, startedAt);
+      return;
+    }
+    const data = sm.snapshot();
+    local.serializeMs = local.longestSliceMs = this.clock.now() - startedAt;
+    this.save(local, { meta: local.meta, data });
+  }
+
+  /** One slice of a sliced snapshot; the next one on a later clock turn, the save once complete. */
+  private serializeSlice(local: LocalSnapshot, startedAt = this.clock.now()): void {
+    local.cancelSlice = null;
+    if (this.local !== local || local.inProgress === null) return;
+    let data: Uint8Array | null;
+    try {
+      data = local.inProgress.step(SNAPSHOT_SLICE_BYTES);
+    } catch (err) {
+      // A state machine that throws cannot be trusted with the next entry either (fail-stop).
+      this.fail(err);
+      return;
+    }
+    const ms = this.clock.now() - startedAt;
+    local.serializeMs += ms;
+    local.longestSliceMs = Math.max(local.longestSliceMs, ms);
+    if (data === null) {
+      local.cancelSlice = this.clock.setTimer(0, () => this.serializeSlice(local));
+      return;
+    }
+    local.inProgress = null;
+    this.save(local, { meta: local.meta, data });
+  }
+
+  private save(local: LocalSnapshot, snapshot: Snapshot): void {
+    local.snapshot = snapshot;
+    this.storage.saveSnapshot(snapshot, (err) => this.onSnapshotSaved(err, local));
+  }
+
+  /** Forgets the local snapshot in flight; one still being serialized is given up. */
+  private abandonLocal(): void {
+    const local = this.local;
+    if (local === null) return;
+    this.local = null;
+    local.cancelSlice?.();
+    local.cancelSlice = null;
+    local.inProgress?.abandon();
+    local.inProgress = null;
   }
 
   /**
    * Nothing new since the newest snapshot, or a leader's snapshot is about to replace our state,
    * or entries applied early are still ahead of what the core handed out (it can describe and
-   * compact only up to its lastApplied): not now.
+   * compact only up to its lastApplied): not now. Called only between Readies, so every entry
+   * up to the applied index is durable in the local log: the snapshot never runs ahead of it,
+   * and a crash while it is saved recovers it or the log it came from, both intact.
    */
   private canSnapshot(): boolean {
     const applied = this.applied;
     return applied > (this.latest?.meta.index ?? 0) && applied >= this.core.snapshotIndex && applied <= this.core.lastApplied;
   }
 
-  private onSnapshotSaved(err: Error | null, snapshot: Snapshot): void {
-    if (!this.isSnapshotting) return; // fail-stop meanwhile
+  private onSnapshotSaved(err: Error | null, local: LocalSnapshot): void {
+    if (this.local !== local) return; // fail-stop meanwhile
+    const snapshot = local.snapshot!;
     if (err === null && this.isStopped) {
       // Stopped meanwhile: the snapshot is durable; compaction can wait for the next start.
       this.latest = snapshot;
@@ -630,30 +790,35 @@ export class Runtime<R = unknown> {
       return;
     }
     if (err !== null) {
-      this.isSnapshotting = false;
       if (!isNoSpace(err)) {
         this.fail(err);
         return;
       }
       this.snapshotDidNotFit(err);
-      for (const done of this.snapshotRequests.splice(0)) done(err, this.latest?.meta.index ?? 0);
-      this.settleIfIdle();
-      this.continue();
+      const index = this.latest?.meta.index ?? 0;
+      for (const done of this.savingRequests.splice(0)) done(err, index);
+      for (const done of this.snapshotRequests.splice(0)) done(err, index);
+      this.snapshotEnded();
       return;
     }
+    // No install can have come between (it waits for this one), so this is the newest snapshot.
     this.latest = snapshot;
     this.stats.snapshotsTaken++;
     this.snapshotFitted();
     const index = snapshot.meta.index;
     // Keep some entries behind the snapshot so a follower a little behind needs no snapshot.
+    // The core's own log may be compacted further already: a leader's snapshot stepped in.
     const compactTo = Math.max(this.core.snapshotIndex, index - this.catchUpEntries);
     if (compactTo <= this.core.snapshotIndex) {
       this.snapshotDone(snapshot, this.core.snapshotIndex);
       return;
     }
+    // §7: only AFTER the snapshot is durable may the log behind it go, on disk and in the core.
+    // A Ready in flight is unaffected: it covers entries from the core's lastApplied on, and
+    // compactTo is at most that.
     this.core.compact(compactTo);
     this.storage.compact(compactTo, (compactErr) => {
-      if (!this.isSnapshotting) return;
+      if (this.local !== local) return;
       if (compactErr !== null) {
         if (!isNoSpace(compactErr)) {
           this.fail(compactErr);
@@ -668,10 +833,28 @@ export class Runtime<R = unknown> {
   }
 
   private snapshotDone(snapshot: Snapshot, compactedTo: number): void {
-    this.isSnapshotting = false;
-    this.logger.info('snapshot taken', { index: snapshot.meta.index, compactedTo });
+    const local = this.local!;
+    this.logger.info('snapshot taken', {
+      index: snapshot.meta.index,
+      compactedTo,
+      bytes: snapshot.data.length,
+      // On the loop: serializing in all, and its longest slice. The rest (saving, compacting) was not.
+      serializeMs: Math.round(local.serializeMs),
+      longestSliceMs: Math.round(local.longestSliceMs),
+      totalMs: Math.round(this.clock.now() - local.startedAt),
+    });
     this.hooks.snapshotTaken?.(snapshot, compactedTo);
-    for (const done of this.snapshotRequests.splice(0)) done(null, snapshot.meta.index);
+    for (const done of this.savingRequests.splice(0)) done(null, snapshot.meta.index);
+    this.snapshotEnded();
+  }
+
+  /** Nothing of the local snapshot is in flight any more: a leader's snapshot that waited goes on. */
+  private snapshotEnded(): void {
+    this.local = null;
+    if (this.isInstallWaiting) {
+      this.isInstallWaiting = false;
+      this.installSnapshot(this.current!.snapshot!);
+    }
     this.settleIfIdle();
     this.continue();
   }

@@ -211,6 +211,12 @@ export interface ReadState {
  *      acknowledgement of entries or snapshots. One that outlived a crash which forgot what it
  *      promised would break Election Safety or lose a committed entry.
  *   8. Call advance(). No other ready() until then.
+ * Local snapshots (§7) are no Ready's: the runtime captures the state machine at its applied
+ * index BETWEEN Readies (so the snapshot covers only entries durable in the local log); its
+ * serialization (in slices, if the state machine can) and its save MAY then run beside the
+ * Readies that follow. compact() the core and the storage only
+ * AFTER that save is durable. A Ready's `snapshot` MUST NOT be installed while a local snapshot
+ * is being saved or its log compacted: step 4 waits for it (its step 1 messages need not).
  * The core sorts each message into `messages` or `messagesAfterSync` where it makes it
  * (outbox.ts), so a runtime never inspects message types to decide.
  */

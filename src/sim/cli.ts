@@ -11,6 +11,7 @@ import { runSeed } from './simulation.js';
 
 const USAGE = `usage: npm run sim -- [--seeds N] [--start S] [--seed S [--verbose]] [--nodes 3|5|7]
                       [--time SECONDS] [--faults LIST] [--membership RATE] [--workers K]
+                      [--snapshot-every N] [--snapshot-keep K]
   --seeds N      run seeds S..S+N-1 (default 100)
   --start S      first seed (default 1)
   --seed S       run exactly one seed; with --verbose print its event trace
@@ -20,6 +21,9 @@ const USAGE = `usage: npm run sim -- [--seeds N] [--start S] [--seed S [--verbos
   --membership RATE  membership changes and leadership transfers among the faults, at RATE
                  times the seeded base rate (default 1); 0 or --no-membership turns them off
   --workers K    worker threads (default min(2, cpus))
+  --snapshot-every N  applied entries between snapshots, instead of the seeded 16–215: a small
+                 N keeps a snapshot being saved beside the Readies nearly all the time
+  --snapshot-keep K   entries kept behind each snapshot, instead of the seeded 0–39
   --no-prevote, --no-check-quorum   run the core without PreVote (thesis §9.6) / CheckQuorum (§6.2)`;
 
 interface CliOptions {
@@ -34,6 +38,8 @@ interface CliOptions {
   preVote: boolean;
   checkQuorum: boolean;
   membershipRate: number;
+  snapshotEvery: number | null;
+  snapshotKeep: number | null;
 }
 
 function parseArgs(args: readonly string[]): CliOptions {
@@ -49,6 +55,8 @@ function parseArgs(args: readonly string[]): CliOptions {
     preVote: true,
     checkQuorum: true,
     membershipRate: 1,
+    snapshotEvery: null,
+    snapshotKeep: null,
   };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
@@ -89,6 +97,8 @@ function parseArgs(args: readonly string[]): CliOptions {
         break;
       }
       case '--no-membership': o.membershipRate = 0; break;
+      case '--snapshot-every': o.snapshotEvery = int(1); break;
+      case '--snapshot-keep': o.snapshotKeep = int(0); break;
       case '--no-prevote': o.preVote = false; break;
       case '--no-check-quorum': o.checkQuorum = false; break;
       case '--help': case '-h':
@@ -112,7 +122,8 @@ function replayCommand(o: CliOptions, seed: number): string {
   const faults = o.faults.length === FAULT_KINDS.length ? '' : ` --faults ${o.faults.length === 0 ? 'none' : o.faults.join(',')}`;
   const core = `${o.preVote ? '' : ' --no-prevote'}${o.checkQuorum ? '' : ' --no-check-quorum'}`;
   const membership = o.membershipRate === 1 ? '' : ` --membership ${o.membershipRate}`;
-  return `npm run sim -- --seed ${seed} --nodes ${o.nodes} --time ${o.timeSeconds}${faults}${membership}${core} --verbose`;
+  const snapshots = `${o.snapshotEvery === null ? '' : ` --snapshot-every ${o.snapshotEvery}`}${o.snapshotKeep === null ? '' : ` --snapshot-keep ${o.snapshotKeep}`}`;
+  return `npm run sim -- --seed ${seed} --nodes ${o.nodes} --time ${o.timeSeconds}${faults}${membership}${snapshots}${core} --verbose`;
 }
 
 function describe(r: SimResult, o: CliOptions): string {
@@ -122,7 +133,16 @@ function describe(r: SimResult, o: CliOptions): string {
 
 async function main(): Promise<void> {
   const o = parseArgs(argv.slice(2));
-  const base = { nodes: o.nodes, timeMs: o.timeSeconds * 1000, faults: o.faults, preVote: o.preVote, checkQuorum: o.checkQuorum, membershipRate: o.membershipRate };
+  const base = {
+    nodes: o.nodes,
+    timeMs: o.timeSeconds * 1000,
+    faults: o.faults,
+    preVote: o.preVote,
+    checkQuorum: o.checkQuorum,
+    membershipRate: o.membershipRate,
+    snapshotEvery: o.snapshotEvery,
+    snapshotKeep: o.snapshotKeep,
+  };
   const started = performance.now();
   let results: SimResult[];
   if (o.seed !== null) {
@@ -144,7 +164,10 @@ async function main(): Promise<void> {
       `${sum((r) => r.transfersSucceeded)}/${sum((r) => r.transfersAttempted)} transfers succeeded, ` +
       `${sum((r) => r.serversAdded)} servers added, ${sum((r) => r.serversStopped)} decommissioned, ${sum((r) => r.seamSplits)} seam splits; runtime: ` +
       `${sum((r) => r.sentBeforeSync)} messages sent before their sync, ${sum((r) => r.appliedBeforeSync)} entries applied before their sync, ` +
-      `${sum((r) => r.appliedEarly)} applied early\n`,
+      `${sum((r) => r.appliedEarly)} applied early, ${sum((r) => r.snapshotsTaken)} snapshots taken, ` +
+      `${sum((r) => r.readiesBesideSnapshot)} Readies beside a snapshot in flight, ${sum((r) => r.installsWaited)} installs waited for one, ` +
+      `${sum((r) => r.appliedWhileSerializing)} entries applied while one was serialized, ` +
+      `${sum((r) => r.crashesDuringSave)} crashes during a save (${sum((r) => r.crashesBetweenSaveHalves)} between its halves)\n`,
   );
   const summary = {
     seeds: results.length,
@@ -167,6 +190,12 @@ async function main(): Promise<void> {
       sentBeforeSync: sum((r) => r.sentBeforeSync),
       appliedBeforeSync: sum((r) => r.appliedBeforeSync),
       appliedEarly: sum((r) => r.appliedEarly),
+      snapshotsTaken: sum((r) => r.snapshotsTaken),
+      readiesBesideSnapshot: sum((r) => r.readiesBesideSnapshot),
+      installsWaited: sum((r) => r.installsWaited),
+      appliedWhileSerializing: sum((r) => r.appliedWhileSerializing),
+      crashesDuringSave: sum((r) => r.crashesDuringSave),
+      crashesBetweenSaveHalves: sum((r) => r.crashesBetweenSaveHalves),
     },
     failedSeeds: failed.map((r) => r.seed),
   };

@@ -33,6 +33,13 @@ export interface SimOptions {
    * id; a decommissioned server's slot is reused). @default 4, or 0 when membershipRate is 0
    */
   spareNodes?: number;
+  /**
+   * Applied entries between snapshots, instead of the seeded 16–215: a small number keeps a
+   * snapshot in flight nearly all the time, beside the Readies. @default null (seeded)
+   */
+  snapshotEvery?: number | null;
+  /** Entries kept behind a snapshot, instead of the seeded 0–39. @default null (seeded) */
+  snapshotKeep?: number | null;
   /** After healing, the bound on recovery in maximal election timeouts. @default 10 */
   livenessElectionTimeouts?: number;
   /** Receives the readable event trace (elections, faults, commits); omit for speed. */
@@ -51,6 +58,8 @@ export const DEFAULT_SIM_OPTIONS = {
   fullCheckEveryMs: 1000,
   membershipRate: 1,
   spareNodes: 4,
+  snapshotEvery: null,
+  snapshotKeep: null,
   livenessElectionTimeouts: 10,
 } as const satisfies Omit<Required<SimOptions>, 'seed' | 'trace'>;
 
@@ -70,9 +79,13 @@ export function resolveOptions(o: SimOptions): ResolvedSimOptions {
     fullCheckEveryMs: o.fullCheckEveryMs ?? DEFAULT_SIM_OPTIONS.fullCheckEveryMs,
     membershipRate: o.membershipRate ?? DEFAULT_SIM_OPTIONS.membershipRate,
     spareNodes: o.spareNodes ?? ((o.membershipRate ?? DEFAULT_SIM_OPTIONS.membershipRate) > 0 ? DEFAULT_SIM_OPTIONS.spareNodes : 0),
+    snapshotEvery: o.snapshotEvery ?? DEFAULT_SIM_OPTIONS.snapshotEvery,
+    snapshotKeep: o.snapshotKeep ?? DEFAULT_SIM_OPTIONS.snapshotKeep,
     livenessElectionTimeouts: o.livenessElectionTimeouts ?? DEFAULT_SIM_OPTIONS.livenessElectionTimeouts,
     trace: o.trace,
   };
+  if (r.snapshotEvery !== null && (!Number.isSafeInteger(r.snapshotEvery) || r.snapshotEvery < 1)) throw new Error(`snapshotEvery must be an integer ≥ 1, got ${r.snapshotEvery}`);
+  if (r.snapshotKeep !== null && (!Number.isSafeInteger(r.snapshotKeep) || r.snapshotKeep < 0)) throw new Error(`snapshotKeep must be an integer ≥ 0, got ${r.snapshotKeep}`);
   if (!(r.membershipRate >= 0) || !Number.isFinite(r.membershipRate)) throw new Error(`membershipRate must be a finite number ≥ 0, got ${r.membershipRate}`);
   if (!Number.isInteger(r.spareNodes) || r.spareNodes < 0 || r.nodes + r.spareNodes > 32) throw new Error(`spareNodes must be 0..${32 - r.nodes}, got ${r.spareNodes}`);
   if (!Number.isSafeInteger(r.seed) || r.seed < 0) throw new Error(`seed must be a non-negative integer, got ${r.seed}`);

@@ -82,6 +82,8 @@ export const STREAMS = {
   profile: 5,
   clock: 6,
   membership: 7,
+  /** Latencies of snapshot saves, installs and compactions (apart from syncs': those draw from `disk`). */
+  snapshotDisk: 8,
   /** Node cores: NODE_BASE + slot * 1000 + incarnation. */
   nodeBase: 1000,
 } as const;

@@ -20,6 +20,17 @@ export interface SimResult {
   readonly messages: number;
   readonly crashes: number;
   readonly snapshotsInstalled: number;
+  /** Local snapshots saved (and the log compacted behind them). */
+  readonly snapshotsTaken: number;
+  /** Readies carried out while a local snapshot was being saved or compacted behind. */
+  readonly readiesBesideSnapshot: number;
+  /** Leader's snapshots whose install waited for a local snapshot in flight. */
+  readonly installsWaited: number;
+  /** Entries applied while a snapshot was being serialized in slices (copy-on-write in the store). */
+  readonly appliedWhileSerializing: number;
+  /** Crashes while a local snapshot was being saved; and of those, after its snapshot was durable but before its WAL marker was. */
+  readonly crashesDuringSave: number;
+  readonly crashesBetweenSaveHalves: number;
   /**
    * Messages that left before their Ready's sync had completed: a leader's AppendEntries racing
    * its own write (thesis §10.2.1), pre-votes (the runtime's Ready step 1).

@@ -21,6 +21,11 @@ export interface NodeHost {
   readonly invariants: InvariantSuite;
   /** Schedules this node's fsync completion (SimNode.syncDone) after a seeded disk latency. */
   scheduleSync(node: SimNode): void;
+  /**
+   * Calls `fire` after a seeded latency of a snapshot-sized write (a save's file or marker, an
+   * install, a compaction), unless this incarnation is gone.
+   */
+  scheduleSnapshotIo(node: SimNode, fire: () => void): void;
   /** Calls `fire` after `ms` of simulated time unless this incarnation is gone; returns a cancel. */
   scheduleTimer(node: SimNode, ms: number, fire: () => void): () => void;
   /** Hands a message to the network; false if it was dropped at once (link down). */
@@ -69,6 +74,14 @@ export class SimNode {
   readonly stats: RuntimeStats = emptyRuntimeStats();
   /** The completion of the sync in flight, called at its scheduled event. */
   private syncInFlight: Done | null = null;
+  /** The snapshot being stored, and whether a compaction is in flight: the storage contract's overlap rules. */
+  private storing: 'save' | 'install' | null = null;
+  private isCompacting = false;
+  /** The save in flight has its snapshot durable, its marker not yet synced. */
+  private isSaveHalfDone = false;
+  /** Crashes that fell while a local snapshot was being saved, and those between its two halves. */
+  crashesDuringSave = 0;
+  crashesBetweenSaveHalves = 0;
   private readonly hooks: RuntimeHooks<KvResult | undefined>;
   private readonly storagePort: StoragePort;
   private readonly messagePort: MessagePort;
@@ -173,11 +186,16 @@ export class SimNode {
     this.runtime = null;
     this.sm = null;
     this.syncInFlight = null;
+    this.storing = null;
+    this.isCompacting = false;
+    this.isSaveHalfDone = false;
     this.pending.clear();
   }
 
   /** Power loss: the core, state machine and unsynced writes are gone. */
   crash(): void {
+    if (this.storing === 'save') this.crashesDuringSave++;
+    if (this.isSaveHalfDone) this.crashesBetweenSaveHalves++;
     this.loseVolatileState();
     this.storage.crash();
     this.incarnation++;
@@ -208,28 +226,69 @@ export class SimNode {
     this.runtime?.awaitApplied(requestId, index);
   }
 
-  /** The twin completes every operation but sync at once (memory-storage.ts). */
+  /**
+   * Every write completes at a scheduled event, after a seeded disk latency, and takes effect in
+   * the twin then (memory-storage.ts). A local snapshot is saved as FileStorage saves it, in two
+   * halves with an event each (the file durable, then its WAL marker synced, which makes every
+   * write queued before it durable too), so Readies run beside it and a crash can fall between.
+   * The storage contract's overlap rules (storage/types.ts) are checked as the runtime calls.
+   */
   private makeStoragePort(): StoragePort {
+    const host = this.host;
     return {
       append: (entries) => this.storage.append(entries),
       setHardState: (state) => this.storage.setHardState(state),
       sync: (done) => {
         this.syncInFlight = done;
-        this.host.scheduleSync(this);
+        host.scheduleSync(this);
       },
       installSnapshot: (snapshot, done) => {
-        void this.storage.installSnapshot(snapshot);
-        done(null);
+        this.beginStore('install', snapshot.meta.index);
+        host.scheduleSnapshotIo(this, () => {
+          void this.storage.installSnapshot(snapshot);
+          this.storing = null;
+          done(null);
+        });
       },
       saveSnapshot: (snapshot, done) => {
-        void this.storage.saveSnapshot(snapshot);
-        done(null);
+        this.beginStore('save', snapshot.meta.index);
+        host.scheduleSnapshotIo(this, () => {
+          this.storage.writeSnapshot(snapshot);
+          this.isSaveHalfDone = true;
+          host.scheduleSnapshotIo(this, () => {
+            void this.storage.sync();
+            this.isSaveHalfDone = false;
+            this.storing = null;
+            done(null);
+          });
+        });
       },
       compact: (index, done) => {
-        void this.storage.compact(index);
-        done(null);
+        // §7: only what a durable snapshot covers may go. The twin clamps as FileStorage does,
+        // which would hide a runtime that compacts before its save is durable: check it here.
+        if (index > this.storage.snapshotIndex) {
+          throw new InvariantViolation('Runtime Contract', `${this.id}: compacts the log to ${index} while its newest durable snapshot is at ${this.storage.snapshotIndex}`);
+        }
+        if (this.storing === 'install') this.overlap('compact', index);
+        this.isCompacting = true;
+        host.scheduleSnapshotIo(this, () => {
+          void this.storage.compact(index);
+          this.isCompacting = false;
+          done(null);
+        });
       },
     };
+  }
+
+  /** One snapshot store at a time, and no install beside a compaction (storage/types.ts, "What may overlap"). */
+  private beginStore(kind: 'save' | 'install', index: number): void {
+    if (this.storing !== null || (kind === 'install' && this.isCompacting)) this.overlap(kind, index);
+    this.storing = kind;
+  }
+
+  private overlap(kind: string, index: number): never {
+    const inFlight = this.storing !== null ? `a snapshot ${this.storing}` : 'a compaction';
+    throw new InvariantViolation('Runtime Contract', `${this.id}: ${kind} at ${index} while ${inFlight} is in flight (storage/types.ts: one snapshot store at a time)`);
   }
 
   /** A message dropped at once (link down) is reported to the core, as a failed TCP connection would be. */
@@ -261,8 +320,16 @@ export class SimNode {
         inv.restore(this.id, sm.index, sm.hash);
         this.host.trace(`${this.id} installed snapshot (${snapshot.meta.index}, term ${snapshot.meta.term})`);
       },
-      snapshotTaken: (snapshot) => this.checkSnapshot(snapshot),
+      snapshotTaken: (snapshot, compactedTo) => {
+        this.checkSnapshot(snapshot);
+        this.host.trace(`${this.id} took snapshot (${snapshot.meta.index}, term ${snapshot.meta.term}), log compacted to ${compactedTo}`);
+      },
       readReady: (requestId) => this.host.readServed(this, requestId, this.runtime!.appliedIndex),
+      // The twin never fails a write, so a runtime that stops itself met a bug (a state machine
+      // that threw, a broken contract): a finding, not a fault to ride out.
+      fatal: (err) => {
+        throw err instanceof InvariantViolation ? err : new InvariantViolation('Runtime Contract', `${this.id}: the runtime stopped itself: ${err.stack ?? err.message}`);
+      },
     };
   }
 

@@ -38,6 +38,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   private readonly queue = new EventQueue();
   private readonly clientRng: Rng;
   private readonly diskRng: Rng;
+  private readonly snapshotDiskRng: Rng;
   private readonly tickIntervalMs: number[] = [];
   private readonly slotOf = new Map<string, number>();
   private readonly workload: Workload;
@@ -62,6 +63,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     this.profile = drawProfile(o.seed);
     this.clientRng = new Rng(o.seed, STREAMS.client);
     this.diskRng = new Rng(o.seed, STREAMS.disk);
+    this.snapshotDiskRng = new Rng(o.seed, STREAMS.snapshotDisk);
     this.poolSize = o.nodes + o.spareNodes;
     const maxElectionMs = 2 * o.electionTicks * o.tickMs;
     // Ticks drift by up to 1%: a follower's lease (electionTicks since it heard its leader) lasts
@@ -74,8 +76,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       heartbeatTicks: o.heartbeatTicks,
       preVote: o.preVote,
       checkQuorum: o.checkQuorum,
-      snapshotEvery: this.profile.snapshotEvery,
-      snapshotKeep: this.profile.snapshotKeep,
+      snapshotEvery: o.snapshotEvery ?? this.profile.snapshotEvery,
+      snapshotKeep: o.snapshotKeep ?? this.profile.snapshotKeep,
       maxBytesPerMessage: this.profile.maxBytesPerMessage,
       maxInflightMessages: this.profile.maxInflightMessages,
     };
@@ -138,6 +140,12 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       messages: this.network.sent,
       crashes: this.faults.crashes,
       snapshotsInstalled: this.nodes.reduce((s, n) => s + n.stats.snapshotsInstalled, 0),
+      snapshotsTaken: this.nodes.reduce((s, n) => s + n.stats.snapshotsTaken, 0),
+      readiesBesideSnapshot: this.nodes.reduce((s, n) => s + n.stats.readiesBesideSnapshot, 0),
+      installsWaited: this.nodes.reduce((s, n) => s + n.stats.installsWaited, 0),
+      appliedWhileSerializing: this.nodes.reduce((s, n) => s + n.stats.appliedWhileSerializing, 0),
+      crashesDuringSave: this.nodes.reduce((s, n) => s + n.crashesDuringSave, 0),
+      crashesBetweenSaveHalves: this.nodes.reduce((s, n) => s + n.crashesBetweenSaveHalves, 0),
       sentBeforeSync: this.nodes.reduce((s, n) => s + n.stats.sentBeforeSync, 0),
       appliedBeforeSync: this.nodes.reduce((s, n) => s + n.stats.appliedBeforeSync, 0),
       appliedEarly: this.nodes.reduce((s, n) => s + n.stats.appliedEarly, 0),
@@ -157,9 +165,20 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     this.queue.schedule(this.now + delay, EVENT_KINDS.syncDone, node.slot, node.incarnation);
   }
 
+  /**
+   * A snapshot-sized write: longer than a sync (0.5–20 ms, more when the disk is slow), so that
+   * Readies run beside a save and faults land in the middle of one.
+   */
+  scheduleSnapshotIo(node: SimNode, fire: () => void): void {
+    this.scheduleTimer(node, this.snapshotDiskRng.range(0.5, 20) * this.diskSlowFactor, fire);
+  }
+
   scheduleTimer(node: SimNode, ms: number, fire: () => void): () => void {
     const timer: SimTimer = { fire, isCancelled: false };
-    this.queue.schedule(this.now + ms, EVENT_KINDS.timer, node.slot, node.incarnation).timer = timer;
+    // A timer of 0 ms is "the next turn of the loop" (the runtime's snapshot slices): other work
+    // runs first, so it takes 0.1–2 ms here, and entries are applied between slices.
+    const delay = ms === 0 ? this.snapshotDiskRng.range(0.1, 2) : ms;
+    this.queue.schedule(this.now + delay, EVENT_KINDS.timer, node.slot, node.incarnation).timer = timer;
     return () => {
       timer.isCancelled = true;
     };

@@ -4,8 +4,12 @@
 // with equal hashes at an index applied the same sequence and hold stores of the same shape:
 // State Machine Safety is checkable in O(1) per entry, and a restored snapshot can be checked
 // against the cluster's history. Its snapshot is a fixed header (index, term, hash, commands)
-// followed by the store's own snapshot bytes.
+// followed by the store's own snapshot bytes. Snapshots are written in slices, as the store
+// writes them for the runtime in production (beginSnapshot), while entries go on being applied;
+// each is checked against the one the store would have written at once when it began.
+import type { SlicedSnapshots, SnapshotInProgress } from '../node/runtime.js';
 import type { Entry, StateMachine } from '../raft/index.js';
+import { InvariantViolation } from './invariants/violation.js';
 import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
 import { HASH_SEED, foldNumber, hashBytes } from './hash.js';
 
@@ -32,7 +36,7 @@ export function chainHash(previous: number, entry: Entry): number {
   return foldNumber(h, entry.data.length === 0 ? 0 : hashBytes(entry.data));
 }
 
-export class SimStateMachine implements StateMachine<KvResult | undefined> {
+export class SimStateMachine implements StateMachine<KvResult | undefined>, SlicedSnapshots {
   index = 0;
   term = 0;
   hash = HASH_SEED;
@@ -61,14 +65,39 @@ export class SimStateMachine implements StateMachine<KvResult | undefined> {
   }
 
   snapshot(): Uint8Array {
-    const store = this.kv.snapshot();
-    const bytes = new Uint8Array(HEADER_BYTES + store.length);
+    return this.kv.beginSnapshot(this.header(this)).step(Number.POSITIVE_INFINITY)!;
+  }
+
+  /**
+   * The store's snapshot in slices, behind this wrapper's header as of now. The store is small
+   * here, so its snapshot at once is taken first, and the sliced one must equal it: what apply()
+   * changes meanwhile must not reach it (copy-on-write).
+   */
+  beginSnapshot(): SnapshotInProgress {
+    const expected = this.snapshot();
+    const inProgress = this.kv.beginSnapshot(this.header(this));
+    return {
+      step: (maxBytes) => {
+        // Small slices, so that entries are applied between them even in a small store.
+        const bytes = inProgress.step(Math.min(maxBytes, 64));
+        if (bytes === null) return null;
+        if (Buffer.compare(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), Buffer.from(expected.buffer, expected.byteOffset, expected.length)) !== 0) {
+          throw new InvariantViolation('Runtime Contract', `the snapshot at ${decodeSimSnapshot(expected).index} written in slices differs from the one the store held when it began`);
+        }
+        return bytes;
+      },
+      abandon: () => inProgress.abandon(),
+    };
+  }
+
+  /** The wrapper's header, written in front of the store's snapshot (no copy of the store's bytes). */
+  private header(state: SimMachineState): Uint8Array {
+    const bytes = new Uint8Array(HEADER_BYTES);
     const view = new DataView(bytes.buffer);
-    view.setFloat64(0, this.index);
-    view.setFloat64(8, this.term);
-    view.setUint32(16, this.hash);
-    view.setFloat64(20, this.commands);
-    bytes.set(store, HEADER_BYTES);
+    view.setFloat64(0, state.index);
+    view.setFloat64(8, state.term);
+    view.setUint32(16, state.hash);
+    view.setFloat64(20, state.commands);
     return bytes;
   }
 

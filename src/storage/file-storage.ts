@@ -93,6 +93,9 @@ export class FileStorage implements RaftStorage {
   private unmarkedSnapshot: { readonly file: SnapshotFile; readonly kind: 'taken' | 'installed' } | null = null;
   /** The last snapshot save failed for want of space. */
   private isSnapshotOutOfSpace = false;
+  /** The snapshot being stored, if any: one at a time (types.ts, "What may overlap"). */
+  private storing: 'taken' | 'installed' | null = null;
+  private compactionsInFlight = 0;
   private wasOutOfSpace = false;
   private readonly spaceListeners: ((isOutOfSpace: boolean) => void)[] = [];
 
@@ -198,8 +201,15 @@ export class FileStorage implements RaftStorage {
     await this.storeSnapshot(snapshot, 'installed');
   }
 
+  /** Appends and syncs may go on meanwhile: only whole segments behind the active one go. */
   async compact(index: number): Promise<void> {
-    await this.wal.compact(Math.min(index, this.snapshot?.index ?? 0));
+    if (this.storing === 'installed') throw new StorageUsageError('compact() while a snapshot is being installed');
+    this.compactionsInFlight++;
+    try {
+      await this.wal.compact(Math.min(index, this.snapshot?.index ?? 0));
+    } finally {
+      this.compactionsInFlight--;
+    }
   }
 
   async close(): Promise<void> {
@@ -222,6 +232,19 @@ export class FileStorage implements RaftStorage {
   }
 
   private async storeSnapshot(snapshot: Snapshot, kind: 'taken' | 'installed'): Promise<void> {
+    // Two at once would share the marker slot and prune each other's files; an install beside a
+    // compaction would lower the segments' live indexes under it.
+    if (this.storing !== null) throw new StorageUsageError(`a snapshot is stored while another is (${this.storing}): one at a time`);
+    if (kind === 'installed' && this.compactionsInFlight > 0) throw new StorageUsageError('installSnapshot() while the log is being compacted');
+    this.storing = kind;
+    try {
+      await this.storeSnapshotFile(snapshot, kind);
+    } finally {
+      this.storing = null;
+    }
+  }
+
+  private async storeSnapshotFile(snapshot: Snapshot, kind: 'taken' | 'installed'): Promise<void> {
     const { index, term } = snapshot.meta;
     let file: SnapshotFile;
     const unmarked = this.unmarkedSnapshot;
@@ -361,7 +384,9 @@ async function reconcile(wal: RecoveredWal, snapDir: string, repair: boolean, lo
   let discardAfter: SnapshotMeta | null = null;
   if (meta !== null && lastIndex < snapshotIndex) {
     discardAfter = meta; // the log ends before the snapshot: it restarts after it
-  } else if (meta !== null && snapshotIndex >= wal.logStart && entries.length > 0) {
+  } else if (meta !== null && snapshotIndex >= wal.logStart) {
+    // Also when nothing follows the index: kept, that entry would discard at a later start
+    // everything appended after the snapshot meanwhile.
     const atSnapshot = wal.log[snapshotIndex - wal.logStart]!;
     if (atSnapshot.term !== meta.term) {
       logger.warn(`raftkv storage: log entry ${snapshotIndex} has term ${atSnapshot.term}, the snapshot there has term ${meta.term}: discarding the log after it (§7)`);

@@ -9,6 +9,14 @@
 // Two more hooks give the twin its crash semantics: crash() forgets what Figure 2 says must not
 // be relied on (writes queued since the last sync), and recover() reads back, synchronously,
 // what a restart would load.
+//
+// A LOCAL SNAPSHOT IN TWO HALVES, as FileStorage saves one: first the snapshot file becomes
+// durable, then its WAL marker is synced, which makes every write queued before it durable too.
+// saveSnapshot() does both at once; a host that lets Readies run while a save is in flight (the
+// simulator) calls writeSnapshot() for the first half and sync() for the second, when it sees
+// fit, so that a crash can fall between them: the snapshot survives, the queue does not. While
+// it is in flight appends, hard states, syncs and compactions go on as usual (storage/types.ts
+// says what may overlap).
 import type { Entry, HardState, InitialState, Snapshot } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
 import { validateAppend } from './log-rules.js';
@@ -42,12 +50,23 @@ export class MemoryStorage implements RaftStorage {
     this.queuedLastIndex = this.logStart + this.log.length - 1;
   }
 
-  /** What a restart loads: load() and loadSnapshot() at once, without a promise. */
+  /**
+   * What a restart loads: load() and loadSnapshot() at once, without a promise. Reconciled as
+   * FileStorage reconciles its files: a log that ends before the snapshot, or holds another term
+   * at its index, restarts after it (§7).
+   */
   recover(): { readonly state: InitialState; readonly snapshot: Snapshot | null } {
     const snapshotIndex = this.snapshot?.meta.index ?? 0;
     if (this.logStart > snapshotIndex + 1) {
       // Unreachable through the API: compaction is clamped to the snapshot, install resets both.
       throw new StorageCorruptionError('memory', 0, `log starts at ${this.logStart} past snapshot ${snapshotIndex}`);
+    }
+    const lastIndex = this.logStart + this.log.length - 1;
+    const atSnapshot = this.log[snapshotIndex - this.logStart];
+    if (this.snapshot !== null && (lastIndex < snapshotIndex || (atSnapshot !== undefined && atSnapshot.term !== this.snapshot.meta.term))) {
+      this.log = [];
+      this.logStart = snapshotIndex + 1;
+      this.queuedLastIndex = Math.max(this.queuedLastIndex, snapshotIndex);
     }
     const state: InitialState = {
       hardState: this.hardState,
@@ -95,6 +114,20 @@ export class MemoryStorage implements RaftStorage {
     this.save(snapshot);
   }
 
+  /**
+   * The first half of saveSnapshot(): the snapshot is durable now, writes queued before it are
+   * not (FileStorage: the file is in place, its WAL marker not yet synced). sync() is the
+   * second half.
+   */
+  writeSnapshot(snapshot: Snapshot): void {
+    if (this.snapshot === null || snapshot.meta.index >= this.snapshot.meta.index) this.snapshot = snapshot;
+  }
+
+  /** The index of the newest durable snapshot (0 if none): what compact() may drop up to. */
+  get snapshotIndex(): number {
+    return this.snapshot?.meta.index ?? 0;
+  }
+
   /** Durable at once; the whole log is discarded and restarts after snapshot.meta.index (§7). */
   async installSnapshot(snapshot: Snapshot): Promise<void> {
     this.save(snapshot);
@@ -126,8 +159,8 @@ export class MemoryStorage implements RaftStorage {
   }
 
   private save(snapshot: Snapshot): void {
+    this.writeSnapshot(snapshot);
     this.flush();
-    if (this.snapshot === null || snapshot.meta.index >= this.snapshot.meta.index) this.snapshot = snapshot;
   }
 
   private applyAppend(entries: readonly Entry[]): void {

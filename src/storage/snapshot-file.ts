@@ -20,6 +20,11 @@ const VERSION = 1;
 const HEADER_BYTES = 40;
 const TRAILER_BYTES = 4;
 const CHUNK_BYTES = 1 << 20;
+/**
+ * The data is checksummed and written this much at a time: the CRC of a snapshot of hundreds of
+ * MB runs on the event loop, so it is computed a chunk at a time, each just before its write.
+ */
+const WRITE_CHUNK_BYTES = 4 << 20;
 const NAME_PATTERN = /^(\d{16})-(\d{16})\.snap$/;
 
 export interface SnapshotFile {
@@ -61,8 +66,6 @@ export async function writeSnapshotFile(snapDir: string, snapshot: Snapshot): Pr
   writeU64(head, term, 24);
   writeU64(head, snapshot.data.length, 32);
   config.copy(head, HEADER_BYTES);
-  const trailer = Buffer.alloc(TRAILER_BYTES);
-  trailer.writeUInt32LE(crc32(snapshot.data, crc32(head)), 0);
 
   const path = join(snapDir, snapshotFileName(index, term));
   const temporary = `${path}.tmp`;
@@ -71,11 +74,19 @@ export async function writeSnapshotFile(snapDir: string, snapshot: Snapshot): Pr
     try {
       // A short write is not an error (the disk may fill up part way): write on until done or
       // until the error comes, so that a partial file is never renamed into place.
-      let at = 0;
-      for (const part of [head, snapshot.data, trailer]) {
+      await writeFully(handle, head, 0);
+      let at = head.length;
+      let crc = crc32(head);
+      const data = snapshot.data;
+      for (let from = 0; from < data.length; from += WRITE_CHUNK_BYTES) {
+        const part = data.subarray(from, Math.min(data.length, from + WRITE_CHUNK_BYTES));
+        crc = crc32(part, crc);
         await writeFully(handle, part, at);
         at += part.length;
       }
+      const trailer = Buffer.alloc(TRAILER_BYTES);
+      trailer.writeUInt32LE(crc, 0);
+      await writeFully(handle, trailer, at);
       await handle.sync();
     } finally {
       await handle.close();

@@ -1,6 +1,30 @@
 // The storage contract shared by the file-backed write-ahead log and its in-memory twin. The
 // runtime drives it from each Ready: queue the writes, then sync; what may happen before and
 // after the sync is the Ready contract's to say (raft/types.ts, `Ready`).
+//
+// WHAT MAY OVERLAP. A local snapshot is saved and the log compacted while the runtime goes on
+// carrying out Readies (docs/runtime.md, "Snapshots and compaction"), so:
+//   - append(), setHardState() and sync() MAY be called while a saveSnapshot() or a compact() is
+//     in flight, and sync() while another sync() is (callers share flushes; each resolves only
+//     once everything queued before its call is durable; a failure other than a full disk fails
+//     every caller in flight or joined, and all later ones).
+//   - saveSnapshot() writes the snapshot, then records it in the WAL behind whatever was queued
+//     before it, and syncs: so it also makes those writes durable, and its record may follow
+//     entries with higher indexes. Such a "taken" record changes no log: recovery keeps every
+//     entry around it. (An "installed" one discards the log it follows, §7.)
+//   - compact() MAY run while entries are appended and synced: it drops only whole segments
+//     behind the active one, whose entries the newest durable snapshot covers.
+//   - At most ONE snapshot store at a time: saveSnapshot() and installSnapshot() MUST NOT overlap
+//     each other (nor themselves), and compact() MUST NOT overlap installSnapshot(). The runtime
+//     makes a leader's snapshot wait for the local one in flight; it starts a local one only
+//     between Readies, so never while an install is in flight.
+//   - compact(i) MUST be called only once a snapshot covering i is durable (its saveSnapshot()
+//     resolved): the storage clamps to its newest snapshot, and a snapshot still being written
+//     is not yet that.
+// A crash while a save is in flight leaves the snapshot (if its file was complete) or not, and
+// the log as far as it was synced; the log always reaches the snapshot's index, because a local
+// snapshot never covers entries not yet durable (it is taken between Readies). A log that ends
+// before the snapshot, or holds another term at its index, restarts after it (§7).
 import type { Entry, HardState, InitialState, Snapshot } from '../raft/types.js';
 
 export interface RaftStorage {
@@ -28,7 +52,8 @@ export interface RaftStorage {
   sync(): Promise<void>;
   /**
    * Durably stores a snapshot the local state machine produced (temporary file, sync, rename,
-   * directory sync). The log is left as it is; call compact() afterwards.
+   * directory sync, then its WAL record synced along with everything queued before it). The log
+   * is left as it is; call compact() afterwards. Appends and syncs MAY go on meanwhile (above).
    */
   saveSnapshot(snapshot: Snapshot): Promise<void>;
   /**
@@ -36,7 +61,10 @@ export interface RaftStorage {
    * discards the whole log, which restarts after snapshot.meta.index.
    */
   installSnapshot(snapshot: Snapshot): Promise<void>;
-  /** Drops log entries up to and including `index` (whole segments), once a snapshot covers them. */
+  /**
+   * Drops log entries up to and including `index` (whole segments), once a durable snapshot
+   * covers them (clamped to the newest one). Appends and syncs MAY go on meanwhile.
+   */
   compact(index: number): Promise<void>;
   close(): Promise<void>;
   /**

@@ -298,6 +298,9 @@ export class Wal {
   }
 
   private async flush(): Promise<void> {
+    // A caller that joined while the flush before failed for good gets that failure: writing on
+    // past a failed write would acknowledge data behind bytes the kernel may have dropped.
+    if (this.failure !== null) throw new StorageFailedError(this.failure);
     if (this.queue.length === 0 && this.queuedHardState === null) return;
     if (this.isClosed) throw new StorageFailedError('the WAL is closed');
     if (this.isFlushing) throw new Error('internal: two WAL flushes at once');

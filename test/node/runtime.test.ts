@@ -4,7 +4,7 @@
 // the simulator's event queue would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Runtime, type Done, type RuntimeHooks } from '../../src/node/runtime.js';
+import { Runtime, type Done, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
 import { Raft, bootstrapState, type Entry, type Message, type StateMachine } from '../../src/raft/index.js';
 import { NoSpaceError } from '../../src/storage/index.js';
 
@@ -25,17 +25,34 @@ class ListMachine implements StateMachine<number> {
   }
 }
 
+/** A state machine that snapshots in slices (as KvStateMachine does): three steps, of the state it began with. */
+class SlicedListMachine extends ListMachine {
+  abandoned = 0;
+  beginSnapshot(): SnapshotInProgress {
+    // Copy at the start: the simplest copy-on-write.
+    const captured = encode(JSON.stringify(this.items));
+    let stepsLeft = 3;
+    return {
+      step: () => (--stepsLeft > 0 ? null : captured),
+      abandon: () => void this.abandoned++,
+    };
+  }
+}
+
 /** Ports that write down every call, and hold every completion until the test releases it. */
 class World {
   readonly log: string[] = [];
   readonly sent: Message[] = [];
   readonly syncs: Done[] = [];
+  /** saveSnapshot() completions, held when the World is made with holdSaves. */
+  readonly saves: Done[] = [];
   readonly timers: { ms: number; fire: () => void }[] = [];
   syncFailure: (() => Error) | null = null;
-  readonly sm = new ListMachine();
+  readonly sm: ListMachine;
   readonly runtime: Runtime<number>;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY) {
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine()) {
+    this.sm = sm;
     const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false }, bootstrapState(ABC));
     this.runtime = new Runtime<number>({
       core,
@@ -47,10 +64,14 @@ class World {
           if (this.syncFailure !== null) done(this.syncFailure());
           else this.syncs.push(done);
         },
-        installSnapshot: (_s, done) => done(null),
+        installSnapshot: (s, done) => {
+          this.log.push(`installSnapshot ${s.meta.index}`);
+          done(null);
+        },
         saveSnapshot: (s, done) => {
           this.log.push(`saveSnapshot ${s.meta.index}`);
-          done(null);
+          if (holdSaves) this.saves.push(done);
+          else done(null);
         },
         compact: (index, done) => {
           this.log.push(`compact ${index}`);
@@ -227,4 +248,148 @@ test('thesis §6.4 a read is served once the state machine has applied its index
   assert.deepEqual(ready, [7], 'not committed yet: b alone is no durable majority');
   w.ack('c', 3);
   assert.deepEqual(ready, [7, 8], 'served as soon as entry 3 is applied (early)');
+});
+
+/** The index of the snapshot whose save the log shows, or 0. */
+function savedIndex(w: World): number {
+  const line = w.log.find((l) => l.startsWith('saveSnapshot'));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
+test('§7 Readies are carried out while a local snapshot is being saved; the log is compacted only once it is durable', () => {
+  const taken: number[] = [];
+  const w = new World({ snapshotTaken: (s) => taken.push(s.meta.index) }, 3, true);
+  w.elect();
+  for (let i = 0; savedIndex(w) === 0; i++) {
+    assert.ok(i < 10, 'a snapshot becomes due');
+    w.core.propose(encode(`v${i}`));
+    w.runtime.pump();
+    w.ack('b', w.core.lastIndex);
+    while (w.syncs.length > 0) w.completeSync();
+    w.runtime.pump();
+  }
+  const index = savedIndex(w);
+  assert.equal(w.saves.length, 1, 'the save is in flight');
+  w.log.length = 0;
+
+  w.core.propose(encode('meanwhile'));
+  w.runtime.pump();
+  const last = w.core.lastIndex;
+  assert.deepEqual(w.log, ['send AppendEntries b', 'send AppendEntries c', 'flush', `append ${last}`, 'sync'], 'a Ready is taken and carried out beside the save');
+  w.ack('b', last);
+  w.completeSync();
+  assert.ok(w.log.includes(`apply ${last}`) && w.log.includes('advance'), w.log.join(' | '));
+  assert.equal(w.runtime.isReadyInFlight, false);
+  assert.equal(w.runtime.isIdle, false, 'the snapshot is still in flight');
+  assert.ok(!w.log.some((l) => l.startsWith('compact')), 'nothing is compacted before the snapshot is durable');
+  assert.equal(w.core.snapshotIndex, 0);
+  assert.deepEqual(taken, []);
+
+  w.saves.shift()!(null);
+  assert.ok(w.log.includes(`compact ${index - 1}`), w.log.join(' | '));
+  assert.equal(w.core.snapshotIndex, index - 1, 'the core compacts behind the durable snapshot, with a Ready done since');
+  assert.deepEqual(taken, [index]);
+  assert.equal(w.runtime.latestSnapshot?.meta.index, index);
+  assert.equal(w.runtime.isIdle, true);
+});
+
+/** A follower of b whose local snapshot (of entries 2–6, committed) is being saved. */
+function followerSaving(hooks: RuntimeHooks<number> = {}): World {
+  const w = new World(hooks, 3, true);
+  const entries = [2, 3, 4, 5, 6].map((index): Entry => ({ index, term: 2, type: 'normal', data: encode(`e${index}`) }));
+  w.runtime.receive({ type: 'AppendEntries', from: 'b', to: 'a', term: 2, prevLogIndex: 1, prevLogTerm: 1, entries, leaderCommit: 6, seq: 1 });
+  w.runtime.pump();
+  w.completeSync();
+  assert.equal(savedIndex(w), 6, `a local snapshot started: ${w.log.join(' | ')}`);
+  assert.deepEqual(w.sm.items, ['e2', 'e3', 'e4', 'e5', 'e6']);
+  w.log.length = 0;
+  return w;
+}
+
+const LEADER_SNAPSHOT = { meta: { index: 20, term: 2, config: ABC }, data: encode(JSON.stringify(['from b'])) };
+
+test("§7 a leader's snapshot to install waits for the local save in flight, then installs", () => {
+  const w = followerSaving();
+  w.runtime.receive({ type: 'InstallSnapshot', from: 'b', to: 'a', term: 2, snapshot: LEADER_SNAPSHOT, seq: 2 });
+  w.runtime.pump();
+  assert.equal(w.runtime.isReadyInFlight, true, 'the Ready with the snapshot is taken');
+  assert.ok(!w.log.includes('installSnapshot 20'), `it waits: the storage stores one snapshot at a time (${w.log.join(' | ')})`);
+  w.saves.shift()!(null);
+  assert.ok(!w.log.some((l) => l.startsWith('compact')), "the core's log restarts after the leader's snapshot: nothing of ours to compact");
+  assert.ok(w.log.includes('installSnapshot 20'), w.log.join(' | '));
+  w.completeSync();
+  assert.deepEqual(w.sm.items, ['from b']);
+  assert.equal(w.runtime.latestSnapshot?.meta.index, 20, 'the newest snapshot is the installed one, not ours');
+  assert.ok(w.sent.some((m) => m.type === 'InstallSnapshotResponse'));
+  assert.equal(w.runtime.isIdle, true);
+});
+
+test('§7 stopped while an install waits for a local save: the install is abandoned, stop() completes once the save does', () => {
+  const w = followerSaving();
+  w.runtime.receive({ type: 'InstallSnapshot', from: 'b', to: 'a', term: 2, snapshot: LEADER_SNAPSHOT, seq: 2 });
+  w.runtime.pump();
+  let isStopped = false;
+  w.runtime.stop(() => (isStopped = true));
+  assert.equal(isStopped, false, 'the save is still in flight');
+  w.saves.shift()!(null);
+  assert.equal(isStopped, true);
+  assert.ok(!w.log.includes('installSnapshot 20'), 'nothing of the abandoned Ready was written');
+  assert.ok(!w.sent.some((m) => m.type === 'InstallSnapshotResponse'));
+});
+
+test('a local snapshot that does not fit raises the alarm and is retried later; the install that waited goes on at once', () => {
+  const alarms: boolean[] = [];
+  const w = followerSaving({ spaceAlarm: (on) => alarms.push(on) });
+  w.runtime.receive({ type: 'InstallSnapshot', from: 'b', to: 'a', term: 2, snapshot: LEADER_SNAPSHOT, seq: 2 });
+  w.runtime.pump();
+  w.saves.shift()!(new NoSpaceError(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }), 'saving a snapshot'));
+  assert.deepEqual(alarms, [true]);
+  assert.deepEqual(w.timers.map((t) => t.ms), [1000]);
+  assert.ok(w.log.includes('installSnapshot 20'));
+  w.completeSync();
+  assert.equal(w.runtime.latestSnapshot?.meta.index, 20);
+});
+
+/** A leader whose state machine snapshots in slices, with a snapshot being serialized (its next slice's timer pending). */
+function leaderSerializing(sm: SlicedListMachine, hooks: RuntimeHooks<number> = {}): World {
+  const w = new World(hooks, 3, false, sm);
+  w.elect();
+  for (let i = 0; !w.timers.some((t) => t.ms === 0); i++) {
+    assert.ok(i < 10, 'a snapshot becomes due');
+    w.core.propose(encode(`v${i}`));
+    w.runtime.pump();
+    w.ack('b', w.core.lastIndex);
+    while (w.syncs.length > 0) w.completeSync();
+    w.runtime.pump();
+  }
+  return w;
+}
+
+test('§7 a snapshot serialized in slices, one per clock turn: Readies and applies go on between them, and it holds the state it began with', () => {
+  const taken: string[] = [];
+  const w = leaderSerializing(new SlicedListMachine(), { snapshotTaken: (s) => taken.push(new TextDecoder().decode(s.data)) });
+  const began = JSON.stringify(w.sm.items);
+  assert.equal(savedIndex(w), 0, 'not saved before it is serialized');
+  w.log.length = 0;
+  w.core.propose(encode('meanwhile'));
+  w.runtime.pump();
+  w.ack('b', w.core.lastIndex);
+  w.completeSync();
+  assert.ok(w.log.includes(`apply ${w.core.lastIndex}`) && w.log.includes('advance'), w.log.join(' | '));
+  assert.equal(w.runtime.stats.appliedWhileSerializing, 1);
+  for (let slice = w.timers.findIndex((t) => t.ms === 0); slice >= 0; slice = w.timers.findIndex((t) => t.ms === 0)) w.timers.splice(slice, 1)[0]!.fire();
+  assert.ok(savedIndex(w) > 0, 'saved once serialized');
+  assert.deepEqual(taken, [began], 'the snapshot holds the state it began with, not what was applied meanwhile');
+  assert.ok(!began.includes('meanwhile') && w.sm.items.includes('meanwhile'));
+});
+
+test('stop() gives up a snapshot still being serialized at once: nothing of it was written', () => {
+  const sm = new SlicedListMachine();
+  const w = leaderSerializing(sm);
+  let isStopped = false;
+  w.runtime.stop(() => (isStopped = true));
+  assert.equal(isStopped, true);
+  assert.equal(sm.abandoned, 1);
+  for (const t of w.timers.filter((t) => t.ms === 0)) t.fire();
+  assert.equal(savedIndex(w), 0);
 });

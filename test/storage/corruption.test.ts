@@ -446,6 +446,24 @@ test('§7 an install interrupted before its WAL marker: the log after a snapshot
   assert.deepEqual(loaded.state.entries.map((e) => `${e.index}/${e.term}`), ['9/2']);
   await loaded.storage.close();
 
+  // A log that ends AT the snapshot's index, with another term there: the entry at the index
+  // is another history too. Kept, it would pass this start (nothing follows it) and discard,
+  // at the next one, everything appended after the snapshot meanwhile.
+  dir = temp.make();
+  storage = await FileStorage.open(dir, { segmentBytes: SEGMENT_BYTES, logger: new RecordingLogger() });
+  storage.append(range(1, 8, 1));
+  await storage.sync();
+  await storage.close();
+  await writeSnapshotFile(join(dir, 'snap'), snapshotAt(8, 2));
+  loaded = await openAndLoad(dir);
+  assert.equal(loaded.state.applied, 8);
+  loaded.storage.append(range(9, 10, 2));
+  await loaded.storage.sync();
+  await loaded.storage.close();
+  loaded = await openAndLoad(dir);
+  assert.deepEqual(loaded.state.entries.map((e) => `${e.index}/${e.term}`), ['9/2', '10/2']);
+  await loaded.storage.close();
+
   // The same term at the snapshot's index: the entries after it are kept.
   dir = temp.make();
   storage = await FileStorage.open(dir, { segmentBytes: SEGMENT_BYTES, logger: new RecordingLogger() });

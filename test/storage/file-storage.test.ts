@@ -143,3 +143,41 @@ test('FileStorage: producers looping append → sync concurrently never overlap 
   assert.ok(indexes.every((index, i) => index === i + 1));
   await s.close();
 });
+
+test('FileStorage: one snapshot store at a time; no compaction beside an install (storage/types.ts)', async () => {
+  const dir = temp.make();
+  const s = await openAt(dir);
+  s.append(range(1, 40, 1));
+  await s.sync();
+  const saving = s.saveSnapshot(snapshotAt(10, 1));
+  await assert.rejects(s.saveSnapshot(snapshotAt(20, 1)), /one at a time/);
+  await assert.rejects(s.installSnapshot(snapshotAt(50, 2)), /one at a time/);
+  await saving;
+  const installing = s.installSnapshot(snapshotAt(50, 2));
+  await assert.rejects(s.compact(10), /while a snapshot is being installed/);
+  await installing;
+  const compacting = s.compact(50);
+  await assert.rejects(s.installSnapshot(snapshotAt(60, 2)), /while the log is being compacted/);
+  await compacting;
+  await s.installSnapshot(snapshotAt(60, 2));
+  await s.close();
+  const reopened = await openAt(dir);
+  assert.equal((await reopened.load()).snapshot?.index, 60);
+  await reopened.close();
+});
+
+test('FileStorage: a snapshot larger than one write chunk (checksummed a chunk at a time) round-trips and verifies', async () => {
+  const dir = temp.make();
+  const s = await openAt(dir);
+  s.append(range(1, 5, 1));
+  await s.sync();
+  const data = new Uint8Array(9 * 1024 * 1024 + 17);
+  for (let i = 0; i < data.length; i += 4093) data[i] = (i >>> 12) & 0xff;
+  await s.saveSnapshot({ meta: snapshotAt(5, 1).meta, data });
+  await s.close();
+  const reopened = await openAt(dir);
+  assert.equal((await reopened.load()).snapshot?.index, 5, 'the checksum over all chunks verifies at recovery');
+  const loaded = await reopened.loadSnapshot();
+  assert.ok(loaded !== null && Buffer.from(loaded.data).equals(Buffer.from(data)));
+  await reopened.close();
+});

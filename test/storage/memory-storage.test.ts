@@ -95,3 +95,41 @@ test('MemoryStorage: every promise it returns is already settled when the call r
   await Promise.resolve();
   assert.deepEqual(settled, ['sync', 'saveSnapshot', 'compact', 'installSnapshot']);
 });
+
+test("MemoryStorage: a save in FileStorage's two halves (the simulator's); a crash between them keeps the snapshot and loses the queue", () => {
+  const s = new MemoryStorage();
+  s.append(range(1, 10, 1));
+  void s.sync();
+  // A Ready's write queued beside the save, then the snapshot file becomes durable.
+  s.append(range(11, 12, 1));
+  s.writeSnapshot(snapshotAt(8, 1));
+  assert.equal(s.snapshotIndex, 8);
+  s.crash();
+  let state = s.recover().state;
+  assert.equal(state.applied, 8);
+  assert.deepEqual(state.entries.map((e) => e.index), [9, 10], 'the log after the snapshot is kept; the queued write is lost');
+  // The second half (the WAL marker's sync) makes what was queued before it durable.
+  s.append(range(11, 12, 1));
+  s.writeSnapshot(snapshotAt(10, 1));
+  void s.sync();
+  s.crash();
+  state = s.recover().state;
+  assert.equal(state.applied, 10);
+  assert.deepEqual(state.entries.map((e) => e.index), [11, 12]);
+});
+
+test('MemoryStorage: recovery restarts the log after a snapshot it disagrees with or does not reach, as FileStorage does (§7)', () => {
+  const s = new MemoryStorage();
+  s.append(range(1, 8, 1));
+  void s.sync();
+  s.writeSnapshot(snapshotAt(8, 2));
+  assert.deepEqual(s.recover().state.entries, []);
+  s.append(range(9, 10, 2));
+  void s.sync();
+  assert.deepEqual(entriesOf(s), ['9/2', '10/2'], 'the entry of another term at the snapshot index is gone for good');
+  s.writeSnapshot(snapshotAt(20, 2));
+  assert.deepEqual(s.recover().state.entries, []);
+  s.append(range(21, 21, 2));
+  void s.sync();
+  assert.deepEqual(entriesOf(s), ['21/2']);
+});

@@ -328,6 +328,38 @@ test('EIO from a WAL write stays sticky and fatal: after a failed fsync a retry 
   }
 });
 
+test('EIO: a sync that joined while the failing write was in flight (a snapshot marker beside a Ready) fails too, and writes nothing after it', async () => {
+  const dir = temp.make();
+  try {
+    const storage = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger: new RecordingLogger() });
+    storage.append(range(1, 3, 1));
+    await storage.sync();
+    storage.append(range(4, 6, 1));
+    let writes = 0;
+    const restore = await breakWritev(dir, () => {
+      writes++;
+      return new Promise((_resolve, reject) => setTimeout(() => reject(osError('EIO')), 20));
+    });
+    try {
+      const first = storage.sync();
+      // Queued while the first write is in flight, as FileStorage queues a snapshot marker:
+      // this caller joins the next flush, which must not start after the failure.
+      storage.append(range(7, 8, 1));
+      const joined = storage.sync();
+      const [a, b] = await Promise.allSettled([first, joined]);
+      assert.equal(a.status, 'rejected');
+      assert.equal(b.status, 'rejected');
+      assert.ok(b.status === 'rejected' && b.reason instanceof StorageFailedError, `expected StorageFailedError, got ${b.status === 'rejected' ? String(b.reason) : 'success'}`);
+      assert.equal(writes, 1, 'nothing was written past the failed write');
+    } finally {
+      restore();
+    }
+    await storage.abandon();
+  } finally {
+    temp.removeAll();
+  }
+});
+
 test('FileStorage refuses a segmentBytes outside its limits', async () => {
   const dir = temp.make();
   try {

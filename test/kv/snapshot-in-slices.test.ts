@@ -1,0 +1,68 @@
+// §7 snapshots written in slices while the store goes on applying (KvStateMachine.beginSnapshot,
+// issue 11: a large store's snapshot must not hold the event loop for its whole length): the
+// bytes are exactly those snapshot() returned when it began, whatever is applied between slices,
+// and readable by the one decoder there is.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { KvStateMachine } from '../../src/kv/index.js';
+import type { Command } from '../../src/kv/index.js';
+import { bytes, commandArb, entryOf, keyArb, valueArb } from './helpers.js';
+
+/** Mostly plain puts and deletes of the few keys there are: every slice has keys to change under it. */
+const changeArb: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('put' as const), key: keyArb, value: valueArb, time: fc.nat({ max: 100 }) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('delete' as const), key: keyArb, time: fc.nat({ max: 100 }) }) },
+  { weight: 1, arbitrary: commandArb },
+);
+
+test('§7 property: a snapshot written in slices, with commands applied between them, is the snapshot of the moment it began', () => {
+  fc.assert(
+    fc.property(fc.array(changeArb, { maxLength: 40 }), fc.array(changeArb, { maxLength: 40 }), fc.integer({ min: 1, max: 64 }), (before, during, sliceBytes) => {
+      const sm = new KvStateMachine({ idempotencyMaxRecords: 2 });
+      let index = 0;
+      for (const cmd of before) sm.apply(entryOf(++index, cmd));
+      const expected = sm.snapshot();
+      const inProgress = sm.beginSnapshot();
+      let out: Uint8Array | null = null;
+      for (let i = 0; out === null; i++) {
+        out = inProgress.step(sliceBytes);
+        const cmd = during[i];
+        if (cmd !== undefined) sm.apply(entryOf(++index, cmd));
+      }
+      for (const cmd of during.slice(Math.min(during.length, index - before.length))) sm.apply(entryOf(++index, cmd));
+      assert.deepEqual(Buffer.from(out), Buffer.from(expected));
+      const replica = new KvStateMachine({ idempotencyMaxRecords: 2 });
+      replica.restore(out);
+      assert.deepEqual(Buffer.from(replica.snapshot()), Buffer.from(expected), 'it restores to the state it was taken of');
+      // And the store that went on applying snapshots its own, newer state.
+      const fresh = new KvStateMachine({ idempotencyMaxRecords: 2 });
+      for (let i = 1; i <= index; i++) fresh.apply(entryOf(i, i <= before.length ? before[i - 1]! : during[i - before.length - 1]!));
+      assert.deepEqual(Buffer.from(sm.snapshot()), Buffer.from(fresh.snapshot()));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('a snapshot in slices: one at a time; restore() abandons it; so does abandon()', () => {
+  const sm = new KvStateMachine();
+  for (let i = 1; i <= 50; i++) sm.apply(entryOf(i, { type: 'put', key: `k${String(i).padStart(3, '0')}`, value: bytes('v'.repeat(i)), time: i }));
+  const first = sm.beginSnapshot();
+  assert.throws(() => sm.beginSnapshot(), /already being written/);
+  assert.equal(first.step(16), null);
+  const data = sm.snapshot.call(new KvStateMachine());
+  sm.restore(data);
+  assert.throws(() => first.step(16), /abandoned/);
+  const second = sm.beginSnapshot();
+  second.abandon();
+  assert.throws(() => second.step(16), /abandoned/);
+  assert.ok(sm.beginSnapshot().step(Number.POSITIVE_INFINITY) !== null, 'a new one can begin');
+});
+
+test("a wrapper's header goes in front of a snapshot without a copy of it: prefix + the snapshot's bytes", () => {
+  const sm = new KvStateMachine();
+  for (let i = 1; i <= 20; i++) sm.apply(entryOf(i, { type: 'put', key: `k${i}`, value: bytes('v'.repeat(i)), time: i }));
+  const prefix = new Uint8Array([9, 8, 7]);
+  const out = sm.beginSnapshot(prefix).step(Number.POSITIVE_INFINITY)!;
+  assert.deepEqual(Buffer.from(out), Buffer.concat([Buffer.from(prefix), Buffer.from(sm.snapshot())]));
+});
