@@ -181,8 +181,12 @@ export function refusal(r: Raft, m: Message): DropReason | null {
     case 'TimeoutNow':
       // Thesis §3.10: only the leader sends TimeoutNow, to a follower that acknowledged its log
       // in its term; so it never carries a newer term, and it comes from the leader we follow.
+      // A (pre-)candidate of the same term may get it late from the leader it stopped hearing;
+      // it contradicts nothing there, and the candidate's step ignores it.
       if (m.term < r.term) return null;
-      return m.term === r.term && r.currentRole === 'follower' && r.leader === m.from ? null : 'not-leader';
+      if (m.term > r.term || r.currentRole === 'leader') return 'not-leader';
+      if (r.currentRole === 'follower') return r.leader === m.from ? null : 'not-leader';
+      return r.leader === null || r.leader === m.from ? null : 'not-leader';
     case 'AppendEntriesResponse':
     case 'InstallSnapshotResponse': {
       if (r.currentRole !== 'leader' || m.term !== r.term) return null;

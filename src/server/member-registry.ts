@@ -10,6 +10,12 @@
 import type { Entry, NodeId, StateMachine } from '../raft/index.js';
 import { isAddress, isNodeId } from './address.js';
 import { CLUSTER_ID_PATTERN } from './identity.js';
+import type { SnapshotInProgress } from '../node/runtime.js';
+
+/** A machine that writes its snapshot in slices behind a wrapper's header (KvStateMachine). */
+interface PrefixedSlicedSnapshots {
+  beginSnapshot(prefix: Uint8Array | null): SnapshotInProgress;
+}
 
 export const MEMBER_RECORD_TAG = 0xfe;
 /** Version 1: [1][u32 n][JSON [[id, addresses], ...]][inner]; version 2: the JSON is {members, clusterId}. */
@@ -126,16 +132,50 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
     }
   }
 
-  snapshot(): Uint8Array {
+  /** The snapshot's header: version, registry length, registry. */
+  private snapshotHeader(): Uint8Array {
     const registry = encoder.encode(JSON.stringify({ members: [...this.addresses], clusterId: this.id }));
-    const inner = this.inner.snapshot();
-    const out = new Uint8Array(5 + registry.length + inner.length);
-    const view = new DataView(out.buffer);
+    const out = new Uint8Array(5 + registry.length);
     out[0] = SNAPSHOT_VERSION;
-    view.setUint32(1, registry.length);
+    new DataView(out.buffer).setUint32(1, registry.length);
     out.set(registry, 5);
-    out.set(inner, 5 + registry.length);
     return out;
+  }
+
+  snapshot(): Uint8Array {
+    const header = this.snapshotHeader();
+    const inner = this.inner.snapshot();
+    const out = new Uint8Array(header.length + inner.length);
+    out.set(header, 0);
+    out.set(inner, header.length);
+    return out;
+  }
+
+  /**
+   * A snapshot written in slices while apply goes on (the runtime's SlicedSnapshots): the inner
+   * machine writes it behind our header when it can (KvStateMachine does), so neither the whole
+   * store is serialized in one turn of the loop nor its bytes copied once more here. An inner
+   * machine that cannot slice is snapshotted at once, at the first step.
+   */
+  beginSnapshot(): SnapshotInProgress {
+    const header = this.snapshotHeader();
+    const inner = this.inner as Partial<PrefixedSlicedSnapshots>;
+    if (typeof inner.beginSnapshot === 'function') return inner.beginSnapshot(header);
+    let over = false;
+    return {
+      step: () => {
+        if (over) throw new Error('snapshot already complete or abandoned');
+        over = true;
+        const body = this.inner.snapshot();
+        const out = new Uint8Array(header.length + body.length);
+        out.set(header, 0);
+        out.set(body, header.length);
+        return out;
+      },
+      abandon: () => {
+        over = true;
+      },
+    };
   }
 
   restore(data: Uint8Array): void {

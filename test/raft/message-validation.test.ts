@@ -191,6 +191,22 @@ test('thesis §3.10 TimeoutNow is honoured only from the leader of the current t
   assert.ok(out.messages.some((m) => m.type === 'RequestVote'));
 });
 
+test('thesis §3.10 a late TimeoutNow at a pre-candidate of the same term is legitimate, and ignored', () => {
+  // The leader's TimeoutNow can arrive after the target stopped hearing it and began a pre-vote
+  // (§9.6): the term is unchanged and no other leader is known, so nothing is contradicted.
+  const b = nodeFrom('b', ABC, { terms: [1, 2, 2], currentTerm: 2, commitIndex: 3 }, { preVote: true, checkQuorum: false });
+  b.stepOut(appendEntries('a', 'b', 2, 3, 2, [], 3));
+  b.raft.campaign();
+  b.drain();
+  assert.deepEqual([b.raft.role, b.raft.currentTerm, b.raft.leaderId], ['pre-candidate', 2, null]);
+  const out = b.stepOut(TN);
+  assert.deepEqual(b.raft.droppedMessages, zeroDrops(), 'not counted as a second leader');
+  assert.deepEqual([b.raft.role, b.raft.currentTerm], ['pre-candidate', 2], 'a pre-candidate ignores it');
+  assert.deepEqual(out.messages, []);
+  // Another server's TimeoutNow of the term is still dropped, and one from a leader of a newer term.
+  assertDropped(b, with_(TN, { term: 3 }), 'not-leader', 'of a newer term');
+});
+
 test('thesis §4.2.2 a Removed of a newer term, or naming an entry this server lacks or that lists it, is dropped', () => {
   const b = follower();
   assertDropped(b, with_(RM, { term: 3 }), 'not-leader', 'newer term');

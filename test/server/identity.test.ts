@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { Entry } from '../../src/raft/index.js';
+import type { Entry, StateMachine } from '../../src/raft/index.js';
 import { ClusterFileError, ClusterIdentity, foundingId, newClusterId, readClusterFile } from '../../src/server/identity.js';
 import { encodeClusterIdRecord, encodeMemberRecord, MEMBER_RECORD_TAG, ServiceStateMachine } from '../../src/server/member-registry.js';
-import { KvStateMachine } from '../../src/kv/index.js';
+import { encodeCommand, KvStateMachine } from '../../src/kv/index.js';
 
 const cluster = (s: string): Map<string, { host: string; port: number }> =>
   new Map(s.split(',').map((p) => [p.split('=')[0]!, { host: '127.0.0.1', port: Number(p.split(':')[1]) }]));
@@ -121,4 +121,44 @@ test('the first committed cluster id wins; it rides in snapshots; version 1 snap
   old.restore(v1);
   assert.equal(old.addresses.get('n2')?.peerAddr, '127.0.0.1:1');
   assert.equal(old.clusterId, null);
+});
+
+test('the service snapshot is written in slices behind the registry header, as it stood when it began', () => {
+  const put = (key: string, value: string): Uint8Array => encodeCommand({ type: 'put', key, value: new TextEncoder().encode(value), time: 0 });
+  const sm = new ServiceStateMachine(new KvStateMachine());
+  let index = 0;
+  sm.apply(entry(++index, encodeClusterIdRecord(newClusterId())));
+  sm.apply(entry(++index, encodeMemberRecord('n2', { peerAddr: '127.0.0.1:1', clientAddr: '127.0.0.1:2' })));
+  for (let i = 0; i < 500; i++) sm.apply(entry(++index, put(`k${i}`, `v${i}`)));
+  const expected = sm.snapshot();
+  const inProgress = sm.beginSnapshot();
+  // While it is written: overwrite, create, and change the registry; none of it may show.
+  let bytes: Uint8Array | null = null;
+  for (let turn = 0; bytes === null; turn++) {
+    assert.ok(turn < 10_000, 'the snapshot completes');
+    sm.apply(entry(++index, put(`k${turn % 500}`, `changed ${turn}`)));
+    sm.apply(entry(++index, put(`new${turn}`, 'x')));
+    if (turn === 3) sm.apply(entry(++index, encodeMemberRecord('n3', { peerAddr: '127.0.0.1:3', clientAddr: '127.0.0.1:4' })));
+    bytes = inProgress.step(256);
+  }
+  assert.deepEqual(bytes, expected, 'the same bytes snapshot() gave when it began');
+  const kv = new KvStateMachine();
+  const copy = new ServiceStateMachine(kv);
+  copy.restore(bytes);
+  assert.equal(copy.clusterId, sm.clusterId);
+  assert.deepEqual([...copy.addresses.keys()], ['n2']);
+  assert.equal(new TextDecoder().decode(kv.get('k7')!.value), 'v7');
+  assert.equal(kv.get('new0'), null);
+});
+
+test('an inner state machine that cannot slice is snapshotted whole at the first step', () => {
+  const inner: StateMachine<undefined> = {
+    apply: () => undefined,
+    snapshot: () => Uint8Array.of(7, 8, 9),
+    restore: () => undefined,
+  };
+  const sm = new ServiceStateMachine(inner);
+  const inProgress = sm.beginSnapshot();
+  assert.deepEqual(inProgress.step(1), sm.snapshot());
+  assert.throws(() => inProgress.step(1), /already complete/);
 });
