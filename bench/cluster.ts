@@ -22,7 +22,7 @@ import { RaftKvClient } from '../src/client/index.js';
 import { EtcdChannel } from './grpc/etcd-channel.js';
 import {
   ResultSet, Resources, findEtcd, formatFinalLines, formatForwardingCost, formatCeilingProbe, formatLevel, formatProfileSummary, formatTable,
-  parseRoutings, probeCeiling, raftkvMembers, rejectUnknownFlags, runBench, runEtcdLoad, runRaftkvLoad, startEtcd, startRaftkv,
+  parseRoutings, probeCeiling, raftkvMembers, readCounters, formatBatching, type RaftkvCounters, rejectUnknownFlags, runBench, runEtcdLoad, runRaftkvLoad, startEtcd, startRaftkv,
   summarizeCpuProfile, type LoadResult, type Routing, type SystemName,
 } from './lib/index.js';
 
@@ -117,7 +117,17 @@ async function benchRaftkv(res: Resources, cfg: Config, value: Buffer, results: 
     if (leaderIndex < 0) throw new Error(`the leader ${sut.leaderName} is not among the members ${members.map((m) => m.id).join(', ')}`);
     console.log(`raftkv: members ${members.map((m) => `${m.id} ${m.url}`).join(', ')}; leader ${sut.leaderName}; load through RaftKvClient (HTTP/1.1 keep-alive, one client and connection per benchmark client)`);
     const common = { members, leaderIndex, keys: cfg.keys, value };
-    await runLevels('raftkv', cfg, results, (routing, concurrency, warmupMs, durationMs) => runRaftkvLoad({ ...common, routing, concurrency, warmupMs, durationMs }));
+    // Per applied entry on each member, measured over each level (warm-up included): how well
+    // writes are batched into syncs and peer writes.
+    const readAll = (): Promise<RaftkvCounters[]> => Promise.all(members.map((m) => readCounters(m.url)));
+    await runLevels('raftkv', cfg, results, async (routing, concurrency, warmupMs, durationMs) => {
+      const before = await readAll();
+      const r = await runRaftkvLoad({ ...common, routing, concurrency, warmupMs, durationMs });
+      const after = await readAll();
+      const followers = members.flatMap((_, i) => (i === leaderIndex ? [] : [[before[i]!, after[i]!] as [RaftkvCounters, RaftkvCounters]]));
+      console.log(`raftkv ${routing} c=${concurrency} ${formatBatching([before[leaderIndex]!, after[leaderIndex]!], followers)}`);
+      return r;
+    });
     const client = new RaftKvClient({ endpoints: members.map((m) => m.url), timeoutMs: 3000 });
     try {
       leaderChangeNote('raftkv', sut.leaderName, (await client.status()).leader);

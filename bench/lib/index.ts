@@ -19,6 +19,7 @@ export { ResultSet, SYSTEMS, fmt, forwardingCost, formatFinalLines, formatForwar
 export { flagValue, numberFlag, rejectUnknownFlags } from './flags.js';
 export { runFill, type FillOptions, type FillResult, type FillStep } from './fill.js';
 export { diskBytes, memberMemory, pidsWithArgument, processMemory, readHeapSample, type HeapSample, type ProcessMemory } from './process-memory.js';
+export { formatBatching, parseCounters, readCounters, type RaftkvCounters } from './raftkv-counters.js';
 export { startupPhases, type StartupPhase } from './raftkv-startup.js';
 export { measureRestart, type MemberRestart, type RestartResult } from './restart-probe.js';
 export { startScaleEtcd, startScaleRaftkv, type LoadSpec, type MemberReading, type MemberState, type ScaleSystem, type StartOptions } from './scale-systems.js';

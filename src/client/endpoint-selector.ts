@@ -21,6 +21,9 @@ export class EndpointSelector {
   readonly endpoints: readonly string[];
   private cursor = 0;
   private leader: string | null = null;
+  /** The last `raftkv-leader` header seen, and its normalised URL (null: not an endpoint). */
+  private lastHeader: string | null = null;
+  private lastHeaderUrl: string | null = null;
 
   constructor(endpoints: readonly string[]) {
     const unique = [...new Set(endpoints.map(normalizeEndpoint))];
@@ -47,12 +50,20 @@ export class EndpointSelector {
       if (!answeredOk && this.leader === answeredBy) this.leader = null;
       return;
     }
-    let url: string;
-    try {
-      url = normalizeEndpoint(header);
-    } catch {
-      return;
+    // Every answer names the leader, nearly always the same one: parse a header once.
+    let url: string | null;
+    if (header === this.lastHeader) {
+      url = this.lastHeaderUrl;
+    } else {
+      try {
+        url = normalizeEndpoint(header);
+      } catch {
+        url = null;
+      }
+      this.lastHeader = header;
+      this.lastHeaderUrl = url;
     }
+    if (url === null) return;
     if (!answeredOk && url === answeredBy) return;
     this.leader = url;
   }

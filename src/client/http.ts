@@ -5,7 +5,7 @@
 import { backoffDelayMs, parseRetryAfterMs, sleep } from './backoff.js';
 import { EndpointSelector } from './endpoint-selector.js';
 import { OutcomeUnknownError, PermissionDeniedError, RaftKvClientError, TlsError, UnauthenticatedError, UnavailableError, errorFromResponse, isFinalCode, type TlsFailure } from './errors.js';
-import { CONNECT_TIMEOUT, isMarkedNotSent, type FetchLike } from './node-transport.js';
+import { CONNECT_TIMEOUT, isMarkedNotSent, type FetchLike, type ResponseHeaders } from './node-transport.js';
 
 export interface RequestSpec {
   readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -22,7 +22,7 @@ export interface RequestSpec {
 export interface Answer {
   readonly status: number;
   readonly endpoint: string;
-  readonly headers: Headers;
+  readonly headers: ResponseHeaders;
   readonly body: Uint8Array;
 }
 
@@ -136,12 +136,16 @@ export class Requester {
     if (contentType !== undefined) headers['content-type'] = contentType;
     if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
     if (this.options.token !== undefined) headers['authorization'] = `Bearer ${this.options.token}`;
+    // A controller and a timer cleared on the answer, not AbortSignal.timeout(): that one costs
+    // ~11 µs here and keeps a timer alive until it fires, thousands of them under load.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${attemptMs} ms`, 'TimeoutError')), attemptMs);
     try {
       const response = await this.options.fetch(endpoint + spec.path, {
         method: spec.method,
         headers,
         ...(spec.body !== undefined ? { body: spec.body } : {}),
-        signal: AbortSignal.timeout(attemptMs),
+        signal: controller.signal,
       });
       const body = new Uint8Array(await response.arrayBuffer());
       return { status: response.status, endpoint, headers: response.headers, body };
@@ -149,6 +153,8 @@ export class Requester {
       const tls = tlsFailure(endpoint, err);
       if (tls !== undefined) throw tls;
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -39,6 +39,14 @@ export class Gauge implements Metric {
   }
 }
 
+/** A counter whose value is read at scrape time (it is kept elsewhere, e.g. by the process). */
+export class ReadCounter implements Metric {
+  constructor(readonly name: string, readonly help: string, private readonly read: () => number) {}
+  render(): string {
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, `${this.name} ${this.read()}`].join('\n');
+  }
+}
+
 export class Histogram implements Metric {
   private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}

@@ -3,7 +3,7 @@
 import type { RaftNode } from '../node/index.js';
 import { DROP_REASONS, ROLES } from '../raft/index.js';
 import type { TcpTransport } from '../transport/index.js';
-import { Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
+import { Gauge, Histogram, LATENCY_BUCKETS_SECONDS, ReadCounter, type Registry } from './metrics.js';
 
 export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, transport: TcpTransport): void {
   // One copy of the node's status per scrape, taken before any gauge reads it.
@@ -27,6 +27,11 @@ export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, tr
     for (const ms of node.stats.syncDurationsMs.splice(0)) fsync.observe(ms / 1000);
   });
   registry.register(new Gauge('raftkv_transport_messages_sent_total', 'Raft messages sent per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesSent] as const)));
+  registry.register(new ReadCounter('process_cpu_seconds_total', 'User and system CPU time spent by this process', () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  }));
+  registry.register(new Gauge('raftkv_transport_writes_total', 'Batches of Raft messages written to a peer at once (one writev each), per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.writes] as const)));
   registry.register(new Gauge('raftkv_raft_messages_refused_total', 'Peer messages the consensus core dropped unapplied, by reason (invalid, not-leader, stale-sender, misaddressed)', () => DROP_REASONS.map((reason) => [{ reason }, s.droppedMessages[reason]] as const)));
   registry.register(new Gauge('raftkv_transport_connections_rejected_total', 'Inbound peer connections refused or closed, by reason', () => Object.entries(transport.stats().rejected).map(([reason, n]) => [{ reason }, n] as const)));
   registry.register(new Gauge('raftkv_transport_messages_dropped_total', 'Raft messages dropped per peer (queue full or unreachable)', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesDropped] as const)));

@@ -55,6 +55,8 @@ export class PeerSender {
   private queuedBytes = 0;
   private messagesSent = 0;
   private bytesSent = 0;
+  /** Batches handed to the socket (each one writev, or one write). */
+  private writes = 0;
   private messagesDropped = 0;
   private bytesDropped = 0;
   private reconnects = 0;
@@ -129,6 +131,7 @@ export class PeerSender {
       connected: this.state === 'open',
       messagesSent: this.messagesSent,
       bytesSent: this.bytesSent,
+      writes: this.writes,
       messagesDropped: this.messagesDropped,
       bytesDropped: this.bytesDropped,
       queuedMessages: this.queue.length - this.head,
@@ -256,6 +259,7 @@ export class PeerSender {
     if (this.state !== 'open' || socket === null || socket.writableNeedDrain) return;
     if (this.queue.length === this.head) return;
     socket.cork();
+    this.writes++;
     let isFull = false;
     while (this.head < this.queue.length && !isFull) {
       const frame = this.queue[this.head]!;

@@ -175,6 +175,8 @@ export interface PeerStats {
   readonly connected: boolean;
   readonly messagesSent: number;
   readonly bytesSent: number;
+  /** Batches of messages handed to the socket at once (one writev each). */
+  readonly writes: number;
   readonly messagesDropped: number;
   /** Counts only drops after encoding; a message refused by a full queue is not encoded. */
   readonly bytesDropped: number;

@@ -1,0 +1,63 @@
+// What a raftkv member did per applied entry during a run, from its /metrics: WAL syncs, peer
+// writes (one writev each), peer messages and CPU time. Over a closed-loop run these say how well writes
+// are batched: at high load, one sync and one write per peer per entry means no group commit.
+
+/** The counters read from one member's /metrics (sums over labels). */
+export interface RaftkvCounters {
+  readonly entries: number;
+  readonly syncs: number;
+  readonly peerWrites: number;
+  readonly peerMessages: number;
+  /** CPU seconds of the member process (user + system). */
+  readonly cpuSeconds: number;
+}
+
+const NAMES = {
+  entries: 'raftkv_applied_entries_total',
+  syncs: 'raftkv_wal_syncs_total',
+  peerWrites: 'raftkv_transport_writes_total',
+  peerMessages: 'raftkv_transport_messages_sent_total',
+  cpuSeconds: 'process_cpu_seconds_total',
+} as const;
+
+/** Sums each counter's samples in Prometheus text; a missing counter reads 0. */
+export function parseCounters(text: string): RaftkvCounters {
+  const sums = { entries: 0, syncs: 0, peerWrites: 0, peerMessages: 0, cpuSeconds: 0 };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    if (space < 0) continue;
+    const name = line.slice(0, line.search(/[{ ]/));
+    for (const [field, metric] of Object.entries(NAMES) as [keyof typeof NAMES, string][]) {
+      if (name === metric) {
+        const v = Number(line.slice(space + 1));
+        if (Number.isFinite(v)) sums[field] += v;
+      }
+    }
+  }
+  return sums;
+}
+
+export async function readCounters(url: string): Promise<RaftkvCounters> {
+  const res = await fetch(new URL('/metrics', url), { signal: AbortSignal.timeout(3000) });
+  if (!res.ok) throw new Error(`GET ${url}/metrics: ${res.status}`);
+  return parseCounters(await res.text());
+}
+
+/** One line: per applied entry, on the leader and on each follower (mean), between two readings. */
+export function formatBatching(leader: [RaftkvCounters, RaftkvCounters], followers: [RaftkvCounters, RaftkvCounters][]): string {
+  const per = (a: RaftkvCounters, b: RaftkvCounters, f: keyof RaftkvCounters): string => {
+    const entries = b.entries - a.entries;
+    return entries > 0 ? ((b[f] - a[f]) / entries).toFixed(2) : '-';
+  };
+  const [la, lb] = leader;
+  const entries = lb.entries - la.entries;
+  const follower = (f: keyof RaftkvCounters): string => {
+    if (followers.length === 0 || entries <= 0) return '-';
+    const total = followers.reduce((s, [a, b]) => s + (b[f] - a[f]), 0);
+    return (total / followers.length / entries).toFixed(2);
+  };
+  const cpuUs = (a: RaftkvCounters, b: RaftkvCounters): string => (entries > 0 ? (((b.cpuSeconds - a.cpuSeconds) * 1e6) / entries).toFixed(0) : '-');
+  const followerCpu = followers.map(([a, b]) => cpuUs(a, b)).join('/');
+  return `per entry (${entries} applied): leader ${per(la, lb, 'syncs')} WAL syncs, ${per(la, lb, 'peerWrites')} peer writes, ${per(la, lb, 'peerMessages')} peer messages, ${cpuUs(la, lb)} µs CPU; each follower ${follower('syncs')} syncs, ${follower('peerWrites')} writes, ${follower('peerMessages')} messages, ${followerCpu} µs CPU`;
+}
