@@ -33,6 +33,8 @@ export interface RaftNodeOptions<R> {
   snapshotEntries?: number;
   /** @default 5000 — entries kept behind a snapshot so slightly slow followers need no snapshot */
   snapshotCatchUpEntries?: number;
+  /** @default 25 — percent of the last snapshot's size the log since must hold before the next (runtime.ts); 0: off */
+  snapshotLogPercent?: number;
   /** @default Math.random */
   random?: () => number;
   logger?: NodeLogger;
@@ -43,6 +45,7 @@ export const DEFAULT_NODE_OPTIONS = {
   electionMs: 1000,
   snapshotEntries: 10_000,
   snapshotCatchUpEntries: 5_000,
+  snapshotLogPercent: 25,
 } as const;
 
 export interface Applied<R> {

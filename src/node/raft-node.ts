@@ -118,6 +118,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       latestSnapshot: snapshot,
       snapshotEntries: options.snapshotEntries ?? DEFAULT_NODE_OPTIONS.snapshotEntries,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
+      snapshotLogPercent: options.snapshotLogPercent ?? DEFAULT_NODE_OPTIONS.snapshotLogPercent,
       hooks: this.hooks(),
       logger: this.logger,
       stats: this.stats,

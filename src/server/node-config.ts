@@ -36,6 +36,8 @@ export interface NodeConfig {
   readonly electionMs: number;
   readonly snapshotEntries: number;
   readonly snapshotCatchUpEntries: number;
+  /** The log since the last snapshot must hold this percent of its size before the next; 0: off. */
+  readonly snapshotLogPercent: number;
   readonly requestTimeoutMs: number;
   readonly maxPending: number;
   readonly maxKeyBytes: number;
@@ -63,6 +65,7 @@ export const DEFAULT_NODE_CONFIG = {
   electionMs: 1000,
   snapshotEntries: 10_000,
   snapshotCatchUpEntries: 5_000,
+  snapshotLogPercent: 25,
   requestTimeoutMs: 5000,
   maxPending: 10_000,
   maxKeyBytes: 4096,

@@ -195,6 +195,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       electionMs: cfg.electionMs,
       snapshotEntries: cfg.snapshotEntries,
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
+      snapshotLogPercent: cfg.snapshotLogPercent,
       logger,
     });
     node = started;

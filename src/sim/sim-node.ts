@@ -174,6 +174,8 @@ export class SimNode {
       latestSnapshot: snapshot,
       snapshotEntries: this.timing.snapshotEvery,
       snapshotCatchUpEntries: this.timing.snapshotKeep,
+      // The seeded schedule decides alone: a few KB of state would otherwise space snapshots out.
+      snapshotLogPercent: 0,
       hooks: this.hooks,
       stats: this.stats,
     });

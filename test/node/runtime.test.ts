@@ -51,7 +51,7 @@ class World {
   readonly sm: ListMachine;
   readonly runtime: Runtime<number>;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine()) {
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number) {
     this.sm = sm;
     const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false }, bootstrapState(ABC));
     this.runtime = new Runtime<number>({
@@ -91,6 +91,7 @@ class World {
       latestSnapshot: null,
       snapshotEntries,
       snapshotCatchUpEntries: 1,
+      ...(snapshotLogPercent !== undefined ? { snapshotLogPercent } : {}),
       hooks: {
         ...hooks,
         applied: (e) => this.log.push(`apply ${e.index}`),
@@ -233,6 +234,35 @@ test('§7 a snapshot is taken once enough is applied, BEFORE the next Ready, and
   assert.ok(w.log.includes(`saveSnapshot ${index}`) && w.log.includes(`compact ${index - 1}`));
   assert.equal(w.core.snapshotIndex, index - 1, 'one entry kept behind it');
   assert.equal(w.runtime.latestSnapshot?.meta.index, index);
+});
+
+test('§7 snapshot work follows what is written: the next snapshot waits until the log since the last holds a share of its size', () => {
+  // A list machine's snapshot is its JSON: after the first one, each 100-byte entry adds ~103
+  // bytes to the state. With 100 %, the next snapshot waits until the log since the last has as
+  // many bytes as that snapshot, however many entries snapshotEntries asks for.
+  const run = (percent: number): number[] => {
+    const taken: number[] = [];
+    const w = new World({ snapshotTaken: (s) => taken.push(s.meta.index) }, 2, false, new ListMachine(), percent);
+    w.elect();
+    for (let i = 0; i < 40; i++) {
+      w.core.propose(encode(String(i % 10).repeat(100)));
+      w.runtime.pump();
+      w.ack('b', w.core.lastIndex);
+      w.completeSync();
+      w.runtime.pump();
+      while (w.syncs.length > 0) w.completeSync();
+    }
+    return taken;
+  };
+  const byEntries = run(0);
+  const byBytes = run(100);
+  assert.ok(byEntries.length >= 15, `entries alone: a snapshot every few entries (${byEntries.join(',')})`);
+  // Each gap is at least the number of entries the previous snapshot's size in bytes took.
+  for (let i = 1; i < byBytes.length; i++) {
+    const sizeBefore = JSON.stringify(Array.from({ length: byBytes[i - 1]! - 3 }, () => 'x'.repeat(100))).length;
+    assert.ok((byBytes[i]! - byBytes[i - 1]!) * 100 >= sizeBefore, `snapshot at ${byBytes[i]} came ${byBytes[i]! - byBytes[i - 1]!} entries after ${byBytes[i - 1]}, before ${sizeBefore} bytes`);
+  }
+  assert.ok(byBytes.length >= 3 && byBytes.length < byEntries.length / 2, `fewer snapshots as the state grows (${byBytes.join(',')})`);
 });
 
 test('thesis §6.4 a read is served once the state machine has applied its index, not before', () => {
