@@ -463,6 +463,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       installSnapshot: (snapshot, done) => this.settle(storage.installSnapshot(snapshot), done),
       saveSnapshot: (snapshot, done) => this.settle(storage.saveSnapshot(snapshot), done),
       compact: (index, done) => this.settle(storage.compact(index), done),
+      ...(storage.readSnapshot !== undefined ? { readSnapshot: () => storage.readSnapshot!() } : {}),
     };
   }
 

@@ -36,6 +36,13 @@ export interface StoragePort {
   saveSnapshot(snapshot: Snapshot, done: Done): void;
   /** Drops stored log entries up to `index`, which the newest snapshot covers. */
   compact(index: number, done: Done): void;
+  /**
+   * The newest durable snapshot, read back (and checked) now; null if none. A storage that
+   * offers it spares the runtime keeping a snapshot's bytes in memory between the rare
+   * InstallSnapshot messages that need them (a 1M-key store: ~270 MB). Throws if what is
+   * stored is damaged.
+   */
+  readSnapshot?(): Snapshot | null;
 }
 
 /** Where messages go: the TCP transport, the simulated network, a test's queue. */
@@ -138,10 +145,12 @@ export interface RuntimeStats {
   installsWaited: number;
   /** Entries applied while a snapshot was being serialized in slices (the state machine kept the snapshot's state aside). */
   appliedWhileSerializing: number;
+  /** Snapshots read back from storage to send to a follower (StoragePort.readSnapshot). */
+  snapshotsReadBack: number;
 }
 
 export function emptyRuntimeStats(): RuntimeStats {
-  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0 };
+  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0 };
 }
 
 export interface RuntimeOptions<R> {
@@ -222,7 +231,11 @@ export class Runtime<R = unknown> {
    * apply) or ahead of it (a snapshot stepped in while a sync is in flight, not yet restored).
    */
   private applied: number;
-  private latest: Snapshot | null;
+  /**
+   * The newest durable snapshot: its meta and size, and its bytes only when the storage cannot
+   * read them back (StoragePort.readSnapshot).
+   */
+  private latest: { readonly meta: SnapshotMeta; readonly bytes: number; readonly data: Uint8Array | null } | null = null;
   /** The Ready being carried out; no other is taken until it is done. */
   private current: Ready | null = null;
   /** The current Ready's writes are durable (or it had nothing to sync). */
@@ -277,7 +290,7 @@ export class Runtime<R = unknown> {
     this.snapshotLogPercent = options.snapshotLogPercent ?? DEFAULT_RUNTIME_OPTIONS.snapshotLogPercent;
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_RUNTIME_OPTIONS.snapshotCatchUpEntries;
     this.applied = options.applied;
-    this.latest = options.latestSnapshot;
+    this.setLatest(options.latestSnapshot);
     this.alarm = new SpaceAlarm((isRaised) => this.hooks.spaceAlarm?.(isRaised));
   }
 
@@ -288,8 +301,16 @@ export class Runtime<R = unknown> {
     return this.applied;
   }
 
-  get latestSnapshot(): Snapshot | null {
-    return this.latest;
+  /** The newest durable snapshot's meta (its bytes are in storage, or kept here if it cannot read them back). */
+  get latestSnapshotMeta(): SnapshotMeta | null {
+    return this.latest?.meta ?? null;
+  }
+
+  private setLatest(snapshot: Snapshot | null): void {
+    this.latest =
+      snapshot === null
+        ? null
+        : { meta: snapshot.meta, bytes: snapshot.data.length, data: this.storage.readSnapshot === undefined ? snapshot.data : null };
   }
 
   /** The NO_SPACE alarm: a write waits for space, a snapshot did not fit, or the storage warned. */
@@ -495,7 +516,7 @@ export class Runtime<R = unknown> {
       return;
     }
     this.writeSucceeded();
-    this.latest = rd.snapshot;
+    this.setLatest(rd.snapshot);
     this.hooks.installed?.(rd.snapshot!);
     this.persist(rd);
     this.continue();
@@ -657,11 +678,19 @@ export class Runtime<R = unknown> {
 
   /** The core sends InstallSnapshot without bytes; attach our newest saved snapshot (its own meta). */
   private attachSnapshot(m: Extract<Message, { type: 'InstallSnapshot' }>): Message {
-    const snap = this.latest;
-    if (snap === null || snap.meta.index < m.snapshot.meta.index) {
+    const latest = this.latest;
+    if (latest === null || latest.meta.index < m.snapshot.meta.index) {
       throw new Error(`runtime contract: no saved snapshot covers index ${m.snapshot.meta.index}`);
     }
-    return { ...m, snapshot: snap };
+    if (latest.data !== null) return { ...m, snapshot: { meta: latest.meta, data: latest.data } };
+    // Read back from storage: a blocking read of the whole snapshot, paid only when a follower
+    // is too far behind for the log, instead of its bytes held in memory all the time.
+    const stored = this.storage.readSnapshot!();
+    if (stored === null || stored.meta.index < m.snapshot.meta.index) {
+      throw new Error(`runtime contract: the storage holds no snapshot covering index ${m.snapshot.meta.index} (it has ${stored?.meta.index ?? 'none'})`);
+    }
+    this.stats.snapshotsReadBack++;
+    return { ...m, snapshot: stored };
   }
 
   private checkRemoved(): void {
@@ -714,7 +743,7 @@ export class Runtime<R = unknown> {
    */
   /** The log since the latest snapshot holds snapshotLogPercent of its size (DEFAULT_RUNTIME_OPTIONS). */
   private hasLogOutgrownSnapshot(): boolean {
-    const size = this.latest?.data.length ?? 0;
+    const size = this.latest?.bytes ?? 0;
     return this.appliedBytes - this.appliedBytesAtSnapshot >= (size * this.snapshotLogPercent) / 100;
   }
 
@@ -815,7 +844,7 @@ export class Runtime<R = unknown> {
     const snapshot = local.snapshot!;
     if (err === null && this.isStopped) {
       // Stopped meanwhile: the snapshot is durable; compaction can wait for the next start.
-      this.latest = snapshot;
+      this.setLatest(snapshot);
       this.snapshotDone(snapshot, this.core.snapshotIndex);
       return;
     }
@@ -832,7 +861,7 @@ export class Runtime<R = unknown> {
       return;
     }
     // No install can have come between (it waits for this one), so this is the newest snapshot.
-    this.latest = snapshot;
+    this.setLatest(snapshot);
     this.stats.snapshotsTaken++;
     this.snapshotFitted();
     const index = snapshot.meta.index;

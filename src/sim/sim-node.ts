@@ -265,6 +265,8 @@ export class SimNode {
           });
         });
       },
+      // The newest durable snapshot, as FileStorage reads its file back: the runtime keeps no bytes.
+      readSnapshot: () => this.storage.readSnapshot(),
       compact: (index, done) => {
         // §7: only what a durable snapshot covers may go. The twin clamps as FileStorage does,
         // which would hide a runtime that compacts before its save is durable: check it here.

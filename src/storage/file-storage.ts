@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta } from '../raft/types.js';
 import { NoSpaceError, StorageCorruptionError, StorageUsageError, isNoSpaceCode } from './errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncDirectory } from './fs-util.js';
-import { listSnapshotFiles, readSnapshotFile, verifySnapshotFile, writeSnapshotFile } from './snapshot-file.js';
+import { listSnapshotFiles, readSnapshotFile, readSnapshotFileSync, verifySnapshotFile, writeSnapshotFile } from './snapshot-file.js';
 import type { SnapshotFile } from './snapshot-file.js';
 import type { RaftStorage } from './types.js';
 import { Wal } from './wal.js';
@@ -164,6 +164,10 @@ export class FileStorage implements RaftStorage {
 
   async loadSnapshot(): Promise<Snapshot | null> {
     return this.snapshot === null ? null : readSnapshotFile(this.snapshot.path);
+  }
+
+  readSnapshot(): Snapshot | null {
+    return this.snapshot === null ? null : readSnapshotFileSync(this.snapshot.path);
   }
 
   append(entries: readonly Entry[]): void {

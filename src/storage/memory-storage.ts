@@ -102,6 +102,10 @@ export class MemoryStorage implements RaftStorage {
     return this.snapshot;
   }
 
+  readSnapshot(): Snapshot | null {
+    return this.snapshot;
+  }
+
   async sync(): Promise<void> {
     this.flush();
   }

@@ -8,6 +8,7 @@
 //   data length D u64 | configuration as JSON (C bytes) | data (D bytes) |
 //   CRC32 of every byte before it u32
 import { crc32 } from 'node:zlib';
+import { readFileSync } from 'node:fs';
 import { open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Configuration, Snapshot, SnapshotMeta } from '../raft/types.js';
@@ -173,7 +174,15 @@ export async function verifySnapshotFile(path: string): Promise<SnapshotMeta | S
 
 /** Reads and verifies a whole snapshot; its data is a view into the one buffer read. */
 export async function readSnapshotFile(path: string): Promise<Snapshot> {
-  const buf = await readFile(path);
+  return parseSnapshotFile(path, await readFile(path));
+}
+
+/** readSnapshotFile(), blocking: for a host that sends a snapshot it does not keep in memory. */
+export function readSnapshotFileSync(path: string): Snapshot {
+  return parseSnapshotFile(path, readFileSync(path));
+}
+
+function parseSnapshotFile(path: string, buf: Buffer): Snapshot {
   const header = parseHeader(buf, buf.length);
   if ('reason' in header) throw new StorageCorruptionError(path, header.offset, header.reason);
   const bodyEnd = buf.length - TRAILER_BYTES;

@@ -37,6 +37,11 @@ export interface RaftStorage {
   /** The newest durable snapshot (metadata and bytes), or null. */
   loadSnapshot(): Promise<Snapshot | null>;
   /**
+   * The same, read at once (blocking): what a host sends a follower in InstallSnapshot, so it
+   * need not keep the bytes in memory (node/runtime.ts, StoragePort.readSnapshot). Optional.
+   */
+  readSnapshot?(): Snapshot | null;
+  /**
    * Queues entries. If entries[0].index is at or below the stored last index, the stored log is
    * first truncated from that index (a conflicting suffix removed, §5.3). Not durable until sync().
    */

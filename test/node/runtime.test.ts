@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Runtime, type Done, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
-import { Raft, bootstrapState, type Entry, type Message, type StateMachine } from '../../src/raft/index.js';
+import { Raft, bootstrapState, type Entry, type Message, type Snapshot, type StateMachine } from '../../src/raft/index.js';
 import { NoSpaceError } from '../../src/storage/index.js';
 
 const ABC = { voters: ['a', 'b', 'c'], votersOutgoing: [], learners: [] };
@@ -51,7 +51,10 @@ class World {
   readonly sm: ListMachine;
   readonly runtime: Runtime<number>;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number) {
+  /** The newest snapshot the storage holds, when it reads snapshots back (readBack). */
+  stored: Snapshot | null = null;
+
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false) {
     this.sm = sm;
     const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false }, bootstrapState(ABC));
     this.runtime = new Runtime<number>({
@@ -66,10 +69,12 @@ class World {
         },
         installSnapshot: (s, done) => {
           this.log.push(`installSnapshot ${s.meta.index}`);
+          this.stored = s;
           done(null);
         },
         saveSnapshot: (s, done) => {
           this.log.push(`saveSnapshot ${s.meta.index}`);
+          this.stored = s;
           if (holdSaves) this.saves.push(done);
           else done(null);
         },
@@ -77,6 +82,7 @@ class World {
           this.log.push(`compact ${index}`);
           done(null);
         },
+        ...(readBack ? { readSnapshot: () => (this.log.push('readSnapshot'), this.stored) } : {}),
       },
       transport: {
         send: (m) => {
@@ -233,7 +239,7 @@ test('§7 a snapshot is taken once enough is applied, BEFORE the next Ready, and
   const index = taken[0]!;
   assert.ok(w.log.includes(`saveSnapshot ${index}`) && w.log.includes(`compact ${index - 1}`));
   assert.equal(w.core.snapshotIndex, index - 1, 'one entry kept behind it');
-  assert.equal(w.runtime.latestSnapshot?.meta.index, index);
+  assert.equal(w.runtime.latestSnapshotMeta?.index, index);
 });
 
 test('§7 snapshot work follows what is written: the next snapshot waits until the log since the last holds a share of its size', () => {
@@ -263,6 +269,35 @@ test('§7 snapshot work follows what is written: the next snapshot waits until t
     assert.ok((byBytes[i]! - byBytes[i - 1]!) * 100 >= sizeBefore, `snapshot at ${byBytes[i]} came ${byBytes[i]! - byBytes[i - 1]!} entries after ${byBytes[i - 1]}, before ${sizeBefore} bytes`);
   }
   assert.ok(byBytes.length >= 3 && byBytes.length < byEntries.length / 2, `fewer snapshots as the state grows (${byBytes.join(',')})`);
+});
+
+test('§7 a storage that reads snapshots back: the runtime keeps no bytes, and reads them when a follower needs a snapshot', () => {
+  for (const readBack of [false, true]) {
+    const w = new World({}, 3, false, new ListMachine(), 0, readBack);
+    w.elect();
+    for (const v of ['x', 'y', 'z', 'w']) {
+      w.core.propose(encode(v));
+      w.runtime.pump();
+      w.ack('b', w.core.lastIndex);
+      w.completeSync();
+      w.runtime.pump();
+      while (w.syncs.length > 0) w.completeSync();
+    }
+    const meta = w.runtime.latestSnapshotMeta;
+    assert.ok(meta !== null && w.core.snapshotIndex > 1, 'a snapshot was taken and the log compacted');
+    // c lost everything: the leader backs up past its compacted log and sends the snapshot.
+    w.log.length = 0;
+    w.sent.length = 0;
+    w.runtime.receive({ type: 'AppendEntriesResponse', from: 'c', to: 'a', term: 2, success: false, matchIndex: 0, rejectedIndex: w.core.lastIndex, conflictTerm: 0, conflictIndex: 1, seq: 0 });
+    w.runtime.pump();
+    while (w.syncs.length > 0) w.completeSync();
+    const install = w.sent.find((m) => m.type === 'InstallSnapshot');
+    assert.ok(install !== undefined && install.type === 'InstallSnapshot', `an InstallSnapshot was sent: ${w.log.join(' | ')}`);
+    assert.equal(install.snapshot.meta.index, meta.index);
+    assert.deepEqual(install.snapshot.data, w.stored!.data, 'the bytes the storage holds');
+    assert.equal(w.log.includes('readSnapshot'), readBack, readBack ? 'read back from storage' : 'kept in memory, no storage to read back');
+    assert.equal(w.runtime.stats.snapshotsReadBack, readBack ? 1 : 0);
+  }
 });
 
 test('thesis §6.4 a read is served once the state machine has applied its index, not before', () => {
@@ -319,7 +354,7 @@ test('§7 Readies are carried out while a local snapshot is being saved; the log
   assert.ok(w.log.includes(`compact ${index - 1}`), w.log.join(' | '));
   assert.equal(w.core.snapshotIndex, index - 1, 'the core compacts behind the durable snapshot, with a Ready done since');
   assert.deepEqual(taken, [index]);
-  assert.equal(w.runtime.latestSnapshot?.meta.index, index);
+  assert.equal(w.runtime.latestSnapshotMeta?.index, index);
   assert.equal(w.runtime.isIdle, true);
 });
 
@@ -349,7 +384,7 @@ test("§7 a leader's snapshot to install waits for the local save in flight, the
   assert.ok(w.log.includes('installSnapshot 20'), w.log.join(' | '));
   w.completeSync();
   assert.deepEqual(w.sm.items, ['from b']);
-  assert.equal(w.runtime.latestSnapshot?.meta.index, 20, 'the newest snapshot is the installed one, not ours');
+  assert.equal(w.runtime.latestSnapshotMeta?.index, 20, 'the newest snapshot is the installed one, not ours');
   assert.ok(w.sent.some((m) => m.type === 'InstallSnapshotResponse'));
   assert.equal(w.runtime.isIdle, true);
 });
@@ -377,7 +412,7 @@ test('a local snapshot that does not fit raises the alarm and is retried later; 
   assert.deepEqual(w.timers.map((t) => t.ms), [1000]);
   assert.ok(w.log.includes('installSnapshot 20'));
   w.completeSync();
-  assert.equal(w.runtime.latestSnapshot?.meta.index, 20);
+  assert.equal(w.runtime.latestSnapshotMeta?.index, 20);
 });
 
 /** A leader whose state machine snapshots in slices, with a snapshot being serialized (its next slice's timer pending). */

@@ -2,9 +2,9 @@
 // compaction and cross-segment recovery are exercised by every case.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileStorage } from '../../src/storage/index.js';
+import { FileStorage, StorageCorruptionError } from '../../src/storage/index.js';
 import type { RaftStorage } from '../../src/storage/types.js';
 import { range, runConformance, snapshotAt } from './conformance.js';
 import { RecordingLogger, TempDirs } from './helpers.js';
@@ -180,4 +180,27 @@ test('FileStorage: a snapshot larger than one write chunk (checksummed a chunk a
   const loaded = await reopened.loadSnapshot();
   assert.ok(loaded !== null && Buffer.from(loaded.data).equals(Buffer.from(data)));
   await reopened.close();
+});
+
+test('FileStorage: readSnapshot() reads the newest snapshot back at once, and refuses a damaged file by name and offset', async () => {
+  const dir = temp.make();
+  const s = await openAt(dir);
+  assert.equal(s.readSnapshot(), null, 'none yet');
+  s.append(range(1, 8, 1));
+  await s.sync();
+  await s.saveSnapshot(snapshotAt(5, 1));
+  await s.saveSnapshot(snapshotAt(8, 1));
+  const read = s.readSnapshot();
+  const loaded = await s.loadSnapshot();
+  assert.equal(read?.meta.index, 8, 'the newest');
+  assert.deepEqual(read, loaded, 'as loadSnapshot() reads it');
+  // Flip a byte of the data: the checksum refuses it, naming the file.
+  const file = readdirSync(dir, { recursive: true }).map(String).find((f) => f.includes('snap') && f.includes('8'));
+  assert.ok(file !== undefined, `a snapshot file: ${readdirSync(dir, { recursive: true }).join(', ')}`);
+  const path = join(dir, file);
+  const bytes = readFileSync(path);
+  bytes[bytes.length - 10] ^= 0xff;
+  writeFileSync(path, bytes);
+  assert.throws(() => s.readSnapshot(), (err: Error) => err instanceof StorageCorruptionError && err.message.includes(path));
+  await s.close();
 });
