@@ -136,6 +136,16 @@ class World {
     this.sent.length = 0;
   }
 
+  /** The leader proposes `data`, b acknowledges it, and every Ready and sync completes. */
+  commitOne(data: Uint8Array): void {
+    this.core.propose(data);
+    this.runtime.pump();
+    this.ack('b', this.core.lastIndex);
+    this.completeSync();
+    this.runtime.pump();
+    while (this.syncs.length > 0) this.completeSync();
+  }
+
   ack(from: string, matchIndex: number): void {
     this.runtime.receive({ type: 'AppendEntriesResponse', from, to: 'a', term: 2, success: true, matchIndex, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
   }
@@ -250,14 +260,7 @@ test('§7 snapshot work follows what is written: the next snapshot waits until t
     const taken: number[] = [];
     const w = new World({ snapshotTaken: (s) => taken.push(s.meta.index) }, 2, false, new ListMachine(), percent);
     w.elect();
-    for (let i = 0; i < 40; i++) {
-      w.core.propose(encode(String(i % 10).repeat(100)));
-      w.runtime.pump();
-      w.ack('b', w.core.lastIndex);
-      w.completeSync();
-      w.runtime.pump();
-      while (w.syncs.length > 0) w.completeSync();
-    }
+    for (let i = 0; i < 40; i++) w.commitOne(encode(String(i % 10).repeat(100)));
     return taken;
   };
   const byEntries = run(0);
@@ -275,14 +278,7 @@ test('§7 a storage that reads snapshots back: the runtime keeps no bytes, and r
   for (const readBack of [false, true]) {
     const w = new World({}, 3, false, new ListMachine(), 0, readBack);
     w.elect();
-    for (const v of ['x', 'y', 'z', 'w']) {
-      w.core.propose(encode(v));
-      w.runtime.pump();
-      w.ack('b', w.core.lastIndex);
-      w.completeSync();
-      w.runtime.pump();
-      while (w.syncs.length > 0) w.completeSync();
-    }
+    for (const v of ['x', 'y', 'z', 'w']) w.commitOne(encode(v));
     const meta = w.runtime.latestSnapshotMeta;
     assert.ok(meta !== null && w.core.snapshotIndex > 1, 'a snapshot was taken and the log compacted');
     // c lost everything: the leader backs up past its compacted log and sends the snapshot.
