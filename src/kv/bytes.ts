@@ -112,10 +112,46 @@ export class ByteWriter {
     this.pos = p;
   }
 
+  /** Length-prefixed bytes held as a one-byte string (latin1ToBytes's input): as bytes() writes them. */
+  latin1(s: string): void {
+    const n = s.length;
+    this.varint(n);
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
   /** The written bytes (a view over the internal buffer when it is exactly full). */
   finish(): Uint8Array {
     return this.pos === this.buf.length ? this.buf : this.buf.slice(0, this.pos);
   }
+}
+
+/** Above this, String.fromCharCode.apply is given the bytes in pieces (its arguments go on the stack). */
+const LATIN1_PIECE = 8192;
+
+/**
+ * Bytes as a string of one character per byte (U+0000–U+00FF), which V8 stores one byte per
+ * character: a compact, immutable copy with no ArrayBuffer behind it (an ArrayBuffer per value
+ * costs ~170 bytes more, and a GC-tracked backing store each). latin1ToBytes() turns it back.
+ */
+export function bytesToLatin1(b: Uint8Array): string {
+  if (b.length <= LATIN1_PIECE) return String.fromCharCode.apply(null, b as unknown as number[]);
+  let s = '';
+  for (let i = 0; i < b.length; i += LATIN1_PIECE) {
+    s += String.fromCharCode.apply(null, b.subarray(i, i + LATIN1_PIECE) as unknown as number[]);
+  }
+  return s;
+}
+
+/** The bytes bytesToLatin1() was given, in a new array. */
+export function latin1ToBytes(s: string): Uint8Array {
+  const n = s.length;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = s.charCodeAt(i);
+  return out;
 }
 
 export class ByteReader {

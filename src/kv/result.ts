@@ -92,7 +92,8 @@ export function readRecord(r: ByteReader, copy: boolean): KvRecord {
   const modIndex = r.varint();
   const version = r.varint();
   const bytes = r.bytes();
-  return { key, value: copy ? bytes.slice() : bytes, createIndex, modIndex, version };
+  // new Uint8Array(view) copies; a Buffer's slice() would not.
+  return { key, value: copy ? new Uint8Array(bytes) : bytes, createIndex, modIndex, version };
 }
 
 function writeMaybeRecord(w: ByteWriter, rec: KvRecord | null): void {

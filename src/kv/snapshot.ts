@@ -15,7 +15,8 @@
 import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
 import type { IdempotencyRecord } from './idempotency.js';
-import { readRecord, readResult, resultSize, writeRecord, writeResult, type KvRecord } from './result.js';
+import { readResult, resultSize, writeResult } from './result.js';
+import { readStoredRecord, writeStoredRecord, type StoredRecord } from './stored-record.js';
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 /**
@@ -31,7 +32,7 @@ export interface SnapshotState {
   readonly appliedIndex: number;
   readonly logClock: number;
   /** Records in strictly increasing key order. */
-  readonly records: readonly KvRecord[];
+  readonly records: readonly StoredRecord[];
   /** Oldest first. */
   readonly idempotency: readonly (readonly [string, IdempotencyRecord])[];
 }
@@ -59,7 +60,7 @@ export class SnapshotEncoder {
     private readonly appliedIndex: number,
     private readonly logClock: number,
     private readonly keys: readonly string[],
-    private readonly lookup: (key: string) => KvRecord,
+    private readonly lookup: (key: string) => StoredRecord,
     private readonly idemKeys: readonly string[],
     private readonly idemLookup: (key: string) => IdempotencyRecord,
     recordBytes: number,
@@ -97,7 +98,7 @@ export class SnapshotEncoder {
     if (i < keys.length) {
       do {
         const start = w.pos;
-        writeRecord(w, lookup(keys[i++]!));
+        writeStoredRecord(w, lookup(keys[i++]!));
         budget -= w.pos - start + ITEM_COST_BYTES;
       } while (i < keys.length && budget > 0);
       this.nextRecord = i;
@@ -146,8 +147,8 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     // Every record takes at least 5 bytes: refuse a count the remaining bytes cannot hold
     // before allocating for it.
     if (keyCount * 5 > r.remaining) throw new KvError('BAD_SNAPSHOT', `key count ${keyCount} exceeds the data`);
-    const records = new Array<KvRecord>(keyCount);
-    for (let i = 0; i < keyCount; i++) records[i] = readRecord(r, true);
+    const records = new Array<StoredRecord>(keyCount);
+    for (let i = 0; i < keyCount; i++) records[i] = readStoredRecord(r);
     const idemCount = r.varint();
     if (idemCount * 10 > r.remaining) throw new KvError('BAD_SNAPSHOT', `idempotency count ${idemCount} exceeds the data`);
     const idempotency: [string, IdempotencyRecord][] = [];

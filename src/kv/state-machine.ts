@@ -24,9 +24,10 @@ import {
   valueJsonBytes,
 } from './json-size.js';
 import { DEFAULT_KV_LIMITS, utf8Length, type KvLimits } from './limits.js';
-import { recordSize, type KvRecord, type KvResult, type TxnResponse } from './result.js';
+import type { KvRecord, KvResult, TxnResponse } from './result.js';
 import { SnapshotEncoder, decodeSnapshot } from './snapshot.js';
 import { SortedKeys } from './sorted-keys.js';
+import { StoredRecord, storedRecordSize } from './stored-record.js';
 
 export interface KvStateMachineOptions {
   /**
@@ -79,7 +80,8 @@ export interface KvSnapshotInProgress {
 
 export class KvStateMachine implements StateMachine<KvResult | undefined> {
   readonly limits: KvLimits;
-  private data = new Map<string, KvRecord>();
+  /** Records as the store keeps them (stored-record.ts); they leave it as KvRecords. */
+  private data = new Map<string, StoredRecord>();
   private keys = new SortedKeys();
   private idempotency: IdempotencyTable;
   private applied = 0;
@@ -90,11 +92,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * for every key changed since (undefined: it did not exist). Copy-on-write: the rest are read
    * from the store itself.
    */
-  private preserved: Map<string, KvRecord | undefined> | null = null;
+  private preserved: Map<string, StoredRecord | undefined> | null = null;
   /** Σ over keys of utf8Length(key) + value.length + KV_RECORD_OVERHEAD_BYTES. */
   private dataBytes = 0;
   /** recordJsonBytes of records already measured: records never change, and values may be large. */
-  private readonly jsonSizes = new WeakMap<KvRecord, number>();
+  private readonly jsonSizes = new WeakMap<StoredRecord, number>();
 
   constructor(options: KvStateMachineOptions = {}) {
     this.limits = options.limits ?? DEFAULT_KV_STATE_MACHINE_OPTIONS.limits;
@@ -180,8 +182,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     return result;
   }
 
+  /** The key's record, with its own copy of the value; null if the key does not exist. */
   get(key: string): KvRecord | null {
-    return this.data.get(key) ?? null;
+    return this.data.get(key)?.toRecord() ?? null;
   }
 
   /**
@@ -213,7 +216,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
           return false;
         }
       }
-      items.push(rec);
+      items.push(rec.toRecord());
       return true;
     });
     return oversizedKey === undefined ? { items, more } : { items, more, oversizedKey };
@@ -234,7 +237,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   beginSnapshot(prefix: Uint8Array | null = null): KvSnapshotInProgress {
     if (this.preserved !== null) throw new Error('a snapshot is already being written');
     const keys = this.keys.toArray();
-    const preserved = new Map<string, KvRecord | undefined>();
+    const preserved = new Map<string, StoredRecord | undefined>();
     const data = this.data;
     const idempotency = this.idempotency.capture();
     const encoder = new SnapshotEncoder(
@@ -273,7 +276,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     // A snapshot being written describes the state being replaced: it ends here.
     this.preserved = null;
     const keys = new Array<string>(state.records.length);
-    const data = new Map<string, KvRecord>();
+    const data = new Map<string, StoredRecord>();
     for (let i = 0; i < state.records.length; i++) {
       const rec = state.records[i]!;
       keys[i] = rec.key;
@@ -284,8 +287,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     let dataBytes = 0;
     let recordBytes = 0;
     for (const rec of state.records) {
-      dataBytes += utf8Length(rec.key) + rec.value.length + KV_RECORD_OVERHEAD_BYTES;
-      recordBytes += recordSize(rec);
+      dataBytes += utf8Length(rec.key) + rec.valueLength + KV_RECORD_OVERHEAD_BYTES;
+      recordBytes += storedRecordSize(rec);
     }
     this.data = data;
     this.keys = sorted;
@@ -297,7 +300,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
 
   private applyPut(cmd: PutCommand, index: number): KvResult {
     if (hasWriteConditions(cmd)) {
-      const current = this.data.get(cmd.key);
+      const current = this.data.get(cmd.key)?.toRecord();
       if (!writeConditionsHold(cmd, current)) return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'put', index, current: current ?? null };
     }
     this.write(cmd.key, cmd.value, index);
@@ -305,7 +308,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   }
 
   private applyDelete(cmd: DeleteCommand, index: number): KvResult {
-    const current = this.data.get(cmd.key);
+    const current = hasWriteConditions(cmd) ? this.data.get(cmd.key)?.toRecord() : undefined;
     if (hasWriteConditions(cmd) && !writeConditionsHold(cmd, current)) {
       return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'delete', index, current: current ?? null };
     }
@@ -322,7 +325,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private applyTxn(cmd: TxnCommand, index: number): KvResult {
     let succeeded = true;
     for (const c of cmd.compare) {
-      if (!compareHolds(c, this.data.get(c.key))) {
+      if (!compareHolds(c, this.data.get(c.key)?.toRecord())) {
         succeeded = false;
         break;
       }
@@ -413,32 +416,31 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     return false;
   }
 
-  private recordJsonSize(rec: KvRecord): number {
+  private recordJsonSize(rec: StoredRecord): number {
     let n = this.jsonSizes.get(rec);
     if (n === undefined) {
-      n = recordJsonBytes(rec);
+      n = recordJsonBytes(rec.toRecord());
       this.jsonSizes.set(rec, n);
     }
     return n;
   }
 
   private write(key: string, value: Uint8Array, index: number): void {
-    // Copy: the decoded value is a view into the entry's bytes, which may sit inside a larger
-    // network frame this record would otherwise keep alive.
-    const copy = value.slice();
+    // StoredRecord copies the value: the decoded one is a view into the entry's bytes, which
+    // may sit inside a larger network frame or WAL buffer this record would otherwise keep alive.
     const current = this.data.get(key);
     if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
     if (current === undefined) {
-      const rec: KvRecord = { key, value: copy, createIndex: index, modIndex: index, version: 1 };
+      const rec = StoredRecord.of(key, value, index, index, 1);
       this.data.set(key, rec);
       this.keys.insert(key);
-      this.dataBytes += utf8Length(key) + copy.length + KV_RECORD_OVERHEAD_BYTES;
-      this.recordBytes += recordSize(rec);
+      this.dataBytes += utf8Length(key) + value.length + KV_RECORD_OVERHEAD_BYTES;
+      this.recordBytes += storedRecordSize(rec);
     } else {
-      const rec: KvRecord = { key, value: copy, createIndex: current.createIndex, modIndex: index, version: current.version + 1 };
+      const rec = StoredRecord.of(key, value, current.createIndex, index, current.version + 1);
       this.data.set(key, rec);
-      this.dataBytes += copy.length - current.value.length;
-      this.recordBytes += recordSize(rec) - recordSize(current);
+      this.dataBytes += value.length - current.valueLength;
+      this.recordBytes += storedRecordSize(rec) - storedRecordSize(current);
     }
   }
 
@@ -446,10 +448,10 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const current = this.data.get(key);
     if (current === undefined) return false;
     if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
-    this.recordBytes -= recordSize(current);
+    this.recordBytes -= storedRecordSize(current);
     this.data.delete(key);
     this.keys.delete(key);
-    this.dataBytes -= utf8Length(key) + current.value.length + KV_RECORD_OVERHEAD_BYTES;
+    this.dataBytes -= utf8Length(key) + current.valueLength + KV_RECORD_OVERHEAD_BYTES;
     return true;
   }
 }
