@@ -9,9 +9,9 @@
 //   CRC32 of every byte before it u32
 import { crc32 } from 'node:zlib';
 import { readFileSync } from 'node:fs';
-import { open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Configuration, Snapshot, SnapshotMeta } from '../raft/types.js';
+import type { Configuration, Snapshot } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
 import { openPrivateFile, syncDirectory, writeFully } from './fs-util.js';
 import { readU64, writeU64 } from './record.js';
@@ -20,7 +20,6 @@ const MAGIC = Buffer.from('RAFTKVSN', 'latin1');
 const VERSION = 1;
 const HEADER_BYTES = 40;
 const TRAILER_BYTES = 4;
-const CHUNK_BYTES = 1 << 20;
 /**
  * The data is checksummed and written this much at a time: the CRC of a snapshot of hundreds of
  * MB runs on the event loop, so it is computed a chunk at a time, each just before its write.
@@ -130,45 +129,6 @@ function parseConfig(buf: Buffer): Configuration | null {
     return isIds(voters) && isIds(votersOutgoing) && isIds(learners) ? { voters, votersOutgoing, learners } : null;
   } catch {
     return null;
-  }
-}
-
-/**
- * Checks a snapshot file end to end without holding its data in memory: the metadata when it is
- * whole, otherwise where and why it is not.
- */
-export async function verifySnapshotFile(path: string): Promise<SnapshotMeta | StorageCorruptionError> {
-  const handle = await open(path, 'r');
-  try {
-    const size = (await handle.stat()).size;
-    const chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(size, HEADER_BYTES)));
-    const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, size), 0);
-    const header = parseHeader(chunk.subarray(0, bytesRead), size);
-    if ('reason' in header) return new StorageCorruptionError(path, header.offset, header.reason);
-    const bodyEnd = size - TRAILER_BYTES;
-    let crc = 0;
-    let configBytes: Buffer | null = null;
-    for (let at = 0; at < bodyEnd; ) {
-      const want = Math.min(chunk.length, bodyEnd - at);
-      const got = (await handle.read(chunk, 0, want, at)).bytesRead;
-      if (got === 0) return new StorageCorruptionError(path, at, 'snapshot file shrank while being read');
-      if (at === 0) configBytes = Buffer.from(chunk.subarray(HEADER_BYTES, Math.min(got, HEADER_BYTES + header.configLength)));
-      crc = crc32(chunk.subarray(0, got), crc);
-      at += got;
-    }
-    const trailer = Buffer.alloc(TRAILER_BYTES);
-    await handle.read(trailer, 0, TRAILER_BYTES, bodyEnd);
-    if (trailer.readUInt32LE(0) !== crc) return new StorageCorruptionError(path, bodyEnd, 'snapshot checksum mismatch');
-    if (configBytes === null || configBytes.length !== header.configLength) {
-      // A configuration larger than one chunk: read it on its own (rare; membership is small).
-      configBytes = Buffer.alloc(header.configLength);
-      await handle.read(configBytes, 0, header.configLength, HEADER_BYTES);
-    }
-    const config = parseConfig(configBytes);
-    if (config === null) return new StorageCorruptionError(path, HEADER_BYTES, 'snapshot configuration is not valid');
-    return { index: header.index, term: header.term, config };
-  } finally {
-    await handle.close();
   }
 }
 

@@ -2,7 +2,7 @@
 // compaction and cross-segment recovery are exercised by every case.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileStorage, StorageCorruptionError } from '../../src/storage/index.js';
 import type { RaftStorage } from '../../src/storage/types.js';
@@ -203,4 +203,24 @@ test('FileStorage: readSnapshot() reads the newest snapshot back at once, and re
   writeFileSync(path, bytes);
   assert.throws(() => s.readSnapshot(), (err: Error) => err instanceof StorageCorruptionError && err.message.includes(path));
   await s.close();
+});
+
+test('FileStorage: a restart reads the newest snapshot once: open() checks it whole, the first loadSnapshot() returns those bytes', async () => {
+  const dir = temp.make();
+  const s = await openAt(dir);
+  s.append(range(1, 5, 1));
+  await s.sync();
+  await s.saveSnapshot(snapshotAt(5, 1));
+  await s.close();
+  const reopened = await openAt(dir);
+  // Take the file away after open(): the first load still has it, read while open() chose it.
+  const file = readdirSync(join(dir, 'snap')).find((f) => f.endsWith('.snap'))!;
+  const bytes = readFileSync(join(dir, 'snap', file));
+  rmSync(join(dir, 'snap', file));
+  assert.deepEqual((await reopened.loadSnapshot())?.meta, snapshotAt(5, 1).meta);
+  // Given out once: a later load reads the file again (here: gone, so it fails loudly).
+  await assert.rejects(reopened.loadSnapshot(), /ENOENT/);
+  writeFileSync(join(dir, 'snap', file), bytes);
+  assert.equal((await reopened.loadSnapshot())?.meta.index, 5);
+  await reopened.close();
 });
