@@ -5,12 +5,13 @@
 // The plain client follows the `raftkv-leader` header of every answer, so a client given a
 // follower's address alone moves to the leader after its first request. For routing "spread"
 // that would silently measure "leader", so each client gets the client's own transport
-// (NodeHttpTransport, the same keep-alive agent it builds for itself) wrapped to drop that header
+// (the same transport it builds for itself, LeanHttpTransport) wrapped to drop that header
 // from answers: the client then stays on the member it was given, and the follower forwards.
 // For "leader" the header is left alone. Either way the wrapper reads `raftkv-node`, the node
 // that answered, so an answer from elsewhere is counted (LoadResult.misrouted).
 import { RaftKvClient } from '../../src/client/index.js';
 import { NodeHttpTransport, type FetchLike } from '../../src/client/node-transport.js';
+import { LeanHttpTransport } from '../../src/client/lean-transport.js';
 import type { LoadResult } from './load.js';
 import { benchKey, memberIndexFor, runWriterWorkload, type BenchWriter, type WorkloadOptions } from './workload.js';
 
@@ -51,7 +52,8 @@ export async function raftkvMembers(endpoint: string, timeoutMs = 10_000): Promi
 class ObservedClient {
   readonly client: RaftKvClient;
   answeredBy = 'no answer';
-  private readonly transport = new NodeHttpTransport();
+  // The client's own default transport (RaftKvClient builds the same); BENCH_TRANSPORT=node for node:http's.
+  private readonly transport = process.env['BENCH_TRANSPORT'] === 'node' ? new NodeHttpTransport() : new LeanHttpTransport();
 
   constructor(endpoint: string, followsLeader: boolean) {
     const fetch: FetchLike = async (url, init) => {

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { EndpointSelector } from './endpoint-selector.js';
 import { BadRequestError, RaftKvClientError, errorFromResponse } from './errors.js';
 import { Requester, networkError, parseErrorBody, type Answer, type RequestSpec } from './http.js';
-import { NodeHttpTransport } from './node-transport.js';
+import { LeanHttpTransport } from './lean-transport.js';
 import { badResponse, json, memberFromJson, numberField, objectBody, recordFromJson, statusFromJson } from './responses.js';
 import { toBytes, toJsonValue, utf8OrNull } from './values.js';
 import {
@@ -38,7 +38,7 @@ export class RaftKvClient {
   private readonly selector: EndpointSelector;
   private readonly requester: Requester;
   private readonly attemptTimeoutMs: number;
-  private readonly transport: NodeHttpTransport | undefined;
+  private readonly transport: LeanHttpTransport | undefined;
   private seq = 0;
 
   constructor(options: ClientOptions) {
@@ -54,7 +54,7 @@ export class RaftKvClient {
     }
     const hasTlsOptions = options.ca !== undefined || options.cert !== undefined || options.key !== undefined;
     if (options.fetch !== undefined && hasTlsOptions) throw new TypeError('a custom fetch cannot take the ca, cert or key options; give one or the other');
-    this.transport = options.fetch === undefined ? new NodeHttpTransport(options) : undefined;
+    this.transport = options.fetch === undefined ? new LeanHttpTransport(options) : undefined;
     this.requester = new Requester({
       selector: this.selector,
       fetch: options.fetch ?? this.transport!.fetch,

@@ -54,7 +54,7 @@ export function isMarkedNotSent(err: unknown): boolean {
   return err !== null && typeof err === 'object' && (err as { [NOT_SENT]?: boolean })[NOT_SENT] === true;
 }
 
-function markNotSent<T>(err: T): T {
+export function markNotSent<T>(err: T): T {
   if (err !== null && typeof err === 'object') Object.defineProperty(err, NOT_SENT, { value: true });
   return err;
 }
