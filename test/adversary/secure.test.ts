@@ -240,7 +240,7 @@ test('client port: a transaction touching one key outside the token\'s prefix is
 test('the leader judges a forwarded principal by its own --auth-file, not by what the follower believed', async () => {
   const { leader, followers } = await roles();
   // The followers reload a file that lets "app" write anywhere and knows a "ghost"; the leader keeps the strict one.
-  writeAuthFile([{ ...APP, permissions: [{ access: 'readwrite' }] }, READER, { name: 'ghost', token: ghostToken, permissions: [{ access: 'readwrite' }] }]);
+  writeAuthFile([{ ...APP, permissions: [{ access: 'readwrite' }, { access: 'admin' }] }, READER, { name: 'ghost', token: ghostToken, permissions: [{ access: 'readwrite' }] }]);
   await reloadAuth(followers, { token: ghostToken, status: 200 });
   assert.equal((await as(leader, ghostToken, '/v1/status')).status, 401, 'the leader still has the strict file');
   try {
@@ -254,6 +254,9 @@ test('the leader judges a forwarded principal by its own --auth-file, not by wha
       const ghostKey = `app/ghost-${via.id}`;
       ledger.foreignKeys.add(ghostKey);
       assertApiError(await as(via, ghostToken, `/v1/kv/${encodeURIComponent(ghostKey)}`, { method: 'PUT', body: 'boo' }), 401, 'UNAUTHENTICATED', `a principal the leader does not know, through ${via.id}`);
+      // Not a key-value write (those go as proposals): a leader-only admin request the follower
+      // forwards whole. The follower's file makes "app" an admin; the leader's does not.
+      assertApiError(await as(via, appToken, '/v1/members/no-such-member', { method: 'DELETE' }), 403, 'PERMISSION_DENIED', `app removing a member through ${via.id}, judged by the leader`);
     }
   } finally {
     writeAuthFile([APP, READER]);
