@@ -77,11 +77,16 @@ const R_TXN = 0x03;
 const R_COMPARE_FAILED = 0x04;
 const R_REJECTED = 0x05;
 
-export function writeRecord(w: ByteWriter, rec: KvRecord): void {
+/** A record's key, indexes and version: what every encoding of a record starts with. */
+export function writeRecordHead(w: ByteWriter, rec: Pick<KvRecord, 'key' | 'createIndex' | 'modIndex' | 'version'>): void {
   w.string(rec.key);
   w.varint(rec.createIndex);
   w.varint(rec.modIndex);
   w.varint(rec.version);
+}
+
+export function writeRecord(w: ByteWriter, rec: KvRecord): void {
+  writeRecordHead(w, rec);
   w.bytes(rec.value);
 }
 

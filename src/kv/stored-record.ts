@@ -6,7 +6,7 @@
 // like any other object. Records leave the store as KvRecords (toRecord()), with a fresh
 // Uint8Array, so nothing outside sees the difference.
 import { ByteReader, ByteWriter, bytesToLatin1, latin1ToBytes, stringSize, varintSize } from './bytes.js';
-import type { KvRecord } from './result.js';
+import { writeRecordHead, type KvRecord } from './result.js';
 
 export class StoredRecord {
   constructor(
@@ -34,10 +34,7 @@ export class StoredRecord {
 
 /** Writes `rec` as result.ts's writeRecord writes the KvRecord it stands for (the snapshot's record). */
 export function writeStoredRecord(w: ByteWriter, rec: StoredRecord): void {
-  w.string(rec.key);
-  w.varint(rec.createIndex);
-  w.varint(rec.modIndex);
-  w.varint(rec.version);
+  writeRecordHead(w, rec);
   w.latin1(rec.bytes);
 }
 

@@ -136,6 +136,18 @@ class World {
     this.sent.length = 0;
   }
 
+  /** Proposes v0, v1, … (b acknowledging each, every sync completed) until `isDone`: a snapshot becomes due within 10. */
+  proposeUntil(isDone: () => boolean): void {
+    for (let i = 0; !isDone(); i++) {
+      assert.ok(i < 10, 'a snapshot becomes due');
+      this.core.propose(encode(`v${i}`));
+      this.runtime.pump();
+      this.ack('b', this.core.lastIndex);
+      while (this.syncs.length > 0) this.completeSync();
+      this.runtime.pump();
+    }
+  }
+
   /** The leader proposes `data`, b acknowledges it, and every Ready and sync completes. */
   commitOne(data: Uint8Array): void {
     this.core.propose(data);
@@ -321,14 +333,7 @@ test('§7 Readies are carried out while a local snapshot is being saved; the log
   const taken: number[] = [];
   const w = new World({ snapshotTaken: (s) => taken.push(s.meta.index) }, 3, true);
   w.elect();
-  for (let i = 0; savedIndex(w) === 0; i++) {
-    assert.ok(i < 10, 'a snapshot becomes due');
-    w.core.propose(encode(`v${i}`));
-    w.runtime.pump();
-    w.ack('b', w.core.lastIndex);
-    while (w.syncs.length > 0) w.completeSync();
-    w.runtime.pump();
-  }
+  w.proposeUntil(() => savedIndex(w) !== 0);
   const index = savedIndex(w);
   assert.equal(w.saves.length, 1, 'the save is in flight');
   w.log.length = 0;
@@ -415,14 +420,7 @@ test('a local snapshot that does not fit raises the alarm and is retried later; 
 function leaderSerializing(sm: SlicedListMachine, hooks: RuntimeHooks<number> = {}): World {
   const w = new World(hooks, 3, false, sm);
   w.elect();
-  for (let i = 0; !w.timers.some((t) => t.ms === 0); i++) {
-    assert.ok(i < 10, 'a snapshot becomes due');
-    w.core.propose(encode(`v${i}`));
-    w.runtime.pump();
-    w.ack('b', w.core.lastIndex);
-    while (w.syncs.length > 0) w.completeSync();
-    w.runtime.pump();
-  }
+  w.proposeUntil(() => w.timers.some((t) => t.ms === 0));
   return w;
 }
 
