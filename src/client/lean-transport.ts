@@ -69,6 +69,7 @@ class Connection {
 
   send(head: Buffer, body: Buffer | undefined, exchange: Exchange): void {
     this.exchange = exchange;
+    this.socket.ref();
     this.socket.setTimeout(0);
     this.state = 'head';
     this.socket.cork();
@@ -255,6 +256,8 @@ class Connection {
       this.onGone(this);
     } else {
       this.socket.setTimeout(IDLE_SOCKET_MS);
+      // An idle connection never keeps the process alive (close() is optional, docs/client.md).
+      this.socket.unref();
       this.onIdle(this);
     }
     ex.resolve({

@@ -185,3 +185,24 @@ test('an attempt that gives up: before the connection is ready it is marked neve
     t.close();
   }
 });
+
+test('an idle keep-alive connection does not keep the process alive: a script that never calls close() exits at once', async () => {
+  const raw = await rawServer((_, socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"index":1}'));
+  try {
+    const client = new URL('../../src/client/index.js', import.meta.url).href;
+    const script = `import { RaftKvClient } from ${JSON.stringify(client)};
+      const c = new RaftKvClient({ endpoints: [${JSON.stringify(raw.url)}] });
+      await c.put('k', 'v');
+      console.log('put done');`;
+    const started = Date.now();
+    // Not execFileSync: the server answering it runs on this process's event loop.
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 }, (err, stdout) => (err !== null ? reject(err) : resolve(stdout))),
+    );
+    assert.match(out, /put done/);
+    assert.ok(Date.now() - started < 3000, `exited ${Date.now() - started} ms after the start; the idle connection's 4 s timeout would show`);
+  } finally {
+    await raw.close();
+  }
+});
