@@ -1,6 +1,7 @@
 // What a raftkv member did per applied entry during a run, from its /metrics: WAL syncs, peer
 // writes (one writev each), peer messages and CPU time. Over a closed-loop run these say how well writes
 // are batched: at high load, one sync and one write per peer per entry means no group commit.
+import { parseMetrics } from '../../src/harness/index.js';
 
 /** The counters read from one member's /metrics (sums over labels). */
 export interface RaftkvCounters {
@@ -20,19 +21,14 @@ const NAMES = {
   cpuSeconds: 'process_cpu_seconds_total',
 } as const;
 
-/** Sums each counter's samples in Prometheus text; a missing counter reads 0. */
+/** Sums each counter's samples over their labels (parseMetrics, src/harness); a missing counter reads 0. */
 export function parseCounters(text: string): RaftkvCounters {
   const sums = { entries: 0, syncs: 0, peerWrites: 0, peerMessages: 0, cpuSeconds: 0 };
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    if (space < 0) continue;
-    const name = line.slice(0, line.search(/[{ ]/));
-    for (const [field, metric] of Object.entries(NAMES) as [keyof typeof NAMES, string][]) {
-      if (name === metric) {
-        const v = Number(line.slice(space + 1));
-        if (Number.isFinite(v)) sums[field] += v;
-      }
+  for (const [series, value] of parseMetrics(text)) {
+    const brace = series.indexOf('{');
+    const name = brace < 0 ? series : series.slice(0, brace);
+    for (const field of Object.keys(NAMES) as (keyof typeof NAMES)[]) {
+      if (name === NAMES[field] && Number.isFinite(value)) sums[field] += value;
     }
   }
   return sums;

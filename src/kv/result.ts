@@ -78,7 +78,7 @@ const R_COMPARE_FAILED = 0x04;
 const R_REJECTED = 0x05;
 
 /** A record's key, indexes and version: what every encoding of a record starts with. */
-export function writeRecordHead(w: ByteWriter, rec: Pick<KvRecord, 'key' | 'createIndex' | 'modIndex' | 'version'>): void {
+export function writeRecordHead(w: ByteWriter, rec: RecordHead): void {
   w.string(rec.key);
   w.varint(rec.createIndex);
   w.varint(rec.modIndex);
@@ -89,6 +89,8 @@ export function writeRecord(w: ByteWriter, rec: KvRecord): void {
   writeRecordHead(w, rec);
   w.bytes(rec.value);
 }
+
+type RecordHead = Pick<KvRecord, 'key' | 'createIndex' | 'modIndex' | 'version'>;
 
 /** `copy`: detach the value from the reader's buffer (it may be reused or be large). */
 export function readRecord(r: ByteReader, copy: boolean): KvRecord {
@@ -221,7 +223,12 @@ function readResponse(r: ByteReader): TxnResponse {
 
 /** Bytes writeRecord writes for `rec`. */
 export function recordSize(rec: KvRecord): number {
-  return stringSize(rec.key) + varintSize(rec.createIndex) + varintSize(rec.modIndex) + varintSize(rec.version) + varintSize(rec.value.length) + rec.value.length;
+  return recordSizeOf(rec, rec.value.length);
+}
+
+/** Bytes a record with this head and a value of `valueLength` bytes takes encoded. */
+export function recordSizeOf(rec: RecordHead, valueLength: number): number {
+  return stringSize(rec.key) + varintSize(rec.createIndex) + varintSize(rec.modIndex) + varintSize(rec.version) + varintSize(valueLength) + valueLength;
 }
 
 function maybeRecordSize(rec: KvRecord | null): number {

@@ -308,9 +308,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   }
 
   private applyDelete(cmd: DeleteCommand, index: number): KvResult {
-    const current = hasWriteConditions(cmd) ? this.data.get(cmd.key)?.toRecord() : undefined;
-    if (hasWriteConditions(cmd) && !writeConditionsHold(cmd, current)) {
-      return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'delete', index, current: current ?? null };
+    if (hasWriteConditions(cmd)) {
+      const current = this.data.get(cmd.key)?.toRecord();
+      if (!writeConditionsHold(cmd, current)) return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'delete', index, current: current ?? null };
     }
     return { type: 'delete', index, deleted: this.remove(cmd.key) };
   }

@@ -5,8 +5,8 @@
 // copy (so it never keeps a network frame or a WAL buffer alive), and moved by the collector
 // like any other object. Records leave the store as KvRecords (toRecord()), with a fresh
 // Uint8Array, so nothing outside sees the difference.
-import { ByteReader, ByteWriter, bytesToLatin1, latin1ToBytes, stringSize, varintSize } from './bytes.js';
-import { writeRecordHead, type KvRecord } from './result.js';
+import { ByteReader, ByteWriter, bytesToLatin1, latin1ToBytes } from './bytes.js';
+import { recordSizeOf, writeRecordHead, type KvRecord } from './result.js';
 
 export class StoredRecord {
   constructor(
@@ -38,7 +38,10 @@ export function writeStoredRecord(w: ByteWriter, rec: StoredRecord): void {
   w.latin1(rec.bytes);
 }
 
-/** Reads what writeStoredRecord (or writeRecord) wrote; the value is copied out of the reader's buffer. */
+/**
+ * Reads what writeStoredRecord (or writeRecord) wrote; the value is copied out of the reader's
+ * buffer. The head is read in place, as readRecord reads it: a restore calls this per key.
+ */
 export function readStoredRecord(r: ByteReader): StoredRecord {
   const key = r.string();
   const createIndex = r.varint();
@@ -49,6 +52,5 @@ export function readStoredRecord(r: ByteReader): StoredRecord {
 
 /** Bytes writeStoredRecord writes for `rec`: result.ts's recordSize of the KvRecord. */
 export function storedRecordSize(rec: StoredRecord): number {
-  const n = rec.bytes.length;
-  return stringSize(rec.key) + varintSize(rec.createIndex) + varintSize(rec.modIndex) + varintSize(rec.version) + varintSize(n) + n;
+  return recordSizeOf(rec, rec.bytes.length);
 }

@@ -169,7 +169,7 @@ export interface RuntimeOptions<R> {
   readonly snapshotCatchUpEntries?: number;
   /**
    * @default 25 — and a snapshot waits until the entries applied since the last one hold at
-   * least this percentage of its size in bytes; 0: entries alone decide. See SNAPSHOT_LOG_PERCENT.
+   * least this percentage of its size in bytes; 0: entries alone decide. See DEFAULT_RUNTIME_OPTIONS.
    */
   readonly snapshotLogPercent?: number;
   readonly hooks?: RuntimeHooks<R>;
@@ -735,18 +735,18 @@ export class Runtime<R = unknown> {
 
   // ---- snapshots (§7) ------------------------------------------------------------------------------
 
-  /**
-   * Starts a snapshot if one is asked for or due (none is in flight), of the state machine at the
-   * applied index, between Readies. A state machine that can (SlicedSnapshots) captures its state
-   * now and serializes it a slice per clock turn while Readies go on; any other serializes it
-   * here at once. Saving and compacting run beside the Readies that follow.
-   */
   /** The log since the latest snapshot holds snapshotLogPercent of its size (DEFAULT_RUNTIME_OPTIONS). */
   private hasLogOutgrownSnapshot(): boolean {
     const size = this.latest?.bytes ?? 0;
     return this.appliedBytes - this.appliedBytesAtSnapshot >= (size * this.snapshotLogPercent) / 100;
   }
 
+  /**
+   * Starts a snapshot if one is asked for or due (none is in flight), of the state machine at the
+   * applied index, between Readies. A state machine that can (SlicedSnapshots) captures its state
+   * now and serializes it a slice per clock turn while Readies go on; any other serializes it
+   * here at once. Saving and compacting run beside the Readies that follow.
+   */
   private startSnapshotIfDue(): void {
     const isAsked = this.snapshotRequests.length > 0 || this.isSnapshotRetryDue;
     // While a snapshot that did not fit waits for its retry timer, the log just grows.

@@ -28,10 +28,14 @@ export class Counter implements Metric {
   }
 }
 
-export class Gauge implements Metric {
-  constructor(readonly name: string, readonly help: string, private readonly read: () => number | ReadonlyArray<[Labels, number]>) {}
+type Read = () => number | ReadonlyArray<readonly [Labels, number]>;
+
+/** A metric whose values are read at scrape time from where they are kept. */
+abstract class ScrapedMetric implements Metric {
+  protected abstract readonly type: 'gauge' | 'counter';
+  constructor(readonly name: string, readonly help: string, private readonly read: Read) {}
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
     const v = this.read();
     if (typeof v === 'number') lines.push(`${this.name} ${v}`);
     else for (const [labels, value] of v) lines.push(`${this.name}${labelText(labels)} ${value}`);
@@ -39,12 +43,13 @@ export class Gauge implements Metric {
   }
 }
 
-/** A counter whose value is read at scrape time (it is kept elsewhere, e.g. by the process). */
-export class ReadCounter implements Metric {
-  constructor(readonly name: string, readonly help: string, private readonly read: () => number) {}
-  render(): string {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, `${this.name} ${this.read()}`].join('\n');
-  }
+export class Gauge extends ScrapedMetric {
+  protected readonly type = 'gauge';
+}
+
+/** A counter kept elsewhere (by the process, the transport), read at scrape time. */
+export class ReadCounter extends ScrapedMetric {
+  protected readonly type = 'counter';
 }
 
 export class Histogram implements Metric {

@@ -45,6 +45,8 @@ test('serve with a missing or bad flag exits non-zero with one line naming the f
     { what: '--election-ms not above twice the heartbeat', flag: '--election-ms', change: { 'heartbeat-ms': '100', 'election-ms': '200' } },
     { what: '--snapshot-entries below its minimum', flag: '--snapshot-entries', change: { 'snapshot-entries': '5' } },
     { what: '--snapshot-catch-up-entries negative', flag: '--snapshot-catch-up-entries', change: { 'snapshot-catch-up-entries': '-1' } },
+    { what: '--snapshot-log-percent not a whole number', flag: '--snapshot-log-percent', change: { 'snapshot-log-percent': '12.5' } },
+    { what: '--snapshot-log-percent above its maximum', flag: '--snapshot-log-percent', change: { 'snapshot-log-percent': '10001' } },
     { what: '--request-timeout-ms fractional', flag: '--request-timeout-ms', change: { 'request-timeout-ms': '1.5' } },
     { what: '--max-pending of 0', flag: '--max-pending', change: { 'max-pending': '0' } },
     { what: '--max-key-bytes too large', flag: '--max-key-bytes', change: { 'max-key-bytes': '999999999' } },

@@ -196,7 +196,13 @@ async function checkStatusAndMetrics(cluster: TestCluster, node: TestNode, leade
   for (const name of ['raftkv_raft_term', 'raftkv_raft_is_leader', 'raftkv_raft_commit_index', 'raftkv_raft_applied_index', 'raftkv_snapshots_installed_total', 'raftkv_http_requests_total']) {
     assert.match(metrics.text, new RegExp(`^# TYPE ${name} `, 'm'), `metric ${name}`);
   }
+  // Counters the benchmark divides by applied entries: typed as counters, and moving.
+  for (const name of ['process_cpu_seconds_total', 'raftkv_transport_writes_total']) {
+    assert.match(metrics.text, new RegExp(`^# TYPE ${name} counter$`, 'm'), `metric ${name} is a counter`);
+  }
   const parsed = parseMetrics(metrics.text);
+  assert.ok((parsed.get('process_cpu_seconds_total') ?? 0) > 0, 'the process has spent CPU');
+  assert.ok([...parsed].some(([k, v]) => k.startsWith('raftkv_transport_writes_total{peer=') && v > 0), 'writes to some peer were counted');
   assert.equal(parsed.get('raftkv_raft_is_leader'), node === leader ? 1 : 0);
   assert.equal(parsed.get('raftkv_raft_term'), status.term);
 }
