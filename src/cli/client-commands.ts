@@ -31,7 +31,7 @@ export interface ClientIo {
   readonly stderr: (s: string) => void;
 }
 
-export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'status', 'members', 'leader'] as const;
+export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'compact', 'status', 'members', 'leader'] as const;
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, compareFailed: 4 } as const;
 
@@ -55,24 +55,24 @@ interface Context {
 
 const COMMANDS: Record<string, Command> = {
   put: {
-    usage: 'put KEY VALUE [--prev-value V] [--prev-index N] [--prev-exist true|false]',
-    options: { ...PREV_OPTIONS, 'prev-exist': { type: 'string' } },
+    usage: 'put KEY VALUE [--prev-value V] [--prev-index N] [--prev-exist true|false] [--lease ID]',
+    options: { ...PREV_OPTIONS, 'prev-exist': { type: 'string' }, lease: { type: 'string' } },
     async run({ parsed, args, client, isJson, io }) {
       const [key, value] = expectPositionals('put', args, ['KEY', 'VALUE']) as [string, string];
       const prevExist = choiceFlag(parsed, 'prev-exist', ['true', 'false'] as const);
-      const opts: PutOptions = { ...conditions(parsed), ...(prevExist !== undefined ? { prevExist: prevExist === 'true' } : {}) };
-      const { index } = await client.put(key, value, opts);
-      io.stdout(isJson ? `${JSON.stringify({ index })}\n` : `OK (index ${index})\n`);
+      const lease = wholeNumberFlag(parsed, 'lease', 0, Number.MAX_SAFE_INTEGER);
+      const opts: PutOptions = { ...conditions(parsed), ...(prevExist !== undefined ? { prevExist: prevExist === 'true' } : {}), ...(lease !== undefined ? { lease } : {}) };
+      const { index, revision } = await client.put(key, value, opts);
+      io.stdout(isJson ? `${JSON.stringify({ index, revision })}\n` : `OK (index ${index}, revision ${revision})\n`);
       return EXIT.ok;
     },
   },
   get: {
-    usage: 'get KEY [--consistency linearizable|lease|stale]',
-    options: { consistency: { type: 'string' } },
+    usage: 'get KEY [--consistency linearizable|lease|stale] [--revision R]',
+    options: { consistency: { type: 'string' }, revision: { type: 'string' } },
     async run({ parsed, args, client, isJson, io }) {
       const [key] = expectPositionals('get', args, ['KEY']) as [string];
-      const consistency = choiceFlag(parsed, 'consistency', CONSISTENCY_LEVELS);
-      const record = await client.get(key, consistency !== undefined ? { consistency } : {});
+      const record = await client.get(key, readOptions(parsed));
       if (record === null) {
         io.stderr(isJson ? `${JSON.stringify({ error: { code: 'NOT_FOUND', message: `key not found: ${key}` } })}\n` : `key not found: ${key}\n`);
         return EXIT.notFound;
@@ -98,19 +98,29 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   list: {
-    usage: 'list [PREFIX] [--limit N] [--consistency linearizable|lease|stale]',
-    options: { limit: { type: 'string' }, consistency: { type: 'string' } },
+    usage: 'list [PREFIX] [--limit N] [--consistency linearizable|lease|stale] [--revision R]',
+    options: { limit: { type: 'string' }, consistency: { type: 'string' }, revision: { type: 'string' } },
     async run({ parsed, args, client, isJson, io }) {
       const [prefix = ''] = expectPositionals('list', args, ['PREFIX'], 1);
       const limit = wholeNumberFlag(parsed, 'limit', 1, 10_000);
-      const consistency = choiceFlag(parsed, 'consistency', CONSISTENCY_LEVELS);
-      const result = await client.list(prefix, limit, consistency !== undefined ? { consistency } : {});
+      const result = await client.list(prefix, limit, readOptions(parsed));
       if (isJson) {
         io.stdout(`${JSON.stringify({ items: result.items.map(recordJson), more: result.more })}\n`);
         return EXIT.ok;
       }
       io.stdout(result.items.map((r) => `${r.key}\t${oneLine(displayValue(r.value).text)}\n`).join(''));
       if (result.more) io.stderr(`(more keys match; raise --limit to see them)\n`);
+      return EXIT.ok;
+    },
+  },
+  compact: {
+    usage: 'compact REVISION',
+    options: {},
+    async run({ args, client, isJson, io }) {
+      const [text] = expectPositionals('compact', args, ['REVISION']) as [string];
+      if (!/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) throw new ClientUsageError(`REVISION must be a whole number from 1, not "${text}"`);
+      const result = await client.compact(Number(text));
+      io.stdout(isJson ? `${JSON.stringify(result)}\n` : `compacted: history before revision ${result.compactRevision} is gone (the store is at ${result.revision})\n`);
       return EXIT.ok;
     },
   },
@@ -195,6 +205,12 @@ function clientHostPort(value: string): string {
   return hostPort;
 }
 
+function readOptions(parsed: ParsedCommand): { consistency?: (typeof CONSISTENCY_LEVELS)[number]; revision?: number } {
+  const consistency = choiceFlag(parsed, 'consistency', CONSISTENCY_LEVELS);
+  const revision = wholeNumberFlag(parsed, 'revision', 1, Number.MAX_SAFE_INTEGER);
+  return { ...(consistency !== undefined ? { consistency } : {}), ...(revision !== undefined ? { revision } : {}) };
+}
+
 function conditions(parsed: ParsedCommand): { prevValue?: string; prevIndex?: number } {
   const prevValue = stringFlag(parsed, 'prev-value');
   const prevIndex = wholeNumberFlag(parsed, 'prev-index', 0, Number.MAX_SAFE_INTEGER);
@@ -218,7 +234,7 @@ export async function runClientCommand(argv: string[], io: ClientIo, env: Readon
   const [name, ...rest] = argv;
   const command = name === undefined ? undefined : COMMANDS[name];
   if (command === undefined) {
-    io.stderr(name === undefined ? 'a command is required (put, get, del, list, status, members, leader)\n' : `unknown command "${name}" (client commands: ${CLIENT_COMMANDS.join(', ')}; see raftkv --help)\n`);
+    io.stderr(name === undefined ? 'a command is required (put, get, del, list, compact, status, members, leader)\n' : `unknown command "${name}" (client commands: ${CLIENT_COMMANDS.join(', ')}; see raftkv --help)\n`);
     return EXIT.usage;
   }
   let isJson = rest.includes('--json');

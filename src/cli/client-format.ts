@@ -25,6 +25,9 @@ export function recordJson(record: KvRecord): Record<string, unknown> {
     createIndex: record.createIndex,
     modIndex: record.modIndex,
     version: record.version,
+    createRevision: record.createRevision,
+    modRevision: record.modRevision,
+    lease: record.lease,
   };
 }
 

@@ -7,6 +7,7 @@ import { DEFAULT_NODE_CONFIG, StartError, checkInitialCluster, hasClusterFile, s
 import { hostPortText, type HostPort } from '../server/address.js';
 import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagSpec, type ParsedFlags } from './flags.js';
 import type { Io } from './cluster.js';
+import { AUTO_COMPACTION_MODES, DEFAULT_AUTO_COMPACTION, parseAutoCompactionRetention, type AutoCompaction } from '../server/coordination.js';
 
 export const SERVE_FLAGS: FlagSpec = {
   id: { type: 'string' },
@@ -44,6 +45,8 @@ export const SERVE_FLAGS: FlagSpec = {
   'auth-file': { type: 'string' },
   'cors-origins': { type: 'string' },
   'log-level': { type: 'string' },
+  'auto-compaction-mode': { type: 'string' },
+  'auto-compaction-retention': { type: 'string' },
 };
 
 const UNSPECIFIED_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
@@ -112,7 +115,27 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     authFile: optionalString(flags, 'auth-file') ?? null,
     corsOrigins: corsOrigins(flags),
     logLevel,
+    autoCompaction: autoCompaction(flags),
   };
+}
+
+/** etcd's flags: --auto-compaction-mode periodic|revision, --auto-compaction-retention (0: off). */
+function autoCompaction(flags: ParsedFlags): AutoCompaction {
+  const modeText = optionalString(flags, 'auto-compaction-mode');
+  const retentionText = optionalString(flags, 'auto-compaction-retention');
+  if (modeText === undefined && retentionText === undefined) return DEFAULT_AUTO_COMPACTION;
+  const mode = (modeText ?? 'periodic') as AutoCompaction['mode'];
+  if (!AUTO_COMPACTION_MODES.includes(mode)) throw new UsageError(`--auto-compaction-mode must be one of ${AUTO_COMPACTION_MODES.join(', ')}, not "${modeText}"`);
+  if (retentionText === undefined) throw new UsageError('--auto-compaction-retention is required with --auto-compaction-mode (0 turns compaction off)');
+  const retention = parseAutoCompactionRetention(mode, retentionText);
+  if (retention === null) {
+    throw new UsageError(
+      mode === 'revision'
+        ? `--auto-compaction-retention must be a number of revisions in revision mode, not "${retentionText}"`
+        : `--auto-compaction-retention must be a duration like 1h, 30m or 90s (a bare number is hours) in periodic mode, not "${retentionText}"`,
+    );
+  }
+  return { mode, retention };
 }
 
 /** The advertised address: given, or the bind address unless that is 0.0.0.0 / :: (not dialable). */

@@ -21,6 +21,7 @@ import {
   type Member,
   type NodeStatus,
   type PutOptions,
+  type WriteResult,
   type ReadOptions,
   type TxnOp,
   type TxnRequest,
@@ -83,18 +84,20 @@ export class RaftKvClient {
     return `${this.clientId}/${this.seq}`;
   }
 
-  async put(key: string, value: Value, opts: PutOptions = {}): Promise<{ index: number }> {
+  async put(key: string, value: Value, opts: PutOptions = {}): Promise<WriteResult> {
     const query = new URLSearchParams();
     if (opts.prevValue !== undefined) query.set('prevValue', queryText(opts.prevValue, 'prevValue'));
     if (opts.prevIndex !== undefined) query.set('prevIndex', String(wholeNumber(opts.prevIndex, 'prevIndex')));
     if (opts.prevExist !== undefined) query.set('prevExist', String(opts.prevExist));
+    if (opts.lease !== undefined && opts.lease !== 0) query.set('lease', String(wholeNumber(opts.lease, 'lease')));
     const answer = await this.write(opts.idempotencyKey, {
       method: 'PUT',
       path: `${keyPath(key)}${queryString(query)}`,
       body: toBytes(value),
       contentType: 'application/octet-stream',
     });
-    return { index: numberField(json(answer), 'index', answer) };
+    const body = json(answer);
+    return { index: numberField(body, 'index', answer), revision: numberField(body, 'revision', answer) };
   }
 
   /** The key's record, or null when the key does not exist. */
@@ -110,7 +113,7 @@ export class RaftKvClient {
     return record === null ? null : new TextDecoder().decode(record.value);
   }
 
-  async delete(key: string, opts: DeleteOptions = {}): Promise<{ index: number; deleted: boolean }> {
+  async delete(key: string, opts: DeleteOptions = {}): Promise<WriteResult & { deleted: boolean }> {
     const query = new URLSearchParams();
     if (opts.prevValue !== undefined) query.set('prevValue', queryText(opts.prevValue, 'prevValue'));
     if (opts.prevIndex !== undefined) query.set('prevIndex', String(wholeNumber(opts.prevIndex, 'prevIndex')));
@@ -118,7 +121,7 @@ export class RaftKvClient {
     const body = json(answer);
     const deleted = (body as { deleted?: unknown }).deleted;
     if (typeof deleted !== 'boolean') throw badResponse('deleted', answer);
-    return { index: numberField(body, 'index', answer), deleted };
+    return { index: numberField(body, 'index', answer), revision: numberField(body, 'revision', answer), deleted };
   }
 
   /** Keys starting with `prefix`, in key order, at most `limit` of them (server default 1000). */
@@ -132,6 +135,17 @@ export class RaftKvClient {
     return { items: body.items.map((item: unknown) => recordFromJson(item, answer)), more: body.more };
   }
 
+  /**
+   * Drops the store's history before `revision` (an admin request): reads and watches at older
+   * revisions answer COMPACTED from then on. Refused when `revision` is in the future or already
+   * compacted.
+   */
+  async compact(revision: number): Promise<{ revision: number; compactRevision: number }> {
+    const answer = await this.write(undefined, { method: 'POST', path: '/v1/compact', body: JSON.stringify({ revision: wholeNumber(revision, 'revision') }), contentType: 'application/json' });
+    const body = json(answer);
+    return { revision: numberField(body, 'revision', answer), compactRevision: numberField(body, 'compactRevision', answer) };
+  }
+
   /** An etcd-style transaction, applied atomically: `success` if every compare holds, else `failure`. */
   async txn(request: TxnRequest, opts: { idempotencyKey?: string } = {}): Promise<TxnResult> {
     const wire = {
@@ -143,7 +157,7 @@ export class RaftKvClient {
     const body = json(answer) as { succeeded?: unknown; index?: unknown; responses?: unknown; results?: unknown };
     if (typeof body.succeeded !== 'boolean') throw badResponse('succeeded', answer);
     const responses = Array.isArray(body.responses) ? body.responses : Array.isArray(body.results) ? body.results : [];
-    return { succeeded: body.succeeded, index: numberField(body, 'index', answer), responses };
+    return { succeeded: body.succeeded, index: numberField(body, 'index', answer), revision: numberField(body, 'revision', answer), responses };
   }
 
   /** The status of whichever node answers (the leader when known). */
@@ -272,6 +286,7 @@ function readQuery(opts: ReadOptions): URLSearchParams {
     }
     query.set('consistency', opts.consistency);
   }
+  if (opts.revision !== undefined) query.set('revision', String(wholeNumber(opts.revision, 'revision')));
   return query;
 }
 
@@ -293,5 +308,6 @@ function positive(n: number, name: string): number {
 }
 
 function opToJson(op: TxnOp): Record<string, unknown> {
-  return op.type === 'put' ? { type: 'put', key: op.key, ...toJsonValue(op.value) } : { type: op.type, key: op.key };
+  if (op.type !== 'put') return { type: op.type, key: op.key };
+  return { type: 'put', key: op.key, ...toJsonValue(op.value), ...(op.lease !== undefined && op.lease !== 0 ? { lease: op.lease } : {}) };
 }

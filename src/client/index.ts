@@ -29,6 +29,7 @@ export type {
   EndpointReadiness,
   EndpointStatus,
   KvRecord,
+  WriteResult,
   ListResult,
   Member,
   MemberRole,

@@ -38,6 +38,9 @@ export function recordFromJson(raw: unknown, answer: Answer): KvRecord {
     createIndex: numberField(r, 'createIndex', answer),
     modIndex: numberField(r, 'modIndex', answer),
     version: numberField(r, 'version', answer),
+    createRevision: numberField(r, 'createRevision', answer),
+    modRevision: numberField(r, 'modRevision', answer),
+    lease: numberField(r, 'lease', answer),
   };
 }
 

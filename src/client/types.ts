@@ -58,6 +58,18 @@ export interface KvRecord {
   readonly createIndex: number;
   readonly modIndex: number;
   readonly version: number;
+  /** Store revision of the write that created the key (API.md, "Coordination"). */
+  readonly createRevision: number;
+  /** Store revision of the key's last write. */
+  readonly modRevision: number;
+  /** The lease the key is attached to; 0 for none. */
+  readonly lease: number;
+}
+
+/** A write's answer: its log index and the store revision after it. */
+export interface WriteResult {
+  readonly index: number;
+  readonly revision: number;
 }
 
 export interface WriteOptions {
@@ -72,6 +84,8 @@ export interface PutOptions extends WriteOptions {
   readonly prevIndex?: number;
   /** `false`: create only; `true`: update only. */
   readonly prevExist?: boolean;
+  /** Attach the key to this lease: it is deleted when the lease ends. */
+  readonly lease?: number;
 }
 
 export interface DeleteOptions extends WriteOptions {
@@ -82,6 +96,8 @@ export interface DeleteOptions extends WriteOptions {
 export interface ReadOptions {
   /** @default 'linearizable' */
   readonly consistency?: Consistency;
+  /** Read the store as it was at this revision (back to the last compaction). */
+  readonly revision?: number;
 }
 
 export interface ListResult {
@@ -90,7 +106,7 @@ export interface ListResult {
   readonly more: boolean;
 }
 
-export type TxnCompareTarget = 'value' | 'version' | 'createIndex' | 'modIndex';
+export type TxnCompareTarget = 'value' | 'version' | 'createIndex' | 'modIndex' | 'createRevision' | 'modRevision' | 'lease';
 export type TxnCompareOp = '=' | '!=' | '<' | '>';
 
 /** One condition of a transaction, in the etcd style. */
@@ -102,7 +118,7 @@ export interface TxnCompare {
 }
 
 export type TxnOp =
-  | { readonly type: 'put'; readonly key: string; readonly value: Value }
+  | { readonly type: 'put'; readonly key: string; readonly value: Value; readonly lease?: number }
   | { readonly type: 'delete'; readonly key: string }
   | { readonly type: 'get'; readonly key: string };
 
@@ -116,6 +132,8 @@ export interface TxnResult {
   /** Whether every compare held (so `success` ran, not `failure`). */
   readonly succeeded: boolean;
   readonly index: number;
+  /** The store revision after the transaction. */
+  readonly revision: number;
   /** The server's per-operation answers, as it sent them. */
   readonly responses: readonly unknown[];
 }

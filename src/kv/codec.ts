@@ -2,18 +2,22 @@
 // a handful of bytes of framing and no parsing.
 //
 //   command  = tag:u8 flags:u8 time:f64be [idempotencyKey:str] body
-//   tag      = 0x01 put | 0x02 delete | 0x03 txn   (never 0xfe: the server's member records)
+//   tag      = 0x01 put | 0x02 delete | 0x03 txn | 0x04 compact | 0x05 leaseGrant | 0x06 leaseRevoke
+//              (never 0xfe: the server's member records)
 //   flags    = 0x01 idempotencyKey | 0x02 prevValue | 0x04 prevIndex | 0x08 prevExist given
-//              | 0x10 prevExist is true | 0x20 replyLimit given (txn only)
-//   put      = key:str [prevValue:bytes] [prevIndex:varint] value:bytes
+//              | 0x10 prevExist is true | 0x20 replyLimit given (txn only) | 0x40 lease given (put
+//              only) | 0x80 expired (leaseRevoke only)
+//   put      = key:str [prevValue:bytes] [prevIndex:varint] [lease:varint] value:bytes
 //   delete   = key:str [prevValue:bytes] [prevIndex:varint]
+//   compact  = revision:varint;  leaseGrant = id:varint ttlSeconds:varint;  leaseRevoke = id:varint
 //   txn      = n:varint compare*n  n:varint op*n (success)  n:varint op*n (failure)
 //              [replyLimit:varint]   (iff flag 0x20; added after the first release, so a txn
 //              without it, as every older log holds, decodes as before: no limit)
 //   compare  = key:str target:u8 op:u8 (bytes if target is value, else varint)
-//              target 0 value | 1 version | 2 createIndex | 3 modIndex; op 0 = | 1 != | 2 < | 3 >
+//              target 0 value | 1 version | 2 createIndex | 3 modIndex | 4 createRevision
+//              | 5 modRevision | 6 lease;  op 0 = | 1 != | 2 < | 3 >
 //   op       = 0x01 put key:str value:bytes | 0x02 delete key:str | 0x03 get key:str
-//              | 0x04 range prefix:str limit:varint
+//              | 0x04 range prefix:str limit:varint | 0x05 put key:str lease:varint value:bytes
 //   str      = len:varint UTF-8;  bytes = len:varint bytes;  varint = unsigned LEB128 (< 2^53)
 //
 // Decoding is strict (unknown tags or flags, truncation, trailing bytes, bad UTF-8, a time that
@@ -31,7 +35,7 @@ import {
 } from './command.js';
 import { KvError } from './errors.js';
 
-export const COMMAND_TAG = { put: 0x01, delete: 0x02, txn: 0x03 } as const;
+export const COMMAND_TAG = { put: 0x01, delete: 0x02, txn: 0x03, compact: 0x04, leaseGrant: 0x05, leaseRevoke: 0x06 } as const;
 
 const F_IDEMPOTENCY = 0x01;
 const F_PREV_VALUE = 0x02;
@@ -39,18 +43,26 @@ const F_PREV_INDEX = 0x04;
 const F_PREV_EXIST = 0x08;
 const F_PREV_EXIST_TRUE = 0x10;
 const F_REPLY_LIMIT = 0x20;
-const KNOWN_FLAGS = 0x3f;
+const F_LEASE = 0x40;
+const F_EXPIRED = 0x80;
+const KNOWN_FLAGS = 0xff;
 
 const OP_PUT = 0x01;
 const OP_DELETE = 0x02;
 const OP_GET = 0x03;
 const OP_RANGE = 0x04;
+const OP_PUT_LEASE = 0x05;
 
 export function encodeCommand(cmd: Command): Uint8Array {
   let flags = cmd.idempotencyKey !== undefined ? F_IDEMPOTENCY : 0;
   // Exact for put and delete, so the output is the writer's buffer with no final copy.
   let capacity = 10 + (cmd.idempotencyKey !== undefined ? stringSize(cmd.idempotencyKey) : 0);
-  if (cmd.type !== 'txn') {
+  if (cmd.type === 'compact') capacity += varintSize(cmd.revision);
+  else if (cmd.type === 'leaseGrant') capacity += varintSize(cmd.id) + varintSize(cmd.ttlSeconds);
+  else if (cmd.type === 'leaseRevoke') {
+    capacity += varintSize(cmd.id);
+    if (cmd.expired === true) flags |= F_EXPIRED;
+  } else if (cmd.type !== 'txn') {
     capacity += stringSize(cmd.key);
     if (cmd.prevValue !== undefined) {
       flags |= F_PREV_VALUE;
@@ -62,6 +74,10 @@ export function encodeCommand(cmd: Command): Uint8Array {
     }
     if (cmd.type === 'put') {
       if (cmd.prevExist !== undefined) flags |= F_PREV_EXIST | (cmd.prevExist ? F_PREV_EXIST_TRUE : 0);
+      if (cmd.lease !== undefined && cmd.lease !== 0) {
+        flags |= F_LEASE;
+        capacity += varintSize(cmd.lease);
+      }
       capacity += varintSize(cmd.value.length) + cmd.value.length;
     }
   } else {
@@ -79,7 +95,20 @@ export function encodeCommand(cmd: Command): Uint8Array {
       w.string(cmd.key);
       if (cmd.prevValue !== undefined) w.bytes(cmd.prevValue);
       if (cmd.prevIndex !== undefined) w.varint(cmd.prevIndex);
-      if (cmd.type === 'put') w.bytes(cmd.value);
+      if (cmd.type === 'put') {
+        if ((flags & F_LEASE) !== 0) w.varint(cmd.lease!);
+        w.bytes(cmd.value);
+      }
+      break;
+    case 'compact':
+      w.varint(cmd.revision);
+      break;
+    case 'leaseGrant':
+      w.varint(cmd.id);
+      w.varint(cmd.ttlSeconds);
+      break;
+    case 'leaseRevoke':
+      w.varint(cmd.id);
       break;
     case 'txn':
       w.varint(cmd.compare.length);
@@ -105,8 +134,14 @@ function writeCompare(w: ByteWriter, c: TxnCompare): void {
 function writeOp(w: ByteWriter, op: TxnOp): void {
   switch (op.type) {
     case 'put':
-      w.u8(OP_PUT);
-      w.string(op.key);
+      if (op.lease !== undefined && op.lease !== 0) {
+        w.u8(OP_PUT_LEASE);
+        w.string(op.key);
+        w.varint(op.lease);
+      } else {
+        w.u8(OP_PUT);
+        w.string(op.key);
+      }
       w.bytes(op.value);
       return;
     case 'delete':
@@ -140,18 +175,21 @@ export function decodeCommand(bytes: Uint8Array): Command {
   switch (tag) {
     case COMMAND_TAG.put:
     case COMMAND_TAG.delete: {
-      if ((flags & F_REPLY_LIMIT) !== 0) throw new KvError('BAD_COMMAND', 'replyLimit on a put or delete');
+      if ((flags & (F_REPLY_LIMIT | F_EXPIRED)) !== 0) throw new KvError('BAD_COMMAND', 'replyLimit or expired on a put or delete');
       const key = r.string();
       if (key.length === 0) throw new KvError('BAD_COMMAND', 'empty key');
       const prevValue = (flags & F_PREV_VALUE) !== 0 ? r.bytes() : undefined;
       const prevIndex = (flags & F_PREV_INDEX) !== 0 ? r.varint() : undefined;
       if (tag === COMMAND_TAG.put) {
+        const lease = (flags & F_LEASE) !== 0 ? r.varint() : undefined;
+        if (lease === 0) throw new KvError('BAD_COMMAND', 'lease 0 is written as no lease');
         const value = r.bytes();
         const prevExist = (flags & F_PREV_EXIST) !== 0 ? (flags & F_PREV_EXIST_TRUE) !== 0 : undefined;
         cmd = { type: 'put', time, key, value };
         if (prevExist !== undefined) cmd = { ...cmd, prevExist };
+        if (lease !== undefined) cmd = { ...cmd, lease };
       } else {
-        if ((flags & (F_PREV_EXIST | F_PREV_EXIST_TRUE)) !== 0) throw new KvError('BAD_COMMAND', 'prevExist on a delete');
+        if ((flags & (F_PREV_EXIST | F_PREV_EXIST_TRUE | F_LEASE)) !== 0) throw new KvError('BAD_COMMAND', 'prevExist or lease on a delete');
         cmd = { type: 'delete', time, key };
       }
       if (prevValue !== undefined) cmd = { ...cmd, prevValue };
@@ -167,6 +205,16 @@ export function decodeCommand(bytes: Uint8Array): Command {
       cmd = (flags & F_REPLY_LIMIT) !== 0
         ? { type: 'txn', time, compare, success, failure, replyLimit: r.varint() }
         : { type: 'txn', time, compare, success, failure };
+      break;
+    }
+    case COMMAND_TAG.compact:
+    case COMMAND_TAG.leaseGrant:
+    case COMMAND_TAG.leaseRevoke: {
+      const allowed = F_IDEMPOTENCY | (tag === COMMAND_TAG.leaseRevoke ? F_EXPIRED : 0);
+      if ((flags & ~allowed) !== 0) throw new KvError('BAD_COMMAND', `flags 0x${flags.toString(16)} on a ${tag === COMMAND_TAG.compact ? 'compact' : 'lease command'}`);
+      if (tag === COMMAND_TAG.compact) cmd = { type: 'compact', time, revision: r.varint() };
+      else if (tag === COMMAND_TAG.leaseGrant) cmd = { type: 'leaseGrant', time, id: r.varint(), ttlSeconds: r.varint() };
+      else cmd = (flags & F_EXPIRED) !== 0 ? { type: 'leaseRevoke', time, id: r.varint(), expired: true } : { type: 'leaseRevoke', time, id: r.varint() };
       break;
     }
     default:
@@ -195,6 +243,12 @@ function readOps(r: ByteReader): TxnOp[] {
       case OP_PUT:
         ops.push({ type: 'put', key, value: r.bytes() });
         break;
+      case OP_PUT_LEASE: {
+        const lease = r.varint();
+        if (lease === 0) throw new KvError('BAD_COMMAND', 'lease 0 is written as no lease');
+        ops.push({ type: 'put', key, value: r.bytes(), lease });
+        break;
+      }
       case OP_DELETE:
         ops.push({ type: 'delete', key });
         break;

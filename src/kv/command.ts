@@ -22,6 +22,12 @@ export interface PutCommand extends CommandBase {
   readonly prevIndex?: number;
   /** false: the key must not exist (create); true: it must exist (update). */
   readonly prevExist?: boolean;
+  /**
+   * Attach the key to this lease (it goes when the lease ends); absent or 0: no lease, which
+   * detaches a key that had one (etcd's semantics). A lease that does not exist when the put
+   * is applied rejects it (LEASE_NOT_FOUND), nothing written.
+   */
+  readonly lease?: number;
 }
 
 export interface DeleteCommand extends CommandBase {
@@ -33,12 +39,12 @@ export interface DeleteCommand extends CommandBase {
 
 export const COMPARE_OPS = ['=', '!=', '<', '>'] as const;
 export type CompareOp = (typeof COMPARE_OPS)[number];
-export const COMPARE_TARGETS = ['value', 'version', 'createIndex', 'modIndex'] as const;
+export const COMPARE_TARGETS = ['value', 'version', 'createIndex', 'modIndex', 'createRevision', 'modRevision', 'lease'] as const;
 export type CompareTarget = (typeof COMPARE_TARGETS)[number];
 export type NumericCompareTarget = Exclude<CompareTarget, 'value'>;
 
 /**
- * One condition of a transaction. A missing key has version, createIndex and modIndex 0, and
+ * One condition of a transaction. A missing key has version, indexes, revisions and lease 0, and
  * no value: every `value` comparison against a missing key is false (test absence with
  * `version = 0`).
  */
@@ -47,7 +53,7 @@ export type TxnCompare =
   | { readonly key: string; readonly target: NumericCompareTarget; readonly op: CompareOp; readonly value: number };
 
 export type TxnOp =
-  | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array; readonly lease?: number }
   | { readonly type: 'delete'; readonly key: string }
   | { readonly type: 'get'; readonly key: string }
   /** Up to `limit` keys starting with `prefix`, in key order. */
@@ -67,7 +73,39 @@ export interface TxnCommand extends CommandBase {
   readonly replyLimit?: number;
 }
 
-export type Command = PutCommand | DeleteCommand | TxnCommand;
+/**
+ * Drops the history before `revision` (reads at older revisions and watches from them answer
+ * COMPACTED). The revision must not be in the future, and must be above the last compaction.
+ */
+export interface CompactCommand extends CommandBase {
+  readonly type: 'compact';
+  readonly revision: number;
+}
+
+/** A lease with its TTL; the id is chosen by the proposer (the leader, or the client). */
+export interface LeaseGrantCommand extends CommandBase {
+  readonly type: 'leaseGrant';
+  readonly id: number;
+  readonly ttlSeconds: number;
+}
+
+/**
+ * Ends a lease and deletes its keys, in one revision. `expired`: the leader decided it ran out
+ * (its keepalives stopped), rather than a client revoking it; the state machine treats both the
+ * same, the flag is for the record.
+ */
+export interface LeaseRevokeCommand extends CommandBase {
+  readonly type: 'leaseRevoke';
+  readonly id: number;
+  readonly expired?: boolean;
+}
+
+export type Command = PutCommand | DeleteCommand | TxnCommand | CompactCommand | LeaseGrantCommand | LeaseRevokeCommand;
+
+/** Lease ids: positive safe integers (the codec's varints, and etcd's int64 ids that JSON can carry exactly). */
+export const MAX_LEASE_ID = Number.MAX_SAFE_INTEGER;
+/** etcd's largest TTL. */
+export const MAX_LEASE_TTL_SECONDS = 9_000_000_000;
 export type CommandType = Command['type'];
 
 /**
@@ -83,6 +121,7 @@ export function validateCommand(cmd: Command, limits: KvLimits = DEFAULT_KV_LIMI
       validateValue(cmd.value, limits.maxValueBytes);
       if (cmd.prevValue !== undefined) validateValue(cmd.prevValue, limits.maxValueBytes);
       if (cmd.prevIndex !== undefined) validateIndex(cmd.prevIndex, 'prevIndex');
+      if (cmd.lease !== undefined) validateLeaseRef(cmd.lease);
       return;
     case 'delete':
       validateKey(cmd.key, limits.maxKeyBytes);
@@ -104,6 +143,19 @@ export function validateCommand(cmd: Command, limits: KvLimits = DEFAULT_KV_LIMI
       for (const op of cmd.failure) validateTxnOp(op, limits);
       return;
     }
+    case 'compact':
+      validateIndex(cmd.revision, 'revision');
+      if (cmd.revision < 1) throw new KvError('BAD_REQUEST', 'revision must be at least 1');
+      return;
+    case 'leaseGrant':
+      validateLeaseId(cmd.id);
+      if (!Number.isSafeInteger(cmd.ttlSeconds) || cmd.ttlSeconds < 1 || cmd.ttlSeconds > MAX_LEASE_TTL_SECONDS) {
+        throw new KvError('BAD_REQUEST', `ttlSeconds must be an integer from 1 to ${MAX_LEASE_TTL_SECONDS}`);
+      }
+      return;
+    case 'leaseRevoke':
+      validateLeaseId(cmd.id);
+      return;
     default: {
       const never: never = cmd;
       throw new KvError('BAD_REQUEST', `unknown command ${String((never as { type: unknown }).type)}`);
@@ -116,6 +168,7 @@ function validateTxnOp(op: TxnOp, limits: KvLimits): void {
     case 'put':
       validateKey(op.key, limits.maxKeyBytes);
       validateValue(op.value, limits.maxValueBytes);
+      if (op.lease !== undefined) validateLeaseRef(op.lease);
       return;
     case 'delete':
     case 'get':
@@ -132,6 +185,16 @@ function validateTxnOp(op: TxnOp, limits: KvLimits): void {
       throw new KvError('BAD_REQUEST', `unknown transaction op ${String((never as { type: unknown }).type)}`);
     }
   }
+}
+
+/** A lease id: 1 ≤ id ≤ MAX_LEASE_ID. */
+export function validateLeaseId(id: number): void {
+  if (!Number.isSafeInteger(id) || id < 1) throw new KvError('BAD_REQUEST', `a lease id must be an integer from 1 to ${MAX_LEASE_ID}`);
+}
+
+/** A put's lease: 0 (none) or a lease id. */
+function validateLeaseRef(id: number): void {
+  if (id !== 0) validateLeaseId(id);
 }
 
 function validateIndex(n: number, name: string): void {

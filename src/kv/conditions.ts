@@ -45,7 +45,7 @@ function opHolds(op: CompareOp, difference: number): boolean {
 }
 
 /**
- * A missing key counts as version, createIndex and modIndex 0 (so `version = 0` tests absence);
+ * A missing key counts as version, indexes, revisions and lease 0 (so `version = 0` tests absence);
  * it has no value, so every `value` compare against it is false.
  */
 export function compareHolds(c: TxnCompare, current: KvRecord | undefined): boolean {

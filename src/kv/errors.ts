@@ -10,6 +10,10 @@ export const KV_ERROR_CODES = [
   'BAD_SNAPSHOT',
   /** A transaction whose reply could exceed its replyLimit: refused at apply, nothing written (API.md: 413). */
   'REPLY_TOO_LARGE',
+  /** A read or watch at a revision older than the last compaction (API.md, "Coordination"). */
+  'COMPACTED',
+  /** A read at a revision the store has not reached. */
+  'FUTURE_REVISION',
 ] as const;
 export type KvErrorCode = (typeof KV_ERROR_CODES)[number];
 

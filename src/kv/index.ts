@@ -1,15 +1,21 @@
 // The key-value state machine's public surface.
-export { KvStateMachine, DEFAULT_KV_STATE_MACHINE_OPTIONS, KV_RECORD_OVERHEAD_BYTES } from './state-machine.js';
+export { KvStateMachine, DEFAULT_KV_STATE_MACHINE_OPTIONS, KV_RECORD_OVERHEAD_BYTES, LEASE_OVERHEAD_BYTES } from './state-machine.js';
+export type { LeaseInfo } from './state-machine.js';
+export type { HistoryEvent } from './history.js';
+export { HISTORY_EVENT_OVERHEAD_BYTES } from './history.js';
 export { IDEMPOTENCY_RECORD_OVERHEAD_BYTES } from './idempotency.js';
 export type { KvStateMachineOptions, ListResult } from './state-machine.js';
 export { encodeCommand, decodeCommand, COMMAND_TAG } from './codec.js';
-export { validateCommand, COMPARE_OPS, COMPARE_TARGETS } from './command.js';
+export { validateCommand, validateLeaseId, COMPARE_OPS, COMPARE_TARGETS, MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS } from './command.js';
 export type {
   Command,
   CommandType,
   PutCommand,
   DeleteCommand,
   TxnCommand,
+  CompactCommand,
+  LeaseGrantCommand,
+  LeaseRevokeCommand,
   TxnCompare,
   TxnOp,
   CompareOp,
@@ -25,6 +31,9 @@ export type {
   TxnResponse,
   CompareFailedResult,
   RejectedResult,
+  CompactResult,
+  LeaseGrantResult,
+  LeaseRevokeResult,
 } from './result.js';
 export { KvError, KV_ERROR_CODES } from './errors.js';
 export type { KvErrorCode } from './errors.js';

@@ -9,8 +9,11 @@ import type { KvRecord, TxnResponse, TxnResult } from './result.js';
 
 /** `,"encoding":"base64"`, present when a value is not valid UTF-8 (valueToJson). */
 const ENCODING_FIELD_BYTES = 20;
-/** `{"key":` `,"value":` `,"createIndex":` `,"modIndex":` `,"version":` `}` */
-const RECORD_FIXED_BYTES = 55;
+/**
+ * `{"key":` `,"value":` `,"createIndex":` `,"modIndex":` `,"version":` `,"createRevision":`
+ * `,"modRevision":` `,"lease":` `}`
+ */
+const RECORD_FIXED_BYTES = 97;
 /** `{"items":[` `],"more":false}` (with `true`, one byte less). */
 export const LIST_ENVELOPE_BYTES = 25;
 
@@ -90,16 +93,27 @@ function digits(n: number): number {
 
 /** Bytes of JSON.stringify(recordToJson(rec)), counted in one pass over the key and the value. */
 export function recordJsonBytes(rec: KvRecord): number {
-  return RECORD_FIXED_BYTES + jsonStringBytes(rec.key) + valueJsonBytes(rec.value) + digits(rec.createIndex) + digits(rec.modIndex) + digits(rec.version);
+  return (
+    RECORD_FIXED_BYTES +
+    jsonStringBytes(rec.key) +
+    valueJsonBytes(rec.value) +
+    digits(rec.createIndex) +
+    digits(rec.modIndex) +
+    digits(rec.version) +
+    digits(rec.createRevision) +
+    digits(rec.modRevision) +
+    digits(rec.lease)
+  );
 }
 
 /**
- * The most a record written by a put of `value` at or before log index `index` can take: its
- * version is not known before the write, so it is counted at its widest (16 digits: any safe
- * integer); createIndex and modIndex are at most `index`.
+ * The most a record written by a put of `value` at or before log index `index` and store
+ * revision `revision` can take: its version and lease are counted at their widest (16 digits:
+ * any safe integer); createIndex and modIndex are at most `index`, the revisions at most
+ * `revision`.
  */
-export function putRecordJsonBytesBound(key: string, valueBytes: number, index: number): number {
-  return RECORD_FIXED_BYTES + jsonStringBytes(key) + valueBytes + 2 * digits(index) + 16;
+export function putRecordJsonBytesBound(key: string, valueBytes: number, index: number, revision: number): number {
+  return RECORD_FIXED_BYTES + jsonStringBytes(key) + valueBytes + 2 * digits(index) + 2 * digits(revision) + 32;
 }
 
 /** Bytes of `{"items":[...],"more":B}` for these items (the listing's reply). */
@@ -109,9 +123,9 @@ export function listJsonBytes(items: readonly KvRecord[], more: boolean): number
   return n;
 }
 
-// Transaction results (txnResultToJson): `{"succeeded":B,"index":N,"responses":[...]}`.
-/** `{"succeeded":` `,"index":` `,"responses":[` `]}` */
-export const TXN_RESULT_FIXED_BYTES = 38;
+// Transaction results (txnResultToJson): `{"succeeded":B,"index":N,"revision":R,"responses":[...]}`.
+/** `{"succeeded":` `,"index":` `,"revision":` `,"responses":[` `]}` */
+export const TXN_RESULT_FIXED_BYTES = 50;
 /** `{"type":"put","key":` `}` */
 export const PUT_RESPONSE_FIXED_BYTES = 21;
 /** `{"type":"delete","key":` `,"deleted":` `}` */
@@ -141,7 +155,7 @@ function responseJsonBytes(r: TxnResponse): number {
 
 /** Bytes of JSON.stringify(txnResultToJson(result)). */
 export function txnResultJsonBytes(result: TxnResult): number {
-  let n = TXN_RESULT_FIXED_BYTES + boolBytes(result.succeeded) + digits(result.index) + Math.max(0, result.responses.length - 1);
+  let n = TXN_RESULT_FIXED_BYTES + boolBytes(result.succeeded) + digits(result.index) + digits(result.revision) + Math.max(0, result.responses.length - 1);
   for (const r of result.responses) n += responseJsonBytes(r);
   return n;
 }

@@ -2,13 +2,20 @@
 // retried command answers exactly what its first application answered (dissertation §6.3), and
 // that table rides in snapshots.
 //
-//   result   = 0x01 put index | 0x02 delete index deleted:u8
-//            | 0x03 txn index succeeded:u8 n:varint response*n
-//            | 0x04 compareFailed op:u8(1 put, 2 delete) index current:maybeRecord
+//   result   = 0x01 put index revision | 0x02 delete index revision deleted:u8
+//            | 0x03 txn index revision succeeded:u8 n:varint response*n
+//            | 0x04 compareFailed op:u8(1 put, 2 delete) index revision current:maybeRecord
 //            | 0x05 rejected index code:str message:str
+//            | 0x06 compact index revision compactRevision
+//            | 0x07 leaseGrant index revision id ttlSeconds
+//            | 0x08 leaseRevoke index revision id deleted:varint
 //   response = 0x01 put key | 0x02 delete key deleted:u8 | 0x03 get key maybeRecord
 //            | 0x04 range prefix:str more:u8 n:varint record*n
-//   record   = key:str createIndex modIndex version value:bytes;  maybeRecord = 0 | 1 record
+//   record   = key:str createIndex modIndex version createRevision modRevision lease value:bytes
+//   maybeRecord = 0 | 1 record
+//
+// `revision` is the store's revision after the command (API.md, "Coordination"): every answer
+// carries it, as etcd's response headers do.
 import { stringSize, varintSize, type ByteReader, type ByteWriter } from './bytes.js';
 import { KvError } from './errors.js';
 
@@ -22,16 +29,24 @@ export interface KvRecord {
   readonly modIndex: number;
   /** Writes since creation; 1 after the creating write. */
   readonly version: number;
+  /** Store revision of the write that created the key (since it last did not exist). */
+  readonly createRevision: number;
+  /** Store revision of the last write to the key. */
+  readonly modRevision: number;
+  /** The lease the key is attached to; 0 for none. */
+  readonly lease: number;
 }
 
 export interface PutResult {
   readonly type: 'put';
   readonly index: number;
+  readonly revision: number;
 }
 
 export interface DeleteResult {
   readonly type: 'delete';
   readonly index: number;
+  readonly revision: number;
   /** False when the key did not exist (nothing changed). */
   readonly deleted: boolean;
 }
@@ -45,6 +60,7 @@ export type TxnResponse =
 export interface TxnResult {
   readonly type: 'txn';
   readonly index: number;
+  readonly revision: number;
   /** Whether every compare held, so `success` ran rather than `failure`. */
   readonly succeeded: boolean;
   /** One per operation of the branch that ran, in order. */
@@ -57,6 +73,7 @@ export interface CompareFailedResult {
   readonly error: 'COMPARE_FAILED';
   readonly op: 'put' | 'delete';
   readonly index: number;
+  readonly revision: number;
   /** The key's state when the compare was made, or null when it did not exist. */
   readonly current: KvRecord | null;
 }
@@ -69,13 +86,49 @@ export interface RejectedResult {
   readonly index: number;
 }
 
-export type KvResult = PutResult | DeleteResult | TxnResult | CompareFailedResult | RejectedResult;
+/** History before `compactRevision` was dropped (POST /v1/compact, --auto-compaction-retention). */
+export interface CompactResult {
+  readonly type: 'compact';
+  readonly index: number;
+  readonly revision: number;
+  readonly compactRevision: number;
+}
+
+export interface LeaseGrantResult {
+  readonly type: 'leaseGrant';
+  readonly index: number;
+  readonly revision: number;
+  readonly id: number;
+  readonly ttlSeconds: number;
+}
+
+export interface LeaseRevokeResult {
+  readonly type: 'leaseRevoke';
+  readonly index: number;
+  readonly revision: number;
+  readonly id: number;
+  /** Keys deleted with the lease. */
+  readonly deleted: number;
+}
+
+export type KvResult =
+  | PutResult
+  | DeleteResult
+  | TxnResult
+  | CompareFailedResult
+  | RejectedResult
+  | CompactResult
+  | LeaseGrantResult
+  | LeaseRevokeResult;
 
 const R_PUT = 0x01;
 const R_DELETE = 0x02;
 const R_TXN = 0x03;
 const R_COMPARE_FAILED = 0x04;
 const R_REJECTED = 0x05;
+const R_COMPACT = 0x06;
+const R_LEASE_GRANT = 0x07;
+const R_LEASE_REVOKE = 0x08;
 
 /** A record's key, indexes and version: what every encoding of a record starts with. */
 export function writeRecordHead(w: ByteWriter, rec: RecordHead): void {
@@ -83,6 +136,9 @@ export function writeRecordHead(w: ByteWriter, rec: RecordHead): void {
   w.varint(rec.createIndex);
   w.varint(rec.modIndex);
   w.varint(rec.version);
+  w.varint(rec.createRevision);
+  w.varint(rec.modRevision);
+  w.varint(rec.lease);
 }
 
 export function writeRecord(w: ByteWriter, rec: KvRecord): void {
@@ -90,7 +146,7 @@ export function writeRecord(w: ByteWriter, rec: KvRecord): void {
   w.bytes(rec.value);
 }
 
-type RecordHead = Pick<KvRecord, 'key' | 'createIndex' | 'modIndex' | 'version'>;
+type RecordHead = Omit<KvRecord, 'value'>;
 
 /** `copy`: detach the value from the reader's buffer (it may be reused or be large). */
 export function readRecord(r: ByteReader, copy: boolean): KvRecord {
@@ -98,9 +154,12 @@ export function readRecord(r: ByteReader, copy: boolean): KvRecord {
   const createIndex = r.varint();
   const modIndex = r.varint();
   const version = r.varint();
+  const createRevision = r.varint();
+  const modRevision = r.varint();
+  const lease = r.varint();
   const bytes = r.bytes();
   // new Uint8Array(view) copies; a Buffer's slice() would not.
-  return { key, value: copy ? new Uint8Array(bytes) : bytes, createIndex, modIndex, version };
+  return { key, value: copy ? new Uint8Array(bytes) : bytes, createIndex, modIndex, version, createRevision, modRevision, lease };
 }
 
 function writeMaybeRecord(w: ByteWriter, rec: KvRecord | null): void {
@@ -117,15 +176,18 @@ export function writeResult(w: ByteWriter, res: KvResult): void {
     case 'put':
       w.u8(R_PUT);
       w.varint(res.index);
+      w.varint(res.revision);
       return;
     case 'delete':
       w.u8(R_DELETE);
       w.varint(res.index);
+      w.varint(res.revision);
       w.u8(res.deleted ? 1 : 0);
       return;
     case 'txn':
       w.u8(R_TXN);
       w.varint(res.index);
+      w.varint(res.revision);
       w.u8(res.succeeded ? 1 : 0);
       w.varint(res.responses.length);
       for (const resp of res.responses) writeResponse(w, resp);
@@ -134,6 +196,7 @@ export function writeResult(w: ByteWriter, res: KvResult): void {
       w.u8(R_COMPARE_FAILED);
       w.u8(res.op === 'put' ? 1 : 2);
       w.varint(res.index);
+      w.varint(res.revision);
       writeMaybeRecord(w, res.current);
       return;
     case 'rejected':
@@ -141,6 +204,26 @@ export function writeResult(w: ByteWriter, res: KvResult): void {
       w.varint(res.index);
       w.string(res.error);
       w.string(res.message);
+      return;
+    case 'compact':
+      w.u8(R_COMPACT);
+      w.varint(res.index);
+      w.varint(res.revision);
+      w.varint(res.compactRevision);
+      return;
+    case 'leaseGrant':
+      w.u8(R_LEASE_GRANT);
+      w.varint(res.index);
+      w.varint(res.revision);
+      w.varint(res.id);
+      w.varint(res.ttlSeconds);
+      return;
+    case 'leaseRevoke':
+      w.u8(R_LEASE_REVOKE);
+      w.varint(res.index);
+      w.varint(res.revision);
+      w.varint(res.id);
+      w.varint(res.deleted);
       return;
   }
 }
@@ -175,26 +258,34 @@ export function readResult(r: ByteReader): KvResult {
   const tag = r.u8();
   switch (tag) {
     case R_PUT:
-      return { type: 'put', index: r.varint() };
+      return { type: 'put', index: r.varint(), revision: r.varint() };
     case R_DELETE:
-      return { type: 'delete', index: r.varint(), deleted: r.bool() };
+      return { type: 'delete', index: r.varint(), revision: r.varint(), deleted: r.bool() };
     case R_TXN: {
       const index = r.varint();
+      const revision = r.varint();
       const succeeded = r.bool();
       const responses: TxnResponse[] = [];
       for (let n = r.varint(); n > 0; n--) responses.push(readResponse(r));
-      return { type: 'txn', index, succeeded, responses };
+      return { type: 'txn', index, revision, succeeded, responses };
     }
     case R_COMPARE_FAILED: {
       const op = r.u8();
       if (op !== 1 && op !== 2) throw new KvError('BAD_SNAPSHOT', `bad compare-failed op ${op}`);
       const index = r.varint();
-      return { type: 'compareFailed', error: 'COMPARE_FAILED', op: op === 1 ? 'put' : 'delete', index, current: readMaybeRecord(r) };
+      const revision = r.varint();
+      return { type: 'compareFailed', error: 'COMPARE_FAILED', op: op === 1 ? 'put' : 'delete', index, revision, current: readMaybeRecord(r) };
     }
     case R_REJECTED: {
       const index = r.varint();
       return { type: 'rejected', index, error: r.string(), message: r.string() };
     }
+    case R_COMPACT:
+      return { type: 'compact', index: r.varint(), revision: r.varint(), compactRevision: r.varint() };
+    case R_LEASE_GRANT:
+      return { type: 'leaseGrant', index: r.varint(), revision: r.varint(), id: r.varint(), ttlSeconds: r.varint() };
+    case R_LEASE_REVOKE:
+      return { type: 'leaseRevoke', index: r.varint(), revision: r.varint(), id: r.varint(), deleted: r.varint() };
     default:
       throw new KvError('BAD_SNAPSHOT', `unknown result tag ${tag}`);
   }
@@ -228,7 +319,17 @@ export function recordSize(rec: KvRecord): number {
 
 /** Bytes a record with this head and a value of `valueLength` bytes takes encoded. */
 export function recordSizeOf(rec: RecordHead, valueLength: number): number {
-  return stringSize(rec.key) + varintSize(rec.createIndex) + varintSize(rec.modIndex) + varintSize(rec.version) + varintSize(valueLength) + valueLength;
+  return (
+    stringSize(rec.key) +
+    varintSize(rec.createIndex) +
+    varintSize(rec.modIndex) +
+    varintSize(rec.version) +
+    varintSize(rec.createRevision) +
+    varintSize(rec.modRevision) +
+    varintSize(rec.lease) +
+    varintSize(valueLength) +
+    valueLength
+  );
 }
 
 function maybeRecordSize(rec: KvRecord | null): number {
@@ -239,18 +340,24 @@ function maybeRecordSize(rec: KvRecord | null): number {
 export function resultSize(res: KvResult): number {
   switch (res.type) {
     case 'put':
-      return 1 + varintSize(res.index);
+      return 1 + varintSize(res.index) + varintSize(res.revision);
     case 'delete':
-      return 2 + varintSize(res.index);
+      return 2 + varintSize(res.index) + varintSize(res.revision);
     case 'txn': {
-      let n = 2 + varintSize(res.index) + varintSize(res.responses.length);
+      let n = 2 + varintSize(res.index) + varintSize(res.revision) + varintSize(res.responses.length);
       for (const resp of res.responses) n += responseSize(resp);
       return n;
     }
     case 'compareFailed':
-      return 2 + varintSize(res.index) + maybeRecordSize(res.current);
+      return 2 + varintSize(res.index) + varintSize(res.revision) + maybeRecordSize(res.current);
     case 'rejected':
       return 1 + varintSize(res.index) + stringSize(res.error) + stringSize(res.message);
+    case 'compact':
+      return 1 + varintSize(res.index) + varintSize(res.revision) + varintSize(res.compactRevision);
+    case 'leaseGrant':
+      return 1 + varintSize(res.index) + varintSize(res.revision) + varintSize(res.id) + varintSize(res.ttlSeconds);
+    case 'leaseRevoke':
+      return 1 + varintSize(res.index) + varintSize(res.revision) + varintSize(res.id) + varintSize(res.deleted);
   }
 }
 

@@ -1,22 +1,34 @@
-// The snapshot format: the whole key-value state, the idempotency table and the applied index in
-// one byte string. The storage layer checksums snapshot files, so this format carries only a
-// magic, a version byte and exact lengths (a decoder that runs out of bytes, or has bytes left
-// over, rejects the snapshot).
+// The snapshot format: the whole key-value state (records, leases, history), the idempotency
+// table and the applied index in one byte string. The storage layer checksums snapshot files, so
+// this format carries only a magic, a version byte and exact lengths (a decoder that runs out of
+// bytes, or has bytes left over, rejects the snapshot).
 //
-//   snapshot = "RKVS" version:u8(=1) appliedIndex:varint logClock:f64be
+//   snapshot = "RKVS" version:u8(=2) appliedIndex:varint logClock:f64be
+//              revision:varint compactRevision:varint
 //              keyCount:varint record*keyCount        (in strictly increasing key order)
+//              leaseCount:varint lease*leaseCount     (in increasing id order)
+//              eventCount:varint event*eventCount     (history: in revision order)
 //              idemCount:varint idem*idemCount        (oldest first)
-//   record   = key:str createIndex:varint modIndex:varint version:varint value:bytes
+//   record   = key:str createIndex modIndex version createRevision modRevision lease value:bytes
+//   lease    = id:varint ttlSeconds:varint
+//   event    = revision:varint key:str flags:u8 [record] [prev:record]
+//              flags 0x01 put (else delete) | 0x02 its record is the key's current record (not
+//              repeated) | 0x04 prev follows | 0x08 prev is the record of the key's previous event
+//              (a put's record follows unless 0x02; with neither 0x04 nor 0x08 prev is null)
 //   idem     = idempotencyKey:str time:f64be result    (result: see result.ts)
 //
 // Records come in key order, so two replicas with equal state write byte-identical snapshots,
-// and restore rebuilds the ordered index without sorting. A snapshot may be written in slices
-// (SnapshotEncoder.step) from state captured at one moment: the bytes are the same.
+// and restore rebuilds the ordered index without sorting. Each record is written once: the
+// history refers to current records and to the previous event's record instead of repeating
+// them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
+// moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
 import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
+import type { HistoryEvent } from './history.js';
 import type { IdempotencyRecord } from './idempotency.js';
 import { readResult, resultSize, writeResult } from './result.js';
-import { readStoredRecord, writeStoredRecord, type StoredRecord } from './stored-record.js';
+import { compareKeys } from './sorted-keys.js';
+import { readStoredRecord, storedRecordSize, writeStoredRecord, type StoredRecord } from './stored-record.js';
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 /**
@@ -26,102 +38,173 @@ const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 const ITEM_COST_BYTES = 256;
 /** The same for sizing one idempotency record. */
 const SIZE_COST_BYTES = 64;
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
+
+const EV_PUT = 0x01;
+const EV_CURRENT = 0x02;
+const EV_PREV = 0x04;
+const EV_PREV_CHAIN = 0x08;
 
 export interface SnapshotState {
   readonly appliedIndex: number;
   readonly logClock: number;
+  readonly revision: number;
+  readonly compactRevision: number;
   /** Records in strictly increasing key order. */
   readonly records: readonly StoredRecord[];
+  /** [id, ttlSeconds] in increasing id order. */
+  readonly leases: readonly (readonly [number, number])[];
+  /** In revision order; current records are the same objects as in `records`. */
+  readonly events: HistoryEvent[];
   /** Oldest first. */
   readonly idempotency: readonly (readonly [string, IdempotencyRecord])[];
 }
 
+/** What a snapshot captures at the moment it begins (KvStateMachine.beginSnapshot). */
+export interface SnapshotSource {
+  readonly appliedIndex: number;
+  readonly logClock: number;
+  readonly revision: number;
+  readonly compactRevision: number;
+  /** The keys in order as they stood. */
+  readonly keys: readonly string[];
+  /** Each of those keys' record as it stood. */
+  readonly lookup: (key: string) => StoredRecord;
+  /** Whether `rec` was a key's current record as things stood (decides how an event refers to it). */
+  readonly isCurrent: (rec: StoredRecord) => boolean;
+  /** Σ storedRecordSize over the records: their exact encoded size, kept up to date by the store. */
+  readonly recordBytes: number;
+  readonly leases: readonly (readonly [number, number])[];
+  /** The history as it stood: `events[0, eventCount)`. */
+  readonly events: readonly HistoryEvent[];
+  readonly eventCount: number;
+  readonly idemKeys: readonly string[];
+  readonly idemLookup: (key: string) => IdempotencyRecord;
+}
+
+/** How an event refers to its record and its previous record, given the keys' last records so far. */
+function eventFlags(ev: HistoryEvent, last: Map<string, StoredRecord | null>, isCurrent: (rec: StoredRecord) => boolean): number {
+  let flags = 0;
+  if (ev.record !== null) flags |= EV_PUT | (isCurrent(ev.record) ? EV_CURRENT : 0);
+  if (last.has(ev.key) && last.get(ev.key) === ev.prev) flags |= EV_PREV_CHAIN;
+  else if (ev.prev !== null) flags |= EV_PREV;
+  last.set(ev.key, ev.record);
+  return flags;
+}
+
+function eventSize(ev: HistoryEvent, flags: number): number {
+  let n = varintSize(ev.revision) + stringSize(ev.key) + 1;
+  if ((flags & (EV_PUT | EV_CURRENT)) === EV_PUT) n += storedRecordSize(ev.record!);
+  if ((flags & EV_PREV) !== 0) n += storedRecordSize(ev.prev!);
+  return n;
+}
+
 /**
- * Writes a snapshot of state captured at one moment, in slices (step()) or at once: the caller
- * hands over the keys in order as they stood then, a lookup that yields each key's record as it
- * stood then, the idempotency records, and the exact encoded size of the records (which the
- * state machine keeps up to date as it applies). So the output is allocated once, at its size,
- * and written front to back: no growing, no second pass over the records, no copy. Each slice
- * does about `maxBytes` of work: first it sizes the idempotency records, then writes records,
- * then the idempotency records. A wrapper's header (`prefix`) may go in front, so the wrapper
- * need not copy the whole snapshot to put it there.
+ * Writes a snapshot of state captured at one moment (SnapshotSource), in slices (step()) or at
+ * once. So the output is allocated once, at its size, and written front to back: no growing, no
+ * copy. Each slice does about `maxBytes` of work: first it sizes the history and the idempotency
+ * records (the records' size the store already knows), then writes records, leases, events and
+ * idempotency records. A wrapper's header (`prefix`) may go in front, so the wrapper need not
+ * copy the whole snapshot to put it there.
  */
 export class SnapshotEncoder {
   private w: ByteWriter | null = null;
   private size: number;
-  /** Idempotency records sized so far (phase 1), then records written (2), then idempotency records written (3). */
-  private sized = 0;
-  private nextRecord = 0;
-  private nextIdem = 0;
+  /** Phase 1: events sized, then idempotency records sized. */
+  private sizedEvents = 0;
+  private sizedIdem = 0;
+  private sizingLast = new Map<string, StoredRecord | null>();
+  /** Phase 2: the section being written (0 records, 1 events, 2 idempotency) and the next item in it. */
+  private section = 0;
+  private next = 0;
+  private writingLast = new Map<string, StoredRecord | null>();
   private output: Uint8Array | null = null;
 
   constructor(
-    private readonly appliedIndex: number,
-    private readonly logClock: number,
-    private readonly keys: readonly string[],
-    private readonly lookup: (key: string) => StoredRecord,
-    private readonly idemKeys: readonly string[],
-    private readonly idemLookup: (key: string) => IdempotencyRecord,
-    recordBytes: number,
+    private readonly src: SnapshotSource,
     private readonly prefix: Uint8Array | null = null,
   ) {
-    this.size = (prefix?.length ?? 0) + MAGIC.length + 1 + varintSize(appliedIndex) + 8 + varintSize(keys.length) + recordBytes + varintSize(idemKeys.length);
+    let n = (prefix?.length ?? 0) + MAGIC.length + 1 + varintSize(src.appliedIndex) + 8 + varintSize(src.revision) + varintSize(src.compactRevision);
+    n += varintSize(src.keys.length) + src.recordBytes;
+    n += varintSize(src.leases.length);
+    for (const [id, ttl] of src.leases) n += varintSize(id) + varintSize(ttl);
+    n += varintSize(src.eventCount) + varintSize(src.idemKeys.length);
+    this.size = n;
   }
 
-  /** Does about `maxBytes` more of the work (at least one record's); true once the snapshot is complete. */
+  /** Does about `maxBytes` more of the work (at least one item's); true once the snapshot is complete. */
   step(maxBytes: number): boolean {
     if (this.output !== null) return true;
+    const src = this.src;
     let budget = maxBytes;
-    const idemKeys = this.idemKeys;
-    const idemLookup = this.idemLookup;
     if (this.w === null) {
-      while (this.sized < idemKeys.length) {
-        const key = idemKeys[this.sized++]!;
-        const n = stringSize(key) + 8 + resultSize(idemLookup(key).result);
+      while (this.sizedEvents < src.eventCount) {
+        const ev = src.events[this.sizedEvents++]!;
+        const n = eventSize(ev, eventFlags(ev, this.sizingLast, src.isCurrent));
         this.size += n;
         budget -= n + SIZE_COST_BYTES;
-        if (budget <= 0 && this.sized < idemKeys.length) return false;
+        if (budget <= 0) return false;
+      }
+      this.sizingLast.clear();
+      while (this.sizedIdem < src.idemKeys.length) {
+        const key = src.idemKeys[this.sizedIdem++]!;
+        const n = stringSize(key) + 8 + resultSize(src.idemLookup(key).result);
+        this.size += n;
+        budget -= n + SIZE_COST_BYTES;
+        if (budget <= 0 && this.sizedIdem < src.idemKeys.length) return false;
       }
       const w = (this.w = new ByteWriter(this.size));
       if (this.prefix !== null) w.raw(this.prefix);
       for (const b of MAGIC) w.u8(b);
       w.u8(SNAPSHOT_VERSION);
-      w.varint(this.appliedIndex);
-      w.f64(this.logClock);
-      w.varint(this.keys.length);
+      w.varint(src.appliedIndex);
+      w.f64(src.logClock);
+      w.varint(src.revision);
+      w.varint(src.compactRevision);
+      w.varint(src.keys.length);
     }
     const w = this.w;
-    const keys = this.keys;
-    const lookup = this.lookup;
-    let i = this.nextRecord;
-    if (i < keys.length) {
-      do {
-        const start = w.pos;
-        writeStoredRecord(w, lookup(keys[i++]!));
-        budget -= w.pos - start + ITEM_COST_BYTES;
-      } while (i < keys.length && budget > 0);
-      this.nextRecord = i;
-      if (i < keys.length || budget <= 0) return false;
-      w.varint(idemKeys.length);
-    } else if (this.nextIdem === 0) {
-      w.varint(idemKeys.length);
-    }
-    let k = this.nextIdem;
-    while (k < idemKeys.length) {
+    for (;;) {
       const start = w.pos;
-      const key = idemKeys[k++]!;
-      const rec = idemLookup(key);
-      w.string(key);
-      w.f64(rec.time);
-      writeResult(w, rec.result);
-      budget -= w.pos - start + ITEM_COST_BYTES;
-      if (budget <= 0 && k < idemKeys.length) {
-        this.nextIdem = k;
-        return false;
+      if (this.section === 0) {
+        if (this.next < src.keys.length) {
+          writeStoredRecord(w, src.lookup(src.keys[this.next++]!));
+        } else {
+          w.varint(src.leases.length);
+          for (const [id, ttl] of src.leases) {
+            w.varint(id);
+            w.varint(ttl);
+          }
+          w.varint(src.eventCount);
+          this.section = 1;
+          this.next = 0;
+        }
+      } else if (this.section === 1) {
+        if (this.next < src.eventCount) {
+          const ev = src.events[this.next++]!;
+          const flags = eventFlags(ev, this.writingLast, src.isCurrent);
+          w.varint(ev.revision);
+          w.string(ev.key);
+          w.u8(flags);
+          if ((flags & (EV_PUT | EV_CURRENT)) === EV_PUT) writeStoredRecord(w, ev.record!);
+          if ((flags & EV_PREV) !== 0) writeStoredRecord(w, ev.prev!);
+        } else {
+          this.writingLast.clear();
+          w.varint(src.idemKeys.length);
+          this.section = 2;
+          this.next = 0;
+        }
+      } else {
+        if (this.next >= src.idemKeys.length) break;
+        const key = src.idemKeys[this.next++]!;
+        const rec = src.idemLookup(key);
+        w.string(key);
+        w.f64(rec.time);
+        writeResult(w, rec.result);
       }
+      budget -= w.pos - start + ITEM_COST_BYTES;
+      if (budget <= 0) return false;
     }
-    this.nextIdem = k;
     if (w.pos !== this.size) throw new Error(`snapshot size mismatch: computed ${this.size}, wrote ${w.pos}`);
     this.output = w.finish();
     return true;
@@ -140,15 +223,68 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     const r = new ByteReader(data);
     for (const b of MAGIC) if (r.u8() !== b) throw new KvError('BAD_SNAPSHOT', 'not a key-value snapshot (bad magic)');
     const version = r.u8();
+    if (version === 1) {
+      throw new KvError('BAD_SNAPSHOT', 'the snapshot is in format 1, written by a raftkv from before revisions; this version reads format 2 only');
+    }
     if (version !== SNAPSHOT_VERSION) throw new KvError('BAD_SNAPSHOT', `unknown snapshot version ${version}`);
     const appliedIndex = r.varint();
     const logClock = r.f64();
+    const revision = r.varint();
+    const compactRevision = r.varint();
+    if (compactRevision > revision) throw new KvError('BAD_SNAPSHOT', `compact revision ${compactRevision} is above the revision ${revision}`);
     const keyCount = r.varint();
-    // Every record takes at least 5 bytes: refuse a count the remaining bytes cannot hold
+    // Every record takes at least 8 bytes: refuse a count the remaining bytes cannot hold
     // before allocating for it.
-    if (keyCount * 5 > r.remaining) throw new KvError('BAD_SNAPSHOT', `key count ${keyCount} exceeds the data`);
+    if (keyCount * 8 > r.remaining) throw new KvError('BAD_SNAPSHOT', `key count ${keyCount} exceeds the data`);
     const records = new Array<StoredRecord>(keyCount);
-    for (let i = 0; i < keyCount; i++) records[i] = readStoredRecord(r);
+    const byKey = new Map<string, StoredRecord>();
+    for (let i = 0; i < keyCount; i++) {
+      const rec = readStoredRecord(r);
+      if (i > 0 && compareKeys(records[i - 1]!.key, rec.key) >= 0) throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
+      if (rec.modRevision > revision || rec.createRevision > rec.modRevision) throw new KvError('BAD_SNAPSHOT', `record ${i} has revisions beyond the store's`);
+      records[i] = rec;
+      byKey.set(rec.key, rec);
+    }
+    const leaseCount = r.varint();
+    if (leaseCount * 2 > r.remaining) throw new KvError('BAD_SNAPSHOT', `lease count ${leaseCount} exceeds the data`);
+    const leases: [number, number][] = [];
+    for (let i = 0; i < leaseCount; i++) {
+      const id = r.varint();
+      const ttl = r.varint();
+      if (id < 1 || ttl < 1 || (i > 0 && id <= leases[i - 1]![0])) throw new KvError('BAD_SNAPSHOT', `lease ${i} is out of order or invalid`);
+      leases.push([id, ttl]);
+    }
+    const eventCount = r.varint();
+    if (eventCount * 4 > r.remaining) throw new KvError('BAD_SNAPSHOT', `event count ${eventCount} exceeds the data`);
+    const events: HistoryEvent[] = new Array<HistoryEvent>(eventCount);
+    const last = new Map<string, StoredRecord | null>();
+    let previousRevision = compactRevision;
+    for (let i = 0; i < eventCount; i++) {
+      const rev = r.varint();
+      const key = r.string();
+      const flags = r.u8();
+      if (rev < previousRevision || rev > revision || (flags & ~0x0f) !== 0 || (flags & (EV_PREV | EV_PREV_CHAIN)) === (EV_PREV | EV_PREV_CHAIN) || (flags & (EV_PUT | EV_CURRENT)) === EV_CURRENT) {
+        throw new KvError('BAD_SNAPSHOT', `history event ${i} is out of order or malformed`);
+      }
+      previousRevision = rev;
+      let record: StoredRecord | null = null;
+      if ((flags & EV_CURRENT) !== 0) {
+        record = byKey.get(key) ?? null;
+        if (record === null || record.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
+      } else if ((flags & EV_PUT) !== 0) {
+        record = readStoredRecord(r);
+        if (record.key !== key || record.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s record does not match it`);
+      }
+      let prev: StoredRecord | null = null;
+      if ((flags & EV_PREV) !== 0) prev = readStoredRecord(r);
+      else if ((flags & EV_PREV_CHAIN) !== 0) {
+        if (!last.has(key)) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a previous event that is not there`);
+        prev = last.get(key)!;
+      }
+      if (prev !== null && prev.key !== key) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s previous record is another key's`);
+      last.set(key, record);
+      events[i] = { revision: rev, key, record, prev };
+    }
     const idemCount = r.varint();
     if (idemCount * 10 > r.remaining) throw new KvError('BAD_SNAPSHOT', `idempotency count ${idemCount} exceeds the data`);
     const idempotency: [string, IdempotencyRecord][] = [];
@@ -164,7 +300,7 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
       idempotency.push([key, { time, result: readResult(r) }]);
     }
     r.end();
-    return { appliedIndex, logClock, records, idempotency };
+    return { appliedIndex, logClock, revision, compactRevision, records, leases, events, idempotency };
   } catch (err) {
     if (err instanceof KvError && err.code !== 'BAD_SNAPSHOT') throw new KvError('BAD_SNAPSHOT', err.message);
     throw err;

@@ -1,15 +1,29 @@
 // The replicated key-value state machine (§5.3 "apply log[lastApplied] to state machine"): keys
-// with their create/mod indexes and versions, compare-and-set, transactions, the idempotency table
-// of dissertation §6.3, and snapshot/restore (§7). Deterministic: it reads no clock and no
+// with their create/mod indexes, revisions and versions, compare-and-set, transactions, the
+// store's revision and history (MVCC: reads at a past revision, compaction; history.ts), leases
+// (granted and revoked through the log; when one ends its keys go), the idempotency table of
+// dissertation §6.3, and snapshot/restore (§7). Deterministic: it reads no clock and no
 // randomness; time comes from the commands (log-carried time), so every replica applying the
 // same entries reaches the same state and returns the same results. Nothing a committed entry
 // holds can make apply() throw: what cannot be applied is answered with a `rejected` result.
 import type { Entry } from '../raft/types.js';
 import type { StateMachine } from '../raft/state-machine.js';
 import { decodeCommand } from './codec.js';
-import { validateCommand, type Command, type DeleteCommand, type PutCommand, type TxnCommand, type TxnOp } from './command.js';
+import {
+  MAX_LEASE_TTL_SECONDS,
+  validateCommand,
+  type Command,
+  type CompactCommand,
+  type DeleteCommand,
+  type LeaseGrantCommand,
+  type LeaseRevokeCommand,
+  type PutCommand,
+  type TxnCommand,
+  type TxnOp,
+} from './command.js';
 import { compareHolds, hasWriteConditions, writeConditionsHold } from './conditions.js';
 import { KvError } from './errors.js';
+import { History, type HistoryEvent } from './history.js';
 import { IdempotencyTable } from './idempotency.js';
 import {
   DELETE_RESPONSE_FIXED_BYTES,
@@ -26,7 +40,7 @@ import {
 import { DEFAULT_KV_LIMITS, utf8Length, type KvLimits } from './limits.js';
 import type { KvRecord, KvResult, TxnResponse } from './result.js';
 import { SnapshotEncoder, decodeSnapshot } from './snapshot.js';
-import { SortedKeys } from './sorted-keys.js';
+import { SortedKeys, compareKeys } from './sorted-keys.js';
 import { StoredRecord, storedRecordSize } from './stored-record.js';
 
 export interface KvStateMachineOptions {
@@ -52,6 +66,22 @@ export const DEFAULT_KV_STATE_MACHINE_OPTIONS = {
  * indexes and version, and its slots in the map and the sorted index.
  */
 export const KV_RECORD_OVERHEAD_BYTES = 64;
+
+/** What a lease costs in `sizeBytes`, beyond its keys' names. */
+export const LEASE_OVERHEAD_BYTES = 64;
+
+/** A lease as the store holds it: its TTL and the keys attached to it. */
+export interface LeaseInfo {
+  readonly id: number;
+  readonly ttlSeconds: number;
+  /** In key order. */
+  readonly keys: string[];
+}
+
+interface LeaseState {
+  readonly ttlSeconds: number;
+  readonly keys: Set<string>;
+}
 
 export interface ListResult {
   readonly items: KvRecord[];
@@ -85,6 +115,13 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private keys = new SortedKeys();
   private idempotency: IdempotencyTable;
   private applied = 0;
+  /** The store revision: 1 when empty (as etcd's), raised by one by each command that changes keys. */
+  private rev = 1;
+  private readonly history = new History();
+  private leases = new Map<number, LeaseState>();
+  private leaseBytes = 0;
+  /** Called after each applied command and each restore (watch hubs, lease keepers). */
+  private readonly listeners: (() => void)[] = [];
   /** Σ over keys of the bytes a snapshot writes for the key's record: its exact size up front. */
   private recordBytes = 0;
   /**
@@ -124,7 +161,63 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * it costs nothing; equal on every replica at the same applied index.
    */
   get sizeBytes(): number {
-    return this.dataBytes + this.idempotency.bytes;
+    return this.dataBytes + this.idempotency.bytes + this.history.bytes + this.leaseBytes;
+  }
+
+  /** The part of sizeBytes the history takes (history.ts, historyEventBytes). */
+  get historyBytes(): number {
+    return this.history.bytes;
+  }
+
+  /** The store's revision: that of the last change (1 before any). */
+  get revision(): number {
+    return this.rev;
+  }
+
+  /** Reads and watches before this revision answer COMPACTED; 0 before any compaction. */
+  get compactRevision(): number {
+    return this.history.compactRevision;
+  }
+
+  /**
+   * The history from the compact revision on, in revision order. The array is never edited in
+   * place: it only grows until a compaction replaces it, so a reader may hold it and an index.
+   */
+  get events(): readonly HistoryEvent[] {
+    return this.history.events;
+  }
+
+  /** Position of the first event at or after `revision` in `events` (or in an array it returned earlier). */
+  eventIndexFrom(revision: number, events: readonly HistoryEvent[] = this.history.events): number {
+    return this.history.lowerBound(revision, events);
+  }
+
+  /**
+   * Calls `listener` after every command applied and every restore, once the state reflects it
+   * (events, revision and leases included). It must not throw and should only note the change
+   * (e.g. schedule work): it runs inside apply. Returns the function that removes it.
+   */
+  onChange(listener: () => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  /** Lease ids in increasing order. */
+  leaseIds(): number[] {
+    return [...this.leases.keys()].sort((a, b) => a - b);
+  }
+
+  /** The lease, or null if it does not exist (never granted, revoked or expired). */
+  lease(id: number): LeaseInfo | null {
+    const l = this.leases.get(id);
+    return l === undefined ? null : { id, ttlSeconds: l.ttlSeconds, keys: [...l.keys].sort(compareKeys) };
   }
 
   get idempotencyRecords(): number {
@@ -177,14 +270,38 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       case 'txn':
         result = this.applyTxn(cmd, entry.index);
         break;
+      case 'compact':
+        result = this.applyCompact(cmd, entry.index);
+        break;
+      case 'leaseGrant':
+        result = this.applyLeaseGrant(cmd, entry.index);
+        break;
+      case 'leaseRevoke':
+        result = this.applyLeaseRevoke(cmd, entry.index);
+        break;
     }
     if (idempotencyKey !== undefined) this.idempotency.remember(idempotencyKey, result);
+    if (this.listeners.length > 0) this.changed();
     return result;
   }
 
-  /** The key's record, with its own copy of the value; null if the key does not exist. */
-  get(key: string): KvRecord | null {
-    return this.data.get(key)?.toRecord() ?? null;
+  /**
+   * The key's record, with its own copy of the value; null if the key does not exist. At
+   * `revision`: as it was then (throws KvError COMPACTED or FUTURE_REVISION, checkRevision()).
+   */
+  get(key: string, revision?: number): KvRecord | null {
+    const current = this.data.get(key) ?? null;
+    if (revision === undefined || revision === this.rev) return current?.toRecord() ?? null;
+    this.checkRevision(revision);
+    return this.history.recordAt(key, revision, current)?.toRecord() ?? null;
+  }
+
+  /** Throws KvError unless the store can be read as of `revision`: compactRevision ≤ revision ≤ revision. */
+  checkRevision(revision: number): void {
+    if (revision > this.rev) throw new KvError('FUTURE_REVISION', `revision ${revision} is in the future; the store is at ${this.rev}`);
+    if (revision < this.history.compactRevision) {
+      throw new KvError('COMPACTED', `revision ${revision} has been compacted; the oldest readable revision is ${this.history.compactRevision}`);
+    }
   }
 
   /**
@@ -194,31 +311,49 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * would not fit; if that is the first record, `items` is empty and `oversizedKey` names it.
    * Each record is measured once (recordJsonBytes), never serialized here.
    */
-  list(prefix: string, limit: number, maxBytes: number = Number.POSITIVE_INFINITY): ListResult {
+  list(prefix: string, limit: number, maxBytes: number = Number.POSITIVE_INFINITY, revision?: number): ListResult {
     const items: KvRecord[] = [];
     let more = false;
     let oversizedKey: string | undefined;
     const bounded = maxBytes !== Number.POSITIVE_INFINITY;
     // Counted with `"more":false`, the longer of the two endings.
     let bytes = LIST_ENVELOPE_BYTES;
-    this.keys.forEachFrom(prefix, (key) => {
-      if (!key.startsWith(prefix)) return false;
+    const add = (rec: StoredRecord): boolean => {
       if (items.length >= limit) {
         more = true;
         return false;
       }
-      const rec = this.data.get(key)!;
       if (bounded) {
         bytes += this.recordJsonSize(rec) + (items.length > 0 ? 1 : 0);
         if (bytes > maxBytes) {
           more = true;
-          if (items.length === 0) oversizedKey = key;
+          if (items.length === 0) oversizedKey = rec.key;
           return false;
         }
       }
       items.push(rec.toRecord());
       return true;
-    });
+    };
+    if (revision === undefined || revision === this.rev) {
+      this.keys.forEachFrom(prefix, (key) => key.startsWith(prefix) && add(this.data.get(key)!));
+    } else {
+      this.checkRevision(revision);
+      // The keys as of `revision`: today's, less those changed since, merged in key order with
+      // those changed since as they were then.
+      const changed = this.history.changesAfter(revision, prefix);
+      const then: StoredRecord[] = [];
+      for (const rec of changed.values()) if (rec !== null) then.push(rec);
+      then.sort((x, y) => compareKeys(x.key, y.key));
+      let j = 0;
+      let going = true;
+      this.keys.forEachFrom(prefix, (key) => {
+        if (!key.startsWith(prefix)) return false;
+        while (j < then.length && compareKeys(then[j]!.key, key) <= 0) if (!(going = add(then[j++]!))) return false;
+        if (changed.has(key)) return true;
+        return (going = add(this.data.get(key)!));
+      });
+      while (going && j < then.length) going = add(then[j++]!);
+    }
     return oversizedKey === undefined ? { items, more } : { items, more, oversizedKey };
   }
 
@@ -240,16 +375,25 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const preserved = new Map<string, StoredRecord | undefined>();
     const data = this.data;
     const idempotency = this.idempotency.capture();
+    const events = this.history.events;
     const encoder = new SnapshotEncoder(
-      this.applied,
-      this.idempotency.clock,
-      keys,
-      // A key in the order existed when the snapshot began: preserved holds its record then, if
-      // it has changed since (a key preserved as undefined was created since, and is not here).
-      (key) => (preserved.size === 0 ? undefined : preserved.get(key)) ?? data.get(key)!,
-      idempotency.keys,
-      idempotency.recordOf,
-      this.recordBytes,
+      {
+        appliedIndex: this.applied,
+        logClock: this.idempotency.clock,
+        revision: this.rev,
+        compactRevision: this.history.compactRevision,
+        keys,
+        // A key in the order existed when the snapshot began: preserved holds its record then, if
+        // it has changed since (a key preserved as undefined was created since, and is not here).
+        lookup: (key) => (preserved.size === 0 ? undefined : preserved.get(key)) ?? data.get(key)!,
+        isCurrent: (rec) => (preserved.has(rec.key) ? preserved.get(rec.key) : data.get(rec.key)) === rec,
+        recordBytes: this.recordBytes,
+        leases: this.leaseIds().map((id) => [id, this.leases.get(id)!.ttlSeconds] as const),
+        events,
+        eventCount: events.length,
+        idemKeys: idempotency.keys,
+        idemLookup: idempotency.recordOf,
+      },
       prefix,
     );
     this.preserved = preserved;
@@ -286,33 +430,91 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     if (sorted === null) throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
     let dataBytes = 0;
     let recordBytes = 0;
+    let leaseBytes = 0;
+    const leases = new Map<number, LeaseState>();
+    for (const [id, ttlSeconds] of state.leases) {
+      leases.set(id, { ttlSeconds, keys: new Set() });
+      leaseBytes += LEASE_OVERHEAD_BYTES;
+    }
     for (const rec of state.records) {
       dataBytes += utf8Length(rec.key) + rec.valueLength + KV_RECORD_OVERHEAD_BYTES;
       recordBytes += storedRecordSize(rec);
+      if (rec.lease !== 0) {
+        const lease = leases.get(rec.lease);
+        if (lease === undefined) throw new KvError('BAD_SNAPSHOT', `key ${JSON.stringify(rec.key)} is attached to lease ${rec.lease}, which the snapshot does not hold`);
+        lease.keys.add(rec.key);
+        leaseBytes += utf8Length(rec.key);
+      }
     }
     this.data = data;
     this.keys = sorted;
     this.dataBytes = dataBytes;
     this.recordBytes = recordBytes;
     this.applied = state.appliedIndex;
+    this.rev = state.revision;
+    this.history.reset(state.events, state.compactRevision);
+    this.leases = leases;
+    this.leaseBytes = leaseBytes;
     this.idempotency.reset(state.logClock, state.idempotency);
+    this.changed();
   }
 
   private applyPut(cmd: PutCommand, index: number): KvResult {
+    const lease = cmd.lease ?? 0;
+    if (lease !== 0 && !this.leases.has(lease)) return leaseNotFound(lease, index);
     if (hasWriteConditions(cmd)) {
       const current = this.data.get(cmd.key)?.toRecord();
-      if (!writeConditionsHold(cmd, current)) return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'put', index, current: current ?? null };
+      if (!writeConditionsHold(cmd, current)) return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'put', index, revision: this.rev, current: current ?? null };
     }
-    this.write(cmd.key, cmd.value, index);
-    return { type: 'put', index };
+    this.write(cmd.key, cmd.value, index, this.rev + 1, lease);
+    this.rev++;
+    return { type: 'put', index, revision: this.rev };
   }
 
   private applyDelete(cmd: DeleteCommand, index: number): KvResult {
     if (hasWriteConditions(cmd)) {
       const current = this.data.get(cmd.key)?.toRecord();
-      if (!writeConditionsHold(cmd, current)) return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'delete', index, current: current ?? null };
+      if (!writeConditionsHold(cmd, current)) return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'delete', index, revision: this.rev, current: current ?? null };
     }
-    return { type: 'delete', index, deleted: this.remove(cmd.key) };
+    const deleted = this.remove(cmd.key, this.rev + 1);
+    if (deleted) this.rev++;
+    return { type: 'delete', index, revision: this.rev, deleted };
+  }
+
+  /** etcd's rule: compacting at or below the last compaction, or beyond the store, is refused. */
+  private applyCompact(cmd: CompactCommand, index: number): KvResult {
+    if (cmd.revision > this.rev) {
+      return { type: 'rejected', error: 'FUTURE_REVISION', message: `revision ${cmd.revision} is in the future; the store is at ${this.rev}`, index };
+    }
+    if (cmd.revision <= this.history.compactRevision) {
+      return { type: 'rejected', error: 'COMPACTED', message: `revision ${cmd.revision} is already compacted (at ${this.history.compactRevision})`, index };
+    }
+    this.history.compact(cmd.revision);
+    return { type: 'compact', index, revision: this.rev, compactRevision: cmd.revision };
+  }
+
+  private applyLeaseGrant(cmd: LeaseGrantCommand, index: number): KvResult {
+    // The codec reads any varint; what validate() refuses at proposal is refused here too.
+    if (cmd.id < 1 || cmd.ttlSeconds < 1 || cmd.ttlSeconds > MAX_LEASE_TTL_SECONDS) {
+      return { type: 'rejected', error: 'BAD_COMMAND', message: `lease ${cmd.id} with a TTL of ${cmd.ttlSeconds} s is out of range`, index };
+    }
+    if (this.leases.has(cmd.id)) return { type: 'rejected', error: 'LEASE_EXISTS', message: `lease ${cmd.id} already exists`, index };
+    this.leases.set(cmd.id, { ttlSeconds: cmd.ttlSeconds, keys: new Set() });
+    this.leaseBytes += LEASE_OVERHEAD_BYTES;
+    return { type: 'leaseGrant', index, revision: this.rev, id: cmd.id, ttlSeconds: cmd.ttlSeconds };
+  }
+
+  /** The lease's keys go in key order (every replica the same), all at one revision. */
+  private applyLeaseRevoke(cmd: LeaseRevokeCommand, index: number): KvResult {
+    const lease = this.leases.get(cmd.id);
+    if (lease === undefined) return leaseNotFound(cmd.id, index);
+    const keys = [...lease.keys].sort(compareKeys);
+    const rev = this.rev + 1;
+    for (const key of keys) this.remove(key, rev);
+    if (keys.length > 0) this.rev = rev;
+    this.leases.delete(cmd.id);
+    this.leaseBytes -= LEASE_OVERHEAD_BYTES;
+    return { type: 'leaseRevoke', index, revision: this.rev, id: cmd.id, deleted: keys.length };
   }
 
   /**
@@ -331,21 +533,28 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       }
     }
     const ops = succeeded ? cmd.success : cmd.failure;
+    for (const op of ops) {
+      if (op.type === 'put' && op.lease !== undefined && op.lease !== 0 && !this.leases.has(op.lease)) return leaseNotFound(op.lease, index);
+    }
     if (cmd.replyLimit !== undefined && this.replyMayExceed(ops, succeeded, index, cmd.replyLimit)) {
       return { type: 'rejected', error: 'REPLY_TOO_LARGE', message: `the transaction's reply could exceed ${cmd.replyLimit} bytes`, index };
     }
+    // Every change of the transaction is at one revision, raised once if anything changed.
+    const rev = this.rev + 1;
+    const before = this.history.events.length;
     const responses: TxnResponse[] = [];
-    for (const op of ops) responses.push(this.applyTxnOp(op, index));
-    return { type: 'txn', index, succeeded, responses };
+    for (const op of ops) responses.push(this.applyTxnOp(op, index, rev));
+    if (this.history.events.length !== before) this.rev = rev;
+    return { type: 'txn', index, revision: this.rev, succeeded, responses };
   }
 
-  private applyTxnOp(op: TxnOp, index: number): TxnResponse {
+  private applyTxnOp(op: TxnOp, index: number, rev: number): TxnResponse {
     switch (op.type) {
       case 'put':
-        this.write(op.key, op.value, index);
+        this.write(op.key, op.value, index, rev, op.lease ?? 0);
         return { type: 'put', key: op.key };
       case 'delete':
-        return { type: 'delete', key: op.key, deleted: this.remove(op.key) };
+        return { type: 'delete', key: op.key, deleted: this.remove(op.key, rev) };
       case 'get':
         return { type: 'get', key: op.key, record: this.get(op.key) };
       case 'range': {
@@ -370,11 +579,12 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * store.
    */
   private replyMayExceed(ops: readonly TxnOp[], succeeded: boolean, index: number, limit: number): boolean {
-    let bound = TXN_RESULT_FIXED_BYTES + boolBytes(succeeded) + String(index).length + Math.max(0, ops.length - 1);
+    const rev = this.rev + 1;
+    let bound = TXN_RESULT_FIXED_BYTES + boolBytes(succeeded) + String(index).length + String(rev).length + Math.max(0, ops.length - 1);
     if (bound > limit) return true;
     const puts: { key: string; value: Uint8Array; bytes: number }[] = [];
     const putBytes = (p: { key: string; value: Uint8Array; bytes: number }): number => {
-      if (p.bytes < 0) p.bytes = putRecordJsonBytesBound(p.key, valueJsonBytes(p.value), index);
+      if (p.bytes < 0) p.bytes = putRecordJsonBytesBound(p.key, valueJsonBytes(p.value), index, rev);
       return p.bytes;
     };
     const deleted: string[] = [];
@@ -425,26 +635,33 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     return n;
   }
 
-  private write(key: string, value: Uint8Array, index: number): void {
+  private write(key: string, value: Uint8Array, index: number, rev: number, lease: number): void {
     // StoredRecord copies the value: the decoded one is a view into the entry's bytes, which
     // may sit inside a larger network frame or WAL buffer this record would otherwise keep alive.
     const current = this.data.get(key);
     if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
+    let rec: StoredRecord;
     if (current === undefined) {
-      const rec = StoredRecord.of(key, value, index, index, 1);
+      rec = StoredRecord.of(key, value, index, index, 1, rev, rev, lease);
       this.data.set(key, rec);
       this.keys.insert(key);
       this.dataBytes += utf8Length(key) + value.length + KV_RECORD_OVERHEAD_BYTES;
       this.recordBytes += storedRecordSize(rec);
     } else {
-      const rec = StoredRecord.of(key, value, current.createIndex, index, current.version + 1);
+      rec = StoredRecord.of(key, value, current.createIndex, index, current.version + 1, current.createRevision, rev, lease);
       this.data.set(key, rec);
       this.dataBytes += value.length - current.valueLength;
       this.recordBytes += storedRecordSize(rec) - storedRecordSize(current);
+      if (current.lease !== lease) this.detach(key, current.lease);
     }
+    if (lease !== 0 && current?.lease !== lease) {
+      this.leases.get(lease)!.keys.add(key);
+      this.leaseBytes += utf8Length(key);
+    }
+    this.history.push({ revision: rev, key, record: rec, prev: current ?? null });
   }
 
-  private remove(key: string): boolean {
+  private remove(key: string, rev: number): boolean {
     const current = this.data.get(key);
     if (current === undefined) return false;
     if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
@@ -452,6 +669,16 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.data.delete(key);
     this.keys.delete(key);
     this.dataBytes -= utf8Length(key) + current.valueLength + KV_RECORD_OVERHEAD_BYTES;
+    this.detach(key, current.lease);
+    this.history.push({ revision: rev, key, record: null, prev: current });
     return true;
   }
+
+  private detach(key: string, lease: number): void {
+    if (lease !== 0 && this.leases.get(lease)?.keys.delete(key) === true) this.leaseBytes -= utf8Length(key);
+  }
+}
+
+function leaseNotFound(id: number, index: number): KvResult {
+  return { type: 'rejected', error: 'LEASE_NOT_FOUND', message: `lease ${id} does not exist`, index };
 }

@@ -16,10 +16,23 @@ export class StoredRecord {
     readonly createIndex: number,
     readonly modIndex: number,
     readonly version: number,
+    readonly createRevision: number,
+    readonly modRevision: number,
+    /** The lease the key is attached to; 0 for none. */
+    readonly lease: number,
   ) {}
 
-  static of(key: string, value: Uint8Array, createIndex: number, modIndex: number, version: number): StoredRecord {
-    return new StoredRecord(key, bytesToLatin1(value), createIndex, modIndex, version);
+  static of(
+    key: string,
+    value: Uint8Array,
+    createIndex: number,
+    modIndex: number,
+    version: number,
+    createRevision: number,
+    modRevision: number,
+    lease: number,
+  ): StoredRecord {
+    return new StoredRecord(key, bytesToLatin1(value), createIndex, modIndex, version, createRevision, modRevision, lease);
   }
 
   get valueLength(): number {
@@ -28,7 +41,16 @@ export class StoredRecord {
 
   /** The record as the store's API gives it out: a KvRecord with its own copy of the value. */
   toRecord(): KvRecord {
-    return { key: this.key, value: latin1ToBytes(this.bytes), createIndex: this.createIndex, modIndex: this.modIndex, version: this.version };
+    return {
+      key: this.key,
+      value: latin1ToBytes(this.bytes),
+      createIndex: this.createIndex,
+      modIndex: this.modIndex,
+      version: this.version,
+      createRevision: this.createRevision,
+      modRevision: this.modRevision,
+      lease: this.lease,
+    };
   }
 }
 
@@ -47,7 +69,10 @@ export function readStoredRecord(r: ByteReader): StoredRecord {
   const createIndex = r.varint();
   const modIndex = r.varint();
   const version = r.varint();
-  return new StoredRecord(key, bytesToLatin1(r.bytes()), createIndex, modIndex, version);
+  const createRevision = r.varint();
+  const modRevision = r.varint();
+  const lease = r.varint();
+  return new StoredRecord(key, bytesToLatin1(r.bytes()), createIndex, modIndex, version, createRevision, modRevision, lease);
 }
 
 /** Bytes writeStoredRecord writes for `rec`: result.ts's recordSize of the KvRecord. */

@@ -2,10 +2,11 @@
 // types. Parsing is strict: an unknown field, a wrong type or an over-limit key or value throws
 // KvError before anything is proposed.
 //
-//   {"compare": [{"key","target":"value"|"version"|"createIndex"|"modIndex","op":"="|"!="|"<"|">",
-//                 "value": string | number, "encoding"?: "base64"}],
+//   {"compare": [{"key","target":"value"|"version"|"createIndex"|"modIndex"|"createRevision"
+//                 |"modRevision"|"lease","op":"="|"!="|"<"|">", "value": string | number,
+//                 "encoding"?: "base64"}],
 //    "success": [op], "failure": [op]}
-//   op = {"type":"put","key","value","encoding"?} | {"type":"delete","key"} | {"type":"get","key"}
+//   op = {"type":"put","key","value","encoding"?,"lease"?} | {"type":"delete","key"} | {"type":"get","key"}
 //      | {"type":"range","prefix","limit"?}
 //
 // A value is UTF-8 text unless "encoding" is "base64". Results render values the same way.
@@ -75,8 +76,11 @@ function parseOp(x: unknown, where: string): TxnOp {
   const type = typeof x === 'object' && x !== null ? (x as Json)['type'] : undefined;
   switch (type) {
     case 'put': {
-      const o = object(x, where, ['type', 'key', 'value', 'encoding']);
-      return { type, key: string(o, 'key', where), value: bytesOf(o, where) };
+      const o = object(x, where, ['type', 'key', 'value', 'encoding', 'lease']);
+      const lease = o['lease'];
+      if (lease === undefined || lease === 0) return { type, key: string(o, 'key', where), value: bytesOf(o, where) };
+      if (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease < 0) bad(`${where}.lease must be a lease id`);
+      return { type, key: string(o, 'key', where), value: bytesOf(o, where), lease };
     }
     case 'delete':
     case 'get': {
@@ -123,10 +127,23 @@ export interface KvRecordJson {
   createIndex: number;
   modIndex: number;
   version: number;
+  createRevision: number;
+  modRevision: number;
+  /** 0: no lease. */
+  lease: number;
 }
 
 export function recordToJson(rec: KvRecord): KvRecordJson {
-  return { key: rec.key, ...valueToJson(rec.value), createIndex: rec.createIndex, modIndex: rec.modIndex, version: rec.version };
+  return {
+    key: rec.key,
+    ...valueToJson(rec.value),
+    createIndex: rec.createIndex,
+    modIndex: rec.modIndex,
+    version: rec.version,
+    createRevision: rec.createRevision,
+    modRevision: rec.modRevision,
+    lease: rec.lease,
+  };
 }
 
 export type TxnResponseJson =
@@ -138,6 +155,8 @@ export type TxnResponseJson =
 export interface TxnResultJson {
   succeeded: boolean;
   index: number;
+  /** The store's revision after the transaction. */
+  revision: number;
   responses: TxnResponseJson[];
 }
 
@@ -156,5 +175,5 @@ function responseToJson(r: TxnResponse): TxnResponseJson {
 
 /** The JSON answer of POST /v1/txn. */
 export function txnResultToJson(result: TxnResult): TxnResultJson {
-  return { succeeded: result.succeeded, index: result.index, responses: result.responses.map(responseToJson) };
+  return { succeeded: result.succeeded, index: result.index, revision: result.revision, responses: result.responses.map(responseToJson) };
 }

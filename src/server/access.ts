@@ -44,6 +44,11 @@ function txnActions(body: Uint8Array): Action[] {
 
 /** The actions a key-value command performs (a follower's proposal, judged again by the leader). */
 export function commandActions(cmd: Command): Action[] {
+  // Compaction drops every key's history: admin only, as in etcd. A lease grant touches no key
+  // (etcd asks no permission for it); a revoke deletes the lease's keys, which the route that
+  // proposes it checks against the keys the lease holds (a lease's keys change as it lives).
+  if (cmd.type === 'compact') return [{ type: 'admin' }];
+  if (cmd.type === 'leaseGrant' || cmd.type === 'leaseRevoke') return [];
   if (cmd.type !== 'txn') return [{ type: 'write', key: cmd.key }];
   const actions: Action[] = cmd.compare.map((c) => ({ type: 'read', key: c.key }));
   for (const op of [...cmd.success, ...cmd.failure]) {

@@ -10,6 +10,8 @@ export interface WriteConditions {
   readonly prevValue?: Uint8Array;
   readonly prevIndex?: number;
   readonly prevExist?: boolean;
+  /** A put's lease (not a condition, but travels with them): the key goes when the lease ends. */
+  readonly lease?: number;
 }
 
 export interface KvRecordView {
@@ -18,6 +20,9 @@ export interface KvRecordView {
   readonly createIndex: number;
   readonly modIndex: number;
   readonly version: number;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly lease: number;
 }
 
 // The wire shapes clients read are declared once, with the typed client (src/client/types.ts).
@@ -37,15 +42,18 @@ export interface KvApi {
   /** The cluster this node belongs to, once known (API.md "Security"). */
   clusterId(): string | null;
   /** `principal`: who asked (with --auth-file); a follower sends it with the proposal, for the leader to judge again. */
-  put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number }>;
-  delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; deleted: boolean }>;
+  put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; revision: number }>;
+  delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; deleted: boolean; revision: number }>;
   /** `maxReplyBytes`: the transaction is refused (413, nothing applied) if its answer would be larger. */
   txn(body: unknown, idempotencyKey: string | undefined, deadline: number, maxReplyBytes: number, principal?: string): Promise<unknown>;
   /** Resolves once a read at `consistency` may be served from this node's state machine. */
   readBarrier(consistency: Consistency, deadline: number): Promise<void>;
-  get(key: string): KvRecordView | null;
+  /** At `revision`: as the store was then (ApiError COMPACTED or FUTURE_REVISION). */
+  get(key: string, revision?: number): KvRecordView | null;
   /** At most `limit` records whose JSON listing fits `maxBytes`; `more` when any were left out. */
-  list(prefix: string, limit: number, maxBytes: number): { items: readonly KvRecordView[]; more: boolean };
+  list(prefix: string, limit: number, maxBytes: number, revision?: number): { items: readonly KvRecordView[]; more: boolean };
+  /** The store's revision as this node has applied it (the Raftkv-Revision header). */
+  revision(): number;
   status(): StatusView;
   members(): readonly MemberView[];
   /** Resolves when ready (GET /readyz); rejects with ApiError NOT_READY saying why not. */

@@ -35,6 +35,11 @@ export type Action =
   | { readonly type: 'read-range'; readonly prefix: string }
   /** Cluster views anyone authenticated may see: status, members, metrics. */
   | { readonly type: 'cluster-read' }
+  /**
+   * Granting, renewing and reading leases: any principal that may write some keys (a lease
+   * touches no key until a put attaches one; revoking it needs write access to its keys too).
+   */
+  | { readonly type: 'lease' }
   /** Membership, leader transfer, maintenance. */
   | { readonly type: 'admin' };
 
@@ -146,6 +151,9 @@ export function isPermitted(principal: Principal, action: Action): boolean {
         // starts with p.prefix exactly when action.prefix does.
         if (action.prefix.startsWith(p.prefix)) return true;
         break;
+      case 'lease':
+        if (p.access === 'readwrite') return true;
+        break;
       case 'admin':
         break;
     }
@@ -163,6 +171,8 @@ export function describeAction(action: Action): string {
       return `read keys with prefix "${action.prefix}"`;
     case 'cluster-read':
       return 'read the cluster status';
+    case 'lease':
+      return 'use leases';
     case 'admin':
       return 'administer the cluster';
   }

@@ -7,10 +7,17 @@ export const ERROR_STATUS = {
   UNAUTHENTICATED: 401,
   PERMISSION_DENIED: 403,
   NOT_FOUND: 404,
+  /** A lease that does not exist (never granted, revoked, or expired). */
+  LEASE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CHANGE_IN_PROGRESS: 409,
   /** A leadership transfer did not happen: the target did not win, or another server did. */
   TRANSFER_FAILED: 409,
+  LEASE_EXISTS: 409,
+  /** A read or watch at a revision older than the last compaction: that history is gone. */
+  COMPACTED: 410,
+  /** A read at a revision the store has not reached. */
+  FUTURE_REVISION: 400,
   COMPARE_FAILED: 412,
   KEY_TOO_LARGE: 413,
   VALUE_TOO_LARGE: 413,

@@ -22,6 +22,9 @@ import {
   expectMethod,
   idempotencyKey,
   intParam,
+  leaseParam,
+  revisionHeader,
+  revisionParam,
   listingReply,
   parseJson,
   parseTarget,
@@ -240,11 +243,13 @@ export function createApiServer(options: ApiServerOptions): Api {
       }
       const out = await options.forward({ method, path: req.url ?? '/', headers, body, ...(principal !== null ? { principal: principal.name } : {}) });
       const retryAfter = Number(out.headers['retry-after']);
+      const revision = out.headers['raftkv-revision'];
       return {
         status: out.status,
         bytes: out.body,
         contentType: out.headers['content-type'] ?? 'application/octet-stream',
         ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfter } : {}),
+        ...(revision !== undefined && /^[0-9]{1,16}$/.test(revision) ? { headers: { 'raftkv-revision': revision } } : {}),
       };
     }
     return route(parsed);
@@ -292,6 +297,8 @@ export function createApiServer(options: ApiServerOptions): Api {
     }
     const headers: Record<string, string> = {};
     if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
+    const revision = reply.headers?.['raftkv-revision'];
+    if (revision !== undefined) headers['raftkv-revision'] = revision;
     if (reply.bytes !== undefined) {
       headers['content-type'] = reply.contentType ?? 'application/octet-stream';
       return { status: reply.status, headers, body: reply.bytes };
@@ -343,19 +350,20 @@ export function createApiServer(options: ApiServerOptions): Api {
       // PUT or DELETE of "/v1/kv/" names a key, and that key is empty.
       if (path === '/v1/kv/' && (method === 'PUT' || method === 'DELETE')) throw new ApiError('BAD_KEY', 'the key is empty');
       expectMethod(method, ['GET']);
-      allowParams(r.query, ['prefix', 'limit', 'consistency']);
+      allowParams(r.query, ['prefix', 'limit', 'consistency', 'revision']);
       const prefix = r.query.get('prefix') ?? '';
       const limit = intParam(r.query, 'limit', 1000, 1, 10_000);
+      const revision = revisionParam(r.query);
       await apiOf().readBarrier(consistencyParam(r.query), r.deadline);
-      const { items, more } = apiOf().list(prefix, limit, maxResponse);
-      return listingReply(items, more, maxResponse);
+      const { items, more } = apiOf().list(prefix, limit, maxResponse, revision);
+      return listingReply(items, more, maxResponse, revisionHeader(apiOf().revision()));
     }
     if (path.startsWith('/v1/kv/')) return kvRoute(r, decodeKey(path.slice('/v1/kv/'.length)));
     if (path === '/v1/txn') {
       expectMethod(method, ['POST']);
       allowParams(r.query, []);
       const result = await apiOf().txn(parseJson(r.body), idempotencyKey(r), r.deadline, maxResponse, r.principal?.name);
-      return { status: 200, json: result };
+      return { status: 200, json: result, headers: revisionHeader((result as { revision: number }).revision) };
     }
     const extra = options.extraRoutes?.(r);
     if (extra) return extra;
@@ -366,21 +374,27 @@ export function createApiServer(options: ApiServerOptions): Api {
     apiOf().validateKey(key);
     switch (r.method) {
       case 'GET': {
-        allowParams(r.query, ['consistency', 'raw']);
+        allowParams(r.query, ['consistency', 'raw', 'revision']);
+        const revision = revisionParam(r.query);
         await apiOf().readBarrier(consistencyParam(r.query), r.deadline);
-        const rec = apiOf().get(key);
-        if (rec === null) throw new ApiError('NOT_FOUND', `key not found: ${key}`);
-        if (r.query.has('raw')) return { status: 200, bytes: rec.value };
-        return { status: 200, json: recordToJson(rec) };
+        const rec = apiOf().get(key, revision);
+        const headers = revisionHeader(apiOf().revision());
+        if (rec === null) throw new ApiError('NOT_FOUND', `key not found: ${key}`, { headers });
+        if (r.query.has('raw')) return { status: 200, bytes: rec.value, headers };
+        return { status: 200, json: recordToJson(rec), headers };
       }
       case 'PUT': {
-        allowParams(r.query, ['prevValue', 'prevIndex', 'prevExist']);
+        allowParams(r.query, ['prevValue', 'prevIndex', 'prevExist', 'lease']);
         apiOf().validateValue(r.body);
-        return { status: 200, json: await apiOf().put(key, r.body, conditions(r.query, true), idempotencyKey(r), r.deadline, r.principal?.name) };
+        const cond = conditions(r.query, true);
+        const lease = r.query.get('lease');
+        const result = await apiOf().put(key, r.body, lease === null ? cond : { ...cond, lease: leaseParam(lease) }, idempotencyKey(r), r.deadline, r.principal?.name);
+        return { status: 200, json: result, headers: revisionHeader(result.revision) };
       }
       case 'DELETE': {
         allowParams(r.query, ['prevValue', 'prevIndex']);
-        return { status: 200, json: await apiOf().delete(key, conditions(r.query, false), idempotencyKey(r), r.deadline, r.principal?.name) };
+        const result = await apiOf().delete(key, conditions(r.query, false), idempotencyKey(r), r.deadline, r.principal?.name);
+        return { status: 200, json: result, headers: revisionHeader(result.revision) };
       }
       default:
         throw new ApiError('METHOD_NOT_ALLOWED', `${r.method} is not allowed on /v1/kv/{key}`);
@@ -403,7 +417,7 @@ export function createApiServer(options: ApiServerOptions): Api {
     const origin = req.headers.origin;
     if (origin !== undefined && corsOrigins.has(origin)) {
       headers['access-control-allow-origin'] = origin;
-      headers['access-control-expose-headers'] = 'raftkv-leader, raftkv-node, raftkv-cluster-id, retry-after';
+      headers['access-control-expose-headers'] = 'raftkv-leader, raftkv-node, raftkv-cluster-id, raftkv-revision, retry-after';
       headers['vary'] = 'Origin';
     }
     for (const [k, v] of Object.entries(reply.headers ?? {})) if (SAFE_HEADER_VALUE.test(v)) headers[k] = v;

@@ -71,6 +71,22 @@ export function intParam(query: URLSearchParams, name: string, fallback: number,
   return Number(v);
 }
 
+/** `?revision=R`: a read of the store as it was at revision R (R ≥ 1); absent: now. */
+export function revisionParam(query: URLSearchParams): number | undefined {
+  return query.has('revision') ? intParam(query, 'revision', 0, 1, Number.MAX_SAFE_INTEGER) : undefined;
+}
+
+/** `?lease=ID` on a put: a lease id, or 0 for none. */
+export function leaseParam(text: string): number {
+  if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) throw new ApiError('BAD_REQUEST', 'lease must be a lease id (a whole number), or 0 for none');
+  return Number(text);
+}
+
+/** The Raftkv-Revision header every key-value answer carries (API.md, "Coordination"). */
+export function revisionHeader(revision: number): Record<string, string> {
+  return { 'raftkv-revision': String(revision) };
+}
+
 export function parseJson(body: Uint8Array): unknown {
   if (body.length === 0) throw new ApiError('BAD_REQUEST', 'a JSON body is required');
   try {
@@ -195,7 +211,7 @@ export function replyTooLarge(): Reply {
  * A listing serialized item by item, stopping before the reply would pass `maxBytes`; what it
  * leaves out is announced by `"more": true`, as for `limit`.
  */
-export function listingReply(items: readonly KvRecordView[], more: boolean, maxBytes: number): Reply {
+export function listingReply(items: readonly KvRecordView[], more: boolean, maxBytes: number, headers?: Readonly<Record<string, string>>): Reply {
   const parts: string[] = [];
   let bytes = 32;
   let isCut = false;
@@ -209,7 +225,7 @@ export function listingReply(items: readonly KvRecordView[], more: boolean, maxB
     parts.push(s);
     bytes += n;
   }
-  return { status: 200, bytes: Buffer.from(`{"items":[${parts.join(',')}],"more":${more || isCut}}`), contentType: 'application/json' };
+  return { status: 200, bytes: Buffer.from(`{"items":[${parts.join(',')}],"more":${more || isCut}}`), contentType: 'application/json', ...(headers !== undefined ? { headers } : {}) };
 }
 
 /** Routes that act on a POST; a POST anywhere else is answered 404 or 405 by its route. */

@@ -60,36 +60,52 @@ export function createKvBackend(options: KvBackendOptions): { stateMachine: KvSt
     putResult: (r) => {
       const ok = settle(r);
       if (ok.type !== 'put') throw unexpected(ok);
-      return { index: ok.index };
+      return { index: ok.index, revision: ok.revision };
     },
     deleteResult: (r) => {
       const ok = settle(r);
       if (ok.type !== 'delete') throw unexpected(ok);
-      return { index: ok.index, deleted: ok.deleted };
+      return { index: ok.index, deleted: ok.deleted, revision: ok.revision };
     },
     txnResult: (r) => {
       const ok = settle(r);
       if (ok.type !== 'txn') throw unexpected(ok);
       return txnResultToJson(ok);
     },
-    get: (key) => sm.get(key),
-    list: (prefix, limit, maxBytes) => sm.list(prefix, limit, maxBytes),
+    get: (key, revision) => guard(() => sm.get(key, revision)),
+    list: (prefix, limit, maxBytes, revision) => guard(() => sm.list(prefix, limit, maxBytes, revision)),
+    revision: () => sm.revision,
     validateKey: (key) => guard(() => validateKey(key, limits.maxKeyBytes)),
     validateValue: (value) => guard(() => validateValue(value, limits.maxValueBytes)),
   };
   return { stateMachine: sm, backend };
 }
 
-function conditions(cond: WriteConditions): { prevValue?: Uint8Array; prevIndex?: number; prevExist?: boolean } {
-  const out: { prevValue?: Uint8Array; prevIndex?: number; prevExist?: boolean } = {};
+function conditions(cond: WriteConditions): { prevValue?: Uint8Array; prevIndex?: number; prevExist?: boolean; lease?: number } {
+  const out: { prevValue?: Uint8Array; prevIndex?: number; prevExist?: boolean; lease?: number } = {};
   if (cond.prevValue !== undefined) out.prevValue = cond.prevValue;
   if (cond.prevIndex !== undefined) out.prevIndex = cond.prevIndex;
   if (cond.prevExist !== undefined) out.prevExist = cond.prevExist;
+  if (cond.lease !== undefined && cond.lease !== 0) out.lease = cond.lease;
   return out;
 }
 
+/** Encodes a coordination command (compaction, leases) after the proposal-time checks; ApiError when invalid. */
+export function encodeChecked(sm: KvStateMachine, cmd: Command): Uint8Array {
+  guard(() => sm.validate(cmd));
+  return encodeCommand(cmd);
+}
+
+/** The store's refusals that clients act on, as API errors (kv/state-machine.ts). */
+const REJECTED_TO_API: Record<string, ErrorCode> = {
+  LEASE_NOT_FOUND: 'LEASE_NOT_FOUND',
+  LEASE_EXISTS: 'LEASE_EXISTS',
+  COMPACTED: 'COMPACTED',
+  FUTURE_REVISION: 'FUTURE_REVISION',
+};
+
 /** Compare failures and rejected commands become typed API errors; the rest is a success. */
-function settle(r: KvResult | undefined): Exclude<KvResult, { type: 'compareFailed' } | { type: 'rejected' }> {
+export function settle(r: KvResult | undefined): Exclude<KvResult, { type: 'compareFailed' } | { type: 'rejected' }> {
   if (r === undefined) throw new ApiError('INTERNAL', 'the state machine returned no result');
   if (r.type === 'compareFailed') {
     throw new ApiError('COMPARE_FAILED', `the ${r.op}'s condition does not hold`, {
@@ -98,12 +114,14 @@ function settle(r: KvResult | undefined): Exclude<KvResult, { type: 'compareFail
   }
   if (r.type === 'rejected') {
     if (r.error === 'REPLY_TOO_LARGE') throw new ApiError('REPLY_TOO_LARGE', `${r.message}; nothing was applied: read less per transaction (smaller range limits)`);
+    const code = REJECTED_TO_API[r.error];
+    if (code !== undefined) throw new ApiError(code, r.message);
     throw new ApiError('BAD_REQUEST', `the command was rejected: ${r.message}`);
   }
   return r;
 }
 
-function unexpected(r: KvResult): ApiError {
+export function unexpected(r: KvResult): ApiError {
   return new ApiError('INTERNAL', `unexpected result type ${r.type}`);
 }
 
@@ -113,6 +131,8 @@ const KV_TO_API: Record<string, ErrorCode> = {
   VALUE_TOO_LARGE: 'VALUE_TOO_LARGE',
   BAD_REQUEST: 'BAD_REQUEST',
   BAD_COMMAND: 'BAD_REQUEST',
+  COMPACTED: 'COMPACTED',
+  FUTURE_REVISION: 'FUTURE_REVISION',
 };
 
 function guard<T>(f: () => T): T {

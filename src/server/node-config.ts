@@ -6,6 +6,7 @@ import type { NodeId } from '../raft/index.js';
 import { hostPortText, type HostPort } from './address.js';
 import { CLUSTER_FILE } from './identity.js';
 import type { LogLevel } from './logger.js';
+import type { AutoCompaction } from './coordination.js';
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -52,6 +53,8 @@ export interface NodeConfig {
   readonly authFile: string | null;
   readonly corsOrigins: readonly string[];
   readonly logLevel: LogLevel;
+  /** How the leader compacts the store's history. @default DEFAULT_AUTO_COMPACTION (keep 100,000 revisions) */
+  readonly autoCompaction?: AutoCompaction;
 }
 
 /** Whether `dir` already holds a node (a restart): its cluster.json exists. */

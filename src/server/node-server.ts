@@ -25,6 +25,7 @@ import { createKvBackend } from './kv-backend.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServiceStateMachine } from './member-registry.js';
 import { membershipRoutes, startAutoPromotion } from './membership.js';
+import { DEFAULT_AUTO_COMPACTION, coordinationRoutes, startAutoCompaction } from './coordination.js';
 import { Gauge, Registry } from './metrics.js';
 import { registerNodeMetrics } from './node-metrics.js';
 import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
@@ -165,7 +166,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       maxBodyBytes: cfg.maxValueBytes + 64 * 1024,
       maxResponseBytes: cfg.maxResponseBytes,
       maxConnections: cfg.maxClientConnections,
-      extraRoutes: (r) => membership?.(r) ?? null,
+      extraRoutes: (r) => membership?.(r) ?? coordination?.(r) ?? null,
       peerRoutes: {
         '/v1/internal/register': (r, from) => registerRoute(service!, r.body, from, r.deadline),
         '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline, r.query.has('lease')) }),
@@ -237,6 +238,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     registerSecurityMetrics(registry, access, sm, service);
     const membershipOptions = { node: started, service, stateMachine: sm, forward };
     const membership = membershipRoutes(membershipOptions);
+    const coordination = coordinationRoutes({ service, kv: kvStateMachine });
     appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
@@ -246,7 +248,8 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       startSelfRegistration(service, forward, cfg, self, logger),
       startAutoPromotion(membershipOptions, cfg.heartbeatMs * 2, cfg.electionMs, (id) => access.lastHeard.get(id)),
       startLeaderDuties(service, started, sm, cfg, logger),
-    ];
+      startAutoCompaction(cfg.autoCompaction ?? DEFAULT_AUTO_COMPACTION, service, started, kvStateMachine, cfg.requestTimeoutMs, logger),
+    ].filter((t): t is NodeJS.Timeout => t !== null);
     undo.push(() => timers.forEach(clearInterval));
 
     // 5. A joiner asks the cluster to add it, and learns its members and cluster id.

@@ -27,12 +27,13 @@ export interface KvBackend<R> {
   checkEncoded(data: Uint8Array): { grows: boolean; actions: Action[] };
   /** Bytes the store holds, as --quota-bytes counts them. */
   sizeBytes(): number;
-  putResult(result: R | undefined): { index: number };
-  deleteResult(result: R | undefined): { index: number; deleted: boolean };
+  putResult(result: R | undefined): { index: number; revision: number };
+  deleteResult(result: R | undefined): { index: number; deleted: boolean; revision: number };
   txnResult(result: R | undefined): unknown;
-  get(key: string): KvRecordView | null;
+  get(key: string, revision?: number): KvRecordView | null;
   /** At most `limit` records whose JSON listing fits `maxBytes`; `more` when any were left out. */
-  list(prefix: string, limit: number, maxBytes: number): { items: readonly KvRecordView[]; more: boolean };
+  list(prefix: string, limit: number, maxBytes: number, revision?: number): { items: readonly KvRecordView[]; more: boolean };
+  revision(): number;
   validateKey(key: string): void;
   validateValue(value: Uint8Array): void;
 }
@@ -124,13 +125,13 @@ export class KvService<R> implements KvApi {
     return addr === undefined || addr === '' ? null : `${this.options.scheme ?? 'http'}://${addr}`;
   }
 
-  async put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number }> {
+  async put(key: string, value: Uint8Array, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; revision: number }> {
     const data = this.backend.encodePut(key, value, cond, Date.now(), idempotencyKey);
     const applied = await this.proposeWrite(data, true, deadline, principal);
     return this.backend.putResult(applied.result);
   }
 
-  async delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; deleted: boolean }> {
+  async delete(key: string, cond: WriteConditions, idempotencyKey: string | undefined, deadline: number, principal?: string): Promise<{ index: number; deleted: boolean; revision: number }> {
     const applied = await this.proposeWrite(this.backend.encodeDelete(key, cond, Date.now(), idempotencyKey), false, deadline, principal);
     return this.backend.deleteResult(applied.result);
   }
@@ -199,12 +200,24 @@ export class KvService<R> implements KvApi {
     batch.isAsking = false;
   }
 
-  get(key: string): KvRecordView | null {
-    return this.backend.get(key);
+  get(key: string, revision?: number): KvRecordView | null {
+    return this.backend.get(key, revision);
   }
 
-  list(prefix: string, limit: number, maxBytes: number): { items: readonly KvRecordView[]; more: boolean } {
-    return this.backend.list(prefix, limit, maxBytes);
+  list(prefix: string, limit: number, maxBytes: number, revision?: number): { items: readonly KvRecordView[]; more: boolean } {
+    return this.backend.list(prefix, limit, maxBytes, revision);
+  }
+
+  revision(): number {
+    return this.backend.revision();
+  }
+
+  /**
+   * Proposes an encoded command (a coordination request: compaction, leases) as a client's write
+   * is proposed: here on the leader, as a proposal from a follower. Resolves with its result.
+   */
+  async write(data: Uint8Array, grows: boolean, deadline: number, principal?: string): Promise<R | undefined> {
+    return (await this.proposeWrite(data, grows, deadline, principal)).result;
   }
 
   validateKey(key: string): void {
@@ -249,7 +262,7 @@ export class KvService<R> implements KvApi {
     const size = this.backend.sizeBytes();
     if (size + bytes > this.quotaBytes) {
       this.quotaWanted = bytes;
-      throw new ApiError('NO_SPACE', `the store holds ${size} bytes; this write would take it past --quota-bytes (${this.quotaBytes}); delete keys to make room`);
+      throw new ApiError('NO_SPACE', `the store holds ${size} bytes; this write would take it past --quota-bytes (${this.quotaBytes}); delete keys, then compact the history (POST /v1/compact, raftkv compact REV) to make room`);
     }
   }
 

@@ -54,12 +54,22 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
       // The runtime contract: each index exactly once, in order. A gap or repeat is a bug.
       throw new Error(`state machine at ${this.index} was handed entry ${entry.index}`);
     }
+    const events = this.kv.events;
+    const before = events.length;
     const result = this.kv.apply(entry);
     this.index = entry.index;
     this.term = entry.term;
     // The store's size after each entry: replicas that applied the same commands but reached
     // different stores (a nondeterministic apply) part ways here.
-    this.hash = foldNumber(foldNumber(chainHash(this.hash, entry), this.kv.size), this.kv.sizeBytes);
+    let h = foldNumber(foldNumber(chainHash(this.hash, entry), this.kv.size), this.kv.sizeBytes);
+    // And the history (what watches are served from): the revision, the compaction, and every
+    // event this entry added, so every replica's event stream is the same sequence.
+    h = foldNumber(foldNumber(h, this.kv.revision), this.kv.compactRevision);
+    for (let i = before; i < events.length; i++) {
+      const ev = events[i]!;
+      h = foldNumber(foldNumber(foldNumber(h, ev.revision), ev.key.length), ev.record === null ? -1 : ev.record.version);
+    }
+    this.hash = h;
     if (entry.type === 'normal' && entry.data.length > 0) this.commands++;
     return result;
   }

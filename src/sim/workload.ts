@@ -16,6 +16,13 @@ const MAX_UNCOMMITTED = 128;
 const KEYS = 32;
 const WRITER = 0;
 const READER = 1;
+/**
+ * The leader's auto-compactor (src/server/coordination.ts) as the simulator runs it: once the
+ * history holds this many revisions more than it keeps, a compaction to the last
+ * HISTORY_KEPT revisions joins the batch. Without it every snapshot would carry every change.
+ */
+const HISTORY_KEPT = 64;
+const HISTORY_SLACK = 32;
 
 export interface ClientProfile {
   /** Largest batch a single proposal carries. */
@@ -57,9 +64,16 @@ export class Workload {
     const core = node.core!;
     // Clients have a bounded number of requests outstanding: no piling up behind a stuck leader.
     if (core.role === 'leader' && core.lastIndex - core.commitIndex > MAX_UNCOMMITTED) return null;
-    const n = 1 + this.rng.int(this.profile.maxBatch);
+    let n = 1 + this.rng.int(this.profile.maxBatch);
     const batch: Uint8Array[] = [];
     for (let i = 0; i < n; i++) batch.push(this.payload());
+    const kv = node.sm?.store;
+    if (core.role === 'leader' && kv !== undefined && kv.revision - kv.compactRevision > HISTORY_KEPT + HISTORY_SLACK) {
+      // As the compactor does: to what this leader has applied, less what is kept. It may be
+      // refused at apply (another compaction got there first): deterministically, on every node.
+      batch.push(encodeCommand({ type: 'compact', revision: kv.revision - HISTORY_KEPT, time: this.now(), idempotencyKey: `c/${this.nextPayload++}` }));
+      n++;
+    }
     try {
       const first = n === 1 ? node.core!.propose(batch[0]!) : node.core!.proposeBatch(batch);
       for (let i = 0; i < n; i++) node.pending.set(first + i, batch[i]!);

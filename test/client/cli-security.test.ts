@@ -51,7 +51,7 @@ test('--token and RAFTKV_TOKEN are sent as a bearer token; without one, one line
   }));
 
 test('bad security flags: exit 2, one line naming the flag or variable, nothing sent', () =>
-  withNodes([startFakeNode('n1', () => ({ status: 200, json: { index: 1 } }))], async ([node]) => {
+  withNodes([startFakeNode('n1', () => ({ status: 200, json: { index: 1, revision: 1 } }))], async ([node]) => {
     const dir = mkdtempSync(join(tmpdir(), 'raftkv-cli-sec-'));
     try {
       const junk = join(dir, 'junk.pem');

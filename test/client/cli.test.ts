@@ -53,7 +53,7 @@ const usageCases: [string[], string | RegExp][] = [
 ];
 
 test('a wrong or missing flag or argument: exit 2, one stderr line naming it, nothing sent', () =>
-  withNodes([startFakeNode('n1', () => ({ status: 200, json: { index: 1 } }))], async ([node]) => {
+  withNodes([startFakeNode('n1', () => ({ status: 200, json: { index: 1, revision: 1 } }))], async ([node]) => {
     for (const [argv, mentions] of usageCases) {
       const r = await run(argv, { RAFTKV_ENDPOINTS: node!.url });
       assertUsage(r, mentions);
@@ -66,10 +66,10 @@ test('--json output parses: put, get, del, list; a missing key exits 3', () =>
     const e = ['--endpoints', node!.url, '--json'];
     const put = await run(['put', 'greeting', 'hello world', ...e]);
     assert.equal(put.code, 0, put.stderr);
-    assert.deepEqual(JSON.parse(put.stdout), { index: 1 });
+    assert.deepEqual(JSON.parse(put.stdout), { index: 1, revision: 2 });
     const get = await run(['get', 'greeting', ...e, '--consistency', 'lease']);
     assert.equal(get.code, 0, get.stderr);
-    assert.deepEqual(JSON.parse(get.stdout), { key: 'greeting', value: 'hello world', createIndex: 1, modIndex: 1, version: 1 });
+    assert.deepEqual(JSON.parse(get.stdout), { key: 'greeting', value: 'hello world', createIndex: 1, modIndex: 1, version: 1, createRevision: 2, modRevision: 2, lease: 0 });
     assert.ok(node!.requests[1]!.url.endsWith('?consistency=lease'));
     const missing = await run(['get', 'nope', ...e]);
     assert.equal(missing.code, 3);
@@ -80,7 +80,7 @@ test('--json output parses: put, get, del, list; a missing key exits 3', () =>
 test('human output: get prints the value alone; put and del say what happened', () =>
   withNodes([startFakeNode('n1', kvScript())], async ([node]) => {
     const env = { RAFTKV_ENDPOINTS: node!.url };
-    assert.equal((await run(['put', 'k', '--', '-dash value'], env)).stdout, 'OK (index 1)\n');
+    assert.equal((await run(['put', 'k', '--', '-dash value'], env)).stdout, 'OK (index 1, revision 2)\n');
     const got = await run(['get', 'k'], env);
     assert.deepEqual([got.code, got.stdout, got.stderr], [0, '-dash value\n', '']);
   }));

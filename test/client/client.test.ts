@@ -19,12 +19,12 @@ import { downNodeUrl, errorReply, kvScript, startFakeNode, withNodes, type Reply
 const ok = (json: unknown): Reply => ({ status: 200, json });
 
 test('a follower that answers 503 naming the leader: the client goes to the leader and then stays with it', () =>
-  withNodes([startFakeNode('n2', () => errorReply(503, 'NO_LEADER', { 'retry-after': '1' })), startFakeNode('n1', () => ok({ index: 7 }))], async ([follower, leader]) => {
+  withNodes([startFakeNode('n2', () => errorReply(503, 'NO_LEADER', { 'retry-after': '1' })), startFakeNode('n1', () => ok({ index: 7, revision: 7 }))], async ([follower, leader]) => {
     follower!.leader = leader!.url;
     leader!.leader = leader!.url;
     const client = new RaftKvClient({ endpoints: [follower!.url, leader!.url], timeoutMs: 3000 });
     const started = Date.now();
-    assert.deepEqual(await client.put('a', 'x'), { index: 7 });
+    assert.deepEqual(await client.put('a', 'x'), { index: 7, revision: 7 });
     // The 503 named a leader not yet tried: a redirect, followed without waiting out Retry-After.
     assert.ok(Date.now() - started < 800, `took ${Date.now() - started} ms`);
     assert.equal(client.leader, leader!.url);
@@ -35,10 +35,10 @@ test('a follower that answers 503 naming the leader: the client goes to the lead
 
 test('a node that is down (closed port) is skipped at once and the write is not reported as outcome-unknown', async () => {
   const down = await downNodeUrl();
-  await withNodes([startFakeNode('n2', () => ok({ index: 3 }))], async ([up]) => {
+  await withNodes([startFakeNode('n2', () => ok({ index: 3, revision: 3 }))], async ([up]) => {
     const client = new RaftKvClient({ endpoints: [down, up!.url], timeoutMs: 3000 });
     const started = Date.now();
-    assert.deepEqual(await client.put('k', 'v'), { index: 3 });
+    assert.deepEqual(await client.put('k', 'v'), { index: 3, revision: 3 });
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
     assert.equal(up!.requests.length, 1);
   });
@@ -53,9 +53,9 @@ test('a node that is down (closed port) is skipped at once and the write is not 
 });
 
 test('a 504 then success: the retry carries the identical Idempotency-Key, the next write a new one', () =>
-  withNodes([startFakeNode('n1', (_req, n) => (n === 1 ? errorReply(504, 'TIMEOUT') : ok({ index: 10 + n })))], async ([node]) => {
+  withNodes([startFakeNode('n1', (_req, n) => (n === 1 ? errorReply(504, 'TIMEOUT') : ok({ index: 10 + n, revision: 10 + n })))], async ([node]) => {
     const client = new RaftKvClient({ endpoints: [node!.url], clientId: 'c-test', timeoutMs: 3000, backoffMs: 5 });
-    assert.deepEqual(await client.put('k', 'v1'), { index: 12 });
+    assert.deepEqual(await client.put('k', 'v1'), { index: 12, revision: 12 });
     await client.put('k', 'v2');
     const keys = node!.requests.map((r) => r.headers['idempotency-key']);
     assert.equal(keys.length, 3);
@@ -91,7 +91,7 @@ test('a write with no answer at all (the node hangs) is outcome-unknown; a read 
   }));
 
 test('Retry-After is honoured, and bounded by maxBackoffMs', () =>
-  withNodes([startFakeNode('n1', (_r, n) => (n % 2 === 1 ? errorReply(503, 'NO_QUORUM', { 'retry-after': '1' }) : ok({ index: n })))], async ([node]) => {
+  withNodes([startFakeNode('n1', (_r, n) => (n % 2 === 1 ? errorReply(503, 'NO_QUORUM', { 'retry-after': '1' }) : ok({ index: n, revision: n })))], async ([node]) => {
     const honouring = new RaftKvClient({ endpoints: [node!.url], timeoutMs: 5000, backoffMs: 5, maxBackoffMs: 5000 });
     await honouring.put('k', 'v');
     const gap1 = node!.requests[1]!.at - node!.requests[0]!.at;
@@ -138,7 +138,7 @@ test('binary and text values round-trip; keys are path-encoded', () =>
   }));
 
 test('conditions and consistency travel as query parameters', () =>
-  withNodes([startFakeNode('n1', (r) => (r.method === 'GET' ? errorReply(404, 'NOT_FOUND') : ok({ index: 1, deleted: true })))], async ([node]) => {
+  withNodes([startFakeNode('n1', (r) => (r.method === 'GET' ? errorReply(404, 'NOT_FOUND') : ok({ index: 1, deleted: true, revision: 1 })))], async ([node]) => {
     const client = new RaftKvClient({ endpoints: [node!.url], timeoutMs: 3000 });
     await client.put('k', 'v', { prevValue: 'old', prevIndex: 4, prevExist: true });
     await client.delete('k', { prevIndex: 9 });
@@ -186,8 +186,8 @@ test('list, txn, status, members and leader transfer parse the API shapes', () =
     [
       startFakeNode('n1', (r) => {
         const path = new URL(r.url, 'http://x').pathname;
-        if (path === '/v1/kv') return ok({ items: [{ key: 'a/1', value: 'AAE=', encoding: 'base64', createIndex: 1, modIndex: 2, version: 2 }], more: true });
-        if (path === '/v1/txn') return ok({ succeeded: false, index: 5, responses: [{ type: 'get' }] });
+        if (path === '/v1/kv') return ok({ items: [{ key: 'a/1', value: 'AAE=', encoding: 'base64', createIndex: 1, modIndex: 2, version: 2, createRevision: 2, modRevision: 3, lease: 0 }], more: true });
+        if (path === '/v1/txn') return ok({ succeeded: false, index: 5, revision: 5, responses: [{ type: 'get' }] });
         if (path === '/v1/status') return ok({ id: 'n1', role: 'leader', term: 3, leader: 'n1', commitIndex: 9, appliedIndex: 9, lastIndex: 10, members: [] });
         if (path === '/v1/members') return ok({ members: [{ id: 'n1', peerAddr: '127.0.0.1:8001', clientAddr: 'http://127.0.0.1:7001', role: 'voter' }] });
         if (path === '/v1/leader/transfer') return ok({ leader: 'n2' });
@@ -201,7 +201,7 @@ test('list, txn, status, members and leader transfer parse the API shapes', () =
       assert.deepEqual(listed.items[0]!.value, new Uint8Array([0, 1]));
       assert.equal(node!.requests[0]!.url, '/v1/kv?prefix=a%2F&limit=10');
       const txn = await client.txn({ compare: [{ key: 'a', target: 'value', op: '=', value: new Uint8Array([0xff]) }], success: [{ type: 'put', key: 'a', value: 'b' }], failure: [{ type: 'get', key: 'a' }] });
-      assert.deepEqual(txn, { succeeded: false, index: 5, responses: [{ type: 'get' }] });
+      assert.deepEqual(txn, { succeeded: false, index: 5, revision: 5, responses: [{ type: 'get' }] });
       const sent = JSON.parse(node!.requests[1]!.body.toString()) as { compare: unknown[] };
       assert.deepEqual(sent.compare[0], { key: 'a', target: 'value', op: '=', value: '/w==', encoding: 'base64' });
       assert.ok(node!.requests[1]!.headers['idempotency-key'] !== undefined);

@@ -132,7 +132,8 @@ export function kvScript(): Script {
       index++;
       const old = data.get(key);
       data.set(key, { value: req.body, createIndex: old?.createIndex ?? index, modIndex: index, version: (old?.version ?? 0) + 1 });
-      return { status: 200, json: { index } };
+      // Every write here changes a key, so the revision is the index plus the store's first revision.
+      return { status: 200, json: { index, revision: index + 1 } };
     }
     const rec = data.get(key);
     if (rec === undefined) return errorReply(404, 'NOT_FOUND');
@@ -145,6 +146,6 @@ export function kvScript(): Script {
       value = rec.value.toString('base64');
       encoding = 'base64';
     }
-    return { status: 200, json: { key, value, ...(encoding ? { encoding } : {}), createIndex: rec.createIndex, modIndex: rec.modIndex, version: rec.version } };
+    return { status: 200, json: { key, value, ...(encoding ? { encoding } : {}), createIndex: rec.createIndex, modIndex: rec.modIndex, version: rec.version, createRevision: rec.createIndex + 1, modRevision: rec.modIndex + 1, lease: 0 } };
   };
 }

@@ -187,7 +187,7 @@ test('an attempt that gives up: before the connection is ready it is marked neve
 });
 
 test('an idle keep-alive connection does not keep the process alive: a script that never calls close() exits at once', async () => {
-  const raw = await rawServer((_, socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"index":1}'));
+  const raw = await rawServer((_, socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 24\r\n\r\n{"index":1,"revision":2}'));
   try {
     const client = new URL('../../src/client/index.js', import.meta.url).href;
     const script = `import { RaftKvClient } from ${JSON.stringify(client)};

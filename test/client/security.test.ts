@@ -27,10 +27,10 @@ const TOKEN = 'tok-3xZ_9.abc~';
 
 test('the bearer token goes with every attempt: retries, other nodes, status and readiness', () =>
   withNodes(
-    [startFakeNode('n1', (_r, n) => (n === 1 ? errorReply(503, 'NO_LEADER') : errorReply(504, 'TIMEOUT'))), startFakeNode('n2', () => ok({ index: 4 }))],
+    [startFakeNode('n1', (_r, n) => (n === 1 ? errorReply(503, 'NO_LEADER') : errorReply(504, 'TIMEOUT'))), startFakeNode('n2', () => ok({ index: 4, revision: 4 }))],
     async ([a, b]) => {
       const client = new RaftKvClient({ endpoints: [a!.url, b!.url], token: TOKEN, timeoutMs: 3000, backoffMs: 5 });
-      assert.deepEqual(await client.put('k', 'v'), { index: 4 });
+      assert.deepEqual(await client.put('k', 'v'), { index: 4, revision: 4 });
       await client.statusOfAll();
       await client.readyOfAll();
       const all = [...a!.requests, ...b!.requests];
@@ -40,7 +40,7 @@ test('the bearer token goes with every attempt: retries, other nodes, status and
   ));
 
 test('no token or a wrong one: UnauthenticatedError at once, no other node tried, a write not "outcome unknown"', () =>
-  withNodes([startFakeNode('n1', () => ok({ index: 1 }), { token: TOKEN }), startFakeNode('n2', () => ok({ index: 1 }))], async ([guarded, other]) => {
+  withNodes([startFakeNode('n1', () => ok({ index: 1, revision: 1 }), { token: TOKEN }), startFakeNode('n2', () => ok({ index: 1, revision: 1 }))], async ([guarded, other]) => {
     for (const token of [undefined, 'wrong-token']) {
       const client = new RaftKvClient({ endpoints: [guarded!.url, other!.url], timeoutMs: 3000, ...(token !== undefined ? { token } : {}) });
       await assert.rejects(client.put('k', 'v'), (err: unknown) => {
@@ -55,11 +55,11 @@ test('no token or a wrong one: UnauthenticatedError at once, no other node tried
     assert.equal(guarded!.requests.length, 2);
     assert.equal(other!.requests.length, 0, 'a 401 is never retried on another node');
     const good = new RaftKvClient({ endpoints: [guarded!.url], token: TOKEN, timeoutMs: 3000 });
-    assert.deepEqual(await good.put('k', 'v'), { index: 1 });
+    assert.deepEqual(await good.put('k', 'v'), { index: 1, revision: 1 });
   }));
 
 test('403 PERMISSION_DENIED: PermissionDeniedError at once, no other node tried', () =>
-  withNodes([startFakeNode('n1', () => errorReply(403, 'PERMISSION_DENIED')), startFakeNode('n2', () => ok({ index: 1 }))], async ([a, b]) => {
+  withNodes([startFakeNode('n1', () => errorReply(403, 'PERMISSION_DENIED')), startFakeNode('n2', () => ok({ index: 1, revision: 1 }))], async ([a, b]) => {
     const client = new RaftKvClient({ endpoints: [a!.url, b!.url], token: TOKEN, timeoutMs: 3000 });
     await assert.rejects(client.removeMember('n3'), (err: unknown) => err instanceof PermissionDeniedError && err.code === 'PERMISSION_DENIED' && err.status === 403);
     assert.deepEqual([a!.requests.length, b!.requests.length], [1, 0]);
@@ -93,7 +93,7 @@ test('every POST says Content-Type: application/json, even one without a body', 
     [
       startFakeNode('n1', (r) => {
         const path = new URL(r.url, 'http://x').pathname;
-        if (path === '/v1/txn') return ok({ succeeded: true, index: 2, responses: [] });
+        if (path === '/v1/txn') return ok({ succeeded: true, index: 2, revision: 2, responses: [] });
         if (path === '/v1/leader/transfer') return ok({ leader: 'n2' });
         return ok({});
       }),
@@ -144,7 +144,7 @@ test('https with the CA: requests go through, over one kept-alive connection', {
 
 test('https without the right CA fails at once with a TlsError that says what to give, trying no other node', { skip: NO_OPENSSL }, async () => {
   const pki = testPki();
-  await withNodes([startFakeNode('n1', () => ok({ index: 1 }), { tls: pki.node }), startFakeNode('n2', () => ok({ index: 1 }))], async ([secure, other]) => {
+  await withNodes([startFakeNode('n1', () => ok({ index: 1, revision: 1 }), { tls: pki.node }), startFakeNode('n2', () => ok({ index: 1, revision: 1 }))], async ([secure, other]) => {
     for (const ca of [undefined, pki.otherCa]) {
       const client = new RaftKvClient({ endpoints: [secure!.url, other!.url], timeoutMs: 3000, ...(ca !== undefined ? { ca } : {}) });
       const started = Date.now();
@@ -167,9 +167,9 @@ test('https without the right CA fails at once with a TlsError that says what to
 
 test('a node that wants client certificates: with cert and key it sees ours; without, a TlsError and nothing applied', { skip: NO_OPENSSL }, async () => {
   const pki = testPki();
-  await withNodes([startFakeNode('n1', () => ok({ index: 9 }), { tls: { ...pki.node, ca: pki.ca, requireClientCert: true } })], async ([node]) => {
+  await withNodes([startFakeNode('n1', () => ok({ index: 9, revision: 9 }), { tls: { ...pki.node, ca: pki.ca, requireClientCert: true } })], async ([node]) => {
     const withCert = new RaftKvClient({ endpoints: [node!.url], ca: pki.ca, cert: pki.client.cert, key: pki.client.key, timeoutMs: 3000 });
-    assert.deepEqual(await withCert.put('k', 'v'), { index: 9 });
+    assert.deepEqual(await withCert.put('k', 'v'), { index: 9, revision: 9 });
     assert.equal(node!.requests[0]!.clientCertName, 'raftkv-cli');
     withCert.close();
     const without = new RaftKvClient({ endpoints: [node!.url], ca: pki.ca, timeoutMs: 3000 });
@@ -184,7 +184,7 @@ test('a node that wants client certificates: with cert and key it sees ours; wit
 });
 
 test('an https:// endpoint that speaks plain HTTP: a TlsError saying so', { skip: NO_OPENSSL }, () =>
-  withNodes([startFakeNode('n1', () => ok({ index: 1 }))], async ([plain]) => {
+  withNodes([startFakeNode('n1', () => ok({ index: 1, revision: 1 }))], async ([plain]) => {
     const client = new RaftKvClient({ endpoints: [plain!.url.replace('http:', 'https:')], timeoutMs: 3000 });
     await assert.rejects(client.get('k'), (err: unknown) => err instanceof TlsError && err.failure === 'not-tls' && /does not speak TLS/.test(err.message));
   }));
@@ -241,7 +241,7 @@ test('readiness: /readyz 200 is ready; 503 NOT_READY gives the reason; a node wi
 });
 
 test('a write that may have been applied (504) and is then refused at the door (401) stays outcome-unknown', () =>
-  withNodes([startFakeNode('n1', () => errorReply(504, 'TIMEOUT')), startFakeNode('n2', () => ok({ index: 1 }), { token: 'other-token' })], async ([slow, guarded]) => {
+  withNodes([startFakeNode('n1', () => errorReply(504, 'TIMEOUT')), startFakeNode('n2', () => ok({ index: 1, revision: 1 }), { token: 'other-token' })], async ([slow, guarded]) => {
     const client = new RaftKvClient({ endpoints: [slow!.url, guarded!.url], token: TOKEN, timeoutMs: 3000, backoffMs: 5 });
     await assert.rejects(client.put('k', 'v'), (err: unknown) => {
       assert.ok(err instanceof OutcomeUnknownError, String(err));

@@ -38,7 +38,7 @@ const CASES: readonly BadCase[] = [
   txnCase('unknown top-level field', { ...GOOD_TXN, otherwise: [] }),
   txnCase('unknown field in an op', { ...GOOD_TXN, success: [{ type: 'put', key: 'bad/t', value: 'v', ttl: 5 }] }),
   txnCase('unknown op type', { ...GOOD_TXN, success: [{ type: 'increment', key: 'bad/t' }] }),
-  txnCase('unknown compare target', { ...GOOD_TXN, compare: [{ key: 'bad/t', target: 'lease', op: '=', value: 1 }] }),
+  txnCase('unknown compare target', { ...GOOD_TXN, compare: [{ key: 'bad/t', target: 'ttl', op: '=', value: 1 }] }),
   txnCase('unknown compare operator', { ...GOOD_TXN, compare: [{ key: 'bad/t', target: 'version', op: '>=', value: 1 }] }),
   txnCase('version compared with a string', { ...GOOD_TXN, compare: [{ key: 'bad/t', target: 'version', op: '=', value: 'one' }] }),
   txnCase('unknown value encoding', { ...GOOD_TXN, success: [{ type: 'put', key: 'bad/t', value: 'v', encoding: 'hex' }] }),

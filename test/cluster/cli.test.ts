@@ -175,17 +175,17 @@ test('raftkv put/get/del/status against the running cluster, with --endpoints an
 
   const put = await cli('put', 'cli/a', 'hello world');
   assert.equal(put.code, 0, put.stderr);
-  assert.match(put.stdout, /^OK \(index \d+\)\n$/);
+  assert.match(put.stdout, /^OK \(index \d+, revision \d+\)\n$/);
   const putJson = await cli('put', 'cli/b', 'second', '--json');
   assert.equal(putJson.code, 0, putJson.stderr);
-  const { index } = JSON.parse(putJson.stdout) as { index: number };
+  const { index, revision } = JSON.parse(putJson.stdout) as { index: number; revision: number };
   assert.ok(Number.isSafeInteger(index) && index > 0);
 
   const get = await cli('get', 'cli/a');
   assert.deepEqual([get.code, get.stdout], [0, 'hello world\n'], get.stderr);
   const getJson = await cli('get', 'cli/b', '--json');
   assert.equal(getJson.code, 0, getJson.stderr);
-  assert.deepEqual(JSON.parse(getJson.stdout), { key: 'cli/b', value: 'second', createIndex: index, modIndex: index, version: 1 });
+  assert.deepEqual(JSON.parse(getJson.stdout), { key: 'cli/b', value: 'second', createIndex: index, modIndex: index, version: 1, createRevision: revision, modRevision: revision, lease: 0 });
   const viaHttp = await http(c.running()[0]!.url, '/v1/kv/cli%2Fb');
   assert.equal(viaHttp.json<KvRecordJson>().value, 'second', 'the CLI write is visible over HTTP');
 

@@ -43,9 +43,20 @@ async function checkPutGetAndReads(cluster: TestCluster, node: TestNode, leader:
   assert.equal(written.headers['raftkv-node'], node.id);
   assert.equal(written.headers['raftkv-leader'], leader.url);
   const i1 = writeIndex(written, 'put');
+  const r1 = ok<{ revision: number }>(written, 'put').revision;
+  assert.equal(written.headers['raftkv-revision'], String(r1));
   // A linearizable read through ANY node sees a write acknowledged through any other.
   for (const other of cluster.nodes) {
-    assert.deepEqual(ok(await get(other, `${p}a`), `get via ${other.id}`), { key: `${p}a`, value: 'v1', createIndex: i1, modIndex: i1, version: 1 });
+    assert.deepEqual(ok(await get(other, `${p}a`), `get via ${other.id}`), {
+      key: `${p}a`,
+      value: 'v1',
+      createIndex: i1,
+      modIndex: i1,
+      version: 1,
+      createRevision: r1,
+      modRevision: r1,
+      lease: 0,
+    });
     assert.equal(ok<KvRecordJson>(await get(other, `${p}a`, '?consistency=lease'), 'lease get').value, 'v1');
   }
   // A stale read is answered from the node's own state: it may lag, but only ever shows a value that was written.
@@ -79,13 +90,17 @@ async function checkPutGetAndReads(cluster: TestCluster, node: TestNode, leader:
 
 async function checkCompareAndSet(node: TestNode, p: string): Promise<void> {
   const k = `${p}cas`;
-  const i1 = writeIndex(await put(node, k, 'v1'), 'put v1');
+  const first = await put(node, k, 'v1');
+  const i1 = writeIndex(first, 'put v1');
+  const r1 = ok<{ revision: number }>(first, 'put v1').revision;
   const i2 = writeIndex(await put(node, k, 'v2', '?prevValue=v1'), 'prevValue match');
   assertApiError(await put(node, k, 'v3', '?prevValue=v1'), 412, 'COMPARE_FAILED', 'prevValue mismatch');
   assertApiError(await put(node, k, 'v3', `?prevIndex=${i1}`), 412, 'COMPARE_FAILED', 'prevIndex mismatch');
-  const i3 = writeIndex(await put(node, k, 'v3', `?prevIndex=${i2}`), 'prevIndex match');
+  const third = await put(node, k, 'v3', `?prevIndex=${i2}`);
+  const i3 = writeIndex(third, 'prevIndex match');
+  const r3 = ok<{ revision: number }>(third, 'prevIndex match').revision;
   assertApiError(await put(node, k, 'x', '?prevExist=false'), 412, 'COMPARE_FAILED', 'prevExist=false on an existing key');
-  assert.deepEqual(ok(await get(node, k), 'after CAS'), { key: k, value: 'v3', createIndex: i1, modIndex: i3, version: 3 });
+  assert.deepEqual(ok(await get(node, k), 'after CAS'), { key: k, value: 'v3', createIndex: i1, modIndex: i3, version: 3, createRevision: r1, modRevision: r3, lease: 0 });
 
   const fresh = `${p}fresh`;
   assertApiError(await put(node, fresh, 'x', '?prevExist=true'), 412, 'COMPARE_FAILED', 'prevExist=true on a missing key');

@@ -53,11 +53,15 @@ const plain = { noNullPrototype: true } as const;
 
 export const compareArb: fc.Arbitrary<TxnCompare> = fc.oneof(
   fc.record({ key: keyArb, target: fc.constant('value' as const), op: fc.constantFrom('=', '!=', '<', '>'), value: valueArb }, plain),
-  fc.record({ key: keyArb, target: fc.constantFrom('version', 'createIndex', 'modIndex'), op: fc.constantFrom('=', '!=', '<', '>'), value: fc.nat({ max: 10 }) }, plain),
+  fc.record(
+    { key: keyArb, target: fc.constantFrom('version', 'createIndex', 'modIndex', 'createRevision', 'modRevision', 'lease'), op: fc.constantFrom('=', '!=', '<', '>'), value: fc.nat({ max: 10 }) },
+    plain,
+  ),
 ) as fc.Arbitrary<TxnCompare>;
 
 export const txnOpArb: fc.Arbitrary<TxnOp> = fc.oneof(
   fc.record({ type: fc.constant('put' as const), key: keyArb, value: valueArb }, plain),
+  fc.record({ type: fc.constant('put' as const), key: keyArb, value: valueArb, lease: fc.integer({ min: 1, max: 3 }) }, plain),
   fc.record({ type: fc.constant('delete' as const), key: keyArb }, plain),
   fc.record({ type: fc.constant('get' as const), key: keyArb }, plain),
   fc.record({ type: fc.constant('range' as const), prefix: fc.constantFrom('', 'a', 'b/'), limit: fc.integer({ min: 1, max: 4 }) }, plain),
@@ -82,6 +86,7 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
       prevValue: fc.option(valueArb, { nil: undefined }),
       prevIndex: fc.option(indexArb, { nil: undefined }),
       prevExist: fc.option(fc.boolean(), { nil: undefined }),
+      lease: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
     })
     .map(({ key, value, time, ...opt }) => withOptional<Command>({ type: 'put', key, value, time }, opt)),
   fc
@@ -105,4 +110,10 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
     .map(({ time, idempotencyKey, compare, success, failure, replyLimit }) =>
       withOptional<Command>({ type: 'txn', time, compare, success, failure }, { idempotencyKey, replyLimit }),
     ),
+  // Revisions only grow to about the number of commands: small revisions hit, miss and repeat.
+  fc.record({ type: fc.constant('compact' as const), time: timeArb, revision: fc.integer({ min: 1, max: 25 }) }, plain),
+  fc.record({ type: fc.constant('leaseGrant' as const), time: timeArb, id: fc.integer({ min: 1, max: 3 }), ttlSeconds: fc.integer({ min: 1, max: 60 }) }, plain),
+  fc
+    .record({ time: timeArb, id: fc.integer({ min: 1, max: 3 }), expired: fc.option(fc.constant(true), { nil: undefined }) })
+    .map(({ time, id, expired }) => withOptional<Command>({ type: 'leaseRevoke', time, id }, { expired })),
 );

@@ -7,20 +7,20 @@ import { Driver, bytes } from './helpers.js';
 test('§6.3 a retry with the same idempotency key is not applied again and returns the first result', () => {
   const d = new Driver();
   const first = d.put('k', 'a', { idempotencyKey: 'c1/1' });
-  assert.deepEqual(first, { type: 'put', index: 1 });
+  assert.deepEqual(first, { type: 'put', index: 1, revision: 2 });
   d.put('k', 'b');
   const retry = d.put('k', 'a', { idempotencyKey: 'c1/1' });
-  assert.deepEqual(retry, { type: 'put', index: 1 }, 'the first answer, with the first index');
-  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('b'), createIndex: 1, modIndex: 2, version: 2 }, 'the retry wrote nothing');
+  assert.deepEqual(retry, { type: 'put', index: 1, revision: 2 }, 'the first answer, with the first index and revision');
+  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('b'), createIndex: 1, modIndex: 2, version: 2, createRevision: 2, modRevision: 3, lease: 0 }, 'the retry wrote nothing');
   assert.equal(d.sm.appliedIndex, 3);
 });
 
 test('§6.3 a retried delete and a retried compare failure answer their first result', () => {
   const d = new Driver();
   d.put('k', 'a');
-  assert.deepEqual(d.del('k', { idempotencyKey: 'c/1' }), { type: 'delete', index: 2, deleted: true });
+  assert.deepEqual(d.del('k', { idempotencyKey: 'c/1' }), { type: 'delete', index: 2, revision: 3, deleted: true });
   d.put('k', 'again');
-  assert.deepEqual(d.del('k', { idempotencyKey: 'c/1' }), { type: 'delete', index: 2, deleted: true });
+  assert.deepEqual(d.del('k', { idempotencyKey: 'c/1' }), { type: 'delete', index: 2, revision: 3, deleted: true });
   assert.ok(d.sm.get('k') !== null, 'the retried delete did not delete the re-created key');
 
   const failed = d.put('k', 'x', { prevExist: false, idempotencyKey: 'c/2' });
@@ -54,11 +54,11 @@ test('records expire by log-carried time: a retry after the TTL is applied again
   d.put('k', 'a', { idempotencyKey: 'c/1' });
   d.time = 10_999;
   d.put('other', 'x');
-  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1 }, 'within the TTL: deduplicated');
+  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1, revision: 2 }, 'within the TTL: deduplicated');
   d.time = 11_000;
   d.put('other', 'y'); // carries the clock past the record's age
   assert.equal(d.sm.idempotencyRecords, 0);
-  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 5 });
+  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 5, revision: 5 });
   assert.equal(d.sm.get('k')?.version, 2);
 });
 
@@ -81,7 +81,7 @@ test('expiry depends only on applied entries: wall-clock time passing changes no
   const d = new Driver({ idempotencyTtlMs: 1 });
   d.put('k', 'a', { idempotencyKey: 'c/1' });
   await new Promise((r) => setTimeout(r, 5));
-  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1 });
+  assert.deepEqual(d.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1, revision: 2 });
 });
 
 test('the bound evicts the oldest records first', () => {
@@ -89,9 +89,9 @@ test('the bound evicts the oldest records first', () => {
   for (let seq = 1; seq <= 5; seq++) d.put(`k${seq}`, 'v', { idempotencyKey: `c/${seq}` });
   assert.equal(d.sm.idempotencyRecords, 3);
   // c/1 and c/2 were evicted: retries are applied again (index 6, 7); c/3..c/5 are remembered.
-  assert.deepEqual(d.put('k1', 'v', { idempotencyKey: 'c/1' }), { type: 'put', index: 6 });
+  assert.deepEqual(d.put('k1', 'v', { idempotencyKey: 'c/1' }), { type: 'put', index: 6, revision: 7 });
   assert.equal(d.sm.get('k1')?.version, 2);
-  assert.deepEqual(d.put('k5', 'v', { idempotencyKey: 'c/5' }), { type: 'put', index: 5 });
+  assert.deepEqual(d.put('k5', 'v', { idempotencyKey: 'c/5' }), { type: 'put', index: 5, revision: 6 });
   assert.equal(d.sm.get('k5')?.version, 1);
 });
 
@@ -103,8 +103,8 @@ test('the idempotency table survives snapshot and restore', () => {
   restored.sm.restore(d.sm.snapshot());
   restored.index = d.index;
   restored.time = 5_500;
-  assert.deepEqual(restored.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1 });
+  assert.deepEqual(restored.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 1, revision: 2 });
   assert.equal(restored.sm.logClock, 5_500);
   restored.time = 6_000;
-  assert.deepEqual(restored.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 3 }, 'expiry resumes from the restored clock');
+  assert.deepEqual(restored.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 3, revision: 3 }, 'expiry resumes from the restored clock');
 });

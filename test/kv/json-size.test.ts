@@ -52,6 +52,9 @@ const recordArb: fc.Arbitrary<KvRecord> = fc.record({
   createIndex: numberArb,
   modIndex: numberArb,
   version: numberArb,
+  createRevision: numberArb,
+  modRevision: numberArb,
+  lease: numberArb,
 });
 
 test('jsonStringBytes is the UTF-8 length of JSON.stringify, lone surrogates and control characters included', () => {
@@ -71,7 +74,7 @@ test('recordJsonBytes on a 1 MiB value of each kind: text to escape, text, and b
   const text = bytes('é😀ab'.repeat(n / 8));
   const binary = new Uint8Array(n).map((_, i) => (i * 131) & 0xff);
   for (const value of [escapes, text, binary]) {
-    const rec: KvRecord = { key: 'k', value, createIndex: 7, modIndex: 9, version: 3 };
+    const rec: KvRecord = { key: 'k', value, createIndex: 7, modIndex: 9, version: 3, createRevision: 4, modRevision: 6, lease: 0 };
     assert.equal(recordJsonBytes(rec), jsonBytes(recordToJson(rec)));
   }
 });
@@ -92,6 +95,7 @@ test('property: listJsonBytes and txnResultJsonBytes equal the JSON replies byte
   const resultArb: fc.Arbitrary<TxnResult> = fc.record({
     type: fc.constant('txn' as const),
     index: numberArb,
+    revision: numberArb,
     succeeded: fc.boolean(),
     responses: fc.array(responseArb, { maxLength: 5 }),
   });

@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  HISTORY_EVENT_OVERHEAD_BYTES,
   IDEMPOTENCY_RECORD_OVERHEAD_BYTES,
+  LEASE_OVERHEAD_BYTES,
   KV_RECORD_OVERHEAD_BYTES,
   KvStateMachine,
   listJsonBytes,
@@ -24,6 +26,8 @@ const jsonBytes = (x: unknown): number => new TextEncoder().encode(JSON.stringif
 
 function store(records: readonly [string, Uint8Array][]): Driver {
   const d = new Driver();
+  // The leases txnOpArb's puts may name.
+  for (const id of [1, 2, 3]) d.apply({ type: 'leaseGrant', id, ttlSeconds: 10 });
   for (const [k, v] of records) d.put(k, v);
   return d;
 }
@@ -148,6 +152,12 @@ test('property: a transaction that runs has a reply within its replyLimit; one r
   assert.ok(ran > 300 && refused > 300, `ran ${ran}, refused ${refused}`);
 });
 
+function leaseKeyBytes(sm: KvStateMachine): number {
+  let n = 0;
+  for (const id of sm.leaseIds()) for (const key of sm.lease(id)!.keys) n += utf8Length(key);
+  return n;
+}
+
 function expectedSize(sm: KvStateMachine): number {
   let n = 0;
   for (const rec of sm.list('', Number.MAX_SAFE_INTEGER).items) n += utf8Length(rec.key) + rec.value.length + KV_RECORD_OVERHEAD_BYTES;
@@ -162,7 +172,7 @@ test('property: sizeBytes follows every write, delete and eviction, and a restor
       const restored = new KvStateMachine({ idempotencyMaxRecords: 3 });
       restored.restore(sm.snapshot());
       assert.equal(sm.sizeBytes, restored.sizeBytes);
-      const idempotency = sm.sizeBytes - expectedSize(sm);
+      const idempotency = sm.sizeBytes - expectedSize(sm) - sm.historyBytes - sm.leaseIds().length * LEASE_OVERHEAD_BYTES - leaseKeyBytes(sm);
       assert.ok(idempotency >= sm.idempotencyRecords * IDEMPOTENCY_RECORD_OVERHEAD_BYTES);
       if (sm.idempotencyRecords === 0) assert.equal(idempotency, 0);
     }),
@@ -170,15 +180,24 @@ test('property: sizeBytes follows every write, delete and eviction, and a restor
   );
 });
 
-test('sizeBytes counts keys in UTF-8, values, and a fixed overhead per key; a delete gives it all back', () => {
+test('sizeBytes counts keys in UTF-8, values, and a fixed overhead per key, and the history; a delete and a compaction give it all back', () => {
   const d = new Driver();
   assert.equal(d.sm.sizeBytes, 0);
   d.put('ключ', new Uint8Array(100));
-  assert.equal(d.sm.sizeBytes, 8 + 100 + KV_RECORD_OVERHEAD_BYTES);
+  // An event costs its key, an overhead, and the value it replaced (kept only by the history).
+  const event = (replacedBytes: number): number => 8 + replacedBytes + HISTORY_EVENT_OVERHEAD_BYTES;
+  assert.equal(d.sm.sizeBytes, 8 + 100 + KV_RECORD_OVERHEAD_BYTES + event(0));
   d.put('ключ', new Uint8Array(10));
-  assert.equal(d.sm.sizeBytes, 8 + 10 + KV_RECORD_OVERHEAD_BYTES);
+  assert.equal(d.sm.sizeBytes, 8 + 10 + KV_RECORD_OVERHEAD_BYTES + event(0) + event(100));
   d.del('ключ');
-  assert.equal(d.sm.sizeBytes, 0);
+  assert.equal(d.sm.sizeBytes, event(0) + event(100) + event(10));
+  d.apply({ type: 'compact', revision: d.sm.revision });
+  assert.equal(d.sm.sizeBytes, event(10), 'the delete at the compact revision is kept, with the value it deleted');
+  d.put('x', '');
+  d.apply({ type: 'compact', revision: d.sm.revision });
+  d.del('x');
+  d.apply({ type: 'compact', revision: d.sm.revision });
+  assert.equal(d.sm.sizeBytes, 1 + HISTORY_EVENT_OVERHEAD_BYTES);
   const big: Command = { type: 'put', key: 'k', value: new Uint8Array(5), time: 1, idempotencyKey: 'c/1' };
   d.sm.apply(entryOf(++d.index, big));
   assert.ok(d.sm.sizeBytes > 1 + 5 + KV_RECORD_OVERHEAD_BYTES + IDEMPOTENCY_RECORD_OVERHEAD_BYTES);

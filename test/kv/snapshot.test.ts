@@ -12,7 +12,17 @@ function applyAll(sm: KvStateMachine, cmds: readonly Command[], from: number): u
 }
 
 function stateOf(sm: KvStateMachine): unknown {
-  return { items: sm.list('', 100_000), applied: sm.appliedIndex, clock: sm.logClock, idem: sm.idempotencyRecords };
+  return {
+    items: sm.list('', 100_000),
+    applied: sm.appliedIndex,
+    clock: sm.logClock,
+    idem: sm.idempotencyRecords,
+    revision: sm.revision,
+    compactRevision: sm.compactRevision,
+    history: sm.events.map((ev) => ({ revision: ev.revision, key: ev.key, record: ev.record?.toRecord() ?? null, prev: ev.prev?.toRecord() ?? null })),
+    leases: sm.leaseIds().map((id) => sm.lease(id)),
+    size: sm.sizeBytes,
+  };
 }
 
 test('restore(snapshot()) reproduces keys, indexes, versions, applied index and log clock', () => {
@@ -25,7 +35,7 @@ test('restore(snapshot()) reproduces keys, indexes, versions, applied index and 
   const sm = new KvStateMachine();
   sm.restore(d.sm.snapshot());
   assert.deepEqual(stateOf(sm), stateOf(d.sm));
-  assert.deepEqual(sm.get('a'), { key: 'a', value: bytes('y'), createIndex: 1, modIndex: 3, version: 2 });
+  assert.deepEqual(sm.get('a'), { key: 'a', value: bytes('y'), createIndex: 1, modIndex: 3, version: 2, createRevision: 2, modRevision: 4, lease: 0 });
   assert.deepEqual(sm.snapshot(), d.sm.snapshot(), 'equal states encode to identical bytes');
 });
 

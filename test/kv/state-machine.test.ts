@@ -8,11 +8,11 @@ import { Driver, bytes, entryOf } from './helpers.js';
 
 test('put then get returns the value with createIndex, modIndex and version', () => {
   const d = new Driver();
-  assert.deepEqual(d.put('k', 'v1'), { type: 'put', index: 1 });
-  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('v1'), createIndex: 1, modIndex: 1, version: 1 });
+  assert.deepEqual(d.put('k', 'v1'), { type: 'put', index: 1, revision: 2 });
+  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('v1'), createIndex: 1, modIndex: 1, version: 1, createRevision: 2, modRevision: 2, lease: 0 });
   d.put('other', 'x');
-  assert.deepEqual(d.put('k', 'v2'), { type: 'put', index: 3 });
-  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('v2'), createIndex: 1, modIndex: 3, version: 2 });
+  assert.deepEqual(d.put('k', 'v2'), { type: 'put', index: 3, revision: 4 });
+  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('v2'), createIndex: 1, modIndex: 3, version: 2, createRevision: 2, modRevision: 4, lease: 0 });
   assert.equal(d.sm.get('missing'), null);
   assert.equal(d.sm.size, 2);
   assert.equal(d.sm.appliedIndex, 3);
@@ -21,9 +21,9 @@ test('put then get returns the value with createIndex, modIndex and version', ()
 test('delete removes the key; deleting a missing key answers deleted=false', () => {
   const d = new Driver();
   d.put('k', 'v');
-  assert.deepEqual(d.del('k'), { type: 'delete', index: 2, deleted: true });
+  assert.deepEqual(d.del('k'), { type: 'delete', index: 2, revision: 3, deleted: true });
   assert.equal(d.sm.get('k'), null);
-  assert.deepEqual(d.del('k'), { type: 'delete', index: 3, deleted: false });
+  assert.deepEqual(d.del('k'), { type: 'delete', index: 3, revision: 3, deleted: false }, 'nothing changed: the revision stays');
   assert.equal(d.sm.size, 0);
   assert.deepEqual(d.sm.list('', 10), { items: [], more: false });
 });
@@ -36,29 +36,30 @@ test('re-creating a deleted key restarts version at 1 with a new createIndex', (
   assert.equal(d.sm.get('k')?.version, 3);
   d.del('k');
   d.put('k', 'd');
-  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('d'), createIndex: 5, modIndex: 5, version: 1 });
+  assert.deepEqual(d.sm.get('k'), { key: 'k', value: bytes('d'), createIndex: 5, modIndex: 5, version: 1, createRevision: 6, modRevision: 6, lease: 0 });
 });
 
 test('put prevExist=false creates only; it fails on an existing key and reports it', () => {
   const d = new Driver();
-  assert.deepEqual(d.put('k', 'a', { prevExist: false }), { type: 'put', index: 1 });
+  assert.deepEqual(d.put('k', 'a', { prevExist: false }), { type: 'put', index: 1, revision: 2 });
   const failed = d.put('k', 'b', { prevExist: false });
   assert.deepEqual(failed, {
     type: 'compareFailed',
     error: 'COMPARE_FAILED',
     op: 'put',
     index: 2,
-    current: { key: 'k', value: bytes('a'), createIndex: 1, modIndex: 1, version: 1 },
+    revision: 2,
+    current: { key: 'k', value: bytes('a'), createIndex: 1, modIndex: 1, version: 1, createRevision: 2, modRevision: 2, lease: 0 },
   });
   assert.deepEqual(d.sm.get('k')?.value, bytes('a'));
 });
 
 test('put prevExist=true updates only; it fails on a missing key with current null', () => {
   const d = new Driver();
-  assert.deepEqual(d.put('k', 'a', { prevExist: true }), { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'put', index: 1, current: null });
+  assert.deepEqual(d.put('k', 'a', { prevExist: true }), { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'put', index: 1, revision: 1, current: null });
   assert.equal(d.sm.get('k'), null);
   d.put('k', 'a');
-  assert.deepEqual(d.put('k', 'b', { prevExist: true }), { type: 'put', index: 3 });
+  assert.deepEqual(d.put('k', 'b', { prevExist: true }), { type: 'put', index: 3, revision: 3 });
   assert.equal(d.sm.get('k')?.version, 2);
 });
 
@@ -69,7 +70,7 @@ test('put prevValue succeeds only when the current value equals it byte for byte
   assert.equal(d.put('k', 'b', { prevValue: bytes('x') }).type, 'compareFailed');
   assert.equal(d.put('k', 'b', { prevValue: bytes('aa') }).type, 'compareFailed', 'a longer value is not equal');
   assert.equal(d.put('k', 'b', { prevValue: bytes('') }).type, 'compareFailed');
-  assert.deepEqual(d.put('k', 'b', { prevValue: bytes('a') }), { type: 'put', index: 6 });
+  assert.deepEqual(d.put('k', 'b', { prevValue: bytes('a') }), { type: 'put', index: 6, revision: 3 }, 'failed compares raised no revision');
   assert.deepEqual(d.sm.get('k')?.value, bytes('b'));
 });
 
@@ -100,8 +101,8 @@ test('delete prevValue and prevIndex: success, failure, and failure on a missing
   assert.equal(failedValue.type === 'compareFailed' && failedValue.op, 'delete');
   assert.equal(d.del('k', { prevIndex: 7 }).type, 'compareFailed');
   assert.ok(d.sm.get('k') !== null, 'a failed compare deletes nothing');
-  assert.deepEqual(d.del('k', { prevValue: bytes('a'), prevIndex: 1 }), { type: 'delete', index: 4, deleted: true });
-  assert.deepEqual(d.del('k', { prevIndex: 1 }), { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'delete', index: 5, current: null });
+  assert.deepEqual(d.del('k', { prevValue: bytes('a'), prevIndex: 1 }), { type: 'delete', index: 4, revision: 3, deleted: true });
+  assert.deepEqual(d.del('k', { prevIndex: 1 }), { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'delete', index: 5, revision: 3, current: null });
 });
 
 test('values are binary-safe: non-UTF-8 bytes and empty values round-trip', () => {
@@ -137,7 +138,7 @@ test('list returns keys with the prefix in byte order, honouring limit and more'
   assert.deepEqual(keys('zz', 5), [[], false]);
   assert.deepEqual(keys('b/', 0), [[], true]);
   const first = d.sm.list('a', 1).items[0];
-  assert.deepEqual(first, { key: 'a', value: bytes('a'), createIndex: 2, modIndex: 2, version: 1 });
+  assert.deepEqual(first, { key: 'a', value: bytes('a'), createIndex: 2, modIndex: 2, version: 1, createRevision: 3, modRevision: 3, lease: 0 });
 });
 
 test('list orders by UTF-8 bytes, not UTF-16 units (astral characters after U+FFFF)', () => {

@@ -67,7 +67,7 @@ test('txn runs the failure branch when any compare fails, and the success branch
   assert.equal(r.succeeded, false);
   assert.equal(d.sm.get('won'), null);
   assert.deepEqual(d.sm.get('lost')?.value, bytes('yes'));
-  assert.deepEqual(r.responses[0], { type: 'get', key: 'lock', record: { key: 'lock', value: bytes('held'), createIndex: 1, modIndex: 1, version: 1 } });
+  assert.deepEqual(r.responses[0], { type: 'get', key: 'lock', record: { key: 'lock', value: bytes('held'), createIndex: 1, modIndex: 1, version: 1, createRevision: 2, modRevision: 2, lease: 0 } });
 });
 
 test('txn ops run in order and see earlier ops: put, get, delete, get, range', () => {
@@ -84,12 +84,12 @@ test('txn ops run in order and see earlier ops: put, get, delete, get, range', (
   ]);
   assert.deepEqual(r.responses, [
     { type: 'put', key: 'p/b' },
-    { type: 'get', key: 'p/b', record: { key: 'p/b', value: bytes('2'), createIndex: 2, modIndex: 2, version: 1 } },
+    { type: 'get', key: 'p/b', record: { key: 'p/b', value: bytes('2'), createIndex: 2, modIndex: 2, version: 1, createRevision: 3, modRevision: 3, lease: 0 } },
     { type: 'delete', key: 'p/a', deleted: true },
     { type: 'delete', key: 'p/zz', deleted: false },
     { type: 'get', key: 'p/a', record: null },
     { type: 'put', key: 'p/b' },
-    { type: 'range', prefix: 'p/', items: [{ key: 'p/b', value: bytes('3'), createIndex: 2, modIndex: 2, version: 2 }], more: false },
+    { type: 'range', prefix: 'p/', items: [{ key: 'p/b', value: bytes('3'), createIndex: 2, modIndex: 2, version: 2, createRevision: 3, modRevision: 3, lease: 0 }], more: false },
   ]);
 });
 
@@ -191,19 +191,21 @@ test('txnResultToJson renders values as UTF-8 text or base64', () => {
   const result: TxnResult = {
     type: 'txn',
     index: 7,
+    revision: 4,
     succeeded: true,
     responses: [
-      { type: 'get', key: 't', record: { key: 't', value: bytes('text'), createIndex: 1, modIndex: 2, version: 2 } },
-      { type: 'get', key: 'b', record: { key: 'b', value: new Uint8Array([0xff]), createIndex: 3, modIndex: 3, version: 1 } },
+      { type: 'get', key: 't', record: { key: 't', value: bytes('text'), createIndex: 1, modIndex: 2, version: 2, createRevision: 2, modRevision: 3, lease: 0 } },
+      { type: 'get', key: 'b', record: { key: 'b', value: new Uint8Array([0xff]), createIndex: 3, modIndex: 3, version: 1, createRevision: 4, modRevision: 4, lease: 0 } },
       { type: 'get', key: 'm', record: null },
     ],
   };
   assert.deepEqual(txnResultToJson(result), {
     succeeded: true,
     index: 7,
+    revision: 4,
     responses: [
-      { type: 'get', key: 't', record: { key: 't', value: 'text', createIndex: 1, modIndex: 2, version: 2 } },
-      { type: 'get', key: 'b', record: { key: 'b', value: '/w==', encoding: 'base64', createIndex: 3, modIndex: 3, version: 1 } },
+      { type: 'get', key: 't', record: { key: 't', value: 'text', createIndex: 1, modIndex: 2, version: 2, createRevision: 2, modRevision: 3, lease: 0 } },
+      { type: 'get', key: 'b', record: { key: 'b', value: '/w==', encoding: 'base64', createIndex: 3, modIndex: 3, version: 1, createRevision: 4, modRevision: 4, lease: 0 } },
       { type: 'get', key: 'm', record: null },
     ],
   });

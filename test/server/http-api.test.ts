@@ -23,10 +23,11 @@ function fakeApi(overrides: Partial<KvApi> = {}): KvApi {
     clusterId: () => 'c'.repeat(32),
     put: async (key, value) => {
       const index = store.size + 1;
-      store.set(key, { key, value, createIndex: index, modIndex: index, version: 1 });
-      return { index };
+      store.set(key, { key, value, createIndex: index, modIndex: index, version: 1, createRevision: index + 1, modRevision: index + 1, lease: 0 });
+      return { index, revision: index + 1 };
     },
-    delete: async (key) => ({ index: 1, deleted: store.delete(key) }),
+    delete: async (key) => ({ index: 1, deleted: store.delete(key), revision: 1 }),
+    revision: () => store.size + 1,
     txn: async () => ({ succeeded: true }),
     readBarrier: async () => undefined,
     get: (key) => store.get(key) ?? null,
@@ -129,7 +130,7 @@ test('before the node is attached every request but /livez answers 503 STARTING'
 
 test('no reply exceeds --max-response-bytes: a listing stops early with more: true; anything else is a 413', async () => {
   const big = new Uint8Array(40_000).fill(0x61);
-  const records: KvRecordView[] = Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: big, createIndex: i + 1, modIndex: i + 1, version: 1 }));
+  const records: KvRecordView[] = Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: big, createIndex: i + 1, modIndex: i + 1, version: 1, createRevision: i + 2, modRevision: i + 2, lease: 0 }));
   const { url } = await start({
     maxResponseBytes: 100_000,
     api: fakeApi({ list: () => ({ items: records, more: false }), txn: async () => ({ responses: records.map((r) => ({ value: new TextDecoder().decode(r.value) })) }) }),
