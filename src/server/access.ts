@@ -23,6 +23,18 @@ export function requestActions(r: AccessRequest): Action[] {
   }
   if (path === '/v1/kv' || path === '/v1/kv/') return [{ type: 'read-range', prefix: r.query.get('prefix') ?? '' }];
   if (path === '/v1/txn' && method === 'POST') return txnActions(r.body);
+  const contended = /^\/v1\/(?:locks|elections)\/([^/]+)(?:\/[^/]+)?$/.exec(path);
+  if (contended !== null) {
+    // A lock or election NAME is the key prefix `NAME/` its contenders write under (locks.ts).
+    let name: string;
+    try {
+      name = decodeURIComponent(contended[1]!);
+    } catch {
+      return [];
+    }
+    const range: Action = { type: 'read-range', prefix: `${name}/` };
+    return method === 'GET' ? [range] : [range, { type: 'write', key: `${name}/` }];
+  }
   if ((path === '/v1/status' || path === '/v1/members' || path === '/v1/configuration' || path === '/metrics') && method === 'GET') {
     return [{ type: 'cluster-read' }];
   }

@@ -14,6 +14,8 @@ export const ERROR_STATUS = {
   /** A leadership transfer did not happen: the target did not win, or another server did. */
   TRANSFER_FAILED: 409,
   LEASE_EXISTS: 409,
+  /** A lock or election held by another contender (at once with wait=false, or at the deadline). */
+  LOCK_HELD: 409,
   /** A read or watch at a revision older than the last compaction: that history is gone. */
   COMPACTED: 410,
   /** A read at a revision the store has not reached. */

@@ -1,0 +1,243 @@
+// Distributed locks and elections over the replicated store, with etcd's v3lock/v3election
+// semantics (API.md "Coordination"). A contender writes its own key `NAME/LEASE` (the lease id in
+// hex) attached to its lease, in a transaction that creates it only if absent; the key's
+// createRevision is its place in line and, for a lock, its fencing token: revisions only grow, so
+// each holder's token is larger than every earlier holder's. The contender holds the lock (or
+// leads the election) once no key under `NAME/` was created before its own. When its lease ends
+// its key goes, and the next in line takes over.
+//
+// Any node answers from its own applied state: once it has applied the contender's key, every
+// key created before it is applied too, and keys created later can only come after it in line,
+// so "no earlier key left" is a fact that no later write can undo. Waiting costs a check per
+// applied change under the name, not a poll.
+import { MAX_LIST_LIMIT, type KvRecord, type KvResult, type KvStateMachine, type TxnCommand } from '../kv/index.js';
+import { ApiError } from './errors.js';
+import type { ParsedRequest } from './api-types.js';
+import { allowParams, errorReply, expectMethod, fields, parseJson, revisionHeader, type Reply } from './http-util.js';
+import { encodeChecked, settle, unexpected } from './kv-backend.js';
+import type { CommandWriter } from './coordination.js';
+
+export interface LockRoutesOptions {
+  readonly service: CommandWriter;
+  readonly kv: KvStateMachine;
+  readonly maxKeyBytes: number;
+}
+
+/** A contender's place in line under a name. */
+export interface Contender {
+  readonly key: string;
+  /** The key's createRevision: its place in line, and a lock's fencing token. */
+  readonly revision: number;
+  readonly value: Uint8Array;
+  readonly lease: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+export function lockRoutes(options: LockRoutesOptions): (r: ParsedRequest) => Promise<Reply> | null {
+  return (r) => {
+    const m = /^\/v1\/(locks|elections)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
+    if (m === null) return null;
+    const kind = m[1] as 'locks' | 'elections';
+    return guarded(async () => {
+      const name = segment(m[2]!, 'name');
+      checkName(name, options.maxKeyBytes);
+      const rest = m[3] === undefined ? undefined : segment(m[3], 'key');
+      if (kind === 'locks') {
+        if (rest === undefined) {
+          expectMethod(r.method, ['POST']);
+          return acquire(options, r, name, 'lock');
+        }
+        expectMethod(r.method, ['DELETE']);
+        return release(options, r, name, rest);
+      }
+      if (rest === 'campaign') {
+        expectMethod(r.method, ['POST']);
+        return acquire(options, r, name, 'election');
+      }
+      if (rest === 'proclaim') {
+        expectMethod(r.method, ['POST']);
+        return proclaim(options, r, name);
+      }
+      if (rest === undefined) {
+        expectMethod(r.method, ['GET']);
+        allowParams(r.query, []);
+        const leader = lineOf(options.kv, name)[0];
+        if (leader === undefined) throw new ApiError('NOT_FOUND', `the election ${JSON.stringify(name)} has no leader`, { headers: revisionHeader(options.kv.revision) });
+        return { status: 200, json: contenderJson(leader), headers: revisionHeader(options.kv.revision) };
+      }
+      expectMethod(r.method, ['DELETE']);
+      return release(options, r, name, rest);
+    });
+  };
+}
+
+/** The keys under `NAME/` in order of creation: the line. */
+export function lineOf(kv: KvStateMachine, name: string): Contender[] {
+  const { items } = kv.list(`${name}/`, MAX_LIST_LIMIT);
+  return items.map(contenderOf).sort((a, b) => a.revision - b.revision);
+}
+
+/** The key a lease contends with under a name (etcd's: the lease id in hex). */
+export function contenderKey(name: string, lease: number): string {
+  return `${name}/${lease.toString(16)}`;
+}
+
+async function acquire({ service, kv }: LockRoutesOptions, r: ParsedRequest, name: string, kind: 'lock' | 'election'): Promise<Reply> {
+  allowParams(r.query, kind === 'lock' ? ['wait'] : []);
+  const wait = r.query.get('wait');
+  if (wait !== null && wait !== 'true' && wait !== 'false') throw new ApiError('BAD_REQUEST', 'wait must be true or false');
+  const body = fields(parseJson(r.body), kind === 'lock' ? ['lease'] : ['lease', 'value']);
+  const lease = body.lease;
+  if (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease < 1) throw new ApiError('BAD_REQUEST', '"lease" must be a lease id (grant one with POST /v1/leases)');
+  let value = new Uint8Array(0);
+  if (kind === 'election') {
+    if (typeof body.value !== 'string') throw new ApiError('BAD_REQUEST', '"value" must be a string (what the leader proclaims)');
+    value = encoder.encode(body.value);
+  }
+  const key = contenderKey(name, lease);
+  // Created only if absent, attached to the lease (a missing lease refuses the whole transaction).
+  const txn: TxnCommand = {
+    type: 'txn',
+    time: Date.now(),
+    compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
+    success: [{ type: 'put', key, value, lease }],
+    failure: [{ type: 'get', key }],
+  };
+  const result = settle((await service.write(encodeChecked(kv, txn), true, r.deadline, r.principal?.name)) as KvResult | undefined);
+  if (result.type !== 'txn') throw unexpected(result);
+  let mine: number;
+  let created = result.succeeded;
+  if (result.succeeded) {
+    mine = result.revision;
+  } else {
+    const got = result.responses[0];
+    if (got?.type !== 'get' || got.record === null) throw new ApiError('INTERNAL', 'the contender key vanished between compare and read');
+    mine = got.record.createRevision;
+    created = false;
+  }
+  const outcome = await waitFirst(kv, name, key, mine, wait === 'false' ? Date.now() : r.deadline);
+  if (outcome.type === 'first') return { status: 200, json: contenderJson(outcome.me), headers: revisionHeader(kv.revision) };
+  if (outcome.type === 'lost') throw new ApiError('LEASE_NOT_FOUND', `the ${kind === 'lock' ? 'lock' : 'campaign'} key ${JSON.stringify(key)} is gone: its lease ${lease} ended`);
+  // Not first by the deadline (or at once with wait=false): withdraw, so that a contender the
+  // client has given up on never takes the lock later; only the key this request created, and
+  // only that incarnation of it.
+  if (created) {
+    const withdraw: TxnCommand = { type: 'txn', time: Date.now(), compare: [{ key, target: 'createRevision', op: '=', value: mine }], success: [{ type: 'delete', key }], failure: [] };
+    try {
+      await service.write(encodeChecked(kv, withdraw), false, Date.now() + 5000, r.principal?.name);
+    } catch {
+      // The lease's end removes it anyway; the answer below stands.
+    }
+  }
+  const holder = outcome.holder;
+  throw new ApiError('LOCK_HELD', `${kind === 'lock' ? 'the lock' : 'the election'} ${JSON.stringify(name)} is held by ${JSON.stringify(holder.key)} (since revision ${holder.revision})${wait === 'false' ? '' : "; not acquired within the request's deadline, the attempt was withdrawn"}`, {
+    details: { holder: contenderJson(holder) },
+  });
+}
+
+type WaitOutcome = { type: 'first'; me: Contender } | { type: 'behind'; holder: Contender } | { type: 'lost' };
+
+/** Resolves once `key` (created at `mine`) is first in line, gone, or the deadline passes. */
+function waitFirst(kv: KvStateMachine, name: string, key: string, mine: number, deadline: number): Promise<WaitOutcome> {
+  const check = (): WaitOutcome => {
+    const line = lineOf(kv, name);
+    const me = line.find((c) => c.key === key);
+    if (me === undefined || me.revision !== mine) return { type: 'lost' };
+    return line[0] === me ? { type: 'first', me } : { type: 'behind', holder: line[0]! };
+  };
+  const first = check();
+  if (first.type !== 'behind' || Date.now() >= deadline) return Promise.resolve(first);
+  return new Promise<WaitOutcome>((resolve) => {
+    let scheduled = false;
+    let done = false;
+    const finish = (o: WaitOutcome): void => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      clearTimeout(timer);
+      resolve(o);
+    };
+    const unsubscribe = kv.onChange(() => {
+      if (scheduled) return;
+      scheduled = true;
+      // Not inside apply: after it, once per turn of the event loop.
+      setImmediate(() => {
+        scheduled = false;
+        const o = check();
+        if (o.type !== 'behind') finish(o);
+      });
+    });
+    const timer = setTimeout(() => finish(check()), Math.max(0, deadline - Date.now()));
+  });
+}
+
+async function release({ service, kv }: LockRoutesOptions, r: ParsedRequest, name: string, key: string): Promise<Reply> {
+  allowParams(r.query, []);
+  if (!key.startsWith(`${name}/`) || key.length === name.length + 1) throw new ApiError('BAD_REQUEST', `the key must be one that ${JSON.stringify(name)} gave out (${JSON.stringify(`${name}/…`)})`);
+  const del: TxnCommand = { type: 'txn', time: Date.now(), compare: [], success: [{ type: 'delete', key }], failure: [] };
+  const result = settle((await service.write(encodeChecked(kv, del), false, r.deadline, r.principal?.name)) as KvResult | undefined);
+  if (result.type !== 'txn') throw unexpected(result);
+  const deleted = result.responses[0]?.type === 'delete' && result.responses[0].deleted;
+  return { status: 200, json: { revision: result.revision, released: deleted }, headers: revisionHeader(result.revision) };
+}
+
+/** The leader, and only the leader, changes its value (etcd's Proclaim): `{"key","value"}`. */
+async function proclaim({ service, kv }: LockRoutesOptions, r: ParsedRequest, name: string): Promise<Reply> {
+  allowParams(r.query, []);
+  const body = fields(parseJson(r.body), ['key', 'value']);
+  if (typeof body.key !== 'string' || typeof body.value !== 'string') throw new ApiError('BAD_REQUEST', '"key" and "value" must be strings');
+  const leader = lineOf(kv, name)[0];
+  if (leader === undefined || leader.key !== body.key) throw new ApiError('LOCK_HELD', `${JSON.stringify(body.key)} does not lead the election ${JSON.stringify(name)}`);
+  const txn: TxnCommand = {
+    type: 'txn',
+    time: Date.now(),
+    compare: [{ key: leader.key, target: 'createRevision', op: '=', value: leader.revision }],
+    success: [{ type: 'put', key: leader.key, value: encoder.encode(body.value), lease: leader.lease }],
+    failure: [],
+  };
+  const result = settle((await service.write(encodeChecked(kv, txn), true, r.deadline, r.principal?.name)) as KvResult | undefined);
+  if (result.type !== 'txn') throw unexpected(result);
+  if (!result.succeeded) throw new ApiError('LOCK_HELD', `${JSON.stringify(body.key)} no longer leads the election ${JSON.stringify(name)}`);
+  return { status: 200, json: { revision: result.revision }, headers: revisionHeader(result.revision) };
+}
+
+function contenderOf(rec: KvRecord): Contender {
+  return { key: rec.key, revision: rec.createRevision, value: rec.value, lease: rec.lease };
+}
+
+function contenderJson(c: Contender): Record<string, unknown> {
+  let value: string;
+  let encoding: 'base64' | undefined;
+  try {
+    value = utf8.decode(c.value);
+  } catch {
+    value = Buffer.from(c.value).toString('base64');
+    encoding = 'base64';
+  }
+  return { key: c.key, revision: c.revision, lease: c.lease, value, ...(encoding !== undefined ? { encoding } : {}) };
+}
+
+function segment(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError('BAD_REQUEST', `the ${what} in the path is not valid percent-encoded UTF-8`);
+  }
+}
+
+/** A name must leave room for `/` and a lease id in hex under the key limit; no empty name. */
+function checkName(name: string, maxKeyBytes: number): void {
+  if (name.length === 0) throw new ApiError('BAD_REQUEST', 'the name is empty');
+  if (Buffer.byteLength(name) + 15 > maxKeyBytes) throw new ApiError('KEY_TOO_LARGE', `the name leaves no room for a contender key within --max-key-bytes (${maxKeyBytes})`);
+  if (/[\u0000-\u001f]/.test(name)) throw new ApiError('BAD_KEY', 'the name holds control characters');
+}
+
+async function guarded(f: () => Promise<Reply>): Promise<Reply> {
+  try {
+    return await f();
+  } catch (err) {
+    return errorReply(err);
+  }
+}
