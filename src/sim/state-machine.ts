@@ -64,7 +64,7 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
     let h = foldNumber(foldNumber(chainHash(this.hash, entry), this.kv.size), this.kv.sizeBytes);
     // And the history (what watches are served from): the revision, the compaction, and every
     // event this entry added, so every replica's event stream is the same sequence.
-    h = foldNumber(foldNumber(h, this.kv.revision), this.kv.compactRevision);
+    h = foldNumber(foldNumber(foldNumber(h, this.kv.revision), this.kv.compactRevision), this.kv.events.length);
     for (let i = before; i < events.length; i++) {
       const ev = events[i]!;
       h = foldNumber(foldNumber(foldNumber(h, ev.revision), ev.key.length), ev.record === null ? -1 : ev.record.version);

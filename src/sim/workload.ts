@@ -22,6 +22,8 @@ const READER = 1;
  * HISTORY_KEPT revisions joins the batch. Without it every snapshot would carry every change.
  */
 const HISTORY_KEPT = 64;
+/** Lease ids the client grants, attaches and revokes: few, so that they meet. */
+const LEASES = 4;
 const HISTORY_SLACK = 32;
 
 export interface ClientProfile {
@@ -184,7 +186,13 @@ export class Workload {
     new DataView(value.buffer).setFloat64(0, id);
     const kind = this.rng.next();
     let cmd: Command;
-    if (kind < 0.55) cmd = { type: 'put', key, value, time, idempotencyKey };
+    // A few leases, granted, attached to keys and revoked (or expired) as the leader decides:
+    // the store applies both the same way, deleting the lease's keys at one revision.
+    const lease = 1 + this.rng.int(LEASES);
+    if (kind < 0.02) cmd = { type: 'leaseGrant', id: lease, ttlSeconds: 5, time, idempotencyKey };
+    else if (kind < 0.035) cmd = { type: 'leaseRevoke', id: lease, time, idempotencyKey, ...(kind < 0.028 ? { expired: true } : {}) };
+    else if (kind < 0.1) cmd = { type: 'put', key, value, lease, time, idempotencyKey };
+    else if (kind < 0.55) cmd = { type: 'put', key, value, time, idempotencyKey };
     else if (kind < 0.7) cmd = { type: 'delete', key, time, idempotencyKey };
     else if (kind < 0.85) cmd = { type: 'put', key, value, prevExist: kind < 0.78, time, idempotencyKey };
     else {
