@@ -51,6 +51,10 @@ export interface FaultRunOptions {
   readonly keyRotateMs: number;
   /** Clients of the set workload (unique adds). @default 2 */
   readonly setClients: number;
+  /** Clients of the lock workload (mutual exclusion and fencing tokens). @default 2 */
+  readonly lockClients: number;
+  /** Clients of the lease workload (no lease kept alive expires; lapsed ones go). @default 2 */
+  readonly leaseClients: number;
   /** Mean pause between faults (ms). @default 1500 */
   readonly faultGapMs: number;
   /** Mean duration of one fault (ms). @default 2500 */
@@ -81,6 +85,8 @@ export const DEFAULT_FAULT_RUN_OPTIONS: Omit<FaultRunOptions, 'seed' | 'outDir'>
   keys: 3,
   keyRotateMs: 10_000,
   setClients: 2,
+  lockClients: 2,
+  leaseClients: 2,
   faultGapMs: 1500,
   faultDurationMs: 2500,
   heartbeatMs: 50,

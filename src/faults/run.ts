@@ -11,6 +11,7 @@ import { Nemesis, type FaultEvent } from './nemesis.js';
 import { faultKindsFor, type FaultRunOptions } from './options.js';
 import { Random } from './random.js';
 import { readSet, runRegisterWorkload, runSetWorkload, type AddRecord, type RecordedOp, type WorkloadContext } from './workloads.js';
+import { checkLeases, checkLeasesLapsed, checkLocks, runLeaseWorkload, runLockWorkload, type LeaseWorkloadResult, type LockWorkloadResult } from './coordination-workloads.js';
 
 /** Set by the netns supervisor: where node data dirs go (it removes the folder itself). */
 export const DATA_ROOT_ENV = 'RAFTKV_FAULTS_DATA_ROOT';
@@ -34,6 +35,10 @@ export interface FaultRunSummary {
   readonly faults: { total: number; byKind: Record<string, number> };
   readonly set: { attempted: number; acked: number; unknown: number; failed: number; present: number; lost: number; phantom: number; lostSample: string[]; phantomSample: string[] };
   readonly check: { outcome: string; line: string; elapsedMs: number };
+  /** The lock workload: grant attempts, grants, and fenced writes acknowledged. */
+  readonly locks: { attempts: number; grants: number; fenced: number };
+  /** The lease workload: leases kept alive (then left to lapse), and the reads that probed them. */
+  readonly leases: { kept: number; reads: number };
   /** Run time (ms since the workloads started) of the earliest op a check blames; null if none. */
   readonly firstAnomalyMs: number | null;
   readonly recovery: string;
@@ -86,6 +91,8 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   let adds = new Map<string, AddRecord>();
   let present = new Set<string>();
   let isSetRead = false;
+  let locks: LockWorkloadResult = { grants: [], fenced: [], attempts: 0, refused: 0 };
+  let leases: LeaseWorkloadResult = { probes: [] };
   const authRefusals = { count: 0, sample: [] as string[] };
   try {
     await cluster.start();
@@ -104,6 +111,8 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     };
     const register = runRegisterWorkload(ctx, rng.fork(1), { clients: options.registerClients, keys: options.keys, keyRotateMs: options.keyRotateMs }, runId);
     const set = runSetWorkload(ctx, rng.fork(2), options.setClients, runId);
+    const lockRun = runLockWorkload(ctx, rng.fork(3), options.lockClients);
+    const leaseRun = runLeaseWorkload(ctx, rng.fork(4), options.leaseClients, runId);
     const endMs = options.timeSec * 1000;
     const progress = setInterval(() => say(`${(now() / 1000).toFixed(0)}s: ${nemesis.total} faults so far`), 10_000);
     try {
@@ -118,6 +127,8 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     history = await register;
     const setResult = await set;
     adds = setResult.adds;
+    locks = await lockRun;
+    leases = await leaseRun;
 
     try {
       await cluster.waitHealthy(30_000);
@@ -138,6 +149,16 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
       }
     }
     isSetRead = hasFinalRead;
+    if (recovery === 'ok' && leases.probes.length > 0) {
+      // Every lease was left to lapse at the end: once a leader has had a TTL (and a margin for
+      // its expiry tick and the revoke's commit) since taking over, they are all gone.
+      await sleep(Math.max(...leases.probes.map((p) => p.ttlMs)) + 3000);
+      try {
+        reasons.push(...(await checkLeasesLapsed(cluster.urls[0]!, leases, cluster.security?.client ?? null)));
+      } catch (err) {
+        reasons.push(`the leases' keys could not be read back: ${(err as Error).message}`);
+      }
+    }
     if (recovery === 'ok') {
       const views = await Promise.all(
         cluster.members.map(async (n) => {
@@ -168,6 +189,8 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   const phantom = isSetRead ? [...present].filter((e) => adds.get(e) === undefined || adds.get(e)?.outcome === 'failed') : [];
   if (lost.length > 0) reasons.push(`${lost.length} acknowledged adds lost (e.g. ${lost.slice(0, 3).join(', ')})`);
   if (phantom.length > 0) reasons.push(`${phantom.length} phantom elements (e.g. ${phantom.slice(0, 3).join(', ')})`);
+  // The coordination workloads: mutual exclusion and fencing; leases kept alive never expire.
+  reasons.push(...checkLocks(locks), ...checkLeases(leases));
 
   // The register history.
   writeFileSync(files.history, history.map((op) => JSON.stringify(op)).join('\n') + '\n');
@@ -219,6 +242,8 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
       phantomSample: phantom.slice(0, 10),
     },
     check: { outcome: result.outcome, line: checkLine, elapsedMs: Math.round(result.stats.elapsedMs) },
+    locks: { attempts: locks.attempts, grants: locks.grants.length, fenced: locks.fenced.length },
+    leases: { kept: leases.probes.length, reads: leases.probes.reduce((n, p) => n + p.reads.length, 0) },
     firstAnomalyMs,
     recovery,
     convergence,
@@ -278,6 +303,6 @@ export function verdictLine(s: FaultRunSummary): string {
   return (
     `faults: ${s.verdict.toUpperCase()} seed=${s.seed} mix=${s.mixes.join('+')} network=${s.network}${s.secure ? ' security=tls+auth' : ''} nodes=${s.nodes} time=${s.timeSec}s ` +
     `ops=${s.ops.total} (register ${s.ops.total - s.set.attempted}: ok ${s.ops.ok}, unknown ${s.ops.unknown}, refused ${s.ops.failed}; set adds ${s.set.attempted}: acked ${s.set.acked}) ` +
-    `faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
+    `locks=${s.locks.grants}/${s.locks.attempts} leases=${s.leases.kept} faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
   );
 }
