@@ -420,12 +420,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     // A snapshot being written describes the state being replaced: it ends here.
     this.preserved = null;
     const keys = new Array<string>(state.records.length);
-    const data = new Map<string, StoredRecord>();
-    for (let i = 0; i < state.records.length; i++) {
-      const rec = state.records[i]!;
-      keys[i] = rec.key;
-      data.set(rec.key, rec);
-    }
+    for (let i = 0; i < state.records.length; i++) keys[i] = state.records[i]!.key;
+    const data = state.byKey;
     const sorted = SortedKeys.fromSorted(keys);
     if (sorted === null) throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
     let dataBytes = 0;
