@@ -25,13 +25,14 @@ import {
   type ParsedCommand,
 } from './client-args.js';
 import { describe, displayValue, errorJson, membersTable, oneLine, recordJson, statusJson, statusTable } from './client-format.js';
+import { LEASE_OPTIONS, LEASE_USAGE, runLease } from './lease-command.js';
 
 export interface ClientIo {
   readonly stdout: (s: string) => void;
   readonly stderr: (s: string) => void;
 }
 
-export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'compact', 'status', 'members', 'leader'] as const;
+export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'compact', 'status', 'members', 'leader', 'lease'] as const;
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, compareFailed: 4 } as const;
 
@@ -156,6 +157,7 @@ const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
+  lease: { usage: LEASE_USAGE, options: LEASE_OPTIONS, run: runLease },
 };
 
 async function runMembers({ parsed, args, client, isJson, io }: Context): Promise<number> {

@@ -6,6 +6,7 @@ import { EndpointSelector } from './endpoint-selector.js';
 import { BadRequestError, RaftKvClientError, errorFromResponse } from './errors.js';
 import { Requester, networkError, parseErrorBody, type Answer, type RequestSpec } from './http.js';
 import { LeanHttpTransport } from './lean-transport.js';
+import * as leaseApi from './leases.js';
 import { badResponse, json, memberFromJson, numberField, objectBody, recordFromJson, statusFromJson } from './responses.js';
 import { toBytes, toJsonValue, utf8OrNull } from './values.js';
 import {
@@ -144,6 +145,28 @@ export class RaftKvClient {
     const answer = await this.write(undefined, { method: 'POST', path: '/v1/compact', body: JSON.stringify({ revision: wholeNumber(revision, 'revision') }), contentType: 'application/json' });
     const body = json(answer);
     return { revision: numberField(body, 'revision', answer), compactRevision: numberField(body, 'compactRevision', answer) };
+  }
+
+  // Leases (docs/client.md "Leases"; the calls live in leases.ts).
+  /** Grants a lease; its TTL may come back raised to the cluster's minimum. */
+  grantLease(ttlSeconds: number, opts: leaseApi.GrantLeaseOptions = {}): Promise<leaseApi.LeaseGrant> {
+    return leaseApi.grantLease(this.requester, this.nextIdempotencyKey(), ttlSeconds, opts);
+  }
+  keepAliveLease(id: number, opts: { timeoutMs?: number } = {}): Promise<leaseApi.LeaseGrant> {
+    return leaseApi.keepAliveLease(this.requester, id, opts);
+  }
+  leaseTimeToLive(id: number, opts: { keys?: boolean } = {}): Promise<leaseApi.LeaseTimeToLive> {
+    return leaseApi.leaseTimeToLive(this.requester, id, opts);
+  }
+  leases(opts: { after?: number; limit?: number } = {}): Promise<leaseApi.LeaseList> {
+    return leaseApi.listLeases(this.requester, opts);
+  }
+  revokeLease(id: number): Promise<{ revision: number; deleted: number }> {
+    return leaseApi.revokeLease(this.requester, this.nextIdempotencyKey(), id);
+  }
+  /** Grants a lease and keeps it alive until close() or its loss (`lost`). */
+  lease(ttlSeconds: number, opts: leaseApi.KeepLeaseOptions = {}): Promise<leaseApi.KeptLease> {
+    return leaseApi.keepLease(this, ttlSeconds, opts);
   }
 
   /** An etcd-style transaction, applied atomically: `success` if every compare holds, else `failure`. */

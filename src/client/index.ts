@@ -15,8 +15,11 @@ export {
   TlsError,
   UnavailableError,
   OutcomeUnknownError,
+  LeaseExistsError,
   TLS_FAILURES,
 } from './errors.js';
+export { LeaseLostError } from './leases.js';
+export type { GrantLeaseOptions, KeepLeaseOptions, KeptLease, LeaseGrant, LeaseList, LeaseTimeToLive } from './leases.js';
 export type { TlsFailure } from './errors.js';
 export { normalizeEndpoint } from './endpoint-selector.js';
 export { CONSISTENCY_LEVELS, DEFAULT_CLIENT_OPTIONS } from './types.js';

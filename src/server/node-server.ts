@@ -27,6 +27,7 @@ import { ServiceStateMachine } from './member-registry.js';
 import { membershipRoutes, startAutoPromotion } from './membership.js';
 import { DEFAULT_AUTO_COMPACTION, coordinationRoutes, startAutoCompaction } from './coordination.js';
 import { lockRoutes } from './locks.js';
+import { setUpLeases } from './lease-routes.js';
 import { Gauge, Registry } from './metrics.js';
 import { registerNodeMetrics } from './node-metrics.js';
 import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
@@ -167,7 +168,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       maxBodyBytes: cfg.maxValueBytes + 64 * 1024,
       maxResponseBytes: cfg.maxResponseBytes,
       maxConnections: cfg.maxClientConnections,
-      extraRoutes: (r) => membership?.(r) ?? coordination?.(r) ?? locks?.(r) ?? null,
+      extraRoutes: (r) => membership?.(r) ?? coordination?.(r) ?? leases?.routes(r) ?? locks?.(r) ?? null,
       peerRoutes: {
         '/v1/internal/register': (r, from) => registerRoute(service!, r.body, from, r.deadline),
         '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline, r.query.has('lease')) }),
@@ -241,6 +242,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const membership = membershipRoutes(membershipOptions);
     const coordination = coordinationRoutes({ service, kv: kvStateMachine });
     const locks = lockRoutes({ service, kv: kvStateMachine, maxKeyBytes: cfg.maxKeyBytes });
+    const leases = setUpLeases({ node: started, service, kv: kvStateMachine, registry, electionMs: cfg.electionMs, maxResponseBytes: cfg.maxResponseBytes, requestTimeoutMs: cfg.requestTimeoutMs, logger });
     appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
@@ -251,6 +253,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       startAutoPromotion(membershipOptions, cfg.heartbeatMs * 2, cfg.electionMs, (id) => access.lastHeard.get(id)),
       startLeaderDuties(service, started, sm, cfg, logger),
       startAutoCompaction(cfg.autoCompaction ?? DEFAULT_AUTO_COMPACTION, service, started, kvStateMachine, cfg.requestTimeoutMs, logger),
+      leases.timer,
     ].filter((t): t is NodeJS.Timeout => t !== null);
     undo.push(() => timers.forEach(clearInterval));
 
