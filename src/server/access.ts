@@ -23,6 +23,13 @@ export function requestActions(r: AccessRequest): Action[] {
   }
   if (path === '/v1/kv' || path === '/v1/kv/') return [{ type: 'read-range', prefix: r.query.get('prefix') ?? '' }];
   if (path === '/v1/txn' && method === 'POST') return txnActions(r.body);
+  if (path === '/v1/watch') {
+    // A malformed watch (both or neither) is left for the route's 400.
+    const key = r.query.get('key');
+    const prefix = r.query.get('prefix');
+    if ((key === null) === (prefix === null)) return [];
+    return [key !== null ? { type: 'read', key } : { type: 'read-range', prefix: prefix! }];
+  }
   if ((path === '/v1/status' || path === '/v1/members' || path === '/v1/configuration' || path === '/metrics') && method === 'GET') {
     return [{ type: 'cluster-read' }];
   }

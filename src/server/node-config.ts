@@ -48,6 +48,8 @@ export interface NodeConfig {
   readonly walSegmentBytes: number;
   readonly maxClientConnections: number;
   readonly maxPeerConnections: number;
+  /** Open watches served at most (GET /v1/watch); more are answered 503. @default 10000 */
+  readonly maxWatchers?: number;
   readonly clientTls: (TlsFiles & { readonly clientCertAuth: boolean }) | null;
   readonly peerTls: TlsFiles | null;
   readonly authFile: string | null;
@@ -78,6 +80,7 @@ export const DEFAULT_NODE_CONFIG = {
   walSegmentBytes: 64 << 20,
   maxClientConnections: 1024,
   maxPeerConnections: 256,
+  maxWatchers: 10_000,
 } as const;
 
 /** What is wrong with --initial-cluster for a founder's first start, or null. */
