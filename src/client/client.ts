@@ -8,6 +8,7 @@ import { Requester, networkError, parseErrorBody, type Answer, type RequestSpec 
 import { LeanHttpTransport } from './lean-transport.js';
 import { badResponse, json, memberFromJson, numberField, objectBody, recordFromJson, statusFromJson } from './responses.js';
 import { toBytes, toJsonValue, utf8OrNull } from './values.js';
+import { watchEvents, type WatchConnectionOptions, type WatchEvent, type WatchOptions, type WatchTarget } from './watch.js';
 import {
   CONSISTENCY_LEVELS,
   DEFAULT_CLIENT_OPTIONS,
@@ -40,6 +41,7 @@ export class RaftKvClient {
   private readonly requester: Requester;
   private readonly attemptTimeoutMs: number;
   private readonly transport: LeanHttpTransport | undefined;
+  private readonly watchConnection: WatchConnectionOptions;
   private seq = 0;
 
   constructor(options: ClientOptions) {
@@ -66,6 +68,14 @@ export class RaftKvClient {
       backoffMs: positive(options.backoffMs ?? DEFAULT_CLIENT_OPTIONS.backoffMs, 'backoffMs'),
       maxBackoffMs: positive(options.maxBackoffMs ?? DEFAULT_CLIENT_OPTIONS.maxBackoffMs, 'maxBackoffMs'),
     });
+    this.watchConnection = {
+      endpoints: this.selector.endpoints,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      tls: { ...(options.ca !== undefined ? { ca: options.ca } : {}), ...(options.cert !== undefined ? { cert: options.cert } : {}), ...(options.key !== undefined ? { key: options.key } : {}) },
+      backoffMs: positive(options.backoffMs ?? DEFAULT_CLIENT_OPTIONS.backoffMs, 'backoffMs'),
+      maxBackoffMs: positive(options.maxBackoffMs ?? DEFAULT_CLIENT_OPTIONS.maxBackoffMs, 'maxBackoffMs'),
+      connectTimeoutMs: this.attemptTimeoutMs,
+    };
   }
 
   /** The endpoints as configured (normalised). */
@@ -144,6 +154,16 @@ export class RaftKvClient {
     const answer = await this.write(undefined, { method: 'POST', path: '/v1/compact', body: JSON.stringify({ revision: wholeNumber(revision, 'revision') }), contentType: 'application/json' });
     const body = json(answer);
     return { revision: numberField(body, 'revision', answer), compactRevision: numberField(body, 'compactRevision', answer) };
+  }
+
+  /**
+   * The changes of a key or of a prefix, as they are applied, in revision order, each once: an
+   * async iterable that reconnects to the next endpoint after a disconnect and resumes right
+   * after the last event it gave (docs/client.md "Watch"). It ends on `signal`, on `break`, or
+   * after a `compacted` event; a request the nodes refuse (bad input, 401, 403) throws.
+   */
+  watch(target: WatchTarget, opts: WatchOptions = {}): AsyncIterable<WatchEvent> {
+    return { [Symbol.asyncIterator]: () => watchEvents(this.watchConnection, target, opts) };
   }
 
   /** An etcd-style transaction, applied atomically: `success` if every compare holds, else `failure`. */
