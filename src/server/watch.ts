@@ -342,7 +342,9 @@ export class WatchHub {
 
   /** A live watcher has an event at (revision, k): it pulls from there (unless it starts later). */
   private wake(w: Watcher, revision: number, k: number, events: readonly HistoryEvent[], index: number, woken: Watcher[]): void {
-    if (w.position.revision > revision) return;
+    // A watcher that starts later (a future fromRevision, or a resume inside a revision this node
+    // had not applied yet) wakes at its own position, never before it.
+    if (w.position.revision > revision || (w.position.revision === revision && k < w.position.k)) return;
     this.unindex(w);
     w.state = 'pulling';
     w.position = { revision, k };

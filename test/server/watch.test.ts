@@ -106,6 +106,9 @@ test('fromRevision replays history; Last-Event-ID in the middle of a revision de
   const resumed = await SseReader.open(base, '/v1/watch?prefix=h/', { 'last-event-id': `${r}.0` });
   assert.deepEqual((await resumed.take(3)).map(brief), [`${r}.1 put h/2=b`, `${r} put h/3=c`, `${r + 1} put h/4=d`]);
   resumed.close();
+  const afterTxn = await SseReader.open(base, '/v1/watch?prefix=h/', { 'last-event-id': String(r) });
+  assert.deepEqual((await afterTxn.take(1)).map(brief), [`${r + 1} put h/4=d`], 'an id R resumes at the first event of the next revision');
+  afterTxn.close();
   // An id past the revision's events (k too large) resumes at the next revision, skipping nothing.
   const past = await SseReader.open(base, '/v1/watch?prefix=h/', { 'last-event-id': `${r}.99` });
   assert.deepEqual((await past.take(1)).map(brief), [`${r + 1} put h/4=d`]);
@@ -121,6 +124,16 @@ test('a fromRevision in the future waits for it; a watcher opening announces whe
   d.put('f/2', 'no');
   d.put('f/3', 'yes');
   assert.deepEqual((await w.take(1)).map(brief), [`${future} put f/3=yes`]);
+  w.close();
+});
+
+test('a resume inside a revision this node has not applied yet waits for it and gives only the rest of it', async () => {
+  const r = d.sm.revision + 1;
+  const w = await SseReader.open(base, '/v1/watch?prefix=u/', { 'last-event-id': `${r}.0` });
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  txn(['u/1', 'a'], ['u/2', 'b'], ['u/3', 'c']);
+  d.put('u/4', 'd');
+  assert.deepEqual((await w.take(3)).map(brief), [`${r}.1 put u/2=b`, `${r} put u/3=c`, `${r + 1} put u/4=d`]);
   w.close();
 });
 
