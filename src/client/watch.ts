@@ -267,6 +267,7 @@ function open(endpoint: string, path: string, conn: WatchConnectionOptions, last
     }, conn.connectTimeoutMs);
     req.on('error', (err) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       reject(err);
     });
     req.on('response', (res) => {

@@ -11,6 +11,7 @@ import { errorReply } from '../../src/server/http-util.js';
 import { Registry } from '../../src/server/metrics.js';
 import { eventId, idBefore, parseWatchRequest, positionAfterId, WatchHub } from '../../src/server/watch.js';
 import { SseReader } from './sse-reader.js';
+import { RaftKvClient, RaftKvClientError, SseParser, TooLargeError, type WatchEvent } from '../../src/client/index.js';
 
 let d: Driver;
 let hub: WatchHub;
@@ -215,3 +216,56 @@ test('the watcher cap answers 503 OVERLOADED with a JSON error', async () => {
   assert.equal(again.status, 200, 'closed watches free their places');
   again.close();
 });
+
+test('the SSE parser: CRLF, CR or LF line ends, chunks split anywhere, comments, multi-line data, id-only messages', () => {
+  const text = ': hello\r\nretry: 1000\r\nid: 4\r\n\r\nid: 5.0\ndata: {"a":\ndata: 1}\n\rdata: x\r\r\n';
+  for (const size of [1, 2, 3, 7, text.length]) {
+    const parser = new SseParser();
+    const out = [];
+    for (let i = 0; i < text.length; i += size) out.push(...parser.feed(text.slice(i, i + size)));
+    assert.deepEqual(out, [{ id: '4', data: '' }, { id: '5.0', data: '{"a":\n1}' }, { id: undefined, data: 'x' }], `chunks of ${size}`);
+  }
+  assert.throws(() => new SseParser(10).feed('data: 12345678901234'), /longer than/);
+});
+
+test('the client iterator: typed events, and a dropped connection resumes after the last event given, losing and repeating nothing', async () => {
+  const client = new RaftKvClient({ endpoints: [base], backoffMs: 10, maxBackoffMs: 50 });
+  const stop = new AbortController();
+  const seen: WatchEvent[] = [];
+  const start = d.sm.revision + 1;
+  const reading = (async () => {
+    for await (const e of client.watch({ prefix: 'it/' }, { signal: stop.signal, prevValue: true })) if (e.type !== 'progress') seen.push(e);
+  })();
+  try {
+    await new Promise((r) => setTimeout(r, 50));
+    d.put('it/a', '1');
+    txn(['it/a', '2'], ['it/b', 'x'], ['it/c', 'y']);
+    await waitFor(() => seen.length >= 2).catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(seen)}`); });
+    // Cut the connection (as a dying node would) after some of the events, maybe inside the transaction's.
+    server.closeAllConnections();
+    txn(['it/a', null], ['it/d', 'z']);
+    await waitFor(() => seen.length >= 6);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(
+      seen.map((e) => (e.type === 'put' ? `${e.modRevision} put ${e.key}=${new TextDecoder().decode(e.value)}` : e.type === 'delete' ? `${e.modRevision} delete ${e.key} prev=${new TextDecoder().decode(e.prevValue)}` : e.type)),
+      [`${start} put it/a=1`, `${start + 1} put it/a=2`, `${start + 1} put it/b=x`, `${start + 1} put it/c=y`, `${start + 2} delete it/a prev=2`, `${start + 2} put it/d=z`],
+    );
+  } finally {
+    stop.abort();
+    await reading;
+  }
+  await assert.rejects(async () => {
+    for await (const e of client.watch({ key: 'k'.repeat(5000) })) void e;
+  }, (err: unknown) => err instanceof TooLargeError);
+  await assert.rejects(async () => {
+    for await (const e of client.watch({ key: '' })) void e;
+  }, (err: unknown) => err instanceof RaftKvClientError && err.code === 'BAD_KEY');
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met in time (hub: ${hub.size} watches)`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
