@@ -49,6 +49,8 @@ export const PROGRESS_MS_MIN = 100;
 export const PROGRESS_MS_MAX = 60_000;
 /** Events a pulling watcher looks at before it lets others run (a key watcher far behind scans). */
 const EVENTS_PER_SLICE = 4096;
+/** Rendered events kept for the other watchers of the same tick, at most this many characters. */
+const RENDER_CACHE_CHARS = 8 << 20;
 /** A watcher ended with `compacted` whose client does not read it is cut after this. */
 const END_GRACE_MS = 10_000;
 
@@ -173,6 +175,13 @@ export class WatchHub {
   private published: number;
   private publishedEvents: readonly HistoryEvent[];
   private isFlushScheduled = false;
+  /**
+   * Events rendered this tick (with and without prevValue): a thousand prefix watchers woken by
+   * one write render it once. Emptied every flush and bounded in size; never the history's copy.
+   */
+  private rendered = new Map<HistoryEvent, string>();
+  private renderedWithPrev = new Map<HistoryEvent, string>();
+  private renderedChars = 0;
   private isClosed = false;
   private readonly unsubscribe: () => void;
   private readonly sent: Counter;
@@ -309,6 +318,7 @@ export class WatchHub {
   private flush(): void {
     this.isFlushScheduled = false;
     if (this.isClosed) return;
+    this.forgetRendered();
     const kv = this.kv;
     const events = kv.events;
     if (events !== this.publishedEvents) {
@@ -398,7 +408,7 @@ export class WatchHub {
             break;
           }
         }
-        const ok = w.res.write(`id: ${eventId(ev.revision, k, isLast)}\ndata: ${watchEventJson(ev, w.request.prevValue)}\n\n`);
+        const ok = w.res.write(`id: ${eventId(ev.revision, k, isLast)}\ndata: ${this.render(ev, w.request.prevValue)}\n\n`);
         w.hasWritten = true;
         this.sent.inc();
         if (!ok) {
@@ -416,6 +426,25 @@ export class WatchHub {
     w.state = 'live';
     this.pulling.delete(w);
     this.index(w);
+  }
+
+  private render(ev: HistoryEvent, withPrevValue: boolean): string {
+    const cache = withPrevValue ? this.renderedWithPrev : this.rendered;
+    let text = cache.get(ev);
+    if (text === undefined) {
+      text = watchEventJson(ev, withPrevValue);
+      if (this.renderedChars + text.length > RENDER_CACHE_CHARS) this.forgetRendered();
+      cache.set(ev, text);
+      this.renderedChars += text.length;
+    }
+    return text;
+  }
+
+  private forgetRendered(): void {
+    if (this.renderedChars === 0) return;
+    this.rendered = new Map();
+    this.renderedWithPrev = new Map();
+    this.renderedChars = 0;
   }
 
   /** Where the watcher is: a live one has seen all the hub published (or starts later). */
