@@ -171,7 +171,10 @@ const COMMANDS: Record<string, Command> = {
  */
 async function runWatch({ parsed, args, client, isJson, io }: Context): Promise<number> {
   const prefix = stringFlag(parsed, 'prefix');
-  const [key] = expectPositionals('watch', args, prefix === undefined ? ['KEY'] : [], 0);
+  const usage = '(usage: raftkv watch KEY | --prefix P [--from REV] [--prev-value])';
+  if (prefix !== undefined && args.length > 0) throw new ClientUsageError(`"watch" takes KEY or --prefix P, not both ${usage}`);
+  if (prefix === undefined && args.length !== 1) throw new ClientUsageError(args.length === 0 ? `"watch" needs KEY or --prefix P ${usage}` : `"watch" got an unexpected argument "${args[1]}" ${usage}`);
+  const key = args[0];
   if (key === '') throw new ClientUsageError('"watch" needs a non-empty KEY (or --prefix P; --prefix "" watches every key)');
   const fromRevision = wholeNumberFlag(parsed, 'from', 1, Number.MAX_SAFE_INTEGER - 1);
   const stop = new AbortController();

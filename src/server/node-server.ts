@@ -174,7 +174,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       },
     });
     // Watches are served from this node's own applied state (watch.ts); they end when it stops.
-    const watches = new WatchHub(kvStateMachine, registry, { maxWatchers: cfg.maxWatchers ?? DEFAULT_NODE_CONFIG.maxWatchers });
+    const watches = new WatchHub(kvStateMachine, registry, { maxWatchers: cfg.maxWatchers ?? DEFAULT_NODE_CONFIG.maxWatchers, progressMs: cfg.watchProgressMs ?? DEFAULT_NODE_CONFIG.watchProgressMs });
     await bind(() => listen(http.server, cfg.clientAddr), `client address ${hostPortText(cfg.clientAddr)}`);
     undo.push(() => closeServer(http.server));
     undo.push(() => watches.close());
