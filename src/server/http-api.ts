@@ -327,7 +327,7 @@ export function createApiServer(options: ApiServerOptions): Api {
       status: 204,
       headers: {
         'access-control-allow-methods': 'GET, PUT, POST, DELETE',
-        'access-control-allow-headers': 'authorization, content-type, idempotency-key, request-timeout',
+        'access-control-allow-headers': 'authorization, content-type, idempotency-key, request-timeout, last-event-id',
         'access-control-max-age': '600',
       },
     };

@@ -174,7 +174,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       },
     });
     // Watches are served from this node's own applied state (watch.ts); they end when it stops.
-    const watches = new WatchHub(kvStateMachine, registry, { maxWatchers: cfg.maxWatchers ?? DEFAULT_NODE_CONFIG.maxWatchers, progressMs: cfg.watchProgressMs ?? DEFAULT_NODE_CONFIG.watchProgressMs });
+    const watches = new WatchHub(kvStateMachine, registry, { maxWatchers: cfg.maxWatchers ?? DEFAULT_NODE_CONFIG.maxWatchers, progressMs: cfg.watchProgressMs ?? DEFAULT_NODE_CONFIG.watchProgressMs, isStarted: false });
     await bind(() => listen(http.server, cfg.clientAddr), `client address ${hostPortText(cfg.clientAddr)}`);
     undo.push(() => closeServer(http.server));
     undo.push(() => watches.close());
@@ -246,6 +246,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
+    watches.start();
     logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.status().currentTerm, clusterId: identity.presented() });
 
     const timers = [

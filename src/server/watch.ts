@@ -41,6 +41,8 @@ export interface WatchHubOptions {
    * keep-alive that the HTTP server's 70 s idle timeout needs. @default 5000
    */
   readonly progressMs?: number;
+  /** False: watches answer 503 STARTING until start(). @default true */
+  readonly isStarted?: boolean;
 }
 
 export const DEFAULT_WATCH_OPTIONS = { maxWatchers: 10_000, progressMs: 5000 } as const;
@@ -183,6 +185,8 @@ export class WatchHub {
   private renderedWithPrev = new Map<HistoryEvent, string>();
   private renderedChars = 0;
   private isClosed = false;
+  /** Until the node has replayed its log (start()), a watch would see replay as news: 503. */
+  private isStarted: boolean;
   private readonly unsubscribe: () => void;
   private readonly sent: Counter;
   private readonly cut: Counter;
@@ -197,6 +201,7 @@ export class WatchHub {
     this.progressMs = Math.min(PROGRESS_MS_MAX, Math.max(PROGRESS_MS_MIN, options.progressMs ?? DEFAULT_WATCH_OPTIONS.progressMs));
     this.published = kv.revision;
     this.publishedEvents = kv.events;
+    this.isStarted = options.isStarted ?? true;
     registry.register(new Gauge('raftkv_watchers', 'Open watches on this node', () => this.all.size));
     this.sent = registry.register(new Counter('raftkv_watch_events_sent_total', 'Watch events written to watchers (progress events not counted)'));
     this.cut = registry.register(new Counter('raftkv_watch_compacted_total', 'Watches ended with a compacted event: the history they needed was compacted'));
@@ -222,6 +227,11 @@ export class WatchHub {
     }
   }
 
+  /** The node serves: its state machine holds what it had applied before it stopped. */
+  start(): void {
+    this.isStarted = true;
+  }
+
   /** Ends every watch (the node is stopping): clients reconnect elsewhere and resume by id. */
   close(): void {
     this.isClosed = true;
@@ -234,6 +244,7 @@ export class WatchHub {
 
   private checkCapacity(): void {
     if (this.isClosed) throw new ApiError('NOT_READY', 'this node is stopping');
+    if (!this.isStarted) throw new ApiError('STARTING', 'this node is starting');
     if (this.all.size >= this.maxWatchers) {
       this.refused.inc();
       throw new ApiError('OVERLOADED', `this node serves ${this.maxWatchers} watches already (--max-watchers); watch through another node or later`);
