@@ -37,6 +37,13 @@ export function requestActions(r: AccessRequest): Action[] {
     const range: Action = { type: 'read-range', prefix: `${name}/` };
     return method === 'GET' ? [range] : [range, { type: 'write', key: `${name}/` }];
   }
+  if (path === '/v1/watch') {
+    // A malformed watch (both or neither) is left for the route's 400.
+    const key = r.query.get('key');
+    const prefix = r.query.get('prefix');
+    if ((key === null) === (prefix === null)) return [];
+    return [key !== null ? { type: 'read', key } : { type: 'read-range', prefix: prefix! }];
+  }
   if ((path === '/v1/status' || path === '/v1/members' || path === '/v1/configuration' || path === '/metrics') && method === 'GET') {
     return [{ type: 'cluster-read' }];
   }
