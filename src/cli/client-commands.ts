@@ -27,13 +27,14 @@ import {
 } from './client-args.js';
 import { describe, displayValue, errorJson, membersTable, oneLine, recordJson, statusJson, statusTable } from './client-format.js';
 import { LEASE_OPTIONS, LEASE_USAGE, runLease } from './lease-command.js';
+import { ELECT_OPTIONS, ELECT_USAGE, LOCK_OPTIONS, LOCK_USAGE, runElect, runLock } from './lock-command.js';
 
 export interface ClientIo {
   readonly stdout: (s: string) => void;
   readonly stderr: (s: string) => void;
 }
 
-export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'compact', 'watch', 'status', 'members', 'leader', 'lease'] as const;
+export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'compact', 'watch', 'status', 'members', 'leader', 'lease', 'lock', 'elect'] as const;
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, compareFailed: 4 } as const;
 
@@ -164,6 +165,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   lease: { usage: LEASE_USAGE, options: LEASE_OPTIONS, run: runLease },
+  lock: { usage: LOCK_USAGE, options: LOCK_OPTIONS, run: runLock },
+  elect: { usage: ELECT_USAGE, options: ELECT_OPTIONS, run: runElect },
 };
 
 /**
@@ -294,7 +297,7 @@ export async function runClientCommand(argv: string[], io: ClientIo, env: Readon
   const [name, ...rest] = argv;
   const command = name === undefined ? undefined : COMMANDS[name];
   if (command === undefined) {
-    io.stderr(name === undefined ? 'a command is required (put, get, del, list, compact, watch, status, members, leader)\n' : `unknown command "${name}" (client commands: ${CLIENT_COMMANDS.join(', ')}; see raftkv --help)\n`);
+    io.stderr(name === undefined ? `a command is required (${CLIENT_COMMANDS.join(', ')})\n` : `unknown command "${name}" (client commands: ${CLIENT_COMMANDS.join(', ')}; see raftkv --help)\n`);
     return EXIT.usage;
   }
   let isJson = rest.includes('--json');

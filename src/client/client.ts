@@ -7,6 +7,7 @@ import { BadRequestError, RaftKvClientError, errorFromResponse } from './errors.
 import { Requester, networkError, parseErrorBody, type Answer, type RequestSpec } from './http.js';
 import { LeanHttpTransport } from './lean-transport.js';
 import * as leaseApi from './leases.js';
+import * as lockApi from './locks.js';
 import { badResponse, json, memberFromJson, numberField, objectBody, recordFromJson, statusFromJson } from './responses.js';
 import { toBytes, toJsonValue, utf8OrNull } from './values.js';
 import { watchEvents, type WatchConnectionOptions, type WatchEvent, type WatchOptions, type WatchTarget } from './watch.js';
@@ -177,6 +178,23 @@ export class RaftKvClient {
   /** Grants a lease and keeps it alive until close() or its loss (`lost`). */
   lease(ttlSeconds: number, opts: leaseApi.KeepLeaseOptions = {}): Promise<leaseApi.KeptLease> {
     return leaseApi.keepLease(this, ttlSeconds, opts);
+  }
+
+  // Locks and elections (docs/client.md "Locks and elections"; the calls live in locks.ts).
+  /** Takes the lock `name` with a lease of its own, waiting for its turn; `token` is its fencing token. */
+  lock(name: string, opts: lockApi.LockOptions = {}): Promise<lockApi.HeldLock> {
+    return lockApi.lock(this.lockCalls, name, opts);
+  }
+  /** Campaigns in the election `name` with `value`; resolves once this client leads. */
+  campaign(name: string, value: string, opts: Omit<lockApi.LockOptions, 'wait'> = {}): Promise<lockApi.Leadership> {
+    return lockApi.campaign(this.lockCalls, name, value, opts);
+  }
+  /** The election's leader now, or null. */
+  electionLeader(name: string): Promise<lockApi.Contender | null> {
+    return lockApi.electionLeader(this.lockCalls, name);
+  }
+  private get lockCalls(): lockApi.LockCalls {
+    return { request: (spec) => this.requester.request(spec), lease: (ttl) => this.lease(ttl) };
   }
 
   /**

@@ -100,6 +100,12 @@ export class UnavailableError extends RaftKvClientError {
 /** A lease grant named an id that another lease already has (409 LEASE_EXISTS). */
 export class LeaseExistsError extends RaftKvClientError {}
 
+/** A lock or election is held by another contender (409 LOCK_HELD): at once with wait=false, or it was not acquired in time. */
+export class LockHeldError extends RaftKvClientError {}
+
+/** A read or watch at a revision older than the last compaction (410 COMPACTED). */
+export class CompactedError extends RaftKvClientError {}
+
 export class OutcomeUnknownError extends RaftKvClientError {
   readonly idempotencyKey: string;
   constructor(message: string, status: number | null, idempotencyKey: string, options: { endpoint?: string; cause?: unknown } = {}) {
@@ -116,6 +122,8 @@ const BY_CODE: Readonly<Record<string, typeof RaftKvClientError>> = {
   TRANSFER_FAILED: TransferFailedError,
   NO_SPACE: NoSpaceError,
   LEASE_EXISTS: LeaseExistsError,
+  LOCK_HELD: LockHeldError,
+  COMPACTED: CompactedError,
 };
 
 const BY_STATUS: Readonly<Record<number, typeof RaftKvClientError>> = {
@@ -125,6 +133,7 @@ const BY_STATUS: Readonly<Record<number, typeof RaftKvClientError>> = {
   404: NotFoundError,
   409: ChangeInProgressError,
   412: CompareFailedError,
+  410: CompactedError,
   413: TooLargeError,
   415: BadRequestError,
   503: UnavailableError,

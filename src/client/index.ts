@@ -16,9 +16,12 @@ export {
   UnavailableError,
   OutcomeUnknownError,
   LeaseExistsError,
+  LockHeldError,
+  CompactedError,
   TLS_FAILURES,
 } from './errors.js';
 export { LeaseLostError } from './leases.js';
+export type { Contender, HeldLock, Leadership, LockOptions } from './locks.js';
 export type { GrantLeaseOptions, KeepLeaseOptions, KeptLease, LeaseGrant, LeaseList, LeaseTimeToLive } from './leases.js';
 export type { TlsFailure } from './errors.js';
 export { normalizeEndpoint } from './endpoint-selector.js';

@@ -36,7 +36,7 @@ export interface FaultRunSummary {
   readonly set: { attempted: number; acked: number; unknown: number; failed: number; present: number; lost: number; phantom: number; lostSample: string[]; phantomSample: string[] };
   readonly check: { outcome: string; line: string; elapsedMs: number };
   /** The lock workload: grant attempts, grants, and fenced writes acknowledged. */
-  readonly locks: { attempts: number; grants: number; fenced: number };
+  readonly locks: { attempts: number; grants: number; fenced: number; refusals: Record<string, number> };
   /** The lease workload: leases kept alive (then left to lapse), and the reads that probed them. */
   readonly leases: { kept: number; reads: number };
   /** Run time (ms since the workloads started) of the earliest op a check blames; null if none. */
@@ -91,7 +91,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   let adds = new Map<string, AddRecord>();
   let present = new Set<string>();
   let isSetRead = false;
-  let locks: LockWorkloadResult = { grants: [], fenced: [], attempts: 0, refused: 0 };
+  let locks: LockWorkloadResult = { grants: [], fenced: [], attempts: 0, refused: 0, refusals: new Map() };
   let leases: LeaseWorkloadResult = { probes: [] };
   const authRefusals = { count: 0, sample: [] as string[] };
   try {
@@ -242,7 +242,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
       phantomSample: phantom.slice(0, 10),
     },
     check: { outcome: result.outcome, line: checkLine, elapsedMs: Math.round(result.stats.elapsedMs) },
-    locks: { attempts: locks.attempts, grants: locks.grants.length, fenced: locks.fenced.length },
+    locks: { attempts: locks.attempts, grants: locks.grants.length, fenced: locks.fenced.length, refusals: Object.fromEntries(locks.refusals) },
     leases: { kept: leases.probes.length, reads: leases.probes.reduce((n, p) => n + p.reads.length, 0) },
     firstAnomalyMs,
     recovery,

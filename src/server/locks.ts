@@ -10,6 +10,7 @@
 // key created before it is applied too, and keys created later can only come after it in line,
 // so "no earlier key left" is a fact that no later write can undo. Waiting costs a check per
 // applied change under the name, not a poll.
+import type { ServerResponse } from 'node:http';
 import { MAX_LIST_LIMIT, type KvRecord, type KvResult, type KvStateMachine, type TxnCommand } from '../kv/index.js';
 import { ApiError } from './errors.js';
 import type { ParsedRequest } from './api-types.js';
@@ -35,8 +36,20 @@ export interface Contender {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
-export function lockRoutes(options: LockRoutesOptions): (r: ParsedRequest) => Promise<Reply> | null {
-  return (r) => {
+/** Observers of elections one node serves at most (each is one connection and one small state). */
+export const MAX_OBSERVERS = 10_000;
+/** An idle observe stream hears a comment this often, well inside the server's 70 s idle cut. */
+const OBSERVE_KEEPALIVE_MS = 15_000;
+
+export interface LockRoutes {
+  (r: ParsedRequest): Promise<Reply> | null;
+  /** Ends every observe stream (the node is stopping). */
+  close(): void;
+}
+
+export function lockRoutes(options: LockRoutesOptions): LockRoutes {
+  const observers = new Set<Observer>();
+  const routes = ((r: ParsedRequest): Promise<Reply> | null => {
     const m = /^\/v1\/(locks|elections)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
     if (m === null) return null;
     const kind = m[1] as 'locks' | 'elections';
@@ -60,6 +73,12 @@ export function lockRoutes(options: LockRoutesOptions): (r: ParsedRequest) => Pr
         expectMethod(r.method, ['POST']);
         return proclaim(options, r, name);
       }
+      if (rest === 'observe') {
+        expectMethod(r.method, ['GET']);
+        allowParams(r.query, []);
+        if (observers.size >= MAX_OBSERVERS) throw new ApiError('OVERLOADED', `this node serves ${MAX_OBSERVERS} election observers already; observe through another node`);
+        return { status: 200, stream: (res, headers) => observe(options.kv, name, res, headers, observers) };
+      }
       if (rest === undefined) {
         expectMethod(r.method, ['GET']);
         allowParams(r.query, []);
@@ -70,7 +89,60 @@ export function lockRoutes(options: LockRoutesOptions): (r: ParsedRequest) => Pr
       expectMethod(r.method, ['DELETE']);
       return release(options, r, name, rest);
     });
+  }) as LockRoutes;
+  routes.close = () => {
+    for (const o of [...observers]) o.end();
   };
+  return routes;
+}
+
+interface Observer {
+  end(): void;
+}
+
+/**
+ * GET /v1/elections/{name}/observe: the leader now, then each change of leader or of its value,
+ * as Server-Sent Events (`data: {"key","value","revision","lease"}`, or `{"leader":null}` while
+ * there is none). Only the latest state is kept: a client that reads slowly skips intermediate
+ * leaders, never makes the node buffer them (an observer wants who leads now, not the history;
+ * GET /v1/watch on the prefix gives every change).
+ */
+function observe(kv: KvStateMachine, name: string, res: ServerResponse, headers: Readonly<Record<string, string>>, observers: Set<Observer>): void {
+  res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close' });
+  let last = '';
+  let isBlocked = false;
+  let isScheduled = false;
+  const send = (): void => {
+    isScheduled = false;
+    if (isBlocked || res.destroyed) return;
+    const leader = lineOf(kv, name)[0];
+    const text = leader === undefined ? '{"leader":null}' : JSON.stringify(contenderJson(leader));
+    if (text === last) return;
+    last = text;
+    isBlocked = !res.write(`id: ${kv.revision}\ndata: ${text}\n\n`);
+  };
+  const unsubscribe = kv.onChange(() => {
+    if (isScheduled) return;
+    isScheduled = true;
+    setImmediate(send);
+  });
+  const keepAlive = setInterval(() => {
+    if (!isBlocked) isBlocked = !res.write(': keep-alive\n\n');
+  }, OBSERVE_KEEPALIVE_MS);
+  keepAlive.unref();
+  const observer: Observer = { end: () => res.end() };
+  observers.add(observer);
+  res.on('drain', () => {
+    isBlocked = false;
+    send();
+  });
+  res.once('close', () => {
+    observers.delete(observer);
+    unsubscribe();
+    clearInterval(keepAlive);
+  });
+  res.write('retry: 1000\n\n');
+  send();
 }
 
 /** The keys under `NAME/` in order of creation: the line. */

@@ -26,7 +26,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServiceStateMachine } from './member-registry.js';
 import { membershipRoutes, startAutoPromotion } from './membership.js';
 import { DEFAULT_AUTO_COMPACTION, coordinationRoutes, startAutoCompaction } from './coordination.js';
-import { lockRoutes } from './locks.js';
+import { lockRoutes, type LockRoutes } from './locks.js';
 import { setUpLeases } from './lease-routes.js';
 import { Gauge, Registry } from './metrics.js';
 import { WatchHub } from './watch.js';
@@ -246,6 +246,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const membership = membershipRoutes(membershipOptions);
     const coordination = coordinationRoutes({ service, kv: kvStateMachine });
     const locks = lockRoutes({ service, kv: kvStateMachine, maxKeyBytes: cfg.maxKeyBytes });
+    undo.push(() => locks.close());
     const leases = setUpLeases({ node: started, service, kv: kvStateMachine, registry, electionMs: cfg.electionMs, maxResponseBytes: cfg.maxResponseBytes, requestTimeoutMs: cfg.requestTimeoutMs, logger });
     appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
@@ -286,7 +287,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       await writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
-    return running({ cfg, node: started, transport, service, http: http.server, watches, auth, timers, logger, io, lock, clientUrl: `${scheme}://${self.clientAddr}` });
+    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, auth, timers, logger, io, lock, clientUrl: `${scheme}://${self.clientAddr}` });
   } catch (err) {
     await undo.run(logger);
     if (err instanceof StartError) throw err;
@@ -401,6 +402,8 @@ interface RunningParts {
   readonly service: KvService<unknown>;
   readonly http: import('node:http').Server;
   readonly watches: WatchHub;
+  /** Its election observe streams, ended with the watches. */
+  readonly locks: LockRoutes;
   readonly auth: Authenticator | undefined;
   readonly timers: readonly NodeJS.Timeout[];
   readonly logger: Logger;
@@ -418,6 +421,7 @@ function running(p: RunningParts): RunningNode {
       p.timers.forEach(clearInterval);
       p.logger.info('shutting down', { reason });
       p.watches.close();
+      p.locks.close();
       const closed = new Promise<void>((r) => p.http.close(() => r()));
       p.http.closeIdleConnections();
       // In-flight requests get a bounded time to finish; then they are cut.
