@@ -4,13 +4,17 @@
 // native gRPC API (bench/grpc/), raftkv over its HTTP API. The measures themselves are one piece
 // of code for both (bench/lib/coordination.ts); see docs/benchmarks.md for the method.
 //
+// The watch measure runs twice: with the writer in a closed loop (the most events/s the
+// watchers take; the lag then is mostly queueing), and at --watch-rate writes/s (the delivery lag
+// when nothing queues; 0 skips it).
+//
 // Prints a line per measure as it finishes, a table of both systems side by side, and one
 // `measure=… raftkv=X etcd=Y ratio=Z unit=…` line per measure (and routing). Exits 1 when a
 // measure completed nothing, a watcher missed, repeated or reordered an event, or two lock
 // contenders held the lock at once or a fencing token went backwards.
 //
 // Run: node dist/bench/coordination.js [--systems raftkv,etcd] [--measures watch,keepalive,lock]
-//        [--seconds 5] [--warmup 1] [--watchers 1000] [--watch-rate 0] [--value-bytes 64]
+//        [--seconds 5] [--warmup 1] [--watchers 1000] [--watch-rate 20] [--value-bytes 64]
 //        [--drain 15] [--leases 100] [--clients 16] [--contenders 8] [--routing spread,leader]
 //        [--etcd-watch-channels 1] [--etcd PATH] [--timeout SECONDS]
 // Each flag may also come from the environment: BENCH_SYSTEMS, BENCH_MEASURES, BENCH_SECONDS,
@@ -66,14 +70,14 @@ function readConfig(): Config {
   const seconds = numberFlag('seconds', 'BENCH_SECONDS', 5, { min: 0.1 });
   const warmup = numberFlag('warmup', 'BENCH_WARMUP', 1, { min: 0 });
   const drain = numberFlag('drain', 'BENCH_DRAIN', 15, { min: 0 });
-  const perSystem = (measures.includes('watch') ? warmup + seconds + drain + 30 : 0) + (measures.filter((m) => m !== 'watch').length * routings.length * (warmup + seconds + 5));
+  const perSystem = (measures.includes('watch') ? 2 * (warmup + seconds + drain + 30) : 0) + (measures.filter((m) => m !== 'watch').length * routings.length * (warmup + seconds + 5));
   return {
     systems,
     measures,
     seconds,
     warmup,
     watchers: numberFlag('watchers', 'BENCH_WATCHERS', 1000, { min: 1, isWhole: true }),
-    watchRate: numberFlag('watch-rate', 'BENCH_WATCH_RATE', 0, { min: 0 }),
+    watchRate: numberFlag('watch-rate', 'BENCH_WATCH_RATE', 20, { min: 0 }),
     valueBytes: numberFlag('value-bytes', 'BENCH_VALUE_BYTES', 64, { min: 0, isWhole: true }),
     drain,
     leases: numberFlag('leases', 'BENCH_LEASES', 100, { min: 1, isWhole: true }),
@@ -92,9 +96,15 @@ async function measureSystem(t: CoordinationTarget, cfg: Config, results: Coordi
   console.log(`${t.system}: members ${t.memberNames.join(', ')}; leader ${t.memberNames[t.leaderIndex]}`);
   const ms = (s: number): number => s * 1000;
   if (cfg.measures.includes('watch')) {
-    console.log(`${t.system} watch: ${t.notes.watch}; watcher i on member i mod ${t.memberNames.length}; one writer on the leader (${cfg.watchRate > 0 ? `${cfg.watchRate} writes/s at most` : 'closed loop'})`);
-    r.watch = await runWatchFanout(t, { watchers: cfg.watchers, warmupMs: ms(cfg.warmup), durationMs: ms(cfg.seconds), valueBytes: cfg.valueBytes, rate: cfg.watchRate, drainMs: ms(cfg.drain) });
-    console.log(formatWatchLine(t.system, r.watch));
+    console.log(`${t.system} watch: ${t.notes.watch}; watcher i on member i mod ${t.memberNames.length}; one writer on the leader, closed loop${cfg.watchRate > 0 ? `, then at ${cfg.watchRate} writes/s` : ''}`);
+    const watch = (rate: number): ReturnType<typeof runWatchFanout> =>
+      runWatchFanout(t, { watchers: cfg.watchers, warmupMs: ms(cfg.warmup), durationMs: ms(cfg.seconds), valueBytes: cfg.valueBytes, rate, drainMs: ms(cfg.drain) });
+    r.watch = await watch(0);
+    console.log(formatWatchLine(t.system, 'closed loop', r.watch));
+    if (cfg.watchRate > 0) {
+      r.watchPaced = await watch(cfg.watchRate);
+      console.log(formatWatchLine(t.system, `${cfg.watchRate}/s`, r.watchPaced));
+    }
   }
   if (cfg.measures.includes('keepalive')) {
     console.log(`${t.system} keepalive: ${t.notes.keepAlive}`);
@@ -160,7 +170,7 @@ async function main(res: Resources): Promise<number> {
   if (cfg.systems.includes('raftkv')) await benchRaftkv(res, cfg, results);
   if (cfg.systems.includes('etcd')) await benchEtcd(res, cfg, results);
 
-  const shape = { watchers: cfg.watchers, leases: cfg.leases, clients: cfg.clients, contenders: cfg.contenders, routings: cfg.routings };
+  const shape = { watchRate: cfg.watchRate, watchers: cfg.watchers, leases: cfg.leases, clients: cfg.clients, contenders: cfg.contenders, routings: cfg.routings };
   console.log(`\nresults (${new Date().toISOString()}; latencies in ms; ratio = raftkv ÷ etcd):`);
   console.log(formatCoordinationTable(results, shape));
   console.log('');

@@ -7,7 +7,10 @@ import { fmt, markdownTable, type SystemName } from './report.js';
 import type { Routing } from './workload.js';
 
 export interface SystemResults {
+  /** Closed loop: the most events/s the watchers take. */
   watch?: WatchFanoutResult;
+  /** At a fixed write rate below saturation: the delivery lag when nothing queues. */
+  watchPaced?: WatchFanoutResult;
   readonly keepAlive: Map<Routing, LoadResult>;
   readonly lock: Map<Routing, LockResult>;
 }
@@ -32,11 +35,11 @@ export class CoordinationResults {
   problems(): string[] {
     const out: string[] = [];
     for (const [system, r] of this.bySystem) {
-      const w = r.watch;
-      if (w !== undefined) {
-        if (w.eventsPerSecond === 0) out.push(`${system} watch: no event in the measured window`);
+      for (const [run, w] of [['closed loop', r.watch], ['paced', r.watchPaced]] as const) {
+        if (w === undefined) continue;
+        if (w.eventsPerSecond === 0) out.push(`${system} watch (${run}): no event in the measured window`);
         if (w.outOfOrder > 0 || w.delivered !== w.expected || w.watchEnded > 0 || w.writeErrors > 0) {
-          out.push(`${system} watch: ${w.delivered} of ${w.expected} events delivered, ${w.outOfOrder} out of order, ${w.watchEnded} watches ended, ${w.writeErrors} write errors (${w.firstProblem ?? 'no detail'})`);
+          out.push(`${system} watch (${run}): ${w.delivered} of ${w.expected} events delivered, ${w.outOfOrder} out of order, ${w.watchEnded} watches ended, ${w.writeErrors} write errors (${w.firstProblem ?? 'no detail'})`);
         }
       }
       for (const [routing, k] of r.keepAlive) {
@@ -51,9 +54,9 @@ export class CoordinationResults {
   }
 }
 
-export function formatWatchLine(system: SystemName, w: WatchFanoutResult): string {
+export function formatWatchLine(system: SystemName, run: string, w: WatchFanoutResult): string {
   const trouble = w.firstProblem !== null ? `  PROBLEM: ${w.firstProblem}` : '';
-  return `${system.padEnd(6)} watch     W=${w.watchers}  ${fmt(w.eventsPerSecond, 0)} events/s from ${fmt(w.writesPerSecond, 0)} writes/s`
+  return `${system.padEnd(6)} watch ${run.padEnd(11)} W=${w.watchers}  ${fmt(w.eventsPerSecond, 0)} events/s from ${fmt(w.writesPerSecond, 0)} writes/s`
     + `  lag p50 ${fmt(w.lagP50Ms, 2)}  p99 ${fmt(w.lagP99Ms, 2)}  max ${fmt(w.lagMaxMs, 1)} ms (${w.early} before the ack)`
     + `  delivered ${w.delivered}/${w.expected} after ${fmt(w.drainedMs / 1000, 1)} s drain; client CPU ${fmt(w.clientCpuUsPerEvent, 1)} µs/event${trouble}`;
 }
@@ -78,6 +81,8 @@ export interface ReportShape {
   readonly clients: number;
   readonly contenders: number;
   readonly routings: readonly Routing[];
+  /** Writes/s of the paced watch run; 0 when it did not run. */
+  readonly watchRate: number;
 }
 
 /** Both systems side by side: one row per measure (and routing). */
@@ -89,7 +94,10 @@ export function formatCoordinationTable(results: CoordinationResults, shape: Rep
     rows.push([measure, unit, fmt(x ?? NaN, 0), fmt(p50[0] ?? NaN, 2), fmt(p99[0] ?? NaN, 2), fmt(y ?? NaN, 0), fmt(p50[1] ?? NaN, 2), fmt(p99[1] ?? NaN, 2), fmt(ratioOf(x, y), 2)]);
   };
   if (a?.watch !== undefined || b?.watch !== undefined) {
-    row(`watch fan-out, ${shape.watchers} watchers`, 'events/s (lag ms)', a?.watch?.eventsPerSecond, b?.watch?.eventsPerSecond, [a?.watch?.lagP50Ms, b?.watch?.lagP50Ms], [a?.watch?.lagP99Ms, b?.watch?.lagP99Ms]);
+    row(`watch fan-out, ${shape.watchers} watchers, closed loop`, 'events/s (lag ms)', a?.watch?.eventsPerSecond, b?.watch?.eventsPerSecond, [a?.watch?.lagP50Ms, b?.watch?.lagP50Ms], [a?.watch?.lagP99Ms, b?.watch?.lagP99Ms]);
+  }
+  if (a?.watchPaced !== undefined || b?.watchPaced !== undefined) {
+    row(`watch fan-out, ${shape.watchers} watchers, ${shape.watchRate} writes/s`, 'events/s (lag ms)', a?.watchPaced?.eventsPerSecond, b?.watchPaced?.eventsPerSecond, [a?.watchPaced?.lagP50Ms, b?.watchPaced?.lagP50Ms], [a?.watchPaced?.lagP99Ms, b?.watchPaced?.lagP99Ms]);
   }
   for (const routing of shape.routings) {
     const x = a?.keepAlive.get(routing);
@@ -115,6 +123,13 @@ export function formatCoordinationLines(results: CoordinationResults, shape: Rep
     const y = b?.watch;
     lines.push(`measure=watch-fanout watchers=${shape.watchers} raftkv=${fmt(x?.eventsPerSecond ?? NaN, 0)} etcd=${fmt(y?.eventsPerSecond ?? NaN, 0)} ratio=${fmt(ratioOf(x?.eventsPerSecond, y?.eventsPerSecond), 2)} unit=events/s`
       + ` ${pair('writes', 0, x?.writesPerSecond, y?.writesPerSecond)} ${pair('lag_p50', 2, x?.lagP50Ms, y?.lagP50Ms)} ${pair('lag_p99', 2, x?.lagP99Ms, y?.lagP99Ms)}`
+      + ` ${pair('missing', 0, x === undefined ? undefined : x.expected - x.delivered, y === undefined ? undefined : y.expected - y.delivered)} ${pair('out_of_order', 0, x?.outOfOrder, y?.outOfOrder)}`);
+  }
+  if (a?.watchPaced !== undefined || b?.watchPaced !== undefined) {
+    const x = a?.watchPaced;
+    const y = b?.watchPaced;
+    lines.push(`measure=watch-lag watchers=${shape.watchers} rate=${shape.watchRate} raftkv=${fmt(x?.lagP50Ms ?? NaN, 2)} etcd=${fmt(y?.lagP50Ms ?? NaN, 2)} ratio=${fmt(ratioOf(x?.lagP50Ms, y?.lagP50Ms), 2)} unit=ms(p50)`
+      + ` ${pair('p99', 2, x?.lagP99Ms, y?.lagP99Ms)} ${pair('events', 0, x?.eventsPerSecond, y?.eventsPerSecond)} ${pair('early', 0, x?.early, y?.early)}`
       + ` ${pair('missing', 0, x === undefined ? undefined : x.expected - x.delivered, y === undefined ? undefined : y.expected - y.delivered)} ${pair('out_of_order', 0, x?.outOfOrder, y?.outOfOrder)}`);
   }
   for (const routing of shape.routings) {
