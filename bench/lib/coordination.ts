@@ -11,9 +11,10 @@
 // - lease keep-alives: N leases, C clients in a closed loop, each renewing its share of the
 //   leases one at a time (runClosedLoop): keep-alives/s and latency.
 // - lock handoffs: K contenders, each with its own lease and client, loop acquire → release on
-//   one lock name. Counts acquisitions per second and acquire latency, and checks mutual
-//   exclusion from the client's side (an acquisition answered while another contender holds
-//   the lock and has not yet sent its release is an overlap) and that fencing tokens only grow.
+//   one lock name, holding it for one turn of the event loop. Counts acquisitions per second and
+//   acquire latency, and checks mutual exclusion from the client's side (an acquisition answered
+//   while another contender holds the lock and has not yet sent its release is an overlap) and
+//   that fencing tokens only grow.
 import { performance } from 'node:perf_hooks';
 import type { CoordinationTarget, LockSession, WatchHandle } from './coordination-target.js';
 import { runClosedLoop, type LoadResult } from './load.js';
@@ -293,6 +294,11 @@ export async function runLockHandoffs(t: CoordinationTarget, o: LockOptions): Pr
         await sleep(10);
         continue;
       }
+      // Hold it across one poll for I/O (two turns of the check phase): an answer to another
+      // contender that arrives meanwhile is seen above as an overlap. Releasing at once, in the
+      // same synchronous run, would leave no moment in which an overlap could be observed.
+      await nextTurn();
+      await nextTurn();
       // From here on the lock may go to the next contender.
       holder = null;
       try {
@@ -350,3 +356,4 @@ function grow(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
