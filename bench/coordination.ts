@@ -23,11 +23,12 @@
 import { fileURLToPath } from 'node:url';
 import { etcdCoordination } from './grpc/etcd-coordination.js';
 import type { CoordinationTarget } from './lib/coordination-target.js';
-import { runKeepAlives, runLockHandoffs, runWatchFanout } from './lib/coordination.js';
+import { runKeepAlives, runLockHandoffs, runWatchFanout, type WatchFanoutResult } from './lib/coordination.js';
 import { CoordinationResults, formatCoordinationLines, formatCoordinationTable, formatKeepAliveLine, formatLockLine, formatWatchLine } from './lib/coordination-report.js';
+import { serverCpuReader } from './lib/process-cpu.js';
 import { raftkvCoordination } from './lib/raftkv-coordination.js';
 import {
-  findEtcd, flagValue, formatCeilingProbe, numberFlag, parseRoutings, probeCeiling, raftkvMembers, rejectUnknownFlags, runBench, startEtcd, startRaftkv,
+  findEtcd, flagValue, formatCeilingProbe, numberFlag, parseRoutings, probeCeiling, raftkvMembers, rejectUnknownFlags, runBench, startEtcdProcesses, startRaftkvCluster,
   type Resources, type Routing, type SystemName,
 } from './lib/index.js';
 
@@ -91,49 +92,61 @@ function readConfig(): Config {
 }
 
 /** Every measure asked for, in order, on one running system. */
-async function measureSystem(t: CoordinationTarget, cfg: Config, results: CoordinationResults): Promise<void> {
+async function measureSystem(t: CoordinationTarget, cfg: Config, results: CoordinationResults, serverCpu: () => number): Promise<void> {
   const r = results.of(t.system);
+  // The servers' CPU over one run, per operation of it.
+  const costOf = async <R>(name: string, run: () => Promise<R>, operations: (r: R) => number): Promise<[R, number]> => {
+    const before = serverCpu();
+    const result = await run();
+    const us = ((serverCpu() - before) * 1e6) / operations(result);
+    r.serverCpuUs.set(name, us);
+    return [result, us];
+  };
   console.log(`${t.system}: members ${t.memberNames.join(', ')}; leader ${t.memberNames[t.leaderIndex]}`);
   const ms = (s: number): number => s * 1000;
   if (cfg.measures.includes('watch')) {
     console.log(`${t.system} watch: ${t.notes.watch}; watcher i on member i mod ${t.memberNames.length}; one writer on the leader, closed loop${cfg.watchRate > 0 ? `, then at ${cfg.watchRate} writes/s` : ''}`);
-    const watch = (rate: number): ReturnType<typeof runWatchFanout> =>
-      runWatchFanout(t, { watchers: cfg.watchers, warmupMs: ms(cfg.warmup), durationMs: ms(cfg.seconds), valueBytes: cfg.valueBytes, rate, drainMs: ms(cfg.drain) });
-    r.watch = await watch(0);
-    console.log(formatWatchLine(t.system, 'closed loop', r.watch));
+    const watch = (name: string, rate: number): Promise<[WatchFanoutResult, number]> => costOf(name, () =>
+      runWatchFanout(t, { watchers: cfg.watchers, warmupMs: ms(cfg.warmup), durationMs: ms(cfg.seconds), valueBytes: cfg.valueBytes, rate, drainMs: ms(cfg.drain) }), (w) => w.delivered);
+    const [closed, closedUs] = await watch('watch', 0);
+    r.watch = closed;
+    console.log(formatWatchLine(t.system, 'closed loop', closed, closedUs));
     if (cfg.watchRate > 0) {
-      r.watchPaced = await watch(cfg.watchRate);
-      console.log(formatWatchLine(t.system, `${cfg.watchRate}/s`, r.watchPaced));
+      const [paced, pacedUs] = await watch('watch-paced', cfg.watchRate);
+      r.watchPaced = paced;
+      console.log(formatWatchLine(t.system, `${cfg.watchRate}/s`, paced, pacedUs));
     }
   }
   if (cfg.measures.includes('keepalive')) {
     console.log(`${t.system} keepalive: ${t.notes.keepAlive}`);
     for (const routing of cfg.routings) {
-      const k = await runKeepAlives(t, { leases: cfg.leases, clients: cfg.clients, routing, ttlSeconds: LEASE_TTL_SECONDS, warmupMs: ms(cfg.warmup), durationMs: ms(cfg.seconds) });
+      const [k, us] = await costOf(`keepalive/${routing}`, () =>
+        runKeepAlives(t, { leases: cfg.leases, clients: cfg.clients, routing, ttlSeconds: LEASE_TTL_SECONDS, warmupMs: ms(cfg.warmup), durationMs: ms(cfg.seconds) }), (x) => x.completed);
       r.keepAlive.set(routing, k);
-      console.log(formatKeepAliveLine(t.system, routing, cfg.leases, k));
+      console.log(formatKeepAliveLine(t.system, routing, cfg.leases, k, us));
     }
   }
   if (cfg.measures.includes('lock')) {
     console.log(`${t.system} lock: ${t.notes.lock}; each contender with its own lease`);
     for (const routing of cfg.routings) {
-      const l = await runLockHandoffs(t, { contenders: cfg.contenders, routing, ttlSeconds: LEASE_TTL_SECONDS, warmupMs: ms(cfg.warmup), durationMs: ms(cfg.seconds) });
+      const [l, us] = await costOf(`lock/${routing}`, () =>
+        runLockHandoffs(t, { contenders: cfg.contenders, routing, ttlSeconds: LEASE_TTL_SECONDS, warmupMs: ms(cfg.warmup), durationMs: ms(cfg.seconds) }), (x) => x.acquisitions);
       r.lock.set(routing, l);
-      console.log(formatLockLine(t.system, routing, l));
+      console.log(formatLockLine(t.system, routing, l, us));
     }
   }
 }
 
 async function benchRaftkv(res: Resources, cfg: Config, results: CoordinationResults): Promise<void> {
   // Room for the watchers (one connection each) beside the other clients, on every member.
-  const sut = await startRaftkv(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: null, leaderTimeoutMs: 15_000, extraArgs: ['--max-client-connections', String(Math.max(1024, cfg.watchers + 512))] });
+  const sut = await startRaftkvCluster(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: null, leaderTimeoutMs: 15_000, extraArgs: ['--max-client-connections', String(Math.max(1024, cfg.watchers + 512))] });
   try {
     const members = await raftkvMembers(sut.leaderUrl);
     const leaderIndex = members.findIndex((m) => m.id === sut.leaderName);
     if (leaderIndex < 0) throw new Error(`the leader ${sut.leaderName} is not among the members ${members.map((m) => m.id).join(', ')}`);
     const t = raftkvCoordination(members, leaderIndex);
     try {
-      await measureSystem(t, cfg, results);
+      await measureSystem(t, cfg, results, serverCpuReader(sut.cluster.allNodes.map((n) => n.dataDir)));
     } finally {
       t.close();
     }
@@ -148,11 +161,11 @@ async function benchEtcd(res: Resources, cfg: Config, results: CoordinationResul
     console.log(`etcd: not installed (no ${cfg.etcdPath ?? 'etcd on PATH or /usr/bin/etcd'}); skipping the comparison`);
     return;
   }
-  const sut = await startEtcd(res, { binary, members: 3, leaderTimeoutMs: 15_000 });
+  const sut = await startEtcdProcesses(res, { binary, members: 3, leaderTimeoutMs: 15_000 });
   try {
     const t = etcdCoordination(sut.members, sut.leaderIndex, { watchChannelsPerMember: cfg.etcdWatchChannels });
     try {
-      await measureSystem(t, cfg, results);
+      await measureSystem(t, cfg, results, serverCpuReader(sut.dataDirs));
     } finally {
       t.close();
     }

@@ -13,6 +13,12 @@ export interface SystemResults {
   watchPaced?: WatchFanoutResult;
   readonly keepAlive: Map<Routing, LoadResult>;
   readonly lock: Map<Routing, LockResult>;
+  /**
+   * CPU the three servers used per operation (µs, summed over the members; warm-up and tail
+   * included), by run: `watch`, `watch-paced` (per delivered event), `keepalive/<routing>`,
+   * `lock/<routing>` (per acquisition).
+   */
+  readonly serverCpuUs: Map<string, number>;
 }
 
 export class CoordinationResults {
@@ -21,7 +27,7 @@ export class CoordinationResults {
   of(system: SystemName): SystemResults {
     let r = this.bySystem.get(system);
     if (r === undefined) {
-      r = { keepAlive: new Map(), lock: new Map() };
+      r = { keepAlive: new Map(), lock: new Map(), serverCpuUs: new Map() };
       this.bySystem.set(system, r);
     }
     return r;
@@ -54,23 +60,23 @@ export class CoordinationResults {
   }
 }
 
-export function formatWatchLine(system: SystemName, run: string, w: WatchFanoutResult): string {
+export function formatWatchLine(system: SystemName, run: string, w: WatchFanoutResult, serverUs: number): string {
   const trouble = w.firstProblem !== null ? `  PROBLEM: ${w.firstProblem}` : '';
-  return `${system.padEnd(6)} watch ${run.padEnd(11)} W=${w.watchers}  ${fmt(w.eventsPerSecond, 0)} events/s from ${fmt(w.writesPerSecond, 0)} writes/s`
-    + `  lag p50 ${fmt(w.lagP50Ms, 2)}  p99 ${fmt(w.lagP99Ms, 2)}  max ${fmt(w.lagMaxMs, 1)} ms (${w.early} before the ack)`
-    + `  delivered ${w.delivered}/${w.expected} after ${fmt(w.drainedMs / 1000, 1)} s drain; client CPU ${fmt(w.clientCpuUsPerEvent, 1)} µs/event${trouble}`;
+  return `${system.padEnd(6)} watch ${run.padEnd(11)} W=${w.watchers}  ${fmt(w.eventsPerSecond, 0)} events/s from ${fmt(w.writesPerSecond, 0)} writes/s (write p50 ${fmt(w.writeP50Ms, 2)} ms)`
+    + `  lag from send p50 ${fmt(w.lagP50Ms, 2)}  p99 ${fmt(w.lagP99Ms, 2)}  max ${fmt(w.lagMaxMs, 1)} ms; from ack p50 ${fmt(w.ackLagP50Ms, 2)}  p99 ${fmt(w.ackLagP99Ms, 2)} ms (${w.early} before the ack)`
+    + `  delivered ${w.delivered}/${w.expected} after ${fmt(w.drainedMs / 1000, 1)} s drain; CPU µs/event: client ${fmt(w.clientCpuUsPerEvent, 1)}, servers ${fmt(serverUs, 1)}${trouble}`;
 }
 
-export function formatKeepAliveLine(system: SystemName, routing: Routing, leases: number, k: LoadResult): string {
+export function formatKeepAliveLine(system: SystemName, routing: Routing, leases: number, k: LoadResult, serverUs: number): string {
   const errors = k.errors > 0 ? `  errors=${k.errors} (first: ${k.firstError ?? '?'})` : '';
   return `${system.padEnd(6)} keepalive ${routing.padEnd(6)} c=${k.concurrency} leases=${leases}  ${fmt(k.opsPerSecond, 0)} keepalives/s`
-    + `  p50 ${fmt(k.p50Ms, 2)}  p99 ${fmt(k.p99Ms, 2)}  max ${fmt(k.maxMs, 1)} ms  client CPU ${fmt(k.clientCpuUsPerOp, 0)} µs/op${errors}`;
+    + `  p50 ${fmt(k.p50Ms, 2)}  p99 ${fmt(k.p99Ms, 2)}  max ${fmt(k.maxMs, 1)} ms  CPU µs/op: client ${fmt(k.clientCpuUsPerOp, 0)}, servers ${fmt(serverUs, 0)}${errors}`;
 }
 
-export function formatLockLine(system: SystemName, routing: Routing, l: LockResult): string {
+export function formatLockLine(system: SystemName, routing: Routing, l: LockResult, serverUs: number): string {
   const trouble = l.firstProblem !== null ? `  (first problem: ${l.firstProblem})` : '';
   return `${system.padEnd(6)} lock      ${routing.padEnd(6)} K=${l.contenders}  ${fmt(l.handoffsPerSecond, 0)} handoffs/s  acquire p50 ${fmt(l.p50Ms, 2)}  p99 ${fmt(l.p99Ms, 2)}  max ${fmt(l.maxMs, 1)} ms`
-    + `  overlaps=${l.overlaps} fencing_violations=${l.fencingViolations} errors=${l.errors}${trouble}`;
+    + `  servers ${fmt(serverUs, 0)} µs CPU/handoff  overlaps=${l.overlaps} fencing_violations=${l.fencingViolations} errors=${l.errors}${trouble}`;
 }
 
 const ratioOf = (a: number | undefined, b: number | undefined): number => (a === undefined || b === undefined || b === 0 ? NaN : a / b);
@@ -94,10 +100,10 @@ export function formatCoordinationTable(results: CoordinationResults, shape: Rep
     rows.push([measure, unit, fmt(x ?? NaN, 0), fmt(p50[0] ?? NaN, 2), fmt(p99[0] ?? NaN, 2), fmt(y ?? NaN, 0), fmt(p50[1] ?? NaN, 2), fmt(p99[1] ?? NaN, 2), fmt(ratioOf(x, y), 2)]);
   };
   if (a?.watch !== undefined || b?.watch !== undefined) {
-    row(`watch fan-out, ${shape.watchers} watchers, closed loop`, 'events/s (lag ms)', a?.watch?.eventsPerSecond, b?.watch?.eventsPerSecond, [a?.watch?.lagP50Ms, b?.watch?.lagP50Ms], [a?.watch?.lagP99Ms, b?.watch?.lagP99Ms]);
+    row(`watch fan-out, ${shape.watchers} watchers, closed loop`, 'events/s (lag from send, ms)', a?.watch?.eventsPerSecond, b?.watch?.eventsPerSecond, [a?.watch?.lagP50Ms, b?.watch?.lagP50Ms], [a?.watch?.lagP99Ms, b?.watch?.lagP99Ms]);
   }
   if (a?.watchPaced !== undefined || b?.watchPaced !== undefined) {
-    row(`watch fan-out, ${shape.watchers} watchers, ${shape.watchRate} writes/s`, 'events/s (lag ms)', a?.watchPaced?.eventsPerSecond, b?.watchPaced?.eventsPerSecond, [a?.watchPaced?.lagP50Ms, b?.watchPaced?.lagP50Ms], [a?.watchPaced?.lagP99Ms, b?.watchPaced?.lagP99Ms]);
+    row(`watch fan-out, ${shape.watchers} watchers, ${shape.watchRate} writes/s`, 'events/s (lag from send, ms)', a?.watchPaced?.eventsPerSecond, b?.watchPaced?.eventsPerSecond, [a?.watchPaced?.lagP50Ms, b?.watchPaced?.lagP50Ms], [a?.watchPaced?.lagP99Ms, b?.watchPaced?.lagP99Ms]);
   }
   for (const routing of shape.routings) {
     const x = a?.keepAlive.get(routing);
@@ -123,13 +129,15 @@ export function formatCoordinationLines(results: CoordinationResults, shape: Rep
     const y = b?.watch;
     lines.push(`measure=watch-fanout watchers=${shape.watchers} raftkv=${fmt(x?.eventsPerSecond ?? NaN, 0)} etcd=${fmt(y?.eventsPerSecond ?? NaN, 0)} ratio=${fmt(ratioOf(x?.eventsPerSecond, y?.eventsPerSecond), 2)} unit=events/s`
       + ` ${pair('writes', 0, x?.writesPerSecond, y?.writesPerSecond)} ${pair('lag_p50', 2, x?.lagP50Ms, y?.lagP50Ms)} ${pair('lag_p99', 2, x?.lagP99Ms, y?.lagP99Ms)}`
+      + ` ${pair('server_us', 1, a?.serverCpuUs.get('watch'), b?.serverCpuUs.get('watch'))} ${pair('client_us', 1, x?.clientCpuUsPerEvent, y?.clientCpuUsPerEvent)}`
       + ` ${pair('missing', 0, x === undefined ? undefined : x.expected - x.delivered, y === undefined ? undefined : y.expected - y.delivered)} ${pair('out_of_order', 0, x?.outOfOrder, y?.outOfOrder)}`);
   }
   if (a?.watchPaced !== undefined || b?.watchPaced !== undefined) {
     const x = a?.watchPaced;
     const y = b?.watchPaced;
-    lines.push(`measure=watch-lag watchers=${shape.watchers} rate=${shape.watchRate} raftkv=${fmt(x?.lagP50Ms ?? NaN, 2)} etcd=${fmt(y?.lagP50Ms ?? NaN, 2)} ratio=${fmt(ratioOf(x?.lagP50Ms, y?.lagP50Ms), 2)} unit=ms(p50)`
-      + ` ${pair('p99', 2, x?.lagP99Ms, y?.lagP99Ms)} ${pair('events', 0, x?.eventsPerSecond, y?.eventsPerSecond)} ${pair('early', 0, x?.early, y?.early)}`
+    lines.push(`measure=watch-lag watchers=${shape.watchers} rate=${shape.watchRate} raftkv=${fmt(x?.lagP50Ms ?? NaN, 2)} etcd=${fmt(y?.lagP50Ms ?? NaN, 2)} ratio=${fmt(ratioOf(x?.lagP50Ms, y?.lagP50Ms), 2)} unit=ms(p50,from-send)`
+      + ` ${pair('p99', 2, x?.lagP99Ms, y?.lagP99Ms)} ${pair('ack_p50', 2, x?.ackLagP50Ms, y?.ackLagP50Ms)} ${pair('ack_p99', 2, x?.ackLagP99Ms, y?.ackLagP99Ms)} ${pair('early', 0, x?.early, y?.early)}`
+      + ` ${pair('write_p50', 2, x?.writeP50Ms, y?.writeP50Ms)} ${pair('events', 0, x?.eventsPerSecond, y?.eventsPerSecond)} ${pair('server_us', 1, a?.serverCpuUs.get('watch-paced'), b?.serverCpuUs.get('watch-paced'))}`
       + ` ${pair('missing', 0, x === undefined ? undefined : x.expected - x.delivered, y === undefined ? undefined : y.expected - y.delivered)} ${pair('out_of_order', 0, x?.outOfOrder, y?.outOfOrder)}`);
   }
   for (const routing of shape.routings) {
@@ -137,14 +145,16 @@ export function formatCoordinationLines(results: CoordinationResults, shape: Rep
     const y = b?.keepAlive.get(routing);
     if (x === undefined && y === undefined) continue;
     lines.push(`measure=lease-keepalive routing=${routing} clients=${shape.clients} leases=${shape.leases} raftkv=${fmt(x?.opsPerSecond ?? NaN, 0)} etcd=${fmt(y?.opsPerSecond ?? NaN, 0)} ratio=${fmt(ratioOf(x?.opsPerSecond, y?.opsPerSecond), 2)} unit=keepalives/s`
-      + ` ${pair('p50', 2, x?.p50Ms, y?.p50Ms)} ${pair('p99', 2, x?.p99Ms, y?.p99Ms)} ${pair('errors', 0, x?.errors, y?.errors)}`);
+      + ` ${pair('p50', 2, x?.p50Ms, y?.p50Ms)} ${pair('p99', 2, x?.p99Ms, y?.p99Ms)} ${pair('errors', 0, x?.errors, y?.errors)}`
+      + ` ${pair('server_us', 0, a?.serverCpuUs.get(`keepalive/${routing}`), b?.serverCpuUs.get(`keepalive/${routing}`))} ${pair('client_us', 0, x?.clientCpuUsPerOp, y?.clientCpuUsPerOp)}`);
   }
   for (const routing of shape.routings) {
     const x = a?.lock.get(routing);
     const y = b?.lock.get(routing);
     if (x === undefined && y === undefined) continue;
     lines.push(`measure=lock-handoff routing=${routing} contenders=${shape.contenders} raftkv=${fmt(x?.handoffsPerSecond ?? NaN, 0)} etcd=${fmt(y?.handoffsPerSecond ?? NaN, 0)} ratio=${fmt(ratioOf(x?.handoffsPerSecond, y?.handoffsPerSecond), 2)} unit=handoffs/s`
-      + ` ${pair('p50', 2, x?.p50Ms, y?.p50Ms)} ${pair('p99', 2, x?.p99Ms, y?.p99Ms)} ${pair('overlaps', 0, x?.overlaps, y?.overlaps)} ${pair('fencing_violations', 0, x?.fencingViolations, y?.fencingViolations)} ${pair('errors', 0, x?.errors, y?.errors)}`);
+      + ` ${pair('p50', 2, x?.p50Ms, y?.p50Ms)} ${pair('p99', 2, x?.p99Ms, y?.p99Ms)} ${pair('overlaps', 0, x?.overlaps, y?.overlaps)} ${pair('fencing_violations', 0, x?.fencingViolations, y?.fencingViolations)} ${pair('errors', 0, x?.errors, y?.errors)}`
+      + ` ${pair('server_us', 0, a?.serverCpuUs.get(`lock/${routing}`), b?.serverCpuUs.get(`lock/${routing}`))}`);
   }
   return lines;
 }

@@ -4,8 +4,9 @@
 // - watch fan-out: W watchers of one prefix, watcher i on member i mod 3, all from the same
 //   revision; one writer on the leader puts key after key under the prefix, closed loop (or at
 //   most `rate` writes/s). Counts the put events all watchers receive per second, and the
-//   delivery lag of each (from the moment the writer had the write's acknowledgement to the
-//   moment a watcher decoded its event; an event that beat the acknowledgement counts 0). Every
+//   delivery lag of each, two ways: from the moment the writer sent the write to the moment a
+//   watcher decoded its event (commit included, never negative), and from the moment the writer
+//   had the write's acknowledgement (an event that beat the acknowledgement counts 0). Every
 //   watcher must see every write once, in order; after the writer stops, the run waits (up to
 //   `drainMs`) for the stragglers, then counts what is missing, repeated or out of order.
 // - lease keep-alives: N leases, C clients in a closed loop, each renewing its share of the
@@ -40,12 +41,18 @@ export interface WatchFanoutResult {
   readonly writesPerSecond: number;
   /** Put events received by all watchers in the measured window, per second. */
   readonly eventsPerSecond: number;
-  /** Lag of the events of writes sent in the measured window, ms. */
+  /** Lag of the events of writes sent in the measured window, from the write's send, ms. */
   readonly lagP50Ms: number;
   readonly lagP99Ms: number;
   readonly lagMaxMs: number;
-  /** Of those, events decoded before the writer had the acknowledgement (counted as lag 0). */
+  /** The same events' lag from the write's acknowledgement, ms (0 for an event that came first). */
+  readonly ackLagP50Ms: number;
+  readonly ackLagP99Ms: number;
+  /** Of those, events decoded before the writer had the acknowledgement. */
   readonly early: number;
+  /** The writer's own latency (sent → acknowledged) in the measured window, ms. */
+  readonly writeP50Ms: number;
+  readonly writeP99Ms: number;
   /** Events every watcher should have had by the end of the drain (writes × watchers), and those received. */
   readonly expected: number;
   readonly delivered: number;
@@ -67,6 +74,9 @@ export async function runWatchFanout(t: CoordinationTarget, o: WatchFanoutOption
   const prefix = `bench-watch-${process.pid}-${Date.now()}/`;
   const fromRevision = (await t.revision()) + 1;
   let ackAt = new Float64Array(1 << 14);
+  let sentAt = new Float64Array(1 << 14);
+  let writeLatencies = new Float64Array(1 << 12);
+  let writeCount = 0;
   let writes = 0;
   let measureFrom = Number.POSITIVE_INFINITY;
   let measureTo = Number.POSITIVE_INFINITY;
@@ -78,6 +88,7 @@ export async function runWatchFanout(t: CoordinationTarget, o: WatchFanoutOption
   let watchEnded = 0;
   let firstProblem: string | null = null;
   let lags = new Float64Array(1 << 16);
+  let ackLags = new Float64Array(1 << 16);
   let lagCount = 0;
   let isClosing = false;
   const problem = (why: string): void => void (firstProblem ??= why);
@@ -99,11 +110,15 @@ export async function runWatchFanout(t: CoordinationTarget, o: WatchFanoutOption
         if (now >= measureFrom && now <= measureTo) eventsInWindow++;
         if (index >= firstMeasuredWrite && now <= measureTo + o.drainMs) {
           const acked = index < writes ? ackAt[index]! : 0;
-          let lag = 0;
+          let ackLag = 0;
           if (acked === 0 || acked > now) early++;
-          else lag = now - acked;
-          if (lagCount === lags.length) lags = grow(lags);
-          lags[lagCount++] = lag;
+          else ackLag = now - acked;
+          if (lagCount === lags.length) {
+            lags = grow(lags);
+            ackLags = grow(ackLags);
+          }
+          lags[lagCount] = now - sentAt[index]!;
+          ackLags[lagCount++] = ackLag;
         }
       },
       onEnd(why) {
@@ -130,13 +145,19 @@ export async function runWatchFanout(t: CoordinationTarget, o: WatchFanoutOption
     let writesInWindow = 0;
     try {
       for (let i = 0; ; i++) {
-        const sentAt = performance.now();
-        if (sentAt >= measureTo) break;
+        const loopAt = performance.now();
+        if (loopAt >= measureTo) break;
         if (o.rate > 0) {
           const slot = start + (i * 1000) / o.rate;
-          if (slot > sentAt) await sleep(slot - sentAt);
+          if (slot > loopAt) await sleep(slot - loopAt);
         }
-        if (firstMeasuredWrite === Number.POSITIVE_INFINITY && performance.now() >= measureFrom) firstMeasuredWrite = i;
+        const sendingAt = performance.now();
+        if (firstMeasuredWrite === Number.POSITIVE_INFINITY && sendingAt >= measureFrom) firstMeasuredWrite = i;
+        if (i === sentAt.length) {
+          sentAt = grow(sentAt);
+          ackAt = grow(ackAt);
+        }
+        sentAt[i] = sendingAt;
         try {
           await writer.put(`${prefix}${String(i).padStart(WATCH_KEY_DIGITS, '0')}`, value);
         } catch (err) {
@@ -148,10 +169,13 @@ export async function runWatchFanout(t: CoordinationTarget, o: WatchFanoutOption
           break;
         }
         const now = performance.now();
-        if (i === ackAt.length) ackAt = grow(ackAt);
         ackAt[i] = now;
         writes = i + 1;
-        if (now >= measureFrom && now <= measureTo) writesInWindow++;
+        if (now >= measureFrom && now <= measureTo) {
+          writesInWindow++;
+          if (writeCount === writeLatencies.length) writeLatencies = grow(writeLatencies);
+          writeLatencies[writeCount++] = now - sendingAt;
+        }
       }
     } finally {
       writer.close();
@@ -162,6 +186,8 @@ export async function runWatchFanout(t: CoordinationTarget, o: WatchFanoutOption
     const drainedMs = performance.now() - drainStart;
     const cpu = process.cpuUsage(cpuBefore);
     const sorted = lags.subarray(0, lagCount).sort();
+    const sortedAck = ackLags.subarray(0, lagCount).sort();
+    const sortedWrites = writeLatencies.subarray(0, writeCount).sort();
     const seconds = o.durationMs / 1000;
     return {
       watchers: o.watchers,
@@ -170,7 +196,11 @@ export async function runWatchFanout(t: CoordinationTarget, o: WatchFanoutOption
       lagP50Ms: percentile(sorted, 0.5),
       lagP99Ms: percentile(sorted, 0.99),
       lagMaxMs: lagCount > 0 ? sorted[lagCount - 1]! : NaN,
+      ackLagP50Ms: percentile(sortedAck, 0.5),
+      ackLagP99Ms: percentile(sortedAck, 0.99),
       early,
+      writeP50Ms: percentile(sortedWrites, 0.5),
+      writeP99Ms: percentile(sortedWrites, 0.99),
       expected,
       delivered,
       outOfOrder,
