@@ -10,6 +10,7 @@ import {
   type EndpointReadiness,
   type EndpointStatus,
   type PutOptions,
+  type WatchEvent,
 } from '../client/index.js';
 import {
   ClientUsageError,
@@ -25,13 +26,14 @@ import {
   type ParsedCommand,
 } from './client-args.js';
 import { describe, displayValue, errorJson, membersTable, oneLine, recordJson, statusJson, statusTable } from './client-format.js';
+import { LEASE_OPTIONS, LEASE_USAGE, runLease } from './lease-command.js';
 
 export interface ClientIo {
   readonly stdout: (s: string) => void;
   readonly stderr: (s: string) => void;
 }
 
-export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'compact', 'status', 'members', 'leader'] as const;
+export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'compact', 'watch', 'status', 'members', 'leader', 'lease'] as const;
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, compareFailed: 4 } as const;
 
@@ -124,6 +126,11 @@ const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
+  watch: {
+    usage: 'watch KEY | --prefix P [--from REV] [--prev-value]',
+    options: { prefix: { type: 'string' }, from: { type: 'string' }, 'prev-value': { type: 'boolean' } },
+    run: runWatch,
+  },
   status: {
     usage: 'status',
     options: {},
@@ -156,7 +163,60 @@ const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
+  lease: { usage: LEASE_USAGE, options: LEASE_OPTIONS, run: runLease },
 };
+
+/**
+ * One line per change until SIGINT or SIGTERM (exit 0), or until the history it needs is
+ * compacted (exit 1). The client resumes on another endpoint after a disconnect, so a node that
+ * goes away costs no event and repeats none.
+ */
+async function runWatch({ parsed, args, client, isJson, io }: Context): Promise<number> {
+  const prefix = stringFlag(parsed, 'prefix');
+  const usage = '(usage: raftkv watch KEY | --prefix P [--from REV] [--prev-value])';
+  if (prefix !== undefined && args.length > 0) throw new ClientUsageError(`"watch" takes KEY or --prefix P, not both ${usage}`);
+  if (prefix === undefined && args.length !== 1) throw new ClientUsageError(args.length === 0 ? `"watch" needs KEY or --prefix P ${usage}` : `"watch" got an unexpected argument "${args[1]}" ${usage}`);
+  const key = args[0];
+  if (key === '') throw new ClientUsageError('"watch" needs a non-empty KEY (or --prefix P; --prefix "" watches every key)');
+  const fromRevision = wholeNumberFlag(parsed, 'from', 1, Number.MAX_SAFE_INTEGER - 1);
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const events = client.watch(key !== undefined ? { key } : { prefix: prefix! }, {
+      ...(fromRevision !== undefined ? { fromRevision } : {}),
+      prevValue: parsed.values['prev-value'] === true,
+      signal: stop.signal,
+    });
+    for await (const event of events) {
+      if (event.type === 'progress') continue;
+      if (event.type === 'compacted') {
+        const message = `the history this watch needs is compacted (up to revision ${event.compactRevision}); start again with --from ${event.compactRevision} or later`;
+        io.stderr(isJson ? `${JSON.stringify({ error: { code: 'COMPACTED', message, compactRevision: event.compactRevision } })}\n` : `error: ${message}\n`);
+        return EXIT.failed;
+      }
+      io.stdout(isJson ? `${JSON.stringify(watchEventJson(event))}\n` : `${watchEventLine(event)}\n`);
+    }
+    return EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function watchEventJson(event: Exclude<WatchEvent, { type: 'progress' | 'compacted' }>): Record<string, unknown> {
+  const prev = event.prevValue === undefined ? {} : (({ text, isBase64 }) => ({ prevValue: text, ...(isBase64 ? { prevEncoding: 'base64' } : {}) }))(displayValue(event.prevValue));
+  if (event.type === 'delete') return { type: 'delete', key: event.key, modRevision: event.modRevision, ...prev };
+  const { text, isBase64 } = displayValue(event.value);
+  return { type: 'put', key: event.key, value: text, ...(isBase64 ? { encoding: 'base64' } : {}), createRevision: event.createRevision, modRevision: event.modRevision, version: event.version, lease: event.lease, ...prev };
+}
+
+/** `put KEY VALUE (revision R)` or `delete KEY (revision R)`, the value on one line. */
+function watchEventLine(event: Exclude<WatchEvent, { type: 'progress' | 'compacted' }>): string {
+  if (event.type === 'delete') return `delete ${oneLine(event.key)} (revision ${event.modRevision})`;
+  return `put ${oneLine(event.key)} ${oneLine(displayValue(event.value).text)} (revision ${event.modRevision})`;
+}
 
 async function runMembers({ parsed, args, client, isJson, io }: Context): Promise<number> {
   const action = args[0];
@@ -234,7 +294,7 @@ export async function runClientCommand(argv: string[], io: ClientIo, env: Readon
   const [name, ...rest] = argv;
   const command = name === undefined ? undefined : COMMANDS[name];
   if (command === undefined) {
-    io.stderr(name === undefined ? 'a command is required (put, get, del, list, compact, status, members, leader)\n' : `unknown command "${name}" (client commands: ${CLIENT_COMMANDS.join(', ')}; see raftkv --help)\n`);
+    io.stderr(name === undefined ? 'a command is required (put, get, del, list, compact, watch, status, members, leader)\n' : `unknown command "${name}" (client commands: ${CLIENT_COMMANDS.join(', ')}; see raftkv --help)\n`);
     return EXIT.usage;
   }
   let isJson = rest.includes('--json');

@@ -10,7 +10,7 @@ const USAGE = `usage: raftkv <command> [flags]
   serve     --id ID --data-dir DIR --peer-addr HOST:PORT --client-addr HOST:PORT --initial-cluster ID=HOST:PORT,...
   cluster   [--nodes 3] [--dir ./data] [--base-port 7000] [--secure]
             (--secure: its own CA, node certificates and tokens; HTTPS and mutual TLS between nodes)
-  put KEY VALUE | get KEY | del KEY | list PREFIX | status | members ... | leader transfer
+  put KEY VALUE | get KEY | del KEY | list PREFIX | watch KEY|--prefix P | status | members ... | leader transfer
             [--endpoints URL,URL] [--json] [--token T] [--cacert FILE] [--cert FILE --key FILE]
             (status exits 1 when no endpoint is ready: the cluster has no quorum)
 Every flag may also come from the environment: --data-dir is RAFTKV_DATA_DIR, --token is RAFTKV_TOKEN,

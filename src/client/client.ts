@@ -6,8 +6,10 @@ import { EndpointSelector } from './endpoint-selector.js';
 import { BadRequestError, RaftKvClientError, errorFromResponse } from './errors.js';
 import { Requester, networkError, parseErrorBody, type Answer, type RequestSpec } from './http.js';
 import { LeanHttpTransport } from './lean-transport.js';
+import * as leaseApi from './leases.js';
 import { badResponse, json, memberFromJson, numberField, objectBody, recordFromJson, statusFromJson } from './responses.js';
 import { toBytes, toJsonValue, utf8OrNull } from './values.js';
+import { watchEvents, type WatchConnectionOptions, type WatchEvent, type WatchOptions, type WatchTarget } from './watch.js';
 import {
   CONSISTENCY_LEVELS,
   DEFAULT_CLIENT_OPTIONS,
@@ -40,6 +42,7 @@ export class RaftKvClient {
   private readonly requester: Requester;
   private readonly attemptTimeoutMs: number;
   private readonly transport: LeanHttpTransport | undefined;
+  private readonly watchConnection: WatchConnectionOptions;
   private seq = 0;
 
   constructor(options: ClientOptions) {
@@ -66,6 +69,14 @@ export class RaftKvClient {
       backoffMs: positive(options.backoffMs ?? DEFAULT_CLIENT_OPTIONS.backoffMs, 'backoffMs'),
       maxBackoffMs: positive(options.maxBackoffMs ?? DEFAULT_CLIENT_OPTIONS.maxBackoffMs, 'maxBackoffMs'),
     });
+    this.watchConnection = {
+      endpoints: this.selector.endpoints,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      tls: { ...(options.ca !== undefined ? { ca: options.ca } : {}), ...(options.cert !== undefined ? { cert: options.cert } : {}), ...(options.key !== undefined ? { key: options.key } : {}) },
+      backoffMs: positive(options.backoffMs ?? DEFAULT_CLIENT_OPTIONS.backoffMs, 'backoffMs'),
+      maxBackoffMs: positive(options.maxBackoffMs ?? DEFAULT_CLIENT_OPTIONS.maxBackoffMs, 'maxBackoffMs'),
+      connectTimeoutMs: this.attemptTimeoutMs,
+    };
   }
 
   /** The endpoints as configured (normalised). */
@@ -144,6 +155,38 @@ export class RaftKvClient {
     const answer = await this.write(undefined, { method: 'POST', path: '/v1/compact', body: JSON.stringify({ revision: wholeNumber(revision, 'revision') }), contentType: 'application/json' });
     const body = json(answer);
     return { revision: numberField(body, 'revision', answer), compactRevision: numberField(body, 'compactRevision', answer) };
+  }
+
+  // Leases (docs/client.md "Leases"; the calls live in leases.ts).
+  /** Grants a lease; its TTL may come back raised to the cluster's minimum. */
+  grantLease(ttlSeconds: number, opts: leaseApi.GrantLeaseOptions = {}): Promise<leaseApi.LeaseGrant> {
+    return leaseApi.grantLease(this.requester, this.nextIdempotencyKey(), ttlSeconds, opts);
+  }
+  keepAliveLease(id: number, opts: { timeoutMs?: number } = {}): Promise<leaseApi.LeaseGrant> {
+    return leaseApi.keepAliveLease(this.requester, id, opts);
+  }
+  leaseTimeToLive(id: number, opts: { keys?: boolean } = {}): Promise<leaseApi.LeaseTimeToLive> {
+    return leaseApi.leaseTimeToLive(this.requester, id, opts);
+  }
+  leases(opts: { after?: number; limit?: number } = {}): Promise<leaseApi.LeaseList> {
+    return leaseApi.listLeases(this.requester, opts);
+  }
+  revokeLease(id: number): Promise<{ revision: number; deleted: number }> {
+    return leaseApi.revokeLease(this.requester, this.nextIdempotencyKey(), id);
+  }
+  /** Grants a lease and keeps it alive until close() or its loss (`lost`). */
+  lease(ttlSeconds: number, opts: leaseApi.KeepLeaseOptions = {}): Promise<leaseApi.KeptLease> {
+    return leaseApi.keepLease(this, ttlSeconds, opts);
+  }
+
+  /**
+   * The changes of a key or of a prefix, as they are applied, in revision order, each once: an
+   * async iterable that reconnects to the next endpoint after a disconnect and resumes right
+   * after the last event it gave (docs/client.md "Watch"). It ends on `signal`, on `break`, or
+   * after a `compacted` event; a request the nodes refuse (bad input, 401, 403) throws.
+   */
+  watch(target: WatchTarget, opts: WatchOptions = {}): AsyncIterable<WatchEvent> {
+    return { [Symbol.asyncIterator]: () => watchEvents(this.watchConnection, target, opts) };
   }
 
   /** An etcd-style transaction, applied atomically: `success` if every compare holds, else `failure`. */

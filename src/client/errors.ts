@@ -97,6 +97,9 @@ export class UnavailableError extends RaftKvClientError {
  * answer. The write may or may not have been applied; it was applied AT MOST once. Retrying it
  * with the same `idempotencyKey` (see `this.idempotencyKey`) is safe.
  */
+/** A lease grant named an id that another lease already has (409 LEASE_EXISTS). */
+export class LeaseExistsError extends RaftKvClientError {}
+
 export class OutcomeUnknownError extends RaftKvClientError {
   readonly idempotencyKey: string;
   constructor(message: string, status: number | null, idempotencyKey: string, options: { endpoint?: string; cause?: unknown } = {}) {
@@ -112,6 +115,7 @@ const BY_CODE: Readonly<Record<string, typeof RaftKvClientError>> = {
   PERMISSION_DENIED: PermissionDeniedError,
   TRANSFER_FAILED: TransferFailedError,
   NO_SPACE: NoSpaceError,
+  LEASE_EXISTS: LeaseExistsError,
 };
 
 const BY_STATUS: Readonly<Record<number, typeof RaftKvClientError>> = {

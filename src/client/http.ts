@@ -17,6 +17,8 @@ export interface RequestSpec {
   readonly idempotencyKey?: string;
   /** Statuses handed back to the caller instead of raised (404 for a get). */
   readonly passStatuses?: readonly number[];
+  /** This request's total time, retries included, instead of the client's timeoutMs (a lease keepalive must not outlast its TTL). */
+  readonly timeoutMs?: number;
 }
 
 export interface Answer {
@@ -54,7 +56,7 @@ export class Requester {
 
   async request(spec: RequestSpec): Promise<Answer> {
     const o = this.options;
-    const deadline = Date.now() + o.timeoutMs;
+    const deadline = Date.now() + (spec.timeoutMs ?? o.timeoutMs);
     const isWrite = spec.idempotencyKey !== undefined;
     let mayHaveApplied = false;
     let last: RaftKvClientError | undefined;
@@ -121,7 +123,7 @@ export class Requester {
         ...(lastRetryAfterMs !== undefined ? { retryAfterMs: lastRetryAfterMs } : {}),
       });
     }
-    throw new UnavailableError('DEADLINE', `no attempt fit in the ${o.timeoutMs} ms deadline`, null);
+    throw new UnavailableError('DEADLINE', `no attempt fit in the ${spec.timeoutMs ?? o.timeoutMs} ms deadline`, null);
   }
 
   /** One HTTP exchange with one node, no retries (e.g. status of every node). */

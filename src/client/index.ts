@@ -15,10 +15,15 @@ export {
   TlsError,
   UnavailableError,
   OutcomeUnknownError,
+  LeaseExistsError,
   TLS_FAILURES,
 } from './errors.js';
+export { LeaseLostError } from './leases.js';
+export type { GrantLeaseOptions, KeepLeaseOptions, KeptLease, LeaseGrant, LeaseList, LeaseTimeToLive } from './leases.js';
 export type { TlsFailure } from './errors.js';
 export { normalizeEndpoint } from './endpoint-selector.js';
+export { SseParser, watchEventFromJson } from './watch.js';
+export type { SseMessage, WatchCompactedEvent, WatchDeleteEvent, WatchEvent, WatchOptions, WatchProgressEvent, WatchPutEvent, WatchTarget } from './watch.js';
 export { CONSISTENCY_LEVELS, DEFAULT_CLIENT_OPTIONS } from './types.js';
 export type {
   AddMemberRequest,

@@ -120,6 +120,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private readonly history = new History();
   private leases = new Map<number, LeaseState>();
   private leaseBytes = 0;
+  /** Raised by every grant, revoke and restore: lets a lease keeper skip rescans when nothing changed. */
+  private leaseSetVersion = 0;
   /** Called after each applied command and each restore (watch hubs, lease keepers). */
   private readonly listeners: (() => void)[] = [];
   /** Σ over keys of the bytes a snapshot writes for the key's record: its exact size up front. */
@@ -212,6 +214,24 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   /** Lease ids in increasing order. */
   leaseIds(): number[] {
     return [...this.leases.keys()].sort((a, b) => a - b);
+  }
+
+  /** How many leases exist. */
+  get leaseCount(): number {
+    return this.leases.size;
+  }
+
+  /**
+   * Changes whenever the set of leases may have changed (a grant, a revoke, a restore); a lease
+   * keeper compares it with the one it last saw instead of rescanning every lease per command.
+   */
+  get leaseVersion(): number {
+    return this.leaseSetVersion;
+  }
+
+  /** The lease's TTL, or null if it does not exist; unlike lease(), without listing its keys. */
+  leaseTtlSeconds(id: number): number | null {
+    return this.leases.get(id)?.ttlSeconds ?? null;
   }
 
   /** The lease, or null if it does not exist (never granted, revoked or expired). */
@@ -420,12 +440,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     // A snapshot being written describes the state being replaced: it ends here.
     this.preserved = null;
     const keys = new Array<string>(state.records.length);
-    const data = new Map<string, StoredRecord>();
-    for (let i = 0; i < state.records.length; i++) {
-      const rec = state.records[i]!;
-      keys[i] = rec.key;
-      data.set(rec.key, rec);
-    }
+    for (let i = 0; i < state.records.length; i++) keys[i] = state.records[i]!.key;
+    const data = state.byKey;
     const sorted = SortedKeys.fromSorted(keys);
     if (sorted === null) throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
     let dataBytes = 0;
@@ -455,6 +471,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.history.reset(state.events, state.compactRevision);
     this.leases = leases;
     this.leaseBytes = leaseBytes;
+    this.leaseSetVersion++;
     this.idempotency.reset(state.logClock, state.idempotency);
     this.changed();
   }
@@ -501,6 +518,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     if (this.leases.has(cmd.id)) return { type: 'rejected', error: 'LEASE_EXISTS', message: `lease ${cmd.id} already exists`, index };
     this.leases.set(cmd.id, { ttlSeconds: cmd.ttlSeconds, keys: new Set() });
     this.leaseBytes += LEASE_OVERHEAD_BYTES;
+    this.leaseSetVersion++;
     return { type: 'leaseGrant', index, revision: this.rev, id: cmd.id, ttlSeconds: cmd.ttlSeconds };
   }
 
@@ -514,6 +532,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     if (keys.length > 0) this.rev = rev;
     this.leases.delete(cmd.id);
     this.leaseBytes -= LEASE_OVERHEAD_BYTES;
+    this.leaseSetVersion++;
     return { type: 'leaseRevoke', index, revision: this.rev, id: cmd.id, deleted: keys.length };
   }
 

@@ -5,7 +5,7 @@
 import { KvError, txnFromJson, DEFAULT_KV_LIMITS, type Command } from '../kv/index.js';
 import { describeAction, isPermitted, type Action, type Authenticator, type Principal } from './auth.js';
 import { ApiError } from './errors.js';
-import { decodeKey, parseJson } from './http-util.js';
+import { decodeKey, isLeasePath, parseJson } from './http-util.js';
 
 export interface AccessRequest {
   readonly method: string;
@@ -23,6 +23,8 @@ export function requestActions(r: AccessRequest): Action[] {
   }
   if (path === '/v1/kv' || path === '/v1/kv/') return [{ type: 'read-range', prefix: r.query.get('prefix') ?? '' }];
   if (path === '/v1/txn' && method === 'POST') return txnActions(r.body);
+  // A revoke also needs write access to the lease's keys, checked by its route (lease-routes.ts).
+  if (isLeasePath(path)) return [{ type: 'lease' }];
   const contended = /^\/v1\/(?:locks|elections)\/([^/]+)(?:\/[^/]+)?$/.exec(path);
   if (contended !== null) {
     // A lock or election NAME is the key prefix `NAME/` its contenders write under (locks.ts).
@@ -34,6 +36,13 @@ export function requestActions(r: AccessRequest): Action[] {
     }
     const range: Action = { type: 'read-range', prefix: `${name}/` };
     return method === 'GET' ? [range] : [range, { type: 'write', key: `${name}/` }];
+  }
+  if (path === '/v1/watch') {
+    // A malformed watch (both or neither) is left for the route's 400.
+    const key = r.query.get('key');
+    const prefix = r.query.get('prefix');
+    if ((key === null) === (prefix === null)) return [];
+    return [key !== null ? { type: 'read', key } : { type: 'read-range', prefix: prefix! }];
   }
   if ((path === '/v1/status' || path === '/v1/members' || path === '/v1/configuration' || path === '/metrics') && method === 'GET') {
     return [{ type: 'cluster-read' }];

@@ -295,6 +295,8 @@ export function createApiServer(options: ApiServerOptions): Api {
     } catch (err) {
       reply = errorReply(err, logger);
     }
+    // A stream answers on the node that holds it; nothing streamed is ever forwarded (requiresLeader).
+    if (reply.stream !== undefined) reply = errorReply(new ApiError('BAD_REQUEST', 'a streamed answer cannot be forwarded'));
     const headers: Record<string, string> = {};
     if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
     const revision = reply.headers?.['raftkv-revision'];
@@ -325,7 +327,7 @@ export function createApiServer(options: ApiServerOptions): Api {
       status: 204,
       headers: {
         'access-control-allow-methods': 'GET, PUT, POST, DELETE',
-        'access-control-allow-headers': 'authorization, content-type, idempotency-key, request-timeout',
+        'access-control-allow-headers': 'authorization, content-type, idempotency-key, request-timeout, last-event-id',
         'access-control-max-age': '600',
       },
     };
@@ -421,6 +423,15 @@ export function createApiServer(options: ApiServerOptions): Api {
       headers['vary'] = 'Origin';
     }
     for (const [k, v] of Object.entries(reply.headers ?? {})) if (SAFE_HEADER_VALUE.test(v)) headers[k] = v;
+    if (reply.stream !== undefined) {
+      try {
+        reply.stream(res, headers);
+      } catch (err) {
+        logger.error('could not start a stream; connection closed', { error: String(err) });
+        res.destroy();
+      }
+      return status;
+    }
     let body: Uint8Array;
     if (reply.bytes !== undefined) {
       headers['content-type'] = reply.contentType ?? 'application/octet-stream';

@@ -2,7 +2,7 @@
 // size and time), JSON, error replies, and a rate limit for error logs. Everything here treats
 // its input as hostile: a malformed value is an ApiError (a 4xx with a JSON error), never a throw
 // that could escape a request handler.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from './errors.js';
 import { recordToJson } from '../kv/index.js';
 import { CONSISTENCY_LEVELS, type Consistency, type KvRecordView, type ParsedRequest, type WriteConditions } from './api-types.js';
@@ -18,6 +18,11 @@ export interface Reply {
   readonly retryAfter?: number;
   /** Extra response headers (names in lower case). */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * A streamed answer (GET /v1/watch): called instead of writing a body, with the headers every
+   * answer carries (node, cluster, leader, CORS); it writes the head and owns `res` from then on.
+   */
+  readonly stream?: (res: ServerResponse, headers: Readonly<Record<string, string>>) => void;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -230,7 +235,7 @@ export function listingReply(items: readonly KvRecordView[], more: boolean, maxB
 
 /** Routes that act on a POST; a POST anywhere else is answered 404 or 405 by its route. */
 export function takesPost(path: string): boolean {
-  return path === '/v1/txn' || path.startsWith('/v1/members') || path === '/v1/leader/transfer' || path.startsWith('/v1/internal/');
+  return path === '/v1/txn' || path.startsWith('/v1/members') || path === '/v1/leader/transfer' || path.startsWith('/v1/internal/') || isLeasePath(path);
 }
 
 export function requireJsonContentType(req: IncomingMessage): void {
@@ -258,14 +263,22 @@ export function requiresLeader(r: ParsedRequest): boolean {
   }
   if (p === '/v1/txn') return r.method === 'POST';
   if (p.startsWith('/v1/members') || p === '/v1/leader/transfer') return r.method !== 'GET';
+  // The leader alone holds lease deadlines and acknowledges keepalives (leases.ts).
+  if (isLeasePath(p)) return true;
   return false;
+}
+
+/** /v1/leases and everything under it (lease-routes.ts). */
+export function isLeasePath(path: string): boolean {
+  return path === '/v1/leases' || path.startsWith('/v1/leases/');
 }
 
 export function routeName(url: string): string {
   const path = url.split('?')[0]!;
   if (path.startsWith('/v1/kv/')) return '/v1/kv/{key}';
   if (/^\/v1\/members\/[^/]+/.test(path)) return '/v1/members/{id}';
-  return ['/v1/kv', '/v1/txn', '/v1/status', '/v1/members', '/v1/leader/transfer', '/v1/configuration', '/healthz', '/livez', '/readyz', '/metrics'].includes(path) ? path : 'other';
+  if (path.startsWith('/v1/leases/')) return path.endsWith('/keepalive') ? '/v1/leases/{id}/keepalive' : '/v1/leases/{id}';
+  return ['/v1/kv', '/v1/txn', '/v1/watch', '/v1/leases', '/v1/status', '/v1/members', '/v1/leader/transfer', '/v1/configuration', '/healthz', '/livez', '/readyz', '/metrics'].includes(path) ? path : 'other';
 }
 
 export function consistencyParam(query: URLSearchParams): Consistency {

@@ -48,6 +48,10 @@ export interface NodeConfig {
   readonly walSegmentBytes: number;
   readonly maxClientConnections: number;
   readonly maxPeerConnections: number;
+  /** Open watches served at most (GET /v1/watch); more are answered 503. @default 10000 */
+  readonly maxWatchers?: number;
+  /** How often an idle watch gets a progress event (100 to 60000 ms). @default 5000 */
+  readonly watchProgressMs?: number;
   readonly clientTls: (TlsFiles & { readonly clientCertAuth: boolean }) | null;
   readonly peerTls: TlsFiles | null;
   readonly authFile: string | null;
@@ -78,6 +82,8 @@ export const DEFAULT_NODE_CONFIG = {
   walSegmentBytes: 64 << 20,
   maxClientConnections: 1024,
   maxPeerConnections: 256,
+  maxWatchers: 10_000,
+  watchProgressMs: 5000,
 } as const;
 
 /** What is wrong with --initial-cluster for a founder's first start, or null. */

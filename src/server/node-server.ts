@@ -27,7 +27,9 @@ import { ServiceStateMachine } from './member-registry.js';
 import { membershipRoutes, startAutoPromotion } from './membership.js';
 import { DEFAULT_AUTO_COMPACTION, coordinationRoutes, startAutoCompaction } from './coordination.js';
 import { lockRoutes } from './locks.js';
+import { setUpLeases } from './lease-routes.js';
 import { Gauge, Registry } from './metrics.js';
+import { WatchHub } from './watch.js';
 import { registerNodeMetrics } from './node-metrics.js';
 import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
 import { checkInitialCluster, DEFAULT_NODE_CONFIG, type NodeConfig } from './node-config.js';
@@ -167,14 +169,17 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       maxBodyBytes: cfg.maxValueBytes + 64 * 1024,
       maxResponseBytes: cfg.maxResponseBytes,
       maxConnections: cfg.maxClientConnections,
-      extraRoutes: (r) => membership?.(r) ?? coordination?.(r) ?? locks?.(r) ?? null,
+      extraRoutes: (r) => membership?.(r) ?? coordination?.(r) ?? leases?.routes(r) ?? locks?.(r) ?? watches.route(r),
       peerRoutes: {
         '/v1/internal/register': (r, from) => registerRoute(service!, r.body, from, r.deadline),
         '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline, r.query.has('lease')) }),
       },
     });
+    // Watches are served from this node's own applied state (watch.ts); they end when it stops.
+    const watches = new WatchHub(kvStateMachine, registry, { maxWatchers: cfg.maxWatchers ?? DEFAULT_NODE_CONFIG.maxWatchers, progressMs: cfg.watchProgressMs ?? DEFAULT_NODE_CONFIG.watchProgressMs, isStarted: false });
     await bind(() => listen(http.server, cfg.clientAddr), `client address ${hostPortText(cfg.clientAddr)}`);
     undo.push(() => closeServer(http.server));
+    undo.push(() => watches.close());
 
     // 3. The data dir: cluster.json first for a new founder (a crash before the bootstrap below
     // re-bootstraps identically from it), then the log.
@@ -241,9 +246,11 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const membership = membershipRoutes(membershipOptions);
     const coordination = coordinationRoutes({ service, kv: kvStateMachine });
     const locks = lockRoutes({ service, kv: kvStateMachine, maxKeyBytes: cfg.maxKeyBytes });
+    const leases = setUpLeases({ node: started, service, kv: kvStateMachine, registry, electionMs: cfg.electionMs, maxResponseBytes: cfg.maxResponseBytes, requestTimeoutMs: cfg.requestTimeoutMs, logger });
     appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
+    watches.start();
     logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.status().currentTerm, clusterId: identity.presented() });
 
     const timers = [
@@ -251,6 +258,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       startAutoPromotion(membershipOptions, cfg.heartbeatMs * 2, cfg.electionMs, (id) => access.lastHeard.get(id)),
       startLeaderDuties(service, started, sm, cfg, logger),
       startAutoCompaction(cfg.autoCompaction ?? DEFAULT_AUTO_COMPACTION, service, started, kvStateMachine, cfg.requestTimeoutMs, logger),
+      leases.timer,
     ].filter((t): t is NodeJS.Timeout => t !== null);
     undo.push(() => timers.forEach(clearInterval));
 
@@ -278,7 +286,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       await writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
-    return running({ cfg, node: started, transport, service, http: http.server, auth, timers, logger, io, lock, clientUrl: `${scheme}://${self.clientAddr}` });
+    return running({ cfg, node: started, transport, service, http: http.server, watches, auth, timers, logger, io, lock, clientUrl: `${scheme}://${self.clientAddr}` });
   } catch (err) {
     await undo.run(logger);
     if (err instanceof StartError) throw err;
@@ -392,6 +400,7 @@ interface RunningParts {
   readonly transport: TcpTransport;
   readonly service: KvService<unknown>;
   readonly http: import('node:http').Server;
+  readonly watches: WatchHub;
   readonly auth: Authenticator | undefined;
   readonly timers: readonly NodeJS.Timeout[];
   readonly logger: Logger;
@@ -408,6 +417,7 @@ function running(p: RunningParts): RunningNode {
     stopping ??= (async () => {
       p.timers.forEach(clearInterval);
       p.logger.info('shutting down', { reason });
+      p.watches.close();
       const closed = new Promise<void>((r) => p.http.close(() => r()));
       p.http.closeIdleConnections();
       // In-flight requests get a bounded time to finish; then they are cut.

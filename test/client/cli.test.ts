@@ -29,6 +29,12 @@ function assertUsage(r: Run, mentions: string | RegExp): void {
 
 const usageCases: [string[], string | RegExp][] = [
   [['get', 'k', '--bogus'], '--bogus'],
+  [['watch'], 'KEY or --prefix P'],
+  [['watch', 'a', '--prefix', 'b'], 'not both'],
+  [['watch', 'a', 'b'], 'unexpected argument "b"'],
+  [['watch', 'a', '--from', '0'], '--from'],
+  [['watch', 'a', '--prev-value=yes'], '--prev-value'],
+  [['watch', ''], 'non-empty KEY'],
   [['put', 'k', 'v', '--prev-exist', 'maybe'], '--prev-exist'],
   [['put', 'k', 'v', '--prev-index', '-3'], '--prev-index'],
   [['put', 'k', 'v', '--prev-index', 'x1'], '--prev-index'],

@@ -79,3 +79,25 @@ test('lease ids and TTLs out of range are refused at proposal and at apply', () 
   const r = d.apply({ type: 'leaseGrant', id: 1, ttlSeconds: 0 });
   assert.equal(r.type === 'rejected' && r.error, 'BAD_COMMAND');
 });
+
+test('leaseVersion changes with every grant, revoke and restore (and nothing else); leaseTtlSeconds and leaseCount read without the keys', () => {
+  const d = new Driver();
+  const v0 = d.sm.leaseVersion;
+  d.apply({ type: 'leaseGrant', id: 1, ttlSeconds: 10 });
+  const v1 = d.sm.leaseVersion;
+  assert.notEqual(v1, v0);
+  d.put('k', 'v', { lease: 1 });
+  d.put('k2', 'v');
+  assert.equal(d.sm.leaseVersion, v1, 'attaching a key changes no lease');
+  assert.equal(d.sm.leaseTtlSeconds(1), 10);
+  assert.equal(d.sm.leaseTtlSeconds(2), null);
+  assert.equal(d.sm.leaseCount, 1);
+  d.apply({ type: 'leaseGrant', id: 1, ttlSeconds: 10 }); // refused: LEASE_EXISTS
+  assert.equal(d.sm.leaseVersion, v1);
+  d.apply({ type: 'leaseRevoke', id: 1 });
+  assert.notEqual(d.sm.leaseVersion, v1);
+  assert.equal(d.sm.leaseCount, 0);
+  const v2 = d.sm.leaseVersion;
+  d.sm.restore(new KvStateMachine().snapshot());
+  assert.notEqual(d.sm.leaseVersion, v2);
+});

@@ -113,4 +113,10 @@ test('every route needs its permission; a transaction needs one for every key it
   assert.ok(denied(req('GET', '/v1/something-new')), 'deny by default');
   assert.ok(!denied(req('GET', '/v1/status')));
   assert.deepEqual(requestActions(req('POST', '/v1/txn', '{broken')), [], 'a malformed transaction names no key; its route answers 400');
+  assert.ok(!denied(req('GET', '/v1/watch', '', 'key=app/a')), 'a key watch reads the key');
+  assert.ok(denied(req('GET', '/v1/watch', '', 'key=other')));
+  assert.ok(!denied(req('GET', '/v1/watch', '', 'prefix=app/')), 'a prefix watch reads the range');
+  assert.ok(denied(req('GET', '/v1/watch', '', 'prefix=')), 'watching every key needs read on every key');
+  assert.ok(denied(req('GET', '/v1/watch', '', 'prefix=ap')));
+  assert.deepEqual(requestActions(req('GET', '/v1/watch', '', 'key=a&prefix=b')), [], 'a malformed watch names nothing; its route answers 400 before streaming');
 });

@@ -1,0 +1,250 @@
+// Lease expiry (API.md "Coordination", etcd's lessor): the leader alone decides when a lease has
+// run out, and commits that decision through the log as `{type:'leaseRevoke', expired:true}`;
+// every replica applies it the same way, and wall-clock time never enters the state machine.
+//
+// The deadlines live only in the leader's memory. The rules that keep "a lease kept alive within
+// its TTL never expires" true across leader changes (where etcd and Consul had their worst lease
+// bugs) are these, each enforced in one place below:
+//   1. A node decides nothing until it leads AND has committed an entry of its own term (§8: only
+//      then does it know what is committed; `Leadership.hasCommittedInTerm`).
+//   2. When it starts deciding, EVERY lease gets a fresh full TTL from that moment: it cannot know
+//      when the old leader last renewed one, so it must assume "just now" (etcd's Promote).
+//   3. A keepalive is acknowledged only after a ReadIndex round confirmed this node still leads
+//      (thesis §6.4), in the same term its deadlines belong to; a deposed leader cannot ack one.
+//   4. Losing leadership (or a new term) drops every deadline; deadlines never cross terms.
+//   5. A lease past its deadline, or with a revoke in flight, cannot be renewed: it is as good as
+//      gone, and the client learns it (404) instead of believing in a lease about to vanish.
+// Expiry is proposed a bounded number of leases per tick, so a mass expiry is no proposal storm;
+// a proposal that fails leaves the lease expired, and a later tick proposes it again.
+import type { KvResult, KvStateMachine, LeaseRevokeCommand } from '../kv/index.js';
+import { ApiError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/** What the keeper needs to know of the node's role (RaftNode.status()). */
+export interface Leadership {
+  readonly isLeader: boolean;
+  readonly term: number;
+  /** This node, as leader, has committed an entry of its current term (§8). */
+  readonly hasCommittedInTerm: boolean;
+}
+
+/** The store's leases as the keeper reads them (KvStateMachine). */
+export type LeaseStore = Pick<KvStateMachine, 'leaseIds' | 'leaseTtlSeconds' | 'leaseVersion' | 'leaseCount'>;
+
+export interface LeaseKeeperOptions {
+  readonly leadership: () => Leadership;
+  /**
+   * Resolves once a ReadIndex round confirmed this node still leads and it has applied what it
+   * had committed then; rejects otherwise (not leader, no quorum, past `deadline`).
+   */
+  readonly confirmLeadership: (deadline: number) => Promise<void>;
+  readonly leases: LeaseStore;
+  /** Proposes a revoke through the log; resolves with its applied result. */
+  readonly propose: (cmd: LeaseRevokeCommand, deadline: number) => Promise<KvResult | undefined>;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** @default 200 */
+  readonly tickMs?: number;
+  /** Expiry proposals started per tick, and in flight at once. @default 16 */
+  readonly maxRevokesPerTick?: number;
+  /** How long an expiry proposal may take before it is given up (and retried). @default 5000 */
+  readonly proposalTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+export const DEFAULT_LEASE_KEEPER_OPTIONS = { tickMs: 200, maxRevokesPerTick: 16, proposalTimeoutMs: 5000 } as const;
+
+/**
+ * The shortest TTL a grant gets, as etcd's minimum: one and a half election timeouts, in whole
+ * seconds, at least 1. A shorter lease could run out while the cluster elects a new leader, before
+ * its holder can reach anyone to renew it.
+ */
+export function minLeaseTtlSeconds(electionMs: number): number {
+  return Math.max(1, Math.ceil((1.5 * electionMs) / 1000));
+}
+
+export class LeaseKeeper {
+  /** The term the deadlines belong to; null while this node decides nothing (rule 1). */
+  private term: number | null = null;
+  /** Lease id → wall-clock ms at which it expires, on this leader's clock. */
+  private readonly deadlines = new Map<number, number>();
+  /** Leases whose expiry proposal is in flight. */
+  private readonly revoking = new Set<number>();
+  /** The store's leaseVersion the deadlines were last reconciled with. */
+  private seenVersion = -1;
+  /** No deadline (outside `revoking`) is earlier: ticks before it need not scan. */
+  private earliest = Number.POSITIVE_INFINITY;
+  private readonly now: () => number;
+  private readonly maxPerTick: number;
+  private readonly proposalTimeoutMs: number;
+  /** Leases this node expired (its revoke applied), and keepalives it acknowledged. */
+  readonly stats = { expired: 0, keepalives: 0 };
+
+  constructor(private readonly options: LeaseKeeperOptions) {
+    this.now = options.now ?? Date.now;
+    this.maxPerTick = options.maxRevokesPerTick ?? DEFAULT_LEASE_KEEPER_OPTIONS.maxRevokesPerTick;
+    this.proposalTimeoutMs = options.proposalTimeoutMs ?? DEFAULT_LEASE_KEEPER_OPTIONS.proposalTimeoutMs;
+  }
+
+  /** Runs `tick` every `tickMs` (unref'd); returns the timer to clear. */
+  start(): NodeJS.Timeout {
+    const timer = setInterval(() => this.tick(), this.options.tickMs ?? DEFAULT_LEASE_KEEPER_OPTIONS.tickMs);
+    timer.unref();
+    return timer;
+  }
+
+  /** Whether this node decides expiry now (it leads and has committed in its term). */
+  get isDeciding(): boolean {
+    return this.sync();
+  }
+
+  /**
+   * Brings the deadlines in line with the node's leadership and the store's leases; true when
+   * this node decides expiry. Cheap when nothing changed.
+   */
+  sync(): boolean {
+    const l = this.options.leadership();
+    if (!l.isLeader || !l.hasCommittedInTerm) {
+      // Rule 4: a node that does not lead keeps no deadline at all.
+      if (this.term !== null) this.reset(null);
+      return false;
+    }
+    if (this.term !== l.term) {
+      // Rules 2 and 4: a new leadership starts from nothing, and gives every lease a full TTL.
+      this.reset(l.term);
+    }
+    if (this.options.leases.leaseVersion !== this.seenVersion) this.reconcile();
+    return true;
+  }
+
+  /**
+   * One round of expiry: proposes revokes for at most `maxRevokesPerTick` leases past their
+   * deadline (earliest first), fewer while earlier proposals are still in flight.
+   */
+  tick(): void {
+    if (!this.sync()) return;
+    const t = this.now();
+    if (t < this.earliest) return;
+    const due: [number, number][] = [];
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const [id, deadline] of this.deadlines) {
+      if (this.revoking.has(id)) continue;
+      if (deadline <= t) due.push([id, deadline]);
+      if (deadline < earliest) earliest = deadline;
+    }
+    this.earliest = earliest;
+    const room = this.maxPerTick - this.revoking.size;
+    if (room <= 0 || due.length === 0) return;
+    due.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+    for (const [id] of due.slice(0, room)) this.expire(id, t);
+  }
+
+  /**
+   * A keepalive (rule 3): acknowledged only once this node has confirmed it leads, in the term
+   * its deadlines belong to, for a lease its applied state holds and that has not run out.
+   * Throws ApiError NO_LEADER (503: retry, the client finds the leader) or LEASE_NOT_FOUND (404).
+   */
+  async keepAlive(id: number, deadline: number): Promise<{ id: number; ttlSeconds: number }> {
+    if (!this.sync()) throw notDeciding();
+    const term = this.term;
+    const arrived = this.now();
+    this.checkAlive(id, arrived);
+    // Held while leadership is confirmed, so a tick during the round cannot expire a lease whose
+    // renewal arrived in time. Only ever later: at worst a lease outlives its TTL, never the reverse.
+    const held = this.deadlines.get(id);
+    const ttl = this.options.leases.leaseTtlSeconds(id);
+    if (held !== undefined && ttl !== null) this.deadlines.set(id, Math.max(held, arrived + ttl * 1000));
+    await this.options.confirmLeadership(deadline);
+    if (!this.sync() || this.term !== term) throw new ApiError('NO_LEADER', 'this node stopped leading while confirming the keepalive; retry');
+    const granted = this.options.leases.leaseTtlSeconds(id);
+    if (granted === null || this.revoking.has(id)) throw leaseNotFound(id);
+    this.deadlines.set(id, Math.max(this.deadlines.get(id) ?? 0, this.now() + granted * 1000));
+    this.stats.keepalives++;
+    return { id, ttlSeconds: granted };
+  }
+
+  /**
+   * Milliseconds left before the lease expires, on this leader's clock; null when the store holds
+   * no such lease. Throws NO_LEADER while this node decides nothing.
+   */
+  remainingMs(id: number): number | null {
+    if (!this.sync()) throw notDeciding();
+    const deadline = this.deadlines.get(id);
+    if (deadline === undefined) return null;
+    return Math.max(0, deadline - this.now());
+  }
+
+  /** Leases this keeper holds a deadline for (tests, metrics). */
+  get tracked(): number {
+    return this.deadlines.size;
+  }
+
+  private checkAlive(id: number, t: number): void {
+    const deadline = this.deadlines.get(id);
+    if (this.revoking.has(id) || (deadline !== undefined && deadline <= t)) {
+      throw new ApiError('LEASE_NOT_FOUND', `lease ${id} has expired (its revocation is being committed)`);
+    }
+  }
+
+  private reset(term: number | null): void {
+    this.deadlines.clear();
+    this.earliest = Number.POSITIVE_INFINITY;
+    this.term = term;
+    this.seenVersion = -1;
+    if (term === null) return;
+    const t = this.now();
+    for (const id of this.options.leases.leaseIds()) {
+      const ttl = this.options.leases.leaseTtlSeconds(id);
+      if (ttl !== null) this.setDeadline(id, t + ttl * 1000);
+    }
+    this.seenVersion = this.options.leases.leaseVersion;
+  }
+
+  /** A lease granted while this node leads gets its TTL from when it is first seen; revoked ones go. */
+  private reconcile(): void {
+    const store = this.options.leases;
+    const t = this.now();
+    for (const id of store.leaseIds()) {
+      if (this.deadlines.has(id)) continue;
+      const ttl = store.leaseTtlSeconds(id);
+      if (ttl !== null) this.setDeadline(id, t + ttl * 1000);
+    }
+    if (this.deadlines.size > store.leaseCount) {
+      for (const id of this.deadlines.keys()) if (store.leaseTtlSeconds(id) === null) this.deadlines.delete(id);
+    }
+    this.seenVersion = store.leaseVersion;
+  }
+
+  private setDeadline(id: number, deadline: number): void {
+    this.deadlines.set(id, deadline);
+    if (deadline < this.earliest) this.earliest = deadline;
+  }
+
+  private expire(id: number, t: number): void {
+    const term = this.term;
+    this.revoking.add(id);
+    this.options
+      .propose({ type: 'leaseRevoke', id, expired: true, time: t }, t + this.proposalTimeoutMs)
+      .then((result) => {
+        if (result?.type === 'leaseRevoke') {
+          this.stats.expired++;
+          this.options.logger?.info('lease expired', { lease: id, deleted: result.deleted, revision: result.revision });
+        }
+      })
+      .catch((err: unknown) => this.options.logger?.debug('lease expiry will be retried', { lease: id, error: String(err) }))
+      .finally(() => {
+        this.revoking.delete(id);
+        // Still here (the proposal failed) and still ours: due again at the next tick.
+        const deadline = this.deadlines.get(id);
+        if (deadline !== undefined && this.term === term && deadline < this.earliest) this.earliest = deadline;
+      });
+  }
+}
+
+function notDeciding(): ApiError {
+  return new ApiError('NO_LEADER', 'this node does not lead, or has not yet committed an entry of its term; retry');
+}
+
+function leaseNotFound(id: number): ApiError {
+  return new ApiError('LEASE_NOT_FOUND', `lease ${id} does not exist`);
+}
