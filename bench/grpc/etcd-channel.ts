@@ -1,9 +1,12 @@
-// One gRPC channel (one HTTP/2 connection) to one etcd member, and the unary calls the benchmark
-// makes on it. Every call in flight on the channel is a stream of that one connection, the way
-// etcd's own Go client (clientv3) talks to each endpoint. No retries: a failed call is reported
-// as it failed.
-import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
-import { etcdMethods, type EtcdMethods, type MemberListResponse, type PutRequest, type PutResponse, type RangeRequest, type RangeResponse, type StatusResponse, type UnaryMethod } from './etcd-proto.js';
+// One gRPC channel (one HTTP/2 connection) to one etcd member, and the calls the benchmarks make
+// on it: unary ones, and the bidirectional streams of Watch and LeaseKeepAlive. Every call in
+// flight on the channel is a stream of that one connection, the way etcd's own Go client
+// (clientv3) talks to each endpoint. No retries: a failed call is reported as it failed.
+import { Client, credentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import {
+  etcdMethods, type BidiMethod, type EtcdMethods, type Int64, type LeaseGrantResponse, type LeaseRevokeResponse, type LockResponse, type MemberListResponse,
+  type PutRequest, type PutResponse, type RangeRequest, type RangeResponse, type StatusResponse, type UnaryMethod, type UnlockResponse,
+} from './etcd-proto.js';
 
 export class EtcdChannel {
   private readonly client: Client;
@@ -38,6 +41,28 @@ export class EtcdChannel {
 
   status(timeoutMs: number): Promise<StatusResponse> {
     return this.call(this.methods.status, {}, timeoutMs);
+  }
+
+  leaseGrant(ttlSeconds: number, timeoutMs: number): Promise<LeaseGrantResponse> {
+    return this.call(this.methods.leaseGrant, { TTL: ttlSeconds }, timeoutMs);
+  }
+
+  leaseRevoke(id: Int64, timeoutMs: number): Promise<LeaseRevokeResponse> {
+    return this.call(this.methods.leaseRevoke, { ID: id }, timeoutMs);
+  }
+
+  /** v3lock's Lock: waits (up to `timeoutMs`) until the lock is held with `lease`. */
+  lock(name: Uint8Array, lease: Int64, timeoutMs: number): Promise<LockResponse> {
+    return this.call(this.methods.lock, { name, lease }, timeoutMs);
+  }
+
+  unlock(key: Uint8Array, timeoutMs: number): Promise<UnlockResponse> {
+    return this.call(this.methods.unlock, { key }, timeoutMs);
+  }
+
+  /** Opens a bidirectional stream (Watch, LeaseKeepAlive) on this channel; no deadline. */
+  bidi<Request, Response>(m: BidiMethod<Request, Response>): ClientDuplexStream<Request, Response> {
+    return this.client.makeBidiStreamRequest(m.path, m.serialize, m.deserialize);
   }
 
   close(): void {
