@@ -20,7 +20,7 @@ import { DEFAULT_FAULT_RUN_OPTIONS, FAULT_MIX_NAMES, NETWORK_MODES, type FaultMi
 import { DATA_ROOT_ENV, runFaults, verdictLine } from './run.js';
 
 const USAGE = `usage: npm run faults -- [--time SEC] [--seed S] [--nodes 3|5] [--mix ${FAULT_MIX_NAMES.join('|')}[,...]]
-                        [--network auto|netns|loopback] [--out DIR] [--clients N] [--keys N] [--set-clients N] [--lock-clients N] [--lease-clients N]
+                        [--network auto|netns|loopback] [--out DIR] [--clients N] [--keys N] [--set-clients N] [--lock-clients N] [--lease-clients N] [--watchers N]
                         [--fault-gap-ms MS] [--fault-duration-ms MS] [--heartbeat-ms MS] [--election-ms MS]
                         [--check-time-ms MS] [--secure] [--verbose]`;
 
@@ -38,6 +38,7 @@ const SPEC = {
   'set-clients': { type: 'string' },
   'lock-clients': { type: 'string' },
   'lease-clients': { type: 'string' },
+  watchers: { type: 'string' },
   'fault-gap-ms': { type: 'string' },
   'fault-duration-ms': { type: 'string' },
   'heartbeat-ms': { type: 'string' },
@@ -87,6 +88,7 @@ function parse(argv: string[]): { options: FaultRunOptions; insidePrefix: string
     setClients: int(values, 'set-clients', d.setClients, 0, 100),
     lockClients: int(values, 'lock-clients', d.lockClients, 0, 50),
     leaseClients: int(values, 'lease-clients', d.leaseClients, 0, 50),
+    watchers: int(values, 'watchers', d.watchers, 0, 50),
     faultGapMs: int(values, 'fault-gap-ms', d.faultGapMs, 10, 600_000),
     faultDurationMs: int(values, 'fault-duration-ms', d.faultDurationMs, 10, 600_000),
     heartbeatMs,

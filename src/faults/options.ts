@@ -55,6 +55,8 @@ export interface FaultRunOptions {
   readonly lockClients: number;
   /** Clients of the lease workload (no lease kept alive expires; lapsed ones go). @default 2 */
   readonly leaseClients: number;
+  /** Watchers of the watch workload (every acknowledged write seen once, in order, across reconnects). @default 2 */
+  readonly watchers: number;
   /** Mean pause between faults (ms). @default 1500 */
   readonly faultGapMs: number;
   /** Mean duration of one fault (ms). @default 2500 */
@@ -87,6 +89,7 @@ export const DEFAULT_FAULT_RUN_OPTIONS: Omit<FaultRunOptions, 'seed' | 'outDir'>
   setClients: 2,
   lockClients: 2,
   leaseClients: 2,
+  watchers: 2,
   faultGapMs: 1500,
   faultDurationMs: 2500,
   heartbeatMs: 50,

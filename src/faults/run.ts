@@ -11,6 +11,7 @@ import { Nemesis, type FaultEvent } from './nemesis.js';
 import { faultKindsFor, type FaultRunOptions } from './options.js';
 import { Random } from './random.js';
 import { readSet, runRegisterWorkload, runSetWorkload, type AddRecord, type RecordedOp, type WorkloadContext } from './workloads.js';
+import { checkWatches, startWatchWorkload, type WatchWorkloadResult } from './watch-workload.js';
 import { checkLeases, checkLeasesLapsed, checkLocks, runLeaseWorkload, runLockWorkload, type LeaseWorkloadResult, type LockWorkloadResult } from './coordination-workloads.js';
 
 /** Set by the netns supervisor: where node data dirs go (it removes the folder itself). */
@@ -39,6 +40,8 @@ export interface FaultRunSummary {
   readonly locks: { attempts: number; grants: number; fenced: number; refusals: Record<string, number> };
   /** The lease workload: leases kept alive (then left to lapse), and the reads that probed them. */
   readonly leases: { kept: number; reads: number };
+  /** The watch workload: writes acknowledged, watchers, events they saw in all, and their reconnects. */
+  readonly watch: { acked: number; watchers: number; events: number; reconnects: number };
   /** Run time (ms since the workloads started) of the earliest op a check blames; null if none. */
   readonly firstAnomalyMs: number | null;
   readonly recovery: string;
@@ -93,6 +96,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   let isSetRead = false;
   let locks: LockWorkloadResult = { grants: [], fenced: [], attempts: 0, refused: 0, refusals: new Map() };
   let leases: LeaseWorkloadResult = { probes: [] };
+  let watched: WatchWorkloadResult = { prefix: '', acked: new Map(), attempted: new Set(), watchers: [], startRevision: 0 };
   const authRefusals = { count: 0, sample: [] as string[] };
   try {
     await cluster.start();
@@ -113,6 +117,8 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     const set = runSetWorkload(ctx, rng.fork(2), options.setClients, runId);
     const lockRun = runLockWorkload(ctx, rng.fork(3), options.lockClients);
     const leaseRun = runLeaseWorkload(ctx, rng.fork(4), options.leaseClients, runId);
+    const watchRun = startWatchWorkload(ctx, rng.fork(5), options.watchers, runId);
+    watched = watchRun.result;
     const endMs = options.timeSec * 1000;
     const progress = setInterval(() => say(`${(now() / 1000).toFixed(0)}s: ${nemesis.total} faults so far`), 10_000);
     try {
@@ -129,6 +135,10 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     adds = setResult.adds;
     locks = await lockRun;
     leases = await leaseRun;
+    // The watchers keep reading until they have the last acknowledged write (or 20 s pass).
+    const lastRevision = Math.max(0, ...[...watched.acked.values()].map((a) => a.revision));
+    await watchRun.drain(lastRevision, 20_000);
+    await watchRun.done;
 
     try {
       await cluster.waitHealthy(30_000);
@@ -190,7 +200,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   if (lost.length > 0) reasons.push(`${lost.length} acknowledged adds lost (e.g. ${lost.slice(0, 3).join(', ')})`);
   if (phantom.length > 0) reasons.push(`${phantom.length} phantom elements (e.g. ${phantom.slice(0, 3).join(', ')})`);
   // The coordination workloads: mutual exclusion and fencing; leases kept alive never expire.
-  reasons.push(...checkLocks(locks), ...checkLeases(leases));
+  reasons.push(...checkLocks(locks), ...checkLeases(leases), ...checkWatches(watched));
 
   // The register history.
   writeFileSync(files.history, history.map((op) => JSON.stringify(op)).join('\n') + '\n');
@@ -244,6 +254,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     check: { outcome: result.outcome, line: checkLine, elapsedMs: Math.round(result.stats.elapsedMs) },
     locks: { attempts: locks.attempts, grants: locks.grants.length, fenced: locks.fenced.length, refusals: Object.fromEntries(locks.refusals) },
     leases: { kept: leases.probes.length, reads: leases.probes.reduce((n, p) => n + p.reads.length, 0) },
+    watch: { acked: watched.acked.size, watchers: watched.watchers.length, events: watched.watchers.reduce((n, w) => n + w.events.length, 0), reconnects: watched.watchers.reduce((n, w) => n + w.reconnects, 0) },
     firstAnomalyMs,
     recovery,
     convergence,
@@ -303,6 +314,6 @@ export function verdictLine(s: FaultRunSummary): string {
   return (
     `faults: ${s.verdict.toUpperCase()} seed=${s.seed} mix=${s.mixes.join('+')} network=${s.network}${s.secure ? ' security=tls+auth' : ''} nodes=${s.nodes} time=${s.timeSec}s ` +
     `ops=${s.ops.total} (register ${s.ops.total - s.set.attempted}: ok ${s.ops.ok}, unknown ${s.ops.unknown}, refused ${s.ops.failed}; set adds ${s.set.attempted}: acked ${s.set.acked}) ` +
-    `locks=${s.locks.grants}/${s.locks.attempts} leases=${s.leases.kept} faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
+    `locks=${s.locks.grants}/${s.locks.attempts} leases=${s.leases.kept} watch=${s.watch.events}/${s.watch.acked * s.watch.watchers} faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
   );
 }

@@ -22,6 +22,9 @@ import { authorizeActions } from './access.js';
 import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
 import { ClusterFileError, ClusterIdentity, foundingId, readClusterFile, tokenHash, type ClusterFile } from './identity.js';
 import { createKvBackend } from './kv-backend.js';
+import { ApiError } from './errors.js';
+import { errorReply, type Reply } from './http-util.js';
+import type { ParsedRequest } from './api-types.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServiceStateMachine } from './member-registry.js';
 import { membershipRoutes, startAutoPromotion } from './membership.js';
@@ -36,6 +39,9 @@ import { checkInitialCluster, DEFAULT_NODE_CONFIG, type NodeConfig } from './nod
 import { KvService } from './service.js';
 
 export { checkInitialCluster, DEFAULT_NODE_CONFIG, hasClusterFile, type NodeConfig, type TlsFiles } from './node-config.js';
+
+/** First path segments (`/v1/x`) of the routes the service adds once it is up. */
+const STARTED_ROUTES = new Set(['/v1/members', '/v1/configuration', '/v1/leader', '/v1/compact', '/v1/leases', '/v1/locks', '/v1/elections', '/v1/watch']);
 
 /** A start that failed; the message is one line for the operator. Nothing was left changed. */
 export class StartError extends Error {}
@@ -169,13 +175,15 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       maxBodyBytes: cfg.maxValueBytes + 64 * 1024,
       maxResponseBytes: cfg.maxResponseBytes,
       maxConnections: cfg.maxClientConnections,
-      extraRoutes: (r) => membership?.(r) ?? coordination?.(r) ?? leases?.routes(r) ?? locks?.(r) ?? watches.route(r),
+      // Until the service is up (step 4), these routes answer 503 STARTING, as the key-value ones do.
+      extraRoutes: (r) => (extraRoutes === null ? (STARTED_ROUTES.has(r.path.split('/').slice(0, 3).join('/')) ? Promise.resolve(errorReply(new ApiError('STARTING', `${cfg.id} is starting`))) : null) : extraRoutes(r)),
       peerRoutes: {
         '/v1/internal/register': (r, from) => registerRoute(service!, r.body, from, r.deadline),
         '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline, r.query.has('lease')) }),
       },
     });
     // Watches are served from this node's own applied state (watch.ts); they end when it stops.
+    let extraRoutes: ((r: ParsedRequest) => Promise<Reply> | null) | null = null;
     const watches = new WatchHub(kvStateMachine, registry, { maxWatchers: cfg.maxWatchers ?? DEFAULT_NODE_CONFIG.maxWatchers, progressMs: cfg.watchProgressMs ?? DEFAULT_NODE_CONFIG.watchProgressMs, isStarted: false });
     await bind(() => listen(http.server, cfg.clientAddr), `client address ${hostPortText(cfg.clientAddr)}`);
     undo.push(() => closeServer(http.server));
@@ -248,6 +256,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const locks = lockRoutes({ service, kv: kvStateMachine, maxKeyBytes: cfg.maxKeyBytes });
     undo.push(() => locks.close());
     const leases = setUpLeases({ node: started, service, kv: kvStateMachine, registry, electionMs: cfg.electionMs, maxResponseBytes: cfg.maxResponseBytes, requestTimeoutMs: cfg.requestTimeoutMs, logger });
+    extraRoutes = (r) => membership(r) ?? coordination(r) ?? leases.routes(r) ?? locks(r) ?? watches.route(r);
     appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);

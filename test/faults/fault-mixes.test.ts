@@ -88,6 +88,10 @@ describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { 
         assert.ok(s.ops.casOk > 0, `no CAS ever succeeded\n${context}`);
         assert.ok(s.set.acked >= 5 * SECONDS, `only ${s.set.acked} adds acknowledged\n${context}`);
         assert.ok(s.set.present >= s.set.acked, context);
+        // The coordination workloads ran too: locks granted with fenced writes, leases kept, watches fed.
+        assert.ok(s.locks.grants >= SECONDS && s.locks.fenced > 0, `only ${s.locks.grants} lock grants, ${s.locks.fenced} fenced writes\n${context}`);
+        assert.ok(s.leases.kept >= 2 && s.leases.reads > 0, context);
+        assert.ok(s.watch.acked >= 5 * SECONDS && s.watch.events >= s.watch.acked * s.watch.watchers, `watch: ${JSON.stringify(s.watch)}\n${context}`);
         if (c.mix === 'partition') {
           const partitions = ['isolate-leader', 'halves', 'bridge', 'ring', 'one-way'].reduce((n, k) => n + (s.faults.byKind[k] ?? 0), 0);
           assert.ok(partitions >= c.minFaults, context);
