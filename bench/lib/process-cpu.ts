@@ -1,21 +1,15 @@
 // CPU time of the servers under test, read from /proc (Linux): to say what each operation cost
 // the servers, whatever the client and the rest of the machine cost. Clock ticks are taken as
 // 1/100 s, the USER_HZ of every Linux this runs on (getconf CLK_TCK).
-import { readFileSync } from 'node:fs';
 import { pidsWithArgument } from './process-memory.js';
+import { procStatFields } from '../../src/storage/dir-lock.js';
 
 const TICKS_PER_SECOND = 100;
 
 /** User + system CPU seconds `pid` has used so far; null when it is gone. */
 export function processCpuSeconds(pid: number): number | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const fields = procStatFields(pid);
+  if (fields === null) return null;
   // Fields 14 (utime) and 15 (stime) of proc(5), counted from the state (field 3) at index 0.
   const ticks = Number(fields[11]) + Number(fields[12]);
   return Number.isFinite(ticks) ? ticks / TICKS_PER_SECOND : null;

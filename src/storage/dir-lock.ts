@@ -313,17 +313,25 @@ async function describeSelf(nodeId: string, guard: string | null): Promise<DataD
   };
 }
 
-/** State and start time of `pid` from /proc (null when unreadable, e.g. off Linux). */
-function readProcStat(pid: number): { readonly state: string; readonly startTime: string } | null {
+/**
+ * The fields of /proc/PID/stat from field 3 (the state) on, at index 0 (null when unreadable, e.g.
+ * off Linux). Synchronous on purpose: a tiny procfs read.
+ */
+export function procStatFields(pid: number): string[] | null {
   let text: string;
   try {
-    // Synchronous on purpose: a tiny procfs read, done at most a few times per start.
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return null;
   }
   // The command name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/** State and start time of `pid` from /proc (null when unreadable). */
+function readProcStat(pid: number): { readonly state: string; readonly startTime: string } | null {
+  const fields = procStatFields(pid);
+  if (fields === null) return null;
   const state = fields[0];
   const startTime = fields[19];
   return state === undefined || startTime === undefined ? null : { state, startTime };
