@@ -136,6 +136,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     locks = await lockRun;
     leases = await leaseRun;
     // The watchers keep reading until they have the last acknowledged write (or 20 s pass).
+    await watchRun.writing;
     const lastRevision = Math.max(0, ...[...watched.acked.values()].map((a) => a.revision));
     await watchRun.drain(lastRevision, 20_000);
     await watchRun.done;
@@ -204,6 +205,11 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
 
   // The register history.
   writeFileSync(files.history, history.map((op) => JSON.stringify(op)).join('\n') + '\n');
+  // The coordination workloads' records, for whoever reads a failure.
+  writeFileSync(
+    join(out, 'coordination.json'),
+    `${JSON.stringify({ locks: { ...locks, refusals: Object.fromEntries(locks.refusals) }, leases, watch: { ...watched, acked: Object.fromEntries(watched.acked), attempted: watched.attempted.size } })}\n`,
+  );
   const checked: HistoryOp<KvInput, KvOutput>[] = history
     .filter((op) => op.failed !== true)
     .map((op) => ({ process: op.process, call: op.call, ret: op.ret, input: op.input, output: op.output, ...(op.unknown ? { unknown: true } : {}) }));

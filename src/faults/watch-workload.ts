@@ -41,19 +41,35 @@ export interface WatchWorkloadResult {
 }
 
 /** Runs writers and watchers until ctx.isStopped(); then lets the watchers catch up (drain()). */
-export function startWatchWorkload(ctx: WorkloadContext, rng: Random, watchers: number, runId: string): { done: Promise<void>; drain: (untilRevision: number, ms: number) => Promise<void>; result: WatchWorkloadResult } {
+export function startWatchWorkload(
+  ctx: WorkloadContext,
+  rng: Random,
+  watchers: number,
+  runId: string,
+): { writing: Promise<void>; done: Promise<void>; drain: (untilRevision: number, ms: number) => Promise<void>; result: WatchWorkloadResult } {
   const result: WatchWorkloadResult = { prefix: `watch/${runId}/`, acked: new Map(), attempted: new Set(), watchers: [], startRevision: 0 };
   let watchStop = false;
   const stoppers: (() => void)[] = [];
+  let wrote = (): void => undefined;
+  // Settles once the writer has finished its last write (acknowledged or given up on): only then
+  // is the last acknowledged revision known.
+  const writing = new Promise<void>((resolve) => (wrote = resolve));
   const done = (async () => {
-    if (watchers === 0) return;
+    if (watchers === 0) {
+      wrote();
+      return;
+    }
     result.startRevision = await currentRevision(ctx, rng);
     const watching = Array.from({ length: watchers }, (_, i) => {
       const record: WatcherRecord = { id: i, events: [], reconnects: 0, fatal: null };
       result.watchers.push(record);
       return watcher(ctx, rng.fork(5000 + i), result, record, () => watchStop, (stop) => stoppers.push(stop));
     });
-    await writer(ctx, rng.fork(5100), result);
+    try {
+      await writer(ctx, rng.fork(5100), result);
+    } finally {
+      wrote();
+    }
     await Promise.race([Promise.all(watching), new Promise<void>((resolve) => stoppers.push(resolve))]);
   })();
   const drain = async (untilRevision: number, ms: number): Promise<void> => {
@@ -62,7 +78,7 @@ export function startWatchWorkload(ctx: WorkloadContext, rng: Random, watchers: 
     watchStop = true;
     for (const stop of stoppers) stop();
   };
-  return { done, drain, result };
+  return { writing, done, drain, result };
 }
 
 async function currentRevision(ctx: WorkloadContext, rng: Random): Promise<number> {

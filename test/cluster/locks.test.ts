@@ -77,6 +77,7 @@ test('an election: campaign, leader, proclaim, observe, resign hands over', asyn
       for (const line of decoder.decode(chunk).split('\n')) if (line.startsWith('data: ')) observed.push(line.slice(6));
     }
   }).catch(() => undefined);
+  await pollUntil('the observer connected and saw the leader', 5000, async () => (observed.length > 0 ? true : undefined));
   const second = b.campaign('svc', 'b:1', { ttlSeconds: 5 });
   assert.equal(new TextDecoder().decode((await a.electionLeader('svc'))!.value), 'a:1');
   await first.proclaim('a:2');
