@@ -145,8 +145,19 @@ export class LeaseKeeper {
    * Throws ApiError NO_LEADER (503: retry, the client finds the leader) or LEASE_NOT_FOUND (404).
    */
   async keepAlive(id: number, deadline: number): Promise<{ id: number; ttlSeconds: number }> {
+    const term = this.beginKeepAlive(id);
+    await this.options.confirmLeadership(deadline);
+    return this.finishKeepAlive(id, term);
+  }
+
+  /**
+   * The first half of keepAlive, before leadership is confirmed: checks the lease and holds its
+   * deadline; returns the term to hand to finishKeepAlive. (The simulator confirms leadership by
+   * its own ReadIndex between the halves.)
+   */
+  beginKeepAlive(id: number): number {
     if (!this.sync()) throw notDeciding();
-    const term = this.term;
+    const term = this.term!;
     const arrived = this.now();
     this.checkAlive(id, arrived);
     // Held while leadership is confirmed, so a tick during the round cannot expire a lease whose
@@ -154,7 +165,11 @@ export class LeaseKeeper {
     const held = this.deadlines.get(id);
     const ttl = this.options.leases.leaseTtlSeconds(id);
     if (held !== undefined && ttl !== null) this.deadlines.set(id, Math.max(held, arrived + ttl * 1000));
-    await this.options.confirmLeadership(deadline);
+    return term;
+  }
+
+  /** The second half of keepAlive, once leadership is confirmed: renews the lease, or throws. */
+  finishKeepAlive(id: number, term: number): { id: number; ttlSeconds: number } {
     if (!this.sync() || this.term !== term) throw new ApiError('NO_LEADER', 'this node stopped leading while confirming the keepalive; retry');
     const granted = this.options.leases.leaseTtlSeconds(id);
     if (granted === null || this.revoking.has(id)) throw leaseNotFound(id);

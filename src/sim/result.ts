@@ -15,6 +15,9 @@ export interface SimResult {
   /** Entries committed (the committed log's length). */
   readonly commits: number;
   readonly acknowledged: number;
+  /** Keep-alives the leaders' lease keepers acknowledged, and leases they expired (Lease Safety). */
+  readonly keepalivesAcked: number;
+  readonly leasesExpired: number;
   readonly elections: number;
   readonly events: number;
   readonly messages: number;

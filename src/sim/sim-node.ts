@@ -7,6 +7,8 @@
 // entry handed to storage, every hard state and entry made durable, every message as it leaves
 // (and whether before its Ready's sync), every entry applied.
 // A crash discards the core, the runtime, the state machine and everything queued but not synced.
+import { LeaseKeeper } from '../server/leases.js';
+import { encodeCommand } from '../kv/index.js';
 import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type MessagePort, type RuntimeHooks, type RuntimeStats, type StoragePort } from '../node/runtime.js';
 import { Raft, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../raft/index.js';
 import type { KvResult } from '../kv/index.js';
@@ -64,6 +66,11 @@ export class SimNode {
   isProvisioned = false;
   runtime: Runtime<KvResult | undefined> | null = null;
   sm: SimStateMachine | null = null;
+  /**
+   * The lease keeper `raftkv serve` runs (src/server/leases.ts), on this node's clock: it decides
+   * expiry while the node leads; the simulator ticks it, and confirms keep-alives by ReadIndex.
+   */
+  keeper: LeaseKeeper | null = null;
   /** Bumped at every crash and restart; events of an earlier life are ignored. */
   incarnation = 0;
   /** The hard state on stable storage (as the runtime knows it). */
@@ -179,6 +186,32 @@ export class SimNode {
       hooks: this.hooks,
       stats: this.stats,
     });
+    this.keeper = new LeaseKeeper({
+      leadership: () => ({ isLeader: core.role === 'leader', term: core.currentTerm, hasCommittedInTerm: core.termAt(core.commitIndex) === core.currentTerm }),
+      confirmLeadership: () => Promise.reject(new Error('the simulator confirms keep-alives by ReadIndex (beginKeepAlive, finishKeepAlive)')),
+      // Through the node's current store: a restore replaces it.
+      leases: {
+        leaseIds: () => this.sm!.store.leaseIds(),
+        leaseTtlSeconds: (id) => this.sm!.store.leaseTtlSeconds(id),
+        get leaseVersion() {
+          return sm.store.leaseVersion;
+        },
+        get leaseCount() {
+          return sm.store.leaseCount;
+        },
+      },
+      // Proposed at once; the simulator runs no promise callbacks mid-run, so the answer is never
+      // awaited (a lease whose expiry was lost is not retried by this incarnation: liveness only).
+      propose: (cmd) => {
+        try {
+          core.propose(encodeCommand(cmd));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+        return new Promise<never>(() => undefined);
+      },
+      now: () => this.host.now,
+    });
     if (isRestart) this.host.invariants.restart(this.slot, core, state.hardState, state.entries);
     else this.host.invariants.started(this.slot, this.id, state.hardState, core.lastIndex);
   }
@@ -186,6 +219,7 @@ export class SimNode {
   /** The core, the runtime, the state machine and everything waiting on them are gone. */
   private loseVolatileState(): void {
     this.runtime = null;
+    this.keeper = null;
     this.sm = null;
     this.syncInFlight = null;
     this.storing = null;

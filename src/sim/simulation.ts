@@ -135,6 +135,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       violation: found,
       commits: this.invariants.committed.commitIndex,
       acknowledged: this.workload.acknowledged,
+      keepalivesAcked: this.workload.keepalivesAcked,
+      leasesExpired: this.workload.leasesExpired,
       elections: this.invariants.electionSafety.elections,
       events: this.events,
       messages: this.network.sent,
@@ -304,6 +306,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
         const node = this.nodes[e.slot]!;
         if (node.incarnation !== e.incarnation || node.runtime === null) return;
         node.runtime.tick();
+        node.keeper?.tick();
         node.pump();
         this.afterStep(node);
         this.queue.schedule(this.now + this.tickIntervalMs[e.slot]!, EVENT_KINDS.tick, e.slot, e.incarnation);
@@ -354,7 +357,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       }
       case EVENT_KINDS.read: {
         if (this.healed) return;
-        const node = this.workload.read();
+        // A third of the reader's turns are keep-alives of the leases the client keeps.
+        const node = this.clientRng.chance(1 / 3) ? this.workload.keepAlive() : this.workload.read();
         if (node !== null) this.touch(node);
         this.queue.schedule(this.now + this.clientRng.range(0, 2 * this.profile.readIntervalMs), EVENT_KINDS.read, -1, 0);
         return;

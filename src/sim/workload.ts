@@ -4,7 +4,8 @@
 // linearizable reads through ReadIndex (and now and then through the leader lease, thesis
 // §6.4.1), and counts a proposal as acknowledged only when the node that accepted it applies
 // that very index with that very payload: what a 200 from the HTTP API promises.
-import { encodeCommand, type Command } from '../kv/index.js';
+import { COMMAND_TAG, decodeCommand, encodeCommand, KvError, type Command } from '../kv/index.js';
+import { InvariantViolation } from './invariants/violation.js';
 import { NotLeaderError, ProposalDroppedError, type Entry } from '../raft/index.js';
 import { bytesEqual } from './hash.js';
 import type { InvariantSuite } from './invariants/suite.js';
@@ -24,6 +25,9 @@ const READER = 1;
 const HISTORY_KEPT = 64;
 /** Lease ids the client grants, attaches and revokes: few, so that they meet. */
 const LEASES = 4;
+/** The leases the client keeps alive (1..KEPT); the others run out and the leader expires them. */
+const KEPT_LEASES = 2;
+const LEASE_TTL_SECONDS = 5;
 const HISTORY_SLACK = 32;
 
 export interface ClientProfile {
@@ -37,6 +41,14 @@ export class Workload {
   redirected = 0;
   readsIssued = 0;
   leaseReads = 0;
+  keepalivesAcked = 0;
+  leasesExpired = 0;
+  /** Keep-alives whose ReadIndex is in flight, by read id: begun on `node` by its keeper in `term`. */
+  private readonly keepalives = new Map<number, { node: SimNode; keeper: object; lease: number; term: number; call: number }>();
+  /** Lease id → the acknowledged keep-alives of its current incarnation (call time, TTL). */
+  private readonly renewed = new Map<number, { call: number; ttlMs: number }[]>();
+  /** Log indexes of revokes already checked (each entry is applied on every node). */
+  private readonly revokesSeen = new Set<number>();
   /** Highest index acknowledged so far: every read issued later must observe it. */
   private maxAcked = 0;
   private nextPayload = 1;
@@ -126,8 +138,61 @@ export class Workload {
     return node;
   }
 
+  /**
+   * A keep-alive as `raftkv serve` takes one (leases.ts): the node's keeper checks the lease and
+   * holds its deadline, a ReadIndex round confirms leadership, then the keeper renews it
+   * (readServed). Aimed at any node that believes it leads, as client keep-alives are forwarded.
+   */
+  keepAlive(): SimNode | null {
+    const node = this.anyLeader() ?? this.target(READER);
+    const keeper = node?.keeper ?? null;
+    if (node === null || keeper === null || node.core === null) return node;
+    const lease = 1 + this.rng.int(KEPT_LEASES);
+    let term: number;
+    try {
+      term = keeper.beginKeepAlive(lease);
+    } catch {
+      return node; // not deciding, or no such lease (yet): a client would retry
+    }
+    const id = this.nextRead++;
+    try {
+      node.core.readIndex(id);
+    } catch {
+      return node;
+    }
+    this.keepalives.set(id, { node, keeper, lease, term, call: this.now() });
+    return node;
+  }
+
+  /**
+   * Lease Safety, checked as each revoke is first applied: a lease the leader expires must have
+   * gone a whole TTL without an acknowledged keep-alive (counted from the keep-alive's call).
+   */
+  private checkRevoke(entry: Entry): void {
+    if (entry.type !== 'normal' || entry.data[0] !== COMMAND_TAG.leaseRevoke || this.revokesSeen.has(entry.index)) return;
+    this.revokesSeen.add(entry.index);
+    let cmd: Command;
+    try {
+      cmd = decodeCommand(entry.data);
+    } catch (err) {
+      if (err instanceof KvError) return;
+      throw err;
+    }
+    if (cmd.type !== 'leaseRevoke') return;
+    if (cmd.expired === true) {
+      this.leasesExpired++;
+      for (const r of this.renewed.get(cmd.id) ?? []) {
+        if (r.call + r.ttlMs > cmd.time) {
+          throw new InvariantViolation('Lease Safety', `lease ${cmd.id} was expired at ${cmd.time.toFixed(3)} ms though a keep-alive called at ${r.call.toFixed(3)} ms was acknowledged (TTL ${r.ttlMs} ms)`);
+        }
+      }
+    }
+    this.renewed.delete(cmd.id);
+  }
+
   /** `node` applied `entry`: acknowledge it if it is a proposal that node accepted. */
   applied(node: SimNode, entry: Entry): boolean {
+    this.checkRevoke(entry);
     const payload = node.pending.get(entry.index);
     if (payload === undefined) return false;
     node.pending.delete(entry.index);
@@ -139,6 +204,22 @@ export class Workload {
   }
 
   readServed(node: SimNode, requestId: number, servedAt: number): void {
+    const keepalive = this.keepalives.get(requestId);
+    if (keepalive !== undefined) {
+      this.keepalives.delete(requestId);
+      // The same incarnation of the node and its keeper, which must still lead in that term.
+      if (node !== keepalive.node || node.keeper !== keepalive.keeper || node.keeper === null) return;
+      try {
+        const r = node.keeper.finishKeepAlive(keepalive.lease, keepalive.term);
+        this.keepalivesAcked++;
+        const list = this.renewed.get(keepalive.lease) ?? [];
+        list.push({ call: keepalive.call, ttlMs: r.ttlSeconds * 1000 });
+        this.renewed.set(keepalive.lease, list);
+      } catch {
+        // Not acknowledged (no longer leading, or the lease is gone): nothing was promised.
+      }
+      return;
+    }
     const mustSee = this.readMustSee.get(requestId);
     if (mustSee === undefined) return;
     this.readMustSee.delete(requestId);
@@ -189,8 +270,9 @@ export class Workload {
     // A few leases, granted, attached to keys and revoked (or expired) as the leader decides:
     // the store applies both the same way, deleting the lease's keys at one revision.
     const lease = 1 + this.rng.int(LEASES);
-    if (kind < 0.02) cmd = { type: 'leaseGrant', id: lease, ttlSeconds: 5, time, idempotencyKey };
-    else if (kind < 0.035) cmd = { type: 'leaseRevoke', id: lease, time, idempotencyKey, ...(kind < 0.028 ? { expired: true } : {}) };
+    // Only the leader's keeper expires a lease (expired: true); the client revokes.
+    if (kind < 0.02) cmd = { type: 'leaseGrant', id: lease, ttlSeconds: LEASE_TTL_SECONDS, time, idempotencyKey };
+    else if (kind < 0.03) cmd = { type: 'leaseRevoke', id: lease, time, idempotencyKey };
     else if (kind < 0.1) cmd = { type: 'put', key, value, lease, time, idempotencyKey };
     else if (kind < 0.55) cmd = { type: 'put', key, value, time, idempotencyKey };
     else if (kind < 0.7) cmd = { type: 'delete', key, time, idempotencyKey };

@@ -23,6 +23,8 @@ export const INVARIANTS = [
   'Persist Before Send',
   'Apply Only Committed',
   'Runtime Contract',
+  // Issue 12: a lease the leader expires went a whole TTL without an acknowledged keep-alive.
+  'Lease Safety',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
 
