@@ -240,11 +240,16 @@ export function checkLocks(r: LockWorkloadResult): string[] {
   return problems.slice(0, 20);
 }
 
-function surelyAlive(g: LockGrant, t: number): boolean {
-  for (let i = g.acked.length - 1; i >= 0; i--) {
-    const k = g.acked[i]!;
+/**
+ * Whether a lease surely lived at time `t`: the last renewal called at or before `t` (the grant
+ * counts as one) was acknowledged less than a TTL before it. The leader renews after the call, so
+ * the lease lasts at least a TTL from it.
+ */
+function surelyAlive(lease: { readonly acked: readonly number[]; readonly ttlMs: number }, t: number): boolean {
+  for (let i = lease.acked.length - 1; i >= 0; i--) {
+    const k = lease.acked[i]!;
     if (k > t) continue;
-    return t - k < g.ttlMs;
+    return t - k < lease.ttlMs;
   }
   return false;
 }
@@ -314,15 +319,7 @@ export function checkLeases(r: LeaseWorkloadResult): string[] {
       if (read.value) continue;
       // Missing at some point between the read's call and answer: a violation only if the lease
       // surely lived through all of it.
-      const alive = (t: number): boolean => {
-        for (let i = p.acked.length - 1; i >= 0; i--) {
-          const k = p.acked[i]!;
-          if (k > t) continue;
-          return t - k < p.ttlMs;
-        }
-        return false;
-      };
-      if (alive(read.call) && alive(read.ret)) {
+      if (surelyAlive(p, read.call) && surelyAlive(p, read.ret)) {
         problems.push(`lease ${p.lease} (client ${p.client}) expired while kept alive: key ${p.key} missing at ${Math.round(read.call)}–${Math.round(read.ret)} ms, last renewal called ${Math.round(Math.max(...p.acked.filter((k) => k <= read.call)))} ms, TTL ${p.ttlMs} ms`);
       }
     }

@@ -5,6 +5,7 @@
 // revision order, with the value that was written, and nothing is seen that no writer attempted.
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { SseParser } from '../client/index.js';
 import { errorCode, exchange, ExchangeError, newAgent, sleep } from '../harness/index.js';
 import type { Random } from './random.js';
 import type { WorkloadContext } from './workloads.js';
@@ -170,33 +171,19 @@ async function watcher(ctx: WorkloadContext, rng: Random, result: WatchWorkloadR
           return;
         }
         res.setEncoding('utf8');
-        let buffer = '';
-        let data = '';
-        let id: string | null = null;
+        const parser = new SseParser();
         res.on('data', (chunk: string) => {
           alive();
-          buffer += chunk;
-          let nl: number;
-          while ((nl = buffer.indexOf('\n')) >= 0) {
-            const line = buffer.slice(0, nl).replace(/\r$/, '');
-            buffer = buffer.slice(nl + 1);
-            if (line === '') {
-              if (data !== '') {
-                const event = JSON.parse(data) as { type: string; key?: string; value?: string; modRevision?: number; revision?: number; compactRevision?: number };
-                if (event.type === 'put' || event.type === 'delete') {
-                  record.events.push({ revision: event.modRevision ?? -1, type: event.type, key: event.key ?? '', value: event.value ?? '' });
-                } else if (event.type === 'compacted') {
-                  record.fatal = `compacted at ${event.compactRevision}`;
-                }
-                if (id !== null) lastId = id;
+          for (const m of parser.feed(chunk)) {
+            if (m.data !== '') {
+              const event = JSON.parse(m.data) as { type: string; key?: string; value?: string; modRevision?: number; compactRevision?: number };
+              if (event.type === 'put' || event.type === 'delete') {
+                record.events.push({ revision: event.modRevision ?? -1, type: event.type, key: event.key ?? '', value: event.value ?? '' });
+              } else if (event.type === 'compacted') {
+                record.fatal = `compacted at ${event.compactRevision}`;
               }
-              data = '';
-              id = null;
-            } else if (line.startsWith('data:')) {
-              data += (data === '' ? '' : '\n') + line.slice(5).replace(/^ /, '');
-            } else if (line.startsWith('id:')) {
-              id = line.slice(3).replace(/^ /, '');
             }
+            if (m.id !== undefined) lastId = m.id;
           }
         });
         res.on('end', finish);

@@ -6,7 +6,7 @@ import type { RaftNode } from '../node/index.js';
 import type { KvResult, KvStateMachine } from '../kv/index.js';
 import { ApiError } from './errors.js';
 import type { ParsedRequest } from './api-types.js';
-import { allowParams, errorReply, expectMethod, fields, parseJson, revisionHeader, type Reply } from './http-util.js';
+import { replyOrError, allowParams, expectMethod, fields, parseJson, revisionHeader, type Reply } from './http-util.js';
 import { encodeChecked, settle, unexpected } from './kv-backend.js';
 import type { Logger } from './logger.js';
 import type { KvService } from './service.js';
@@ -21,7 +21,7 @@ export interface CoordinationOptions {
 
 export function coordinationRoutes(options: CoordinationOptions): (r: ParsedRequest) => Promise<Reply> | null {
   return (r) => {
-    if (r.path === '/v1/compact') return guarded(() => compact(options, r));
+    if (r.path === '/v1/compact') return replyOrError(() => compact(options, r));
     return null;
   };
 }
@@ -37,13 +37,6 @@ async function compact({ service, kv }: CoordinationOptions, r: ParsedRequest): 
   return { status: 200, json: { revision: result.revision, compactRevision: result.compactRevision }, headers: revisionHeader(result.revision) };
 }
 
-async function guarded(f: () => Promise<Reply>): Promise<Reply> {
-  try {
-    return await f();
-  } catch (err) {
-    return errorReply(err);
-  }
-}
 
 export const AUTO_COMPACTION_MODES = ['periodic', 'revision'] as const;
 export type AutoCompactionMode = (typeof AUTO_COMPACTION_MODES)[number];

@@ -143,6 +143,15 @@ export function readBody(req: IncomingMessage, max: number): Promise<Uint8Array>
   });
 }
 
+/** Runs a route; what it throws becomes the error reply (a route that answers, never rejects). */
+export async function replyOrError(f: () => Promise<Reply>): Promise<Reply> {
+  try {
+    return await f();
+  } catch (err) {
+    return errorReply(err);
+  }
+}
+
 export function errorReply(err: unknown, logger?: Logger): Reply {
   if (err instanceof ApiError) {
     return {

@@ -7,7 +7,7 @@ import { MAX_LEASE_TTL_SECONDS, type KvResult, type KvStateMachine } from '../kv
 import type { RaftNode } from '../node/index.js';
 import { isPermitted } from './auth.js';
 import { ApiError } from './errors.js';
-import { allowParams, errorReply, expectMethod, fields, idempotencyKey, parseJson, revisionHeader, type Reply } from './http-util.js';
+import { replyOrError, allowParams, expectMethod, fields, idempotencyKey, parseJson, revisionHeader, type Reply } from './http-util.js';
 import type { ParsedRequest } from './api-types.js';
 import { encodeChecked, settle, unexpected } from './kv-backend.js';
 import { LeaseKeeper, minLeaseTtlSeconds } from './leases.js';
@@ -36,12 +36,12 @@ const DEFAULT_LEASE_LIST_LIMIT = 1000;
 
 export function leaseRoutes(options: LeaseRouteOptions): (r: ParsedRequest) => Promise<Reply> | null {
   return (r) => {
-    if (r.path === '/v1/leases') return guarded(() => (r.method === 'POST' ? grant(options, r) : list(options, r)));
+    if (r.path === '/v1/leases') return replyOrError(() => (r.method === 'POST' ? grant(options, r) : list(options, r)));
     if (!r.path.startsWith('/v1/leases/')) return null;
     const rest = r.path.slice('/v1/leases/'.length).split('/');
-    if (rest.length === 1) return guarded(() => (r.method === 'DELETE' ? revoke(options, r, leaseIdParam(rest[0]!)) : timeToLive(options, r, leaseIdParam(rest[0]!))));
-    if (rest.length === 2 && rest[1] === 'keepalive') return guarded(() => keepAlive(options, r, leaseIdParam(rest[0]!)));
-    return guarded(async () => {
+    if (rest.length === 1) return replyOrError(() => (r.method === 'DELETE' ? revoke(options, r, leaseIdParam(rest[0]!)) : timeToLive(options, r, leaseIdParam(rest[0]!))));
+    if (rest.length === 2 && rest[1] === 'keepalive') return replyOrError(() => keepAlive(options, r, leaseIdParam(rest[0]!)));
+    return replyOrError(async () => {
       throw new ApiError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path.slice(0, 200)}`);
     });
   };
@@ -182,13 +182,6 @@ function wholeParam(query: URLSearchParams, name: string, fallback: number, min:
   return Number(v);
 }
 
-async function guarded(f: () => Promise<Reply>): Promise<Reply> {
-  try {
-    return await f();
-  } catch (err) {
-    return errorReply(err);
-  }
-}
 
 export interface LeaseSetupOptions {
   readonly node: RaftNode<unknown>;

@@ -11,10 +11,10 @@
 // so "no earlier key left" is a fact that no later write can undo. Waiting costs a check per
 // applied change under the name, not a poll.
 import type { ServerResponse } from 'node:http';
-import { MAX_LIST_LIMIT, type KvRecord, type KvResult, type KvStateMachine, type TxnCommand } from '../kv/index.js';
+import { MAX_LIST_LIMIT, valueToJson, type KvRecord, type KvResult, type KvStateMachine, type TxnCommand } from '../kv/index.js';
 import { ApiError } from './errors.js';
 import type { ParsedRequest } from './api-types.js';
-import { allowParams, errorReply, expectMethod, fields, parseJson, revisionHeader, type Reply } from './http-util.js';
+import { replyOrError, allowParams, decodeKey, expectMethod, fields, parseJson, revisionHeader, type Reply } from './http-util.js';
 import { encodeChecked, settle, unexpected } from './kv-backend.js';
 import type { CommandWriter } from './coordination.js';
 
@@ -33,7 +33,6 @@ export interface Contender {
   readonly lease: number;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
 /** Observers of elections one node serves at most (each is one connection and one small state). */
@@ -53,10 +52,10 @@ export function lockRoutes(options: LockRoutesOptions): LockRoutes {
     const m = /^\/v1\/(locks|elections)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
     if (m === null) return null;
     const kind = m[1] as 'locks' | 'elections';
-    return guarded(async () => {
-      const name = segment(m[2]!, 'name');
+    return replyOrError(async () => {
+      const name = decodeKey(m[2]!);
       checkName(name, options.maxKeyBytes);
-      const rest = m[3] === undefined ? undefined : segment(m[3], 'key');
+      const rest = m[3] === undefined ? undefined : decodeKey(m[3]);
       if (kind === 'locks') {
         if (rest === undefined) {
           expectMethod(r.method, ['POST']);
@@ -280,23 +279,7 @@ function contenderOf(rec: KvRecord): Contender {
 }
 
 function contenderJson(c: Contender): Record<string, unknown> {
-  let value: string;
-  let encoding: 'base64' | undefined;
-  try {
-    value = utf8.decode(c.value);
-  } catch {
-    value = Buffer.from(c.value).toString('base64');
-    encoding = 'base64';
-  }
-  return { key: c.key, revision: c.revision, lease: c.lease, value, ...(encoding !== undefined ? { encoding } : {}) };
-}
-
-function segment(raw: string, what: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new ApiError('BAD_REQUEST', `the ${what} in the path is not valid percent-encoded UTF-8`);
-  }
+  return { key: c.key, revision: c.revision, lease: c.lease, ...valueToJson(c.value) };
 }
 
 /** A name must leave room for `/` and a lease id in hex under the key limit; no empty name. */
@@ -306,10 +289,3 @@ function checkName(name: string, maxKeyBytes: number): void {
   if (/[\u0000-\u001f]/.test(name)) throw new ApiError('BAD_KEY', 'the name holds control characters');
 }
 
-async function guarded(f: () => Promise<Reply>): Promise<Reply> {
-  try {
-    return await f();
-  } catch (err) {
-    return errorReply(err);
-  }
-}

@@ -189,10 +189,10 @@ export class SimNode {
     this.keeper = new LeaseKeeper({
       leadership: () => ({ isLeader: core.role === 'leader', term: core.currentTerm, hasCommittedInTerm: core.termAt(core.commitIndex) === core.currentTerm }),
       confirmLeadership: () => Promise.reject(new Error('the simulator confirms keep-alives by ReadIndex (beginKeepAlive, finishKeepAlive)')),
-      // Through the node's current store: a restore replaces it.
+      // Through `sm.store`, which follows a restore (it replaces the store inside the wrapper).
       leases: {
-        leaseIds: () => this.sm!.store.leaseIds(),
-        leaseTtlSeconds: (id) => this.sm!.store.leaseTtlSeconds(id),
+        leaseIds: () => sm.store.leaseIds(),
+        leaseTtlSeconds: (id) => sm.store.leaseTtlSeconds(id),
         get leaseVersion() {
           return sm.store.leaseVersion;
         },

@@ -56,6 +56,12 @@ test('serve with a missing or bad flag exits non-zero with one line naming the f
     { what: '--initial-cluster giving this node another address', flag: '--initial-cluster', change: { 'initial-cluster': 'n1=127.0.0.1:1' } },
     { what: '--initial-cluster malformed', flag: '--initial-cluster', change: { 'initial-cluster': 'n1@127.0.0.1:1' } },
     { what: '--initial-cluster naming a node twice', flag: '--initial-cluster', change: { 'initial-cluster': `n1=${self},n1=${self}` } },
+    { what: 'an unknown --auto-compaction-mode', flag: '--auto-compaction-mode', change: { 'auto-compaction-mode': 'hourly', 'auto-compaction-retention': '1' } },
+    { what: '--auto-compaction-mode without a retention', flag: '--auto-compaction-retention', change: { 'auto-compaction-mode': 'revision' } },
+    { what: '--auto-compaction-retention not a count in revision mode', flag: '--auto-compaction-retention', change: { 'auto-compaction-mode': 'revision', 'auto-compaction-retention': '1h' } },
+    { what: '--auto-compaction-retention not a duration in periodic mode', flag: '--auto-compaction-retention', change: { 'auto-compaction-retention': 'soon' } },
+    { what: '--max-watchers of 0', flag: '--max-watchers', change: { 'max-watchers': '0' } },
+    { what: '--watch-progress-ms not a number', flag: '--watch-progress-ms', change: { 'watch-progress-ms': 'often' } },
     { what: 'an unknown flag', flag: '--bogus', change: {}, extra: ['--bogus', '1'] },
     { what: 'a bad RAFTKV_HEARTBEAT_MS from the environment', flag: 'heartbeat-ms', change: {}, env: { RAFTKV_HEARTBEAT_MS: 'soon' } },
   ];
