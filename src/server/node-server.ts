@@ -50,6 +50,8 @@ export interface NodeIo {
   /** Lines for the operator (removal, refusal); the structured log gets them too. */
   readonly notice: (line: string) => void;
   readonly logger?: Logger;
+  /** RaftNodeOptions.downSinceMs: 0 from a process that runs this one node; else left out. */
+  readonly downSinceMs?: number;
 }
 
 export interface StopInfo {
@@ -211,6 +213,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       snapshotEntries: cfg.snapshotEntries,
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
       snapshotLogPercent: cfg.snapshotLogPercent,
+      ...(io.downSinceMs !== undefined ? { downSinceMs: io.downSinceMs } : {}),
       logger,
     });
     node = started;
