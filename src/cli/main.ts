@@ -5,11 +5,15 @@ import { runCluster, type Io } from './cluster.js';
 import { runClientCommand } from './client-commands.js';
 import { UsageError } from './flags.js';
 import { runServe } from './serve.js';
+import { runSnapshot } from './snapshot-command.js';
+import { runRecover } from './recover-command.js';
 
 const USAGE = `usage: raftkv <command> [flags]
   serve     --id ID --data-dir DIR --peer-addr HOST:PORT --client-addr HOST:PORT --initial-cluster ID=HOST:PORT,...
   cluster   [--nodes 3] [--dir ./data] [--base-port 7000] [--secure]
             (--secure: its own CA, node certificates and tokens; HTTPS and mutual TLS between nodes)
+  snapshot  save FILE [--endpoints ...] | restore FILE --data-dir DIR --id ID --initial-cluster ...
+  recover   --inspect --data-dir DIR | --force-new-cluster --data-dir DIR
   put KEY VALUE | get KEY | del KEY | list PREFIX | watch KEY|--prefix P | status | members ... | leader transfer
             [--endpoints URL,URL] [--json] [--token T] [--cacert FILE] [--cert FILE --key FILE]
             (status exits 1 when no endpoint is ready: the cluster has no quorum)
@@ -29,6 +33,10 @@ async function main(argv: string[]): Promise<number> {
       return runServe(rest, io);
     case 'cluster':
       return runCluster(rest, io);
+    case 'snapshot':
+      return runSnapshot(rest, io);
+    case 'recover':
+      return runRecover(rest, io);
     case undefined:
     case 'help':
     case '--help':
