@@ -7,9 +7,12 @@ import { UsageError } from './flags.js';
 import { runServe } from './serve.js';
 import { runSnapshot } from './snapshot-command.js';
 import { runRecover } from './recover-command.js';
+import { translateUrlFlags } from './url-flags.js';
 
 const USAGE = `usage: raftkv <command> [flags]
   serve     --id ID --data-dir DIR --peer-addr HOST:PORT --client-addr HOST:PORT --initial-cluster ID=HOST:PORT,...
+            [--advertise-peer-addr H:P --advertise-client-addr H:P] (or etcd's --listen-peer-urls, --listen-client-urls,
+            --initial-advertise-peer-urls, --advertise-client-urls)
   cluster   [--nodes 3] [--dir ./data] [--base-port 7000] [--secure]
             (--secure: its own CA, node certificates and tokens; HTTPS and mutual TLS between nodes)
   snapshot  save FILE [--endpoints ...] | restore FILE --data-dir DIR --id ID --initial-cluster ...
@@ -30,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return runServe(rest, io);
+      return runServe(translateUrlFlags(rest), io);
     case 'cluster':
       return runCluster(rest, io);
     case 'snapshot':
