@@ -11,8 +11,9 @@
 // force) and registry records forgetting the other members, all in a term above any it has seen,
 // and marks the whole log committed. So it keeps EVERY entry it held, committed or not: an entry
 // the old cluster never committed (its client got no answer, or a timeout) becomes committed
-// here. That is the price of going on without a quorum, and why the survivor with the highest
-// last index (then term) is the one to pick. The cluster id stays; old members are no longer
+// here. That is the price of going on without a quorum, and why the survivor whose log is the
+// most up to date (§5.4.1: the highest last term, then the highest last index) is the one to pick,
+// as an election among the survivors would. The cluster id stays; old members are no longer
 // members, and are heard on the peer port only once added again (with an empty data dir).
 import type { Configuration, Entry, InitialState } from '../raft/index.js';
 import { decodeConfiguration, encodeConfiguration } from '../raft/index.js';
@@ -150,7 +151,7 @@ function describe(s: Inspection): string {
     `node ${s.id} of cluster ${s.clusterId ?? '(none yet)'} in ${s.dataDir}\n` +
     `  last index ${s.lastIndex} (term ${s.lastTerm}), commit index ${s.commitIndex}, current term ${s.currentTerm}, voted for ${s.votedFor ?? '-'}\n` +
     `  snapshot at ${s.snapshotIndex} (term ${s.snapshotTerm}); membership: ${members}\n` +
-    `  choose the survivor with the highest last index, then the highest last term\n`
+    `  recover the survivor whose log is the most up to date: the highest last term, then the highest last index (§5.4.1)\n`
   );
 }
 
