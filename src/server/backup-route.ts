@@ -10,7 +10,8 @@
 // BOUNDED. The snapshot is the runtime's own local snapshot (sliced, copy-on-write, saved to the
 // data dir as usual), and the answer is streamed from that file a chunk at a time, waiting for the
 // socket to drain: the node never holds the backup in memory beside its store. At most
-// `maxConcurrent` are served at once (503 OVERLOADED beyond). A client that goes away ends it.
+// `maxConcurrent` are served at once (503 OVERLOADED beyond). A client that goes away, or takes
+// nothing for a minute, ends it.
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
@@ -24,6 +25,8 @@ import { BACKUP_TRAILER_BYTES, backupHash, encodeBackupHead } from './backup-for
 
 export const SNAPSHOT_PATH = '/v1/snapshot';
 const CHUNK_BYTES = 1 << 20;
+/** A client that takes nothing for this long is dropped: it would hold the file and the slot. */
+const STALL_MS = 60_000;
 
 export interface BackupRouteOptions {
   readonly nodeId: string;
@@ -136,10 +139,15 @@ async function streamBackup(res: ServerResponse, headers: Readonly<Record<string
   const write = async (chunk: Buffer): Promise<void> => {
     if (isGone) return;
     if (!res.write(chunk)) {
+      const stalled = setTimeout(() => {
+        logger.warn('backup client took nothing for a minute; dropping it', { stalledMs: STALL_MS });
+        res.destroy();
+      }, STALL_MS);
       await new Promise<void>((resolve) => {
         wake = resolve;
         res.once('drain', resolve);
       });
+      clearTimeout(stalled);
       wake = null;
     }
   };

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { makeTempDir, removeTempDir, runMain, TestCluster, type TestNode } from '../cluster/harness.js';
+import { makeTempDir, pollUntil, removeTempDir, runMain, TestCluster, type TestNode } from '../cluster/harness.js';
 import { http } from '../cluster/http.js';
 import { RaftKvClient } from '../../src/client/index.js';
 
@@ -245,3 +245,37 @@ async function fetchFirstBytes(url: string): Promise<number> {
     req.end();
   });
 }
+
+test('abuse: one backup at a time per node: a second while one streams gets 503 OVERLOADED, and the slot is free again once the first client leaves', async () => {
+  // More than the kernel buffers of one loopback connection hold, so a client that reads nothing
+  // keeps the stream (and the slot) busy.
+  const node = source.nodes[0]!;
+  const big = 'x'.repeat(1_000_000);
+  for (let i = 0; i < 24; i++) assert.equal((await http(node.url, `/v1/kv/big%2F${i}`, { method: 'PUT', body: big, timeoutMs: 20_000 })).status, 200);
+  const { request } = await import('node:https');
+  const ca = readFileSync(source.security!.ca.cert);
+  const headers = { authorization: `Bearer ${source.security!.adminToken}` };
+  const stalled = await new Promise<import('node:http').ClientRequest>((resolve, reject) => {
+    const req = request(new URL('/v1/snapshot', node.url), { ca, headers }, (res) => {
+      assert.equal(res.statusCode, 200);
+      res.pause();
+      resolve(req);
+    });
+    req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+    req.setTimeout(20_000, () => req.destroy(new Error('no answer')));
+    req.end();
+  });
+  try {
+    const second = await http(node.url, '/v1/snapshot', { timeoutMs: 20_000 });
+    assert.equal(second.status, 503, second.text.slice(0, 200));
+    assert.equal(second.json<{ error: { code: string } }>().error.code, 'OVERLOADED');
+    assert.ok(Number(second.headers['retry-after']) > 0, 'with Retry-After');
+  } finally {
+    stalled.destroy();
+  }
+  await pollUntil('the slot to be free after the stalled client left', 10_000, async () => {
+    const r = await http(node.url, '/v1/snapshot', { timeoutMs: 30_000 });
+    return r.status === 200 ? r : undefined;
+  }, 200);
+  for (let i = 0; i < 24; i++) await http(node.url, `/v1/kv/big%2F${i}`, { method: 'DELETE' });
+});
