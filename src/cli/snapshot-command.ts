@@ -6,7 +6,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { BACKUP_TRAILER_BYTES, BackupFileError, backupHash, parseBackupHead, type BackupHeader } from '../server/backup-format.js';
 import { SNAPSHOT_PATH } from '../server/backup-route.js';
 import { ClientUsageError, DEFAULT_CLI_TIMEOUT_MS, endpointsFrom, expectPositionals, parseCommand, securityFrom, stringFlag, wholeNumberFlag, type ClientSecurity } from './client-args.js';
@@ -47,7 +47,9 @@ export async function runSnapshot(argv: readonly string[], io: SnapshotIo, env: 
       io.stderr(`raftkv: ${err.message}\n`);
       return 1;
     }
-    throw err;
+    // Anything else (a data dir that is a file, a full disk, a lock held by a running node): one line.
+    io.stderr(`raftkv: snapshot ${sub} failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+    return 1;
   }
 }
 
@@ -153,7 +155,12 @@ async function download(endpoint: string, target: string, security: ClientSecuri
       if (Number.isFinite(expected) && total > expected) throw new SaveError(`${endpoint} sent more than the ${expected} bytes it announced`);
       if (head !== null) {
         head = Buffer.concat([head, c]);
-        const parsedHead = parseBackupHead(basename(target), head, null);
+        let parsedHead: ReturnType<typeof parseBackupHead>;
+        try {
+          parsedHead = parseBackupHead(endpoint, head, null);
+        } catch (err) {
+          throw new SaveError(`${endpoint} did not send a raftkv backup: ${(err as BackupFileError).reason ?? String(err)}`);
+        }
         if (parsedHead !== 'more') {
           header = parsedHead.header;
           headBytes = parsedHead.headBytes;

@@ -14,10 +14,26 @@ import { makeTempDir, removeTempDir } from '../../src/harness/index.js';
 
 const DRIVER = fileURLToPath(new URL('./multi-ip-driver.js', import.meta.url));
 
+/** Namespaces of an earlier run of this test that was killed before it could remove them. */
+function sweepStale(): void {
+  for (const ns of listNamespaces()) {
+    const m = /^rkvo(\d+)-/.exec(ns);
+    if (m === null) continue;
+    let isAlive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      isAlive = false;
+    }
+    if (!isAlive) destroyNamespaces(`rkvo${m[1]}-`);
+  }
+}
+
 test('3 nodes on distinct IPs, bound to 0.0.0.0, advertising their own address over TLS: a rolling restart under writes loses nothing acknowledged', { timeout: 120_000 }, async (t) => {
   assert.ok(canUseNetns(), 'this test needs root and a working `ip netns` (network namespaces); it runs in CI as root and must not be skipped');
   // Not the fault suite's `rkvf` prefix: its sweep removes namespaces whose owner is not a fault run.
   const prefix = `rkvo${process.pid}-`;
+  sweepStale();
   const root = makeTempDir('multi-ip');
   const removeNamespaces = (): void => void destroyNamespaces(prefix);
   process.on('exit', removeNamespaces);
