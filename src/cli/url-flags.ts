@@ -5,7 +5,8 @@
 //   --advertise-client-urls URL       what clients are told          (= --advertise-client-addr)
 //   --initial-advertise-peer-urls URL what other members dial        (= --advertise-peer-addr)
 //
-// Each also from the environment (RAFTKV_LISTEN_CLIENT_URLS, ...). They are rewritten into the
+// Each also from the environment (RAFTKV_LISTEN_CLIENT_URLS, ...); --initial-cluster may name
+// members by URL too (`a=https://10.0.0.1:2380`), as etcd's does. They are rewritten into the
 // HOST:PORT flags before `serve` parses its flags, so there is one meaning for each address. A node
 // listens on one address per port: a list of URLs, a URL with a path, credentials or a query, a
 // scheme that disagrees with the TLS flags (https needs the certificate flags, http must not
@@ -88,5 +89,22 @@ export function translateUrlFlags(argv: readonly string[], env: NodeJS.ProcessEn
     const hostPort = urlToHostPort(given.value, given.source, hasTls, f.tlsFlag);
     out = [...without(out, f.url), `--${f.addr}`, hostPort];
   }
-  return out;
+  return translateInitialCluster(out, env);
+}
+
+/**
+ * etcd writes --initial-cluster as `ID=https://HOST:PORT,...`; raftkv as `ID=HOST:PORT,...`. A
+ * member given as a URL is checked as --initial-advertise-peer-urls is (one URL, scheme agreeing
+ * with the peer TLS flags) and written as HOST:PORT.
+ */
+function translateInitialCluster(argv: string[], env: NodeJS.ProcessEnv): string[] {
+  const given = lookup(argv, 'initial-cluster', env);
+  if (given === undefined || !given.value.includes('://')) return argv;
+  const hasTls = lookup(argv, 'peer-cert-file', env) !== undefined;
+  const members = given.value.split(',').map((part) => {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || !part.slice(eq + 1).includes('://')) return part;
+    return `${part.slice(0, eq)}=${urlToHostPort(part.slice(eq + 1), `${given.source} (member ${part.slice(0, eq)})`, hasTls, 'peer-cert-file')}`;
+  });
+  return [...without(argv, 'initial-cluster'), '--initial-cluster', members.join(',')];
 }

@@ -13,6 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { makeTempDir, pollUntil, removeTempDir, runMain, TestCluster, type TestNode } from '../cluster/harness.js';
 import { http } from '../cluster/http.js';
 import { RaftKvClient } from '../../src/client/index.js';
+import { KvStateMachine } from '../../src/kv/index.js';
+import { ServiceStateMachine } from '../../src/server/member-registry.js';
+import { verifyBackup } from '../../src/server/backup-format.js';
 
 interface Item {
   readonly key: string;
@@ -278,4 +281,18 @@ test('abuse: one backup at a time per node: a second while one streams gets 503 
     return r.status === 200 ? r : undefined;
   }, 200);
   for (let i = 0; i < 24; i++) await http(node.url, `/v1/kv/big%2F${i}`, { method: 'DELETE' });
+});
+
+test('a backup taken through a follower holds every write the leader acknowledged before it began (the read barrier)', async () => {
+  const leader = await source.waitForLeader();
+  const follower = source.nodes.find((n) => n !== leader)!;
+  for (let i = 0; i < 20; i++) assert.equal((await http(leader.url, `/v1/kv/fresh%2F${i}`, { method: 'PUT', body: `f${i}` })).status, 200);
+  const file = join(work, 'from-follower.rkv');
+  const saved = await runMain(['snapshot', 'save', file, '--endpoints', follower.url, '--cacert', source.security!.ca.cert, '--token', source.security!.adminToken], { timeoutMs: 60_000 });
+  assert.equal(saved.code, 0, saved.stderr);
+  const backup = verifyBackup(file, readFileSync(file));
+  assert.equal(backup.header.node, follower.id, 'the follower served it itself');
+  const kv = new KvStateMachine();
+  new ServiceStateMachine(kv).restore(backup.snapshot.data);
+  for (let i = 0; i < 20; i++) assert.equal(Buffer.from(kv.get(`fresh/${i}`)?.value ?? []).toString('utf8'), `f${i}`, `fresh/${i} is in the backup`);
 });

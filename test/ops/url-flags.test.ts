@@ -23,6 +23,12 @@ test('etcd URL flags become the HOST:PORT flags, from argv or the environment', 
   const fromEnv = translateUrlFlags(['--id', 'a'], { RAFTKV_LISTEN_CLIENT_URLS: 'https://10.0.0.5:443', RAFTKV_CERT_FILE: '/c.pem' });
   assert.deepEqual(fromEnv, ['--id', 'a', '--client-addr', '10.0.0.5:443'], 'a default port written out is kept');
   assert.deepEqual(translateUrlFlags(['--client-addr', '1.2.3.4:5'], {}), ['--client-addr', '1.2.3.4:5'], 'nothing to translate: unchanged');
+  // etcd's --initial-cluster names members by URL.
+  assert.deepEqual(
+    translateUrlFlags(['--initial-cluster', 'a=https://a.internal:2380,b=b.internal:2380', '--peer-cert-file', 'c'], {}),
+    ['--peer-cert-file', 'c', '--initial-cluster', 'a=a.internal:2380,b=b.internal:2380'],
+  );
+  assert.deepEqual(translateUrlFlags([], { RAFTKV_INITIAL_CLUSTER: 'a=http://10.0.0.1:2380' }), ['--initial-cluster', 'a=10.0.0.1:2380']);
 });
 
 test('bad etcd URL flag values are usage errors that name the flag', () => {
@@ -38,6 +44,8 @@ test('bad etcd URL flag values are usage errors that name the flag', () => {
     [['--listen-client-urls', 'http://a:1', '--client-addr', 'a:1'], {}, /--listen-client-urls and --client-addr both set/],
     [['--listen-client-urls', 'http://a:1'], { RAFTKV_CLIENT_ADDR: 'a:2' }, /--listen-client-urls and RAFTKV_CLIENT_ADDR both set/],
     [[], { RAFTKV_LISTEN_PEER_URLS: 'http://a:99999' }, /RAFTKV_LISTEN_PEER_URLS must be a URL/],
+    [['--initial-cluster', 'a=https://x:1'], {}, /--initial-cluster \(member a\) is https but --peer-cert-file is not given/],
+    [['--initial-cluster', 'a=http://x:1/p'], {}, /--initial-cluster \(member a\) must be scheme:\/\/HOST:PORT alone/],
   ];
   for (const [argv, env, pattern] of cases) {
     assert.throws(() => translateUrlFlags(argv, env), (err: unknown) => err instanceof UsageError && pattern.test(err.message), `${argv.join(' ')} ${JSON.stringify(env)}`);
