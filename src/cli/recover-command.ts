@@ -76,11 +76,11 @@ export async function runRecover(argv: string[], io: RecoverIo, env: NodeJS.Proc
     const id = optionalString(flags, 'id');
     const isJson = flags.values['json'] === true;
     if (isInspect) {
-      const seen = await withDataDir(dataDir, id, async (_file, _storage, state) => inspection(dataDir, _file, state));
+      const seen = await withDataDir(dataDir, id, io, async (file, _storage, state) => inspection(dataDir, file, state));
       io.stdout(isJson ? `${JSON.stringify(seen)}\n` : describe(seen));
       return 0;
     }
-    const result = await withDataDir(dataDir, id, (file, storage, state) => forceNewCluster(dataDir, file, storage, state));
+    const result = await withDataDir(dataDir, id, io, (file, storage, state) => forceNewCluster(dataDir, file, storage, state));
     io.stdout(
       isJson
         ? `${JSON.stringify(result)}\n`
@@ -104,13 +104,14 @@ export async function runRecover(argv: string[], io: RecoverIo, env: NodeJS.Proc
 }
 
 /** Opens a stopped member's data dir under its lock (a running node holds it: refused). */
-async function withDataDir<T>(dataDir: string, id: string | undefined, f: (file: ClusterFile, storage: FileStorage, state: InitialState) => Promise<T>): Promise<T> {
+async function withDataDir<T>(dataDir: string, id: string | undefined, io: RecoverIo, f: (file: ClusterFile, storage: FileStorage, state: InitialState) => Promise<T>): Promise<T> {
   const file = readClusterFile(dataDir);
   if (file === null) throw new RecoverError(`--data-dir ${dataDir} holds no cluster.json: not a raftkv member's data dir`);
   if (id !== undefined && id !== file.nodeId) throw new RecoverError(`--data-dir ${dataDir} belongs to node ${file.nodeId}, not ${id}`);
   const lock = await acquireDataDirLock(dataDir, { nodeId: file.nodeId });
   try {
-    const storage = await FileStorage.open(dataDir, { logger: { warn: () => undefined } });
+    // Opening repairs a torn tail (a crash mid-write) as a restart would: the operator hears of it.
+    const storage = await FileStorage.open(dataDir, { logger: { warn: (msg: string) => io.stderr(`raftkv: ${msg}\n`) } });
     try {
       return await f(file, storage, await storage.load());
     } finally {
