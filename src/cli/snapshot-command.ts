@@ -9,7 +9,7 @@ import { open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BACKUP_TRAILER_BYTES, BackupFileError, backupHash, parseBackupHead, type BackupHeader } from '../server/backup-format.js';
 import { SNAPSHOT_PATH } from '../server/backup-route.js';
-import { ClientUsageError, DEFAULT_CLI_TIMEOUT_MS, endpointsFrom, expectPositionals, parseCommand, securityFrom, stringFlag, wholeNumberFlag, type ClientSecurity } from './client-args.js';
+import { ClientUsageError, endpointsFrom, expectPositionals, parseCommand, securityFrom, stringFlag, wholeNumberFlag, type ClientSecurity } from './client-args.js';
 import { restoreDataDir, RestoreError, type RestoreOptions } from './snapshot-restore.js';
 import { parseInitialCluster, UsageError } from './flags.js';
 
@@ -25,6 +25,11 @@ restore: a new member's data dir for a NEW cluster with the backup's state; rest
 cluster from the same FILE with the same --initial-cluster, then start each with raftkv serve.`;
 
 const SAVE_OPTIONS = {};
+/**
+ * How long save waits for the answer to begin (the member takes a snapshot first, seconds for
+ * millions of keys) and, after that, for each next chunk. --timeout-ms overrides it.
+ */
+const SAVE_TIMEOUT_MS = 120_000;
 const RESTORE_OPTIONS = { 'data-dir': { type: 'string' }, id: { type: 'string' }, 'initial-cluster': { type: 'string' }, 'initial-cluster-token': { type: 'string' } } as const;
 
 export async function runSnapshot(argv: readonly string[], io: SnapshotIo, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
@@ -64,7 +69,7 @@ async function save(argv: readonly string[], io: SnapshotIo, env: Readonly<Recor
   }
   const [file] = expectPositionals('snapshot save', parsed.positionals, ['FILE']) as [string];
   const endpoints = endpointsFrom(parsed, env);
-  const timeoutMs = wholeNumberFlag(parsed, 'timeout-ms', 1, 600_000) ?? Math.max(DEFAULT_CLI_TIMEOUT_MS, 30_000);
+  const timeoutMs = wholeNumberFlag(parsed, 'timeout-ms', 1, 600_000) ?? SAVE_TIMEOUT_MS;
   const security = securityFrom(parsed, env);
   const target = resolve(file);
   try {
