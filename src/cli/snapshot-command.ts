@@ -181,7 +181,8 @@ async function download(endpoint: string, target: string, security: ClientSecuri
     }
     if (header === null) throw new SaveError(`${endpoint} ended the backup after ${total} bytes, inside its header`);
     const whole = headBytes + header.snapshotBytes + BACKUP_TRAILER_BYTES;
-    if (total !== whole) throw new SaveError(`${endpoint} ended the backup after ${total} of ${whole} bytes`);
+    if (total > whole) throw new SaveError(`${endpoint} sent ${total} bytes, more than the ${whole} the backup's header gives`);
+    if (total < whole) throw new SaveError(`${endpoint} ended the backup after ${total} of ${whole} bytes`);
     const sha = hash.digest();
     if (!sha.equals(tail)) throw new SaveError(`the backup from ${endpoint} fails its SHA-256 check`);
     await handle.sync();
