@@ -9,7 +9,7 @@
 //
 // BOUNDED. The snapshot is the runtime's own local snapshot (sliced, copy-on-write, saved to the
 // data dir as usual), and the answer is streamed from that file a chunk at a time, waiting for the
-// socket to drain: the node never holds the backup in memory beside its store. At most
+// socket to drain: beyond that snapshot, a backup costs one chunk of memory. At most
 // `maxConcurrent` are served at once (503 OVERLOADED beyond). A client that goes away, or takes
 // nothing for a minute, ends it.
 import { open, type FileHandle } from 'node:fs/promises';
