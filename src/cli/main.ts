@@ -15,7 +15,7 @@ const USAGE = `usage: raftkv <command> [flags]
             --initial-advertise-peer-urls, --advertise-client-urls)
   cluster   [--nodes 3] [--dir ./data] [--base-port 7000] [--secure]
             (--secure: its own CA, node certificates and tokens; HTTPS and mutual TLS between nodes)
-  snapshot  save FILE [--endpoints ...] | restore FILE --data-dir DIR --id ID --initial-cluster ...
+  snapshot  save FILE [--endpoints ...] | restore FILE --data-dir DIR --id ID --initial-cluster ... | status FILE
   recover   --inspect --data-dir DIR | --force-new-cluster --data-dir DIR
   put KEY VALUE | get KEY | del KEY | list PREFIX | watch KEY|--prefix P | status | members ... | leader transfer
             [--endpoints URL,URL] [--json] [--token T] [--cacert FILE] [--cert FILE --key FILE]

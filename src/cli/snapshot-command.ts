@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { BACKUP_TRAILER_BYTES, BackupFileError, backupHash, parseBackupHead, type BackupHeader } from '../server/backup-format.js';
 import { SNAPSHOT_PATH } from '../server/backup-route.js';
 import { ClientUsageError, endpointsFrom, expectPositionals, parseCommand, securityFrom, stringFlag, wholeNumberFlag, type ClientSecurity } from './client-args.js';
-import { restoreDataDir, RestoreError, type RestoreOptions } from './snapshot-restore.js';
+import { checkBackupFile, restoreDataDir, RestoreError, type RestoreOptions } from './snapshot-restore.js';
 import { parseInitialCluster, UsageError } from './flags.js';
 
 export interface SnapshotIo {
@@ -20,9 +20,11 @@ export interface SnapshotIo {
 
 export const SNAPSHOT_USAGE = `usage: raftkv snapshot save FILE [--endpoints URL,URL] [--token T] [--cacert FILE] [--cert FILE --key FILE] [--timeout-ms N] [--json]
        raftkv snapshot restore FILE --data-dir DIR --id ID --initial-cluster ID=HOST:PORT,... [--initial-cluster-token T] [--json]
+       raftkv snapshot status FILE [--json]
 save: a consistent backup of the live cluster (admin permission), written to FILE atomically with a SHA-256.
 restore: a new member's data dir for a NEW cluster with the backup's state; restore every member of the new
-cluster from the same FILE with the same --initial-cluster, then start each with raftkv serve.`;
+cluster from the same FILE with the same --initial-cluster, then start each with raftkv serve.
+status: checks FILE through and through (as restore does) and says what it holds.`;
 
 const SAVE_OPTIONS = {};
 /**
@@ -37,11 +39,12 @@ export async function runSnapshot(argv: readonly string[], io: SnapshotIo, env: 
   try {
     if (sub === 'save') return await save(rest, io, env);
     if (sub === 'restore') return await restore(rest, io, env);
+    if (sub === 'status') return await status(rest, io);
     if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
       io.stdout(`${SNAPSHOT_USAGE}\n`);
       return sub === undefined ? 2 : 0;
     }
-    io.stderr(`raftkv: unknown snapshot command "${sub}" (save or restore)\n`);
+    io.stderr(`raftkv: unknown snapshot command "${sub}" (save, restore or status)\n`);
     return 2;
   } catch (err) {
     if (err instanceof ClientUsageError || err instanceof UsageError) {
@@ -235,6 +238,37 @@ async function restore(argv: readonly string[], io: SnapshotIo, env: Readonly<Re
     io.stdout(
       `restored ${file} into ${dataDir} for ${id}: ${done.keys} keys at revision ${done.revision}, ${done.leases} leases, log index ${done.index}; ` +
         `a new cluster of ${[...initialCluster.keys()].join(', ')} (the old cluster was ${done.sourceClusterId ?? 'unnamed'}); start it with raftkv serve --data-dir ${dataDir} --id ${id} ...\n`,
+    );
+  }
+  return 0;
+}
+
+async function status(argv: readonly string[], io: SnapshotIo): Promise<number> {
+  const parsed = parseCommand('snapshot status', argv, {});
+  if (parsed.values['help'] === true) {
+    io.stdout(`${SNAPSHOT_USAGE}\n`);
+    return 0;
+  }
+  const [file] = expectPositionals('snapshot status', parsed.positionals, ['FILE']) as [string];
+  const { backup, kv, bytes } = await checkBackupFile(file);
+  const h = backup.header;
+  const view = {
+    file,
+    bytes,
+    sha256: backup.sha256,
+    ...h,
+    keys: kv.size,
+    revision: kv.revision,
+    compactRevision: kv.compactRevision,
+    leases: kv.leaseCount,
+    members: backup.snapshot.meta.config.voters,
+  };
+  if (parsed.values['json'] === true) io.stdout(`${JSON.stringify(view)}\n`);
+  else {
+    io.stdout(
+      `${file}: a whole raftkv backup (${bytes} bytes, sha256 ${backup.sha256})\n` +
+        `  taken ${h.createdAt} from ${h.node} of cluster ${h.clusterId ?? '(none yet)'} at log index ${h.index} (term ${h.term})\n` +
+        `  ${kv.size} keys at revision ${kv.revision} (history from ${kv.compactRevision}), ${kv.leaseCount} leases; the source's voters: ${view.members.join(', ')}\n`,
     );
   }
   return 0;

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { NodeId } from '../raft/index.js';
 import { KvStateMachine } from '../kv/index.js';
 import { acquireDataDirLock, DATA_DIR_LOCK_FILE, FileStorage } from '../storage/index.js';
-import { BackupFileError, verifyBackup } from '../server/backup-format.js';
+import { BackupFileError, verifyBackup, type VerifiedBackup } from '../server/backup-format.js';
 import { hostPortText, type HostPort } from '../server/address.js';
 import { foundingId, tokenHash } from '../server/identity.js';
 import { writeClusterFile } from '../server/data-dir.js';
@@ -48,24 +48,36 @@ export interface RestoreResult {
 /** A restore refused or failed; one line. */
 export class RestoreError extends Error {}
 
-export async function restoreDataDir(o: RestoreOptions): Promise<RestoreResult> {
+/** A backup checked whole (envelope, SHA-256, the snapshot's CRC32) and its state decoded. */
+export interface CheckedBackup {
+  readonly backup: VerifiedBackup;
+  readonly kv: KvStateMachine;
+  readonly bytes: number;
+}
+
+/** Reads and checks `file` through and through; throws RestoreError or BackupFileError (one line). */
+export async function checkBackupFile(file: string): Promise<CheckedBackup> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(o.file);
+    bytes = await readFile(file);
   } catch (err) {
-    throw new RestoreError(`cannot read ${o.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new RestoreError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  const backup = verifyBackup(o.file, bytes);
-  const snap = backup.snapshot;
+  const backup = verifyBackup(file, bytes);
   // The whole state decodes, or nothing is written (a CRC can be right over bytes we cannot read).
   const kv = new KvStateMachine();
-  const sm = new ServiceStateMachine(kv);
-  const dataOffset = bytes.length - BACKUP_TAIL_BYTES - snap.data.length;
+  const dataOffset = bytes.length - BACKUP_TAIL_BYTES - backup.snapshot.data.length;
   try {
-    sm.restore(snap.data);
+    new ServiceStateMachine(kv).restore(backup.snapshot.data);
   } catch (err) {
-    throw new BackupFileError(o.file, dataOffset, `the state inside does not decode: ${(err as Error).message}`);
+    throw new BackupFileError(file, dataOffset, `the state inside does not decode: ${(err as Error).message}`);
   }
+  return { backup, kv, bytes: bytes.length };
+}
+
+export async function restoreDataDir(o: RestoreOptions): Promise<RestoreResult> {
+  const { backup, kv } = await checkBackupFile(o.file);
+  const snap = backup.snapshot;
   const data = replaceSnapshotRegistry(snap.data, [], null);
 
   const dirExisted = existsSync(o.dataDir);

@@ -194,7 +194,17 @@ test('abuse: damaged, truncated and foreign backups and a used data dir are refu
     assert.ok(lines[0]!.includes(path), `${name}: the line names the file: ${lines[0]}`);
     assert.match(lines[0]!, pattern, name);
     assert.equal(existsSync(dataDir), false, `${name}: nothing is written`);
+    // `snapshot status` checks the same way.
+    const st = await runMain(['snapshot', 'status', path]);
+    assert.equal(st.code, 1, `status of ${name}: ${st.stdout}`);
+    assert.equal(st.stderr.trim().split('\n').length, 1);
+    assert.match(st.stderr, pattern, `status of ${name}`);
   }
+  const status = await runMain(['snapshot', 'status', file, '--json']);
+  assert.equal(status.code, 0, status.stderr);
+  const seen = JSON.parse(status.stdout) as { keys: number; revision: number; leases: number; index: number; members: string[]; sha256: string };
+  assert.ok(seen.keys > 70 && seen.revision > seen.keys && seen.leases === 2 && seen.index > 0, status.stdout);
+  assert.deepEqual([...seen.members].sort(), ['n1', 'n2', 'n3']);
   // A data dir that holds anything is not restored over.
   const used = join(work, 'used');
   mkdirSync(used);
