@@ -2,7 +2,8 @@
 // new cluster from it (docs/backup.md). save streams GET /v1/snapshot from the first endpoint that
 // answers into FILE atomically (a temporary file, fsync, rename, directory fsync), checking the
 // backup's length and SHA-256 as it arrives; restore checks the whole file, then writes one new
-// member's data dir (snapshot-restore.ts). Exit codes: 0 done, 1 failed, 2 usage.
+// member's data dir (snapshot-restore.ts); status checks a file as restore does and describes it.
+// Exit codes: 0 done, 1 failed, 2 usage.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { open, rename, rm, stat } from 'node:fs/promises';
