@@ -5,11 +5,18 @@ import { runCluster, type Io } from './cluster.js';
 import { runClientCommand } from './client-commands.js';
 import { UsageError } from './flags.js';
 import { runServe } from './serve.js';
+import { runSnapshot } from './snapshot-command.js';
+import { runRecover } from './recover-command.js';
+import { translateUrlFlags } from './url-flags.js';
 
 const USAGE = `usage: raftkv <command> [flags]
   serve     --id ID --data-dir DIR --peer-addr HOST:PORT --client-addr HOST:PORT --initial-cluster ID=HOST:PORT,...
+            [--advertise-peer-addr H:P --advertise-client-addr H:P] (or etcd's --listen-peer-urls, --listen-client-urls,
+            --initial-advertise-peer-urls, --advertise-client-urls)
   cluster   [--nodes 3] [--dir ./data] [--base-port 7000] [--secure]
             (--secure: its own CA, node certificates and tokens; HTTPS and mutual TLS between nodes)
+  snapshot  save FILE [--endpoints ...] | restore FILE --data-dir DIR --id ID --initial-cluster ... | status FILE
+  recover   --inspect --data-dir DIR | --force-new-cluster --data-dir DIR
   put KEY VALUE | get KEY | del KEY | list PREFIX | watch KEY|--prefix P | status | members ... | leader transfer
             [--endpoints URL,URL] [--json] [--token T] [--cacert FILE] [--cert FILE --key FILE]
             (status exits 1 when no endpoint is ready: the cluster has no quorum)
@@ -26,9 +33,13 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return runServe(rest, io);
+      return runServe(translateUrlFlags(rest), io);
     case 'cluster':
       return runCluster(rest, io);
+    case 'snapshot':
+      return runSnapshot(rest, io);
+    case 'recover':
+      return runRecover(rest, io);
     case undefined:
     case 'help':
     case '--help':

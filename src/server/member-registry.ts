@@ -199,3 +199,22 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
     this.notify(() => this.onAddressesChanged?.());
   }
 }
+
+/**
+ * A service snapshot with its registry replaced (`raftkv snapshot restore`: a new cluster keeps the
+ * store but not the old members' addresses, which its members register again, nor the old cluster
+ * id: null lets the new cluster's first leader draw one). Throws on a snapshot it cannot read.
+ */
+export function replaceSnapshotRegistry(data: Uint8Array, members: readonly (readonly [NodeId, MemberAddresses])[], clusterId: string | null): Uint8Array {
+  if (data.length < 5 || (data[0] !== 1 && data[0] !== 2)) throw new Error(`unknown service snapshot version ${data[0]}`);
+  const n = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1);
+  if (5 + n > data.length) throw new Error('service snapshot registry overruns it');
+  const registry = encoder.encode(JSON.stringify({ members, clusterId }));
+  const inner = data.subarray(5 + n);
+  const out = new Uint8Array(5 + registry.length + inner.length);
+  out[0] = SNAPSHOT_VERSION;
+  new DataView(out.buffer).setUint32(1, registry.length);
+  out.set(registry, 5);
+  out.set(inner, 5 + registry.length);
+  return out;
+}

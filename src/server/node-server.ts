@@ -37,11 +37,12 @@ import { registerNodeMetrics } from './node-metrics.js';
 import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
 import { checkInitialCluster, DEFAULT_NODE_CONFIG, type NodeConfig } from './node-config.js';
 import { KvService } from './service.js';
+import { backupRoute } from './backup-route.js';
 
 export { checkInitialCluster, DEFAULT_NODE_CONFIG, hasClusterFile, type NodeConfig, type TlsFiles } from './node-config.js';
 
 /** First path segments (`/v1/x`) of the routes the service adds once it is up. */
-const STARTED_ROUTES = new Set(['/v1/members', '/v1/configuration', '/v1/leader', '/v1/compact', '/v1/leases', '/v1/locks', '/v1/elections', '/v1/watch']);
+const STARTED_ROUTES = new Set(['/v1/snapshot', '/v1/members', '/v1/configuration', '/v1/leader', '/v1/compact', '/v1/leases', '/v1/locks', '/v1/elections', '/v1/watch']);
 
 /** A start that failed; the message is one line for the operator. Nothing was left changed. */
 export class StartError extends Error {}
@@ -259,7 +260,8 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const locks = lockRoutes({ service, kv: kvStateMachine, maxKeyBytes: cfg.maxKeyBytes });
     undo.push(() => locks.close());
     const leases = setUpLeases({ node: started, service, kv: kvStateMachine, registry, electionMs: cfg.electionMs, maxResponseBytes: cfg.maxResponseBytes, requestTimeoutMs: cfg.requestTimeoutMs, logger });
-    extraRoutes = (r) => membership(r) ?? coordination(r) ?? leases.routes(r) ?? locks(r) ?? watches.route(r);
+    const backups = backupRoute({ nodeId: cfg.id, dataDir: cfg.dataDir, node: started, readBarrier: (deadline) => service.readBarrier('linearizable', deadline), clusterId: () => sm.clusterId, logger });
+    extraRoutes = (r) => membership(r) ?? coordination(r) ?? leases.routes(r) ?? locks(r) ?? backups.route(r) ?? watches.route(r);
     appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);

@@ -8,3 +8,5 @@ export type { FileStorageOptions, StorageLogger } from './file-storage.js';
 export { acquireDataDirLock, DataDirLockedError, DATA_DIR_LOCK_FILE } from './dir-lock.js';
 export type { DataDirLock, DataDirLockHolder } from './dir-lock.js';
 export { writeFileAtomic } from './fs-util.js';
+export { listSnapshotFiles, parseSnapshotFile } from './snapshot-file.js';
+export type { SnapshotFile } from './snapshot-file.js';

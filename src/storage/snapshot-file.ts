@@ -142,7 +142,8 @@ export function readSnapshotFileSync(path: string): Snapshot {
   return parseSnapshotFile(path, readFileSync(path));
 }
 
-function parseSnapshotFile(path: string, buf: Buffer): Snapshot {
+/** Verifies and parses a whole snapshot file already in memory (`path` names it in errors). */
+export function parseSnapshotFile(path: string, buf: Buffer): Snapshot {
   const header = parseHeader(buf, buf.length);
   if ('reason' in header) throw new StorageCorruptionError(path, header.offset, header.reason);
   const bodyEnd = buf.length - TRAILER_BYTES;
