@@ -7,10 +7,17 @@
 
 type Labels = Readonly<Record<string, string>>;
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
+function escapeLabelValue(v: string): string {
+  return NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
+}
+
+/** The series key, `{a="x",b="y"}`; built per increment, so a plain loop (this is on every request). */
 function labelText(labels: Labels): string {
-  const keys = Object.keys(labels);
-  if (keys.length === 0) return '';
-  return `{${keys.map((k) => `${k}="${labels[k]!.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
+  let out = '';
+  for (const k in labels) out += `${out === '' ? '{' : ','}${k}="${escapeLabelValue(labels[k]!)}"`;
+  return out === '' ? '' : `${out}}`;
 }
 
 interface Metric {

@@ -116,7 +116,7 @@ test('/metrics with a query, another method or a huge header is refused or answe
   await scrape(node);
 });
 
-test('every metric the Grafana dashboard queries exists in a scrape; the dashboard is valid JSON with panels', { timeout: 20_000 }, async () => {
+test('every metric the Grafana dashboard queries exists in a scrape, and docs/metrics.md lists every family with its type', { timeout: 20_000 }, async () => {
   const dashboard = JSON.parse(readFileSync(`${REPO}deploy/grafana/raftkv.json`, 'utf8')) as { title: string; panels: { title: string; type: string; targets?: { expr: string }[] }[]; templating?: { list: { query?: unknown }[] } };
   assert.equal(typeof dashboard.title, 'string');
   const panels = dashboard.panels.filter((p) => p.type !== 'row');
@@ -132,6 +132,10 @@ test('every metric the Grafana dashboard queries exists in a scrape; the dashboa
   assert.ok(used.size >= 20, `the dashboard uses ${used.size} metrics`);
   const missing = [...used].filter((m) => !known.has(m));
   assert.deepEqual(missing, [], 'metrics the dashboard queries but no node exports');
+  // docs/metrics.md lists every family a node exports, with its type.
+  const doc = readFileSync(`${REPO}docs/metrics.md`, 'utf8');
+  const undocumented = [...e.types].filter(([name, type]) => !new RegExp(`^\\| \`${name}\` \\| ${type} \\|`, 'm').test(doc)).map(([name, type]) => `${name} (${type})`);
+  assert.deepEqual(undocumented, [], 'families missing from docs/metrics.md (or with another type there)');
 });
 
 test('a failover is counted in raftkv_leader_changes_total; writes without a quorum in raftkv_proposals_failed_total', { timeout: 90_000 }, async () => {
