@@ -68,7 +68,7 @@ export function mainHelp(commands: readonly CommandDoc[]): string {
 export function markdownReference(commands: readonly CommandDoc[]): string {
   const out: string[] = [];
   for (const c of commands) {
-    out.push(`### raftkv ${c.name}`, '', `\`raftkv ${c.name}${c.usage === '' ? '' : ` ${c.usage}`}\``, '', `${c.summary}${c.isEnvForAll === true ? ' Every flag may also come from `RAFTKV_<FLAG>`.' : ''}`, '');
+    out.push(`### raftkv ${c.name}`, '', `\`raftkv ${c.name}${c.usage === '' ? '' : ` ${c.usage}`}\``, '', `${c.summary[0]!.toUpperCase()}${c.summary.slice(1)}.${c.isEnvForAll === true ? ' Every flag may also come from `RAFTKV_<FLAG>`.' : ''}`, '');
     const entries = Object.entries(c.flags);
     if (entries.length > 0) {
       out.push('| flag | default | meaning |', '| --- | --- | --- |');
