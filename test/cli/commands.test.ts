@@ -26,6 +26,8 @@ function raftkv(args: string[], options: { stdin?: string | Buffer; env?: NodeJS
     const child = execFile(process.execPath, [MAIN_JS, ...args], { env, timeout: 20_000, encoding: 'buffer' }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8') });
     });
+    // A command that stops reading early (a value over the limit) closes the pipe under us.
+    child.stdin!.on('error', () => undefined);
     if (options.stdin !== undefined) child.stdin!.end(options.stdin);
     else child.stdin!.end();
   });
@@ -142,6 +144,10 @@ test('put reads the value from stdin: "-" byte for byte, or a piped stdin when n
     assert.equal(node!.requests.length, sent, 'nothing was sent');
     assert.equal((await raftkv(['put', 'empty', '-'], { env, stdin: '' })).code, 0, 'an empty value, asked for with -');
     assert.equal(node!.requests.at(-1)!.body.length, 0);
+    // stdin is read no further than the largest value a node takes (64 MiB): nothing is sent.
+    const before = node!.requests.length;
+    assertUsage(await raftkv(['put', 'huge', '-'], { env, stdin: Buffer.alloc((64 << 20) + 1, 120) }), 'larger than');
+    assert.equal(node!.requests.length, before);
   }));
 
 test('completion bash: a real bash completes commands, flags, flag values and actions from the table', { skip: spawnSync('bash', ['--version']).status !== 0 ? 'no bash' : false }, async () => {
