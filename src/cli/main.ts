@@ -40,7 +40,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first === '--help' || first === '-h') {
-    io.stdout(mainHelp(COMMANDS));
+    // `raftkv --help get` is `raftkv get --help`.
+    const named = argv[1] === undefined ? undefined : findCommand(argv[1]);
+    io.stdout(named === undefined ? mainHelp(COMMANDS) : commandHelp(named));
     return 0;
   }
   const hoisted = hoistLeadingFlags(argv);

@@ -63,6 +63,8 @@ test('--help and -h on every command, serve and cluster included: exit 0, its us
     assert.ok(r.stdout.startsWith(`usage: raftkv ${c.name}`), `${c.name} ${how}: ${r.stdout.slice(0, 80)}`);
     for (const [name, def] of Object.entries(c.flags)) assert.ok(r.stdout.includes(flagLabel(name, def)), `${c.name} ${how} does not show ${flagLabel(name, def)}`);
   }
+  assert.match((await raftkv(['--help', 'cluster'])).stdout, /^usage: raftkv cluster/);
+  assert.match((await raftkv(['help', 'status'])).stdout, /^usage: raftkv status/);
   // Help wins over other flags and writes nothing: serve --help with a data dir creates none.
   const serve = await raftkv(['serve', '--data-dir', '/nonexistent/never', '--help']);
   assert.equal(serve.code, 0);

@@ -82,8 +82,14 @@ test('the packed tarball installs offline into a fresh project, where raftkv and
     writeFileSync(join(app, 'wrong.ts'), "import { RaftKvClient } from 'raftkv/client';\nconst n: number = new RaftKvClient({ endpoints: [] });\nexport { n };\n");
     const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
     const tscArgs = (file: string): string[] => [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--typeRoots', join(REPO, 'node_modules', '@types'), '--types', 'node', file];
-    const typed = await run(process.execPath, tscArgs('check.ts'), { cwd: app, timeoutMs: 90_000 });
-    assert.equal(typed.code, 0, `tsc: ${typed.stdout}${typed.stderr}`);
+    // The documented examples, as the installed package ships them, type-check as written.
+    const shipped = join(app, 'node_modules', 'raftkv');
+    writeFileSync(join(app, 'readme-example.ts'), `${firstTsBlock(readFileSync(join(shipped, 'README.md'), 'utf8'), '## Library use')}\nexport {};\n`);
+    writeFileSync(join(app, 'client-example.ts'), `${firstTsBlock(readFileSync(join(shipped, 'docs', 'client.md'), 'utf8'), '## The library')}\nexport { items, more, then };\n`);
+    for (const file of ['check.ts', 'readme-example.ts', 'client-example.ts']) {
+      const typed = await run(process.execPath, tscArgs(file), { cwd: app, timeoutMs: 90_000 });
+      assert.equal(typed.code, 0, `tsc ${file}: ${typed.stdout}${typed.stderr}`);
+    }
     const wrong = await run(process.execPath, tscArgs('wrong.ts'), { cwd: app, timeoutMs: 90_000 });
     assert.notEqual(wrong.code, 0, 'a type error in the user code is caught: the types are real, not any');
     assert.match(wrong.stdout, /wrong\.ts.*TS2322/);
@@ -98,6 +104,14 @@ test('the packed tarball installs offline into a fresh project, where raftkv and
     removeTempDir(dir);
   }
 });
+
+/** The first ```ts block after `heading` in a Markdown page. */
+function firstTsBlock(markdown: string, heading: string): string {
+  const after = markdown.slice(markdown.indexOf(heading));
+  const block = /```ts\n([\s\S]*?)\n```/.exec(after);
+  assert.ok(markdown.includes(heading) && block !== null, `no TypeScript example under ${heading}`);
+  return block[1]!;
+}
 
 function withNodeOnPath(): NodeJS.ProcessEnv {
   return { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` };
