@@ -21,6 +21,8 @@ const RULES = {
   faults: { folders: ['raft', 'storage', 'transport', 'node', 'kv', 'server', 'client', 'check', 'security', 'harness'], node: ['*'] },
   harness: { folders: ['transport', 'server', 'client', 'security', 'cli'], node: ['*'] },
   security: { folders: [], node: ['*'] },
+  // src/index.ts, the package's main entry: the library layers, re-exported, and nothing else.
+  'index.ts': { folders: ['raft', 'node', 'storage', 'transport', 'kv'], node: [] },
 };
 // Storage may import only the memory twin's types from raft; the sim only the storage twin, and
 // of node/ only the runtime it hosts (not RaftNode, which brings real timers), and of server/ only

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { normalizeEndpoint } from '../client/index.js';
+import { parseArgsOptions, type FlagTable } from './flags.js';
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003';
 export const DEFAULT_CLI_TIMEOUT_MS = 5_000;
@@ -12,18 +13,23 @@ export class ClientUsageError extends Error {
   readonly exitCode = 2;
 }
 
-export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+/** A client command's own flags (the common ones below are added to every command). */
+export type OptionSpec = FlagTable;
+
+export const OUTPUT_FORMATS = ['simple', 'json', 'table'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** Flags every client command takes. */
-export const COMMON_OPTIONS: OptionSpec = {
-  endpoints: { type: 'string' },
-  json: { type: 'boolean' },
-  'timeout-ms': { type: 'string' },
-  token: { type: 'string' },
-  cacert: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
+export const COMMON_OPTIONS: FlagTable = {
+  endpoints: { type: 'string', value: 'URL,...', description: 'the cluster\'s client URLs (or RAFTKV_ENDPOINTS)', default: DEFAULT_ENDPOINTS },
+  'write-out': { type: 'string', short: 'w', value: 'FORMAT', description: 'output: simple (text for people), json (the API\'s shapes), or table', default: 'simple', choices: OUTPUT_FORMATS },
+  json: { type: 'boolean', description: 'the same as --write-out json' },
+  'timeout-ms': { type: 'string', value: 'MS', description: 'deadline of the whole command, retries included', default: String(DEFAULT_CLI_TIMEOUT_MS) },
+  token: { type: 'string', value: 'TOKEN', description: 'bearer token (prefer RAFTKV_TOKEN: a command line is visible in ps)' },
+  cacert: { type: 'string', value: 'FILE', isFile: true, description: 'CA that signed the nodes\' certificates, for https endpoints (or RAFTKV_CACERT)' },
+  cert: { type: 'string', value: 'FILE', isFile: true, description: 'client certificate, for nodes with --client-cert-auth (or RAFTKV_CERT)' },
+  key: { type: 'string', value: 'FILE', isFile: true, description: 'its private key (or RAFTKV_KEY)' },
+  help: { type: 'boolean', short: 'h', description: 'show this command\'s usage and flags' },
 };
 
 export interface ParsedCommand {
@@ -34,7 +40,7 @@ export interface ParsedCommand {
 export function parseCommand(command: string, argv: readonly string[], extra: OptionSpec): ParsedCommand {
   const options = { ...COMMON_OPTIONS, ...extra };
   try {
-    const parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+    const parsed = parseArgs({ args: [...argv], options: parseArgsOptions(options), strict: true, allowPositionals: true });
     const values: Record<string, string | boolean | undefined> = {};
     for (const [k, v] of Object.entries(parsed.values)) values[k] = Array.isArray(v) ? v[v.length - 1] : v;
     return { values, positionals: parsed.positionals };
@@ -87,6 +93,16 @@ export function choiceFlag<T extends string>(parsed: ParsedCommand, name: string
   if (v === undefined) return undefined;
   if (!(choices as readonly string[]).includes(v)) throw new ClientUsageError(`--${name} must be one of ${choices.join(', ')}, not "${v}"`);
   return v as T;
+}
+
+/** -w/--write-out, with --json as its older spelling; a conflict between the two is a usage error. */
+export function outputFormat(parsed: ParsedCommand): OutputFormat {
+  const chosen = choiceFlag(parsed, 'write-out', OUTPUT_FORMATS);
+  if (parsed.values['json'] === true) {
+    if (chosen !== undefined && chosen !== 'json') throw new ClientUsageError(`--json and --write-out ${chosen} disagree; give one`);
+    return 'json';
+  }
+  return chosen ?? 'simple';
 }
 
 /** The endpoints from --endpoints, else RAFTKV_ENDPOINTS, else the local three-node default. */

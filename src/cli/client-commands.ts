@@ -15,34 +15,67 @@ import {
 import {
   ClientUsageError,
   DEFAULT_CLI_TIMEOUT_MS,
+  COMMON_OPTIONS,
   choiceFlag,
   endpointsFrom,
   expectPositionals,
+  outputFormat,
   parseCommand,
   securityFrom,
   stringFlag,
   wholeNumberFlag,
   type OptionSpec,
+  type OutputFormat,
   type ParsedCommand,
 } from './client-args.js';
-import { describe, displayValue, errorJson, membersTable, oneLine, recordJson, statusJson, statusTable } from './client-format.js';
-import { LEASE_OPTIONS, LEASE_USAGE, runLease } from './lease-command.js';
+import { describe, displayValue, errorJson, membersTable, oneLine, recordJson, recordsTable, statusJson, statusTable } from './client-format.js';
+import { commandHelp } from './help.js';
+import { LEASE_ACTIONS, LEASE_OPTIONS, LEASE_USAGE, runLease } from './lease-command.js';
 import { ELECT_OPTIONS, ELECT_USAGE, LOCK_OPTIONS, LOCK_USAGE, runElect, runLock } from './lock-command.js';
 
 export interface ClientIo {
   readonly stdout: (s: string) => void;
   readonly stderr: (s: string) => void;
+  /** Reads standard input to its end, refusing more than maxBytes; absent where there is none. */
+  readonly readStdin?: (maxBytes: number) => Promise<Uint8Array>;
+  /** Whether standard input is a terminal (a person typing, not a pipe or a file). */
+  readonly isStdinTerminal?: boolean;
+}
+
+/** The largest value a node takes (--max-value-bytes at most 64 MiB); stdin is not read past it. */
+const MAX_STDIN_VALUE_BYTES = 64 << 20;
+
+/** `put KEY VALUE` as given, `put KEY -` from stdin, `put KEY` from stdin when it is piped. */
+async function putValue(given: string | undefined, io: ClientIo): Promise<string | Uint8Array> {
+  if (given !== undefined && given !== '-') return given;
+  const isPiped = io.readStdin !== undefined && io.isStdinTerminal !== true;
+  if (given === undefined && !isPiped) throw new ClientUsageError('"put" needs VALUE (or - to read it from stdin) (usage: raftkv put KEY VALUE)');
+  if (io.readStdin === undefined) throw new ClientUsageError('"put KEY -" reads the value from stdin, and there is none here');
+  const bytes = await io.readStdin(MAX_STDIN_VALUE_BYTES);
+  // No VALUE and an empty stdin is more likely a mistake than an empty value; `-` says it is meant.
+  if (given === undefined && bytes.length === 0) throw new ClientUsageError('"put" needs VALUE: none was given and stdin was empty (give - to store an empty value from stdin)');
+  return bytes;
 }
 
 export const CLIENT_COMMANDS = ['put', 'get', 'del', 'list', 'compact', 'watch', 'status', 'members', 'leader', 'lease', 'lock', 'elect'] as const;
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, compareFailed: 4 } as const;
 
-const PREV_OPTIONS: OptionSpec = { 'prev-value': { type: 'string' }, 'prev-index': { type: 'string' } };
+const PREV_OPTIONS: OptionSpec = {
+  'prev-value': { type: 'string', value: 'V', description: 'only if the key\'s value is V now' },
+  'prev-index': { type: 'string', value: 'N', description: 'only if the key was last modified at log index N (0: only if absent)' },
+};
+const CONSISTENCY: OptionSpec = {
+  consistency: { type: 'string', value: 'LEVEL', description: 'linearizable (ReadIndex), lease (leader lease) or stale (this node\'s state)', default: 'linearizable', choices: CONSISTENCY_LEVELS },
+  revision: { type: 'string', value: 'R', description: 'read the store as it was at revision R' },
+};
 
-interface Command {
+/** One client command: its usage line, one-line summary, own flags, actions (for completion), and run. */
+export interface ClientCommand {
   readonly usage: string;
+  readonly summary: string;
   readonly options: OptionSpec;
+  readonly actions?: readonly string[];
   readonly run: (ctx: Context) => Promise<number>;
 }
 
@@ -52,16 +85,23 @@ interface Context {
   readonly args: readonly string[];
   readonly client: RaftKvClient;
   readonly isJson: boolean;
+  readonly format: OutputFormat;
   readonly io: ClientIo;
   readonly hasToken: boolean;
 }
 
-const COMMANDS: Record<string, Command> = {
+export const CLIENT_COMMAND_TABLE: Readonly<Record<(typeof CLIENT_COMMANDS)[number], ClientCommand>> = {
   put: {
     usage: 'put KEY VALUE [--prev-value V] [--prev-index N] [--prev-exist true|false] [--lease ID]',
-    options: { ...PREV_OPTIONS, 'prev-exist': { type: 'string' }, lease: { type: 'string' } },
+    summary: 'write a value; VALUE - (or no VALUE, with stdin not a terminal) reads it from stdin, byte for byte',
+    options: {
+      ...PREV_OPTIONS,
+      'prev-exist': { type: 'string', value: 'BOOL', description: 'only if the key exists (true) or does not (false)', choices: ['true', 'false'] },
+      lease: { type: 'string', value: 'ID', description: 'attach the key to a lease: it is deleted when the lease ends' },
+    },
     async run({ parsed, args, client, isJson, io }) {
-      const [key, value] = expectPositionals('put', args, ['KEY', 'VALUE']) as [string, string];
+      const [key, given] = expectPositionals('put', args, ['KEY', 'VALUE'], 1) as [string, string | undefined];
+      const value = await putValue(given, io);
       const prevExist = choiceFlag(parsed, 'prev-exist', ['true', 'false'] as const);
       const lease = wholeNumberFlag(parsed, 'lease', 0, Number.MAX_SAFE_INTEGER);
       const opts: PutOptions = { ...conditions(parsed), ...(prevExist !== undefined ? { prevExist: prevExist === 'true' } : {}), ...(lease !== undefined ? { lease } : {}) };
@@ -72,8 +112,9 @@ const COMMANDS: Record<string, Command> = {
   },
   get: {
     usage: 'get KEY [--consistency linearizable|lease|stale] [--revision R]',
-    options: { consistency: { type: 'string' }, revision: { type: 'string' } },
-    async run({ parsed, args, client, isJson, io }) {
+    summary: 'read one key (the value alone; -w json or table for its revisions too)',
+    options: CONSISTENCY,
+    async run({ parsed, args, client, isJson, format, io }) {
       const [key] = expectPositionals('get', args, ['KEY']) as [string];
       const record = await client.get(key, readOptions(parsed));
       if (record === null) {
@@ -82,6 +123,8 @@ const COMMANDS: Record<string, Command> = {
       }
       if (isJson) {
         io.stdout(`${JSON.stringify(recordJson(record))}\n`);
+      } else if (format === 'table') {
+        io.stdout(recordsTable([record]));
       } else {
         const { text, isBase64 } = displayValue(record.value);
         if (isBase64) io.stderr('(the value is not UTF-8; shown as base64)\n');
@@ -92,6 +135,7 @@ const COMMANDS: Record<string, Command> = {
   },
   del: {
     usage: 'del KEY [--prev-value V] [--prev-index N]',
+    summary: 'delete one key',
     options: PREV_OPTIONS,
     async run({ parsed, args, client, isJson, io }) {
       const [key] = expectPositionals('del', args, ['KEY']) as [string];
@@ -102,8 +146,9 @@ const COMMANDS: Record<string, Command> = {
   },
   list: {
     usage: 'list [PREFIX] [--limit N] [--consistency linearizable|lease|stale] [--revision R]',
-    options: { limit: { type: 'string' }, consistency: { type: 'string' }, revision: { type: 'string' } },
-    async run({ parsed, args, client, isJson, io }) {
+    summary: 'the keys under a prefix, in order, with their values',
+    options: { limit: { type: 'string', value: 'N', description: 'at most N keys, 1-10000', default: 'the node\'s page size' }, ...CONSISTENCY },
+    async run({ parsed, args, client, isJson, format, io }) {
       const [prefix = ''] = expectPositionals('list', args, ['PREFIX'], 1);
       const limit = wholeNumberFlag(parsed, 'limit', 1, 10_000);
       const result = await client.list(prefix, limit, readOptions(parsed));
@@ -111,13 +156,14 @@ const COMMANDS: Record<string, Command> = {
         io.stdout(`${JSON.stringify({ items: result.items.map(recordJson), more: result.more })}\n`);
         return EXIT.ok;
       }
-      io.stdout(result.items.map((r) => `${r.key}\t${oneLine(displayValue(r.value).text)}\n`).join(''));
+      io.stdout(format === 'table' ? recordsTable(result.items) : result.items.map((r) => `${r.key}\t${oneLine(displayValue(r.value).text)}\n`).join(''));
       if (result.more) io.stderr(`(more keys match; raise --limit to see them)\n`);
       return EXIT.ok;
     },
   },
   compact: {
     usage: 'compact REVISION',
+    summary: 'drop the history before REVISION (reads and watches from earlier revisions fail then)',
     options: {},
     async run({ args, client, isJson, io }) {
       const [text] = expectPositionals('compact', args, ['REVISION']) as [string];
@@ -129,11 +175,17 @@ const COMMANDS: Record<string, Command> = {
   },
   watch: {
     usage: 'watch KEY | --prefix P [--from REV] [--prev-value]',
-    options: { prefix: { type: 'string' }, from: { type: 'string' }, 'prev-value': { type: 'boolean' } },
+    summary: 'print every change of a key or prefix until interrupted',
+    options: {
+      prefix: { type: 'string', value: 'P', description: 'watch every key under P ("" for all keys) instead of one KEY' },
+      from: { type: 'string', value: 'REV', description: 'start at revision REV (replays history since then)', default: 'now' },
+      'prev-value': { type: 'boolean', description: 'also print each change\'s previous value' },
+    },
     run: runWatch,
   },
   status: {
     usage: 'status',
+    summary: 'every endpoint\'s role, term, leader, indexes and readiness; exits 1 without a quorum',
     options: {},
     async run({ args, client, isJson, io, hasToken }) {
       expectPositionals('status', args, []);
@@ -149,12 +201,20 @@ const COMMANDS: Record<string, Command> = {
   },
   members: {
     usage: 'members list | add ID --peer-addr HOST:PORT --client-addr [http://]HOST:PORT [--learner] | remove ID | promote ID',
-    options: { 'peer-addr': { type: 'string' }, 'client-addr': { type: 'string' }, learner: { type: 'boolean' } },
+    summary: 'list, add, remove or promote cluster members',
+    actions: ['list', 'add', 'remove', 'promote'],
+    options: {
+      'peer-addr': { type: 'string', value: 'HOST:PORT', description: 'members add: the new node\'s peer address' },
+      'client-addr': { type: 'string', value: 'URL', description: 'members add: the new node\'s client URL or HOST:PORT' },
+      learner: { type: 'boolean', description: 'members add: as a learner that stays one (else promoted once caught up)' },
+    },
     run: runMembers,
   },
   leader: {
     usage: 'leader transfer [--to ID]',
-    options: { to: { type: 'string' } },
+    summary: 'hand leadership to another voter',
+    actions: ['transfer'],
+    options: { to: { type: 'string', value: 'ID', description: 'the voter to lead', default: 'the most caught-up voter' } },
     async run({ parsed, args, client, isJson, io }) {
       const [action] = expectPositionals('leader', args, ['transfer']);
       if (action !== 'transfer') throw new ClientUsageError(`unknown action "leader ${action}" (usage: raftkv leader transfer [--to ID])`);
@@ -164,9 +224,9 @@ const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
-  lease: { usage: LEASE_USAGE, options: LEASE_OPTIONS, run: runLease },
-  lock: { usage: LOCK_USAGE, options: LOCK_OPTIONS, run: runLock },
-  elect: { usage: ELECT_USAGE, options: ELECT_OPTIONS, run: runElect },
+  lease: { usage: LEASE_USAGE, summary: 'grant, keep alive, revoke and inspect leases', actions: LEASE_ACTIONS, options: LEASE_OPTIONS, run: runLease },
+  lock: { usage: LOCK_USAGE, summary: 'hold a distributed lock (while COMMAND runs, or until interrupted)', options: LOCK_OPTIONS, run: runLock },
+  elect: { usage: ELECT_USAGE, summary: 'campaign to lead an election, or --listen to its leaders', options: ELECT_OPTIONS, run: runElect },
 };
 
 /**
@@ -280,37 +340,42 @@ function conditions(parsed: ParsedCommand): { prevValue?: string; prevIndex?: nu
   return { ...(prevValue !== undefined ? { prevValue } : {}), ...(prevIndex !== undefined ? { prevIndex } : {}) };
 }
 
-export function clientUsage(): string {
-  const lines = Object.values(COMMANDS).map((c) => `  raftkv ${c.usage}`);
-  return [
-    'Client commands:',
-    ...lines,
-    'Every command takes --endpoints URL,URL (or RAFTKV_ENDPOINTS), --json, --timeout-ms N.',
-    'Security: --token T (or RAFTKV_TOKEN, which ps does not show), --cacert FILE (RAFTKV_CACERT) for https',
-    'endpoints, --cert FILE --key FILE (RAFTKV_CERT, RAFTKV_KEY) for nodes that require client certificates.',
-    'Exit codes: 0 done, 1 failed (status: no endpoint ready, no quorum), 2 usage, 3 key not found, 4 compare failed.',
-  ].join('\n') + '\n';
+export function isClientCommand(name: string): name is (typeof CLIENT_COMMANDS)[number] {
+  return (CLIENT_COMMANDS as readonly string[]).includes(name);
 }
+
+/** Every flag a client command takes: its own, then the common ones. */
+export function clientCommandFlags(command: ClientCommand): OptionSpec {
+  return { ...command.options, ...COMMON_OPTIONS };
+}
+
+export function clientCommandHelp(name: string, command: ClientCommand): string {
+  return commandHelp({ name, usage: command.usage.slice(name.length + 1), summary: command.summary, flags: clientCommandFlags(command), footer: CLIENT_HELP_FOOTER, ...(command.actions !== undefined ? { actions: command.actions } : {}) });
+}
+
+const CLIENT_HELP_FOOTER = 'Exit codes: 0 done, 1 failed (status: no endpoint ready, no quorum), 2 usage, 3 not found, 4 compare failed.';
 
 /** Runs one client command; `argv` starts with the command name. Returns the exit code. */
 export async function runClientCommand(argv: string[], io: ClientIo, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   const [name, ...rest] = argv;
-  const command = name === undefined ? undefined : COMMANDS[name];
+  const command = name === undefined || !isClientCommand(name) ? undefined : CLIENT_COMMAND_TABLE[name];
   if (command === undefined) {
     io.stderr(name === undefined ? `a command is required (${CLIENT_COMMANDS.join(', ')})\n` : `unknown command "${name}" (client commands: ${CLIENT_COMMANDS.join(', ')}; see raftkv --help)\n`);
     return EXIT.usage;
   }
-  let isJson = rest.includes('--json');
+  let isJson = rest.includes('--json') || /(^|\s)(-w|--write-out)(=|\s)json(\s|$)/.test(rest.join(' '));
+  let format: OutputFormat = isJson ? 'json' : 'simple';
   let client: RaftKvClient;
   let parsed: ParsedCommand;
   let hasToken = false;
   try {
     parsed = parseCommand(name!, rest, command.options);
-    isJson = parsed.values['json'] === true;
     if (parsed.values['help'] === true) {
-      io.stdout(`usage: raftkv ${command.usage}\n       [--endpoints URL,URL] [--json] [--timeout-ms N] [--token T] [--cacert FILE] [--cert FILE --key FILE]\n`);
+      io.stdout(clientCommandHelp(name!, command));
       return EXIT.ok;
     }
+    format = outputFormat(parsed);
+    isJson = format === 'json';
     const endpoints = endpointsFrom(parsed, env);
     const timeoutMs = wholeNumberFlag(parsed, 'timeout-ms', 1, 600_000) ?? DEFAULT_CLI_TIMEOUT_MS;
     const security = securityFrom(parsed, env);
@@ -324,7 +389,7 @@ export async function runClientCommand(argv: string[], io: ClientIo, env: Readon
     throw err;
   }
   try {
-    return await command.run({ name: name!, parsed, args: parsed.positionals, client, isJson, io, hasToken });
+    return await command.run({ name: name!, parsed, args: parsed.positionals, client, isJson, format, io, hasToken });
   } catch (err) {
     if (err instanceof ClientUsageError) {
       io.stderr(`${err.message}\n`);

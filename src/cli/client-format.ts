@@ -86,6 +86,12 @@ function withoutEndpoint(message: string, endpoint: string): string {
   return message.startsWith(`${endpoint}: `) ? message.slice(endpoint.length + 2) : message;
 }
 
+/** -w table for get and list: one row per key with its revisions and lease, the value last. */
+export function recordsTable(records: readonly KvRecord[]): string {
+  const rows = records.map((r) => [oneLine(r.key), String(r.createRevision), String(r.modRevision), String(r.version), r.lease === 0 ? '-' : String(r.lease), oneLine(displayValue(r.value).text)]);
+  return table(['KEY', 'CREATE_REV', 'MOD_REV', 'VERSION', 'LEASE', 'VALUE'], rows);
+}
+
 export function membersTable(members: readonly Member[]): string {
   return table(['ID', 'ROLE', 'PEER', 'CLIENT'], members.map((m) => [m.id, m.role, m.peerAddr, m.clientAddr]));
 }

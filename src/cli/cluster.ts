@@ -9,16 +9,19 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RaftKvClient } from '../client/index.js';
 import { prepareSecureFiles, secureHints, secureServeArgs, SecureSetupError, type SecureFiles } from './cluster-secure.js';
-import { intFlag, optionalString, parseFlags, UsageError, type FlagSpec } from './flags.js';
+import { intFlag, optionalString, parseFlags, UsageError, type FlagTable } from './flags.js';
+import { DEFAULT_NODE_CONFIG } from '../server/node-config.js';
+import { LOG_LEVELS } from '../server/logger.js';
 
-const SPEC: FlagSpec = {
-  nodes: { type: 'string' },
-  dir: { type: 'string' },
-  'base-port': { type: 'string' },
-  'heartbeat-ms': { type: 'string' },
-  'election-ms': { type: 'string' },
-  'log-level': { type: 'string' },
-  secure: { type: 'boolean' },
+/** Every flag of `raftkv cluster` (each also from RAFTKV_<NAME>). */
+export const CLUSTER_FLAGS: FlagTable = {
+  nodes: { type: 'string', value: 'N', description: 'how many nodes, 1-9', default: '3' },
+  dir: { type: 'string', value: 'DIR', isFile: true, description: 'data, logs and (with --secure) certificates; kept across runs', default: './data' },
+  'base-port': { type: 'string', value: 'PORT', description: 'client ports are BASE+1.., peer ports BASE+101..', default: '7000' },
+  'heartbeat-ms': { type: 'string', value: 'MS', description: 'passed to every node\'s serve', default: String(DEFAULT_NODE_CONFIG.heartbeatMs) },
+  'election-ms': { type: 'string', value: 'MS', description: 'passed to every node\'s serve', default: String(DEFAULT_NODE_CONFIG.electionMs) },
+  'log-level': { type: 'string', value: 'LEVEL', description: 'passed to every node\'s serve', default: 'info', choices: LOG_LEVELS },
+  secure: { type: 'boolean', description: 'its own CA, node certificates and tokens: HTTPS, mutual TLS between nodes, bearer tokens' },
 };
 
 export interface Io {
@@ -76,7 +79,7 @@ export function planMembers(o: PlanOptions): MemberPlan[] {
 }
 
 export async function runCluster(argv: string[], io: Io): Promise<number> {
-  const flags = parseFlags(argv, SPEC);
+  const flags = parseFlags(argv, CLUSTER_FLAGS);
   const n = intFlag(flags, 'nodes', 3, 1, 9);
   const basePort = intFlag(flags, 'base-port', 7000, 1024, 65000);
   const dir = resolve(optionalString(flags, 'dir') ?? './data');

@@ -8,7 +8,37 @@ export class UsageError extends Error {
   readonly exitCode = 2;
 }
 
-export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+/**
+ * One flag of one command: what parsing needs (type, short form) and what help, shell completion
+ * and docs/operations.md show (the value's placeholder, a description, the default, the choices).
+ * Every command's flags are one table of these; nothing else lists them.
+ */
+export interface FlagDef {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  /** The value's placeholder in help, e.g. HOST:PORT; string flags only. @default 'VALUE' */
+  readonly value?: string;
+  readonly description: string;
+  /** The default as help shows it. */
+  readonly default?: string;
+  /** The values it takes, offered by shell completion. */
+  readonly choices?: readonly string[];
+  /** Completion offers file names for its value. */
+  readonly isFile?: boolean;
+}
+
+/** A command's flags, by name (without the dashes). */
+export type FlagTable = Readonly<Record<string, FlagDef>>;
+
+/** @deprecated the old name of FlagTable, kept for flags added on other branches. */
+export type FlagSpec = FlagTable;
+
+/** What node:util parseArgs needs of a table. */
+export function parseArgsOptions(table: FlagTable): Record<string, { type: 'string' | 'boolean'; short?: string }> {
+  const out: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const [name, def] of Object.entries(table)) out[name] = def.short === undefined ? { type: def.type } : { type: def.type, short: def.short };
+  return out;
+}
 
 export interface ParsedFlags {
   readonly values: Record<string, string | boolean | undefined>;
@@ -20,10 +50,10 @@ export function envName(flag: string): string {
 }
 
 /** Parses argv against `spec`, filling unset flags from the environment. */
-export function parseFlags(argv: string[], spec: FlagSpec, env: NodeJS.ProcessEnv = process.env): ParsedFlags {
+export function parseFlags(argv: string[], spec: FlagTable, env: NodeJS.ProcessEnv = process.env): ParsedFlags {
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: argv, options: parseArgsOptions(spec), strict: true, allowPositionals: true });
   } catch (err) {
     throw new UsageError(usageMessage(err));
   }

@@ -6,7 +6,11 @@ import { ClientUsageError, expectPositionals, wholeNumberFlag, type OptionSpec, 
 
 export const LEASE_USAGE = 'lease grant TTL [--id ID] | keepalive ID [--once] | revoke ID | ttl ID [--keys] | list';
 
-export const LEASE_OPTIONS: OptionSpec = { id: { type: 'string' }, once: { type: 'boolean' }, keys: { type: 'boolean' } };
+export const LEASE_OPTIONS: OptionSpec = {
+  id: { type: 'string', value: 'ID', description: 'lease grant: the id to give the lease', default: 'chosen by the cluster' },
+  once: { type: 'boolean', description: 'lease keepalive: renew once and exit' },
+  keys: { type: 'boolean', description: 'lease ttl: also list the keys attached' },
+};
 
 export interface LeaseCommandContext {
   readonly parsed: ParsedCommand;
@@ -16,7 +20,8 @@ export interface LeaseCommandContext {
   readonly io: { readonly stdout: (s: string) => void; readonly stderr: (s: string) => void };
 }
 
-const ACTIONS = ['grant', 'keepalive', 'revoke', 'ttl', 'list'] as const;
+export const LEASE_ACTIONS = ['grant', 'keepalive', 'revoke', 'ttl', 'list'] as const;
+const ACTIONS = LEASE_ACTIONS;
 
 export async function runLease({ parsed, args, client, isJson, io }: LeaseCommandContext): Promise<number> {
   const [action, ...rest] = args;

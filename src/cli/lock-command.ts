@@ -10,8 +10,9 @@ import { ClientUsageError, expectPositionals, wholeNumberFlag, type OptionSpec, 
 
 export const LOCK_USAGE = 'lock NAME [--ttl SECONDS] [-- COMMAND [ARGS...]]';
 export const ELECT_USAGE = 'elect NAME VALUE [--ttl SECONDS] | elect NAME --listen';
-export const LOCK_OPTIONS: OptionSpec = { ttl: { type: 'string' } };
-export const ELECT_OPTIONS: OptionSpec = { ttl: { type: 'string' }, listen: { type: 'boolean' } };
+const TTL: OptionSpec = { ttl: { type: 'string', value: 'SECONDS', description: 'TTL of the lease that holds it (kept alive while this runs)', default: '10' } };
+export const LOCK_OPTIONS: OptionSpec = TTL;
+export const ELECT_OPTIONS: OptionSpec = { ...TTL, listen: { type: 'boolean', description: 'print the leader now and at every change instead of campaigning' } };
 
 export interface CoordinationCommandContext {
   readonly parsed: ParsedCommand;

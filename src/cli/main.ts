@@ -1,54 +1,60 @@
 #!/usr/bin/env node
 // The `raftkv` command: serve one node, run a local cluster, or talk to a cluster as a client.
-// Bad usage prints one line naming the problem and exits 2; nothing is written.
-import { runCluster, type Io } from './cluster.js';
-import { runClientCommand } from './client-commands.js';
+// Every command is an entry of commands.ts. Bad usage prints one line naming the problem and
+// exits 2; nothing is written.
+import { COMMANDS, findCommand, hoistLeadingFlags, packageVersion, wantsHelp, type CliIo } from './commands.js';
+import { ClientUsageError } from './client-args.js';
 import { UsageError } from './flags.js';
-import { runServe } from './serve.js';
-import { runSnapshot } from './snapshot-command.js';
-import { runRecover } from './recover-command.js';
-import { translateUrlFlags } from './url-flags.js';
+import { commandHelp, mainHelp } from './help.js';
 
-const USAGE = `usage: raftkv <command> [flags]
-  serve     --id ID --data-dir DIR --peer-addr HOST:PORT --client-addr HOST:PORT --initial-cluster ID=HOST:PORT,...
-            [--advertise-peer-addr H:P --advertise-client-addr H:P] (or etcd's --listen-peer-urls, --listen-client-urls,
-            --initial-advertise-peer-urls, --advertise-client-urls)
-  cluster   [--nodes 3] [--dir ./data] [--base-port 7000] [--secure]
-            (--secure: its own CA, node certificates and tokens; HTTPS and mutual TLS between nodes)
-  snapshot  save FILE [--endpoints ...] | restore FILE --data-dir DIR --id ID --initial-cluster ... | status FILE
-  recover   --inspect --data-dir DIR | --force-new-cluster --data-dir DIR
-  put KEY VALUE | get KEY | del KEY | list PREFIX | watch KEY|--prefix P | status | members ... | leader transfer
-            [--endpoints URL,URL] [--json] [--token T] [--cacert FILE] [--cert FILE --key FILE]
-            (status exits 1 when no endpoint is ready: the cluster has no quorum)
-Every flag may also come from the environment: --data-dir is RAFTKV_DATA_DIR, --token is RAFTKV_TOKEN,
---cacert is RAFTKV_CACERT, and so on. Prefer RAFTKV_TOKEN to --token: other users can read a command line.
-\`raftkv <client command> --help\` shows that command's flags.`;
-
-const io: Io = {
+const io: CliIo = {
   stdout: (s) => void process.stdout.write(s),
   stderr: (s) => void process.stderr.write(s),
+  readStdin,
+  isStdinTerminal: process.stdin.isTTY === true,
 };
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve':
-      return runServe(translateUrlFlags(rest), io);
-    case 'cluster':
-      return runCluster(rest, io);
-    case 'snapshot':
-      return runSnapshot(rest, io);
-    case 'recover':
-      return runRecover(rest, io);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      io.stdout(`${USAGE}\n`);
-      return command === undefined ? 2 : 0;
-    default:
-      return runClientCommand(argv, io);
+/** Standard input to its end, refused past maxBytes (a value piped in is bounded as any other). */
+async function readStdin(maxBytes: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      process.stdin.destroy();
+      throw new ClientUsageError(`the value on stdin is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
   }
+  return Buffer.concat(chunks);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first] = argv;
+  if (first === undefined) {
+    io.stderr(mainHelp(COMMANDS));
+    return 2;
+  }
+  if (first === '--version' || first === '-v') {
+    io.stdout(`${packageVersion()}\n`);
+    return 0;
+  }
+  if (first === '--help' || first === '-h') {
+    // `raftkv --help get` is `raftkv get --help`.
+    const named = argv[1] === undefined ? undefined : findCommand(argv[1]);
+    io.stdout(named === undefined ? mainHelp(COMMANDS) : commandHelp(named));
+    return 0;
+  }
+  const hoisted = hoistLeadingFlags(argv);
+  const name = hoisted?.command ?? first;
+  const rest = hoisted?.rest ?? argv.slice(1);
+  const command = findCommand(name);
+  if (command === undefined) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')}; see raftkv --help)`);
+  if (command.handlesHelp !== true && wantsHelp(rest)) {
+    io.stdout(commandHelp(command));
+    return 0;
+  }
+  return command.run(rest, io);
 }
 
 main(process.argv.slice(2)).then(
@@ -56,7 +62,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof ClientUsageError) {
       process.stderr.write(`raftkv: ${err.message}\n`);
       process.exitCode = err.exitCode;
       return;

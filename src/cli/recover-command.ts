@@ -21,7 +21,7 @@ import { acquireDataDirLock, DataDirLockedError, FileStorage } from '../storage/
 import { ClusterFileError, readClusterFile, type ClusterFile } from '../server/identity.js';
 import { writeClusterFile } from '../server/data-dir.js';
 import { encodeMemberRecord } from '../server/member-registry.js';
-import { parseFlags, requireString, optionalString, UsageError } from './flags.js';
+import { parseFlags, requireString, optionalString, UsageError, type FlagTable } from './flags.js';
 
 export interface RecoverIo {
   readonly stdout: (s: string) => void;
@@ -34,14 +34,14 @@ export const RECOVER_USAGE = `usage: raftkv recover --inspect --data-dir DIR [--
 --force-new-cluster: quorum lost: make this stopped member a one-member cluster of itself, keeping every entry
 it holds (committed or not); start it with raftkv serve, then add members back (raftkv members add).`;
 
-const FLAGS = {
-  inspect: { type: 'boolean' },
-  'force-new-cluster': { type: 'boolean' },
-  'data-dir': { type: 'string' },
-  id: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+export const RECOVER_FLAGS: FlagTable = {
+  inspect: { type: 'boolean', description: 'print what the stopped member holds: last index and term, commit, snapshot, configuration' },
+  'force-new-cluster': { type: 'boolean', description: 'make the stopped member a one-member cluster of itself, keeping every entry it holds' },
+  'data-dir': { type: 'string', value: 'DIR', isFile: true, description: 'the member\'s data dir (the member must be stopped)' },
+  id: { type: 'string', value: 'ID', description: 'the member\'s id, checked against the data dir' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+  help: { type: 'boolean', short: 'h', description: 'show this command\'s usage and flags' },
+};
 
 /** What a data dir holds, for choosing the survivor. */
 export interface Inspection {
@@ -63,7 +63,7 @@ export class RecoverError extends Error {}
 
 export async function runRecover(argv: string[], io: RecoverIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   try {
-    const flags = parseFlags(argv, FLAGS, env);
+    const flags = parseFlags(argv, RECOVER_FLAGS, env);
     if (flags.values['help'] === true) {
       io.stdout(`${RECOVER_USAGE}\n`);
       return 0;

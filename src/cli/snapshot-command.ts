@@ -10,9 +10,9 @@ import { open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BACKUP_TRAILER_BYTES, BackupFileError, backupHash, parseBackupHead, type BackupHeader } from '../server/backup-format.js';
 import { SNAPSHOT_PATH } from '../server/backup-route.js';
-import { ClientUsageError, endpointsFrom, expectPositionals, parseCommand, securityFrom, stringFlag, wholeNumberFlag, type ClientSecurity } from './client-args.js';
+import { COMMON_OPTIONS, ClientUsageError, endpointsFrom, expectPositionals, parseCommand, securityFrom, stringFlag, wholeNumberFlag, type ClientSecurity } from './client-args.js';
 import { checkBackupFile, restoreDataDir, RestoreError, type RestoreOptions } from './snapshot-restore.js';
-import { parseInitialCluster, UsageError } from './flags.js';
+import { parseInitialCluster, UsageError, type FlagTable } from './flags.js';
 
 export interface SnapshotIo {
   readonly stdout: (s: string) => void;
@@ -27,13 +27,21 @@ restore: a new member's data dir for a NEW cluster with the backup's state; rest
 cluster from the same FILE with the same --initial-cluster, then start each with raftkv serve.
 status: checks FILE through and through (as restore does) and says what it holds.`;
 
-const SAVE_OPTIONS = {};
+const SAVE_OPTIONS: FlagTable = {};
 /**
  * How long save waits for the answer to begin (the member takes a snapshot first, seconds for
  * millions of keys) and, after that, for each next chunk. --timeout-ms overrides it.
  */
 const SAVE_TIMEOUT_MS = 120_000;
-const RESTORE_OPTIONS = { 'data-dir': { type: 'string' }, id: { type: 'string' }, 'initial-cluster': { type: 'string' }, 'initial-cluster-token': { type: 'string' } } as const;
+const RESTORE_OPTIONS: FlagTable = {
+  'data-dir': { type: 'string', value: 'DIR', isFile: true, description: 'restore: the new member\'s data dir (must be empty or absent)' },
+  id: { type: 'string', value: 'ID', description: 'restore: the new member\'s id' },
+  'initial-cluster': { type: 'string', value: 'ID=HOST:PORT,...', description: 'restore: the new cluster\'s members, the same for every member' },
+  'initial-cluster-token': { type: 'string', value: 'TOKEN', description: 'restore: the new cluster\'s token, as serve takes it' },
+};
+
+/** Every flag of the snapshot commands, for help and completion (COMMON_OPTIONS apply to save). */
+export const SNAPSHOT_FLAGS: FlagTable = { ...COMMON_OPTIONS, ...SAVE_OPTIONS, ...RESTORE_OPTIONS };
 
 export async function runSnapshot(argv: readonly string[], io: SnapshotIo, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   const [sub, ...rest] = argv;

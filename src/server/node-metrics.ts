@@ -8,6 +8,16 @@ import { Gauge, Histogram, LATENCY_BUCKETS_SECONDS, ReadCounter, type Registry }
 export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, transport: TcpTransport): void {
   // One copy of the node's status per scrape, taken before any gauge reads it.
   let s = node.status();
+  // A change of leader as this node sees it (etcd's leader_changes_seen): a new leader id, the
+  // first one known included; a term without a leader is not a change until one is known.
+  let leaderChanges = s.leaderId !== null ? 1 : 0;
+  let lastLeader = s.leaderId;
+  node.on('role', (_role: unknown, leader: string | null) => {
+    if (leader === null || leader === lastLeader) return;
+    lastLeader = leader;
+    leaderChanges++;
+  });
+  registry.register(new ReadCounter('raftkv_leader_changes_total', 'Changes of leader this node has seen (a new leader id, the first included)', () => leaderChanges));
   registry.onScrape(() => (s = node.status()));
   registry.register(new Gauge('raftkv_raft_term', 'Current Raft term', () => s.currentTerm));
   registry.register(new Gauge('raftkv_raft_role', 'Current role: 1 for the role this node holds', () => ROLES.map((r) => [{ role: r }, s.role === r ? 1 : 0] as const)));
@@ -16,23 +26,19 @@ export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, tr
   registry.register(new Gauge('raftkv_raft_applied_index', 'Highest log index applied to the state machine', () => s.appliedIndex));
   registry.register(new Gauge('raftkv_raft_last_index', 'Last log index', () => s.lastIndex));
   registry.register(new Gauge('raftkv_raft_snapshot_index', 'Index of the newest snapshot the log was compacted to', () => s.snapshotIndex));
-  registry.register(new Gauge('raftkv_proposals_total', 'Proposals accepted by this node as leader', () => node.stats.proposals));
-  registry.register(new Gauge('raftkv_applied_entries_total', 'Entries applied to the state machine', () => node.stats.appliedEntries));
-  registry.register(new Gauge('raftkv_snapshots_taken_total', 'Snapshots taken locally', () => node.stats.snapshotsTaken));
-  registry.register(new Gauge('raftkv_snapshots_installed_total', 'Snapshots installed from a leader', () => node.stats.snapshotsInstalled));
-  registry.register(new Gauge('raftkv_wal_syncs_total', 'fdatasync calls on the write-ahead log', () => node.stats.syncs));
+  registry.register(new ReadCounter('raftkv_proposals_total', 'Proposals accepted by this node as leader', () => node.stats.proposals));
+  registry.register(new ReadCounter('raftkv_applied_entries_total', 'Entries applied to the state machine', () => node.stats.appliedEntries));
+  registry.register(new ReadCounter('raftkv_snapshots_taken_total', 'Snapshots taken locally', () => node.stats.snapshotsTaken));
+  registry.register(new ReadCounter('raftkv_snapshots_installed_total', 'Snapshots installed from a leader', () => node.stats.snapshotsInstalled));
+  registry.register(new ReadCounter('raftkv_wal_syncs_total', 'fdatasync calls on the write-ahead log', () => node.stats.syncs));
   const fsync = registry.register(new Histogram('raftkv_wal_fsync_duration_seconds', 'Write-ahead log sync latency', LATENCY_BUCKETS_SECONDS));
   // Sync timings are buffered by the Ready loop and moved into the histogram at scrape time.
   registry.onScrape(() => {
     for (const ms of node.stats.syncDurationsMs.splice(0)) fsync.observe(ms / 1000);
   });
-  registry.register(new Gauge('raftkv_transport_messages_sent_total', 'Raft messages sent per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesSent] as const)));
-  registry.register(new ReadCounter('process_cpu_seconds_total', 'User and system CPU time spent by this process', () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
-  }));
+  registry.register(new ReadCounter('raftkv_transport_messages_sent_total', 'Raft messages sent per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesSent] as const)));
   registry.register(new ReadCounter('raftkv_transport_writes_total', 'Batches of Raft messages written to a peer at once (one writev each), per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.writes] as const)));
-  registry.register(new Gauge('raftkv_raft_messages_refused_total', 'Peer messages the consensus core dropped unapplied, by reason (invalid, not-leader, stale-sender, misaddressed)', () => DROP_REASONS.map((reason) => [{ reason }, s.droppedMessages[reason]] as const)));
-  registry.register(new Gauge('raftkv_transport_connections_rejected_total', 'Inbound peer connections refused or closed, by reason', () => Object.entries(transport.stats().rejected).map(([reason, n]) => [{ reason }, n] as const)));
-  registry.register(new Gauge('raftkv_transport_messages_dropped_total', 'Raft messages dropped per peer (queue full or unreachable)', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesDropped] as const)));
+  registry.register(new ReadCounter('raftkv_raft_messages_refused_total', 'Peer messages the consensus core dropped unapplied, by reason (invalid, not-leader, stale-sender, misaddressed)', () => DROP_REASONS.map((reason) => [{ reason }, s.droppedMessages[reason]] as const)));
+  registry.register(new ReadCounter('raftkv_transport_connections_rejected_total', 'Inbound peer connections refused or closed, by reason', () => Object.entries(transport.stats().rejected).map(([reason, n]) => [{ reason }, n] as const)));
+  registry.register(new ReadCounter('raftkv_transport_messages_dropped_total', 'Raft messages dropped per peer (queue full or unreachable)', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesDropped] as const)));
 }

@@ -31,9 +31,10 @@ import { membershipRoutes, startAutoPromotion } from './membership.js';
 import { DEFAULT_AUTO_COMPACTION, coordinationRoutes, startAutoCompaction } from './coordination.js';
 import { lockRoutes, type LockRoutes } from './locks.js';
 import { setUpLeases } from './lease-routes.js';
-import { Gauge, Registry } from './metrics.js';
+import { Gauge, ReadCounter, Registry } from './metrics.js';
 import { WatchHub } from './watch.js';
 import { registerNodeMetrics } from './node-metrics.js';
+import { registerRuntimeMetrics, type RuntimeMetrics } from './runtime-metrics.js';
 import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
 import { checkInitialCluster, DEFAULT_NODE_CONFIG, type NodeConfig } from './node-config.js';
 import { KvService } from './service.js';
@@ -254,6 +255,8 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     started.on('no-space', (active: boolean) => (active ? logger.error('the disk is full: writes are refused until space is freed', { dataDir: cfg.dataDir }) : logger.info('disk space is back: writes are taken again')));
     registerNodeMetrics(registry, started, transport);
     registerSecurityMetrics(registry, access, sm, service);
+    const runtimeMetrics = registerRuntimeMetrics(registry);
+    undo.push(() => runtimeMetrics.close());
     const membershipOptions = { node: started, service, stateMachine: sm, forward };
     const membership = membershipRoutes(membershipOptions);
     const coordination = coordinationRoutes({ service, kv: kvStateMachine });
@@ -301,7 +304,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       await writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
-    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, auth, timers, logger, io, lock, clientUrl: `${scheme}://${self.clientAddr}` });
+    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, auth, timers, runtimeMetrics, logger, io, lock, clientUrl: `${scheme}://${self.clientAddr}` });
   } catch (err) {
     await undo.run(logger);
     if (err instanceof StartError) throw err;
@@ -402,10 +405,16 @@ function closeServer(server: import('node:http').Server): Promise<void> {
 }
 
 function registerSecurityMetrics(registry: Registry, access: PeerAccess, sm: ServiceStateMachine<unknown>, service: KvService<unknown>): void {
-  registry.register(new Gauge('raftkv_peer_refused_total', 'Peer connections and messages refused, by reason', () => PEER_REFUSALS.map((reason) => [{ reason }, access.refused[reason]] as const)));
-  registry.register(new Gauge('raftkv_registry_invalid_records_total', 'Committed registry records skipped as invalid', () => sm.invalidRecords));
+  registry.register(new ReadCounter('raftkv_peer_refused_total', 'Peer connections and messages refused, by reason', () => PEER_REFUSALS.map((reason) => [{ reason }, access.refused[reason]] as const)));
+  registry.register(new ReadCounter('raftkv_registry_invalid_records_total', 'Committed registry records skipped as invalid', () => sm.invalidRecords));
   registry.register(new Gauge('raftkv_alarm', 'Active alarms (1 while active)', () => [[{ alarm: 'NO_SPACE' }, service.alarms().includes('NO_SPACE') ? 1 : 0] as const]));
-  registry.register(new Gauge('raftkv_forwarded_proposals', 'Writes this follower has forwarded to a leader as proposals, and the batches they went in', () => [[{ unit: 'commands' }, service.forwardedStats().commands], [{ unit: 'batches' }, service.forwardedStats().batches]] as const));
+  registry.register(new ReadCounter('raftkv_forwarded_proposals_total', 'Writes this follower has forwarded to a leader as proposals (unit="commands"), and the batches they went in (unit="batches")', () => [[{ unit: 'commands' }, service.forwardedStats().commands], [{ unit: 'batches' }, service.forwardedStats().batches]] as const));
+  registry.register(new ReadCounter('raftkv_proposals_failed_total', 'Proposals (writes, membership records) that failed, by the API error code they failed with (NO_LEADER, TIMEOUT: outcome unknown, ...)', () => {
+    const failed = service.failedProposals;
+    // The usual reasons are always present, so a rate over them starts from 0.
+    for (const reason of ['NO_LEADER', 'TIMEOUT']) if (!failed.has(reason)) failed.set(reason, 0);
+    return [...failed].map(([reason, n]) => [{ reason }, n] as const);
+  }));
   registry.register(new Gauge('raftkv_leader_present', '1 if this node knows a leader', () => (service.status().leader !== null ? 1 : 0)));
 }
 
@@ -420,6 +429,7 @@ interface RunningParts {
   readonly locks: LockRoutes;
   readonly auth: Authenticator | undefined;
   readonly timers: readonly NodeJS.Timeout[];
+  readonly runtimeMetrics: RuntimeMetrics;
   readonly logger: Logger;
   readonly io: NodeIo;
   readonly lock: DataDirLock;
@@ -433,6 +443,7 @@ function running(p: RunningParts): RunningNode {
   const stop = (reason = 'stop requested', code = 0): Promise<StopInfo> => {
     stopping ??= (async () => {
       p.timers.forEach(clearInterval);
+      p.runtimeMetrics.close();
       p.logger.info('shutting down', { reason });
       p.watches.close();
       p.locks.close();

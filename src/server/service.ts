@@ -90,6 +90,9 @@ export class KvService<R> implements KvApi {
   }
 
   /** Batches and commands this follower has forwarded to leaders as proposals. */
+  /** Proposals (writes and membership records) that failed, by the API code they failed with. */
+  readonly failedProposals = new Map<string, number>();
+
   forwardedStats(): { batches: number; commands: number } {
     return this.proposals?.stats ?? { batches: 0, commands: 0 };
   }
@@ -381,13 +384,20 @@ export class KvService<R> implements KvApi {
     try {
       pending = via === undefined ? this.node.propose(data) : via.propose(data, principal ?? null);
     } catch (err) {
-      throw toApiError(err);
+      throw this.proposalFailed(err);
     }
     try {
       return await withDeadline(pending, deadline, 'the write');
     } catch (err) {
-      throw toApiError(err);
+      throw this.proposalFailed(err);
     }
+  }
+
+  private proposalFailed(err: unknown): unknown {
+    const apiError = toApiError(err);
+    const reason = apiError instanceof ApiError ? apiError.code : 'INTERNAL';
+    this.failedProposals.set(reason, (this.failedProposals.get(reason) ?? 0) + 1);
+    return apiError;
   }
 }
 

@@ -234,7 +234,7 @@ async function exerciseEveryNode(cluster: TestCluster, leader: TestNode): Promis
   // A follower's writes went to the leader as proposals (src/server/proposals.ts), not as
   // forwarded HTTP requests; the leader forwarded none.
   for (const node of cluster.nodes) {
-    const forwarded = (await node.metrics()).get('raftkv_forwarded_proposals{unit="commands"}');
+    const forwarded = (await node.metrics()).get('raftkv_forwarded_proposals_total{unit="commands"}');
     if (node === leader) assert.equal(forwarded, 0, 'the leader forwards no proposals');
     else assert.ok(forwarded !== undefined && forwarded >= 20, `${node.id} forwarded ${forwarded} proposals`);
   }
