@@ -64,7 +64,7 @@ export const COMMANDS: readonly CommandDef[] = [
     summary: 'back up a live cluster to FILE, start a new cluster from one, or check one (docs/backup.md)',
     flags: SNAPSHOT_FLAGS,
     actions: ['save', 'restore', 'status'],
-    handlesHelp: true,
+    footer: 'save: a consistent backup (admin permission), written atomically with a SHA-256. restore: one new member\'s data dir of a NEW cluster; restore every member from the same FILE with the same --initial-cluster. status: checks FILE as restore does.',
     run: (argv, io) => runSnapshot(argv, io),
   },
   {
@@ -72,7 +72,7 @@ export const COMMANDS: readonly CommandDef[] = [
     usage: '--inspect --data-dir DIR | --force-new-cluster --data-dir DIR [--id ID]',
     summary: 'after a lost quorum: inspect stopped members, make the most complete one a cluster of itself (docs/backup.md)',
     flags: RECOVER_FLAGS,
-    handlesHelp: true,
+    footer: '--force-new-cluster keeps every entry the member holds, committed or not (as etcd does); start it with serve, then add members back.',
     run: (argv, io) => runRecover(argv, io),
   },
   {

@@ -41,7 +41,12 @@ const RESTORE_OPTIONS: FlagTable = {
 };
 
 /** Every flag of the snapshot commands, for help and completion (COMMON_OPTIONS apply to save). */
-export const SNAPSHOT_FLAGS: FlagTable = { ...COMMON_OPTIONS, ...SAVE_OPTIONS, ...RESTORE_OPTIONS };
+export const SNAPSHOT_FLAGS: FlagTable = {
+  ...COMMON_OPTIONS,
+  'timeout-ms': { ...COMMON_OPTIONS['timeout-ms']!, description: 'save: how long to wait for the snapshot to begin, and then for each next chunk', default: String(SAVE_TIMEOUT_MS) },
+  ...SAVE_OPTIONS,
+  ...RESTORE_OPTIONS,
+};
 
 export async function runSnapshot(argv: readonly string[], io: SnapshotIo, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   const [sub, ...rest] = argv;
