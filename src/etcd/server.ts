@@ -12,6 +12,8 @@ import { clusterService, maintenanceService } from './cluster-service.js';
 import { EtcdContext, type EtcdLimits } from './context.js';
 import { kvService } from './kv-service.js';
 import { etcdServices } from './proto.js';
+import { watchService } from './watch-service.js';
+import { leaseService } from './lease-service.js';
 
 /** etcd's default --max-request-bytes. */
 export const ETCD_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
@@ -53,6 +55,8 @@ export const startEtcdServer: StartFrontEnd = async (parts) => {
   server.addService(services.kv, kvService(ctx));
   server.addService(services.cluster, clusterService(ctx));
   server.addService(services.maintenance, maintenanceService(ctx));
+  server.addService(services.watch, watchService(ctx));
+  server.addService(services.lease, leaseService(ctx));
   const tls = parts.clientTls;
   const credentials =
     tls === undefined

@@ -82,6 +82,8 @@ export interface WatchSink {
 export interface WatchHandle {
   resume(): void;
   cancel(): void;
+  /** It has seen everything the hub has published (a progress notice would not skip anything). */
+  isSynced(): boolean;
 }
 
 class Watcher {
@@ -235,6 +237,7 @@ export class WatchHub {
         this.pump(w);
       },
       cancel: () => this.remove(w),
+      isSynced: () => w.state === 'live',
     };
   }
 

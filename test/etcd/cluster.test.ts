@@ -131,3 +131,107 @@ test('txn: compares on value, version, create and mod revision pick the branch; 
   assert.equal(no.succeeded, false);
   assert.equal(no.responses[0].response_range.kvs[0].value.toString(), 'v2');
 });
+
+/** Reads WatchResponses from a stream into a queue; next() waits (bounded) for the next one. */
+class Responses<T> {
+  private readonly queue: T[] = [];
+  private waiter: (() => void) | null = null;
+  constructor(stream: NodeJS.EventEmitter) {
+    stream.on('data', (m: T) => {
+      this.queue.push(m);
+      this.waiter?.();
+    });
+    stream.on('error', () => undefined);
+  }
+  async next(timeoutMs = 5000): Promise<T> {
+    const until = Date.now() + timeoutMs;
+    while (this.queue.length === 0) {
+      if (Date.now() > until) throw new Error('no message within the deadline');
+      await new Promise<void>((r) => {
+        this.waiter = r;
+        setTimeout(r, 50);
+      });
+    }
+    return this.queue.shift()!;
+  }
+}
+
+test('watch: many watches on one stream, events from a put on another node, prev_kv, filters, cancel, and compaction', async () => {
+  const c = client(followers[0]!);
+  const stream = c.stream('Watch', 'Watch');
+  const got = new Responses<any>(stream); // eslint-disable-line @typescript-eslint/no-explicit-any
+  stream.write({ create_request: { key: b('w/'), range_end: b('w0'), prev_kv: true } });
+  const created = await got.next();
+  assert.equal(created.created, true);
+  assert.equal(created.watch_id, '0');
+  stream.write({ create_request: { key: b('w/a'), filters: ['NOPUT'] } });
+  const created2 = await got.next();
+  assert.equal(created2.watch_id, '1');
+  const other = client(followers[1]!);
+  await other.call('KV', 'Put', { key: b('w/a'), value: b('1') });
+  await other.call('KV', 'Put', { key: b('w/a'), value: b('2') });
+  await other.call('KV', 'DeleteRange', { key: b('w/a') });
+  const seen: { id: string; type: string; value: string; prev: string | null }[] = [];
+  while (seen.length < 4) {
+    const r = await got.next();
+    for (const ev of r.events) seen.push({ id: r.watch_id, type: ev.type, value: ev.kv.value.toString(), prev: ev.prev_kv === null ? null : ev.prev_kv.value.toString() });
+  }
+  // Each watch's events in order; the two watches' responses may interleave.
+  seen.sort((x, y) => x.id.localeCompare(y.id));
+  assert.deepEqual(seen, [
+    { id: '0', type: 'PUT', value: '1', prev: null },
+    { id: '0', type: 'PUT', value: '2', prev: '1' },
+    { id: '0', type: 'DELETE', value: '', prev: '2' },
+    { id: '1', type: 'DELETE', value: '', prev: null },
+  ].sort((x, y) => x.id.localeCompare(y.id)));
+  stream.write({ cancel_request: { watch_id: 0 } });
+  const canceled = await got.next();
+  assert.equal(canceled.canceled, true);
+  assert.equal(canceled.watch_id, '0');
+  // Compact, then watch from before the compaction: created, then canceled with compact_revision.
+  const head = Number((await other.call('KV', 'Put', { key: b('w/z'), value: b('z') })).header.revision);
+  await client(leader).call('KV', 'Compact', { revision: head });
+  stream.write({ create_request: { key: b('w/z'), start_revision: 2 } });
+  const late = await got.next();
+  assert.equal(late.created, true);
+  const cut = await got.next();
+  assert.equal(cut.canceled, true);
+  assert.equal(cut.compact_revision, String(head));
+  const compacted = await grpcError(c.call('KV', 'Range', { key: b('w/z'), revision: 2 }));
+  assert.equal(compacted.code, status.OUT_OF_RANGE);
+  assert.equal(compacted.details, 'etcdserver: mvcc: required revision has been compacted');
+  stream.end();
+});
+
+test('leases: grant on a follower, attach a key, keep alive over a stream, time to live with keys, revoke deletes the key', async () => {
+  const c = client(followers[1]!);
+  const granted = await c.call('Lease', 'LeaseGrant', { TTL: 30 });
+  const id = granted.ID;
+  assert.ok(Number(id) > 0);
+  assert.equal(granted.TTL, '30');
+  await c.call('KV', 'Put', { key: b('l/key'), value: b('v'), lease: id });
+  const ka = c.stream('Lease', 'LeaseKeepAlive');
+  const answers = new Responses<any>(ka); // eslint-disable-line @typescript-eslint/no-explicit-any
+  ka.write({ ID: id });
+  const renewed = await answers.next();
+  assert.equal(renewed.ID, id);
+  assert.equal(renewed.TTL, '30');
+  const ttl = await c.call('Lease', 'LeaseTimeToLive', { ID: id, keys: true });
+  assert.equal(ttl.grantedTTL, '30');
+  assert.ok(Number(ttl.TTL) > 0 && Number(ttl.TTL) <= 30);
+  assert.deepEqual(ttl.keys.map((k: Buffer) => k.toString()), ['l/key']);
+  const list = await client(leader).call('Lease', 'LeaseLeases', {});
+  assert.ok(list.leases.some((l: { ID: string }) => l.ID === id));
+  await c.call('Lease', 'LeaseRevoke', { ID: id });
+  const gone = await c.call('KV', 'Range', { key: b('l/key') });
+  assert.equal(gone.kvs.length, 0);
+  ka.write({ ID: id });
+  assert.equal((await answers.next()).TTL, '0');
+  assert.equal((await c.call('Lease', 'LeaseTimeToLive', { ID: id })).TTL, '-1');
+  const missing = await grpcError(c.call('Lease', 'LeaseRevoke', { ID: id }));
+  assert.equal(missing.code, status.NOT_FOUND);
+  assert.equal(missing.details, 'etcdserver: requested lease not found');
+  const noLease = await grpcError(c.call('KV', 'Put', { key: b('l/other'), value: b('v'), lease: id }));
+  assert.equal(noLease.code, status.NOT_FOUND);
+  ka.end();
+});
