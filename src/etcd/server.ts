@@ -14,6 +14,7 @@ import { kvService } from './kv-service.js';
 import { etcdServices } from './proto.js';
 import { watchService } from './watch-service.js';
 import { leaseService } from './lease-service.js';
+import { electionService, lockService } from './lock-service.js';
 
 /** etcd's default --max-request-bytes. */
 export const ETCD_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
@@ -57,6 +58,8 @@ export const startEtcdServer: StartFrontEnd = async (parts) => {
   server.addService(services.maintenance, maintenanceService(ctx));
   server.addService(services.watch, watchService(ctx));
   server.addService(services.lease, leaseService(ctx));
+  server.addService(services.lock, lockService(ctx));
+  server.addService(services.election, electionService(ctx));
   const tls = parts.clientTls;
   const credentials =
     tls === undefined

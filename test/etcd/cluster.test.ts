@@ -235,3 +235,52 @@ test('leases: grant on a follower, attach a key, keep alive over a stream, time 
   assert.equal(noLease.code, status.NOT_FOUND);
   ka.end();
 });
+
+test('v3lock: a second Lock waits until the first unlocks; keys are NAME/LEASE-HEX and create revisions grow', async () => {
+  const c1 = client(followers[0]!);
+  const c2 = client(followers[1]!);
+  const l1 = (await c1.call('Lease', 'LeaseGrant', { TTL: 30 })).ID;
+  const l2 = (await c2.call('Lease', 'LeaseGrant', { TTL: 30 })).ID;
+  const first = await c1.call('Lock', 'Lock', { name: b('mutex'), lease: l1 });
+  assert.equal(first.key.toString(), `mutex/${BigInt(l1).toString(16)}`);
+  let secondDone = false;
+  const second = c2.call('Lock', 'Lock', { name: b('mutex'), lease: l2 }, 10_000).then((r) => {
+    secondDone = true;
+    return r;
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(secondDone, false, 'the second Lock waits while the first holds it');
+  await c1.call('Lock', 'Unlock', { key: first.key });
+  const got = await second;
+  assert.equal(got.key.toString(), `mutex/${BigInt(l2).toString(16)}`);
+  const held = await c1.call('KV', 'Range', { key: got.key });
+  assert.ok(Number(held.kvs[0].create_revision) > Number(first.header.revision) - 1);
+  // A Lock with a deadline shorter than the wait fails with DEADLINE_EXCEEDED and leaves no key.
+  const l3 = (await c1.call('Lease', 'LeaseGrant', { TTL: 30 })).ID;
+  const timedOut = await grpcError(c1.call('Lock', 'Lock', { name: b('mutex'), lease: l3 }, 500));
+  assert.equal(timedOut.code, status.DEADLINE_EXCEEDED);
+  await new Promise((r) => setTimeout(r, 500));
+  const line = await c1.call('KV', 'Range', { key: b('mutex/'), range_end: b('mutex0') });
+  assert.deepEqual(line.kvs.map((kv: { key: Buffer }) => kv.key.toString()), [got.key.toString()]);
+  await c2.call('Lock', 'Unlock', { key: got.key });
+});
+
+test('v3election: campaign, leader, proclaim, observe, resign; a stale leader key cannot proclaim', async () => {
+  const c = client(followers[0]!);
+  const lease = (await c.call('Lease', 'LeaseGrant', { TTL: 30 })).ID;
+  const observer = c.serverStream('Election', 'Observe', { name: b('chief') });
+  const seen = new Responses<any>(observer); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const won = await c.call('Election', 'Campaign', { name: b('chief'), lease, value: b('alpha') });
+  assert.equal(won.leader.key.toString(), `chief/${BigInt(lease).toString(16)}`);
+  const leader = await client(followers[1]!).call('Election', 'Leader', { name: b('chief') });
+  assert.equal(leader.kv.value.toString(), 'alpha');
+  assert.equal((await seen.next()).kv.value.toString(), 'alpha');
+  await c.call('Election', 'Proclaim', { leader: won.leader, value: b('beta') });
+  assert.equal((await seen.next()).kv.value.toString(), 'beta');
+  await c.call('Election', 'Resign', { leader: won.leader });
+  const none = await grpcError(c.call('Election', 'Leader', { name: b('chief') }));
+  assert.equal(none.details, 'election: no leader');
+  const stale = await grpcError(c.call('Election', 'Proclaim', { leader: won.leader, value: b('gamma') }));
+  assert.equal(stale.details, 'election: not leader');
+  observer.cancel();
+});
