@@ -55,13 +55,21 @@ function waiting<Req, Res>(ctx: EtcdContext, handle: (req: Req, principal: Princ
       callback(toServiceError(err));
       return;
     }
+    // Each waiting call holds a listener on the store: as many as the node serves watches.
+    if (ctx.waiting >= ctx.limits.maxWatchers) {
+      callback(toServiceError(ETCD_ERRORS.tooManyRequests()));
+      return;
+    }
     const d = call.getDeadline();
     const at = d instanceof Date ? d.getTime() : d;
     const waitDeadline = Number.isFinite(at) ? at : Number.POSITIVE_INFINITY;
-    handle(call.request, principal, waitDeadline, abort.signal).then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toServiceError(err)),
-    );
+    ctx.waiting++;
+    handle(call.request, principal, waitDeadline, abort.signal)
+      .finally(() => ctx.waiting--)
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err)),
+      );
   };
 }
 
