@@ -1,7 +1,6 @@
 // etcd's Cluster.MemberList and Maintenance.Status over raftkv's membership and node status.
-// Members carry etcd-style uint64 ids (ids.ts); the answering member's client URL is its etcd
-// gRPC endpoint, the others' are their raftkv HTTP client URLs (the member registry does not
-// replicate etcd addresses yet; docs/etcd-server-notes.md). Status answers a version etcdctl accepts ("3.4.0-raftkv" style: etcd's major and
+// Members carry etcd-style uint64 ids (ids.ts); a member's client URL is its etcd gRPC endpoint
+// (the member registry replicates --etcd-addr), or its HTTP client URL if it serves no etcd API. Status answers a version etcdctl accepts ("3.4.0-raftkv" style: etcd's major and
 // minor, so version checks in clients pass), the store's size for dbSize, the leader, and the raft
 // index and term.
 import { hostPortText } from '../server/address.js';
@@ -39,8 +38,8 @@ export function memberList(ctx: EtcdContext): Member[] {
   const out: Member[] = [];
   for (const id of configMembers(config)) {
     const a = members.addresses.get(id);
-    // Only this member's etcd address is known here: the registry holds HTTP client addresses.
-    const etcd = id === cfg.id && cfg.etcdAddr ? hostPortText(cfg.etcdAddr) : undefined;
+    // Members that serve the etcd API registered its address; one that does not shows its HTTP URL.
+    const etcd = id === cfg.id && cfg.etcdAddr ? hostPortText(cfg.etcdAddr) : a?.etcdAddr;
     const client = etcd ?? a?.clientAddr;
     out.push({
       ID: memberUint64(id),

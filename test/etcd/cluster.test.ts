@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { TestCluster, type TestNode } from '../cluster/harness.js';
+import { pollUntil, TestCluster, type TestNode } from '../cluster/harness.js';
 import { b, EtcdTestClient, grpcError } from './etcd-client.js';
 
 let cluster: TestCluster;
@@ -49,8 +49,16 @@ test('response headers carry the cluster id, the member id of the answering node
     assert.ok(BigInt(a.header.raft_term) >= 1n);
     assert.ok(BigInt(a.header.revision) >= 2n);
   }
-  const members = await client(leader).call('Cluster', 'MemberList', {});
+  // Every member's client URL is its etcd endpoint (the registry replicates --etcd-addr, which
+  // each member registers itself shortly after it starts).
+  const etcdUrls = new Set(cluster.nodes.map((n) => `http://${n.etcdAddr}`));
+  const members = await pollUntil('every member registered its etcd address', 10_000, async () => {
+    const m = await client(leader).call('Cluster', 'MemberList', {});
+    return m.members.every((x: { clientURLs: string[] }) => etcdUrls.has(x.clientURLs[0]!)) ? m : undefined;
+  });
   assert.equal(members.members.length, 3);
+  assert.deepEqual(new Set(members.members.map((m: { clientURLs: string[] }) => m.clientURLs[0])), new Set(cluster.nodes.map((n) => `http://${n.etcdAddr}`)));
+  assert.deepEqual(new Set(members.members.map((m: { name: string }) => m.name)), new Set(cluster.nodes.map((n) => n.id)));
   assert.deepEqual(new Set(members.members.map((m: { ID: string }) => m.ID)), new Set(answers.map((a) => a.header.member_id)));
   const status0 = await client(followers[0]!).call('Maintenance', 'Status', {});
   assert.match(status0.version, /^3\.4\./);
