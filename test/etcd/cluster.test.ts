@@ -292,3 +292,17 @@ test('v3election: campaign, leader, proclaim, observe, resign; a stale leader ke
   assert.equal(stale.details, 'election: not leader');
   observer.cancel();
 });
+
+test('without a quorum: writes and linearizable reads are UNAVAILABLE with etcd messages; serializable reads still answer', async () => {
+  // Last in this file: it takes the cluster's quorum away.
+  const survivor = followers[0]!;
+  await Promise.all(cluster.nodes.filter((n) => n !== survivor).map((n) => n.stop('SIGKILL')));
+  const c = client(survivor);
+  const put = await grpcError(c.call('KV', 'Put', { key: b('lonely'), value: b('v') }, 8000));
+  assert.equal(put.code, status.UNAVAILABLE, put.details);
+  assert.ok(['etcdserver: no leader', 'etcdserver: request timed out'].includes(put.details), put.details);
+  const read = await grpcError(c.call('KV', 'Range', { key: b('greeting') }, 8000));
+  assert.equal(read.code, status.UNAVAILABLE, read.details);
+  const stale = await c.call('KV', 'Range', { key: b('greeting'), serializable: true });
+  assert.equal(stale.kvs[0].value.toString(), 'hello');
+});
