@@ -44,7 +44,7 @@ export function memberList(ctx: EtcdContext): Member[] {
     out.push({
       ID: memberUint64(id),
       name: id,
-      peerURLs: a?.peerAddr ? [`${scheme}://${a.peerAddr}`] : [],
+      peerURLs: a?.peerAddr ? [`${cfg.peerTls !== null ? 'https' : 'http'}://${a.peerAddr}`] : [],
       clientURLs: client ? [`${scheme}://${client}`] : [],
       isLearner: !isVoter(config, id),
     });

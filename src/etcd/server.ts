@@ -12,6 +12,7 @@ import { clusterService, maintenanceService } from './cluster-service.js';
 import { EtcdContext, type EtcdLimits } from './context.js';
 import { kvService } from './kv-service.js';
 import { etcdServices } from './proto.js';
+import { authService } from './auth-service.js';
 import { watchService } from './watch-service.js';
 import { leaseService } from './lease-service.js';
 import { electionService, lockService } from './lock-service.js';
@@ -59,6 +60,7 @@ export const startEtcdServer: StartFrontEnd = async (parts) => {
   server.addService(services.watch, watchService(ctx));
   server.addService(services.lease, leaseService(ctx));
   server.addService(services.lock, lockService(ctx));
+  server.addService(services.auth, authService(ctx));
   server.addService(services.election, electionService(ctx));
   const tls = parts.clientTls;
   const credentials =

@@ -62,8 +62,10 @@ test('bytes that are not protobuf, and unknown methods, get an error status; the
   assert.ok(garbage !== null && garbage.code !== status.OK, 'garbage is refused');
   const truncated = await raw('/etcdserverpb.KV/Range', Buffer.from([0x0a, 0x10, 0x61]));
   assert.ok(truncated !== null, 'a truncated message is refused');
-  const unknown = await raw('/etcdserverpb.Auth/Authenticate', Buffer.alloc(0));
+  const unknown = await raw('/etcdserverpb.Auth/UserAdd', Buffer.alloc(0));
   assert.equal(unknown?.code, status.UNIMPLEMENTED);
+  const noAuth = await raw('/etcdserverpb.Auth/Authenticate', Buffer.alloc(0));
+  assert.equal(noAuth?.code, status.FAILED_PRECONDITION, 'without --auth-file: authentication is not enabled');
   const defrag = await raw('/etcdserverpb.Maintenance/Defragment', Buffer.alloc(0));
   assert.equal(defrag?.code, status.UNIMPLEMENTED);
   await stillServes();

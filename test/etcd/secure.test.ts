@@ -96,3 +96,18 @@ test('a reader reads its prefix and is denied writes and reads outside it, as et
   const x = await client(cluster.security!.adminToken).call('KV', 'Range', { key: b('app/x') });
   assert.equal(x.kvs[0].value.toString(), '1', 'nothing the reader tried was applied');
 });
+
+test("Authenticate: user = a principal's name, password = its token; the token it answers works as etcd's", async () => {
+  const anonymous = client();
+  const answer = await anonymous.call('Auth', 'Authenticate', { name: 'reader', password: READER_TOKEN });
+  assert.equal(answer.token, READER_TOKEN);
+  const reader = client(answer.token);
+  assert.equal((await reader.call('KV', 'Range', { key: b('app/x') })).kvs.length, 1);
+  for (const wrong of [{ name: 'admin', password: READER_TOKEN }, { name: 'reader', password: 'guess' }]) {
+    const err = await grpcError(anonymous.call('Auth', 'Authenticate', wrong));
+    assert.equal(err.code, status.INVALID_ARGUMENT);
+    assert.equal(err.details, 'etcdserver: authentication failed, invalid user ID or password');
+  }
+  const users = await grpcError(anonymous.call('Auth', 'Authenticate', { name: '', password: '' }));
+  assert.equal(users.details, 'etcdserver: user name is empty');
+});
