@@ -13,7 +13,7 @@ import type { WatchFilter, WatchHandle, WatchRequest as HubWatchRequest, WatchSi
 import type { EtcdContext, ResponseHeader } from './context.js';
 import { ETCD_ERRORS, EtcdError, toEtcdError, toServiceError } from './errors.js';
 import { status } from '@grpc/grpc-js';
-import { readAction } from './kv-service.js';
+import { readAction } from './reads.js';
 import { int64, keyRange, type KeyValue } from './wire.js';
 
 interface WatchCreateRequest {
