@@ -17,7 +17,7 @@ let c: EtcdTestClient;
 const MAX_WATCHERS = 20;
 
 before(async () => {
-  cluster = await TestCluster.start({ size: 1, name: 'etcd-abuse', etcdApi: true, extraArgs: ['--max-watchers', String(MAX_WATCHERS)] });
+  cluster = await TestCluster.start({ size: 1, name: 'etcd-abuse', etcdApi: true, extraArgs: ['--max-watchers', String(MAX_WATCHERS), '--quota-bytes', String(4 << 20)] });
   node = cluster.nodes[0]!;
   c = new EtcdTestClient(node.etcdAddr!);
 });
@@ -144,4 +144,28 @@ test('a keep-alive flood on one stream is throttled; the node stays responsive',
   assert.ok(latency < 3000, `a write during the flood took ${latency} ms`);
   stream.cancel();
   await stillServes();
+});
+
+test('past --quota-bytes: "database space exceeded", the NOSPACE alarm in Alarm and Status; deletes and compaction make room', async () => {
+  const value = Buffer.alloc(256 * 1024, 7);
+  let refused: ServiceError | null = null;
+  for (let i = 0; i < 40 && refused === null; i++) {
+    refused = await c.call('KV', 'Put', { key: b(`fill/${i}`), value }).then(() => null, (err: ServiceError) => err);
+  }
+  assert.ok(refused !== null, 'the quota was reached');
+  assert.equal(refused.code, status.RESOURCE_EXHAUSTED);
+  assert.equal(refused.details, 'etcdserver: mvcc: database space exceeded');
+  const alarms = await c.call('Maintenance', 'Alarm', { action: 'GET' });
+  assert.deepEqual(alarms.alarms.map((a: { alarm: string }) => a.alarm), ['NOSPACE']);
+  const st = await c.call('Maintenance', 'Status', {});
+  assert.ok(st.errors.some((e: string) => e.includes('NOSPACE')), st.errors.join());
+  const del = await c.call('KV', 'DeleteRange', { key: b('fill/'), range_end: b('fill0') });
+  assert.ok(Number(del.deleted) > 0);
+  // The delete's own events keep the values until the history moves past them.
+  const after = await c.call('KV', 'Put', { key: b('marker'), value: b('m') });
+  await c.call('KV', 'Compact', { revision: after.header.revision });
+  const until = Date.now() + 5000;
+  while ((await c.call('Maintenance', 'Alarm', { action: 'GET' })).alarms.length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual((await c.call('Maintenance', 'Alarm', { action: 'GET' })).alarms, [], 'the alarm clears once there is room');
+  await c.call('KV', 'Put', { key: b('fill/again'), value });
 });

@@ -65,6 +65,8 @@ test('response headers carry the cluster id, the member id of the answering node
   assert.equal(status0.leader, answers[cluster.nodes.indexOf(leader)].header.member_id);
   assert.ok(Number(status0.raftIndex) > 0);
   assert.ok(Number(status0.dbSize) > 0);
+  const alarms = await client(followers[0]!).call('Maintenance', 'Alarm', { action: 'GET' });
+  assert.deepEqual(alarms.alarms, [], 'no alarm on a cluster with room');
 });
 
 test('ranges: prefix, from-key, limit with more and count, keys only, count only, sort, and a past revision', async () => {
