@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RaftKvClient } from '../client/index.js';
-import { prepareSecureFiles, secureHints, secureServeArgs, SecureSetupError, type SecureFiles } from './cluster-secure.js';
+import { prepareSecureFiles, secureHints, secureServeArgs, SecureSetupError, shellQuote, type SecureFiles } from './cluster-secure.js';
 import { intFlag, optionalString, parseFlags, UsageError, type FlagTable } from './flags.js';
 import { DEFAULT_NODE_CONFIG } from '../server/node-config.js';
 import { LOG_LEVELS } from '../server/logger.js';
@@ -22,6 +22,7 @@ export const CLUSTER_FLAGS: FlagTable = {
   'election-ms': { type: 'string', value: 'MS', description: 'passed to every node\'s serve', default: String(DEFAULT_NODE_CONFIG.electionMs) },
   'log-level': { type: 'string', value: 'LEVEL', description: 'passed to every node\'s serve', default: 'info', choices: LOG_LEVELS },
   secure: { type: 'boolean', description: 'its own CA, node certificates and tokens: HTTPS, mutual TLS between nodes, bearer tokens' },
+  etcd: { type: 'boolean', description: 'also serve the etcd v3 gRPC API on ports BASE+201.. and print an etcdctl line' },
 };
 
 export interface Io {
@@ -33,6 +34,8 @@ export interface Io {
 export interface MemberPlan {
   readonly id: string;
   readonly clientUrl: string;
+  /** HOST:PORT of the etcd v3 gRPC API (--etcd), or null. */
+  readonly etcdAddr: string | null;
   /** Arguments for `node`, starting with main.js. */
   readonly args: string[];
   readonly logPath: string;
@@ -54,24 +57,29 @@ export interface PlanOptions {
   readonly passThrough: readonly string[];
   /** TLS and tokens for every node, or null for the plain demo. */
   readonly secure: SecureFiles | null;
+  /** Every node also serves the etcd v3 gRPC API, on ports base+201... @default false */
+  readonly etcd?: boolean;
 }
 
 export function nodeIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `n${i + 1}`);
 }
 
-/** The members' `serve` command lines: ports base+1.. for clients, base+101.. for peers. Pure. */
+/** The members' `serve` command lines: ports base+1.. for clients, base+101.. for peers, base+201.. for etcd's API. Pure. */
 export function planMembers(o: PlanOptions): MemberPlan[] {
   const ids = nodeIds(o.nodes);
   const peer = (i: number): string => `127.0.0.1:${o.basePort + 100 + i + 1}`;
   const client = (i: number): string => `127.0.0.1:${o.basePort + i + 1}`;
+  const etcd = (i: number): string | null => (o.etcd === true ? `127.0.0.1:${o.basePort + 200 + i + 1}` : null);
   const initialCluster = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
   return ids.map((id, i) => ({
     id,
     clientUrl: `${o.secure === null ? 'http' : 'https'}://${client(i)}`,
+    etcdAddr: etcd(i),
     logPath: resolve(o.dir, `${id}.log`),
     args: [
       MAIN, 'serve', '--id', id, '--data-dir', resolve(o.dir, id), '--peer-addr', peer(i), '--client-addr', client(i), '--initial-cluster', initialCluster,
+      ...(etcd(i) !== null ? ['--etcd-addr', etcd(i)!] : []),
       ...o.passThrough,
       ...(o.secure === null ? [] : secureServeArgs(o.secure, id)),
     ],
@@ -84,6 +92,7 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
   const basePort = intFlag(flags, 'base-port', 7000, 1024, 65000);
   const dir = resolve(optionalString(flags, 'dir') ?? './data');
   const isSecure = flags.values['secure'] === true;
+  const isEtcd = flags.values['etcd'] === true;
   if (flags.positionals.length > 0) throw new UsageError(`cluster takes no arguments, got "${flags.positionals[0]}"`);
   const passThrough: string[] = [];
   for (const f of ['heartbeat-ms', 'election-ms', 'log-level']) {
@@ -98,7 +107,7 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     io.stderr(`raftkv: ${err instanceof SecureSetupError ? err.message : `cannot prepare ${dir}: ${err instanceof Error ? err.message : String(err)}`}\n`);
     return 1;
   }
-  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure }).map((m) => ({ ...m, child: null, restarts: [] }));
+  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure, etcd: isEtcd }).map((m) => ({ ...m, child: null, restarts: [] }));
 
   let stopping = false;
   const startMember = (m: Member): void => {
@@ -139,8 +148,10 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
   io.stdout(`raftkv: starting a ${n}-node cluster${secure !== null ? ' with TLS and tokens' : ''}, data in ${dir}\n`);
   for (const m of members) {
     startMember(m);
-    io.stdout(`  ${m.id}  client ${m.clientUrl}  logs ${m.logPath}\n`);
+    io.stdout(`  ${m.id}  client ${m.clientUrl}${m.etcdAddr !== null ? `  etcd ${m.etcdAddr}` : ''}  logs ${m.logPath}\n`);
   }
+  // etcd's Authenticate takes a principal's name as the user and its token as the password.
+  if (isEtcd) io.stdout(`etcd v3 API:  etcdctl --endpoints=${members.map((m) => m.etcdAddr).join(',')}${secure !== null ? ` --cacert=${shellQuote(secure.caPath)} --user=app:${secure.appToken}` : ''} put hello world\n`);
   const endpoints = members.map((m) => m.clientUrl);
   if (secure === null) io.stdout(`try:  node ${MAIN} put hello world --endpoints ${endpoints.join(',')}\n`);
   else io.stdout(secureHints(secure, endpoints, MAIN));

@@ -7,6 +7,7 @@ import { DEFAULT_NODE_CONFIG, StartError, checkInitialCluster, hasClusterFile, s
 import { hostPortText, type HostPort } from '../server/address.js';
 import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagTable, type ParsedFlags } from './flags.js';
 import type { Io } from './cluster.js';
+import { startEtcdServer } from '../etcd/server.js';
 import { AUTO_COMPACTION_MODES, DEFAULT_AUTO_COMPACTION, parseAutoCompactionRetention, type AutoCompaction } from '../server/coordination.js';
 
 const D = DEFAULT_NODE_CONFIG;
@@ -52,6 +53,7 @@ export const SERVE_FLAGS: FlagTable = {
   'log-level': { type: 'string', value: 'LEVEL', description: 'least level logged (JSON lines on stdout)', default: 'info', choices: LOG_LEVELS },
   'auto-compaction-mode': { type: 'string', value: 'MODE', description: 'how the leader compacts history: by revisions kept or by age', default: DEFAULT_AUTO_COMPACTION.mode, choices: AUTO_COMPACTION_MODES },
   'auto-compaction-retention': { type: 'string', value: 'N|DURATION', description: 'revisions kept (revision mode) or a duration like 1h (periodic mode); 0 turns compaction off', default: String(DEFAULT_AUTO_COMPACTION.retention) },
+  'etcd-addr': { type: 'string', value: 'HOST:PORT', description: 'also serve the etcd v3 gRPC API here (docs/etcd.md)' },
 };
 
 const UNSPECIFIED_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
@@ -123,7 +125,21 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     corsOrigins: corsOrigins(flags),
     logLevel,
     autoCompaction: autoCompaction(flags),
+    etcdAddr: etcdAddr(flags, peerAddr, clientAddr),
   };
+}
+
+/** --etcd-addr HOST:PORT: where the etcd v3 gRPC API listens (src/etcd/); a port of its own. */
+function etcdAddr(flags: ParsedFlags, peer: HostPort, client: HostPort): HostPort | null {
+  const text = optionalString(flags, 'etcd-addr');
+  if (text === undefined) return null;
+  const a = parseHostPort(text, 'etcd-addr');
+  for (const [name, other] of [['peer-addr', peer], ['client-addr', client]] as const) {
+    if (other.port === a.port && (other.host === a.host || UNSPECIFIED_HOSTS.has(other.host) || UNSPECIFIED_HOSTS.has(a.host))) {
+      throw new UsageError(`--etcd-addr ${hostPortText(a)} must not share a port with --${name} ${hostPortText(other)}`);
+    }
+  }
+  return a;
 }
 
 /** etcd's flags: --auto-compaction-mode periodic|revision, --auto-compaction-retention (0: off). */
@@ -205,7 +221,11 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
     // second node in the same process could have been running a moment ago).
     const downSinceMs = hasServed ? undefined : 0;
     hasServed = true;
-    node = await startNode(cfg, { notice: (line) => io.stderr(`${line}\n`), ...(downSinceMs !== undefined ? { downSinceMs } : {}) });
+    node = await startNode(cfg, {
+      notice: (line) => io.stderr(`${line}\n`),
+      ...(downSinceMs !== undefined ? { downSinceMs } : {}),
+      ...(cfg.etcdAddr ? { frontEnds: [startEtcdServer] } : {}),
+    });
   } catch (err) {
     if (err instanceof StartError) {
       io.stderr(`raftkv: ${err.message}\n`);

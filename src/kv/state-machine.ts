@@ -27,6 +27,7 @@ import { History, type HistoryEvent } from './history.js';
 import { IdempotencyTable } from './idempotency.js';
 import {
   DELETE_RESPONSE_FIXED_BYTES,
+  DELETE_RANGE_RESPONSE_FIXED_BYTES,
   GET_RESPONSE_FIXED_BYTES,
   LIST_ENVELOPE_BYTES,
   PUT_RESPONSE_FIXED_BYTES,
@@ -377,6 +378,34 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     return oversizedKey === undefined ? { items, more } : { items, more, oversizedKey };
   }
 
+  /**
+   * Visits the records of the keys in [start, end) (end null: no upper bound), in UTF-8 byte
+   * order, as of `revision` (default: now; COMPACTED / FUTURE_REVISION as get()), until `visit`
+   * returns false. The records are the store's own (immutable; no copy of the value is made), for
+   * the etcd API's ranges, counts and sorts.
+   */
+  scan(start: string, end: string | null, visit: (rec: StoredRecord) => boolean, revision?: number): void {
+    const below = (key: string): boolean => end === null || compareKeys(key, end) < 0;
+    if (revision === undefined || revision === this.rev) {
+      this.keys.forEachFrom(start, (key) => below(key) && visit(this.data.get(key)!));
+      return;
+    }
+    this.checkRevision(revision);
+    const changed = this.history.changesAfterWhere(revision, (key) => compareKeys(key, start) >= 0 && below(key));
+    const then: StoredRecord[] = [];
+    for (const rec of changed.values()) if (rec !== null) then.push(rec);
+    then.sort((x, y) => compareKeys(x.key, y.key));
+    let j = 0;
+    let going = true;
+    this.keys.forEachFrom(start, (key) => {
+      if (!below(key)) return false;
+      while (j < then.length && compareKeys(then[j]!.key, key) <= 0) if (!(going = visit(then[j++]!))) return false;
+      if (changed.has(key)) return true;
+      return (going = visit(this.data.get(key)!));
+    });
+    while (going && j < then.length) going = visit(then[j++]!);
+  }
+
   snapshot(): Uint8Array {
     const inProgress = this.beginSnapshot();
     return inProgress.step(Number.POSITIVE_INFINITY)!;
@@ -580,6 +609,17 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         const { items, more } = this.list(op.prefix, op.limit);
         return { type: 'range', prefix: op.prefix, items, more };
       }
+      case 'deleteRange': {
+        const doomed: string[] = [];
+        this.keys.forEachFrom(op.start, (key) => {
+          if (op.end !== null && compareKeys(key, op.end) >= 0) return false;
+          doomed.push(key);
+          return true;
+        });
+        let deleted = 0;
+        for (const key of doomed) if (this.remove(key, rev)) deleted++;
+        return { type: 'deleteRange', start: op.start, end: op.end, deleted };
+      }
     }
   }
 
@@ -594,6 +634,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    *     not overwritten. A key of the second kind is among the first `limit + d` keys under the
    *     prefix before the branch, d being the branch's earlier deletes under the prefix: only
    *     those can fall out ahead of it. So those records are counted too.
+   *   - a delete range answers a count; the keys it removes are skipped by a later range's walk
+   *     (they cannot be answered), so the keys after them are counted in their place.
    * Stops as soon as the bound passes `limit`, so the work is bounded by the limit, not by the
    * store.
    */
@@ -607,8 +649,16 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       return p.bytes;
     };
     const deleted: string[] = [];
+    // Keys a delete range of the branch removes are not answered by a later range: the walk
+    // skips them (a put that re-creates one is counted with the puts).
+    const deletedRanges: { start: string; end: string | null }[] = [];
+    const isInDeletedRange = (key: string): boolean => deletedRanges.some((d) => compareKeys(key, d.start) >= 0 && (d.end === null || compareKeys(key, d.end) < 0));
     for (const op of ops) {
       switch (op.type) {
+        case 'deleteRange':
+          bound += DELETE_RANGE_RESPONSE_FIXED_BYTES + jsonStringBytes(op.start) + (op.end === null ? 4 : jsonStringBytes(op.end)) + 16;
+          deletedRanges.push({ start: op.start, end: op.end });
+          break;
         case 'put':
           bound += PUT_RESPONSE_FIXED_BYTES + jsonStringBytes(op.key);
           puts.push({ key: op.key, value: op.value, bytes: -1 });
@@ -633,6 +683,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
           if (bound > limit) return true;
           this.keys.forEachFrom(prefix, (key) => {
             if (take <= 0 || !key.startsWith(prefix)) return false;
+            if (deletedRanges.length > 0 && isInDeletedRange(key)) return true;
             take--;
             bound += this.recordJsonSize(this.data.get(key)!) + 1;
             return bound <= limit;
