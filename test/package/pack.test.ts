@@ -1,6 +1,6 @@
 // The published package as a user gets it: `npm pack` ships the built library, its types, the
 // README, LICENSE and docs and nothing of the repository's tests, benches or CI; the tarball
-// installs offline into a fresh project (no runtime dependencies); there `raftkv` and
+// installs offline into a fresh project (its one runtime dependency, gRPC, from npm's cache); there `raftkv` and
 // `raftkv/client` import by those names alone (the exports map), a one-node RaftNode on
 // FileStorage commits a proposal, the installed `raftkv` bin serves a node that RaftKvClient
 // writes to and reads from, deep imports into dist/ are refused, and TypeScript resolves both
@@ -34,17 +34,19 @@ test('npm pack ships only the library, types, bin, README, LICENSE and docs; pre
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string }; dependencies?: object; license: string };
   assert.match(pkg.scripts['prepack'] ?? '', /tsc/, 'prepack builds');
   assert.equal(pkg.engines.node, '>=20.15', 'zlib.crc32 needs Node 20.15');
-  assert.equal(pkg.dependencies, undefined, 'no runtime dependencies');
+  // The etcd API's gRPC stack is the only runtime dependency, pinned exactly (no ranges).
+  assert.deepEqual(Object.keys(pkg.dependencies ?? {}).sort(), ['@grpc/grpc-js', '@grpc/proto-loader'], 'runtime dependencies');
+  for (const [name, version] of Object.entries(pkg.dependencies ?? {})) assert.match(String(version), /^\d+\.\d+\.\d+$/, `${name} is pinned exactly`);
   assert.equal(pkg.license, 'MIT');
   assert.match(readFileSync(join(REPO, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) \d{4} raftkv authors/);
   const dir = makeTempDir('pack-list');
   try {
     const packed = await pack(dir);
     const paths = packed.files.map((f) => f.path);
-    for (const must of ['package.json', 'LICENSE', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js', 'docs/client.md', 'docs/operations.md', 'docs/metrics.md']) {
+    for (const must of ['package.json', 'LICENSE', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js', 'docs/client.md', 'docs/operations.md', 'docs/metrics.md', 'proto/etcd/rpc.proto', 'proto/etcd/v3lock.proto', 'proto/etcd/v3election.proto']) {
       assert.ok(paths.includes(must), `the tarball lacks ${must}`);
     }
-    const unwanted = paths.filter((p) => /^(test|bench|scripts|proto|src|\.ci)\/|^dist\/(test|bench)\/|mutants|\.map$|tsbuildinfo|\.ts$/.test(p) && !p.endsWith('.d.ts'));
+    const unwanted = paths.filter((p) => /^(test|bench|scripts|src|\.ci)\/|^dist\/(test|bench)\/|mutants|\.map$|tsbuildinfo|\.ts$/.test(p) && !p.endsWith('.d.ts'));
     assert.deepEqual(unwanted, [], 'repository-only files in the tarball');
     assert.ok(paths.length < 600, `${paths.length} files`);
   } finally {
@@ -64,11 +66,11 @@ test('the packed tarball installs offline into a fresh project, where raftkv and
     assert.equal(install.code, 0, `npm install: ${install.stderr}`);
 
     // The installed bin serves a node; the user's script talks to it with the client.
-    const [peer, client, libPeer] = await freePorts(3);
+    const [peer, client, libPeer, etcdPort] = await freePorts(4);
     const binDir = join(app, 'node_modules', '.bin');
     const version = await run(join(binDir, 'raftkv'), ['--version'], { cwd: app, timeoutMs: 20_000, env: withNodeOnPath() });
     assert.equal(version.stdout.trim(), '0.1.0', version.stderr);
-    serve = spawn(join(binDir, 'raftkv'), ['serve', '--id', 'solo', '--data-dir', join(dir, 'serve-data'), '--peer-addr', `127.0.0.1:${peer}`, '--client-addr', `127.0.0.1:${client}`, '--initial-cluster', `solo=127.0.0.1:${peer}`, '--heartbeat-ms', '50', '--election-ms', '300', '--log-level', 'warn'], { cwd: app, env: withNodeOnPath(), stdio: ['ignore', 'ignore', 'pipe'] });
+    serve = spawn(join(binDir, 'raftkv'), ['serve', '--id', 'solo', '--data-dir', join(dir, 'serve-data'), '--peer-addr', `127.0.0.1:${peer}`, '--client-addr', `127.0.0.1:${client}`, '--initial-cluster', `solo=127.0.0.1:${peer}`, '--heartbeat-ms', '50', '--election-ms', '300', '--log-level', 'warn', '--etcd-addr', `127.0.0.1:${etcdPort}`], { cwd: app, env: withNodeOnPath(), stdio: ['ignore', 'ignore', 'pipe'] });
     let serveErr = '';
     serve.stderr!.on('data', (c: Buffer) => (serveErr += c.toString()));
 
