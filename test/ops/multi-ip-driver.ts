@@ -40,10 +40,21 @@ async function main(): Promise<Record<string, unknown>> {
     const ips = cluster.nodes.map((n) => n.peerAddr.split(':')[0]!);
     if (new Set(ips).size !== 3) throw new Error(`not three distinct addresses: ${ips.join(', ')}`);
     // Every member knows every other by its advertised address, never the bind address.
-    const members = (JSON.parse((await exchange(cluster.nodes[0]!.url, '/v1/members', { security: security.client, timeoutMs: 5000 })).body.toString('utf8')) as { members: { id: string; peerAddr: string; clientAddr: string }[] }).members;
-    for (const n of cluster.nodes) {
-      const m = members.find((x) => x.id === n.id);
-      if (m === undefined || m.peerAddr !== n.peerAddr || m.clientAddr !== n.clientAddr) throw new Error(`member ${n.id} is listed as ${JSON.stringify(m)}, not its advertised ${n.peerAddr} / ${n.clientAddr}`);
+    // Each member registers its addresses through the log once a leader is there: wait (bounded)
+    // until all three have, then every one must be the advertised address.
+    const registeredBy = Date.now() + 15_000;
+    for (;;) {
+      const members = (JSON.parse((await exchange(cluster.nodes[0]!.url, '/v1/members', { security: security.client, timeoutMs: 5000 })).body.toString('utf8')) as { members: { id: string; peerAddr: string; clientAddr: string }[] }).members;
+      const unregistered = members.filter((m) => m.peerAddr === '' || m.clientAddr === '');
+      if (unregistered.length > 0 && Date.now() < registeredBy) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      for (const n of cluster.nodes) {
+        const m = members.find((x) => x.id === n.id);
+        if (m === undefined || m.peerAddr !== n.peerAddr || m.clientAddr !== n.clientAddr) throw new Error(`member ${n.id} is listed as ${JSON.stringify(m)}, not its advertised ${n.peerAddr} / ${n.clientAddr}`);
+      }
+      break;
     }
 
     const client = new RaftKvClient({ endpoints: cluster.urls, ca: readFileSync(security.ca.cert), token: security.adminToken, timeoutMs: 4000 });
