@@ -21,5 +21,5 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
-for (const name of ['index.html', 'playground.html', 'style.css']) copyFileSync(join(root, 'ui', name), join(out, name));
+for (const name of ['index.html', 'playground.html', 'style.css', 'favicon.svg']) copyFileSync(join(root, 'ui', name), join(out, name));
 console.log(`ui: bundled into ${out}`);

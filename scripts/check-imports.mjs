@@ -81,6 +81,12 @@ function visitBrowser(file, via) {
   if (seen.has(file)) return;
   seen.add(file);
   const text = readFileSync(file, 'utf8');
+  // Node's globals are imports too, by another name: a page has none of them.
+  text.split('\n').forEach((line, i) => {
+    const code = line.replace(/\/\/.*$/, '').replace(/'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, "''");
+    const g = /(?<![.\w])(Buffer|process|require|__dirname|__filename|setImmediate|global)\b/.exec(code);
+    if (g !== null && !/^\s*\*/.test(line)) problems.push(`${relative(root, file)}:${i + 1}: the browser code (from ${via}) may not use Node's ${g[1]}`);
+  });
   for (const m of text.matchAll(valueImportRe)) {
     const spec = m[1] ?? m[2];
     if (spec.startsWith('node:') || !spec.startsWith('.')) {

@@ -8,7 +8,7 @@ import { runServe } from './serve.js';
 
 const USAGE = `usage: raftkv <command> [flags]
   serve     --id ID --data-dir DIR --peer-addr HOST:PORT --client-addr HOST:PORT --initial-cluster ID=HOST:PORT,...
-  cluster   [--nodes 3] [--dir ./data] [--base-port 7000] [--secure]
+  cluster   [--nodes 3] [--dir ./data] [--base-port 7000] [--secure] [--ui-port BASE] [--no-ui]
             (--secure: its own CA, node certificates and tokens; HTTPS and mutual TLS between nodes)
   put KEY VALUE | get KEY | del KEY | list PREFIX | watch KEY|--prefix P | status | members ... | leader transfer
             [--endpoints URL,URL] [--json] [--token T] [--cacert FILE] [--cert FILE --key FILE]

@@ -7,6 +7,7 @@ import { DEFAULT_NODE_CONFIG, StartError, checkInitialCluster, hasClusterFile, s
 import { hostPortText, type HostPort } from '../server/address.js';
 import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagSpec, type ParsedFlags } from './flags.js';
 import type { Io } from './cluster.js';
+import { listenForPartitions } from './cluster-hook.js';
 import { AUTO_COMPACTION_MODES, DEFAULT_AUTO_COMPACTION, parseAutoCompactionRetention, type AutoCompaction } from '../server/coordination.js';
 
 export const SERVE_FLAGS: FlagSpec = {
@@ -49,6 +50,8 @@ export const SERVE_FLAGS: FlagSpec = {
   'log-level': { type: 'string' },
   'auto-compaction-mode': { type: 'string' },
   'auto-compaction-retention': { type: 'string' },
+  // Set by `raftkv cluster` alone (cluster-hook.ts): partitions by its dashboard's command.
+  'cluster-control': { type: 'boolean' },
 };
 
 const UNSPECIFIED_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
@@ -194,9 +197,10 @@ function corsOrigins(flags: ParsedFlags): string[] {
 
 export async function runServe(argv: string[], io: Io): Promise<number> {
   const cfg = parseServeConfig(argv);
+  const blockedPeers = argv.includes('--cluster-control') ? listenForPartitions() : undefined;
   let node;
   try {
-    node = await startNode(cfg, { notice: (line) => io.stderr(`${line}\n`) });
+    node = await startNode(cfg, { notice: (line) => io.stderr(`${line}\n`), ...(blockedPeers !== undefined ? { blockedPeers } : {}) });
   } catch (err) {
     if (err instanceof StartError) {
       io.stderr(`raftkv: ${err.message}\n`);
