@@ -49,6 +49,8 @@ export class ClusterUi {
   private upstream: { close(): void } | null = null;
   private upstreamIndex = 0;
   private lastView: UiClusterView | null = null;
+  /** Leader changes across relays (a node's own list starts when the relay moves to it). */
+  private readonly timeline: UiClusterView['leaderChanges'][number][] = [];
   private retry: NodeJS.Timeout | null = null;
   private isClosed = false;
   private readonly hosts: Set<string>;
@@ -169,10 +171,18 @@ export class ClusterUi {
     if (this.upstream === null && this.retry === null) this.connect();
   }
 
+  private noteLeader(v: UiClusterView): void {
+    const last = this.timeline[this.timeline.length - 1];
+    if (last === undefined && v.leader === null) return;
+    if (last !== undefined && last.leader === v.leader && (v.leader === null || last.term === v.term)) return;
+    this.timeline.push({ atMs: v.atMs, leader: v.leader, term: v.term });
+    if (this.timeline.length > 64) this.timeline.shift();
+  }
+
   /** Adds what the supervisor knows: controls, and each member's state as it left it. */
   private decorate(v: UiClusterView): UiClusterView {
     const ctl = this.o.controls;
-    return { ...v, members: v.members.map((m) => ({ ...m, control: ctl.members.some((c) => c.id === m.id) ? ctl.state(m.id) : 'running' })), controls: { actions: UI_CONTROL_ACTIONS, log: [...this.log] } };
+    return { ...v, leaderChanges: [...this.timeline], members: v.members.map((m) => ({ ...m, control: ctl.members.some((c) => c.id === m.id) ? ctl.state(m.id) : 'running' })), controls: { actions: UI_CONTROL_ACTIONS, log: [...this.log] } };
   }
 
   private push(): void {
@@ -251,6 +261,7 @@ export class ClusterUi {
             } catch {
               continue;
             }
+            this.noteLeader(this.lastView);
             this.push();
           }
         }

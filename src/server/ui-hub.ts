@@ -157,11 +157,17 @@ export class UiHub {
 
   private noteLeader(now: number): void {
     const leader = this.currentLeader();
+    this.noteThroughput(now, leader);
     const last = this.leaderChanges[this.leaderChanges.length - 1];
+    // Before any leader was seen there is no change to show (a node just started, or just asked).
+    if (last === undefined && leader === null) return;
     if (last === undefined || last.leader !== (leader?.id ?? null) || (leader !== null && last.term !== leader.term)) {
       this.leaderChanges.push({ atMs: now, leader: leader?.id ?? null, term: leader?.term ?? last?.term ?? 0 });
       if (this.leaderChanges.length > MAX_LEADER_CHANGES) this.leaderChanges.shift();
     }
+  }
+
+  private noteThroughput(now: number, leader: UiNodeState | null): void {
     if (leader !== null) {
       const prev = this.lastApplied;
       if (prev !== null && now - prev.atMs >= 900) {

@@ -34,5 +34,5 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   const dir = process.env['RAFTKV_UI_SCREENSHOTS'];
   if (dir === undefined || dir === '') return;
   mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: join(dir, name), fullPage: false });
+  await page.screenshot({ path: join(dir, name), fullPage: true });
 }

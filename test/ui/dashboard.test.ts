@@ -58,7 +58,6 @@ test('the dashboard shows one leader of a 3-process cluster and follows a kill -
       await page.click('#write-form button[type=submit]');
       await page.waitForFunction(() => /25\/25 writes/.test(document.getElementById('control-status')?.textContent ?? ''), undefined, { timeout: 20_000 });
       await page.waitForFunction(() => document.querySelectorAll('.log .entry.committed').length >= 3 * 20, undefined, { timeout: 10_000 });
-      await screenshot(page, 'dashboard.png');
 
       const killedAt = Date.now();
       await page.getByRole('button', { name: `Kill -9 ${old}`, exact: true }).click();
@@ -83,6 +82,7 @@ test('the dashboard shows one leader of a 3-process cluster and follows a kill -
       assert.match((await page.locator('#timeline').textContent()) ?? '', new RegExp(`${after.summary} \\(term \\d+\\)`));
       process.stdout.write(`# the dashboard showed the new leader ${after.summary} ${followedMs} ms after kill -9 of ${old} (election-ms 500)\n`);
       assert.ok(followedMs < 10_000, `took ${followedMs} ms`);
+      await screenshot(page, 'dashboard.png');
 
       // A surviving node's own dashboard: the same cluster, and no controls.
       const survivor = after.summary;
