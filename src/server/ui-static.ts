@@ -38,9 +38,11 @@ export class UiFiles {
   route(method: string, path: string, ifNoneMatch: string | undefined): Reply | null {
     if (path !== '/ui' && !path.startsWith('/ui/')) return null;
     expectMethod(method, ['GET', 'HEAD']);
+    // The pages name their files relative to themselves: each has one address.
     if (path === '/ui') return { status: 301, headers: { location: '/ui/' } };
+    if (path === '/ui/playground/') return { status: 301, headers: { location: '/ui/playground' } };
     const rest = path.slice('/ui/'.length);
-    const name = rest === '' ? 'index.html' : rest === 'playground' || rest === 'playground/' ? 'playground.html' : rest;
+    const name = rest === '' ? 'index.html' : rest === 'playground' ? 'playground.html' : rest;
     const file = NAME.test(name) ? this.load().get(name) : undefined;
     if (file === undefined) {
       if (this.load().size === 0) throw new ApiError('NOT_FOUND', 'the dashboard was not built: run `npm run build` (it bundles dist/ui/)');
