@@ -44,7 +44,9 @@ test('the dashboard shows one leader of a 3-process cluster and follows a kill -
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     await pollUntil('the supervisor to print the dashboard', 20_000, async () => (stdout.includes(`dashboard: http://127.0.0.1:${base}/ui/`) ? true : undefined), 100);
+    const errors: string[] = [];
     await withBrowser(async (page) => {
+      page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`http://127.0.0.1:${base}/ui/`);
       await page.waitForFunction(() => document.querySelectorAll('article.member').length === 3 && document.querySelectorAll('article.member .badge.role-leader').length === 1, undefined, { timeout: 30_000, polling: 100 });
       const first = await shownLeaders(page);
@@ -91,6 +93,7 @@ test('the dashboard shows one leader of a 3-process cluster and follows a kill -
       assert.equal(await page.locator('#controls').isVisible(), false);
       assert.equal(await page.locator(`article.member[data-member="${old}"].stale`).count(), 1, 'the dead member is shown as unreachable');
     });
+    assert.deepEqual(errors, [], 'no script errors in the page');
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGINT');
