@@ -3,7 +3,7 @@
 // a fault by hand makes it another run and says so; its URL settings round-trip and refuse junk.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSeed } from '../../src/sim/index.js';
+import { InvariantViolation, runSeed } from '../../src/sim/index.js';
 import { Playground, settingsFromQuery, settingsToQuery, simCommand } from '../../src/sim/playground.js';
 
 test('stepping the playground one event at a time ends in the same state as runSeed for the seed', () => {
@@ -65,4 +65,24 @@ test('URL settings round-trip, junk falls back with a reason, and the CLI comman
   assert.equal(bad.problems.length, 4);
   assert.equal(bad.settings.seed, 1);
   assert.equal(bad.settings.nodes, 3);
+});
+
+test('a violation stops the run at the event it happens in and the view carries it', () => {
+  const p = new Playground({ seed: 5, nodes: 3, timeSeconds: 3, faults: [], membershipRate: 0 });
+  p.advanceTo(500, 1_000_000);
+  // A checker that finds a breach at the next step: the run must stop there and say so.
+  const suite = p.sim.invariants as unknown as { step: (...args: unknown[]) => void };
+  suite.step = () => {
+    throw new InvariantViolation('Election Safety', 'two leaders in term 9 (planted by the test)');
+  };
+  const before = p.sim.eventCount;
+  let steps = 0;
+  while (p.step()) steps++;
+  const v = p.view();
+  assert.equal(v.isOver, true);
+  assert.equal(v.violation?.invariant, 'Election Safety');
+  assert.match(v.violation!.details, /planted by the test/);
+  assert.ok(v.events - before <= steps + 1 && v.events - before < 50, `stopped ${v.events - before} events later`);
+  assert.equal(p.step(), false, 'nothing runs after a violation');
+  assert.ok(p.trace.some((l) => l.includes('VIOLATION Election Safety')));
 });
