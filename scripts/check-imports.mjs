@@ -82,10 +82,12 @@ function visitBrowser(file, via) {
   seen.add(file);
   const text = readFileSync(file, 'utf8');
   // Node's globals are imports too, by another name: a page has none of them.
-  text.split('\n').forEach((line, i) => {
+  // Block comments blanked (lines kept, for the numbers), then line comments and strings.
+  const uncommented = text.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' '));
+  uncommented.split('\n').forEach((line, i) => {
     const code = line.replace(/\/\/.*$/, '').replace(/'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, "''");
     const g = /(?<![.\w])(Buffer|process|require|__dirname|__filename|setImmediate|global)\b/.exec(code);
-    if (g !== null && !/^\s*\*/.test(line)) problems.push(`${relative(root, file)}:${i + 1}: the browser code (from ${via}) may not use Node's ${g[1]}`);
+    if (g !== null) problems.push(`${relative(root, file)}:${i + 1}: the browser code (from ${via}) may not use Node's ${g[1]}`);
   });
   for (const m of text.matchAll(valueImportRe)) {
     const spec = m[1] ?? m[2];

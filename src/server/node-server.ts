@@ -53,6 +53,8 @@ export interface NodeIo {
   /** Lines for the operator (removal, refusal); the structured log gets them too. */
   readonly notice: (line: string) => void;
   readonly logger?: Logger;
+  /** RaftNodeOptions.downSinceMs: 0 from a process that runs this one node; else left out. */
+  readonly downSinceMs?: number;
   /**
    * Members whose Raft traffic, forwarded requests and proposals this node drops, as if the
    * network between them were cut (a live set its owner changes). Only `raftkv cluster` sets it,
@@ -229,6 +231,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       snapshotEntries: cfg.snapshotEntries,
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
       snapshotLogPercent: cfg.snapshotLogPercent,
+      ...(io.downSinceMs !== undefined ? { downSinceMs: io.downSinceMs } : {}),
       logger,
     });
     node = started;
