@@ -1,7 +1,8 @@
 // `raftkv cluster`'s dashboard controls (src/cli/cluster-ui.ts, cluster-hook.ts): only its own page
 // can command it (Host, Origin, JSON content type, bounded bodies, known actions and targets), and
 // its partition button really cuts a node off through the IPC hook: the isolated leader loses its
-// place, the others elect one, and after healing the cluster is whole again.
+// place, the others elect one, and after healing the cluster is whole again; pause and resume
+// freeze and thaw a node's process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -103,6 +104,14 @@ test('the dashboard\'s partition cuts the leader off: the others elect a new one
       const leaders = all.filter((s) => s.role === 'leader');
       return all.length === 3 && leaders.length === 1 && all.every((s) => s.leader === leaders[0]!.id && s.term === leaders[0]!.term) ? true : undefined;
     });
+
+    // Pause freezes the process (its port stops answering); resume brings it back.
+    const follower = (await statuses()).find((s) => s.role !== 'leader')!;
+    const followerUrl = urls[Number(follower.id.slice(1)) - 1]!;
+    assert.equal((await post(base, JSON.stringify({ action: 'pause', target: follower.id }))).status, 200);
+    assert.equal(await tryHttp(followerUrl, '/livez', { timeoutMs: 700 }), null, 'a paused node answers nothing');
+    assert.equal((await post(base, JSON.stringify({ action: 'resume', target: follower.id }))).status, 200);
+    await pollUntil('the resumed node to answer', 10_000, async () => ((await tryHttp(followerUrl, '/livez', { timeoutMs: 1000 }))?.status === 200 ? true : undefined));
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGINT');

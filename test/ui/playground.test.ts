@@ -88,6 +88,16 @@ test('the playground elects a leader and replays a sim CLI seed to the same stat
       assert.match(await page.locator('#state-line').innerText(), new RegExp(`^seed 7: trace hash ${hash}, `));
       assert.equal(await page.locator('#violation').isVisible(), false);
       assert.equal(await page.locator('#invariants li.bad').count(), 0);
+
+      // A new run from the form: the URL and the command follow, so the run can be shared.
+      await page.fill('#seed', '12');
+      await page.selectOption('#nodes', '5');
+      await page.uncheck('#fault-disk');
+      await page.click('#settings button[type=submit]');
+      assert.match(page.url(), /\?seed=12&nodes=5&time=3&faults=crash%2Cpartition%2Coneway%2Closs%2Cduplicate%2Clatency$/);
+      assert.equal(await page.locator('#command').innerText(), 'npm run sim -- --seed 12 --nodes 5 --time 3 --faults crash,partition,oneway,loss,duplicate,latency');
+      assert.equal(await page.locator('#event-count').innerText(), '0');
+      assert.equal(await page.locator('#servers article').count(), 5);
     });
     assert.deepEqual(errors, [], 'no script errors (and no CSP refusals) in the page');
   } finally {
