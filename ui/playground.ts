@@ -3,7 +3,7 @@
 // run can be shared, and a seed from `npm run sim` replays here event for event: left alone, the
 // page ends in the state the CLI prints (`seed N: trace hash ...`).
 import { INVARIANTS } from '../src/sim/invariants/violation.js';
-import { Playground, describeMembers, settingsFromQuery, settingsToQuery, simCommand, type PlaygroundSettings, type PlaygroundView } from '../src/sim/playground.js';
+import { Playground, describeMembers, queryFromCommand, settingsFromQuery, settingsToQuery, simCommand, type PlaygroundSettings, type PlaygroundView } from '../src/sim/playground.js';
 import { stateLine } from '../src/sim/result.js';
 import { FAULT_KINDS, type FaultKind } from '../src/sim/options.js';
 import { byId, h, logStrip, replace, roleBadge, svg } from './dom.js';
@@ -220,10 +220,21 @@ function say(text: string): void {
 
 // ---- controls ------------------------------------------------------------------------------------
 
-function readSettings(): PlaygroundSettings {
+function readSettings(): { settings: PlaygroundSettings; problems: string[] } {
   const faults = FAULT_KINDS.filter((k) => byId<HTMLInputElement>(`fault-${k}`).checked);
-  const { settings } = settingsFromQuery(`seed=${encodeURIComponent(byId<HTMLInputElement>('seed').value)}&nodes=${byId<HTMLSelectElement>('nodes').value}&time=${encodeURIComponent(byId<HTMLInputElement>('time').value)}&faults=${faults.length === 0 ? 'none' : faults.join(',')}&membership=${byId<HTMLInputElement>('membership-rate').checked ? pg.settings.membershipRate || 1 : 0}`);
-  return settings;
+  // What the form does not show (core switches, snapshot knobs) carries over from the run.
+  const q = new URLSearchParams(settingsToQuery(pg.settings));
+  q.set('seed', byId<HTMLInputElement>('seed').value);
+  q.set('nodes', byId<HTMLSelectElement>('nodes').value);
+  q.set('time', byId<HTMLInputElement>('time').value);
+  q.set('faults', faults.length === 0 ? 'none' : faults.join(','));
+  q.set('membership', byId<HTMLInputElement>('membership-rate').checked ? String(pg.settings.membershipRate || 1) : '0');
+  return settingsFromQuery(q.toString());
+}
+
+function showInForm(settings: PlaygroundSettings): void {
+  for (const k of FAULT_KINDS) byId<HTMLInputElement>(`fault-${k}`).checked = settings.faults.includes(k as FaultKind);
+  byId<HTMLInputElement>('membership-rate').checked = settings.membershipRate > 0;
 }
 
 function setUp(): void {
@@ -260,11 +271,18 @@ function setUp(): void {
   });
   byId<HTMLFormElement>('settings').addEventListener('submit', (e) => {
     e.preventDefault();
-    start(readSettings(), []);
+    const { settings, problems } = readSettings();
+    start(settings, problems);
+  });
+  byId<HTMLFormElement>('paste-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const { query, problems } = queryFromCommand(byId<HTMLInputElement>('paste').value);
+    const parsed = settingsFromQuery(query);
+    showInForm(parsed.settings);
+    start(parsed.settings, [...problems, ...parsed.problems]);
   });
   const { settings, problems } = settingsFromQuery(location.search);
-  for (const k of FAULT_KINDS) byId<HTMLInputElement>(`fault-${k}`).checked = settings.faults.includes(k as FaultKind);
-  byId<HTMLInputElement>('membership-rate').checked = settings.membershipRate > 0;
+  showInForm(settings);
   start(settings, problems);
 }
 

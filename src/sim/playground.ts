@@ -17,9 +17,15 @@ export interface PlaygroundSettings {
   readonly faults: readonly FaultKind[];
   /** The CLI's --membership. */
   readonly membershipRate: number;
+  /** The CLI's --no-prevote / --no-check-quorum (both on by default). */
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
+  /** The CLI's --snapshot-every / --snapshot-keep; null: seeded. */
+  readonly snapshotEvery?: number | null;
+  readonly snapshotKeep?: number | null;
 }
 
-export const DEFAULT_PLAYGROUND: PlaygroundSettings = { seed: 1, nodes: 3, timeSeconds: 10, faults: FAULT_KINDS, membershipRate: 1 };
+export const DEFAULT_PLAYGROUND: PlaygroundSettings = { seed: 1, nodes: 3, timeSeconds: 10, faults: FAULT_KINDS, membershipRate: 1, preVote: true, checkQuorum: true, snapshotEvery: null, snapshotKeep: null };
 
 /** Settings from a query string (?seed=N&nodes=3&time=10&faults=crash,loss&membership=1); bad values fall back with a note. */
 export function settingsFromQuery(query: string): { settings: PlaygroundSettings; problems: string[] } {
@@ -54,6 +60,13 @@ export function settingsFromQuery(query: string): { settings: PlaygroundSettings
       problems.push(`faults: ${(err as Error).message}`);
     }
   }
+  const flag = (name: string): boolean => {
+    const raw = q.get(name);
+    if (raw === null || raw === '1') return true;
+    if (raw !== '0') problems.push(`${name} must be 0 or 1; using 1`);
+    return raw !== '0';
+  };
+  const optionalInt = (name: string, min: number): number | null => (q.get(name) === null ? null : int(name, -1, min, 1_000_000) === -1 ? null : Number(q.get(name)));
   return {
     settings: {
       seed: int('seed', DEFAULT_PLAYGROUND.seed, 0, Number.MAX_SAFE_INTEGER),
@@ -61,15 +74,56 @@ export function settingsFromQuery(query: string): { settings: PlaygroundSettings
       timeSeconds: num('time', DEFAULT_PLAYGROUND.timeSeconds, 0.1, 3600),
       faults,
       membershipRate: num('membership', DEFAULT_PLAYGROUND.membershipRate, 0, 100),
+      preVote: flag('prevote'),
+      checkQuorum: flag('checkQuorum'),
+      snapshotEvery: optionalInt('snapshotEvery', 1),
+      snapshotKeep: optionalInt('snapshotKeep', 0),
     },
     problems,
   };
+}
+
+/**
+ * The settings of a pasted `npm run sim` command line (the replay line the CLI prints for a
+ * failing seed), as a query string for settingsFromQuery; flags the playground does not take
+ * (--seeds, --workers, --verbose) are left out with a note.
+ */
+export function queryFromCommand(command: string): { query: string; problems: string[] } {
+  const words = command.trim().split(/\s+/);
+  const q = new URLSearchParams();
+  const problems: string[] = [];
+  const names: Record<string, string> = { '--seed': 'seed', '--nodes': 'nodes', '--time': 'time', '--faults': 'faults', '--membership': 'membership', '--snapshot-every': 'snapshotEvery', '--snapshot-keep': 'snapshotKeep' };
+  let sawSeed = false;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (!w.startsWith('--') || w === '--') continue;
+    const name = names[w];
+    if (name !== undefined) {
+      const v = words[++i];
+      if (v === undefined) problems.push(`${w} needs a value`);
+      else q.set(name, v);
+      if (w === '--seed') sawSeed = true;
+    } else if (w === '--no-membership') q.set('membership', '0');
+    else if (w === '--no-prevote') q.set('prevote', '0');
+    else if (w === '--no-check-quorum') q.set('checkQuorum', '0');
+    else if (w === '--verbose' || w === '-v') continue;
+    else problems.push(`${w} is not a setting of one run; left out`);
+  }
+  // The CLI's defaults where the command names none (the playground's own differ).
+  if (!q.has('nodes')) q.set('nodes', '5');
+  if (!q.has('time')) q.set('time', '60');
+  if (!sawSeed) problems.push('the command names no --seed');
+  return { query: q.toString(), problems };
 }
 
 export function settingsToQuery(s: PlaygroundSettings): string {
   const q = new URLSearchParams({ seed: String(s.seed), nodes: String(s.nodes), time: String(s.timeSeconds) });
   if (s.faults.length !== FAULT_KINDS.length) q.set('faults', s.faults.length === 0 ? 'none' : s.faults.join(','));
   if (s.membershipRate !== 1) q.set('membership', String(s.membershipRate));
+  if (s.preVote === false) q.set('prevote', '0');
+  if (s.checkQuorum === false) q.set('checkQuorum', '0');
+  if (s.snapshotEvery != null) q.set('snapshotEvery', String(s.snapshotEvery));
+  if (s.snapshotKeep != null) q.set('snapshotKeep', String(s.snapshotKeep));
   return q.toString();
 }
 
@@ -77,7 +131,9 @@ export function settingsToQuery(s: PlaygroundSettings): string {
 export function simCommand(s: PlaygroundSettings): string {
   const faults = s.faults.length === FAULT_KINDS.length ? '' : ` --faults ${s.faults.length === 0 ? 'none' : s.faults.join(',')}`;
   const membership = s.membershipRate === 1 ? '' : ` --membership ${s.membershipRate}`;
-  return `npm run sim -- --seed ${s.seed} --nodes ${s.nodes} --time ${s.timeSeconds}${faults}${membership}`;
+  const snapshots = `${s.snapshotEvery != null ? ` --snapshot-every ${s.snapshotEvery}` : ''}${s.snapshotKeep != null ? ` --snapshot-keep ${s.snapshotKeep}` : ''}`;
+  const core = `${s.preVote === false ? ' --no-prevote' : ''}${s.checkQuorum === false ? ' --no-check-quorum' : ''}`;
+  return `npm run sim -- --seed ${s.seed} --nodes ${s.nodes} --time ${s.timeSeconds}${faults}${membership}${snapshots}${core}`;
 }
 
 export interface ServerView {
@@ -144,6 +200,10 @@ export class Playground {
       timeMs: settings.timeSeconds * 1000,
       faults: settings.faults,
       membershipRate: settings.membershipRate,
+      preVote: settings.preVote ?? true,
+      checkQuorum: settings.checkQuorum ?? true,
+      snapshotEvery: settings.snapshotEvery ?? null,
+      snapshotKeep: settings.snapshotKeep ?? null,
       trace: (line) => {
         this.trace.push(line);
         if (this.trace.length > MAX_TRACE_LINES) this.trace.splice(0, this.trace.length - MAX_TRACE_LINES);

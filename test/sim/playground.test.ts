@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvariantViolation, runSeed } from '../../src/sim/index.js';
-import { Playground, settingsFromQuery, settingsToQuery, simCommand } from '../../src/sim/playground.js';
+import { Playground, queryFromCommand, settingsFromQuery, settingsToQuery, simCommand } from '../../src/sim/playground.js';
 
 test('stepping the playground one event at a time ends in the same state as runSeed for the seed', () => {
   for (const seed of [3, 11]) {
@@ -85,4 +85,19 @@ test('a violation stops the run at the event it happens in and the view carries 
   assert.ok(v.events - before <= steps + 1 && v.events - before < 50, `stopped ${v.events - before} events later`);
   assert.equal(p.step(), false, 'nothing runs after a violation');
   assert.ok(p.trace.some((l) => l.includes('VIOLATION Election Safety')));
+});
+
+test('a pasted replay line of the CLI becomes the same run, core switches and snapshot knobs included', () => {
+  const line = 'npm run sim -- --seed 17 --nodes 3 --time 2 --faults crash,loss --snapshot-every 4 --snapshot-keep 1 --no-prevote --verbose';
+  const { query, problems } = queryFromCommand(line);
+  assert.deepEqual(problems, []);
+  const { settings } = settingsFromQuery(query);
+  assert.equal(simCommand(settings), line.replace(' --verbose', ''));
+  const expected = runSeed({ seed: 17, nodes: 3, timeMs: 2000, faults: ['crash', 'loss'], snapshotEvery: 4, snapshotKeep: 1, preVote: false });
+  assert.equal(new Playground(settings).runToEnd().traceHash, expected.traceHash);
+  // The CLI's defaults where a line names none; what is not one run's setting is named.
+  const bare = queryFromCommand('npm run sim -- --seed 3 --seeds 10 --workers 2');
+  assert.equal(settingsFromQuery(bare.query).settings.nodes, 5);
+  assert.equal(settingsFromQuery(bare.query).settings.timeSeconds, 60);
+  assert.equal(bare.problems.length, 2);
 });

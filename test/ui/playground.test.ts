@@ -98,6 +98,12 @@ test('the playground elects a leader and replays a sim CLI seed to the same stat
       assert.equal(await page.locator('#command').innerText(), 'npm run sim -- --seed 12 --nodes 5 --time 3 --faults crash,partition,oneway,loss,duplicate,latency');
       assert.equal(await page.locator('#event-count').innerText(), '0');
       assert.equal(await page.locator('#servers article').count(), 5);
+
+      // A failing seed's replay line, pasted.
+      await page.fill('#paste', 'npm run sim -- --seed 31 --nodes 3 --time 5 --no-check-quorum --verbose');
+      await page.click('#paste-form button[type=submit]');
+      assert.equal(await page.locator('#command').innerText(), 'npm run sim -- --seed 31 --nodes 3 --time 5 --no-check-quorum');
+      assert.match(page.url(), /\?seed=31&nodes=3&time=5&checkQuorum=0$/);
     });
     assert.deepEqual(errors, [], 'no script errors (and no CSP refusals) in the page');
   } finally {
