@@ -44,7 +44,7 @@ import type { UiNodeState } from './ui-types.js';
 export { checkInitialCluster, DEFAULT_NODE_CONFIG, hasClusterFile, type NodeConfig, type TlsFiles } from './node-config.js';
 
 /** First path segments (`/v1/x`) of the routes the service adds once it is up. */
-const STARTED_ROUTES = new Set(['/v1/members', '/v1/configuration', '/v1/leader', '/v1/compact', '/v1/leases', '/v1/locks', '/v1/elections', '/v1/watch']);
+const STARTED_ROUTES = new Set(['/v1/members', '/v1/configuration', '/v1/leader', '/v1/compact', '/v1/leases', '/v1/locks', '/v1/elections', '/v1/watch', '/v1/ui']);
 
 /** A start that failed; the message is one line for the operator. Nothing was left changed. */
 export class StartError extends Error {}
