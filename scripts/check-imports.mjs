@@ -76,6 +76,34 @@ for (const file of walk(src)) {
     if (exception !== undefined && !exception(spec)) problems.push(`${relative(root, file)}: src/${folder}/ may import only the in-memory twin or the runtime of src/${target}/ (${spec})`);
   }
 }
+// The browser pages (ui/, bundled by scripts/build-ui.mjs): nothing they load, however far down,
+// may import Node; type-only imports are erased and do not count.
+const valueImportRe = /(?:^|\n)\s*(?:import|export)\s(?!type\s)[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g;
+const seen = new Set();
+const uiDir = join(root, 'ui');
+function visitBrowser(file, via) {
+  if (seen.has(file)) return;
+  seen.add(file);
+  const text = readFileSync(file, 'utf8');
+  // Node's globals are imports too, by another name: a page has none of them.
+  // Block comments blanked (lines kept, for the numbers), then line comments and strings.
+  const uncommented = text.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' '));
+  uncommented.split('\n').forEach((line, i) => {
+    const code = line.replace(/\/\/.*$/, '').replace(/'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, "''");
+    const g = /(?<![.\w])(Buffer|process|require|__dirname|__filename|setImmediate|global)\b/.exec(code);
+    if (g !== null) problems.push(`${relative(root, file)}:${i + 1}: the browser code (from ${via}) may not use Node's ${g[1]}`);
+  });
+  for (const m of text.matchAll(valueImportRe)) {
+    const spec = m[1] ?? m[2];
+    if (spec.startsWith('node:') || !spec.startsWith('.')) {
+      problems.push(`${relative(root, file)}: the browser code (from ${via}) may not load ${spec}`);
+      continue;
+    }
+    visitBrowser(join(file, '..', spec.replace(/\.js$/, '.ts')), via);
+  }
+}
+for (const name of readdirSync(uiDir)) if (name.endsWith('.ts')) visitBrowser(join(uiDir, name), `ui/${name}`);
+
 if (problems.length > 0) {
   for (const p of problems) console.error(p);
   console.error(`import boundaries: ${problems.length} violation(s)`);

@@ -1,7 +1,9 @@
 // `raftkv cluster`: a local multi-process cluster for development and demos (what `npm start`
 // runs). Starts N `raftkv serve` children on 127.0.0.1, prints their endpoints and every change
 // of leader, keeps data in --dir across runs, restarts a child that dies, and turns Ctrl-C into
-// a clean SIGTERM shutdown of every node. With --secure the nodes serve HTTPS, speak mutual TLS
+// a clean SIGTERM shutdown of every node. It serves the dashboard on 127.0.0.1:--ui-port (default
+// the base port) with controls to kill, restart, pause and partition nodes and send writes
+// (cluster-ui.ts). With --secure the nodes serve HTTPS, speak mutual TLS
 // to each other and want tokens (cluster-secure.ts makes the CA, certificates and tokens).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { prepareSecureFiles, secureHints, secureServeArgs, SecureSetupError, she
 import { intFlag, optionalString, parseFlags, UsageError, type FlagTable } from './flags.js';
 import { DEFAULT_NODE_CONFIG } from '../server/node-config.js';
 import { LOG_LEVELS } from '../server/logger.js';
+import { ClusterUi, type ClusterControls } from './cluster-ui.js';
 
 /** Every flag of `raftkv cluster` (each also from RAFTKV_<NAME>). */
 export const CLUSTER_FLAGS: FlagTable = {
@@ -23,6 +26,8 @@ export const CLUSTER_FLAGS: FlagTable = {
   'log-level': { type: 'string', value: 'LEVEL', description: 'passed to every node\'s serve', default: 'info', choices: LOG_LEVELS },
   secure: { type: 'boolean', description: 'its own CA, node certificates and tokens: HTTPS, mutual TLS between nodes, bearer tokens' },
   etcd: { type: 'boolean', description: 'also serve the etcd v3 gRPC API on ports BASE+201.. and print an etcdctl line' },
+  'ui-port': { type: 'string', value: 'PORT', description: 'loopback port of the dashboard\'s controls (kill, restart, pause, partition, writes)', default: '--base-port' },
+  'no-ui': { type: 'boolean', description: 'no dashboard controls' },
 };
 
 export interface Io {
@@ -44,6 +49,11 @@ export interface MemberPlan {
 interface Member extends MemberPlan {
   child: ChildProcess | null;
   restarts: number[];
+  /** What the dashboard did to it: stopped stays down until restarted; paused is SIGSTOPped. */
+  byHand: 'stopped' | 'paused' | null;
+  isPartitioned: boolean;
+  /** A restart asked for while it still ran: start it again once it has exited. */
+  restartWhenGone: boolean;
 }
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -80,6 +90,8 @@ export function planMembers(o: PlanOptions): MemberPlan[] {
     args: [
       MAIN, 'serve', '--id', id, '--data-dir', resolve(o.dir, id), '--peer-addr', peer(i), '--client-addr', client(i), '--initial-cluster', initialCluster,
       ...(etcd(i) !== null ? ['--etcd-addr', etcd(i)!] : []),
+      // The dashboard's partition button (cluster-hook.ts), over the IPC channel spawn opens.
+      '--cluster-control',
       ...o.passThrough,
       ...(o.secure === null ? [] : secureServeArgs(o.secure, id)),
     ],
@@ -93,6 +105,8 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
   const dir = resolve(optionalString(flags, 'dir') ?? './data');
   const isSecure = flags.values['secure'] === true;
   const isEtcd = flags.values['etcd'] === true;
+  const uiPort = intFlag(flags, 'ui-port', basePort, 1024, 65535);
+  const wantsUi = flags.values['no-ui'] !== true;
   if (flags.positionals.length > 0) throw new UsageError(`cluster takes no arguments, got "${flags.positionals[0]}"`);
   const passThrough: string[] = [];
   for (const f of ['heartbeat-ms', 'election-ms', 'log-level']) {
@@ -107,14 +121,19 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     io.stderr(`raftkv: ${err instanceof SecureSetupError ? err.message : `cannot prepare ${dir}: ${err instanceof Error ? err.message : String(err)}`}\n`);
     return 1;
   }
-  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure, etcd: isEtcd }).map((m) => ({ ...m, child: null, restarts: [] }));
+  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure, etcd: isEtcd }).map((m) => ({ ...m, child: null, restarts: [], byHand: null, isPartitioned: false, restartWhenGone: false }));
 
   let stopping = false;
   const startMember = (m: Member): void => {
     const log = createWriteStream(m.logPath, { flags: 'a' });
-    const child = spawn(process.execPath, m.args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.pipe(log);
-    child.stderr.on('data', (chunk: Buffer) => {
+    const child = spawn(process.execPath, m.args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    child.stdout!.pipe(log);
+    // The node says when it listens; then it learns whom it must not hear.
+    child.on('message', (x: unknown) => {
+      if (typeof x === 'object' && x !== null && (x as { type?: unknown }).type === 'listening') sendBlocks(m);
+    });
+    child.on('error', () => undefined);
+    child.stderr!.on('data', (chunk: Buffer) => {
       log.write(chunk);
       // A node that refuses to start says why in one line; show it.
       io.stderr(`[${m.id}] ${chunk.toString('utf8').trimEnd()}\n`);
@@ -123,6 +142,13 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     child.on('exit', (code, signal) => {
       m.child = null;
       if (stopping) return;
+      if (m.restartWhenGone) {
+        m.restartWhenGone = false;
+        m.byHand = null;
+        startMember(m);
+        return;
+      }
+      if (m.byHand === 'stopped') return;
       if (code === 0) {
         // A clean exit nobody here asked for: removed from the cluster, or stopped on purpose.
         io.stdout(`${m.id} stopped cleanly (exit 0); not restarting it\n`);
@@ -145,6 +171,93 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     });
   };
 
+  /** Every running member learns the members it must not hear: across the cut, both ways. */
+  const blocksOf = (m: Member): string[] => (m.isPartitioned ? members.filter((o) => o !== m).map((o) => o.id) : members.filter((o) => o.isPartitioned).map((o) => o.id));
+  function sendBlocks(m: Member): void {
+    if (m.child?.connected === true) m.child.send({ type: 'block', peers: blocksOf(m) }, () => undefined);
+  }
+  const controls: ClusterControls = {
+    members: members.map((m) => ({ id: m.id, clientUrl: m.clientUrl })),
+    state: (id) => {
+      const m = members.find((x) => x.id === id)!;
+      if (m.byHand === 'stopped' || m.child === null) return m.byHand === 'stopped' ? 'stopped' : 'starting';
+      if (m.byHand === 'paused') return 'paused';
+      return m.isPartitioned ? 'partitioned' : 'running';
+    },
+    stop: (id) => {
+      const m = members.find((x) => x.id === id)!;
+      m.byHand = 'stopped';
+      m.child?.kill('SIGKILL');
+      io.stdout(`${id}: kill -9 (from the dashboard)\n`);
+      return `kill -9 ${id}`;
+    },
+    restart: (id) => {
+      const m = members.find((x) => x.id === id)!;
+      if (m.child !== null) {
+        m.restartWhenGone = true;
+        m.child.kill('SIGKILL');
+      } else {
+        m.byHand = null;
+        startMember(m);
+      }
+      io.stdout(`${id}: restarting (from the dashboard)\n`);
+      return `restart ${id}`;
+    },
+    pause: (id) => {
+      const m = members.find((x) => x.id === id)!;
+      if (m.child === null) return `${id} is not running`;
+      m.child.kill('SIGSTOP');
+      m.byHand = 'paused';
+      return `pause ${id} (SIGSTOP)`;
+    },
+    resume: (id) => {
+      const m = members.find((x) => x.id === id)!;
+      if (m.child === null) return `${id} is not running`;
+      m.child.kill('SIGCONT');
+      if (m.byHand === 'paused') m.byHand = null;
+      return `resume ${id} (SIGCONT)`;
+    },
+    partition: (id) => {
+      members.find((x) => x.id === id)!.isPartitioned = true;
+      members.forEach(sendBlocks);
+      return `partition ${id} from the others`;
+    },
+    heal: (id) => {
+      members.find((x) => x.id === id)!.isPartitioned = false;
+      members.forEach(sendBlocks);
+      return `heal ${id}`;
+    },
+    write: async (key, value, count) => {
+      const started = Date.now();
+      let done = 0;
+      let last = '';
+      for (let i = 0; i < count; i++) {
+        try {
+          await writer.put(count === 1 ? key : `${key}/${i}`, value);
+          done++;
+        } catch (err) {
+          last = (err as Error).message;
+        }
+      }
+      return `${done}/${count} writes to ${key}${count > 1 ? '/*' : ''} in ${Date.now() - started} ms${last !== '' ? ` (last error: ${last})` : ''}`;
+    },
+  };
+  const writer = new RaftKvClient({
+    endpoints: members.map((m) => m.clientUrl),
+    timeoutMs: 3000,
+    ...(secure !== null ? { ca: readFileSync(secure.caPath), token: secure.adminToken } : {}),
+  });
+  let ui: ClusterUi | null = null;
+  if (wantsUi) {
+    ui = new ClusterUi({ port: uiPort, controls, ...(secure !== null ? { ca: readFileSync(secure.caPath), token: secure.adminToken } : {}) });
+    try {
+      await ui.listen();
+    } catch (err) {
+      io.stderr(`raftkv: the dashboard cannot listen on 127.0.0.1:${uiPort} (${(err as Error).message}); going on without it (--ui-port picks another)\n`);
+      ui = null;
+    }
+  }
+
   io.stdout(`raftkv: starting a ${n}-node cluster${secure !== null ? ' with TLS and tokens' : ''}, data in ${dir}\n`);
   for (const m of members) {
     startMember(m);
@@ -155,6 +268,7 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
   const endpoints = members.map((m) => m.clientUrl);
   if (secure === null) io.stdout(`try:  node ${MAIN} put hello world --endpoints ${endpoints.join(',')}\n`);
   else io.stdout(secureHints(secure, endpoints, MAIN));
+  if (ui !== null) io.stdout(`dashboard: ${ui.url}  (kill, pause, partition nodes and send writes; each node also serves its own /ui/)\n`);
   io.stdout('Ctrl-C stops every node cleanly.\n');
 
   const stopWatch = watchLeader(
@@ -174,8 +288,12 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
       if (stopping) return;
       stopping = true;
       stopWatch();
+      ui?.close();
+      writer.close();
       io.stdout(`\n${signal}: stopping ${n} nodes\n`);
       const alive = members.filter((m) => m.child !== null);
+      // A paused node must run again to hear its SIGTERM.
+      for (const m of alive) if (m.byHand === 'paused') m.child!.kill('SIGCONT');
       for (const m of alive) m.child!.kill('SIGTERM');
       const deadline = setTimeout(() => {
         for (const m of members) m.child?.kill('SIGKILL');

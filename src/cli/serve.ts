@@ -8,6 +8,7 @@ import { hostPortText, type HostPort } from '../server/address.js';
 import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagTable, type ParsedFlags } from './flags.js';
 import type { Io } from './cluster.js';
 import { startEtcdServer } from '../etcd/server.js';
+import { listenForPartitions } from './cluster-hook.js';
 import { AUTO_COMPACTION_MODES, DEFAULT_AUTO_COMPACTION, parseAutoCompactionRetention, type AutoCompaction } from '../server/coordination.js';
 
 const D = DEFAULT_NODE_CONFIG;
@@ -54,6 +55,7 @@ export const SERVE_FLAGS: FlagTable = {
   'auto-compaction-mode': { type: 'string', value: 'MODE', description: 'how the leader compacts history: by revisions kept or by age', default: DEFAULT_AUTO_COMPACTION.mode, choices: AUTO_COMPACTION_MODES },
   'auto-compaction-retention': { type: 'string', value: 'N|DURATION', description: 'revisions kept (revision mode) or a duration like 1h (periodic mode); 0 turns compaction off', default: String(DEFAULT_AUTO_COMPACTION.retention) },
   'etcd-addr': { type: 'string', value: 'HOST:PORT', description: 'also serve the etcd v3 gRPC API here (docs/etcd.md)' },
+  'cluster-control': { type: 'boolean', description: 'set by `raftkv cluster` alone, for its dashboard\'s partitions (over the IPC channel it opens); refused otherwise' },
 };
 
 const UNSPECIFIED_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
@@ -215,6 +217,7 @@ let hasServed = false;
 
 export async function runServe(argv: string[], io: Io): Promise<number> {
   const cfg = parseServeConfig(argv);
+  const blockedPeers = argv.includes('--cluster-control') ? listenForPartitions() : undefined;
   let node;
   try {
     // This process's start is after the node's previous run stopped, the first time only (a
@@ -225,6 +228,7 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
       notice: (line) => io.stderr(`${line}\n`),
       ...(downSinceMs !== undefined ? { downSinceMs } : {}),
       ...(cfg.etcdAddr ? { frontEnds: [startEtcdServer] } : {}),
+      ...(blockedPeers !== undefined ? { blockedPeers } : {}),
     });
   } catch (err) {
     if (err instanceof StartError) {

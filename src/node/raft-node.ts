@@ -191,6 +191,14 @@ export class RaftNode<R = unknown> extends EventEmitter {
     };
   }
 
+  /** The newest `count` entries of the log as [index, term] pairs, oldest first (for the dashboard). */
+  logTail(count: number): [number, number][] {
+    const core = this.core;
+    const out: [number, number][] = [];
+    for (let i = Math.max(core.snapshotIndex + 1, core.lastIndex - count + 1); i <= core.lastIndex; i++) out.push([i, core.termAt(i) ?? 0]);
+    return out;
+  }
+
   /** The leader's view of a peer's replication (Figure 2's matchIndex, nextIndex); undefined unless leader. */
   progress(id: NodeId): ProgressView | undefined {
     return this.core.progress(id);

@@ -44,7 +44,7 @@ export function requestActions(r: AccessRequest): Action[] {
     if ((key === null) === (prefix === null)) return [];
     return [key !== null ? { type: 'read', key } : { type: 'read-range', prefix: prefix! }];
   }
-  if ((path === '/v1/status' || path === '/v1/members' || path === '/v1/configuration' || path === '/metrics') && method === 'GET') {
+  if ((path === '/v1/status' || path === '/v1/members' || path === '/v1/configuration' || path === '/metrics' || path === '/v1/ui/events') && method === 'GET') {
     return [{ type: 'cluster-read' }];
   }
   return [{ type: 'admin' }];

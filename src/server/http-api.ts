@@ -83,6 +83,13 @@ export interface ApiServerOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Extra routes (membership, leader transfer) mounted by later layers. */
   readonly extraRoutes?: (req: ParsedRequest) => Promise<Reply> | null;
+  /**
+   * The dashboard's files (ui-static.ts): answered before authentication, since a browser's
+   * navigation cannot carry a token; null for any other path.
+   */
+  readonly uiFiles?: (method: string, path: string, ifNoneMatch: string | undefined) => Reply | null;
+  /** Told of every answered request (the dashboard's rates and latencies). */
+  readonly onRequestDone?: (method: string, route: string, status: number, ms: number) => void;
   /** Routes only peers may call (over the authenticated peer channel), keyed by path. */
   readonly peerRoutes?: Readonly<Record<string, (req: ParsedRequest, from: string) => Promise<Reply>>>;
 }
@@ -157,7 +164,9 @@ export function createApiServer(options: ApiServerOptions): Api {
       .then((reply) => {
         const status = send(req, res, reply);
         requests.inc({ route, status: String(status) });
-        latency.observe((performance.now() - started) / 1000, { route });
+        const ms = performance.now() - started;
+        latency.observe(ms / 1000, { route });
+        options.onRequestDone?.(req.method ?? 'GET', route, status, ms);
       })
       .catch((err: unknown) => logger.error('reply failed', { error: String(err) }))
       .finally(() => pending--);
@@ -203,6 +212,11 @@ export function createApiServer(options: ApiServerOptions): Api {
     if (HEALTH_PATHS.has(target.path)) {
       req.resume();
       return health(target.path, method, target.query, Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs));
+    }
+    const ui = options.uiFiles?.(method, target.path, req.headers['if-none-match']) ?? null;
+    if (ui !== null) {
+      req.resume();
+      return ui;
     }
     const origin = req.headers.origin;
     if (method === 'OPTIONS') {

@@ -16,7 +16,7 @@ import { hostPortText, isLoopback, parseAddress, type HostPort } from './address
 import { AuthFileError, Authenticator } from './auth.js';
 import { inspectDataDir, restoreEmptyDataDir, writeClusterFile } from './data-dir.js';
 import { joinCluster, registerRoute, startLeaderDuties, startSelfRegistration } from './duties.js';
-import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
+import { decodeForwardedRequest, decodeForwardedResponse, encodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
 import { PROPOSALS_KIND, decodeProposals, encodeProposalsAnswer, type ForwardedProposal, type ProposalsAnswer } from './proposals.js';
 import { authorizeActions } from './access.js';
 import { createApiServer, type ForwardedRequest, type ForwardedResponse, type HttpTlsOptions, type MemberView } from './http-api.js';
@@ -41,11 +41,14 @@ import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
 import { checkInitialCluster, DEFAULT_NODE_CONFIG, type NodeConfig } from './node-config.js';
 import { KvService } from './service.js';
 import { backupRoute } from './backup-route.js';
+import { RequestStats, UI_NODE_PEER_PATH, UiHub } from './ui-hub.js';
+import { UiFiles } from './ui-static.js';
+import type { UiNodeState } from './ui-types.js';
 
 export { checkInitialCluster, DEFAULT_NODE_CONFIG, hasClusterFile, type NodeConfig, type TlsFiles } from './node-config.js';
 
 /** First path segments (`/v1/x`) of the routes the service adds once it is up. */
-const STARTED_ROUTES = new Set(['/v1/snapshot', '/v1/members', '/v1/configuration', '/v1/leader', '/v1/compact', '/v1/leases', '/v1/locks', '/v1/elections', '/v1/watch']);
+const STARTED_ROUTES = new Set(['/v1/snapshot', '/v1/members', '/v1/configuration', '/v1/leader', '/v1/compact', '/v1/leases', '/v1/locks', '/v1/elections', '/v1/watch', '/v1/ui']);
 
 /** A start that failed; the message is one line for the operator. Nothing was left changed. */
 export class StartError extends Error {}
@@ -61,6 +64,13 @@ export interface NodeIo {
    * service is up and stopped before the node. A failure to start fails the whole start.
    */
   readonly frontEnds?: readonly StartFrontEnd[];
+  /**
+   * Members whose Raft traffic, forwarded requests and proposals this node drops, as if the
+   * network between them were cut (a live set its owner changes). Only `raftkv cluster` sets it,
+   * to partition its demo nodes from the dashboard (serve --cluster-control); the dashboard's own
+   * peer asks still pass, so a partitioned member stays visible.
+   */
+  readonly blockedPeers?: ReadonlySet<string>;
 }
 
 /** What a front end gets of the running node: the one store, its service, watches, leases, locks. */
@@ -168,6 +178,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const identity = new ClusterIdentity(plan.file?.clusterId ?? null, plan.file?.founding ?? null, new Set(plan.file?.founders ?? []));
     const { stateMachine: kvStateMachine, backend } = createKvBackend({ maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes });
     const sm = new ServiceStateMachine(kvStateMachine);
+    const blocked = io.blockedPeers;
     const access = new PeerAccess(cfg.id, identity, sm as ServiceStateMachine<unknown>, new Set(Object.keys(plan.file?.peers ?? {})));
     let answer: ((req: ForwardedRequest, from: NodeId) => Promise<Uint8Array>) | null = null;
     let node: RaftNode<unknown> | null = null;
@@ -183,13 +194,14 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       checkHello: (hello: Hello, peer) => access.checkHello(hello, peer.certificate),
       acceptSnapshot: (header) => access.acceptSnapshot(header),
       onMessage: (m) => {
-        if (node !== null && access.admit(m)) node.receive(m);
+        if (node !== null && blocked?.has(m.from) !== true && access.admit(m)) node.receive(m);
       },
       onUnreachable: (peer) => node?.reportUnreachable(peer),
       onSnapshotStatus: (peer, ok) => node?.reportSnapshot(peer, ok),
       onRequest: async (from, payload) => {
         if (answer === null) throw new Error(`${cfg.id} is still starting`);
         if (!access.isMember(from)) throw new Error(`${from} is not a member of this cluster`);
+        if (blocked?.has(from) === true && !isUiAsk(payload)) throw new Error(`${cfg.id} is partitioned from ${from}`);
         if (payload[0] === PROPOSALS_KIND && appendProposals !== null) return encodeProposalsAnswer(appendProposals(decodeProposals(payload)));
         return answer(decodeForwardedRequest(payload), from);
       },
@@ -198,6 +210,9 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     await bind(() => transport.start(), `peer address ${hostPortText(cfg.peerAddr)}`);
     undo.push(() => transport.stop());
     const registry = new Registry();
+    const uiFiles = new UiFiles();
+    const requestStats = new RequestStats();
+    let uiState: (() => UiNodeState) | null = null;
     const forward = peerForwarder((to, payload, ms) => transport.request(to, payload, ms), () => node?.leaderId ?? null, cfg.requestTimeoutMs);
     const scheme = clientTls === undefined ? 'http' : 'https';
     const http = createApiServer({
@@ -218,7 +233,10 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       peerRoutes: {
         '/v1/internal/register': (r, from) => registerRoute(service!, r.body, from, r.deadline),
         '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline, r.query.has('lease')) }),
+        [UI_NODE_PEER_PATH]: () => Promise.resolve({ status: 200, json: uiState!() }),
       },
+      uiFiles: (method, path, ifNoneMatch) => uiFiles.route(method, path, ifNoneMatch),
+      onRequestDone: (method, route, _status, ms) => requestStats.record(Date.now(), ms, method !== 'GET' && method !== 'HEAD' && (route === '/v1/kv/{key}' || route === '/v1/txn')),
     });
     // Watches are served from this node's own applied state (watch.ts); they end when it stops.
     let extraRoutes: ((r: ParsedRequest) => Promise<Reply> | null) | null = null;
@@ -303,7 +321,21 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     undo.push(() => locks.close());
     const leases = setUpLeases({ node: started, service, kv: kvStateMachine, registry, electionMs: cfg.electionMs, maxResponseBytes: cfg.maxResponseBytes, requestTimeoutMs: cfg.requestTimeoutMs, logger });
     const backups = backupRoute({ nodeId: cfg.id, dataDir: cfg.dataDir, node: started, readBarrier: (deadline) => service.readBarrier('linearizable', deadline), clusterId: () => sm.clusterId, logger });
-    extraRoutes = (r) => membership(r) ?? coordination(r) ?? leases.routes(r) ?? locks(r) ?? backups.route(r) ?? watches.route(r);
+    const startedAt = Date.now();
+    uiState = () => localUiState(started, service, requestStats, startedAt);
+    const uiHub = new UiHub({
+      self: cfg.id,
+      local: uiState,
+      members: () => service.members().map((m) => ({ id: m.id, clientUrl: m.clientAddr === '' ? null : `${scheme}://${m.clientAddr}`, peerAddr: m.peerAddr === '' ? null : m.peerAddr })),
+      askPeer: async (id, ms) => {
+        const answer = decodeForwardedResponse(await transport.request(id, encodeForwardedRequest({ method: 'GET', path: UI_NODE_PEER_PATH, headers: {}, body: new Uint8Array(0) }), ms));
+        if (answer.status !== 200) throw new Error(`${id} answered ${answer.status}`);
+        return JSON.parse(new TextDecoder().decode(answer.body)) as unknown;
+      },
+      clusterId: () => service.clusterId(),
+    });
+    undo.push(() => uiHub.close());
+    extraRoutes = (r) => membership(r) ?? coordination(r) ?? leases.routes(r) ?? locks(r) ?? backups.route(r) ?? watches.route(r) ?? uiHub.route(r);
     appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
@@ -350,7 +382,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       await writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
-    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, auth, timers, runtimeMetrics, logger, io, lock, frontEnds, clientUrl: `${scheme}://${self.clientAddr}` });
+    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, uiHub, auth, timers, runtimeMetrics, logger, io, lock, frontEnds, clientUrl: `${scheme}://${self.clientAddr}` });
   } catch (err) {
     await undo.run(logger);
     if (err instanceof StartError) throw err;
@@ -473,6 +505,8 @@ interface RunningParts {
   readonly watches: WatchHub;
   /** Its election observe streams, ended with the watches. */
   readonly locks: LockRoutes;
+  /** Its dashboard streams, ended with the watches. */
+  readonly uiHub: UiHub;
   readonly auth: Authenticator | undefined;
   readonly timers: readonly NodeJS.Timeout[];
   readonly runtimeMetrics: RuntimeMetrics;
@@ -495,6 +529,7 @@ function running(p: RunningParts): RunningNode {
       await Promise.all(p.frontEnds.map((f) => f.close().catch((err: unknown) => p.logger.warn('a front end did not stop cleanly', { error: String(err) }))));
       p.watches.close();
       p.locks.close();
+      p.uiHub.close();
       const closed = new Promise<void>((r) => p.http.close(() => r()));
       p.http.closeIdleConnections();
       // In-flight requests get a bounded time to finish; then they are cut.
@@ -534,5 +569,47 @@ function running(p: RunningParts): RunningNode {
         p.logger.error('auth file reload refused; the previous one stays in force', { error: (err as Error).message });
       }
     },
+  };
+}
+
+/** A forwarded request for the dashboard's view of this node (passes a demo partition). */
+function isUiAsk(payload: Uint8Array): boolean {
+  try {
+    return decodeForwardedRequest(payload).path === UI_NODE_PEER_PATH;
+  } catch {
+    return false;
+  }
+}
+
+/** This node as the dashboard shows it (ui-types.ts). */
+function localUiState(node: RaftNode<unknown>, service: KvService<unknown>, stats: RequestStats, startedAt: number): UiNodeState {
+  const s = node.status();
+  const now = Date.now();
+  const progress = [];
+  if (s.role === 'leader') {
+    for (const m of service.members()) {
+      if (m.id === s.id) continue;
+      const p = node.progress(m.id);
+      if (p !== undefined) progress.push({ id: m.id, matchIndex: p.matchIndex, nextIndex: p.nextIndex, state: String(p.state) });
+    }
+  }
+  return {
+    id: s.id,
+    role: s.role,
+    term: s.currentTerm,
+    votedFor: s.votedFor,
+    leader: s.leaderId,
+    commitIndex: s.commitIndex,
+    appliedIndex: s.appliedIndex,
+    lastIndex: s.lastIndex,
+    snapshotIndex: s.snapshotIndex,
+    log: node.logTail(24),
+    config: { voters: [...s.config.voters], votersOutgoing: [...s.config.votersOutgoing], learners: [...s.config.learners] },
+    configIndex: s.configIndex,
+    isChangePending: s.isChangePending,
+    progress,
+    alarms: service.alarms(),
+    ...stats.summary(now),
+    uptimeSeconds: Math.round((now - startedAt) / 1000),
   };
 }

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { argv, exit, stdout } from 'node:process';
 import { FAULT_KINDS, parseFaults, type FaultKind } from './options.js';
 import { runSeeds } from './pool.js';
-import type { SimResult } from './result.js';
+import { stateLine, type SimResult } from './result.js';
 import { runSeed } from './simulation.js';
 
 const USAGE = `usage: npm run sim -- [--seeds N] [--start S] [--seed S [--verbose]] [--nodes 3|5|7]
@@ -153,6 +153,8 @@ async function main(): Promise<void> {
     results = await runSeeds(seeds, base, o.workers);
   }
   const failed = results.filter((r) => r.violation !== null);
+  // One seed: its fingerprint, which the playground (/ui/playground) shows for the same seed.
+  if (o.seed !== null) stdout.write(`${stateLine(results[0]!)}\n`);
   for (const r of failed) stdout.write(`${describe(r, o)}\n`);
   const sum = (f: (r: SimResult) => number): number => results.reduce((s, r) => s + f(r), 0);
   const seconds = (performance.now() - started) / 1000;

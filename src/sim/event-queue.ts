@@ -77,6 +77,11 @@ export class EventQueue {
     return top;
   }
 
+  /** Visits every pending event in no particular order (the playground draws messages in flight). */
+  forEachPending(visit: (e: SimEvent) => void): void {
+    for (const e of this.heap) visit(e);
+  }
+
   peekTime(): number {
     return this.heap.length === 0 ? Number.POSITIVE_INFINITY : this.heap[0]!.time;
   }

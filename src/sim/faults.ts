@@ -42,7 +42,7 @@ export class FaultInjector {
 
   /** Exponential gaps: faults cluster sometimes and leave quiet stretches at others. */
   nextDelay(meanMs: number): number {
-    return -Math.log(1 - this.rng.next()) * meanMs;
+    return this.rng.exponential(meanMs);
   }
 
   get isEnabled(): boolean {

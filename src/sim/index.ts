@@ -2,6 +2,7 @@
 // invariant checkers of ./invariants/.
 export { runSeed, Simulation } from './simulation.js';
 export type { SimResult, SimViolation } from './result.js';
+export { stateLine } from './result.js';
 export { drawProfile } from './profile.js';
 export type { RunProfile } from './profile.js';
 export { runSeeds, runSeedsInline } from './pool.js';

@@ -96,7 +96,7 @@ export class MembershipSchedule {
   }
 
   nextDelay(meanMs: number): number {
-    return -Math.log(1 - this.rng.next()) * meanMs;
+    return this.rng.exponential(meanMs);
   }
 
   counters(): MembershipCounters {

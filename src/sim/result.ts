@@ -68,3 +68,8 @@ export interface SimResult {
   /** Fingerprint of the whole run: equal seeds give equal hashes. */
   readonly traceHash: number;
 }
+
+/** The line the playground prints for a finished run too, so the two can be compared by eye or by a test. */
+export function stateLine(r: SimResult): string {
+  return `seed ${r.seed}: trace hash ${r.traceHash.toString(16).padStart(8, '0')}, ${r.commits} committed, ${r.elections} elections, ${r.events} events, ended at ${r.timeMs.toFixed(3)} ms`;
+}

@@ -52,6 +52,11 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   private hash = HASH_SEED;
   private events = 0;
   private done = false;
+  private isBooted = false;
+  /** undefined while the run goes on; null once it ended clean; else what stopped it. */
+  private outcome: SimViolation | null | undefined = undefined;
+  /** The final fingerprint, computed once the result is first asked for. */
+  private folded: number | null = null;
   private healed = false;
   private readonly probe: LivenessProbe;
   private readonly membership: MembershipSchedule | null;
@@ -107,29 +112,90 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   }
 
   run(): SimResult {
-    let found: SimViolation | null = null;
+    if (this.begin()) {
+      try {
+        const queue = this.queue;
+        while (!this.done) this.handleNext(queue);
+        this.finish();
+        this.outcome = null;
+      } catch (err) {
+        this.fail(err);
+      }
+    }
+    return this.result();
+  }
+
+  // ---- stepping (the playground drives a run one event at a time; run() is the same loop) --------
+
+  /** Boots the cluster (once); false if the run is already over (a violation at boot). */
+  begin(): boolean {
+    if (this.isBooted) return this.outcome === undefined;
+    this.isBooted = true;
     try {
       this.boot();
-      const queue = this.queue;
-      while (!this.done) {
-        const e = queue.pop();
-        if (e === undefined) throw new Error('the event queue ran dry');
-        this.now = e.time;
-        this.hash = foldNumber(this.hash, e.kind * 64 + e.slot);
-        this.handle(e);
-        queue.release(e);
-        if (++this.events > MAX_EVENTS) throw new Error(`more than ${MAX_EVENTS} events: runaway simulation`);
-      }
-      this.finish();
+      return true;
     } catch (err) {
-      if (err instanceof InvariantViolation) found = { invariant: err.invariant, details: err.details, timeMs: this.now };
-      else found = { invariant: 'Unexpected Exception', details: err instanceof Error ? (err.stack ?? err.message) : String(err), timeMs: this.now };
-      this.trace(`VIOLATION ${found.invariant}: ${found.details}`);
+      this.fail(err);
+      return false;
     }
-    for (const n of this.nodes) {
-      this.hash = foldNumber(this.hash, n.core?.commitIndex ?? -1);
-      this.hash = foldNumber(this.hash, n.sm?.hash ?? 0);
+  }
+
+  /** Handles one event; false once the run is over (healed and recovered, or a violation). */
+  stepEvent(): boolean {
+    if (!this.begin()) return false;
+    try {
+      this.handleNext(this.queue);
+      if (!this.done) return true;
+      this.finish();
+      this.outcome = null;
+    } catch (err) {
+      this.fail(err);
     }
+    return false;
+  }
+
+  /** Events handled so far, and the running fingerprint of the run (before the final fold). */
+  get eventCount(): number {
+    return this.events;
+  }
+
+  get runningHash(): number {
+    return this.hash;
+  }
+
+  /** The violation that stopped the run; null if it ended clean; undefined while it runs. */
+  get violation(): SimViolation | null | undefined {
+    return this.outcome;
+  }
+
+  /** Messages on the wire (deliveries not yet handled), earliest first. */
+  inFlight(): { from: number; to: number; message: Message; arrivesAt: number }[] {
+    const out: { from: number; to: number; message: Message; arrivesAt: number }[] = [];
+    this.queue.forEachPending((e) => {
+      if (e.kind === EVENT_KINDS.deliver && e.message !== null) out.push({ from: e.from, to: e.slot, message: e.message, arrivesAt: e.time });
+    });
+    return out.sort((a, b) => a.arrivesAt - b.arrivesAt);
+  }
+
+  /** Restarts a crashed server now (its scheduled restart, if any, then finds it up). */
+  restartNow(slot: number): void {
+    const node = this.nodes[slot]!;
+    if (node.isProvisioned && !node.isUp) this.restart(node);
+  }
+
+  /** The result: the counters and the fingerprint with every node's final state folded in (once). */
+  result(): SimResult {
+    let traceHash = this.folded;
+    if (traceHash === null) {
+      traceHash = this.hash;
+      for (const n of this.nodes) {
+        traceHash = foldNumber(traceHash, n.core?.commitIndex ?? -1);
+        traceHash = foldNumber(traceHash, n.sm?.hash ?? 0);
+      }
+      // Fixed once the run is over; while it goes on, the fold is of the state so far.
+      if (this.outcome !== undefined) this.folded = traceHash;
+    }
+    const found = this.outcome ?? null;
     return {
       seed: this.opts.seed,
       nodes: this.opts.nodes,
@@ -158,8 +224,27 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       ...this.membershipCounters(),
       removedServerVotesIgnored: this.invariants.voteLease?.ignoredFromOutsiders ?? 0,
       removalNotices: this.invariants.removalNotice.count,
-      traceHash: this.hash,
+      traceHash,
     };
+  }
+
+  private handleNext(queue: EventQueue): void {
+    const e = queue.pop();
+    if (e === undefined) throw new Error('the event queue ran dry');
+    this.now = e.time;
+    this.hash = foldNumber(this.hash, e.kind * 64 + e.slot);
+    this.handle(e);
+    queue.release(e);
+    if (++this.events > MAX_EVENTS) throw new Error(`more than ${MAX_EVENTS} events: runaway simulation`);
+  }
+
+  private fail(err: unknown): void {
+    const found: SimViolation =
+      err instanceof InvariantViolation
+        ? { invariant: err.invariant, details: err.details, timeMs: this.now }
+        : { invariant: 'Unexpected Exception', details: err instanceof Error ? (err.stack ?? err.message) : String(err), timeMs: this.now };
+    this.outcome = found;
+    this.trace(`VIOLATION ${found.invariant}: ${found.details}`);
   }
 
   // ---- NodeHost ----------------------------------------------------------------------------------

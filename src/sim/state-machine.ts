@@ -11,7 +11,7 @@ import type { SlicedSnapshots, SnapshotInProgress } from '../node/runtime.js';
 import type { Entry, StateMachine } from '../raft/index.js';
 import { InvariantViolation } from './invariants/violation.js';
 import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
-import { HASH_SEED, foldNumber, hashBytes } from './hash.js';
+import { HASH_SEED, bytesEqual, foldNumber, hashBytes } from './hash.js';
 
 const HEADER_BYTES = 32;
 
@@ -91,7 +91,7 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
         // Small slices, so that entries are applied between them even in a small store.
         const bytes = inProgress.step(Math.min(maxBytes, 64));
         if (bytes === null) return null;
-        if (Buffer.compare(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), Buffer.from(expected.buffer, expected.byteOffset, expected.length)) !== 0) {
+        if (!bytesEqual(bytes, expected)) {
           throw new InvariantViolation('Runtime Contract', `the snapshot at ${decodeSimSnapshot(expected).index} written in slices differs from the one the store held when it began`);
         }
         return bytes;

@@ -32,7 +32,7 @@ interface PackResult {
 
 test('npm pack ships only the library, types, bin, README, LICENSE and docs; prepack builds', { timeout: 120_000 }, async () => {
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string }; dependencies?: object; license: string };
-  assert.match(pkg.scripts['prepack'] ?? '', /tsc/, 'prepack builds');
+  assert.match(pkg.scripts['prepack'] ?? '', /npm run build/, 'prepack builds (tsc and the browser bundle)');
   assert.equal(pkg.engines.node, '>=20.15', 'zlib.crc32 needs Node 20.15');
   // The etcd API's gRPC stack is the only runtime dependency, pinned exactly (no ranges).
   assert.deepEqual(Object.keys(pkg.dependencies ?? {}).sort(), ['@grpc/grpc-js', '@grpc/proto-loader'], 'runtime dependencies');
@@ -43,7 +43,7 @@ test('npm pack ships only the library, types, bin, README, LICENSE and docs; pre
   try {
     const packed = await pack(dir);
     const paths = packed.files.map((f) => f.path);
-    for (const must of ['package.json', 'LICENSE', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js', 'docs/client.md', 'docs/operations.md', 'docs/metrics.md', 'proto/etcd/rpc.proto', 'proto/etcd/v3lock.proto', 'proto/etcd/v3election.proto']) {
+    for (const must of ['package.json', 'LICENSE', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js', 'docs/client.md', 'docs/operations.md', 'docs/metrics.md', 'proto/etcd/rpc.proto', 'dist/ui/index.html', 'dist/ui/dashboard.js', 'dist/ui/playground.html', 'dist/ui/playground.js', 'proto/etcd/v3lock.proto', 'proto/etcd/v3election.proto']) {
       assert.ok(paths.includes(must), `the tarball lacks ${must}`);
     }
     const unwanted = paths.filter((p) => /^(test|bench|scripts|src|\.ci)\/|^dist\/(test|bench)\/|mutants|\.map$|tsbuildinfo|\.ts$/.test(p) && !p.endsWith('.d.ts'));
@@ -78,6 +78,10 @@ test('the packed tarball installs offline into a fresh project, where raftkv and
     const used = await run(process.execPath, ['use.mjs'], { cwd: app, timeoutMs: 60_000, env: { ...process.env, CLIENT_URL: `http://127.0.0.1:${client}`, LIB_PEER: String(libPeer), LIB_DIR: join(dir, 'lib-data') } });
     assert.equal(used.code, 0, `the user's script: ${used.stderr}\nserve: ${serveErr}`);
     assert.deepEqual(JSON.parse(used.stdout.trim().split('\n').at(-1)!), { proposed: 42, value: 'from the package', deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED', client: 'function', node: 'function' });
+    // The dashboard's files ship too: the installed node serves its page.
+    const page = await fetch(`http://127.0.0.1:${client}/ui/`);
+    assert.equal(page.status, 200, 'the installed node serves /ui/');
+    assert.match(await page.text(), /<html/i);
 
     // The types resolve through the exports map ("types" conditions), and a misuse is an error.
     writeFileSync(join(app, 'check.ts'), TYPED_USE);
