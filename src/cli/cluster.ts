@@ -19,6 +19,7 @@ const SPEC: FlagSpec = {
   'election-ms': { type: 'string' },
   'log-level': { type: 'string' },
   secure: { type: 'boolean' },
+  etcd: { type: 'boolean' },
 };
 
 export interface Io {
@@ -30,6 +31,8 @@ export interface Io {
 export interface MemberPlan {
   readonly id: string;
   readonly clientUrl: string;
+  /** HOST:PORT of the etcd v3 gRPC API (--etcd), or null. */
+  readonly etcdAddr: string | null;
   /** Arguments for `node`, starting with main.js. */
   readonly args: string[];
   readonly logPath: string;
@@ -51,24 +54,29 @@ export interface PlanOptions {
   readonly passThrough: readonly string[];
   /** TLS and tokens for every node, or null for the plain demo. */
   readonly secure: SecureFiles | null;
+  /** Every node also serves the etcd v3 gRPC API, on ports base+201... @default false */
+  readonly etcd?: boolean;
 }
 
 export function nodeIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `n${i + 1}`);
 }
 
-/** The members' `serve` command lines: ports base+1.. for clients, base+101.. for peers. Pure. */
+/** The members' `serve` command lines: ports base+1.. for clients, base+101.. for peers, base+201.. for etcd's API. Pure. */
 export function planMembers(o: PlanOptions): MemberPlan[] {
   const ids = nodeIds(o.nodes);
   const peer = (i: number): string => `127.0.0.1:${o.basePort + 100 + i + 1}`;
   const client = (i: number): string => `127.0.0.1:${o.basePort + i + 1}`;
+  const etcd = (i: number): string | null => (o.etcd === true ? `127.0.0.1:${o.basePort + 200 + i + 1}` : null);
   const initialCluster = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
   return ids.map((id, i) => ({
     id,
     clientUrl: `${o.secure === null ? 'http' : 'https'}://${client(i)}`,
+    etcdAddr: etcd(i),
     logPath: resolve(o.dir, `${id}.log`),
     args: [
       MAIN, 'serve', '--id', id, '--data-dir', resolve(o.dir, id), '--peer-addr', peer(i), '--client-addr', client(i), '--initial-cluster', initialCluster,
+      ...(etcd(i) !== null ? ['--etcd-addr', etcd(i)!] : []),
       ...o.passThrough,
       ...(o.secure === null ? [] : secureServeArgs(o.secure, id)),
     ],
@@ -81,6 +89,7 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
   const basePort = intFlag(flags, 'base-port', 7000, 1024, 65000);
   const dir = resolve(optionalString(flags, 'dir') ?? './data');
   const isSecure = flags.values['secure'] === true;
+  const isEtcd = flags.values['etcd'] === true;
   if (flags.positionals.length > 0) throw new UsageError(`cluster takes no arguments, got "${flags.positionals[0]}"`);
   const passThrough: string[] = [];
   for (const f of ['heartbeat-ms', 'election-ms', 'log-level']) {
@@ -95,7 +104,7 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     io.stderr(`raftkv: ${err instanceof SecureSetupError ? err.message : `cannot prepare ${dir}: ${err instanceof Error ? err.message : String(err)}`}\n`);
     return 1;
   }
-  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure }).map((m) => ({ ...m, child: null, restarts: [] }));
+  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure, etcd: isEtcd }).map((m) => ({ ...m, child: null, restarts: [] }));
 
   let stopping = false;
   const startMember = (m: Member): void => {
@@ -136,8 +145,9 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
   io.stdout(`raftkv: starting a ${n}-node cluster${secure !== null ? ' with TLS and tokens' : ''}, data in ${dir}\n`);
   for (const m of members) {
     startMember(m);
-    io.stdout(`  ${m.id}  client ${m.clientUrl}  logs ${m.logPath}\n`);
+    io.stdout(`  ${m.id}  client ${m.clientUrl}${m.etcdAddr !== null ? `  etcd ${m.etcdAddr}` : ''}  logs ${m.logPath}\n`);
   }
+  if (isEtcd) io.stdout(`etcd v3 API:  etcdctl --endpoints=${members.map((m) => m.etcdAddr).join(',')}${secure !== null ? ' --cacert=... --user/token (docs/etcd.md)' : ''} put hello world\n`);
   const endpoints = members.map((m) => m.clientUrl);
   if (secure === null) io.stdout(`try:  node ${MAIN} put hello world --endpoints ${endpoints.join(',')}\n`);
   else io.stdout(secureHints(secure, endpoints, MAIN));

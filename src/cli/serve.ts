@@ -7,6 +7,7 @@ import { DEFAULT_NODE_CONFIG, StartError, checkInitialCluster, hasClusterFile, s
 import { hostPortText, type HostPort } from '../server/address.js';
 import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagSpec, type ParsedFlags } from './flags.js';
 import type { Io } from './cluster.js';
+import { startEtcdServer } from '../etcd/server.js';
 import { AUTO_COMPACTION_MODES, DEFAULT_AUTO_COMPACTION, parseAutoCompactionRetention, type AutoCompaction } from '../server/coordination.js';
 
 export const SERVE_FLAGS: FlagSpec = {
@@ -49,6 +50,7 @@ export const SERVE_FLAGS: FlagSpec = {
   'log-level': { type: 'string' },
   'auto-compaction-mode': { type: 'string' },
   'auto-compaction-retention': { type: 'string' },
+  'etcd-addr': { type: 'string' },
 };
 
 const UNSPECIFIED_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
@@ -120,7 +122,21 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     corsOrigins: corsOrigins(flags),
     logLevel,
     autoCompaction: autoCompaction(flags),
+    etcdAddr: etcdAddr(flags, peerAddr, clientAddr),
   };
+}
+
+/** --etcd-addr HOST:PORT: where the etcd v3 gRPC API listens (src/etcd/); a port of its own. */
+function etcdAddr(flags: ParsedFlags, peer: HostPort, client: HostPort): HostPort | null {
+  const text = optionalString(flags, 'etcd-addr');
+  if (text === undefined) return null;
+  const a = parseHostPort(text, 'etcd-addr');
+  for (const [name, other] of [['peer-addr', peer], ['client-addr', client]] as const) {
+    if (other.port === a.port && (other.host === a.host || UNSPECIFIED_HOSTS.has(other.host) || UNSPECIFIED_HOSTS.has(a.host))) {
+      throw new UsageError(`--etcd-addr ${hostPortText(a)} must not share a port with --${name} ${hostPortText(other)}`);
+    }
+  }
+  return a;
 }
 
 /** etcd's flags: --auto-compaction-mode periodic|revision, --auto-compaction-retention (0: off). */
@@ -196,7 +212,7 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
   const cfg = parseServeConfig(argv);
   let node;
   try {
-    node = await startNode(cfg, { notice: (line) => io.stderr(`${line}\n`) });
+    node = await startNode(cfg, { notice: (line) => io.stderr(`${line}\n`), ...(cfg.etcdAddr ? { frontEnds: [startEtcdServer] } : {}) });
   } catch (err) {
     if (err instanceof StartError) {
       io.stderr(`raftkv: ${err.message}\n`);

@@ -33,6 +33,11 @@ export interface ProcessClusterOptions {
   readonly nodeFlags?: (id: string) => readonly string[];
   /** The compiled CLI. @default MAIN_JS */
   readonly mainJs?: string;
+  /**
+   * Every node also serves the etcd v3 gRPC API (`--etcd-addr 127.0.0.1:PORT` on a free port);
+   * ProcessNode.etcdAddr names it. @default false
+   */
+  readonly etcdApi?: boolean;
 }
 
 export const DEFAULT_PROCESS_CLUSTER_OPTIONS = { heartbeatMs: 50, electionMs: 300 } as const;
@@ -42,6 +47,8 @@ export interface Placement {
   readonly peerAddr: string;
   readonly clientAddr: string;
   readonly namespace: string | null;
+  /** HOST:PORT of the etcd v3 gRPC API; absent: not served. */
+  readonly etcdAddr?: string;
 }
 
 export class ProcessCluster {
@@ -99,8 +106,8 @@ export class ProcessCluster {
 
   /** Where node number `serial` (1, 2, ...) listens: two free ports on 127.0.0.1. */
   protected async place(_id: string, _serial: number): Promise<Placement> {
-    const [peer, client] = await freePorts(2);
-    return { peerAddr: `127.0.0.1:${peer}`, clientAddr: `127.0.0.1:${client}`, namespace: null };
+    const [peer, client, etcd] = await freePorts(this.options.etcdApi === true ? 3 : 2);
+    return { peerAddr: `127.0.0.1:${peer}`, clientAddr: `127.0.0.1:${client}`, namespace: null, ...(etcd !== undefined ? { etcdAddr: `127.0.0.1:${etcd}` } : {}) };
   }
 
   /**
@@ -109,12 +116,13 @@ export class ProcessCluster {
    */
   async addSlot(id = `n${this.allNodes.length + 1}`): Promise<ProcessNode> {
     if (this.allNodes.some((n) => n.id === id)) throw new Error(`${id} is already a slot`);
-    const { peerAddr, clientAddr, namespace } = await this.place(id, this.allNodes.length + 1);
+    const { peerAddr, clientAddr, namespace, etcdAddr } = await this.place(id, this.allNodes.length + 1);
     const node = new ProcessNode(id, peerAddr, clientAddr, join(this.root, id), join(this.logDir, `${id}.log`), {
       security: this.security?.client ?? null,
       namespace,
       nodeFlags: this.options.nodeFlags?.(id),
       mainJs: this.options.mainJs,
+      etcdAddr: etcdAddr ?? null,
     });
     this.allNodes.push(node);
     this.slots.push(node);
@@ -163,6 +171,7 @@ export class ProcessCluster {
     return [
       'serve', '--id', node.id, '--data-dir', node.dataDir, '--peer-addr', node.peerAddr, '--client-addr', node.clientAddr,
       '--heartbeat-ms', String(this.heartbeatMs), '--election-ms', String(this.electionMs),
+      ...(node.etcdAddr !== null ? ['--etcd-addr', node.etcdAddr] : []),
       // Peer and client addresses share the host: one certificate names it for both ports.
       ...(this.security?.serveFlags(node.id, node.peerAddr.slice(0, node.peerAddr.lastIndexOf(':'))) ?? []),
     ];

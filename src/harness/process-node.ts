@@ -27,12 +27,16 @@ export interface ProcessNodeOptions {
   readonly nodeFlags?: readonly string[];
   /** @default MAIN_JS */
   readonly mainJs?: string;
+  /** HOST:PORT where the node serves the etcd v3 gRPC API (--etcd-addr); null: not served. @default null */
+  readonly etcdAddr?: string | null;
 }
 
 export class ProcessNode {
   readonly url: string;
   readonly security: ClientSecurity | null;
   readonly namespace: string | null;
+  /** `127.0.0.1:PORT` of the etcd v3 gRPC API (ProcessClusterOptions.etcdApi); null when not served. */
+  readonly etcdAddr: string | null;
   /** Everything the current and earlier incarnations wrote to stderr. */
   stderr = '';
   lastExit: ExitInfo | null = null;
@@ -59,6 +63,7 @@ export class ProcessNode {
   ) {
     this.security = options.security ?? null;
     this.namespace = options.namespace ?? null;
+    this.etcdAddr = options.etcdAddr ?? null;
     this.url = `${this.security === null ? 'http' : 'https'}://${this.clientAddr}`;
     // `ip netns exec` execs node in place: the pid (and the process group) stay the node's.
     const wrapper = this.namespace === null ? [] : ['ip', 'netns', 'exec', this.namespace];

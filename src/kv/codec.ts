@@ -52,6 +52,8 @@ const OP_DELETE = 0x02;
 const OP_GET = 0x03;
 const OP_RANGE = 0x04;
 const OP_PUT_LEASE = 0x05;
+/** deleteRange: start:str hasEnd:u8 [end:str] */
+const OP_DELETE_RANGE = 0x06;
 
 export function encodeCommand(cmd: Command): Uint8Array {
   let flags = cmd.idempotencyKey !== undefined ? F_IDEMPOTENCY : 0;
@@ -157,6 +159,12 @@ function writeOp(w: ByteWriter, op: TxnOp): void {
       w.string(op.prefix);
       w.varint(op.limit);
       return;
+    case 'deleteRange':
+      w.u8(OP_DELETE_RANGE);
+      w.string(op.start);
+      w.u8(op.end === null ? 0 : 1);
+      if (op.end !== null) w.string(op.end);
+      return;
   }
 }
 
@@ -238,7 +246,7 @@ function readOps(r: ByteReader): TxnOp[] {
   for (let n = r.varint(); n > 0; n--) {
     const type = r.u8();
     const key = r.string();
-    if (key.length === 0 && type !== OP_RANGE) throw new KvError('BAD_COMMAND', 'empty key in a transaction op');
+    if (key.length === 0 && type !== OP_RANGE && type !== OP_DELETE_RANGE) throw new KvError('BAD_COMMAND', 'empty key in a transaction op');
     switch (type) {
       case OP_PUT:
         ops.push({ type: 'put', key, value: r.bytes() });
@@ -258,6 +266,12 @@ function readOps(r: ByteReader): TxnOp[] {
       case OP_RANGE:
         ops.push({ type: 'range', prefix: key, limit: r.varint() });
         break;
+      case OP_DELETE_RANGE: {
+        const hasEnd = r.u8();
+        if (hasEnd > 1) throw new KvError('BAD_COMMAND', 'bad end flag in a delete range');
+        ops.push({ type: 'deleteRange', start: key, end: hasEnd === 1 ? r.string() : null });
+        break;
+      }
       default:
         throw new KvError('BAD_COMMAND', `unknown transaction op 0x${type.toString(16)}`);
     }

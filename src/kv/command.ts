@@ -57,7 +57,12 @@ export type TxnOp =
   | { readonly type: 'delete'; readonly key: string }
   | { readonly type: 'get'; readonly key: string }
   /** Up to `limit` keys starting with `prefix`, in key order. */
-  | { readonly type: 'range'; readonly prefix: string; readonly limit: number };
+  | { readonly type: 'range'; readonly prefix: string; readonly limit: number }
+  /**
+   * Deletes every key from `start` (inclusive) to `end` (exclusive; null: no upper bound), in key
+   * order, at the transaction's revision: etcd's DeleteRange. Answers how many it deleted.
+   */
+  | { readonly type: 'deleteRange'; readonly start: string; readonly end: string | null };
 
 /** etcd-style: if every compare holds, run `success`, else `failure`; atomically, in order. */
 export interface TxnCommand extends CommandBase {
@@ -173,6 +178,11 @@ function validateTxnOp(op: TxnOp, limits: KvLimits): void {
     case 'delete':
     case 'get':
       validateKey(op.key, limits.maxKeyBytes);
+      return;
+    case 'deleteRange':
+      if (typeof op.start !== 'string' || (op.end !== null && typeof op.end !== 'string')) throw new KvError('BAD_REQUEST', 'a delete range needs a string start and a string or null end');
+      if (op.start.length > 0) validateKey(op.start, limits.maxKeyBytes);
+      if (op.end !== null) validateKey(op.end, limits.maxKeyBytes);
       return;
     case 'range':
       // An empty prefix ranges over every key: allowed, the limit bounds the answer.

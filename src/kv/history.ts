@@ -110,12 +110,17 @@ export class History {
    * it did not exist then). Costs the number of events since `revision`.
    */
   changesAfter(revision: number, prefix: string): Map<string, StoredRecord | null> {
+    return this.changesAfterWhere(revision, (key) => key.startsWith(prefix));
+  }
+
+  /** changesAfter() for the keys `includes` accepts (a key range of the etcd API). */
+  changesAfterWhere(revision: number, includes: (key: string) => boolean): Map<string, StoredRecord | null> {
     const out = new Map<string, StoredRecord | null>();
     const events = this.list;
     for (let i = events.length - 1; i >= 0; i--) {
       const ev = events[i]!;
       if (ev.revision <= revision) break;
-      if (ev.key.startsWith(prefix)) out.set(ev.key, ev.prev);
+      if (includes(ev.key)) out.set(ev.key, ev.prev);
     }
     return out;
   }

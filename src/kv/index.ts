@@ -54,6 +54,7 @@ export {
 } from './limits.js';
 export type { KvLimits } from './limits.js';
 export { compareKeys } from './sorted-keys.js';
+export type { StoredRecord } from './stored-record.js';
 export { SNAPSHOT_VERSION } from './snapshot.js';
 export { txnFromJson, txnResultToJson, recordToJson, valueToJson, DEFAULT_RANGE_LIMIT } from './txn-json.js';
 export { recordJsonBytes, listJsonBytes, txnResultJsonBytes, valueJsonBytes, jsonStringBytes } from './json-size.js';

@@ -136,6 +136,8 @@ export const GET_RESPONSE_FIXED_BYTES = 31;
 export const RANGE_RESPONSE_FIXED_BYTES = 45;
 
 const boolBytes = (b: boolean): number => (b ? 4 : 5);
+/** {"type":"deleteRange","start":,"end":,"deleted":} */
+export const DELETE_RANGE_RESPONSE_FIXED_BYTES = 49;
 
 function responseJsonBytes(r: TxnResponse): number {
   switch (r.type) {
@@ -150,6 +152,8 @@ function responseJsonBytes(r: TxnResponse): number {
       for (const rec of r.items) n += recordJsonBytes(rec);
       return n;
     }
+    case 'deleteRange':
+      return DELETE_RANGE_RESPONSE_FIXED_BYTES + jsonStringBytes(r.start) + (r.end === null ? 4 : jsonStringBytes(r.end)) + digits(r.deleted);
   }
 }
 

@@ -11,6 +11,7 @@
 //            | 0x08 leaseRevoke index revision id deleted:varint
 //   response = 0x01 put key | 0x02 delete key deleted:u8 | 0x03 get key maybeRecord
 //            | 0x04 range prefix:str more:u8 n:varint record*n
+//            | 0x05 deleteRange start:str hasEnd:u8 [end:str] deleted:varint
 //   record   = key:str createIndex modIndex version createRevision modRevision lease value:bytes
 //   maybeRecord = 0 | 1 record
 //
@@ -55,7 +56,8 @@ export type TxnResponse =
   | { readonly type: 'put'; readonly key: string }
   | { readonly type: 'delete'; readonly key: string; readonly deleted: boolean }
   | { readonly type: 'get'; readonly key: string; readonly record: KvRecord | null }
-  | { readonly type: 'range'; readonly prefix: string; readonly items: readonly KvRecord[]; readonly more: boolean };
+  | { readonly type: 'range'; readonly prefix: string; readonly items: readonly KvRecord[]; readonly more: boolean }
+  | { readonly type: 'deleteRange'; readonly start: string; readonly end: string | null; readonly deleted: number };
 
 export interface TxnResult {
   readonly type: 'txn';
@@ -251,6 +253,13 @@ function writeResponse(w: ByteWriter, resp: TxnResponse): void {
       w.varint(resp.items.length);
       for (const rec of resp.items) writeRecord(w, rec);
       return;
+    case 'deleteRange':
+      w.u8(5);
+      w.string(resp.start);
+      w.u8(resp.end === null ? 0 : 1);
+      if (resp.end !== null) w.string(resp.end);
+      w.varint(resp.deleted);
+      return;
   }
 }
 
@@ -306,6 +315,13 @@ function readResponse(r: ByteReader): TxnResponse {
       const items: KvRecord[] = [];
       for (let n = r.varint(); n > 0; n--) items.push(readRecord(r, true));
       return { type: 'range', prefix, items, more };
+    }
+    case 5: {
+      const start = r.string();
+      const hasEnd = r.u8();
+      if (hasEnd > 1) throw new KvError('BAD_SNAPSHOT', 'bad end flag in a delete range response');
+      const end = hasEnd === 1 ? r.string() : null;
+      return { type: 'deleteRange', start, end, deleted: r.varint() };
     }
     default:
       throw new KvError('BAD_SNAPSHOT', `unknown transaction response tag ${tag}`);
@@ -374,5 +390,7 @@ function responseSize(resp: TxnResponse): number {
       for (const rec of resp.items) n += recordSize(rec);
       return n;
     }
+    case 'deleteRange':
+      return 2 + stringSize(resp.start) + (resp.end === null ? 0 : stringSize(resp.end)) + varintSize(resp.deleted);
   }
 }

@@ -27,6 +27,7 @@ import { History, type HistoryEvent } from './history.js';
 import { IdempotencyTable } from './idempotency.js';
 import {
   DELETE_RESPONSE_FIXED_BYTES,
+  DELETE_RANGE_RESPONSE_FIXED_BYTES,
   GET_RESPONSE_FIXED_BYTES,
   LIST_ENVELOPE_BYTES,
   PUT_RESPONSE_FIXED_BYTES,
@@ -377,6 +378,34 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     return oversizedKey === undefined ? { items, more } : { items, more, oversizedKey };
   }
 
+  /**
+   * Visits the records of the keys in [start, end) (end null: no upper bound), in UTF-8 byte
+   * order, as of `revision` (default: now; COMPACTED / FUTURE_REVISION as get()), until `visit`
+   * returns false. The records are the store's own (immutable; no copy of the value is made), for
+   * the etcd API's ranges, counts and sorts.
+   */
+  scan(start: string, end: string | null, visit: (rec: StoredRecord) => boolean, revision?: number): void {
+    const below = (key: string): boolean => end === null || compareKeys(key, end) < 0;
+    if (revision === undefined || revision === this.rev) {
+      this.keys.forEachFrom(start, (key) => below(key) && visit(this.data.get(key)!));
+      return;
+    }
+    this.checkRevision(revision);
+    const changed = this.history.changesAfterWhere(revision, (key) => compareKeys(key, start) >= 0 && below(key));
+    const then: StoredRecord[] = [];
+    for (const rec of changed.values()) if (rec !== null) then.push(rec);
+    then.sort((x, y) => compareKeys(x.key, y.key));
+    let j = 0;
+    let going = true;
+    this.keys.forEachFrom(start, (key) => {
+      if (!below(key)) return false;
+      while (j < then.length && compareKeys(then[j]!.key, key) <= 0) if (!(going = visit(then[j++]!))) return false;
+      if (changed.has(key)) return true;
+      return (going = visit(this.data.get(key)!));
+    });
+    while (going && j < then.length) going = visit(then[j++]!);
+  }
+
   snapshot(): Uint8Array {
     const inProgress = this.beginSnapshot();
     return inProgress.step(Number.POSITIVE_INFINITY)!;
@@ -580,6 +609,17 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         const { items, more } = this.list(op.prefix, op.limit);
         return { type: 'range', prefix: op.prefix, items, more };
       }
+      case 'deleteRange': {
+        const doomed: string[] = [];
+        this.keys.forEachFrom(op.start, (key) => {
+          if (op.end !== null && compareKeys(key, op.end) >= 0) return false;
+          doomed.push(key);
+          return true;
+        });
+        let deleted = 0;
+        for (const key of doomed) if (this.remove(key, rev)) deleted++;
+        return { type: 'deleteRange', start: op.start, end: op.end, deleted };
+      }
     }
   }
 
@@ -607,8 +647,15 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       return p.bytes;
     };
     const deleted: string[] = [];
+    // After a delete range, any number of keys may fall out ahead of a later range's: it is
+    // bounded by the bytes alone (each record counted adds to the bound, so the walk stays short).
+    let hasDeletedRange = false;
     for (const op of ops) {
       switch (op.type) {
+        case 'deleteRange':
+          bound += DELETE_RANGE_RESPONSE_FIXED_BYTES + jsonStringBytes(op.start) + (op.end === null ? 4 : jsonStringBytes(op.end)) + 16;
+          hasDeletedRange = true;
+          break;
         case 'put':
           bound += PUT_RESPONSE_FIXED_BYTES + jsonStringBytes(op.key);
           puts.push({ key: op.key, value: op.value, bytes: -1 });
@@ -628,7 +675,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
           const prefix = op.prefix;
           bound += RANGE_RESPONSE_FIXED_BYTES + jsonStringBytes(prefix) + boolBytes(false);
           for (const p of puts) if (p.key.startsWith(prefix)) bound += putBytes(p) + 1;
-          let take = op.limit;
+          let take = hasDeletedRange ? Number.POSITIVE_INFINITY : op.limit;
           for (const k of deleted) if (k.startsWith(prefix)) take++;
           if (bound > limit) return true;
           this.keys.forEachFrom(prefix, (key) => {

@@ -150,7 +150,8 @@ export type TxnResponseJson =
   | { type: 'put'; key: string }
   | { type: 'delete'; key: string; deleted: boolean }
   | { type: 'get'; key: string; record: KvRecordJson | null }
-  | { type: 'range'; prefix: string; items: KvRecordJson[]; more: boolean };
+  | { type: 'range'; prefix: string; items: KvRecordJson[]; more: boolean }
+  | { type: 'deleteRange'; start: string; end: string | null; deleted: number };
 
 export interface TxnResultJson {
   succeeded: boolean;
@@ -170,6 +171,8 @@ function responseToJson(r: TxnResponse): TxnResponseJson {
       return { type: 'get', key: r.key, record: r.record === null ? null : recordToJson(r.record) };
     case 'range':
       return { type: 'range', prefix: r.prefix, items: r.items.map(recordToJson), more: r.more };
+    case 'deleteRange':
+      return { type: 'deleteRange', start: r.start, end: r.end, deleted: r.deleted };
   }
 }
 

@@ -149,6 +149,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
     return this.runtime.appliedIndex;
   }
 
+  /** Figure 2's currentTerm, without the copy status() makes. */
+  get currentTerm(): number {
+    return this.core.currentTerm;
+  }
+
   get isLeader(): boolean {
     return this.core.role === 'leader';
   }

@@ -75,6 +75,7 @@ export function commandActions(cmd: Command): Action[] {
   for (const op of [...cmd.success, ...cmd.failure]) {
     if (op.type === 'put' || op.type === 'delete') actions.push({ type: 'write', key: op.key });
     else if (op.type === 'get') actions.push({ type: 'read', key: op.key });
+    else if (op.type === 'deleteRange') actions.push({ type: 'read-range', prefix: commonPrefix(op.start, op.end) }, { type: 'write', key: commonPrefix(op.start, op.end) });
     else actions.push({ type: 'read-range', prefix: op.prefix });
   }
   return actions;
@@ -108,4 +109,17 @@ function permitAll(principal: Principal, actions: readonly Action[]): void {
   for (const action of actions) {
     if (!isPermitted(principal, action)) throw new ApiError('PERMISSION_DENIED', `${principal.name} may not ${describeAction(action)}`);
   }
+}
+
+/**
+ * The longest prefix every key in [start, end) shares (end null: none, ''): a range is inside a
+ * prefix permission only if this prefix is (a write to a key under it, or a read of it, is).
+ */
+export function commonPrefix(start: string, end: string | null): string {
+  if (end === null) return '';
+  const a = Array.from(start);
+  const b = Array.from(end);
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return a.slice(0, i).join('');
 }

@@ -57,6 +57,8 @@ export interface NodeConfig {
   readonly authFile: string | null;
   readonly corsOrigins: readonly string[];
   readonly logLevel: LogLevel;
+  /** Where the etcd v3 gRPC API listens (--etcd-addr; src/etcd/); null or absent: not served. */
+  readonly etcdAddr?: HostPort | null;
   /** How the leader compacts the store's history. @default DEFAULT_AUTO_COMPACTION (keep 100,000 revisions) */
   readonly autoCompaction?: AutoCompaction;
 }

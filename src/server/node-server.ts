@@ -19,7 +19,9 @@ import { joinCluster, registerRoute, startLeaderDuties, startSelfRegistration } 
 import { decodeForwardedRequest, encodeForwardedResponse, peerForwarder } from './forward.js';
 import { PROPOSALS_KIND, decodeProposals, encodeProposalsAnswer, type ForwardedProposal, type ProposalsAnswer } from './proposals.js';
 import { authorizeActions } from './access.js';
-import { createApiServer, type ForwardedRequest, type HttpTlsOptions, type MemberView } from './http-api.js';
+import { createApiServer, type ForwardedRequest, type ForwardedResponse, type HttpTlsOptions, type MemberView } from './http-api.js';
+import type { KvStateMachine } from '../kv/index.js';
+import type { LeaseKeeper } from './leases.js';
 import { ClusterFileError, ClusterIdentity, foundingId, readClusterFile, tokenHash, type ClusterFile } from './identity.js';
 import { createKvBackend } from './kv-backend.js';
 import { ApiError } from './errors.js';
@@ -50,7 +52,39 @@ export interface NodeIo {
   /** Lines for the operator (removal, refusal); the structured log gets them too. */
   readonly notice: (line: string) => void;
   readonly logger?: Logger;
+  /**
+   * More front ends over the same node (the etcd v3 gRPC API, src/etcd/), started once the
+   * service is up and stopped before the node. A failure to start fails the whole start.
+   */
+  readonly frontEnds?: readonly StartFrontEnd[];
 }
+
+/** What a front end gets of the running node: the one store, its service, watches, leases, locks. */
+export interface NodeParts {
+  readonly cfg: NodeConfig;
+  readonly node: RaftNode<unknown>;
+  readonly service: KvService<unknown>;
+  readonly kv: KvStateMachine;
+  /** Member addresses and the cluster id, as the log has them. */
+  readonly members: ServiceStateMachine<unknown>;
+  readonly watches: WatchHub;
+  readonly leases: LeaseKeeper;
+  /** The node's --auth-file, if any (tokens and permissions). */
+  readonly auth: Authenticator | undefined;
+  /** Client TLS material (the client port's), if any. */
+  readonly clientTls: HttpTlsOptions | undefined;
+  /** Sends a request to the leader over the peer channel, answered by its HTTP router. */
+  readonly forward: (req: ForwardedRequest) => Promise<ForwardedResponse>;
+  readonly registry: Registry;
+  readonly logger: Logger;
+}
+
+export interface FrontEnd {
+  /** Stops serving; in-flight calls are ended. */
+  close(): Promise<void>;
+}
+
+export type StartFrontEnd = (parts: NodeParts) => Promise<FrontEnd>;
 
 export interface StopInfo {
   /** 0: stopped on request or removed from the cluster; 1: a fatal storage failure. */
@@ -261,6 +295,13 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
     watches.start();
+    const frontEnds: FrontEnd[] = [];
+    for (const start of io.frontEnds ?? []) {
+      const parts: NodeParts = { cfg, node: started, service, kv: kvStateMachine, members: sm as ServiceStateMachine<unknown>, watches, leases: leases.keeper, auth, clientTls, forward, registry, logger };
+      const frontEnd = await start(parts);
+      frontEnds.push(frontEnd);
+      undo.push(() => frontEnd.close());
+    }
     logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.status().currentTerm, clusterId: identity.presented() });
 
     const timers = [
@@ -296,7 +337,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       await writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
-    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, auth, timers, logger, io, lock, clientUrl: `${scheme}://${self.clientAddr}` });
+    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, auth, timers, logger, io, lock, frontEnds, clientUrl: `${scheme}://${self.clientAddr}` });
   } catch (err) {
     await undo.run(logger);
     if (err instanceof StartError) throw err;
@@ -418,6 +459,7 @@ interface RunningParts {
   readonly logger: Logger;
   readonly io: NodeIo;
   readonly lock: DataDirLock;
+  readonly frontEnds: readonly FrontEnd[];
   readonly clientUrl: string;
 }
 
@@ -429,6 +471,7 @@ function running(p: RunningParts): RunningNode {
     stopping ??= (async () => {
       p.timers.forEach(clearInterval);
       p.logger.info('shutting down', { reason });
+      await Promise.all(p.frontEnds.map((f) => f.close().catch((err: unknown) => p.logger.warn('a front end did not stop cleanly', { error: String(err) }))));
       p.watches.close();
       p.locks.close();
       const closed = new Promise<void>((r) => p.http.close(() => r()));

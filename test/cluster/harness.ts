@@ -50,6 +50,8 @@ export interface ClusterOptions {
    * (`TestCluster.security`), every request of the test helpers carrying CA and token.
    */
   readonly secure?: boolean;
+  /** Every node also serves the etcd v3 gRPC API (ProcessNode.etcdAddr). */
+  readonly etcdApi?: boolean;
 }
 
 export class TestCluster extends ProcessCluster {

@@ -1,0 +1,78 @@
+// The etcd v3 gRPC front end of a raftkv node (`raftkv serve --etcd-addr HOST:PORT`): one gRPC
+// server with etcd's KV, Watch, Lease, Cluster, Maintenance, Lock and Election services over the
+// node's one store (src/server/node-server.ts hands it the running parts). It shares the client
+// port's TLS material (and client-certificate check) and --auth-file, and bounds what a client
+// may send: message size (etcd's 1.5 MiB request limit, or the node's own value limit if larger,
+// plus gRPC's framing), streams per connection, watches per stream and per node, keep-alives per
+// stream.
+import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { hostPortText } from '../server/address.js';
+import type { FrontEnd, NodeParts, StartFrontEnd } from '../server/node-server.js';
+import { clusterService, maintenanceService } from './cluster-service.js';
+import { EtcdContext, type EtcdLimits } from './context.js';
+import { kvService } from './kv-service.js';
+import { etcdServices } from './proto.js';
+
+/** etcd's default --max-request-bytes. */
+export const ETCD_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+/** What etcd adds to it for gRPC's own framing and the message's other fields. */
+export const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+export const DEFAULT_ETCD_LIMITS = {
+  maxWatchesPerStream: 1000,
+  maxStreamsPerConnection: 1000,
+  maxKeepAlivesPerSecond: 1000,
+} as const;
+
+/** The limits for a node: requests large enough for its largest value, watches capped by --max-watchers. */
+export function etcdLimits(parts: Pick<NodeParts, 'cfg'>): EtcdLimits {
+  const cfg = parts.cfg;
+  return {
+    maxRequestBytes: Math.max(ETCD_MAX_REQUEST_BYTES, cfg.maxValueBytes + cfg.maxKeyBytes * 2 + 64 * 1024) + GRPC_OVERHEAD_BYTES,
+    maxWatchers: cfg.maxWatchers ?? 10_000,
+    ...DEFAULT_ETCD_LIMITS,
+  };
+}
+
+export const startEtcdServer: StartFrontEnd = async (parts) => {
+  const addr = parts.cfg.etcdAddr;
+  if (addr === null || addr === undefined) throw new Error('--etcd-addr is not set');
+  const limits = etcdLimits(parts);
+  const ctx = new EtcdContext(parts, limits);
+  const options: ChannelOptions = {
+    'grpc.max_receive_message_length': limits.maxRequestBytes,
+    'grpc.max_send_message_length': parts.cfg.maxResponseBytes + GRPC_OVERHEAD_BYTES,
+    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
+    // etcd's keep-alive enforcement: clients may ping every 5 s, with or without calls.
+    'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
+  };
+  const server = new Server(options);
+  const services = etcdServices();
+  server.addService(services.kv, kvService(ctx));
+  server.addService(services.cluster, clusterService(ctx));
+  server.addService(services.maintenance, maintenanceService(ctx));
+  const tls = parts.clientTls;
+  const credentials =
+    tls === undefined
+      ? ServerCredentials.createInsecure()
+      : ServerCredentials.createSsl(tls.ca ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.requireClientCert === true);
+  const target = hostPortText(addr);
+  await new Promise<void>((resolve, reject) => {
+    server.bindAsync(target, credentials, (err) => (err === null ? resolve() : reject(new Error(`cannot listen on the etcd address ${target}: ${err.message}`))));
+  });
+  parts.logger.info('serving the etcd v3 API', { etcdAddr: target, tls: tls !== undefined });
+  const frontEnd: FrontEnd = {
+    close: () =>
+      new Promise<void>((resolve) => {
+        // In-flight calls get a moment; streams (watches, keep-alives) are cut.
+        const cut = setTimeout(() => server.forceShutdown(), 1000);
+        server.tryShutdown(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+      }),
+  };
+  return frontEnd;
+};
