@@ -10,13 +10,40 @@
 // Not compared: lease ids, member ids, absolute revisions (each cluster has its own history).
 import { after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { Etcd3, EtcdLockFailedError, type IKeyValue, type Watcher } from 'etcd3';
+import { Etcd3, EtcdLockFailedError, type IKeyValue, type WatchBuilder, type Watcher } from 'etcd3';
 import { pollUntil, sleep } from '../../src/harness/index.js';
 import { testBoth } from './both.js';
 import { Targets, uniquePrefix, type Target } from './targets.js';
 
 const targets = new Targets();
-after(() => targets.stopAll());
+/** Every client made, closed at the end even if a test timed out before its own close(). */
+const clients = new Set<Etcd3>();
+after(async () => {
+  for (const c of clients) c.close();
+  await targets.stopAll();
+  // etcd3 1.1.2 retries a watch stream for as long as a watcher is attached, close() or not (its
+  // election and lock observers watch too): after a test that failed half-way against a server
+  // that refuses Watch, its timers would keep this file's process alive and hang the suite.
+  // Every result is reported by now; this only ends a process that would not end by itself.
+  setTimeout(() => process.exit(), 5000).unref();
+});
+
+/**
+ * A connected watcher from `builder`, or a failure after `ms`: then the watcher is detached, so
+ * that etcd3 stops retrying its stream.
+ */
+async function createWatcher(builder: WatchBuilder, ms: number): Promise<Watcher> {
+  const watcher = builder.watcher();
+  try {
+    return await within(new Promise<Watcher>((resolve, reject) => {
+      watcher.once('connected', () => resolve(watcher));
+      watcher.once('error', reject);
+    }), ms, 'watch().create()');
+  } catch (err) {
+    await within(watcher.cancel(), 5000, 'watcher.cancel()').catch(() => undefined);
+    throw err;
+  }
+}
 
 /** An etcd3 client on every member of `target`, closed after `check` whatever happens. */
 async function withClient(target: Target, check: (client: Etcd3) => Promise<void>): Promise<void> {
@@ -26,10 +53,23 @@ async function withClient(target: Target, check: (client: Etcd3) => Promise<void
     // Every unary call bounded, so a server that never answers fails the test instead of hanging it.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 10_000 }),
   });
+  clients.add(client);
   try {
     await check(client);
   } finally {
     client.close();
+    clients.delete(client);
+  }
+}
+
+/** `promise`, or a failure naming `what` after `ms`: a server that never answers a stream fails the test promptly. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -165,7 +205,7 @@ describe('etcd3: watch', () => {
     await withClient(t, async (client) => {
       const p = uniquePrefix('e3-watch');
       const seen: string[] = [];
-      const watcher: Watcher = await client.watch().key(`${p}k`).withPreviousKV().create();
+      const watcher: Watcher = await createWatcher(client.watch().key(`${p}k`).withPreviousKV(), 15_000);
       try {
         watcher.on('put', (kv, prev) => seen.push(`put ${kv.value.toString()} v${kv.version} prev=${prev?.value.toString() ?? '-'}`));
         watcher.on('delete', (kv, prev) => seen.push(`delete ${kv.key.toString()} prev=${prev?.value.toString() ?? '-'}`));
@@ -177,7 +217,7 @@ describe('etcd3: watch', () => {
         await sleep(150);
         assert.deepEqual(seen, [`put 1 v1 prev=-`, `put 2 v2 prev=1`, `delete ${p}k prev=2`]);
       } finally {
-        await watcher.cancel();
+        await within(watcher.cancel(), 10_000, 'watcher.cancel()');
       }
       await client.put(`${p}k`).value('after cancel');
       await sleep(200);
@@ -191,7 +231,7 @@ describe('etcd3: watch', () => {
       const r1 = revisionOf(await client.put(`${p}a`).value('1'));
       await client.put(`${p}b`).value('2');
       const seen: string[] = [];
-      const watcher = await client.watch().prefix(p).startRevision(String(r1)).create();
+      const watcher = await createWatcher(client.watch().prefix(p).startRevision(String(r1)), 15_000);
       try {
         watcher.on('put', (kv) => seen.push(`${kv.key.toString().slice(p.length)}=${kv.value.toString()}@${Number(kv.mod_revision) - r1}`));
         watcher.on('delete', (kv) => seen.push(`-${kv.key.toString().slice(p.length)}@${Number(kv.mod_revision) - r1}`));
@@ -200,7 +240,7 @@ describe('etcd3: watch', () => {
         await pollUntil('the live event', 10_000, async () => (seen.length >= 3 ? true : undefined));
         assert.deepEqual(seen, ['a=1@0', 'b=2@1', '-a@2']);
       } finally {
-        await watcher.cancel();
+        await within(watcher.cancel(), 10_000, 'watcher.cancel()');
       }
     });
   });
@@ -280,8 +320,8 @@ describe('etcd3: election', () => {
         const p = uniquePrefix('e3-elect');
         const name = `${p}leader`;
         const a = client.election(name, 10).campaign('candidate-a');
-        await a.wait();
-        const observer = await client.election(name, 10).observe();
+        await within(a.wait(), 15_000, 'campaign a');
+        const observer = await within(client.election(name, 10).observe(), 15_000, 'observe()');
         const changes: (string | undefined)[] = [];
         observer.on('change', (value) => changes.push(value));
         try {
@@ -293,13 +333,13 @@ describe('etcd3: election', () => {
           await sleep(500);
           assert.equal(isBElected, false, 'b was elected while a led');
           await a.resign();
-          await b.wait();
+          await within(b.wait(), 15_000, 'campaign b');
           await pollUntil('the observer to report b', 10_000, async () => (observer.leader() === 'candidate-b' ? true : undefined));
           assert.equal(changes.at(-1), 'candidate-b');
           assert.equal(await client.election(name).leader(), 'candidate-b');
           await b.resign();
         } finally {
-          await observer.cancel();
+          await within(observer.cancel(), 10_000, 'observer.cancel()');
         }
       });
     });

@@ -40,9 +40,18 @@ export interface EtcdctlResult {
 }
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+process.on('exit', stopEveryEtcdctl);
+// Before the harness's own signal cleanup (targets.ts installs it after importing this file),
+// which re-raises the signal once it is done.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stopEveryEtcdctl);
+
+/**
+ * SIGKILLs every etcdctl still running. For the end of a test file: a test that timed out never
+ * reached its own cleanup, and a watch left running would keep the file's process alive.
+ */
+export function stopEveryEtcdctl(): void {
   for (const child of live) killGroup(child, 'SIGKILL');
-});
+}
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -98,8 +107,21 @@ export function etcdctl(endpoints: readonly string[], args: readonly string[], o
 /** `etcdctl ARGS` that must succeed; its stdout. */
 export async function etcdctlOk(endpoints: readonly string[], args: readonly string[], options: EtcdctlOptions = {}): Promise<string> {
   const r = await etcdctl(endpoints, args, options);
-  if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.trim() || r.stdout.trim()}`);
+  if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')} exited ${r.code ?? r.signal}: ${briefly(r.stderr) || r.stdout.trim()}`);
   return r.stdout;
+}
+
+/**
+ * What etcdctl said went wrong: its `Error:` lines, else the errors its client library logged
+ * (JSON lines with an "error" field), else the tail of stderr.
+ */
+export function briefly(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  const errors = lines.filter((l) => l.startsWith('Error: ') || l.startsWith('watch was canceled'));
+  if (errors.length > 0) return [...new Set(errors)].join(' | ');
+  const logged = lines.map((l) => /"error":"((?:[^"\\]|\\.)*)"/.exec(l)?.[1]).filter((e) => e !== undefined);
+  if (logged.length > 0) return [...new Set(logged)].join(' | ');
+  return stderr.trim().slice(-400);
 }
 
 /** `etcdctl -w json ARGS` that must succeed, its output parsed (64-bit numbers kept exact, as strings). */
@@ -156,7 +178,7 @@ export class BackgroundEtcdctl {
     try {
       await pollUntil(what, timeoutMs, async () => (isDone(this.stdout) ? true : undefined), 20);
     } catch (err) {
-      throw new Error(`${(err as Error).message}; etcdctl ${this.args.join(' ')} printed: ${JSON.stringify(this.stdout.slice(-800))}; stderr: ${JSON.stringify(this.stderr.slice(-400))}`);
+      throw new Error(`${(err as Error).message}; etcdctl ${this.args.join(' ')} printed: ${JSON.stringify(this.stdout.slice(-800))}; stderr: ${JSON.stringify(briefly(this.stderr))}`);
     }
   }
 

@@ -9,9 +9,11 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { GroupChild, makeTempDir, pollUntil, ProcessCluster, removeTempDir, type ProcessClusterOptions, type ProcessNode } from '../../src/harness/index.js';
+import { cleanUpOnSignals, GroupChild, makeTempDir, pollUntil, ProcessCluster, removeTempDir, type ProcessNode } from '../../src/harness/index.js';
 import { freePorts } from '../../src/transport/free-ports.js';
-import { etcdctl, parseJson } from './etcdctl.js';
+import { etcdctl, parseJson, stopEveryEtcdctl } from './etcdctl.js';
+
+cleanUpOnSignals();
 
 export type TargetKind = 'etcd' | 'raftkv';
 export const TARGET_KINDS = ['etcd', 'raftkv'] as const satisfies readonly TargetKind[];
@@ -149,24 +151,16 @@ export async function startEtcdTarget(size = 3): Promise<Target> {
   return target;
 }
 
-/**
- * The etcd v3 address of a raftkv node, as the harness reports it (ProcessNode.etcdAddr, set
- * when the cluster was made with `etcdApi: true`); a clear error when this build has none.
- */
+/** The etcd v3 address of a raftkv node (ProcessNode.etcdAddr, set by the harness's `etcdApi`). */
 function etcdAddrOf(node: ProcessNode): string {
-  const addr = (node as ProcessNode & { readonly etcdAddr?: string | null }).etcdAddr;
-  if (typeof addr !== 'string' || addr === '') {
-    throw new Error(`raftkv node ${node.id} serves no etcd v3 API (ProcessNode.etcdAddr is ${String(addr)}): this build lacks \`raftkv serve --etcd-addr\` (issue 13's server, branch i13-server)`);
-  }
-  return addr;
+  if (node.etcdAddr === null) throw new Error(`raftkv node ${node.id} serves no etcd v3 API (ProcessNode.etcdAddr is null)`);
+  return node.etcdAddr;
 }
 
 /** A 3-node raftkv cluster with the etcd v3 API on every node (`serve --etcd-addr`). */
 export async function startRaftkvTarget(size = 3): Promise<Target> {
   const root = makeTempDir('raftkv-etcd-conformance');
-  // `etcdApi` is the harness's option for --etcd-addr on every node.
-  const options: ProcessClusterOptions & { readonly etcdApi: boolean } = { root, etcdApi: true };
-  const cluster = new ProcessCluster(options);
+  const cluster = new ProcessCluster({ root, etcdApi: true });
   const stop = async (): Promise<void> => {
     await cluster.destroy();
   };
@@ -209,7 +203,9 @@ export class Targets {
     return target;
   }
 
+  /** Stops every etcdctl still running (a test that timed out left it), then every target. */
   async stopAll(): Promise<void> {
+    stopEveryEtcdctl();
     await Promise.all([...this.started.values()].map(async (t) => (await t.catch(() => null))?.stop()));
     this.started.clear();
   }
