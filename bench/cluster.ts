@@ -11,15 +11,19 @@
 //
 // Run: node dist/bench/cluster.js [--levels 1,16,256] [--seconds 5] [--warmup 1] [--keys 10000]
 //        [--value-bytes 256] [--systems raftkv,etcd] [--routing spread,leader] [--etcd PATH]
-//        [--profile DIR] [--timeout SECONDS]
+//        [--profile DIR] [--timeout SECONDS] [--raftkv-api http|etcd]
 // Each flag may also come from the environment: BENCH_LEVELS, BENCH_SECONDS, BENCH_WARMUP,
 // BENCH_KEYS, BENCH_VALUE_BYTES, BENCH_SYSTEMS, BENCH_ROUTING, ETCD_BIN, BENCH_PROFILE, BENCH_TIMEOUT.
 // --profile DIR: every raftkv node writes DIR/<id>.cpuprofile; the leader's is summarized.
+// --raftkv-api etcd (BENCH_RAFTKV_API): raftkv serves etcd's gRPC API too (--etcd-addr) and is
+// driven by the very load generator that drives etcd (bench/grpc/): one client, two servers. The
+// ratio then compares the two servers alone. Default http: raftkv's own client and HTTP API.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RaftKvClient } from '../src/client/index.js';
 import { EtcdChannel } from './grpc/etcd-channel.js';
+import { memberUint64 } from '../src/etcd/ids.js';
 import {
   ResultSet, Resources, findEtcd, formatFinalLines, formatForwardingCost, formatCeilingProbe, formatLevel, formatProfileSummary, formatTable,
   parseRoutings, probeCeiling, raftkvMembers, readCounters, formatBatching, type RaftkvCounters, rejectUnknownFlags, runBench, runEtcdLoad, runRaftkvLoad, startEtcd, startRaftkv,
@@ -40,6 +44,8 @@ interface Config {
   readonly etcdPath: string | undefined;
   readonly profileDir: string | null;
   readonly timeout: number;
+  /** How raftkv is driven: its own HTTP client, or etcd's gRPC load generator on its etcd port. */
+  readonly raftkvApi: 'http' | 'etcd';
 }
 
 function option(name: string, env: string): string | undefined {
@@ -57,7 +63,9 @@ function numberOption(name: string, env: string, fallback: number, min: number):
 }
 
 function readConfig(): Config {
-  rejectUnknownFlags(['levels', 'systems', 'routing', 'profile', 'seconds', 'warmup', 'keys', 'value-bytes', 'etcd', 'timeout']);
+  rejectUnknownFlags(['levels', 'systems', 'routing', 'profile', 'seconds', 'warmup', 'keys', 'value-bytes', 'etcd', 'timeout', 'raftkv-api']);
+  const raftkvApi = option('raftkv-api', 'BENCH_RAFTKV_API') ?? 'http';
+  if (raftkvApi !== 'http' && raftkvApi !== 'etcd') throw new Error(`--raftkv-api takes http or etcd, not "${raftkvApi}"`);
   const levels = (option('levels', 'BENCH_LEVELS') ?? '1,16,256').split(',').map((s) => Number(s.trim()));
   if (levels.some((c) => !Number.isInteger(c) || c < 1 || c > 4096)) throw new Error('--levels must be whole numbers from 1 to 4096, like 1,16,256');
   const systems = (option('systems', 'BENCH_SYSTEMS') ?? 'raftkv,etcd').split(',').map((s) => s.trim());
@@ -79,6 +87,7 @@ function readConfig(): Config {
     etcdPath: option('etcd', 'ETCD_BIN'),
     profileDir: profile === undefined || profile === '' ? null : resolve(profile),
     timeout: numberOption('timeout', 'BENCH_TIMEOUT', Math.max(120, Math.ceil(expected)), 5),
+    raftkvApi,
   };
 }
 
@@ -110,19 +119,30 @@ function leaderChangeNote(system: SystemName, before: string, after: string | nu
 
 async function benchRaftkv(res: Resources, cfg: Config, value: Buffer, results: ResultSet): Promise<void> {
   if (cfg.profileDir !== null) mkdirSync(cfg.profileDir, { recursive: true });
-  const sut = await startRaftkv(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: cfg.profileDir, leaderTimeoutMs: 15_000 });
+  const sut = await startRaftkv(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: cfg.profileDir, leaderTimeoutMs: 15_000, etcdApi: cfg.raftkvApi === 'etcd' });
   try {
     const members = await raftkvMembers(sut.leaderUrl);
     const leaderIndex = members.findIndex((m) => m.id === sut.leaderName);
     if (leaderIndex < 0) throw new Error(`the leader ${sut.leaderName} is not among the members ${members.map((m) => m.id).join(', ')}`);
-    console.log(`raftkv: members ${members.map((m) => `${m.id} ${m.url}`).join(', ')}; leader ${sut.leaderName}; load through RaftKvClient (HTTP/1.1 keep-alive, one client and connection per benchmark client)`);
+    console.log(`raftkv: members ${members.map((m) => `${m.id} ${m.url}`).join(', ')}; leader ${sut.leaderName}; load through ${cfg.raftkvApi === 'etcd' ? "etcd's gRPC load generator (bench/grpc/) on raftkv's etcd ports" : 'RaftKvClient (HTTP/1.1 keep-alive, one client and connection per benchmark client)'}`);
     const common = { members, leaderIndex, keys: cfg.keys, value };
+    // The etcd load generator aimed at raftkv's etcd ports, members in the same order; answers
+    // name their member by the uint64 of src/etcd/ids.ts, so misrouting is counted as for etcd.
+    const etcdMembers = members.map((m) => {
+      const node = sut.cluster.node(m.id);
+      if (node.etcdAddr === null) throw new Error(`${m.id} serves no etcd API`);
+      return { id: memberUint64(m.id), name: m.id, address: node.etcdAddr };
+    });
+    if (cfg.raftkvApi === 'etcd') console.log(`raftkv: driven by the etcd gRPC load generator on ${etcdMembers.map((m) => `${m.name} ${m.address}`).join(', ')}`);
     // Per applied entry on each member, measured over each level (warm-up included): how well
     // writes are batched into syncs and peer writes.
     const readAll = (): Promise<RaftkvCounters[]> => Promise.all(members.map((m) => readCounters(m.url)));
     await runLevels('raftkv', cfg, results, async (routing, concurrency, warmupMs, durationMs) => {
       const before = await readAll();
-      const r = await runRaftkvLoad({ ...common, routing, concurrency, warmupMs, durationMs });
+      const r =
+        cfg.raftkvApi === 'etcd'
+          ? await runEtcdLoad({ members: etcdMembers, leaderIndex, keys: cfg.keys, value, routing, concurrency, warmupMs, durationMs })
+          : await runRaftkvLoad({ ...common, routing, concurrency, warmupMs, durationMs });
       const after = await readAll();
       const followers = members.flatMap((_, i) => (i === leaderIndex ? [] : [[before[i]!, after[i]!] as [RaftkvCounters, RaftkvCounters]]));
       console.log(`raftkv ${routing} c=${concurrency} ${formatBatching([before[leaderIndex]!, after[leaderIndex]!], followers)}`);

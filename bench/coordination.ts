@@ -16,12 +16,15 @@
 // Run: node dist/bench/coordination.js [--systems raftkv,etcd] [--measures watch,keepalive,lock]
 //        [--seconds 5] [--warmup 1] [--watchers 1000] [--watch-rate 20] [--value-bytes 64]
 //        [--drain 15] [--leases 100] [--clients 16] [--contenders 8] [--routing spread,leader]
-//        [--etcd-watch-channels 1] [--etcd PATH] [--timeout SECONDS]
+//        [--etcd-watch-channels 1] [--etcd PATH] [--timeout SECONDS] [--raftkv-api http|etcd]
 // Each flag may also come from the environment: BENCH_SYSTEMS, BENCH_MEASURES, BENCH_SECONDS,
 // BENCH_WARMUP, BENCH_WATCHERS, BENCH_WATCH_RATE, BENCH_VALUE_BYTES, BENCH_DRAIN, BENCH_LEASES,
-// BENCH_CLIENTS, BENCH_CONTENDERS, BENCH_ROUTING, BENCH_ETCD_WATCH_CHANNELS, ETCD_BIN, BENCH_TIMEOUT.
+// BENCH_CLIENTS, BENCH_CONTENDERS, BENCH_ROUTING, BENCH_ETCD_WATCH_CHANNELS, ETCD_BIN, BENCH_TIMEOUT,
+// BENCH_RAFTKV_API. --raftkv-api etcd: raftkv serves etcd's gRPC API too (--etcd-addr) and is
+// driven by etcd's side of this benchmark (bench/grpc/etcd-coordination.ts): one client, two servers.
 import { fileURLToPath } from 'node:url';
 import { etcdCoordination } from './grpc/etcd-coordination.js';
+import { memberUint64 } from '../src/etcd/ids.js';
 import type { CoordinationTarget } from './lib/coordination-target.js';
 import { runKeepAlives, runLockHandoffs, runWatchFanout, type WatchFanoutResult } from './lib/coordination.js';
 import { CoordinationResults, formatCoordinationLines, formatCoordinationTable, formatKeepAliveLine, formatLockLine, formatWatchLine } from './lib/coordination-report.js';
@@ -54,6 +57,7 @@ interface Config {
   readonly etcdWatchChannels: number;
   readonly etcdPath: string | undefined;
   readonly timeout: number;
+  readonly raftkvApi: 'http' | 'etcd';
 }
 
 function list<T extends string>(name: string, env: string, fallback: string, allowed: readonly T[]): T[] {
@@ -64,7 +68,9 @@ function list<T extends string>(name: string, env: string, fallback: string, all
 }
 
 function readConfig(): Config {
-  rejectUnknownFlags(['systems', 'measures', 'seconds', 'warmup', 'watchers', 'watch-rate', 'value-bytes', 'drain', 'leases', 'clients', 'contenders', 'routing', 'etcd-watch-channels', 'etcd', 'timeout']);
+  rejectUnknownFlags(['systems', 'measures', 'seconds', 'warmup', 'watchers', 'watch-rate', 'value-bytes', 'drain', 'leases', 'clients', 'contenders', 'routing', 'etcd-watch-channels', 'etcd', 'timeout', 'raftkv-api']);
+  const raftkvApi = flagValue('raftkv-api', 'BENCH_RAFTKV_API') ?? 'http';
+  if (raftkvApi !== 'http' && raftkvApi !== 'etcd') throw new Error(`--raftkv-api takes http or etcd, not "${raftkvApi}"`);
   const systems = list<SystemName>('systems', 'BENCH_SYSTEMS', 'raftkv,etcd', ['raftkv', 'etcd']);
   const measures = list<Measure>('measures', 'BENCH_MEASURES', MEASURES.join(','), MEASURES);
   const routings = parseRoutings(flagValue('routing', 'BENCH_ROUTING') ?? 'spread,leader');
@@ -88,6 +94,7 @@ function readConfig(): Config {
     etcdWatchChannels: numberFlag('etcd-watch-channels', 'BENCH_ETCD_WATCH_CHANNELS', 1, { min: 1, isWhole: true }),
     etcdPath: flagValue('etcd', 'ETCD_BIN'),
     timeout: numberFlag('timeout', 'BENCH_TIMEOUT', Math.max(180, Math.ceil(systems.length * (perSystem + 60))), { min: 5 }),
+    raftkvApi,
   };
 }
 
@@ -139,12 +146,21 @@ async function measureSystem(t: CoordinationTarget, cfg: Config, results: Coordi
 
 async function benchRaftkv(res: Resources, cfg: Config, results: CoordinationResults): Promise<void> {
   // Room for the watchers (one connection each) beside the other clients, on every member.
-  const sut = await startRaftkvCluster(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: null, leaderTimeoutMs: 15_000, extraArgs: ['--max-client-connections', String(Math.max(1024, cfg.watchers + 512))] });
+  const sut = await startRaftkvCluster(res, {
+    mainPath: RAFTKV_MAIN,
+    nodes: 3,
+    profileDir: null,
+    leaderTimeoutMs: 15_000,
+    extraArgs: ['--max-client-connections', String(Math.max(1024, cfg.watchers + 512)), '--max-watchers', String(Math.max(10_000, cfg.watchers * 2))],
+    etcdApi: cfg.raftkvApi === 'etcd',
+  });
   try {
     const members = await raftkvMembers(sut.leaderUrl);
     const leaderIndex = members.findIndex((m) => m.id === sut.leaderName);
     if (leaderIndex < 0) throw new Error(`the leader ${sut.leaderName} is not among the members ${members.map((m) => m.id).join(', ')}`);
-    const t = raftkvCoordination(members, leaderIndex);
+    const etcdMembers = members.map((m) => ({ id: memberUint64(m.id), name: m.id, address: sut.cluster.node(m.id).etcdAddr ?? '' }));
+    const t = cfg.raftkvApi === 'etcd' ? etcdCoordination(etcdMembers, leaderIndex, { watchChannelsPerMember: cfg.etcdWatchChannels, system: 'raftkv' }) : raftkvCoordination(members, leaderIndex);
+    if (cfg.raftkvApi === 'etcd') console.log(`raftkv: driven by etcd's client side of this benchmark on its etcd ports ${etcdMembers.map((m) => m.address).join(', ')}`);
     try {
       await measureSystem(t, cfg, results, serverCpuReader(sut.cluster.allNodes.map((n) => n.dataDir)));
     } finally {

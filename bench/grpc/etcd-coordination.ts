@@ -7,6 +7,7 @@
 // channels. clientv3 would put every watch of one client on one stream; one stream per watcher
 // keeps the server's work per watcher the same shape as raftkv's.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
+import type { SystemName } from '../lib/report.js';
 import type { CoordinationTarget, KeepAliveSession, KeyWriter, LockSession, WatchHandle } from '../lib/coordination-target.js';
 import { EtcdChannel } from './etcd-channel.js';
 import type { EtcdMemberAddress } from './etcd-load.js';
@@ -17,6 +18,11 @@ const CALL_TIMEOUT_MS = 30_000;
 export interface EtcdCoordinationOptions {
   /** HTTP/2 connections per member that carry the watch streams. @default 1 */
   readonly watchChannelsPerMember?: number;
+  /**
+   * Whose servers these are: 'raftkv' when the members are raftkv's etcd ports (--etcd-addr), so
+   * the same client code measures both servers. @default 'etcd'
+   */
+  readonly system?: SystemName;
 }
 
 export function etcdCoordination(members: readonly EtcdMemberAddress[], leaderIndex: number, o: EtcdCoordinationOptions = {}): CoordinationTarget {
@@ -26,7 +32,7 @@ export function etcdCoordination(members: readonly EtcdMemberAddress[], leaderIn
   const watchChannels = members.map((m) => Array.from({ length: perMember }, () => new EtcdChannel(m.address)));
   const watchesOpened = members.map(() => 0);
   return {
-    system: 'etcd',
+    system: o.system ?? 'etcd',
     memberNames: members.map((m) => m.name),
     leaderIndex,
     notes: {

@@ -18,6 +18,8 @@ export interface RaftkvClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Flags for node itself before main.js, for every node (e.g. --import of a probe). @default [] */
   readonly nodeFlags?: readonly string[];
+  /** Every node also serves the etcd v3 gRPC API (`--etcd-addr`, ProcessNode.etcdAddr). @default false */
+  readonly etcdApi?: boolean;
 }
 
 /** The cluster's processes too, for a benchmark that kills and restarts them. */
@@ -25,7 +27,7 @@ export interface RaftkvCluster extends SystemUnderTest {
   readonly cluster: ProcessCluster;
 }
 
-export function startRaftkv(res: Resources, o: RaftkvClusterOptions): Promise<SystemUnderTest> {
+export function startRaftkv(res: Resources, o: RaftkvClusterOptions): Promise<RaftkvCluster> {
   return startRaftkvCluster(res, o);
 }
 
@@ -40,6 +42,7 @@ export async function startRaftkvCluster(res: Resources, o: RaftkvClusterOptions
     electionMs: 1000,
     extraArgs: ['--log-level', 'warn', ...(o.extraArgs ?? [])],
     nodeFlags: (id: string) => [...(o.nodeFlags ?? []), ...profileFlags(id)],
+    etcdApi: o.etcdApi === true,
   });
   const stop = async (): Promise<void> => {
     withdraw();

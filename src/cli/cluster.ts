@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RaftKvClient } from '../client/index.js';
-import { prepareSecureFiles, secureHints, secureServeArgs, SecureSetupError, type SecureFiles } from './cluster-secure.js';
+import { prepareSecureFiles, secureHints, secureServeArgs, SecureSetupError, shellQuote, type SecureFiles } from './cluster-secure.js';
 import { intFlag, optionalString, parseFlags, UsageError, type FlagSpec } from './flags.js';
 
 const SPEC: FlagSpec = {
@@ -147,7 +147,8 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     startMember(m);
     io.stdout(`  ${m.id}  client ${m.clientUrl}${m.etcdAddr !== null ? `  etcd ${m.etcdAddr}` : ''}  logs ${m.logPath}\n`);
   }
-  if (isEtcd) io.stdout(`etcd v3 API:  etcdctl --endpoints=${members.map((m) => m.etcdAddr).join(',')}${secure !== null ? ' --cacert=... --user/token (docs/etcd.md)' : ''} put hello world\n`);
+  // etcd's Authenticate takes a principal's name as the user and its token as the password.
+  if (isEtcd) io.stdout(`etcd v3 API:  etcdctl --endpoints=${members.map((m) => m.etcdAddr).join(',')}${secure !== null ? ` --cacert=${shellQuote(secure.caPath)} --user=app:${secure.appToken}` : ''} put hello world\n`);
   const endpoints = members.map((m) => m.clientUrl);
   if (secure === null) io.stdout(`try:  node ${MAIN} put hello world --endpoints ${endpoints.join(',')}\n`);
   else io.stdout(secureHints(secure, endpoints, MAIN));

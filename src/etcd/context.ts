@@ -30,6 +30,8 @@ export interface EtcdLimits {
 
 export class EtcdContext {
   readonly memberId: string;
+  /** Lock and Campaign calls waiting in line now (each holds a listener on the store). */
+  waiting = 0;
 
   constructor(
     readonly parts: NodeParts,

@@ -3,14 +3,14 @@
 // does), reads are served from this node's applied state after a ReadIndex barrier
 // (linearizable, the default) or at once (serializable).
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Action } from '../server/auth.js';
 import { encodeChecked, settle, unexpected } from '../server/kv-backend.js';
-import { compareKeys, type KvResult, type StoredRecord } from '../kv/index.js';
+import { compareKeys, type KvResult } from '../kv/index.js';
 import type { EtcdContext, ResponseHeader } from './context.js';
 import { ETCD_ERRORS } from './errors.js';
 import { unary, type CallInfo } from './handlers.js';
 import { rangeOptions, runRange, mapKvError, findRecord, type RangeRequest } from './range.js';
-import { int64, keyRange, keyText, keyValueOf, rangePrefix, type KeyRange, type KeyValue } from './wire.js';
+import { int64, keyRange, keyText, keyValueOf, rangePrefix, type KeyValue } from './wire.js';
+import { prevRecords, readAction } from './reads.js';
 import { runTxn, type TxnRequest } from './txn.js';
 
 export interface PutRequest {
@@ -36,11 +36,6 @@ export function kvService(ctx: EtcdContext): UntypedServiceImplementation {
     Txn: unary(ctx, (req: TxnRequest, call) => runTxn(ctx, req, call)),
     Compact: unary(ctx, (req: { revision: string | number }, call) => compact(ctx, req, call)),
   };
-}
-
-/** The permission a read of `r` needs (prefix permissions: the longest prefix the range shares). */
-export function readAction(r: KeyRange): Action {
-  return r.type === 'key' ? { type: 'read', key: r.key } : { type: 'read-range', prefix: rangePrefix(r) };
 }
 
 async function range(ctx: EtcdContext, req: RangeRequest, call: CallInfo): Promise<{ header: ResponseHeader; kvs: KeyValue[]; more: boolean; count: number }> {
@@ -121,23 +116,6 @@ async function deleteRange(ctx: EtcdContext, req: DeleteRangeRequest, call: Call
   return { header: ctx.header(revision), deleted, prev_kvs: prevKvs };
 }
 
-/**
- * The records the write at `revision` (log entry `index`) replaced, for keys `includes` accepts:
- * read from this node's history once it has applied the entry (a follower's write was applied by
- * the leader first).
- */
-export async function prevRecords(ctx: EtcdContext, index: number, revision: number, deadline: number, includes: (key: string) => boolean): Promise<StoredRecord[]> {
-  const { node, kv } = ctx.parts;
-  if (node.appliedIndex < index) await withDeadline(node.waitApplied(index), deadline);
-  const events = kv.events;
-  const out: StoredRecord[] = [];
-  for (let i = kv.eventIndexFrom(revision, events); i < events.length && events[i]!.revision === revision; i++) {
-    const ev = events[i]!;
-    if (ev.prev !== null && includes(ev.key)) out.push(ev.prev);
-  }
-  return out;
-}
-
 async function compact(ctx: EtcdContext, req: { revision: string | number }, call: CallInfo): Promise<{ header: ResponseHeader }> {
   ctx.authorize(call.principal, [{ type: 'admin' }]);
   const revision = int64(req.revision, 'revision', 0);
@@ -154,22 +132,4 @@ async function compact(ctx: EtcdContext, req: { revision: string | number }, cal
   const result = settle((await service.write(data, false, call.deadline, call.principal?.name)) as KvResult | undefined);
   if (result.type !== 'compact') throw unexpected(result);
   return { header: ctx.header(result.revision) };
-}
-
-export function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
-  const ms = deadline - Date.now();
-  if (ms <= 0) return Promise.reject(ETCD_ERRORS.timeout());
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(ETCD_ERRORS.timeout()), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
 }

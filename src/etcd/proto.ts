@@ -21,6 +21,7 @@ export interface EtcdServices {
   readonly lease: ServiceDefinition;
   readonly cluster: ServiceDefinition;
   readonly maintenance: ServiceDefinition;
+  readonly auth: ServiceDefinition;
   readonly lock: ServiceDefinition;
   readonly election: ServiceDefinition;
 }
@@ -38,6 +39,7 @@ export function etcdServices(): EtcdServices {
     lease: rpc['Lease']!.service,
     cluster: rpc['Cluster']!.service,
     maintenance: rpc['Maintenance']!.service,
+    auth: rpc['Auth']!.service,
     lock: pkg['v3lockpb']!['Lock']!.service,
     election: pkg['v3electionpb']!['Election']!.service,
   };

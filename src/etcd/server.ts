@@ -12,6 +12,10 @@ import { clusterService, maintenanceService } from './cluster-service.js';
 import { EtcdContext, type EtcdLimits } from './context.js';
 import { kvService } from './kv-service.js';
 import { etcdServices } from './proto.js';
+import { authService } from './auth-service.js';
+import { watchService } from './watch-service.js';
+import { leaseService } from './lease-service.js';
+import { electionService, lockService } from './lock-service.js';
 
 /** etcd's default --max-request-bytes. */
 export const ETCD_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
@@ -53,6 +57,11 @@ export const startEtcdServer: StartFrontEnd = async (parts) => {
   server.addService(services.kv, kvService(ctx));
   server.addService(services.cluster, clusterService(ctx));
   server.addService(services.maintenance, maintenanceService(ctx));
+  server.addService(services.watch, watchService(ctx));
+  server.addService(services.lease, leaseService(ctx));
+  server.addService(services.lock, lockService(ctx));
+  server.addService(services.auth, authService(ctx));
+  server.addService(services.election, electionService(ctx));
   const tls = parts.clientTls;
   const credentials =
     tls === undefined

@@ -12,7 +12,8 @@ import { encodeChecked, settle, unexpected } from '../server/kv-backend.js';
 import type { EtcdContext, ResponseHeader } from './context.js';
 import { ETCD_ERRORS, EtcdError } from './errors.js';
 import type { CallInfo } from './handlers.js';
-import { prevRecords, readAction, withDeadline, type DeleteRangeRequest, type PutRequest } from './kv-service.js';
+import type { DeleteRangeRequest, PutRequest } from './kv-service.js';
+import { prevRecords, readAction, withDeadline } from './reads.js';
 import { mapKvError, rangeOptions, runRange, type RangeOptions, type RangeRequest } from './range.js';
 import { int64, keyRange, keyText, keyValueOf, rangePrefix, type KeyRange, type KeyValue } from './wire.js';
 

@@ -634,6 +634,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    *     not overwritten. A key of the second kind is among the first `limit + d` keys under the
    *     prefix before the branch, d being the branch's earlier deletes under the prefix: only
    *     those can fall out ahead of it. So those records are counted too.
+   *   - a delete range answers a count; the keys it removes are skipped by a later range's walk
+   *     (they cannot be answered), so the keys after them are counted in their place.
    * Stops as soon as the bound passes `limit`, so the work is bounded by the limit, not by the
    * store.
    */
@@ -647,14 +649,15 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       return p.bytes;
     };
     const deleted: string[] = [];
-    // After a delete range, any number of keys may fall out ahead of a later range's: it is
-    // bounded by the bytes alone (each record counted adds to the bound, so the walk stays short).
-    let hasDeletedRange = false;
+    // Keys a delete range of the branch removes are not answered by a later range: the walk
+    // skips them (a put that re-creates one is counted with the puts).
+    const deletedRanges: { start: string; end: string | null }[] = [];
+    const isInDeletedRange = (key: string): boolean => deletedRanges.some((d) => compareKeys(key, d.start) >= 0 && (d.end === null || compareKeys(key, d.end) < 0));
     for (const op of ops) {
       switch (op.type) {
         case 'deleteRange':
           bound += DELETE_RANGE_RESPONSE_FIXED_BYTES + jsonStringBytes(op.start) + (op.end === null ? 4 : jsonStringBytes(op.end)) + 16;
-          hasDeletedRange = true;
+          deletedRanges.push({ start: op.start, end: op.end });
           break;
         case 'put':
           bound += PUT_RESPONSE_FIXED_BYTES + jsonStringBytes(op.key);
@@ -675,11 +678,12 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
           const prefix = op.prefix;
           bound += RANGE_RESPONSE_FIXED_BYTES + jsonStringBytes(prefix) + boolBytes(false);
           for (const p of puts) if (p.key.startsWith(prefix)) bound += putBytes(p) + 1;
-          let take = hasDeletedRange ? Number.POSITIVE_INFINITY : op.limit;
+          let take = op.limit;
           for (const k of deleted) if (k.startsWith(prefix)) take++;
           if (bound > limit) return true;
           this.keys.forEachFrom(prefix, (key) => {
             if (take <= 0 || !key.startsWith(prefix)) return false;
+            if (deletedRanges.length > 0 && isInDeletedRange(key)) return true;
             take--;
             bound += this.recordJsonSize(this.data.get(key)!) + 1;
             return bound <= limit;

@@ -23,7 +23,7 @@ import type { KvService } from './service.js';
 export async function joinCluster(
   url: string,
   cfg: NodeConfig,
-  self: { peerAddr: string; clientAddr: string },
+  self: { peerAddr: string; clientAddr: string; etcdAddr?: string },
   logger: Logger,
   expect: (clusterId: string, members: readonly { id: string }[]) => void,
 ): Promise<{ members: MemberView[]; clusterId: string }> {
@@ -42,7 +42,8 @@ export async function joinCluster(
         const status = await client.status();
         if (status.clusterId === null) throw new UnavailableError('NO_LEADER', `${url} has no cluster id yet`, 503);
         expect(status.clusterId, status.members);
-        const body = await client.addMember({ id: cfg.id, ...self, role: cfg.isLearner ? 'learner' : 'voter' });
+        // The etcd address is registered afterwards, by the node itself (startSelfRegistration).
+        const body = await client.addMember({ id: cfg.id, peerAddr: self.peerAddr, clientAddr: self.clientAddr, role: cfg.isLearner ? 'learner' : 'voter' });
         const members = body['members'];
         const clusterId = body['clusterId'];
         if (Array.isArray(members) && typeof clusterId === 'string') {
@@ -68,11 +69,13 @@ export async function joinCluster(
 
 /** A member registering its own addresses over the peer channel: it may speak only for itself. */
 export async function registerRoute(service: KvService<unknown>, body: Uint8Array, from: NodeId, deadline: number): Promise<Reply> {
-  const b = fields(parseJson(body), ['id', 'peerAddr', 'clientAddr']);
+  const b = fields(parseJson(body), ['id', 'peerAddr', 'clientAddr', 'etcdAddr']);
   if (b['id'] !== from) throw new ApiError('PERMISSION_DENIED', `${from} may register only its own addresses`);
   if (typeof b['peerAddr'] !== 'string' || typeof b['clientAddr'] !== 'string') throw new ApiError('BAD_REQUEST', 'register needs {"id","peerAddr","clientAddr"} strings');
+  const etcdAddr = b['etcdAddr'];
+  if (etcdAddr !== undefined && typeof etcdAddr !== 'string') throw new ApiError('BAD_REQUEST', '"etcdAddr" must be HOST:PORT');
   if (!service.isLeader()) throw new ApiError('NO_LEADER', 'not the leader');
-  await service.registerAddresses(from, { peerAddr: b['peerAddr'], clientAddr: b['clientAddr'] }, deadline);
+  await service.registerAddresses(from, { peerAddr: b['peerAddr'], clientAddr: b['clientAddr'], ...(etcdAddr !== undefined ? { etcdAddr } : {}) }, deadline);
   return { status: 200, json: { ok: true } };
 }
 
@@ -81,7 +84,7 @@ export function startSelfRegistration(
   service: KvService<unknown>,
   forward: (req: ForwardedRequest) => Promise<unknown>,
   cfg: NodeConfig,
-  self: { peerAddr: string; clientAddr: string },
+  self: { peerAddr: string; clientAddr: string; etcdAddr?: string },
   logger: Logger,
 ): NodeJS.Timeout {
   let busy = false;

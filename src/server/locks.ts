@@ -31,6 +31,9 @@ export interface Contender {
   readonly revision: number;
   readonly value: Uint8Array;
   readonly lease: number;
+  /** The key's last write (a proclaim changes it) and its version. */
+  readonly modRevision: number;
+  readonly version: number;
 }
 
 const encoder = new TextEncoder();
@@ -155,7 +158,7 @@ export function contenderKey(name: string, lease: number): string {
   return `${name}/${lease.toString(16)}`;
 }
 
-async function acquire({ service, kv }: LockRoutesOptions, r: ParsedRequest, name: string, kind: 'lock' | 'election'): Promise<Reply> {
+async function acquire(options: LockRoutesOptions, r: ParsedRequest, name: string, kind: 'lock' | 'election'): Promise<Reply> {
   allowParams(r.query, kind === 'lock' ? ['wait'] : []);
   const wait = r.query.get('wait');
   if (wait !== null && wait !== 'true' && wait !== 'false') throw new ApiError('BAD_REQUEST', 'wait must be true or false');
@@ -167,16 +170,46 @@ async function acquire({ service, kv }: LockRoutesOptions, r: ParsedRequest, nam
     if (typeof body.value !== 'string') throw new ApiError('BAD_REQUEST', '"value" must be a string (what the leader proclaims)');
     value = encoder.encode(body.value);
   }
+  const me = await contend(options, { name, lease, value, kind, writeDeadline: r.deadline, waitDeadline: wait === 'false' ? Date.now() : r.deadline, principal: r.principal?.name, explainWait: wait !== 'false' });
+  return { status: 200, json: contenderJson(me), headers: revisionHeader(options.kv.revision) };
+}
+
+export interface ContendRequest {
+  readonly name: string;
+  readonly lease: number;
+  /** An election's proclaimed value; empty for a lock. */
+  readonly value: Uint8Array;
+  readonly kind: 'lock' | 'election';
+  /** The deadline of each write (the contender key, its withdrawal). */
+  readonly writeDeadline: number;
+  /** Until when to wait to be first in line (Infinity: until `signal`). */
+  readonly waitDeadline: number;
+  readonly principal?: string | undefined;
+  /** Aborted: the caller gave up; the attempt is withdrawn as at the deadline. */
+  readonly signal?: AbortSignal;
+  /** The LOCK_HELD message says the attempt was withdrawn at the deadline. @default true */
+  readonly explainWait?: boolean;
+}
+
+/**
+ * Takes a place in line under `name` with `lease` (etcd's key `NAME/LEASE-HEX`, created only if
+ * absent, attached to the lease), and waits until it is first: resolves with the contender then.
+ * Throws ApiError LEASE_NOT_FOUND when the lease is gone, LOCK_HELD when the wait ended first
+ * (the attempt this call created is withdrawn, so a contender the client gave up on never takes
+ * the lock later).
+ */
+export async function contend({ service, kv }: Pick<LockRoutesOptions, 'service' | 'kv'>, c: ContendRequest): Promise<Contender> {
+  const { name, lease, kind } = c;
   const key = contenderKey(name, lease);
   // Created only if absent, attached to the lease (a missing lease refuses the whole transaction).
   const txn: TxnCommand = {
     type: 'txn',
     time: Date.now(),
     compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
-    success: [{ type: 'put', key, value, lease }],
+    success: [{ type: 'put', key, value: c.value, lease }],
     failure: [{ type: 'get', key }],
   };
-  const result = settle((await service.write(encodeChecked(kv, txn), true, r.deadline, r.principal?.name)) as KvResult | undefined);
+  const result = settle((await service.write(encodeChecked(kv, txn), true, c.writeDeadline, c.principal)) as KvResult | undefined);
   if (result.type !== 'txn') throw unexpected(result);
   let mine: number;
   let created = result.succeeded;
@@ -188,22 +221,21 @@ async function acquire({ service, kv }: LockRoutesOptions, r: ParsedRequest, nam
     mine = got.record.createRevision;
     created = false;
   }
-  const outcome = await waitFirst(kv, name, key, mine, wait === 'false' ? Date.now() : r.deadline);
-  if (outcome.type === 'first') return { status: 200, json: contenderJson(outcome.me), headers: revisionHeader(kv.revision) };
+  const outcome = await waitFirst(kv, name, key, mine, c.waitDeadline, c.signal);
+  if (outcome.type === 'first') return outcome.me;
   if (outcome.type === 'lost') throw new ApiError('LEASE_NOT_FOUND', `the ${kind === 'lock' ? 'lock' : 'campaign'} key ${JSON.stringify(key)} is gone: its lease ${lease} ended`);
-  // Not first by the deadline (or at once with wait=false): withdraw, so that a contender the
-  // client has given up on never takes the lock later; only the key this request created, and
-  // only that incarnation of it.
+  // Not first by the deadline (or at once with wait=false): withdraw, only the key this request
+  // created, and only that incarnation of it.
   if (created) {
     const withdraw: TxnCommand = { type: 'txn', time: Date.now(), compare: [{ key, target: 'createRevision', op: '=', value: mine }], success: [{ type: 'delete', key }], failure: [] };
     try {
-      await service.write(encodeChecked(kv, withdraw), false, Date.now() + 5000, r.principal?.name);
+      await service.write(encodeChecked(kv, withdraw), false, Date.now() + 5000, c.principal);
     } catch {
       // The lease's end removes it anyway; the answer below stands.
     }
   }
   const holder = outcome.holder;
-  throw new ApiError('LOCK_HELD', `${kind === 'lock' ? 'the lock' : 'the election'} ${JSON.stringify(name)} is held by ${JSON.stringify(holder.key)} (since revision ${holder.revision})${wait === 'false' ? '' : "; not acquired within the request's deadline, the attempt was withdrawn"}`, {
+  throw new ApiError('LOCK_HELD', `${kind === 'lock' ? 'the lock' : 'the election'} ${JSON.stringify(name)} is held by ${JSON.stringify(holder.key)} (since revision ${holder.revision})${c.explainWait === false ? '' : "; not acquired within the request's deadline, the attempt was withdrawn"}`, {
     details: { holder: contenderJson(holder) },
   });
 }
@@ -211,7 +243,7 @@ async function acquire({ service, kv }: LockRoutesOptions, r: ParsedRequest, nam
 type WaitOutcome = { type: 'first'; me: Contender } | { type: 'behind'; holder: Contender } | { type: 'lost' };
 
 /** Resolves once `key` (created at `mine`) is first in line, gone, or the deadline passes. */
-function waitFirst(kv: KvStateMachine, name: string, key: string, mine: number, deadline: number): Promise<WaitOutcome> {
+function waitFirst(kv: KvStateMachine, name: string, key: string, mine: number, deadline: number, signal?: AbortSignal): Promise<WaitOutcome> {
   const check = (): WaitOutcome => {
     const line = lineOf(kv, name);
     const me = line.find((c) => c.key === key);
@@ -219,7 +251,7 @@ function waitFirst(kv: KvStateMachine, name: string, key: string, mine: number, 
     return line[0] === me ? { type: 'first', me } : { type: 'behind', holder: line[0]! };
   };
   const first = check();
-  if (first.type !== 'behind' || Date.now() >= deadline) return Promise.resolve(first);
+  if (first.type !== 'behind' || Date.now() >= deadline || signal?.aborted === true) return Promise.resolve(first);
   return new Promise<WaitOutcome>((resolve) => {
     let scheduled = false;
     let done = false;
@@ -227,9 +259,12 @@ function waitFirst(kv: KvStateMachine, name: string, key: string, mine: number, 
       if (done) return;
       done = true;
       unsubscribe();
-      clearTimeout(timer);
+      if (timer !== null) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       resolve(o);
     };
+    const onAbort = (): void => finish(check());
+    signal?.addEventListener('abort', onAbort);
     const unsubscribe = kv.onChange(() => {
       if (scheduled) return;
       scheduled = true;
@@ -240,18 +275,35 @@ function waitFirst(kv: KvStateMachine, name: string, key: string, mine: number, 
         if (o.type !== 'behind') finish(o);
       });
     });
-    const timer = setTimeout(() => finish(check()), Math.max(0, deadline - Date.now()));
+    // Past 2^31 - 1 ms a timer fires at once: a wait that long (Infinity) ends by its signal only.
+    const ms = deadline - Date.now();
+    const timer = ms < 2 ** 31 - 1 ? setTimeout(() => finish(check()), Math.max(0, ms)) : null;
   });
 }
 
-async function release({ service, kv }: LockRoutesOptions, r: ParsedRequest, name: string, key: string): Promise<Reply> {
+async function release(options: LockRoutesOptions, r: ParsedRequest, name: string, key: string): Promise<Reply> {
   allowParams(r.query, []);
   if (!key.startsWith(`${name}/`) || key.length === name.length + 1) throw new ApiError('BAD_REQUEST', `the key must be one that ${JSON.stringify(name)} gave out (${JSON.stringify(`${name}/…`)})`);
-  const del: TxnCommand = { type: 'txn', time: Date.now(), compare: [], success: [{ type: 'delete', key }], failure: [] };
-  const result = settle((await service.write(encodeChecked(kv, del), false, r.deadline, r.principal?.name)) as KvResult | undefined);
+  const { revision, released } = await releaseKey(options, key, null, r.deadline, r.principal?.name);
+  return { status: 200, json: { revision, released }, headers: revisionHeader(revision) };
+}
+
+/**
+ * Deletes a contender key (unlock, resign): only the incarnation created at `createRevision` when
+ * given (etcd's Resign), any otherwise (etcd's Unlock).
+ */
+export async function releaseKey({ service, kv }: Pick<LockRoutesOptions, 'service' | 'kv'>, key: string, createRevision: number | null, deadline: number, principal: string | undefined): Promise<{ revision: number; released: boolean }> {
+  const del: TxnCommand = {
+    type: 'txn',
+    time: Date.now(),
+    compare: createRevision === null ? [] : [{ key, target: 'createRevision', op: '=', value: createRevision }],
+    success: [{ type: 'delete', key }],
+    failure: [],
+  };
+  const result = settle((await service.write(encodeChecked(kv, del), false, deadline, principal)) as KvResult | undefined);
   if (result.type !== 'txn') throw unexpected(result);
-  const deleted = result.responses[0]?.type === 'delete' && result.responses[0].deleted;
-  return { status: 200, json: { revision: result.revision, released: deleted }, headers: revisionHeader(result.revision) };
+  const released = result.succeeded && result.responses[0]?.type === 'delete' && result.responses[0].deleted;
+  return { revision: result.revision, released };
 }
 
 /** The leader, and only the leader, changes its value (etcd's Proclaim): `{"key","value"}`. */
@@ -259,23 +311,32 @@ async function proclaim({ service, kv }: LockRoutesOptions, r: ParsedRequest, na
   allowParams(r.query, []);
   const body = fields(parseJson(r.body), ['key', 'value']);
   if (typeof body.key !== 'string' || typeof body.value !== 'string') throw new ApiError('BAD_REQUEST', '"key" and "value" must be strings');
+  const revision = await proclaimValue({ service, kv }, name, body.key, null, encoder.encode(body.value), r.deadline, r.principal?.name);
+  return { status: 200, json: { revision }, headers: revisionHeader(revision) };
+}
+
+/**
+ * The leader `key` of election `name` sets its value (and `createRevision`, when given, must be
+ * its leadership's). ApiError LOCK_HELD when it does not lead (now, or when the write applies).
+ */
+export async function proclaimValue({ service, kv }: Pick<LockRoutesOptions, 'service' | 'kv'>, name: string, key: string, createRevision: number | null, value: Uint8Array, deadline: number, principal: string | undefined): Promise<number> {
   const leader = lineOf(kv, name)[0];
-  if (leader === undefined || leader.key !== body.key) throw new ApiError('LOCK_HELD', `${JSON.stringify(body.key)} does not lead the election ${JSON.stringify(name)}`);
+  if (leader === undefined || leader.key !== key || (createRevision !== null && leader.revision !== createRevision)) throw new ApiError('LOCK_HELD', `${JSON.stringify(key)} does not lead the election ${JSON.stringify(name)}`);
   const txn: TxnCommand = {
     type: 'txn',
     time: Date.now(),
     compare: [{ key: leader.key, target: 'createRevision', op: '=', value: leader.revision }],
-    success: [{ type: 'put', key: leader.key, value: encoder.encode(body.value), lease: leader.lease }],
+    success: [{ type: 'put', key: leader.key, value, lease: leader.lease }],
     failure: [],
   };
-  const result = settle((await service.write(encodeChecked(kv, txn), true, r.deadline, r.principal?.name)) as KvResult | undefined);
+  const result = settle((await service.write(encodeChecked(kv, txn), true, deadline, principal)) as KvResult | undefined);
   if (result.type !== 'txn') throw unexpected(result);
-  if (!result.succeeded) throw new ApiError('LOCK_HELD', `${JSON.stringify(body.key)} no longer leads the election ${JSON.stringify(name)}`);
-  return { status: 200, json: { revision: result.revision }, headers: revisionHeader(result.revision) };
+  if (!result.succeeded) throw new ApiError('LOCK_HELD', `${JSON.stringify(key)} no longer leads the election ${JSON.stringify(name)}`);
+  return result.revision;
 }
 
 function contenderOf(rec: KvRecord): Contender {
-  return { key: rec.key, revision: rec.createRevision, value: rec.value, lease: rec.lease };
+  return { key: rec.key, revision: rec.createRevision, value: rec.value, lease: rec.lease, modRevision: rec.modRevision, version: rec.version };
 }
 
 function contenderJson(c: Contender): Record<string, unknown> {

@@ -26,6 +26,8 @@ export interface MemberAddresses {
   readonly clientAddr: string;
   /** A learner that asked to become a voter: the leader promotes it once it has caught up. */
   readonly wantsVoter?: boolean;
+  /** Where it serves the etcd v3 gRPC API (--etcd-addr), for etcd's MemberList; absent: not served. */
+  readonly etcdAddr?: string;
 }
 
 const encoder = new TextEncoder();
@@ -44,7 +46,13 @@ export function encodeMemberRecord(id: NodeId, addresses: MemberAddresses | null
   if (!isNodeId(id)) throw new RangeError(`bad member id ${JSON.stringify(id)}`);
   if (addresses === null) return tagged({ id, removed: true });
   if (!isValidAddresses(addresses)) throw new RangeError(`bad addresses for ${id}`);
-  return tagged({ id, peerAddr: addresses.peerAddr, clientAddr: addresses.clientAddr, ...(addresses.wantsVoter === true ? { wantsVoter: true } : {}) });
+  return tagged({
+    id,
+    peerAddr: addresses.peerAddr,
+    clientAddr: addresses.clientAddr,
+    ...(addresses.wantsVoter === true ? { wantsVoter: true } : {}),
+    ...(addresses.etcdAddr !== undefined ? { etcdAddr: addresses.etcdAddr } : {}),
+  });
 }
 
 export function encodeClusterIdRecord(clusterId: string): Uint8Array {
@@ -53,7 +61,7 @@ export function encodeClusterIdRecord(clusterId: string): Uint8Array {
 }
 
 function isValidAddresses(a: MemberAddresses): boolean {
-  return isAddress(a.peerAddr) && isAddress(a.clientAddr);
+  return isAddress(a.peerAddr) && isAddress(a.clientAddr) && (a.etcdAddr === undefined || isAddress(a.etcdAddr));
 }
 
 /** Wraps the KV state machine; applies registry records itself and passes the rest through. */
@@ -118,7 +126,8 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
         this.invalidRecords++;
         return;
       }
-      this.addresses.set(id, { peerAddr: a.peerAddr, clientAddr: a.clientAddr, ...(rec['wantsVoter'] === true ? { wantsVoter: true } : {}) });
+      const etcdAddr = rec['etcdAddr'];
+      this.addresses.set(id, { peerAddr: a.peerAddr, clientAddr: a.clientAddr, ...(rec['wantsVoter'] === true ? { wantsVoter: true } : {}), ...(isAddress(etcdAddr) ? { etcdAddr } : {}) });
     }
     this.notify(() => this.onAddressesChanged?.());
   }

@@ -267,7 +267,12 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     };
     if (sm.clusterId !== null) sm.onClusterId(sm.clusterId);
     sm.onAddressesChanged();
-    const self = { peerAddr: hostPortText(cfg.advertisePeerAddr), clientAddr: hostPortText(cfg.advertiseClientAddr) };
+    const self = {
+      peerAddr: hostPortText(cfg.advertisePeerAddr),
+      clientAddr: hostPortText(cfg.advertiseClientAddr),
+      // What etcd's MemberList shows as this member's client URL (bound address; no advertise flag yet).
+      ...(cfg.etcdAddr ? { etcdAddr: hostPortText(cfg.etcdAddr) } : {}),
+    };
     const service = new KvService({
       node: started,
       stateMachine: sm,

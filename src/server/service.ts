@@ -345,10 +345,13 @@ export class KvService<R> implements KvApi {
   async registerAddresses(id: NodeId, addresses: MemberAddresses, deadline: number): Promise<void> {
     if (!isNodeId(id)) throw new ApiError('BAD_REQUEST', 'a member id is 1-64 letters, digits, ".", "_" or "-"');
     if (!isAddress(addresses.peerAddr) || !isAddress(addresses.clientAddr)) throw new ApiError('BAD_REQUEST', 'peerAddr and clientAddr must be HOST:PORT');
+    if (addresses.etcdAddr !== undefined && !isAddress(addresses.etcdAddr)) throw new ApiError('BAD_REQUEST', 'etcdAddr must be HOST:PORT');
     const known = this.sm.addresses.get(id);
-    const same = known !== undefined && known.peerAddr === addresses.peerAddr && known.clientAddr === addresses.clientAddr;
+    const same = known !== undefined && known.peerAddr === addresses.peerAddr && known.clientAddr === addresses.clientAddr && (addresses.etcdAddr === undefined || known.etcdAddr === addresses.etcdAddr);
     if (same && (addresses.wantsVoter === undefined || known.wantsVoter === addresses.wantsVoter)) return;
-    await this.propose(encodeMemberRecord(id, { ...addresses, ...(addresses.wantsVoter === undefined && known?.wantsVoter ? { wantsVoter: true } : {}) }), deadline);
+    // A record without an etcd address (an add, a join) keeps the one already registered.
+    const etcdAddr = addresses.etcdAddr ?? known?.etcdAddr;
+    await this.propose(encodeMemberRecord(id, { ...addresses, ...(addresses.wantsVoter === undefined && known?.wantsVoter ? { wantsVoter: true } : {}), ...(etcdAddr !== undefined ? { etcdAddr } : {}) }), deadline);
   }
 
   /** Leader only: forgets a removed member's addresses. */
@@ -359,7 +362,8 @@ export class KvService<R> implements KvApi {
 
   hasRegistered(id: NodeId, addresses: MemberAddresses): boolean {
     const known = this.sm.addresses.get(id);
-    return known !== undefined && known.peerAddr === addresses.peerAddr && known.clientAddr === addresses.clientAddr;
+    // No etcd address given: whatever is registered stands (as registerAddresses keeps it).
+    return known !== undefined && known.peerAddr === addresses.peerAddr && known.clientAddr === addresses.clientAddr && (addresses.etcdAddr === undefined || known.etcdAddr === addresses.etcdAddr);
   }
 
   /** A client's write: proposed here on the leader, forwarded as a proposal by a follower. */

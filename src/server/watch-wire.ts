@@ -2,7 +2,7 @@
 // (400 before anything streams), the event ids and the positions they name, and the JSON of one
 // change. The hub that streams them is watch.ts.
 import type { HistoryEvent, KvStateMachine } from '../kv/index.js';
-import { valueToJson } from '../kv/index.js';
+import { compareKeys, valueToJson } from '../kv/index.js';
 import { ApiError } from './errors.js';
 import { allowParams, intParam } from './http-util.js';
 
@@ -16,7 +16,11 @@ export interface WatchPosition {
   readonly k: number;
 }
 
-export type WatchFilter = { readonly key: string } | { readonly prefix: string };
+/**
+ * One key, the keys under a prefix, or (the etcd API's) the keys from `start` up to `end`
+ * (exclusive; null: no upper bound).
+ */
+export type WatchFilter = { readonly key: string } | { readonly prefix: string } | { readonly start: string; readonly end: string | null };
 
 export interface WatchRequest {
   readonly filter: WatchFilter;
@@ -26,7 +30,9 @@ export interface WatchRequest {
 }
 
 export function filterMatches(filter: WatchFilter, key: string): boolean {
-  return 'key' in filter ? key === filter.key : key.startsWith(filter.prefix);
+  if ('key' in filter) return key === filter.key;
+  if ('prefix' in filter) return key.startsWith(filter.prefix);
+  return compareKeys(key, filter.start) >= 0 && (filter.end === null || compareKeys(key, filter.end) < 0);
 }
 
 /** The position after the event an SSE id names: `R` → (R+1, 0), `R.k` → (R, k+1). Strict. */

@@ -20,6 +20,9 @@
 // publishes the revisions applied since the last one: each new event wakes the live watchers of
 // its key (one map lookup) and the live prefix watchers it falls under (a scan of those only).
 //
+// Where the events go is a WatchSink: the SSE response of GET /v1/watch here, or a stream of the
+// etcd gRPC API (src/etcd/watch-service.ts), many watchers to one stream. The hub is the same.
+//
 // Event ids (the SSE `id:` field) name the position after the event, so a reconnect with
 // Last-Event-ID resumes exactly there: `R` once the watcher has every event of revision R it
 // will get (resume at R+1), `R.k` after the k-th event of revision R when more of R's events for
@@ -56,6 +59,33 @@ const RENDER_CACHE_CHARS = 8 << 20;
 /** A watcher ended with `compacted` whose client does not read it is cut after this. */
 const END_GRACE_MS = 10_000;
 
+/**
+ * Where one watcher's events go. `event` and `progress` return false when the consumer is full:
+ * the hub stops writing to this watcher until resume() of its handle.
+ */
+export interface WatchSink {
+  /** The k-th event (from 0) of its revision; isLast: the watcher gets no later event of that revision. */
+  event(ev: HistoryEvent, k: number, isLast: boolean): boolean;
+  /** Nothing was sent for a while: the watcher has seen everything before `position`, the store is at `revision`. */
+  progress(position: WatchPosition, revision: number): boolean;
+  /** Nothing was sent for a while and the watcher is still catching up. */
+  keepAlive(): boolean;
+  /** The watch ends: the history it needed was compacted (at `compactRevision`). */
+  compacted(compactRevision: number): void;
+  /** The watch ends: the node is stopping. */
+  end(): void;
+  /** The hub is done writing for now (a batching sink sends what it holds). */
+  flush?(): void;
+}
+
+/** A watch the hub serves; the sink's owner resumes it (the consumer drained) or cancels it. */
+export interface WatchHandle {
+  resume(): void;
+  cancel(): void;
+  /** It has seen everything the hub has published (a progress notice would not skip anything). */
+  isSynced(): boolean;
+}
+
 class Watcher {
   state: 'pulling' | 'live' | 'closed' = 'pulling';
   position: WatchPosition;
@@ -69,7 +99,7 @@ class Watcher {
 
   constructor(
     readonly request: WatchRequest,
-    readonly res: ServerResponse,
+    readonly sink: WatchSink,
   ) {
     this.position = request.start;
   }
@@ -147,11 +177,12 @@ export class WatchHub {
     this.unsubscribe();
     for (const w of [...this.all]) {
       this.remove(w);
-      w.res.end();
+      w.sink.end();
     }
   }
 
-  private checkCapacity(): void {
+  /** Throws (ApiError) unless one more watch may open now: started, not stopping, under --max-watchers. */
+  checkCapacity(): void {
     if (this.isClosed) throw new ApiError('NOT_READY', 'this node is stopping');
     if (!this.isStarted) throw new ApiError('STARTING', 'this node is starting');
     if (this.all.size >= this.maxWatchers) {
@@ -179,20 +210,51 @@ export class WatchHub {
       connection: 'close',
     });
     res.socket?.setNoDelay(true);
-    const w = new Watcher(request, res);
-    this.all.add(w);
-    res.once('close', () => this.remove(w));
-    res.on('drain', () => {
-      w.isBlocked = false;
-      this.pump(w);
-    });
-    w.timer = setInterval(() => this.tick(w), request.progressMs);
-    w.timer.unref();
     // The EventSource reconnection delay, and the id of where the watch starts: a client that
     // loses the connection before any event resumes there, not at another node's "now".
     res.write(`retry: 1000\nid: ${idBefore(request.start)}\n: watching\n\n`);
+    const handle = this.watch(request, this.sseSink(request, res));
+    res.once('close', () => handle.cancel());
+    res.on('drain', () => handle.resume());
+  }
+
+  /**
+   * Serves a watch into `sink` (capacity checked: ApiError when full or not serving). The caller
+   * has checked the request and its permissions.
+   */
+  watch(request: WatchRequest, sink: WatchSink): WatchHandle {
+    this.checkCapacity();
+    const w = new Watcher(request, sink);
+    this.all.add(w);
+    w.timer = setInterval(() => this.tick(w), request.progressMs);
+    w.timer.unref();
     this.pulling.add(w);
     this.pump(w);
+    return {
+      resume: () => {
+        if (w.state === 'closed' || !w.isBlocked) return;
+        w.isBlocked = false;
+        this.pump(w);
+      },
+      cancel: () => this.remove(w),
+      isSynced: () => w.state === 'live',
+    };
+  }
+
+  /** The SSE stream of GET /v1/watch as a sink: ids that resume exactly (see the top of the file). */
+  private sseSink(request: WatchRequest, res: ServerResponse): WatchSink & { readonly res: ServerResponse } {
+    return {
+      res,
+      event: (ev, k, isLast) => res.write(`id: ${eventId(ev.revision, k, isLast)}\ndata: ${this.render(ev, request.prevValue)}\n\n`),
+      progress: (position, revision) => res.write(`id: ${idBefore(position)}\ndata: {"type":"progress","revision":${revision}}\n\n`),
+      keepAlive: () => res.write(': keep-alive\n\n'),
+      compacted: (compactRevision) => {
+        res.end(`data: {"type":"compacted","compactRevision":${compactRevision}}\n\n`);
+        // A client that reads nothing would keep the bytes queued until the idle timeout; cut sooner.
+        setTimeout(() => res.destroy(), END_GRACE_MS).unref();
+      },
+      end: () => res.end(),
+    };
   }
 
   private remove(w: Watcher): void {
@@ -207,7 +269,7 @@ export class WatchHub {
 
   private index(w: Watcher): void {
     const f = w.request.filter;
-    if ('prefix' in f) {
+    if (!('key' in f)) {
       this.prefixes.add(w);
       return;
     }
@@ -219,7 +281,7 @@ export class WatchHub {
   private unindex(w: Watcher): void {
     if (w.state !== 'live') return;
     const f = w.request.filter;
-    if ('prefix' in f) {
+    if (!('key' in f)) {
       this.prefixes.delete(w);
       return;
     }
@@ -264,7 +326,7 @@ export class WatchHub {
       if (i > first && events[i - 1]!.revision !== ev.revision) first = i;
       const exact = this.byKey.get(ev.key);
       if (exact !== undefined) for (const w of exact) this.wake(w, ev.revision, i - first, events, i, woken);
-      if (this.prefixes.size > 0) for (const w of this.prefixes) if (ev.key.startsWith((w.request.filter as { prefix: string }).prefix)) this.wake(w, ev.revision, i - first, events, i, woken);
+      if (this.prefixes.size > 0) for (const w of this.prefixes) if (filterMatches(w.request.filter, ev.key)) this.wake(w, ev.revision, i - first, events, i, woken);
     }
     this.published = head;
     for (const w of woken) this.pump(w);
@@ -314,6 +376,7 @@ export class WatchHub {
       if (ev === undefined || ev.revision > limit) break;
       if (examined === EVENTS_PER_SLICE) {
         this.save(w, i, ev.revision, k);
+        w.sink.flush?.();
         w.isScheduled = true;
         setImmediate(() => this.pump(w));
         return;
@@ -328,7 +391,7 @@ export class WatchHub {
             break;
           }
         }
-        const ok = w.res.write(`id: ${eventId(ev.revision, k, isLast)}\ndata: ${this.render(ev, w.request.prevValue)}\n\n`);
+        const ok = w.sink.event(ev, k, isLast);
         w.hasWritten = true;
         this.sent.inc();
         if (!ok) {
@@ -341,6 +404,7 @@ export class WatchHub {
       k = nextK;
     }
     // Caught up with what is published: live, holding no events.
+    w.sink.flush?.();
     if (w.position.revision <= limit) w.position = { revision: limit + 1, k: 0 };
     w.events = null;
     w.state = 'live';
@@ -385,18 +449,15 @@ export class WatchHub {
     }
     if (w.state === 'live') {
       // All through position.revision - 1 is seen: a resume from this id skips nothing.
-      w.isBlocked = !w.res.write(`id: ${idBefore(this.positionOf(w))}\ndata: {"type":"progress","revision":${this.published}}\n\n`);
+      w.isBlocked = !w.sink.progress(this.positionOf(w), this.published);
     } else {
-      w.isBlocked = !w.res.write(': keep-alive\n\n');
+      w.isBlocked = !w.sink.keepAlive();
     }
   }
 
   private endCompacted(w: Watcher): void {
-    const res = w.res;
     this.remove(w);
     this.cut.inc();
-    res.end(`data: {"type":"compacted","compactRevision":${this.kv.compactRevision}}\n\n`);
-    // A client that reads nothing would keep the bytes queued until the idle timeout; cut sooner.
-    setTimeout(() => res.destroy(), END_GRACE_MS).unref();
+    w.sink.compacted(this.kv.compactRevision);
   }
 }

@@ -45,6 +45,15 @@ test('plain plan: http URLs, the serve flags and ports of API.md, no TLS flags',
   assert.ok(!args.some((a) => /cert|auth|trusted/.test(a)), args.join(' '));
 });
 
+test('--etcd plan: each node also serves the etcd API on base+201..., and says where', () => {
+  const plan = planMembers({ nodes: 3, basePort: 7000, dir: '/d', passThrough: [], secure: null, etcd: true });
+  assert.deepEqual(plan.map((m) => m.etcdAddr), ['127.0.0.1:7201', '127.0.0.1:7202', '127.0.0.1:7203']);
+  assert.deepEqual(plan.map((m) => flagValue(m.args, '--etcd-addr')), ['127.0.0.1:7201', '127.0.0.1:7202', '127.0.0.1:7203']);
+  const plain = planMembers({ nodes: 1, basePort: 7000, dir: '/d', passThrough: [], secure: null });
+  assert.equal(plain[0]!.etcdAddr, null);
+  assert.ok(!plain[0]!.args.includes('--etcd-addr'));
+});
+
 test('secure plan: https URLs, and each node gets its own certificate on both ports, the CA and the auth file', () => {
   const plan = planMembers({ nodes: 3, basePort: 7000, dir: '/d', passThrough: [], secure: FAKE_FILES });
   assert.deepEqual(plan.map((m) => m.clientUrl), ['https://127.0.0.1:7001', 'https://127.0.0.1:7002', 'https://127.0.0.1:7003']);

@@ -62,6 +62,8 @@ test('serve with a missing or bad flag exits non-zero with one line naming the f
     { what: '--auto-compaction-retention not a duration in periodic mode', flag: '--auto-compaction-retention', change: { 'auto-compaction-retention': 'soon' } },
     { what: '--max-watchers of 0', flag: '--max-watchers', change: { 'max-watchers': '0' } },
     { what: '--watch-progress-ms not a number', flag: '--watch-progress-ms', change: { 'watch-progress-ms': 'often' } },
+    { what: '--etcd-addr without a port', flag: '--etcd-addr', change: { 'etcd-addr': '127.0.0.1' } },
+    { what: '--etcd-addr on the client port', flag: '--etcd-addr', change: { 'etcd-addr': valid['client-addr']! } },
     { what: 'an unknown flag', flag: '--bogus', change: {}, extra: ['--bogus', '1'] },
     { what: 'a bad RAFTKV_HEARTBEAT_MS from the environment', flag: 'heartbeat-ms', change: {}, env: { RAFTKV_HEARTBEAT_MS: 'soon' } },
   ];

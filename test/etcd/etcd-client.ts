@@ -9,8 +9,8 @@ const definition = loadSync(['rpc.proto', 'v3lock.proto', 'v3election.proto'], {
 type ClientCtor = new (address: string, credentials: ChannelCredentials, options?: object) => Client;
 const pkg = loadPackageDefinition(definition) as unknown as Record<string, Record<string, ClientCtor>>;
 
-export type Service = 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance' | 'Lock' | 'Election';
-const PACKAGE: Record<Service, string> = { KV: 'etcdserverpb', Watch: 'etcdserverpb', Lease: 'etcdserverpb', Cluster: 'etcdserverpb', Maintenance: 'etcdserverpb', Lock: 'v3lockpb', Election: 'v3electionpb' };
+export type Service = 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth' | 'Lock' | 'Election';
+const PACKAGE: Record<Service, string> = { Auth: 'etcdserverpb', KV: 'etcdserverpb', Watch: 'etcdserverpb', Lease: 'etcdserverpb', Cluster: 'etcdserverpb', Maintenance: 'etcdserverpb', Lock: 'v3lockpb', Election: 'v3electionpb' };
 
 export interface Options {
   /** PEM of the CA (TLS), and optionally the client's own certificate and key. */

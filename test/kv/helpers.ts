@@ -65,6 +65,7 @@ export const txnOpArb: fc.Arbitrary<TxnOp> = fc.oneof(
   fc.record({ type: fc.constant('delete' as const), key: keyArb }, plain),
   fc.record({ type: fc.constant('get' as const), key: keyArb }, plain),
   fc.record({ type: fc.constant('range' as const), prefix: fc.constantFrom('', 'a', 'b/'), limit: fc.integer({ min: 1, max: 4 }) }, plain),
+  fc.record({ type: fc.constant('deleteRange' as const), start: fc.constantFrom('', 'a', 'b/', 'é'), end: fc.constantFrom(null, 'b', 'b0', 'z', '😀') }, plain),
 );
 
 const idempotencyArb = fc.option(fc.constantFrom('c1/1', 'c1/2', 'c2/1', 'c2/2', 'c3/9'), { nil: undefined });

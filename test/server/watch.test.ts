@@ -176,7 +176,7 @@ test('a client that reads nothing: the hub holds its position and one write, is 
   assert.equal(got.length, n, 'a reading watcher gets everything');
   const socket = slow.req.socket!;
   // What the server side keeps for the slow one: far less than the 10 MiB written.
-  const serverQueued = [...(hub as unknown as { all: Set<{ res: { writableLength: number }; isBlocked: boolean }> }).all].map((w) => w.res.writableLength);
+  const serverQueued = [...(hub as unknown as { all: Set<{ sink: { res: { writableLength: number } }; isBlocked: boolean }> }).all].map((w) => w.sink.res.writableLength);
   assert.ok(Math.max(...serverQueued) < 1 << 20, `queued per watcher: ${serverQueued.join(', ')}`);
   assert.ok(socket.bytesRead < 8 << 20, `the slow client has not read it all (${socket.bytesRead})`);
   d.apply({ type: 'compact', revision: d.sm.revision });
