@@ -208,11 +208,21 @@ function corsOrigins(flags: ParsedFlags): string[] {
   return origins;
 }
 
+let hasServed = false;
+
 export async function runServe(argv: string[], io: Io): Promise<number> {
   const cfg = parseServeConfig(argv);
   let node;
   try {
-    node = await startNode(cfg, { notice: (line) => io.stderr(`${line}\n`), ...(cfg.etcdAddr ? { frontEnds: [startEtcdServer] } : {}) });
+    // This process's start is after the node's previous run stopped, the first time only (a
+    // second node in the same process could have been running a moment ago).
+    const downSinceMs = hasServed ? undefined : 0;
+    hasServed = true;
+    node = await startNode(cfg, {
+      notice: (line) => io.stderr(`${line}\n`),
+      ...(downSinceMs !== undefined ? { downSinceMs } : {}),
+      ...(cfg.etcdAddr ? { frontEnds: [startEtcdServer] } : {}),
+    });
   } catch (err) {
     if (err instanceof StartError) {
       io.stderr(`raftkv: ${err.message}\n`);

@@ -22,6 +22,8 @@ export interface EtcdLimits {
   readonly maxWatchers: number;
   /** Watches on one stream at most. */
   readonly maxWatchesPerStream: number;
+  /** Open connections to the gRPC port (the node's --max-client-connections). */
+  readonly maxConnections: number;
   /** Concurrent streams per HTTP/2 connection. */
   readonly maxStreamsPerConnection: number;
   /** Keep-alive requests per second one LeaseKeepAlive stream may send; more are dropped unanswered. */

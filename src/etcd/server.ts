@@ -2,9 +2,10 @@
 // server with etcd's KV, Watch, Lease, Cluster, Maintenance, Lock and Election services over the
 // node's one store (src/server/node-server.ts hands it the running parts). It shares the client
 // port's TLS material (and client-certificate check) and --auth-file, and bounds what a client
-// may send: message size (etcd's 1.5 MiB request limit, or the node's own value limit if larger,
-// plus gRPC's framing), streams per connection, watches per stream and per node, keep-alives per
-// stream.
+// may send: connections (--max-client-connections, as on the HTTP port), message size (etcd's
+// 1.5 MiB request limit, or the node's own value limit if larger, plus gRPC's framing), streams
+// per connection, watches per stream and per node, keep-alives per stream.
+import { createServer, type Socket } from 'node:net';
 import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { hostPortText } from '../server/address.js';
 import type { FrontEnd, NodeParts, StartFrontEnd } from '../server/node-server.js';
@@ -34,6 +35,7 @@ export function etcdLimits(parts: Pick<NodeParts, 'cfg'>): EtcdLimits {
   return {
     maxRequestBytes: Math.max(ETCD_MAX_REQUEST_BYTES, cfg.maxValueBytes + cfg.maxKeyBytes * 2 + 64 * 1024) + GRPC_OVERHEAD_BYTES,
     maxWatchers: cfg.maxWatchers ?? 10_000,
+    maxConnections: cfg.maxClientConnections,
     ...DEFAULT_ETCD_LIMITS,
   };
 }
@@ -68,17 +70,45 @@ export const startEtcdServer: StartFrontEnd = async (parts) => {
       ? ServerCredentials.createInsecure()
       : ServerCredentials.createSsl(tls.ca ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.requireClientCert === true);
   const target = hostPortText(addr);
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(target, credentials, (err) => (err === null ? resolve() : reject(new Error(`cannot listen on the etcd address ${target}: ${err.message}`))));
+  // Our own listener hands each accepted socket to grpc-js (its connection injector, TLS included),
+  // so the number of connections is bounded like the HTTP port's: past it a socket is closed at once.
+  const injector = server.createConnectionInjector(credentials);
+  const sockets = new Set<Socket>();
+  let refused = 0;
+  const listener = createServer({ noDelay: true }, (socket) => {
+    if (sockets.size >= limits.maxConnections) {
+      refused++;
+      if (refused === 1 || refused % 1000 === 0) parts.logger.warn('etcd API connections refused: --max-client-connections reached', { refused, max: limits.maxConnections });
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    injector.injectConnection(socket);
   });
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on the etcd address ${target}: ${err.code ?? err.message}`)));
+    listener.listen(addr.port, addr.host, () => resolve());
+  });
+  listener.on('error', (err) => parts.logger.warn('etcd API listener error', { error: String(err) }));
   parts.logger.info('serving the etcd v3 API', { etcdAddr: target, tls: tls !== undefined });
   const frontEnd: FrontEnd = {
     close: () =>
       new Promise<void>((resolve) => {
+        listener.close();
         // In-flight calls get a moment; streams (watches, keep-alives) are cut.
-        const cut = setTimeout(() => server.forceShutdown(), 1000);
+        injector.drain(1000);
+        const cut = setTimeout(() => {
+          server.forceShutdown();
+          for (const socket of sockets) socket.destroy();
+          resolve();
+        }, 1000);
+        cut.unref();
         server.tryShutdown(() => {
+          injector.destroy();
           clearTimeout(cut);
+          for (const socket of sockets) socket.destroy();
           resolve();
         });
       }),

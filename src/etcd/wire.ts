@@ -4,6 +4,7 @@
 import { isWellFormedKey, type StoredRecord, type KvRecord } from '../kv/index.js';
 import { EtcdError } from './errors.js';
 import { status } from '@grpc/grpc-js';
+import { commonPrefix, prefixSuccessor } from '../server/access.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -46,22 +47,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/**
- * The smallest string above every string that starts with `prefix`, in code point order (which is
- * UTF-8 byte order): its last code point raised by one (surrogates skipped), or, at U+10FFFF,
- * dropped and the one before raised. Null: no bound (the prefix was all U+10FFFF, or empty).
- */
-export function prefixEndText(prefix: string): string | null {
-  const points = Array.from(prefix);
-  while (points.length > 0) {
-    const last = points.pop()!.codePointAt(0)!;
-    if (last < 0x10ffff) {
-      const next = last === 0xd7ff ? 0xe000 : last + 1;
-      return points.join('') + String.fromCodePoint(next);
-    }
-  }
-  return null;
-}
+/** The smallest string above every string under `prefix` (src/server/access.ts). */
+export const prefixEndText = prefixSuccessor;
 
 /** What a request's key and range_end name, as etcd reads them. */
 export type KeyRange =
@@ -88,15 +75,7 @@ export function keyRange(keyBytes: Uint8Array, endBytes: Uint8Array, emptyKey: (
 
 /** The longest prefix every key of the range starts with (for prefix permissions, src/server/auth.ts). */
 export function rangePrefix(r: KeyRange): string {
-  if (r.type === 'key') return r.key;
-  if (r.end === null) return '';
-  const a = Array.from(r.start);
-  const b = Array.from(r.end);
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i++;
-  // [p, prefixEnd(p)) is exactly the keys under p.
-  if (prefixEndText(r.start) === r.end) return r.start;
-  return a.slice(0, i).join('');
+  return r.type === 'key' ? r.key : commonPrefix(r.start, r.end);
 }
 
 export interface KeyValue {

@@ -129,6 +129,11 @@ export class ByteWriter {
   }
 }
 
+/** What a Node Buffer has beyond a Uint8Array, as bytesToLatin1 uses it. */
+interface Latin1Slicing {
+  latin1Slice(start: number, end: number): string;
+}
+
 /** Above this, String.fromCharCode.apply is given the bytes in pieces (its arguments go on the stack). */
 const LATIN1_PIECE = 8192;
 
@@ -138,6 +143,12 @@ const LATIN1_PIECE = 8192;
  * costs ~170 bytes more, and a GC-tracked backing store each). latin1ToBytes() turns it back.
  */
 export function bytesToLatin1(b: Uint8Array): string {
+  // A Node Buffer (what the WAL, the transport and a snapshot file hand over, and their
+  // subarrays) copies itself into a one-byte string natively, ~9× faster than fromCharCode (a
+  // tenth of a restore's CPU at 1M keys). Found by shape, so this module imports nothing from
+  // Node and runs unchanged in the browser and the simulator; both paths give the same string.
+  const latin1Slice = (b as Partial<Latin1Slicing>).latin1Slice;
+  if (latin1Slice !== undefined) return latin1Slice.call(b, 0, b.length);
   if (b.length <= LATIN1_PIECE) return String.fromCharCode.apply(null, b as unknown as number[]);
   let s = '';
   for (let i = 0; i < b.length; i += LATIN1_PIECE) {

@@ -37,6 +37,13 @@ export interface RaftNodeOptions<R> {
   snapshotLogPercent?: number;
   /** @default Math.random */
   random?: () => number;
+  /**
+   * A `performance.now()` time by which this node's previous run had certainly stopped; a
+   * process that runs one node gives 0 (the process's start). On a restart, the time since
+   * counts toward the lease window and the first election timeout (RaftOptions.downTicks).
+   * @default the moment of the start (nothing known)
+   */
+  downSinceMs?: number;
   logger?: NodeLogger;
 }
 

@@ -105,6 +105,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
         heartbeatTicks: 2,
         electionTicks: Math.max(3, Math.round(electionMs / tickMs)),
         restarted,
+        downTicks: options.downSinceMs === undefined ? 0 : (performance.now() - options.downSinceMs) / tickMs,
       },
       state,
     );

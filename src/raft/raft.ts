@@ -65,6 +65,15 @@ export interface RaftOptions {
    * leader for its first election timeout: it may have been part of a leader's lease (§6.4.1).
    */
   restarted?: boolean;
+  /**
+   * @default 0 — ticks known to have passed since this server's previous run stopped (at least
+   * the time a restart spent reading its state back). They count toward the restart's lease
+   * window (§6.4.1) and advance its first election timeout, as etcd's election tick advance does:
+   * a cluster restarted whole elects a leader once the lease windows are over, not a full
+   * randomized timeout after that. Only for a restart (`restarted`); a host that cannot know
+   * (a node stopped and started within one process) leaves it 0.
+   */
+  downTicks?: number;
 }
 
 export const DEFAULT_RAFT_OPTIONS = {
@@ -76,6 +85,7 @@ export const DEFAULT_RAFT_OPTIONS = {
   maxBytesPerMessage: 1 << 20,
   maxCommittedBytesPerReady: 64 << 20,
   restarted: false,
+  downTicks: 0,
 } as const satisfies Omit<Required<RaftOptions>, 'id' | 'random'>;
 
 /**
@@ -168,6 +178,7 @@ export class Raft {
       maxBytesPerMessage: options.maxBytesPerMessage ?? DEFAULT_RAFT_OPTIONS.maxBytesPerMessage,
       maxCommittedBytesPerReady: options.maxCommittedBytesPerReady ?? DEFAULT_RAFT_OPTIONS.maxCommittedBytesPerReady,
       restarted: options.restarted ?? DEFAULT_RAFT_OPTIONS.restarted,
+      downTicks: options.restarted === true ? wholeTicks(options.downTicks) : 0,
     };
     if (this.opts.heartbeatTicks >= this.opts.electionTicks) {
       throw new Error('heartbeatTicks must be smaller than electionTicks');
@@ -182,6 +193,10 @@ export class Raft {
     this.lastHardState = { currentTerm: this.term, votedFor: this.vote, commitIndex: this.commit };
     this.lastSoftState = { role: 'follower', leaderId: null };
     becomeFollower(this, this.term, null);
+    // The time it was down counts as time without hearing from a leader, up to one tick short of
+    // an election timeout: the first campaign still comes at a randomized point, in [1, E] ticks
+    // when the restart took at least E (split votes stay rare when a whole cluster restarts).
+    this.electionElapsed = Math.min(this.opts.downTicks, this.opts.electionTicks - 1);
   }
 
   // ---- read-only views ---------------------------------------------------------------------
@@ -516,4 +531,9 @@ export class Raft {
     const s = this.lastSoftState;
     return s.role !== this.currentRole || s.leaderId !== this.leader;
   }
+}
+
+/** A tick count a host gave: a whole number of ticks, 0 for anything that is not one. */
+function wholeTicks(n: number | undefined): number {
+  return n !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
 }

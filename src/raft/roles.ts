@@ -59,12 +59,13 @@ function resetTimers(r: Raft): void {
  * Thesis §4.2.3: within an election timeout of hearing from a leader, a server may be part of
  * that leader's lease (§6.4.1), so it must not help elect another. A server that restarted cannot
  * know whether it was, so it counts as in a lease for its first election timeout: the lease it
- * may have been part of began before the crash and ends within that time.
+ * may have been part of began before the crash and ends within that time. Ticks it was known to
+ * be down (`downTicks`: no earlier than the crash) are part of that time.
  */
 export function inLease(r: Raft): boolean {
   if (!r.opts.checkQuorum) return false;
   if (r.leader !== null && r.electionElapsed < r.opts.electionTicks) return true;
-  return r.opts.restarted && r.ticks < r.opts.electionTicks;
+  return r.opts.restarted && r.ticks + r.opts.downTicks < r.opts.electionTicks;
 }
 
 export function afterLeaderAppend(r: Raft): void {

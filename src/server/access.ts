@@ -113,13 +113,29 @@ function permitAll(principal: Principal, actions: readonly Action[]): void {
 
 /**
  * The longest prefix every key in [start, end) shares (end null: none, ''): a range is inside a
- * prefix permission only if this prefix is (a write to a key under it, or a read of it, is).
+ * prefix permission only if this prefix is (a write to a key under it, or a read of it, is). The
+ * range of the keys under P, [P, successor of P), is P itself.
  */
 export function commonPrefix(start: string, end: string | null): string {
   if (end === null) return '';
+  if (prefixSuccessor(start) === end) return start;
   const a = Array.from(start);
   const b = Array.from(end);
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return a.slice(0, i).join('');
+}
+
+/**
+ * The smallest string above every string that starts with `prefix`, in code point order (UTF-8
+ * byte order): its last code point raised by one (surrogates skipped), or, at U+10FFFF, dropped
+ * and the one before raised. Null: no bound (empty, or all U+10FFFF).
+ */
+export function prefixSuccessor(prefix: string): string | null {
+  const points = Array.from(prefix);
+  while (points.length > 0) {
+    const last = points.pop()!.codePointAt(0)!;
+    if (last < 0x10ffff) return points.join('') + String.fromCodePoint(last === 0xd7ff ? 0xe000 : last + 1);
+  }
+  return null;
 }

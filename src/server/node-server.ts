@@ -52,6 +52,8 @@ export interface NodeIo {
   /** Lines for the operator (removal, refusal); the structured log gets them too. */
   readonly notice: (line: string) => void;
   readonly logger?: Logger;
+  /** RaftNodeOptions.downSinceMs: 0 from a process that runs this one node; else left out. */
+  readonly downSinceMs?: number;
   /**
    * More front ends over the same node (the etcd v3 gRPC API, src/etcd/), started once the
    * service is up and stopped before the node. A failure to start fails the whole start.
@@ -245,6 +247,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       snapshotEntries: cfg.snapshotEntries,
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
       snapshotLogPercent: cfg.snapshotLogPercent,
+      ...(io.downSinceMs !== undefined ? { downSinceMs: io.downSinceMs } : {}),
       logger,
     });
     node = started;

@@ -144,7 +144,7 @@ export class SimNode {
   }
 
   /** Rebuilds the node from what its storage made durable. */
-  start(isRestart: boolean): void {
+  start(isRestart: boolean, downTicks = 0): void {
     this.incarnation++;
     const { state, snapshot } = this.storage.recover();
     const sm = new SimStateMachine();
@@ -166,6 +166,7 @@ export class SimNode {
         maxBytesPerMessage: this.timing.maxBytesPerMessage,
         maxInflightMessages: this.timing.maxInflightMessages,
         restarted: isRestart,
+        downTicks,
       },
       state,
     );

@@ -44,6 +44,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   private readonly workload: Workload;
   private readonly faults: FaultInjector;
   private readonly lastRole: number[];
+  /** When each slot last crashed: a restart credits its core with the whole time it was down. */
+  private readonly crashedAt = new Map<number, number>();
   private readonly lastTerm: number[];
   private readonly lastCommitTraced: number[];
   private readonly tracing: boolean;
@@ -214,6 +216,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     const node = this.nodes[slot]!;
     if (!node.isUp) return;
     node.crash();
+    this.crashedAt.set(slot, this.now);
     this.lastRole[slot] = -1;
     this.trace(`CRASH ${node.id} (restart in ${restartAfterMs.toFixed(0)} ms)`);
     this.queue.schedule(this.now + restartAfterMs, EVENT_KINDS.restart, slot, node.incarnation);
@@ -391,7 +394,10 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   }
 
   private restart(node: SimNode): void {
-    node.start(true);
+    // The most a host could ever credit (RaftOptions.downTicks): every tick since the crash, on
+    // the node's own clock. Safe only if the lease rules hold: the lease-read checks say so.
+    const downMs = this.now - (this.crashedAt.get(node.slot) ?? this.now);
+    node.start(true, downMs / this.tickIntervalMs[node.slot]!);
     this.lastRole[node.slot] = -1;
     this.trace(`RESTART ${node.id} (term ${node.core!.currentTerm}, commit ${node.core!.commitIndex}, log ${node.core!.snapshotIndex + 1}..${node.core!.lastIndex})`);
     this.queue.schedule(this.now + this.tickIntervalMs[node.slot]!, EVENT_KINDS.tick, node.slot, node.incarnation);

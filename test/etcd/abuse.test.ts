@@ -15,9 +15,10 @@ let cluster: TestCluster;
 let node: TestNode;
 let c: EtcdTestClient;
 const MAX_WATCHERS = 20;
+const MAX_CONNECTIONS = 24;
 
 before(async () => {
-  cluster = await TestCluster.start({ size: 1, name: 'etcd-abuse', etcdApi: true, extraArgs: ['--max-watchers', String(MAX_WATCHERS), '--quota-bytes', String(4 << 20)] });
+  cluster = await TestCluster.start({ size: 1, name: 'etcd-abuse', etcdApi: true, extraArgs: ['--max-watchers', String(MAX_WATCHERS), '--quota-bytes', String(4 << 20), '--max-client-connections', String(MAX_CONNECTIONS)] });
   node = cluster.nodes[0]!;
   c = new EtcdTestClient(node.etcdAddr!);
 });
@@ -146,6 +147,24 @@ test('a keep-alive flood on one stream is throttled; the node stays responsive',
   await stillServes();
 });
 
+test('connections past --max-client-connections are closed at once; once they go, the port serves again', async () => {
+  const many = Array.from({ length: MAX_CONNECTIONS + 8 }, () => new Client(node.etcdAddr!, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.enable_retries': 0 }));
+  const answers = await Promise.all(
+    many.map(
+      (client) =>
+        new Promise<boolean>((resolve) => {
+          client.makeUnaryRequest('/etcdserverpb.Maintenance/Status', (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), { deadline: Date.now() + 3000 }, (err) => resolve(err === null));
+        }),
+    ),
+  );
+  const served = answers.filter((ok) => ok).length;
+  assert.ok(served <= MAX_CONNECTIONS, `${served} connections served, the cap is ${MAX_CONNECTIONS}`);
+  assert.ok(served < many.length, 'some connections were refused');
+  for (const client of many) client.close();
+  await new Promise((r) => setTimeout(r, 300));
+  await stillServes();
+});
+
 test('past --quota-bytes: "database space exceeded", the NOSPACE alarm in Alarm and Status; deletes and compaction make room', async () => {
   const value = Buffer.alloc(256 * 1024, 7);
   let refused: ServiceError | null = null;
@@ -168,4 +187,25 @@ test('past --quota-bytes: "database space exceeded", the NOSPACE alarm in Alarm 
   while ((await c.call('Maintenance', 'Alarm', { action: 'GET' })).alarms.length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual((await c.call('Maintenance', 'Alarm', { action: 'GET' })).alarms, [], 'the alarm clears once there is room');
   await c.call('KV', 'Put', { key: b('fill/again'), value });
+});
+
+test('SIGTERM with a watch stream, a keep-alive stream and a waiting Lock open: the node stops cleanly (exit 0) within seconds', async () => {
+  // Last: it stops the node.
+  const watch = c.stream('Watch', 'Watch');
+  watch.on('error', () => undefined);
+  watch.write({ create_request: { key: b('bye'), range_end: Buffer.from([0]) } });
+  const lease = (await c.call('Lease', 'LeaseGrant', { TTL: 60 })).ID;
+  const other = (await c.call('Lease', 'LeaseGrant', { TTL: 60 })).ID;
+  const ka = c.stream('Lease', 'LeaseKeepAlive');
+  ka.on('error', () => undefined);
+  ka.write({ ID: lease });
+  await c.call('Lock', 'Lock', { name: b('bye-lock'), lease });
+  const waiting = c.call('Lock', 'Lock', { name: b('bye-lock'), lease: other }, 60_000).catch((err: ServiceError) => err);
+  await new Promise((r) => setTimeout(r, 200));
+  const started = Date.now();
+  const exit = await node.stop('SIGTERM', 15_000);
+  assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
+  assert.ok(Date.now() - started < 8000, `stopping took ${Date.now() - started} ms`);
+  const answer = await waiting;
+  assert.ok(answer instanceof Error, 'the waiting Lock ends with an error, not a lock');
 });

@@ -13,6 +13,7 @@ let cluster: TestCluster;
 let follower: TestNode;
 const clients: EtcdTestClient[] = [];
 const READER_TOKEN = 'reader-token-0123456789abcdef';
+const WRITER_TOKEN = 'writer-token-0123456789abcdef';
 
 function client(token?: string, insecure = false): EtcdTestClient {
   const c = new EtcdTestClient(follower.etcdAddr!, insecure ? {} : { ca: cluster.security!.client.ca, ...(token !== undefined ? { token } : {}) });
@@ -29,6 +30,7 @@ before(async () => {
       principals: [
         { name: 'admin', token: security.adminToken, permissions: [{ access: 'admin' }] },
         { name: 'reader', token: READER_TOKEN, permissions: [{ access: 'read', prefix: 'app/' }] },
+        { name: 'writer', token: WRITER_TOKEN, permissions: [{ access: 'readwrite', prefix: 'app/' }] },
       ],
     }),
     { mode: 0o600 },
@@ -110,4 +112,21 @@ test("Authenticate: user = a principal's name, password = its token; the token i
   }
   const users = await grpcError(anonymous.call('Auth', 'Authenticate', { name: '', password: '' }));
   assert.equal(users.details, 'etcdserver: user name is empty');
+});
+
+test('a writer of app/ writes, deletes the prefix, and runs a txn under it through a follower (the leader judges its proposals the same way)', async () => {
+  const writer = client(WRITER_TOKEN);
+  await writer.call('KV', 'Put', { key: b('app/w1'), value: b('1') });
+  await writer.call('KV', 'Put', { key: b('app/w2'), value: b('2') });
+  const txn = await writer.call('KV', 'Txn', {
+    compare: [{ key: b('app/w1'), target: 'VALUE', result: 'EQUAL', value: b('1') }],
+    success: [{ request_delete_range: { key: b('app/w'), range_end: b('app/x') } }, { request_range: { key: b('app/'), range_end: b('app0') } }],
+    failure: [],
+  });
+  assert.equal(txn.succeeded, true);
+  assert.equal(txn.responses[0].response_delete_range.deleted, '2');
+  const del = await writer.call('KV', 'DeleteRange', { key: b('app/'), range_end: b('app0') });
+  assert.ok(Number(del.deleted) >= 1);
+  const denied = await grpcError(writer.call('KV', 'DeleteRange', { key: b('ap'), range_end: b('aq') }));
+  assert.equal(denied.code, status.PERMISSION_DENIED);
 });

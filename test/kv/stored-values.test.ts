@@ -19,6 +19,24 @@ test('bytes → one-byte string → bytes is the identity, for every byte and ac
   );
 });
 
+test('a Buffer (the native path) and a plain Uint8Array give the same one-byte string, views included', () => {
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const frame = Buffer.alloc(600, 0x41);
+  frame.set(all, 100);
+  const view = frame.subarray(100, 356);
+  assert.equal(bytesToLatin1(view), bytesToLatin1(all), 'a Buffer view reads only its own bytes');
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 20_000 }), fc.nat(64), (b, offset) => {
+      const framed = Buffer.alloc(offset + b.length + 7, 0xee);
+      framed.set(b, offset);
+      const asBuffer = framed.subarray(offset, offset + b.length);
+      assert.equal(bytesToLatin1(asBuffer), bytesToLatin1(b));
+      assert.deepEqual(latin1ToBytes(bytesToLatin1(asBuffer)), b);
+    }),
+    { seed: 20261205, numRuns: 200 },
+  );
+});
+
 test('a stored value is a copy: changing the entry (or the Buffer it is a view into) afterwards changes nothing', () => {
   const sm = new KvStateMachine();
   const frame = Buffer.alloc(4096);

@@ -169,6 +169,47 @@ test('thesis §6.4.1 a restarted server helps elect no leader for its first elec
   assert.equal(b.raft.currentTerm, 3);
 });
 
+test('thesis §6.4.1 ticks a restart is known to have been down count toward that window: down an election timeout, it votes at once', () => {
+  const b = makeNode('b', ['a', 'b', 'c'], { ...ON, downTicks: 10 });
+  b.stepOut(appendEntries('a', 'b', 2, 1, 1, [], 1));
+  b.crash();
+  const out = b.stepOut(requestVote('c', 'b', 3, 1, 1));
+  assert.deepEqual(ofType(out.messages, 'RequestVoteResponse').map((r) => r.voteGranted), [true], 'the lease it may have been in is over');
+});
+
+test('thesis §6.4.1 a restart down for part of an election timeout waits out only the rest of it', () => {
+  const b = makeNode('b', ['a', 'b', 'c'], { ...ON, downTicks: 6 });
+  b.stepOut(appendEntries('a', 'b', 2, 1, 1, [], 1));
+  b.crash();
+  for (let i = 0; i < 3; i++) b.raft.tick();
+  b.drain();
+  const early = b.stepOut(requestVote('c', 'b', 3, 1, 1));
+  assert.equal(early.messages.length, 0, '6 + 3 ticks: still inside the window');
+  b.raft.tick();
+  b.drain();
+  const late = b.stepOut(requestVote('c', 'b', 3, 1, 1));
+  assert.deepEqual(ofType(late.messages, 'RequestVoteResponse').map((r) => r.voteGranted), [true], '6 + 4 ticks: an election timeout since the crash');
+});
+
+test('§5.2 a restart that was down an election timeout campaigns within one more (election tick advance), at a randomized point', () => {
+  const firstCampaign = (downTicks: number, seed: number): number => {
+    const b = makeNode('b', ['a', 'b', 'c'], { ...ON, downTicks, seed });
+    b.stepOut(appendEntries('a', 'b', 2, 1, 1, [], 1));
+    b.crash();
+    for (let t = 1; t <= 40; t++) {
+      b.raft.tick();
+      if (b.raft.role !== 'follower') return t;
+      b.drain();
+    }
+    return Infinity;
+  };
+  const advanced = Array.from({ length: 12 }, (_, seed) => firstCampaign(25, seed));
+  const plain = Array.from({ length: 12 }, (_, seed) => firstCampaign(0, seed));
+  for (const t of advanced) assert.ok(t >= 1 && t <= 10, `campaigned ${t} ticks after the restart, want 1..10`);
+  for (const t of plain) assert.ok(t >= 10 && t < 20, `without the advance ${t}, want 10..19`);
+  assert.ok(new Set(advanced).size > 1, `still randomized: ${advanced.join(',')}`);
+});
+
 test('thesis §6.4.1 a server bootstrapped or joining empty has no lease to respect and votes at once', () => {
   const b = makeNode('b', ['a', 'b', 'c'], ON);
   const out = b.stepOut(requestVote('c', 'b', 2, 1, 1));
