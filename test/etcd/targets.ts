@@ -9,7 +9,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { cleanUpOnSignals, GroupChild, makeTempDir, pollUntil, ProcessCluster, removeTempDir, type ProcessNode } from '../../src/harness/index.js';
+import { cleanUpOnSignals, ClusterSecurity, GroupChild, makeTempDir, pollUntil, ProcessCluster, removeTempDir, type ProcessNode } from '../../src/harness/index.js';
 import { freePorts } from '../../src/transport/free-ports.js';
 import { etcdctl, parseJson, stopEveryEtcdctl } from './etcdctl.js';
 
@@ -26,8 +26,17 @@ export interface TargetMember {
   readonly endpoint: string;
 }
 
+/** How a client reaches a secure target: TLS verified against `caPath`, and etcd's user and password. */
+export interface TargetCredentials {
+  readonly caPath: string;
+  readonly user: string;
+  readonly password: string;
+}
+
 export interface Target {
   readonly kind: TargetKind;
+  /** TLS and a login for a secure target; null for a plain one. */
+  readonly credentials: TargetCredentials | null;
   /** In member order, n1..n3. */
   readonly members: readonly TargetMember[];
   /** Every member's etcd v3 endpoint (HOST:PORT), for --endpoints and etcd3's hosts. */
@@ -65,12 +74,12 @@ interface EndpointStatus {
  * Waits until every endpoint answers `endpoint status`, all name the same leader (not 0), and a
  * write through the first endpoint succeeds: the cluster serves reads and writes.
  */
-async function waitServing(endpoints: readonly string[], timeoutMs: number, isAlive: () => void): Promise<void> {
+async function waitServing(endpoints: readonly string[], timeoutMs: number, isAlive: () => void, flags: readonly string[] = []): Promise<void> {
   let last = 'no answer yet';
   try {
     await pollUntil('every member to serve with one leader', timeoutMs, async () => {
       isAlive();
-      const r = await etcdctl(endpoints, ['--command-timeout=2s', '-w', 'json', 'endpoint', 'status'], { timeoutMs: 10_000 });
+      const r = await etcdctl(endpoints, [...flags, '--command-timeout=2s', '-w', 'json', 'endpoint', 'status'], { timeoutMs: 10_000 });
       if (r.code !== 0) {
         last = r.stderr.trim().slice(0, 300);
         return undefined;
@@ -81,7 +90,7 @@ async function waitServing(endpoints: readonly string[], timeoutMs: number, isAl
         last = `leaders seen: ${[...leaders].join(',')} from ${statuses.length} endpoints`;
         return undefined;
       }
-      const put = await etcdctl(endpoints.slice(0, 1), ['--command-timeout=3s', 'put', 'conformance/ready', 'yes'], { timeoutMs: 10_000 });
+      const put = await etcdctl(endpoints.slice(0, 1), [...flags, '--command-timeout=3s', 'put', 'conformance/ready', 'yes'], { timeoutMs: 10_000 });
       if (put.code !== 0) {
         last = `put: ${put.stderr.trim().slice(0, 300)}`;
         return undefined;
@@ -97,10 +106,31 @@ function tail(text: string, lines = 8): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n    ');
 }
 
+/** etcdctl's flags for `credentials`: the CA, and the user unless `withUser` is false. */
+export function credentialFlags(credentials: TargetCredentials | null, withUser = true): string[] {
+  if (credentials === null) return [];
+  return [`--cacert=${credentials.caPath}`, ...(withUser ? [`--user=${credentials.user}:${credentials.password}`] : [])];
+}
+
+export interface TargetOptions {
+  /** @default 3 */
+  readonly size?: number;
+  /**
+   * TLS on the client port (a CA and certificates made for the target) and logins required:
+   * etcd with auth enabled and a user `admin` of role root whose password is a random token;
+   * raftkv with --auth-file whose principal `admin` has that token. @default false
+   */
+  readonly secure?: boolean;
+}
+
 /** A 3-member etcd cluster of its default durability, quiet logs, data in a fresh temp dir. */
-export async function startEtcdTarget(size = 3): Promise<Target> {
+export async function startEtcdTarget(options: TargetOptions = {}): Promise<Target> {
+  const size = options.size ?? 3;
   const binary = findEtcd();
   const dir = makeTempDir('etcd-conformance');
+  // The harness's PKI serves etcd too: a CA, and a certificate per member naming 127.0.0.1.
+  const pki = options.secure === true ? new ClusterSecurity(join(dir, 'pki')) : null;
+  const scheme = pki === null ? 'http' : 'https';
   const ports = await freePorts(size * 2);
   const names = Array.from({ length: size }, (_, i) => `n${i + 1}`);
   const peerUrl = (i: number): string => `http://127.0.0.1:${ports[i * 2]}`;
@@ -114,8 +144,9 @@ export async function startEtcdTarget(size = 3): Promise<Target> {
       '--data-dir', join(dir, name),
       '--listen-peer-urls', peerUrl(i),
       '--initial-advertise-peer-urls', peerUrl(i),
-      '--listen-client-urls', `http://${endpoint(i)}`,
-      '--advertise-client-urls', `http://${endpoint(i)}`,
+      '--listen-client-urls', `${scheme}://${endpoint(i)}`,
+      '--advertise-client-urls', `${scheme}://${endpoint(i)}`,
+      ...(pki === null ? [] : ['--cert-file', pki.certificate(name).cert, '--key-file', pki.certificate(name).key]),
       '--initial-cluster', initialCluster,
       '--initial-cluster-state', 'new',
       '--initial-cluster-token', token,
@@ -131,8 +162,10 @@ export async function startEtcdTarget(size = 3): Promise<Target> {
     await Promise.all(children.map((c) => c.stop('SIGKILL', 0).catch(() => undefined)));
     removeTempDir(dir);
   };
+  const credentials = pki === null ? null : { caPath: pki.ca.cert, user: 'admin', password: pki.adminToken };
   const target: Target = {
     kind: 'etcd',
+    credentials,
     members,
     endpoints: members.map((m) => m.endpoint),
     logs: () => names.map((n, i) => `  ${n}:\n    ${tail(logs[i]!) || '(empty log)'}`).join('\n'),
@@ -142,13 +175,30 @@ export async function startEtcdTarget(size = 3): Promise<Target> {
     await waitServing(target.endpoints, START_TIMEOUT_MS, () => {
       const dead = children.findIndex((c) => !c.isRunning);
       if (dead >= 0) throw new Error(`etcd ${names[dead]} exited during startup (${children[dead]!.spawnError?.message ?? JSON.stringify(children[dead]!.exit)})`);
-    });
+    }, credentialFlags(credentials, false));
+    if (credentials !== null) await enableAuth(target.endpoints, credentials);
   } catch (err) {
     const message = `etcd cluster did not start: ${(err as Error).message}\n${target.logs()}`;
     await stop();
     throw new Error(message);
   }
   return target;
+}
+
+/** etcd's auth turned on: a root user (etcd requires one), and `admin` with the root role. */
+async function enableAuth(endpoints: readonly string[], credentials: TargetCredentials): Promise<void> {
+  const tls = credentialFlags(credentials, false);
+  const rootPassword = randomBytes(16).toString('hex');
+  for (const args of [
+    ['user', 'add', 'root', `--new-user-password=${rootPassword}`],
+    ['user', 'grant-role', 'root', 'root'],
+    ['user', 'add', credentials.user, `--new-user-password=${credentials.password}`],
+    ['user', 'grant-role', credentials.user, 'root'],
+    ['auth', 'enable'],
+  ]) {
+    const r = await etcdctl(endpoints, [...tls, ...args]);
+    if (r.code !== 0) throw new Error(`etcdctl ${args.slice(0, 2).join(' ')}: ${r.stderr.trim().slice(-300)}`);
+  }
 }
 
 /** The etcd v3 address of a raftkv node (ProcessNode.etcdAddr, set by the harness's `etcdApi`). */
@@ -158,9 +208,12 @@ function etcdAddrOf(node: ProcessNode): string {
 }
 
 /** A 3-node raftkv cluster with the etcd v3 API on every node (`serve --etcd-addr`). */
-export async function startRaftkvTarget(size = 3): Promise<Target> {
+export async function startRaftkvTarget(options: TargetOptions = {}): Promise<Target> {
+  const size = options.size ?? 3;
   const root = makeTempDir('raftkv-etcd-conformance');
-  const cluster = new ProcessCluster({ root, etcdApi: true });
+  const cluster = new ProcessCluster({ root, etcdApi: true, secure: options.secure === true });
+  // The harness's auth file has one principal, `admin`; etcd's Authenticate takes its token as the password.
+  const credentials = cluster.security === null ? null : { caPath: cluster.security.ca.cert, user: 'admin', password: cluster.security.adminToken };
   const stop = async (): Promise<void> => {
     await cluster.destroy();
   };
@@ -170,12 +223,13 @@ export async function startRaftkvTarget(size = 3): Promise<Target> {
     const members = cluster.nodes.map((n) => ({ name: n.id, peerUrl: `http://${n.peerAddr}`, endpoint: etcdAddrOf(n) }));
     const target: Target = {
       kind: 'raftkv',
+      credentials,
       members,
       endpoints: members.map((m) => m.endpoint),
       logs: () => cluster.nodes.map((n) => `  ${n.id}:\n    ${tail(n.stderr) || '(empty stderr)'}`).join('\n'),
       stop,
     };
-    await waitServing(target.endpoints, START_TIMEOUT_MS, () => cluster.assertNoUnexpectedExit());
+    await waitServing(target.endpoints, START_TIMEOUT_MS, () => cluster.assertNoUnexpectedExit(), credentialFlags(credentials));
     return target;
   } catch (err) {
     const message = `raftkv cluster with the etcd API did not start: ${(err as Error).message}\n${cluster.describe()}`;
@@ -192,10 +246,12 @@ export async function startRaftkvTarget(size = 3): Promise<Target> {
 export class Targets {
   private readonly started = new Map<TargetKind, Promise<Target>>();
 
+  constructor(private readonly options: TargetOptions = {}) {}
+
   get(kind: TargetKind): Promise<Target> {
     let target = this.started.get(kind);
     if (target === undefined) {
-      target = kind === 'etcd' ? startEtcdTarget() : startRaftkvTarget();
+      target = kind === 'etcd' ? startEtcdTarget(this.options) : startRaftkvTarget(this.options);
       // Kept for every later test, which then fails with the same reason without retrying.
       target.catch(() => undefined);
       this.started.set(kind, target);
