@@ -42,7 +42,7 @@ export const ETCD_ERRORS = {
   electionNotLeader: () => new EtcdError(status.UNKNOWN, 'election: not leader'),
 } as const;
 
-/** raftkv's error codes as etcd's errors; null: keep raftkv's message under the listed code. */
+/** raftkv's error codes as etcd's errors; a bare status code keeps raftkv's message (prefixed "raftkv: "). */
 const FROM_API: Record<ErrorCode, (() => EtcdError) | status> = {
   BAD_REQUEST: status.INVALID_ARGUMENT,
   BAD_KEY: status.INVALID_ARGUMENT,
