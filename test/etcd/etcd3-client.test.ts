@@ -246,6 +246,35 @@ describe('etcd3: watch', () => {
   });
 });
 
+describe('etcd3: many watches on one stream', () => {
+  testBoth(targets, 'two watchers of one client share its stream; each gets only its own events; cancelling one leaves the other', async (t) => {
+    await withClient(t, async (client) => {
+      const p = uniquePrefix('e3-watch-two');
+      const ofA: string[] = [];
+      const ofB: string[] = [];
+      const a = await createWatcher(client.watch().key(`${p}a`), 15_000);
+      const b = await createWatcher(client.watch().prefix(`${p}b/`), 15_000);
+      try {
+        a.on('put', (kv) => ofA.push(`${kv.key.toString().slice(p.length)}=${kv.value.toString()}`));
+        b.on('put', (kv) => ofB.push(`${kv.key.toString().slice(p.length)}=${kv.value.toString()}`));
+        await client.put(`${p}a`).value('1');
+        await client.put(`${p}b/x`).value('2');
+        await client.put(`${p}c`).value('3');
+        await pollUntil('one event each', 10_000, async () => (ofA.length >= 1 && ofB.length >= 1 ? true : undefined));
+        await within(a.cancel(), 10_000, 'a.cancel()');
+        await client.put(`${p}a`).value('4');
+        await client.put(`${p}b/y`).value('5');
+        await pollUntil('b\'s second event', 10_000, async () => (ofB.length >= 2 ? true : undefined));
+        await sleep(150);
+        assert.deepEqual(ofA, ['a=1']);
+        assert.deepEqual(ofB, ['b/x=2', 'b/y=5']);
+      } finally {
+        await within(b.cancel(), 10_000, 'b.cancel()');
+      }
+    });
+  });
+});
+
 describe('etcd3: leases', () => {
   testBoth(targets, 'a lease kept alive outlives its TTL and keeps its key; revoke() deletes the key', async (t) => {
     await withClient(t, async (client) => {

@@ -19,7 +19,7 @@ after(() => targets.stopAll());
 
 const ok = (t: Target, args: readonly string[], stdin?: string): Promise<string> => etcdctlOk(t.endpoints, args, stdin === undefined ? {} : { stdin });
 const json = <T>(t: Target, args: readonly string[], stdin?: string): Promise<T> => etcdctlJson<T>(t.endpoints, args, stdin === undefined ? {} : { stdin });
-const put = async (t: Target, key: string, value: string): Promise<number> => revisionOf((await json<PutOutput>(t, ['put', key, value])).header);
+const put = async (t: Target, key: string, value: string, ...flags: string[]): Promise<number> => revisionOf((await json<PutOutput>(t, ['put', key, value, ...flags])).header);
 
 /** An etcdctl run that must fail: its exit code and its `Error:` lines. */
 async function failing(t: Target, args: readonly string[]): Promise<{ code: number | null; errors: string[] }> {
@@ -137,6 +137,43 @@ describe('put and get', () => {
     assert.equal(await order('--sort-by=VERSION', '--order=DESCEND'), 'abc');
     // A limit applies after the sort.
     assert.equal(await order('--sort-by=CREATE', '--order=DESCEND', '--limit=2'), 'ac');
+  });
+
+  testBoth(targets, 'put --ignore-value keeps the value, --ignore-lease the lease; either on a missing key fails with "key not found"', async (t) => {
+    const p = uniquePrefix('ignore');
+    const lease = idOf((await json<{ ID: Id }>(t, ['lease', 'grant', '60'])).ID);
+    const leaseHex = BigInt(lease).toString(16);
+    const r1 = await put(t, `${p}k`, 'v1', `--lease=${leaseHex}`);
+    const state = async (): Promise<[string, number, number, string]> => {
+      const k = (await json<RangeOutput>(t, ['get', `${p}k`])).kvs?.[0];
+      return [b64(k?.value), k?.version ?? 0, k?.mod_revision ?? 0, idOf(k?.lease)];
+    };
+    // A put that keeps the value still writes: a new version and revision. Without --lease (or
+    // --ignore-lease) the key leaves its lease, as any put without a lease does.
+    const r2 = revisionOf((await json<PutOutput>(t, ['put', `${p}k`, '--ignore-value'])).header);
+    assert.equal(r2, r1 + 1);
+    assert.deepEqual(await state(), ['v1', 2, r2, '0']);
+    const r3 = await put(t, `${p}k`, 'v3', `--lease=${leaseHex}`);
+    const r4 = revisionOf((await json<PutOutput>(t, ['put', `${p}k`, 'v4', '--ignore-lease'])).header);
+    assert.equal(r4, r3 + 1);
+    assert.deepEqual(await state(), ['v4', 4, r4, lease]);
+    const r5 = revisionOf((await json<PutOutput>(t, ['put', `${p}k`, '--ignore-value', '--ignore-lease'])).header);
+    assert.deepEqual(await state(), ['v4', 5, r5, lease]);
+    for (const args of [['put', `${p}missing`, '--ignore-value'], ['put', `${p}missing`, 'v', '--ignore-lease']]) {
+      const r = await failing(t, args);
+      assert.deepEqual(r.errors, ['etcdserver: key not found'], `etcdctl ${args.join(' ')}`);
+    }
+    await ok(t, ['lease', 'revoke', leaseHex]);
+  });
+
+  testBoth(targets, 'get --consistency=s on every member soon sees a write made through another', async (t) => {
+    const p = uniquePrefix('serializable');
+    await etcdctlOk(t.endpoints.slice(0, 1), ['put', `${p}k`, 'everywhere']);
+    for (const endpoint of t.endpoints) {
+      await pollUntil(`${endpoint} to serve the write from its own state`, 10_000, async () => ((await etcdctlOk([endpoint], ['get', `${p}k`, '--consistency=s', '--print-value-only'])) === 'everywhere\n' ? true : undefined), 100);
+    }
+    // And a linearizable read on each sees it at once.
+    for (const endpoint of t.endpoints) assert.equal(await etcdctlOk([endpoint], ['get', `${p}k`, '--print-value-only']), 'everywhere\n');
   });
 
   testBoth(targets, 'get --from-key returns every key from KEY on, in order', async (t) => {
