@@ -27,6 +27,8 @@ export const ETCD_ERRORS = {
   futureRevision: () => new EtcdError(status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision'),
   noSpace: () => new EtcdError(status.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'),
   leaseNotFound: () => new EtcdError(status.NOT_FOUND, 'etcdserver: requested lease not found'),
+  /** The same, from v3lock and v3election, whose sessions hand the error on without a status. */
+  sessionLeaseNotFound: () => new EtcdError(status.UNKNOWN, 'etcdserver: requested lease not found'),
   leaseExists: () => new EtcdError(status.FAILED_PRECONDITION, 'etcdserver: lease already exists'),
   leaseTtlTooLarge: () => new EtcdError(status.OUT_OF_RANGE, 'etcdserver: too large lease TTL'),
   permissionDenied: () => new EtcdError(status.PERMISSION_DENIED, 'etcdserver: permission denied'),

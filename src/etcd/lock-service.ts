@@ -76,13 +76,16 @@ function waiting<Req, Res>(ctx: EtcdContext, handle: (req: Req, principal: Princ
 async function take(ctx: EtcdContext, kind: 'lock' | 'election', nameBytes: Buffer, leaseText: string | number, value: Uint8Array, principal: Principal | null, waitDeadline: number, signal: AbortSignal): Promise<Contender> {
   const name = nameOf(nameBytes, ctx);
   const lease = int64(leaseText, 'lease', 0);
-  if (lease === 0) throw ETCD_ERRORS.leaseNotFound();
+  // etcd's lock and election services pass their session's error on without a status of their own,
+  // so a missing lease is UNKNOWN there (KV and Lease answer NOT_FOUND); clients match the message.
+  if (lease === 0) throw ETCD_ERRORS.sessionLeaseNotFound();
   ctx.authorize(principal, contendActions(name));
   const writeDeadline = Math.min(waitDeadline, Date.now() + ctx.requestTimeoutMs);
   try {
     return await contend({ service: ctx.parts.service, kv: ctx.parts.kv }, { name, lease, value, kind, writeDeadline, waitDeadline, principal: principal?.name, signal });
   } catch (err) {
     if (err instanceof ApiError && err.code === 'LOCK_HELD') throw new EtcdError(signal.aborted ? status.CANCELLED : status.DEADLINE_EXCEEDED, 'context deadline exceeded');
+    if (err instanceof ApiError && err.code === 'LEASE_NOT_FOUND') throw ETCD_ERRORS.sessionLeaseNotFound();
     throw err;
   }
 }

@@ -97,6 +97,17 @@ describe('v3lock', () => {
 });
 
 describe('v3election', () => {
+  testBoth(targets, 'Campaign with a lease that does not exist fails as Lock does: UNKNOWN "etcdserver: requested lease not found"', async (t) => {
+    await withClients(t, async (one) => {
+      const name = `${uniquePrefix('v3elect-nolease')}el`;
+      const lease = await grant(one);
+      await one.call('Lease', 'LeaseRevoke', { ID: lease });
+      const err = await grpcError(one.call('Election', 'Campaign', { name: b(name), lease, value: b('x') }, 10_000));
+      assert.equal(err.details, 'etcdserver: requested lease not found');
+      assert.equal(err.code, 2, `code ${err.code}`);
+    });
+  });
+
   testBoth(targets, 'Campaign elects the first candidate; Leader and Observe report it; Proclaim changes the value; on Resign the next is elected', async (t) => {
     await withClients(t, async (one, two) => {
       const name = `${uniquePrefix('v3elect')}el`;
