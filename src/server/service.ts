@@ -89,10 +89,10 @@ export class KvService<R> implements KvApi {
     this.proposals = options.proposeVia === undefined ? undefined : new ProposalForwarder(this.node, options.proposeVia, options.proposeTimeoutMs ?? 6000);
   }
 
-  /** Batches and commands this follower has forwarded to leaders as proposals. */
   /** Proposals (writes and membership records) that failed, by the API code they failed with. */
   readonly failedProposals = new Map<string, number>();
 
+  /** Batches and commands this follower has forwarded to leaders as proposals. */
   forwardedStats(): { batches: number; commands: number } {
     return this.proposals?.stats ?? { batches: 0, commands: 0 };
   }
