@@ -128,11 +128,14 @@ async function benchRaftkv(res: Resources, cfg: Config, value: Buffer, results: 
     const common = { members, leaderIndex, keys: cfg.keys, value };
     // The etcd load generator aimed at raftkv's etcd ports, members in the same order; answers
     // name their member by the uint64 of src/etcd/ids.ts, so misrouting is counted as for etcd.
-    const etcdMembers = members.map((m) => {
-      const node = sut.cluster.node(m.id);
-      if (node.etcdAddr === null) throw new Error(`${m.id} serves no etcd API`);
-      return { id: memberUint64(m.id), name: m.id, address: node.etcdAddr };
-    });
+    const etcdMembers =
+      cfg.raftkvApi !== 'etcd'
+        ? []
+        : members.map((m) => {
+            const node = sut.cluster.node(m.id);
+            if (node.etcdAddr === null) throw new Error(`${m.id} serves no etcd API`);
+            return { id: memberUint64(m.id), name: m.id, address: node.etcdAddr };
+          });
     if (cfg.raftkvApi === 'etcd') console.log(`raftkv: driven by the etcd gRPC load generator on ${etcdMembers.map((m) => `${m.name} ${m.address}`).join(', ')}`);
     // Per applied entry on each member, measured over each level (warm-up included): how well
     // writes are batched into syncs and peer writes.
