@@ -1,5 +1,6 @@
 // What the KV and Txn handlers share: the permission a read needs, the records a write replaced
 // (from this node's history, once it has applied the write), and a deadline on a promise.
+import { withDeadline as boundedBy } from '../server/deadline.js';
 import type { StoredRecord } from '../kv/index.js';
 import type { Action } from '../server/auth.js';
 import type { EtcdContext } from './context.js';
@@ -29,19 +30,5 @@ export async function prevRecords(ctx: EtcdContext, index: number, revision: num
 }
 
 export function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
-  const ms = deadline - Date.now();
-  if (ms <= 0) return Promise.reject(ETCD_ERRORS.timeout());
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(ETCD_ERRORS.timeout()), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
+  return boundedBy(p, deadline, ETCD_ERRORS.timeout);
 }

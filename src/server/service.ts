@@ -1,6 +1,7 @@
 // The key-value service on one node: turns API calls into proposals and reads against the
 // RaftNode, with deadlines (504: outcome unknown), leadership errors (503 + Retry-After), the
 // three read consistencies, and the registry of member addresses.
+import { withDeadline as boundedBy } from './deadline.js';
 import { ProposalDroppedError, isVoter, members as configMembers, type NodeId } from '../raft/index.js';
 import type { Applied, RaftNode } from '../node/index.js';
 import { isAddress, isNodeId } from './address.js';
@@ -415,20 +416,6 @@ function notReady(reason: string): ApiError {
 }
 
 function withDeadline<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
-  const ms = deadline - Date.now();
-  if (ms <= 0) return Promise.reject(new ProposalDroppedError(`${what} did not complete within the request's deadline`, 'unknown'));
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new ProposalDroppedError(`${what} did not complete within the request's deadline`, 'unknown')), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
+  return boundedBy(p, deadline, () => new ProposalDroppedError(`${what} did not complete within the request's deadline`, 'unknown'));
 }
 

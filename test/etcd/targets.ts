@@ -6,8 +6,8 @@
 //
 // A test file starts each target once (startTargets) and shares it between its tests: keys are
 // made unique per test (uniquePrefix), so tests never see each other's data.
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findEtcd as findEtcdBinary } from '../../bench/lib/etcd-cluster.js';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { cleanUpOnSignals, ClusterSecurity, GroupChild, makeTempDir, pollUntil, ProcessCluster, removeTempDir, type ProcessNode } from '../../src/harness/index.js';
 import { freePorts } from '../../src/transport/free-ports.js';
@@ -50,19 +50,9 @@ const START_TIMEOUT_MS = 30_000;
 
 /** The etcd binary: $ETCD_BIN, else the first `etcd` on PATH, else /usr/bin/etcd. */
 export function findEtcd(): string {
-  const explicit = process.env['ETCD_BIN'];
-  const candidates = explicit !== undefined && explicit !== ''
-    ? [explicit]
-    : [...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'etcd')), '/usr/bin/etcd'];
-  for (const c of candidates) {
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  throw new Error(`etcd is not installed (tried ${candidates.join(', ')}): install the Debian package etcd-server (apt-get install etcd-server) or set ETCD_BIN; the conformance tests prove every expectation on etcd first`);
+  const found = findEtcdBinary(process.env['ETCD_BIN']);
+  if (found === null) throw new Error('etcd is not installed (tried $ETCD_BIN, PATH and /usr/bin/etcd): install the Debian package etcd-server (apt-get install etcd-server) or set ETCD_BIN; the conformance tests prove every expectation on etcd first');
+  return found;
 }
 
 interface EndpointStatus {
