@@ -10,22 +10,9 @@ import type { Page } from 'playwright-core';
 import { freeBasePort } from '../../src/transport/free-ports.js';
 import { childEnv, MAIN_JS, makeTempDir, pollUntil, removeTempDir } from '../cluster/harness.js';
 import { tryHttp } from '../cluster/http.js';
-import { noBrowser, screenshot, withBrowser } from './browser.js';
+import { screenshot, withBrowser } from './browser.js';
 
 /** The leaders the page shows (badges that say LEADER) and the summary's leader. */
-// Page functions run in the browser; these are the few DOM names they use (this project is typed
-// for Node, without the DOM's types).
-interface PageElement {
-  readonly textContent: string | null;
-  readonly dataset: Record<string, string | undefined>;
-  getAttribute(name: string): string | null;
-  querySelector(selector: string): PageElement | null;
-}
-declare const document: {
-  querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
-  querySelector(selector: string): PageElement | null;
-  getElementById(id: string): PageElement | null;
-};
 
 async function shownLeaders(page: Page): Promise<{ badges: string[]; summary: string }> {
   return page.evaluate(() => ({
@@ -34,7 +21,7 @@ async function shownLeaders(page: Page): Promise<{ badges: string[]; summary: st
   }));
 }
 
-test('the dashboard shows one leader of a 3-process cluster and follows a kill -9 of it to the new leader', { skip: noBrowser(), timeout: 120_000 }, async () => {
+test('the dashboard shows one leader of a 3-process cluster and follows a kill -9 of it to the new leader', { timeout: 120_000 }, async () => {
   const dir = makeTempDir('ui-dashboard');
   const base = await freeBasePort([0, 1, 2, 3, 101, 102, 103]);
   const child = spawn(process.execPath, [MAIN_JS, 'cluster', '--nodes', '3', '--base-port', String(base), '--dir', dir, '--heartbeat-ms', '100', '--election-ms', '500'], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });

@@ -10,21 +10,8 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { UiFiles } from '../../src/server/ui-static.js';
 import { freePorts } from '../../src/transport/free-ports.js';
-import { noBrowser, screenshot, withBrowser } from './browser.js';
+import { screenshot, withBrowser } from './browser.js';
 
-// Page functions run in the browser; these are the few DOM names they use (this project is typed
-// for Node, without the DOM's types).
-interface PageElement {
-  readonly textContent: string | null;
-  readonly dataset: Record<string, string | undefined>;
-  getAttribute(name: string): string | null;
-  querySelector(selector: string): PageElement | null;
-}
-declare const document: {
-  querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
-  querySelector(selector: string): PageElement | null;
-  getElementById(id: string): PageElement | null;
-};
 
 const SIM_CLI = fileURLToPath(new URL('../../src/sim/cli.js', import.meta.url));
 
@@ -38,7 +25,7 @@ function simHash(args: readonly string[]): Promise<string> {
   });
 }
 
-test('the playground elects a leader and replays a sim CLI seed to the same state (trace hash)', { skip: noBrowser(), timeout: 90_000 }, async () => {
+test('the playground elects a leader and replays a sim CLI seed to the same state (trace hash)', { timeout: 90_000 }, async () => {
   const files = new UiFiles();
   const server = createServer((req, res) => {
     const reply = files.route(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname, req.headers['if-none-match']);
