@@ -54,6 +54,8 @@ interface Member extends MemberPlan {
   isPartitioned: boolean;
   /** A restart asked for while it still ran: start it again once it has exited. */
   restartWhenGone: boolean;
+  /** The automatic restart after a crash, while it waits its second: a stop or restart cancels it. */
+  pendingStart: NodeJS.Timeout | null;
 }
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -121,10 +123,12 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     io.stderr(`raftkv: ${err instanceof SecureSetupError ? err.message : `cannot prepare ${dir}: ${err instanceof Error ? err.message : String(err)}`}\n`);
     return 1;
   }
-  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure, etcd: isEtcd }).map((m) => ({ ...m, child: null, restarts: [], byHand: null, isPartitioned: false, restartWhenGone: false }));
+  const members: Member[] = planMembers({ nodes: n, basePort, dir, passThrough, secure, etcd: isEtcd }).map((m) => ({ ...m, child: null, restarts: [], byHand: null, isPartitioned: false, restartWhenGone: false, pendingStart: null }));
 
   let stopping = false;
   const startMember = (m: Member): void => {
+    if (m.pendingStart !== null) clearTimeout(m.pendingStart);
+    m.pendingStart = null;
     const log = createWriteStream(m.logPath, { flags: 'a' });
     const child = spawn(process.execPath, m.args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     child.stdout!.pipe(log);
@@ -140,6 +144,8 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     });
     m.child = child;
     child.on('exit', (code, signal) => {
+      // Only the member's current process speaks for it (an older one can exit late).
+      if (m.child !== child) return;
       m.child = null;
       if (stopping) return;
       if (m.restartWhenGone) {
@@ -167,7 +173,8 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
       }
       m.restarts.push(now);
       io.stdout(`${m.id} exited (${signal ?? code}); restarting it in 1 s\n`);
-      setTimeout(() => !stopping && startMember(m), 1000).unref();
+      m.pendingStart = setTimeout(() => !stopping && startMember(m), 1000);
+      m.pendingStart.unref();
     });
   };
 
@@ -187,6 +194,8 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     stop: (id) => {
       const m = members.find((x) => x.id === id)!;
       m.byHand = 'stopped';
+      if (m.pendingStart !== null) clearTimeout(m.pendingStart);
+      m.pendingStart = null;
       m.child?.kill('SIGKILL');
       io.stdout(`${id}: kill -9 (from the dashboard)\n`);
       return `kill -9 ${id}`;

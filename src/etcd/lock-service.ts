@@ -8,7 +8,7 @@ import type { ServerUnaryCall, ServerWritableStream, UntypedServiceImplementatio
 import { status } from '@grpc/grpc-js';
 import type { Principal } from '../server/auth.js';
 import { ApiError } from '../server/errors.js';
-import { contend, lineOf, proclaimValue, releaseKey, type Contender } from '../server/locks.js';
+import { contend, lineLeader, proclaimValue, releaseKey, type Contender } from '../server/locks.js';
 import type { EtcdContext, ResponseHeader } from './context.js';
 import { ETCD_ERRORS, EtcdError, toServiceError } from './errors.js';
 import { unary, type CallInfo } from './handlers.js';
@@ -142,7 +142,7 @@ export function electionService(ctx: EtcdContext): UntypedServiceImplementation 
       const name = nameOf(req.name, ctx);
       ctx.authorize(call.principal, [{ type: 'read-range', prefix: `${name}/` }]);
       await ctx.parts.service.readBarrier('linearizable', call.deadline);
-      const leader = lineOf(ctx.parts.kv, name)[0];
+      const leader = lineLeader(ctx.parts.kv, name);
       if (leader === undefined) throw ETCD_ERRORS.electionNoLeader();
       return { header: ctx.header(), kv: kvOf(leader) };
     }),
@@ -165,7 +165,7 @@ export function electionService(ctx: EtcdContext): UntypedServiceImplementation 
       const send = (): void => {
         isScheduled = false;
         if (!isOpen || isBlocked) return;
-        const leader = lineOf(kv, name)[0];
+        const leader = lineLeader(kv, name);
         if (leader === undefined) return;
         const text = `${leader.key}\0${leader.revision}\0${leader.modRevision}`;
         if (text === last) return;

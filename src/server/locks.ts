@@ -11,7 +11,8 @@
 // so "no earlier key left" is a fact that no later write can undo. Waiting costs a check per
 // applied change under the name, not a poll.
 import type { ServerResponse } from 'node:http';
-import { MAX_LIST_LIMIT, valueToJson, type KvRecord, type KvResult, type KvStateMachine, type TxnCommand } from '../kv/index.js';
+import { valueToJson, type KvRecord, type StoredRecord, type KvResult, type KvStateMachine, type TxnCommand } from '../kv/index.js';
+import { prefixSuccessor } from './access.js';
 import { ApiError } from './errors.js';
 import type { ParsedRequest } from './api-types.js';
 import { replyOrError, allowParams, decodeKey, expectMethod, fields, parseJson, revisionHeader, type Reply } from './http-util.js';
@@ -84,7 +85,7 @@ export function lockRoutes(options: LockRoutesOptions): LockRoutes {
       if (rest === undefined) {
         expectMethod(r.method, ['GET']);
         allowParams(r.query, []);
-        const leader = lineOf(options.kv, name)[0];
+        const leader = lineLeader(options.kv, name);
         if (leader === undefined) throw new ApiError('NOT_FOUND', `the election ${JSON.stringify(name)} has no leader`, { headers: revisionHeader(options.kv.revision) });
         return { status: 200, json: contenderJson(leader), headers: revisionHeader(options.kv.revision) };
       }
@@ -117,7 +118,7 @@ function observe(kv: KvStateMachine, name: string, res: ServerResponse, headers:
   const send = (): void => {
     isScheduled = false;
     if (isBlocked || res.destroyed) return;
-    const leader = lineOf(kv, name)[0];
+    const leader = lineLeader(kv, name);
     const text = leader === undefined ? '{"leader":null}' : JSON.stringify(contenderJson(leader));
     if (text === last) return;
     last = text;
@@ -148,9 +149,19 @@ function observe(kv: KvStateMachine, name: string, res: ServerResponse, headers:
 }
 
 /** The keys under `NAME/` in order of creation: the line. */
-export function lineOf(kv: KvStateMachine, name: string): Contender[] {
-  const { items } = kv.list(`${name}/`, MAX_LIST_LIMIT);
-  return items.map(contenderOf).sort((a, b) => a.revision - b.revision);
+/**
+ * The first in line under a name: the key with the smallest createRevision among all of them (no
+ * limit: a list cut at N keys in key order could miss the true first and crown a second holder),
+ * read from the store's own records; only the winner's value is copied.
+ */
+export function lineLeader(kv: KvStateMachine, name: string): Contender | undefined {
+  const prefix = `${name}/`;
+  let first: StoredRecord | undefined;
+  kv.scan(prefix, prefixSuccessor(prefix), (rec) => {
+    if (first === undefined || rec.createRevision < first.createRevision) first = rec;
+    return true;
+  });
+  return first === undefined ? undefined : contenderOf(first.toRecord());
 }
 
 /** The key a lease contends with under a name (etcd's: the lease id in hex). */
@@ -245,10 +256,10 @@ type WaitOutcome = { type: 'first'; me: Contender } | { type: 'behind'; holder: 
 /** Resolves once `key` (created at `mine`) is first in line, gone, or the deadline passes. */
 function waitFirst(kv: KvStateMachine, name: string, key: string, mine: number, deadline: number, signal?: AbortSignal): Promise<WaitOutcome> {
   const check = (): WaitOutcome => {
-    const line = lineOf(kv, name);
-    const me = line.find((c) => c.key === key);
-    if (me === undefined || me.revision !== mine) return { type: 'lost' };
-    return line[0] === me ? { type: 'first', me } : { type: 'behind', holder: line[0]! };
+    const rec = kv.get(key);
+    if (rec === null || rec.createRevision !== mine) return { type: 'lost' };
+    const leader = lineLeader(kv, name)!;
+    return leader.key === key ? { type: 'first', me: contenderOf(rec) } : { type: 'behind', holder: leader };
   };
   const first = check();
   if (first.type !== 'behind' || Date.now() >= deadline || signal?.aborted === true) return Promise.resolve(first);
@@ -320,7 +331,7 @@ async function proclaim({ service, kv }: LockRoutesOptions, r: ParsedRequest, na
  * its leadership's). ApiError LOCK_HELD when it does not lead (now, or when the write applies).
  */
 export async function proclaimValue({ service, kv }: Pick<LockRoutesOptions, 'service' | 'kv'>, name: string, key: string, createRevision: number | null, value: Uint8Array, deadline: number, principal: string | undefined): Promise<number> {
-  const leader = lineOf(kv, name)[0];
+  const leader = lineLeader(kv, name);
   if (leader === undefined || leader.key !== key || (createRevision !== null && leader.revision !== createRevision)) throw new ApiError('LOCK_HELD', `${JSON.stringify(key)} does not lead the election ${JSON.stringify(name)}`);
   const txn: TxnCommand = {
     type: 'txn',
