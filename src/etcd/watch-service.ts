@@ -226,8 +226,8 @@ class EtcdWatchSink implements WatchSink {
     return true;
   }
 
-  flush(): void {
-    if (this.pending.length > 0) this.send();
+  flush(): boolean {
+    return this.pending.length > 0 ? this.send() : true;
   }
 
   private send(): boolean {

@@ -74,8 +74,11 @@ export interface WatchSink {
   compacted(compactRevision: number): void;
   /** The watch ends: the node is stopping. */
   end(): void;
-  /** The hub is done writing for now (a batching sink sends what it holds). */
-  flush?(): void;
+  /**
+   * The hub is done writing for now (a batching sink sends what it holds). False: the consumer is
+   * full, as event() says it; the watch waits for resume() like after any full write.
+   */
+  flush?(): boolean;
 }
 
 /** A watch the hub serves; the sink's owner resumes it (the consumer drained) or cancels it. */
@@ -376,7 +379,10 @@ export class WatchHub {
       if (ev === undefined || ev.revision > limit) break;
       if (examined === EVENTS_PER_SLICE) {
         this.save(w, i, ev.revision, k);
-        w.sink.flush?.();
+        if (w.sink.flush?.() === false) {
+          w.isBlocked = true;
+          return;
+        }
         w.isScheduled = true;
         setImmediate(() => this.pump(w));
         return;
@@ -403,8 +409,9 @@ export class WatchHub {
       i++;
       k = nextK;
     }
-    // Caught up with what is published: live, holding no events.
-    w.sink.flush?.();
+    // Caught up with what is published: live, holding no events (and blocked, if the last batch
+    // filled the consumer: a later event then waits for resume()).
+    if (w.sink.flush?.() === false) w.isBlocked = true;
     if (w.position.revision <= limit) w.position = { revision: limit + 1, k: 0 };
     w.events = null;
     w.state = 'live';

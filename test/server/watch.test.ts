@@ -269,3 +269,43 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test('a batching sink whose flush says the consumer is full gets nothing more until resume (the etcd stream that never reads)', async () => {
+  let events = 0;
+  let flushes = 0;
+  let held = 0;
+  let isFull = true;
+  const handle = hub.watch(
+    { filter: { prefix: 'bp/' }, start: { revision: d.sm.revision + 1, k: 0 }, prevValue: false, progressMs: 60_000 },
+    {
+      // As the etcd sink: events are held for one message, and only a flush that sends reports.
+      event: () => (events++, held++, true),
+      progress: () => true,
+      keepAlive: () => true,
+      compacted: () => undefined,
+      end: () => undefined,
+      flush: () => {
+        if (held === 0) return true;
+        held = 0;
+        flushes++;
+        return !isFull;
+      },
+    },
+  );
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
+  try {
+    d.put('bp/1', 'a');
+    await settle();
+    assert.equal(events, 1, 'the first write is delivered and flushed');
+    assert.equal(flushes, 1);
+    for (let i = 2; i <= 50; i++) d.put(`bp/${i}`, 'b');
+    await settle();
+    assert.equal(events, 1, 'a full consumer is fed nothing more');
+    isFull = false;
+    handle.resume();
+    await settle();
+    assert.equal(events, 50, 'resume delivers what waited, in one go');
+  } finally {
+    handle.cancel();
+  }
+});
