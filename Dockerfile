@@ -15,7 +15,8 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm run build && mkdir /pkg && npm pack --pack-destination /pkg && mv /pkg/raftkv-*.tgz /pkg/raftkv.tgz
+# npm pack runs prepack, which builds (tsc and the browser bundle) and lints.
+RUN mkdir /pkg && npm pack --pack-destination /pkg && mv /pkg/raftkv-*.tgz /pkg/raftkv.tgz
 
 FROM node:20-slim AS runtime
 ENV NODE_ENV=production

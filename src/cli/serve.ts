@@ -7,7 +7,6 @@ import { DEFAULT_NODE_CONFIG, StartError, checkInitialCluster, hasClusterFile, s
 import { hostPortText, type HostPort } from '../server/address.js';
 import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagTable, type ParsedFlags } from './flags.js';
 import type { Io } from './cluster.js';
-import { startEtcdServer } from '../etcd/server.js';
 import { listenForPartitions } from './cluster-hook.js';
 import { AUTO_COMPACTION_MODES, DEFAULT_AUTO_COMPACTION, parseAutoCompactionRetention, type AutoCompaction } from '../server/coordination.js';
 
@@ -62,7 +61,12 @@ const UNSPECIFIED_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
 const ORIGIN_PATTERN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9a-fA-F:]+\](:\d{1,5})?$/;
 
 /** Reads and checks every flag; throws UsageError (one line naming the flag) on the first problem. */
-export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): NodeConfig {
+/** A node's configuration, and whether `raftkv cluster` started it (its partition control). */
+export interface ServeConfig extends NodeConfig {
+  readonly clusterControl: boolean;
+}
+
+export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
   const flags = parseFlags(argv, SERVE_FLAGS, env);
   if (flags.positionals.length > 0) throw new UsageError(`serve takes no arguments, got "${flags.positionals[0]}"`);
   const id = requireString(flags, 'id');
@@ -94,6 +98,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     throw new UsageError(`--max-response-bytes (${maxResponseBytes}) must leave room for one value of --max-value-bytes (${maxValueBytes}) and its record`);
   }
   return {
+    clusterControl: flags.values['cluster-control'] === true,
     id,
     dataDir,
     peerAddr,
@@ -217,7 +222,7 @@ let hasServed = false;
 
 export async function runServe(argv: string[], io: Io): Promise<number> {
   const cfg = parseServeConfig(argv);
-  const blockedPeers = argv.includes('--cluster-control') ? listenForPartitions() : undefined;
+  const blockedPeers = cfg.clusterControl ? listenForPartitions() : undefined;
   let node;
   try {
     // This process's start is after the node's previous run stopped, the first time only (a
@@ -227,7 +232,8 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
     node = await startNode(cfg, {
       notice: (line) => io.stderr(`${line}\n`),
       ...(downSinceMs !== undefined ? { downSinceMs } : {}),
-      ...(cfg.etcdAddr ? { frontEnds: [startEtcdServer] } : {}),
+      // gRPC loads only for a node that serves it (every other command would pay ~90 ms for it).
+      ...(cfg.etcdAddr ? { frontEnds: [(await import('../etcd/server.js')).startEtcdServer] } : {}),
       ...(blockedPeers !== undefined ? { blockedPeers } : {}),
     });
   } catch (err) {
