@@ -151,6 +151,7 @@ function keepAliveStream(ctx: EtcdContext, stream: ServerDuplexStream<{ ID: stri
   let windowStart = Date.now();
   let inWindow = 0;
   let isOpen = true;
+  let isPaused = false;
   const closed = (): void => {
     isOpen = false;
   };
@@ -179,7 +180,16 @@ function keepAliveStream(ctx: EtcdContext, stream: ServerDuplexStream<{ ID: stri
     keepAliveOnce(ctx, id, principal).then(
       (ttl) => {
         inFlight--;
-        if (isOpen && ttl !== null) stream.write({ header: ctx.header(), ID: id, TTL: ttl });
+        // A client that sends and never reads: stop reading its requests until it takes the
+        // answers (HTTP/2 flow control then holds the sender), so they never pile up here.
+        if (isOpen && ttl !== null && !stream.write({ header: ctx.header(), ID: id, TTL: ttl }) && !isPaused) {
+          isPaused = true;
+          stream.pause();
+          stream.once('drain', () => {
+            isPaused = false;
+            stream.resume();
+          });
+        }
       },
       () => {
         inFlight--;

@@ -87,6 +87,8 @@ class WatchStream {
       }
     });
     this.call.on('drain', () => {
+      // Requests are read again (see send) and every watch carries on from its position.
+      this.call.resume();
       for (const h of [...this.watches.values()]) h.resume();
     });
     this.call.on('end', () => this.close(true));
@@ -111,7 +113,11 @@ class WatchStream {
 
   private send(res: WatchResponse): boolean {
     if (this.isClosed || this.call.destroyed) return false;
-    return this.call.write(res);
+    const accepted = this.call.write(res);
+    // The client is not reading: read none of its requests either (progress requests, creates and
+    // cancels each answer), so nothing it asks for piles up here; HTTP/2 holds it back instead.
+    if (!accepted) this.call.pause();
+    return accepted;
   }
 
   private handle(req: WatchRequest): void {
