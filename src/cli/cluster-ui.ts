@@ -166,7 +166,11 @@ export class ClusterUi {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
     res.write('retry: 1000\n\n');
     this.pages.add(res);
-    res.once('close', () => this.pages.delete(res));
+    res.once('close', () => {
+      this.pages.delete(res);
+      // Nobody watches: stop the node's stream (its gatherer asks every member 4 times a second).
+      if (this.pages.size === 0) this.upstream?.close();
+    });
     if (this.lastView !== null) this.send(res, this.decorate(this.lastView));
     if (this.upstream === null && this.retry === null) this.connect();
   }
@@ -256,11 +260,15 @@ export class ClusterUi {
           buffer = buffer.slice(at + 2);
           for (const line of event.split('\n')) {
             if (!line.startsWith('data: ')) continue;
+            let parsed: unknown;
             try {
-              this.lastView = JSON.parse(line.slice(6)) as UiClusterView;
+              parsed = JSON.parse(line.slice(6));
             } catch {
               continue;
             }
+            // What decorate and the timeline read; anything else is skipped, never thrown here.
+            if (!isClusterView(parsed)) continue;
+            this.lastView = parsed;
             this.noteLeader(this.lastView);
             this.push();
           }
@@ -297,4 +305,10 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+function isClusterView(v: unknown): v is UiClusterView {
+  if (typeof v !== 'object' || v === null) return false;
+  const members = (v as { members?: unknown }).members;
+  return Array.isArray(members) && members.every((m: unknown) => typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'string');
 }

@@ -3,8 +3,8 @@
 // token is needed between members) a few times a second, and sends the whole cluster as one
 // Server-Sent Event to every page. One gathering serves every page: a page never polls the
 // members itself. Peers' answers are checked like any input, each ask is bounded in time, a
-// gathering never overlaps the last, a page that does not read is skipped (and cut once far
-// behind), and the number of pages is capped.
+// gathering never overlaps the last, a page that does not read is skipped (and cut once it has
+// taken nothing for 10 s), and the number of pages is capped.
 import type { ServerResponse } from 'node:http';
 import { ApiError } from './errors.js';
 import { allowParams, expectMethod, type Reply } from './http-util.js';
@@ -35,8 +35,8 @@ export interface UiHubOptions {
   readonly maxClients?: number;
 }
 
-/** A page further behind than this (bytes queued in its socket) is cut. */
-const MAX_QUEUED_BYTES = 4 << 20;
+/** A page that has taken no view for this long is cut: it holds one of the few slots. */
+const STALLED_MS = 10_000;
 const MAX_LEADER_CHANGES = 64;
 
 interface Heard {
@@ -46,7 +46,8 @@ interface Heard {
 }
 
 export class UiHub {
-  private readonly clients = new Set<ServerResponse>();
+  /** Each page, and since when it has not taken what was written (null: it reads). */
+  private readonly clients = new Map<ServerResponse, number | null>();
   private readonly heard = new Map<string, Heard>();
   private readonly leaderChanges: UiLeaderChange[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -58,10 +59,6 @@ export class UiHub {
 
   constructor(options: UiHubOptions) {
     this.o = { intervalMs: 250, peerTimeoutMs: 600, maxClients: 32, ...options };
-  }
-
-  get clientCount(): number {
-    return this.clients.size;
   }
 
   route(r: ParsedRequest): Promise<Reply> | null {
@@ -76,19 +73,13 @@ export class UiHub {
   close(): void {
     this.isClosed = true;
     this.stopTimer();
-    for (const res of [...this.clients]) res.end();
+    for (const res of [...this.clients.keys()]) res.end();
     this.clients.clear();
-  }
-
-  /** One gathering now, without pages (tests). */
-  async gather(): Promise<UiClusterView> {
-    await this.gatherOnce();
-    return this.view();
   }
 
   private subscribe(res: ServerResponse, headers: Readonly<Record<string, string>>): void {
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'close' });
-    this.clients.add(res);
+    this.clients.set(res, null);
     res.once('close', () => {
       this.clients.delete(res);
       if (this.clients.size === 0) this.stopTimer();
@@ -116,7 +107,7 @@ export class UiHub {
       await this.gatherOnce();
       if (this.clients.size === 0) return;
       const text = `data: ${JSON.stringify(this.view())}\n\n`;
-      for (const res of this.clients) this.write(res, text);
+      for (const res of [...this.clients.keys()]) this.write(res, text);
     } finally {
       this.isGathering = false;
     }
@@ -124,12 +115,15 @@ export class UiHub {
 
   private write(res: ServerResponse, text: string): void {
     if (res.destroyed) return;
-    if (res.writableLength > MAX_QUEUED_BYTES) {
-      res.destroy();
+    // A page that has not taken the last view gets none until it does (views replace each other),
+    // and one that takes nothing for STALLED_MS is cut.
+    if (res.writableNeedDrain) {
+      const since = this.clients.get(res) ?? Date.now();
+      if (Date.now() - since >= STALLED_MS) res.destroy();
+      else this.clients.set(res, since);
       return;
     }
-    // A page that has not taken the last view gets none until it does: views replace each other.
-    if (res.writableNeedDrain) return;
+    this.clients.set(res, null);
     res.write(text);
   }
 

@@ -188,9 +188,6 @@ export class Playground {
   diverged = false;
   private readonly isolated = new Set<number>();
   private nextAddedId = 1;
-  private lastElected: string | null = null;
-  /** Leaders over time: [simulated ms, id, term]. */
-  readonly leaders: [number, string, number][] = [];
 
   constructor(settings: PlaygroundSettings) {
     this.settings = settings;
@@ -210,7 +207,6 @@ export class Playground {
       },
     });
     this.sim.begin();
-    this.noteLeader();
   }
 
   get isOver(): boolean {
@@ -220,7 +216,6 @@ export class Playground {
   /** One event of the run; false once it is over. */
   step(): boolean {
     const more = this.sim.stepEvent();
-    this.noteLeader();
     return more;
   }
 
@@ -236,7 +231,6 @@ export class Playground {
   /** Runs to the end (bounded): the CLI's run of the same seed ends in the same state. */
   runToEnd(maxEvents = 50_000_000): SimResult {
     for (let i = 0; i < maxEvents && this.sim.stepEvent(); i++);
-    this.noteLeader();
     return this.sim.result();
   }
 
@@ -385,13 +379,6 @@ export class Playground {
   private handled(what: string): void {
     this.diverged = true;
     this.sim.trace(`BY HAND: ${what}`);
-  }
-
-  private noteLeader(): void {
-    const slot = this.sim.leaderSlot();
-    const id = slot < 0 ? null : this.sim.nodes[slot]!.id;
-    if (id !== this.lastElected && id !== null) this.leaders.push([this.sim.now, id, this.sim.nodes[slot]!.core!.currentTerm]);
-    this.lastElected = id;
   }
 }
 
