@@ -159,6 +159,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
     return this.core.role === 'leader';
   }
 
+  /** §8: whether an entry of the current term is committed (before that a new leader does not know what is). */
+  get hasCommittedInTerm(): boolean {
+    return this.core.termAt(this.core.commitIndex) === this.core.currentTerm;
+  }
+
   /** The configuration in force (thesis §4.1): an immutable value, cheap to read per message. */
   get config(): Configuration {
     return this.core.config;
@@ -184,8 +189,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       // The configuration entry is not yet known committed: a change is in progress (thesis §4.3).
       isChangePending: isJoint(config) || core.configIndex > core.commitIndex,
       leadTransferee: core.leadTransferee,
-      // §8: until a leader commits an entry of its own term it does not know what is committed.
-      hasCommittedInTerm: core.termAt(core.commitIndex) === core.currentTerm,
+      hasCommittedInTerm: this.hasCommittedInTerm,
       isOutOfSpace: this.runtime.isOutOfSpace,
       droppedMessages: { ...core.droppedMessages },
     };

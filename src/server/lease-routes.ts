@@ -201,10 +201,8 @@ export interface LeaseSetupOptions {
 export function setUpLeases(o: LeaseSetupOptions): { routes: (r: ParsedRequest) => Promise<Reply> | null; timer: NodeJS.Timeout; keeper: LeaseKeeper } {
   const { node, service, kv } = o;
   const keeper = new LeaseKeeper({
-    leadership: () => {
-      const s = node.status();
-      return { isLeader: s.role === 'leader', term: s.currentTerm, hasCommittedInTerm: s.hasCommittedInTerm };
-    },
+    // Read twice per keep-alive: the getters, not status() (which builds and copies a whole view).
+    leadership: () => ({ isLeader: node.isLeader, term: node.currentTerm, hasCommittedInTerm: node.hasCommittedInTerm }),
     // The leader lease (thesis §6.4.1, as `consistency=lease` reads): while a quorum has heard from
     // this leader within an election timeout, its voters refuse any other candidate, so no other
     // leader exists and no renewal it acknowledges can be undone by one; past the lease it asks a
