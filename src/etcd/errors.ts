@@ -38,8 +38,6 @@ export const ETCD_ERRORS = {
   requestTooLarge: () => new EtcdError(status.INVALID_ARGUMENT, 'etcdserver: request is too large'),
   timeout: () => new EtcdError(status.UNAVAILABLE, 'etcdserver: request timed out'),
   tooManyRequests: () => new EtcdError(status.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),
-  stopped: () => new EtcdError(status.UNAVAILABLE, 'etcdserver: server stopped'),
-  notCapable: () => new EtcdError(status.UNAVAILABLE, 'etcdserver: not capable'),
   electionNoLeader: () => new EtcdError(status.UNKNOWN, 'election: no leader'),
   electionNotLeader: () => new EtcdError(status.UNKNOWN, 'election: not leader'),
 } as const;

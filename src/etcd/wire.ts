@@ -47,9 +47,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** The smallest string above every string under `prefix` (src/server/access.ts). */
-export const prefixEndText = prefixSuccessor;
-
 /** What a request's key and range_end name, as etcd reads them. */
 export type KeyRange =
   | { readonly type: 'key'; readonly key: string }
@@ -69,7 +66,7 @@ export function keyRange(keyBytes: Uint8Array, endBytes: Uint8Array, emptyKey: (
   if (isZero(endBytes)) return { type: 'range', start: isZero(keyBytes) ? '' : keyText(keyBytes), end: null };
   const start = keyText(keyBytes);
   const pe = prefixEnd(keyBytes);
-  if (pe !== null && sameBytes(pe, endBytes)) return { type: 'range', start, end: prefixEndText(start) };
+  if (pe !== null && sameBytes(pe, endBytes)) return { type: 'range', start, end: prefixSuccessor(start) };
   return { type: 'range', start, end: keyText(endBytes, 'range_end') };
 }
 

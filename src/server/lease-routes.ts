@@ -7,7 +7,7 @@ import { MAX_LEASE_TTL_SECONDS, type KvResult, type KvStateMachine } from '../kv
 import type { RaftNode } from '../node/index.js';
 import { isPermitted } from './auth.js';
 import { ApiError } from './errors.js';
-import { replyOrError, allowParams, expectMethod, fields, idempotencyKey, parseJson, revisionHeader, type Reply } from './http-util.js';
+import { replyOrError, allowParams, expectMethod, fields, idempotencyKey, intParam, parseJson, revisionHeader, type Reply } from './http-util.js';
 import type { ParsedRequest } from './api-types.js';
 import { encodeChecked, settle, unexpected } from './kv-backend.js';
 import { LeaseKeeper, minLeaseTtlSeconds } from './leases.js';
@@ -130,8 +130,8 @@ async function timeToLive(o: LeaseRouteOptions, r: ParsedRequest, id: number): P
 async function list(o: LeaseRouteOptions, r: ParsedRequest): Promise<Reply> {
   expectMethod(r.method, ['GET']);
   allowParams(r.query, ['limit', 'after']);
-  const limit = wholeParam(r.query, 'limit', DEFAULT_LEASE_LIST_LIMIT, 1, MAX_LEASE_LIST_LIMIT);
-  const after = wholeParam(r.query, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
+  const limit = intParam(r.query, 'limit', DEFAULT_LEASE_LIST_LIMIT, 1, MAX_LEASE_LIST_LIMIT);
+  const after = intParam(r.query, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
   await o.service.readBarrier('linearizable', r.deadline);
   const ids = o.kv.leaseIds();
   // Ids are sorted: the first past `after` by binary search.
@@ -174,14 +174,6 @@ async function revoke(o: LeaseRouteOptions, r: ParsedRequest, id: number): Promi
   if (result.type !== 'leaseRevoke') throw unexpected(result);
   return { status: 200, json: { index: result.index, revision: result.revision, deleted: result.deleted }, headers: revisionHeader(result.revision) };
 }
-
-function wholeParam(query: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
-  const v = query.get(name);
-  if (v === null) return fallback;
-  if (!/^[0-9]{1,16}$/.test(v) || Number(v) < min || Number(v) > max) throw new ApiError('BAD_REQUEST', `${name} must be a whole number from ${min} to ${max}`);
-  return Number(v);
-}
-
 
 export interface LeaseSetupOptions {
   readonly node: RaftNode<unknown>;

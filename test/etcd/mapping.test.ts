@@ -9,7 +9,8 @@ import { ProposalDroppedError } from '../../src/raft/index.js';
 import { ApiError } from '../../src/server/errors.js';
 import { EtcdError, toEtcdError } from '../../src/etcd/errors.js';
 import { clusterUint64, memberUint64 } from '../../src/etcd/ids.js';
-import { int64, keyRange, prefixEnd, prefixEndText, rangePrefix } from '../../src/etcd/wire.js';
+import { int64, keyRange, prefixEnd, rangePrefix } from '../../src/etcd/wire.js';
+import { prefixSuccessor } from '../../src/server/access.js';
 import { compareKeys } from '../../src/kv/index.js';
 
 const empty = (): EtcdError => new EtcdError(status.INVALID_ARGUMENT, 'etcdserver: key is not provided');
@@ -35,9 +36,9 @@ test('a prefix whose byte-wise end is not UTF-8 ranges over exactly the keys und
   const inside = (k: string): boolean => compareKeys(k, r.start) >= 0 && (r.end === null || compareKeys(k, r.end) < 0);
   for (const k of ['a¿', 'a¿x', 'a¿\u{10ffff}', 'a¿😀']) assert.ok(inside(k), k);
   for (const k of ['a', 'aÀ', 'b', 'a¾']) assert.ok(!inside(k), k);
-  assert.equal(prefixEndText('a\u{10ffff}'), 'b');
-  assert.equal(prefixEndText('\u{10ffff}'), null);
-  assert.equal(prefixEndText('a\ud7ff'), 'a\ue000');
+  assert.equal(prefixSuccessor('a\u{10ffff}'), 'b');
+  assert.equal(prefixSuccessor('\u{10ffff}'), null);
+  assert.equal(prefixSuccessor('a\ud7ff'), 'a\ue000');
 });
 
 test('rangePrefix: the longest prefix every key of a range shares', () => {
