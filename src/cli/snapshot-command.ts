@@ -10,7 +10,7 @@ import { open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BACKUP_TRAILER_BYTES, BackupFileError, backupHash, parseBackupHead, type BackupHeader } from '../server/backup-format.js';
 import { SNAPSHOT_PATH } from '../server/backup-route.js';
-import { COMMON_OPTIONS, ClientUsageError, endpointsFrom, expectPositionals, parseCommand, securityFrom, stringFlag, wholeNumberFlag, type ClientSecurity } from './client-args.js';
+import { COMMON_OPTIONS, ClientUsageError, endpointsFrom, outputFormat, expectPositionals, parseCommand, securityFrom, stringFlag, wholeNumberFlag, type ClientSecurity } from './client-args.js';
 import { checkBackupFile, restoreDataDir, RestoreError, type RestoreOptions } from './snapshot-restore.js';
 import { parseInitialCluster, UsageError, type FlagTable } from './flags.js';
 
@@ -110,7 +110,7 @@ async function save(argv: readonly string[], io: SnapshotIo, env: Readonly<Recor
       continue;
     }
     const h = outcome.header;
-    if (parsed.values['json'] === true) io.stdout(`${JSON.stringify({ file: target, bytes: outcome.bytes, sha256: outcome.sha256, ...h })}\n`);
+    if (outputFormat(parsed) === 'json') io.stdout(`${JSON.stringify({ file: target, bytes: outcome.bytes, sha256: outcome.sha256, ...h })}\n`);
     else io.stdout(`saved ${target}: ${outcome.bytes} bytes, index ${h.index}, term ${h.term}, from ${h.node} of cluster ${h.clusterId ?? '(none yet)'}, sha256 ${outcome.sha256}\n`);
     return 0;
   }
@@ -247,7 +247,7 @@ async function restore(argv: readonly string[], io: SnapshotIo, env: Readonly<Re
   if (token !== null && !/^[\x21-\x7e]{1,256}$/.test(token)) throw new ClientUsageError('--initial-cluster-token must be 1-256 printable characters without spaces');
   const options: RestoreOptions = { file, dataDir, id, initialCluster, initialClusterToken: token };
   const done = await restoreDataDir(options);
-  if (parsed.values['json'] === true) io.stdout(`${JSON.stringify(done)}\n`);
+  if (outputFormat(parsed) === 'json') io.stdout(`${JSON.stringify(done)}\n`);
   else {
     io.stdout(
       `restored ${file} into ${dataDir} for ${id}: ${done.keys} keys at revision ${done.revision}, ${done.leases} leases, log index ${done.index}; ` +
@@ -277,7 +277,7 @@ async function status(argv: readonly string[], io: SnapshotIo): Promise<number> 
     leases: kv.leaseCount,
     members: backup.snapshot.meta.config.voters,
   };
-  if (parsed.values['json'] === true) io.stdout(`${JSON.stringify(view)}\n`);
+  if (outputFormat(parsed) === 'json') io.stdout(`${JSON.stringify(view)}\n`);
   else {
     io.stdout(
       `${file}: a whole raftkv backup (${bytes} bytes, sha256 ${backup.sha256})\n` +
