@@ -137,7 +137,7 @@ test('a lost leadership drops every deadline; a new term starts over even if thi
   assert.equal(w.keeper.remainingMs(1), 2000);
 });
 
-test('a keepalive is acknowledged only after leadership is confirmed, in the same term; a deposed leader refuses it', async () => {
+test('thesis §6.4 a keepalive is acknowledged only after leadership is confirmed, in the same term; a deposed leader refuses it', async () => {
   const w = new World();
   w.grant(4, 2);
   let release!: () => void;
