@@ -23,12 +23,12 @@
 // history refers to current records and to the previous event's record instead of repeating
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
+import { BaseTable, KeyBytes, scanBaseRecords } from './base-table.js';
 import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
 import type { HistoryEvent } from './history.js';
 import type { IdempotencyRecord } from './idempotency.js';
 import { readResult, resultSize, writeResult } from './result.js';
-import { compareKeys } from './sorted-keys.js';
 import { readStoredRecord, storedRecordSize, writeStoredRecord, type StoredRecord } from './stored-record.js';
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
@@ -54,13 +54,22 @@ export interface SnapshotState {
   readonly logClock: number;
   readonly revision: number;
   readonly compactRevision: number;
-  /** Records in strictly increasing key order. */
-  readonly records: readonly StoredRecord[];
-  /** The same records by key (the store's map, built once here). */
-  readonly byKey: Map<string, StoredRecord>;
+  /** The records, left in the snapshot's bytes (base-table.ts). */
+  readonly base: BaseTable;
+  /** Σ over the records of the key's UTF-8 length plus the value's length. */
+  readonly keyValueBytes: number;
+  /** [key, lease] of every record attached to a lease, in key order. */
+  readonly leased: readonly (readonly [string, number])[];
+  /**
+   * The records the history refers to as current, decoded once: the store must hand out these
+   * same objects for those keys (a history event and the store share a key's current record).
+   */
+  readonly current: Map<string, StoredRecord>;
+  /** The keys of `current`, in key order. */
+  readonly currentKeys: readonly string[];
   /** [id, ttlSeconds] in increasing id order. */
   readonly leases: readonly (readonly [number, number])[];
-  /** In revision order; current records are the same objects as in `records`. */
+  /** In revision order; current records are the same objects as in `current`. */
   readonly events: HistoryEvent[];
   /** Oldest first. */
   readonly idempotency: readonly (readonly [string, IdempotencyRecord])[];
@@ -72,10 +81,10 @@ export interface SnapshotSource {
   readonly logClock: number;
   readonly revision: number;
   readonly compactRevision: number;
-  /** The keys in order as they stood. */
-  readonly keys: readonly string[];
-  /** Each of those keys' record as it stood. */
-  readonly lookup: (key: string) => StoredRecord;
+  /** How many keys there were. */
+  readonly keyCount: number;
+  /** Their records as they stood, in key order. */
+  readonly records: RecordCursor;
   /** Whether `rec` was a key's current record as things stood (decides how an event refers to it). */
   readonly isCurrent: (rec: StoredRecord) => boolean;
   /** Σ storedRecordSize over the records: their exact encoded size, kept up to date by the store. */
@@ -86,6 +95,12 @@ export interface SnapshotSource {
   readonly eventCount: number;
   readonly idemKeys: readonly string[];
   readonly idemLookup: (key: string) => IdempotencyRecord;
+}
+
+/** Records in key order, each written as writeStoredRecord writes it (or copied, already so written). */
+export interface RecordCursor {
+  /** Writes the next record; false when there is none left. */
+  writeNext(w: ByteWriter): boolean;
 }
 
 /**
@@ -133,18 +148,21 @@ export class SnapshotEncoder {
   private section = 0;
   private next = 0;
   private output: Uint8Array | null = null;
+  /** Where each record begins in the output, and where the last ends: the next base's index. */
+  private readonly recordOffsets: Float64Array;
 
   constructor(
     private readonly src: SnapshotSource,
     private readonly prefix: Uint8Array | null = null,
   ) {
     let n = (prefix?.length ?? 0) + MAGIC.length + 1 + varintSize(src.appliedIndex) + 8 + varintSize(src.revision) + varintSize(src.compactRevision);
-    n += varintSize(src.keys.length) + src.recordBytes;
+    n += varintSize(src.keyCount) + src.recordBytes;
     n += varintSize(src.leases.length);
     for (const [id, ttl] of src.leases) n += varintSize(id) + varintSize(ttl);
     n += varintSize(src.eventCount) + varintSize(src.idemKeys.length);
     this.size = n;
     this.flagsOf = new Uint8Array(src.eventCount);
+    this.recordOffsets = new Float64Array(src.keyCount + 1);
   }
 
   /** Does about `maxBytes` more of the work (at least one item's); true once the snapshot is complete. */
@@ -178,15 +196,18 @@ export class SnapshotEncoder {
       w.f64(src.logClock);
       w.varint(src.revision);
       w.varint(src.compactRevision);
-      w.varint(src.keys.length);
+      w.varint(src.keyCount);
     }
     const w = this.w;
     for (;;) {
       const start = w.pos;
       if (this.section === 0) {
-        if (this.next < src.keys.length) {
-          writeStoredRecord(w, src.lookup(src.keys[this.next++]!));
+        if (this.next < src.keyCount) {
+          this.recordOffsets[this.next++] = w.pos;
+          if (!src.records.writeNext(w)) throw new Error(`snapshot records ended at ${this.next - 1} of ${src.keyCount}`);
         } else {
+          this.recordOffsets[src.keyCount] = w.pos;
+          if (src.records.writeNext(w)) throw new Error(`snapshot records beyond the ${src.keyCount} counted`);
           w.varint(src.leases.length);
           for (const [id, ttl] of src.leases) {
             w.varint(id);
@@ -231,9 +252,17 @@ export class SnapshotEncoder {
     if (this.output === null) throw new Error('the snapshot is not complete');
     return this.output;
   }
+
+  /** The records as written, as a base for the store (base-table.ts), once step() returned true. */
+  get base(): BaseTable {
+    return new BaseTable(this.bytes, this.recordOffsets, this.src.keyCount);
+  }
 }
 
-/** Values are copied out of `data`. Throws KvError BAD_SNAPSHOT. */
+/**
+ * The records stay in `data` (SnapshotState.base): the caller must not change it afterwards. What
+ * else is decoded copies its values out. Throws KvError BAD_SNAPSHOT.
+ */
 export function decodeSnapshot(data: Uint8Array): SnapshotState {
   try {
     const r = new ByteReader(data);
@@ -249,18 +278,9 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     const compactRevision = r.varint();
     if (compactRevision > revision) throw new KvError('BAD_SNAPSHOT', `compact revision ${compactRevision} is above the revision ${revision}`);
     const keyCount = r.varint();
-    // Every record takes at least 8 bytes: refuse a count the remaining bytes cannot hold
-    // before allocating for it.
-    if (keyCount * 8 > r.remaining) throw new KvError('BAD_SNAPSHOT', `key count ${keyCount} exceeds the data`);
-    const records = new Array<StoredRecord>(keyCount);
-    const byKey = new Map<string, StoredRecord>();
-    for (let i = 0; i < keyCount; i++) {
-      const rec = readStoredRecord(r);
-      if (i > 0 && compareKeys(records[i - 1]!.key, rec.key) >= 0) throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
-      if (rec.modRevision > revision || rec.createRevision > rec.modRevision) throw new KvError('BAD_SNAPSHOT', `record ${i} has revisions beyond the store's`);
-      records[i] = rec;
-      byKey.set(rec.key, rec);
-    }
+    const scan = scanBaseRecords(data, r.pos, keyCount, revision);
+    const base = scan.table;
+    r.pos = scan.end;
     const leaseCount = r.varint();
     if (leaseCount * 2 > r.remaining) throw new KvError('BAD_SNAPSHOT', `lease count ${leaseCount} exceeds the data`);
     const leases: [number, number][] = [];
@@ -275,6 +295,9 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     const events: HistoryEvent[] = new Array<HistoryEvent>(eventCount);
     /** The records of events a later one refers to (EV_REFERENCED), by key. */
     const last = new Map<string, StoredRecord | null>();
+    const current = new Map<string, StoredRecord>();
+    const currentAt: number[] = [];
+    const probe = new KeyBytes();
     let previousRevision = compactRevision;
     for (let i = 0; i < eventCount; i++) {
       const rev = r.varint();
@@ -286,7 +309,14 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
       previousRevision = rev;
       let record: StoredRecord | null = null;
       if ((flags & EV_CURRENT) !== 0) {
-        record = byKey.get(key) ?? null;
+        record = current.get(key) ?? null;
+        if (record === null) {
+          const at = base.indexOf(probe.set(key));
+          if (at >= 0) {
+            current.set(key, (record = base.recordAt(at)));
+            currentAt.push(at);
+          }
+        }
         if (record === null || record.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
       } else if ((flags & EV_PUT) !== 0) {
         record = readStoredRecord(r);
@@ -317,7 +347,9 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
       idempotency.push([key, { time, result: readResult(r) }]);
     }
     r.end();
-    return { appliedIndex, logClock, revision, compactRevision, records, byKey, leases, events, idempotency };
+        // In base order, which is key order: no string comparisons.
+    const currentKeys = Array.from(Float64Array.from(currentAt).sort(), (at) => base.keyAt(at));
+    return { appliedIndex, logClock, revision, compactRevision, base, keyValueBytes: scan.keyValueBytes, leased: scan.leased, current, currentKeys, leases, events, idempotency };
   } catch (err) {
     if (err instanceof KvError && err.code !== 'BAD_SNAPSHOT') throw new KvError('BAD_SNAPSHOT', err.message);
     throw err;

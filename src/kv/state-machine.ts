@@ -7,6 +7,7 @@
 // same entries reaches the same state and returns the same results. Nothing a committed entry
 // holds can make apply() throw: what cannot be applied is answered with a `rejected` result.
 import type { Entry } from '../raft/types.js';
+import { BaseTable, KeyBytes } from './base-table.js';
 import type { StateMachine } from '../raft/state-machine.js';
 import { decodeCommand } from './codec.js';
 import {
@@ -40,9 +41,9 @@ import {
 } from './json-size.js';
 import { DEFAULT_KV_LIMITS, utf8Length, type KvLimits } from './limits.js';
 import type { KvRecord, KvResult, TxnResponse } from './result.js';
-import { SnapshotEncoder, decodeSnapshot } from './snapshot.js';
+import { SnapshotEncoder, decodeSnapshot, type RecordCursor } from './snapshot.js';
 import { SortedKeys, compareKeys } from './sorted-keys.js';
-import { StoredRecord, storedRecordSize } from './stored-record.js';
+import { StoredRecord, storedRecordSize, writeStoredRecord } from './stored-record.js';
 
 export interface KvStateMachineOptions {
   /**
@@ -111,9 +112,21 @@ export interface KvSnapshotInProgress {
 
 export class KvStateMachine implements StateMachine<KvResult | undefined> {
   readonly limits: KvLimits;
-  /** Records as the store keeps them (stored-record.ts); they leave it as KvRecords. */
-  private data = new Map<string, StoredRecord>();
+  /**
+   * The records are in two tiers. The base: those of the last snapshot written or restored, left
+   * in its bytes (base-table.ts), never changed. The overlay (`data`, indexed in order by `keys`):
+   * every key changed since, with its record (stored-record.ts), or null where a key the base
+   * holds was deleted. A finished snapshot becomes the next base and the overlay shrinks to what
+   * changed while it was written (adopt()), so at most about the log since the last snapshot is
+   * held as objects. Records leave the store as KvRecords.
+   */
+  private base = BaseTable.EMPTY;
+  private data = new Map<string, StoredRecord | null>();
   private keys = new SortedKeys();
+  /** Keys in the store, both tiers together. */
+  private count = 0;
+  /** The key being looked up in the base. */
+  private readonly probe = new KeyBytes();
   private idempotency: IdempotencyTable;
   private applied = 0;
   /** The store revision: 1 when empty (as etcd's), raised by one by each command that changes keys. */
@@ -153,7 +166,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
 
   /** Number of keys. */
   get size(): number {
-    return this.data.size;
+    return this.count;
   }
 
   /**
@@ -311,7 +324,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * `revision`: as it was then (throws KvError COMPACTED or FUTURE_REVISION, checkRevision()).
    */
   get(key: string, revision?: number): KvRecord | null {
-    const current = this.data.get(key) ?? null;
+    const current = this.lookup(key) ?? null;
     if (revision === undefined || revision === this.rev) return current?.toRecord() ?? null;
     this.checkRevision(revision);
     return this.history.recordAt(key, revision, current)?.toRecord() ?? null;
@@ -356,7 +369,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       return true;
     };
     if (revision === undefined || revision === this.rev) {
-      this.keys.forEachFrom(prefix, (key) => key.startsWith(prefix) && add(this.data.get(key)!));
+      this.forEachRecord(prefix, (key, rec) => key.startsWith(prefix) && add(rec));
     } else {
       this.checkRevision(revision);
       // The keys as of `revision`: today's, less those changed since, merged in key order with
@@ -367,11 +380,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       then.sort((x, y) => compareKeys(x.key, y.key));
       let j = 0;
       let going = true;
-      this.keys.forEachFrom(prefix, (key) => {
+      this.forEachRecord(prefix, (key, rec) => {
         if (!key.startsWith(prefix)) return false;
         while (j < then.length && compareKeys(then[j]!.key, key) <= 0) if (!(going = add(then[j++]!))) return false;
         if (changed.has(key)) return true;
-        return (going = add(this.data.get(key)!));
+        return (going = add(rec));
       });
       while (going && j < then.length) going = add(then[j++]!);
     }
@@ -387,7 +400,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   scan(start: string, end: string | null, visit: (rec: StoredRecord) => boolean, revision?: number): void {
     const below = (key: string): boolean => end === null || compareKeys(key, end) < 0;
     if (revision === undefined || revision === this.rev) {
-      this.keys.forEachFrom(start, (key) => below(key) && visit(this.data.get(key)!));
+      this.forEachRecord(start, (key, rec) => below(key) && visit(rec));
       return;
     }
     this.checkRevision(revision);
@@ -397,11 +410,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     then.sort((x, y) => compareKeys(x.key, y.key));
     let j = 0;
     let going = true;
-    this.keys.forEachFrom(start, (key) => {
+    this.forEachRecord(start, (key, rec) => {
       if (!below(key)) return false;
       while (j < then.length && compareKeys(then[j]!.key, key) <= 0) if (!(going = visit(then[j++]!))) return false;
       if (changed.has(key)) return true;
-      return (going = visit(this.data.get(key)!));
+      return (going = visit(rec));
     });
     while (going && j < then.length) going = visit(then[j++]!);
   }
@@ -420,9 +433,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    */
   beginSnapshot(prefix: Uint8Array | null = null): KvSnapshotInProgress {
     if (this.preserved !== null) throw new Error('a snapshot is already being written');
-    const keys = this.keys.toArray();
     const preserved = new Map<string, StoredRecord | undefined>();
     const data = this.data;
+    // A key's record as things stood: preserved holds it if the key has changed since (undefined:
+    // it did not exist), else the overlay (null: deleted) or, for keys it does not hold, the base.
+    const atStart = (key: string): StoredRecord | undefined => (preserved.has(key) ? preserved.get(key) : (data.get(key) ?? undefined));
     const idempotency = this.idempotency.capture();
     const events = this.history.events;
     const encoder = new SnapshotEncoder(
@@ -431,11 +446,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         logClock: this.idempotency.clock,
         revision: this.rev,
         compactRevision: this.history.compactRevision,
-        keys,
-        // A key in the order existed when the snapshot began: preserved holds its record then, if
-        // it has changed since (a key preserved as undefined was created since, and is not here).
-        lookup: (key) => (preserved.size === 0 ? undefined : preserved.get(key)) ?? data.get(key)!,
-        isCurrent: (rec) => (preserved.has(rec.key) ? preserved.get(rec.key) : data.get(rec.key)) === rec,
+        keyCount: this.count,
+        records: mergedRecords(this.base, this.keys.toArray(), atStart),
+        isCurrent: (rec) => atStart(rec.key) === rec,
         recordBytes: this.recordBytes,
         leases: this.leaseIds().map((id) => [id, this.leases.get(id)!.ttlSeconds] as const),
         events,
@@ -457,6 +470,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         if (isOver || this.preserved !== preserved) throw new Error('the snapshot was abandoned');
         if (!encoder.step(maxBytes)) return null;
         end();
+        this.adopt(encoder.base, preserved);
         return encoder.bytes;
       },
       abandon: end,
@@ -468,33 +482,25 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const state = decodeSnapshot(bytes);
     // A snapshot being written describes the state being replaced: it ends here.
     this.preserved = null;
-    const keys = new Array<string>(state.records.length);
-    for (let i = 0; i < state.records.length; i++) keys[i] = state.records[i]!.key;
-    const data = state.byKey;
-    const sorted = SortedKeys.fromSorted(keys);
-    if (sorted === null) throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
-    let dataBytes = 0;
-    let recordBytes = 0;
     let leaseBytes = 0;
     const leases = new Map<number, LeaseState>();
     for (const [id, ttlSeconds] of state.leases) {
       leases.set(id, { ttlSeconds, keys: new Set() });
       leaseBytes += LEASE_OVERHEAD_BYTES;
     }
-    for (const rec of state.records) {
-      dataBytes += utf8Length(rec.key) + rec.valueLength + KV_RECORD_OVERHEAD_BYTES;
-      recordBytes += storedRecordSize(rec);
-      if (rec.lease !== 0) {
-        const lease = leases.get(rec.lease);
-        if (lease === undefined) throw new KvError('BAD_SNAPSHOT', `key ${JSON.stringify(rec.key)} is attached to lease ${rec.lease}, which the snapshot does not hold`);
-        lease.keys.add(rec.key);
-        leaseBytes += utf8Length(rec.key);
-      }
+    for (const [key, id] of state.leased) {
+      const lease = leases.get(id);
+      if (lease === undefined) throw new KvError('BAD_SNAPSHOT', `key ${JSON.stringify(key)} is attached to lease ${id}, which the snapshot does not hold`);
+      lease.keys.add(key);
+      leaseBytes += utf8Length(key);
     }
-    this.data = data;
-    this.keys = sorted;
-    this.dataBytes = dataBytes;
-    this.recordBytes = recordBytes;
+    // The history's current records go in the overlay, so the store hands out the same objects.
+    this.base = state.base;
+    this.data = new Map(state.current);
+    this.keys = SortedKeys.fromSorted(state.currentKeys)!;
+    this.count = state.base.count;
+    this.dataBytes = state.keyValueBytes + state.base.count * KV_RECORD_OVERHEAD_BYTES;
+    this.recordBytes = state.base.recordBytes;
     this.applied = state.appliedIndex;
     this.rev = state.revision;
     this.history.reset(state.events, state.compactRevision);
@@ -509,7 +515,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const lease = cmd.lease ?? 0;
     if (lease !== 0 && !this.leases.has(lease)) return leaseNotFound(lease, index);
     if (hasWriteConditions(cmd)) {
-      const current = this.data.get(cmd.key)?.toRecord();
+      const current = this.lookup(cmd.key)?.toRecord();
       if (!writeConditionsHold(cmd, current)) return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'put', index, revision: this.rev, current: current ?? null };
     }
     this.write(cmd.key, cmd.value, index, this.rev + 1, lease);
@@ -519,7 +525,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
 
   private applyDelete(cmd: DeleteCommand, index: number): KvResult {
     if (hasWriteConditions(cmd)) {
-      const current = this.data.get(cmd.key)?.toRecord();
+      const current = this.lookup(cmd.key)?.toRecord();
       if (!writeConditionsHold(cmd, current)) return { type: 'compareFailed', error: 'COMPARE_FAILED', op: 'delete', index, revision: this.rev, current: current ?? null };
     }
     const deleted = this.remove(cmd.key, this.rev + 1);
@@ -575,7 +581,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private applyTxn(cmd: TxnCommand, index: number): KvResult {
     let succeeded = true;
     for (const c of cmd.compare) {
-      if (!compareHolds(c, this.data.get(c.key)?.toRecord())) {
+      if (!compareHolds(c, this.lookup(c.key)?.toRecord())) {
         succeeded = false;
         break;
       }
@@ -611,7 +617,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       }
       case 'deleteRange': {
         const doomed: string[] = [];
-        this.keys.forEachFrom(op.start, (key) => {
+        this.forEachRecord(op.start, (key) => {
           if (op.end !== null && compareKeys(key, op.end) >= 0) return false;
           doomed.push(key);
           return true;
@@ -668,7 +674,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
           deleted.push(op.key);
           break;
         case 'get': {
-          const current = this.data.get(op.key);
+          const current = this.lookup(op.key);
           let record = current === undefined ? 4 : this.recordJsonSize(current);
           for (const p of puts) if (p.key === op.key) record = Math.max(record, putBytes(p));
           bound += GET_RESPONSE_FIXED_BYTES + jsonStringBytes(op.key) + record;
@@ -681,11 +687,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
           let take = op.limit;
           for (const k of deleted) if (k.startsWith(prefix)) take++;
           if (bound > limit) return true;
-          this.keys.forEachFrom(prefix, (key) => {
+          this.forEachRecord(prefix, (key, rec) => {
             if (take <= 0 || !key.startsWith(prefix)) return false;
             if (deletedRanges.length > 0 && isInDeletedRange(key)) return true;
             take--;
-            bound += this.recordJsonSize(this.data.get(key)!) + 1;
+            bound += this.recordJsonSize(rec) + 1;
             return bound <= limit;
           });
           break;
@@ -708,22 +714,22 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private write(key: string, value: Uint8Array, index: number, rev: number, lease: number): void {
     // StoredRecord copies the value: the decoded one is a view into the entry's bytes, which
     // may sit inside a larger network frame or WAL buffer this record would otherwise keep alive.
-    const current = this.data.get(key);
+    const current = this.lookup(key);
     if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
     let rec: StoredRecord;
     if (current === undefined) {
       rec = StoredRecord.of(key, value, index, index, 1, rev, rev, lease);
-      this.data.set(key, rec);
-      this.keys.insert(key);
+      this.count++;
       this.dataBytes += utf8Length(key) + value.length + KV_RECORD_OVERHEAD_BYTES;
       this.recordBytes += storedRecordSize(rec);
     } else {
       rec = StoredRecord.of(key, value, current.createIndex, index, current.version + 1, current.createRevision, rev, lease);
-      this.data.set(key, rec);
       this.dataBytes += value.length - current.valueLength;
       this.recordBytes += storedRecordSize(rec) - storedRecordSize(current);
       if (current.lease !== lease) this.detach(key, current.lease);
     }
+    if (!this.data.has(key)) this.keys.insert(key);
+    this.data.set(key, rec);
     if (lease !== 0 && current?.lease !== lease) {
       this.leases.get(lease)!.keys.add(key);
       this.leaseBytes += utf8Length(key);
@@ -732,21 +738,129 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   }
 
   private remove(key: string, rev: number): boolean {
-    const current = this.data.get(key);
+    const current = this.lookup(key);
     if (current === undefined) return false;
     if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
     this.recordBytes -= storedRecordSize(current);
-    this.data.delete(key);
-    this.keys.delete(key);
+    this.count--;
+    // Over a key the base holds, the overlay keeps the deletion; otherwise the key just goes.
+    if (this.base.count > 0 && this.base.indexOf(this.probe.set(key)) >= 0) {
+      if (!this.data.has(key)) this.keys.insert(key);
+      this.data.set(key, null);
+    } else {
+      this.data.delete(key);
+      this.keys.delete(key);
+    }
     this.dataBytes -= utf8Length(key) + current.valueLength + KV_RECORD_OVERHEAD_BYTES;
     this.detach(key, current.lease);
     this.history.push({ revision: rev, key, record: null, prev: current });
     return true;
   }
 
+  /** The key's current record: the overlay's, else the base's (decoded anew on each call). */
+  private lookup(key: string): StoredRecord | undefined {
+    const rec = this.data.get(key);
+    if (rec !== undefined) return rec ?? undefined;
+    if (this.base.count === 0) return undefined;
+    const at = this.base.indexOf(this.probe.set(key));
+    return at < 0 ? undefined : this.base.recordAt(at);
+  }
+
+  /**
+   * Visits the current records of the keys ≥ start, in order (the base's and the overlay's
+   * merged, the overlay's winning), until `visit` returns false. Nothing may change the store
+   * during the walk.
+   */
+  private forEachRecord(start: string, visit: (key: string, rec: StoredRecord) => boolean): void {
+    const base = this.base;
+    let i = base.count === 0 ? 0 : base.lowerBound(this.probe.set(start));
+    let baseKey = i < base.count ? base.keyAt(i) : null;
+    let going = true;
+    this.keys.forEachFrom(start, (key) => {
+      while (baseKey !== null && compareKeys(baseKey, key) < 0) {
+        if (!visit(baseKey, base.recordAt(i))) return (going = false);
+        baseKey = ++i < base.count ? base.keyAt(i) : null;
+      }
+      if (baseKey === key) baseKey = ++i < base.count ? base.keyAt(i) : null;
+      const rec = this.data.get(key)!;
+      return rec === null || (going = visit(key, rec));
+    });
+    while (going && baseKey !== null) {
+      if (!visit(baseKey, base.recordAt(i))) return;
+      baseKey = ++i < base.count ? base.keyAt(i) : null;
+    }
+  }
+
+  /**
+   * A snapshot of the whole state is written: its records become the base, and the overlay keeps
+   * only what changed while it was written (`preserved`: each such key's record when it began),
+   * plus the current records the history refers to (the store and the history share them, and a
+   * next snapshot writes such a record once by that sharing).
+   */
+  private adopt(base: BaseTable, preserved: ReadonlyMap<string, StoredRecord | undefined>): void {
+    const data = new Map<string, StoredRecord | null>();
+    const kept: string[] = [];
+    // A record the history holds as some event's is at least as new as the oldest event: keeping
+    // every such record (a superset of those shared) keeps the sharing exact at O(overlay).
+    const oldest = this.history.events[0]?.revision ?? Number.POSITIVE_INFINITY;
+    for (const key of this.keys) {
+      const rec = this.data.get(key)!;
+      if (preserved.has(key)) {
+        if (rec !== null) data.set(key, rec);
+        else if (preserved.get(key) !== undefined) data.set(key, null);
+        else continue;
+      } else if (rec !== null && rec.modRevision >= oldest) data.set(key, rec);
+      else continue;
+      kept.push(key);
+    }
+    // Keys that existed when the snapshot began and were deleted since without a trace in the
+    // overlay (it held them, the old base did not): the new base holds them, so they need one.
+    const gone: string[] = [];
+    for (const [key, then] of preserved) if (then !== undefined && !this.data.has(key)) gone.push(key);
+    if (gone.length > 0) {
+      for (const key of gone) data.set(key, null);
+      kept.push(...gone);
+      kept.sort(compareKeys);
+    }
+    this.base = base;
+    this.data = data;
+    this.keys = SortedKeys.fromSorted(kept)!;
+  }
+
   private detach(key: string, lease: number): void {
     if (lease !== 0 && this.leases.get(lease)?.keys.delete(key) === true) this.leaseBytes -= utf8Length(key);
   }
+}
+
+/**
+ * The records of `base` and of the overlay's keys (in order, as they stood: `atStart`) merged in
+ * key order, the overlay's winning; a base record is copied as it is encoded.
+ */
+function mergedRecords(base: BaseTable, overlayKeys: readonly string[], atStart: (key: string) => StoredRecord | undefined): RecordCursor {
+  let i = 0;
+  let j = 0;
+  const probe = new KeyBytes();
+  let overlayKey: KeyBytes | null = null;
+  return {
+    writeNext(w) {
+      for (;;) {
+        if (j < overlayKeys.length && overlayKey === null) overlayKey = probe.set(overlayKeys[j]!);
+        const order = i >= base.count ? 1 : overlayKey === null ? -1 : base.compareAt(i, overlayKey);
+        if (order < 0) {
+          w.raw(base.rawAt(i++));
+          return true;
+        }
+        if (overlayKey === null) return false;
+        if (order === 0) i++;
+        const rec = atStart(overlayKeys[j++]!);
+        overlayKey = null;
+        if (rec !== undefined) {
+          writeStoredRecord(w, rec);
+          return true;
+        }
+      }
+    },
+  };
 }
 
 function leaseNotFound(id: number, index: number): KvResult {

@@ -1,0 +1,198 @@
+// The store's base tier: the records of a snapshot, left where they are in the snapshot's bytes,
+// with an index of where each begins. A restore reads a snapshot into one buffer anyway; keeping
+// its records there (binary-searched by key) instead of decoding 1M of them into 1M record
+// objects, 2M strings and a Map makes a restore a scan (no allocation per key) and a stored key
+// cost its encoded bytes plus 8 bytes of index, not ~300 bytes of V8 heap beside its value.
+// Records are decoded (StoredRecord) only when read. The base never changes: what apply()
+// changes lives in the store's overlay (state-machine.ts), and a finished snapshot of the whole
+// state becomes the next base (KvStateMachine.beginSnapshot), so the overlay stays small.
+//
+// A record here is exactly what writeStoredRecord writes (snapshot.ts's `record`), in strictly
+// increasing UTF-8 byte order of keys (compareKeys), so its bytes can be copied into the next
+// snapshot as they are.
+import { ByteReader } from './bytes.js';
+import { KvError } from './errors.js';
+import { readStoredRecord, type StoredRecord } from './stored-record.js';
+
+const utf8 = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A key's UTF-8 bytes, the form the base compares in, in a buffer its owner reuses: a lookup
+ * allocates nothing for ASCII keys. Each user keeps its own (a walk must not see another's key).
+ */
+export class KeyBytes {
+  bytes = new Uint8Array(64);
+  length = 0;
+
+  set(key: string): this {
+    const n = key.length;
+    if (n * 3 > this.bytes.length) this.bytes = new Uint8Array(n * 3);
+    const out = this.bytes;
+    for (let i = 0; i < n; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) {
+        this.length = utf8.encodeInto(key, out).written;
+        return this;
+      }
+      out[i] = c;
+    }
+    this.length = n;
+    return this;
+  }
+}
+
+/** A key's UTF-8 bytes in a buffer of their own. */
+export function keyBytes(key: string): KeyBytes {
+  return new KeyBytes().set(key);
+}
+
+export class BaseTable {
+  static readonly EMPTY = new BaseTable(new Uint8Array(0), new Float64Array(1), 0);
+
+  /**
+   * `offsets[i]` is where record i begins in `buf`, `offsets[count]` where the last one ends;
+   * the records are trusted to be well-formed and in order (scanBaseRecords checked them, or the
+   * encoder wrote them).
+   */
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly offsets: Float64Array,
+    readonly count: number,
+  ) {}
+
+  /** Bytes of the records (what a snapshot writes for them). */
+  get recordBytes(): number {
+    return this.offsets[this.count]! - this.offsets[0]!;
+  }
+
+  /** The first position whose key is ≥ `key`; count if none. */
+  lowerBound(key: KeyBytes): number {
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareAt(mid, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The position of `key`; -1 if the base does not hold it. */
+  indexOf(key: KeyBytes): number {
+    const i = this.lowerBound(key);
+    return i < this.count && this.compareAt(i, key) === 0 ? i : -1;
+  }
+
+  /** Record i's key, compared with `key` in byte order (= compareKeys order). */
+  compareAt(i: number, key: KeyBytes): number {
+    const buf = this.buf;
+    let p = this.offsets[i]!;
+    let n = buf[p++]!;
+    if (n >= 0x80) {
+      const r = new ByteReader(buf, p - 1);
+      n = r.varint();
+      p = r.pos;
+    }
+    const k = key.bytes;
+    const m = n < key.length ? n : key.length;
+    for (let j = 0; j < m; j++) {
+      const d = buf[p + j]! - k[j]!;
+      if (d !== 0) return d;
+    }
+    return n - key.length;
+  }
+
+  keyAt(i: number): string {
+    return new ByteReader(this.buf, this.offsets[i]!).string();
+  }
+
+  /** Record i, decoded: a new object each call, with its own copy of the value. */
+  recordAt(i: number): StoredRecord {
+    return readStoredRecord(new ByteReader(this.buf, this.offsets[i]!));
+  }
+
+  /** Record i's encoded bytes (a view), to be copied into a snapshot as they are. */
+  rawAt(i: number): Uint8Array {
+    return this.buf.subarray(this.offsets[i]!, this.offsets[i + 1]!);
+  }
+}
+
+/** What scanning a snapshot's records found, beside the table. */
+export interface BaseScan {
+  readonly table: BaseTable;
+  /** Where the records end in the buffer. */
+  readonly end: number;
+  /** Σ over the records of the key's UTF-8 length plus the value's length. */
+  readonly keyValueBytes: number;
+  /** [key, lease] of every record attached to a lease, in key order. */
+  readonly leased: readonly (readonly [string, number])[];
+}
+
+/**
+ * Indexes `count` records starting at `pos` in `buf`, checking each as a decoder would: lengths
+ * within the data, keys valid UTF-8 and strictly increasing, revisions within the store's
+ * (`revision`), varints in range. Allocates a string only for keys attached to a lease. Throws
+ * KvError BAD_SNAPSHOT naming the record.
+ */
+export function scanBaseRecords(buf: Uint8Array, pos: number, count: number, revision: number): BaseScan {
+  // Every record takes at least 8 bytes: refuse a count the bytes cannot hold before allocating.
+  if (count * 8 > buf.length - pos) throw new KvError('BAD_SNAPSHOT', `key count ${count} exceeds the data`);
+  const offsets = new Float64Array(count + 1);
+  const leased: [string, number][] = [];
+  const r = new ByteReader(buf, pos);
+  let keyValueBytes = 0;
+  let prevStart = -1;
+  let prevLength = 0;
+  for (let i = 0; i < count; i++) {
+    offsets[i] = r.pos;
+    const keyLength = r.varint();
+    const keyStart = r.pos;
+    if (keyLength > r.remaining) throw new KvError('BAD_SNAPSHOT', `record ${i}'s key runs past the data`);
+    checkUtf8(buf, keyStart, keyLength, i);
+    if (prevStart >= 0 && compareBytes(buf, prevStart, prevLength, keyStart, keyLength) >= 0) {
+      throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
+    }
+    prevStart = keyStart;
+    prevLength = keyLength;
+    r.pos = keyStart + keyLength;
+    r.varint(); // createIndex
+    r.varint(); // modIndex
+    r.varint(); // version
+    const createRevision = r.varint();
+    const modRevision = r.varint();
+    const lease = r.varint();
+    if (modRevision > revision || createRevision > modRevision) throw new KvError('BAD_SNAPSHOT', `record ${i} has revisions beyond the store's`);
+    const valueLength = r.varint();
+    if (valueLength > r.remaining) throw new KvError('BAD_SNAPSHOT', `record ${i}'s value runs past the data`);
+    r.pos += valueLength;
+    keyValueBytes += keyLength + valueLength;
+    if (lease !== 0) leased.push([new ByteReader(buf, offsets[i]!).string(), lease]);
+  }
+  offsets[count] = r.pos;
+  return { table: new BaseTable(buf, offsets, count), end: r.pos, keyValueBytes, leased };
+}
+
+/** Byte order of two ranges of `buf`. */
+function compareBytes(buf: Uint8Array, a: number, an: number, b: number, bn: number): number {
+  const m = an < bn ? an : bn;
+  for (let j = 0; j < m; j++) {
+    const d = buf[a + j]! - buf[b + j]!;
+    if (d !== 0) return d;
+  }
+  return an - bn;
+}
+
+/** ASCII is checked here; anything else by the strict decoder (what ByteReader.string() would refuse). */
+function checkUtf8(buf: Uint8Array, start: number, n: number, i: number): void {
+  for (let j = start; j < start + n; j++) {
+    if (buf[j]! >= 0x80) {
+      try {
+        strictDecoder.decode(buf.subarray(start, start + n));
+      } catch {
+        throw new KvError('BAD_SNAPSHOT', `record ${i}'s key is not valid UTF-8`);
+      }
+      return;
+    }
+  }
+}

@@ -1,0 +1,167 @@
+// The store's two tiers (issue 11, memory and restart at 1M keys): a snapshot's records stay in
+// its bytes as the base (src/kv/base-table.ts) and only what changed since lives as objects. The
+// tiers must be invisible: a store that snapshots (whole or in slices, becoming tiered each time)
+// and restores from its own snapshots answers every command and every read exactly as a store
+// that never does, and writes byte-identical snapshots.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { KvStateMachine, KvError, type Command } from '../../src/kv/index.js';
+import type { KvSnapshotInProgress } from '../../src/kv/state-machine.js';
+import { BaseTable, keyBytes, scanBaseRecords } from '../../src/kv/base-table.js';
+import type { Entry } from '../../src/raft/types.js';
+import { commandArb, entryOf, bytes } from './helpers.js';
+
+type Step =
+  | { readonly kind: 'apply'; readonly cmd: Command }
+  | { readonly kind: 'snapshot' }
+  | { readonly kind: 'begin'; readonly sliceBytes: number }
+  | { readonly kind: 'slice' }
+  | { readonly kind: 'restart' };
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 8, arbitrary: commandArb.map((cmd) => ({ kind: 'apply' as const, cmd })) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'snapshot' as const }) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 48 }).map((sliceBytes) => ({ kind: 'begin' as const, sliceBytes })) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'slice' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
+);
+
+const PREFIXES = ['', 'a', 'b/', 'é', 'z', '😀'];
+
+/** Everything a reader can see of the store, at now and at each past revision still readable. */
+function view(sm: KvStateMachine): unknown {
+  const out: Record<string, unknown> = { size: sm.size, sizeBytes: sm.sizeBytes, revision: sm.revision, compact: sm.compactRevision, leases: sm.leaseIds().map((id) => sm.lease(id)) };
+  for (let rev = Math.max(1, sm.compactRevision); rev <= sm.revision + 1; rev++) {
+    const at: Record<string, unknown> = {};
+    for (const p of PREFIXES) at[`list ${p}`] = attempt(() => sm.list(p, 1000, Number.POSITIVE_INFINITY, rev));
+    for (const k of ['a', 'ab', 'abc', 'b', 'b/1', 'b/2', 'é', '😀', '\uffff', 'z', 'missing']) at[`get ${k}`] = attempt(() => sm.get(k, rev));
+    const scanned: string[] = [];
+    at['scan b..z'] = attempt(() => sm.scan('b', 'z', (rec) => scanned.push(`${rec.key}@${rec.modRevision}`) < 1000, rev));
+    at['scanned'] = scanned;
+    out[`rev ${rev}`] = at;
+  }
+  out['list limited'] = sm.list('', 2, 200);
+  return out;
+}
+
+function attempt<T>(f: () => T): T | string {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof KvError) return `${err.code}: ${err.message}`;
+    throw err;
+  }
+}
+
+test('property: a store that snapshots, in slices too, and restarts from its snapshots answers exactly as one that never does', () => {
+  fc.assert(
+    fc.property(fc.array(stepArb, { minLength: 5, maxLength: 80, size: 'max' }), (steps) => {
+      let tiered = new KvStateMachine({ idempotencyMaxRecords: 3 });
+      const plain = new KvStateMachine({ idempotencyMaxRecords: 3 });
+      let index = 0;
+      let inProgress: { snap: KvSnapshotInProgress; sliceBytes: number } | null = null;
+      let latest: Uint8Array | null = null;
+      const log: Entry[] = [];
+      for (const step of steps) {
+        switch (step.kind) {
+          case 'apply': {
+            const entry = entryOf(++index, step.cmd);
+            log.push(entry);
+            assert.deepEqual(tiered.apply(entry), plain.apply(entry), `command ${index} answers the same`);
+            break;
+          }
+          case 'snapshot':
+            if (inProgress === null) latest = tiered.snapshot();
+            break;
+          case 'begin':
+            if (inProgress === null) inProgress = { snap: tiered.beginSnapshot(), sliceBytes: step.sliceBytes };
+            break;
+          case 'slice':
+            if (inProgress !== null) {
+              const out: Uint8Array | null = inProgress.snap.step(inProgress.sliceBytes);
+              if (out !== null) {
+                latest = out;
+                inProgress = null;
+              }
+            }
+            break;
+          case 'restart': {
+            if (latest === null) break;
+            // A restart: a new store from the newest snapshot, then the log after it again.
+            const restarted = new KvStateMachine({ idempotencyMaxRecords: 3 });
+            restarted.restore(latest);
+            assert.deepEqual(Buffer.from(restarted.snapshot()), Buffer.from(latest), 'a restored store writes the snapshot it came from');
+            for (const entry of log.slice(restarted.appliedIndex)) restarted.apply(entry);
+            tiered = restarted;
+            inProgress = null;
+            break;
+          }
+        }
+      }
+      // A snapshot still being written finishes first.
+      inProgress?.snap.step(Number.POSITIVE_INFINITY);
+      assert.deepEqual(view(tiered), view(plain));
+      assert.deepEqual(Buffer.from(tiered.snapshot()), Buffer.from(plain.snapshot()), 'byte-identical snapshots');
+      // And once more after both became tiered by that snapshot.
+      assert.deepEqual(view(tiered), view(plain));
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('a restored store holds its records in the snapshot bytes and reads, writes and deletes through both tiers', () => {
+  const source = new KvStateMachine();
+  const keys: string[] = [];
+  for (let i = 1; i <= 500; i++) {
+    const key = `k/${String(i).padStart(4, '0')}`;
+    keys.push(key);
+    source.apply(entryOf(i, { type: 'put', key, value: bytes(`v${i}`), time: i }));
+  }
+  const snap = source.snapshot();
+  const sm = new KvStateMachine();
+  sm.restore(snap);
+  assert.equal(sm.size, 500);
+  assert.equal(new TextDecoder().decode(sm.get('k/0250')!.value), 'v250');
+  let index = 500;
+  sm.apply(entryOf(++index, { type: 'delete', key: 'k/0001', time: index }));
+  sm.apply(entryOf(++index, { type: 'put', key: 'k/0002', value: bytes('new'), time: index }));
+  sm.apply(entryOf(++index, { type: 'put', key: 'k/0000', value: bytes('first'), time: index }));
+  assert.equal(sm.size, 500);
+  assert.equal(sm.get('k/0001'), null);
+  assert.equal(sm.get('k/0002')!.version, 2);
+  const listed = sm.list('k/', 4).items.map((r) => r.key);
+  assert.deepEqual(listed, ['k/0000', 'k/0002', 'k/0003', 'k/0004']);
+  // Deleting a base key and writing it again: a new key (version 1, a new create revision).
+  sm.apply(entryOf(++index, { type: 'put', key: 'k/0001', value: bytes('again'), time: index }));
+  assert.equal(sm.get('k/0001')!.version, 1);
+  assert.equal(sm.get('k/0001')!.createRevision, sm.revision);
+});
+
+test('the base: binary search in byte order, and a scan that refuses what a decoder would', () => {
+  const sm = new KvStateMachine();
+  const keys = ['a', 'b', 'é', '\uffff', '😀'];
+  keys.forEach((key, i) => sm.apply(entryOf(i + 1, { type: 'put', key, value: bytes(key), time: 1 })));
+  const snap = sm.snapshot();
+  // The records begin after "RKVS", the version, the applied index, the clock, the revision, the compact revision and the count.
+  const start = 4 + 1 + 1 + 8 + 1 + 1 + 1;
+  const { table } = scanBaseRecords(snap, start, keys.length, sm.revision);
+  assert.equal(table.count, 5);
+  keys.forEach((key, i) => assert.equal(table.indexOf(keyBytes(key)), i, `${key} is found where code point order puts it`));
+  assert.equal(table.indexOf(keyBytes('c')), -1);
+  assert.equal(table.lowerBound(keyBytes('c')), 2);
+  assert.equal(table.keyAt(4), '😀');
+  assert.equal(BaseTable.EMPTY.indexOf(keyBytes('a')), -1);
+  // Keys out of order: swap the first two records' one-byte keys.
+  const swapped = Uint8Array.from(snap);
+  const at = start + 1;
+  [swapped[at], swapped[at + 1 + 8 + 1]] = [swapped[at + 1 + 8 + 1]!, swapped[at]!];
+  assert.throws(() => scanBaseRecords(swapped, start, keys.length, sm.revision), /strictly increasing|beyond/);
+  // A count the bytes cannot hold, and a revision above the store's.
+  assert.throws(() => scanBaseRecords(snap, start, 1_000_000, sm.revision), /key count 1000000 exceeds the data/);
+  assert.throws(() => scanBaseRecords(snap, start, keys.length, 1), /revisions beyond the store's/);
+  // Invalid UTF-8 in a key.
+  const badKey = Uint8Array.from(snap);
+  badKey[start + 1] = 0xff;
+  assert.throws(() => scanBaseRecords(badKey, start, keys.length, sm.revision), /not valid UTF-8/);
+});
