@@ -73,10 +73,13 @@ export class SortedKeys {
     return this.count;
   }
 
-  /** Builds from keys already in strictly increasing order (a snapshot's). Returns null if not. */
-  static fromSorted(keys: readonly string[], chunkLoad: number = CHUNK_LOAD): SortedKeys | null {
+  /**
+   * Builds from keys already in strictly increasing order (a snapshot's). Returns null if not;
+   * `trusted`: the caller took them from an index in order, and the check is skipped.
+   */
+  static fromSorted(keys: readonly string[], chunkLoad: number = CHUNK_LOAD, trusted = false): SortedKeys | null {
     const sk = new SortedKeys(chunkLoad);
-    for (let i = 1; i < keys.length; i++) if (compareKeys(keys[i - 1]!, keys[i]!) >= 0) return null;
+    if (!trusted) for (let i = 1; i < keys.length; i++) if (compareKeys(keys[i - 1]!, keys[i]!) >= 0) return null;
     for (let i = 0; i < keys.length; i += chunkLoad) {
       const chunk = keys.slice(i, i + chunkLoad);
       sk.chunks.push(chunk);

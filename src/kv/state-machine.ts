@@ -42,7 +42,7 @@ import {
 import { DEFAULT_KV_LIMITS, utf8Length, type KvLimits } from './limits.js';
 import type { KvRecord, KvResult, TxnResponse } from './result.js';
 import { SnapshotEncoder, decodeSnapshot, type RecordCursor } from './snapshot.js';
-import { SortedKeys, compareKeys } from './sorted-keys.js';
+import { CHUNK_LOAD, SortedKeys, compareKeys } from './sorted-keys.js';
 import { StoredRecord, storedRecordSize, writeStoredRecord } from './stored-record.js';
 
 export interface KvStateMachineOptions {
@@ -497,7 +497,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     // The history's current records go in the overlay, so the store hands out the same objects.
     this.base = state.base;
     this.data = new Map(state.current);
-    this.keys = SortedKeys.fromSorted(state.currentKeys)!;
+    this.keys = SortedKeys.fromSorted(state.currentKeys, CHUNK_LOAD, true)!;
     this.count = state.base.count;
     this.dataBytes = state.keyValueBytes + state.base.count * KV_RECORD_OVERHEAD_BYTES;
     this.recordBytes = state.base.recordBytes;
@@ -803,9 +803,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     // A record the history holds as some event's is at least as new as the oldest event: keeping
     // every such record (a superset of those shared) keeps the sharing exact at O(overlay).
     const oldest = this.history.events[0]?.revision ?? Number.POSITIVE_INFINITY;
-    for (const key of this.keys) {
+    const old = this.keys.toArray();
+    for (let i = 0; i < old.length; i++) {
+      const key = old[i]!;
       const rec = this.data.get(key)!;
-      if (preserved.has(key)) {
+      if (preserved.size > 0 && preserved.has(key)) {
         if (rec !== null) data.set(key, rec);
         else if (preserved.get(key) !== undefined) data.set(key, null);
         else continue;
@@ -824,7 +826,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     }
     this.base = base;
     this.data = data;
-    this.keys = SortedKeys.fromSorted(kept)!;
+    // Taken in order from the old index (and sorted, if anything was added).
+    this.keys = SortedKeys.fromSorted(kept, CHUNK_LOAD, true)!;
   }
 
   private detach(key: string, lease: number): void {

@@ -54,8 +54,9 @@ const REAL_CLOCK: ClockPort = {
  * `true` when the disk is full (the storage's early warning, a Ready's write or snapshot install
  * retrying, an automatic snapshot that did not fit), `false` once all of that has cleared — the
  * node keeps running throughout, and its owner refuses writes meanwhile; `'fatal'` (Error) when
- * the Ready loop failed (a storage error other than a full disk) and the node stopped itself.
- * (`'advanced'`, after each handled Ready, is for its own waits.)
+ * the Ready loop failed (a storage error other than a full disk) and the node stopped itself;
+ * `'snapshot'` (bytes: number) when a snapshot of that size was saved or installed, replacing
+ * the one before. (`'advanced'`, after each handled Ready, is for its own waits.)
  */
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
@@ -502,7 +503,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
         if (this.forwardsUnanswered > 0) this.recentlyApplied.record(e, result);
         if (waiters.applied(e, result) && isTracing) trace('resolve', e.index);
       },
-      restored: (snapshot: Snapshot) => waiters.rejectProposalsUpTo(snapshot.meta.index),
+      restored: (snapshot: Snapshot) => {
+        waiters.rejectProposalsUpTo(snapshot.meta.index);
+        this.emit('snapshot', snapshot.data.length);
+      },
+      snapshotTaken: (snapshot: Snapshot) => this.emit('snapshot', snapshot.data.length),
       readsConfirmed: (readStates: readonly ReadState[]) => waiters.confirmed(readStates),
       readReady: (id: number, index: number) => waiters.resolveRead(id, index),
       softState: (soft: SoftState) => {

@@ -193,6 +193,9 @@ export const DEFAULT_RUNTIME_OPTIONS = {
 
 type SnapshotDone = (err: Error | null, index: number) => void;
 
+/** Entry bytes applied early per call (applyCommittedEarly): the core's default per Ready. */
+const EARLY_APPLY_MAX_BYTES = 4 << 20;
+
 /** The local snapshot in flight: serialized (in slices, if the state machine can), then saved, then the log compacted behind it. */
 interface LocalSnapshot {
   readonly meta: SnapshotMeta;
@@ -637,11 +640,16 @@ export class Runtime<R = unknown> {
     const to = Math.min(this.core.commitIndex, this.core.lastIndex);
     if (to <= this.applied) return;
     const from = this.applied;
+    let bytes = 0;
     for (let index = from + 1; index <= to; index++) {
       const e = this.core.entryAt(index);
       // Compacted under a snapshot stepped in meanwhile: the next Ready installs it.
       if (e === undefined) break;
       this.applyEntry(e);
+      // As the core bounds a Ready's committed entries: a long backlog (a restart's replay) is
+      // applied a part per turn, with ticks and messages between.
+      bytes += e.data.length;
+      if (bytes >= EARLY_APPLY_MAX_BYTES) break;
     }
     this.stats.appliedEarly += this.applied - from;
     this.releaseReads();

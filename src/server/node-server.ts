@@ -7,6 +7,7 @@
 // (TLS material, the auth file, cluster.json), then both ports are bound, and only then is the
 // data dir written. Any failure stops what was started, releases both ports, and, if the data dir
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
+import { memoryReleaser } from './memory-release.js';
 import { RaftNode } from '../node/index.js';
 import type { NodeId, RemovedNotice } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
@@ -309,6 +310,9 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       scheme,
       readyTimeoutMs: Math.max(2000, cfg.electionMs * 2),
     });
+    const releaser = memoryReleaser();
+    undo.push(() => releaser.close());
+    started.on('snapshot', (bytes: number) => releaser.snapshotReplaced(bytes));
     started.on('no-space', (active: boolean) => (active ? logger.error('the disk is full: writes are refused until space is freed', { dataDir: cfg.dataDir }) : logger.info('disk space is back: writes are taken again')));
     registerNodeMetrics(registry, started, transport);
     registerSecurityMetrics(registry, access, sm, service);
