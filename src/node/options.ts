@@ -52,7 +52,7 @@ export const DEFAULT_NODE_OPTIONS = {
   electionMs: 1000,
   snapshotEntries: 10_000,
   snapshotCatchUpEntries: 5_000,
-  snapshotLogPercent: 25,
+  snapshotLogPercent: 10,
 } as const;
 
 export interface Applied<R> {

@@ -59,7 +59,7 @@ export interface RaftOptions {
   maxBytesPerMessage?: number;
   /**
    * @default 4 MiB — committed entry bytes handed out per Ready. A restart replays the log since
-   * its snapshot (up to a quarter of the state: ~70 MB at 1M keys); in one Ready that was one
+   * its snapshot (up to a tenth of the state: ~30 MB at 1M keys); in one Ready that was one
    * synchronous apply of seconds, with no tick and no message handled, so the election waited
    * for the replay instead of running beside it.
    */

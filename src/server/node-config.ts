@@ -74,7 +74,7 @@ export const DEFAULT_NODE_CONFIG = {
   electionMs: 1000,
   snapshotEntries: 10_000,
   snapshotCatchUpEntries: 5_000,
-  snapshotLogPercent: 25,
+  snapshotLogPercent: 10,
   requestTimeoutMs: 5000,
   maxPending: 10_000,
   maxKeyBytes: 4096,
