@@ -163,7 +163,8 @@ export class RaftKvClient {
   grantLease(ttlSeconds: number, opts: leaseApi.GrantLeaseOptions = {}): Promise<leaseApi.LeaseGrant> {
     return leaseApi.grantLease(this.requester, this.nextIdempotencyKey(), ttlSeconds, opts);
   }
-  keepAliveLease(id: number, opts: { timeoutMs?: number } = {}): Promise<leaseApi.LeaseGrant> {
+  /** Renews the lease; `signal` abandons the renewal (AbortedError). */
+  keepAliveLease(id: number, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<leaseApi.LeaseGrant> {
     return leaseApi.keepAliveLease(this.requester, id, opts);
   }
   leaseTimeToLive(id: number, opts: { keys?: boolean } = {}): Promise<leaseApi.LeaseTimeToLive> {

@@ -106,6 +106,9 @@ export class LockHeldError extends RaftKvClientError {}
 /** A read or watch at a revision older than the last compaction (410 COMPACTED). */
 export class CompactedError extends RaftKvClientError {}
 
+/** The caller abandoned the request (its AbortSignal fired) before an answer; nothing was left applied by it, or OutcomeUnknownError says otherwise. */
+export class AbortedError extends RaftKvClientError {}
+
 export class OutcomeUnknownError extends RaftKvClientError {
   readonly idempotencyKey: string;
   constructor(message: string, status: number | null, idempotencyKey: string, options: { endpoint?: string; cause?: unknown } = {}) {

@@ -4,7 +4,7 @@
 // (Raft dissertation §6.3).
 import { backoffDelayMs, parseRetryAfterMs, sleep } from './backoff.js';
 import { EndpointSelector } from './endpoint-selector.js';
-import { OutcomeUnknownError, PermissionDeniedError, RaftKvClientError, TlsError, UnauthenticatedError, UnavailableError, errorFromResponse, isFinalCode, type TlsFailure } from './errors.js';
+import { AbortedError, OutcomeUnknownError, PermissionDeniedError, RaftKvClientError, TlsError, UnauthenticatedError, UnavailableError, errorFromResponse, isFinalCode, type TlsFailure } from './errors.js';
 import { CONNECT_TIMEOUT, isMarkedNotSent, type FetchLike, type ResponseHeaders } from './node-transport.js';
 
 export interface RequestSpec {
@@ -19,6 +19,8 @@ export interface RequestSpec {
   readonly passStatuses?: readonly number[];
   /** This request's total time, retries included, instead of the client's timeoutMs (a lease keepalive must not outlast its TTL). */
   readonly timeoutMs?: number;
+  /** Aborted: the attempt in flight is cut and no other starts (AbortedError, or OutcomeUnknownError for a write that may have applied). */
+  readonly signal?: AbortSignal;
 }
 
 export interface Answer {
@@ -66,7 +68,14 @@ export class Requester {
     let attempts = 0;
     const started = Date.now();
 
+    const signal = spec.signal;
+    const stopIfAborted = (): void => {
+      if (signal?.aborted !== true) return;
+      if (mayHaveApplied) throw outcomeUnknown(spec, last);
+      throw new AbortedError('ABORTED', `${spec.method} ${spec.path} was abandoned by its caller`, null, { cause: signal.reason });
+    };
     for (let attempt = 0; attempt <= o.retries; attempt++) {
+      stopIfAborted();
       const remaining = deadline - Date.now();
       if (remaining <= 0 || (attempts > 0 && remaining < MIN_RETRY_MS)) break;
       const endpoint = o.selector.next();
@@ -99,6 +108,7 @@ export class Requester {
         wasUnreachable = !sent;
         if (sent && isWrite) mayHaveApplied = true;
         last = networkError(endpoint, err, attemptMs);
+        stopIfAborted();
       }
       o.selector.noteFailure(endpoint);
       if (attempt === o.retries) break;
@@ -110,8 +120,9 @@ export class Requester {
       const goOnNow = next !== endpoint && !tried.has(next) && (wasUnreachable || isRedirect);
       const delay = goOnNow ? 0 : backoffDelayMs(backoffs++, o.backoffMs, o.maxBackoffMs, retryAfterMs);
       if (Date.now() + delay + MIN_RETRY_MS > deadline) break;
-      if (delay > 0) await sleep(delay);
+      if (delay > 0) await sleep(delay, signal);
     }
+    stopIfAborted();
 
     const cause = last;
     const endpointInfo = cause?.endpoint !== undefined ? { endpoint: cause.endpoint } : {};
@@ -142,6 +153,12 @@ export class Requester {
     // ~11 µs here and keeps a timer alive until it fires, thousands of them under load.
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${attemptMs} ms`, 'TimeoutError')), attemptMs);
+    const signal = spec.signal;
+    const onAbort = (): void => controller.abort(signal?.reason);
+    if (signal !== undefined) {
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
     try {
       const response = await this.options.fetch(endpoint + spec.path, {
         method: spec.method,
@@ -157,6 +174,7 @@ export class Requester {
       throw err;
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 }

@@ -15,6 +15,7 @@ export {
   TlsError,
   UnavailableError,
   OutcomeUnknownError,
+  AbortedError,
   LeaseExistsError,
   LockHeldError,
   CompactedError,

@@ -49,8 +49,15 @@ export async function grantLease(requester: LeaseRequester, idempotencyKey: stri
 }
 
 /** Renews the lease: its full TTL counts again from now. NotFoundError when it is gone. */
-export async function keepAliveLease(requester: LeaseRequester, id: number, opts: { timeoutMs?: number } = {}): Promise<LeaseGrant> {
-  const answer = await requester.request({ method: 'POST', path: `/v1/leases/${positiveWhole(id, 'id')}/keepalive`, body: '{}', contentType: 'application/json', ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+export async function keepAliveLease(requester: LeaseRequester, id: number, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<LeaseGrant> {
+  const answer = await requester.request({
+    method: 'POST',
+    path: `/v1/leases/${positiveWhole(id, 'id')}/keepalive`,
+    body: '{}',
+    contentType: 'application/json',
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+  });
   const b = json(answer);
   return { id: numberField(b, 'id', answer), ttlSeconds: numberField(b, 'ttlSeconds', answer) };
 }
@@ -117,7 +124,7 @@ export interface KeepLeaseOptions extends GrantLeaseOptions {
 /** What keepLease needs of the client. */
 export interface LeaseCalls {
   grantLease(ttlSeconds: number, opts?: GrantLeaseOptions): Promise<LeaseGrant>;
-  keepAliveLease(id: number, opts?: { timeoutMs?: number }): Promise<LeaseGrant>;
+  keepAliveLease(id: number, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LeaseGrant>;
   revokeLease(id: number): Promise<{ revision: number; deleted: number }>;
 }
 
@@ -137,6 +144,9 @@ export async function keepLease(calls: LeaseCalls, ttlSeconds: number, opts: Kee
   const ttlMs = granted.ttlSeconds * 1000;
   let validUntil = sentAt + ttlMs;
   let isClosed = false;
+  // Aborted by close(): a renewal in flight (which may wait up to the TTL for a node that does
+  // not answer) is cut at once instead of holding close() back.
+  const closing = new AbortController();
   let wake: (() => void) | null = null;
   let timer: NodeJS.Timeout | null = null;
   let reportLost!: (err: LeaseLostError) => void;
@@ -159,7 +169,7 @@ export async function keepLease(calls: LeaseCalls, ttlSeconds: number, opts: Kee
         return;
       }
       try {
-        await calls.keepAliveLease(id, { timeoutMs: left });
+        await calls.keepAliveLease(id, { timeoutMs: left, signal: closing.signal });
         validUntil = at + ttlMs;
         nextAt = at + ttlMs / perTtl;
       } catch (err) {
@@ -181,6 +191,7 @@ export async function keepLease(calls: LeaseCalls, ttlSeconds: number, opts: Kee
     close: async () => {
       if (isClosed) return;
       isClosed = true;
+      closing.abort();
       if (timer !== null) clearTimeout(timer);
       (wake as (() => void) | null)?.();
       await loop;

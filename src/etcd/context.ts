@@ -32,7 +32,7 @@ export interface EtcdLimits {
 
 export class EtcdContext {
   readonly memberId: string;
-  /** Lock and Campaign calls waiting in line now (each holds a listener on the store). */
+  /** Lock and Campaign calls waiting in line now (capped at maxWatchers; one line hub serves them all). */
   waiting = 0;
 
   constructor(

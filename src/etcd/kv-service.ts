@@ -10,7 +10,7 @@ import { ETCD_ERRORS } from './errors.js';
 import { unary, type CallInfo } from './handlers.js';
 import { rangeOptions, runRange, mapKvError, findRecord, type RangeRequest } from './range.js';
 import { int64, keyRange, keyText, keyValueOf, rangePrefix, type KeyValue } from './wire.js';
-import { prevRecords, readAction } from './reads.js';
+import { prevRecords, readAction, ReplyBudget } from './reads.js';
 import { runTxn, type TxnRequest } from './txn.js';
 
 export interface PutRequest {
@@ -82,7 +82,7 @@ async function put(ctx: EtcdContext, req: PutRequest, call: CallInfo): Promise<{
   const { index, revision } = await service.put(key, value, lease !== 0 ? { lease } : {}, undefined, call.deadline, call.principal?.name);
   let prev: KeyValue | null = null;
   if (req.prev_kv) {
-    const rec = await prevRecords(ctx, index, revision, call.deadline, (k) => k === key);
+    const rec = await prevRecords(ctx, index, revision, call.deadline, (k) => k === key, new ReplyBudget(ctx.parts.cfg.maxResponseBytes));
     prev = rec[0] === undefined ? null : keyValueOf(rec[0]);
   }
   return { header: ctx.header(revision), prev_kv: prev };
@@ -111,7 +111,7 @@ async function deleteRange(ctx: EtcdContext, req: DeleteRangeRequest, call: Call
   let prevKvs: KeyValue[] = [];
   if (req.prev_kv && deleted > 0) {
     const inRange = r.type === 'key' ? (k: string) => k === r.key : (k: string) => compareKeys(k, r.start) >= 0 && (r.end === null || compareKeys(k, r.end) < 0);
-    prevKvs = (await prevRecords(ctx, index, revision, call.deadline, inRange)).map((rec) => keyValueOf(rec));
+    prevKvs = (await prevRecords(ctx, index, revision, call.deadline, inRange, new ReplyBudget(ctx.parts.cfg.maxResponseBytes))).map((rec) => keyValueOf(rec));
   }
   return { header: ctx.header(revision), deleted, prev_kvs: prevKvs };
 }

@@ -8,6 +8,7 @@ import type { ServerUnaryCall, ServerWritableStream, UntypedServiceImplementatio
 import { status } from '@grpc/grpc-js';
 import type { Principal } from '../server/auth.js';
 import { ApiError } from '../server/errors.js';
+import { lineHubOf } from '../server/lock-lines.js';
 import { contend, lineLeader, proclaimValue, releaseKey, type Contender } from '../server/locks.js';
 import type { EtcdContext, ResponseHeader } from './context.js';
 import { ETCD_ERRORS, EtcdError, toServiceError } from './errors.js';
@@ -55,7 +56,7 @@ function waiting<Req, Res>(ctx: EtcdContext, handle: (req: Req, principal: Princ
       callback(toServiceError(err));
       return;
     }
-    // Each waiting call holds a listener on the store: as many as the node serves watches.
+    // Waiting calls are capped as the node's watches are (each costs a place in its line hub).
     if (ctx.waiting >= ctx.limits.maxWatchers) {
       callback(toServiceError(ETCD_ERRORS.tooManyRequests()));
       return;
@@ -160,23 +161,17 @@ export function electionService(ctx: EtcdContext): UntypedServiceImplementation 
       const kv = ctx.parts.kv;
       let last = '';
       let isBlocked = false;
-      let isScheduled = false;
       let isOpen = true;
-      const send = (): void => {
-        isScheduled = false;
+      const send = (leader: Contender | undefined = lineLeader(kv, name)): void => {
         if (!isOpen || isBlocked) return;
-        const leader = lineLeader(kv, name);
         if (leader === undefined) return;
         const text = `${leader.key}\0${leader.revision}\0${leader.modRevision}`;
         if (text === last) return;
         last = text;
         isBlocked = !call.write({ header: ctx.header(), kv: kvOf(leader) });
       };
-      const unsubscribe = kv.onChange(() => {
-        if (isScheduled) return;
-        isScheduled = true;
-        setImmediate(send);
-      });
+      // One store listener for every observer and waiter of the node (lock-lines.ts), told after apply.
+      const unsubscribe = lineHubOf(kv).observe(name, (leader) => send(leader));
       const close = (): void => {
         if (!isOpen) return;
         isOpen = false;

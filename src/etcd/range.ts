@@ -119,11 +119,21 @@ export function runRange(kv: KvStateMachine, o: RangeOptions, maxBytes: number):
   let bytes = 0;
   const kvs: KeyValue[] = [];
   for (const rec of items) {
-    bytes += rec.key.length * 3 + (o.keysOnly ? 0 : rec.valueLength) + 40;
-    if (bytes > maxBytes) throw new EtcdError(status.RESOURCE_EXHAUSTED, `raftkv: the range's answer would pass --max-response-bytes (${maxBytes}); ask for fewer keys (limit) or keys_only`);
+    bytes += kvReplyBytes(rec, o.keysOnly);
+    if (bytes > maxBytes) throw replyTooLarge(`the range's answer would pass --max-response-bytes (${maxBytes}); ask for fewer keys (limit) or keys_only`);
     kvs.push(keyValueOf(rec, o.keysOnly));
   }
   return { kvs, more, count };
+}
+
+/** What one record adds to an answer at most: its key (UTF-8), its value unless keys-only, the fields around them. */
+export function kvReplyBytes(rec: StoredRecord, keysOnly = false): number {
+  return rec.key.length * 3 + (keysOnly ? 0 : rec.valueLength) + 40;
+}
+
+/** An answer over --max-response-bytes, refused before it is built (an oversized Range's error). */
+export function replyTooLarge(why: string): EtcdError {
+  return new EtcdError(status.RESOURCE_EXHAUSTED, `raftkv: ${why}`);
 }
 
 function sortKey(target: RangeOptions['sortTarget']): (a: StoredRecord, b: StoredRecord) => number {

@@ -13,7 +13,7 @@ import type { EtcdContext, ResponseHeader } from './context.js';
 import { ETCD_ERRORS, EtcdError } from './errors.js';
 import type { CallInfo } from './handlers.js';
 import type { DeleteRangeRequest, PutRequest } from './kv-service.js';
-import { prevRecords, readAction, withDeadline } from './reads.js';
+import { prevRecords, readAction, ReplyBudget, withDeadline } from './reads.js';
 import { mapKvError, rangeOptions, runRange, type RangeOptions, type RangeRequest } from './range.js';
 import { int64, keyRange, keyText, keyValueOf, rangePrefix, type KeyRange, type KeyValue } from './wire.js';
 
@@ -178,24 +178,29 @@ export async function runTxn(ctx: EtcdContext, req: TxnRequest, call: CallInfo):
   if (node.appliedIndex < result.index) await withDeadline(node.waitApplied(result.index), call.deadline);
   const header = ctx.header(result.revision);
   const responses: ResponseOp[] = [];
+  // One limit for the whole answer: its ranges and previous values together.
+  const budget = new ReplyBudget(cfg.maxResponseBytes);
   for (const p of plan) {
     switch (p.kind) {
       case 'read': {
         const o = p.options.revision > 0 ? p.options : { ...p.options, revision: result.revision };
-        responses.push({ response_range: { header, ...runRange(kv, o, cfg.maxResponseBytes) } });
+        const answer = runRange(kv, o, budget.left);
+        budget.spendKvs(answer.kvs, "the transaction's answer");
+        responses.push({ response_range: { header, ...answer } });
         break;
       }
       case 'get': {
         const got = result.responses[p.commandIndex] as KvTxnResponse | undefined;
         const rec = got?.type === 'get' ? got.record : null;
         const o = p.options;
+        if (rec !== null && !o.countOnly) budget.spend(rec.key.length * 3 + (o.keysOnly ? 0 : rec.value.byteLength) + 40, "the transaction's answer");
         responses.push({ response_range: { header, kvs: rec === null || o.countOnly ? [] : [keyValueOf(rec, o.keysOnly)], more: false, count: rec === null ? 0 : 1 } });
         break;
       }
       case 'put': {
         let prev: KeyValue | null = null;
         if (p.prevKv) {
-          const recs = await prevRecords(ctx, result.index, result.revision, call.deadline, (k) => k === p.key);
+          const recs = await prevRecords(ctx, result.index, result.revision, call.deadline, (k) => k === p.key, budget);
           prev = recs[0] === undefined ? null : keyValueOf(recs[0]);
         }
         responses.push({ response_put: { header, prev_kv: prev } });
@@ -208,7 +213,7 @@ export async function runTxn(ctx: EtcdContext, req: TxnRequest, call: CallInfo):
         if (p.prevKv && deleted > 0) {
           const r = p.range;
           const includes = r.type === 'key' ? (k: string) => k === r.key : (k: string) => compareKeys(k, r.start) >= 0 && (r.end === null || compareKeys(k, r.end) < 0);
-          prevKvs = (await prevRecords(ctx, result.index, result.revision, call.deadline, includes)).map((rec) => keyValueOf(rec));
+          prevKvs = (await prevRecords(ctx, result.index, result.revision, call.deadline, includes, budget)).map((rec) => keyValueOf(rec));
         }
         responses.push({ response_delete_range: { header, deleted, prev_kvs: prevKvs } });
         break;

@@ -16,7 +16,13 @@
 //      gone, and the client learns it (404) instead of believing in a lease about to vanish.
 // Expiry is proposed a bounded number of leases per tick, so a mass expiry is no proposal storm;
 // a proposal that fails leaves the lease expired, and a later tick proposes it again.
+//
+// Cost on the leader: the deadlines sit in a heap by (deadline, id), so a tick looks only at what
+// is due and a keepalive pushes one entry. The apply loop reports each lease grant and revoke
+// (noteApplied), so a grant costs O(log L), not a listing of every lease; only a change it was
+// not told of (a snapshot installed, a new term) makes the keeper list the store's leases again.
 import type { KvResult, KvStateMachine, LeaseRevokeCommand } from '../kv/index.js';
+import { DeadlineHeap } from './deadline-heap.js';
 import { ApiError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -72,8 +78,10 @@ export class LeaseKeeper {
   private readonly revoking = new Set<number>();
   /** The store's leaseVersion the deadlines were last reconciled with. */
   private seenVersion = -1;
-  /** No deadline (outside `revoking`) is earlier: ticks before it need not scan. */
-  private earliest = Number.POSITIVE_INFINITY;
+  /** Every deadline in `deadlines` (and stale ones, dropped as they surface), earliest first. */
+  private readonly heap = new DeadlineHeap();
+  /** Lease changes applied since `seenVersion`, in order: a granted id, or minus a revoked one. */
+  private noted: number[] = [];
   private readonly now: () => number;
   private readonly maxPerTick: number;
   private readonly proposalTimeoutMs: number;
@@ -113,8 +121,19 @@ export class LeaseKeeper {
       // Rules 2 and 4: a new leadership starts from nothing, and gives every lease a full TTL.
       this.reset(l.term);
     }
-    if (this.options.leases.leaseVersion !== this.seenVersion) this.reconcile();
+    if (this.options.leases.leaseVersion !== this.seenVersion) this.catchUp();
     return true;
+  }
+
+  /**
+   * The apply loop hands over every applied result; a lease grant or revoke is noted for the next
+   * sync (nothing else is done inside apply). Ignored while this node decides nothing: becoming
+   * the deciding leader lists every lease anyway.
+   */
+  noteApplied(result: KvResult | undefined): void {
+    if (this.term === null || result === undefined) return;
+    if (result.type === 'leaseGrant') this.noted.push(result.id);
+    else if (result.type === 'leaseRevoke') this.noted.push(-result.id);
   }
 
   /**
@@ -124,19 +143,18 @@ export class LeaseKeeper {
   tick(): void {
     if (!this.sync()) return;
     const t = this.now();
-    if (t < this.earliest) return;
-    const due: [number, number][] = [];
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const [id, deadline] of this.deadlines) {
-      if (this.revoking.has(id)) continue;
-      if (deadline <= t) due.push([id, deadline]);
-      if (deadline < earliest) earliest = deadline;
+    let room = this.maxPerTick - this.revoking.size;
+    const heap = this.heap;
+    while (room > 0 && heap.earliest <= t) {
+      const deadline = heap.earliest;
+      const id = heap.earliestId!;
+      heap.pop();
+      // A stale entry (renewed since, or gone), or one whose revoke is in flight (pushed again
+      // if that proposal fails).
+      if (this.deadlines.get(id) !== deadline || this.revoking.has(id)) continue;
+      this.expire(id, t);
+      room--;
     }
-    this.earliest = earliest;
-    const room = this.maxPerTick - this.revoking.size;
-    if (room <= 0 || due.length === 0) return;
-    due.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-    for (const [id] of due.slice(0, room)) this.expire(id, t);
   }
 
   /**
@@ -164,7 +182,7 @@ export class LeaseKeeper {
     // renewal arrived in time. Only ever later: at worst a lease outlives its TTL, never the reverse.
     const held = this.deadlines.get(id);
     const ttl = this.options.leases.leaseTtlSeconds(id);
-    if (held !== undefined && ttl !== null) this.deadlines.set(id, Math.max(held, arrived + ttl * 1000));
+    if (held !== undefined && ttl !== null) this.extend(id, arrived + ttl * 1000);
     return term;
   }
 
@@ -173,7 +191,7 @@ export class LeaseKeeper {
     if (!this.sync() || this.term !== term) throw new ApiError('NO_LEADER', 'this node stopped leading while confirming the keepalive; retry');
     const granted = this.options.leases.leaseTtlSeconds(id);
     if (granted === null || this.revoking.has(id)) throw leaseNotFound(id);
-    this.deadlines.set(id, Math.max(this.deadlines.get(id) ?? 0, this.now() + granted * 1000));
+    this.extend(id, this.now() + granted * 1000);
     this.stats.keepalives++;
     return { id, ttlSeconds: granted };
   }
@@ -194,6 +212,11 @@ export class LeaseKeeper {
     return this.deadlines.size;
   }
 
+  /** Entries in the deadline heap, stale ones included (tests: bounded by about twice `tracked`). */
+  get scheduled(): number {
+    return this.heap.size;
+  }
+
   private checkAlive(id: number, t: number): void {
     const deadline = this.deadlines.get(id);
     if (this.revoking.has(id) || (deadline !== undefined && deadline <= t)) {
@@ -203,16 +226,46 @@ export class LeaseKeeper {
 
   private reset(term: number | null): void {
     this.deadlines.clear();
-    this.earliest = Number.POSITIVE_INFINITY;
+    this.heap.clear();
+    this.noted = [];
     this.term = term;
     this.seenVersion = -1;
     if (term === null) return;
     const t = this.now();
     for (const id of this.options.leases.leaseIds()) {
       const ttl = this.options.leases.leaseTtlSeconds(id);
-      if (ttl !== null) this.setDeadline(id, t + ttl * 1000);
+      if (ttl !== null) this.deadlines.set(id, t + ttl * 1000);
     }
+    this.heap.rebuild(this.deadlines);
     this.seenVersion = this.options.leases.leaseVersion;
+  }
+
+  /**
+   * Follows the store's leases from the changes noted since the last sync when they account for
+   * every change (the store's leaseVersion moved by exactly as many, and as many leases are held
+   * as the store has); lists them all otherwise.
+   */
+  private catchUp(): void {
+    const store = this.options.leases;
+    const noted = this.noted;
+    this.noted = [];
+    if (this.seenVersion >= 0 && store.leaseVersion - this.seenVersion === noted.length) {
+      const t = this.now();
+      for (const n of noted) {
+        if (n < 0) {
+          this.deadlines.delete(-n);
+          continue;
+        }
+        // A grant counts from when this leader sees it; a replayed grant's note only ever extends.
+        const ttl = store.leaseTtlSeconds(n);
+        if (ttl !== null) this.extend(n, t + ttl * 1000);
+      }
+      if (this.deadlines.size === store.leaseCount) {
+        this.seenVersion = store.leaseVersion;
+        return;
+      }
+    }
+    this.reconcile();
   }
 
   /** A lease granted while this node leads gets its TTL from when it is first seen; revoked ones go. */
@@ -230,9 +283,21 @@ export class LeaseKeeper {
     this.seenVersion = store.leaseVersion;
   }
 
+  /** Moves a lease's deadline later (never earlier), or gives it one. */
+  private extend(id: number, deadline: number): void {
+    const held = this.deadlines.get(id);
+    if (held === undefined || deadline > held) this.setDeadline(id, deadline);
+  }
+
   private setDeadline(id: number, deadline: number): void {
     this.deadlines.set(id, deadline);
-    if (deadline < this.earliest) this.earliest = deadline;
+    this.heap.push(deadline, id);
+    // Renewals leave stale entries behind; past twice the live ones, shed them in one pass.
+    if (this.heap.size > 2 * this.deadlines.size + 1024) this.heap.rebuild(this.liveDeadlines());
+  }
+
+  private *liveDeadlines(): Iterable<readonly [number, number]> {
+    for (const entry of this.deadlines) if (!this.revoking.has(entry[0])) yield entry;
   }
 
   private expire(id: number, t: number): void {
@@ -251,7 +316,7 @@ export class LeaseKeeper {
         this.revoking.delete(id);
         // Still here (the proposal failed) and still ours: due again at the next tick.
         const deadline = this.deadlines.get(id);
-        if (deadline !== undefined && this.term === term && deadline < this.earliest) this.earliest = deadline;
+        if (deadline !== undefined && this.term === term) this.heap.push(deadline, id);
       });
   }
 }

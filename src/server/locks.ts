@@ -9,7 +9,7 @@
 // Any node answers from its own applied state: once it has applied the contender's key, every
 // key created before it is applied too, and keys created later can only come after it in line,
 // so "no earlier key left" is a fact that no later write can undo. Waiting costs a check per
-// applied change under the name, not a poll.
+// applied change under the name, not a poll, and one store listener for all waiters (lock-lines.ts).
 import type { ServerResponse } from 'node:http';
 import { valueToJson, type KvRecord, type StoredRecord, type KvResult, type KvStateMachine, type TxnCommand } from '../kv/index.js';
 import { prefixSuccessor } from './access.js';
@@ -18,11 +18,14 @@ import type { ParsedRequest } from './api-types.js';
 import { replyOrError, allowParams, decodeKey, expectMethod, fields, parseJson, revisionHeader, type Reply } from './http-util.js';
 import { encodeChecked, settle, unexpected } from './kv-backend.js';
 import type { CommandWriter } from './coordination.js';
+import { lineHubOf } from './lock-lines.js';
 
 export interface LockRoutesOptions {
   readonly service: CommandWriter;
   readonly kv: KvStateMachine;
   readonly maxKeyBytes: number;
+  /** Lock and campaign requests that may wait in line on this node at once; more answer 503 OVERLOADED. @default 10000 */
+  readonly maxWaiters?: number;
 }
 
 /** A contender's place in line under a name. */
@@ -41,6 +44,8 @@ const encoder = new TextEncoder();
 
 /** Observers of elections one node serves at most (each is one connection and one small state). */
 export const MAX_OBSERVERS = 10_000;
+/** Lock and campaign requests waiting on one node at most by default (each one connection, a timer, a place in the line hub). */
+export const MAX_WAITERS = 10_000;
 /** An idle observe stream hears a comment this often, well inside the server's 70 s idle cut. */
 const OBSERVE_KEEPALIVE_MS = 15_000;
 
@@ -52,6 +57,19 @@ export interface LockRoutes {
 
 export function lockRoutes(options: LockRoutesOptions): LockRoutes {
   const observers = new Set<Observer>();
+  const maxWaiters = options.maxWaiters ?? MAX_WAITERS;
+  let waiting = 0;
+  /** Waits in line, counted against --max-waiters; beyond it 503 OVERLOADED, before any key is written. */
+  const acquireCounted = async (r: ParsedRequest, name: string, kind: 'lock' | 'election'): Promise<Reply> => {
+    if (r.query.get('wait') === 'false') return acquire(options, r, name, kind);
+    if (waiting >= maxWaiters) throw new ApiError('OVERLOADED', `this node has ${maxWaiters} lock and campaign requests waiting already; retry later or through another node`);
+    waiting++;
+    try {
+      return await acquire(options, r, name, kind);
+    } finally {
+      waiting--;
+    }
+  };
   const routes = ((r: ParsedRequest): Promise<Reply> | null => {
     const m = /^\/v1\/(locks|elections)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
     if (m === null) return null;
@@ -63,14 +81,14 @@ export function lockRoutes(options: LockRoutesOptions): LockRoutes {
       if (kind === 'locks') {
         if (rest === undefined) {
           expectMethod(r.method, ['POST']);
-          return acquire(options, r, name, 'lock');
+          return acquireCounted(r, name, 'lock');
         }
         expectMethod(r.method, ['DELETE']);
         return release(options, r, name, rest);
       }
       if (rest === 'campaign') {
         expectMethod(r.method, ['POST']);
-        return acquire(options, r, name, 'election');
+        return acquireCounted(r, name, 'election');
       }
       if (rest === 'proclaim') {
         expectMethod(r.method, ['POST']);
@@ -114,21 +132,15 @@ function observe(kv: KvStateMachine, name: string, res: ServerResponse, headers:
   res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close' });
   let last = '';
   let isBlocked = false;
-  let isScheduled = false;
-  const send = (): void => {
-    isScheduled = false;
+  const send = (leader: Contender | undefined = lineLeader(kv, name)): void => {
     if (isBlocked || res.destroyed) return;
-    const leader = lineLeader(kv, name);
     const text = leader === undefined ? '{"leader":null}' : JSON.stringify(contenderJson(leader));
     if (text === last) return;
     last = text;
     isBlocked = !res.write(`id: ${kv.revision}\ndata: ${text}\n\n`);
   };
-  const unsubscribe = kv.onChange(() => {
-    if (isScheduled) return;
-    isScheduled = true;
-    setImmediate(send);
-  });
+  // Told after apply (never inside it) whenever something under NAME/ changed.
+  const unsubscribe = lineHubOf(kv).observe(name, (leader) => send(leader));
   const keepAlive = setInterval(() => {
     if (!isBlocked) isBlocked = !res.write(': keep-alive\n\n');
   }, OBSERVE_KEEPALIVE_MS);
@@ -148,7 +160,6 @@ function observe(kv: KvStateMachine, name: string, res: ServerResponse, headers:
   send();
 }
 
-/** The keys under `NAME/` in order of creation: the line. */
 /**
  * The first in line under a name: the key with the smallest createRevision among all of them (no
  * limit: a list cut at N keys in key order could miss the true first and crown a second holder),
@@ -255,36 +266,30 @@ type WaitOutcome = { type: 'first'; me: Contender } | { type: 'behind'; holder: 
 
 /** Resolves once `key` (created at `mine`) is first in line, gone, or the deadline passes. */
 function waitFirst(kv: KvStateMachine, name: string, key: string, mine: number, deadline: number, signal?: AbortSignal): Promise<WaitOutcome> {
-  const check = (): WaitOutcome => {
+  const check = (leader: Contender | undefined = lineLeader(kv, name)): WaitOutcome => {
     const rec = kv.get(key);
     if (rec === null || rec.createRevision !== mine) return { type: 'lost' };
-    const leader = lineLeader(kv, name)!;
-    return leader.key === key ? { type: 'first', me: contenderOf(rec) } : { type: 'behind', holder: leader };
+    return leader!.key === key ? { type: 'first', me: contenderOf(rec) } : { type: 'behind', holder: leader! };
   };
   const first = check();
   if (first.type !== 'behind' || Date.now() >= deadline || signal?.aborted === true) return Promise.resolve(first);
   return new Promise<WaitOutcome>((resolve) => {
-    let scheduled = false;
     let done = false;
     const finish = (o: WaitOutcome): void => {
       if (done) return;
       done = true;
-      unsubscribe();
+      cancel();
       if (timer !== null) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       resolve(o);
     };
     const onAbort = (): void => finish(check());
     signal?.addEventListener('abort', onAbort);
-    const unsubscribe = kv.onChange(() => {
-      if (scheduled) return;
-      scheduled = true;
-      // Not inside apply: after it, once per turn of the event loop.
-      setImmediate(() => {
-        scheduled = false;
-        const o = check();
-        if (o.type !== 'behind') finish(o);
-      });
+    // Told (after apply, never inside it) when this key changed or is first in line: one store
+    // listener for all waiters of the node (lock-lines.ts), not one each.
+    const cancel = lineHubOf(kv).wait(name, key, (leader) => {
+      const o = check(leader);
+      if (o.type !== 'behind') finish(o);
     });
     // Past 2^31 - 1 ms a timer fires at once: a wait that long (Infinity) ends by its signal only.
     const ms = deadline - Date.now();

@@ -74,8 +74,14 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
   onAddressesChanged: (() => void) | null = null;
   /** Called once the cluster id is known (applied or restored). */
   onClusterId: ((clusterId: string) => void) | null = null;
+  private appliedListener: ((result: unknown) => void) | null = null;
 
   constructor(readonly inner: StateMachine<R>) {}
+
+  /** `listener` hears each result the inner machine applies (the lease keeper follows grants and revokes by it); it must not throw. */
+  onApplied(listener: (result: R) => void): void {
+    this.appliedListener = listener as (result: unknown) => void;
+  }
 
   get clusterId(): string | null {
     return this.id;
@@ -86,7 +92,9 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
       this.applyRecord(entry.data);
       return undefined;
     }
-    return this.inner.apply(entry);
+    const result = this.inner.apply(entry);
+    if (this.appliedListener !== null) this.appliedListener(result);
+    return result;
   }
 
   private applyRecord(data: Uint8Array): void {

@@ -324,6 +324,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const locks = lockRoutes({ service, kv: kvStateMachine, maxKeyBytes: cfg.maxKeyBytes });
     undo.push(() => locks.close());
     const leases = setUpLeases({ node: started, service, kv: kvStateMachine, registry, electionMs: cfg.electionMs, maxResponseBytes: cfg.maxResponseBytes, requestTimeoutMs: cfg.requestTimeoutMs, logger });
+    sm.onApplied((result) => leases.keeper.noteApplied(result));
     const backups = backupRoute({ nodeId: cfg.id, dataDir: cfg.dataDir, node: started, readBarrier: (deadline) => service.readBarrier('linearizable', deadline), clusterId: () => sm.clusterId, logger });
     const startedAt = Date.now();
     uiState = () => localUiState(started, service, requestStats, startedAt);

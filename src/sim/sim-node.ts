@@ -213,6 +213,8 @@ export class SimNode {
       },
       now: () => this.host.now,
     });
+    const keeper = this.keeper;
+    sm.onApplied = (result) => keeper.noteApplied(result);
     if (isRestart) this.host.invariants.restart(this.slot, core, state.hardState, state.entries);
     else this.host.invariants.started(this.slot, this.id, state.hardState, core.lastIndex);
   }

@@ -43,6 +43,8 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
   /** Non-empty normal entries applied: the "commands" a client sees. */
   commands = 0;
   private kv = new KvStateMachine(SIM_KV_OPTIONS);
+  /** Hears each applied result (the node's lease keeper follows grants and revokes by it, as in `raftkv serve`). */
+  onApplied: ((result: KvResult | undefined) => void) | null = null;
 
   /** The store, for reads and checks. */
   get store(): KvStateMachine {
@@ -71,6 +73,7 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
     }
     this.hash = h;
     if (entry.type === 'normal' && entry.data.length > 0) this.commands++;
+    if (this.onApplied !== null) this.onApplied(result);
     return result;
   }
 

@@ -19,12 +19,28 @@ class World {
   readonly held: (() => void)[] = [];
   confirm: () => Promise<void> = async () => undefined;
   readonly keeper: LeaseKeeper;
+  /** Times the keeper listed every lease of the store (what a grant must not cost). */
+  listings = 0;
 
-  constructor(maxRevokesPerTick = 16) {
+  /** notes: the apply loop tells the keeper of each result, as `raftkv serve` and the simulator do. */
+  constructor(maxRevokesPerTick = 16, private readonly notes = true) {
+    const sm = this.sm;
     this.keeper = new LeaseKeeper({
       leadership: () => this.leadership,
       confirmLeadership: () => this.confirm(),
-      leases: this.sm,
+      leases: {
+        leaseIds: () => {
+          this.listings++;
+          return sm.leaseIds();
+        },
+        leaseTtlSeconds: (id) => sm.leaseTtlSeconds(id),
+        get leaseVersion() {
+          return sm.leaseVersion;
+        },
+        get leaseCount() {
+          return sm.leaseCount;
+        },
+      },
       now: () => this.t,
       maxRevokesPerTick,
       propose: (cmd) => {
@@ -37,7 +53,9 @@ class World {
   }
 
   apply(cmd: UntimedCommand): KvResult | undefined {
-    return this.sm.apply({ index: ++this.index, term: 1, type: 'normal', data: encodeCommand({ time: this.t, ...cmd } as Command) });
+    const result = this.sm.apply({ index: ++this.index, term: 1, type: 'normal', data: encodeCommand({ time: this.t, ...cmd } as Command) });
+    if (this.notes) this.keeper.noteApplied(result);
+    return result;
   }
 
   grant(id: number, ttlSeconds: number): void {
@@ -220,4 +238,109 @@ test('a revoke applied by a client drops the deadline; a restore (snapshot) is r
   assert.equal(w.keeper.tracked, 1);
   assert.equal(w.keeper.remainingMs(3), 5000);
   assert.equal(w.keeper.remainingMs(2), null);
+});
+
+test('a grant costs the leader no listing of every lease: 20,000 grants, the store\'s leases listed once (when it began deciding)', async () => {
+  const w = new World();
+  w.keeper.sync();
+  const before = w.listings;
+  for (let id = 1; id <= 20_000; id++) w.grant(id * 7919, 10 + (id % 50));
+  assert.equal(w.listings - before, 0, 'each grant is followed from its applied result');
+  assert.equal(w.keeper.tracked, 20_000);
+  // A snapshot installed over the store is a change nobody reported: listed once, then followed again.
+  const snap = w.sm.snapshot();
+  w.sm.restore(snap);
+  w.keeper.sync();
+  assert.equal(w.listings - before, 1);
+  w.grant(1, 10);
+  assert.equal(w.listings - before, 1);
+  assert.equal(w.keeper.tracked, 20_001);
+});
+
+/** A seeded generator (mulberry32): the scenario replays exactly. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * 5,000 leases granted, renewed and revoked at random over 60 s of ticks; returns each tick's
+ * expiry proposals. The model beside it says what they must be: per tick, the leases past their
+ * deadline (grant or last renewal + TTL), earliest first and by id at equal deadlines, at most
+ * maxRevokesPerTick of them.
+ */
+async function churn(notes: boolean, seed: number): Promise<{ got: number[][]; want: number[][] }> {
+  const w = new World(16, notes);
+  const rand = seeded(seed);
+  const model = new Map<number, { deadline: number; ttl: number }>();
+  const ids = Array.from({ length: 5000 }, (_, i) => 1 + i * 104_729);
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  let next = 0;
+  const got: number[][] = [];
+  const want: number[][] = [];
+  for (let step = 0; step < 600; step++) {
+    for (let k = 0; k < 12 && next < ids.length; k++) {
+      const id = ids[next++]!;
+      const ttl = 1 + Math.floor(rand() * 20);
+      w.grant(id, ttl);
+      model.set(id, { deadline: w.t + ttl * 1000, ttl });
+    }
+    const live = [...model.keys()];
+    for (let k = 0; k < 25 && live.length > 0; k++) {
+      const id = live[Math.floor(rand() * live.length)]!;
+      const m = model.get(id)!;
+      if (m.deadline <= w.t) continue; // past its deadline: no renewal (the keeper refuses it too)
+      const term = w.keeper.beginKeepAlive(id);
+      w.keeper.finishKeepAlive(id, term);
+      m.deadline = Math.max(m.deadline, w.t + m.ttl * 1000);
+    }
+    for (let k = 0; k < 2 && live.length > 0; k++) {
+      const id = live[Math.floor(rand() * live.length)]!;
+      if (!model.has(id) || model.get(id)!.deadline <= w.t) continue;
+      assert.equal(w.apply({ type: 'leaseRevoke', id })?.type, 'leaseRevoke');
+      model.delete(id);
+    }
+    const proposedBefore = w.proposed.length;
+    await w.advance(100);
+    got.push(w.proposed.slice(proposedBefore).map((c) => c.id));
+    const due = [...model].filter(([, m]) => m.deadline <= w.t).sort((a, b) => a[1].deadline - b[1].deadline || a[0] - b[0]).slice(0, 16);
+    for (const [id] of due) model.delete(id);
+    want.push(due.map(([id]) => id));
+  }
+  return { got, want };
+}
+
+test('5,000 leases under churn expire in the same order as before: per tick the earliest deadlines first, by id at ties, 16 at most', async () => {
+  const noted = await churn(true, 2024);
+  assert.deepEqual(noted.got, noted.want);
+  assert.ok(noted.want.flat().length > 1000, `the scenario expires many leases (${noted.want.flat().length})`);
+  assert.ok(noted.want.some((t) => t.length === 16), 'and reaches the per-tick bound');
+  // Without the apply loop's notes (every change found by listing the store): the same proposals.
+  const listed = await churn(false, 2024);
+  assert.deepEqual(listed.got, noted.got);
+});
+
+test('renewals leave no unbounded trail: 200,000 keepalives on a few leases, and expiry still exact', async () => {
+  const w = new World();
+  for (let id = 1; id <= 4; id++) w.grant(id, 5);
+  for (let i = 0; i < 200_000; i++) {
+    const id = 1 + (i % 3); // lease 4 is never renewed
+    const term = w.keeper.beginKeepAlive(id);
+    w.keeper.finishKeepAlive(id, term);
+    if (i % 50_000 === 0) w.t += 1000;
+    assert.ok(w.keeper.scheduled <= 2 * w.keeper.tracked + 1025, `heap entries ${w.keeper.scheduled}`);
+  }
+  await w.advance(2000); // 5 s after lease 4's grant
+  assert.deepEqual(w.proposed.map((c) => c.id), [4]);
+  await w.advance(10_000);
+  assert.deepEqual(w.proposed.map((c) => c.id), [4, 1, 2, 3]);
 });
