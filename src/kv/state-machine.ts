@@ -658,7 +658,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     // Keys a delete range of the branch removes are not answered by a later range: the walk
     // skips them (a put that re-creates one is counted with the puts).
     const deletedRanges: { start: string; end: string | null }[] = [];
-    const isInDeletedRange = (key: string): boolean => deletedRanges.some((d) => compareKeys(key, d.start) >= 0 && (d.end === null || compareKeys(key, d.end) < 0));
+    /** The deleted range holding `key`, if any. */
+    const deletedRangeOf = (key: string): { start: string; end: string | null } | undefined =>
+      deletedRanges.find((d) => compareKeys(key, d.start) >= 0 && (d.end === null || compareKeys(key, d.end) < 0));
     for (const op of ops) {
       switch (op.type) {
         case 'deleteRange':
@@ -687,13 +689,24 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
           let take = op.limit;
           for (const k of deleted) if (k.startsWith(prefix)) take++;
           if (bound > limit) return true;
-          this.forEachRecord(prefix, (key, rec) => {
-            if (take <= 0 || !key.startsWith(prefix)) return false;
-            if (deletedRanges.length > 0 && isInDeletedRange(key)) return true;
-            take--;
-            bound += this.recordJsonSize(rec) + 1;
-            return bound <= limit;
-          });
+          // A key in a deleted range is skipped by jumping to the range's end: the walk costs the
+          // keys it counts, not the keys the branch deletes.
+          let from: string | null = prefix;
+          while (from !== null && bound <= limit) {
+            let next: string | null = null;
+            this.forEachRecord(from, (key, rec) => {
+              if (take <= 0 || !key.startsWith(prefix)) return false;
+              const deleted = deletedRanges.length > 0 ? deletedRangeOf(key) : undefined;
+              if (deleted !== undefined) {
+                next = deleted.end;
+                return false;
+              }
+              take--;
+              bound += this.recordJsonSize(rec) + 1;
+              return bound <= limit;
+            });
+            from = next;
+          }
           break;
         }
       }
