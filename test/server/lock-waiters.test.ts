@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KvStateMachine, encodeCommand, type Command, type KvResult } from '../../src/kv/index.js';
-import type { ParsedRequest } from '../../src/server/api-types.js';
 import { lockRoutes } from '../../src/server/locks.js';
 import { lineHubOf } from '../../src/server/lock-lines.js';
 import type { Reply } from '../../src/server/http-util.js';
+import { routeCaller } from './lock-route-helper.js';
 
 interface Store {
   kv: KvStateMachine;
@@ -37,20 +37,7 @@ function store(maxWaiters?: number): Store {
   let time = 1;
   const applyBytes = (data: Uint8Array): KvResult => kv.apply({ index: ++index, term: 1, type: 'normal', data })!;
   const routes = lockRoutes({ service: { write: async (data) => applyBytes(data) }, kv, maxKeyBytes: 4096, ...(maxWaiters === undefined ? {} : { maxWaiters }) });
-  const route = (method: string, path: string, body?: unknown, query = '', timeoutMs = 60_000): Promise<Reply> => {
-    const r: ParsedRequest = {
-      method,
-      path,
-      query: new URLSearchParams(query),
-      headers: {},
-      body: body === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(body)),
-      deadline: Date.now() + timeoutMs,
-      principal: null,
-    };
-    const reply = routes(r);
-    assert.ok(reply !== null);
-    return reply;
-  };
+  const route = routeCaller(routes, 60_000);
   return { kv, apply: (cmd) => applyBytes(encodeCommand({ ...cmd, time: time++ } as Command)), route, listeners: () => listeners };
 }
 

@@ -6,29 +6,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KvStateMachine, encodeCommand, type Command, type KvResult } from '../../src/kv/index.js';
-import type { ParsedRequest } from '../../src/server/api-types.js';
 import { lockRoutes } from '../../src/server/locks.js';
 import type { Reply } from '../../src/server/http-util.js';
+import { routeCaller } from './lock-route-helper.js';
 
 function store(): { kv: KvStateMachine; apply: (cmd: Command) => KvResult; route: (method: string, path: string, body?: unknown, query?: string, timeoutMs?: number) => Promise<Reply> } {
   const kv = new KvStateMachine();
   let index = 0;
   const applyBytes = (data: Uint8Array): KvResult => kv.apply({ index: ++index, term: 1, type: 'normal', data })!;
   const routes = lockRoutes({ service: { write: async (data) => applyBytes(data) }, kv, maxKeyBytes: 4096 });
-  const route = (method: string, path: string, body?: unknown, query = '', timeoutMs = 2000): Promise<Reply> => {
-    const r: ParsedRequest = {
-      method,
-      path,
-      query: new URLSearchParams(query),
-      headers: {},
-      body: body === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(body)),
-      deadline: Date.now() + timeoutMs,
-      principal: null,
-    };
-    const reply = routes(r);
-    assert.ok(reply !== null, `${method} ${path} is a lock route`);
-    return reply;
-  };
+  const route = routeCaller(routes, 2000);
   return { kv, apply: (cmd) => applyBytes(encodeCommand(cmd)), route };
 }
 
