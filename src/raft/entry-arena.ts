@@ -9,6 +9,8 @@
 // a message or Ready still holding a compacted entry stays correct.
 import type { Entry } from './types.js';
 
+const NO_DATA = new Uint8Array(0);
+
 /** @default 1 MiB: a few thousand small entries per ArrayBuffer. */
 export const DEFAULT_ARENA_SLAB_BYTES = 1024 * 1024;
 
@@ -19,7 +21,7 @@ export interface EntryArenaStats {
   readonly entriesCopied: number;
   /** Entries large enough to get a right-sized buffer of their own. */
   readonly entriesCopiedAlone: number;
-  /** Entries kept as they came: empty, or already the sole owner of their buffer. */
+  /** Entries kept without a copy: empty ones, and large ones already the sole owner of their buffer. */
   readonly entriesKeptAsIs: number;
 }
 
@@ -50,8 +52,9 @@ export class EntryArena {
     const data = entry.data;
     const n = data.byteLength;
     if (n === 0) {
+      // Even an empty view pins its whole buffer (a no-op of §8 read back from a WAL segment).
       this.keptAsIs++;
-      return entry;
+      return data.buffer.byteLength === 0 ? entry : { index: entry.index, term: entry.term, type: entry.type, data: NO_DATA };
     }
     let copy: Uint8Array;
     if (n > this.aloneBytes) {

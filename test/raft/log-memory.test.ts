@@ -63,10 +63,15 @@ test('log: compaction leaves no kept entry pointing into the slabs of the entrie
   for (let i = 991; i <= 1000; i++) assert.deepEqual(log.entryAt(i)!.data, new Uint8Array(100).fill(i & 0xff));
 });
 
-test('arena: empty data and a large entry that owns its buffer are kept as they are; a large view is copied to its size', () => {
+test('arena: an empty entry pins no buffer, a large entry that owns its buffer is kept as is, a large view is copied to its size', () => {
   const arena = new EntryArena(64 * 1024);
   const empty: Entry = { index: 1, term: 1, type: 'normal', data: new Uint8Array(0) };
   assert.equal(arena.keep(empty), empty);
+  // An empty view of a large buffer (a no-op entry read back from a WAL segment) pins it all.
+  const emptyView: Entry = { index: 1, term: 1, type: 'normal', data: new Uint8Array(1 << 20).subarray(5, 5) };
+  const keptEmpty = arena.keep(emptyView);
+  assert.equal(keptEmpty.data.length, 0);
+  assert.equal(keptEmpty.data.buffer.byteLength, 0);
   const owned: Entry = { index: 2, term: 1, type: 'normal', data: new Uint8Array(10_000).fill(7) };
   assert.equal(arena.keep(owned), owned);
   const backing = new Uint8Array(1 << 20).fill(9);
@@ -82,7 +87,7 @@ test('arena: empty data and a large entry that owns its buffer are kept as they 
   assert.notEqual(fromBuffer.data.buffer, buf.buffer);
   buf.fill(4);
   assert.equal(fromBuffer.data[0], 3);
-  assert.deepEqual(arena.stats(), { slabsAllocated: 0, entriesCopied: 0, entriesCopiedAlone: 2, entriesKeptAsIs: 2 });
+  assert.deepEqual(arena.stats(), { slabsAllocated: 0, entriesCopied: 0, entriesCopiedAlone: 2, entriesKeptAsIs: 3 });
 });
 
 test('§5.3 a follower keeps the entries of a decoded AppendEntries frame without keeping the frame', () => {
@@ -131,11 +136,13 @@ test('§7 a restart does not keep the WAL read buffers: recovered entries are co
     storage.append(founding.entries);
     const payload = viewsIntoOneBuffer(2, 1, 200, 300, 200 * 300);
     storage.append(payload);
+    // A leader's no-op (§8): empty data, read back as an empty view into the segment.
+    storage.append([{ index: 202, term: 1, type: 'normal', data: new Uint8Array(0) }]);
     await storage.sync();
     await storage.close();
     storage = await FileStorage.open(dir, { segmentBytes, logger: { warn: () => {} } });
     const state = await storage.load();
-    assert.equal(state.entries.length, 201);
+    assert.equal(state.entries.length, 202);
     // Storage decodes views into the segment it read...
     assert.ok(state.entries[1]!.data.buffer.byteLength >= 200 * 300);
     const r = new Raft({ id: 'a', random: () => 0.5 }, state);
@@ -146,6 +153,9 @@ test('§7 a restart does not keep the WAL read buffers: recovered entries are co
       assert.ok(!recoveredBuffers.has(kept.data.buffer), `entry ${i} pins a WAL read buffer`);
       assert.deepEqual(kept.data, payload[i - 2]!.data);
     }
+    assert.ok(recoveredBuffers.has(state.entries[201]!.data.buffer), 'storage reads the no-op as a view too');
+    assert.equal(r.log.entryAt(202)!.data.length, 0);
+    assert.ok(!recoveredBuffers.has(r.log.entryAt(202)!.data.buffer), 'the no-op pins a WAL read buffer');
     await storage.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
