@@ -78,7 +78,8 @@ export class EntryArena {
       const at = this.used;
       slab.set(data, at);
       this.used = at + n;
-      copy = slab.subarray(at, at + n);
+      // The constructor, not subarray(): no species lookup on the hot path.
+      copy = new Uint8Array(slab.buffer, at, n);
       this.copied++;
     }
     return { index: entry.index, term: entry.term, type: entry.type, data: copy };
