@@ -6,10 +6,16 @@
 // into large slabs filled front to back, in log order: compaction (§7) drops entries from the
 // front, so a slab's entries go together and the slab is garbage once the last of them is gone.
 // Nothing is reused or freed by hand: a slab lives exactly as long as some view of it does, so
-// a message or Ready still holding a compacted entry stays correct.
+// a message or Ready still holding a compacted entry stays correct. The host may supply the
+// slabs (RaftOptions.allocateEntryBytes): a Node host gives Buffers, whose views are Buffers
+// too, so the state machine still finds their native one-byte string copy (kv/bytes.ts).
 import type { Entry } from './types.js';
 
 const NO_DATA = new Uint8Array(0);
+
+function allocateBytes(bytes: number): Uint8Array {
+  return new Uint8Array(bytes);
+}
 
 /** @default 1 MiB: a few thousand small entries per ArrayBuffer. */
 export const DEFAULT_ARENA_SLAB_BYTES = 1024 * 1024;
@@ -35,7 +41,10 @@ export class EntryArena {
   /** Entries larger than this get a buffer of their own instead of splitting or wasting a slab. */
   private readonly aloneBytes: number;
 
-  constructor(private readonly slabBytes = DEFAULT_ARENA_SLAB_BYTES) {
+  constructor(
+    private readonly slabBytes = DEFAULT_ARENA_SLAB_BYTES,
+    private readonly allocate: (bytes: number) => Uint8Array = allocateBytes,
+  ) {
     if (!Number.isInteger(slabBytes) || slabBytes < 64) throw new Error(`arena slab of ${slabBytes} bytes is too small`);
     this.aloneBytes = slabBytes >>> 4;
   }
@@ -64,13 +73,13 @@ export class EntryArena {
         return entry;
       }
       // Not data.slice(): on a Buffer that is a view, not a copy.
-      copy = new Uint8Array(n);
+      copy = this.allocate(n);
       copy.set(data);
       this.copiedAlone++;
     } else {
       let slab = this.slab;
       if (slab === null || this.used + n > slab.byteLength) {
-        slab = new Uint8Array(this.slabBytes);
+        slab = this.allocate(this.slabBytes);
         this.slab = slab;
         this.used = 0;
         this.slabsAllocated++;
@@ -78,8 +87,8 @@ export class EntryArena {
       const at = this.used;
       slab.set(data, at);
       this.used = at + n;
-      // The constructor, not subarray(): no species lookup on the hot path.
-      copy = new Uint8Array(slab.buffer, at, n);
+      // subarray(), so a Buffer slab gives Buffer views.
+      copy = slab.subarray(at, at + n);
       this.copied++;
     }
     return { index: entry.index, term: entry.term, type: entry.type, data: copy };

@@ -32,10 +32,14 @@ export class RaftLog {
   private stable: number;
   private readonly arena: EntryArena;
 
-  constructor(snapshot: Pick<SnapshotMeta, 'index' | 'term'> | null, entries: readonly Entry[], arenaSlabBytes?: number) {
+  constructor(
+    snapshot: Pick<SnapshotMeta, 'index' | 'term'> | null,
+    entries: readonly Entry[],
+    arena: { readonly slabBytes?: number; readonly allocate?: (bytes: number) => Uint8Array } = {},
+  ) {
     this.snapshotIndex = snapshot?.index ?? 0;
     this.snapshotTerm = snapshot?.term ?? 0;
-    this.arena = new EntryArena(arenaSlabBytes);
+    this.arena = new EntryArena(arena.slabBytes, arena.allocate);
     this.entries = new Array<Entry>(entries.length);
     for (let i = 0; i < entries.length; i++) {
       if (entries[i]!.index !== this.snapshotIndex + 1 + i) {

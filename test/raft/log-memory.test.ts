@@ -51,7 +51,7 @@ test('log: an entry that is a view into a much larger buffer is kept as a copy w
 
 test('log: compaction leaves no kept entry pointing into the slabs of the entries it dropped', () => {
   const slab = 4096;
-  const log = new RaftLog(null, [], slab);
+  const log = new RaftLog(null, [], { slabBytes: slab });
   for (let i = 1; i <= 1000; i++) log.appendOne({ index: i, term: 1, type: 'normal', data: new Uint8Array(100).fill(i & 0xff) });
   const before = distinctBuffers(log.slice(1, 1001));
   // 40 entries of 100 bytes per 4 KiB slab.
@@ -160,4 +160,15 @@ test('§7 a restart does not keep the WAL read buffers: recovered entries are co
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('log: with a host allocator the kept entries are views of its arrays (a Node host: Buffers)', () => {
+  const sizes: number[] = [];
+  const log = new RaftLog(null, [], { slabBytes: 64 * 1024, allocate: (n) => (sizes.push(n), Buffer.alloc(n)) });
+  const incoming = viewsIntoOneBuffer(1, 1, 3, 300, 1 << 20);
+  log.append(incoming);
+  log.appendOne({ index: 4, term: 1, type: 'normal', data: new Uint8Array(1 << 20).subarray(0, 20_000).fill(1) });
+  for (let i = 1; i <= 4; i++) assert.ok(Buffer.isBuffer(log.entryAt(i)!.data), `entry ${i} is not a Buffer`);
+  assert.deepEqual(log.entryAt(2)!.data, Buffer.from(incoming[1]!.data));
+  assert.deepEqual(sizes, [64 * 1024, 20_000], 'one slab for the small entries, one right-sized buffer for the large');
 });
