@@ -7,7 +7,6 @@
 // What it keeps it copies out of the buffers it came in (entry-arena.ts), so the log's memory is
 // its entries' bytes, not the frames, batches and read buffers around them.
 import { EntryArena } from './entry-arena.js';
-import type { EntryArenaStats } from './entry-arena.js';
 import type { Entry, SnapshotMeta } from './types.js';
 
 const ENTRY_OVERHEAD_BYTES = 24;
@@ -141,10 +140,6 @@ export class RaftLog {
    */
   appendOne(entry: Entry): void {
     this.entries.push(this.arena.keep(entry));
-  }
-
-  arenaStats(): EntryArenaStats {
-    return this.arena.stats();
   }
 
   /** Removes `index` and everything after it (a conflicting suffix, §5.3). */
