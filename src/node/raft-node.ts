@@ -47,6 +47,11 @@ const REAL_CLOCK: ClockPort = {
   },
 };
 
+/** The log's entry slabs (RaftOptions.allocateEntryBytes): zeroed, never from Buffer's shared pool. */
+function allocateEntrySlab(bytes: number): Uint8Array {
+  return Buffer.alloc(bytes);
+}
+
 /**
  * Events: `'role'` (role, leaderId) when either changes; `'removed'` (a RemovedNotice: who said
  * so, and the configuration entry) once this server learns it is out of the cluster, after which
@@ -107,6 +112,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
         electionTicks: Math.max(3, Math.round(electionMs / tickMs)),
         restarted,
         downTicks: options.downSinceMs === undefined ? 0 : (performance.now() - options.downSinceMs) / tickMs,
+        // Buffers, so an entry the state machine applies is a Buffer view, as it came off the
+        // wire: its value becomes a string natively (kv/bytes.ts bytesToLatin1).
+        allocateEntryBytes: allocateEntrySlab,
       },
       state,
     );

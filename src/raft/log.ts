@@ -4,6 +4,9 @@
 // Two cursors say how far storage has it: entries from `unstableFrom` on are not yet handed to
 // storage in a Ready, and entries up to `stableIndex` are durable (Figure 2). The log moves them
 // itself when it truncates or restores, so they can never point past what it holds.
+// What it keeps it copies out of the buffers it came in (entry-arena.ts), so the log's memory is
+// its entries' bytes, not the frames, batches and read buffers around them.
+import { EntryArena } from './entry-arena.js';
 import type { Entry, SnapshotMeta } from './types.js';
 
 const ENTRY_OVERHEAD_BYTES = 24;
@@ -26,15 +29,23 @@ export class RaftLog {
    * commitment only up to here (thesis §10.2.1), whatever it has already sent.
    */
   private stable: number;
+  private readonly arena: EntryArena;
 
-  constructor(snapshot: Pick<SnapshotMeta, 'index' | 'term'> | null, entries: readonly Entry[]) {
+  constructor(
+    snapshot: Pick<SnapshotMeta, 'index' | 'term'> | null,
+    entries: readonly Entry[],
+    arena: { readonly slabBytes?: number; readonly allocate?: (bytes: number) => Uint8Array } = {},
+  ) {
     this.snapshotIndex = snapshot?.index ?? 0;
     this.snapshotTerm = snapshot?.term ?? 0;
-    this.entries = entries.slice();
-    for (let i = 0; i < this.entries.length; i++) {
-      if (this.entries[i]!.index !== this.snapshotIndex + 1 + i) {
+    this.arena = new EntryArena(arena.slabBytes, arena.allocate);
+    this.entries = new Array<Entry>(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      if (entries[i]!.index !== this.snapshotIndex + 1 + i) {
         throw new Error(`log is not contiguous at index ${this.snapshotIndex + 1 + i}`);
       }
+      // Read back from storage, these are views into its read buffers (a WAL segment each).
+      this.entries[i] = this.arena.keep(entries[i]!);
     }
     // What the log starts with was read back from storage, or is the founding state the
     // runtime stores before it starts the core: durable either way.
@@ -120,11 +131,15 @@ export class RaftLog {
     if (entries[0]!.index !== this.lastIndex + 1) {
       throw new Error(`append at ${entries[0]!.index} would leave a gap after ${this.lastIndex}`);
     }
-    for (let i = 0; i < entries.length; i++) this.entries.push(entries[i]!);
+    for (let i = 0; i < entries.length; i++) this.entries.push(this.arena.keep(entries[i]!));
   }
 
+  /**
+   * Appends one entry right after the last index. The log keeps a copy when `entry.data` is a
+   * view into a larger buffer, so callers that need the kept entry read it back (entryAt).
+   */
   appendOne(entry: Entry): void {
-    this.entries.push(entry);
+    this.entries.push(this.arena.keep(entry));
   }
 
   /** Removes `index` and everything after it (a conflicting suffix, §5.3). */

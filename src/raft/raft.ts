@@ -79,6 +79,12 @@ export interface RaftOptions {
    * (a node stopped and started within one process) leaves it 0.
    */
   downTicks?: number;
+  /**
+   * @default new Uint8Array(bytes) — where the log copies the entries it keeps (entry-arena.ts):
+   * a host may give its own byte arrays (a Node host: Buffers, so that entries read back from
+   * the log are Buffers too). Called with slab sizes (1 MiB) and with the size of a large entry.
+   */
+  allocateEntryBytes?: (bytes: number) => Uint8Array;
 }
 
 export const DEFAULT_RAFT_OPTIONS = {
@@ -91,7 +97,7 @@ export const DEFAULT_RAFT_OPTIONS = {
   maxCommittedBytesPerReady: 4 << 20,
   restarted: false,
   downTicks: 0,
-} as const satisfies Omit<Required<RaftOptions>, 'id' | 'random'>;
+} as const satisfies Omit<Required<RaftOptions>, 'id' | 'random' | 'allocateEntryBytes'>;
 
 /**
  * Thesis §6.4.1: a leader lease lasts this fraction of the election timeout from the start of a
@@ -115,7 +121,7 @@ export interface ProgressView {
  */
 export class Raft {
   readonly id: NodeId;
-  /** @internal */ readonly opts: Required<Omit<RaftOptions, 'id' | 'random'>>;
+  /** @internal */ readonly opts: Required<Omit<RaftOptions, 'id' | 'random' | 'allocateEntryBytes'>>;
   /** @internal */ readonly random: () => number;
 
   // Persistent state on all servers (Figure 2); the log itself is `log`.
@@ -190,7 +196,7 @@ export class Raft {
     }
     this.term = state.hardState.currentTerm;
     this.vote = state.hardState.votedFor;
-    this.log = new RaftLog(state.snapshot, state.entries);
+    this.log = new RaftLog(state.snapshot, state.entries, options.allocateEntryBytes === undefined ? {} : { allocate: options.allocateEntryBytes });
     this.configs = new ConfigHistory(state.snapshot?.config ?? { voters: [], votersOutgoing: [], learners: [] });
     for (const e of state.entries) noteConfigEntry(this, e);
     this.applied = Math.max(state.applied, this.log.snapshotIndex);

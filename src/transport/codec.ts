@@ -12,6 +12,7 @@
 // Decoding returns entry and snapshot data as views into the received frame, never copies.
 import { CodecError, Reader, Writer } from './binary.js';
 import { EntryEncodingCache } from './entry-cache.js';
+import { DEFAULT_TRANSPORT_OPTIONS } from './types.js';
 import type { Configuration, Entry, Message, MessageType, NodeId } from '../raft/types.js';
 
 /** Frame type bytes 1..8 are messages; control frames (frame.ts) use 0x40 and above. */
@@ -41,7 +42,7 @@ export class MessageEncoder {
   private readonly writer = new Writer();
   readonly entryCache: EntryEncodingCache;
 
-  constructor(entryCacheBytes = 32 * 1024 * 1024) {
+  constructor(entryCacheBytes: number = DEFAULT_TRANSPORT_OPTIONS.entryCacheBytes) {
     this.entryCache = new EntryEncodingCache(entryCacheBytes);
   }
 

@@ -127,7 +127,12 @@ export interface TcpTransportOptions {
    * @default 1 GiB
    */
   readonly maxSnapshotBytes?: number;
-  /** Budget of the encoded-entry cache shared by all peers. @default 32 MiB */
+  /**
+   * Budget of the encoded-entry cache shared by all peers. It holds the entries it encoded too
+   * (they confirm a hit), so it also keeps that many entries' data alive. A follower further
+   * behind than it reaches gets entries encoded again, not lost ones.
+   * @default 8 MiB
+   */
   readonly entryCacheBytes?: number;
   /**
    * An inbound connection that has not completed our HELLO this long after it was accepted
@@ -162,7 +167,7 @@ export const DEFAULT_TRANSPORT_OPTIONS = {
   snapshotChunkBytes: 1024 * 1024,
   snapshotIdleTimeoutMs: 30_000,
   maxSnapshotBytes: 1024 * 1024 * 1024,
-  entryCacheBytes: 32 * 1024 * 1024,
+  entryCacheBytes: 8 * 1024 * 1024,
   handshakeTimeoutMs: 5000,
   maxHelloBytes: 1024,
   idleTimeoutMs: 60_000,

@@ -17,7 +17,12 @@ import { freePorts } from '../../src/transport/free-ports.js';
 /** Appends every normal entry's text to a list; apply returns the list's new length. */
 class ListMachine implements StateMachine<number> {
   items: string[] = [];
+  /** Applied entries with data that was not a Buffer, and the largest buffer any data was a view into. */
+  notBuffers = 0;
+  largestBacking = 0;
   apply(entry: Entry): number {
+    if (entry.data.length > 0 && !Buffer.isBuffer(entry.data)) this.notBuffers++;
+    this.largestBacking = Math.max(this.largestBacking, entry.data.buffer.byteLength);
     if (entry.type === 'normal' && entry.data.length > 0) this.items.push(new TextDecoder().decode(entry.data));
     return this.items.length;
   }
@@ -127,6 +132,12 @@ test('three embedded RaftNodes elect one leader and apply every proposal in the 
     for (const m of members) await waitFor(`${m.id} to apply ${target}`, () => m.node!.appliedIndex >= target);
     for (const m of members) assert.deepEqual(m.sm.items, leader.sm.items, `${m.id} applied the same entries in the same order`);
     assert.ok(leader.sm.items.length >= 100);
+    // The log keeps its entries in Buffer slabs of its own (RaftOptions.allocateEntryBytes): the
+    // state machine gets Buffers (kv's native string copy), never views into a larger frame.
+    for (const m of members) {
+      assert.equal(m.sm.notBuffers, 0, `${m.id} applied entries that are not Buffers`);
+      assert.ok(m.sm.largestBacking <= 1024 * 1024, `${m.id} applied a view into ${m.sm.largestBacking} bytes`);
+    }
 
     // ReadIndex (thesis §6.4) on the leader returns an index at least as new as every write it acknowledged.
     const readIndex = await leader.node!.readIndex();

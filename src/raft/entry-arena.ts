@@ -1,0 +1,96 @@
+// Where the log keeps its entries' bytes. An entry's data arrives as a view into something much
+// larger: a socket chunk or a frame that spans chunks (AppendEntries on a follower), a forwarded
+// batch of proposals (the leader), a WAL segment's read buffer (a restart). Kept as such a view,
+// a 300-byte entry pins the whole buffer until the log is compacted past it, and a leader's
+// per-command buffers each cost an ArrayBuffer of their own. So the log copies what it keeps
+// into large slabs filled front to back, in log order: compaction (§7) drops entries from the
+// front, so a slab's entries go together and the slab is garbage once the last of them is gone.
+// Nothing is reused or freed by hand: a slab lives exactly as long as some view of it does, so
+// a message or Ready still holding a compacted entry stays correct. The host may supply the
+// slabs (RaftOptions.allocateEntryBytes): a Node host gives Buffers, whose views are Buffers
+// too, so the state machine still finds their native one-byte string copy (kv/bytes.ts).
+import type { Entry } from './types.js';
+
+const NO_DATA = new Uint8Array(0);
+
+function allocateBytes(bytes: number): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+/** @default 1 MiB: a few thousand small entries per ArrayBuffer. */
+export const DEFAULT_ARENA_SLAB_BYTES = 1024 * 1024;
+
+export interface EntryArenaStats {
+  /** Slabs allocated since start (each is garbage once no kept entry points into it). */
+  readonly slabsAllocated: number;
+  /** Entries copied into a slab. */
+  readonly entriesCopied: number;
+  /** Entries large enough to get a right-sized buffer of their own. */
+  readonly entriesCopiedAlone: number;
+  /** Entries kept without a copy: empty ones, and large ones already the sole owner of their buffer. */
+  readonly entriesKeptAsIs: number;
+}
+
+export class EntryArena {
+  private slab: Uint8Array | null = null;
+  private used = 0;
+  private slabsAllocated = 0;
+  private copied = 0;
+  private copiedAlone = 0;
+  private keptAsIs = 0;
+  /** Entries larger than this get a buffer of their own instead of splitting or wasting a slab. */
+  private readonly aloneBytes: number;
+
+  constructor(
+    private readonly slabBytes = DEFAULT_ARENA_SLAB_BYTES,
+    private readonly allocate: (bytes: number) => Uint8Array = allocateBytes,
+  ) {
+    if (!Number.isInteger(slabBytes) || slabBytes < 64) throw new Error(`arena slab of ${slabBytes} bytes is too small`);
+    this.aloneBytes = slabBytes >>> 4;
+  }
+
+  stats(): EntryArenaStats {
+    return { slabsAllocated: this.slabsAllocated, entriesCopied: this.copied, entriesCopiedAlone: this.copiedAlone, entriesKeptAsIs: this.keptAsIs };
+  }
+
+  /**
+   * The entry to keep in the log: `entry` itself when its data pins nothing beyond itself, else
+   * a copy whose data lives in a slab (or, if large, in a buffer of exactly its size).
+   */
+  keep(entry: Entry): Entry {
+    const data = entry.data;
+    const n = data.byteLength;
+    if (n === 0) {
+      // Even an empty view pins its whole buffer (a no-op of §8 read back from a WAL segment).
+      this.keptAsIs++;
+      return data.buffer.byteLength === 0 ? entry : { index: entry.index, term: entry.term, type: entry.type, data: NO_DATA };
+    }
+    let copy: Uint8Array;
+    if (n > this.aloneBytes) {
+      // A large entry that already owns its whole buffer costs nothing extra as it is.
+      if (n === data.buffer.byteLength) {
+        this.keptAsIs++;
+        return entry;
+      }
+      // Not data.slice(): on a Buffer that is a view, not a copy.
+      copy = this.allocate(n);
+      copy.set(data);
+      this.copiedAlone++;
+    } else {
+      let slab = this.slab;
+      if (slab === null || this.used + n > slab.byteLength) {
+        slab = this.allocate(this.slabBytes);
+        this.slab = slab;
+        this.used = 0;
+        this.slabsAllocated++;
+      }
+      const at = this.used;
+      slab.set(data, at);
+      this.used = at + n;
+      // subarray(), so a Buffer slab gives Buffer views.
+      copy = slab.subarray(at, at + n);
+      this.copied++;
+    }
+    return { index: entry.index, term: entry.term, type: entry.type, data: copy };
+  }
+}
