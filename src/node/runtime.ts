@@ -195,9 +195,6 @@ export const DEFAULT_RUNTIME_OPTIONS = {
 
 type SnapshotDone = (err: Error | null, index: number) => void;
 
-/** Entry bytes applied early per call (applyCommittedEarly): the core's default per Ready. */
-const EARLY_APPLY_MAX_BYTES = 4 << 20;
-
 /** The local snapshot in flight: serialized (in slices, if the state machine can), then saved, then the log compacted behind it. */
 interface LocalSnapshot {
   readonly meta: SnapshotMeta;
@@ -648,10 +645,10 @@ export class Runtime<R = unknown> {
       // Compacted under a snapshot stepped in meanwhile: the next Ready installs it.
       if (e === undefined) break;
       this.applyEntry(e);
-      // As the core bounds a Ready's committed entries: a long backlog (a restart's replay) is
-      // applied a part per turn, with ticks and messages between.
+      // Bounded as the core bounds a Ready's committed entries: a long backlog (a restart's
+      // replay) is applied a part per turn, with ticks and messages between.
       bytes += e.data.length;
-      if (bytes >= EARLY_APPLY_MAX_BYTES) break;
+      if (bytes >= this.core.opts.maxCommittedBytesPerReady) break;
     }
     this.stats.appliedEarly += this.applied - from;
     this.releaseReads();

@@ -54,9 +54,9 @@ class World {
   /** The newest snapshot the storage holds, when it reads snapshots back (readBack). */
   stored: Snapshot | null = null;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false) {
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number) {
     this.sm = sm;
-    const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false }, bootstrapState(ABC));
+    const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, ...(maxCommittedBytesPerReady !== undefined ? { maxCommittedBytesPerReady } : {}) }, bootstrapState(ABC));
     this.runtime = new Runtime<number>({
       core,
       storage: {
@@ -162,6 +162,28 @@ class World {
     this.runtime.receive({ type: 'AppendEntriesResponse', from, to: 'a', term: 2, success: true, matchIndex, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
   }
 }
+
+test('thesis §10.2.1 early apply takes a long backlog a part at a time, as the core bounds a Ready (maxCommittedBytesPerReady)', () => {
+  const w = new World({}, Number.POSITIVE_INFINITY, false, new ListMachine(), undefined, false, 250);
+  w.elect();
+  for (const v of ['a', 'b', 'c', 'd', 'e', 'f']) w.core.propose(encode(v.repeat(100)));
+  w.runtime.pump();
+  const last = w.core.lastIndex;
+  w.log.length = 0;
+  w.ack('b', last);
+  w.ack('c', last);
+  assert.equal(w.core.commitIndex, last, 'b and c hold all six durably: committed, our own sync still in flight');
+  const applied = (): number => w.log.filter((l) => l.startsWith('apply')).length;
+  assert.ok(applied() >= 1 && applied() < 6, `one turn applies a part of the backlog (${applied()} of 6), not all of it`);
+  // Further turns (the Readies after the sync) apply the rest, each entry once, in order.
+  w.completeSync();
+  for (let i = 0; i < 10 && w.runtime.appliedIndex < last; i++) {
+    w.runtime.pump();
+    while (w.syncs.length > 0) w.completeSync();
+  }
+  assert.equal(w.runtime.appliedIndex, last);
+  assert.deepEqual(w.sm.items, ['a', 'b', 'c', 'd', 'e', 'f'].map((v) => v.repeat(100)));
+});
 
 test('Ready steps 1–8: a leader sends its AppendEntries before it queues its write, and advances only after the sync', () => {
   const w = new World();
