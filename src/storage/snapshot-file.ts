@@ -85,12 +85,17 @@ export async function writeSnapshotFile(snapDir: string, snapshot: Snapshot): Pr
       let at = head.length;
       let crc = crc32(head);
       const data = snapshot.data;
+      let unsynced = 0;
       for (let from = 0; from < data.length; from += WRITE_CHUNK_BYTES) {
         const part = data.subarray(from, Math.min(data.length, from + WRITE_CHUNK_BYTES));
         crc = crc32(part, crc);
         await writeFully(handle, part, at);
         at += part.length;
-        if ((from + part.length) % SYNC_STEP_BYTES === 0 && from + part.length < data.length) await handle.datasync();
+        unsynced += part.length;
+        if (unsynced >= SYNC_STEP_BYTES && at < head.length + data.length) {
+          await handle.datasync();
+          unsynced = 0;
+        }
       }
       const trailer = Buffer.alloc(TRAILER_BYTES);
       trailer.writeUInt32LE(crc, 0);
