@@ -7,7 +7,7 @@
 // (TLS material, the auth file, cluster.json), then both ports are bound, and only then is the
 // data dir written. Any failure stops what was started, releases both ports, and, if the data dir
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
-import { memoryReleaser } from './memory-release.js';
+import { memoryReleaser, type MemoryReleaser } from './memory-release.js';
 import { RaftNode } from '../node/index.js';
 import type { NodeId, RemovedNotice } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
@@ -387,7 +387,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       await writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
-    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, uiHub, auth, timers, runtimeMetrics, logger, io, lock, frontEnds, clientUrl: `${scheme}://${self.clientAddr}` });
+    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, uiHub, auth, timers, runtimeMetrics, releaser, logger, io, lock, frontEnds, clientUrl: `${scheme}://${self.clientAddr}` });
   } catch (err) {
     await undo.run(logger);
     if (err instanceof StartError) throw err;
@@ -515,6 +515,7 @@ interface RunningParts {
   readonly auth: Authenticator | undefined;
   readonly timers: readonly NodeJS.Timeout[];
   readonly runtimeMetrics: RuntimeMetrics;
+  readonly releaser: MemoryReleaser;
   readonly logger: Logger;
   readonly io: NodeIo;
   readonly lock: DataDirLock;
@@ -530,6 +531,7 @@ function running(p: RunningParts): RunningNode {
     stopping ??= (async () => {
       p.timers.forEach(clearInterval);
       p.runtimeMetrics.close();
+      p.releaser.close();
       p.logger.info('shutting down', { reason });
       await Promise.all(p.frontEnds.map((f) => f.close().catch((err: unknown) => p.logger.warn('a front end did not stop cleanly', { error: String(err) }))));
       p.watches.close();
