@@ -16,15 +16,8 @@ import { RaftKvClient } from '../../src/client/index.js';
 import { KvStateMachine } from '../../src/kv/index.js';
 import { ServiceStateMachine } from '../../src/server/member-registry.js';
 import { verifyBackup } from '../../src/server/backup-format.js';
+import { storeItems } from './store-items.js';
 
-interface Item {
-  readonly key: string;
-  readonly value: string;
-  readonly createRevision: number;
-  readonly modRevision: number;
-  readonly version: number;
-  readonly lease: number;
-}
 
 let source: TestCluster;
 let work: string;
@@ -59,13 +52,7 @@ function secureEnv(): string[] {
   return ['--endpoints', source.urls.join(','), '--cacert', source.security!.ca.cert];
 }
 
-async function listAll(node: TestNode, revision?: number): Promise<{ items: Item[]; revision: number }> {
-  const reply = await http(node.url, `/v1/kv?prefix=&limit=10000${revision !== undefined ? `&revision=${revision}` : ''}`, { timeoutMs: 10_000 });
-  assert.equal(reply.status, 200, reply.text.slice(0, 300));
-  const body = reply.json<{ items: Item[]; more: boolean }>();
-  assert.equal(body.more, false);
-  return { items: body.items.map((i) => ({ key: i.key, value: i.value, createRevision: i.createRevision, modRevision: i.modRevision, version: i.version, lease: i.lease })), revision: Number(reply.headers['raftkv-revision']) };
-}
+const listAll = (node: TestNode, revision?: number): ReturnType<typeof storeItems> => storeItems(node, revision !== undefined ? `&revision=${revision}` : '');
 
 async function leasesOf(node: TestNode): Promise<{ id: number; grantedTtlSeconds: number; keys: string[] }[]> {
   const list = (await http(node.url, '/v1/leases')).json<{ leases: { id: number }[] }>().leases;

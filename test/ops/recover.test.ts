@@ -10,15 +10,8 @@ import assert from 'node:assert/strict';
 import { runMain, TestCluster, type TestNode } from '../cluster/harness.js';
 import { http } from '../cluster/http.js';
 import { RaftKvClient } from '../../src/client/index.js';
+import { storeItems, type Item } from './store-items.js';
 
-interface Item {
-  readonly key: string;
-  readonly value: string;
-  readonly createRevision: number;
-  readonly modRevision: number;
-  readonly version: number;
-  readonly lease: number;
-}
 
 interface Inspection {
   readonly id: string;
@@ -38,9 +31,7 @@ after(async () => {
 });
 
 async function items(node: TestNode, consistency = 'linearizable'): Promise<Item[]> {
-  const reply = await http(node.url, `/v1/kv?prefix=&limit=10000&consistency=${consistency}`, { timeoutMs: 10_000 });
-  assert.equal(reply.status, 200, reply.text.slice(0, 300));
-  return reply.json<{ items: Item[] }>().items.map((i) => ({ key: i.key, value: i.value, createRevision: i.createRevision, modRevision: i.modRevision, version: i.version, lease: i.lease }));
+  return (await storeItems(node, `&consistency=${consistency}`)).items;
 }
 
 async function inspect(node: TestNode): Promise<Inspection> {
