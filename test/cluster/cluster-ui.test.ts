@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { ClusterUi, type ClusterControls } from '../../src/cli/cluster-ui.js';
 import { parseBlockMessage } from '../../src/cli/cluster-hook.js';
 import { freeBasePort, freePorts } from '../../src/transport/free-ports.js';
-import { childEnv, MAIN_JS, makeTempDir, pollUntil, removeTempDir } from './harness.js';
+import { childEnv, MAIN_JS, makeTempDir, pollUntil, removeTempDir, stopSupervisor } from './harness.js';
 import { tryHttp, type NodeStatus } from './http.js';
 
 function post(port: number, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
@@ -113,11 +113,7 @@ test('the dashboard\'s partition cuts the leader off: the others elect a new one
     assert.equal((await post(base, JSON.stringify({ action: 'resume', target: follower.id }))).status, 200);
     await pollUntil('the resumed node to answer', 10_000, async () => ((await tryHttp(followerUrl, '/livez', { timeoutMs: 1000 }))?.status === 200 ? true : undefined));
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    await stopSupervisor(child, exited);
     removeTempDir(dir);
   }
 });

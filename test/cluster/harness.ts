@@ -7,6 +7,7 @@
 // nothing running.
 import { childEnv, cleanUpOnSignals, GroupChild, MAIN_JS, makeTempDir, ProcessCluster, type ExitInfo, type ProcessNode } from '../../src/harness/index.js';
 import { setEndpointSecurity } from './http.js';
+import type { ChildProcess } from 'node:child_process';
 
 cleanUpOnSignals();
 
@@ -150,4 +151,15 @@ export class LeaderWatch {
     await Promise.all(this.loops.values());
     this.cluster.watches.delete(this);
   }
+}
+
+/**
+ * Stops a `raftkv cluster` supervisor (or any child that handles Ctrl-C): SIGINT, up to 10 s for
+ * it to stop its nodes and exit, then SIGKILL. `exited` settles when the child exits.
+ */
+export async function stopSupervisor(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGINT');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }

@@ -9,7 +9,7 @@ import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child
 import { parseServeConfig } from '../../src/cli/serve.js';
 import { hasOpenssl } from '../../src/security/certs.js';
 import { freeBasePort } from '../../src/transport/free-ports.js';
-import { childEnv, MAIN_JS, makeTempDir, pollUntil, removeTempDir, runMain } from './harness.js';
+import { childEnv, MAIN_JS, makeTempDir, pollUntil, removeTempDir, runMain, stopSupervisor } from './harness.js';
 import { http, tryHttp, type NodeStatus } from './http.js';
 
 /** Starts `raftkv cluster ARGS` and collects its output. */
@@ -20,13 +20,6 @@ function startSupervisor(args: readonly string[]): { child: ChildProcessWithoutN
   child.stderr.setEncoding('utf8').on('data', (s: string) => (out.stderr += s));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, out, exited };
-}
-
-async function stopSupervisor(child: ChildProcessWithoutNullStreams, exited: Promise<number | null>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGINT');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
 test('raftkv cluster: a removed member stops by itself and is not restarted; Ctrl-C stops the rest and exits 0', { timeout: 90_000 }, async () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { Page } from 'playwright-core';
 import { freeBasePort } from '../../src/transport/free-ports.js';
-import { childEnv, MAIN_JS, makeTempDir, pollUntil, removeTempDir } from '../cluster/harness.js';
+import { childEnv, MAIN_JS, makeTempDir, pollUntil, removeTempDir, stopSupervisor } from '../cluster/harness.js';
 import { tryHttp } from '../cluster/http.js';
 import { screenshot, withBrowser } from './browser.js';
 
@@ -82,11 +82,7 @@ test('the dashboard shows one leader of a 3-process cluster and follows a kill -
     });
     assert.deepEqual(errors, [], 'no script errors in the page');
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    await stopSupervisor(child, exited);
     removeTempDir(dir);
   }
 });
