@@ -11,14 +11,10 @@ import { COMMANDS } from '../../src/cli/commands.js';
 import { flagLabel } from '../../src/cli/help.js';
 import { MAIN_JS } from '../../src/harness/index.js';
 import { errorReply, kvScript, startFakeNode, withNodes } from '../client/fake-node.js';
+import { assertUsage, type Run } from './usage.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function raftkv(args: string[], options: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   return new Promise((resolve) => {
@@ -31,15 +27,6 @@ function raftkv(args: string[], options: { stdin?: string | Buffer; env?: NodeJS
     if (options.stdin !== undefined) child.stdin!.end(options.stdin);
     else child.stdin!.end();
   });
-}
-
-function assertUsage(r: Run, mentions: string | RegExp): void {
-  assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
-  assert.equal(r.stdout, '');
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  assert.equal(lines.length, 1, `one line, got: ${JSON.stringify(r.stderr)}`);
-  if (typeof mentions === 'string') assert.ok(lines[0]!.includes(mentions), `"${lines[0]}" should name ${mentions}`);
-  else assert.match(lines[0]!, mentions);
 }
 
 test('--version, -v and `version` print the package version; no command prints the usage and exits 2', async () => {

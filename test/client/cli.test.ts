@@ -4,27 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runClientCommand } from '../../src/cli/client-commands.js';
 import { downNodeUrl, errorReply, kvScript, startFakeNode, withNodes, type FakeNode } from './fake-node.js';
+import { assertUsage, type Run } from '../cli/usage.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 async function run(argv: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
   let stdout = '';
   let stderr = '';
   const code = await runClientCommand(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) }, env);
   return { code, stdout, stderr };
-}
-
-function assertUsage(r: Run, mentions: string | RegExp): void {
-  assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
-  assert.equal(r.stdout, '');
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  assert.equal(lines.length, 1, `one line, got: ${JSON.stringify(r.stderr)}`);
-  if (typeof mentions === 'string') assert.ok(lines[0]!.includes(mentions), `"${lines[0]}" should name ${mentions}`);
-  else assert.match(lines[0]!, mentions);
 }
 
 const usageCases: [string[], string | RegExp][] = [
