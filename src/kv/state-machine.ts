@@ -811,36 +811,35 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * next snapshot writes such a record once by that sharing).
    */
   private adopt(base: BaseTable, preserved: ReadonlyMap<string, StoredRecord | undefined>): void {
-    const data = new Map<string, StoredRecord | null>();
-    const kept: string[] = [];
     // A record the history holds as some event's is at least as new as the oldest event: keeping
     // every such record (a superset of those shared) keeps the sharing exact at O(overlay).
     const oldest = this.history.events[0]?.revision ?? Number.POSITIVE_INFINITY;
-    const old = this.keys.toArray();
-    for (let i = 0; i < old.length; i++) {
-      const key = old[i]!;
-      const rec = this.data.get(key)!;
-      if (preserved.size > 0 && preserved.has(key)) {
-        if (rec !== null) data.set(key, rec);
-        else if (preserved.get(key) !== undefined) data.set(key, null);
-        else continue;
-      } else if (rec !== null && rec.modRevision >= oldest) data.set(key, rec);
-      else continue;
-      kept.push(key);
-    }
+    const dropped: string[] = [];
+    this.keys.forEachFrom('', (key) => {
+      if (preserved.has(key)) {
+        // Changed while the snapshot was written: its record stays; a deletion stays only over
+        // a key the new base holds (it existed when the snapshot began).
+        if (this.data.get(key) === null && preserved.get(key) === undefined) dropped.push(key);
+      } else {
+        const rec = this.data.get(key)!;
+        if (rec === null || rec.modRevision < oldest) dropped.push(key);
+      }
+      return true;
+    });
     // Keys that existed when the snapshot began and were deleted since without a trace in the
     // overlay (it held them, the old base did not): the new base holds them, so they need one.
     const gone: string[] = [];
     for (const [key, then] of preserved) if (then !== undefined && !this.data.has(key)) gone.push(key);
-    if (gone.length > 0) {
-      for (const key of gone) data.set(key, null);
-      kept.push(...gone);
-      kept.sort(compareKeys);
+    // Edited in place: under steady writes to few keys the overlay keeps all it holds.
+    for (const key of dropped) {
+      this.data.delete(key);
+      this.keys.delete(key);
+    }
+    for (const key of gone) {
+      this.data.set(key, null);
+      this.keys.insert(key);
     }
     this.base = base;
-    this.data = data;
-    // Taken in order from the old index (and sorted, if anything was added).
-    this.keys = SortedKeys.fromSorted(kept, CHUNK_LOAD, true)!;
   }
 
   private detach(key: string, lease: number): void {
