@@ -29,11 +29,13 @@ export interface RaftNodeOptions<R> {
   heartbeatMs?: number;
   /** @default 1000 — the randomized election timeout is drawn from [electionMs, 2 × electionMs). */
   electionMs?: number;
-  /** @default 10000 — applied entries between automatic snapshots */
+  /** @default 100000 — applied entries between automatic snapshots */
   snapshotEntries?: number;
+  /** @default 64 MiB — or fewer, once the entries applied since the last snapshot hold this many bytes (runtime.ts) */
+  snapshotLogBytes?: number;
   /** @default 5000 — entries kept behind a snapshot so slightly slow followers need no snapshot */
   snapshotCatchUpEntries?: number;
-  /** @default 25 — percent of the last snapshot's size the log since must hold before the next (runtime.ts); 0: off */
+  /** @default 10 — percent of the last snapshot's size the log since must hold before the next (runtime.ts); 0: off */
   snapshotLogPercent?: number;
   /** @default Math.random */
   random?: () => number;
@@ -50,7 +52,8 @@ export interface RaftNodeOptions<R> {
 export const DEFAULT_NODE_OPTIONS = {
   heartbeatMs: 100,
   electionMs: 1000,
-  snapshotEntries: 10_000,
+  snapshotEntries: 100_000,
+  snapshotLogBytes: 64 * 1024 * 1024,
   snapshotCatchUpEntries: 5_000,
   snapshotLogPercent: 10,
 } as const;

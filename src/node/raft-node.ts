@@ -127,6 +127,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       applied: state.applied,
       latestSnapshot: snapshot,
       snapshotEntries: options.snapshotEntries ?? DEFAULT_NODE_OPTIONS.snapshotEntries,
+      snapshotLogBytes: options.snapshotLogBytes ?? DEFAULT_NODE_OPTIONS.snapshotLogBytes,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
       snapshotLogPercent: options.snapshotLogPercent ?? DEFAULT_NODE_OPTIONS.snapshotLogPercent,
       hooks: this.hooks(),

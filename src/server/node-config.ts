@@ -36,6 +36,8 @@ export interface NodeConfig {
   readonly heartbeatMs: number;
   readonly electionMs: number;
   readonly snapshotEntries: number;
+  /** Or fewer entries, once those applied since the last snapshot hold this many bytes. */
+  readonly snapshotLogBytes: number;
   readonly snapshotCatchUpEntries: number;
   /** The log since the last snapshot must hold this percent of its size before the next; 0: off. */
   readonly snapshotLogPercent: number;
@@ -72,7 +74,8 @@ export const DEFAULT_NODE_CONFIG = {
   initialClusterToken: 'raftkv',
   heartbeatMs: 100,
   electionMs: 1000,
-  snapshotEntries: 10_000,
+  snapshotEntries: 100_000,
+  snapshotLogBytes: 64 * 1024 * 1024,
   snapshotCatchUpEntries: 5_000,
   snapshotLogPercent: 10,
   requestTimeoutMs: 5000,

@@ -266,6 +266,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       heartbeatMs: cfg.heartbeatMs,
       electionMs: cfg.electionMs,
       snapshotEntries: cfg.snapshotEntries,
+      snapshotLogBytes: cfg.snapshotLogBytes,
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
       snapshotLogPercent: cfg.snapshotLogPercent,
       ...(io.downSinceMs !== undefined ? { downSinceMs: io.downSinceMs } : {}),

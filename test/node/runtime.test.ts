@@ -54,7 +54,7 @@ class World {
   /** The newest snapshot the storage holds, when it reads snapshots back (readBack). */
   stored: Snapshot | null = null;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number) {
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number, snapshotLogBytes?: number) {
     this.sm = sm;
     const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, ...(maxCommittedBytesPerReady !== undefined ? { maxCommittedBytesPerReady } : {}) }, bootstrapState(ABC));
     this.runtime = new Runtime<number>({
@@ -98,6 +98,7 @@ class World {
       snapshotEntries,
       snapshotCatchUpEntries: 1,
       ...(snapshotLogPercent !== undefined ? { snapshotLogPercent } : {}),
+      ...(snapshotLogBytes !== undefined ? { snapshotLogBytes } : {}),
       hooks: {
         ...hooks,
         applied: (e) => this.log.push(`apply ${e.index}`),
@@ -306,6 +307,24 @@ test('§7 snapshot work follows what is written: the next snapshot waits until t
     assert.ok((byBytes[i]! - byBytes[i - 1]!) * 100 >= sizeBefore, `snapshot at ${byBytes[i]} came ${byBytes[i]! - byBytes[i - 1]!} entries after ${byBytes[i - 1]}, before ${sizeBefore} bytes`);
   }
   assert.ok(byBytes.length >= 3 && byBytes.length < byEntries.length / 2, `fewer snapshots as the state grows (${byBytes.join(',')})`);
+});
+
+test('§7 large entries: a snapshot is due once the log since the last holds snapshotLogBytes, however few entries', () => {
+  const run = (percent: number, logBytes?: number): number[] => {
+    const taken: number[] = [];
+    const w = new World({ snapshotTaken: (s) => taken.push(s.meta.index) }, 1_000, false, new ListMachine(), percent, false, undefined, logBytes);
+    w.elect();
+    for (let i = 0; i < 40; i++) w.commitOne(encode(String(i % 10).repeat(300)));
+    return taken;
+  };
+  assert.deepEqual(run(0), [], 'no snapshot before 1,000 entries under the default byte bound (64 MiB)');
+  const byBytes = run(0, 1_000);
+  // Each entry carries 300 bytes: the fourth since the last snapshot brings the log to 1,200.
+  assert.ok(byBytes.length >= 8, `a snapshot every few entries (${byBytes.join(',')})`);
+  for (let i = 1; i < byBytes.length; i++) assert.ok(byBytes[i]! - byBytes[i - 1]! >= 4, `no sooner than 1,000 bytes: ${byBytes.join(',')}`);
+  // The share of the state still holds: with 100 %, a snapshot waits for a log as large as the last one.
+  const withShare = run(100, 1_000);
+  assert.ok(withShare.length >= 2 && withShare.length < byBytes.length / 2, `the percent rule still spaces them (${withShare.join(',')} against ${byBytes.join(',')})`);
 });
 
 test('§7 a storage that reads snapshots back: the runtime keeps no bytes, and reads them when a follower needs a snapshot', () => {
