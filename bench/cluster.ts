@@ -124,7 +124,7 @@ async function benchRaftkv(res: Resources, cfg: Config, value: Buffer, results: 
     const members = await raftkvMembers(sut.leaderUrl);
     const leaderIndex = members.findIndex((m) => m.id === sut.leaderName);
     if (leaderIndex < 0) throw new Error(`the leader ${sut.leaderName} is not among the members ${members.map((m) => m.id).join(', ')}`);
-    console.log(`raftkv: members ${members.map((m) => `${m.id} ${m.url}`).join(', ')}; leader ${sut.leaderName}; load through ${cfg.raftkvApi === 'etcd' ? "etcd's gRPC load generator (bench/grpc/) on raftkv's etcd ports" : 'RaftKvClient (HTTP/1.1 keep-alive, one client and connection per benchmark client)'}`);
+    console.log(`raftkv: members ${members.map((m) => `${m.id} ${m.url}`).join(', ')}; leader ${sut.leaderName}; load through ${cfg.raftkvApi === 'etcd' ? "etcd's gRPC load generator (bench/grpc/) on raftkv's etcd ports" : `RaftKvClient (one per benchmark client; ${process.env['BENCH_TRANSPORT'] === undefined || process.env['BENCH_TRANSPORT'] === 'mux' ? 'sharing one raftkv-mux connection per member' : `BENCH_TRANSPORT=${process.env['BENCH_TRANSPORT']}: one HTTP/1.1 connection each`})`}`);
     const common = { members, leaderIndex, keys: cfg.keys, value };
     // The etcd load generator aimed at raftkv's etcd ports, members in the same order; answers
     // name their member by the uint64 of src/etcd/ids.ts, so misrouting is counted as for etcd.

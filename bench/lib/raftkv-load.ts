@@ -1,6 +1,7 @@
 // The raftkv side of the benchmark: closed-loop PUTs through raftkv's own typed client
-// (RaftKvClient, src/client/), one client instance per benchmark client, each over its own
-// keep-alive connection (HTTP/1.1 carries one request at a time per connection).
+// (RaftKvClient, src/client/), one client instance per benchmark client; by default, as the
+// client does, they share one raftkv-mux connection per member (docs/mux.md), as etcd's clients
+// share one HTTP/2 connection per member.
 //
 // The plain client follows the `raftkv-leader` header of every answer, so a client given a
 // follower's address alone moves to the leader after its first request. For routing "spread"
@@ -12,6 +13,7 @@
 import { RaftKvClient } from '../../src/client/index.js';
 import { NodeHttpTransport, type FetchLike } from '../../src/client/node-transport.js';
 import { LeanHttpTransport } from '../../src/client/lean-transport.js';
+import { MuxTransport } from '../../src/client/mux-transport.js';
 import type { LoadResult } from './load.js';
 import { benchKey, memberIndexFor, runWriterWorkload, type BenchWriter, type WorkloadOptions } from './workload.js';
 
@@ -52,8 +54,12 @@ export async function raftkvMembers(endpoint: string, timeoutMs = 10_000): Promi
 class ObservedClient {
   readonly client: RaftKvClient;
   answeredBy = 'no answer';
-  // The client's own default transport (RaftKvClient builds the same); BENCH_TRANSPORT=node for node:http's.
-  private readonly transport = process.env['BENCH_TRANSPORT'] === 'node' ? new NodeHttpTransport() : new LeanHttpTransport();
+  // The client's own default transport (RaftKvClient builds the same: raftkv-mux, one connection
+  // per node shared by every client of the process, HTTP/1.1 for a node that refuses it);
+  // BENCH_TRANSPORT=http1 for one HTTP/1.1 connection per client, =node for node:http's.
+  private readonly http1 = process.env['BENCH_TRANSPORT'] === 'node' ? new NodeHttpTransport() : new LeanHttpTransport();
+  private readonly mux = process.env['BENCH_TRANSPORT'] === undefined || process.env['BENCH_TRANSPORT'] === 'mux' ? new MuxTransport(this.http1.fetch) : null;
+  private readonly transport: { readonly fetch: FetchLike } = this.mux ?? this.http1;
 
   constructor(endpoint: string, followsLeader: boolean) {
     const fetch: FetchLike = async (url, init) => {
@@ -68,7 +74,8 @@ class ObservedClient {
   }
 
   close(): void {
-    this.transport.close();
+    this.mux?.close();
+    this.http1.close();
   }
 }
 

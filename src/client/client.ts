@@ -6,6 +6,7 @@ import { EndpointSelector } from './endpoint-selector.js';
 import { BadRequestError, RaftKvClientError, errorFromResponse } from './errors.js';
 import { Requester, networkError, parseErrorBody, type Answer, type RequestSpec } from './http.js';
 import { LeanHttpTransport } from './lean-transport.js';
+import { MuxTransport } from './mux-transport.js';
 import * as leaseApi from './leases.js';
 import * as lockApi from './locks.js';
 import { badResponse, json, memberFromJson, numberField, objectBody, recordFromJson, statusFromJson } from './responses.js';
@@ -43,6 +44,7 @@ export class RaftKvClient {
   private readonly requester: Requester;
   private readonly attemptTimeoutMs: number;
   private readonly transport: LeanHttpTransport | undefined;
+  private readonly mux: MuxTransport | undefined;
   private readonly watchConnection: WatchConnectionOptions;
   private seq = 0;
 
@@ -60,9 +62,10 @@ export class RaftKvClient {
     const hasTlsOptions = options.ca !== undefined || options.cert !== undefined || options.key !== undefined;
     if (options.fetch !== undefined && hasTlsOptions) throw new TypeError('a custom fetch cannot take the ca, cert or key options; give one or the other');
     this.transport = options.fetch === undefined ? new LeanHttpTransport(options) : undefined;
+    this.mux = this.transport !== undefined && options.multiplex !== false ? new MuxTransport(this.transport.fetch) : undefined;
     this.requester = new Requester({
       selector: this.selector,
-      fetch: options.fetch ?? this.transport!.fetch,
+      fetch: options.fetch ?? this.mux?.fetch ?? this.transport!.fetch,
       ...(options.token !== undefined ? { token: options.token } : {}),
       timeoutMs,
       retries,
@@ -318,6 +321,7 @@ export class RaftKvClient {
    * and a request after close() simply opens new ones.
    */
   close(): void {
+    this.mux?.close();
     this.transport?.close();
   }
 

@@ -40,6 +40,13 @@ export interface ClientOptions {
    * proxies). It cannot be combined with `ca`, `cert` or `key`. @default the built-in transport
    */
   readonly fetch?: typeof fetch;
+  /**
+   * Requests to http:// endpoints share one raftkv-mux connection per node with every client of
+   * this process, many in flight at once (docs/mux.md); false: one HTTP/1.1 keep-alive
+   * connection per request in flight. A node that does not speak raftkv-mux gets HTTP/1.1 either
+   * way. https:// endpoints use HTTP/1.1. @default true
+   */
+  readonly multiplex?: boolean;
 }
 
 export const DEFAULT_CLIENT_OPTIONS = {

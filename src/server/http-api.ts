@@ -10,6 +10,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { recordToJson } from '../kv/index.js';
 import { isTracing, trace } from '../node/trace.js';
+import { UI_EVENTS_PATH } from './ui-hub.js';
+import { attachMux, type MuxHub } from './mux-server.js';
 import { authenticate, authorize } from './access.js';
 import type { Authenticator, Principal } from './auth.js';
 import { ApiError } from './errors.js';
@@ -42,7 +44,7 @@ import {
 } from './http-util.js';
 import type { ForwardedRequest, ForwardedResponse, HttpTlsOptions, KvApi, ParsedRequest } from './api-types.js';
 import type { Logger } from './logger.js';
-import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
 
 export type { Reply } from './http-util.js';
 export { allowParams, intParam, parseJson, parseTarget, errorReply } from './http-util.js';
@@ -95,14 +97,56 @@ export interface ApiServerOptions {
 }
 
 
+/** One request as handle() reads it, from node:http or from raftkv-mux (mux-server.ts). */
+interface RequestParts {
+  readonly method: string;
+  /** Path and query, as in the request line. */
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  /** The body; BODY_TOO_LARGE past maxBodyBytes. */
+  readBody(): Promise<Uint8Array>;
+  /** The body will not be read: let it go. */
+  discard(): void;
+}
+
+/** A request of raftkv-mux (src/client/mux-frames.ts): HTTP's parts without node:http. */
+export interface PlainRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+}
+
+/** What a PlainRequest is answered with: what the same HTTP request would get. */
+export interface PlainAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: Uint8Array;
+}
+
+/** Answers that stream (watch, backups, the dashboard's events, election observers) go over HTTP only. */
+function streamsItsAnswer(path: string): boolean {
+  return path === '/v1/watch' || path === '/v1/snapshot' || path === UI_EVENTS_PATH || path.endsWith('/observe');
+}
+
 export interface Api {
   readonly server: Server;
+  /**
+   * Serves a request that came without node:http (raftkv-mux): authenticated, checked, forwarded
+   * and routed as the same HTTP request, within the same limits and counted in the same metrics.
+   * Never rejects.
+   */
+  serve(req: PlainRequest): Promise<PlainAnswer>;
+  /** The raftkv-mux connections upgraded from `server`, which its own close() does not close. */
+  readonly mux: MuxHub;
   /** The node is up: requests reach `api` from now on. */
   attach(api: KvApi): void;
   /** Answers a request that the peer `from` forwarded to this node over the peer channel. */
   answerForwarded(req: ForwardedRequest, from: string): Promise<ForwardedResponse>;
 }
 
+/** What a raftkv-mux request frame may hold beyond the largest body: its path, headers and fixed fields. */
+const MUX_HEAD_ALLOWANCE_BYTES = 64 * 1024;
 const HEALTH_PATHS = new Set(['/livez', '/readyz', '/healthz']);
 /** Answers a connection may have waiting to be sent (pipelined requests) before it is cut. */
 const MAX_UNSENT_ANSWERS = 256;
@@ -159,7 +203,7 @@ export function createApiServer(options: ApiServerOptions): Api {
       return;
     }
     pending++;
-    void handle(req)
+    void handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, readBody: () => readBody(req, maxBody), discard: () => req.resume() })
       .catch((err: unknown) => errorReply(err, logger))
       .then((reply) => {
         const status = send(req, res, reply);
@@ -176,7 +220,8 @@ export function createApiServer(options: ApiServerOptions): Api {
     // Node checks headersTimeout and requestTimeout only this often (30 s by default): slow
     // headers and bodies must be cut in seconds, not minutes.
     connectionsCheckingInterval: 1000,
-    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    // node:http requires headersTimeout <= requestTimeout.
+    headersTimeout: Math.min(options.headersTimeoutMs ?? 10_000, options.bodyTimeoutMs ?? 30_000),
     requestTimeout: options.bodyTimeoutMs ?? 30_000,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
   };
@@ -206,21 +251,21 @@ export function createApiServer(options: ApiServerOptions): Api {
   });
   server.on('tlsClientError', () => refused.inc({ reason: 'tls' }));
 
-  async function handle(req: IncomingMessage): Promise<Reply> {
-    const target = parseTarget(req.url ?? '/');
-    const method = req.method ?? 'GET';
+  async function handle(req: RequestParts): Promise<Reply> {
+    const target = parseTarget(req.url);
+    const method = req.method;
     if (HEALTH_PATHS.has(target.path)) {
-      req.resume();
+      req.discard();
       return health(target.path, method, target.query, Date.now() + requestDeadlineMs(req.headers['request-timeout'], timeoutMs));
     }
     const ui = options.uiFiles?.(method, target.path, req.headers['if-none-match']) ?? null;
     if (ui !== null) {
-      req.resume();
+      req.discard();
       return ui;
     }
     const origin = req.headers.origin;
     if (method === 'OPTIONS') {
-      req.resume();
+      req.discard();
       return preflight(origin);
     }
     let principal: Principal | null = null;
@@ -229,12 +274,12 @@ export function createApiServer(options: ApiServerOptions): Api {
         principal = authenticate(auth, req.headers.authorization);
       } catch (err) {
         refused.inc({ reason: 'unauthenticated' });
-        req.resume();
+        req.discard();
         throw err;
       }
     }
     if (method === 'POST' && takesPost(target.path)) requireJsonContentType(req);
-    const body = await readBody(req, maxBody);
+    const body = await req.readBody();
     if (isTracing) trace('http-body', -1);
     const parsed: ParsedRequest = {
       method,
@@ -255,7 +300,7 @@ export function createApiServer(options: ApiServerOptions): Api {
         const v = req.headers[h];
         if (typeof v === 'string') headers[h] = v;
       }
-      const out = await options.forward({ method, path: req.url ?? '/', headers, body, ...(principal !== null ? { principal: principal.name } : {}) });
+      const out = await options.forward({ method, path: req.url, headers, body, ...(principal !== null ? { principal: principal.name } : {}) });
       const retryAfter = Number(out.headers['retry-after']);
       const revision = out.headers['raftkv-revision'];
       return {
@@ -421,7 +466,41 @@ export function createApiServer(options: ApiServerOptions): Api {
   function send(req: IncomingMessage, res: ServerResponse, reply: Reply): number {
     if (res.headersSent || res.destroyed) return reply.status;
     if (isTracing) trace('http-send', -1);
-    let status = reply.status;
+    const headers = answerHeaders(reply, req.headers.origin);
+    if (reply.stream !== undefined) {
+      try {
+        reply.stream(res, headers);
+      } catch (err) {
+        logger.error('could not start a stream; connection closed', { error: String(err) });
+        res.destroy();
+      }
+      return reply.status;
+    }
+    const { status, body } = answerBody(reply, headers);
+    const unsent = unsentAnswers.get(req.socket);
+    if (unsent !== undefined) {
+      // Held until the answer is flushed; a client that reads nothing is cut past the bound.
+      unsent.bytes += body.length;
+      res.once('close', () => (unsent.bytes -= body.length));
+      if (unsent.bytes > MAX_UNSENT_ANSWER_BYTES && unsent.count > 1) {
+        refused.inc({ reason: 'pipelined' });
+        req.socket.destroy();
+        return status;
+      }
+    }
+    try {
+      res.writeHead(status, headers);
+      res.end(req.method === 'HEAD' ? undefined : body);
+    } catch (err) {
+      logger.error('could not write a reply; connection closed', { error: String(err) });
+      res.destroy();
+    }
+    if (isTracing) trace('http-out', (reply.json as { index?: number } | undefined)?.index ?? -1);
+    return status;
+  }
+
+  /** The headers every answer carries, and `reply`'s own. */
+  function answerHeaders(reply: Reply, origin: string | undefined): Record<string, string> {
     const headers: Record<string, string> = { 'raftkv-node': nodeId };
     const clusterId = attached?.clusterId() ?? null;
     if (clusterId !== null) headers['raftkv-cluster-id'] = clusterId;
@@ -430,22 +509,18 @@ export function createApiServer(options: ApiServerOptions): Api {
     // split the header block is left out all the same rather than thrown out of writeHead.
     if (leader !== null && SAFE_HEADER_VALUE.test(leader)) headers['raftkv-leader'] = leader;
     if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
-    const origin = req.headers.origin;
     if (origin !== undefined && corsOrigins.has(origin)) {
       headers['access-control-allow-origin'] = origin;
       headers['access-control-expose-headers'] = 'raftkv-leader, raftkv-node, raftkv-cluster-id, raftkv-revision, retry-after';
       headers['vary'] = 'Origin';
     }
     for (const [k, v] of Object.entries(reply.headers ?? {})) if (SAFE_HEADER_VALUE.test(v)) headers[k] = v;
-    if (reply.stream !== undefined) {
-      try {
-        reply.stream(res, headers);
-      } catch (err) {
-        logger.error('could not start a stream; connection closed', { error: String(err) });
-        res.destroy();
-      }
-      return status;
-    }
+    return headers;
+  }
+
+  /** The status and body `reply` is sent as (413 if it would be too large); sets content-type in `headers`. */
+  function answerBody(reply: Reply, headers: Record<string, string>): { status: number; body: Uint8Array } {
+    let status = reply.status;
     let body: Uint8Array;
     if (reply.bytes !== undefined) {
       headers['content-type'] = reply.contentType ?? 'application/octet-stream';
@@ -469,30 +544,62 @@ export function createApiServer(options: ApiServerOptions): Api {
       headers['content-type'] = 'application/json';
       body = Buffer.from(JSON.stringify(tooLarge.json));
     }
-    const unsent = unsentAnswers.get(req.socket);
-    if (unsent !== undefined) {
-      // Held until the answer is flushed; a client that reads nothing is cut past the bound.
-      unsent.bytes += body.length;
-      res.once('close', () => (unsent.bytes -= body.length));
-      if (unsent.bytes > MAX_UNSENT_ANSWER_BYTES && unsent.count > 1) {
-        refused.inc({ reason: 'pipelined' });
-        req.socket.destroy();
-        return status;
+    return { status, body };
+  }
+
+  async function serve(req: PlainRequest): Promise<PlainAnswer> {
+    const started = performance.now();
+    const route = routeName(req.url);
+    let reply: Reply;
+    if (streamsItsAnswer(parseTarget(req.url).path)) {
+      reply = errorReply(new ApiError('BAD_REQUEST', `${req.url.split('?')[0]!.slice(0, 200)} streams its answer: ask it over HTTP, not raftkv-mux`));
+    } else if (pending >= maxPending) {
+      reply = errorReply(new ApiError('OVERLOADED', `more than ${maxPending} requests in progress`));
+    } else {
+      pending++;
+      try {
+        const body = req.body;
+        reply = await handle({
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          readBody: () => (body.length > maxBody ? Promise.reject(new ApiError('BODY_TOO_LARGE', `the body is larger than ${maxBody} bytes`)) : Promise.resolve(body)),
+          discard: () => undefined,
+        });
+      } catch (err) {
+        reply = errorReply(err, logger);
+      } finally {
+        pending--;
+      }
+      if (reply.stream !== undefined) {
+        logger.error('a streamed answer reached raftkv-mux; refused', { url: req.url.slice(0, 200) });
+        reply = errorReply(new ApiError('BAD_REQUEST', 'this answer streams: ask it over HTTP, not raftkv-mux'));
       }
     }
-    try {
-      res.writeHead(status, headers);
-      res.end(req.method === 'HEAD' ? undefined : body);
-    } catch (err) {
-      logger.error('could not write a reply; connection closed', { error: String(err) });
-      res.destroy();
-    }
-    if (isTracing) trace('http-out', (reply.json as { index?: number } | undefined)?.index ?? -1);
-    return status;
+    const headers = answerHeaders(reply, req.headers['origin']);
+    const answer = answerBody(reply, headers);
+    requests.inc({ route, status: String(answer.status) });
+    const ms = performance.now() - started;
+    latency.observe(ms / 1000, { route });
+    options.onRequestDone?.(req.method, route, answer.status, ms);
+    return { status: answer.status, headers, body: req.method === 'HEAD' ? new Uint8Array(0) : answer.body };
   }
+
+  const mux = attachMux(server, {
+    nodeId,
+    serve,
+    maxFrameBytes: maxBody + MUX_HEAD_ALLOWANCE_BYTES,
+    frameTimeoutMs: options.bodyTimeoutMs ?? 30_000,
+    onRefused: (reason) => refused.inc({ reason }),
+    onError: (message, fields) => logger.error(message, fields),
+  });
+
+  registry.register(new Gauge('raftkv_mux_connections', 'raftkv-mux connections open (docs/mux.md)', () => mux.size));
 
   return {
     server,
+    serve,
+    mux,
     answerForwarded,
     attach: (api) => {
       attached = api;

@@ -247,12 +247,12 @@ export function takesPost(path: string): boolean {
   return path === '/v1/txn' || path.startsWith('/v1/members') || path === '/v1/leader/transfer' || path.startsWith('/v1/internal/') || isLeasePath(path);
 }
 
-export function requireJsonContentType(req: IncomingMessage): void {
+export function requireJsonContentType(req: { readonly headers: IncomingMessage['headers']; discard(): void }): void {
   const type = req.headers['content-type'];
   // A browser can send a POST without a CORS preflight only as a "simple" request, which cannot
   // carry application/json: requiring it keeps every web page from writing through a victim.
   if (typeof type !== 'string' || !/^application\/json\s*(;.*)?$/i.test(type)) {
-    req.resume();
+    req.discard();
     throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'a POST must carry Content-Type: application/json');
   }
 }

@@ -42,6 +42,8 @@ export interface NodeConfig {
   /** The log since the last snapshot must hold this percent of its size before the next; 0: off. */
   readonly snapshotLogPercent: number;
   readonly requestTimeoutMs: number;
+  /** A request's body (an HTTP body, a raftkv-mux frame) must arrive within this once begun. */
+  readonly bodyTimeoutMs?: number;
   readonly maxPending: number;
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
@@ -79,6 +81,7 @@ export const DEFAULT_NODE_CONFIG = {
   snapshotCatchUpEntries: 5_000,
   snapshotLogPercent: 10,
   requestTimeoutMs: 5000,
+  bodyTimeoutMs: 30_000,
   maxPending: 10_000,
   maxKeyBytes: 4096,
   maxValueBytes: 1 << 20,

@@ -225,6 +225,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       ...(clientTls !== undefined ? { tls: clientTls } : {}),
       corsOrigins: cfg.corsOrigins,
       requestTimeoutMs: cfg.requestTimeoutMs,
+      bodyTimeoutMs: cfg.bodyTimeoutMs ?? DEFAULT_NODE_CONFIG.bodyTimeoutMs,
       maxPendingRequests: cfg.maxPending,
       maxBodyBytes: cfg.maxValueBytes + 64 * 1024,
       maxResponseBytes: cfg.maxResponseBytes,
@@ -243,7 +244,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     let extraRoutes: ((r: ParsedRequest) => Promise<Reply> | null) | null = null;
     const watches = new WatchHub(kvStateMachine, registry, { maxWatchers: cfg.maxWatchers ?? DEFAULT_NODE_CONFIG.maxWatchers, progressMs: cfg.watchProgressMs ?? DEFAULT_NODE_CONFIG.watchProgressMs, isStarted: false });
     await bind(() => listen(http.server, cfg.clientAddr), `client address ${hostPortText(cfg.clientAddr)}`);
-    undo.push(() => closeServer(http.server));
+    undo.push(() => (http.mux.closeAll(), closeServer(http.server)));
     undo.push(() => watches.close());
 
     // 3. The data dir: cluster.json first for a new founder (a crash before the bootstrap below
@@ -388,7 +389,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       await writeClusterFile(cfg.dataDir, { version: 2, nodeId: cfg.id, clusterId: joined.clusterId, founding: null, founders: [], peers, token: null });
     }
 
-    return running({ cfg, node: started, transport, service, http: http.server, watches, locks, uiHub, auth, timers, runtimeMetrics, releaser, logger, io, lock, frontEnds, clientUrl: `${scheme}://${self.clientAddr}` });
+    return running({ cfg, node: started, transport, service, http: http.server, mux: http.mux, watches, locks, uiHub, auth, timers, runtimeMetrics, releaser, logger, io, lock, frontEnds, clientUrl: `${scheme}://${self.clientAddr}` });
   } catch (err) {
     await undo.run(logger);
     if (err instanceof StartError) throw err;
@@ -508,6 +509,7 @@ interface RunningParts {
   readonly transport: TcpTransport;
   readonly service: KvService<unknown>;
   readonly http: import('node:http').Server;
+  readonly mux: import('./mux-server.js').MuxHub;
   readonly watches: WatchHub;
   /** Its election observe streams, ended with the watches. */
   readonly locks: LockRoutes;
@@ -540,8 +542,12 @@ function running(p: RunningParts): RunningNode {
       p.uiHub.close();
       const closed = new Promise<void>((r) => p.http.close(() => r()));
       p.http.closeIdleConnections();
+      p.mux.closeIdle();
       // In-flight requests get a bounded time to finish; then they are cut.
-      const cut = setTimeout(() => p.http.closeAllConnections(), 3000);
+      const cut = setTimeout(() => {
+        p.http.closeAllConnections();
+        p.mux.closeAll();
+      }, 3000);
       await closed;
       clearTimeout(cut);
       await p.node.stop().catch((err: unknown) => p.logger.error('stop failed', { error: String(err) }));

@@ -2,11 +2,14 @@
 // answers a test writes, recording every request so the test can check what the client sent.
 // Optionally they speak TLS with a test CA, require a client certificate, or require a bearer
 // token the way a node with --auth-file does (401 UNAUTHENTICATED before the script is asked).
+// Over plain HTTP they speak raftkv-mux too (the client's default), unless told not to.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { freePort } from '../../src/transport/free-ports.js';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { decodeMuxRequest, encodeMuxAnswer, MuxFrameReader, MUX_PATH, MUX_PROTOCOL } from '../../src/client/mux-frames.js';
 
 export interface SeenRequest {
   readonly method: string;
@@ -23,6 +26,8 @@ export interface FakeNodeOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer; readonly requireClientCert?: boolean };
   /** Answer 401 UNAUTHENTICATED unless the request carries `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** Refuse the raftkv-mux upgrade, as a node from before it does. @default true (speak it) */
+  readonly mux?: boolean;
 }
 
 export interface Reply {
@@ -51,6 +56,7 @@ export async function startFakeNode(id: string, script: Script, options: FakeNod
   const requests: SeenRequest[] = [];
   let server: Server | undefined;
   let connections = 0;
+  const upgraded = new Set<Duplex>();
   const node: FakeNode = {
     url: '',
     id,
@@ -62,9 +68,20 @@ export async function startFakeNode(id: string, script: Script, options: FakeNod
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const s of upgraded) s.destroy();
         server!.closeAllConnections();
         server!.close(() => resolve());
       }),
+  };
+  /** The answer to `seen` as the script (and the token check) decides it. */
+  const answerOf = async (seen: SeenRequest): Promise<{ status: number; headers: Record<string, string>; body: Buffer } | 'hang'> => {
+    requests.push(seen);
+    const isAuthorized = options.token === undefined || seen.headers.authorization === `Bearer ${options.token}`;
+    const reply = await (isAuthorized ? node.script(seen, requests.length) : errorReply(401, 'UNAUTHENTICATED'));
+    if (reply === 'hang') return 'hang';
+    const headers: Record<string, string> = { 'raftkv-node': id, ...(node.leader !== null ? { 'raftkv-leader': node.leader } : {}), ...reply.headers };
+    if (reply.bytes !== undefined) return { status: reply.status, headers: { 'content-type': 'application/octet-stream', ...headers }, body: Buffer.from(reply.bytes) };
+    return { status: reply.status, headers: { 'content-type': 'application/json', ...headers }, body: Buffer.from(reply.json === undefined ? '' : JSON.stringify(reply.json)) };
   };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
@@ -73,21 +90,37 @@ export async function startFakeNode(id: string, script: Script, options: FakeNod
       const peer = options.tls !== undefined ? (req.socket as TLSSocket).getPeerCertificate() : undefined;
       const clientCertName = peer !== undefined && typeof peer.subject?.CN === 'string' ? peer.subject.CN : null;
       const seen: SeenRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), at: Date.now(), clientCertName };
-      requests.push(seen);
-      const isAuthorized = options.token === undefined || req.headers.authorization === `Bearer ${options.token}`;
-      const answer = isAuthorized ? node.script(seen, requests.length) : errorReply(401, 'UNAUTHENTICATED');
-      void Promise.resolve(answer).then((reply) => {
-        if (reply === 'hang') return;
-        const headers: Record<string, string> = { 'raftkv-node': id, ...(node.leader !== null ? { 'raftkv-leader': node.leader } : {}), ...reply.headers };
-        if (reply.bytes !== undefined) {
-          res.writeHead(reply.status, { 'content-type': 'application/octet-stream', ...headers });
-          res.end(reply.bytes);
-        } else {
-          res.writeHead(reply.status, { 'content-type': 'application/json', ...headers });
-          res.end(reply.json === undefined ? '' : JSON.stringify(reply.json));
-        }
+      void answerOf(seen).then((answer) => {
+        if (answer === 'hang') return;
+        res.writeHead(answer.status, answer.headers);
+        res.end(answer.body);
       });
     });
+  };
+  // raftkv-mux, as a node speaks it (src/server/mux-server.ts), unless the test wants an older node.
+  const onUpgrade = (req: IncomingMessage, socket: Duplex): void => {
+    socket.on('error', () => undefined);
+    if (options.mux === false || req.url !== MUX_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${MUX_PROTOCOL}\r\n\r\n`);
+    const reader = new MuxFrameReader(64 << 20, (frame) => {
+      const r = decodeMuxRequest(frame);
+      const seen: SeenRequest = { method: r.method, url: r.path, headers: { ...r.headers }, body: Buffer.from(r.body), at: Date.now(), clientCertName: null };
+      void answerOf(seen).then((answer) => {
+        if (answer !== 'hang' && !socket.destroyed) socket.write(encodeMuxAnswer(r.id, answer.status, answer.headers, answer.body));
+      });
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch {
+        socket.destroy();
+      }
+    });
+    upgraded.add(socket);
+    socket.on('close', () => upgraded.delete(socket));
   };
   const tls = options.tls;
   server =
@@ -95,6 +128,7 @@ export async function startFakeNode(id: string, script: Script, options: FakeNod
       ? createServer(handler)
       : createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca !== undefined ? { ca: tls.ca } : {}), requestCert: tls.requireClientCert === true, rejectUnauthorized: tls.requireClientCert === true }, handler);
   server.on('connection', () => connections++);
+  server.on('upgrade', onUpgrade);
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   (node as { url: string }).url = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return node;
