@@ -181,11 +181,15 @@ class MuxConnection {
       this.o.onError('raftkv-mux: an answer could not be encoded', { error: String(err) });
       frame = encodeMuxAnswer(id, 500, { 'content-type': 'application/json' }, Buffer.from(JSON.stringify({ error: { code: 'INTERNAL', message: 'the answer could not be encoded' } })));
     }
-    // Answers finished in this turn go out together, in one write.
+    // Answers finished together (the entries of one apply, whose promise chains all settle in
+    // one microtask drain) go out in one write, at the end of that drain: before the loop turn's
+    // setImmediate work, such as the peers' new commit index (peer-sender.ts), which would
+    // otherwise go first. With setImmediate here: 1,051 and 1,092 writes/s at one client against
+    // 1,164 and 1,215 with nextTick (alternated), and no batch lost at 256 clients.
     if (!this.isCorked) {
       this.isCorked = true;
       this.socket.cork();
-      setImmediate(() => {
+      process.nextTick(() => {
         this.isCorked = false;
         this.socket.uncork();
       });
