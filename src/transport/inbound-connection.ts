@@ -231,8 +231,11 @@ export class InboundConnection {
       return;
     }
     const [header, body] = encodeRpcResponse(id, status, bytes);
+    // One writev: two writes would wake the caller twice, the first time for a header alone.
+    this.socket.cork();
     this.socket.write(header!);
     const hasRoom = this.socket.write(body!, () => onWritten?.());
+    this.socket.uncork();
     // Refusals are small but unbounded in number: stop reading the requests of a client that
     // does not read its answers until it catches up. (Requests already in one socket read are
     // still handled; the in-flight cap bounds what they cost.)

@@ -85,7 +85,10 @@ export class RpcClient {
     const p = this.pending.get(id);
     if (p === undefined || this.socket === null) return;
     p.socket = this.socket;
+    // One writev: two writes would wake the peer twice, the first time for a header alone.
+    this.socket.cork();
     for (const part of encodeRpcRequest(id, p.payload)) this.socket.write(part);
+    this.socket.uncork();
   }
 
   private connect(): void {
