@@ -14,7 +14,8 @@ export const MAIN_JS = fileURLToPath(new URL('../cli/main.js', import.meta.url))
 /** The environment for a child: ours without RAFTKV_* (a caller sets those explicitly) or test-runner variables. */
 export function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RAFTKV_') && !k.startsWith('NODE_TEST')) env[k] = v;
+  // RAFTKV_TRACE_DIR goes through: tracing a benchmark means tracing its nodes (docs/benchmarks.md).
+  for (const [k, v] of Object.entries(process.env)) if ((!k.startsWith('RAFTKV_') || k === 'RAFTKV_TRACE_DIR') && !k.startsWith('NODE_TEST')) env[k] = v;
   return { ...env, ...extra };
 }
 

@@ -75,6 +75,13 @@ export class RaftNode<R = unknown> extends EventEmitter {
   /** Held while proposals this node forwarded are unanswered (awaitForwarded()). */
   private readonly recentlyApplied = new RecentlyApplied<R>();
   private forwardsUnanswered = 0;
+  /**
+   * Leader: the newest index of each batch other members forwarded (proposeForwarded), oldest
+   * first, until committed: the Ready that commits one sends the commit index before applying
+   * (RuntimeHooks.isCommitAwaited), since the member that took the write answers only then.
+   */
+  private forwardedIndexes: number[] = [];
+  private forwardedHead = 0;
   private scheduled = false;
   private isMicrotaskScheduled = false;
   private stopped = false;
@@ -254,6 +261,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const index = this.core.propose(data);
     if (isTracing) trace('propose', index);
     this.stats.proposals++;
+    const n = this.forwardedIndexes.length;
+    // A batch of forwarded commands comes in one turn: its newest index stands for all of them.
+    if (n > this.forwardedHead && this.forwardedIndexes[n - 1] === index - 1) this.forwardedIndexes[n - 1] = index;
+    else this.forwardedIndexes.push(index);
     this.schedule();
     return { index, term: this.core.currentTerm };
   }
@@ -519,7 +530,23 @@ export class RaftNode<R = unknown> extends EventEmitter {
       snapshotTaken: (snapshot: Snapshot) => this.emit('snapshot', snapshot.data.length),
       readsConfirmed: (readStates: readonly ReadState[]) => waiters.confirmed(readStates),
       readReady: (id: number, index: number) => waiters.resolveRead(id, index),
+      isCommitAwaited: (rd: Ready) => {
+        const idx = this.forwardedIndexes;
+        if (this.forwardedHead === idx.length) return false;
+        const last = rd.committedEntries[rd.committedEntries.length - 1]!.index;
+        if (idx[this.forwardedHead]! > last) return false;
+        while (this.forwardedHead < idx.length && idx[this.forwardedHead]! <= last) this.forwardedHead++;
+        if (this.forwardedHead === idx.length) {
+          this.forwardedIndexes = [];
+          this.forwardedHead = 0;
+        }
+        return true;
+      },
       softState: (soft: SoftState) => {
+        if (soft.role !== 'leader') {
+          this.forwardedIndexes = [];
+          this.forwardedHead = 0;
+        }
         if (soft.role !== 'leader') waiters.failUnconfirmedReads(new NotLeaderError(soft.leaderId));
         this.emit('role', soft.role, soft.leaderId);
         this.logger.info('role changed', { role: soft.role, leader: soft.leaderId, term: this.core.currentTerm });

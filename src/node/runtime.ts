@@ -98,6 +98,12 @@ export interface RuntimeHooks<R> {
   /** A Ready's entries are handed to storage (queued, not yet durable). */
   persisting?(entries: readonly Entry[]): void;
   /**
+   * The Ready commits entries (`rd.committedEntries`) that another member waits for (it took the
+   * write and forwarded it here): the new commit index leaves at once, before this member applies
+   * them, instead of with the turn's batch after its own answers.
+   */
+  isCommitAwaited?(rd: Ready): boolean;
+  /**
    * A sync completed: the Ready's `entries`, and `hardState` (the newest queued since the last
    * sync, or null if none was), are durable now.
    */
@@ -135,6 +141,8 @@ export interface RuntimeStats {
   snapshotsInstalled: number;
   /** Messages that left before their Ready's sync had completed (Ready steps 1–3). */
   sentBeforeSync: number;
+  /** Readies whose new commit index was flushed before applying, since another member waited for it (hook isCommitAwaited). */
+  commitsSentAtOnce: number;
   /** Committed entries applied while their own Ready's sync was still in flight (step 5). */
   appliedBeforeSync: number;
   /** Committed entries applied straight from the core's log, before any Ready handed them out. */
@@ -150,7 +158,7 @@ export interface RuntimeStats {
 }
 
 export function emptyRuntimeStats(): RuntimeStats {
-  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0 };
+  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0 };
 }
 
 export interface RuntimeOptions<R> {
@@ -505,6 +513,9 @@ export class Runtime<R = unknown> {
       for (let i = 0; i < early.length; i++) this.send(early[i]!, rd.mustSync);
       if (rd.mustSync) {
         this.stats.sentBeforeSync += early.length;
+        this.transport.flush?.();
+      } else if (rd.committedEntries.length > 0 && this.hooks.isCommitAwaited?.(rd) === true) {
+        this.stats.commitsSentAtOnce++;
         this.transport.flush?.();
       }
     }

@@ -548,6 +548,7 @@ export function createApiServer(options: ApiServerOptions): Api {
   }
 
   async function serve(req: PlainRequest): Promise<PlainAnswer> {
+    if (isTracing) trace('http-in', -1);
     const started = performance.now();
     const route = routeName(req.url);
     let reply: Reply;
@@ -582,6 +583,7 @@ export function createApiServer(options: ApiServerOptions): Api {
     const ms = performance.now() - started;
     latency.observe(ms / 1000, { route });
     options.onRequestDone?.(req.method, route, answer.status, ms);
+    if (isTracing) trace('http-out', (reply.json as { index?: number } | undefined)?.index ?? -1);
     return { status: answer.status, headers, body: req.method === 'HEAD' ? new Uint8Array(0) : answer.body };
   }
 

@@ -13,6 +13,7 @@ import { ProposalDroppedError, type NodeId } from '../raft/index.js';
 import type { Applied, RaftNode } from '../node/index.js';
 import { ApiError, ERROR_STATUS, toApiError, type ErrorCode } from './errors.js';
 import type { PeerRequest } from './forward.js';
+import { isTracing, trace } from '../node/trace.js';
 
 export const PROPOSALS_KIND = 0x02;
 /** A batch holds at most this many commands or bytes; more wait for the next one. */
@@ -244,10 +245,12 @@ export class ProposalForwarder<R> {
     this.stats.batches++;
     this.stats.commands += batch.length;
     this.node.forwarding(batch.length);
+    if (isTracing) trace('fwd-send', -1);
     let answer: ProposalsAnswer;
     try {
       const bytes = await this.request(leader, encodeProposals(batch), this.timeoutMs);
       answer = decodeProposalsAnswer(bytes, batch.length);
+      if (isTracing && 'outcomes' in answer) trace('fwd-answer', (answer.outcomes[0] as { index?: number } | undefined)?.index ?? -1);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       const maybeDelivered = (err as { maybeDelivered?: boolean }).maybeDelivered !== false;
