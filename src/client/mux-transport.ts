@@ -71,6 +71,7 @@ class MuxConnection {
   private nextId = 1;
   private answers = 0;
   private idleTimer: NodeJS.Timeout | null = null;
+  private isCorked = false;
 
   constructor(
     readonly origin: string,
@@ -157,6 +158,16 @@ class MuxConnection {
   private write(p: Pending): void {
     p.isWritten = true;
     p.answersAtWrite = this.answers;
+    // Requests made together (callers answered in one turn ask again in the same microtask
+    // drain) leave in one write: a syscall per request was a quarter of a busy client's CPU.
+    if (!this.isCorked) {
+      this.isCorked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.isCorked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(p.frame);
   }
 
