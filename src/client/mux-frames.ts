@@ -15,6 +15,8 @@
 // of printable ASCII (names lowercase); the body is the rest of the frame. Answers may come in
 // any order; `id` pairs them with their requests.
 
+import type { Writable } from 'node:stream';
+
 export const MUX_PROTOCOL = 'raftkv-mux/1';
 export const MUX_PATH = '/v1/mux';
 
@@ -211,4 +213,29 @@ export class MuxFrameReader {
   private check(length: number): void {
     if (length > this.maxFrameBytes) throw new MuxProtocolError(`a frame of ${length} bytes: at most ${this.maxFrameBytes}`);
   }
+}
+
+/**
+ * Writes frames to a socket corked until the end of the current microtask drain, so frames made
+ * together (answers settled by one apply, requests of callers answered in one turn) leave in one
+ * writev, ahead of the loop turn's setImmediate work.
+ */
+export class DrainBatchedWriter {
+  private isCorked = false;
+
+  constructor(private readonly socket: Writable) {}
+
+  write(frame: Buffer): void {
+    if (!this.isCorked) {
+      this.isCorked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.write(frame);
+  }
+
+  private readonly uncork = (): void => {
+    this.isCorked = false;
+    this.socket.uncork();
+  };
 }

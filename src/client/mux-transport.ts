@@ -4,7 +4,7 @@
 // (the upgrade is refused) gets plain HTTP/1.1 (LeanHttpTransport) from then on, for a while.
 // Like the HTTP transports, a failed request says whether it ever left this process (http.ts).
 import { connect, type Socket } from 'node:net';
-import { decodeMuxAnswer, encodeMuxRequest, MuxFrameReader, MUX_PATH, MUX_PROTOCOL, type MuxAnswer } from './mux-frames.js';
+import { decodeMuxAnswer, DrainBatchedWriter, encodeMuxRequest, MuxFrameReader, MUX_PATH, MUX_PROTOCOL, type MuxAnswer } from './mux-frames.js';
 import { CONNECT_TIMEOUT, markNotSent, type FetchLike, type FetchLikeResponse, type ResponseHeaders } from './node-transport.js';
 
 /** An upgrade answer's status line and headers may not exceed this. */
@@ -71,7 +71,7 @@ class MuxConnection {
   private nextId = 1;
   private answers = 0;
   private idleTimer: NodeJS.Timeout | null = null;
-  private isCorked = false;
+  private readonly out: DrainBatchedWriter;
 
   constructor(
     readonly origin: string,
@@ -81,6 +81,7 @@ class MuxConnection {
   ) {
     this.reader = new MuxFrameReader(MAX_ANSWER_FRAME_BYTES, (frame) => this.onAnswer(frame));
     this.socket = connect({ host, port });
+    this.out = new DrainBatchedWriter(this.socket);
     this.socket.setNoDelay(true);
     this.socket.on('connect', () => {
       this.socket.write(`GET ${MUX_PATH} HTTP/1.1\r\nhost: ${origin}\r\nconnection: Upgrade\r\nupgrade: ${MUX_PROTOCOL}\r\n\r\n`);
@@ -160,15 +161,7 @@ class MuxConnection {
     p.answersAtWrite = this.answers;
     // Requests made together (callers answered in one turn ask again in the same microtask
     // drain) leave in one write: a syscall per request was a quarter of a busy client's CPU.
-    if (!this.isCorked) {
-      this.isCorked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.isCorked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(p.frame);
+    this.out.write(p.frame);
   }
 
   /** Removes `p` from what is in flight; false if it was settled already. */

@@ -11,7 +11,7 @@
 // limits and pending-request cap.
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { decodeMuxRequest, encodeMuxAnswer, MuxFrameReader, MuxProtocolError, MUX_PATH, MUX_PROTOCOL, type MuxRequest } from '../client/mux-frames.js';
+import { decodeMuxRequest, DrainBatchedWriter, encodeMuxAnswer, MuxFrameReader, MuxProtocolError, MUX_PATH, MUX_PROTOCOL, type MuxRequest } from '../client/mux-frames.js';
 import type { PlainAnswer, PlainRequest } from './http-api.js';
 
 /** Requests one connection may have in flight; past it the connection is not read until some are answered. */
@@ -92,7 +92,7 @@ class MuxConnection {
   /** Not read while too many requests are in flight, or while answers wait to be written. */
   private isFull = false;
   private isBackedUp = false;
-  private isCorked = false;
+  private readonly out: DrainBatchedWriter;
   private isClosed = false;
   private isDraining = false;
   private frameTimer: NodeJS.Timeout | null = null;
@@ -104,6 +104,7 @@ class MuxConnection {
     private readonly onGone: () => void,
   ) {
     this.frameTimeoutMs = o.frameTimeoutMs ?? 30_000;
+    this.out = new DrainBatchedWriter(socket);
     this.reader = new MuxFrameReader(o.maxFrameBytes, (frame) => this.onFrame(frame));
     const s = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void };
     s.setNoDelay?.(true);
@@ -186,15 +187,7 @@ class MuxConnection {
     // setImmediate work, such as the peers' new commit index (peer-sender.ts), which would
     // otherwise go first. With setImmediate here: 1,051 and 1,092 writes/s at one client against
     // 1,164 and 1,215 with nextTick (alternated), and no batch lost at 256 clients.
-    if (!this.isCorked) {
-      this.isCorked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.isCorked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(frame);
+    this.out.write(frame);
     const unsent = this.socket.writableLength;
     // One large answer may exceed the bound (a listing is up to --max-response-bytes); answers
     // piling up behind others may not.
