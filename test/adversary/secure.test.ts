@@ -11,12 +11,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:https';
+import tls from 'node:tls';
 import { writeFileSync } from 'node:fs';
 import { makeCertificate, makeCertificateAuthority, readPem } from '../../src/security/certs.js';
 import { TestCluster, pollUntil, type TestNode } from '../cluster/harness.js';
 import { assertApiError, http, type HttpReply, type NodeStatus } from '../cluster/http.js';
 import { HostilePeer, destroyHostilePeers, hello, messageFrame, peerPort, type PeerTls } from './hostile-peer.js';
 import { sendSignal } from './node-process.js';
+import { decodeMuxAnswer, encodeMuxRequest, MuxFrameReader } from '../../src/client/mux-frames.js';
 import { Ledger, assertUnharmed, coreRefused, metricsOf, peerRefused, transportRejected } from './unharmed.js';
 
 let cluster: TestCluster | undefined;
@@ -264,4 +266,51 @@ test('the leader judges a forwarded principal by its own --auth-file, not by wha
   }
   assert.equal((await cluster!.waitForLeader(5000)).id, leader.id, 'the leader did not change meanwhile, so it judged every request');
   await assertUnharmed(ledger, 'forwarded principals the leader does not grant');
+});
+
+test('raftkv-mux over TLS: each request is authenticated and judged as over HTTP (401, 403, 200), through a follower too', async () => {
+  const { leader, followers } = await roles();
+  for (const node of [leader, followers[0]!]) {
+    const [host, port] = node.clientAddr.split(':') as [string, string];
+    const socket = tls.connect({ host, port: Number(port), ca, servername: host });
+    socket.on('error', () => undefined);
+    const answers = new Map<number, { status: number; body: string }>();
+    let upgraded = false;
+    let head = '';
+    const reader = new MuxFrameReader(1 << 20, (frame) => {
+      const a = decodeMuxAnswer(frame);
+      answers.set(a.id, { status: a.status, body: a.body.toString() });
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (upgraded) return reader.push(chunk);
+      head += chunk.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      assert.match(head, /^HTTP\/1\.1 101 /, 'the upgrade needs no token');
+      upgraded = true;
+      const rest = Buffer.from(head.slice(end + 4), 'latin1');
+      if (rest.length > 0) reader.push(rest);
+    });
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    socket.write('GET /v1/mux HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: raftkv-mux/1\r\n\r\n');
+    await pollUntil('the upgrade', 5000, async () => (upgraded ? true : undefined));
+    // Refused writes go to keys nobody may have written; the one allowed to its own key.
+    const refusedKey = `app/mux-refused-${node.id}`;
+    const foreign = `other/mux-${node.id}`;
+    ledger.foreignKeys.add(refusedKey);
+    ledger.foreignKeys.add(foreign);
+    const put = (id: number, k: string, headers: Record<string, string>): void => {
+      socket.write(encodeMuxRequest(id, 'PUT', `/v1/kv/${encodeURIComponent(k)}`, headers, Buffer.from('v')));
+    };
+    put(1, refusedKey, {});
+    put(2, refusedKey, { authorization: `Bearer ${badToken}` });
+    put(3, foreign, { authorization: `Bearer ${appToken}` });
+    put(4, refusedKey, { authorization: `Bearer ${readerToken}` });
+    put(5, `app/mux-${node.id}`, { authorization: `Bearer ${appToken}` });
+    await pollUntil('five answers', 10_000, async () => (answers.size === 5 ? true : undefined));
+    const codes = [1, 2, 3, 4, 5].map((id) => `${answers.get(id)!.status} ${(JSON.parse(answers.get(id)!.body) as { error?: { code: string } }).error?.code ?? 'ok'}`);
+    assert.deepEqual(codes, ['401 UNAUTHENTICATED', '401 UNAUTHENTICATED', '403 PERMISSION_DENIED', '403 PERMISSION_DENIED', '200 ok'], `through ${node.id}`);
+    socket.destroy();
+  }
+  await assertUnharmed(ledger, 'raftkv-mux requests without, with bad and with narrow tokens');
 });
