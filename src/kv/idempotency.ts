@@ -133,6 +133,28 @@ export class IdempotencyTable {
     };
   }
 
+  /**
+   * Replaces the whole table with `records` itself, not a copy (restore: the Map a snapshot was
+   * decoded into). Oldest first; the caller MUST NOT use the Map afterwards.
+   */
+  adopt(clock: number, records: Map<string, IdempotencyRecord>): void {
+    this.evictedSinceCapture = null;
+    this.records = records;
+    this.order = [];
+    this.orderBytes = [];
+    this.head = 0;
+    this.logClock = clock;
+    let total = 0;
+    for (const [key, rec] of records) {
+      const bytes = idempotencyRecordBytes(key, rec.result);
+      this.order.push(key);
+      this.orderBytes.push(bytes);
+      total += bytes;
+    }
+    this.totalBytes = total;
+    while (this.records.size > this.maxRecords) this.dropOldest();
+  }
+
   /** Replaces the whole table (restore). Records MUST come oldest first, keys distinct. */
   reset(clock: number, records: Iterable<readonly [string, IdempotencyRecord]>): void {
     this.evictedSinceCapture = null;
