@@ -93,9 +93,8 @@ export class IdempotencyTable {
 
   private dropOldest(): void {
     const key = this.order[this.head]!;
-    const rec = this.records.get(key)!;
     const evicted = this.evictedSinceCapture;
-    if (evicted !== null && !evicted.has(key)) evicted.set(key, rec);
+    if (evicted !== null && !evicted.has(key)) evicted.set(key, this.records.get(key)!);
     this.totalBytes -= this.orderBytes[this.head]!;
     this.records.delete(key);
     this.head++;
