@@ -45,7 +45,7 @@ test('readWholeFile returns every byte, in chunks that tile the file, at sizes a
   }
 });
 
-test('readWholeFile rejects with the callback\'s error and leaves no read behind', async () => {
+test('readWholeFile stops at the first chunk whose callback throws, and rejects with its error', async () => {
   const dir = temp.make();
   const path = join(dir, 'f');
   writeFileSync(path, pattern(3 * CHUNK, 7));
