@@ -192,6 +192,12 @@ export function decodeCommand(bytes: Uint8Array): Command {
         const lease = (flags & F_LEASE) !== 0 ? r.varint() : undefined;
         if (lease === 0) throw new KvError('BAD_COMMAND', 'lease 0 is written as no lease');
         const value = r.bytes();
+        if ((flags & ~F_IDEMPOTENCY) === 0) {
+          // A plain put, the most common command by far (every write a restart replays): one
+          // object, not a literal and then a spread copy per optional field.
+          r.end();
+          return idempotencyKey === undefined ? { type: 'put', time, key, value } : { type: 'put', time, key, value, idempotencyKey };
+        }
         const prevExist = (flags & F_PREV_EXIST) !== 0 ? (flags & F_PREV_EXIST_TRUE) !== 0 : undefined;
         cmd = { type: 'put', time, key, value };
         if (prevExist !== undefined) cmd = { ...cmd, prevExist };

@@ -33,6 +33,8 @@ export class IdempotencyTable {
    * a few thousand inserts per second. A plain array with a moving head stays O(1).
    */
   private order: string[] = [];
+  /** What each key in `order` added to `bytes` (so an eviction does not size its result again). */
+  private orderBytes: number[] = [];
   private head = 0;
   private logClock = 0;
   private totalBytes = 0;
@@ -80,8 +82,10 @@ export class IdempotencyTable {
   /** Records a first result. `key` MUST NOT be present (lookup() first). */
   remember(key: string, result: KvResult): void {
     this.records.set(key, { time: this.logClock, result });
+    const bytes = idempotencyRecordBytes(key, result);
     this.order.push(key);
-    this.totalBytes += idempotencyRecordBytes(key, result);
+    this.orderBytes.push(bytes);
+    this.totalBytes += bytes;
     // Evict the oldest: a retry that arrives after its record is evicted is applied again, the
     // price of a bounded table (§6.3 discusses the same trade-off for client sessions).
     while (this.records.size > this.maxRecords) this.dropOldest();
@@ -89,15 +93,15 @@ export class IdempotencyTable {
 
   private dropOldest(): void {
     const key = this.order[this.head]!;
-    const rec = this.records.get(key)!;
     const evicted = this.evictedSinceCapture;
-    if (evicted !== null && !evicted.has(key)) evicted.set(key, rec);
-    this.totalBytes -= idempotencyRecordBytes(key, rec.result);
+    if (evicted !== null && !evicted.has(key)) evicted.set(key, this.records.get(key)!);
+    this.totalBytes -= this.orderBytes[this.head]!;
     this.records.delete(key);
     this.head++;
     // Reclaim the consumed front once it is half the array: amortized O(1) per record.
     if (this.head > 1024 && this.head * 2 > this.order.length) {
       this.order = this.order.slice(this.head);
+      this.orderBytes = this.orderBytes.slice(this.head);
       this.head = 0;
     }
   }
@@ -128,18 +132,43 @@ export class IdempotencyTable {
     };
   }
 
+  /**
+   * Replaces the whole table with `records` itself, not a copy (restore: the Map a snapshot was
+   * decoded into). Oldest first; the caller MUST NOT use the Map afterwards.
+   */
+  adopt(clock: number, records: Map<string, IdempotencyRecord>): void {
+    this.evictedSinceCapture = null;
+    this.records = records;
+    this.order = [];
+    this.orderBytes = [];
+    this.head = 0;
+    this.logClock = clock;
+    let total = 0;
+    for (const [key, rec] of records) {
+      const bytes = idempotencyRecordBytes(key, rec.result);
+      this.order.push(key);
+      this.orderBytes.push(bytes);
+      total += bytes;
+    }
+    this.totalBytes = total;
+    while (this.records.size > this.maxRecords) this.dropOldest();
+  }
+
   /** Replaces the whole table (restore). Records MUST come oldest first, keys distinct. */
   reset(clock: number, records: Iterable<readonly [string, IdempotencyRecord]>): void {
     this.evictedSinceCapture = null;
     this.records = new Map();
     this.order = [];
+    this.orderBytes = [];
     this.head = 0;
     this.logClock = clock;
     this.totalBytes = 0;
     for (const [key, rec] of records) {
+      const bytes = idempotencyRecordBytes(key, rec.result);
       this.records.set(key, rec);
       this.order.push(key);
-      this.totalBytes += idempotencyRecordBytes(key, rec.result);
+      this.orderBytes.push(bytes);
+      this.totalBytes += bytes;
     }
     while (this.records.size > this.maxRecords) this.dropOldest();
   }

@@ -71,8 +71,8 @@ export interface SnapshotState {
   readonly leases: readonly (readonly [number, number])[];
   /** In revision order; current records are the same objects as in `current`. */
   readonly events: HistoryEvent[];
-  /** Oldest first. */
-  readonly idempotency: readonly (readonly [string, IdempotencyRecord])[];
+  /** Oldest first (a Map iterates in insertion order), each key once; the caller may keep it. */
+  readonly idempotency: Map<string, IdempotencyRecord>;
 }
 
 /** What a snapshot captures at the moment it begins (KvStateMachine.beginSnapshot). */
@@ -334,17 +334,16 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     }
     const idemCount = r.varint();
     if (idemCount * 10 > r.remaining) throw new KvError('BAD_SNAPSHOT', `idempotency count ${idemCount} exceeds the data`);
-    const idempotency: [string, IdempotencyRecord][] = [];
-    const seen = new Set<string>();
+    // Straight into the Map the table keeps (IdempotencyTable.adopt): no pairs, no second Map.
+    const idempotency = new Map<string, IdempotencyRecord>();
     let previousTime = -Infinity;
     for (let i = 0; i < idemCount; i++) {
       const key = r.string();
       const time = r.f64();
       // The table's expiry relies on records being oldest first, each key once.
-      if (seen.has(key) || !(time >= previousTime)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
-      seen.add(key);
+      if (idempotency.has(key) || !(time >= previousTime)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
       previousTime = time;
-      idempotency.push([key, { time, result: readResult(r) }]);
+      idempotency.set(key, { time, result: readResult(r) });
     }
     r.end();
         // In base order, which is key order: no string comparisons.

@@ -496,7 +496,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     }
     // The history's current records go in the overlay, so the store hands out the same objects.
     this.base = state.base;
-    this.data = new Map(state.current);
+    // Decoded for this store alone: taken as it is, not copied.
+    this.data = state.current;
     this.keys = SortedKeys.fromSorted(state.currentKeys, CHUNK_LOAD, true)!;
     this.count = state.base.count;
     this.dataBytes = state.keyValueBytes + state.base.count * KV_RECORD_OVERHEAD_BYTES;
@@ -507,7 +508,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.leases = leases;
     this.leaseBytes = leaseBytes;
     this.leaseSetVersion++;
-    this.idempotency.reset(state.logClock, state.idempotency);
+    this.idempotency.adopt(state.logClock, state.idempotency);
     this.changed();
   }
 

@@ -71,3 +71,39 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   }
   await syncDirectory(dirname(path));
 }
+
+/**
+ * What readWholeFile() reads per call: fs/promises' readFile reads 512 KiB per round trip to
+ * the thread pool, ~550 of them for a 290 MB snapshot at 1M keys (about a quarter of a second
+ * of a restart spent waiting between them); 8 MiB takes ~35.
+ */
+const READ_CHUNK_BYTES = 8 << 20;
+
+/**
+ * Reads the whole file into one Buffer, `READ_CHUNK_BYTES` per read, calling `onChunk` with each
+ * part read (its offset, and the file's size at open), in order, while the next read is already under way (a checksum of the file costs
+ * no pass of its own). The size is the file's at open; a file that ends sooner (truncated
+ * meanwhile) is read as far as it goes, and one that grew is read to its size at open.
+ */
+export async function readWholeFile(path: string, onChunk?: (part: Buffer, offset: number, fileBytes: number) => void): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  let reading: Promise<{ bytesRead: number }> | null = null;
+  try {
+    const size = (await handle.stat()).size;
+    const buf = Buffer.allocUnsafe(size);
+    let at = 0;
+    reading = size > 0 ? handle.read(buf, 0, Math.min(READ_CHUNK_BYTES, size), 0) : null;
+    while (reading !== null) {
+      const { bytesRead } = await reading;
+      const from = at;
+      at += bytesRead;
+      reading = bytesRead > 0 && at < size ? handle.read(buf, at, Math.min(READ_CHUNK_BYTES, size - at), at) : null;
+      if (bytesRead > 0) onChunk?.(buf.subarray(from, at), from, size);
+    }
+    return at === size ? buf : buf.subarray(0, at);
+  } finally {
+    // onChunk threw: the read under way still writes into buf; the handle closes after it.
+    if (reading !== null) await reading.catch(() => undefined);
+    await handle.close();
+  }
+}

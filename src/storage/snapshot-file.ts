@@ -9,11 +9,11 @@
 //   CRC32 of every byte before it u32
 import { crc32 } from 'node:zlib';
 import { readFileSync } from 'node:fs';
-import { readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Configuration, Snapshot } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
-import { openPrivateFile, syncDirectory, writeFully } from './fs-util.js';
+import { openPrivateFile, readWholeFile, syncDirectory, writeFully } from './fs-util.js';
 import { readU64, writeU64 } from './record.js';
 
 const MAGIC = Buffer.from('RAFTKVSN', 'latin1');
@@ -145,9 +145,21 @@ function parseConfig(buf: Buffer): Configuration | null {
   }
 }
 
-/** Reads and verifies a whole snapshot; its data is a view into the one buffer read. */
+/**
+ * Reads and verifies a whole snapshot; its data is a view into the one buffer read. The CRC is
+ * computed chunk by chunk as the file is read (readWholeFile), not in a pass of its own after.
+ */
 export async function readSnapshotFile(path: string): Promise<Snapshot> {
-  return parseSnapshotFile(path, await readFile(path));
+  let crc = 0;
+  let bodyEnd = 0;
+  const buf = await readWholeFile(path, (part, offset, fileBytes) => {
+    bodyEnd = fileBytes - TRAILER_BYTES;
+    const end = Math.min(part.length, bodyEnd - offset);
+    if (end > 0) crc = crc32(part.subarray(0, end), crc);
+  });
+  // A file that ended before its size at open has its CRC computed again, over what was read
+  // (its header's lengths refuse it first anyway).
+  return parseSnapshotFile(path, buf, buf.length === bodyEnd + TRAILER_BYTES ? crc : undefined);
 }
 
 /** readSnapshotFile(), blocking: for a host that sends a snapshot it does not keep in memory. */
@@ -155,12 +167,15 @@ export function readSnapshotFileSync(path: string): Snapshot {
   return parseSnapshotFile(path, readFileSync(path));
 }
 
-/** Verifies and parses a whole snapshot file already in memory (`path` names it in errors). */
-export function parseSnapshotFile(path: string, buf: Buffer): Snapshot {
+/**
+ * Verifies and parses a whole snapshot file already in memory (`path` names it in errors).
+ * `bodyCrc`, when given, is the CRC32 of every byte but the trailer, computed as they were read.
+ */
+export function parseSnapshotFile(path: string, buf: Buffer, bodyCrc?: number): Snapshot {
   const header = parseHeader(buf, buf.length);
   if ('reason' in header) throw new StorageCorruptionError(path, header.offset, header.reason);
   const bodyEnd = buf.length - TRAILER_BYTES;
-  if (crc32(buf.subarray(0, bodyEnd)) !== buf.readUInt32LE(bodyEnd)) {
+  if ((bodyCrc ?? crc32(buf.subarray(0, bodyEnd))) !== buf.readUInt32LE(bodyEnd)) {
     throw new StorageCorruptionError(path, bodyEnd, 'snapshot checksum mismatch');
   }
   const dataStart = HEADER_BYTES + header.configLength;

@@ -3,7 +3,8 @@
 // a segment (format version 2) and ends it cleanly. Repairs only a torn tail of the LAST segment
 // (a crash during an unsynced write); anything else throws StorageCorruptionError, because a
 // record that was synced may hold a vote or an acknowledged entry (Figure 2, §5.4).
-import { open, readFile, readdir, unlink } from 'node:fs/promises';
+import { open, readdir, unlink } from 'node:fs/promises';
+import { readWholeFile } from './fs-util.js';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
@@ -71,7 +72,7 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
     if (firstIndex !== nextIndex) {
       throw new StorageCorruptionError(path, 0, `segment starts at index ${firstIndex} but the log before it ends at ${nextIndex - 1}`);
     }
-    let buf: Buffer = await readFile(path);
+    let buf: Buffer = await readWholeFile(path);
     const logLengthBefore = log.length;
     let maxIndex = 0;
     const scan = scanSegment(buf, (type, start, end, offset) => {

@@ -95,3 +95,17 @@ test('decoding refuses replyLimit on a put or delete, and a time that is not a f
     bad(encodeCommand({ type: 'delete', key: 'k', time }), `time ${time}`);
   }
 });
+
+test('a plain put (its own decoding path) is as strict: truncation and trailing bytes throw, both shapes round-trip', () => {
+  for (const cmd of [
+    { type: 'put', key: 'bench-000001', value: bytes('v'.repeat(256)), time: 5 },
+    { type: 'put', key: 'k', value: bytes(''), time: 1.5, idempotencyKey: 'client/7' },
+  ] as const satisfies readonly Command[]) {
+    const good = encodeCommand(cmd);
+    assert.deepStrictEqual(decodeCommand(good), cmd);
+    const bad = (b: Uint8Array, why: string): void =>
+      assert.throws(() => decodeCommand(b), (e: unknown) => e instanceof KvError && e.code === 'BAD_COMMAND', why);
+    for (let n = 1; n < good.length; n++) bad(good.subarray(0, n), `truncated to ${n}`);
+    bad(new Uint8Array([...good, 0]), 'trailing');
+  }
+});

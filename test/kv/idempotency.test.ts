@@ -108,3 +108,31 @@ test('the idempotency table survives snapshot and restore', () => {
   restored.time = 6_000;
   assert.deepEqual(restored.put('k', 'a', { idempotencyKey: 'c/1' }), { type: 'put', index: 3, revision: 3 }, 'expiry resumes from the restored clock');
 });
+
+test('the table\'s size estimate stays the sum of its records through evictions, expiry and reset', async () => {
+  const { IdempotencyTable, idempotencyRecordBytes } = await import('../../src/kv/idempotency.js');
+  const table = new IdempotencyTable(2000, 10_000);
+  const live = new Map<string, number>();
+  const check = (): void => {
+    const expected = [...table.entries()].reduce((n, [key, rec]) => n + idempotencyRecordBytes(key, rec.result), 0);
+    assert.equal(table.bytes, expected);
+  };
+  // More than the bound (evictions, past the 1024-record compaction of the order array), results
+  // of different sizes, and the clock moving so that records expire in bulk.
+  for (let i = 0; i < 7000; i++) {
+    table.observe(i * 3);
+    const key = `c${i % 97}/${i}`;
+    const result = i % 5 === 0 ? { type: 'rejected' as const, error: 'COMPARE_FAILED' as const, message: 'x'.repeat(i % 300), index: i } : { type: 'put' as const, index: i, revision: i * 7 };
+    table.remember(key, result);
+    live.set(key, i);
+    if (i % 997 === 0) check();
+  }
+  check();
+  assert.ok(table.size <= 2000);
+  const kept = [...table.entries()];
+  table.reset(table.clock, kept);
+  check();
+  table.observe(table.clock + 10_000);
+  assert.equal(table.size, 0);
+  assert.equal(table.bytes, 0);
+});

@@ -145,3 +145,25 @@ test('restore accepts a view with a byte offset (a snapshot inside a larger buff
   sm.restore(outer.subarray(7, 7 + snap.length));
   assert.deepEqual(sm.get('k')?.value, bytes('v'));
 });
+
+test('a snapshot whose idempotency section names a key twice is refused, and the store keeps its state', () => {
+  const a = new Driver();
+  a.put('k', '1', { idempotencyKey: 'cl/1' });
+  a.put('k', '2', { idempotencyKey: 'cl/2' });
+  const snap = Buffer.from(a.sm.snapshot());
+  // The idempotency keys are the snapshot's last strings: make the second one the first's twin.
+  const second = snap.lastIndexOf(Buffer.from('cl/2'));
+  assert.ok(second > snap.indexOf(Buffer.from('cl/1')));
+  snap[second + 3] = 0x31;
+  const target = new Driver();
+  target.put('other', 'kept', { idempotencyKey: 'x/1' });
+  const before = stateOf(target.sm);
+  assert.throws(() => target.sm.restore(new Uint8Array(snap)), (e: unknown) => e instanceof KvError && e.code === 'BAD_SNAPSHOT' && /idempotency record 1 is duplicated/.test(e.message));
+  assert.deepEqual(stateOf(target.sm), before);
+  // The undamaged snapshot restores, and its table answers a retry with its first result.
+  target.sm.restore(a.sm.snapshot());
+  target.index = a.index;
+  assert.equal(target.sm.idempotencyRecords, 2);
+  assert.deepEqual(target.put('k', '3', { idempotencyKey: 'cl/2' }), { type: 'put', index: 2, revision: 3 });
+  assert.equal(target.sm.get('k')?.version, 2);
+});
