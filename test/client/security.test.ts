@@ -199,7 +199,9 @@ test('a write whose connection never got ready (TLS handshake unanswered) is una
     await assert.rejects(client.put('k', 'v'), (err: unknown) => {
       assert.ok(err instanceof UnavailableError && !(err instanceof OutcomeUnknownError), String(err));
       assert.equal(err.code, 'UNREACHABLE');
-      assert.match(err.message, /could not connect within 150 ms/);
+      // The last attempt may have had less than 150 ms left of the 700 ms deadline.
+      const within = /could not connect within (\d+) ms/.exec(err.message);
+      assert.ok(within !== null && Number(within[1]) <= 150, err.message);
       return true;
     });
     assert.ok(sockets.length >= 2, 'it was retried');
