@@ -9,6 +9,19 @@
 import { connect, type Socket } from 'node:net';
 import { CONNECT_TIMEOUT, NodeHttpTransport, RawHeaders, markNotSent, type FetchLike, type FetchLikeResponse, type TlsTrust } from './node-transport.js';
 
+/** An http:// URL's `HOST:PORT` and its path (with the query); `/` when it has none. */
+export function splitHttpUrl(url: string): { origin: string; path: string } {
+  const slash = url.indexOf('/', 7);
+  return slash < 0 ? { origin: url.slice(7), path: '/' } : { origin: url.slice(7, slash), path: url.slice(slash) };
+}
+
+/** The host (IPv6 without its brackets) and port of `HOST:PORT`; null if it is not one. */
+export function hostAndPort(origin: string): { host: string; port: number } | null {
+  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(origin);
+  if (m === null) return null;
+  return { host: m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!, port: Number(m[2]) };
+}
+
 /** Idle connections are closed after this long: below the server's keep-alive timeout (as NodeHttpTransport). */
 const IDLE_SOCKET_MS = 4_000;
 /** Idle connections kept per node; more are closed when they come back. */
@@ -283,9 +296,7 @@ export class LeanHttpTransport {
 
   readonly fetch: FetchLike = (url, init) => {
     if (!url.startsWith('http://')) return this.tlsTransport.fetch(url, init);
-    const slash = url.indexOf('/', 7);
-    const origin = slash < 0 ? url.slice(7) : url.slice(7, slash);
-    const path = slash < 0 ? '/' : url.slice(slash);
+    const { origin, path } = splitHttpUrl(url);
     const { signal } = init;
     if (signal.aborted) return Promise.reject(markNotSent(signal.reason));
     // What node:http refuses too: a CR, LF or space where it would end the request line or a
@@ -323,10 +334,9 @@ export class LeanHttpTransport {
       if (!reused.isClosed && !reused.socket.destroyed && reused.socket.readable && reused.socket.writable) return reused;
       reused.fail(new Error('closed by the node while idle'));
     }
-    const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(origin);
-    if (m === null) return null;
-    const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
-    const conn = new Connection(origin, host, Number(m[2]), (c) => this.release(c), (c) => this.forget(c));
+    const at = hostAndPort(origin);
+    if (at === null) return null;
+    const conn = new Connection(origin, at.host, at.port, (c) => this.release(c), (c) => this.forget(c));
     this.all.add(conn);
     return conn;
   }

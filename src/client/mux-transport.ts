@@ -5,6 +5,7 @@
 // Like the HTTP transports, a failed request says whether it ever left this process (http.ts).
 import { connect, type Socket } from 'node:net';
 import { decodeMuxAnswer, DrainBatchedWriter, encodeMuxRequest, MuxFrameReader, MUX_PATH, MUX_PROTOCOL, type MuxAnswer } from './mux-frames.js';
+import { hostAndPort, splitHttpUrl } from './lean-transport.js';
 import { CONNECT_TIMEOUT, markNotSent, type FetchLike, type FetchLikeResponse, type ResponseHeaders } from './node-transport.js';
 
 /** An upgrade answer's status line and headers may not exceed this. */
@@ -17,6 +18,10 @@ const IDLE_MS = 30_000;
 const REFUSED_RETRY_MS = 60_000;
 
 class UpgradeRefused extends Error {}
+
+function isTimeout(reason: unknown): boolean {
+  return reason instanceof Error && reason.name === 'TimeoutError';
+}
 
 /** A copy of `err` for one request that was never written (each request gets its own, marked). */
 function notSent(err: unknown): Error {
@@ -108,9 +113,11 @@ class MuxConnection {
       const onAbort = (): void => {
         if (!this.forget(entry)) return;
         if (entry.isWritten) {
-          // Nothing at all came back on this connection since: it is likely dead (a node stopped,
-          // a partition). Let the next request dial a fresh one.
-          if (this.answers === entry.answersAtWrite) this.fail(Object.assign(new Error('no answer on the connection'), { code: 'ETIMEDOUT' }));
+          // Timed out with nothing at all come back on this connection since: it is likely dead
+          // (a node stopped, a partition); let the next request dial a fresh one. A caller that
+          // gives up on its own (a lease closed, an abort signal) says nothing of the connection,
+          // which other requests, long waits among them, may be sharing.
+          if (isTimeout(signal.reason) && this.answers === entry.answersAtWrite) this.fail(Object.assign(new Error('no answer on the connection'), { code: 'ETIMEDOUT' }));
           reject(signal.reason);
         } else {
           reject(markNotSent(Object.assign(new Error('the connection was not ready before the attempt gave up'), { code: CONNECT_TIMEOUT, cause: signal.reason })));
@@ -264,9 +271,7 @@ export class MuxTransport {
 
   readonly fetch: FetchLike = (url, init) => {
     if (!url.startsWith('http://')) return this.http1(url, init);
-    const slash = url.indexOf('/', 7);
-    const origin = slash < 0 ? url.slice(7) : url.slice(7, slash);
-    const path = slash < 0 ? '/' : url.slice(slash);
+    const { origin, path } = splitHttpUrl(url);
     const until = refusedUntil.get(origin);
     if (until !== undefined) {
       if (Date.now() < until) return this.http1(url, init);
@@ -286,10 +291,9 @@ export class MuxTransport {
   private connectionFor(origin: string): MuxConnection | null {
     let conn = shared.get(origin);
     if (conn === undefined || !conn.isUsable) {
-      const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(origin);
-      if (m === null) return null;
-      const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
-      conn = new MuxConnection(origin, host, Number(m[2]), (c, refused) => {
+      const at = hostAndPort(origin);
+      if (at === null) return null;
+      conn = new MuxConnection(origin, at.host, at.port, (c, refused) => {
         if (shared.get(c.origin) === c) shared.delete(c.origin);
         if (refused) refusedUntil.set(c.origin, Date.now() + REFUSED_RETRY_MS);
       });

@@ -99,6 +99,39 @@ test('raftkv-mux: an attempt that times out on a connection that answered nothin
   );
 });
 
+test('raftkv-mux: a caller abandoning its request leaves the shared connection, and another client\'s request on it, alone', () =>
+  withNodes(
+    [
+      startFakeNode('n1', async (req) => {
+        // The renewal is never answered; the write is, after 400 ms.
+        if (req.url.includes('keepalive')) return 'hang';
+        await new Promise((r) => setTimeout(r, 400));
+        return { status: 200, json: { index: 4, revision: 5 } };
+      }),
+    ],
+    async ([node]) => {
+      const a = new RaftKvClient({ endpoints: [node!.url], retries: 0 });
+      const b = new RaftKvClient({ endpoints: [node!.url], retries: 0 });
+      try {
+        const controller = new AbortController();
+        const renewal = a.keepAliveLease(7, { signal: controller.signal }).then(
+          () => 'answered',
+          (err: Error) => err.name,
+        );
+        await new Promise((r) => setTimeout(r, 50));
+        const write = b.put('k', 'v');
+        await new Promise((r) => setTimeout(r, 100));
+        controller.abort();
+        assert.equal(await renewal, 'AbortedError');
+        assert.deepEqual(await write, { index: 4, revision: 5 }, "the other client's write on the same connection is answered");
+        assert.equal(node!.connections, 1, 'no connection was dropped or dialed again');
+      } finally {
+        a.close();
+        b.close();
+      }
+    },
+  ));
+
 test('mux frames: requests and answers round-trip; a stream of them split anywhere is read back whole', () => {
   const name = fc.stringMatching(/^[a-z0-9-]{1,20}$/);
   const value = fc.stringMatching(/^[\t\x20-\x7e]{0,40}$/);
