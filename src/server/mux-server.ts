@@ -110,7 +110,7 @@ class MuxConnection {
     s.setNoDelay?.(true);
     s.setTimeout?.(o.idleTimeoutMs ?? 70_000);
     socket.on('timeout', () => {
-      if (this.inFlight.size === 0) this.cut('idle');
+      if (this.inFlight.size === 0) this.destroy();
     });
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('close', () => this.gone());
@@ -127,11 +127,10 @@ class MuxConnection {
     } catch (err) {
       if (err instanceof MuxProtocolError) {
         this.o.onRefused('mux-protocol');
-        this.cut('protocol');
       } else {
         this.o.onError('raftkv-mux: a frame failed', { error: String(err) });
-        this.cut('error');
       }
+      this.destroy();
       return;
     }
     if (this.reader.pendingBytes === 0) {
@@ -141,8 +140,14 @@ class MuxConnection {
       }
     } else if (this.frameTimer === null) {
       this.frameTimer = setTimeout(() => {
+        // While this node does not read (too much in flight, answers unread), the half frame is
+        // ours to wait for, not the client's fault.
+        if (this.isFull || this.isBackedUp) {
+          this.frameTimer?.refresh();
+          return;
+        }
         this.o.onRefused('mux-slow-frame');
-        this.cut('slow frame');
+        this.destroy();
       }, this.frameTimeoutMs);
       this.frameTimer.unref();
     } else {
@@ -193,7 +198,7 @@ class MuxConnection {
     // piling up behind others may not.
     if (unsent > MUX_MAX_UNSENT_BYTES && unsent > frame.length) {
       this.o.onRefused('mux-unread');
-      this.cut('answers not read');
+      this.destroy();
       return;
     }
     if (unsent > MUX_PAUSE_UNSENT_BYTES && !this.isBackedUp) {
@@ -211,10 +216,6 @@ class MuxConnection {
       if (!this.isBackedUp) this.socket.resume();
     }
     if (this.isDraining && this.inFlight.size === 0) this.socket.end();
-  }
-
-  private cut(_why: string): void {
-    this.destroy();
   }
 
   private gone(): void {

@@ -11,7 +11,7 @@ import type { NodeStatus } from '../cluster/http.js';
 import { decodeMuxAnswer, encodeMuxRequest, MuxFrameReader, type MuxAnswer } from '../../src/client/mux-frames.js';
 import { RaftKvClient } from '../../src/client/index.js';
 import { pidOf, rssBytes } from './node-process.js';
-import { Ledger, assertUnharmed, metric } from './unharmed.js';
+import { Ledger, assertUnharmed, metric, metricsOf } from './unharmed.js';
 
 let cluster: TestCluster | undefined;
 let ledger: Ledger;
@@ -201,6 +201,30 @@ test('raftkv-mux: an oversized frame, a malformed one, a reused id in flight and
   assert.ok(refused >= 4, `the protocol refusals are counted (${refused})`);
   assert.ok((await metric(leader, 'raftkv_http_refused_total{reason="mux-slow-frame"}')) >= 1);
   await assertUnharmed(ledger, 'malformed raftkv-mux frames');
+});
+
+test('raftkv-mux: a half frame waiting while the node itself stopped reading (answers unread) is not cut as slow', { timeout: 60_000 }, async () => {
+  const leader = await cluster!.waitForLeader();
+  const c = new RawMux(leader);
+  await c.until('the upgrade', () => c.isUpgraded);
+  c.socket.pause();
+  // Far more answers (~13 MB) than the kernel's buffers take: more than 1 MiB waits in the node,
+  // which stops reading this connection.
+  const burst = Buffer.concat(Array.from({ length: 30_000 }, (_, i) => encodeMuxRequest(i, 'GET', '/v1/status', {}, undefined)));
+  c.socket.write(burst);
+  const last = encodeMuxRequest(99_999, 'GET', '/livez', {}, undefined);
+  c.socket.write(last.subarray(0, 6));
+  // Past --body-timeout-ms (2 s) with the half frame pending.
+  await new Promise((r) => setTimeout(r, 3500));
+  assert.equal(c.isClosed, false, 'the node waited, as it was the one not reading');
+  c.socket.resume();
+  c.socket.write(last.subarray(6));
+  await c.until('every answer, the completed frame too', () => c.answers.size === 30_001, 20_000).catch(async (err: Error) => {
+    const m = await metricsOf(leader, ['raftkv_http_refused_total{reason="mux-slow-frame"}', 'raftkv_http_refused_total{reason="mux-unread"}', 'raftkv_http_refused_total{reason="mux-protocol"}']);
+    throw new Error(`${err.message}: ${c.answers.size} answers (${c.answers.get(0)?.body.length} bytes each), closed ${c.isClosed} ${JSON.stringify(m)}`);
+  });
+  assert.equal(c.answers.get(99_999)!.status, 200);
+  c.socket.destroy();
 });
 
 test('raftkv-mux: a connection that floods requests and never reads the answers costs the leader little memory and not its leadership', { timeout: 60_000 }, async () => {
