@@ -17,6 +17,7 @@ import type { Authenticator, Principal } from './auth.js';
 import { ApiError } from './errors.js';
 import {
   allowParams,
+  bodyTooLarge,
   conditions,
   consistencyParam,
   decodeKey,
@@ -177,6 +178,14 @@ export function createApiServer(options: ApiServerOptions): Api {
   /** Per connection: answers not yet sent (pipelined behind others) and the bytes they hold. */
   const unsentAnswers = new WeakMap<import('node:net').Socket, { count: number; bytes: number }>();
 
+  /** Counts an answered request, over HTTP or raftkv-mux, in the metrics and for the dashboard. */
+  const answered = (method: string, route: string, status: number, started: number): void => {
+    requests.inc({ route, status: String(status) });
+    const ms = performance.now() - started;
+    latency.observe(ms / 1000, { route });
+    options.onRequestDone?.(method, route, status, ms);
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     if (isTracing) trace('http-in', -1);
@@ -206,11 +215,7 @@ export function createApiServer(options: ApiServerOptions): Api {
     void handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, readBody: () => readBody(req, maxBody), discard: () => req.resume() })
       .catch((err: unknown) => errorReply(err, logger))
       .then((reply) => {
-        const status = send(req, res, reply);
-        requests.inc({ route, status: String(status) });
-        const ms = performance.now() - started;
-        latency.observe(ms / 1000, { route });
-        options.onRequestDone?.(req.method ?? 'GET', route, status, ms);
+        answered(req.method ?? 'GET', route, send(req, res, reply), started);
       })
       .catch((err: unknown) => logger.error('reply failed', { error: String(err) }))
       .finally(() => pending--);
@@ -564,7 +569,7 @@ export function createApiServer(options: ApiServerOptions): Api {
           method: req.method,
           url: req.url,
           headers: req.headers,
-          readBody: () => (body.length > maxBody ? Promise.reject(new ApiError('BODY_TOO_LARGE', `the body is larger than ${maxBody} bytes`)) : Promise.resolve(body)),
+          readBody: () => (body.length > maxBody ? Promise.reject(bodyTooLarge(maxBody)) : Promise.resolve(body)),
           discard: () => undefined,
         });
       } catch (err) {
@@ -579,10 +584,7 @@ export function createApiServer(options: ApiServerOptions): Api {
     }
     const headers = answerHeaders(reply, req.headers['origin']);
     const answer = answerBody(reply, headers);
-    requests.inc({ route, status: String(answer.status) });
-    const ms = performance.now() - started;
-    latency.observe(ms / 1000, { route });
-    options.onRequestDone?.(req.method, route, answer.status, ms);
+    answered(req.method, route, answer.status, started);
     if (isTracing) trace('http-out', (reply.json as { index?: number } | undefined)?.index ?? -1);
     return { status: answer.status, headers, body: req.method === 'HEAD' ? new Uint8Array(0) : answer.body };
   }

@@ -116,12 +116,16 @@ export function requestDeadlineMs(header: string | string[] | undefined, fallbac
 }
 
 /** The body, at most `max` bytes (413 past it, whatever Content-Length claimed). */
+export function bodyTooLarge(max: number): ApiError {
+  return new ApiError('BODY_TOO_LARGE', `the body is larger than ${max} bytes`);
+}
+
 export function readBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > max) {
       req.resume();
-      reject(new ApiError('BODY_TOO_LARGE', `the body is larger than ${max} bytes`));
+      reject(bodyTooLarge(max));
       return;
     }
     const chunks: Buffer[] = [];
@@ -131,7 +135,7 @@ export function readBody(req: IncomingMessage, max: number): Promise<Uint8Array>
       if (size > max) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new ApiError('BODY_TOO_LARGE', `the body is larger than ${max} bytes`));
+        reject(bodyTooLarge(max));
         return;
       }
       chunks.push(chunk);
