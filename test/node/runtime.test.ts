@@ -327,6 +327,29 @@ test('§7 large entries: a snapshot is due once the log since the last holds sna
   assert.ok(withShare.length >= 2 && withShare.length < byBytes.length / 2, `the percent rule still spaces them (${withShare.join(',')} against ${byBytes.join(',')})`);
 });
 
+test('a Ready that commits entries another member waits for sends the new commit index before applying them (isCommitAwaited)', () => {
+  for (const isAwaited of [true, false]) {
+    const w = new World({ isCommitAwaited: () => isAwaited });
+    w.elect();
+    w.core.propose(encode('x'));
+    w.runtime.pump();
+    while (w.syncs.length > 0) w.completeSync();
+    const index = w.core.lastIndex;
+    const flushedBefore = w.runtime.stats.commitsSentAtOnce;
+    w.log.length = 0;
+    // The leader's own write is durable; b's acknowledgement commits the entry.
+    w.ack('b', index);
+    w.runtime.pump();
+    const applyAt = w.log.indexOf(`apply ${index}`);
+    const flushAt = w.log.indexOf('flush');
+    const commitSentAt = w.log.indexOf('send AppendEntries b');
+    assert.ok(applyAt >= 0 && commitSentAt >= 0 && commitSentAt < applyAt, w.log.join(' | '));
+    if (isAwaited) assert.ok(flushAt > commitSentAt && flushAt < applyAt, `flushed before applying: ${w.log.join(' | ')}`);
+    else assert.ok(flushAt === -1 || flushAt > applyAt, `left to the turn's batch: ${w.log.join(' | ')}`);
+    assert.equal(w.runtime.stats.commitsSentAtOnce - flushedBefore, isAwaited ? 1 : 0);
+  }
+});
+
 test('§7 a storage that reads snapshots back: the runtime keeps no bytes, and reads them when a follower needs a snapshot', () => {
   for (const readBack of [false, true]) {
     const w = new World({}, 3, false, new ListMachine(), 0, readBack);
