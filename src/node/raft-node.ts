@@ -546,8 +546,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
         if (soft.role !== 'leader') {
           this.forwardedIndexes = [];
           this.forwardedHead = 0;
+          waiters.failUnconfirmedReads(new NotLeaderError(soft.leaderId));
         }
-        if (soft.role !== 'leader') waiters.failUnconfirmedReads(new NotLeaderError(soft.leaderId));
         this.emit('role', soft.role, soft.leaderId);
         this.logger.info('role changed', { role: soft.role, leader: soft.leaderId, term: this.core.currentTerm });
       },

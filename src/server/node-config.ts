@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../raft/index.js';
+import { DEFAULT_NODE_OPTIONS } from '../node/index.js';
 import { hostPortText, type HostPort } from './address.js';
 import { CLUSTER_FILE } from './identity.js';
 import type { LogLevel } from './logger.js';
@@ -76,10 +77,10 @@ export const DEFAULT_NODE_CONFIG = {
   initialClusterToken: 'raftkv',
   heartbeatMs: 100,
   electionMs: 1000,
-  snapshotEntries: 100_000,
-  snapshotLogBytes: 64 * 1024 * 1024,
-  snapshotCatchUpEntries: 5_000,
-  snapshotLogPercent: 10,
+  snapshotEntries: DEFAULT_NODE_OPTIONS.snapshotEntries,
+  snapshotLogBytes: DEFAULT_NODE_OPTIONS.snapshotLogBytes,
+  snapshotCatchUpEntries: DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
+  snapshotLogPercent: DEFAULT_NODE_OPTIONS.snapshotLogPercent,
   requestTimeoutMs: 5000,
   bodyTimeoutMs: 30_000,
   maxPending: 10_000,

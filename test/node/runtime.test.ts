@@ -3,6 +3,8 @@
 // fail-stop, snapshots and reads. Every completion is called by the test, when it chooses, as
 // the simulator's event queue would.
 import { test } from 'node:test';
+import { DEFAULT_NODE_OPTIONS, DEFAULT_RUNTIME_OPTIONS } from '../../src/node/index.js';
+import { DEFAULT_NODE_CONFIG } from '../../src/server/node-config.js';
 import assert from 'node:assert/strict';
 import { Runtime, type Done, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
 import { Raft, bootstrapState, type Entry, type Message, type Snapshot, type StateMachine } from '../../src/raft/index.js';
@@ -515,4 +517,11 @@ test('stop() gives up a snapshot still being serialized at once: nothing of it w
   assert.equal(sm.abandoned, 1);
   for (const t of w.timers.filter((t) => t.ms === 0)) t.fire();
   assert.equal(savedIndex(w), 0);
+});
+
+test("RaftNode's and the server's snapshot defaults are the runtime's (one policy, however a node is started)", () => {
+  for (const k of ['snapshotEntries', 'snapshotLogBytes', 'snapshotCatchUpEntries', 'snapshotLogPercent'] as const) {
+    assert.equal(DEFAULT_NODE_OPTIONS[k], DEFAULT_RUNTIME_OPTIONS[k], k);
+    assert.equal(DEFAULT_NODE_CONFIG[k], DEFAULT_RUNTIME_OPTIONS[k], k);
+  }
 });
