@@ -9,6 +9,8 @@ export interface RaftkvCounters {
   readonly syncs: number;
   readonly peerWrites: number;
   readonly peerMessages: number;
+  /** Commit index advances the member made as a follower by its own count (follower.ts). */
+  readonly followerCommits: number;
   /** CPU seconds of the member process (user + system). */
   readonly cpuSeconds: number;
 }
@@ -18,12 +20,13 @@ const NAMES = {
   syncs: 'raftkv_wal_syncs_total',
   peerWrites: 'raftkv_transport_writes_total',
   peerMessages: 'raftkv_transport_messages_sent_total',
+  followerCommits: 'raftkv_raft_follower_commits_total',
   cpuSeconds: 'process_cpu_seconds_total',
 } as const;
 
 /** Sums each counter's samples over their labels (parseMetrics, src/harness); a missing counter reads 0. */
 export function parseCounters(text: string): RaftkvCounters {
-  const sums = { entries: 0, syncs: 0, peerWrites: 0, peerMessages: 0, cpuSeconds: 0 };
+  const sums = { entries: 0, syncs: 0, peerWrites: 0, peerMessages: 0, followerCommits: 0, cpuSeconds: 0 };
   for (const [series, value] of parseMetrics(text)) {
     const brace = series.indexOf('{');
     const name = brace < 0 ? series : series.slice(0, brace);
@@ -55,5 +58,5 @@ export function formatBatching(leader: [RaftkvCounters, RaftkvCounters], followe
   };
   const cpuUs = (a: RaftkvCounters, b: RaftkvCounters): string => (entries > 0 ? (((b.cpuSeconds - a.cpuSeconds) * 1e6) / entries).toFixed(0) : '-');
   const followerCpu = followers.map(([a, b]) => cpuUs(a, b)).join('/');
-  return `per entry (${entries} applied): leader ${per(la, lb, 'syncs')} WAL syncs, ${per(la, lb, 'peerWrites')} peer writes, ${per(la, lb, 'peerMessages')} peer messages, ${cpuUs(la, lb)} µs CPU; each follower ${follower('syncs')} syncs, ${follower('peerWrites')} writes, ${follower('peerMessages')} messages, ${followerCpu} µs CPU`;
+  return `per entry (${entries} applied): leader ${per(la, lb, 'syncs')} WAL syncs, ${per(la, lb, 'peerWrites')} peer writes, ${per(la, lb, 'peerMessages')} peer messages, ${cpuUs(la, lb)} µs CPU; each follower ${follower('syncs')} syncs, ${follower('peerWrites')} writes, ${follower('peerMessages')} messages, ${follower('followerCommits')} own commits, ${followerCpu} µs CPU`;
 }

@@ -212,6 +212,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
     };
   }
 
+  /** Times this node, as a follower, committed by counting the leader's announced durable copy with its own. */
+  get followerCommits(): number {
+    return this.core.commitsCountedAsFollower;
+  }
+
   /** The newest `count` entries of the log as [index, term] pairs, oldest first (for the dashboard). */
   logTail(count: number): [number, number][] {
     const core = this.core;
@@ -541,6 +546,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
           this.forwardedHead = 0;
         }
         return true;
+      },
+      isStableAwaited: (stableIndex: number, commitIndex: number) => {
+        // The oldest forwarded batch not yet committed: durable here now, so the member that
+        // took it can count our copy with its own.
+        const idx = this.forwardedIndexes;
+        for (let i = this.forwardedHead; i < idx.length; i++) {
+          const index = idx[i]!;
+          if (index > commitIndex) return index <= stableIndex;
+        }
+        return false;
       },
       softState: (soft: SoftState) => {
         if (soft.role !== 'leader') {

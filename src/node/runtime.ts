@@ -104,6 +104,13 @@ export interface RuntimeHooks<R> {
    */
   isCommitAwaited?(rd: Ready): boolean;
   /**
+   * Leader, after each advance(): does another member wait for an entry this member now holds
+   * durably but has not committed (`stableIndex` ≥ the entry > `commitIndex`)? If so the core
+   * announces its durable index at once (Raft.announceStable), so that member can count the
+   * leader's copy with its own and commit without the commit index's round trip.
+   */
+  isStableAwaited?(stableIndex: number, commitIndex: number): boolean;
+  /**
    * A sync completed: the Ready's `entries`, and `hardState` (the newest queued since the last
    * sync, or null if none was), are durable now.
    */
@@ -143,6 +150,8 @@ export interface RuntimeStats {
   sentBeforeSync: number;
   /** Readies whose new commit index was flushed before applying, since another member waited for it (hook isCommitAwaited). */
   commitsSentAtOnce: number;
+  /** Leader: durable indexes announced at once, since another member waited (hook isStableAwaited). */
+  stableAnnounced: number;
   /** Committed entries applied while their own Ready's sync was still in flight (step 5). */
   appliedBeforeSync: number;
   /** Committed entries applied straight from the core's log, before any Ready handed them out. */
@@ -158,7 +167,7 @@ export interface RuntimeStats {
 }
 
 export function emptyRuntimeStats(): RuntimeStats {
-  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0 };
+  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, stableAnnounced: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0 };
 }
 
 export interface RuntimeOptions<R> {
@@ -301,6 +310,8 @@ export class Runtime<R = unknown> {
   private isDriveAgain = false;
   /** Inside carryOut(): a port that completes at once must not start the next Ready from there. */
   private isInCarryOut = false;
+  /** The last advance() announced the leader's durable index (isStableAwaited): the next Ready's messages leave at once. */
+  private isStableAnnounced = false;
 
   constructor(options: RuntimeOptions<R>) {
     this.core = options.core;
@@ -517,8 +528,11 @@ export class Runtime<R = unknown> {
       } else if (rd.committedEntries.length > 0 && this.hooks.isCommitAwaited?.(rd) === true) {
         this.stats.commitsSentAtOnce++;
         this.transport.flush?.();
+      } else if (this.isStableAnnounced) {
+        this.transport.flush?.();
       }
     }
+    this.isStableAnnounced = false;
     if (rd.snapshot === null) this.persist(rd);
     // The storage stores one snapshot at a time (storage/types.ts): a leader's waits for the
     // local one in flight to be saved and compacted behind, then goes on (snapshotEnded()).
@@ -650,6 +664,13 @@ export class Runtime<R = unknown> {
     }
     this.current = null;
     this.core.advance();
+    const core = this.core;
+    if (core.role === 'leader' && this.hooks.isStableAwaited?.(core.stableIndex, core.commitIndex) === true) {
+      if (core.announceStable()) {
+        this.stats.stableAnnounced++;
+        this.isStableAnnounced = true;
+      }
+    }
     this.hooks.advanced?.();
     this.settleIfIdle();
   }

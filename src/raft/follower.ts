@@ -1,8 +1,10 @@
 // The follower and candidate step functions: the AppendEntries receiver of Figure 2 (§5.3), the
 // InstallSnapshot receiver (§7), answers to stale requests (§5.1), and a candidate's vote tally.
+import { isJoint } from './configuration.js';
 import { countVotes, startElection } from './election.js';
-import { noteConfigEntry, noteRemoved } from './membership.js';
+import { lastConfigIndex, noteConfigEntry, noteRemoved } from './membership.js';
 import { send } from './outbox.js';
+import { committedIndex } from './quorum.js';
 import type { Raft } from './raft.js';
 import { becomeFollower } from './roles.js';
 import type {
@@ -102,6 +104,7 @@ export function answerStaleRequest(r: Raft, m: Message): void {
 }
 
 function handleAppendEntries(r: Raft, m: AppendEntries): void {
+  if (m.leaderStable !== undefined && m.leaderStable > r.leaderStable) r.leaderStable = m.leaderStable;
   let prevLogIndex = m.prevLogIndex;
   let prevLogTerm = m.prevLogTerm;
   let entries = m.entries;
@@ -110,6 +113,7 @@ function handleAppendEntries(r: Raft, m: AppendEntries): void {
     // skip what we already hold and check consistency at the commit point instead.
     const skip = r.commit - prevLogIndex;
     if (skip >= entries.length) {
+      if (r.commit > r.leaderMatch) r.leaderMatch = r.commit;
       send(r, appendResponse(r, m.from, true, r.commit, 0, 0, 0, m.seq));
       return;
     }
@@ -152,9 +156,12 @@ function handleAppendEntries(r: Raft, m: AppendEntries): void {
     }
   }
   const lastNew = prevLogIndex + entries.length;
+  // Log Matching (§5.3): up to lastNew our log is now the leader's, and stays so while it leads.
+  if (lastNew > r.leaderMatch) r.leaderMatch = lastNew;
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
   const newCommit = Math.min(m.leaderCommit, lastNew);
   if (newCommit > r.commit) r.commit = newCommit;
+  commitFromDurableCopies(r);
   send(r, appendResponse(r, m.from, true, lastNew, 0, 0, 0, m.seq));
 }
 
@@ -168,6 +175,7 @@ function handleInstallSnapshot(r: Raft, m: InstallSnapshot): void {
   if (r.log.termAt(meta.index) === meta.term) {
     // §7: we already hold the snapshot's last entry; keep the log that follows it.
     r.commit = meta.index;
+    if (meta.index > r.leaderMatch) r.leaderMatch = meta.index;
     send(r, snapshotResponse(r, m.from, meta.index, m.seq));
     return;
   }
@@ -176,8 +184,38 @@ function handleInstallSnapshot(r: Raft, m: InstallSnapshot): void {
   r.configs.restore(meta.config);
   r.commit = meta.index;
   r.applied = meta.index;
+  r.leaderMatch = meta.index;
   r.snapshotToInstall = m.snapshot;
   send(r, snapshotResponse(r, m.from, meta.index, m.seq));
+}
+
+/**
+ * Not in the paper; the same rule as the leader's (§5.4.2, Figure 8), counted by a follower.
+ * An entry is committed once a majority stores it durably and it, or an entry after it, is of the
+ * current leader's term: that is all Leader Completeness needs (§5.4.3). The leader counts
+ * acknowledgements; a follower knows two copies for sure — its own, durable up to its stable
+ * index, and the leader's, durable up to the `leaderStable` the leader announced — and both are
+ * the same entries as far as its log is known to match the leader's (`leaderMatch`, Log
+ * Matching). Where those two make a majority (3 voters, or fewer), the follower commits without
+ * the leader's next message: a write it forwarded is answered one round trip sooner.
+ *
+ * Counted only under a simple configuration whose entry lies inside the matched prefix (the
+ * leader's, then; a suffix past it may be a deposed leader's and change nothing), with the
+ * leader a voter and ourselves counted only if a voter. An entry of an earlier term is never
+ * committed by counting (Figure 8), as on the leader.
+ */
+export function commitFromDurableCopies(r: Raft): void {
+  const leader = r.leader;
+  if (r.currentRole !== 'follower' || leader === null) return;
+  const leaderHas = Math.min(r.leaderStable, r.leaderMatch);
+  if (leaderHas <= r.commit) return;
+  const config = r.configuration;
+  if (isJoint(config) || lastConfigIndex(r) > r.leaderMatch) return;
+  const ownHas = Math.min(r.log.stableIndex, r.leaderMatch);
+  const index = committedIndex(config, (id) => (id === leader ? leaderHas : id === r.id ? ownHas : 0));
+  if (index <= r.commit || r.log.termAt(index) !== r.term) return;
+  r.commit = index;
+  r.followerCommits++;
 }
 
 function appendResponse(r: Raft, to: NodeId, success: boolean, matchIndex: number, rejectedIndex: number, conflictTerm: number, conflictIndex: number, seq: number): AppendEntriesResponse {

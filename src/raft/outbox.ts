@@ -43,3 +43,20 @@ function mayLeaveBeforeSync(r: Raft, m: Message): boolean {
     }
   }
 }
+
+/**
+ * Drops acknowledgements still waiting for a sync that were made in an earlier term. A leader of
+ * the current term may overwrite the entries they claim before that sync (§5.3), and they would
+ * then leave claiming entries this server never made durable. The leader they answer is deposed
+ * and resends what matters; nothing is lost but a message.
+ */
+export function dropStaleAcknowledgements(r: Raft): void {
+  const queue = r.messagesAfterSync;
+  let kept = 0;
+  for (let i = 0; i < queue.length; i++) {
+    const m = queue[i]!;
+    if ((m.type === 'AppendEntriesResponse' || m.type === 'InstallSnapshotResponse') && m.term < r.term) continue;
+    queue[kept++] = m;
+  }
+  queue.length = kept;
+}

@@ -14,7 +14,7 @@ import { ConfigHistory } from './config-history.js';
 import { isJoint, isVoter } from './configuration.js';
 import { handleRequestVote, startElection, tickElection } from './election.js';
 import { ChangeInProgressError, NotLeaderError, ProposalDroppedError } from './errors.js';
-import { answerStaleRequest, stepCandidate, stepFollower } from './follower.js';
+import { answerStaleRequest, commitFromDurableCopies, stepCandidate, stepFollower } from './follower.js';
 import { afterCommitAdvanced, appendConfig, maybeCommit, sendTimeoutNow, stepLeader, tickLeader } from './leader.js';
 import { RaftLog } from './log.js';
 import { configAt, lastConfigIndex, noteConfigEntry, voterIds, type Departure } from './membership.js';
@@ -158,6 +158,14 @@ export class Raft {
   readonly departing = new Map<NodeId, Departure>();
   /** @internal Set once this server learns it is out of the cluster. */
   removedNotice: RemovedNotice | null = null;
+  /** @internal Follower: its log matches the current leader's up to here (Log Matching, §5.3). */
+  leaderMatch = 0;
+  /** @internal Follower: the highest durable index the current leader announced (AppendEntries.leaderStable). */
+  leaderStable = 0;
+  /** @internal Leader: the stable index announceStable() last sent. */
+  announcedStable = 0;
+  /** @internal Times this server, as follower, moved its commit index by its own count (commitFromDurableCopies). */
+  followerCommits = 0;
 
   // Ready bookkeeping.
   /** @internal Messages that may leave before the next Ready's sync (outbox.ts decides). */
@@ -238,6 +246,8 @@ export class Raft {
    * core was built. Live counters: read them, never write them.
    */
   get droppedMessages(): Readonly<Record<DropReason, number>> { return this.drops; }
+  /** Times this server, as a follower, committed by counting the leader's durable copy with its own (follower.ts). */
+  get commitsCountedAsFollower(): number { return this.followerCommits; }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
   entryAt(index: number): Entry | undefined { return this.log.entryAt(index); }
 
@@ -483,7 +493,33 @@ export class Raft {
     if (done === null) throw new Error('advance() without a ready()');
     this.readyInFlight = null;
     this.log.stableTo(done.lastIndex, done.lastTerm);
-    if (this.currentRole === 'leader' && maybeCommit(this)) afterCommitAdvanced(this);
+    if (this.currentRole === 'leader') {
+      if (maybeCommit(this)) afterCommitAdvanced(this);
+    } else if (this.currentRole === 'follower') {
+      commitFromDurableCopies(this);
+    }
+  }
+
+  /** The last index of this server's log that is durable (a leader counts its own copy up to here). */
+  get stableIndex(): number {
+    return this.log.stableIndex;
+  }
+
+  /**
+   * Leader: tells every replicating follower this server's durable index now (an empty
+   * AppendEntries carrying `leaderStable`), instead of with the next entries. A follower whose
+   * own copy is durable can then count both toward a majority (follower.ts,
+   * commitFromDurableCopies) one message sooner than the commit index would reach it: what a
+   * member that forwarded a write waits for (RuntimeHooks.isStableAwaited). Does nothing when
+   * new entries are about to go out anyway (they carry it), or when this index was announced
+   * already. Returns whether it sent.
+   */
+  announceStable(): boolean {
+    const stable = this.log.stableIndex;
+    if (this.currentRole !== 'leader' || this.hasUnsentEntries || stable <= this.announcedStable) return false;
+    this.announcedStable = stable;
+    for (const pr of this.progresses.values()) if (pr.state === 'replicate') sendAppend(this, pr, true);
+    return true;
   }
 
   // ---- snapshots (§7) ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // rounds that confirm ReadIndex reads and leases (thesis §6.4, §6.4.1).
 import { EMPTY_DATA, entryBytes } from './log.js';
 import type { Progress } from './progress.js';
+import { isJoint } from './configuration.js';
 import { hasQuorum } from './quorum.js';
 import { send } from './outbox.js';
 import type { Raft } from './raft.js';
@@ -48,7 +49,7 @@ export function broadcastHeartbeat(r: Raft): void {
     const hb: AppendEntries = {
       type: 'AppendEntries', from: r.id, to: pr.id, term: r.term,
       prevLogIndex, prevLogTerm: term ?? 0, entries: EMPTY_ENTRIES,
-      leaderCommit: Math.min(r.commit, prevLogIndex), seq: r.seq,
+      leaderCommit: Math.min(r.commit, prevLogIndex), seq: r.seq, leaderStable: stableToAnnounce(r),
     };
     send(r, hb);
   }
@@ -67,7 +68,7 @@ export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
   if (entries.length === 0 && !sendIfEmpty) return;
   const ae: AppendEntries = {
     type: 'AppendEntries', from: r.id, to: pr.id, term: r.term,
-    prevLogIndex, prevLogTerm, entries, leaderCommit: r.commit, seq: r.seq,
+    prevLogIndex, prevLogTerm, entries, leaderCommit: r.commit, seq: r.seq, leaderStable: stableToAnnounce(r),
   };
   send(r, ae);
   if (pr.state === 'replicate') {
@@ -81,6 +82,16 @@ export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
   } else {
     pr.probeSent = true;
   }
+}
+
+/**
+ * The durable index a leader tells its followers (AppendEntries.leaderStable): its own stable
+ * index, or 0 while a configuration change is pending. A follower counts it only under a simple
+ * configuration inside the prefix it shares with us (follower.ts); announcing nothing while ours
+ * may be changing keeps every count to a configuration both sides hold committed.
+ */
+export function stableToAnnounce(r: Raft): number {
+  return isJoint(r.configuration) || r.pendingConfigIndex > r.commit ? 0 : r.log.stableIndex;
 }
 
 function sendSnapshot(r: Raft, pr: Progress): void {

@@ -2,6 +2,7 @@
 // randomized election timer that each transition resets.
 import { EMPTY_DATA } from './log.js';
 import { lastConfigIndex, syncProgresses } from './membership.js';
+import { dropStaleAcknowledgements } from './outbox.js';
 import type { Raft } from './raft.js';
 import type { NodeId } from './types.js';
 
@@ -13,6 +14,11 @@ export function becomeFollower(r: Raft, term: number, leader: NodeId | null): vo
   r.currentRole = 'follower';
   r.leader = leader;
   r.transferee = null;
+  // What we knew of a leader's log is about that leader's: start again from what is committed,
+  // which every later leader holds (§5.4).
+  r.leaderMatch = r.commit;
+  r.leaderStable = 0;
+  if (r.messagesAfterSync.length > 0) dropStaleAcknowledgements(r);
   resetTimers(r);
   r.reads.clear();
 }

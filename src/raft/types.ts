@@ -110,6 +110,14 @@ export interface AppendEntries extends Envelope {
   readonly leaderCommit: number;
   /** Leader's round number, echoed in the response; ReadIndex (thesis §6.4) counts echoes. */
   readonly seq: number;
+  /**
+   * Not in the paper: the last index of the leader's own log that is durable on its disk (0 or
+   * absent: not told, as from a peer that predates the field, or while a configuration change is
+   * pending). A follower counts it, with its own durable copy, toward a majority of its own
+   * (follower.ts, commitFromDurableCopies): in a 3-voter cluster it learns that an entry it
+   * forwarded is committed without waiting for the leader's next message.
+   */
+  readonly leaderStable?: number;
 }
 
 export interface AppendEntriesResponse extends Envelope {

@@ -118,7 +118,7 @@ export function isWellFormed(m: Message, self: NodeId): boolean {
       return (
         isLeaderTerm(m.term) && isIndex(m.prevLogIndex) && isTerm(m.prevLogTerm) && m.prevLogTerm <= m.term &&
         (m.prevLogIndex > 0 || m.prevLogTerm === 0) &&
-        isIndex(m.leaderCommit) && isSeq(m.seq) &&
+        isIndex(m.leaderCommit) && isSeq(m.seq) && (m.leaderStable === undefined || isIndex(m.leaderStable)) &&
         areValidEntries(m.entries, m.prevLogIndex, m.prevLogTerm, m.term)
       );
     case 'AppendEntriesResponse':

@@ -30,6 +30,8 @@ export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, tr
   registry.register(new ReadCounter('raftkv_applied_entries_total', 'Entries applied to the state machine', () => node.stats.appliedEntries));
   registry.register(new ReadCounter('raftkv_snapshots_taken_total', 'Snapshots taken locally', () => node.stats.snapshotsTaken));
   registry.register(new ReadCounter('raftkv_snapshots_installed_total', 'Snapshots installed from a leader', () => node.stats.snapshotsInstalled));
+  registry.register(new ReadCounter('raftkv_raft_follower_commits_total', 'Commit index advances this node made as a follower, counting the leader\'s announced durable copy with its own', () => node.followerCommits));
+  registry.register(new ReadCounter('raftkv_raft_stable_announced_total', 'Leader: durable indexes announced at once because a member awaited an entry it forwarded', () => node.stats.stableAnnounced));
   registry.register(new ReadCounter('raftkv_wal_syncs_total', 'fdatasync calls on the write-ahead log', () => node.stats.syncs));
   const fsync = registry.register(new Histogram('raftkv_wal_fsync_duration_seconds', 'Write-ahead log sync latency', LATENCY_BUCKETS_SECONDS));
   // Sync timings are buffered by the Ready loop and moved into the histogram at scrape time.

@@ -43,6 +43,8 @@ export interface SimResult {
   readonly appliedBeforeSync: number;
   /** Committed entries applied straight from the core's log while a sync was in flight (early apply). */
   readonly appliedEarly: number;
+  /** Commit index moves a follower made by counting the leader's announced durable copy with its own. */
+  readonly followerCommits: number;
   readonly reads: number;
   /** Milliseconds from healing until every node applied a fresh commit; -1 if never. */
   readonly recoveryMs: number;

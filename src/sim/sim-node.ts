@@ -88,6 +88,11 @@ export class SimNode {
   private isSaveHalfDone = false;
   /** Crashes that fell while a local snapshot was being saved, and those between its two halves. */
   crashesDuringSave = 0;
+  private earlierFollowerCommits = 0;
+  /** Commits this slot's cores made as followers by their own count (follower.ts, commitFromDurableCopies), over all incarnations. */
+  get followerCommits(): number {
+    return this.earlierFollowerCommits + (this.core?.commitsCountedAsFollower ?? 0);
+  }
   crashesBetweenSaveHalves = 0;
   private readonly hooks: RuntimeHooks<KvResult | undefined>;
   private readonly storagePort: StoragePort;
@@ -221,6 +226,7 @@ export class SimNode {
 
   /** The core, the runtime, the state machine and everything waiting on them are gone. */
   private loseVolatileState(): void {
+    this.earlierFollowerCommits += this.core?.commitsCountedAsFollower ?? 0;
     this.runtime = null;
     this.keeper = null;
     this.sm = null;
@@ -351,6 +357,10 @@ export class SimNode {
         inv.durable(this.slot, this.id, hardState);
       },
       installed: (snapshot) => inv.installed(this.slot, snapshot.meta),
+      // Simulated clients write to the leader, so no member awaits a forwarded entry; announce
+      // the leader's durable index whenever it is ahead of the commit point instead, so that
+      // followers count it (follower.ts, commitFromDurableCopies) as often as a run allows.
+      isStableAwaited: (stableIndex, commitIndex) => stableIndex > commitIndex,
       sent: (m, isBeforeSync) => inv.send(this.slot, m, this.durable, this.core!, isBeforeSync),
       applied: (e) => {
         inv.apply(this.id, e, this.sm!.hash, this.core!.commitIndex);

@@ -219,6 +219,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       sentBeforeSync: this.nodes.reduce((s, n) => s + n.stats.sentBeforeSync, 0),
       appliedBeforeSync: this.nodes.reduce((s, n) => s + n.stats.appliedBeforeSync, 0),
       appliedEarly: this.nodes.reduce((s, n) => s + n.stats.appliedEarly, 0),
+      followerCommits: this.nodes.reduce((s, n) => s + n.followerCommits, 0),
       reads: this.invariants.reads.count,
       recoveryMs: this.invariants.liveness.recoveryMs,
       ...this.membershipCounters(),

@@ -7,11 +7,15 @@
 //   varint   = unsigned LEB128, at most 8 bytes, value <= 2^53 - 1 (terms, indexes, counts)
 //   entry    = varint index | varint term | u8 type (0 normal, 1 config) | varint len | data
 //
+// An AppendEntries ends with its entries, or, in message format 2 (frame.ts, MESSAGE_FORMAT),
+// with `varint leaderStable` after them, sent only to a peer that announced format 2.
+//
 // AppendEntries comes out as several buffers: a small header and views of the entry cache
 // (entry-cache.ts), so a run of entries is encoded once however many followers receive it.
 // Decoding returns entry and snapshot data as views into the received frame, never copies.
 import { CodecError, Reader, Writer } from './binary.js';
 import { EntryEncodingCache } from './entry-cache.js';
+import { MESSAGE_FORMAT } from './frame.js';
 import { DEFAULT_TRANSPORT_OPTIONS } from './types.js';
 import type { Configuration, Entry, Message, MessageType, NodeId } from '../raft/types.js';
 
@@ -46,8 +50,11 @@ export class MessageEncoder {
     this.entryCache = new EntryEncodingCache(entryCacheBytes);
   }
 
-  /** The whole frame: one Buffer, or a header followed by views that are never written to. */
-  encode(m: Message): Buffer | Buffer[] {
+  /**
+   * The whole frame: one Buffer, or a header followed by views that are never written to.
+   * `format` is the message format the receiver decodes (frame.ts, MESSAGE_FORMAT).
+   */
+  encode(m: Message, format: number = MESSAGE_FORMAT): Buffer | Buffer[] {
     const w = this.writer;
     w.reset();
     w.u32(0);
@@ -70,11 +77,20 @@ export class MessageEncoder {
         w.varint(m.leaderCommit, 'leaderCommit');
         w.varint(m.seq, 'seq');
         w.varint(m.entries.length, 'entry count');
-        if (m.entries.length === 0) break;
+        // Format 2 (frame.ts, MESSAGE_FORMAT): the leader's durable index follows the entries.
+        const stable = format >= 2 ? m.leaderStable ?? 0 : 0;
+        if (m.entries.length === 0) {
+          if (stable > 0) w.varint(stable, 'leaderStable');
+          break;
+        }
         const chunks: Buffer[] = [Buffer.alloc(0)];
         const entryBytes = this.entryCache.encodeRun(m.entries, chunks);
+        const headerEnd = w.offset;
+        if (stable > 0) w.varint(stable, 'leaderStable');
         w.patchU32(0, w.offset - 4 + entryBytes);
-        chunks[0] = w.finish();
+        const written = w.finish();
+        chunks[0] = written.subarray(0, headerEnd);
+        if (written.length > headerEnd) chunks.push(written.subarray(headerEnd));
         return chunks;
       }
       case 'AppendEntriesResponse':
@@ -140,9 +156,9 @@ function readFlags(r: Reader, allowed: number): number {
 let defaultEncoder: MessageEncoder | null = null;
 
 /** Encodes with a process-wide encoder (and entry cache); transports own their own. */
-export function encodeMessage(m: Message): Buffer | Buffer[] {
+export function encodeMessage(m: Message, format: number = MESSAGE_FORMAT): Buffer | Buffer[] {
   defaultEncoder ??= new MessageEncoder();
-  return defaultEncoder.encode(m);
+  return defaultEncoder.encode(m, format);
 }
 
 /** Total length of an encoded frame. */
@@ -186,7 +202,9 @@ export function decodeMessage(frame: Buffer): Message {
       const leaderCommit = r.varint('leaderCommit');
       const seq = r.varint('seq');
       const entries = readEntries(r);
-      m = { type: 'AppendEntries', from, to, term, prevLogIndex, prevLogTerm, entries, leaderCommit, seq };
+      // Format 2: a sender that knows we decode it may add the leader's durable index.
+      const leaderStable = r.offset < r.end ? r.varint('leaderStable') : 0;
+      m = { type: 'AppendEntries', from, to, term, prevLogIndex, prevLogTerm, entries, leaderCommit, seq, leaderStable };
       break;
     }
     case 4: {

@@ -3,7 +3,7 @@
 // (codec.ts); the handshake and the snapshot stream use these:
 //
 //   0x40 HELLO          u8 version | str clusterId | str from | str to | u8 purpose (0 msgs, 1 snapshot)
-//   0x41 HELLO_ACK      u8 version
+//   0x41 HELLO_ACK      u8 format: the message format the acceptor decodes (MESSAGE_FORMAT)
 //   0x42 HELLO_REJECT   str reason
 //   0x43 GOODBYE        (empty) the acceptor closes this idle stream; it read nothing after the
 //                       frames it sent before this one, so the dialer may resend what is unanswered
@@ -18,6 +18,15 @@ import { CodecError, MAX_SHORT_STRING_BYTES, Reader, Writer } from './binary.js'
 import type { NodeId } from '../raft/types.js';
 
 export const PROTOCOL_VERSION = 1;
+
+/**
+ * The message format an acceptor decodes, told in HELLO_ACK. 1: the first; 2: an AppendEntries
+ * may end with `leaderStable` (a varint, codec.ts). A dialer sends that field only to a peer
+ * whose HELLO_ACK said 2 or more, so members of both versions go on talking through a rolling
+ * upgrade. The HELLO keeps version 1: an acceptor of the first version refuses any other, and a
+ * dialer of the first version reads nothing past HELLO_ACK's type.
+ */
+export const MESSAGE_FORMAT = 2;
 
 export const FrameType = {
   hello: 0x40,
@@ -68,8 +77,13 @@ export function encodeHello(h: Hello): Buffer {
   });
 }
 
-export function encodeHelloAck(): Buffer {
-  return controlFrame(FrameType.helloAck, (w) => w.u8(PROTOCOL_VERSION));
+export function encodeHelloAck(format: number = MESSAGE_FORMAT): Buffer {
+  return controlFrame(FrameType.helloAck, (w) => w.u8(format));
+}
+
+/** The message format a HELLO_ACK announces; 1 when it carries none. */
+export function decodeHelloAck(frame: Buffer): number {
+  return frame.length > 5 ? frame[5]! : 1;
 }
 
 export function encodeHelloReject(reason: string): Buffer {

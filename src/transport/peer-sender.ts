@@ -8,7 +8,7 @@
 // with GOODBYE first. That is housekeeping, not a failure: the sender drops the connection at
 // once, without backoff or an unreachable report, and redials when it next has a message.
 import { dial } from './dial.js';
-import { FrameDecoder, FrameType, PROTOCOL_VERSION, encodeHello, frameBody, frameType } from './frame.js';
+import { FrameDecoder, FrameType, PROTOCOL_VERSION, decodeHelloAck, encodeHello, frameBody, frameType } from './frame.js';
 import type net from 'node:net';
 import type { DialSettings } from './dial.js';
 import type { NodeId } from '../raft/types.js';
@@ -49,6 +49,13 @@ export class PeerSender {
   private isUnreachableReported = false;
   private isFlushScheduled = false;
   // A FIFO as an array and a head index: shift() would copy the array on every message.
+  /**
+   * The message format the peer decodes, from its last HELLO_ACK (frame.ts, MESSAGE_FORMAT); the
+   * first until it has answered. Messages are encoded for it when queued: should the peer come
+   * back as an older version, what was queued for the newer one is refused with the stream, and
+   * the next stream's answer sets it right (Raft takes a lost message in its stride).
+   */
+  messageFormat = 1;
   private queue: (Buffer | Buffer[] | undefined)[] = [];
   private sizes: number[] = [];
   private head = 0;
@@ -181,6 +188,7 @@ export class PeerSender {
     const type = frameType(frame);
     if (type === FrameType.helloAck && this.state === 'connecting' && socket === this.socket) {
       clearTimeout(dialTimer);
+      this.messageFormat = decodeHelloAck(frame);
       this.state = 'open';
       this.failures = 0;
       this.isUnreachableReported = false;

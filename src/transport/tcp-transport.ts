@@ -170,7 +170,7 @@ export class TcpTransport implements Transport {
     }
     let frame: Buffer | Buffer[];
     try {
-      frame = this.encoder.encode(m);
+      frame = this.encoder.encode(m, sender.messageFormat);
     } catch (err) {
       sender.countDrop(0);
       this.logger.error('cannot encode a message; dropped', { to: m.to, type: m.type, error: String(err) });

@@ -352,6 +352,38 @@ test('a Ready that commits entries another member waits for sends the new commit
   }
 });
 
+test('a leader whose durable index another member awaits announces it at once, once, and flushes it (isStableAwaited)', () => {
+  for (const isAwaited of [true, false]) {
+    const w = new World({ isStableAwaited: (stable, commit) => isAwaited && stable > commit });
+    w.elect();
+    w.core.propose(encode('x'));
+    w.runtime.pump();
+    const index = w.core.lastIndex;
+    const announcedBefore = w.runtime.stats.stableAnnounced;
+    w.sent.length = 0;
+    w.log.length = 0;
+    // The leader's own sync completes before any follower acknowledges: not committed yet.
+    w.completeSync();
+    w.runtime.pump();
+    assert.ok(w.core.commitIndex < index, 'no majority yet');
+    const notices = w.sent.filter((m) => m.type === 'AppendEntries' && m.entries.length === 0 && m.leaderStable === index);
+    const flushAt = w.log.indexOf('flush');
+    const lastNoticeAt = w.log.lastIndexOf('send AppendEntries c');
+    if (isAwaited) {
+      assert.deepEqual(notices.map((m) => m.to).sort(), ['b', 'c'], w.log.join(' | '));
+      assert.ok(flushAt > lastNoticeAt, `flushed at once: ${w.log.join(' | ')}`);
+      // Another advance with nothing new durable repeats nothing.
+      w.sent.length = 0;
+      w.core.propose(encode('y'));
+      w.runtime.pump();
+      assert.equal(w.sent.filter((m) => m.type === 'AppendEntries' && m.entries.length === 0).length, 0);
+    } else {
+      assert.equal(notices.length, 0, w.log.join(' | '));
+    }
+    assert.equal(w.runtime.stats.stableAnnounced - announcedBefore, isAwaited ? 1 : 0);
+  }
+});
+
 test('§7 a storage that reads snapshots back: the runtime keeps no bytes, and reads them when a follower needs a snapshot', () => {
   for (const readBack of [false, true]) {
     const w = new World({}, 3, false, new ListMachine(), 0, readBack);

@@ -46,6 +46,7 @@ const RENAMED_TO_COUNTERS = [
   'raftkv_proposals_total', 'raftkv_applied_entries_total', 'raftkv_snapshots_taken_total', 'raftkv_snapshots_installed_total', 'raftkv_wal_syncs_total',
   'raftkv_transport_messages_sent_total', 'raftkv_raft_messages_refused_total', 'raftkv_transport_connections_rejected_total', 'raftkv_transport_messages_dropped_total',
   'raftkv_peer_refused_total', 'raftkv_registry_invalid_records_total', 'raftkv_forwarded_proposals_total', 'raftkv_leader_changes_total', 'raftkv_proposals_failed_total',
+  'raftkv_raft_follower_commits_total', 'raftkv_raft_stable_announced_total',
 ];
 
 test('every page is strict exposition format; ever-growing values are counters and only grow under writes', { timeout: 60_000 }, async () => {
@@ -72,6 +73,17 @@ test('every page is strict exposition format; ever-growing values are counters a
     if (node === leader) assert.ok(sum(b, 'raftkv_proposals_total') >= sum(a, 'raftkv_proposals_total') + 20, 'the leader proposed its own writes');
     else assert.ok(sum(b, 'raftkv_forwarded_proposals_total', (s) => s.includes('unit="commands"')) >= 20, `${node.id} forwarded its writes`);
   }
+  // A follower that forwarded a write counts the leader's announced durable copy with its own
+  // (3 voters: two copies are a majority) instead of waiting for the commit index.
+  let ownCommits = 0;
+  let announced = 0;
+  for (const node of cluster.nodes) {
+    const b = await scrape(node);
+    ownCommits += sum(b, 'raftkv_raft_follower_commits_total') - sum(first.get(node)!, 'raftkv_raft_follower_commits_total');
+    announced += sum(b, 'raftkv_raft_stable_announced_total') - sum(first.get(node)!, 'raftkv_raft_stable_announced_total');
+  }
+  assert.ok(announced > 0, 'the leader announced its durable index for forwarded writes');
+  assert.ok(ownCommits > 0, 'followers committed by their own count');
 });
 
 test('runtime metrics: CPU, memory, heap, open fds, event-loop delay and utilization, GC pauses', { timeout: 30_000 }, async () => {

@@ -9,7 +9,7 @@ function everyType(from: NodeId, to: NodeId, seq: number): Message[] {
   return [
     { type: 'RequestVote', from, to, term: 5, preVote: true, lastLogIndex: 10, lastLogTerm: 4, transfer: false },
     { type: 'RequestVoteResponse', from, to, term: 5, preVote: true, voteGranted: true },
-    { type: 'AppendEntries', from, to, term: 5, prevLogIndex: 10, prevLogTerm: 4, entries: [entry(11, 5, 100), { index: 12, term: 5, type: 'config', data: new Uint8Array([1, 2, 3]) }], leaderCommit: 9, seq },
+    { type: 'AppendEntries', from, to, term: 5, prevLogIndex: 10, prevLogTerm: 4, entries: [entry(11, 5, 100), { index: 12, term: 5, type: 'config', data: new Uint8Array([1, 2, 3]) }], leaderCommit: 9, seq, leaderStable: 0 },
     { type: 'AppendEntriesResponse', from, to, term: 5, success: false, matchIndex: 0, rejectedIndex: 10, conflictTerm: 3, conflictIndex: 7, seq },
     { type: 'InstallSnapshotResponse', from, to, term: 5, matchIndex: 100, seq },
     { type: 'TimeoutNow', from, to, term: 5 },

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { makeCertificate, makeCertificateAuthority, readPem } from '../../src/security/certs.js';
-import { FrameDecoder } from '../../src/transport/frame.js';
+import { FrameDecoder, FrameType, MESSAGE_FORMAT, encodeHelloAck } from '../../src/transport/frame.js';
 import { TcpTransport, silentLogger } from '../../src/transport/index.js';
 import type { Arbitrary } from 'fast-check';
 import type { TestContext } from 'node:test';
@@ -45,6 +45,7 @@ export const messageArbs: Record<Message['type'], Arbitrary<Message>> = {
     entries: fc.array(entryArb, { maxLength: 8 }),
     leaderCommit: uint,
     seq: uint,
+    leaderStable: uint,
   }),
   AppendEntriesResponse: rec({
     type: fc.constant('AppendEntriesResponse' as const),
@@ -216,4 +217,33 @@ export function makeTestPki(): TestPki {
     stranger: read(makeCertificate(other, dir, 'stranger', { commonName: 'n1' })),
     misaddressed: read(makeCertificate(ca, dir, 'misaddressed', { commonName: 'n2', dnsNames: ['elsewhere.example'], ipAddresses: ['10.9.9.9'] })),
   };
+}
+
+/**
+ * A peer that speaks just enough protocol: it acknowledges every HELLO (announcing message
+ * format `format`, frame.ts) and hands each frame after it to `onFrame` with the connection's
+ * number (0, 1, ...). Returns its port.
+ */
+export async function scriptedPeer(t: TestContext, onFrame: (socket: net.Socket, connection: number, frame: Buffer) => void, format: number = MESSAGE_FORMAT): Promise<number> {
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    const n = connections++;
+    sockets.add(socket);
+    const decoder = new FrameDecoder(1 << 20);
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) =>
+      decoder.push(chunk, (frame) => {
+        if (frame[4] === FrameType.hello) socket.write(encodeHelloAck(format));
+        else onFrame(socket, n, frame);
+        return true;
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return (server.address() as net.AddressInfo).port;
 }

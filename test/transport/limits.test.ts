@@ -3,21 +3,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LogLimiter } from '../../src/transport/log-limiter.js';
-import net from 'node:net';
 import {
-  FrameDecoder,
-  FrameType,
   PROTOCOL_VERSION,
   decodeRpcRequest,
   encodeGoodbye,
   encodeHello,
-  encodeHelloAck,
   encodeRpcRequest,
   encodeRpcResponse,
 } from '../../src/transport/frame.js';
 import { decodeMessage, RpcError } from '../../src/transport/index.js';
-import { heartbeat, mesh, rawClient, startNode, waitFor, within } from './helpers.js';
-import type { TestContext } from 'node:test';
+import { heartbeat, mesh, rawClient, scriptedPeer, startNode, waitFor, within } from './helpers.js';
 import type { NodeId } from '../../src/raft/types.js';
 import type { TransportLogger } from '../../src/transport/index.js';
 
@@ -80,34 +75,6 @@ test('an accepted stream silent both ways for idleTimeoutMs is closed; the sende
   await waitFor(() => c.transport.stats().rejected.idle === 1, 3000, 'the idle rpc stream to close');
   assert.equal(Buffer.from(await a.transport.request('n3', Buffer.from('ping'), 2000)).toString(), 'pong');
 });
-
-/**
- * A peer that speaks just enough protocol: it acknowledges every HELLO and hands each frame
- * after it to `onFrame` with the connection's number (0, 1, ...).
- */
-async function scriptedPeer(t: TestContext, onFrame: (socket: net.Socket, connection: number, frame: Buffer) => void): Promise<number> {
-  let connections = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    const n = connections++;
-    sockets.add(socket);
-    const decoder = new FrameDecoder(1 << 20);
-    socket.on('error', () => {});
-    socket.on('data', (chunk: Buffer) =>
-      decoder.push(chunk, (frame) => {
-        if (frame[4] === FrameType.hello) socket.write(encodeHelloAck());
-        else onFrame(socket, n, frame);
-        return true;
-      }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return (server.address() as net.AddressInfo).port;
-}
 
 test('a request that crosses GOODBYE on the wire is sent again on a new connection, not failed', async (t) => {
   const seen: number[] = [];
