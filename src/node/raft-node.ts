@@ -81,6 +81,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
    * (RuntimeHooks.isCommitAwaited), since the member that took the write answers only then.
    */
   private forwardedIndexes: number[] = [];
+  /** The member that forwarded each batch in forwardedIndexes (same positions). */
+  private forwardedBy: NodeId[] = [];
   private forwardedHead = 0;
   private scheduled = false;
   private isMicrotaskScheduled = false;
@@ -212,6 +214,12 @@ export class RaftNode<R = unknown> extends EventEmitter {
     };
   }
 
+  private clearForwarded(): void {
+    this.forwardedIndexes = [];
+    this.forwardedBy = [];
+    this.forwardedHead = 0;
+  }
+
   /** Times this node, as a follower, committed by counting the leader's announced durable copy with its own. */
   get followerCommits(): number {
     return this.core.commitsCountedAsFollower;
@@ -259,17 +267,21 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   /**
    * Leader only: appends a command another member forwarded (etcd's MsgProp) and answers where it
-   * went. Nobody waits here: the member that took the request waits with awaitForwarded().
+   * went. Nobody waits here: the member that took the request, `from`, waits with
+   * awaitForwarded().
    */
-  proposeForwarded(data: Uint8Array): { index: number; term: number } {
+  proposeForwarded(data: Uint8Array, from: NodeId): { index: number; term: number } {
     this.assertRunning();
     const index = this.core.propose(data);
     if (isTracing) trace('propose', index);
     this.stats.proposals++;
     const n = this.forwardedIndexes.length;
     // A batch of forwarded commands comes in one turn: its newest index stands for all of them.
-    if (n > this.forwardedHead && this.forwardedIndexes[n - 1] === index - 1) this.forwardedIndexes[n - 1] = index;
-    else this.forwardedIndexes.push(index);
+    if (n > this.forwardedHead && this.forwardedIndexes[n - 1] === index - 1 && this.forwardedBy[n - 1] === from) this.forwardedIndexes[n - 1] = index;
+    else {
+      this.forwardedIndexes.push(index);
+      this.forwardedBy.push(from);
+    }
     this.schedule();
     return { index, term: this.core.currentTerm };
   }
@@ -541,26 +553,25 @@ export class RaftNode<R = unknown> extends EventEmitter {
         const last = rd.committedEntries[rd.committedEntries.length - 1]!.index;
         if (idx[this.forwardedHead]! > last) return false;
         while (this.forwardedHead < idx.length && idx[this.forwardedHead]! <= last) this.forwardedHead++;
-        if (this.forwardedHead === idx.length) {
-          this.forwardedIndexes = [];
-          this.forwardedHead = 0;
-        }
+        if (this.forwardedHead === idx.length) this.clearForwarded();
         return true;
       },
-      isStableAwaited: (stableIndex: number, commitIndex: number) => {
-        // The oldest forwarded batch not yet committed: durable here now, so the member that
-        // took it can count our copy with its own.
+      stableAwaitedBy: (stableIndex: number, commitIndex: number) => {
+        // The members whose forwarded batches are durable here now but not yet committed: each
+        // can count our copy with its own.
         const idx = this.forwardedIndexes;
-        for (let i = this.forwardedHead; i < idx.length; i++) {
-          const index = idx[i]!;
-          if (index > commitIndex) return index <= stableIndex;
+        let awaiting: NodeId[] | null = null;
+        for (let i = this.forwardedHead; i < idx.length && idx[i]! <= stableIndex; i++) {
+          if (idx[i]! <= commitIndex) continue;
+          const by = this.forwardedBy[i]!;
+          if (awaiting === null) awaiting = [by];
+          else if (!awaiting.includes(by)) awaiting.push(by);
         }
-        return false;
+        return awaiting;
       },
       softState: (soft: SoftState) => {
         if (soft.role !== 'leader') {
-          this.forwardedIndexes = [];
-          this.forwardedHead = 0;
+          this.clearForwarded();
           waiters.failUnconfirmedReads(new NotLeaderError(soft.leaderId));
         }
         this.emit('role', soft.role, soft.leaderId);

@@ -14,7 +14,7 @@
 // the Readies that follow; a leader's snapshot waits for it); a full disk (a Ready stays in flight and its write is retried with backoff under
 // the NO_SPACE alarm; a snapshot that does not fit is retried later); fail-stop on any other
 // storage error; reads waiting for the state machine; and noticing this server's removal.
-import type { Entry, HardState, Message, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SoftState, StateMachine } from '../raft/index.js';
+import type { Entry, HardState, Message, NodeId, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SoftState, StateMachine } from '../raft/index.js';
 import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
 import { SILENT_LOGGER, type NodeLogger } from './options.js';
 
@@ -104,12 +104,12 @@ export interface RuntimeHooks<R> {
    */
   isCommitAwaited?(rd: Ready): boolean;
   /**
-   * Leader, after each advance(): does another member wait for an entry this member now holds
-   * durably but has not committed (`stableIndex` ≥ the entry > `commitIndex`)? If so the core
-   * announces its durable index at once (Raft.announceStable), so that member can count the
-   * leader's copy with its own and commit without the commit index's round trip.
+   * Leader, after each advance(): which members wait for an entry this member now holds durably
+   * but has not committed (`stableIndex` ≥ the entry > `commitIndex`)? The core announces its
+   * durable index to them at once (Raft.announceStable), so each can count the leader's copy
+   * with its own and commit without the commit index's round trip. Null or empty: none.
    */
-  isStableAwaited?(stableIndex: number, commitIndex: number): boolean;
+  stableAwaitedBy?(stableIndex: number, commitIndex: number): readonly NodeId[] | null;
   /**
    * A sync completed: the Ready's `entries`, and `hardState` (the newest queued since the last
    * sync, or null if none was), are durable now.
@@ -150,7 +150,7 @@ export interface RuntimeStats {
   sentBeforeSync: number;
   /** Readies whose new commit index was flushed before applying, since another member waited for it (hook isCommitAwaited). */
   commitsSentAtOnce: number;
-  /** Leader: durable indexes announced at once, since another member waited (hook isStableAwaited). */
+  /** Leader: durable indexes announced at once, since another member waited (hook stableAwaitedBy). */
   stableAnnounced: number;
   /** Committed entries applied while their own Ready's sync was still in flight (step 5). */
   appliedBeforeSync: number;
@@ -310,7 +310,7 @@ export class Runtime<R = unknown> {
   private isDriveAgain = false;
   /** Inside carryOut(): a port that completes at once must not start the next Ready from there. */
   private isInCarryOut = false;
-  /** The last advance() announced the leader's durable index (isStableAwaited): the next Ready's messages leave at once. */
+  /** The last advance() announced the leader's durable index (stableAwaitedBy): the next Ready's messages leave at once. */
   private isStableAnnounced = false;
 
   constructor(options: RuntimeOptions<R>) {
@@ -665,8 +665,9 @@ export class Runtime<R = unknown> {
     this.current = null;
     this.core.advance();
     const core = this.core;
-    if (core.role === 'leader' && this.hooks.isStableAwaited?.(core.stableIndex, core.commitIndex) === true) {
-      if (core.announceStable()) {
+    const awaiting = core.role === 'leader' ? this.hooks.stableAwaitedBy?.(core.stableIndex, core.commitIndex) : null;
+    if (awaiting !== undefined && awaiting !== null && awaiting.length > 0) {
+      if (core.announceStable(awaiting)) {
         this.stats.stableAnnounced++;
         this.isStableAnnounced = true;
       }

@@ -506,19 +506,22 @@ export class Raft {
   }
 
   /**
-   * Leader: tells every replicating follower this server's durable index now (an empty
+   * Leader: tells the followers `to` (those replicating) this server's durable index now (an empty
    * AppendEntries carrying `leaderStable`), instead of with the next entries. A follower whose
    * own copy is durable can then count both toward a majority (follower.ts,
    * commitFromDurableCopies) one message sooner than the commit index would reach it: what a
-   * member that forwarded a write waits for (RuntimeHooks.isStableAwaited). Does nothing when
+   * member that forwarded a write waits for (RuntimeHooks.stableAwaitedBy). Does nothing when
    * new entries are about to go out anyway (they carry it), or when this index was announced
    * already. Returns whether it sent.
    */
-  announceStable(): boolean {
+  announceStable(to: readonly NodeId[]): boolean {
     const stable = this.log.stableIndex;
     if (this.currentRole !== 'leader' || this.hasUnsentEntries || stable <= this.announcedStable) return false;
     this.announcedStable = stable;
-    for (const pr of this.progresses.values()) if (pr.state === 'replicate') sendAppend(this, pr, true);
+    for (const id of to) {
+      const pr = this.progresses.get(id);
+      if (pr !== undefined && pr.state === 'replicate') sendAppend(this, pr, true);
+    }
     return true;
   }
 

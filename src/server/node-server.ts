@@ -183,7 +183,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     const access = new PeerAccess(cfg.id, identity, sm as ServiceStateMachine<unknown>, new Set(Object.keys(plan.file?.peers ?? {})));
     let answer: ((req: ForwardedRequest, from: NodeId) => Promise<Uint8Array>) | null = null;
     let node: RaftNode<unknown> | null = null;
-    let appendProposals: ((proposals: readonly ForwardedProposal[]) => ProposalsAnswer) | null = null;
+    let appendProposals: ((proposals: readonly ForwardedProposal[], from: NodeId) => ProposalsAnswer) | null = null;
     const transport = new TcpTransport({
       id: cfg.id,
       clusterId: () => identity.presented(),
@@ -203,7 +203,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
         if (answer === null) throw new Error(`${cfg.id} is still starting`);
         if (!access.isMember(from)) throw new Error(`${from} is not a member of this cluster`);
         if (blocked?.has(from) === true && !isUiAsk(payload)) throw new Error(`${cfg.id} is partitioned from ${from}`);
-        if (payload[0] === PROPOSALS_KIND && appendProposals !== null) return encodeProposalsAnswer(appendProposals(decodeProposals(payload)));
+        if (payload[0] === PROPOSALS_KIND && appendProposals !== null) return encodeProposalsAnswer(appendProposals(decodeProposals(payload), from));
         return answer(decodeForwardedRequest(payload), from);
       },
       logger: { debug: logger.debug, info: logger.info, warn: logger.warn, error: logger.error },
@@ -343,7 +343,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     });
     undo.push(() => uiHub.close());
     extraRoutes = (r) => membership(r) ?? coordination(r) ?? leases.routes(r) ?? locks(r) ?? backups.route(r) ?? watches.route(r) ?? uiHub.route(r);
-    appendProposals = (proposals) => service.appendForwarded(proposals, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
+    appendProposals = (proposals, from) => service.appendForwarded(proposals, from, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
     watches.start();

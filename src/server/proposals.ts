@@ -163,16 +163,17 @@ function refusalCode(code: string): ErrorCode {
 
 /**
  * Leader side: checks each forwarded command with `check` (an ApiError refuses that command
- * alone) and appends the rest, in order. A node that does not lead appends nothing.
+ * alone) and appends the rest, in order. `from` is the member that forwarded them. A node that
+ * does not lead appends nothing.
  */
-export function appendForwarded<R>(node: RaftNode<R>, proposals: readonly ForwardedProposal[], check: (proposal: ForwardedProposal) => void): ProposalsAnswer {
+export function appendForwarded<R>(node: RaftNode<R>, proposals: readonly ForwardedProposal[], from: NodeId, check: (proposal: ForwardedProposal) => void): ProposalsAnswer {
   if (!node.isLeader) return { notLeader: `${node.id} is not the leader` };
   const outcomes: ProposalOutcome[] = [];
   let term = 0;
   for (const proposal of proposals) {
     try {
       check(proposal);
-      const at = node.proposeForwarded(proposal.command);
+      const at = node.proposeForwarded(proposal.command, from);
       term = at.term;
       outcomes.push({ index: at.index });
     } catch (err) {

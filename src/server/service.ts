@@ -114,8 +114,8 @@ export class KvService<R> implements KvApi {
    * Leader side of a follower's proposal batch (proposals.ts). `authorize` (with --auth-file)
    * judges the principal the follower names by this node's own file.
    */
-  appendForwarded(proposals: readonly ForwardedProposal[], authorize: ((principal: string | null, actions: readonly Action[]) => void) | null): ProposalsAnswer {
-    return appendForwarded(this.node, proposals, ({ command, principal }) => {
+  appendForwarded(proposals: readonly ForwardedProposal[], from: NodeId, authorize: ((principal: string | null, actions: readonly Action[]) => void) | null): ProposalsAnswer {
+    return appendForwarded(this.node, proposals, from, ({ command, principal }) => {
       const { grows, actions } = this.backend.checkEncoded(command);
       authorize?.(principal, actions);
       if (grows) this.checkSpace(command.length);

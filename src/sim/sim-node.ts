@@ -358,9 +358,14 @@ export class SimNode {
       },
       installed: (snapshot) => inv.installed(this.slot, snapshot.meta),
       // Simulated clients write to the leader, so no member awaits a forwarded entry; announce
-      // the leader's durable index whenever it is ahead of the commit point instead, so that
-      // followers count it (follower.ts, commitFromDurableCopies) as often as a run allows.
-      isStableAwaited: (stableIndex, commitIndex) => stableIndex > commitIndex,
+      // the leader's durable index to every member whenever it is ahead of the commit point
+      // instead, so that followers count it (follower.ts, commitFromDurableCopies) as often as
+      // a run allows.
+      stableAwaitedBy: (stableIndex, commitIndex) => {
+        if (stableIndex <= commitIndex) return null;
+        const config = this.core!.config;
+        return [...config.voters, ...config.votersOutgoing, ...config.learners].filter((id) => id !== this.id);
+      },
       sent: (m, isBeforeSync) => inv.send(this.slot, m, this.durable, this.core!, isBeforeSync),
       applied: (e) => {
         inv.apply(this.id, e, this.sm!.hash, this.core!.commitIndex);

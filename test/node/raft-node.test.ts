@@ -164,7 +164,7 @@ test('a follower matches the entry the leader appended for it, whether the leade
 
     // The answer first: the follower waits, and gets its own apply's result.
     f.forwarding(1);
-    const first = leader.node!.proposeForwarded(text('answer-first'));
+    const first = leader.node!.proposeForwarded(text('answer-first'), follower.id);
     const settled = f.awaitForwarded(first.index, first.term);
     f.forwardAnswered(1);
     const applied = await settled;
@@ -173,7 +173,7 @@ test('a follower matches the entry the leader appended for it, whether the leade
 
     // The entry first: applied before the answer arrives, its result was kept.
     f.forwarding(1);
-    const second = leader.node!.proposeForwarded(text('entry-first'));
+    const second = leader.node!.proposeForwarded(text('entry-first'), follower.id);
     await waitFor(`${follower.id} to apply ${second.index}`, () => f.appliedIndex >= second.index);
     const late = await f.awaitForwarded(second.index, second.term);
     f.forwardAnswered(1);
@@ -181,13 +181,13 @@ test('a follower matches the entry the leader appended for it, whether the leade
 
     // Another term at that index: the proposal did not apply (a definite answer: 503, not 504).
     f.forwarding(1);
-    const third = leader.node!.proposeForwarded(text('overwritten'));
+    const third = leader.node!.proposeForwarded(text('overwritten'), follower.id);
     await waitFor(`${follower.id} to apply ${third.index}`, () => f.appliedIndex >= third.index);
     await assert.rejects(f.awaitForwarded(third.index, third.term + 1), (err: unknown) => err instanceof ProposalDroppedError && err.outcome === 'not-applied');
     f.forwardAnswered(1);
 
     // Nothing was announced, so nothing was kept: the outcome is unknown, never guessed.
-    const fourth = leader.node!.proposeForwarded(text('unannounced'));
+    const fourth = leader.node!.proposeForwarded(text('unannounced'), follower.id);
     await waitFor(`${follower.id} to apply ${fourth.index}`, () => f.appliedIndex >= fourth.index);
     await assert.rejects(f.awaitForwarded(fourth.index, fourth.term), (err: unknown) => err instanceof ProposalDroppedError && err.outcome === 'unknown');
   } finally {

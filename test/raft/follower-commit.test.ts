@@ -131,7 +131,7 @@ test('§5.4.2 with announcements every follower of a 3-voter cluster applies eac
   net.elect('a');
   for (const v of ['x', 'y', 'z']) {
     net.raft('a').propose(bytes(v));
-    net.raft('a').announceStable();
+    net.raft('a').announceStable(['b', 'c']);
     net.settle();
   }
   for (const id of ABC) assert.deepEqual(net.node(id).machine, ['x', 'y', 'z'], id);
