@@ -119,7 +119,9 @@ function leaderChangeNote(system: SystemName, before: string, after: string | nu
 
 async function benchRaftkv(res: Resources, cfg: Config, value: Buffer, results: ResultSet): Promise<void> {
   if (cfg.profileDir !== null) mkdirSync(cfg.profileDir, { recursive: true });
-  const sut = await startRaftkv(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: cfg.profileDir, leaderTimeoutMs: 15_000, etcdApi: cfg.raftkvApi === 'etcd' });
+  // BENCH_NODE_FLAGS: extra `node` flags for the raftkv members only (V8 tuning experiments).
+  const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const sut = await startRaftkv(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: cfg.profileDir, leaderTimeoutMs: 15_000, etcdApi: cfg.raftkvApi === 'etcd', nodeFlags });
   try {
     const members = await raftkvMembers(sut.leaderUrl);
     const leaderIndex = members.findIndex((m) => m.id === sut.leaderName);
