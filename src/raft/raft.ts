@@ -512,17 +512,20 @@ export class Raft {
    * commitFromDurableCopies) one message sooner than the commit index would reach it: what a
    * member that forwarded a write waits for (RuntimeHooks.stableAwaitedBy). Does nothing when
    * new entries are about to go out anyway (they carry it), or when this index was announced
-   * already. Returns whether it sent.
+   * already. Returns whether it sent anything.
    */
   announceStable(to: readonly NodeId[]): boolean {
     const stable = this.log.stableIndex;
     if (this.currentRole !== 'leader' || this.hasUnsentEntries || stable <= this.announcedStable) return false;
     this.announcedStable = stable;
+    let sent = false;
     for (const id of to) {
       const pr = this.progresses.get(id);
-      if (pr !== undefined && pr.state === 'replicate') sendAppend(this, pr, true);
+      if (pr === undefined || pr.state !== 'replicate' || pr.isPaused()) continue;
+      sendAppend(this, pr, true);
+      sent = true;
     }
-    return true;
+    return sent;
   }
 
   // ---- snapshots (§7) ----------------------------------------------------------------------------
