@@ -215,6 +215,7 @@ export function commitFromDurableCopies(r: Raft): void {
   const index = committedIndex(config, (id) => (id === leader ? leaderHas : id === r.id ? ownHas : 0));
   if (index <= r.commit || r.log.termAt(index) !== r.term) return;
   r.commit = index;
+  r.countedCommit = index;
   r.followerCommits++;
 }
 

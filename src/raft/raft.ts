@@ -166,6 +166,8 @@ export class Raft {
   announcedStable = 0;
   /** @internal Times this server, as follower, moved its commit index by its own count (commitFromDurableCopies). */
   followerCommits = 0;
+  /** @internal The index the latest of those moves committed. */
+  countedCommit = 0;
 
   // Ready bookkeeping.
   /** @internal Messages that may leave before the next Ready's sync (outbox.ts decides). */
@@ -248,6 +250,8 @@ export class Raft {
   get droppedMessages(): Readonly<Record<DropReason, number>> { return this.drops; }
   /** Times this server, as a follower, committed by counting the leader's durable copy with its own (follower.ts). */
   get commitsCountedAsFollower(): number { return this.followerCommits; }
+  /** The index this server's latest commit by its own count reached (0: none yet). */
+  get lastCountedCommit(): number { return this.countedCommit; }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
   entryAt(index: number): Entry | undefined { return this.log.entryAt(index); }
 

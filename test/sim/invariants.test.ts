@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   ApplyOnlyCommitted,
   commitIndexMonotonic,
+  CountedCommit,
   PersistBeforeSend,
   CommittedLog,
   ConfigChangeOneAtATime,
@@ -333,6 +334,28 @@ test('Persist Before Send: an early acknowledgement, a term or vote not yet dura
   violates('Persist Before Send', () => c.send(0, rv, { ...hs, votedFor: null }, false), /votedFor nobody/);
   // Pre-votes bind nobody: they may leave early, with the term they would campaign in.
   c.send(0, { ...rv, term: 3, preVote: true }, hs, true);
+});
+
+test('Counted Commit: a follower\'s own count must stand on its own and its leader\'s durable copies, a majority of its voters', () => {
+  const counted = (id: string, index: number, count: number, config = voters('n1', 'n2', 'n3'), log = [1, 2, 2, 2]) =>
+    ({ ...fakeNode({ id, log, commit: index, config }), leaderId: 'n1', commitsCountedAsFollower: count, lastCountedCommit: index });
+  const c = new CountedCommit(5);
+  for (let slot = 0; slot < 5; slot++) c.restart(slot, 0, [entry(1, 1)]);
+  c.observe(0, { ...fakeNode({ id: 'n1', role: 'leader', log: [1, 2, 2, 2] }), leaderId: 'n1', commitsCountedAsFollower: 0, lastCountedCommit: 0 });
+  c.synced(0, [entry(2, 2), entry(3, 2)]);
+  c.synced(1, [entry(2, 2), entry(3, 2), entry(4, 2)]);
+  c.observe(1, counted('n2', 3, 1));
+  violates('Counted Commit', () => c.observe(1, counted('n2', 4, 2)), /leader n1's storage does not hold/);
+  violates('Counted Commit', () => c.observe(2, counted('n3', 3, 1)), /its storage does not hold/);
+  // A later batch overwrites the stored log from its first index.
+  c.synced(1, [entry(3, 3)]);
+  violates('Counted Commit', () => c.observe(1, counted('n2', 3, 3, voters('n1', 'n2', 'n3'), [1, 2, 2])), /its storage does not hold/);
+  c.synced(3, [entry(2, 2), entry(3, 2)]);
+  violates('Counted Commit', () => c.observe(3, counted('n4', 3, 1, voters('n1', 'n2', 'n3', 'n4', 'n5'))), /2 of 5 voters is no majority/);
+  violates('Counted Commit', () => c.observe(4, counted('n5', 2, 1, { voters: ['n1', 'n5'], votersOutgoing: ['n1', 'n2', 'n3'], learners: [] })), /joint/);
+  // A snapshot the storage installed covers what it holds below it.
+  c.installed(2, { index: 3, term: 2, config: voters('n1', 'n2', 'n3') });
+  c.observe(2, counted('n3', 3, 2));
 });
 
 test('Apply Only Committed: an entry applied above the commit index is reported', () => {

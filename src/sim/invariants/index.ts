@@ -21,4 +21,5 @@ export type { LeaseView } from './vote-lease.js';
 export { INVARIANTS, InvariantViolation, sameEntry, violation } from './violation.js';
 export type { InvariantName, LogView, MemberView, NodeView } from './violation.js';
 export { PersistBeforeSend } from './persist-before-send.js';
+export { CountedCommit, type CountingView } from './counted-commit.js';
 export { ApplyOnlyCommitted } from './apply-only-committed.js';

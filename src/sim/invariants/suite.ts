@@ -21,6 +21,7 @@ import { LeavingLeaderStepsDown } from './leaving-leader-steps-down.js';
 import { VoterQuorum } from './voter-quorum.js';
 import { RemovalNotice } from './removal-notice.js';
 import { VoteLease } from './vote-lease.js';
+import { CountedCommit, type CountingView } from './counted-commit.js';
 import type { MemberView, NodeView } from './violation.js';
 
 export class InvariantSuite {
@@ -43,6 +44,7 @@ export class InvariantSuite {
   readonly removalNotice: RemovalNotice;
   readonly persistBeforeSend: PersistBeforeSend;
   readonly applyOnlyCommitted = new ApplyOnlyCommitted();
+  readonly countedCommit: CountedCommit;
   /** Null when the core runs without CheckQuorum, which is what gives servers the lease. */
   readonly voteLease: VoteLease | null;
 
@@ -64,10 +66,11 @@ export class InvariantSuite {
     this.voterQuorum = new VoterQuorum(nodes);
     this.removalNotice = new RemovalNotice(this.committed);
     this.persistBeforeSend = new PersistBeforeSend(nodes);
+    this.countedCommit = new CountedCommit(nodes);
   }
 
   /** After every event that touched node `slot`, at simulated time `now`. */
-  step(slot: number, node: MemberView, now: number): void {
+  step(slot: number, node: MemberView & Partial<CountingView>, now: number): void {
     this.term.observe(slot, node);
     this.vote.observe(slot, node);
     this.commitIndex.observe(slot, node);
@@ -79,6 +82,7 @@ export class InvariantSuite {
     this.configOneAtATime.observe(slot, node);
     this.leavingLeader.observe(slot, node, now);
     this.removalNotice.observe(node);
+    this.countedCommit.observe(slot, node);
   }
 
   /** A Ready's entries are handed to storage (they are in `node`'s log now). */
@@ -101,16 +105,19 @@ export class InvariantSuite {
   started(slot: number, nodeId: NodeId, hs: HardState, lastIndex: number): void {
     this.durable(slot, nodeId, hs);
     this.persistBeforeSend.restart(slot, lastIndex);
+    this.countedCommit.restart(slot, 0, []);
   }
 
   /** A sync of node `slot` made `entries` durable. */
   synced(slot: number, entries: readonly Entry[]): void {
     this.persistBeforeSend.synced(slot, entries);
+    this.countedCommit.synced(slot, entries);
   }
 
   /** Node `slot` durably installed a leader's snapshot. */
   installed(slot: number, meta: SnapshotMeta): void {
     this.persistBeforeSend.installed(slot, meta);
+    this.countedCommit.installed(slot, meta);
   }
 
   /**
@@ -152,6 +159,7 @@ export class InvariantSuite {
     this.vote.restart(slot, node.id, hs);
     this.commitIndex.restart(slot, node.id, hs, node.commitIndex);
     this.committed.restart(slot, node.commitIndex);
+    this.countedCommit.restart(slot, node.snapshotIndex, entries);
   }
 
   /**
@@ -171,6 +179,7 @@ export class InvariantSuite {
     this.configOneAtATime.reset(slot);
     this.leavingLeader.reset(slot);
     this.persistBeforeSend.reset(slot);
+    this.countedCommit.restart(slot, 0, []);
   }
 
   /**

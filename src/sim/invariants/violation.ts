@@ -25,6 +25,8 @@ export const INVARIANTS = [
   'Runtime Contract',
   // Issue 12: a lease the leader expires went a whole TTL without an acknowledged keep-alive.
   'Lease Safety',
+  // A follower's own count of a commit (src/raft/follower.ts) stood on two durable copies.
+  'Counted Commit',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
 

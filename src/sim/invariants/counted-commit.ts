@@ -1,0 +1,96 @@
+// Counted Commit: a follower that commits by its own count (src/raft/follower.ts,
+// commitFromDurableCopies) claims two durable copies of the entry, its own and its leader's,
+// that together are a majority of its configuration's voters. Checked at that moment against
+// what each server's storage really holds (the writes its syncs made durable, the snapshots it
+// installed, what a restart loaded), so a core that counted an unsynced copy, a copy the leader
+// never made durable, or two copies of five, is caught when it commits, not only once a
+// divergent commit follows (State Machine Safety).
+import type { Entry, NodeId, SnapshotMeta } from '../../raft/index.js';
+import { violation, type MemberView } from './violation.js';
+
+/** What a core tells of its own counted commits; `Raft` has these, fabricated views may not. */
+export interface CountingView {
+  readonly leaderId: NodeId | null;
+  readonly commitsCountedAsFollower: number;
+  readonly lastCountedCommit: number;
+}
+
+/** One server's durable log: the terms its storage holds, after the position it starts from. */
+class DurableLog {
+  private base = 0;
+  private terms: number[] = [];
+
+  /** The storage holds `entries` after `base` (a restart, an installed snapshot, a new disk). */
+  restart(base: number, entries: readonly Entry[]): void {
+    this.base = base;
+    this.terms = entries.map((e) => e.term);
+  }
+
+  /** A sync made `entries` durable: each batch overwrites the stored log from its first index. */
+  write(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const from = entries[0]!.index - this.base - 1;
+    if (from < 0) return; // below a snapshot this storage installed: nothing of the log is there
+    // Writes this checker did not see (a founding log written before the node started) are
+    // unknown: NaN, which holds() takes as held, so that no run fails on what it cannot tell.
+    while (this.terms.length < from) this.terms.push(Number.NaN);
+    this.terms.length = from;
+    for (const e of entries) this.terms.push(e.term);
+  }
+
+  /** Does storage hold entry `index` of `term`? At or below its base a durable snapshot covers it. */
+  holds(index: number, term: number): boolean {
+    if (index <= this.base) return true;
+    const held = this.terms[index - this.base - 1];
+    return held === term || (held !== undefined && Number.isNaN(held));
+  }
+}
+
+export class CountedCommit {
+  private readonly logs: DurableLog[];
+  private readonly seen: number[];
+  private readonly slotOf = new Map<NodeId, number>();
+  /** Counted commits checked, over the run. */
+  checked = 0;
+
+  constructor(nodes: number) {
+    this.logs = Array.from({ length: nodes }, () => new DurableLog());
+    this.seen = new Array<number>(nodes).fill(0);
+  }
+
+  synced(slot: number, entries: readonly Entry[]): void {
+    this.logs[slot]!.write(entries);
+  }
+
+  installed(slot: number, meta: SnapshotMeta): void {
+    this.logs[slot]!.restart(meta.index, []);
+  }
+
+  /** A new core at `slot` over storage holding `entries` after `base`; its count starts at 0. */
+  restart(slot: number, base: number, entries: readonly Entry[]): void {
+    this.logs[slot]!.restart(base, entries);
+    this.seen[slot] = 0;
+  }
+
+  observe(slot: number, node: MemberView & Partial<CountingView>): void {
+    this.slotOf.set(node.id, slot);
+    const count = node.commitsCountedAsFollower;
+    if (count === undefined || count <= this.seen[slot]!) return;
+    this.seen[slot] = count;
+    this.checked++;
+    const index = node.lastCountedCommit!;
+    const term = node.termAt(index);
+    const leader = node.leaderId ?? null;
+    const what = `${node.id} committed ${index} (term ${term}) by its own count`;
+    if (term === undefined || leader === null) violation('Counted Commit', `${what} with no such entry or no leader`);
+    if (node.config.votersOutgoing.length > 0) violation('Counted Commit', `${what} under a joint configuration`);
+    if (!this.logs[slot]!.holds(index, term)) violation('Counted Commit', `${what}, but its storage does not hold that entry`);
+    const leaderSlot = this.slotOf.get(leader);
+    if (leaderSlot === undefined || !this.logs[leaderSlot]!.holds(index, term)) {
+      violation('Counted Commit', `${what}, but its leader ${leader}'s storage does not hold that entry`);
+    }
+    const voters = node.config.voters;
+    const copies = voters.filter((v) => v === node.id || v === leader).length;
+    if (copies * 2 <= voters.length) violation('Counted Commit', `${what}: ${copies} of ${voters.length} voters is no majority`);
+  }
+}
