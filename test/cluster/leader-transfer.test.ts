@@ -94,13 +94,21 @@ test('§3.10 six round-robin transfers under a write load: each target leads, on
   const load = startWriteLoad({ endpoints: cluster.urls, prefix: 'tload', writers: 4 });
   await load.waitForMore(50, 15_000);
   const took: number[] = [];
+  const retried: string[] = [];
   for (let i = 0; i < 6; i++) {
     const leader = await cluster.waitForLeader();
     const target = cluster.nodes[(cluster.nodes.indexOf(leader) + 1) % cluster.nodes.length]!;
     // Ask a follower half of the time: the request is forwarded to the leader.
     const via = i % 2 === 0 ? leader : cluster.nodes.find((n) => n !== leader && n !== target)!;
     const started = Date.now();
-    const result = await transfer(via.url, target.id);
+    let result = await transfer(via.url, target.id);
+    if (result.status === 409) {
+      // Thesis §3.10: a target that does not win within an election timeout leaves the leader
+      // in place (409 TRANSFER_FAILED), as on a machine too loaded to run the target's campaign
+      // in time. What a user does then: ask again, through whoever leads now.
+      retried.push(`${i}: ${result.text}`);
+      result = await transfer((await cluster.waitForLeader()).url, target.id);
+    }
     took.push(Date.now() - started);
     assert.equal(result.status, 200, `transfer ${i} to ${target.id} via ${via.id}: ${result.text}`);
     assert.equal(result.leader, target.id);
@@ -108,7 +116,8 @@ test('§3.10 six round-robin transfers under a write load: each target leads, on
   }
   await load.stop();
   await watch.stop();
-  t.diagnostic(`transfer calls took ${took.join(', ')} ms; ${load.acked.size} writes acknowledged, ${load.failures.length} failed; leaders by term: ${watch.describe()}`);
+  t.diagnostic(`transfer calls took ${took.join(', ')} ms; asked again: ${retried.length === 0 ? 'none' : retried.join(' | ')}; ${load.acked.size} writes acknowledged, ${load.failures.length} failed; leaders by term: ${watch.describe()}`);
+  assert.ok(retried.length <= 1, `one failed transfer in six is load; more is a bug: ${retried.join(' | ')}`);
   assert.ok(watch.leadersByTerm.size >= 7, 'every transfer starts a new term');
   await assertAckedEverywhere(cluster.nodes, load);
 });
