@@ -578,6 +578,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
         this.logger.info('role changed', { role: soft.role, leader: soft.leaderId, term: this.core.currentTerm });
       },
       advanced: () => this.emit('advanced'),
+      // Between parts of a replay, timers (ticks) and peers' messages run: the election goes on
+      // beside it instead of after it.
+      yielded: () => this.schedule(),
       removed: (notice: RemovedNotice) => this.emit('removed', notice),
       fatal: (err: Error) => {
         this.stopped = true;

@@ -95,6 +95,14 @@ export interface ClockPort {
 export interface RuntimeHooks<R> {
   /** A Ready was taken from the core; nothing of it has been carried out yet. */
   readyTaken?(rd: Ready): void;
+  /**
+   * pump() stopped after a Ready that applied a whole part of a long backlog of committed
+   * entries (a restart's replay, a follower far behind: `maxCommittedBytesPerReady` of them),
+   * with more to come, so that the host's timers and messages run between parts: ticks advance
+   * and the election runs beside the replay. The host MUST call pump() again soon (RaftNode:
+   * setImmediate). Without this hook pump() applies the whole backlog before it returns.
+   */
+  yielded?(): void;
   /** A Ready's entries are handed to storage (queued, not yet durable). */
   persisting?(entries: readonly Entry[]): void;
   /**
@@ -152,6 +160,8 @@ export interface RuntimeStats {
   commitsSentAtOnce: number;
   /** Leader: durable indexes announced at once, since another member waited (hook stableAwaitedBy). */
   stableAnnounced: number;
+  /** Times pump() stopped between parts of a long backlog of committed entries (hook yielded). */
+  yieldsInBacklog: number;
   /** Committed entries applied while their own Ready's sync was still in flight (step 5). */
   appliedBeforeSync: number;
   /** Committed entries applied straight from the core's log, before any Ready handed them out. */
@@ -167,7 +177,7 @@ export interface RuntimeStats {
 }
 
 export function emptyRuntimeStats(): RuntimeStats {
-  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, stableAnnounced: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0 };
+  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, stableAnnounced: 0, yieldsInBacklog: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0 };
 }
 
 export interface RuntimeOptions<R> {
@@ -480,6 +490,7 @@ export class Runtime<R = unknown> {
       return;
     }
     this.isDriving = true;
+    let isYielding = false;
     try {
       do {
         this.isDriveAgain = false;
@@ -488,12 +499,30 @@ export class Runtime<R = unknown> {
           // between Readies, so everything it covers is durable here already (see canSnapshot).
           if (this.local === null) this.startSnapshotIfDue();
           if (this.isStopped || !this.core.hasReady()) break;
-          this.carryOut(this.core.ready());
+          const rd = this.core.ready();
+          this.carryOut(rd);
+          if (this.hooks.yielded !== undefined && this.current === null && rd.committedEntries.length > 0 && this.isBacklogLeft()) {
+            isYielding = true;
+            break;
+          }
         }
-      } while (this.isDriveAgain);
+      } while (this.isDriveAgain && !isYielding);
     } finally {
       this.isDriving = false;
     }
+    if (isYielding) {
+      this.stats.yieldsInBacklog++;
+      this.hooks.yielded?.();
+    }
+  }
+
+  /**
+   * The core holds committed entries no Ready has handed out yet: the last one stopped at its
+   * byte bound (`maxCommittedBytesPerReady`), so a backlog is being applied part by part.
+   */
+  private isBacklogLeft(): boolean {
+    const core = this.core;
+    return core.lastApplied < Math.min(core.commitIndex, core.lastIndex);
   }
 
   /**

@@ -188,6 +188,32 @@ test('thesis §10.2.1 early apply takes a long backlog a part at a time, as the 
   assert.deepEqual(w.sm.items, ['a', 'b', 'c', 'd', 'e', 'f'].map((v) => v.repeat(100)));
 });
 
+test('a long backlog of committed entries (a replay) is applied a part per pump() when the host takes turns between parts (yielded), at once without the hook', () => {
+  const values = [...'abcdefgh'].map((v) => v.repeat(100));
+  for (const takesTurns of [true, false]) {
+    let yields = 0;
+    const w = new World(takesTurns ? { yielded: () => void yields++ } : {}, Number.POSITIVE_INFINITY, false, new ListMachine(), undefined, false, 250);
+    // As a follower: b leads term 2 and sends eight committed entries at once.
+    const entries = values.map((v, i) => ({ index: 2 + i, term: 2, type: 'normal' as const, data: encode(v) }));
+    w.runtime.receive({ type: 'AppendEntries', from: 'b', to: 'a', term: 2, prevLogIndex: 1, prevLogTerm: 1, entries, leaderCommit: 9, seq: 1 });
+    w.runtime.pump();
+    w.completeSync();
+    if (takesTurns) {
+      const parts: number[] = [w.runtime.appliedIndex];
+      for (let i = 0; i < 20 && w.runtime.appliedIndex < 9; i++) {
+        w.runtime.pump(); // what RaftNode's setImmediate does after each yield
+        parts.push(w.runtime.appliedIndex);
+      }
+      assert.ok(yields >= 2 && parts[0]! < 9, `stopped between parts: applied ${parts.join(' → ')}, ${yields} yields`);
+      assert.equal(w.runtime.stats.yieldsInBacklog, yields);
+    } else {
+      assert.equal(yields, 0);
+    }
+    assert.equal(w.runtime.appliedIndex, 9, 'all of it in the end');
+    assert.deepEqual(w.sm.items, values, 'each entry once, in order');
+  }
+});
+
 test('Ready steps 1–8: a leader sends its AppendEntries before it queues its write, and advances only after the sync', () => {
   const w = new World();
   w.elect();
