@@ -201,6 +201,9 @@ test('watch: many watches on one stream, events from a put on another node, prev
   // Compact, then watch from before the compaction: created, then canceled with compact_revision.
   const head = Number((await other.call('KV', 'Put', { key: b('w/z'), value: b('z') })).header.revision);
   await client(leader).call('KV', 'Compact', { revision: head });
+  // The watch is served by its member's applied state (as etcd's are): a linearizable read there
+  // first, so that member has applied the compaction the leader answered for.
+  await c.call('KV', 'Range', { key: b('w/z') });
   stream.write({ create_request: { key: b('w/z'), start_revision: 2 } });
   const late = await got.next();
   assert.equal(late.created, true);
