@@ -156,20 +156,6 @@ export class IdempotencyTable {
 
   /** Replaces the whole table (restore). Records MUST come oldest first, keys distinct. */
   reset(clock: number, records: Iterable<readonly [string, IdempotencyRecord]>): void {
-    this.evictedSinceCapture = null;
-    this.records = new Map();
-    this.order = [];
-    this.orderBytes = [];
-    this.head = 0;
-    this.logClock = clock;
-    this.totalBytes = 0;
-    for (const [key, rec] of records) {
-      const bytes = idempotencyRecordBytes(key, rec.result);
-      this.records.set(key, rec);
-      this.order.push(key);
-      this.orderBytes.push(bytes);
-      this.totalBytes += bytes;
-    }
-    while (this.records.size > this.maxRecords) this.dropOldest();
+    this.adopt(clock, new Map(records));
   }
 }

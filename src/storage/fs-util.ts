@@ -81,9 +81,9 @@ const READ_CHUNK_BYTES = 8 << 20;
 
 /**
  * Reads the whole file into one Buffer, `READ_CHUNK_BYTES` per read, calling `onChunk` with each
- * part read (its offset, and the file's size at open), in order, while the next read is already under way (a checksum of the file costs
- * no pass of its own). The size is the file's at open; a file that ends sooner (truncated
- * meanwhile) is read as far as it goes, and one that grew is read to its size at open.
+ * part read (its offset, and the file's size at open) in order, while the next read is already
+ * under way: a checksum of the file costs no pass of its own. A file that ends sooner than its
+ * size at open (truncated meanwhile) is read as far as it goes; one that grew, to that size.
  */
 export async function readWholeFile(path: string, onChunk?: (part: Buffer, offset: number, fileBytes: number) => void): Promise<Buffer> {
   const handle = await open(path, 'r');
