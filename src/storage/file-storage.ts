@@ -25,6 +25,7 @@ import type { SnapshotFile } from './snapshot-file.js';
 import type { RaftStorage } from './types.js';
 import { Wal } from './wal.js';
 import { recoverWal } from './wal-recovery.js';
+import { SKIPPED_ENTRY } from './record.js';
 import type { RecoveredWal, StorageLogger } from './wal-recovery.js';
 
 export type { StorageLogger } from './wal-recovery.js';
@@ -134,13 +135,17 @@ export class FileStorage implements RaftStorage {
     await syncDirectory(dir);
     // The WAL reports to the storage before the storage exists: until then there is nobody to tell.
     let storage: FileStorage | null = null;
+    // The newest snapshot's name says where the log it leaves to replay begins: the WAL builds
+    // no entry before that (reconcile re-reads the WAL whole if that snapshot proves unusable).
+    const decodeFloor = (await listSnapshotFiles(snapDir))[0]?.index ?? 0;
     const { wal, recovered } = await Wal.open(walDir, {
       segmentBytes: resolved.segmentBytes,
       logger: resolved.logger,
       onSpaceChange: () => storage?.reportSpace(),
+      decodeFloor,
     });
     try {
-      const reconciled = await reconcile(recovered, snapDir, true, resolved.logger);
+      const reconciled = await reconcile(recovered, snapDir, true, resolved.logger, { floor: decodeFloor, walDir });
       storage = new FileStorage(dir, resolved, wal, reconciled);
       storage.reportSpace();
       if (reconciled.discardAfter !== null) {
@@ -371,7 +376,13 @@ async function tightenModes(dir: string, subdirs: readonly string[], created: Re
  * skipped (with a warning, renamed `.corrupt` when repairing) only if the log still holds every
  * index it covered; otherwise state would be missing, and recovery refuses.
  */
-async function reconcile(wal: RecoveredWal, snapDir: string, repair: boolean, logger: StorageLogger): Promise<Reconciled> {
+async function reconcile(
+  wal: RecoveredWal,
+  snapDir: string,
+  repair: boolean,
+  logger: StorageLogger,
+  decoded: { readonly floor: number; readonly walDir: string } = { floor: 0, walDir: '' },
+): Promise<Reconciled> {
   let chosen: SnapshotFile | null = null;
   let meta: SnapshotMeta | null = null;
   const skipped: { file: SnapshotFile; error: StorageCorruptionError }[] = [];
@@ -392,6 +403,11 @@ async function reconcile(wal: RecoveredWal, snapDir: string, repair: boolean, lo
     break;
   }
   const snapshotIndex = meta?.index ?? 0;
+  if (snapshotIndex < decoded.floor) {
+    // The newest snapshot was unusable, so the log from an older one (or from the start) is
+    // needed after all: read the WAL again, every entry built this time. It was repaired already.
+    wal = await recoverWal(decoded.walDir, false, logger);
+  }
   const lastIndex = wal.nextIndex - 1;
   for (const { file, error } of skipped) {
     if (lastIndex < file.index || wal.logStart > snapshotIndex + 1) {
@@ -410,6 +426,7 @@ async function reconcile(wal: RecoveredWal, snapDir: string, repair: boolean, lo
   // An install interrupted between the snapshot file and its WAL marker leaves the old log. §7:
   // keep entries after the snapshot only if the log agrees with it at its index.
   let entries: readonly Entry[] = wal.log.slice(Math.max(0, snapshotIndex + 1 - wal.logStart));
+  if (entries[0] === SKIPPED_ENTRY) throw new Error(`the WAL was decoded from index ${decoded.floor}, but the log is needed from ${snapshotIndex + 1}`);
   let discardAfter: SnapshotMeta | null = null;
   if (meta !== null && lastIndex < snapshotIndex) {
     discardAfter = meta; // the log ends before the snapshot: it restarts after it

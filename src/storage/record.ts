@@ -118,11 +118,20 @@ export function firstEntryIndex(buf: Buffer, payloadStart: number, payloadEnd: n
 }
 
 /**
- * Decodes an entries payload onto `out`. Entry bytes are views into `buf` (no copy), so a
- * recovered log costs one Buffer per segment plus one small object per entry. Returns why a
- * payload that passed its checksum is still unusable (malformed, or not contiguous), or null.
+ * What a recovery puts in the log for an entry below its decode floor (decodeEntries' `floor`):
+ * the entry was checked like any other but not built, because a snapshot covers it and nothing
+ * will read it. Only its place in the log counts.
  */
-export function decodeEntries(buf: Buffer, payloadStart: number, payloadEnd: number, out: Entry[]): string | null {
+export const SKIPPED_ENTRY: Entry = Object.freeze({ index: 0, term: 0, type: 'normal', data: new Uint8Array(0) });
+
+/**
+ * Decodes an entries payload onto `out`. Entry bytes are views into `buf` (no copy), so a
+ * recovered log costs one Buffer per segment plus one small object per entry. An entry whose
+ * index is below `floor` is checked the same way but pushed as SKIPPED_ENTRY (no object, no
+ * view). Returns why a payload that passed its checksum is still unusable (malformed, or not
+ * contiguous), or null.
+ */
+export function decodeEntries(buf: Buffer, payloadStart: number, payloadEnd: number, out: Entry[], floor = 0): string | null {
   if (payloadEnd - payloadStart < 4) return 'entries record too short';
   const count = buf.readUInt32LE(payloadStart);
   const arrayBuffer = buf.buffer;
@@ -139,7 +148,7 @@ export function decodeEntries(buf: Buffer, payloadStart: number, payloadEnd: num
     const length = buf.readUInt32LE(at + 17);
     const dataStart = at + ENTRY_HEADER_BYTES;
     if (dataStart + length > payloadEnd) return 'entry data runs past its record';
-    out.push({ index, term: readU64(buf, at + 8), type, data: new Uint8Array(arrayBuffer, buf.byteOffset + dataStart, length) });
+    out.push(index < floor ? SKIPPED_ENTRY : { index, term: readU64(buf, at + 8), type, data: new Uint8Array(arrayBuffer, buf.byteOffset + dataStart, length) });
     at = dataStart + length;
   }
   return at === payloadEnd ? null : 'entries record has trailing bytes';

@@ -54,8 +54,13 @@ export const INITIAL_HARD_STATE: HardState = { currentTerm: 0, votedFor: null, c
  * Replays the WAL in `walDir`. With `repair`, a torn tail of the last segment is cut off (zeroed
  * in a preallocated segment, truncated in a version 1 one, and synced) with a warning, and a
  * leftover prepared segment is deleted; without it (a re-read while open) both are only ignored.
+ *
+ * Entries below `decodeFloor` are checked as all others (checksums, framing, contiguity) but left
+ * in the log as SKIPPED_ENTRY: a caller that will restore a snapshot at that index reads none of
+ * them, and a restart at 1M keys would otherwise build ~125,000 objects only to drop them. The
+ * caller must not read a log position below the floor.
  */
-export async function recoverWal(walDir: string, repair: boolean, logger: StorageLogger): Promise<RecoveredWal> {
+export async function recoverWal(walDir: string, repair: boolean, logger: StorageLogger, decodeFloor = 0): Promise<RecoveredWal> {
   const segments = await listSegments(walDir, repair, logger);
   const log: Entry[] = [];
   let hardState = INITIAL_HARD_STATE;
@@ -84,9 +89,10 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
           const first = firstEntryIndex(buf, start, end);
           if (first === 0) return;
           if (first !== nextIndex) fail(`entries start at index ${first}, expected ${nextIndex}`);
-          const problem = decodeEntries(buf, start, end, log);
+          const problem = decodeEntries(buf, start, end, log, decodeFloor);
           if (problem !== null) fail(problem);
-          nextIndex = log.length === 0 ? nextIndex : log[log.length - 1]!.index + 1;
+          // The log is contiguous from logStart (skipped entries hold their places).
+          nextIndex = logStart + log.length;
           maxIndex = Math.max(maxIndex, nextIndex - 1);
           return;
         }

@@ -105,6 +105,8 @@ export interface WalOptions {
   readonly logger: StorageLogger;
   /** Called whenever `isOutOfSpace` may have changed. */
   readonly onSpaceChange: () => void;
+  /** Entries below this index are recovered as SKIPPED_ENTRY (recoverWal's `decodeFloor`). */
+  readonly decodeFloor?: number;
 }
 
 export class Wal {
@@ -157,7 +159,7 @@ export class Wal {
 
   /** Recovers `dir` (repairing a torn tail) and opens its last segment for writing in place. */
   static async open(dir: string, options: WalOptions): Promise<{ wal: Wal; recovered: RecoveredWal }> {
-    const recovered = await recoverWal(dir, true, options.logger);
+    const recovered = await recoverWal(dir, true, options.logger, options.decodeFloor ?? 0);
     const last = recovered.segments.at(-1);
     // Writing resumes in place only in a version 2 segment that has its header; otherwise the
     // first sync starts a prepared segment.

@@ -6,7 +6,10 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileStorage, StorageCorruptionError } from '../../src/storage/index.js';
 import type { RaftStorage } from '../../src/storage/types.js';
-import { range, runConformance, snapshotAt } from './conformance.js';
+import type { Entry } from '../../src/raft/types.js';
+import { SKIPPED_ENTRY, decodeEntries, encodeEntries } from '../../src/storage/record.js';
+import { recoverWal } from '../../src/storage/wal-recovery.js';
+import { plain, range, runConformance, snapshotAt } from './conformance.js';
 import { RecordingLogger, TempDirs } from './helpers.js';
 
 const temp = new TempDirs();
@@ -73,6 +76,46 @@ test('FileStorage: a second load() re-reads what is durable', async () => {
   await s.sync();
   assert.deepEqual((await s.load()).entries.map((e) => e.index), [1, 2, 3]);
   await s.close();
+});
+
+test('FileStorage: a restart builds no entry the newest snapshot covers, and reads the rest exactly', async () => {
+  const dir = temp.make();
+  let s = await openAt(dir);
+  s.setHardState({ currentTerm: 2, votedFor: null, commitIndex: 100 });
+  for (let i = 1; i <= 100; i += 10) {
+    s.append(range(i, i + 9, 2, 40));
+    await s.sync();
+  }
+  await s.saveSnapshot(snapshotAt(60, 2)); // not compacted: the WAL still holds 1..100
+  await s.close();
+  // What open() asks of the WAL: a floor at the newest snapshot's index.
+  const recovered = await recoverWal(join(dir, 'wal'), false, logger, 60);
+  assert.equal(recovered.logStart, 1);
+  assert.equal(recovered.nextIndex, 101);
+  assert.equal(recovered.log.length, 100);
+  assert.ok(recovered.log.slice(0, 59).every((e) => e === SKIPPED_ENTRY), 'entries 1..59 are not built');
+  assert.deepEqual(plain(recovered.log.slice(59)), plain(range(60, 100, 2, 40)));
+  s = await openAt(dir);
+  const state = await s.load();
+  assert.equal(state.snapshot?.index, 60);
+  assert.deepEqual(plain(state.entries), plain(range(61, 100, 2, 40)));
+  await s.close();
+});
+
+test('FileStorage: entries below the decode floor are checked as strictly as the rest', () => {
+  const payload = (entries: Entry[]): Buffer => encodeEntries(entries).subarray(13);
+  const gap = payload([range(5, 5, 1)[0]!, range(7, 7, 1)[0]!]);
+  assert.equal(decodeEntries(gap, 0, gap.length, [], 100), 'entries not contiguous at index 7');
+  const badType = Buffer.from(payload(range(5, 6, 1)));
+  badType[4 + 16] = 9; // the first entry's type byte
+  assert.equal(decodeEntries(badType, 0, badType.length, [], 100), 'unknown entry type 9');
+  const short = payload(range(5, 6, 1)).subarray(0, -3);
+  assert.equal(decodeEntries(short, 0, short.length, [], 100), 'entry data runs past its record');
+  const out: Entry[] = [];
+  const fine = payload(range(5, 8, 1));
+  assert.equal(decodeEntries(fine, 0, fine.length, out, 7), null);
+  assert.deepEqual(out.slice(0, 2), [SKIPPED_ENTRY, SKIPPED_ENTRY]);
+  assert.deepEqual(plain(out.slice(2)), plain(range(7, 8, 1)));
 });
 
 test('FileStorage: group commit — concurrent sync() calls share fdatasyncs, late callers wait for the next', async () => {
