@@ -17,11 +17,15 @@
 //
 // Run: node dist/bench/scale.js [--keys 1000000] [--value-bytes 256] [--clients 256]
 //        [--settle-seconds 10] [--stability-seconds 300] [--window-seconds 10]
-//        [--restart-timeout-seconds 60] [--systems raftkv,etcd] [--etcd PATH] [--timeout SECONDS]
+//        [--restart-timeout-seconds 60] [--restarts 1 [--other-main OTHER/dist/src/cli/main.js]] [--systems raftkv,etcd] [--etcd PATH] [--timeout SECONDS]
 // Smoke run: node dist/bench/scale.js --keys 20000 --stability-seconds 20
 // Each flag may also come from the environment: SCALE_KEYS, BENCH_VALUE_BYTES, SCALE_CLIENTS,
-// SCALE_SETTLE_SECONDS, SCALE_STABILITY_SECONDS, SCALE_WINDOW_SECONDS, SCALE_RESTART_TIMEOUT_SECONDS,
+// SCALE_SETTLE_SECONDS, SCALE_STABILITY_SECONDS, SCALE_WINDOW_SECONDS, SCALE_RESTART_TIMEOUT_SECONDS, SCALE_RESTARTS, SCALE_OTHER_MAIN,
 // BENCH_SYSTEMS, ETCD_BIN, BENCH_TIMEOUT.
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import {
   MetricLines, findEtcd, flagValue, formatFillStep, formatReadings, formatRestart, formatScaleTable, formatStability, measureRestart, numberFlag, rejectUnknownFlags,
@@ -37,12 +41,16 @@ interface Config {
   readonly stabilitySeconds: number;
   readonly windowSeconds: number;
   readonly restartTimeoutSeconds: number;
+  /** Full-cluster restarts timed, each from the same data dirs (a copy kept after the first kill). */
+  readonly restarts: number;
+  /** raftkv: every second restart runs the members from this build (an A/B on the same data). */
+  readonly otherMain: string | undefined;
   readonly systems: readonly SystemName[];
   readonly etcdPath: string | undefined;
   readonly timeout: number;
 }
 
-const FLAGS = ['keys', 'value-bytes', 'clients', 'settle-seconds', 'stability-seconds', 'window-seconds', 'restart-timeout-seconds', 'systems', 'etcd', 'timeout'];
+const FLAGS = ['keys', 'value-bytes', 'clients', 'settle-seconds', 'stability-seconds', 'window-seconds', 'restart-timeout-seconds', 'restarts', 'other-main', 'systems', 'etcd', 'timeout'];
 
 function readConfig(): Config {
   rejectUnknownFlags(FLAGS);
@@ -52,9 +60,10 @@ function readConfig(): Config {
   const settleSeconds = numberFlag('settle-seconds', 'SCALE_SETTLE_SECONDS', 10, { min: 0 });
   const stabilitySeconds = numberFlag('stability-seconds', 'SCALE_STABILITY_SECONDS', 300, { min: 0 });
   const restartTimeoutSeconds = numberFlag('restart-timeout-seconds', 'SCALE_RESTART_TIMEOUT_SECONDS', 60, { min: 1 });
+  const restarts = numberFlag('restarts', 'SCALE_RESTARTS', 1, { min: 1, isWhole: true });
   // A bound, not an estimate: a load at 500 writes/s, the settle, restart and stability phases,
   // and two minutes per system to start, read and stop it.
-  const perSystem = keys / 500 + settleSeconds + restartTimeoutSeconds + stabilitySeconds + 120;
+  const perSystem = keys / 500 + settleSeconds + restarts * (restartTimeoutSeconds + 30) + stabilitySeconds + 120;
   return {
     keys,
     valueBytes: numberFlag('value-bytes', 'BENCH_VALUE_BYTES', 256, { min: 0, isWhole: true }),
@@ -63,14 +72,67 @@ function readConfig(): Config {
     stabilitySeconds,
     windowSeconds: numberFlag('window-seconds', 'SCALE_WINDOW_SECONDS', 10, { min: 0.1 }),
     restartTimeoutSeconds,
+    restarts,
+    otherMain: flagValue('other-main', 'SCALE_OTHER_MAIN'),
     systems: [...new Set(systems)] as SystemName[],
     etcdPath: flagValue('etcd', 'ETCD_BIN'),
     timeout: numberFlag('timeout', 'BENCH_TIMEOUT', Math.ceil(systems.length * perSystem), { min: 5 }),
   };
 }
 
+const THIS_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const machine = (): string => `load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`;
+
+/**
+ * The restart phase: `cfg.restarts` full-cluster kill -9 and restarts. With more than one, the
+ * data dirs as the first kill left them are copied aside, and every later restart starts from
+ * that copy again, so each replays the same log (a restart may snapshot, or take writes, that
+ * would shorten the next one's replay). Returns the first; prints each, and the median.
+ */
+async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, metrics: MetricLines): Promise<RestartResult> {
+  const kept = system.dataDirs.map((dir) => `${dir}.kept`);
+  const results: RestartResult[] = [];
+  const builds: ('this' | 'other')[] = [];
+  try {
+    for (let r = 1; r <= cfg.restarts; r++) {
+      const afterKill = cfg.restarts === 1 ? undefined : (): void => {
+        for (let i = 0; i < kept.length; i++) {
+          if (r === 1) {
+            execFileSync('cp', ['-a', system.dataDirs[i]!, kept[i]!]);
+            // The lock a killed member left names its own directory's inode: a copy's would be
+            // refused as held elsewhere (storage/dir-lock.ts), so the copy has none.
+            rmSync(join(kept[i]!, 'raftkv.lock'), { force: true });
+          } else {
+            rmSync(system.dataDirs[i]!, { recursive: true, force: true });
+            execFileSync('cp', ['-a', kept[i]!, system.dataDirs[i]!]);
+          }
+        }
+        execFileSync('sync');
+      };
+      // With another build: restarts 2, 4, … run it, 1, 3, … this one.
+      const build = cfg.otherMain !== undefined && system.name === 'raftkv' ? (r % 2 === 0 ? cfg.otherMain : THIS_MAIN) : undefined;
+      const restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000, afterKill, build);
+      builds.push(build === cfg.otherMain && build !== undefined ? 'other' : 'this');
+      if (cfg.restarts > 1) console.log(`${system.name}: restart ${r} of ${cfg.restarts}${build === undefined ? '' : `, ${build === THIS_MAIN ? 'this build' : `the build at ${build}`}`}`);
+      console.log(formatRestart(system.name, restart, metrics));
+      if (restart.firstAckMember === null) throw new Error(`no write was acknowledged within ${cfg.restartTimeoutSeconds} s of the restart`);
+      results.push(restart);
+    }
+  } finally {
+    for (const dir of kept) rmSync(dir, { recursive: true, force: true });
+  }
+  for (const which of ['this', 'other'] as const) {
+    const acks = results.filter((_, i) => builds[i] === which).map((x) => x.firstAckMs);
+    if (acks.length < 2 && !(which === 'other' && acks.length > 0)) continue;
+    const sorted = [...acks].sort((a, b) => a - b);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    const label = cfg.otherMain === undefined ? '' : which === 'this' ? ' (this build)' : ` (${cfg.otherMain})`;
+    console.log(`${system.name}: first acknowledged write over ${acks.length} restarts${label}: ${acks.map((x) => x.toFixed(0)).join(' / ')} ms, median ${median.toFixed(0)} ms`);
+    metrics.add('restart_first_ack_median_ms', system.name, { restarts: acks.length, build: which }, median, 0);
+  }
+  return results[0]!;
+}
 
 /** The four phases on one system; a failure ends its run early and is reported, not thrown. */
 async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metrics: MetricLines): Promise<SystemReport> {
@@ -119,9 +181,7 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
     if (cfg.settleSeconds > 0) await sleep(cfg.settleSeconds * 1000);
     await read('after-settle');
 
-    restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000);
-    console.log(formatRestart(name, restart, metrics));
-    if (restart.firstAckMember === null) throw new Error(`no write was acknowledged within ${cfg.restartTimeoutSeconds} s of the restart`);
+    restart = await timeRestarts(cfg, system, value, metrics);
 
     if (cfg.stabilitySeconds > 0) {
       const durationMs = cfg.stabilitySeconds * 1000;

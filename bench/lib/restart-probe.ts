@@ -49,14 +49,19 @@ async function repeatUntil(deadline: number, isDone: () => boolean, attempt: () 
   await Promise.all(inFlight);
 }
 
-export async function measureRestart(system: ScaleSystem, value: Uint8Array, timeoutMs: number): Promise<RestartResult> {
+/**
+ * `afterKill`: run once every member is gone, before the spawn (not timed). `mainJs` (raftkv):
+ * the members start from that build's compiled CLI.
+ */
+export async function measureRestart(system: ScaleSystem, value: Uint8Array, timeoutMs: number, afterKill?: () => void, mainJs?: string): Promise<RestartResult> {
   const killStart = performance.now();
   await system.killAll();
   const killMs = performance.now() - killStart;
+  afterKill?.();
 
   const spawnedAtWallMs = Date.now();
   const t0 = performance.now();
-  system.restartAll();
+  system.restartAll(mainJs);
   const deadline = t0 + timeoutMs;
   const since = (): number => performance.now() - t0;
 

@@ -59,8 +59,11 @@ export interface ScaleSystem {
   raftTerm(): Promise<number>;
   /** SIGKILL to every member at once; resolves once all are gone. */
   killAll(): Promise<void>;
-  /** Starts every member again with the same flags and data dirs; does not wait. */
-  restartAll(): void;
+  /**
+   * Starts every member again with the same flags and data dirs; does not wait. `mainJs`
+   * (raftkv): from another build's compiled CLI from now on.
+   */
+  restartAll(mainJs?: string): void;
   /** One PUT through member `i` over a fresh connection; rejects unless it is acknowledged. */
   probeWrite(i: number, value: Uint8Array, timeoutMs: number): Promise<void>;
   probeMember(i: number, timeoutMs: number): Promise<MemberState>;
@@ -153,8 +156,11 @@ class RaftkvScale implements ScaleSystem {
     await Promise.all(this.nodes.map((n) => n.kill()));
   }
 
-  restartAll(): void {
-    for (const n of this.nodes) n.start();
+  restartAll(mainJs?: string): void {
+    for (const n of this.nodes) {
+      if (mainJs !== undefined) n.useMain(mainJs);
+      n.start();
+    }
   }
 
   async probeWrite(i: number, value: Uint8Array, timeoutMs: number): Promise<void> {

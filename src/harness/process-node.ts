@@ -50,7 +50,7 @@ export class ProcessNode {
   private isSignalledToExit = false;
   private isExitExpected = false;
   private wasLastExitUnexpected = false;
-  private readonly command: readonly string[];
+  private command: readonly string[];
 
   constructor(
     readonly id: string,
@@ -69,6 +69,14 @@ export class ProcessNode {
     // `ip netns exec` execs node in place: the pid (and the process group) stay the node's.
     const wrapper = this.namespace === null ? [] : ['ip', 'netns', 'exec', this.namespace];
     this.command = [...wrapper, process.execPath, ...(options.nodeFlags ?? []), options.mainJs ?? MAIN_JS];
+  }
+
+  /**
+   * Later starts run `mainJs` (another build's compiled CLI) instead: a benchmark alternates two
+   * builds over one data dir. The running incarnation, if any, is not touched.
+   */
+  useMain(mainJs: string): void {
+    this.command = [...this.command.slice(0, -1), mainJs];
   }
 
   get isRunning(): boolean {
