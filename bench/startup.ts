@@ -6,7 +6,7 @@
 // `--cpu-prof` writes one V8 profile per run beside the copy. One member, so no election waits
 // for peers: what is left is the node's own start-up.
 //   node dist/bench/startup.js --make /tmp/su --keys 1000000
-//   node dist/bench/startup.js --time /tmp/su --runs 3 [--cpu-prof] [--main OTHER/dist/src/cli/main.js]
+//   node dist/bench/startup.js --time /tmp/su --runs 3 [--cpu-prof] [--main OTHER/dist/src/cli/main.js] [--node-flags '--flag …']
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -92,7 +92,7 @@ async function make(dir: string, keys: number): Promise<void> {
   rmSync(join(dir, 'base', 'raftkv.lock'), { force: true });
 }
 
-async function time(dir: string, runs: number, profile: boolean): Promise<void> {
+async function time(dir: string, runs: number, profile: boolean, nodeFlags: readonly string[]): Promise<void> {
   for (let r = 1; r <= runs; r++) {
     const copy = join(dir, 'data');
     rmSync(copy, { recursive: true, force: true });
@@ -101,7 +101,7 @@ async function time(dir: string, runs: number, profile: boolean): Promise<void> 
     const log = join(dir, `run-${r}.log`);
     rmSync(log, { force: true });
     const prof = profile ? ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `run-${r}.cpuprofile`] : [];
-    const node = await startNode(copy, log, prof);
+    const node = await startNode(copy, log, [...nodeFlags, ...prof]);
     const ack = await firstAck(node.url, 60_000);
     const cpuMs = processCpuMs(node.child.pid!);
     if (profile) {
@@ -123,5 +123,5 @@ if (dir === undefined) throw new Error('usage: startup.js --make DIR [--keys N] 
 if (flag('make') !== undefined) await make(dir, Number(flag('keys') ?? 1_000_000));
 else {
   if (!existsSync(join(dir, 'base'))) throw new Error(`no data dir in ${dir}: run --make first`);
-  await time(dir, Number(flag('runs') ?? 3), process.argv.includes('--cpu-prof'));
+  await time(dir, Number(flag('runs') ?? 3), process.argv.includes('--cpu-prof'), (flag('node-flags') ?? '').split(' ').filter((f) => f !== ''));
 }
