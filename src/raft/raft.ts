@@ -58,10 +58,12 @@ export interface RaftOptions {
   /** @default 1 MiB — entry bytes per AppendEntries */
   maxBytesPerMessage?: number;
   /**
-   * @default 4 MiB — committed entry bytes handed out per Ready. A restart replays the log since
-   * its snapshot (up to a tenth of the state: ~30 MB at 1M keys); in one Ready that was one
+   * @default 512 KiB — committed entry bytes handed out per Ready. A restart replays the log
+   * since its snapshot (up to a tenth of the state: ~30 MB at 1M keys); in one Ready that was one
    * synchronous apply of seconds, with no tick and no message handled, so the election waited
-   * for the replay instead of running beside it.
+   * for the replay instead of running beside it. 512 KiB of 300-byte writes apply in ~8 ms:
+   * ticks are not lost and a pre-vote is answered within a part (4 MiB parts held the loop
+   * ~60–90 ms each; bench:scale's restart A/B, docs/benchmarks.md "Ninth session").
    */
   maxCommittedBytesPerReady?: number;
   /**
@@ -94,7 +96,7 @@ export const DEFAULT_RAFT_OPTIONS = {
   checkQuorum: true,
   maxInflightMessages: 256,
   maxBytesPerMessage: 1 << 20,
-  maxCommittedBytesPerReady: 4 << 20,
+  maxCommittedBytesPerReady: 512 << 10,
   restarted: false,
   downTicks: 0,
 } as const satisfies Omit<Required<RaftOptions>, 'id' | 'random' | 'allocateEntryBytes'>;
