@@ -166,7 +166,7 @@ async function main(): Promise<void> {
       `${sum((r) => r.transfersSucceeded)}/${sum((r) => r.transfersAttempted)} transfers succeeded, ` +
       `${sum((r) => r.serversAdded)} servers added, ${sum((r) => r.serversStopped)} decommissioned, ${sum((r) => r.seamSplits)} seam splits; runtime: ` +
       `${sum((r) => r.sentBeforeSync)} messages sent before their sync, ${sum((r) => r.appliedBeforeSync)} entries applied before their sync, ` +
-      `${sum((r) => r.appliedEarly)} applied early, ${sum((r) => r.followerCommits)} commits counted by followers, ${sum((r) => r.snapshotsTaken)} snapshots taken, ` +
+      `${sum((r) => r.appliedEarly)} applied early, ${sum((r) => r.followerCommits)} commits counted by followers, ${sum((r) => r.leaderCommitsChecked)} leader commits checked on durable majorities, ${sum((r) => r.snapshotsTaken)} snapshots taken, ` +
       `${sum((r) => r.readiesBesideSnapshot)} Readies beside a snapshot in flight, ${sum((r) => r.installsWaited)} installs waited for one, ` +
       `${sum((r) => r.appliedWhileSerializing)} entries applied while one was serialized, ` +
       `${sum((r) => r.crashesDuringSave)} crashes during a save (${sum((r) => r.crashesBetweenSaveHalves)} between its halves)\n`,
@@ -193,6 +193,7 @@ async function main(): Promise<void> {
       appliedBeforeSync: sum((r) => r.appliedBeforeSync),
       appliedEarly: sum((r) => r.appliedEarly),
       followerCommits: sum((r) => r.followerCommits),
+      leaderCommitsChecked: sum((r) => r.leaderCommitsChecked),
       snapshotsTaken: sum((r) => r.snapshotsTaken),
       readiesBesideSnapshot: sum((r) => r.readiesBesideSnapshot),
       installsWaited: sum((r) => r.installsWaited),

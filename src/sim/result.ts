@@ -45,6 +45,8 @@ export interface SimResult {
   readonly appliedEarly: number;
   /** Commit index moves a follower made by counting the leader's announced durable copy with its own. */
   readonly followerCommits: number;
+  /** Leader commit index moves checked against its voters' durable logs (Durable Majority). */
+  readonly leaderCommitsChecked: number;
   readonly reads: number;
   /** Milliseconds from healing until every node applied a fresh commit; -1 if never. */
   readonly recoveryMs: number;

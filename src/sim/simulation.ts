@@ -220,6 +220,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       appliedBeforeSync: this.nodes.reduce((s, n) => s + n.stats.appliedBeforeSync, 0),
       appliedEarly: this.nodes.reduce((s, n) => s + n.stats.appliedEarly, 0),
       followerCommits: this.nodes.reduce((s, n) => s + n.followerCommits, 0),
+      leaderCommitsChecked: this.invariants.durableMajority.checked,
       reads: this.invariants.reads.count,
       recoveryMs: this.invariants.liveness.recoveryMs,
       ...this.membershipCounters(),

@@ -129,6 +129,28 @@ test('a tiny run against raftkv: every phase prints sane numbers, no errors, not
   assert.doesNotMatch(run.output, /FAILED|bench:/);
 });
 
+test('--restarts 3 --other-main: three restarts from one copy of the data dirs, alternating builds, each reaching a write', { timeout: 150_000 }, async () => {
+  // The "other" build is this one under another path: what is checked is the alternation, the
+  // copy put back before each later restart, and the report, not a difference between builds.
+  const other = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const args = [...TINY.filter((_, i, a) => a[i] !== '--stability-seconds' && a[i - 1] !== '--stability-seconds'), '--stability-seconds', '0', '--restarts', '3', '--other-main', other];
+  const run = await runScale(args);
+  assert.equal(run.code, 0, `exit ${run.code}:\n${run.output}`);
+  assertLeftNothing(run);
+  const dirs = [...run.output.matchAll(/data dirs (.+)$/gm)].flatMap((m) => m[1]!.split(', '));
+  for (const dir of dirs) assert.ok(!existsSync(`${dir}.kept`), `${dir}.kept was left behind`);
+  assert.deepEqual([...run.output.matchAll(/restart (\d) of 3, (this build|the build at .+)$/gm)].map((m) => `${m[1]} ${m[2] === 'this build' ? 'this' : 'other'}`), ['1 this', '2 other', '3 this']);
+  const acks = metricLines(run.output).filter((m) => m.metric === 'restart_first_ack_ms').map((m) => m.value);
+  assert.equal(acks.length, 3);
+  assert.ok(acks.every((v) => v > 0 && v < 60_000), `first acks ${acks.join(', ')}`);
+  // Restart 1 is left out of the medians: one later restart per build here.
+  const medians = metricLines(run.output).filter((m) => m.metric === 'restart_first_ack_median_ms');
+  assert.deepEqual(medians.map((m) => `${m.labels['build']} ${m.labels['restarts']}`), ['this 1', 'other 1']);
+  assert.equal(medians[0]!.value, acks[2]);
+  assert.equal(medians[1]!.value, acks[1]);
+  assert.doesNotMatch(run.output, /FAILED|bench:/);
+});
+
 test('Ctrl-C during the load stops every node and removes every temp dir', { timeout: 60_000 }, async () => {
   const run = await runScale(TINY.map((a) => (a === '2000' ? '200000' : a)), /raftkv: loading/);
   assert.equal(run.code, 130, run.output);

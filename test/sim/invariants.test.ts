@@ -6,6 +6,8 @@ import {
   ApplyOnlyCommitted,
   commitIndexMonotonic,
   CountedCommit,
+  DurableLogs,
+  DurableMajority,
   PersistBeforeSend,
   CommittedLog,
   ConfigChangeOneAtATime,
@@ -356,6 +358,55 @@ test('Counted Commit: a follower\'s own count must stand on its own and its lead
   // A snapshot the storage installed covers what it holds below it.
   c.installed(2, { index: 3, term: 2, config: voters('n1', 'n2', 'n3') });
   c.observe(2, counted('n3', 3, 2));
+});
+
+test('Durable Majority: a leader\'s commit must be of its term and held by the storage of a majority of its voters, of each half of a joint configuration', () => {
+  const logs = new DurableLogs(5);
+  ['n1', 'n2', 'n3', 'n4', 'n5'].forEach((id, slot) => {
+    logs.restart(slot, 0, [entry(1, 1)]);
+    logs.seen(id, slot);
+  });
+  const c = new DurableMajority(5, logs);
+  const three = voters('n1', 'n2', 'n3');
+  const leader = (commit: number, config = three, log = [1, 2, 2, 2], term = 2) => fakeNode({ id: 'n1', role: 'leader', term, log, commit, config });
+  // Becoming leader: the commit index it brings is the baseline, not a count of its own.
+  c.observe(0, leader(1));
+  logs.synced(0, [entry(2, 2), entry(3, 2)]);
+  logs.synced(1, [entry(2, 2), entry(3, 2), entry(4, 2)]);
+  c.observe(0, leader(3));
+  assert.equal(c.checked, 1);
+  // 4 is durable on n2 alone: the leader's copy is not synced yet (thesis §10.2.1).
+  violates('Durable Majority', () => c.observe(0, leader(4)), /committed 4, but only 1 of the voters n1, n2, n3 hold it durably \(n2\)/);
+  // A later batch overwrites what storage held from its first index.
+  const d = new DurableMajority(5, logs);
+  logs.synced(1, [entry(3, 3)]);
+  d.observe(0, leader(2));
+  violates('Durable Majority', () => d.observe(0, leader(3)), /only 1 of the voters/);
+  // Figure 8: an entry of an earlier term is never committed by counting.
+  const e = new DurableMajority(5, logs);
+  e.observe(0, leader(1, three, [1, 2, 2, 2], 3));
+  violates('Durable Majority', () => e.observe(0, leader(2, three, [1, 2, 2, 2], 3)), /an entry of term 2: only an entry of its own term/);
+  // Joint consensus: a majority of C_new = {n1, n2} holds 2, but of C_old = {n1, n3, n4, n5} only n1.
+  const joint = { voters: ['n1', 'n2'], votersOutgoing: ['n1', 'n3', 'n4', 'n5'], learners: [] };
+  const f = new DurableMajority(5, logs);
+  f.observe(0, leader(1, joint));
+  violates('Durable Majority', () => f.observe(0, leader(2, joint)), /only 1 of the voters n1, n3, n4, n5/);
+  logs.synced(2, [entry(2, 2)]);
+  logs.synced(3, [entry(2, 2)]);
+  f.observe(0, leader(2, joint));
+  // A server never seen holds nothing; a restart (reset) takes a new baseline.
+  const g = new DurableMajority(5, logs);
+  g.observe(0, leader(1, voters('n1', 'n2', 'n9')));
+  violates('Durable Majority', () => g.observe(0, leader(3, voters('n1', 'n6', 'n9'))), /only 1 of the voters n1, n6, n9/);
+  g.reset(0);
+  g.observe(0, leader(4, voters('n1', 'n6', 'n9')));
+  // Followers are not checked here (they learn the commit from a leader, or count it: Counted Commit).
+  g.observe(1, fakeNode({ id: 'n2', role: 'follower', term: 2, log: [1, 2, 2, 2, 2], commit: 5, config: three }));
+  // A slot given to a new server forgets the id it held: that id no longer names its storage.
+  logs.reprovision(1);
+  const h = new DurableMajority(5, logs);
+  h.observe(0, leader(1));
+  violates('Durable Majority', () => h.observe(0, leader(2, voters('n1', 'n2', 'n9'))), /only 1 of the voters n1, n2, n9 hold it durably \(n1\)/);
 });
 
 test('Apply Only Committed: an entry applied above the commit index is reported', () => {

@@ -46,16 +46,16 @@ class DurableLog {
   }
 }
 
-export class CountedCommit {
+/**
+ * What every server's storage holds, as far as this run has seen it, by pool slot; and which
+ * slot each server id was last seen at. Shared by Counted Commit and Durable Majority.
+ */
+export class DurableLogs {
   private readonly logs: DurableLog[];
-  private readonly seen: number[];
   private readonly slotOf = new Map<NodeId, number>();
-  /** Counted commits checked, over the run. */
-  checked = 0;
 
   constructor(nodes: number) {
     this.logs = Array.from({ length: nodes }, () => new DurableLog());
-    this.seen = new Array<number>(nodes).fill(0);
   }
 
   synced(slot: number, entries: readonly Entry[]): void {
@@ -66,14 +66,62 @@ export class CountedCommit {
     this.logs[slot]!.restart(meta.index, []);
   }
 
-  /** A new core at `slot` over storage holding `entries` after `base`; its count starts at 0. */
+  /** Slot `slot` holds `entries` after `base` now (a restart; `0, []` for a new, empty disk). */
   restart(slot: number, base: number, entries: readonly Entry[]): void {
     this.logs[slot]!.restart(base, entries);
+  }
+
+  /** A new server takes slot `slot`: the id seen there before no longer names its storage. */
+  reprovision(slot: number): void {
+    for (const [id, at] of this.slotOf) if (at === slot) this.slotOf.delete(id);
+    this.logs[slot]!.restart(0, []);
+  }
+
+  /** Server `id` was seen at `slot`. */
+  seen(id: NodeId, slot: number): void {
+    this.slotOf.set(id, slot);
+  }
+
+  /** Does server `id`'s storage hold entry `index` of `term`? False for a server never seen. */
+  holds(id: NodeId, index: number, term: number): boolean {
+    const slot = this.slotOf.get(id);
+    return slot !== undefined && this.logs[slot]!.holds(index, term);
+  }
+}
+
+export class CountedCommit {
+  readonly logs: DurableLogs;
+  private readonly seen: number[];
+  /** Counted commits checked, over the run. */
+  checked = 0;
+
+  constructor(nodes: number) {
+    this.logs = new DurableLogs(nodes);
+    this.seen = new Array<number>(nodes).fill(0);
+  }
+
+  synced(slot: number, entries: readonly Entry[]): void {
+    this.logs.synced(slot, entries);
+  }
+
+  installed(slot: number, meta: SnapshotMeta): void {
+    this.logs.installed(slot, meta);
+  }
+
+  /** A new core at `slot` over storage holding `entries` after `base`; its count starts at 0. */
+  restart(slot: number, base: number, entries: readonly Entry[]): void {
+    this.logs.restart(slot, base, entries);
+    this.seen[slot] = 0;
+  }
+
+  /** Slot `slot` hosts a new server with an empty disk. */
+  reprovision(slot: number): void {
+    this.logs.reprovision(slot);
     this.seen[slot] = 0;
   }
 
   observe(slot: number, node: MemberView & Partial<CountingView>): void {
-    this.slotOf.set(node.id, slot);
+    this.logs.seen(node.id, slot);
     const count = node.commitsCountedAsFollower;
     if (count === undefined || count <= this.seen[slot]!) return;
     this.seen[slot] = count;
@@ -84,9 +132,8 @@ export class CountedCommit {
     const what = `${node.id} committed ${index} (term ${term}) by its own count`;
     if (term === undefined || leader === null) violation('Counted Commit', `${what} with no such entry or no leader`);
     if (node.config.votersOutgoing.length > 0) violation('Counted Commit', `${what} under a joint configuration`);
-    if (!this.logs[slot]!.holds(index, term)) violation('Counted Commit', `${what}, but its storage does not hold that entry`);
-    const leaderSlot = this.slotOf.get(leader);
-    if (leaderSlot === undefined || !this.logs[leaderSlot]!.holds(index, term)) {
+    if (!this.logs.holds(node.id, index, term)) violation('Counted Commit', `${what}, but its storage does not hold that entry`);
+    if (!this.logs.holds(leader, index, term)) {
       violation('Counted Commit', `${what}, but its leader ${leader}'s storage does not hold that entry`);
     }
     const voters = node.config.voters;

@@ -21,5 +21,6 @@ export type { LeaseView } from './vote-lease.js';
 export { INVARIANTS, InvariantViolation, sameEntry, violation } from './violation.js';
 export type { InvariantName, LogView, MemberView, NodeView } from './violation.js';
 export { PersistBeforeSend } from './persist-before-send.js';
-export { CountedCommit, type CountingView } from './counted-commit.js';
+export { CountedCommit, DurableLogs, type CountingView } from './counted-commit.js';
+export { DurableMajority } from './durable-majority.js';
 export { ApplyOnlyCommitted } from './apply-only-committed.js';

@@ -22,6 +22,7 @@ import { VoterQuorum } from './voter-quorum.js';
 import { RemovalNotice } from './removal-notice.js';
 import { VoteLease } from './vote-lease.js';
 import { CountedCommit, type CountingView } from './counted-commit.js';
+import { DurableMajority } from './durable-majority.js';
 import type { MemberView, NodeView } from './violation.js';
 
 export class InvariantSuite {
@@ -45,6 +46,7 @@ export class InvariantSuite {
   readonly persistBeforeSend: PersistBeforeSend;
   readonly applyOnlyCommitted = new ApplyOnlyCommitted();
   readonly countedCommit: CountedCommit;
+  readonly durableMajority: DurableMajority;
   /** Null when the core runs without CheckQuorum, which is what gives servers the lease. */
   readonly voteLease: VoteLease | null;
 
@@ -67,6 +69,7 @@ export class InvariantSuite {
     this.removalNotice = new RemovalNotice(this.committed);
     this.persistBeforeSend = new PersistBeforeSend(nodes);
     this.countedCommit = new CountedCommit(nodes);
+    this.durableMajority = new DurableMajority(nodes, this.countedCommit.logs);
   }
 
   /** After every event that touched node `slot`, at simulated time `now`. */
@@ -83,6 +86,7 @@ export class InvariantSuite {
     this.leavingLeader.observe(slot, node, now);
     this.removalNotice.observe(node);
     this.countedCommit.observe(slot, node);
+    this.durableMajority.observe(slot, node);
   }
 
   /** A Ready's entries are handed to storage (they are in `node`'s log now). */
@@ -106,6 +110,7 @@ export class InvariantSuite {
     this.durable(slot, nodeId, hs);
     this.persistBeforeSend.restart(slot, lastIndex);
     this.countedCommit.restart(slot, 0, []);
+    this.durableMajority.reset(slot);
   }
 
   /** A sync of node `slot` made `entries` durable. */
@@ -160,6 +165,7 @@ export class InvariantSuite {
     this.commitIndex.restart(slot, node.id, hs, node.commitIndex);
     this.committed.restart(slot, node.commitIndex);
     this.countedCommit.restart(slot, node.snapshotIndex, entries);
+    this.durableMajority.reset(slot);
   }
 
   /**
@@ -179,7 +185,8 @@ export class InvariantSuite {
     this.configOneAtATime.reset(slot);
     this.leavingLeader.reset(slot);
     this.persistBeforeSend.reset(slot);
-    this.countedCommit.restart(slot, 0, []);
+    this.countedCommit.reprovision(slot);
+    this.durableMajority.reset(slot);
   }
 
   /**

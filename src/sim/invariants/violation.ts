@@ -27,6 +27,8 @@ export const INVARIANTS = [
   'Lease Safety',
   // A follower's own count of a commit (src/raft/follower.ts) stood on two durable copies.
   'Counted Commit',
+  // A leader commits an entry of its term only once a majority of its voters' storage holds it.
+  'Durable Majority',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
 
