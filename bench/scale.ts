@@ -113,10 +113,11 @@ async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, met
         }
         execFileSync('sync');
       };
-      const build = cfg.otherMain !== undefined && system.name === 'raftkv' ? (r % 2 === 0 ? cfg.otherMain : THIS_MAIN) : undefined;
-      const restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000, afterKill, build);
-      builds.push(build === cfg.otherMain && build !== undefined ? 'other' : 'this');
-      if (cfg.restarts > 1) console.log(`${system.name}: restart ${r} of ${cfg.restarts}${build === undefined ? '' : `, ${build === THIS_MAIN ? 'this build' : `the build at ${build}`}`}`);
+      const alternates = cfg.otherMain !== undefined && system.name === 'raftkv';
+      const isOther = alternates && r % 2 === 0;
+      const restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000, afterKill, alternates ? (isOther ? cfg.otherMain : THIS_MAIN) : undefined);
+      builds.push(isOther ? 'other' : 'this');
+      if (cfg.restarts > 1) console.log(`${system.name}: restart ${r} of ${cfg.restarts}${alternates ? `, ${isOther ? `the build at ${cfg.otherMain}` : 'this build'}` : ''}`);
       console.log(formatRestart(system.name, restart, metrics));
       if (restart.firstAckMember === null) throw new Error(`no write was acknowledged within ${cfg.restartTimeoutSeconds} s of the restart`);
       results.push(restart);
