@@ -317,7 +317,9 @@ export class WatchHub {
       }
     }
     const head = kv.revision;
-    if (head <= this.published) {
+    // No live watcher waits for a new event (pulling ones read the history themselves): nothing
+    // to look up per event. A restart's replay and a node nobody watches pass here every flush.
+    if (head <= this.published || (this.byKey.size === 0 && this.prefixes.size === 0)) {
       this.published = head;
       return;
     }
