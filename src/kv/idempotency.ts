@@ -24,8 +24,23 @@ export interface IdempotencyRecord {
   readonly result: KvResult;
 }
 
+/** The table as a snapshot captured it (capture()): keys oldest first, their times, their results. */
+export interface IdempotencyCapture {
+  readonly keys: readonly string[];
+  /** `times[i]` is the log clock when `keys[i]` was applied. */
+  readonly times: readonly number[];
+  /** The key's result as of the capture, even if evicted since. */
+  resultOf(key: string): KvResult;
+  end(): void;
+}
+
 export class IdempotencyTable {
-  private records = new Map<string, IdempotencyRecord>();
+  /**
+   * Each key's first result. The time it was applied lives in `orderTimes`, not in a record
+   * object beside the result: one long-lived object fewer per write (a write's objects are what
+   * each scavenge copies before promoting them), and expiry reads a number, not a Map.
+   */
+  private records = new Map<string, KvResult>();
   /**
    * Keys oldest first, from `head` on. A Map alone would do in theory (it keeps insertion
    * order), but V8 leaves deleted slots at the front of a Map's table, so repeatedly reading its
@@ -33,13 +48,14 @@ export class IdempotencyTable {
    * a few thousand inserts per second. A plain array with a moving head stays O(1).
    */
   private order: string[] = [];
-  /** What each key in `order` added to `bytes` (so an eviction does not size its result again). */
+  /** When each key in `order` was applied (the log clock then), and what it added to `bytes`. */
+  private orderTimes: number[] = [];
   private orderBytes: number[] = [];
   private head = 0;
   private logClock = 0;
   private totalBytes = 0;
-  /** While a snapshot holds a capture of the table: the records evicted since (the first eviction of a key wins). */
-  private evictedSinceCapture: Map<string, IdempotencyRecord> | null = null;
+  /** While a snapshot holds a capture of the table: the results evicted since (the first eviction of a key wins). */
+  private evictedSinceCapture: Map<string, KvResult> | null = null;
 
   constructor(
     readonly maxRecords: number,
@@ -68,22 +84,19 @@ export class IdempotencyTable {
     if (time <= this.logClock) return;
     this.logClock = time;
     const horizon = time - this.ttlMs;
-    while (this.head < this.order.length) {
-      const key = this.order[this.head]!;
-      if (this.records.get(key)!.time > horizon) break;
-      this.dropOldest();
-    }
+    while (this.head < this.order.length && this.orderTimes[this.head]! <= horizon) this.dropOldest();
   }
 
   lookup(key: string): KvResult | undefined {
-    return this.records.get(key)?.result;
+    return this.records.get(key);
   }
 
   /** Records a first result. `key` MUST NOT be present (lookup() first). */
   remember(key: string, result: KvResult): void {
-    this.records.set(key, { time: this.logClock, result });
+    this.records.set(key, result);
     const bytes = idempotencyRecordBytes(key, result);
     this.order.push(key);
+    this.orderTimes.push(this.logClock);
     this.orderBytes.push(bytes);
     this.totalBytes += bytes;
     // Evict the oldest: a retry that arrives after its record is evicted is applied again, the
@@ -101,31 +114,34 @@ export class IdempotencyTable {
     // Reclaim the consumed front once it is half the array: amortized O(1) per record.
     if (this.head > 1024 && this.head * 2 > this.order.length) {
       this.order = this.order.slice(this.head);
+      this.orderTimes = this.orderTimes.slice(this.head);
       this.orderBytes = this.orderBytes.slice(this.head);
       this.head = 0;
     }
   }
 
-  /** Records oldest first, for snapshots. */
+  /** Records oldest first (tests, tools; a snapshot uses capture()). */
   *entries(): IterableIterator<[string, IdempotencyRecord]> {
     for (let i = this.head; i < this.order.length; i++) {
       const key = this.order[i]!;
-      yield [key, this.records.get(key)!];
+      yield [key, { time: this.orderTimes[i]!, result: this.records.get(key)! }];
     }
   }
 
   /**
-   * The table as of now, for a snapshot written later in slices: the keys oldest first (a copy
-   * of references), and each one's record as of now even if it is evicted meanwhile
-   * (copy-on-write: evictions keep what they drop until end()). One at a time; reset() ends it.
+   * The table as of now, for a snapshot written later in slices: the keys oldest first and their
+   * times (copies of the arrays), and each key's result as of now even if it is evicted
+   * meanwhile (copy-on-write: evictions keep what they drop until end()). One at a time;
+   * adopt() ends it.
    */
-  capture(): { readonly keys: readonly string[]; recordOf(key: string): IdempotencyRecord; end(): void } {
-    const evicted = new Map<string, IdempotencyRecord>();
+  capture(): IdempotencyCapture {
+    const evicted = new Map<string, KvResult>();
     this.evictedSinceCapture = evicted;
     const records = this.records;
     return {
       keys: this.order.slice(this.head),
-      recordOf: (key) => (evicted.size === 0 ? undefined : evicted.get(key)) ?? records.get(key)!,
+      times: this.orderTimes.slice(this.head),
+      resultOf: (key) => (evicted.size === 0 ? undefined : evicted.get(key)) ?? records.get(key)!,
       end: () => {
         if (this.evictedSinceCapture === evicted) this.evictedSinceCapture = null;
       },
@@ -134,28 +150,26 @@ export class IdempotencyTable {
 
   /**
    * Replaces the whole table with `records` itself, not a copy (restore: the Map a snapshot was
-   * decoded into). Oldest first; the caller MUST NOT use the Map afterwards.
+   * decoded into), oldest first, `times[i]` the time of its i-th key. The caller MUST NOT use the
+   * Map or the array afterwards.
    */
-  adopt(clock: number, records: Map<string, IdempotencyRecord>): void {
+  adopt(clock: number, records: Map<string, KvResult>, times: number[]): void {
+    if (times.length !== records.size) throw new Error(`idempotency table: ${records.size} records but ${times.length} times`);
     this.evictedSinceCapture = null;
     this.records = records;
     this.order = [];
+    this.orderTimes = times;
     this.orderBytes = [];
     this.head = 0;
     this.logClock = clock;
     let total = 0;
-    for (const [key, rec] of records) {
-      const bytes = idempotencyRecordBytes(key, rec.result);
+    for (const [key, result] of records) {
+      const bytes = idempotencyRecordBytes(key, result);
       this.order.push(key);
       this.orderBytes.push(bytes);
       total += bytes;
     }
     this.totalBytes = total;
     while (this.records.size > this.maxRecords) this.dropOldest();
-  }
-
-  /** Replaces the whole table (restore). Records MUST come oldest first, keys distinct. */
-  reset(clock: number, records: Iterable<readonly [string, IdempotencyRecord]>): void {
-    this.adopt(clock, new Map(records));
   }
 }

@@ -27,7 +27,7 @@ import { BaseTable, KeyBytes, scanBaseRecords } from './base-table.js';
 import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
 import type { HistoryEvent } from './history.js';
-import type { IdempotencyRecord } from './idempotency.js';
+import type { KvResult } from './result.js';
 import { readResult, resultSize, writeResult } from './result.js';
 import { readStoredRecord, storedRecordSize, writeStoredRecord, type StoredRecord } from './stored-record.js';
 
@@ -71,8 +71,10 @@ export interface SnapshotState {
   readonly leases: readonly (readonly [number, number])[];
   /** In revision order; current records are the same objects as in `current`. */
   readonly events: HistoryEvent[];
-  /** Oldest first (a Map iterates in insertion order), each key once; the caller may keep it. */
-  readonly idempotency: Map<string, IdempotencyRecord>;
+  /** Each key's first result, oldest first (a Map iterates in insertion order), each key once; the caller may keep it. */
+  readonly idempotency: Map<string, KvResult>;
+  /** When each of them was applied (the log clock then), in the same order. */
+  readonly idempotencyTimes: number[];
 }
 
 /** What a snapshot captures at the moment it begins (KvStateMachine.beginSnapshot). */
@@ -93,8 +95,10 @@ export interface SnapshotSource {
   /** The history as it stood: `events[0, eventCount)`. */
   readonly events: readonly HistoryEvent[];
   readonly eventCount: number;
+  /** The idempotency table oldest first: keys, the time each was applied, and each one's result. */
   readonly idemKeys: readonly string[];
-  readonly idemLookup: (key: string) => IdempotencyRecord;
+  readonly idemTimes: readonly number[];
+  readonly idemResult: (key: string) => KvResult;
 }
 
 /** Records in key order, each written as writeStoredRecord writes it (or copied, already so written). */
@@ -183,7 +187,7 @@ export class SnapshotEncoder {
       this.sizingLast.clear();
       while (this.sizedIdem < src.idemKeys.length) {
         const key = src.idemKeys[this.sizedIdem++]!;
-        const n = stringSize(key) + 8 + resultSize(src.idemLookup(key).result);
+        const n = stringSize(key) + 8 + resultSize(src.idemResult(key));
         this.size += n;
         budget -= n + SIZE_COST_BYTES;
         if (budget <= 0 && this.sizedIdem < src.idemKeys.length) return false;
@@ -233,11 +237,11 @@ export class SnapshotEncoder {
         }
       } else {
         if (this.next >= src.idemKeys.length) break;
-        const key = src.idemKeys[this.next++]!;
-        const rec = src.idemLookup(key);
+        const i = this.next++;
+        const key = src.idemKeys[i]!;
         w.string(key);
-        w.f64(rec.time);
-        writeResult(w, rec.result);
+        w.f64(src.idemTimes[i]!);
+        writeResult(w, src.idemResult(key));
       }
       budget -= w.pos - start + ITEM_COST_BYTES;
       if (budget <= 0) return false;
@@ -335,7 +339,8 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     const idemCount = r.varint();
     if (idemCount * 10 > r.remaining) throw new KvError('BAD_SNAPSHOT', `idempotency count ${idemCount} exceeds the data`);
     // Straight into the Map the table keeps (IdempotencyTable.adopt): no pairs, no second Map.
-    const idempotency = new Map<string, IdempotencyRecord>();
+    const idempotency = new Map<string, KvResult>();
+    const idempotencyTimes: number[] = [];
     let previousTime = -Infinity;
     for (let i = 0; i < idemCount; i++) {
       const key = r.string();
@@ -343,12 +348,13 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
       // The table's expiry relies on records being oldest first, each key once.
       if (idempotency.has(key) || !(time >= previousTime)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
       previousTime = time;
-      idempotency.set(key, { time, result: readResult(r) });
+      idempotency.set(key, readResult(r));
+      idempotencyTimes.push(time);
     }
     r.end();
         // In base order, which is key order: no string comparisons.
     const currentKeys = Array.from(Float64Array.from(currentAt).sort(), (at) => base.keyAt(at));
-    return { appliedIndex, logClock, revision, compactRevision, base, keyValueBytes: scan.keyValueBytes, leased: scan.leased, current, currentKeys, leases, events, idempotency };
+    return { appliedIndex, logClock, revision, compactRevision, base, keyValueBytes: scan.keyValueBytes, leased: scan.leased, current, currentKeys, leases, events, idempotency, idempotencyTimes };
   } catch (err) {
     if (err instanceof KvError && err.code !== 'BAD_SNAPSHOT') throw new KvError('BAD_SNAPSHOT', err.message);
     throw err;

@@ -454,7 +454,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         events,
         eventCount: events.length,
         idemKeys: idempotency.keys,
-        idemLookup: idempotency.recordOf,
+        idemTimes: idempotency.times,
+        idemResult: idempotency.resultOf,
       },
       prefix,
     );
@@ -508,7 +509,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.leases = leases;
     this.leaseBytes = leaseBytes;
     this.leaseSetVersion++;
-    this.idempotency.adopt(state.logClock, state.idempotency);
+    this.idempotency.adopt(state.logClock, state.idempotency, state.idempotencyTimes);
     this.changed();
   }
 
