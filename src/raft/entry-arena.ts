@@ -13,6 +13,13 @@ import type { Entry } from './types.js';
 
 const NO_DATA = new Uint8Array(0);
 
+/**
+ * Every slab any arena allocated. Bytes in one are never written again, so an entry whose data
+ * is a view into a slab is kept as it is, whichever arena made it (a WAL recovery's, the log's
+ * own, a leader's in the simulator): copying it again would only double the memory.
+ */
+const SLABS = new WeakSet<ArrayBufferLike>();
+
 function allocateBytes(bytes: number): Uint8Array {
   return new Uint8Array(bytes);
 }
@@ -54,8 +61,9 @@ export class EntryArena {
   }
 
   /**
-   * The entry to keep in the log: `entry` itself when its data pins nothing beyond itself, else
-   * a copy whose data lives in a slab (or, if large, in a buffer of exactly its size).
+   * The entry to keep in the log: `entry` itself when its data pins nothing beyond itself (or
+   * already lives in a slab of some arena: a WAL recovery copies entries straight into its own),
+   * else a copy whose data lives in a slab (or, if large, in a buffer of exactly its size).
    */
   keep(entry: Entry): Entry {
     const data = entry.data;
@@ -65,32 +73,43 @@ export class EntryArena {
       this.keptAsIs++;
       return data.buffer.byteLength === 0 ? entry : { index: entry.index, term: entry.term, type: entry.type, data: NO_DATA };
     }
-    let copy: Uint8Array;
-    if (n > this.aloneBytes) {
-      // A large entry that already owns its whole buffer costs nothing extra as it is.
-      if (n === data.buffer.byteLength) {
-        this.keptAsIs++;
-        return entry;
-      }
-      // Not data.slice(): on a Buffer that is a view, not a copy.
-      copy = this.allocate(n);
-      copy.set(data);
-      this.copiedAlone++;
-    } else {
-      let slab = this.slab;
-      if (slab === null || this.used + n > slab.byteLength) {
-        slab = this.allocate(this.slabBytes);
-        this.slab = slab;
-        this.used = 0;
-        this.slabsAllocated++;
-      }
-      const at = this.used;
-      slab.set(data, at);
-      this.used = at + n;
-      // subarray(), so a Buffer slab gives Buffer views.
-      copy = slab.subarray(at, at + n);
-      this.copied++;
+    // A large entry that already owns its whole buffer costs nothing extra as it is; nor does one
+    // already copied into a slab (slabs are written once, front to back, and never reused).
+    if ((n > this.aloneBytes && n === data.buffer.byteLength) || SLABS.has(data.buffer)) {
+      this.keptAsIs++;
+      return entry;
     }
-    return { index: entry.index, term: entry.term, type: entry.type, data: copy };
+    return { index: entry.index, term: entry.term, type: entry.type, data: this.copy(data, 0, n) };
+  }
+
+  /**
+   * `source[start, start + length)` copied into a slab (or, if large, a buffer of its own): the
+   * view to keep. For a reader that builds entries itself (WAL recovery) and so makes no view of
+   * the source first.
+   */
+  copy(source: Uint8Array, start: number, length: number): Uint8Array {
+    if (length === 0) return NO_DATA;
+    if (length > this.aloneBytes) {
+      // Not a slice of a Buffer: that is a view, not a copy.
+      const alone = this.allocate(length);
+      alone.set(new Uint8Array(source.buffer, source.byteOffset + start, length));
+      this.copiedAlone++;
+      return alone;
+    }
+    let slab = this.slab;
+    if (slab === null || this.used + length > slab.byteLength) {
+      slab = this.allocate(this.slabBytes);
+      SLABS.add(slab.buffer);
+      this.slab = slab;
+      this.used = 0;
+      this.slabsAllocated++;
+    }
+    const at = this.used;
+    // A plain view for the copy: a Buffer's own subarray() costs several times more.
+    slab.set(new Uint8Array(source.buffer, source.byteOffset + start, length), at);
+    this.used = at + length;
+    this.copied++;
+    // subarray(), so a Buffer slab gives Buffer views.
+    return slab.subarray(at, at + length);
   }
 }

@@ -26,6 +26,7 @@ import type { RaftStorage } from './types.js';
 import { Wal } from './wal.js';
 import { recoverWal } from './wal-recovery.js';
 import { SKIPPED_ENTRY } from './record.js';
+import { EntryArena } from '../raft/entry-arena.js';
 import type { RecoveredWal, StorageLogger } from './wal-recovery.js';
 
 export type { StorageLogger } from './wal-recovery.js';
@@ -143,6 +144,10 @@ export class FileStorage implements RaftStorage {
       logger: resolved.logger,
       onSpaceChange: () => storage?.reportSpace(),
       decodeFloor,
+      // The entries a restart replays go straight into slabs the core's log keeps as they are
+      // (raft/entry-arena.ts), Buffers as the log's own are: no view of a segment per entry,
+      // and no second copy when the core builds its log.
+      entryArena: new EntryArena(undefined, (bytes) => Buffer.alloc(bytes)),
     });
     try {
       const reconciled = await reconcile(recovered, snapDir, true, resolved.logger, { floor: decodeFloor, walDir });

@@ -2,6 +2,7 @@
 // wal.ts; this file is its implementation. Everything is little-endian; 64-bit numbers are
 // written as two u32 halves because indexes and terms stay below 2^53 (raft/types.ts).
 import { crc32 } from 'node:zlib';
+import type { EntryArena } from '../raft/entry-arena.js';
 import type { Entry, EntryType, HardState } from '../raft/types.js';
 
 export const RECORD_TYPES = { entries: 1, hardState: 2, truncate: 3, snapshot: 4 } as const;
@@ -126,12 +127,13 @@ export const SKIPPED_ENTRY: Entry = Object.freeze({ index: 0, term: 0, type: 'no
 
 /**
  * Decodes an entries payload onto `out`. Entry bytes are views into `buf` (no copy), so a
- * recovered log costs one Buffer per segment plus one small object per entry. An entry whose
+ * recovered log costs one Buffer per segment plus one small object per entry; with `arena`,
+ * they are copied into its slabs instead (the log keeps those as they are). An entry whose
  * index is below `floor` is checked the same way but pushed as SKIPPED_ENTRY (no object, no
  * view). Returns why a payload that passed its checksum is still unusable (malformed, or not
  * contiguous), or null.
  */
-export function decodeEntries(buf: Buffer, payloadStart: number, payloadEnd: number, out: Entry[], floor = 0): string | null {
+export function decodeEntries(buf: Buffer, payloadStart: number, payloadEnd: number, out: Entry[], floor = 0, arena: EntryArena | null = null): string | null {
   if (payloadEnd - payloadStart < 4) return 'entries record too short';
   const count = buf.readUInt32LE(payloadStart);
   const arrayBuffer = buf.buffer;
@@ -148,7 +150,11 @@ export function decodeEntries(buf: Buffer, payloadStart: number, payloadEnd: num
     const length = buf.readUInt32LE(at + 17);
     const dataStart = at + ENTRY_HEADER_BYTES;
     if (dataStart + length > payloadEnd) return 'entry data runs past its record';
-    out.push(index < floor ? SKIPPED_ENTRY : { index, term: readU64(buf, at + 8), type, data: new Uint8Array(arrayBuffer, buf.byteOffset + dataStart, length) });
+    if (index < floor) out.push(SKIPPED_ENTRY);
+    else {
+      const data = arena === null ? new Uint8Array(arrayBuffer, buf.byteOffset + dataStart, length) : arena.copy(buf, dataStart, length);
+      out.push({ index, term: readU64(buf, at + 8), type, data });
+    }
     at = dataStart + length;
   }
   return at === payloadEnd ? null : 'entries record has trailing bytes';

@@ -6,6 +6,7 @@
 import { open, readdir, unlink } from 'node:fs/promises';
 import { readWholeFile } from './fs-util.js';
 import { join } from 'node:path';
+import type { EntryArena } from '../raft/entry-arena.js';
 import type { Entry, HardState } from '../raft/types.js';
 import { StorageCorruptionError } from './errors.js';
 import {
@@ -59,8 +60,12 @@ export const INITIAL_HARD_STATE: HardState = { currentTerm: 0, votedFor: null, c
  * in the log as SKIPPED_ENTRY: a caller that will restore a snapshot at that index reads none of
  * them, and a restart at 1M keys would otherwise build ~125,000 objects only to drop them. The
  * caller must not read a log position below the floor.
+ *
+ * With `arena`, the entries built are copied into its slabs as they are decoded (and keep no
+ * segment's buffer alive); the log the core builds from them keeps those slabs as they are.
+ * Without it, they are views into the segments' buffers (a re-read while open).
  */
-export async function recoverWal(walDir: string, repair: boolean, logger: StorageLogger, decodeFloor = 0): Promise<RecoveredWal> {
+export async function recoverWal(walDir: string, repair: boolean, logger: StorageLogger, decodeFloor = 0, arena: EntryArena | null = null): Promise<RecoveredWal> {
   const segments = await listSegments(walDir, repair, logger);
   const log: Entry[] = [];
   let hardState = INITIAL_HARD_STATE;
@@ -89,7 +94,7 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
           const first = firstEntryIndex(buf, start, end);
           if (first === 0) return;
           if (first !== nextIndex) fail(`entries start at index ${first}, expected ${nextIndex}`);
-          const problem = decodeEntries(buf, start, end, log, decodeFloor);
+          const problem = decodeEntries(buf, start, end, log, decodeFloor, arena);
           if (problem !== null) fail(problem);
           // The log is contiguous from logStart (skipped entries hold their places).
           nextIndex = logStart + log.length;
@@ -139,7 +144,7 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
     if (scan.damage === null) {
       // Entries are views into `buf`; do not let a mostly empty preallocated segment keep its
       // whole buffer alive: move the live prefix into a buffer of its own.
-      if (buf.length > 2 * scan.validEnd + (1 << 20)) buf = rebase(buf, scan.validEnd, log, logLengthBefore);
+      if (arena === null && buf.length > 2 * scan.validEnd + (1 << 20)) buf = rebase(buf, scan.validEnd, log, logLengthBefore);
       continue;
     }
     const isLast = i === segments.length - 1;

@@ -87,6 +87,7 @@ import { validateAppend } from './log-rules.js';
 import { encodeEntries, encodeHardState, encodeSnapshotMarker, encodeTruncate } from './record.js';
 import type { SnapshotMarkerKind } from './record.js';
 import { MAX_WRITE_BYTES, PREPARED_SEGMENT_NAME, WAL_VERSION, encodeSegmentHeader, segmentName, zeros } from './segment.js';
+import type { EntryArena } from '../raft/entry-arena.js';
 import { recoverWal } from './wal-recovery.js';
 import type { RecoveredWal, SegmentInfo, StorageLogger } from './wal-recovery.js';
 
@@ -107,6 +108,8 @@ export interface WalOptions {
   readonly onSpaceChange: () => void;
   /** Entries below this index are recovered as SKIPPED_ENTRY (recoverWal's `decodeFloor`). */
   readonly decodeFloor?: number;
+  /** Where recovered entries' bytes are copied (recoverWal's `arena`); views into the segments without. */
+  readonly entryArena?: EntryArena;
 }
 
 export class Wal {
@@ -159,7 +162,7 @@ export class Wal {
 
   /** Recovers `dir` (repairing a torn tail) and opens its last segment for writing in place. */
   static async open(dir: string, options: WalOptions): Promise<{ wal: Wal; recovered: RecoveredWal }> {
-    const recovered = await recoverWal(dir, true, options.logger, options.decodeFloor ?? 0);
+    const recovered = await recoverWal(dir, true, options.logger, options.decodeFloor ?? 0, options.entryArena ?? null);
     const last = recovered.segments.at(-1);
     // Writing resumes in place only in a version 2 segment that has its header; otherwise the
     // first sync starts a prepared segment.
