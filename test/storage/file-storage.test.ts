@@ -2,13 +2,14 @@
 // compaction and cross-segment recovery are exercised by every case.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileStorage, StorageCorruptionError } from '../../src/storage/index.js';
 import type { RaftStorage } from '../../src/storage/types.js';
 import type { Entry } from '../../src/raft/types.js';
 import { SKIPPED_ENTRY, decodeEntries, encodeEntries } from '../../src/storage/record.js';
 import { recoverWal } from '../../src/storage/wal-recovery.js';
+import { snapshotFileName } from '../../src/storage/snapshot-file.js';
 import { plain, range, runConformance, snapshotAt } from './conformance.js';
 import { RecordingLogger, TempDirs } from './helpers.js';
 
@@ -99,6 +100,28 @@ test('FileStorage: a restart builds no entry the newest snapshot covers, and rea
   const state = await s.load();
   assert.equal(state.snapshot?.index, 60);
   assert.deepEqual(plain(state.entries), plain(range(61, 100, 2, 40)));
+  await s.close();
+});
+
+test('FileStorage: a snapshot file renamed to a later index than it holds (a careless copy) sets the decode floor too high: recovery reads the WAL again and loses nothing', async () => {
+  const dir = temp.make();
+  let s = await openAt(dir);
+  s.setHardState({ currentTerm: 2, votedFor: null, commitIndex: 100 });
+  for (let i = 1; i <= 100; i += 10) {
+    s.append(range(i, i + 9, 2, 40));
+    await s.sync();
+  }
+  await s.saveSnapshot(snapshotAt(60, 2));
+  await s.close();
+  const snap = join(dir, 'snap');
+  const [name] = readdirSync(snap).filter((n) => n.endsWith('.snap'));
+  renameSync(join(snap, name!), join(snap, snapshotFileName(500, 2)));
+  s = await openAt(dir);
+  const state = await s.load();
+  assert.equal(state.snapshot?.index, 60, 'the file says what it holds; its name only chose it');
+  assert.deepEqual(plain(state.entries), plain(range(61, 100, 2, 40)));
+  s.append(range(101, 101, 2, 40));
+  await s.sync();
   await s.close();
 });
 
