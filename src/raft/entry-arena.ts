@@ -14,9 +14,9 @@ import type { Entry } from './types.js';
 const NO_DATA = new Uint8Array(0);
 
 /**
- * Every slab any arena allocated. Bytes in one are never written again, so an entry whose data
- * is a view into a slab is kept as it is, whichever arena made it (a WAL recovery's, the log's
- * own, a leader's in the simulator): copying it again would only double the memory.
+ * Every slab any arena allocated. Bytes in one are never written again, so a log that starts
+ * from entries already in a slab (a WAL recovery's arena) keeps them as they are
+ * (keepRecovered): copying them again would only double the memory.
  */
 const SLABS = new WeakSet<ArrayBufferLike>();
 
@@ -61,9 +61,22 @@ export class EntryArena {
   }
 
   /**
-   * The entry to keep in the log: `entry` itself when its data pins nothing beyond itself (or
-   * already lives in a slab of some arena: a WAL recovery copies entries straight into its own),
-   * else a copy whose data lives in a slab (or, if large, in a buffer of exactly its size).
+   * keep() for what a log starts from (read back from storage): an entry already in a slab of
+   * some arena (a WAL recovery copies what it reads straight into its own) is kept as it is.
+   * Only here: what arrives later (frames, proposal batches) is never in a slab, so appends pay
+   * no lookup for it.
+   */
+  keepRecovered(entry: Entry): Entry {
+    if (entry.data.byteLength > 0 && SLABS.has(entry.data.buffer)) {
+      this.keptAsIs++;
+      return entry;
+    }
+    return this.keep(entry);
+  }
+
+  /**
+   * The entry to keep in the log: `entry` itself when its data pins nothing beyond itself, else
+   * a copy whose data lives in a slab (or, if large, in a buffer of exactly its size).
    */
   keep(entry: Entry): Entry {
     const data = entry.data;
@@ -73,9 +86,8 @@ export class EntryArena {
       this.keptAsIs++;
       return data.buffer.byteLength === 0 ? entry : { index: entry.index, term: entry.term, type: entry.type, data: NO_DATA };
     }
-    // A large entry that already owns its whole buffer costs nothing extra as it is; nor does one
-    // already copied into a slab (slabs are written once, front to back, and never reused).
-    if ((n > this.aloneBytes && n === data.buffer.byteLength) || SLABS.has(data.buffer)) {
+    // A large entry that already owns its whole buffer costs nothing extra as it is.
+    if (n > this.aloneBytes && n === data.buffer.byteLength) {
       this.keptAsIs++;
       return entry;
     }

@@ -44,8 +44,9 @@ export class RaftLog {
       if (entries[i]!.index !== this.snapshotIndex + 1 + i) {
         throw new Error(`log is not contiguous at index ${this.snapshotIndex + 1 + i}`);
       }
-      // Read back from storage, these are views into its read buffers (a WAL segment each).
-      this.entries[i] = this.arena.keep(entries[i]!);
+      // Read back from storage: views into its read buffers (a WAL segment each), or already
+      // in slabs (FileStorage's recovery copies them into an arena of its own).
+      this.entries[i] = this.arena.keepRecovered(entries[i]!);
     }
     // What the log starts with was read back from storage, or is the founding state the
     // runtime stores before it starts the core: durable either way.
