@@ -18,12 +18,6 @@ export function idempotencyRecordBytes(key: string, result: KvResult): number {
   return utf8Length(key) + resultSize(result) + IDEMPOTENCY_RECORD_OVERHEAD_BYTES;
 }
 
-export interface IdempotencyRecord {
-  /** The log clock when the command was applied. */
-  readonly time: number;
-  readonly result: KvResult;
-}
-
 /** The table as a snapshot captured it (capture()): keys oldest first, their times, their results. */
 export interface IdempotencyCapture {
   readonly keys: readonly string[];
@@ -117,14 +111,6 @@ export class IdempotencyTable {
       this.orderTimes = this.orderTimes.slice(this.head);
       this.orderBytes = this.orderBytes.slice(this.head);
       this.head = 0;
-    }
-  }
-
-  /** Records oldest first (tests, tools; a snapshot uses capture()). */
-  *entries(): IterableIterator<[string, IdempotencyRecord]> {
-    for (let i = this.head; i < this.order.length; i++) {
-      const key = this.order[i]!;
-      yield [key, { time: this.orderTimes[i]!, result: this.records.get(key)! }];
     }
   }
 

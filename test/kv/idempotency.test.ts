@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Driver, bytes } from './helpers.js';
+import type { KvResult } from '../../src/kv/result.js';
 
 test('§6.3 a retry with the same idempotency key is not applied again and returns the first result', () => {
   const d = new Driver();
@@ -114,7 +115,10 @@ test('the table\'s size estimate stays the sum of its records through evictions,
   const table = new IdempotencyTable(2000, 10_000);
   const live = new Map<string, number>();
   const check = (): void => {
-    const expected = [...table.entries()].reduce((n, [key, rec]) => n + idempotencyRecordBytes(key, rec.result), 0);
+    // What a snapshot would capture: every key, oldest first, with its result.
+    const view = table.capture();
+    const expected = view.keys.reduce((n, key) => n + idempotencyRecordBytes(key, view.resultOf(key)), 0);
+    view.end();
     assert.equal(table.bytes, expected);
   };
   // More than the bound (evictions, past the 1024-record compaction of the order array), results
@@ -129,10 +133,16 @@ test('the table\'s size estimate stays the sum of its records through evictions,
   }
   check();
   assert.ok(table.size <= 2000);
-  const kept = [...table.entries()];
+  const rows = (): [string, number, KvResult][] => {
+    const view = table.capture();
+    const out = view.keys.map((key, i): [string, number, KvResult] => [key, view.times[i]!, view.resultOf(key)]);
+    view.end();
+    return out;
+  };
+  const kept = rows();
   // What a restore hands over: the results in a Map, oldest first, and their times beside it.
-  table.adopt(table.clock, new Map(kept.map(([key, rec]) => [key, rec.result])), kept.map(([, rec]) => rec.time));
-  assert.deepEqual([...table.entries()], kept);
+  table.adopt(table.clock, new Map(kept.map(([key, , result]) => [key, result])), kept.map(([, time]) => time));
+  assert.deepEqual(rows(), kept);
   check();
   table.observe(table.clock + 10_000);
   assert.equal(table.size, 0);
