@@ -23,13 +23,12 @@
 // SCALE_SETTLE_SECONDS, SCALE_STABILITY_SECONDS, SCALE_WINDOW_SECONDS, SCALE_RESTART_TIMEOUT_SECONDS, SCALE_RESTARTS, SCALE_OTHER_MAIN,
 // BENCH_SYSTEMS, ETCD_BIN, BENCH_TIMEOUT.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import {
   MetricLines, findEtcd, flagValue, formatFillStep, formatReadings, formatRestart, formatScaleTable, formatStability, measureRestart, numberFlag, rejectUnknownFlags,
-  runBench, runFill, startScaleEtcd, startScaleRaftkv, summarizeStability, type FillResult, type MemberReading, type ReadingPhase, type Resources, type RestartResult,
+  RAFTKV_MAIN, runBench, runFill, startScaleEtcd, startScaleRaftkv, summarizeStability, type FillResult, type MemberReading, type ReadingPhase, type Resources, type RestartResult,
   type ScaleSystem, type Stability, type SystemName, type SystemReport,
 } from './lib/index.js';
 
@@ -73,14 +72,20 @@ function readConfig(): Config {
     windowSeconds: numberFlag('window-seconds', 'SCALE_WINDOW_SECONDS', 10, { min: 0.1 }),
     restartTimeoutSeconds,
     restarts,
-    otherMain: flagValue('other-main', 'SCALE_OTHER_MAIN'),
+    otherMain: otherMainFlag(),
     systems: [...new Set(systems)] as SystemName[],
     etcdPath: flagValue('etcd', 'ETCD_BIN'),
     timeout: numberFlag('timeout', 'BENCH_TIMEOUT', Math.ceil(systems.length * perSystem), { min: 5 }),
   };
 }
 
-const THIS_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+/** --other-main: a compiled CLI that exists, or a one-line refusal before anything starts. */
+function otherMainFlag(): string | undefined {
+  const path = flagValue('other-main', 'SCALE_OTHER_MAIN');
+  if (path !== undefined && !existsSync(path)) throw new Error(`--other-main ${path}: no such file (another build's dist/src/cli/main.js)`);
+  return path;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const machine = (): string => `load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`;
 
@@ -115,7 +120,7 @@ async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, met
       };
       const alternates = cfg.otherMain !== undefined && system.name === 'raftkv';
       const isOther = alternates && r % 2 === 0;
-      const restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000, afterKill, alternates ? (isOther ? cfg.otherMain : THIS_MAIN) : undefined);
+      const restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000, afterKill, alternates ? (isOther ? cfg.otherMain : RAFTKV_MAIN) : undefined);
       builds.push(isOther ? 'other' : 'this');
       if (cfg.restarts > 1) console.log(`${system.name}: restart ${r} of ${cfg.restarts}${alternates ? `, ${isOther ? `the build at ${cfg.otherMain}` : 'this build'}` : ''}`);
       console.log(formatRestart(system.name, restart, metrics));

@@ -22,7 +22,7 @@ export { diskBytes, memberMemory, pidsWithArgument, processMemory, readHeapSampl
 export { formatBatching, parseCounters, readCounters, type RaftkvCounters } from './raftkv-counters.js';
 export { startupPhases, type StartupPhase } from './raftkv-startup.js';
 export { measureRestart, type MemberRestart, type RestartResult } from './restart-probe.js';
-export { startScaleEtcd, startScaleRaftkv, type LoadSpec, type MemberReading, type MemberState, type ScaleSystem, type StartOptions } from './scale-systems.js';
+export { RAFTKV_MAIN, startScaleEtcd, startScaleRaftkv, type LoadSpec, type MemberReading, type MemberState, type ScaleSystem, type StartOptions } from './scale-systems.js';
 export {
   MetricLines, READING_PHASES, formatFillStep, formatReadings, formatRestart, formatScaleTable, formatStability, summarizeStability,
   type ReadingPhase, type Stability, type SystemReport,

@@ -74,7 +74,8 @@ export interface ScaleSystem {
 
 // Outside the benchmark's keys (bench-NNNNNN).
 const PROBE_KEY = 'scale-restart-probe';
-const RAFTKV_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** This build's compiled CLI: what the raftkv members run unless told otherwise. */
+export const RAFTKV_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const MEMORY_PROBE = new URL('./memory-probe.js', import.meta.url).href;
 
 export interface StartOptions {

@@ -151,6 +151,13 @@ test('--restarts 3 --other-main: three restarts from one copy of the data dirs, 
   assert.doesNotMatch(run.output, /FAILED|bench:/);
 });
 
+test('--other-main naming no file is refused in one line before anything starts', { timeout: 30_000 }, async () => {
+  const run = await runScale([...TINY, '--restarts', '3', '--other-main', '/nonexistent/dist/src/cli/main.js']);
+  assert.equal(run.code, 1, run.output);
+  assert.match(run.output, /^bench: --other-main \/nonexistent\/dist\/src\/cli\/main\.js: no such file/m);
+  assert.doesNotMatch(run.output, /data dirs/, 'nothing was started');
+});
+
 test('Ctrl-C during the load stops every node and removes every temp dir', { timeout: 60_000 }, async () => {
   const run = await runScale(TINY.map((a) => (a === '2000' ? '200000' : a)), /raftkv: loading/);
   assert.equal(run.code, 130, run.output);
