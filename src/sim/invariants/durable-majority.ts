@@ -36,6 +36,8 @@ export class DurableMajority {
   }
 
   observe(slot: number, node: MemberView): void {
+    // Its own id names this slot's storage (Counted Commit notes it too; neither relies on the other).
+    this.logs.seen(node.id, slot);
     if (node.role !== 'leader') {
       this.commitSeen[slot] = -1;
       return;
