@@ -360,7 +360,7 @@ test('Counted Commit: a follower\'s own count must stand on its own and its lead
   c.observe(2, counted('n3', 3, 2));
 });
 
-test('Durable Majority: a leader\'s commit must be of its term and held by the storage of a majority of its voters, of each half of a joint configuration', () => {
+test('Durable Majority (§5.4.2, thesis §10.2.1 and §4.3): a leader\'s commit must be of its term and held by the storage of a majority of its voters, of each half of a joint configuration', () => {
   const logs = new DurableLogs(5);
   ['n1', 'n2', 'n3', 'n4', 'n5'].forEach((id, slot) => {
     logs.restart(slot, 0, [entry(1, 1)]);
