@@ -79,33 +79,10 @@ test('FileStorage: a second load() re-reads what is durable', async () => {
   await s.close();
 });
 
-test('FileStorage: a restart builds no entry the newest snapshot covers, and reads the rest exactly', async () => {
+/** A closed data dir whose WAL holds entries 1..100 (term 2, 40 bytes each), beside a snapshot at 60 (not compacted). */
+async function walOf100WithSnapshotAt60(): Promise<string> {
   const dir = temp.make();
-  let s = await openAt(dir);
-  s.setHardState({ currentTerm: 2, votedFor: null, commitIndex: 100 });
-  for (let i = 1; i <= 100; i += 10) {
-    s.append(range(i, i + 9, 2, 40));
-    await s.sync();
-  }
-  await s.saveSnapshot(snapshotAt(60, 2)); // not compacted: the WAL still holds 1..100
-  await s.close();
-  // What open() asks of the WAL: a floor at the newest snapshot's index.
-  const recovered = await recoverWal(join(dir, 'wal'), false, logger, 60);
-  assert.equal(recovered.logStart, 1);
-  assert.equal(recovered.nextIndex, 101);
-  assert.equal(recovered.log.length, 100);
-  assert.ok(recovered.log.slice(0, 59).every((e) => e === SKIPPED_ENTRY), 'entries 1..59 are not built');
-  assert.deepEqual(plain(recovered.log.slice(59)), plain(range(60, 100, 2, 40)));
-  s = await openAt(dir);
-  const state = await s.load();
-  assert.equal(state.snapshot?.index, 60);
-  assert.deepEqual(plain(state.entries), plain(range(61, 100, 2, 40)));
-  await s.close();
-});
-
-test('FileStorage: a snapshot file renamed to a later index than it holds (a careless copy) sets the decode floor too high: recovery reads the WAL again and loses nothing', async () => {
-  const dir = temp.make();
-  let s = await openAt(dir);
+  const s = await openAt(dir);
   s.setHardState({ currentTerm: 2, votedFor: null, commitIndex: 100 });
   for (let i = 1; i <= 100; i += 10) {
     s.append(range(i, i + 9, 2, 40));
@@ -113,10 +90,31 @@ test('FileStorage: a snapshot file renamed to a later index than it holds (a car
   }
   await s.saveSnapshot(snapshotAt(60, 2));
   await s.close();
+  return dir;
+}
+
+test('FileStorage: a restart builds no entry the newest snapshot covers, and reads the rest exactly', async () => {
+  const dir = await walOf100WithSnapshotAt60();
+  // What open() asks of the WAL: a floor at the newest snapshot's index.
+  const recovered = await recoverWal(join(dir, 'wal'), false, logger, 60);
+  assert.equal(recovered.logStart, 1);
+  assert.equal(recovered.nextIndex, 101);
+  assert.equal(recovered.log.length, 100);
+  assert.ok(recovered.log.slice(0, 59).every((e) => e === SKIPPED_ENTRY), 'entries 1..59 are not built');
+  assert.deepEqual(plain(recovered.log.slice(59)), plain(range(60, 100, 2, 40)));
+  const s = await openAt(dir);
+  const state = await s.load();
+  assert.equal(state.snapshot?.index, 60);
+  assert.deepEqual(plain(state.entries), plain(range(61, 100, 2, 40)));
+  await s.close();
+});
+
+test('FileStorage: a snapshot file renamed to a later index than it holds (a careless copy) sets the decode floor too high: recovery reads the WAL again and loses nothing', async () => {
+  const dir = await walOf100WithSnapshotAt60();
   const snap = join(dir, 'snap');
   const [name] = readdirSync(snap).filter((n) => n.endsWith('.snap'));
   renameSync(join(snap, name!), join(snap, snapshotFileName(500, 2)));
-  s = await openAt(dir);
+  const s = await openAt(dir);
   const state = await s.load();
   assert.equal(state.snapshot?.index, 60, 'the file says what it holds; its name only chose it');
   assert.deepEqual(plain(state.entries), plain(range(61, 100, 2, 40)));
