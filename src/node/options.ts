@@ -3,6 +3,7 @@
 import { RaftError, type Configuration, type DropReason, type Message, type NodeId, type Role, type StateMachine } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
 import type { RuntimeStats } from './runtime.js';
+import type { RaftNode } from './raft-node.js';
 
 /** Where the node's messages go; the TCP transport or a test double implements it. */
 export interface PeerSender {
@@ -46,6 +47,15 @@ export interface RaftNodeOptions<R> {
    * @default the moment of the start (nothing known)
    */
   downSinceMs?: number;
+  /**
+   * Called with the node as soon as its core runs on the recovered log, before the state
+   * machine is loaded from the snapshot. Given, start() loads the state machine beside the
+   * running core: the host can deliver peer messages to the node from then on, so a restart's
+   * election runs while the state is decoded (the node applies nothing, serves no read and takes
+   * no snapshot until it is loaded). start() still resolves only once the state machine is
+   * loaded. Without it the state machine is loaded first, then the core started.
+   */
+  onCoreStarted?: (node: RaftNode<R>) => void;
   logger?: NodeLogger;
 }
 

@@ -129,7 +129,10 @@ export interface RuntimeHooks<R> {
   sent?(m: Message, isBeforeSync: boolean): void;
   /** The state machine applied `entry`, with `result`. */
   applied?(entry: Entry, result: R): void;
-  /** The state machine was replaced by a leader's snapshot. */
+  /**
+   * The state machine was replaced by a snapshot: a leader's, or (after `restoring`) the
+   * node's own, loaded by restore().
+   */
   restored?(snapshot: Snapshot): void;
   /** A local snapshot was saved, and the log compacted up to `compactedTo`. */
   snapshotTaken?(snapshot: Snapshot, compactedTo: number): void;
@@ -174,10 +177,14 @@ export interface RuntimeStats {
   appliedWhileSerializing: number;
   /** Snapshots read back from storage to send to a follower (StoragePort.readSnapshot). */
   snapshotsReadBack: number;
+  /** State machines loaded beside the running core (RuntimeOptions.restoring, restore()). */
+  restoredBeside: number;
+  /** Loads beside the core that a leader's snapshot made unnecessary (it arrived first). */
+  restoresSuperseded: number;
 }
 
 export function emptyRuntimeStats(): RuntimeStats {
-  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, stableAnnounced: 0, yieldsInBacklog: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0 };
+  return { appliedEntries: 0, snapshotsTaken: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, stableAnnounced: 0, yieldsInBacklog: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0, restoredBeside: 0, restoresSuperseded: 0 };
 }
 
 export interface RuntimeOptions<R> {
@@ -190,6 +197,14 @@ export interface RuntimeOptions<R> {
   readonly applied: number;
   /** The newest durable snapshot, if any: InstallSnapshot messages carry it. */
   readonly latestSnapshot: Snapshot | null;
+  /**
+   * The state machine is not at `applied` yet: the host loads it from `latestSnapshot` beside
+   * the running core and calls restore() when it may (a restart: the core answers votes and
+   * appends while the state is decoded). Until then nothing is applied, no read is released and
+   * no snapshot is taken; a leader's snapshot installed meanwhile restores the state machine
+   * itself, and makes the later restore() a no-op.
+   */
+  readonly restoring?: boolean;
   /** @default 100000 — applied entries between automatic snapshots (fewer once the log holds snapshotLogBytes) */
   readonly snapshotEntries?: number;
   /**
@@ -310,6 +325,8 @@ export class Runtime<R = unknown> {
   private writeRetryMs = 0;
   private cancelWriteRetry: (() => void) | null = null;
   private spaceWaitStartedAt = 0;
+  /** The state machine is still to be loaded from the snapshot at `applied` (RuntimeOptions.restoring). */
+  private isRestoring = false;
   /** Confirmed reads waiting for the state machine to reach their index. */
   private waitingReads: ReadState[] = [];
   private isRemovalReported = false;
@@ -338,6 +355,13 @@ export class Runtime<R = unknown> {
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_RUNTIME_OPTIONS.snapshotCatchUpEntries;
     this.applied = options.applied;
     this.setLatest(options.latestSnapshot);
+    if (options.restoring === true) {
+      if (options.latestSnapshot === null || options.latestSnapshot.meta.index !== options.applied) {
+        throw new Error('runtime contract: restoring needs the snapshot at the applied index');
+      }
+      this.isRestoring = true;
+      this.core.holdApply();
+    }
     this.alarm = new SpaceAlarm((isRaised) => this.hooks.spaceAlarm?.(isRaised));
   }
 
@@ -358,6 +382,11 @@ export class Runtime<R = unknown> {
       snapshot === null
         ? null
         : { meta: snapshot.meta, bytes: snapshot.data.length, data: this.storage.readSnapshot === undefined ? snapshot.data : null };
+  }
+
+  /** The state machine is still to be loaded (RuntimeOptions.restoring): nothing is applied until restore(). */
+  get isStateRestoring(): boolean {
+    return this.isRestoring;
   }
 
   /** The NO_SPACE alarm: a write waits for space, a snapshot did not fit, or the storage warned. */
@@ -401,9 +430,35 @@ export class Runtime<R = unknown> {
     this.alarm.set('storage', isFull);
   }
 
+  /**
+   * Loads the state machine from `snapshot`, the one at the applied index this runtime was
+   * started with (RuntimeOptions.restoring); committed entries are applied after it. False, and
+   * nothing done, if a leader's snapshot already replaced the state machine meanwhile. The host
+   * pumps afterwards.
+   */
+  restore(snapshot: Snapshot): boolean {
+    if (!this.isRestoring || this.isStopped) return false;
+    if (snapshot.meta.index !== this.applied) {
+      throw new Error(`runtime contract: restoring from the snapshot at ${snapshot.meta.index}, but the state machine is to start at ${this.applied}`);
+    }
+    this.sm.restore(snapshot.data);
+    this.endRestoring();
+    this.stats.restoredBeside++;
+    this.logger.info('state machine loaded', { index: snapshot.meta.index, term: snapshot.meta.term });
+    this.hooks.restored?.(snapshot);
+    this.releaseReads();
+    return true;
+  }
+
+  private endRestoring(): void {
+    if (!this.isRestoring) return;
+    this.isRestoring = false;
+    this.core.releaseApply();
+  }
+
   /** Serves read `requestId` (hook readReady) once the state machine has applied `index`. */
   awaitApplied(requestId: number, index: number): void {
-    if (index <= this.applied) {
+    if (index <= this.applied && !this.isRestoring) {
       this.hooks.readReady?.(requestId, index);
       return;
     }
@@ -660,6 +715,9 @@ export class Runtime<R = unknown> {
     const snapshot = rd.snapshot;
     if (snapshot !== null) {
       this.sm.restore(snapshot.data);
+      // A leader's snapshot replaces a state machine still to be loaded: nothing is left to load.
+      if (this.isRestoring) this.stats.restoresSuperseded++;
+      this.endRestoring();
       this.applied = snapshot.meta.index;
       this.appliedBytesAtSnapshot = this.appliedBytes;
       this.stats.snapshotsInstalled++;
@@ -714,6 +772,7 @@ export class Runtime<R = unknown> {
    * committedEntries, and apply() skips them.
    */
   private applyCommittedEarly(): void {
+    if (this.isRestoring) return;
     const to = Math.min(this.core.commitIndex, this.core.lastIndex);
     if (to <= this.applied) return;
     const from = this.applied;
@@ -745,7 +804,7 @@ export class Runtime<R = unknown> {
 
   private releaseReads(): void {
     const reads = this.waitingReads;
-    if (reads.length === 0) return;
+    if (reads.length === 0 || this.isRestoring) return;
     let kept = 0;
     for (let i = 0; i < reads.length; i++) {
       const r = reads[i]!;

@@ -133,6 +133,12 @@ export class Raft {
   // Volatile state.
   /** @internal */ commit: number;
   /** @internal */ applied: number;
+  /**
+   * The host's state machine is not loaded yet (a restart that restores it beside the running
+   * core): Readies hand out no committed entry until releaseApply(). Everything else (votes,
+   * appends, commits, a leader's snapshot) goes on; none of it needs the state machine.
+   */
+  private applyHeld = false;
   /** @internal */ currentRole: Role = 'follower';
   /** @internal */ leader: NodeId | null = null;
 
@@ -429,6 +435,23 @@ export class Raft {
     }
   }
 
+  /**
+   * Hands out no committed entry until releaseApply(): the host restores its state machine from
+   * the snapshot beside the running core (a restart), and applies nothing before it is loaded.
+   */
+  holdApply(): void {
+    this.applyHeld = true;
+  }
+
+  /** The state machine is loaded (or was replaced by a leader's snapshot): committed entries flow again. */
+  releaseApply(): void {
+    this.applyHeld = false;
+  }
+
+  get isApplyHeld(): boolean {
+    return this.applyHeld;
+  }
+
   // ---- Ready / advance -------------------------------------------------------------------------
 
   hasReady(): boolean {
@@ -439,7 +462,7 @@ export class Raft {
       this.messagesAfterSync.length > 0 ||
       this.log.hasUnstable ||
       this.snapshotToInstall !== null ||
-      this.applied < Math.min(this.commit, this.log.lastIndex) ||
+      (!this.applyHeld && this.applied < Math.min(this.commit, this.log.lastIndex)) ||
       this.readStates.length > 0 ||
       this.hardStateChanged() ||
       this.softStateChanged()
@@ -456,7 +479,7 @@ export class Raft {
     const entries = this.log.hasUnstable ? this.log.takeUnstable() : EMPTY_ENTRIES;
     const applyTo = Math.min(this.commit, lastIndex);
     const committedEntries =
-      this.applied < applyTo ? this.log.slice(this.applied + 1, applyTo + 1, this.opts.maxCommittedBytesPerReady) : EMPTY_ENTRIES;
+      !this.applyHeld && this.applied < applyTo ? this.log.slice(this.applied + 1, applyTo + 1, this.opts.maxCommittedBytesPerReady) : EMPTY_ENTRIES;
     const hardState = this.hardStateChanged() ? { currentTerm: this.term, votedFor: this.vote, commitIndex: this.commit } : null;
     const softState = this.softStateChanged() ? { role: this.currentRole, leaderId: this.leader } : null;
     const changesTermOrVote = this.hasUnsyncedTermOrVote();

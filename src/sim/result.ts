@@ -29,6 +29,10 @@ export interface SimResult {
   readonly readiesBesideSnapshot: number;
   /** Leader's snapshots whose install waited for a local snapshot in flight. */
   readonly installsWaited: number;
+  /** Restarts whose state machine was loaded beside the running core (RuntimeOptions.restoring). */
+  readonly restoredBeside: number;
+  /** Of those loads, the ones a leader's snapshot made unnecessary (it was installed first). */
+  readonly restoresSuperseded: number;
   /** Entries applied while a snapshot was being serialized in slices (copy-on-write in the store). */
   readonly appliedWhileSerializing: number;
   /** Crashes while a local snapshot was being saved; and of those, after its snapshot was durable but before its WAL marker was. */

@@ -28,6 +28,12 @@ export interface NodeHost {
    * install, a compaction), unless this incarnation is gone.
    */
   scheduleSnapshotIo(node: SimNode, fire: () => void): void;
+  /**
+   * A restarted node with a snapshot: how long its state machine's load takes beside the running
+   * core (RuntimeOptions.restoring, as RaftNode does for `raftkv serve`), or null to load it
+   * before the core starts (RaftNode without onCoreStarted). Both ship, so both are drawn.
+   */
+  restoreDelayMs(node: SimNode): number | null;
   /** Calls `fire` after `ms` of simulated time unless this incarnation is gone; returns a cancel. */
   scheduleTimer(node: SimNode, ms: number, fire: () => void): () => void;
   /** Hands a message to the network; false if it was dropped at once (link down). */
@@ -153,11 +159,12 @@ export class SimNode {
     this.incarnation++;
     const { state, snapshot } = this.storage.recover();
     const sm = new SimStateMachine();
-    if (snapshot !== null) {
+    const restoreDelayMs = snapshot !== null && isRestart ? this.host.restoreDelayMs(this) : null;
+    if (snapshot !== null && restoreDelayMs === null) {
       sm.restore(snapshot.data);
       this.host.invariants.restore(this.id, sm.index, sm.hash);
     }
-    if (sm.index !== state.applied) {
+    if (restoreDelayMs === null ? sm.index !== state.applied : snapshot!.meta.index !== state.applied) {
       throw new InvariantViolation('Runtime Contract', `${this.id}: storage says applied ${state.applied} but its snapshot holds ${sm.index}`);
     }
     const core = new Raft(
@@ -183,8 +190,9 @@ export class SimNode {
       transport: this.messagePort,
       stateMachine: sm,
       clock: this.clock,
-      applied: sm.index,
+      applied: state.applied,
       latestSnapshot: snapshot,
+      restoring: restoreDelayMs !== null,
       snapshotEntries: this.timing.snapshotEvery,
       snapshotCatchUpEntries: this.timing.snapshotKeep,
       // The seeded schedule decides alone: a few KB of state would otherwise space snapshots out.
@@ -192,8 +200,15 @@ export class SimNode {
       hooks: this.hooks,
       stats: this.stats,
     });
+    const runtime = this.runtime;
+    if (restoreDelayMs !== null) {
+      this.host.scheduleTimer(this, restoreDelayMs, () => {
+        if (runtime.restore(snapshot!)) this.host.trace(`${this.id} loaded its state machine (${snapshot!.meta.index}, term ${snapshot!.meta.term}) beside the core`);
+      });
+    }
     this.keeper = new LeaseKeeper({
-      leadership: () => ({ isLeader: core.role === 'leader', term: core.currentTerm, hasCommittedInTerm: core.termAt(core.commitIndex) === core.currentTerm }),
+      // `raftkv serve` starts its keeper once the state machine is loaded (node-server.ts).
+      leadership: () => ({ isLeader: core.role === 'leader' && !runtime.isStateRestoring, term: core.currentTerm, hasCommittedInTerm: core.termAt(core.commitIndex) === core.currentTerm }),
       confirmLeadership: () => Promise.reject(new Error('the simulator confirms keep-alives by ReadIndex (beginKeepAlive, finishKeepAlive)')),
       // Through `sm.store`, which follows a restore (it replaces the store inside the wrapper).
       leases: {
@@ -373,14 +388,19 @@ export class SimNode {
       },
       restored: (snapshot) => {
         const sm = this.sm!;
+        if (sm.index !== snapshot.meta.index) {
+          throw new InvariantViolation('Runtime Contract', `${this.id}: restored the snapshot at ${snapshot.meta.index} but its state machine holds ${sm.index}`);
+        }
         inv.restore(this.id, sm.index, sm.hash);
-        this.host.trace(`${this.id} installed snapshot (${snapshot.meta.index}, term ${snapshot.meta.term})`);
+        this.host.trace(`${this.id} restored snapshot (${snapshot.meta.index}, term ${snapshot.meta.term})`);
       },
       snapshotTaken: (snapshot, compactedTo) => {
         this.checkSnapshot(snapshot);
         this.host.trace(`${this.id} took snapshot (${snapshot.meta.index}, term ${snapshot.meta.term}), log compacted to ${compactedTo}`);
       },
-      readReady: (requestId) => this.host.readServed(this, requestId, this.runtime!.appliedIndex),
+      // What the state machine holds, not what the runtime counts: a read released before the
+      // state machine was loaded (RuntimeOptions.restoring) is served at 0.
+      readReady: (requestId) => this.host.readServed(this, requestId, this.sm!.index),
       // The twin never fails a write, so a runtime that stops itself met a bug (a state machine
       // that threw, a broken contract): a finding, not a fault to ride out.
       fatal: (err) => {

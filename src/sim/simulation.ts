@@ -213,6 +213,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       snapshotsTaken: this.nodes.reduce((s, n) => s + n.stats.snapshotsTaken, 0),
       readiesBesideSnapshot: this.nodes.reduce((s, n) => s + n.stats.readiesBesideSnapshot, 0),
       installsWaited: this.nodes.reduce((s, n) => s + n.stats.installsWaited, 0),
+      restoredBeside: this.nodes.reduce((s, n) => s + n.stats.restoredBeside, 0),
+      restoresSuperseded: this.nodes.reduce((s, n) => s + n.stats.restoresSuperseded, 0),
       appliedWhileSerializing: this.nodes.reduce((s, n) => s + n.stats.appliedWhileSerializing, 0),
       crashesDuringSave: this.nodes.reduce((s, n) => s + n.crashesDuringSave, 0),
       crashesBetweenSaveHalves: this.nodes.reduce((s, n) => s + n.crashesBetweenSaveHalves, 0),
@@ -262,6 +264,16 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
    */
   scheduleSnapshotIo(node: SimNode, fire: () => void): void {
     this.scheduleTimer(node, this.snapshotDiskRng.range(0.5, 20) * this.diskSlowFactor, fire);
+  }
+
+  /**
+   * Three restarts in four load the state machine beside the core, taking 1 ms to two election
+   * timeouts (a decode is CPU, so a slow disk does not stretch it): elections, appends and
+   * leader snapshots land during the load.
+   */
+  restoreDelayMs(_node: SimNode): number | null {
+    if (this.snapshotDiskRng.chance(1 / 4)) return null;
+    return this.snapshotDiskRng.range(1, 2 * this.opts.electionTicks * this.opts.tickMs);
   }
 
   scheduleTimer(node: SimNode, ms: number, fire: () => void): () => void {
