@@ -582,3 +582,103 @@ test("RaftNode's and the server's snapshot defaults are the runtime's (one polic
     assert.equal(DEFAULT_NODE_CONFIG[k], DEFAULT_RUNTIME_OPTIONS[k], k);
   }
 });
+
+/**
+ * A restarted follower `a` whose snapshot (index 5, ['s1'..'s5']) is still to be loaded beside
+ * the running core (RuntimeOptions.restoring); its log holds 6..8 after it, all committed.
+ */
+function restartingWorld(hooks: RuntimeHooks<number> = {}): { runtime: Runtime<number>; sm: ListMachine; log: string[]; sent: Message[]; syncs: Done[]; snapshot: Snapshot } {
+  const log: string[] = [];
+  const sent: Message[] = [];
+  const syncs: Done[] = [];
+  const sm = new ListMachine();
+  const snapshot: Snapshot = { meta: { index: 5, term: 1, config: ABC }, data: encode(JSON.stringify(['s1', 's2', 's3', 's4', 's5'])) };
+  const entries: Entry[] = [6, 7, 8].map((index) => ({ index, term: 1, type: 'normal', data: encode(`e${index}`) }));
+  const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, restarted: true }, { hardState: { currentTerm: 1, votedFor: null, commitIndex: 8 }, snapshot: snapshot.meta, entries, applied: 5 });
+  const runtime = new Runtime<number>({
+    core,
+    storage: {
+      append: (es) => log.push(`append ${es.map((e) => e.index).join(',')}`),
+      setHardState: (hs) => log.push(`hardState t${hs.currentTerm}`),
+      sync: (done) => (log.push('sync'), syncs.push(done)),
+      installSnapshot: (s, done) => (log.push(`installSnapshot ${s.meta.index}`), done(null)),
+      saveSnapshot: (s, done) => (log.push(`saveSnapshot ${s.meta.index}`), done(null)),
+      compact: (index, done) => (log.push(`compact ${index}`), done(null)),
+    },
+    transport: { send: (m) => (sent.push(m), log.push(`send ${m.type} ${m.to}`)) },
+    stateMachine: sm,
+    clock: { now: () => 0, setTimer: () => () => undefined },
+    applied: 5,
+    latestSnapshot: snapshot,
+    restoring: true,
+    snapshotEntries: 1,
+    snapshotCatchUpEntries: 0,
+    snapshotLogPercent: 0,
+    hooks: { ...hooks, applied: (e) => log.push(`apply ${e.index}`) },
+  });
+  runtime.pump();
+  return { runtime, sm, log, sent, syncs, snapshot };
+}
+
+test('a restart loading its state machine beside the core: votes and appends are answered, nothing is applied, read or snapshotted until restore()', () => {
+  const ready: number[] = [];
+  const restored: number[] = [];
+  const w = restartingWorld({ readReady: (id) => ready.push(id), restored: (s) => restored.push(s.meta.index) });
+  assert.equal(w.runtime.isStateRestoring, true);
+  assert.equal(w.runtime.core.isApplyHeld, true);
+  assert.ok(!w.log.some((l) => l.startsWith('apply')), `no committed entry is applied onto a state machine not loaded yet: ${w.log.join(' | ')}`);
+  // A candidate of term 2 asks for a vote (§5.2), and its leader then appends entry 9 (§5.3).
+  w.runtime.receive({ type: 'RequestVote', from: 'b', to: 'a', term: 2, lastLogIndex: 8, lastLogTerm: 1, preVote: false, transfer: false });
+  w.runtime.pump();
+  w.syncs.shift()!(null);
+  const vote = w.sent.find((m) => m.type === 'RequestVoteResponse');
+  assert.ok(vote !== undefined && vote.type === 'RequestVoteResponse' && vote.voteGranted, `the vote is granted while loading: ${w.log.join(' | ')}`);
+  w.runtime.receive({ type: 'AppendEntries', from: 'b', to: 'a', term: 2, prevLogIndex: 8, prevLogTerm: 1, entries: [{ index: 9, term: 2, type: 'normal', data: encode('e9') }], leaderCommit: 9, leaderStable: 0, seq: 1 });
+  w.runtime.pump();
+  w.syncs.shift()!(null);
+  w.runtime.pump();
+  const ack = w.sent.find((m) => m.type === 'AppendEntriesResponse');
+  assert.ok(ack !== undefined && ack.type === 'AppendEntriesResponse' && ack.success && ack.matchIndex === 9, `the append is acknowledged while loading: ${w.log.join(' | ')}`);
+  assert.equal(w.runtime.core.commitIndex, 9, 'and its commit learned');
+  // A read at the snapshot's own index would be served from an empty state machine: it waits.
+  w.runtime.awaitApplied(1, 5);
+  assert.deepEqual(ready, [], 'no read is served before the load');
+  // A snapshot asked for now has nothing new to cover: the loaded one is the newest.
+  let snapshotAt = -1;
+  w.runtime.takeSnapshot((err, index) => {
+    assert.equal(err, null);
+    snapshotAt = index;
+  });
+  assert.equal(snapshotAt, 5);
+  assert.ok(!w.log.some((l) => l.startsWith('saveSnapshot')), 'no snapshot of a state machine not loaded');
+  assert.deepEqual(w.sm.items, [], 'nothing applied yet');
+  assert.equal(w.runtime.restore(w.snapshot), true);
+  assert.deepEqual(restored, [5]);
+  assert.deepEqual(ready, [1], 'the waiting read is served once the state is loaded');
+  w.runtime.pump();
+  while (w.syncs.length > 0) w.syncs.shift()!(null);
+  assert.deepEqual(w.sm.items, ['s1', 's2', 's3', 's4', 's5', 'e6', 'e7', 'e8', 'e9'], 'the snapshot, then every committed entry in order');
+  assert.equal(w.runtime.appliedIndex, 9);
+  assert.equal(w.runtime.stats.restoredBeside, 1);
+  assert.equal(w.runtime.restore(w.snapshot), false, 'a second restore() does nothing');
+});
+
+test("§7 a leader's snapshot installed while the state machine is still loading replaces the load: a late restore() does nothing", () => {
+  const w = restartingWorld();
+  w.runtime.receive({ type: 'InstallSnapshot', from: 'b', to: 'a', term: 2, snapshot: LEADER_SNAPSHOT, seq: 1 });
+  w.runtime.pump();
+  w.syncs.shift()!(null);
+  assert.deepEqual(w.sm.items, ['from b']);
+  assert.equal(w.runtime.isStateRestoring, false);
+  assert.equal(w.runtime.core.isApplyHeld, false);
+  assert.equal(w.runtime.stats.restoresSuperseded, 1);
+  assert.equal(w.runtime.restore(w.snapshot), false, 'the older snapshot is not loaded over the leader\'s');
+  assert.deepEqual(w.sm.items, ['from b']);
+  assert.equal(w.runtime.appliedIndex, 20);
+});
+
+test('restoring needs the snapshot at the applied index, and restore() refuses another', () => {
+  const w = restartingWorld();
+  assert.throws(() => w.runtime.restore({ ...w.snapshot, meta: { ...w.snapshot.meta, index: 4 } }), /restoring from the snapshot at 4/);
+  assert.equal(w.runtime.isStateRestoring, true, 'still waiting for the right one');
+});
