@@ -47,6 +47,12 @@ const REAL_CLOCK: ClockPort = {
   },
 };
 
+/**
+ * Catching up after a held loop gives at most this many election timeouts of ticks: more than
+ * the longest timeout in the core (a snapshot's, raft/leader.ts: five), so the rest change nothing.
+ */
+const MAX_CATCH_UP_ELECTIONS = 6;
+
 /** The log's entry slabs (RaftOptions.allocateEntryBytes): zeroed, never from Buffer's shared pool. */
 function allocateEntrySlab(bytes: number): Uint8Array {
   return Buffer.alloc(bytes);
@@ -85,6 +91,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private forwardedBy: NodeId[] = [];
   private forwardedHead = 0;
   private scheduled = false;
+  /** Ticks follow performance.now() from tickOrigin (catchUpTicks); ticksGiven of them so far. */
+  private readonly tickMs: number;
+  private readonly tickOrigin: number;
+  private readonly maxCatchUpTicks: number;
+  private ticksGiven = 0;
   private isMicrotaskScheduled = false;
   private stopped = false;
 
@@ -164,8 +175,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
     // Already raised at start: nobody listens yet, so owners read isOutOfSpace after start().
     const isStorageFull = options.storage.watchSpace?.((isFull) => this.runtime.setStorageFull(isFull)) ?? false;
     this.runtime.setStorageFull(isStorageFull);
+    this.tickMs = tickMs;
+    this.maxCatchUpTicks = (MAX_CATCH_UP_ELECTIONS * electionMs) / tickMs;
+    this.tickOrigin = performance.now();
     this.tickTimer = setInterval(() => {
-      this.runtime.tick();
+      this.catchUpTicks();
       this.schedule();
     }, tickMs);
     this.tickTimer.unref();
@@ -258,7 +272,28 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   /** Thesis §6.4.1: the index a lease read may be served at now, or null (not leader, or the lease lapsed). */
   leaseReadIndex(): number | null {
+    // The clock, not the last tick: a loop held past the lease may not have run its timer yet.
+    if (this.catchUpTicks()) this.schedule();
     return this.core.leaseReadIndex();
+  }
+
+  /**
+   * Gives the core every tick the monotonic clock says is due; true if it gave any. One tick per
+   * timer callback would lose the ticks of a loop held meanwhile (a long pause, a state decode,
+   * SIGSTOP), and then a leader would count its lease (thesis §6.4.1) and its CheckQuorum by
+   * less time than has passed, and serve a lease read after the others' clocks let them elect
+   * another leader. After a very long hold, ticks beyond MAX_CATCH_UP_ELECTIONS election
+   * timeouts are dropped: by then every timeout in the core has run out anyway.
+   */
+  private catchUpTicks(): boolean {
+    const due = Math.floor((performance.now() - this.tickOrigin) / this.tickMs);
+    if (due <= this.ticksGiven) return false;
+    if (due - this.ticksGiven > this.maxCatchUpTicks) this.ticksGiven = due - this.maxCatchUpTicks;
+    while (this.ticksGiven < due) {
+      this.ticksGiven++;
+      this.runtime.tick();
+    }
+    return true;
   }
 
   /**

@@ -235,3 +235,28 @@ test('§7 a follower that was away past compaction catches up by InstallSnapshot
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('thesis §6.4.1 a leader whose event loop was held past its lease serves no lease read when it resumes: its ticks follow the clock, not its timer', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
+  const members = await makeMembers(root);
+  try {
+    for (const m of members) await startMember(m, members, { snapshotEntries: 10_000, catchUp: 100 });
+    const leader = await waitFor('a leader', () => leaderOf(members));
+    await leader.node!.propose(new TextEncoder().encode('x'));
+    await waitFor('the leader lease', () => leader.node!.leaseReadIndex() !== null);
+    // The process is held (a long GC pause, SIGSTOP, a swapped-out page) for longer than an
+    // election timeout (200 ms): the followers' own clocks may have elected another leader
+    // meanwhile, and what this leader holds may be stale. No tick timer has fired yet.
+    const heldUntil = performance.now() + 500;
+    while (performance.now() < heldUntil) {
+      // held
+    }
+    assert.equal(leader.node!.leaseReadIndex(), null, 'the lease lapsed while the loop was held');
+    // Once a leader (this one, or one the others elected on resuming) hears from a quorum again,
+    // lease reads are served again.
+    await waitFor('a lease again', () => leaderOf(members)?.node!.leaseReadIndex() != null);
+  } finally {
+    for (const m of members) await stopMember(m);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
