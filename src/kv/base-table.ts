@@ -136,6 +136,19 @@ export interface BaseScan {
  * KvError BAD_SNAPSHOT naming the record.
  */
 export function scanBaseRecords(buf: Uint8Array, pos: number, count: number, revision: number): BaseScan {
+  return runSlices(scanBaseRecordsInSlices(buf, pos, count, revision, Number.POSITIVE_INFINITY));
+}
+
+/** Runs a sliced computation to its end in one go. */
+export function runSlices<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/** scanBaseRecords, pausing (a `yield`) after every `slice` records: a restore spread over turns of the loop. */
+export function* scanBaseRecordsInSlices(buf: Uint8Array, pos: number, count: number, revision: number, slice: number): Generator<void, BaseScan, void> {
   // Every record takes at least 8 bytes: refuse a count the bytes cannot hold before allocating.
   if (count * 8 > buf.length - pos) throw new KvError('BAD_SNAPSHOT', `key count ${count} exceeds the data`);
   const offsets = new Float64Array(count + 1);
@@ -144,7 +157,12 @@ export function scanBaseRecords(buf: Uint8Array, pos: number, count: number, rev
   let keyValueBytes = 0;
   let prevStart = -1;
   let prevLength = 0;
+  let budget = slice;
   for (let i = 0; i < count; i++) {
+    if (--budget <= 0) {
+      yield;
+      budget = slice;
+    }
     offsets[i] = r.pos;
     const keyLength = r.varint();
     const keyStart = r.pos;

@@ -23,7 +23,7 @@
 // history refers to current records and to the previous event's record instead of repeating
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
-import { BaseTable, KeyBytes, scanBaseRecords } from './base-table.js';
+import { BaseTable, KeyBytes, runSlices, scanBaseRecordsInSlices } from './base-table.js';
 import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
 import type { HistoryEvent } from './history.js';
@@ -268,6 +268,15 @@ export class SnapshotEncoder {
  * else is decoded copies its values out. Throws KvError BAD_SNAPSHOT.
  */
 export function decodeSnapshot(data: Uint8Array): SnapshotState {
+  return runSlices(decodeSnapshotInSlices(data, Number.POSITIVE_INFINITY));
+}
+
+/**
+ * decodeSnapshot, pausing (a `yield`) after about every `slice` records, events or idempotency
+ * records, so that a large state (1M keys: ~0.3 s) is decoded over many turns of the loop while
+ * the node goes on (KvStateMachine.beginRestore). Nothing is shared until it returns.
+ */
+export function* decodeSnapshotInSlices(data: Uint8Array, slice: number): Generator<void, SnapshotState, void> {
   try {
     const r = new ByteReader(data);
     for (const b of MAGIC) if (r.u8() !== b) throw new KvError('BAD_SNAPSHOT', 'not a key-value snapshot (bad magic)');
@@ -282,7 +291,8 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     const compactRevision = r.varint();
     if (compactRevision > revision) throw new KvError('BAD_SNAPSHOT', `compact revision ${compactRevision} is above the revision ${revision}`);
     const keyCount = r.varint();
-    const scan = scanBaseRecords(data, r.pos, keyCount, revision);
+    const scan = yield* scanBaseRecordsInSlices(data, r.pos, keyCount, revision, slice);
+    let budget = slice;
     const base = scan.table;
     r.pos = scan.end;
     const leaseCount = r.varint();
@@ -304,6 +314,10 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     const probe = new KeyBytes();
     let previousRevision = compactRevision;
     for (let i = 0; i < eventCount; i++) {
+      if (--budget <= 0) {
+        yield;
+        budget = slice;
+      }
       const rev = r.varint();
       const key = r.string();
       const flags = r.u8();
@@ -343,6 +357,10 @@ export function decodeSnapshot(data: Uint8Array): SnapshotState {
     const idempotencyTimes: number[] = [];
     let previousTime = -Infinity;
     for (let i = 0; i < idemCount; i++) {
+      if (--budget <= 0) {
+        yield;
+        budget = slice;
+      }
       const key = r.string();
       const time = r.f64();
       // The table's expiry relies on records being oldest first, each key once.

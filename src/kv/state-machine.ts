@@ -41,7 +41,7 @@ import {
 } from './json-size.js';
 import { DEFAULT_KV_LIMITS, utf8Length, type KvLimits } from './limits.js';
 import type { KvRecord, KvResult, TxnResponse } from './result.js';
-import { SnapshotEncoder, decodeSnapshot, type RecordCursor } from './snapshot.js';
+import { SnapshotEncoder, decodeSnapshot, decodeSnapshotInSlices, type RecordCursor, type SnapshotState } from './snapshot.js';
 import { CHUNK_LOAD, SortedKeys, compareKeys } from './sorted-keys.js';
 import { StoredRecord, storedRecordSize, writeStoredRecord } from './stored-record.js';
 
@@ -68,6 +68,9 @@ export const DEFAULT_KV_STATE_MACHINE_OPTIONS = {
  * indexes and version, and its slots in the map and the sorted index.
  */
 export const KV_RECORD_OVERHEAD_BYTES = 64;
+
+/** Records, events or idempotency records a restore decodes per slice (beginRestore): ~3–5 ms. */
+export const RESTORE_SLICE_ITEMS = 32_768;
 
 /** What a lease costs in `sizeBytes`, beyond its keys' names. */
 export const LEASE_OVERHEAD_BYTES = 64;
@@ -480,7 +483,36 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
 
   /** Replaces the whole state. On a bad snapshot throws KvError BAD_SNAPSHOT and keeps the old state. */
   restore(bytes: Uint8Array): void {
-    const state = decodeSnapshot(bytes);
+    this.adoptDecoded(decodeSnapshot(bytes));
+  }
+
+  /**
+   * restore() in slices (node/runtime.ts, SlicedRestores): each step() decodes about `slice`
+   * more records or events (~a few ms at the default) and returns true once the state is
+   * replaced, at once, by the last. Until then the store is untouched and goes on as it was;
+   * abandon() drops what was decoded. A bad snapshot throws from a step, the old state kept.
+   */
+  beginRestore(bytes: Uint8Array, slice = RESTORE_SLICE_ITEMS): { step(): boolean; abandon(): void } {
+    const steps = decodeSnapshotInSlices(bytes, slice);
+    let isOver = false;
+    return {
+      step: () => {
+        if (isOver) throw new Error('the restore is over');
+        const r = steps.next();
+        if (r.done !== true) return false;
+        isOver = true;
+        this.adoptDecoded(r.value);
+        return true;
+      },
+      abandon: () => {
+        if (isOver) return;
+        isOver = true;
+        steps.return(undefined as never);
+      },
+    };
+  }
+
+  private adoptDecoded(state: SnapshotState): void {
     // A snapshot being written describes the state being replaced: it ends here.
     this.preserved = null;
     let leaseBytes = 0;

@@ -74,6 +74,32 @@ function hasSlicedSnapshots(sm: object): sm is SlicedSnapshots {
 }
 
 /**
+ * A restore a state machine carries out in slices (what beginRestore() returns): each step()
+ * decodes a slice and returns true once the state machine holds the snapshot, replaced at once
+ * by the last step; abandon() drops it, the state machine untouched.
+ */
+export interface RestoreInProgress {
+  step(): boolean;
+  abandon(): void;
+}
+
+/** A state machine that can restore in slices (KvStateMachine can): the host runs one per turn. */
+export interface SlicedRestores {
+  beginRestore(data: Uint8Array): RestoreInProgress;
+}
+
+function hasSlicedRestores(sm: object): sm is SlicedRestores {
+  return typeof (sm as Partial<SlicedRestores>).beginRestore === 'function';
+}
+
+/** The host's handle on a load beside the core (Runtime.beginRestore): step() once per turn until it returns true. */
+export interface RestoreSteps {
+  step(): boolean;
+}
+
+const NOTHING_TO_RESTORE: RestoreSteps = { step: () => true };
+
+/**
  * Bytes of snapshot a state machine writes per slice: ~1 ms of work on a quiet machine, so a
  * snapshot of hundreds of MB never holds the loop for long; between slices, Readies go on.
  */
@@ -327,6 +353,8 @@ export class Runtime<R = unknown> {
   private spaceWaitStartedAt = 0;
   /** The state machine is still to be loaded from the snapshot at `applied` (RuntimeOptions.restoring). */
   private isRestoring = false;
+  /** The load in slices under way (beginRestore), if any. */
+  private restoreTask: RestoreInProgress | null = null;
   /** Confirmed reads waiting for the state machine to reach their index. */
   private waitingReads: ReadState[] = [];
   private isRemovalReported = false;
@@ -438,22 +466,57 @@ export class Runtime<R = unknown> {
    */
   restore(snapshot: Snapshot): boolean {
     if (!this.isRestoring || this.isStopped) return false;
+    const steps = this.beginRestore(snapshot);
+    while (!steps.step()) {
+      // the whole load, now
+    }
+    return true;
+  }
+
+  /**
+   * restore() spread over turns of the host's loop: the host calls step() once per turn (a slice
+   * of the decode, if the state machine restores in slices) until it returns true, which it also
+   * does at once if nothing is left to load (a leader's snapshot replaced the load, or the
+   * runtime stopped). The state machine is replaced by the last step, all at once.
+   */
+  beginRestore(snapshot: Snapshot): RestoreSteps {
+    if (!this.isRestoring || this.isStopped) return NOTHING_TO_RESTORE;
     if (snapshot.meta.index !== this.applied) {
       throw new Error(`runtime contract: restoring from the snapshot at ${snapshot.meta.index}, but the state machine is to start at ${this.applied}`);
     }
-    this.sm.restore(snapshot.data);
-    this.endRestoring();
-    this.stats.restoredBeside++;
-    this.logger.info('state machine loaded', { index: snapshot.meta.index, term: snapshot.meta.term });
-    this.hooks.restored?.(snapshot);
-    this.releaseReads();
-    return true;
+    if (this.restoreTask !== null) throw new Error('runtime contract: beginRestore() while a restore is under way');
+    const sm = this.sm;
+    const task: RestoreInProgress = hasSlicedRestores(sm) ? sm.beginRestore(snapshot.data) : { step: () => (sm.restore(snapshot.data), true), abandon: () => undefined };
+    this.restoreTask = task;
+    return {
+      step: () => {
+        // Replaced by a leader's snapshot, or stopped: nothing left to load.
+        if (this.restoreTask !== task) return true;
+        if (!task.step()) return false;
+        this.restoreTask = null;
+        this.endRestoring();
+        this.stats.restoredBeside++;
+        this.logger.info('state machine loaded', { index: snapshot.meta.index, term: snapshot.meta.term });
+        this.hooks.restored?.(snapshot);
+        this.releaseReads();
+        return true;
+      },
+    };
   }
 
   private endRestoring(): void {
     if (!this.isRestoring) return;
     this.isRestoring = false;
     this.core.releaseApply();
+    this.abandonRestore();
+  }
+
+  /** Drops the load in slices under way, if any: its state machine was never touched. */
+  private abandonRestore(): void {
+    const task = this.restoreTask;
+    if (task === null) return;
+    this.restoreTask = null;
+    task.abandon();
   }
 
   /** Serves read `requestId` (hook readReady) once the state machine has applied `index`. */
@@ -506,6 +569,8 @@ export class Runtime<R = unknown> {
     }
     // Snapshots asked for and not started never will be.
     for (const ask of this.snapshotRequests.splice(0)) ask(stopped, this.latest?.meta.index ?? 0);
+    // A load beside the core has changed nothing yet: given up.
+    this.abandonRestore();
     if (done !== undefined) this.idleWaiters.push(done);
     this.settleIfIdle();
   }
@@ -524,6 +589,7 @@ export class Runtime<R = unknown> {
     this.isInstallWaiting = false;
     // Completions still to come find nothing of theirs in flight, and do nothing.
     this.abandonLocal();
+    this.abandonRestore();
     this.logger.error('storage failure; the node stops', { error: this.failure.message });
     this.hooks.fatal?.(this.failure);
     for (const done of this.savingRequests.splice(0)) done(this.failure, this.latest?.meta.index ?? 0);

@@ -10,7 +10,7 @@
 import type { Entry, NodeId, StateMachine } from '../raft/index.js';
 import { isAddress, isNodeId } from './address.js';
 import { CLUSTER_ID_PATTERN } from './identity.js';
-import type { SnapshotInProgress } from '../node/runtime.js';
+import type { RestoreInProgress, SlicedRestores, SnapshotInProgress } from '../node/runtime.js';
 
 /** A machine that writes its snapshot in slices behind a wrapper's header (KvStateMachine). */
 interface PrefixedSlicedSnapshots {
@@ -196,17 +196,31 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
   }
 
   restore(data: Uint8Array): void {
-    const version = data[0];
-    if (version !== 1 && version !== 2) throw new Error(`unknown service snapshot version ${version}`);
-    if (data.length < 5) throw new Error('service snapshot shorter than its header');
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const n = view.getUint32(1);
-    if (5 + n > data.length) throw new Error('service snapshot registry overruns it');
-    const parsed = JSON.parse(decoder.decode(data.subarray(5, 5 + n))) as unknown;
-    const members = (version === 1 ? parsed : (parsed as { members: unknown }).members) as [NodeId, MemberAddresses][];
-    const clusterId = version === 1 ? null : (parsed as { clusterId: string | null }).clusterId;
-    if (!Array.isArray(members)) throw new Error('service snapshot registry is not a list');
-    this.inner.restore(data.subarray(5 + n));
+    const { members, clusterId, body } = parseServiceSnapshot(data);
+    this.inner.restore(body);
+    this.adoptRegistry(members, clusterId);
+  }
+
+  /**
+   * restore() in slices (node/runtime.ts, SlicedRestores), if the inner state machine restores
+   * in slices (else in one step): the registry is parsed first and adopted with the inner state,
+   * by the last step.
+   */
+  beginRestore(data: Uint8Array): RestoreInProgress {
+    const { members, clusterId, body } = parseServiceSnapshot(data);
+    const inner = this.inner as StateMachine<R> & Partial<SlicedRestores>;
+    const task: RestoreInProgress = inner.beginRestore !== undefined ? inner.beginRestore(body) : { step: () => (inner.restore(body), true), abandon: () => undefined };
+    return {
+      step: () => {
+        if (!task.step()) return false;
+        this.adoptRegistry(members, clusterId);
+        return true;
+      },
+      abandon: () => task.abandon(),
+    };
+  }
+
+  private adoptRegistry(members: readonly [NodeId, MemberAddresses][], clusterId: string | null): void {
     this.addresses.clear();
     for (const [id, a] of members) if (isNodeId(id) && isValidAddresses(a)) this.addresses.set(id, a);
     if (clusterId !== null && this.id === null && typeof clusterId === 'string' && CLUSTER_ID_PATTERN.test(clusterId)) {
@@ -215,6 +229,21 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
     }
     this.notify(() => this.onAddressesChanged?.());
   }
+}
+
+/** A service snapshot's header: the registry, the cluster id, and the inner state machine's bytes after it. */
+function parseServiceSnapshot(data: Uint8Array): { members: [NodeId, MemberAddresses][]; clusterId: string | null; body: Uint8Array } {
+  const version = data[0];
+  if (version !== 1 && version !== 2) throw new Error(`unknown service snapshot version ${version}`);
+  if (data.length < 5) throw new Error('service snapshot shorter than its header');
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const n = view.getUint32(1);
+  if (5 + n > data.length) throw new Error('service snapshot registry overruns it');
+  const parsed = JSON.parse(decoder.decode(data.subarray(5, 5 + n))) as unknown;
+  const members = (version === 1 ? parsed : (parsed as { members: unknown }).members) as [NodeId, MemberAddresses][];
+  const clusterId = version === 1 ? null : (parsed as { clusterId: string | null }).clusterId;
+  if (!Array.isArray(members)) throw new Error('service snapshot registry is not a list');
+  return { members, clusterId, body: data.subarray(5 + n) };
 }
 
 /**

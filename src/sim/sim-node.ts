@@ -202,8 +202,14 @@ export class SimNode {
     });
     const runtime = this.runtime;
     if (restoreDelayMs !== null) {
+      // The load starts after the drawn delay, then takes a slice per turn (as RaftNode does,
+      // one per setImmediate), with messages, ticks and syncs between slices.
       this.host.scheduleTimer(this, restoreDelayMs, () => {
-        if (runtime.restore(snapshot!)) this.host.trace(`${this.id} loaded its state machine (${snapshot!.meta.index}, term ${snapshot!.meta.term}) beside the core`);
+        const steps = runtime.beginRestore(snapshot!);
+        const next = (): void => {
+          if (!steps.step()) this.host.scheduleTimer(this, 0, next);
+        };
+        next();
       });
     }
     this.keeper = new LeaseKeeper({

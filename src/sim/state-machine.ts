@@ -7,13 +7,15 @@
 // followed by the store's own snapshot bytes. Snapshots are written in slices, as the store
 // writes them for the runtime in production (beginSnapshot), while entries go on being applied;
 // each is checked against the one the store would have written at once when it began.
-import type { SlicedSnapshots, SnapshotInProgress } from '../node/runtime.js';
+import type { RestoreInProgress, SlicedRestores, SlicedSnapshots, SnapshotInProgress } from '../node/runtime.js';
 import type { Entry, StateMachine } from '../raft/index.js';
 import { InvariantViolation } from './invariants/violation.js';
 import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
 import { HASH_SEED, bytesEqual, foldNumber, hashBytes } from './hash.js';
 
 const HEADER_BYTES = 32;
+/** Records or events a restore decodes per slice in the simulator: small, so a load spans several turns. */
+const RESTORE_SLICE = 16;
 
 /**
  * A small idempotency table, so that the simulator's runs also exercise eviction; equal on every
@@ -36,7 +38,7 @@ export function chainHash(previous: number, entry: Entry): number {
   return foldNumber(h, entry.data.length === 0 ? 0 : hashBytes(entry.data));
 }
 
-export class SimStateMachine implements StateMachine<KvResult | undefined>, SlicedSnapshots {
+export class SimStateMachine implements StateMachine<KvResult | undefined>, SlicedSnapshots, SlicedRestores {
   index = 0;
   term = 0;
   hash = HASH_SEED;
@@ -115,9 +117,32 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
   }
 
   restore(data: Uint8Array): void {
+    const task = this.beginRestore(data);
+    while (!task.step()) {
+      // in one go
+    }
+  }
+
+  /**
+   * restore() in slices of RESTORE_SLICE records or events (a few per snapshot here, so that a
+   * load beside the core spans several of the simulator's turns); the wrapper is replaced by the
+   * last step, with the store.
+   */
+  beginRestore(data: Uint8Array): RestoreInProgress {
     const s = decodeSimSnapshot(data);
     const kv = new KvStateMachine(SIM_KV_OPTIONS);
-    kv.restore(data.subarray(HEADER_BYTES));
+    const task = kv.beginRestore(data.subarray(HEADER_BYTES), RESTORE_SLICE);
+    return {
+      step: () => {
+        if (!task.step()) return false;
+        this.adopt(s, kv);
+        return true;
+      },
+      abandon: () => task.abandon(),
+    };
+  }
+
+  private adopt(s: SimMachineState, kv: KvStateMachine): void {
     if (kv.appliedIndex !== s.index) throw new Error(`sim snapshot at ${s.index} holds a store at ${kv.appliedIndex}`);
     this.kv = kv;
     this.index = s.index;

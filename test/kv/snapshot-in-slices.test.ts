@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { KvStateMachine } from '../../src/kv/index.js';
+import { KvError, KvStateMachine } from '../../src/kv/index.js';
 import type { Command } from '../../src/kv/index.js';
 import { bytes, commandArb, entryOf, keyArb, valueArb } from './helpers.js';
 
@@ -65,4 +65,54 @@ test("a wrapper's header goes in front of a snapshot without a copy of it: prefi
   const prefix = new Uint8Array([9, 8, 7]);
   const out = sm.beginSnapshot(prefix).step(Number.POSITIVE_INFINITY)!;
   assert.deepEqual(Buffer.from(out), Buffer.concat([Buffer.from(prefix), Buffer.from(sm.snapshot())]));
+});
+
+test('§7 property: a restore in slices (beginRestore) ends in the state restore() makes, and the store is untouched until its last step', () => {
+  fc.assert(
+    fc.property(fc.array(commandArb, { maxLength: 40 }), fc.array(changeArb, { maxLength: 10 }), fc.integer({ min: 1, max: 8 }), (cmds, mine, slice) => {
+      const options = { idempotencyMaxRecords: 3, idempotencyTtlMs: 500_000 };
+      const source = new KvStateMachine(options);
+      cmds.forEach((cmd, i) => source.apply(entryOf(i + 1, cmd)));
+      const data = source.snapshot();
+      const whole = new KvStateMachine(options);
+      whole.restore(data);
+      const target = new KvStateMachine(options);
+      mine.forEach((cmd, i) => target.apply(entryOf(i + 1, cmd)));
+      const before = target.snapshot();
+      const task = target.beginRestore(data, slice);
+      while (!task.step()) {
+        assert.deepEqual(Buffer.from(target.snapshot()), Buffer.from(before), 'untouched between slices');
+      }
+      assert.deepEqual(Buffer.from(target.snapshot()), Buffer.from(whole.snapshot()), 'the state restore() makes');
+      assert.equal(target.appliedIndex, whole.appliedIndex);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('a restore in slices: abandon() leaves the store as it was; a damaged snapshot throws from a step, the store kept', () => {
+  const source = new KvStateMachine();
+  for (let i = 1; i <= 50; i++) source.apply(entryOf(i, { type: 'put', key: `k${String(i).padStart(3, '0')}`, value: bytes('v'.repeat(i)), time: i }));
+  const data = source.snapshot();
+  const target = new KvStateMachine();
+  target.apply(entryOf(1, { type: 'put', key: 'mine', value: bytes('stays'), time: 1 }));
+  const abandoned = target.beginRestore(data, 4);
+  assert.equal(abandoned.step(), false);
+  abandoned.abandon();
+  assert.throws(() => abandoned.step(), /over/);
+  assert.deepEqual(target.get('mine')?.value, bytes('stays'));
+  assert.equal(target.get('k001'), null);
+  const truncated = target.beginRestore(data.subarray(0, data.length - 1), 4);
+  assert.throws(() => {
+    while (!truncated.step()) {
+      // until it finds the damage
+    }
+  }, (err: unknown) => err instanceof KvError && err.code === 'BAD_SNAPSHOT');
+  assert.deepEqual(target.get('mine')?.value, bytes('stays'), 'the old state kept');
+  const good = target.beginRestore(data, 4);
+  while (!good.step()) {
+    // to the end
+  }
+  assert.equal(target.get('mine'), null);
+  assert.deepEqual(target.get('k050')?.value, bytes('v'.repeat(50)));
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { DEFAULT_NODE_OPTIONS, DEFAULT_RUNTIME_OPTIONS } from '../../src/node/index.js';
 import { DEFAULT_NODE_CONFIG } from '../../src/server/node-config.js';
 import assert from 'node:assert/strict';
-import { Runtime, type Done, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
+import { Runtime, type Done, type RestoreInProgress, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
 import { Raft, bootstrapState, type Entry, type Message, type Snapshot, type StateMachine } from '../../src/raft/index.js';
 import { NoSpaceError } from '../../src/storage/index.js';
 
@@ -587,11 +587,10 @@ test("RaftNode's and the server's snapshot defaults are the runtime's (one polic
  * A restarted follower `a` whose snapshot (index 5, ['s1'..'s5']) is still to be loaded beside
  * the running core (RuntimeOptions.restoring); its log holds 6..8 after it, all committed.
  */
-function restartingWorld(hooks: RuntimeHooks<number> = {}): { runtime: Runtime<number>; sm: ListMachine; log: string[]; sent: Message[]; syncs: Done[]; snapshot: Snapshot } {
+function restartingWorld(hooks: RuntimeHooks<number> = {}, sm: ListMachine = new ListMachine()): { runtime: Runtime<number>; sm: ListMachine; log: string[]; sent: Message[]; syncs: Done[]; snapshot: Snapshot } {
   const log: string[] = [];
   const sent: Message[] = [];
   const syncs: Done[] = [];
-  const sm = new ListMachine();
   const snapshot: Snapshot = { meta: { index: 5, term: 1, config: ABC }, data: encode(JSON.stringify(['s1', 's2', 's3', 's4', 's5'])) };
   const entries: Entry[] = [6, 7, 8].map((index) => ({ index, term: 1, type: 'normal', data: encode(`e${index}`) }));
   const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, restarted: true }, { hardState: { currentTerm: 1, votedFor: null, commitIndex: 8 }, snapshot: snapshot.meta, entries, applied: 5 });
@@ -681,4 +680,54 @@ test('restoring needs the snapshot at the applied index, and restore() refuses a
   const w = restartingWorld();
   assert.throws(() => w.runtime.restore({ ...w.snapshot, meta: { ...w.snapshot.meta, index: 4 } }), /restoring from the snapshot at 4/);
   assert.equal(w.runtime.isStateRestoring, true, 'still waiting for the right one');
+});
+
+/** Restores in three steps, the state replaced by the last (as KvStateMachine.beginRestore does). */
+class SlicedRestoreMachine extends ListMachine {
+  abandoned = 0;
+  beginRestore(data: Uint8Array): RestoreInProgress {
+    let stepsLeft = 3;
+    return {
+      step: () => {
+        if (--stepsLeft > 0) return false;
+        this.restore(data);
+        return true;
+      },
+      abandon: () => void this.abandoned++,
+    };
+  }
+}
+
+test('a load in slices beside the core (beginRestore): nothing applied between slices; a leader\'s snapshot mid-way abandons it; so does stop()', () => {
+  const sm = new SlicedRestoreMachine();
+  const w = restartingWorld({}, sm);
+  const steps = w.runtime.beginRestore(w.snapshot);
+  assert.throws(() => w.runtime.beginRestore(w.snapshot), /while a restore is under way/);
+  assert.equal(steps.step(), false);
+  w.runtime.pump();
+  assert.deepEqual(sm.items, [], 'nothing applied between slices');
+  assert.equal(steps.step(), false);
+  assert.equal(steps.step(), true, 'loaded by the third');
+  w.runtime.pump();
+  assert.deepEqual(sm.items, ['s1', 's2', 's3', 's4', 's5', 'e6', 'e7', 'e8']);
+
+  const sm2 = new SlicedRestoreMachine();
+  const w2 = restartingWorld({}, sm2);
+  const steps2 = w2.runtime.beginRestore(w2.snapshot);
+  assert.equal(steps2.step(), false);
+  w2.runtime.receive({ type: 'InstallSnapshot', from: 'b', to: 'a', term: 2, snapshot: LEADER_SNAPSHOT, seq: 1 });
+  w2.runtime.pump();
+  w2.syncs.shift()!(null);
+  assert.equal(sm2.abandoned, 1, 'the load under way is dropped');
+  assert.equal(steps2.step(), true, 'nothing left to load');
+  assert.deepEqual(sm2.items, ['from b'], "the leader's state, not the older snapshot's");
+
+  const sm3 = new SlicedRestoreMachine();
+  const w3 = restartingWorld({}, sm3);
+  const steps3 = w3.runtime.beginRestore(w3.snapshot);
+  assert.equal(steps3.step(), false);
+  w3.runtime.stop();
+  assert.equal(sm3.abandoned, 1);
+  assert.equal(steps3.step(), true);
+  assert.deepEqual(sm3.items, []);
 });
