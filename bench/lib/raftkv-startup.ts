@@ -2,14 +2,17 @@
 // JSON lines (src/server/logger.ts, --log-level info) after the harness's last exit marker, as
 // milliseconds after the moment the bench spawned it. The order of a start
 // (src/server/node-server.ts): the peer port is bound ('transport listening'), then the client
-// port, then the snapshot is loaded into the store and the WAL read ('serving' follows both),
-// then the node takes a role; the first 'role changed' to leader anywhere ends the election.
+// port, then the WAL and the snapshot file are read and checked and the core starts on the log
+// ('core started': it answers votes and appends from then on), then the snapshot is decoded into
+// the store beside it ('state machine loaded'), and 'serving' follows; the node takes roles
+// whenever its elections say (during the load, too); the first 'role changed' to leader anywhere
+// ends the election.
 import { readFileSync } from 'node:fs';
 
 /** A named moment of a start, in ms after the spawn. */
 export interface StartupPhase {
   readonly member: string;
-  /** `listening`, `serving`, or `follower`/`pre-candidate`/`candidate`/`leader` for the first time in that role. */
+  /** `listening`, `core`, `loaded`, `serving`, or `follower`/`pre-candidate`/`candidate`/`leader` for the first time in that role. */
   readonly phase: string;
   readonly ms: number;
 }
@@ -49,6 +52,8 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
       continue;
     }
     if (entry.msg === 'transport listening') add('listening', entry.time);
+    else if (entry.msg === 'core started') add('core', entry.time);
+    else if (entry.msg === 'state machine loaded') add('loaded', entry.time);
     else if (entry.msg === 'serving') add('serving', entry.time);
     else if (entry.msg === 'role changed' && typeof entry.role === 'string') add(entry.role, entry.time);
   }

@@ -118,6 +118,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     // The core first, on the log alone: it answers votes and appends while the state machine is
     // decoded (a 1M-key store: ~0.3 s of decode, then the replay in parts).
     const node = new RaftNode(options, { ...state, applied }, snapshot, !isEmpty, true);
+    node.logger.info('core started', { term: node.core.currentTerm, snapshotIndex: applied, lastIndex: node.core.lastIndex, commitIndex: node.core.commitIndex });
     onCoreStarted(node);
     try {
       // A slice of the decode per turn of the loop (~3–5 ms): ticks, votes and appends go on
