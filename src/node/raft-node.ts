@@ -34,6 +34,7 @@ import {
 import type { RaftStorage } from '../storage/types.js';
 import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type RuntimeHooks, type StoragePort } from './runtime.js';
 import { isNoSpace } from './space-alarm.js';
+import { TickClock } from './tick-clock.js';
 import { isTracing, trace, traceMessage } from './trace.js';
 import { RecentlyApplied, Waiters } from './waiters.js';
 import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type NodeStatus, type RaftNodeOptions } from './options.js';
@@ -46,12 +47,6 @@ const REAL_CLOCK: ClockPort = {
     return () => clearTimeout(timer);
   },
 };
-
-/**
- * Catching up after a held loop gives at most this many election timeouts of ticks: more than
- * the longest timeout in the core (a snapshot's, raft/leader.ts: five), so the rest change nothing.
- */
-const MAX_CATCH_UP_ELECTIONS = 6;
 
 /** The log's entry slabs (RaftOptions.allocateEntryBytes): zeroed, never from Buffer's shared pool. */
 function allocateEntrySlab(bytes: number): Uint8Array {
@@ -91,11 +86,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private forwardedBy: NodeId[] = [];
   private forwardedHead = 0;
   private scheduled = false;
-  /** Ticks follow performance.now() from tickOrigin (catchUpTicks); ticksGiven of them so far. */
-  private readonly tickMs: number;
-  private readonly tickOrigin: number;
-  private readonly maxCatchUpTicks: number;
-  private ticksGiven = 0;
+  /** The core's ticks, by performance.now() (catchUpTicks). */
+  private readonly ticks: TickClock;
   private isMicrotaskScheduled = false;
   private stopped = false;
 
@@ -178,9 +170,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     // Already raised at start: nobody listens yet, so owners read isOutOfSpace after start().
     const isStorageFull = options.storage.watchSpace?.((isFull) => this.runtime.setStorageFull(isFull)) ?? false;
     this.runtime.setStorageFull(isStorageFull);
-    this.tickMs = tickMs;
-    this.maxCatchUpTicks = (MAX_CATCH_UP_ELECTIONS * electionMs) / tickMs;
-    this.tickOrigin = performance.now();
+    this.ticks = new TickClock(tickMs, this.core.opts.electionTicks, performance.now());
     this.tickTimer = setInterval(() => {
       this.catchUpTicks();
       this.schedule();
@@ -281,22 +271,13 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   /**
-   * Gives the core every tick the monotonic clock says is due; true if it gave any. One tick per
-   * timer callback would lose the ticks of a loop held meanwhile (a long pause, a state decode,
-   * SIGSTOP), and then a leader would count its lease (thesis §6.4.1) and its CheckQuorum by
-   * less time than has passed, and serve a lease read after the others' clocks let them elect
-   * another leader. After a very long hold, ticks beyond MAX_CATCH_UP_ELECTIONS election
-   * timeouts are dropped: by then every timeout in the core has run out anyway.
+   * Gives the core every tick the monotonic clock says is due (TickClock), not one per timer
+   * callback, which would lose those of a loop held meanwhile; true if it gave any.
    */
   private catchUpTicks(): boolean {
-    const due = Math.floor((performance.now() - this.tickOrigin) / this.tickMs);
-    if (due <= this.ticksGiven) return false;
-    if (due - this.ticksGiven > this.maxCatchUpTicks) this.ticksGiven = due - this.maxCatchUpTicks;
-    while (this.ticksGiven < due) {
-      this.ticksGiven++;
-      this.runtime.tick();
-    }
-    return true;
+    const n = this.ticks.take(performance.now());
+    for (let i = 0; i < n; i++) this.runtime.tick();
+    return n > 0;
   }
 
   /**

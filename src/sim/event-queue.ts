@@ -18,6 +18,7 @@ export const EVENT_KINDS = {
   probe: 10,
   membership: 11,
   timer: 12,
+  resume: 13,
 } as const;
 export type EventKind = (typeof EVENT_KINDS)[keyof typeof EVENT_KINDS];
 

@@ -1,5 +1,6 @@
 // The seeded fault schedule. At seeded intervals one fault is drawn from the enabled kinds and
-// applied: crash a node (often the leader) and restart it after a short or long delay; partition
+// applied: crash a node (often the leader) and restart it after a short or long delay; pause one
+// (often the leader: a long GC, SIGSTOP) for a fraction of an election timeout to several; partition
 // the cluster (isolate the leader or a random node, majority/minority, random groups) or heal it;
 // cut one direction of a link; change the loss, duplication, latency or disk speed. Each is
 // reversible and all of them are reverted when the run heals.
@@ -14,12 +15,14 @@ export interface FaultTarget {
   /** Multiplies fsync latencies. */
   diskSlowFactor: number;
   crash(slot: number, restartAfterMs: number): void;
+  /** Holds a node's process for `electionTimeouts` election timeouts: it handles nothing meanwhile. */
+  pause(slot: number, electionTimeouts: number): void;
   leaderSlot(): number;
   trace(line: string): void;
 }
 
 /** How often each kind is drawn, relative to the others. */
-const WEIGHTS: Record<FaultKind, number> = { crash: 4, partition: 4, oneway: 1, loss: 1, duplicate: 1, latency: 1, disk: 1 };
+const WEIGHTS: Record<FaultKind, number> = { crash: 4, pause: 2, partition: 4, oneway: 1, loss: 1, duplicate: 1, latency: 1, disk: 1 };
 
 const LOSS_RATES = [0, 0, 0.01, 0.05, 0.1, 0.2, 0.35];
 const DUPLICATE_RATES = [0, 0, 0.01, 0.05, 0.2];
@@ -28,6 +31,7 @@ const DISK_FACTORS = [1, 1, 5, 20];
 
 export class FaultInjector {
   crashes = 0;
+  pauses = 0;
   partitions = 0;
 
   private readonly totalWeight: number;
@@ -63,6 +67,8 @@ export class FaultInjector {
     switch (kind) {
       case 'crash':
         return this.crash();
+      case 'pause':
+        return this.pause();
       case 'partition':
         return this.partition();
       case 'oneway':
@@ -95,6 +101,16 @@ export class FaultInjector {
     const delay = this.rng.chance(0.7) ? this.rng.range(5, 1000) : this.rng.range(1000, 8000);
     this.crashes++;
     this.world.crash(slot, delay);
+  }
+
+  private pause(): void {
+    const up = this.world.nodes.filter((n) => n.isUp);
+    if (up.length === 0) return;
+    const leader = this.world.leaderSlot();
+    // The leader most often: a leader held past its lease is what lease reads must survive.
+    const slot = leader >= 0 && this.rng.chance(0.6) ? leader : this.rng.pick(up).slot;
+    this.pauses++;
+    this.world.pause(slot, this.rng.range(0.2, 3));
   }
 
   private partition(): void {

@@ -1,6 +1,6 @@
 // The simulator's knobs. Timing is realistic in ratio: a 10 ms tick, heartbeats every 50 ms,
 // election timeouts drawn from [300, 600) ms, against network latencies of a few ms with jitter.
-export const FAULT_KINDS = ['crash', 'partition', 'oneway', 'loss', 'duplicate', 'latency', 'disk'] as const;
+export const FAULT_KINDS = ['crash', 'pause', 'partition', 'oneway', 'loss', 'duplicate', 'latency', 'disk'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface SimOptions {

@@ -15,6 +15,7 @@ import type { KvResult } from '../kv/index.js';
 import { MemoryStorage } from '../storage/memory-storage.js';
 import type { InvariantSuite } from './invariants/suite.js';
 import { InvariantViolation } from './invariants/violation.js';
+import { TickClock } from '../node/tick-clock.js';
 import { SimStateMachine, decodeSimSnapshot } from './state-machine.js';
 
 /** What a node needs from the world around it. */
@@ -34,6 +35,8 @@ export interface NodeHost {
    * before the core starts (RaftNode without onCoreStarted). Both ship, so both are drawn.
    */
   restoreDelayMs(node: SimNode): number | null;
+  /** This node's tick interval (its clock's rate, which drifts a little from the others'). */
+  tickMsOf(node: SimNode): number;
   /** Calls `fire` after `ms` of simulated time unless this incarnation is gone; returns a cancel. */
   scheduleTimer(node: SimNode, ms: number, fire: () => void): () => void;
   /** Hands a message to the network; false if it was dropped at once (link down). */
@@ -77,6 +80,10 @@ export class SimNode {
    * expiry while the node leads; the simulator ticks it, and confirms keep-alives by ReadIndex.
    */
   keeper: LeaseKeeper | null = null;
+  /** Held (a pause fault): the simulator hands it nothing until it resumes. */
+  isPaused = false;
+  /** The ticks its core is given, by the simulated clock (as RaftNode's, by performance.now()). */
+  private ticks: TickClock | null = null;
   /** Bumped at every crash and restart; events of an earlier life are ignored. */
   incarnation = 0;
   /** The hard state on stable storage (as the runtime knows it). */
@@ -183,6 +190,7 @@ export class SimNode {
       state,
     );
     this.sm = sm;
+    this.ticks = new TickClock(this.host.tickMsOf(this), this.timing.electionTicks, this.host.now);
     this.durable = state.hardState;
     this.runtime = new Runtime({
       core,
@@ -245,12 +253,35 @@ export class SimNode {
     else this.host.invariants.started(this.slot, this.id, state.hardState, core.lastIndex);
   }
 
+  /**
+   * The tick event (or a resume): gives the core every tick due by the clock since the last
+   * (TickClock: all of a pause's at once, as RaftNode does after a held loop).
+   */
+  tick(): void {
+    const runtime = this.runtime;
+    if (runtime === null || this.ticks === null) return;
+    const n = this.ticks.take(this.host.now);
+    for (let i = 0; i < n; i++) {
+      runtime.tick();
+      this.keeper?.tick();
+    }
+  }
+
+  /** Thesis §6.4.1: the lease read index now, as RaftNode.leaseReadIndex gives it (the clock's ticks first). */
+  leaseReadIndex(): number | null {
+    if (this.runtime === null) return null;
+    this.tick();
+    return this.runtime.core.leaseReadIndex();
+  }
+
   /** The core, the runtime, the state machine and everything waiting on them are gone. */
   private loseVolatileState(): void {
     this.earlierFollowerCommits += this.core?.commitsCountedAsFollower ?? 0;
     this.runtime = null;
     this.keeper = null;
     this.sm = null;
+    this.ticks = null;
+    this.isPaused = false;
     this.syncInFlight = null;
     this.storing = null;
     this.isCompacting = false;

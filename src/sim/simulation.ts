@@ -46,6 +46,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   private readonly lastRole: number[];
   /** When each slot last crashed: a restart credits its core with the whole time it was down. */
   private readonly crashedAt = new Map<number, number>();
+  /** When each paused slot resumes (SimNode.isPaused); what arrives for it meanwhile waits until then. */
+  private readonly pausedUntil: number[] = [];
   private readonly lastTerm: number[];
   private readonly lastCommitTraced: number[];
   private readonly tracing: boolean;
@@ -276,6 +278,10 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     return this.snapshotDiskRng.range(1, 2 * this.opts.electionTicks * this.opts.tickMs);
   }
 
+  tickMsOf(node: SimNode): number {
+    return this.tickIntervalMs[node.slot]!;
+  }
+
   scheduleTimer(node: SimNode, ms: number, fire: () => void): () => void {
     const timer: SimTimer = { fire, isCancelled: false };
     // A timer of 0 ms is "the next turn of the loop" (the runtime's snapshot slices): other work
@@ -319,6 +325,17 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     this.lastRole[slot] = -1;
     this.trace(`CRASH ${node.id} (restart in ${restartAfterMs.toFixed(0)} ms)`);
     this.queue.schedule(this.now + restartAfterMs, EVENT_KINDS.restart, slot, node.incarnation);
+  }
+
+  pause(slot: number, electionTimeouts: number): void {
+    const node = this.nodes[slot]!;
+    if (!node.isUp || node.isPaused) return;
+    const ms = electionTimeouts * this.opts.electionTicks * this.opts.tickMs;
+    node.isPaused = true;
+    this.pausedUntil[slot] = this.now + ms;
+    this.trace(`PAUSE ${node.id} for ${ms.toFixed(0)} ms`);
+    // Scheduled now, so it runs before anything deferred to the same moment.
+    this.queue.schedule(this.now + ms, EVENT_KINDS.resume, slot, node.incarnation);
   }
 
   leaderSlot(): number {
@@ -372,6 +389,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   }
 
   touch(node: SimNode): void {
+    // A held process runs nothing: what was handed to it is carried out when it resumes.
+    if (node.isPaused) return;
     node.pump();
     this.afterStep(node);
   }
@@ -385,9 +404,9 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     const clock = new Rng(o.seed, STREAMS.clock);
     this.trace(`boot ${o.nodes} nodes, seed ${o.seed}, profile ${JSON.stringify(this.profile, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v))}`);
     for (const node of founders) {
-      node.bootstrap(bootstrapState(config));
       // Clocks drift apart a little and tick out of phase, as real ones do.
       this.tickIntervalMs.push(o.tickMs * (1 + clock.range(-0.01, 0.01)));
+      node.bootstrap(bootstrapState(config));
       this.queue.schedule(clock.range(0, o.tickMs), EVENT_KINDS.tick, node.slot, node.incarnation);
       this.afterStep(node);
     }
@@ -407,16 +426,37 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       case EVENT_KINDS.tick: {
         const node = this.nodes[e.slot]!;
         if (node.incarnation !== e.incarnation || node.runtime === null) return;
-        node.runtime.tick();
-        node.keeper?.tick();
+        this.queue.schedule(this.now + this.tickIntervalMs[e.slot]!, EVENT_KINDS.tick, e.slot, e.incarnation);
+        // A held process runs no timer: its ticks come due all the same, and come at its resume.
+        if (node.isPaused) return;
+        node.tick();
         node.pump();
         this.afterStep(node);
-        this.queue.schedule(this.now + this.tickIntervalMs[e.slot]!, EVENT_KINDS.tick, e.slot, e.incarnation);
+        return;
+      }
+      case EVENT_KINDS.resume: {
+        const node = this.nodes[e.slot]!;
+        if (node.incarnation !== e.incarnation || !node.isPaused) return;
+        node.isPaused = false;
+        this.trace(`RESUME ${node.id}`);
+        // First what the host does on waking (the ticks it missed), then a client's lease read
+        // that was waiting for it, before the messages queued meanwhile: a leader held past its
+        // lease must not serve it from what it held before.
+        node.tick();
+        this.workload.leaseReadAt(node);
+        node.pump();
+        this.afterStep(node);
         return;
       }
       case EVENT_KINDS.deliver: {
         const node = this.nodes[e.slot]!;
         if (node.core === null || this.network.isBlocked(e.from, e.slot)) return;
+        if (node.isPaused) {
+          const later = this.queue.schedule(this.pausedUntil[e.slot]!, EVENT_KINDS.deliver, e.slot, 0);
+          later.from = e.from;
+          later.message = e.message;
+          return;
+        }
         const lease = this.invariants.voteLease;
         lease?.before(node.core);
         node.receive(e.message!);
@@ -428,6 +468,11 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       case EVENT_KINDS.syncDone: {
         const node = this.nodes[e.slot]!;
         if (node.incarnation !== e.incarnation) return;
+        if (node.isPaused) {
+          // The disk finished; the process hears of it when it runs again.
+          this.queue.schedule(this.pausedUntil[e.slot]!, EVENT_KINDS.syncDone, e.slot, e.incarnation);
+          return;
+        }
         node.syncDone();
         this.afterStep(node);
         return;
@@ -436,6 +481,10 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
         const node = this.nodes[e.slot]!;
         const timer = e.timer!;
         if (node.incarnation !== e.incarnation || timer.isCancelled) return;
+        if (node.isPaused) {
+          this.queue.schedule(this.pausedUntil[e.slot]!, EVENT_KINDS.timer, e.slot, e.incarnation).timer = timer;
+          return;
+        }
         timer.fire();
         this.afterStep(node);
         return;

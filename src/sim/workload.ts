@@ -122,7 +122,7 @@ export class Workload {
     const id = this.nextRead++;
     try {
       // A third of the reads try the lease first: no round trip, if the lease holds.
-      const leaseIndex = this.rng.chance(1 / 3) ? node.core!.leaseReadIndex() : null;
+      const leaseIndex = this.rng.chance(1 / 3) ? node.leaseReadIndex() : null;
       this.readMustSee.set(id, this.maxAcked);
       if (leaseIndex !== null) {
         this.leaseReads++;
@@ -226,21 +226,42 @@ export class Workload {
     this.invariants.reads.serve(node.id, requestId, servedAt, mustSee);
   }
 
+  /**
+   * A lease read whose request waited at `node` while it was held (a pause), taken first when it
+   * resumes: a leader whose lease ran out meanwhile must not serve it (thesis §6.4.1). Nothing if
+   * the node does not think it leads; a lapsed lease is not an error (a client would retry).
+   */
+  leaseReadAt(node: SimNode): void {
+    if (node.core?.role !== 'leader') return;
+    const leaseIndex = node.leaseReadIndex();
+    if (leaseIndex === null) return;
+    const id = this.nextRead++;
+    this.readMustSee.set(id, this.maxAcked);
+    this.leaseReads++;
+    this.readsIssued++;
+    node.awaitRead(id, leaseIndex);
+  }
+
+  /** A node clients can reach now: up, and not held by a pause (its requests would just wait). */
+  private isReachable(n: SimNode): boolean {
+    return n.core !== null && !n.isPaused;
+  }
+
   private anyLeader(): SimNode | null {
     let count = 0;
-    for (const n of this.nodes) if (n.core?.role === 'leader') count++;
+    for (const n of this.nodes) if (n.core?.role === 'leader' && !n.isPaused) count++;
     if (count === 0) return null;
     let k = this.rng.int(count);
-    for (const n of this.nodes) if (n.core?.role === 'leader' && k-- === 0) return n;
+    for (const n of this.nodes) if (n.core?.role === 'leader' && !n.isPaused && k-- === 0) return n;
     return null;
   }
 
   private target(client: number): SimNode | null {
     let node = this.nodes[this.guess[client]!]!;
-    if (!node.isUp) {
+    if (!this.isReachable(node)) {
       this.guess[client] = this.rng.int(this.nodes.length);
       node = this.nodes[this.guess[client]!]!;
-      if (!node.isUp) return null;
+      if (!this.isReachable(node)) return null;
     }
     return node;
   }
