@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   stdout.write(
     `${results.length} seed(s), ${o.nodes} nodes, ${o.timeSeconds} s simulated each, in ${seconds.toFixed(1)} s wall: ` +
-      `${sum((r) => r.acknowledged)} acknowledged, ${sum((r) => r.crashes)} crashes, ${sum((r) => r.snapshotsInstalled)} snapshots installed, ` +
+      `${sum((r) => r.acknowledged)} acknowledged, ${sum((r) => r.crashes)} crashes, ${sum((r) => r.pauses)} pauses, ${sum((r) => r.snapshotsInstalled)} snapshots installed, ` +
       `${sum((r) => r.reads)} linearizable reads, ${sum((r) => r.events)} events; membership: ` +
       `${sum((r) => r.membershipCommitted)}/${sum((r) => r.membershipProposed)} changes committed, ${sum((r) => r.membershipRefused)} refused, ` +
       `${sum((r) => r.transfersSucceeded)}/${sum((r) => r.transfersAttempted)} transfers succeeded, ` +
@@ -177,6 +177,7 @@ async function main(): Promise<void> {
     violations: failed.length,
     commits: sum((r) => r.commits),
     elections: sum((r) => r.elections),
+    pauses: sum((r) => r.pauses),
     membership: {
       proposed: sum((r) => r.membershipProposed),
       committed: sum((r) => r.membershipCommitted),

@@ -23,6 +23,8 @@ export interface SimResult {
   readonly messages: number;
   readonly crashes: number;
   readonly snapshotsInstalled: number;
+  /** Pause faults: a node held for a while, everything for it waiting until it resumes. */
+  readonly pauses: number;
   /** Local snapshots saved (and the log compacted behind them). */
   readonly snapshotsTaken: number;
   /** Readies carried out while a local snapshot was being saved or compacted behind. */

@@ -211,6 +211,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       events: this.events,
       messages: this.network.sent,
       crashes: this.faults.crashes,
+      pauses: this.faults.pauses,
       snapshotsInstalled: this.nodes.reduce((s, n) => s + n.stats.snapshotsInstalled, 0),
       snapshotsTaken: this.nodes.reduce((s, n) => s + n.stats.snapshotsTaken, 0),
       readiesBesideSnapshot: this.nodes.reduce((s, n) => s + n.stats.readiesBesideSnapshot, 0),
