@@ -27,12 +27,13 @@ const RULES = {
   etcd: { folders: ['server', 'kv', 'client', 'raft', 'node', 'security', 'transport'], node: ['*'] },
 };
 // Storage may import only the memory twin's types from raft; the sim only the storage twin, and
-// of node/ only the runtime it hosts (not RaftNode, which brings real timers), and of server/ only
+// of node/ only the runtime it hosts and the tick clock RaftNode counts with (not RaftNode, which
+// brings real timers), and of server/ only
 // the lease keeper it runs on every simulated node (no timers of its own: the simulator ticks it).
 const FILE_EXCEPTIONS = {
   sim: {
     storage: (spec) => /memory-storage|types|index/.test(spec),
-    node: (spec) => /\/runtime\.js$/.test(spec),
+    node: (spec) => /\/(runtime|tick-clock)\.js$/.test(spec),
     server: (spec) => /\/leases\.js$/.test(spec),
   },
 };
