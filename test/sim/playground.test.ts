@@ -4,12 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvariantViolation, runSeed } from '../../src/sim/index.js';
+import { FAULT_KINDS } from '../../src/sim/options.js';
 import { Playground, queryFromCommand, settingsFromQuery, settingsToQuery, simCommand } from '../../src/sim/playground.js';
 
 test('stepping the playground one event at a time ends in the same state as runSeed for the seed', () => {
   for (const seed of [3, 11]) {
     const expected = runSeed({ seed, nodes: 3, timeMs: 3000 });
-    const p = new Playground({ seed, nodes: 3, timeSeconds: 3, faults: ['crash', 'partition', 'oneway', 'loss', 'duplicate', 'latency', 'disk'], membershipRate: 1 });
+    const p = new Playground({ seed, nodes: 3, timeSeconds: 3, faults: FAULT_KINDS, membershipRate: 1 });
     let steps = 0;
     while (p.step()) steps++;
     const got = p.result();

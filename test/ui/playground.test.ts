@@ -81,8 +81,8 @@ test('the playground elects a leader and replays a sim CLI seed to the same stat
       await page.selectOption('#nodes', '5');
       await page.uncheck('#fault-disk');
       await page.click('#settings button[type=submit]');
-      assert.match(page.url(), /\?seed=12&nodes=5&time=3&faults=crash%2Cpartition%2Coneway%2Closs%2Cduplicate%2Clatency$/);
-      assert.equal(await page.locator('#command').innerText(), 'npm run sim -- --seed 12 --nodes 5 --time 3 --faults crash,partition,oneway,loss,duplicate,latency');
+      assert.match(page.url(), /\?seed=12&nodes=5&time=3&faults=crash%2Cpause%2Cpartition%2Coneway%2Closs%2Cduplicate%2Clatency$/);
+      assert.equal(await page.locator('#command').innerText(), 'npm run sim -- --seed 12 --nodes 5 --time 3 --faults crash,pause,partition,oneway,loss,duplicate,latency');
       assert.equal(await page.locator('#event-count').innerText(), '0');
       assert.equal(await page.locator('#servers article').count(), 5);
 
