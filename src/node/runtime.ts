@@ -92,6 +92,23 @@ function hasSlicedRestores(sm: object): sm is SlicedRestores {
   return typeof (sm as Partial<SlicedRestores>).beginRestore === 'function';
 }
 
+/** `sm`'s restore of `data` in slices: its own (SlicedRestores), or one step that restores it whole. */
+export function restoreSlices<R>(sm: StateMachine<R>, data: Uint8Array): RestoreInProgress {
+  return hasSlicedRestores(sm) ? sm.beginRestore(data) : { step: () => (sm.restore(data), true), abandon: () => undefined };
+}
+
+/** `task`, with `then` run right after the last step has replaced the state (a wrapper adopting its own part with it). */
+export function thenRestored(task: RestoreInProgress, then: () => void): RestoreInProgress {
+  return {
+    step: () => {
+      if (!task.step()) return false;
+      then();
+      return true;
+    },
+    abandon: () => task.abandon(),
+  };
+}
+
 /** The host's handle on a load beside the core (Runtime.beginRestore): step() once per turn until it returns true. */
 export interface RestoreSteps {
   step(): boolean;
@@ -485,8 +502,7 @@ export class Runtime<R = unknown> {
       throw new Error(`runtime contract: restoring from the snapshot at ${snapshot.meta.index}, but the state machine is to start at ${this.applied}`);
     }
     if (this.restoreTask !== null) throw new Error('runtime contract: beginRestore() while a restore is under way');
-    const sm = this.sm;
-    const task: RestoreInProgress = hasSlicedRestores(sm) ? sm.beginRestore(snapshot.data) : { step: () => (sm.restore(snapshot.data), true), abandon: () => undefined };
+    const task = restoreSlices(this.sm, snapshot.data);
     this.restoreTask = task;
     return {
       step: () => {

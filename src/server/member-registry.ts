@@ -10,7 +10,7 @@
 import type { Entry, NodeId, StateMachine } from '../raft/index.js';
 import { isAddress, isNodeId } from './address.js';
 import { CLUSTER_ID_PATTERN } from './identity.js';
-import type { RestoreInProgress, SlicedRestores, SnapshotInProgress } from '../node/runtime.js';
+import { restoreSlices, thenRestored, type RestoreInProgress, type SnapshotInProgress } from '../node/runtime.js';
 
 /** A machine that writes its snapshot in slices behind a wrapper's header (KvStateMachine). */
 interface PrefixedSlicedSnapshots {
@@ -208,16 +208,7 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
    */
   beginRestore(data: Uint8Array): RestoreInProgress {
     const { members, clusterId, body } = parseServiceSnapshot(data);
-    const inner = this.inner as StateMachine<R> & Partial<SlicedRestores>;
-    const task: RestoreInProgress = inner.beginRestore !== undefined ? inner.beginRestore(body) : { step: () => (inner.restore(body), true), abandon: () => undefined };
-    return {
-      step: () => {
-        if (!task.step()) return false;
-        this.adoptRegistry(members, clusterId);
-        return true;
-      },
-      abandon: () => task.abandon(),
-    };
+    return thenRestored(restoreSlices(this.inner, body), () => this.adoptRegistry(members, clusterId));
   }
 
   private adoptRegistry(members: readonly [NodeId, MemberAddresses][], clusterId: string | null): void {

@@ -7,7 +7,7 @@
 // followed by the store's own snapshot bytes. Snapshots are written in slices, as the store
 // writes them for the runtime in production (beginSnapshot), while entries go on being applied;
 // each is checked against the one the store would have written at once when it began.
-import type { RestoreInProgress, SlicedRestores, SlicedSnapshots, SnapshotInProgress } from '../node/runtime.js';
+import { thenRestored, type RestoreInProgress, type SlicedRestores, type SlicedSnapshots, type SnapshotInProgress } from '../node/runtime.js';
 import type { Entry, StateMachine } from '../raft/index.js';
 import { InvariantViolation } from './invariants/violation.js';
 import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
@@ -131,15 +131,7 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
   beginRestore(data: Uint8Array): RestoreInProgress {
     const s = decodeSimSnapshot(data);
     const kv = new KvStateMachine(SIM_KV_OPTIONS);
-    const task = kv.beginRestore(data.subarray(HEADER_BYTES), RESTORE_SLICE);
-    return {
-      step: () => {
-        if (!task.step()) return false;
-        this.adopt(s, kv);
-        return true;
-      },
-      abandon: () => task.abandon(),
-    };
+    return thenRestored(kv.beginRestore(data.subarray(HEADER_BYTES), RESTORE_SLICE), () => this.adopt(s, kv));
   }
 
   private adopt(s: SimMachineState, kv: KvStateMachine): void {
