@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RaftNode } from '../../src/node/index.js';
+import { RaftNode, StoppedError, type PeerSender } from '../../src/node/index.js';
 import { ProposalDroppedError, type Entry, type NodeId, type StateMachine } from '../../src/raft/index.js';
 import { FileStorage } from '../../src/storage/index.js';
 import { TcpTransport } from '../../src/transport/index.js';
@@ -257,6 +257,42 @@ test('thesis §6.4.1 a leader whose event loop was held past its lease serves no
     await waitFor('a lease again', () => leaderOf(members)?.node!.leaseReadIndex() != null);
   } finally {
     for (const m of members) await stopMember(m);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a restart whose snapshot will not decode beside the running core: start() rejects with why, and the node it started is stopped', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
+  const quiet: PeerSender = { send: () => undefined };
+  try {
+    // One voter: it elects itself, applies three writes and snapshots them.
+    const first = await RaftNode.start<number>({ id: 'a', storage: await FileStorage.open(root), stateMachine: new ListMachine(), transport: quiet, initialCluster: { voters: ['a'], votersOutgoing: [], learners: [] }, heartbeatMs: 20, electionMs: 200 });
+    await waitFor('a leader', () => first.isLeader);
+    for (const v of ['x', 'y', 'z']) await first.propose(new TextEncoder().encode(v));
+    assert.ok((await first.snapshotNow()) >= 4);
+    await first.stop();
+
+    /** Decodes nothing: what a snapshot the CRC passed but this version cannot read would do. */
+    class Unreadable extends ListMachine {
+      override restore(): void {
+        throw new Error('snapshot format 9 is not known');
+      }
+    }
+    let started: RaftNode<number> | null = null;
+    await assert.rejects(
+      RaftNode.start<number>({ id: 'a', storage: await FileStorage.open(root), stateMachine: new Unreadable(), transport: quiet, heartbeatMs: 20, electionMs: 200, onCoreStarted: (n) => (started = n) }),
+      /snapshot format 9 is not known/,
+    );
+    assert.ok(started !== null, 'the core had started on the log');
+    assert.throws(() => started!.propose(new Uint8Array([1])), StoppedError, 'and was stopped');
+    // Its storage was closed with it: the data dir opens again, and loads with a state machine that reads it.
+    const again = await RaftNode.start<number>({ id: 'a', storage: await FileStorage.open(root), stateMachine: new ListMachine(), transport: quiet, heartbeatMs: 20, electionMs: 200, onCoreStarted: () => undefined });
+    try {
+      assert.ok(again.appliedIndex >= 4);
+    } finally {
+      await again.stop();
+    }
+  } finally {
     rmSync(root, { recursive: true, force: true });
   }
 });
