@@ -127,7 +127,10 @@ async function registerClient(ctx: WorkloadContext, rng: Random, options: Regist
       const call = ctx.now();
       if (dice < 0.5) {
         const target = rng.pick(ctx.endpoints());
-        const result = await attempt(ctx, agent, target.url, 'GET', `${path}?raw`);
+        // A third of the reads by the leader lease (thesis §6.4.1), with the leader paused and
+        // resumed under them (SIGSTOP in the pause faults): they must be as linearizable.
+        const consistency = dice < 0.5 / 3 ? '&consistency=lease' : '';
+        const result = await attempt(ctx, agent, target.url, 'GET', `${path}?raw${consistency}`);
         const ret = ctx.now();
         const input: KvInput = { type: 'get', key };
         if (result.kind === 'answer' && (result.reply.status === 200 || result.reply.status === 404)) {
