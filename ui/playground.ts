@@ -183,7 +183,7 @@ function serverCard(s: PlaygroundView['servers'][number]): HTMLElement {
   const isUp = s.state === 'up';
   const card = h('article', { class: `member${s.role === 'leader' && isUp ? ' is-leader' : ''}${isUp ? '' : ' stale'}`, 'aria-label': `server ${s.id}` });
   card.append(
-    h('header', {}, h('h3', {}, s.id), roleBadge(s.role, s.state), s.isolated ? h('span', { class: 'badge role-partitioned' }, 'isolated') : null),
+    h('header', {}, h('h3', {}, s.id), roleBadge(s.role, s.state), s.isolated ? h('span', { class: 'badge role-partitioned' }, 'isolated') : null, s.paused ? h('span', { class: 'badge role-partitioned' }, 'paused') : null, s.loading ? h('span', { class: 'badge role-partitioned' }, 'loading') : null),
     h('dl', { class: 'facts' }, h('dt', {}, 'term'), h('dd', {}, String(s.term)), h('dt', {}, 'voted for'), h('dd', {}, s.votedFor ?? '–'), h('dt', {}, 'commit / applied / last'), h('dd', {}, `${s.commitIndex} / ${s.appliedIndex} / ${s.lastIndex}`)),
     logStrip(s.log, s.commitIndex, s.snapshotIndex),
     h(

@@ -153,6 +153,10 @@ export interface ServerView {
   readonly log: readonly (readonly [number, number])[];
   readonly config: Configuration | null;
   readonly isolated: boolean;
+  /** Held by a pause fault: it handles nothing until it resumes. */
+  readonly paused: boolean;
+  /** Restarted, its state machine still being loaded beside the running core (it votes and appends, applies nothing). */
+  readonly loading: boolean;
 }
 
 export interface MessageView {
@@ -313,7 +317,7 @@ export class Playground {
       const core = n.core;
       const state = !n.isProvisioned ? 'spare' : n.isUp && core !== null ? 'up' : 'down';
       if (core === null) {
-        return { slot: n.slot, id: n.id, state, role: null, term: n.durable.currentTerm, votedFor: n.durable.votedFor, leader: null, commitIndex: n.durable.commitIndex, appliedIndex: n.sm?.index ?? 0, lastIndex: 0, snapshotIndex: 0, log: [], config: null, isolated: this.isolated.has(n.slot) };
+        return { slot: n.slot, id: n.id, state, role: null, term: n.durable.currentTerm, votedFor: n.durable.votedFor, leader: null, commitIndex: n.durable.commitIndex, appliedIndex: n.sm?.index ?? 0, lastIndex: 0, snapshotIndex: 0, log: [], config: null, isolated: this.isolated.has(n.slot), paused: false, loading: false };
       }
       const log: [number, number][] = [];
       for (let i = Math.max(core.snapshotIndex + 1, core.lastIndex - LOG_TAIL + 1); i <= core.lastIndex; i++) log.push([i, core.termAt(i) ?? 0]);
@@ -332,6 +336,8 @@ export class Playground {
         log,
         config: core.config,
         isolated: this.isolated.has(n.slot),
+        paused: n.isPaused,
+        loading: n.runtime?.isStateRestoring ?? false,
       };
     });
     const now = sim.now;

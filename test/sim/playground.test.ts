@@ -102,3 +102,24 @@ test('a pasted replay line of the CLI becomes the same run, core switches and sn
   assert.equal(settingsFromQuery(bare.query).settings.timeSeconds, 60);
   assert.equal(bare.problems.length, 2);
 });
+
+test('the view marks a server held by a pause fault, and a restarted one still loading its state machine beside the core', () => {
+  const p = new Playground({ seed: 7, nodes: 3, timeSeconds: 20, faults: ['pause', 'crash'], membershipRate: 0, snapshotEvery: 20, snapshotKeep: 5 });
+  let paused = false;
+  let loading = false;
+  let resumed = false;
+  while (p.step() && !(paused && loading && resumed)) {
+    const v = p.view();
+    for (const s of v.servers) {
+      if (s.paused) paused = true;
+      if (s.loading) {
+        loading = true;
+        assert.equal(s.state, 'up', 'a loading server is up: it votes and appends');
+      }
+    }
+    if (paused && v.servers.every((s) => !s.paused)) resumed = true;
+  }
+  assert.ok(paused, 'a server was shown paused');
+  assert.ok(resumed, 'and running again once it resumed');
+  assert.ok(loading, 'a restarted server was shown loading');
+});
