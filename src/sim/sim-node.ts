@@ -35,6 +35,11 @@ export interface NodeHost {
    * before the core starts (RaftNode without onCoreStarted). Both ship, so both are drawn.
    */
   restoreDelayMs(node: SimNode): number | null;
+  /**
+   * The invariants and the trace after one step of `node` that is part of a larger event (each
+   * tick of a catch-up: a candidate may campaign twice in one, and each campaign is checked).
+   */
+  stepped(node: SimNode): void;
   /** This node's tick interval (its clock's rate, which drifts a little from the others'). */
   tickMsOf(node: SimNode): number;
   /** Calls `fire` after `ms` of simulated time unless this incarnation is gone; returns a cancel. */
@@ -264,6 +269,7 @@ export class SimNode {
     for (let i = 0; i < n; i++) {
       runtime.tick();
       this.keeper?.tick();
+      if (n > 1) this.host.stepped(this);
     }
   }
 

@@ -279,6 +279,10 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     return this.snapshotDiskRng.range(1, 2 * this.opts.electionTicks * this.opts.tickMs);
   }
 
+  stepped(node: SimNode): void {
+    this.afterStep(node);
+  }
+
   tickMsOf(node: SimNode): number {
     return this.tickIntervalMs[node.slot]!;
   }
