@@ -69,7 +69,7 @@ export const DEFAULT_KV_STATE_MACHINE_OPTIONS = {
  */
 export const KV_RECORD_OVERHEAD_BYTES = 64;
 
-/** Records, events or idempotency records a restore decodes per slice (beginRestore): ~3–5 ms. */
+/** A restore's slice (beginRestore), in base records' worth of decoding (snapshot.ts weighs the costlier items): ~3 ms alone. */
 export const RESTORE_SLICE_ITEMS = 32_768;
 
 /** What a lease costs in `sizeBytes`, beyond its keys' names. */
