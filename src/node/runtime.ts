@@ -174,7 +174,7 @@ export interface RuntimeHooks<R> {
   applied?(entry: Entry, result: R): void;
   /**
    * The state machine was replaced by a snapshot: a leader's, or (after `restoring`) the
-   * node's own, loaded by restore().
+   * node's own, loaded by beginRestore().
    */
   restored?(snapshot: Snapshot): void;
   /** A local snapshot was saved, and the log compacted up to `compactedTo`. */
@@ -220,7 +220,7 @@ export interface RuntimeStats {
   appliedWhileSerializing: number;
   /** Snapshots read back from storage to send to a follower (StoragePort.readSnapshot). */
   snapshotsReadBack: number;
-  /** State machines loaded beside the running core (RuntimeOptions.restoring, restore()). */
+  /** State machines loaded beside the running core (RuntimeOptions.restoring, beginRestore()). */
   restoredBeside: number;
   /** Loads beside the core that a leader's snapshot made unnecessary (it arrived first). */
   restoresSuperseded: number;
@@ -242,10 +242,10 @@ export interface RuntimeOptions<R> {
   readonly latestSnapshot: Snapshot | null;
   /**
    * The state machine is not at `applied` yet: the host loads it from `latestSnapshot` beside
-   * the running core and calls restore() when it may (a restart: the core answers votes and
+   * the running core and runs beginRestore() when it may (a restart: the core answers votes and
    * appends while the state is decoded). Until then nothing is applied, no read is released and
    * no snapshot is taken; a leader's snapshot installed meanwhile restores the state machine
-   * itself, and makes the later restore() a no-op.
+   * itself, and makes the load a no-op.
    */
   readonly restoring?: boolean;
   /** @default 100000 — applied entries between automatic snapshots (fewer once the log holds snapshotLogBytes) */
@@ -429,7 +429,7 @@ export class Runtime<R = unknown> {
         : { meta: snapshot.meta, bytes: snapshot.data.length, data: this.storage.readSnapshot === undefined ? snapshot.data : null };
   }
 
-  /** The state machine is still to be loaded (RuntimeOptions.restoring): nothing is applied until restore(). */
+  /** The state machine is still to be loaded (RuntimeOptions.restoring): nothing is applied until it is loaded (beginRestore). */
   get isStateRestoring(): boolean {
     return this.isRestoring;
   }
@@ -477,24 +477,11 @@ export class Runtime<R = unknown> {
 
   /**
    * Loads the state machine from `snapshot`, the one at the applied index this runtime was
-   * started with (RuntimeOptions.restoring); committed entries are applied after it. False, and
-   * nothing done, if a leader's snapshot already replaced the state machine meanwhile. The host
-   * pumps afterwards.
-   */
-  restore(snapshot: Snapshot): boolean {
-    if (!this.isRestoring || this.isStopped) return false;
-    const steps = this.beginRestore(snapshot);
-    while (!steps.step()) {
-      // the whole load, now
-    }
-    return true;
-  }
-
-  /**
-   * restore() spread over turns of the host's loop: the host calls step() once per turn (a slice
-   * of the decode, if the state machine restores in slices) until it returns true, which it also
-   * does at once if nothing is left to load (a leader's snapshot replaced the load, or the
-   * runtime stopped). The state machine is replaced by the last step, all at once.
+   * started with (RuntimeOptions.restoring), spread over turns of the host's loop: the host calls
+   * step() once per turn (a slice of the decode, if the state machine restores in slices) until
+   * it returns true, which it also does at once if nothing is left to load (a leader's snapshot
+   * replaced the load, or the runtime stopped). The state machine is replaced by the last step,
+   * all at once; committed entries are applied after it (the host pumps).
    */
   beginRestore(snapshot: Snapshot): RestoreSteps {
     if (!this.isRestoring || this.isStopped) return NOTHING_TO_RESTORE;

@@ -583,6 +583,14 @@ test("RaftNode's and the server's snapshot defaults are the runtime's (one polic
   }
 });
 
+/** The whole load beside the core at once: every slice, as a host would over its turns. */
+function loadAll(runtime: Runtime<number>, snapshot: Snapshot): void {
+  const steps = runtime.beginRestore(snapshot);
+  while (!steps.step()) {
+    // the next slice
+  }
+}
+
 /**
  * A restarted follower `a` whose snapshot (index 5, ['s1'..'s5']) is still to be loaded beside
  * the running core (RuntimeOptions.restoring); its log holds 6..8 after it, all committed.
@@ -619,7 +627,7 @@ function restartingWorld(hooks: RuntimeHooks<number> = {}, sm: ListMachine = new
   return { runtime, sm, log, sent, syncs, snapshot };
 }
 
-test('a restart loading its state machine beside the core: votes and appends are answered, nothing is applied, read or snapshotted until restore()', () => {
+test('a restart loading its state machine beside the core: votes and appends are answered, nothing is applied, read or snapshotted until it is loaded', () => {
   const ready: number[] = [];
   const restored: number[] = [];
   const w = restartingWorld({ readReady: (id) => ready.push(id), restored: (s) => restored.push(s.meta.index) });
@@ -651,7 +659,7 @@ test('a restart loading its state machine beside the core: votes and appends are
   assert.equal(snapshotAt, 5);
   assert.ok(!w.log.some((l) => l.startsWith('saveSnapshot')), 'no snapshot of a state machine not loaded');
   assert.deepEqual(w.sm.items, [], 'nothing applied yet');
-  assert.equal(w.runtime.restore(w.snapshot), true);
+  loadAll(w.runtime, w.snapshot);
   assert.deepEqual(restored, [5]);
   assert.deepEqual(ready, [1], 'the waiting read is served once the state is loaded');
   w.runtime.pump();
@@ -659,10 +667,11 @@ test('a restart loading its state machine beside the core: votes and appends are
   assert.deepEqual(w.sm.items, ['s1', 's2', 's3', 's4', 's5', 'e6', 'e7', 'e8', 'e9'], 'the snapshot, then every committed entry in order');
   assert.equal(w.runtime.appliedIndex, 9);
   assert.equal(w.runtime.stats.restoredBeside, 1);
-  assert.equal(w.runtime.restore(w.snapshot), false, 'a second restore() does nothing');
+  assert.equal(w.runtime.beginRestore(w.snapshot).step(), true, 'nothing left to load');
+  assert.equal(w.runtime.stats.restoredBeside, 1, 'a second load does nothing');
 });
 
-test("§7 a leader's snapshot installed while the state machine is still loading replaces the load: a late restore() does nothing", () => {
+test("§7 a leader's snapshot installed while the state machine is still loading replaces the load: a late load does nothing", () => {
   const w = restartingWorld();
   w.runtime.receive({ type: 'InstallSnapshot', from: 'b', to: 'a', term: 2, snapshot: LEADER_SNAPSHOT, seq: 1 });
   w.runtime.pump();
@@ -671,14 +680,15 @@ test("§7 a leader's snapshot installed while the state machine is still loading
   assert.equal(w.runtime.isStateRestoring, false);
   assert.equal(w.runtime.core.isApplyHeld, false);
   assert.equal(w.runtime.stats.restoresSuperseded, 1);
-  assert.equal(w.runtime.restore(w.snapshot), false, 'the older snapshot is not loaded over the leader\'s');
+  assert.equal(w.runtime.beginRestore(w.snapshot).step(), true, 'nothing left to load');
+  assert.equal(w.runtime.stats.restoredBeside, 0, 'the older snapshot is not loaded over the leader\'s');
   assert.deepEqual(w.sm.items, ['from b']);
   assert.equal(w.runtime.appliedIndex, 20);
 });
 
-test('restoring needs the snapshot at the applied index, and restore() refuses another', () => {
+test('restoring needs the snapshot at the applied index, and beginRestore() refuses another', () => {
   const w = restartingWorld();
-  assert.throws(() => w.runtime.restore({ ...w.snapshot, meta: { ...w.snapshot.meta, index: 4 } }), /restoring from the snapshot at 4/);
+  assert.throws(() => w.runtime.beginRestore({ ...w.snapshot, meta: { ...w.snapshot.meta, index: 4 } }), /restoring from the snapshot at 4/);
   assert.equal(w.runtime.isStateRestoring, true, 'still waiting for the right one');
 });
 
