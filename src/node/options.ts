@@ -48,12 +48,13 @@ export interface RaftNodeOptions<R> {
    */
   downSinceMs?: number;
   /**
-   * Called with the node as soon as its core runs on the recovered log, before the state
-   * machine is loaded from the snapshot. Given, start() loads the state machine beside the
+   * Called with the node as soon as its core runs on the recovered log (every start), before the
+   * state machine is loaded from a snapshot. Given, start() loads the state machine beside the
    * running core: the host can deliver peer messages to the node from then on, so a restart's
    * election runs while the state is decoded (the node applies nothing, serves no read and takes
    * no snapshot until it is loaded). start() still resolves only once the state machine is
-   * loaded. Without it the state machine is loaded first, then the core started.
+   * loaded. Without it the state machine is loaded first, then the core started. If it throws,
+   * the node is stopped and start() rejects.
    */
   onCoreStarted?: (node: RaftNode<R>) => void;
   logger?: NodeLogger;

@@ -279,8 +279,6 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       },
       logger,
     });
-    node = started;
-    access.node = started;
     undo.push(() => started.stop());
 
     // 4. The service over the node; learned addresses and the cluster id reach the transport.

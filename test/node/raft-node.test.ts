@@ -68,6 +68,8 @@ async function startMember(m: Member, members: readonly Member[], opts: { snapsh
   for (const other of members) if (other !== m && other.transport !== null) other.transport.addPeer(m.id, { host: '127.0.0.1', port: m.port });
   m.node = await RaftNode.start<number>({
     id: m.id,
+    // As an embedder would: peer messages reach the core while a restart loads its snapshot.
+    onCoreStarted: (n) => (m.node = n),
     storage,
     stateMachine: m.sm,
     transport,
@@ -224,6 +226,7 @@ test('§7 a follower that was away past compaction catches up by InstallSnapshot
     await startMember(steady, members, opts);
     await waitFor(`${steady.id} to re-apply`, () => steady.sm.items.length >= before.length);
     assert.deepEqual(steady.sm.items.slice(0, before.length), before, 'snapshot + replay rebuilt exactly the state it had');
+    assert.equal(steady.node!.stats.restoredBeside, 1, 'its snapshot was loaded beside the running core (onCoreStarted)');
 
     await proposeMany(members, 360, 10);
     const last = await waitFor('a leader', () => leaderOf(members));
