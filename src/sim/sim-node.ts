@@ -85,8 +85,12 @@ export class SimNode {
    * expiry while the node leads; the simulator ticks it, and confirms keep-alives by ReadIndex.
    */
   keeper: LeaseKeeper | null = null;
-  /** Held (a pause fault): the simulator hands it nothing until it resumes. */
-  isPaused = false;
+  /** Held (a pause fault) until this time, 0 if not: the simulator hands it nothing until it resumes. */
+  pausedUntil = 0;
+
+  get isPaused(): boolean {
+    return this.pausedUntil > 0;
+  }
   /** The ticks its core is given, by the simulated clock (as RaftNode's, by performance.now()). */
   private ticks: TickClock | null = null;
   /** Bumped at every crash and restart; events of an earlier life are ignored. */
@@ -287,7 +291,7 @@ export class SimNode {
     this.keeper = null;
     this.sm = null;
     this.ticks = null;
-    this.isPaused = false;
+    this.pausedUntil = 0;
     this.syncInFlight = null;
     this.storing = null;
     this.isCompacting = false;

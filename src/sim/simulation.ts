@@ -46,8 +46,6 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
   private readonly lastRole: number[];
   /** When each slot last crashed: a restart credits its core with the whole time it was down. */
   private readonly crashedAt = new Map<number, number>();
-  /** When each paused slot resumes (SimNode.isPaused); what arrives for it meanwhile waits until then. */
-  private readonly pausedUntil: number[] = [];
   private readonly lastTerm: number[];
   private readonly lastCommitTraced: number[];
   private readonly tracing: boolean;
@@ -336,11 +334,20 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
     const node = this.nodes[slot]!;
     if (!node.isUp || node.isPaused) return;
     const ms = electionTimeouts * this.opts.electionTicks * this.opts.tickMs;
-    node.isPaused = true;
-    this.pausedUntil[slot] = this.now + ms;
+    node.pausedUntil = this.now + ms;
     this.trace(`PAUSE ${node.id} for ${ms.toFixed(0)} ms`);
     // Scheduled now, so it runs before anything deferred to the same moment.
     this.queue.schedule(this.now + ms, EVENT_KINDS.resume, slot, node.incarnation);
+  }
+
+  /** What arrives for a held node waits until it resumes: the same event again, then. True if it was deferred. */
+  private deferWhilePaused(node: SimNode, e: SimEvent): boolean {
+    if (!node.isPaused) return false;
+    const later = this.queue.schedule(node.pausedUntil, e.kind, e.slot, e.incarnation);
+    later.from = e.from;
+    later.message = e.message;
+    later.timer = e.timer;
+    return true;
   }
 
   leaderSlot(): number {
@@ -442,7 +449,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       case EVENT_KINDS.resume: {
         const node = this.nodes[e.slot]!;
         if (node.incarnation !== e.incarnation || !node.isPaused) return;
-        node.isPaused = false;
+        node.pausedUntil = 0;
         this.trace(`RESUME ${node.id}`);
         // First what the host does on waking (the ticks it missed), then a client's lease read
         // that was waiting for it, before the messages queued meanwhile: a leader held past its
@@ -456,12 +463,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       case EVENT_KINDS.deliver: {
         const node = this.nodes[e.slot]!;
         if (node.core === null || this.network.isBlocked(e.from, e.slot)) return;
-        if (node.isPaused) {
-          const later = this.queue.schedule(this.pausedUntil[e.slot]!, EVENT_KINDS.deliver, e.slot, 0);
-          later.from = e.from;
-          later.message = e.message;
-          return;
-        }
+        if (this.deferWhilePaused(node, e)) return;
         const lease = this.invariants.voteLease;
         lease?.before(node.core);
         node.receive(e.message!);
@@ -473,11 +475,8 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       case EVENT_KINDS.syncDone: {
         const node = this.nodes[e.slot]!;
         if (node.incarnation !== e.incarnation) return;
-        if (node.isPaused) {
-          // The disk finished; the process hears of it when it runs again.
-          this.queue.schedule(this.pausedUntil[e.slot]!, EVENT_KINDS.syncDone, e.slot, e.incarnation);
-          return;
-        }
+        // The disk finished; the process hears of it when it runs again.
+        if (this.deferWhilePaused(node, e)) return;
         node.syncDone();
         this.afterStep(node);
         return;
@@ -486,10 +485,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
         const node = this.nodes[e.slot]!;
         const timer = e.timer!;
         if (node.incarnation !== e.incarnation || timer.isCancelled) return;
-        if (node.isPaused) {
-          this.queue.schedule(this.pausedUntil[e.slot]!, EVENT_KINDS.timer, e.slot, e.incarnation).timer = timer;
-          return;
-        }
+        if (this.deferWhilePaused(node, e)) return;
         timer.fire();
         this.afterStep(node);
         return;
