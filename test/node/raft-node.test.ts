@@ -88,6 +88,19 @@ async function stopMember(m: Member): Promise<void> {
   m.transport = null;
 }
 
+/** Three members in a fresh directory, started; `run` gets them; all stopped and removed after. */
+async function withMembers(opts: { snapshotEntries: number; catchUp: number }, run: (members: Member[]) => Promise<void>): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
+  const members = await makeMembers(root);
+  try {
+    for (const m of members) await startMember(m, members, opts);
+    await run(members);
+  } finally {
+    for (const m of members) await stopMember(m);
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 async function waitFor<T>(what: string, probe: () => T | null | undefined | false, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -120,10 +133,7 @@ async function proposeMany(members: readonly Member[], from: number, count: numb
 }
 
 test('three embedded RaftNodes elect one leader and apply every proposal in the same order', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
-  const members = await makeMembers(root);
-  try {
-    for (const m of members) await startMember(m, members, { snapshotEntries: 10_000, catchUp: 100 });
+  await withMembers({ snapshotEntries: 10_000, catchUp: 100 }, async (members) => {
     const leader = await waitFor('a leader', () => leaderOf(members));
     assert.equal(members.filter((m) => m.node!.isLeader).length, 1);
 
@@ -148,17 +158,11 @@ test('three embedded RaftNodes elect one leader and apply every proposal in the 
     // A follower refuses proposals; the caller learns who leads.
     const follower = members.find((m) => m !== leader)!;
     assert.throws(() => follower.node!.propose(new Uint8Array([1])), /leader/i);
-  } finally {
-    for (const m of members) await stopMember(m);
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a follower matches the entry the leader appended for it, whether the leader\'s answer comes before or after the follower applies it', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
-  const members = await makeMembers(root);
-  try {
-    for (const m of members) await startMember(m, members, { snapshotEntries: 10_000, catchUp: 100 });
+  await withMembers({ snapshotEntries: 10_000, catchUp: 100 }, async (members) => {
     const leader = await waitFor('a leader', () => leaderOf(members));
     const follower = members.find((m) => m !== leader)!;
     const f = follower.node!;
@@ -192,18 +196,12 @@ test('a follower matches the entry the leader appended for it, whether the leade
     const fourth = leader.node!.proposeForwarded(text('unannounced'), follower.id);
     await waitFor(`${follower.id} to apply ${fourth.index}`, () => f.appliedIndex >= fourth.index);
     await assert.rejects(f.awaitForwarded(fourth.index, fourth.term), (err: unknown) => err instanceof ProposalDroppedError && err.outcome === 'unknown');
-  } finally {
-    for (const m of members) await stopMember(m);
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('§7 a follower that was away past compaction catches up by InstallSnapshot; snapshot + replay equals a node that never restarted', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
-  const members = await makeMembers(root);
   const opts = { snapshotEntries: 50, catchUp: 10 };
-  try {
-    for (const m of members) await startMember(m, members, opts);
+  await withMembers(opts, async (members) => {
     await proposeMany(members, 0, 60);
 
     const leader = await waitFor('a leader', () => leaderOf(members));
@@ -233,17 +231,11 @@ test('§7 a follower that was away past compaction catches up by InstallSnapshot
     const final = last.node!.appliedIndex;
     for (const m of members) await waitFor(`${m.id} to apply ${final}`, () => m.node!.appliedIndex >= final);
     for (const m of members) assert.deepEqual(m.sm.items, last.sm.items, `${m.id} holds the same state as the leader`);
-  } finally {
-    for (const m of members) await stopMember(m);
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('thesis §6.4.1 a leader whose event loop was held past its lease serves no lease read when it resumes: its ticks follow the clock, not its timer', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
-  const members = await makeMembers(root);
-  try {
-    for (const m of members) await startMember(m, members, { snapshotEntries: 10_000, catchUp: 100 });
+  await withMembers({ snapshotEntries: 10_000, catchUp: 100 }, async (members) => {
     const leader = await waitFor('a leader', () => leaderOf(members));
     await leader.node!.propose(new TextEncoder().encode('x'));
     await waitFor('the leader lease', () => leader.node!.leaseReadIndex() !== null);
@@ -258,10 +250,7 @@ test('thesis §6.4.1 a leader whose event loop was held past its lease serves no
     // Once a leader (this one, or one the others elected on resuming) hears from a quorum again,
     // lease reads are served again.
     await waitFor('a lease again', () => leaderOf(members)?.node!.leaseReadIndex() != null);
-  } finally {
-    for (const m of members) await stopMember(m);
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a restart whose snapshot will not decode beside the running core: start() rejects with why, and the node it started is stopped', async () => {
