@@ -1,13 +1,14 @@
 // One fault run from start to verdict: start the cluster, run the workloads and the nemesis for
 // the run's time, heal everything, wait for recovery, read the set back from every replica, check
 // the register history for linearizability, and write the history, the fault log and the summary.
-import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkHistory, formatCheckResult, kvModel, renderTimelineHtml, renderViolationText, type HistoryOp, type KvInput, type KvOutput } from '../check/index.js';
 import { FaultCluster } from './cluster.js';
 import { sleep, type ClientSecurity } from '../harness/index.js';
 import { Nemesis, type FaultEvent } from './nemesis.js';
+import { LEADER_COMPLETENESS_ALARM } from '../node/index.js';
 import { faultKindsFor, type FaultRunOptions } from './options.js';
 import { Random } from './random.js';
 import { readSet, runRegisterWorkload, runSetWorkload, type AddRecord, type RecordedOp, type WorkloadContext } from './workloads.js';
@@ -191,6 +192,10 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   }
   const unexpectedExits = cluster.allNodes.flatMap((n) => n.unexpectedExits);
   if (unexpectedExits.length > 0) reasons.push(`nodes crashed: ${unexpectedExits.join('; ')}`);
+  // A member that refused a leader for contradicting its committed entries saw Leader
+  // Completeness broken, even if the refusal kept every write (no adversary runs here).
+  const alarms = leaderCompletenessAlarms(cluster.allNodes.map((n) => ({ id: n.id, log: existsSync(n.logFile) ? readFileSync(n.logFile, 'utf8') : '' })));
+  if (alarms.length > 0) reasons.push(`Leader Completeness alarm (§5.4.3): ${alarms.slice(0, 3).join('; ')}${alarms.length > 3 ? `; and ${alarms.length - 3} more` : ''}`);
   // The harness holds an admin token: no node may refuse it, whatever the faults.
   if (authRefusals.count > 0) reasons.push(`${authRefusals.count} requests with the admin token refused (e.g. ${authRefusals.sample.slice(0, 3).join('; ')})`);
 
@@ -312,6 +317,15 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a.size !== b.size) return false;
   for (const x of a) if (!b.has(x)) return false;
   return true;
+}
+
+/** The node log lines that raise the Leader Completeness alarm (RaftNode), each as `id: line`. */
+export function leaderCompletenessAlarms(nodes: readonly { readonly id: string; readonly log: string }[]): string[] {
+  const found: string[] = [];
+  for (const { id, log } of nodes) {
+    for (const line of log.split('\n')) if (line.includes(LEADER_COMPLETENESS_ALARM)) found.push(`${id}: ${line.trim().slice(0, 400)}`);
+  }
+  return found;
 }
 
 /** The verdict line: what a person and a CI log read first. */

@@ -2,5 +2,5 @@
 export { RaftNode } from './raft-node.js';
 export { Runtime, DEFAULT_RUNTIME_OPTIONS, emptyRuntimeStats } from './runtime.js';
 export type { ClockPort, Done, MessagePort, RuntimeHooks, RuntimeOptions, RuntimeStats, StoragePort } from './runtime.js';
-export { StoppedError, DEFAULT_NODE_OPTIONS } from './options.js';
+export { StoppedError, DEFAULT_NODE_OPTIONS, LEADER_COMPLETENESS_ALARM } from './options.js';
 export type { Applied, NodeLogger, NodeStats, NodeStatus, PeerSender, RaftNodeOptions } from './options.js';

@@ -119,4 +119,11 @@ export class StoppedError extends RaftError {
   }
 }
 
+/**
+ * The warning a node logs when the core refused a peer's AppendEntries or snapshot for
+ * contradicting entries it knows committed (`contradicts-committed`, §5.4.3): never between
+ * correct servers. The fault harness fails a run whose node logs hold it.
+ */
+export const LEADER_COMPLETENESS_ALARM = 'refused a leader whose log contradicts committed entries (Leader Completeness, §5.4.3)';
+
 export const SILENT_LOGGER: NodeLogger = { info() {}, warn() {}, error() {} };

@@ -37,7 +37,7 @@ import { isNoSpace } from './space-alarm.js';
 import { TickClock } from './tick-clock.js';
 import { isTracing, trace, traceMessage } from './trace.js';
 import { RecentlyApplied, Waiters } from './waiters.js';
-import { DEFAULT_NODE_OPTIONS, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type NodeStatus, type RaftNodeOptions } from './options.js';
+import { DEFAULT_NODE_OPTIONS, LEADER_COMPLETENESS_ALARM, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type NodeStatus, type RaftNodeOptions } from './options.js';
 
 /** Real time: retries of writes and snapshots on a full disk. */
 const REAL_CLOCK: ClockPort = {
@@ -47,6 +47,9 @@ const REAL_CLOCK: ClockPort = {
     return () => clearTimeout(timer);
   },
 };
+
+/** At most one Leader Completeness alarm line per this many milliseconds (raiseContradiction). */
+const ALARM_LOG_MS = 10_000;
 
 /** The log's entry slabs (RaftOptions.allocateEntryBytes): zeroed, never from Buffer's shared pool. */
 function allocateEntrySlab(bytes: number): Uint8Array {
@@ -76,6 +79,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
   /** Held while proposals this node forwarded are unanswered (awaitForwarded()). */
   private readonly recentlyApplied = new RecentlyApplied<R>();
   private forwardsUnanswered = 0;
+  /** Leader Completeness alarms (raiseContradiction): how many, and when one was last logged. */
+  private contradictions = 0;
+  private contradictionLoggedAt = -Infinity;
   /**
    * Leader: the newest index of each batch other members forwarded (proposeForwarded), oldest
    * first, until committed: the Ready that commits one sends the commit index before applying
@@ -570,9 +576,22 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   /** What RaftNode does at each of the runtime's steps: settle its callers, emit its events. */
+  /**
+   * Logs the Leader Completeness alarm (RuntimeHooks.contradicted): the first at once, then at
+   * most one line per ALARM_LOG_MS with how many came meanwhile, so a peer cannot flood the log.
+   */
+  private raiseContradiction(m: Message): void {
+    this.contradictions++;
+    const now = performance.now();
+    if (now - this.contradictionLoggedAt < ALARM_LOG_MS) return;
+    this.contradictionLoggedAt = now;
+    this.logger.warn(LEADER_COMPLETENESS_ALARM, { from: m.from, term: m.term, type: m.type, commitIndex: this.core.commitIndex, refusals: this.contradictions });
+  }
+
   private hooks(): RuntimeHooks<R> {
     const waiters = this.waiters;
     return {
+      contradicted: (m: Message) => this.raiseContradiction(m),
       applied: (e: Entry, result: R) => {
         if (isTracing) trace('applied', e.index);
         if (this.forwardsUnanswered > 0) this.recentlyApplied.record(e, result);

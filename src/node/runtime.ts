@@ -136,6 +136,14 @@ export interface ClockPort {
  * moment the step happens, before the runtime goes on.
  */
 export interface RuntimeHooks<R> {
+  /**
+   * A peer's AppendEntries or InstallSnapshot of a current term disagreed with entries this
+   * server knows committed, and the core dropped it (`contradicts-committed`). Its sender leads
+   * without every committed entry (§5.4.3 Leader Completeness): between correct servers this
+   * never happens, so a host raises it as an alarm (RaftNode logs a warning; the simulator
+   * fails the run).
+   */
+  contradicted?(m: Message): void;
   /** A Ready was taken from the core; nothing of it has been carried out yet. */
   readyTaken?(rd: Ready): void;
   /**
@@ -461,7 +469,9 @@ export class Runtime<R = unknown> {
 
   /** A message from a peer. The host calls pump() when it sees fit (at once, or batched). */
   receive(m: Message): void {
+    const alarms = this.core.droppedMessages['contradicts-committed'];
     this.core.step(m);
+    if (this.core.droppedMessages['contradicts-committed'] !== alarms) this.hooks.contradicted?.(m);
     if (this.isAwaitingSync) this.applyCommittedEarly();
     this.checkRemoved();
   }

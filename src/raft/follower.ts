@@ -141,7 +141,7 @@ function handleAppendEntries(r: Raft, m: AppendEntries): void {
         // Unreachable: step() drops an AppendEntries that disagrees with our committed prefix
         // (§5.4.3), and the skip above starts the entries after commitIndex. Should a bug make
         // it reachable, a message still only gets dropped: committed entries are never undone.
-        r.countDrop('invalid');
+        r.countDrop('contradicts-committed');
         return;
       }
       truncateFrom(r, e.index);

@@ -189,7 +189,7 @@ export class Raft {
   /** @internal New entries on the leader not yet offered to followers: one broadcast per Ready batches them. */
   hasUnsentEntries = false;
   private readyInFlight: { lastIndex: number; lastTerm: number } | null = null;
-  private readonly drops: Record<DropReason, number> = { invalid: 0, 'not-leader': 0, 'stale-sender': 0, misaddressed: 0 };
+  private readonly drops: Record<DropReason, number> = { invalid: 0, 'not-leader': 0, 'stale-sender': 0, misaddressed: 0, 'contradicts-committed': 0 };
   /** @internal Counts a received message dropped for `reason`. */
   countDrop(reason: DropReason): void {
     this.drops[reason]++;

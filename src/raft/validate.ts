@@ -32,6 +32,12 @@ export const DROP_REASONS = [
   'stale-sender',
   /** Addressed to another server (say, one that held this address before): not for us to read. */
   'misaddressed',
+  /**
+   * An AppendEntries or InstallSnapshot of a current term that disagrees with entries this server
+   * knows committed (§5.4.3 Leader Completeness). Between correct servers it never happens: its
+   * sender leads a term without holding every committed entry, so a count here is an alarm.
+   */
+  'contradicts-committed',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -176,8 +182,8 @@ export function refusal(r: Raft, m: Message): DropReason | null {
         if (m.term > r.term) return 'not-leader';
         return holdsRemoval(r, m) ? null : 'invalid';
       }
-      if (m.type === 'AppendEntries') return conflictsWithCommitted(r, m) ? 'invalid' : null;
-      return snapshotConflictsWithCommitted(r, m.snapshot.meta) ? 'invalid' : null;
+      if (m.type === 'AppendEntries') return conflictsWithCommitted(r, m) ? 'contradicts-committed' : null;
+      return snapshotConflictsWithCommitted(r, m.snapshot.meta) ? 'contradicts-committed' : null;
     case 'TimeoutNow':
       // Thesis §3.10: only the leader sends TimeoutNow, to a follower that acknowledged its log
       // in its term; so it never carries a newer term, and it comes from the leader we follow.

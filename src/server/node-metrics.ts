@@ -40,7 +40,7 @@ export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, tr
   });
   registry.register(new ReadCounter('raftkv_transport_messages_sent_total', 'Raft messages sent per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesSent] as const)));
   registry.register(new ReadCounter('raftkv_transport_writes_total', 'Batches of Raft messages written to a peer at once (one writev each), per peer', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.writes] as const)));
-  registry.register(new ReadCounter('raftkv_raft_messages_refused_total', 'Peer messages the consensus core dropped unapplied, by reason (invalid, not-leader, stale-sender, misaddressed)', () => DROP_REASONS.map((reason) => [{ reason }, s.droppedMessages[reason]] as const)));
+  registry.register(new ReadCounter('raftkv_raft_messages_refused_total', 'Peer messages the consensus core dropped unapplied, by reason (invalid, not-leader, stale-sender, misaddressed, contradicts-committed: an alarm, see docs/metrics.md)', () => DROP_REASONS.map((reason) => [{ reason }, s.droppedMessages[reason]] as const)));
   registry.register(new ReadCounter('raftkv_transport_connections_rejected_total', 'Inbound peer connections refused or closed, by reason', () => Object.entries(transport.stats().rejected).map(([reason, n]) => [{ reason }, n] as const)));
   registry.register(new ReadCounter('raftkv_transport_messages_dropped_total', 'Raft messages dropped per peer (queue full or unreachable)', () => [...transport.stats().peers].map(([peer, s]) => [{ peer }, s.messagesDropped] as const)));
 }

@@ -411,6 +411,11 @@ export class SimNode {
   private makeHooks(): RuntimeHooks<KvResult | undefined> {
     const inv = this.host.invariants;
     return {
+      // Nothing in the simulated network forges a message, so a refusal for contradicting the
+      // committed prefix means some leader lacks a committed entry.
+      contradicted: (m) => {
+        throw new InvariantViolation('Leader Completeness', `${this.id} refused ${m.type} of term ${m.term} from ${m.from}: it contradicts entries ${this.id} knows committed (to ${this.core!.commitIndex})`);
+      },
       persisting: (entries) => inv.persist(this.slot, this.core!, entries),
       synced: (entries, hardState) => {
         inv.synced(this.slot, entries);

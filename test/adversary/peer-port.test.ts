@@ -9,9 +9,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { MAX_TERM } from '../../src/raft/types.js';
 import { FrameType } from '../../src/transport/frame.js';
-import { TestCluster, type TestNode } from '../cluster/harness.js';
+import { TestCluster, pollUntil, type TestNode } from '../cluster/harness.js';
+import { LEADER_COMPLETENESS_ALARM } from '../../src/node/index.js';
 import { http, type NodeStatus } from '../cluster/http.js';
 import {
   HostilePeer,
@@ -194,7 +196,7 @@ test("a member's id over plain TCP (which cannot prove who dials: a documented l
     { type: 'RequestVoteResponse', from: other.id, to: leader.id, term: HUGE, preVote: false, voteGranted: true },
     { type: 'AppendEntries', from: other.id, to: leader.id, term, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, seq: 1 },
   ];
-  const series = [coreRefused('invalid'), coreRefused('not-leader')];
+  const series = [coreRefused('invalid'), coreRefused('not-leader'), coreRefused('contradicts-committed')];
   const beforeFollower = await metricsOf(follower, series);
   const beforeLeader = await metricsOf(leader, series);
   const streams = [
@@ -203,31 +205,25 @@ test("a member's id over plain TCP (which cannot prove who dials: a documented l
     new HostilePeer(peerPort(leader)).send(hello(other.id, leader.id, ledger.clusterId), ...toLeader.map(messageFrame)),
   ];
   for (const s of streams) assert.equal((await s.handshake()).kind, 'accepted', 'plain TCP lets a member id through (the documented limit)');
-  // Counted as the core drops them (the refusals are what this attack is about).
-  let afterFollower = beforeFollower;
-  let afterLeader = beforeLeader;
+  // Counted as the core drops them (the refusals are what this attack is about); the rewrite of
+  // committed entries under its own reason, the Leader Completeness alarm.
+  const counted = (after: Record<string, number>, before: Record<string, number>): Record<string, number> => ({
+    invalid: after[coreRefused('invalid')]! - before[coreRefused('invalid')]!,
+    notLeader: after[coreRefused('not-leader')]! - before[coreRefused('not-leader')]!,
+    contradictsCommitted: after[coreRefused('contradicts-committed')]! - before[coreRefused('contradicts-committed')]!,
+  });
+  const expectedDrops = { follower: { invalid: 4, notLeader: 3, contradictsCommitted: 1 }, leader: { invalid: 2, notLeader: 1, contradictsCommitted: 0 } };
+  let seen = { follower: counted(beforeFollower, beforeFollower), leader: counted(beforeLeader, beforeLeader) };
   const deadline = Date.now() + 5000;
-  const expectFollower = { invalid: 5, notLeader: 3 };
-  const expectLeader = { invalid: 2, notLeader: 1 };
   for (;;) {
-    afterFollower = await metricsOf(follower, series);
-    afterLeader = await metricsOf(leader, series);
-    const ok =
-      afterFollower[coreRefused('invalid')]! - beforeFollower[coreRefused('invalid')]! >= expectFollower.invalid &&
-      afterFollower[coreRefused('not-leader')]! - beforeFollower[coreRefused('not-leader')]! >= expectFollower.notLeader &&
-      afterLeader[coreRefused('invalid')]! - beforeLeader[coreRefused('invalid')]! >= expectLeader.invalid &&
-      afterLeader[coreRefused('not-leader')]! - beforeLeader[coreRefused('not-leader')]! >= expectLeader.notLeader;
+    seen = { follower: counted(await metricsOf(follower, series), beforeFollower), leader: counted(await metricsOf(leader, series), beforeLeader) };
+    const ok = (['follower', 'leader'] as const).every((who) => Object.entries(expectedDrops[who]).every(([k, v]) => seen[who][k]! >= v));
     if (ok || Date.now() > deadline) break;
     await sleep(50);
   }
-  assert.deepEqual(
-    {
-      follower: { invalid: afterFollower[coreRefused('invalid')]! - beforeFollower[coreRefused('invalid')]!, notLeader: afterFollower[coreRefused('not-leader')]! - beforeFollower[coreRefused('not-leader')]! },
-      leader: { invalid: afterLeader[coreRefused('invalid')]! - beforeLeader[coreRefused('invalid')]!, notLeader: afterLeader[coreRefused('not-leader')]! - beforeLeader[coreRefused('not-leader')]! },
-    },
-    { follower: expectFollower, leader: expectLeader },
-    'every forged message was dropped by the core and counted (raftkv_raft_messages_refused_total)',
-  );
+  assert.deepEqual(seen, expectedDrops, 'every forged message was dropped by the core and counted (raftkv_raft_messages_refused_total)');
+  // And the rewrite raised the alarm in the follower's log, the line the fault harness looks for.
+  await pollUntil('the Leader Completeness alarm in the follower log', 5000, async () => (readFileSync(follower.logFile, 'utf8').includes(LEADER_COMPLETENESS_ALARM) ? true : undefined));
   for (const s of streams) s.destroy();
 
   // The rpc channel: a member may register only its own addresses, and only well-formed ones.

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { MAX_TERM } from '../../src/raft/types.js';
+import type { DropReason } from '../../src/raft/index.js';
 import type { TestCluster, TestNode } from '../cluster/harness.js';
 import { pollUntil } from '../cluster/harness.js';
 import { http, type ConfigurationJson, type KvRecordJson, type NodeStatus } from '../cluster/http.js';
@@ -206,4 +207,4 @@ export async function metricsOf(node: TestNode, series: readonly string[]): Prom
 
 export const peerRefused = (reason: 'not-member' | 'other-cluster' | 'snapshot-not-leader'): string => `raftkv_peer_refused_total{reason="${reason}"}`;
 export const transportRejected = (reason: string): string => `raftkv_transport_connections_rejected_total{reason="${reason}"}`;
-export const coreRefused = (reason: 'invalid' | 'not-leader' | 'stale-sender' | 'misaddressed'): string => `raftkv_raft_messages_refused_total{reason="${reason}"}`;
+export const coreRefused = (reason: DropReason): string => `raftkv_raft_messages_refused_total{reason="${reason}"}`;

@@ -215,7 +215,7 @@ test('thesis §4.2.2 a Removed notice older than a configuration that lists the 
   // The notice the leader once sent for C_new arrives late.
   d.step({ type: 'Removed', from: 'a', to: 'd', term: d.currentTerm, configIndex: cNew });
   assert.equal(d.removed, null, 'its own newer configuration lists it');
-  assert.deepEqual(d.droppedMessages, { invalid: 0, 'not-leader': 0, 'stale-sender': 0, misaddressed: 0 }, 'a late notice is legitimate traffic');
+  assert.deepEqual(d.droppedMessages, { invalid: 0, 'not-leader': 0, 'stale-sender': 0, misaddressed: 0, 'contradicts-committed': 0 }, 'a late notice is legitimate traffic');
   d.step({ type: 'Removed', from: 'a', to: 'd', term: d.currentTerm - 1, configIndex: d.configIndex });
   assert.equal(d.removed, null, 'a notice from an old term is stale');
 });

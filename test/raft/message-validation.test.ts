@@ -222,13 +222,13 @@ test('thesis §4.2.2 a Removed of a newer term, or naming an entry this server l
 test('§5.4.3 Leader Completeness: an AppendEntries that disagrees with committed entries is dropped, never thrown on', () => {
   const b = follower();
   // A "leader" of term 3 whose log has 2@3 where b committed 2@2.
-  assertDropped(b, appendEntries('c', 'b', 3, 1, 1, [entry(2, 3), entry(3, 3), entry(4, 3)], 4), 'invalid', 'entries');
-  assertDropped(b, appendEntries('c', 'b', 3, 2, 1, [entry(3, 3)], 3), 'invalid', 'prevLogTerm');
-  assertDropped(b, with_(IS, { from: 'c', term: 3, snapshot: { meta: { index: 2, term: 1, config: configOf(ABC) }, data: bytes('x') } }), 'invalid', 'snapshot');
+  assertDropped(b, appendEntries('c', 'b', 3, 1, 1, [entry(2, 3), entry(3, 3), entry(4, 3)], 4), 'contradicts-committed', 'entries');
+  assertDropped(b, appendEntries('c', 'b', 3, 2, 1, [entry(3, 3)], 3), 'contradicts-committed', 'prevLogTerm');
+  assertDropped(b, with_(IS, { from: 'c', term: 3, snapshot: { meta: { index: 2, term: 1, config: configOf(ABC) }, data: bytes('x') } }), 'contradicts-committed', 'snapshot');
   // A stale leader's AppendEntries may disagree: it is refused by §5.1, not counted.
   const out = b.stepOut(appendEntries('c', 'b', 1, 1, 1, [entry(2, 1)], 1));
   assert.deepEqual(out.messages.map((m) => [m.type, m.term]), [['AppendEntriesResponse', 2]]);
-  assert.equal(b.raft.droppedMessages.invalid, 3);
+  assert.equal(b.raft.droppedMessages['contradicts-committed'], 3);
 });
 
 test('§5.3 a leader ignores responses from servers it keeps no progress for, and answers to rounds or indexes it never sent', () => {
