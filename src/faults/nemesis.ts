@@ -184,17 +184,29 @@ export class Nemesis {
         return this.kill(kind, victims);
       }
       case 'kill-stale': {
-        // A follower misses writes while it is down; then the leader dies as it comes back, so
-        // an election runs between up-to-date nodes and a stale one (§5.4.1 must stop it).
+        // A follower misses writes while it is down; then an election runs between it and
+        // up-to-date nodes, which §5.4.1 must decide. Two ways, drawn: the leader dies as the
+        // stale one comes back (the up-to-date survivors usually time out first), or every
+        // up-to-date member dies, the stale one comes back alone and campaigns, and they return
+        // together later: the first vote requests they see are the stale one's.
         const leader = await this.leaderOrAny();
         const follower = this.rng.pick(members.filter((n) => n !== leader));
         await this.kill(kind, [follower]);
         await sleep(durationMs);
-        const undoLeader = await this.kill(kind, [leader]);
+        if (this.rng.int(0, 1) === 0) {
+          const undoLeader = await this.kill(kind, [leader]);
+          follower.start();
+          this.killed.delete(follower);
+          this.log(kind, 'info', `restarted ${follower.id} as ${leader.id} died`);
+          return undoLeader;
+        }
+        const upToDate = members.filter((n) => n !== follower && n.isRunning);
+        const undoRest = await this.kill(kind, upToDate);
         follower.start();
         this.killed.delete(follower);
-        this.log(kind, 'info', `restarted ${follower.id} as ${leader.id} died`);
-        return undoLeader;
+        this.log(kind, 'info', `restarted ${follower.id} alone; ${ids(upToDate)} come back once it has campaigned`);
+        await sleep(2 * this.options.electionMs + 200);
+        return undoRest;
       }
       case 'pause-leader':
       case 'pause': {
