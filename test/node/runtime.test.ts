@@ -741,3 +741,19 @@ test('a load in slices beside the core (beginRestore): nothing applied between s
   assert.equal(steps3.step(), true);
   assert.deepEqual(sm3.items, []);
 });
+
+test('§5.4.3 an AppendEntries that contradicts committed entries is dropped and raised to the host (contradicted), a consistent one is not', () => {
+  const alarms: Message[] = [];
+  // Its log holds 6..8 after the snapshot, all committed (still loading: nothing compacts them).
+  const w = restartingWorld({ contradicted: (m) => alarms.push(m) });
+  // A "leader" of term 2 whose log holds 6@2 where a committed 6@1.
+  const rewrite: Message = { type: 'AppendEntries', from: 'b', to: 'a', term: 2, prevLogIndex: 5, prevLogTerm: 1, entries: [{ index: 6, term: 2, type: 'normal', data: encode('x') }], leaderCommit: 6, leaderStable: 0, seq: 1 };
+  w.runtime.receive(rewrite);
+  assert.deepEqual(alarms, [rewrite]);
+  assert.equal(w.runtime.core.droppedMessages['contradicts-committed'], 1);
+  assert.equal(w.runtime.core.lastIndex, 8, 'nothing of it was taken');
+  // The real leader of term 2 appends after the committed prefix: no alarm.
+  w.runtime.receive({ type: 'AppendEntries', from: 'c', to: 'a', term: 2, prevLogIndex: 8, prevLogTerm: 1, entries: [{ index: 9, term: 2, type: 'normal', data: encode('e9') }], leaderCommit: 9, leaderStable: 0, seq: 1 });
+  assert.equal(alarms.length, 1);
+  assert.equal(w.runtime.core.lastIndex, 9);
+});
