@@ -575,7 +575,6 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (durations.length < 10_000) durations.push(performance.now() - t0);
   }
 
-  /** What RaftNode does at each of the runtime's steps: settle its callers, emit its events. */
   /**
    * Logs the Leader Completeness alarm (RuntimeHooks.contradicted): the first at once, then at
    * most one line per ALARM_LOG_MS with how many came meanwhile, so a peer cannot flood the log.
@@ -588,6 +587,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.logger.warn(LEADER_COMPLETENESS_ALARM, { from: m.from, term: m.term, type: m.type, commitIndex: this.core.commitIndex, refusals: this.contradictions });
   }
 
+  /** What RaftNode does at each of the runtime's steps: settle its callers, emit its events. */
   private hooks(): RuntimeHooks<R> {
     const waiters = this.waiters;
     return {
