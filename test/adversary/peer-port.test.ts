@@ -183,11 +183,14 @@ test("a member's id over plain TCP (which cannot prove who dials: a documented l
   ];
   // To the same follower, as the leader itself: a rewrite of committed entries, and a removal
   // naming an entry that does not remove it.
+  // The rewrite comes REWRITES times: each is refused and counted, and logged once (a flood of
+  // them must not flood the log).
+  const REWRITES = 50;
   const asLeader: Message[] = [
-    {
+    ...Array.from({ length: REWRITES }, (): Message => ({
       type: 'AppendEntries', from: leader.id, to: follower.id, term, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 1, seq: 1,
       entries: [{ index: 1, term, type: 'normal', data: new Uint8Array([0x42]) }],
-    },
+    })),
     { type: 'Removed', from: leader.id, to: follower.id, term, configIndex: commitIndex },
   ];
   // To the leader, as a follower: acknowledgments of entries it never sent, an answer past MAX_TERM, a rival leader.
@@ -212,7 +215,7 @@ test("a member's id over plain TCP (which cannot prove who dials: a documented l
     notLeader: after[coreRefused('not-leader')]! - before[coreRefused('not-leader')]!,
     contradictsCommitted: after[coreRefused('contradicts-committed')]! - before[coreRefused('contradicts-committed')]!,
   });
-  const expectedDrops = { follower: { invalid: 4, notLeader: 3, contradictsCommitted: 1 }, leader: { invalid: 2, notLeader: 1, contradictsCommitted: 0 } };
+  const expectedDrops = { follower: { invalid: 4, notLeader: 3, contradictsCommitted: REWRITES }, leader: { invalid: 2, notLeader: 1, contradictsCommitted: 0 } };
   let seen = { follower: counted(beforeFollower, beforeFollower), leader: counted(beforeLeader, beforeLeader) };
   const deadline = Date.now() + 5000;
   for (;;) {
@@ -224,6 +227,8 @@ test("a member's id over plain TCP (which cannot prove who dials: a documented l
   assert.deepEqual(seen, expectedDrops, 'every forged message was dropped by the core and counted (raftkv_raft_messages_refused_total)');
   // And the rewrite raised the alarm in the follower's log, the line the fault harness looks for.
   await pollUntil('the Leader Completeness alarm in the follower log', 5000, async () => (readFileSync(follower.logFile, 'utf8').includes(LEADER_COMPLETENESS_ALARM) ? true : undefined));
+  const alarmLines = readFileSync(follower.logFile, 'utf8').split('\n').filter((l) => l.includes(LEADER_COMPLETENESS_ALARM));
+  assert.equal(alarmLines.length, 1, `${REWRITES} refusals, one warning line: ${alarmLines.join(' | ')}`);
   for (const s of streams) s.destroy();
 
   // The rpc channel: a member may register only its own addresses, and only well-formed ones.
