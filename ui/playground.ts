@@ -190,6 +190,7 @@ function serverCard(s: PlaygroundView['servers'][number]): HTMLElement {
       'div',
       { class: 'buttons', role: 'group', 'aria-label': `faults for ${s.id}` },
       isUp ? b('crash', 'Crash', () => pg.crash(s.slot)) : b('restart', 'Restart', () => pg.restart(s.slot)),
+      b('pause', 'Pause', () => pg.pause(s.slot), !isUp || s.paused),
       s.isolated ? b('heal', 'Heal links', () => pg.heal()) : b('isolate', 'Isolate', () => pg.isolate(s.slot)),
       b('transfer', 'Make leader', () => say(pg.transferLeadership(s.id)), !isUp || s.role === 'leader'),
       b('remove', 'Remove', () => say(pg.removeServer(s.id))),

@@ -181,6 +181,8 @@ export interface PlaygroundView {
 }
 
 const LOG_TAIL = 12;
+/** A pause by hand holds a server this many election timeouts: long enough for the others to elect. */
+const PAUSE_ELECTION_TIMEOUTS = 2;
 const MAX_TRACE_LINES = 400;
 
 export class Playground {
@@ -257,6 +259,18 @@ export class Playground {
     if (node === undefined || node.isUp || !node.isProvisioned) return;
     this.handled(`restart ${node.id}`);
     this.sim.restartNow(slot);
+  }
+
+  /**
+   * Holds `slot` for two election timeouts (a stop-the-world GC, a SIGSTOP): it handles nothing
+   * meanwhile, the others elect a new leader if it led, and at its resume the ticks that came due
+   * are given first, so a held leader finds its lease over before it answers anything.
+   */
+  pause(slot: number): void {
+    const node = this.sim.nodes[slot];
+    if (node === undefined || !node.isUp || node.isPaused) return;
+    this.handled(`pause ${node.id}`);
+    this.sim.pause(slot, PAUSE_ELECTION_TIMEOUTS);
   }
 
   /** Cuts `slot` off from every other server (both ways); the others still talk. */

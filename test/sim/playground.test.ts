@@ -49,6 +49,30 @@ test('crashing the leader by hand marks the run diverged and a new leader is ele
   assert.equal(p.view().servers[old.slot]!.state, 'up');
 });
 
+test('pausing the leader by hand holds it two election timeouts: the others elect, and at its resume it follows the newer term', () => {
+  const p = new Playground({ seed: 5, nodes: 3, timeSeconds: 6, faults: [], membershipRate: 0 });
+  p.advanceTo(1500, 1_000_000);
+  const old = p.view().servers.find((s) => s.role === 'leader')!;
+  p.pause(old.slot);
+  assert.equal(p.diverged, true);
+  const held = p.view().servers[old.slot]!;
+  assert.equal(held.paused, true);
+  assert.equal(held.state, 'up', 'a held server is up, only not running');
+  p.pause(old.slot);
+  assert.equal(p.view().servers[old.slot]!.paused, true, 'a second pause while held does nothing');
+  let newLeader: string | null = null;
+  while (p.step() && p.view().servers[old.slot]!.paused) {
+    const other = p.view().servers.find((s) => s.slot !== old.slot && s.role === 'leader' && s.term > old.term);
+    if (other !== undefined) newLeader = other.id;
+  }
+  assert.ok(newLeader !== null, 'another server was elected while the leader was held');
+  p.advanceTo(p.view().nowMs + 1000, 1_000_000);
+  const after = p.view().servers[old.slot]!;
+  assert.equal(after.paused, false);
+  assert.ok(after.term > old.term && after.role !== 'leader', `the old leader follows the newer term: ${after.role} in ${after.term}`);
+  assert.equal(p.result().violation, null);
+});
+
 test('adding a server by hand goes through the leader and the new server catches up', () => {
   const p = new Playground({ seed: 8, nodes: 3, timeSeconds: 5, faults: [], membershipRate: 1 });
   p.advanceTo(1200, 1_000_000);

@@ -91,6 +91,17 @@ test('the playground elects a leader and replays a sim CLI seed to the same stat
       await page.click('#paste-form button[type=submit]');
       assert.equal(await page.locator('#command').innerText(), 'npm run sim -- --seed 31 --nodes 3 --time 5 --no-check-quorum');
       assert.match(page.url(), /\?seed=31&nodes=3&time=5&checkQuorum=0$/);
+
+      // A pause by hand: once a leader is up, its card says "paused" and its Pause button is off
+      // while it is held; the run is marked as another run than the seed's.
+      await page.click('#play');
+      await page.waitForFunction(() => /^n\d \(term \d+\)$/.test(document.getElementById('leader-id')?.textContent ?? ''), undefined, { timeout: 20_000, polling: 50 });
+      await page.click('#play');
+      const leaderId = (await page.locator('#leader-id').innerText()).split(' ')[0]!;
+      await page.click(`[data-key="pause-${leaderId}"]`);
+      const card = page.locator(`article[aria-label="server ${leaderId}"]`);
+      assert.equal(await card.locator('.badge', { hasText: 'paused' }).count(), 1);
+      assert.equal(await page.locator(`[data-key="pause-${leaderId}"]`).isDisabled(), true);
     });
     assert.deepEqual(errors, [], 'no script errors (and no CSP refusals) in the page');
   } finally {
