@@ -33,6 +33,7 @@ import {
 } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
 import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type RuntimeHooks, type StoragePort } from './runtime.js';
+import { LogLimiter } from '../transport/log-limiter.js';
 import { isNoSpace } from './space-alarm.js';
 import { TickClock } from './tick-clock.js';
 import { isTracing, trace, traceMessage } from './trace.js';
@@ -47,9 +48,6 @@ const REAL_CLOCK: ClockPort = {
     return () => clearTimeout(timer);
   },
 };
-
-/** At most one Leader Completeness alarm line per this many milliseconds (raiseContradiction). */
-const ALARM_LOG_MS = 10_000;
 
 /** The log's entry slabs (RaftOptions.allocateEntryBytes): zeroed, never from Buffer's shared pool. */
 function allocateEntrySlab(bytes: number): Uint8Array {
@@ -79,9 +77,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
   /** Held while proposals this node forwarded are unanswered (awaitForwarded()). */
   private readonly recentlyApplied = new RecentlyApplied<R>();
   private forwardsUnanswered = 0;
-  /** Leader Completeness alarms (raiseContradiction): how many, and when one was last logged. */
-  private contradictions = 0;
-  private contradictionLoggedAt = -Infinity;
+  /** The Leader Completeness alarm's lines: one a second, the rest counted in a summary line. */
+  private readonly alarmLog: LogLimiter;
   /**
    * Leader: the newest index of each batch other members forwarded (proposeForwarded), oldest
    * first, until committed: the Ready that commits one sends the commit index before applying
@@ -138,6 +135,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.id = options.id;
     this.storage = options.storage;
     this.logger = options.logger ?? SILENT_LOGGER;
+    this.alarmLog = new LogLimiter(this.logger, 1);
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
     const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
     if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
@@ -479,6 +477,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.tickTimer);
+    this.alarmLog.close();
     // A write in flight finishes first; one waiting for space is abandoned, as a crash would.
     await new Promise<void>((resolve) => this.runtime.stop(resolve));
     this.waiters.failAll(new StoppedError());
@@ -576,15 +575,12 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   /**
-   * Logs the Leader Completeness alarm (RuntimeHooks.contradicted): the first at once, then at
-   * most one line per ALARM_LOG_MS with how many came meanwhile, so a peer cannot flood the log.
+   * Logs the Leader Completeness alarm (RuntimeHooks.contradicted) through the rate limit, so a
+   * peer cannot flood the log with it; `refusals` is the core's count so far.
    */
   private raiseContradiction(m: Message): void {
-    this.contradictions++;
-    const now = performance.now();
-    if (now - this.contradictionLoggedAt < ALARM_LOG_MS) return;
-    this.contradictionLoggedAt = now;
-    this.logger.warn(LEADER_COMPLETENESS_ALARM, { from: m.from, term: m.term, type: m.type, commitIndex: this.core.commitIndex, refusals: this.contradictions });
+    const refusals = this.core.droppedMessages['contradicts-committed'];
+    this.alarmLog.log('leader-completeness', 'warn', LEADER_COMPLETENESS_ALARM, { from: m.from, term: m.term, type: m.type, commitIndex: this.core.commitIndex, refusals });
   }
 
   /** What RaftNode does at each of the runtime's steps: settle its callers, emit its events. */

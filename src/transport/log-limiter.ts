@@ -2,10 +2,14 @@
 // frames, TLS failures, dropped connections). Without a bound, a flood of bad connections turns
 // into a flood of log lines and fills the disk the write-ahead log lives on. Each kind of line
 // gets at most `perSecond` lines per one-second window; the rest are counted, and one summary
-// line per kind says how many were suppressed when the window closes.
+// line per kind says how many were suppressed when the window closes. The transport uses it
+// for its connections, RaftNode for the Leader Completeness alarm a hostile member can trigger.
 import type { TransportLogger } from './types.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/** What the limiter writes to: a logger without `debug` (RaftNode's NodeLogger) drops debug lines. */
+export type LimitedLogger = Pick<TransportLogger, 'info' | 'warn' | 'error'> & Partial<Pick<TransportLogger, 'debug'>>;
 
 interface Window {
   startedAt: number;
@@ -22,7 +26,7 @@ export class LogLimiter {
   private isClosed = false;
 
   constructor(
-    private readonly logger: TransportLogger,
+    private readonly logger: LimitedLogger,
     private readonly perSecond: number,
     private readonly now: () => number = Date.now,
   ) {}
@@ -45,7 +49,7 @@ export class LogLimiter {
     }
     if (w.lines < this.perSecond) {
       w.lines++;
-      this.logger[level](message, fields);
+      this.logger[level]?.(message, fields);
       return;
     }
     w.suppressed++;
