@@ -193,20 +193,14 @@ export class Nemesis {
         const follower = this.rng.pick(members.filter((n) => n !== leader));
         await this.kill(kind, [follower]);
         await sleep(durationMs);
-        if (this.rng.int(0, 1) === 0) {
-          const undoLeader = await this.kill(kind, [leader]);
-          follower.start();
-          this.killed.delete(follower);
-          this.log(kind, 'info', `restarted ${follower.id} as ${leader.id} died`);
-          return undoLeader;
-        }
-        const upToDate = members.filter((n) => n !== follower && n.isRunning);
-        const undoRest = await this.kill(kind, upToDate);
+        const isAlone = this.rng.int(0, 1) === 1;
+        const upToDate = isAlone ? members.filter((n) => n !== follower && n.isRunning) : [leader];
+        const undo = await this.kill(kind, upToDate);
         follower.start();
         this.killed.delete(follower);
-        this.log(kind, 'info', `restarted ${follower.id} alone; ${ids(upToDate)} come back once it has campaigned`);
-        await sleep(2 * this.options.electionMs + 200);
-        return undoRest;
+        this.log(kind, 'info', isAlone ? `restarted ${follower.id} alone; ${ids(upToDate)} come back once it has campaigned` : `restarted ${follower.id} as ${leader.id} died`);
+        if (isAlone) await sleep(2 * this.options.electionMs + 200);
+        return undo;
       }
       case 'pause-leader':
       case 'pause': {
