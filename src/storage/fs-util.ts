@@ -84,13 +84,19 @@ const READ_CHUNK_BYTES = 8 << 20;
  * part read (its offset, and the file's size at open) in order, while the next read is already
  * under way: a checksum of the file costs no pass of its own. A file that ends sooner than its
  * size at open (truncated meanwhile) is read as far as it goes; one that grew, to that size.
+ *
+ * With `into` at least the file's size, the file is read into it (the result is a view of it)
+ * instead of a new Buffer: a caller that reads several files one after the other and keeps no
+ * view of the last one reuses memory it has already touched. A fresh buffer costs a page fault
+ * per 4 KiB page on first touch, which is most of a 64 MiB segment's read on a virtual machine
+ * (docs/benchmarks.md, "Twelfth session").
  */
-export async function readWholeFile(path: string, onChunk?: (part: Buffer, offset: number, fileBytes: number) => void): Promise<Buffer> {
+export async function readWholeFile(path: string, onChunk?: (part: Buffer, offset: number, fileBytes: number) => void, into?: Buffer): Promise<Buffer> {
   const handle = await open(path, 'r');
   let reading: Promise<{ bytesRead: number }> | null = null;
   try {
     const size = (await handle.stat()).size;
-    const buf = Buffer.allocUnsafe(size);
+    const buf = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
     let at = 0;
     reading = size > 0 ? handle.read(buf, 0, Math.min(READ_CHUNK_BYTES, size), 0) : null;
     while (reading !== null) {

@@ -73,6 +73,9 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
   let nextIndex = logStart;
   let markedSnapshotIndex = 0;
   const infos: SegmentInfo[] = [];
+  // With an arena, nothing recovered keeps a view of a segment's bytes (entries are copied into
+  // its slabs, a vote is a string): every segment is read into the largest buffer read so far.
+  let scratch: Buffer | undefined;
 
   for (let i = 0; i < segments.length; i++) {
     const { seq, firstIndex, path } = segments[i]!;
@@ -82,7 +85,8 @@ export async function recoverWal(walDir: string, repair: boolean, logger: Storag
     if (firstIndex !== nextIndex) {
       throw new StorageCorruptionError(path, 0, `segment starts at index ${firstIndex} but the log before it ends at ${nextIndex - 1}`);
     }
-    let buf: Buffer = await readWholeFile(path);
+    let buf: Buffer = await readWholeFile(path, undefined, scratch);
+    if (arena !== null && (scratch === undefined || buf.buffer !== scratch.buffer)) scratch = buf;
     const logLengthBefore = log.length;
     let maxIndex = 0;
     const scan = scanSegment(buf, (type, start, end, offset) => {

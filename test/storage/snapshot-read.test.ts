@@ -57,6 +57,26 @@ test('readWholeFile stops at the first chunk whose callback throws, and rejects 
   assert.equal(calls, 1);
 });
 
+test('readWholeFile reads into a buffer it is given when the file fits, and into a new one when it does not', async () => {
+  const dir = temp.make();
+  const into = Buffer.alloc(CHUNK + 100, 0xee);
+  for (const size of [0, 10, CHUNK + 1, CHUNK + 100]) {
+    const path = join(dir, `fits-${size}`);
+    const bytes = pattern(size, 3);
+    writeFileSync(path, bytes);
+    const read = await readWholeFile(path, undefined, into);
+    assert.ok(read.equals(bytes), `size ${size}: bytes differ`);
+    if (size > 0) assert.equal(read.buffer, into.buffer, `size ${size}: read into the buffer given`);
+  }
+  const larger = join(dir, 'larger');
+  const bytes = pattern(CHUNK + 101, 4);
+  writeFileSync(larger, bytes);
+  const read = await readWholeFile(larger, undefined, into);
+  assert.ok(read.equals(bytes));
+  assert.notEqual(read.buffer, into.buffer, 'a file larger than the buffer given gets one of its own');
+  assert.ok(into.equals(pattern(CHUNK + 100, 3)), 'the buffer given still holds the last file that fit: a larger one is not read into it');
+});
+
 test('a snapshot of several chunks reads back byte for byte, as the blocking read does', async () => {
   const dir = temp.make();
   const data = pattern(2 * CHUNK + 777, 3);
