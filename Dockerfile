@@ -33,6 +33,11 @@ RUN npm install --global --omit=dev --no-audit --no-fund /tmp/raftkv.tgz \
 USER 10001:10001
 WORKDIR /var/lib/raftkv
 ENV RAFTKV_DATA_DIR=/var/lib/raftkv/data
+# glibc's malloc on transparent huge pages, as raftkv's own launchers start members
+# (src/cli/member-env.ts): a restart reads the snapshot and WAL into large buffers, and page
+# faults per 4 KiB page were most of its time on a VM. Set GLIBC_TUNABLES=glibc.malloc.hugetlb=0
+# at `docker run` to turn it off.
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 VOLUME ["/var/lib/raftkv"]
 # Client port, peer port (etcd's numbers; any may be used).
 EXPOSE 2379 2380

@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../src/transport/free-ports.js';
+import { memberEnv } from '../src/cli/member-env.js';
 import { runFill } from './lib/fill.js';
 import { raftkvWriter } from './lib/raftkv-load.js';
 import { sendJson, targetOf } from './lib/http.js';
@@ -37,7 +38,7 @@ async function startNode(dataDir: string, logFile: string, nodeFlags: string[]):
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...nodeFlags, MAIN, 'serve', '--id', 'n1', '--data-dir', dataDir,
     '--peer-addr', `127.0.0.1:${peer}`, '--client-addr', `127.0.0.1:${client}`, '--initial-cluster', `n1=127.0.0.1:${peer}`, '--log-level', 'info'],
-  { stdio: ['ignore', out, out] });
+  { stdio: ['ignore', out, out], env: memberEnv(process.env) });
   return { child, url: `http://127.0.0.1:${client}`, logFile, spawnedAt };
 }
 

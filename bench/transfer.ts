@@ -17,6 +17,7 @@ import type { Agent } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { memberEnv } from '../src/cli/member-env.js';
 import { Resources, rejectUnknownFlags, runBench, freePorts, keepAliveAgent, percentile, send, sendJson, targetOf, tailLogs, type Child } from './lib/index.js';
 
 const RAFTKV_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -80,7 +81,7 @@ async function startCluster(res: Resources, cfg: Config): Promise<{ nodes: Bench
       '--heartbeat-ms', String(cfg.heartbeatMs), '--election-ms', String(cfg.electionMs), '--log-level', 'warn',
     ];
     const logPath = join(dir, `${id}.log`);
-    return { id, url: `http://127.0.0.1:${ports[2 * i + 1]}`, args, logPath, child: res.spawn(`raftkv ${id}`, process.execPath, args, { logPath }) };
+    return { id, url: `http://127.0.0.1:${ports[2 * i + 1]}`, args, logPath, child: res.spawn(`raftkv ${id}`, process.execPath, args, { logPath, env: memberEnv(process.env) }) };
   });
   return { nodes, dir };
 }
@@ -231,7 +232,7 @@ async function measureFailover(res: Resources, load: Load, nodes: BenchNode[], i
   await load.waitForAcks(50, 15_000);
   const gap = load.gapAround(start, resumedBy);
   // Back to three nodes for the next round (it catches up from its own data dir).
-  leader.child = res.spawn(`raftkv ${leader.id}`, process.execPath, leader.args, { logPath: leader.logPath });
+  leader.child = res.spawn(`raftkv ${leader.id}`, process.execPath, leader.args, { logPath: leader.logPath, env: memberEnv(process.env) });
   return { what: `failover ${i + 1}: kill -9 ${leader.id}, ${next.id} leads`, windowMs: gap.ms, callMs };
 }
 

@@ -15,6 +15,7 @@ import { intFlag, optionalString, parseFlags, UsageError, type FlagTable } from 
 import { DEFAULT_NODE_CONFIG } from '../server/node-config.js';
 import { LOG_LEVELS } from '../server/logger.js';
 import { ClusterUi, type ClusterControls } from './cluster-ui.js';
+import { memberEnv } from './member-env.js';
 
 /** Every flag of `raftkv cluster` (each also from RAFTKV_<NAME>). */
 export const CLUSTER_FLAGS: FlagTable = {
@@ -130,7 +131,7 @@ export async function runCluster(argv: string[], io: Io): Promise<number> {
     if (m.pendingStart !== null) clearTimeout(m.pendingStart);
     m.pendingStart = null;
     const log = createWriteStream(m.logPath, { flags: 'a' });
-    const child = spawn(process.execPath, m.args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const child = spawn(process.execPath, m.args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: memberEnv(process.env) });
     child.stdout!.pipe(log);
     // The node says when it listens; then it learns whom it must not hear.
     child.on('message', (x: unknown) => {

@@ -5,18 +5,23 @@
 import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ConfigurationStatus, NodeStatus } from '../client/index.js';
+import { memberEnv } from '../cli/member-env.js';
 import { GroupChild, type ExitInfo } from './group-child.js';
 import { exchange, parseMetrics, probe, type ClientSecurity } from './http.js';
 
 /** The compiled CLI, next to this compiled file (dist…/src/harness/ → dist…/src/cli/). */
 export const MAIN_JS = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
-/** The environment for a child: ours without RAFTKV_* (a caller sets those explicitly) or test-runner variables. */
+/**
+ * The environment for a child: ours without RAFTKV_* (a caller sets those explicitly) or
+ * test-runner variables, with malloc on huge pages as raftkv's launchers start members
+ * (cli/member-env.ts).
+ */
 export function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   // RAFTKV_TRACE_DIR goes through: tracing a benchmark means tracing its nodes (docs/benchmarks.md).
   for (const [k, v] of Object.entries(process.env)) if ((!k.startsWith('RAFTKV_') || k === 'RAFTKV_TRACE_DIR') && !k.startsWith('NODE_TEST')) env[k] = v;
-  return { ...env, ...extra };
+  return memberEnv({ ...env, ...extra });
 }
 
 export interface ProcessNodeOptions {

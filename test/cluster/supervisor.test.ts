@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseServeConfig } from '../../src/cli/serve.js';
 import { hasOpenssl } from '../../src/security/certs.js';
 import { freeBasePort } from '../../src/transport/free-ports.js';
@@ -87,6 +88,51 @@ test('raftkv cluster: a node that refuses its flags (exit 2) is not restarted; C
   } finally {
     await stopSupervisor(child, exited);
     removeTempDir(dir);
+  }
+});
+
+/** The environment of every running process whose command line holds `needle`, by pid (Linux /proc). */
+function environsOf(needle: string): Map<number, Map<string, string>> {
+  const out = new Map<number, Map<string, string>>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(needle)) continue;
+      const vars = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').filter((v) => v.includes('='));
+      out.set(Number(name), new Map(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)])));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+test('raftkv cluster starts its members with malloc on huge pages, and keeps GLIBC_TUNABLES a caller set (cli/member-env.ts)', { skip: process.platform !== 'linux' ? 'reads /proc' : false, timeout: 60_000 }, async () => {
+  for (const given of [undefined, 'glibc.malloc.arena_max=4']) {
+    const dir = makeTempDir('supervisor-env');
+    const base = await freeBasePort([1, 2, 101, 102]);
+    const env = childEnv();
+    // childEnv() sets the tunable for the processes the harness starts; the supervisor here runs
+    // without it, or with another tunable of the caller's.
+    if (given === undefined) delete env['GLIBC_TUNABLES'];
+    else env['GLIBC_TUNABLES'] = given;
+    const child = spawn(process.execPath, [MAIN_JS, 'cluster', '--nodes', '2', '--base-port', String(base), '--dir', dir, '--heartbeat-ms', '50', '--election-ms', '300', '--no-ui'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await pollUntil('the supervisor to name a leader', 30_000, async () => (/leader: n\d/.test(stdout) ? true : undefined), 100);
+      // The supervisor's command line names the dir (--dir), each member's its data dir in it.
+      const running = environsOf(dir);
+      assert.equal(running.get(child.pid!)?.get('GLIBC_TUNABLES'), given, 'the supervisor’s own environment is as it was given');
+      running.delete(child.pid!);
+      assert.equal(running.size, 2, `two members running under ${dir}`);
+      for (const [pid, vars] of running) assert.equal(vars.get('GLIBC_TUNABLES'), given ?? 'glibc.malloc.hugetlb=1', `member pid ${pid}`);
+    } finally {
+      await stopSupervisor(child, exited);
+      removeTempDir(dir);
+    }
   }
 });
 

@@ -66,6 +66,7 @@ test('Dockerfile: build stage packs the tarball; the runtime stage installs only
   assert.ok(runtime.instructions.some((i) => i.op === 'EXPOSE' && /2379/.test(i.args) && /2380/.test(i.args)), 'both ports exposed');
   assert.ok(runtime.instructions.some((i) => i.op === 'HEALTHCHECK' && /\/livez/.test(i.args)), 'a health check on /livez');
   assert.ok(runtime.instructions.some((i) => i.op === 'ENTRYPOINT' && /raftkv/.test(i.args)));
+  assert.ok(runtime.instructions.some((i) => i.op === 'ENV' && /^GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1$/.test(i.args)), 'members run with malloc on huge pages, as `raftkv cluster` starts them');
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
   for (const name of ['node_modules', 'dist', '.git']) assert.ok(ignored.includes(name), `.dockerignore leaves out ${name}`);
 });
