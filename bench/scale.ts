@@ -17,10 +17,11 @@
 //
 // Run: node dist/bench/scale.js [--keys 1000000] [--value-bytes 256] [--clients 256]
 //        [--settle-seconds 10] [--stability-seconds 300] [--window-seconds 10]
-//        [--restart-timeout-seconds 60] [--restarts 1 [--other-main OTHER/dist/src/cli/main.js]] [--systems raftkv,etcd] [--etcd PATH] [--timeout SECONDS]
+//        [--restart-timeout-seconds 60] [--restarts 1 [--other-main OTHER/dist/src/cli/main.js] [--other-env NAME=VALUE,…]]
+//        [--systems raftkv,etcd] [--etcd PATH] [--timeout SECONDS]
 // Smoke run: node dist/bench/scale.js --keys 20000 --stability-seconds 20
 // Each flag may also come from the environment: SCALE_KEYS, BENCH_VALUE_BYTES, SCALE_CLIENTS,
-// SCALE_SETTLE_SECONDS, SCALE_STABILITY_SECONDS, SCALE_WINDOW_SECONDS, SCALE_RESTART_TIMEOUT_SECONDS, SCALE_RESTARTS, SCALE_OTHER_MAIN,
+// SCALE_SETTLE_SECONDS, SCALE_STABILITY_SECONDS, SCALE_WINDOW_SECONDS, SCALE_RESTART_TIMEOUT_SECONDS, SCALE_RESTARTS, SCALE_OTHER_MAIN, SCALE_OTHER_ENV,
 // BENCH_SYSTEMS, ETCD_BIN, BENCH_TIMEOUT.
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -44,12 +45,14 @@ interface Config {
   readonly restarts: number;
   /** raftkv: every second restart runs the members from this build (an A/B on the same data). */
   readonly otherMain: string | undefined;
+  /** raftkv: every second restart adds these variables to the members' environment (with or without otherMain). */
+  readonly otherEnv: Readonly<Record<string, string>> | undefined;
   readonly systems: readonly SystemName[];
   readonly etcdPath: string | undefined;
   readonly timeout: number;
 }
 
-const FLAGS = ['keys', 'value-bytes', 'clients', 'settle-seconds', 'stability-seconds', 'window-seconds', 'restart-timeout-seconds', 'restarts', 'other-main', 'systems', 'etcd', 'timeout'];
+const FLAGS = ['keys', 'value-bytes', 'clients', 'settle-seconds', 'stability-seconds', 'window-seconds', 'restart-timeout-seconds', 'restarts', 'other-main', 'other-env', 'systems', 'etcd', 'timeout'];
 
 function readConfig(): Config {
   rejectUnknownFlags(FLAGS);
@@ -73,6 +76,7 @@ function readConfig(): Config {
     restartTimeoutSeconds,
     restarts,
     otherMain: otherMainFlag(),
+    otherEnv: otherEnvFlag(),
     systems: [...new Set(systems)] as SystemName[],
     etcdPath: flagValue('etcd', 'ETCD_BIN'),
     timeout: numberFlag('timeout', 'BENCH_TIMEOUT', Math.ceil(systems.length * perSystem), { min: 5 }),
@@ -86,6 +90,25 @@ function otherMainFlag(): string | undefined {
   return path;
 }
 
+/** --other-env NAME=VALUE,…: variables for the other arm's members, or a one-line refusal. */
+function otherEnvFlag(): Record<string, string> | undefined {
+  const text = flagValue('other-env', 'SCALE_OTHER_ENV');
+  if (text === undefined) return undefined;
+  const env: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(pair);
+    if (m === null) throw new Error(`--other-env ${text}: expected NAME=VALUE[,NAME=VALUE…], got "${pair}"`);
+    env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+/** The other arm of an A/B, as a label. */
+function otherArm(cfg: Config): string {
+  const parts = [...(cfg.otherMain !== undefined ? [`the build at ${cfg.otherMain}`] : []), ...(cfg.otherEnv !== undefined ? [`with ${Object.entries(cfg.otherEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`] : [])];
+  return parts.join(', ');
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const machine = (): string => `load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`;
 
@@ -95,8 +118,8 @@ const machine = (): string => `load average ${loadavg().map((x) => x.toFixed(1))
  * that copy again, so each replays the same log (a restart may snapshot, or take writes, that
  * would shorten the next one's replay). Returns the first (what a single restart measures);
  * prints each, and the median of the later ones: the first runs on files just written by the
- * load and the copy, and was slower by ~1 s in every run so far. With `otherMain`, restarts
- * 2, 4, … run that build and 3, 5, … this one.
+ * load and the copy, and was slower by ~1 s in every run so far. With `otherMain` or
+ * `otherEnv`, restarts 2, 4, … run that build or add those variables, and 3, 5, … run as usual.
  */
 async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, metrics: MetricLines): Promise<RestartResult> {
   const kept = system.dataDirs.map((dir) => `${dir}.kept`);
@@ -118,11 +141,15 @@ async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, met
         }
         execFileSync('sync');
       };
-      const alternates = cfg.otherMain !== undefined && system.name === 'raftkv';
+      const alternates = (cfg.otherMain !== undefined || cfg.otherEnv !== undefined) && system.name === 'raftkv';
       const isOther = alternates && r % 2 === 0;
-      const restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000, afterKill, alternates ? (isOther ? cfg.otherMain : RAFTKV_MAIN) : undefined);
+      const arm = !alternates ? {} : {
+        ...(cfg.otherMain !== undefined ? { mainJs: isOther ? cfg.otherMain : RAFTKV_MAIN } : {}),
+        ...(cfg.otherEnv !== undefined ? { env: isOther ? cfg.otherEnv : {} } : {}),
+      };
+      const restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000, afterKill, arm);
       builds.push(isOther ? 'other' : 'this');
-      if (cfg.restarts > 1) console.log(`${system.name}: restart ${r} of ${cfg.restarts}${alternates ? `, ${isOther ? `the build at ${cfg.otherMain}` : 'this build'}` : ''}`);
+      if (cfg.restarts > 1) console.log(`${system.name}: restart ${r} of ${cfg.restarts}${alternates ? `, ${isOther ? otherArm(cfg) : 'this build as usual'}` : ''}`);
       console.log(formatRestart(system.name, restart, metrics));
       if (restart.firstAckMember === null) throw new Error(`no write was acknowledged within ${cfg.restartTimeoutSeconds} s of the restart`);
       results.push(restart);
@@ -135,7 +162,7 @@ async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, met
     if (acks.length === 0) continue;
     const sorted = [...acks].sort((a, b) => a - b);
     const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-    const label = cfg.otherMain === undefined ? '' : which === 'this' ? ' (this build)' : ` (${cfg.otherMain})`;
+    const label = cfg.otherMain === undefined && cfg.otherEnv === undefined ? '' : which === 'this' ? ' (this build as usual)' : ` (${otherArm(cfg)})`;
     console.log(`${system.name}: first acknowledged write over restarts 2–${results.length}${label}: ${acks.map((x) => x.toFixed(0)).join(' / ')} ms, median ${median.toFixed(0)} ms (restart 1: ${results[0]!.firstAckMs.toFixed(0)} ms)`);
     metrics.add('restart_first_ack_median_ms', system.name, { restarts: acks.length, build: which }, median, 0);
   }

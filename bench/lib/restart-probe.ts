@@ -6,7 +6,7 @@
 // that hangs (etcd accepts connections before it serves them, so a call waits out its deadline)
 // does not hold back the next, so an answer is seen within one interval of being possible.
 import { performance } from 'node:perf_hooks';
-import type { ScaleSystem } from './scale-systems.js';
+import type { RestartArm, ScaleSystem } from './scale-systems.js';
 import type { StartupPhase } from './raftkv-startup.js';
 
 export interface MemberRestart {
@@ -50,10 +50,11 @@ async function repeatUntil(deadline: number, isDone: () => boolean, attempt: () 
 }
 
 /**
- * `afterKill`: run once every member is gone, before the spawn (not timed). `mainJs` (raftkv):
- * the members start from that build's compiled CLI.
+ * `afterKill`: run once every member is gone, before the spawn (not timed). `arm` (raftkv): the
+ * members start from that build's compiled CLI, and with those variables added to their
+ * environment.
  */
-export async function measureRestart(system: ScaleSystem, value: Uint8Array, timeoutMs: number, afterKill?: () => void, mainJs?: string): Promise<RestartResult> {
+export async function measureRestart(system: ScaleSystem, value: Uint8Array, timeoutMs: number, afterKill?: () => void, arm: RestartArm = {}): Promise<RestartResult> {
   const killStart = performance.now();
   await system.killAll();
   const killMs = performance.now() - killStart;
@@ -61,7 +62,7 @@ export async function measureRestart(system: ScaleSystem, value: Uint8Array, tim
 
   const spawnedAtWallMs = Date.now();
   const t0 = performance.now();
-  system.restartAll(mainJs);
+  system.restartAll(arm);
   const deadline = t0 + timeoutMs;
   const since = (): number => performance.now() - t0;
 

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { EtcdChannel } from '../grpc/etcd-channel.js';
 import { etcdWriter, runEtcdLoad } from '../grpc/etcd-load.js';
-import { parseMetrics } from '../../src/harness/index.js';
+import { childEnv, parseMetrics } from '../../src/harness/index.js';
 import { startEtcdProcesses, type EtcdProcesses } from './etcd-cluster.js';
 import { send, sendJson, targetOf } from './http.js';
 import type { LoadResult } from './load.js';
@@ -60,16 +60,24 @@ export interface ScaleSystem {
   /** SIGKILL to every member at once; resolves once all are gone. */
   killAll(): Promise<void>;
   /**
-   * Starts every member again with the same flags and data dirs; does not wait. `mainJs`
-   * (raftkv): from another build's compiled CLI from now on.
+   * Starts every member again with the same flags and data dirs; does not wait. `arm` (raftkv):
+   * from another build's compiled CLI from now on, and with variables added to the environment.
    */
-  restartAll(mainJs?: string): void;
+  restartAll(arm?: RestartArm): void;
   /** One PUT through member `i` over a fresh connection; rejects unless it is acknowledged. */
   probeWrite(i: number, value: Uint8Array, timeoutMs: number): Promise<void>;
   probeMember(i: number, timeoutMs: number): Promise<MemberState>;
   /** What the members' own logs say about their latest start (raftkv; etcd logs errors only). */
   startupPhases(spawnedAtWallMs: number): StartupPhase[];
   stop(): Promise<void>;
+}
+
+/** How the members of one arm of a restart A/B start (ScaleSystem.restartAll). */
+export interface RestartArm {
+  /** Another build's compiled CLI, from now on. */
+  readonly mainJs?: string;
+  /** Variables added to the members' environment for this start only. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 // Outside the benchmark's keys (bench-NNNNNN).
@@ -157,10 +165,10 @@ class RaftkvScale implements ScaleSystem {
     await Promise.all(this.nodes.map((n) => n.kill()));
   }
 
-  restartAll(mainJs?: string): void {
+  restartAll(arm: RestartArm = {}): void {
     for (const n of this.nodes) {
-      if (mainJs !== undefined) n.useMain(mainJs);
-      n.start();
+      if (arm.mainJs !== undefined) n.useMain(arm.mainJs);
+      n.start(undefined, childEnv(arm.env));
     }
   }
 
