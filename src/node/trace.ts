@@ -26,6 +26,8 @@ export function traceMessage(dir: string, m: Message): void {
   if (m.type === 'AppendEntries') {
     if (m.entries.length > 0) trace(`${dir}-ae`, m.entries[m.entries.length - 1]!.index);
     else trace(`${dir}-commit`, m.leaderCommit);
+    // The leader's durable index, announced or carried: what a follower's own count waits for.
+    if (m.leaderStable !== undefined) trace(`${dir}-stable`, m.leaderStable);
   } else if (m.type === 'AppendEntriesResponse') {
     trace(`${dir}-aer`, m.matchIndex);
   }
