@@ -11,7 +11,7 @@ import { Nemesis, type FaultEvent } from './nemesis.js';
 import { LEADER_COMPLETENESS_ALARM } from '../node/index.js';
 import { faultKindsFor, type FaultRunOptions } from './options.js';
 import { Random } from './random.js';
-import { readSet, runRegisterWorkload, runSetWorkload, type AddRecord, type RecordedOp, type WorkloadContext } from './workloads.js';
+import { readSet, runRegisterWorkload, runSetWorkload, type AddRecord, type RecordedOp, type RepeatRecord, type WorkloadContext } from './workloads.js';
 import { checkWatches, startWatchWorkload, type WatchWorkloadResult } from './watch-workload.js';
 import { checkLeases, checkLeasesLapsed, checkLocks, runLeaseWorkload, runLockWorkload, type LeaseWorkloadResult, type LockWorkloadResult } from './coordination-workloads.js';
 
@@ -36,6 +36,8 @@ export interface FaultRunSummary {
   readonly ops: { total: number; ok: number; unknown: number; failed: number; reads: number; writes: number; cas: number; casOk: number };
   readonly faults: { total: number; byKind: Record<string, number> };
   readonly set: { attempted: number; acked: number; unknown: number; failed: number; present: number; lost: number; phantom: number; lostSample: string[]; phantomSample: string[] };
+  /** Register writes sent again with their Idempotency-Key after a definite answer: sent, answered, and answered differently. */
+  readonly repeats: { sent: number; answered: number; mismatched: number };
   readonly check: { outcome: string; line: string; elapsedMs: number };
   /** The lock workload: grant attempts, grants, and fenced writes acknowledged. */
   readonly locks: { attempts: number; grants: number; fenced: number; refusals: Record<string, number> };
@@ -92,6 +94,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   let recovery = 'not reached';
   let convergence = 'not reached';
   let history: RecordedOp[] = [];
+  let repeats: RepeatRecord = { sent: 0, answered: 0, mismatches: [] };
   let adds = new Map<string, AddRecord>();
   let present = new Set<string>();
   let isSetRead = false;
@@ -131,7 +134,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     // Quiet time with every fault healed: the workload keeps going, so recovery is visible.
     await sleep(Math.max(0, endMs - now()));
     stopped = true;
-    history = await register;
+    ({ history, repeats } = await register);
     const setResult = await set;
     adds = setResult.adds;
     locks = await lockRun;
@@ -205,6 +208,10 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   const phantom = isSetRead ? [...present].filter((e) => adds.get(e) === undefined || adds.get(e)?.outcome === 'failed') : [];
   if (lost.length > 0) reasons.push(`${lost.length} acknowledged adds lost (e.g. ${lost.slice(0, 3).join(', ')})`);
   if (phantom.length > 0) reasons.push(`${phantom.length} phantom elements (e.g. ${phantom.slice(0, 3).join(', ')})`);
+  // Idempotency (API.md): a write sent again with its key answers its first answer.
+  if (repeats.mismatches.length > 0) {
+    reasons.push(`${repeats.mismatches.length} of ${repeats.answered} repeated writes answered differently from the first time (Idempotency-Key; e.g. ${repeats.mismatches.slice(0, 2).join('; ')})`);
+  }
   // The coordination workloads: mutual exclusion and fencing; leases kept alive never expire.
   reasons.push(...checkLocks(locks), ...checkLeases(leases), ...checkWatches(watched));
 
@@ -251,6 +258,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     elapsedMs: Date.now() - started,
     ops: opCounts(history, adds.size),
     faults: { total: nemesis.total, byKind: Object.fromEntries(nemesis.counts) },
+    repeats: { sent: repeats.sent, answered: repeats.answered, mismatched: repeats.mismatches.length },
     set: {
       attempted: adds.size,
       acked: [...adds.values()].filter((a) => a.outcome === 'ok').length,
@@ -333,7 +341,7 @@ export function verdictLine(s: FaultRunSummary): string {
   const kinds = Object.entries(s.faults.byKind).map(([k, n]) => `${k}=${n}`).join(' ');
   return (
     `faults: ${s.verdict.toUpperCase()} seed=${s.seed} mix=${s.mixes.join('+')} network=${s.network}${s.secure ? ' security=tls+auth' : ''} nodes=${s.nodes} time=${s.timeSec}s ` +
-    `ops=${s.ops.total} (register ${s.ops.total - s.set.attempted}: ok ${s.ops.ok}, unknown ${s.ops.unknown}, refused ${s.ops.failed}; set adds ${s.set.attempted}: acked ${s.set.acked}) ` +
+    `ops=${s.ops.total} (register ${s.ops.total - s.set.attempted}: ok ${s.ops.ok}, unknown ${s.ops.unknown}, refused ${s.ops.failed}; set adds ${s.set.attempted}: acked ${s.set.acked}; repeats ${s.repeats.answered - s.repeats.mismatched}/${s.repeats.answered} same) ` +
     `locks=${s.locks.grants}/${s.locks.attempts} leases=${s.leases.kept} watch=${s.watch.events}/${s.watch.acked * s.watch.watchers} faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
   );
 }

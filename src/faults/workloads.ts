@@ -7,7 +7,10 @@
 //   timeout as unknown; the other half retry a write whose outcome is unknown with the same
 //   Idempotency-Key (API.md), so the server's at-most-once promise is what keeps their history
 //   linearizable: a retried CAS that the server applied twice answers "compare failed" for a
-//   write that did happen.
+//   write that did happen. Those clients also send one write in ten a second time after its
+//   definite answer, with the same key, as a client that missed the answer would: the repeat
+//   must answer exactly the first answer (`repeats`), which catches a write applied twice even
+//   where no fault made an outcome unknown.
 // set: clients add unique elements (one key each) with retries and Idempotency-Keys. At the end
 //   every acknowledged add must be present (zero lost) and nothing present may be an element
 //   never attempted or definitely refused (zero phantom).
@@ -106,14 +109,49 @@ export interface RegisterWorkloadOptions {
   readonly keyRotateMs: number;
 }
 
-/** Runs the register workload until ctx.isStopped(); returns every op. */
-export async function runRegisterWorkload(ctx: WorkloadContext, rng: Random, options: RegisterWorkloadOptions, runId: string): Promise<RecordedOp[]> {
-  const history: RecordedOp[] = [];
-  await Promise.all(Array.from({ length: options.clients }, (_, i) => registerClient(ctx, rng.fork(i), options, i, i % 2 === 1, runId, history)));
-  return history;
+/** What the retrying clients' repeated writes found (Idempotency-Key: the first answer, again). */
+export interface RepeatRecord {
+  /** Writes sent again after a definite answer, and how many of those got a definite answer too. */
+  sent: number;
+  answered: number;
+  /** One line per repeat whose answer differed from the first. */
+  readonly mismatches: string[];
 }
 
-async function registerClient(ctx: WorkloadContext, rng: Random, options: RegisterWorkloadOptions, index: number, retries: boolean, runId: string, history: RecordedOp[]): Promise<void> {
+/** The share of a retrying client's definitely answered writes it sends a second time. */
+const REPEAT_SHARE = 0.1;
+
+export interface RegisterWorkloadResult {
+  readonly history: RecordedOp[];
+  readonly repeats: RepeatRecord;
+}
+
+/** Runs the register workload until ctx.isStopped(); returns every op, and what the repeats found. */
+export async function runRegisterWorkload(ctx: WorkloadContext, rng: Random, options: RegisterWorkloadOptions, runId: string): Promise<RegisterWorkloadResult> {
+  const result: RegisterWorkloadResult = { history: [], repeats: { sent: 0, answered: 0, mismatches: [] } };
+  await Promise.all(Array.from({ length: options.clients }, (_, i) => registerClient(ctx, rng.fork(i), options, i, i % 2 === 1, runId, result)));
+  return result;
+}
+
+/**
+ * Sends an answered write once more with its Idempotency-Key, to any member, and notes an answer
+ * that is definite and not the first one (the status, and for a 200 the body: `{"index": N}`
+ * names the entry that applied it). A repeat without a definite answer proves nothing.
+ */
+async function repeatWrite(ctx: WorkloadContext, rng: Random, agent: Agent, path: string, body: string, idempotencyKey: string, first: Reply, repeats: RepeatRecord): Promise<void> {
+  const target = rng.pick(ctx.endpoints());
+  repeats.sent++;
+  const again = await attempt(ctx, agent, target.url, 'PUT', path, body, idempotencyKey);
+  if (again.kind !== 'answer') return;
+  repeats.answered++;
+  const same = again.reply.status === first.status && (first.status !== 200 || again.reply.body.equals(first.body));
+  if (!same) {
+    repeats.mismatches.push(`PUT ${path} (Idempotency-Key ${idempotencyKey}): first ${first.status} ${first.body.toString('utf8')}, again at ${target.id} ${again.reply.status} ${again.reply.body.toString('utf8')}`);
+  }
+}
+
+async function registerClient(ctx: WorkloadContext, rng: Random, options: RegisterWorkloadOptions, index: number, retries: boolean, runId: string, out: RegisterWorkloadResult): Promise<void> {
+  const history = out.history;
   const agent = newAgent(ctx.security);
   const process = `${retries ? 'r' : 'c'}${index}`;
   const lastSeen = new Map<string, string | null>();
@@ -150,7 +188,8 @@ async function registerClient(ctx: WorkloadContext, rng: Random, options: Regist
       const expected = lastSeen.has(key) ? (lastSeen.get(key) as string | null) : null;
       const query = !isCas ? '' : expected === null ? '?prevExist=false' : `?prevValue=${encodeURIComponent(expected)}`;
       const input: KvInput = isCas ? { type: 'cas', key, expected, value } : { type: 'put', key, value };
-      const outcome = await write(ctx, rng, agent, `${path}${query}`, value, retries ? `${runId}-${process}/${seq}` : undefined);
+      const idempotencyKey = retries ? `${runId}-${process}/${seq}` : undefined;
+      const outcome = await write(ctx, rng, agent, `${path}${query}`, value, idempotencyKey);
       const ret = ctx.now();
       const r = outcome.result;
       if (r.kind === 'answer' && (r.reply.status === 200 || (isCas && r.reply.status === 412))) {
@@ -158,6 +197,8 @@ async function registerClient(ctx: WorkloadContext, rng: Random, options: Regist
         if (ok) lastSeen.set(key, value);
         const output: KvOutput = isCas ? { type: 'cas', ok } : { type: 'put' };
         history.push({ process, call, ret, input, output, nodes: outcome.nodes });
+        // After the op's return: the history holds it as answered, and a repeat changes nothing.
+        if (idempotencyKey !== undefined && rng.float() < REPEAT_SHARE) await repeatWrite(ctx, rng, agent, `${path}${query}`, value, idempotencyKey, r.reply, out.repeats);
       } else {
         const error = r.kind === 'answer' ? `${r.reply.status} ${errorCode(r.reply)}` : r.error;
         const isRefused = r.kind === 'refused' && !outcome.mayHaveApplied;

@@ -86,6 +86,9 @@ describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { 
         assert.ok(s.ops.ok >= 20 * SECONDS, `only ${s.ops.ok} register ops answered\n${context}`);
         assert.ok(s.ops.reads > 0 && s.ops.writes > 0 && s.ops.cas > 0, context);
         assert.ok(s.ops.casOk > 0, `no CAS ever succeeded\n${context}`);
+        // Writes sent again with their Idempotency-Key answered as the first time, and there were some.
+        assert.equal(s.repeats.mismatched, 0, context);
+        assert.ok(s.repeats.answered >= SECONDS, `only ${s.repeats.answered} repeated writes answered\n${context}`);
         assert.ok(s.set.acked >= 5 * SECONDS, `only ${s.set.acked} adds acknowledged\n${context}`);
         assert.ok(s.set.present >= s.set.acked, context);
         // The coordination workloads ran too: locks granted with fenced writes, leases kept, watches fed.
