@@ -7,9 +7,9 @@
 // its store's base, ~265 MB at 1M keys; each WAL segment) and made whole at every snapshot. In
 // 4 KiB pages each costs a page fault per page on first touch, and on a virtual machine with
 // costly faults and TLB misses most of a restart went there: one member at 1M keys, first write
-// after a kill -9 2.3–2.8 s with it against 3.6–4.0 s without, and a 3-member restart 7.1–8.4 s
-// against 9.6–13.0 s (docs/benchmarks.md, "Twelfth session"). V8's own heap is not malloc's and
-// keeps 4 KiB pages.
+// after a kill -9 2.3–3.1 s with it against 3.2–3.3 s without (alternated), and a 3-member
+// restart median 5.6 s against 8.8 s on identical data (docs/benchmarks.md, "Twelfth session").
+// V8's own heap is not malloc's and keeps 4 KiB pages.
 //
 // A caller that set GLIBC_TUNABLES at all keeps it as it is (GLIBC_TUNABLES=glibc.malloc.hugetlb=0
 // turns this off): glibc 2.36 as Debian 12 ships it kept only the first of several tunables (the
