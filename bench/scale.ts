@@ -149,7 +149,7 @@ async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, met
       };
       const restart = await measureRestart(system, value, cfg.restartTimeoutSeconds * 1000, afterKill, arm);
       builds.push(isOther ? 'other' : 'this');
-      if (cfg.restarts > 1) console.log(`${system.name}: restart ${r} of ${cfg.restarts}${alternates ? `, ${isOther ? otherArm(cfg) : 'this build as usual'}` : ''}`);
+      if (cfg.restarts > 1) console.log(`${system.name}: restart ${r} of ${cfg.restarts}${alternates ? `, ${isOther ? otherArm(cfg) : 'this build'}` : ''}`);
       console.log(formatRestart(system.name, restart, metrics));
       if (restart.firstAckMember === null) throw new Error(`no write was acknowledged within ${cfg.restartTimeoutSeconds} s of the restart`);
       results.push(restart);
@@ -162,7 +162,7 @@ async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, met
     if (acks.length === 0) continue;
     const sorted = [...acks].sort((a, b) => a - b);
     const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-    const label = cfg.otherMain === undefined && cfg.otherEnv === undefined ? '' : which === 'this' ? ' (this build as usual)' : ` (${otherArm(cfg)})`;
+    const label = cfg.otherMain === undefined && cfg.otherEnv === undefined ? '' : which === 'this' ? ' (this build)' : ` (${otherArm(cfg)})`;
     console.log(`${system.name}: first acknowledged write over restarts 2–${results.length}${label}: ${acks.map((x) => x.toFixed(0)).join(' / ')} ms, median ${median.toFixed(0)} ms (restart 1: ${results[0]!.firstAckMs.toFixed(0)} ms)`);
     metrics.add('restart_first_ack_median_ms', system.name, { restarts: acks.length, build: which }, median, 0);
   }

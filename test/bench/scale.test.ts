@@ -1,14 +1,16 @@
 // The scale benchmark (bench/scale.ts) end to end against raftkv, in a tiny configuration: every
 // phase must print numbers that make sense (a load of every key, RSS and heap of every member,
 // a restart that reaches an acknowledged write, a stability run that wrote), with no errors, and
-// leave no process or temp dir behind, also when interrupted. Plus the arithmetic of the fill
-// and of the first/last-minute ratio.
+// leave no process or temp dir behind, also when interrupted; restart A/Bs alternate a build
+// (--other-main) or the members' environment (--other-env). Plus the arithmetic of the fill and
+// of the first/last-minute ratio.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runFill } from '../../bench/lib/fill.js';
 import type { LoadResult } from '../../bench/lib/load.js';
 import { summarizeStability } from '../../bench/lib/scale-report.js';
@@ -149,6 +151,38 @@ test('--restarts 3 --other-main: three restarts from one copy of the data dirs, 
   assert.equal(medians[0]!.value, acks[2]);
   assert.equal(medians[1]!.value, acks[1]);
   assert.doesNotMatch(run.output, /FAILED|bench:/);
+});
+
+test('--restarts 3 --other-env: the members of the second restart, and only they, start with the variables given', { timeout: 150_000 }, async () => {
+  // An observable variable: NODE_OPTIONS preloading a module that notes each process it starts in.
+  const dir = mkdtempSync(join(tmpdir(), 'scale-other-env-'));
+  try {
+    const marks = join(dir, 'marks');
+    const marker = join(dir, 'mark.mjs');
+    writeFileSync(marker, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(marks)}, process.pid + '\\n');\n`);
+    const args = [...TINY.filter((_, i, a) => a[i] !== '--stability-seconds' && a[i - 1] !== '--stability-seconds'), '--stability-seconds', '0', '--restarts', '3', '--other-env', `NODE_OPTIONS=--import=${pathToFileURL(marker).href},RAFTKV_UNUSED=1`];
+    const run = await runScale(args);
+    assert.equal(run.code, 0, `exit ${run.code}:\n${run.output}`);
+    assertLeftNothing(run);
+    assert.deepEqual(
+      [...run.output.matchAll(/restart (\d) of 3, (this build|with .+)$/gm)].map((m) => `${m[1]} ${m[2]}`),
+      ['1 this build', `2 with NODE_OPTIONS=--import=${pathToFileURL(marker).href} RAFTKV_UNUSED=1`, '3 this build'],
+    );
+    // Three members started once with it: restart 2. The load's start and restarts 1 and 3 had none.
+    const started = readFileSync(marks, 'utf8').trim().split('\n');
+    assert.equal(started.length, 3, `processes that started with the variable: ${started.join(', ')}`);
+    const medians = metricLines(run.output).filter((m) => m.metric === 'restart_first_ack_median_ms');
+    assert.deepEqual(medians.map((m) => `${m.labels['build']} ${m.labels['restarts']}`), ['this 1', 'other 1']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--other-env that is not NAME=VALUE[,…] is refused in one line before anything starts', { timeout: 30_000 }, async () => {
+  const run = await runScale([...TINY, '--restarts', '3', '--other-env', 'GLIBC_TUNABLES=x,oops']);
+  assert.equal(run.code, 1, run.output);
+  assert.match(run.output, /^bench: --other-env GLIBC_TUNABLES=x,oops: expected NAME=VALUE\[,NAME=VALUE…\], got "oops"/m);
+  assert.doesNotMatch(run.output, /data dirs/, 'nothing was started');
 });
 
 test('--other-main naming no file is refused in one line before anything starts', { timeout: 30_000 }, async () => {
