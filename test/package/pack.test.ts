@@ -1,6 +1,7 @@
 // The published package as a user gets it: `npm pack` ships the built library, its types, the
 // README, LICENSE and docs and nothing of the repository's tests, benches or CI; the tarball
-// installs offline into a fresh project (its one runtime dependency, gRPC, from npm's cache); there `raftkv` and
+// installs into a fresh project (its one runtime dependency, gRPC, from npm's cache where it can;
+// see the install below); there `raftkv` and
 // `raftkv/client` import by those names alone (the exports map), a one-node RaftNode on
 // FileStorage commits a proposal, the installed `raftkv` bin serves a node that RaftKvClient
 // writes to and reads from, deep imports into dist/ are refused, and TypeScript resolves both
@@ -54,7 +55,7 @@ test('npm pack ships only the library, types, bin, README, LICENSE and docs; pre
   }
 });
 
-test('the packed tarball installs offline into a fresh project, where raftkv and raftkv/client work by name and type-check', { timeout: 240_000 }, async () => {
+test('the packed tarball installs into a fresh project, where raftkv and raftkv/client work by name and type-check', { timeout: 240_000 }, async () => {
   const dir = makeTempDir('pack-install');
   let serve: ReturnType<typeof spawn> | undefined;
   try {
@@ -62,7 +63,11 @@ test('the packed tarball installs offline into a fresh project, where raftkv and
     const app = join(dir, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'raftkv-user', version: '1.0.0', private: true, type: 'module' }));
-    const install = await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, filename)], { cwd: app, timeoutMs: 120_000 });
+    // --prefer-offline, not --offline: the dependencies' tarballs are in npm's cache after `npm
+    // ci`, but npm 11 resolves a tarball's dependencies from their full packuments, which `npm
+    // ci` (lockfile only) does not cache: on a fresh machine --offline failed ENOTCACHED. What
+    // the cache lacks comes from the registry `npm ci` used.
+    const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, filename)], { cwd: app, timeoutMs: 120_000 });
     assert.equal(install.code, 0, `npm install: ${install.stderr}`);
 
     // The installed bin serves a node; the user's script talks to it with the client.
