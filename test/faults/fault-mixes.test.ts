@@ -88,7 +88,8 @@ describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { 
         assert.ok(s.ops.casOk > 0, `no CAS ever succeeded\n${context}`);
         // Writes sent again with their Idempotency-Key answered as the first time, and there were some.
         assert.equal(s.repeats.mismatched, 0, context);
-        assert.ok(s.repeats.answered >= SECONDS, `only ${s.repeats.answered} repeated writes answered\n${context}`);
+        // (~1.5 a second in a 20 s CI run on a busy 2-core VM; a quarter of that is demanded)
+        assert.ok(s.repeats.answered >= SECONDS / 4, `only ${s.repeats.answered} repeated writes answered\n${context}`);
         assert.ok(s.set.acked >= 5 * SECONDS, `only ${s.set.acked} adds acknowledged\n${context}`);
         assert.ok(s.set.present >= s.set.acked, context);
         // The coordination workloads ran too: locks granted with fenced writes, leases kept, watches fed.
