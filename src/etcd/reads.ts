@@ -50,9 +50,9 @@ export class ReplyBudget {
 export async function prevRecords(ctx: EtcdContext, index: number, revision: number, deadline: number, includes: (key: string) => boolean, budget: ReplyBudget): Promise<StoredRecord[]> {
   const { node, kv } = ctx.parts;
   if (node.appliedIndex < index) await withDeadline(node.waitApplied(index), deadline);
-  const events = kv.events;
+  const { events, index: from } = kv.eventsFrom(revision);
   const out: StoredRecord[] = [];
-  for (let i = kv.eventIndexFrom(revision, events); i < events.length && events[i]!.revision === revision; i++) {
+  for (let i = from; i < events.length && events[i]!.revision === revision; i++) {
     const ev = events[i]!;
     if (ev.prev === null || !includes(ev.key)) continue;
     budget.spend(kvReplyBytes(ev.prev), 'the previous values (prev_kv) of this write');

@@ -40,6 +40,15 @@ export class KeyBytes {
     this.length = n;
     return this;
   }
+
+  /** The key whose UTF-8 bytes are `buf[start, start + n)`, copied. */
+  setBytes(buf: Uint8Array, start: number, n: number): this {
+    if (n > this.bytes.length) this.bytes = new Uint8Array(n);
+    const out = this.bytes;
+    for (let i = 0; i < n; i++) out[i] = buf[start + i]!;
+    this.length = n;
+    return this;
+  }
 }
 
 /** A key's UTF-8 bytes in a buffer of their own. */
@@ -59,7 +68,12 @@ export class BaseTable {
     private readonly buf: Uint8Array,
     private readonly offsets: Float64Array,
     readonly count: number,
-  ) {}
+  ) {
+    this.reader = new ByteReader(buf);
+  }
+
+  /** A reader over `buf` for reads in place (modRevisionAt). */
+  private readonly reader: ByteReader;
 
   /** Bytes of the records (what a snapshot writes for them). */
   get recordBytes(): number {
@@ -110,6 +124,33 @@ export class BaseTable {
   /** Record i, decoded: a new object each call, with its own copy of the value. */
   recordAt(i: number): StoredRecord {
     return readStoredRecord(new ByteReader(this.buf, this.offsets[i]!));
+  }
+
+  /** Record i's modRevision, read in place. */
+  modRevisionAt(i: number): number {
+    const r = this.headOf(i);
+    return r.varint();
+  }
+
+  /** The length of record i's value, read in place. */
+  valueLengthAt(i: number): number {
+    const r = this.headOf(i);
+    r.varint(); // modRevision
+    r.varint(); // lease
+    return r.varint();
+  }
+
+  /** The shared reader, at record i's modRevision. */
+  private headOf(i: number): ByteReader {
+    const r = this.reader;
+    r.pos = this.offsets[i]!;
+    const keyLength = r.varint();
+    r.pos += keyLength;
+    r.varint(); // createIndex
+    r.varint(); // modIndex
+    r.varint(); // version
+    r.varint(); // createRevision
+    return r;
   }
 
   /** Record i's encoded bytes (a view), to be copied into a snapshot as they are. */
@@ -202,15 +243,20 @@ function compareBytes(buf: Uint8Array, a: number, an: number, b: number, bn: num
 }
 
 /** ASCII is checked here; anything else by the strict decoder (what ByteReader.string() would refuse). */
-function checkUtf8(buf: Uint8Array, start: number, n: number, i: number): void {
+export function isValidUtf8(buf: Uint8Array, start: number, n: number): boolean {
   for (let j = start; j < start + n; j++) {
     if (buf[j]! >= 0x80) {
       try {
         strictDecoder.decode(buf.subarray(start, start + n));
       } catch {
-        throw new KvError('BAD_SNAPSHOT', `record ${i}'s key is not valid UTF-8`);
+        return false;
       }
-      return;
+      return true;
     }
   }
+  return true;
+}
+
+function checkUtf8(buf: Uint8Array, start: number, n: number, i: number): void {
+  if (!isValidUtf8(buf, start, n)) throw new KvError('BAD_SNAPSHOT', `record ${i}'s key is not valid UTF-8`);
 }

@@ -10,6 +10,11 @@
 //
 // Compaction drops the events before a revision by replacing the array (never editing it in
 // place): a snapshot being written, or a watcher reading, keeps the array it started with.
+//
+// A restart's restore leaves the history in the snapshot's bytes (resetPending) and the node
+// serves at once: the events come later, a slice per turn (loadSlice), or all at once for the
+// first reader of `events`. Meanwhile what is known without them (their number, revisions and
+// cost) answers, new events follow them, and a compaction drops them by position.
 import { utf8Length } from './limits.js';
 import type { StoredRecord } from './stored-record.js';
 
@@ -34,14 +39,65 @@ export function historyEventBytes(ev: HistoryEvent): number {
   return utf8Length(ev.key) + (ev.prev === null ? 0 : ev.prev.valueLength) + HISTORY_EVENT_OVERHEAD_BYTES;
 }
 
+/**
+ * A restored history not decoded yet (History.resetPending): each event's revision and the
+ * running sum of their costs are known, the events come from `step()`, a slice at a time.
+ */
+export interface PendingEvents {
+  readonly count: number;
+  /** `revisions[i]`: event i's revision. */
+  readonly revisions: Float64Array;
+  /** `costs[i]`: Σ historyEventBytes over events [0, i). */
+  readonly costs: Float64Array;
+  /** Decodes a slice; the events, all `count` of them, once the last slice is done, else null. */
+  step(): HistoryEvent[] | null;
+}
+
 export class History {
+  /** The events; while a restored history is pending, only those since the restore. */
   private list: HistoryEvent[] = [];
   private compacted = 0;
   private totalBytes = 0;
+  /** The restored events still being decoded, or null. */
+  private pending: PendingEvents | null = null;
+  /** Of the pending events, those before this position were compacted while they were pending. */
+  private pendingFrom = 0;
 
-  /** Events in revision order (several may share a revision: one transaction). Never edited in place. */
+  /**
+   * Events in revision order (several may share a revision: one transaction). Never edited in
+   * place. A restored history still pending is decoded first, at once (loadSlice() does it a
+   * slice at a time).
+   */
   get events(): readonly HistoryEvent[] {
+    this.complete();
     return this.list;
+  }
+
+  /** How many events there are, decoded or not. */
+  get length(): number {
+    return this.list.length + (this.pending === null ? 0 : this.pending.count - this.pendingFrom);
+  }
+
+  /** The revision of the oldest event; +Infinity if there is none. Decodes nothing. */
+  get firstRevision(): number {
+    const p = this.pending;
+    if (p !== null && this.pendingFrom < p.count) return p.revisions[this.pendingFrom]!;
+    return this.list[0]?.revision ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** A restored history is still being decoded (loadSlice()). */
+  get isPending(): boolean {
+    return this.pending !== null;
+  }
+
+  /**
+   * The events from `revision` on: `events[index]` is the first, and they run to the end of the
+   * array. Decodes a pending history only if some of them are in it.
+   */
+  from(revision: number): { events: readonly HistoryEvent[]; index: number } {
+    const p = this.pending;
+    if (p !== null && this.pendingFrom < p.count && revision <= p.revisions[p.count - 1]!) this.complete();
+    return { events: this.list, index: this.lowerBound(revision, this.list) };
   }
 
   /** Reads and watches before this revision answer COMPACTED; 0 until the first compaction. */
@@ -61,7 +117,15 @@ export class History {
 
   /** Drops the events before `revision`; `revision` must be above the current compaction. */
   compact(revision: number): void {
-    const from = this.lowerBound(revision);
+    const p = this.pending;
+    if (p !== null) {
+      // Pending events are dropped by position, and their cost is known without them.
+      let at = this.pendingFrom;
+      while (at < p.count && p.revisions[at]! < revision) at++;
+      this.totalBytes -= p.costs[at]! - p.costs[this.pendingFrom]!;
+      this.pendingFrom = at;
+    }
+    const from = this.lowerBound(revision, this.list);
     let dropped = 0;
     for (let i = 0; i < from; i++) dropped += historyEventBytes(this.list[i]!);
     this.list = this.list.slice(from);
@@ -71,6 +135,8 @@ export class History {
 
   /** Replaces the whole history (a restore). */
   reset(events: HistoryEvent[], compactRevision: number): void {
+    this.pending = null;
+    this.pendingFrom = 0;
     this.list = events;
     this.compacted = compactRevision;
     let bytes = 0;
@@ -78,8 +144,40 @@ export class History {
     this.totalBytes = bytes;
   }
 
+  /**
+   * Replaces the whole history with `pending`'s events, to be decoded later (loadSlice(), or at
+   * once by the first reader of `events`); events pushed meanwhile follow them.
+   */
+  resetPending(pending: PendingEvents, compactRevision: number): void {
+    this.pending = pending.count === 0 ? null : pending;
+    this.pendingFrom = 0;
+    this.list = [];
+    this.compacted = compactRevision;
+    this.totalBytes = pending.costs[pending.count]!;
+  }
+
+  /** Decodes a slice of a pending history; true once nothing is pending. */
+  loadSlice(): boolean {
+    const p = this.pending;
+    if (p === null) return true;
+    const decoded = p.step();
+    if (decoded === null) return false;
+    if (decoded.length !== p.count) throw new Error(`history: ${p.count} events pending, ${decoded.length} decoded`);
+    this.pending = null;
+    // A new array: a reader holding the old one (the events since the restore) keeps it as it was.
+    this.list = (this.pendingFrom === 0 ? decoded : decoded.slice(this.pendingFrom)).concat(this.list);
+    this.pendingFrom = 0;
+    return true;
+  }
+
+  private complete(): void {
+    while (!this.loadSlice()) {
+      // at once
+    }
+  }
+
   /** Position of the first event at or after `revision` in `events`. */
-  lowerBound(revision: number, events: readonly HistoryEvent[] = this.list): number {
+  lowerBound(revision: number, events: readonly HistoryEvent[] = this.events): number {
     let lo = 0;
     let hi = events.length;
     while (lo < hi) {
@@ -95,7 +193,7 @@ export class History {
    * newest back to the first after `revision`. Costs the number of events since `revision`.
    */
   recordAt(key: string, revision: number, current: StoredRecord | null): StoredRecord | null {
-    const events = this.list;
+    const events = this.events;
     let rec = current;
     for (let i = events.length - 1; i >= 0; i--) {
       const ev = events[i]!;
@@ -116,7 +214,7 @@ export class History {
   /** changesAfter() for the keys `includes` accepts (a key range of the etcd API). */
   changesAfterWhere(revision: number, includes: (key: string) => boolean): Map<string, StoredRecord | null> {
     const out = new Map<string, StoredRecord | null>();
-    const events = this.list;
+    const events = this.events;
     for (let i = events.length - 1; i >= 0; i--) {
       const ev = events[i]!;
       if (ev.revision <= revision) break;

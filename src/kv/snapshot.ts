@@ -23,10 +23,10 @@
 // history refers to current records and to the previous event's record instead of repeating
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
-import { BaseTable, KeyBytes, runSlices, scanBaseRecordsInSlices } from './base-table.js';
+import { BaseTable, KeyBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices } from './base-table.js';
 import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
-import type { HistoryEvent } from './history.js';
+import { HISTORY_EVENT_OVERHEAD_BYTES, type HistoryEvent } from './history.js';
 import type { KvResult } from './result.js';
 import { readResult, resultSize, writeResult } from './result.js';
 import { readStoredRecord, storedRecordSize, writeStoredRecord, type StoredRecord } from './stored-record.js';
@@ -69,12 +69,35 @@ export interface SnapshotState {
   readonly currentKeys: readonly string[];
   /** [id, ttlSeconds] in increasing id order. */
   readonly leases: readonly (readonly [number, number])[];
-  /** In revision order; current records are the same objects as in `current`. */
+  /**
+   * In revision order; current records are the same objects as in `current`. Empty when the
+   * history was left encoded (`encodedHistory`), and so are `current` and `currentKeys`.
+   */
   readonly events: HistoryEvent[];
+  /** The history still in the snapshot's bytes, checked, to be decoded later (decodeSnapshotInSlices' `lazyHistory`); else null. */
+  readonly encodedHistory: EncodedHistory | null;
   /** Each key's first result, oldest first (a Map iterates in insertion order), each key once; the caller may keep it. */
   readonly idempotency: Map<string, KvResult>;
   /** When each of them was applied (the log clock then), in the same order. */
   readonly idempotencyTimes: number[];
+}
+
+/**
+ * A snapshot's history left in its bytes, already checked as a decoder checks it (so decoding it
+ * later cannot fail), with what the store needs before it is decoded: each event's revision, and
+ * the running sum of what the events cost in History's `bytes`.
+ */
+export interface EncodedHistory {
+  readonly data: Uint8Array;
+  /** Where the first event begins in `data`. */
+  readonly start: number;
+  readonly count: number;
+  readonly compactRevision: number;
+  readonly revision: number;
+  /** `revisions[i]`: event i's revision. */
+  readonly revisions: Float64Array;
+  /** `costs[i]`: Σ historyEventBytes over events [0, i); `costs[count]` the whole. */
+  readonly costs: Float64Array;
 }
 
 /** What a snapshot captures at the moment it begins (KvStateMachine.beginSnapshot). */
@@ -287,7 +310,7 @@ const CURRENT_KEY_COST = 4;
  * a few ms each, while the node goes on (KvStateMachine.beginRestore). Nothing is shared until
  * it returns.
  */
-export function* decodeSnapshotInSlices(data: Uint8Array, slice: number): Generator<void, SnapshotState, void> {
+export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazyHistory = false): Generator<void, SnapshotState, void> {
   try {
     const r = new ByteReader(data);
     for (const b of MAGIC) if (r.u8() !== b) throw new KvError('BAD_SNAPSHOT', 'not a key-value snapshot (bad magic)');
@@ -317,49 +340,26 @@ export function* decodeSnapshotInSlices(data: Uint8Array, slice: number): Genera
     }
     const eventCount = r.varint();
     if (eventCount * 4 > r.remaining) throw new KvError('BAD_SNAPSHOT', `event count ${eventCount} exceeds the data`);
-    const events: HistoryEvent[] = new Array<HistoryEvent>(eventCount);
-    /** The records of events a later one refers to (EV_REFERENCED), by key. */
-    const last = new Map<string, StoredRecord | null>();
+    let events: HistoryEvent[] = [];
+    let encodedHistory: EncodedHistory | null = null;
     const current = new Map<string, StoredRecord>();
     const currentAt: number[] = [];
-    const probe = new KeyBytes();
-    let previousRevision = compactRevision;
-    for (let i = 0; i < eventCount; i++) {
-      if ((budget -= EVENT_COST) <= 0) {
-        yield;
-        budget = slice;
-      }
-      const rev = r.varint();
-      const key = r.string();
-      const flags = r.u8();
-      if (rev < previousRevision || rev > revision || (flags & ~0x1f) !== 0 || (flags & (EV_PREV | EV_PREV_CHAIN)) === (EV_PREV | EV_PREV_CHAIN) || (flags & (EV_PUT | EV_CURRENT)) === EV_CURRENT) {
-        throw new KvError('BAD_SNAPSHOT', `history event ${i} is out of order or malformed`);
-      }
-      previousRevision = rev;
-      let record: StoredRecord | null = null;
-      if ((flags & EV_CURRENT) !== 0) {
-        record = current.get(key) ?? null;
-        if (record === null) {
+    if (lazyHistory) {
+      encodedHistory = yield* scanEventsInSlices(r, eventCount, base, compactRevision, revision, slice);
+    } else {
+      const probe = new KeyBytes();
+      // Each key's current record decoded once, for the history and the store alike.
+      const resolveCurrent = (key: string): StoredRecord | null => {
+        let record = current.get(key);
+        if (record === undefined) {
           const at = base.indexOf(probe.set(key));
-          if (at >= 0) {
-            current.set(key, (record = base.recordAt(at)));
-            currentAt.push(at);
-          }
+          if (at < 0) return null;
+          current.set(key, (record = base.recordAt(at)));
+          currentAt.push(at);
         }
-        if (record === null || record.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
-      } else if ((flags & EV_PUT) !== 0) {
-        record = readStoredRecord(r);
-        if (record.key !== key || record.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s record does not match it`);
-      }
-      let prev: StoredRecord | null = null;
-      if ((flags & EV_PREV) !== 0) prev = readStoredRecord(r);
-      else if ((flags & EV_PREV_CHAIN) !== 0) {
-        if (!last.has(key)) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a previous event that is not there`);
-        prev = last.get(key)!;
-      }
-      if (prev !== null && prev.key !== key) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s previous record is another key's`);
-      if ((flags & EV_REFERENCED) !== 0) last.set(key, record);
-      events[i] = { revision: rev, key, record, prev };
+        return record;
+      };
+      events = yield* decodeEventsInSlices(r, eventCount, compactRevision, revision, resolveCurrent, slice);
     }
     const idemCount = r.varint();
     if (idemCount * 10 > r.remaining) throw new KvError('BAD_SNAPSHOT', `idempotency count ${idemCount} exceeds the data`);
@@ -391,9 +391,160 @@ export function* decodeSnapshotInSlices(data: Uint8Array, slice: number): Genera
       }
       currentKeys[i] = base.keyAt(sortedAt[i]!);
     }
-    return { appliedIndex, logClock, revision, compactRevision, base, keyValueBytes: scan.keyValueBytes, leased: scan.leased, current, currentKeys, leases, events, idempotency, idempotencyTimes };
+    return { appliedIndex, logClock, revision, compactRevision, base, keyValueBytes: scan.keyValueBytes, leased: scan.leased, current, currentKeys, leases, events, encodedHistory, idempotency, idempotencyTimes };
   } catch (err) {
     if (err instanceof KvError && err.code !== 'BAD_SNAPSHOT') throw new KvError('BAD_SNAPSHOT', err.message);
     throw err;
   }
+}
+
+/**
+ * Decodes `count` history events from `r` into objects, pausing (a `yield`) after about every
+ * `slice` base records' worth of work. `resolveCurrent(key)` gives the record an event marked
+ * current refers to (the key's record as of the snapshot), or null if there is none: the caller
+ * decides where it comes from, so that the store and the history share it. Throws KvError
+ * BAD_SNAPSHOT naming the event.
+ */
+export function* decodeEventsInSlices(
+  r: ByteReader,
+  count: number,
+  compactRevision: number,
+  revision: number,
+  resolveCurrent: (key: string) => StoredRecord | null,
+  slice: number,
+): Generator<void, HistoryEvent[], void> {
+  const events: HistoryEvent[] = new Array<HistoryEvent>(count);
+  /** The records of events a later one refers to (EV_REFERENCED), by key. */
+  const last = new Map<string, StoredRecord | null>();
+  let previousRevision = compactRevision;
+  let budget = slice;
+  for (let i = 0; i < count; i++) {
+    if ((budget -= EVENT_COST) <= 0) {
+      yield;
+      budget = slice;
+    }
+    const rev = r.varint();
+    const key = r.string();
+    const flags = r.u8();
+    if (rev < previousRevision || rev > revision || !areValidEventFlags(flags)) throw new KvError('BAD_SNAPSHOT', `history event ${i} is out of order or malformed`);
+    previousRevision = rev;
+    let record: StoredRecord | null = null;
+    if ((flags & EV_CURRENT) !== 0) {
+      record = resolveCurrent(key);
+      if (record === null || record.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
+    } else if ((flags & EV_PUT) !== 0) {
+      record = readStoredRecord(r);
+      if (record.key !== key || record.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s record does not match it`);
+    }
+    let prev: StoredRecord | null = null;
+    if ((flags & EV_PREV) !== 0) prev = readStoredRecord(r);
+    else if ((flags & EV_PREV_CHAIN) !== 0) {
+      if (!last.has(key)) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a previous event that is not there`);
+      prev = last.get(key)!;
+    }
+    if (prev !== null && prev.key !== key) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s previous record is another key's`);
+    if ((flags & EV_REFERENCED) !== 0) last.set(key, record);
+    events[i] = { revision: rev, key, record, prev };
+  }
+  return events;
+}
+
+/** Known bits only; never both kinds of prev; current only for a put. */
+function areValidEventFlags(flags: number): boolean {
+  return (flags & ~0x1f) === 0 && (flags & (EV_PREV | EV_PREV_CHAIN)) !== (EV_PREV | EV_PREV_CHAIN) && (flags & (EV_PUT | EV_CURRENT)) !== EV_CURRENT;
+}
+
+/** Scanning one event costs about a base record's scan (no objects, no strings but a chained key). */
+const EVENT_SCAN_COST = 2;
+
+/**
+ * Checks `count` history events at `r` exactly as decodeEventsInSlices would, without decoding
+ * them: no event, record or value is made (a key becomes a string only where a later event
+ * chains to it). Leaves `r` after the last event. Throws KvError BAD_SNAPSHOT naming the event,
+ * with the messages decodeEventsInSlices would give.
+ */
+function* scanEventsInSlices(r: ByteReader, count: number, base: BaseTable, compactRevision: number, revision: number, slice: number): Generator<void, EncodedHistory, void> {
+  const data = r.buf;
+  const start = r.pos;
+  const revisions = new Float64Array(count);
+  const costs = new Float64Array(count + 1);
+  /** The value length of the record of each event a later one chains to (-1: a deletion), by key. */
+  const last = new Map<string, number>();
+  const probe = new KeyBytes();
+  let previousRevision = compactRevision;
+  let budget = slice;
+  for (let i = 0; i < count; i++) {
+    if ((budget -= EVENT_SCAN_COST) <= 0) {
+      yield;
+      budget = slice;
+    }
+    const rev = r.varint();
+    const keyLength = r.varint();
+    const keyStart = r.pos;
+    if (keyLength > r.remaining) throw new KvError('BAD_COMMAND', `truncated: needed ${keyLength} bytes at offset ${keyStart}`);
+    r.pos += keyLength;
+    if (!isValidUtf8(data, keyStart, keyLength)) throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${keyStart}`);
+    const flags = r.u8();
+    if (rev < previousRevision || rev > revision || !areValidEventFlags(flags)) throw new KvError('BAD_SNAPSHOT', `history event ${i} is out of order or malformed`);
+    previousRevision = rev;
+    /** The value length of the event's record; -1 for a deletion. */
+    let recordLength = -1;
+    if ((flags & EV_CURRENT) !== 0) {
+      const at = base.indexOf(probe.setBytes(data, keyStart, keyLength));
+      if (at < 0 || base.modRevisionAt(at) !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
+      recordLength = base.valueLengthAt(at);
+    } else if ((flags & EV_PUT) !== 0) {
+      const rec = skipStoredRecord(r);
+      if (!sameBytes(data, rec.keyStart, rec.keyLength, keyStart, keyLength) || rec.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s record does not match it`);
+      recordLength = rec.valueLength;
+    }
+    let prevLength = -1;
+    let key: string | null = null;
+    if ((flags & EV_PREV) !== 0) {
+      const rec = skipStoredRecord(r);
+      prevLength = rec.valueLength;
+      if (!sameBytes(data, rec.keyStart, rec.keyLength, keyStart, keyLength)) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s previous record is another key's`);
+    } else if ((flags & EV_PREV_CHAIN) !== 0) {
+      key = new ByteReader(data, keyStart - varintSize(keyLength)).string();
+      const chained = last.get(key);
+      if (chained === undefined) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a previous event that is not there`);
+      prevLength = chained;
+    }
+    if ((flags & EV_REFERENCED) !== 0) last.set(key ?? new ByteReader(data, keyStart - varintSize(keyLength)).string(), recordLength);
+    revisions[i] = rev;
+    // historyEventBytes: the key's UTF-8 bytes, the value the event replaced, the overhead.
+    costs[i + 1] = costs[i]! + keyLength + (prevLength < 0 ? 0 : prevLength) + HISTORY_EVENT_OVERHEAD_BYTES;
+  }
+  return { data, start, count, compactRevision, revision, revisions, costs };
+}
+
+/** Where a record's key lies, its modRevision and value length, and `r` past it: what readStoredRecord would read, checked alike. */
+function skipStoredRecord(r: ByteReader): { keyStart: number; keyLength: number; modRevision: number; valueLength: number } {
+  const keyLength = r.varint();
+  const keyStart = r.pos;
+  if (keyLength > r.remaining) throw new KvError('BAD_COMMAND', `truncated: needed ${keyLength} bytes at offset ${keyStart}`);
+  r.pos += keyLength;
+  if (!isValidUtf8(r.buf, keyStart, keyLength)) throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${keyStart}`);
+  r.varint(); // createIndex
+  r.varint(); // modIndex
+  r.varint(); // version
+  r.varint(); // createRevision
+  const modRevision = r.varint();
+  r.varint(); // lease
+  const valueLength = r.bytes().length;
+  return { keyStart, keyLength, modRevision, valueLength };
+}
+
+function sameBytes(buf: Uint8Array, a: number, an: number, b: number, bn: number): boolean {
+  if (an !== bn) return false;
+  for (let j = 0; j < an; j++) if (buf[a + j] !== buf[b + j]) return false;
+  return true;
+}
+
+/**
+ * The events of `h` decoded (decodeEventsInSlices), a slice per step: what a store restored with
+ * its history left encoded runs beside serving. `resolveCurrent` as there.
+ */
+export function decodeEncodedHistory(h: EncodedHistory, resolveCurrent: (key: string) => StoredRecord | null, slice: number): Generator<void, HistoryEvent[], void> {
+  return decodeEventsInSlices(new ByteReader(h.data, h.start), h.count, h.compactRevision, h.revision, resolveCurrent, slice);
 }

@@ -24,7 +24,7 @@ import {
 } from './command.js';
 import { compareHolds, hasWriteConditions, writeConditionsHold } from './conditions.js';
 import { KvError } from './errors.js';
-import { History, type HistoryEvent } from './history.js';
+import { History, type HistoryEvent, type PendingEvents } from './history.js';
 import { IdempotencyTable } from './idempotency.js';
 import {
   DELETE_RESPONSE_FIXED_BYTES,
@@ -41,7 +41,7 @@ import {
 } from './json-size.js';
 import { DEFAULT_KV_LIMITS, utf8Length, type KvLimits } from './limits.js';
 import type { KvRecord, KvResult, TxnResponse } from './result.js';
-import { SnapshotEncoder, decodeSnapshot, decodeSnapshotInSlices, type RecordCursor, type SnapshotState } from './snapshot.js';
+import { SnapshotEncoder, decodeEncodedHistory, decodeSnapshot, decodeSnapshotInSlices, type EncodedHistory, type RecordCursor, type SnapshotState } from './snapshot.js';
 import { CHUNK_LOAD, SortedKeys, compareKeys } from './sorted-keys.js';
 import { StoredRecord, storedRecordSize, writeStoredRecord } from './stored-record.js';
 
@@ -135,6 +135,14 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   /** The store revision: 1 when empty (as etcd's), raised by one by each command that changes keys. */
   private rev = 1;
   private readonly history = new History();
+  /**
+   * While a restored history is pending (beginRestore leaves it encoded): for each key changed
+   * since the restore, its record before the first change. A pending event that refers to a
+   * key's current record as of the snapshot gets this same object, as the eager decode would.
+   */
+  private changedSinceRestore: Map<string, StoredRecord> | null = null;
+  /** The revision of the last restore (what changedSinceRestore is since). */
+  private restoredRevision = 0;
   private leases = new Map<number, LeaseState>();
   private leaseBytes = 0;
   /** Raised by every grant, revoke and restore: lets a lease keeper skip rescans when nothing changed. */
@@ -209,6 +217,37 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   /** Position of the first event at or after `revision` in `events` (or in an array it returned earlier). */
   eventIndexFrom(revision: number, events: readonly HistoryEvent[] = this.history.events): number {
     return this.history.lowerBound(revision, events);
+  }
+
+  /**
+   * The events from `revision` on (`events[index]` the first of them, to the end), without
+   * decoding a restored history that is still pending unless some of them are in it: what a
+   * reader of new events only (a watch hub's flush) takes instead of `events`.
+   */
+  eventsFrom(revision: number): { events: readonly HistoryEvent[]; index: number } {
+    return this.history.from(revision);
+  }
+
+  /** How many events the history holds, decoded or not. */
+  get eventCount(): number {
+    return this.history.length;
+  }
+
+  /**
+   * A restore in slices (beginRestore) leaves the history encoded and serves meanwhile: this
+   * decodes a slice of it (~a few ms), true once it is all decoded. The host calls it once per
+   * turn after the restore; a reader of `events` (a watch from the past, a read at a past
+   * revision, a snapshot) decodes what is left at once.
+   */
+  /** A restore in slices left part of the state (the history) to loadInBackground(). */
+  get isLoadingInBackground(): boolean {
+    return this.history.isPending;
+  }
+
+  loadInBackground(): boolean {
+    if (!this.history.loadSlice()) return false;
+    this.changedSinceRestore = null;
+    return true;
   }
 
   /**
@@ -493,7 +532,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * abandon() drops what was decoded. A bad snapshot throws from a step, the old state kept.
    */
   beginRestore(bytes: Uint8Array, slice = RESTORE_SLICE_ITEMS): { step(): boolean; abandon(): void } {
-    const steps = decodeSnapshotInSlices(bytes, slice);
+    const steps = decodeSnapshotInSlices(bytes, slice, true);
     let isOver = false;
     return {
       step: () => {
@@ -501,7 +540,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         const r = steps.next();
         if (r.done !== true) return false;
         isOver = true;
-        this.adoptDecoded(r.value);
+        this.adoptDecoded(r.value, slice);
         return true;
       },
       abandon: () => {
@@ -512,7 +551,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     };
   }
 
-  private adoptDecoded(state: SnapshotState): void {
+  private adoptDecoded(state: SnapshotState, slice = RESTORE_SLICE_ITEMS): void {
     // A snapshot being written describes the state being replaced: it ends here.
     this.preserved = null;
     let leaseBytes = 0;
@@ -537,12 +576,63 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.recordBytes = state.base.recordBytes;
     this.applied = state.appliedIndex;
     this.rev = state.revision;
-    this.history.reset(state.events, state.compactRevision);
+    if (state.encodedHistory === null) {
+      this.changedSinceRestore = null;
+      this.history.reset(state.events, state.compactRevision);
+    } else {
+      this.changedSinceRestore = new Map();
+      this.restoredRevision = state.revision;
+      this.history.resetPending(this.pendingEvents(state.encodedHistory, slice), state.compactRevision);
+    }
     this.leases = leases;
     this.leaseBytes = leaseBytes;
     this.leaseSetVersion++;
     this.idempotency.adopt(state.logClock, state.idempotency, state.idempotencyTimes);
     this.changed();
+  }
+
+  /**
+   * The restored history's events, decoded later in slices. An event marked current refers to
+   * the key's record as of the snapshot: the record before the key's first change since, if it
+   * changed (the `prev` of that change), else its current record, which goes in the overlay so
+   * that the store hands out the history's object (as a restore decoded at once leaves it).
+   */
+  private pendingEvents(h: EncodedHistory, slice: number): PendingEvents {
+    const base = this.base;
+    const probe = new KeyBytes();
+    const resolveCurrent = (key: string): StoredRecord | null => {
+      const changed = this.changedSinceRestore?.get(key);
+      if (changed !== undefined) return changed;
+      const held = this.data.get(key);
+      if (held !== undefined) return held;
+      const at = base.indexOf(probe.set(key));
+      if (at < 0) return null;
+      const rec = base.recordAt(at);
+      this.data.set(key, rec);
+      this.keys.insert(key);
+      return rec;
+    };
+    const steps = decodeEncodedHistory(h, resolveCurrent, slice);
+    return {
+      count: h.count,
+      revisions: h.revisions,
+      costs: h.costs,
+      step: () => {
+        const r = steps.next();
+        return r.done === true ? r.value : null;
+      },
+    };
+  }
+
+  /**
+   * A key changes while the restored history is pending: its record as of the snapshot is kept
+   * if this is its first change since. Only a record from before the restore can be one a
+   * pending event refers to; a key created since (most writes of a replay) costs nothing.
+   */
+  private noteChangeSinceRestore(key: string, current: StoredRecord | undefined): void {
+    if (current === undefined || current.modRevision > this.restoredRevision) return;
+    const changed = this.changedSinceRestore!;
+    if (!changed.has(key)) changed.set(key, current);
   }
 
   private applyPut(cmd: PutCommand, index: number): KvResult {
@@ -629,10 +719,10 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     }
     // Every change of the transaction is at one revision, raised once if anything changed.
     const rev = this.rev + 1;
-    const before = this.history.events.length;
+    const before = this.history.length;
     const responses: TxnResponse[] = [];
     for (const op of ops) responses.push(this.applyTxnOp(op, index, rev));
-    if (this.history.events.length !== before) this.rev = rev;
+    if (this.history.length !== before) this.rev = rev;
     return { type: 'txn', index, revision: this.rev, succeeded, responses };
   }
 
@@ -763,6 +853,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     // may sit inside a larger network frame or WAL buffer this record would otherwise keep alive.
     const current = this.lookup(key);
     if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
+    if (this.changedSinceRestore !== null) this.noteChangeSinceRestore(key, current);
     let rec: StoredRecord;
     if (current === undefined) {
       rec = StoredRecord.of(key, value, index, index, 1, rev, rev, lease);
@@ -788,6 +879,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const current = this.lookup(key);
     if (current === undefined) return false;
     if (this.preserved !== null && !this.preserved.has(key)) this.preserved.set(key, current);
+    if (this.changedSinceRestore !== null) this.noteChangeSinceRestore(key, current);
     this.recordBytes -= storedRecordSize(current);
     this.count--;
     // Over a key the base holds, the overlay keeps the deletion; otherwise the key just goes.
@@ -847,7 +939,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private adopt(base: BaseTable, preserved: ReadonlyMap<string, StoredRecord | undefined>): void {
     // A record the history holds as some event's is at least as new as the oldest event: keeping
     // every such record (a superset of those shared) keeps the sharing exact at O(overlay).
-    const oldest = this.history.events[0]?.revision ?? Number.POSITIVE_INFINITY;
+    const oldest = this.history.firstRevision;
     const dropped: string[] = [];
     this.keys.forEachFrom('', (key) => {
       if (preserved.has(key)) {

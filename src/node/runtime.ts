@@ -92,6 +92,24 @@ function hasSlicedRestores(sm: object): sm is SlicedRestores {
   return typeof (sm as Partial<SlicedRestores>).beginRestore === 'function';
 }
 
+/**
+ * A state machine whose restore in slices leaves work for after it (KvStateMachine leaves its
+ * history encoded and serves meanwhile): the host calls loadInBackground() once per turn after
+ * the restore until it returns true. Whatever reads the part not loaded yet loads it at once.
+ */
+export interface BackgroundLoads {
+  loadInBackground(): boolean;
+}
+
+/** Longest a background load waits for a turn with no committed entry left to apply (Runtime.loadInBackground). */
+export const BACKGROUND_LOAD_MAX_WAIT_MS = 50;
+
+/** A slice of `sm`'s background load, if it has one (BackgroundLoads); true once nothing is left. */
+export function loadInBackground(sm: object): boolean {
+  const load = (sm as Partial<BackgroundLoads>).loadInBackground;
+  return typeof load !== 'function' || load.call(sm);
+}
+
 /** `sm`'s restore of `data` in slices: its own (SlicedRestores), or one step that restores it whole. */
 export function restoreSlices<R>(sm: StateMachine<R>, data: Uint8Array): RestoreInProgress {
   return hasSlicedRestores(sm) ? sm.beginRestore(data) : { step: () => (sm.restore(data), true), abandon: () => undefined };
@@ -341,6 +359,8 @@ export class Runtime<R = unknown> {
    * apply) or ahead of it (a snapshot stepped in while a sync is in flight, not yet restored).
    */
   private applied: number;
+  /** When loadInBackground() last ran a slice (or the runtime began). */
+  private backgroundSliceAt: number;
   /**
    * The newest durable snapshot: its meta and size, and its bytes only when the storage cannot
    * read them back (StoragePort.readSnapshot).
@@ -399,6 +419,7 @@ export class Runtime<R = unknown> {
     this.transport = options.transport;
     this.sm = options.stateMachine;
     this.clock = options.clock;
+    this.backgroundSliceAt = this.clock.now();
     this.hooks = (options.hooks ?? NO_HOOKS) as RuntimeHooks<R>;
     this.logger = options.logger ?? SILENT_LOGGER;
     this.stats = options.stats ?? emptyRuntimeStats();
@@ -515,6 +536,28 @@ export class Runtime<R = unknown> {
         return true;
       },
     };
+  }
+
+  /**
+   * After a restore: a slice of what the state machine loads in the background (BackgroundLoads),
+   * true once nothing is left (at once if it has nothing to load, or the runtime stopped). The
+   * host calls it once per turn, as it called the restore's steps.
+   */
+  loadInBackground(): boolean {
+    if (this.isStopped) return true;
+    // Committed entries first (a restart's replay, a backlog): the load takes a turn with none
+    // left to apply, or one turn in BACKGROUND_LOAD_MAX_WAIT_MS at least, so it always ends.
+    const now = this.clock.now();
+    if (this.core.commitIndex > this.applied && now - this.backgroundSliceAt < BACKGROUND_LOAD_MAX_WAIT_MS) return false;
+    this.backgroundSliceAt = now;
+    try {
+      return loadInBackground(this.sm);
+    } catch (err) {
+      // What the restore left is the state machine's own state: a node that cannot load it
+      // cannot trust what it serves.
+      this.fail(err);
+      return true;
+    }
   }
 
   private endRestoring(): void {

@@ -96,7 +96,7 @@ export class LineHub {
     if (this.unsubscribe === null) {
       // What is applied from now on is news; what came before, the caller has seen.
       this.published = this.kv.revision;
-      this.publishedEvents = this.kv.events;
+      this.publishedEvents = this.kv.eventsFrom(this.published + 1).events;
       this.unsubscribe = this.kv.onChange(() => this.scheduleFlush());
     }
     return line;
@@ -125,14 +125,15 @@ export class LineHub {
     this.isFlushScheduled = false;
     if (this.unsubscribe === null) return;
     const kv = this.kv;
-    const events = kv.events;
+    // The events since the last flush only: a restored history still being decoded stays so.
+    const { events, index } = kv.eventsFrom(this.published + 1);
     const head = kv.revision;
     // Touched names, each with the keys of it that changed (null: every waiter looks).
     const touched = new Map<string, Set<string> | null>();
     if (events !== this.publishedEvents || head < this.published) {
       for (const name of this.lines.keys()) touched.set(name, null);
     } else if (head > this.published) {
-      for (let i = kv.eventIndexFrom(this.published + 1, events); i < events.length; i++) this.touch(events[i]!.key, touched);
+      for (let i = index; i < events.length; i++) this.touch(events[i]!.key, touched);
     }
     this.published = head;
     this.publishedEvents = events;

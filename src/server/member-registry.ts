@@ -10,7 +10,7 @@
 import type { Entry, NodeId, StateMachine } from '../raft/index.js';
 import { isAddress, isNodeId } from './address.js';
 import { CLUSTER_ID_PATTERN } from './identity.js';
-import { restoreSlices, thenRestored, type RestoreInProgress, type SnapshotInProgress } from '../node/runtime.js';
+import { loadInBackground, restoreSlices, thenRestored, type RestoreInProgress, type SnapshotInProgress } from '../node/runtime.js';
 
 /** A machine that writes its snapshot in slices behind a wrapper's header (KvStateMachine). */
 interface PrefixedSlicedSnapshots {
@@ -209,6 +209,11 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
   beginRestore(data: Uint8Array): RestoreInProgress {
     const { members, clusterId, body } = parseServiceSnapshot(data);
     return thenRestored(restoreSlices(this.inner, body), () => this.adoptRegistry(members, clusterId));
+  }
+
+  /** The inner state machine's background load (node/runtime.ts, BackgroundLoads), if it has one. */
+  loadInBackground(): boolean {
+    return loadInBackground(this.inner);
   }
 
   private adoptRegistry(members: readonly [NodeId, MemberAddresses][], clusterId: string | null): void {

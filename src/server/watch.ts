@@ -117,7 +117,8 @@ export class WatchHub {
   private readonly pulling = new Set<Watcher>();
   /** Every event of a revision up to this one has been matched against the live watchers. */
   private published: number;
-  private publishedEvents: readonly HistoryEvent[];
+  /** The history array the watchers were last placed in; null while there are none. */
+  private publishedEvents: readonly HistoryEvent[] | null = null;
   private isFlushScheduled = false;
   /**
    * Events rendered this tick (with and without prevValue): a thousand prefix watchers woken by
@@ -142,7 +143,6 @@ export class WatchHub {
     this.maxWatchers = options.maxWatchers ?? DEFAULT_WATCH_OPTIONS.maxWatchers;
     this.progressMs = Math.min(PROGRESS_MS_MAX, Math.max(PROGRESS_MS_MIN, options.progressMs ?? DEFAULT_WATCH_OPTIONS.progressMs));
     this.published = kv.revision;
-    this.publishedEvents = kv.events;
     this.isStarted = options.isStarted ?? true;
     registry.register(new Gauge('raftkv_watchers', 'Open watches on this node', () => this.all.size));
     this.sent = registry.register(new Counter('raftkv_watch_events_sent_total', 'Watch events written to watchers (progress events not counted)'));
@@ -305,6 +305,13 @@ export class WatchHub {
     if (this.isClosed) return;
     this.forgetRendered();
     const kv = this.kv;
+    if (this.all.size === 0) {
+      // Nobody to publish to, nor to place in the history: `events` is not even read (after a
+      // restart it would decode at once the history the store decodes in the background).
+      this.published = kv.revision;
+      this.publishedEvents = null;
+      return;
+    }
     const events = kv.events;
     if (events !== this.publishedEvents) {
       // A compaction or a restore replaced the history: pulling watchers move to the new array,

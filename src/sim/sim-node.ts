@@ -223,8 +223,13 @@ export class SimNode {
       // one per setImmediate), with messages, ticks and syncs between slices.
       this.host.scheduleTimer(this, restoreDelayMs, () => {
         const steps = runtime.beginRestore(snapshot!);
+        // Then what the store left for later (its history), a slice per turn while it serves.
+        const background = (): void => {
+          if (!runtime.loadInBackground()) this.host.scheduleTimer(this, 0, background);
+        };
         const next = (): void => {
           if (!steps.step()) this.host.scheduleTimer(this, 0, next);
+          else this.host.scheduleTimer(this, 0, background);
         };
         next();
       });

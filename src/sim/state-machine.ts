@@ -7,7 +7,7 @@
 // followed by the store's own snapshot bytes. Snapshots are written in slices, as the store
 // writes them for the runtime in production (beginSnapshot), while entries go on being applied;
 // each is checked against the one the store would have written at once when it began.
-import { thenRestored, type RestoreInProgress, type SlicedRestores, type SlicedSnapshots, type SnapshotInProgress } from '../node/runtime.js';
+import { thenRestored, type BackgroundLoads, type RestoreInProgress, type SlicedRestores, type SlicedSnapshots, type SnapshotInProgress } from '../node/runtime.js';
 import type { Entry, StateMachine } from '../raft/index.js';
 import { InvariantViolation } from './invariants/violation.js';
 import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
@@ -38,7 +38,7 @@ export function chainHash(previous: number, entry: Entry): number {
   return foldNumber(h, entry.data.length === 0 ? 0 : hashBytes(entry.data));
 }
 
-export class SimStateMachine implements StateMachine<KvResult | undefined>, SlicedSnapshots, SlicedRestores {
+export class SimStateMachine implements StateMachine<KvResult | undefined>, SlicedSnapshots, SlicedRestores, BackgroundLoads {
   index = 0;
   term = 0;
   hash = HASH_SEED;
@@ -58,8 +58,9 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
       // The runtime contract: each index exactly once, in order. A gap or repeat is a bug.
       throw new Error(`state machine at ${this.index} was handed entry ${entry.index}`);
     }
-    const events = this.kv.events;
-    const before = events.length;
+    // The events this entry adds, read without decoding a restored history still pending (as
+    // a node's watch hub reads them): the simulator's loads run that path too.
+    const revisionBefore = this.kv.revision;
     const result = this.kv.apply(entry);
     this.index = entry.index;
     this.term = entry.term;
@@ -68,8 +69,9 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
     let h = foldNumber(foldNumber(chainHash(this.hash, entry), this.kv.size), this.kv.sizeBytes);
     // And the history (what watches are served from): the revision, the compaction, and every
     // event this entry added, so every replica's event stream is the same sequence.
-    h = foldNumber(foldNumber(foldNumber(h, this.kv.revision), this.kv.compactRevision), this.kv.events.length);
-    for (let i = before; i < events.length; i++) {
+    h = foldNumber(foldNumber(foldNumber(h, this.kv.revision), this.kv.compactRevision), this.kv.eventCount);
+    const { events, index } = this.kv.eventsFrom(revisionBefore + 1);
+    for (let i = index; i < events.length; i++) {
       const ev = events[i]!;
       h = foldNumber(foldNumber(foldNumber(h, ev.revision), ev.key.length), ev.record === null ? -1 : ev.record.version);
     }
@@ -132,6 +134,11 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
     const s = decodeSimSnapshot(data);
     const kv = new KvStateMachine(SIM_KV_OPTIONS);
     return thenRestored(kv.beginRestore(data.subarray(HEADER_BYTES), RESTORE_SLICE), () => this.adopt(s, kv));
+  }
+
+  /** The store's background load (its history, left encoded by a restore in slices). */
+  loadInBackground(): boolean {
+    return this.kv.loadInBackground();
   }
 
   private adopt(s: SimMachineState, kv: KvStateMachine): void {
