@@ -117,6 +117,17 @@ export class BaseTable {
     return n - key.length;
   }
 
+  /** Whether record i's key is the UTF-8 bytes `bytes[start, start + n)`. */
+  keyIs(i: number, bytes: Uint8Array, start: number, n: number): boolean {
+    const r = this.reader;
+    r.pos = this.offsets[i]!;
+    if (r.varint() !== n) return false;
+    const buf = this.buf;
+    const p = r.pos;
+    for (let j = 0; j < n; j++) if (buf[p + j] !== bytes[start + j]) return false;
+    return true;
+  }
+
   keyAt(i: number): string {
     return new ByteReader(this.buf, this.offsets[i]!).string();
   }
@@ -168,7 +179,21 @@ export interface BaseScan {
   readonly keyValueBytes: number;
   /** [key, lease] of every record attached to a lease, in key order. */
   readonly leased: readonly (readonly [string, number])[];
+  /** The records by modRevision from `indexFrom` on, if the scan was asked for it and the range is small enough; else null. */
+  readonly byRevision: RevisionIndex | null;
 }
+
+/**
+ * Where the record with each modRevision from `from` on is: `slots[modRevision - from]` is its
+ * position + 1, 0 if no record has that modRevision, -1 if several do (a transaction's).
+ */
+export interface RevisionIndex {
+  readonly from: number;
+  readonly slots: Int32Array;
+}
+
+/** A revision index is built only over a range of at most this many revisions per record (and a few more): its memory follows the records'. */
+const REVISION_INDEX_SLOTS_PER_RECORD = 4;
 
 /**
  * Indexes `count` records starting at `pos` in `buf`, checking each as a decoder would: lengths
@@ -189,10 +214,13 @@ export function runSlices<T>(steps: Generator<void, T, void>): T {
 }
 
 /** scanBaseRecords, pausing (a `yield`) after every `slice` records: a restore spread over turns of the loop. */
-export function* scanBaseRecordsInSlices(buf: Uint8Array, pos: number, count: number, revision: number, slice: number): Generator<void, BaseScan, void> {
+export function* scanBaseRecordsInSlices(buf: Uint8Array, pos: number, count: number, revision: number, slice: number, indexFrom = -1): Generator<void, BaseScan, void> {
   // Every record takes at least 8 bytes: refuse a count the bytes cannot hold before allocating.
   if (count * 8 > buf.length - pos) throw new KvError('BAD_SNAPSHOT', `key count ${count} exceeds the data`);
   const offsets = new Float64Array(count + 1);
+  // The records a kept history may name as current (modRevision ≥ indexFrom), by modRevision.
+  const span = revision - indexFrom + 1;
+  const slots = indexFrom >= 0 && span <= REVISION_INDEX_SLOTS_PER_RECORD * count + 1024 ? new Int32Array(span) : null;
   const leased: [string, number][] = [];
   const r = new ByteReader(buf, pos);
   let keyValueBytes = 0;
@@ -222,6 +250,10 @@ export function* scanBaseRecordsInSlices(buf: Uint8Array, pos: number, count: nu
     const modRevision = r.varint();
     const lease = r.varint();
     if (modRevision > revision || createRevision > modRevision) throw new KvError('BAD_SNAPSHOT', `record ${i} has revisions beyond the store's`);
+    if (slots !== null && modRevision >= indexFrom) {
+      const at = modRevision - indexFrom;
+      slots[at] = slots[at] === 0 ? i + 1 : -1;
+    }
     const valueLength = r.varint();
     if (valueLength > r.remaining) throw new KvError('BAD_SNAPSHOT', `record ${i}'s value runs past the data`);
     r.pos += valueLength;
@@ -229,7 +261,7 @@ export function* scanBaseRecordsInSlices(buf: Uint8Array, pos: number, count: nu
     if (lease !== 0) leased.push([new ByteReader(buf, offsets[i]!).string(), lease]);
   }
   offsets[count] = r.pos;
-  return { table: new BaseTable(buf, offsets, count), end: r.pos, keyValueBytes, leased };
+  return { table: new BaseTable(buf, offsets, count), end: r.pos, keyValueBytes, leased, byRevision: slots === null ? null : { from: indexFrom, slots } };
 }
 
 /** Byte order of two ranges of `buf`. */

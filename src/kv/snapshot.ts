@@ -23,11 +23,12 @@
 // history refers to current records and to the previous event's record instead of repeating
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
-import { BaseTable, KeyBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices } from './base-table.js';
+import { BaseTable, KeyBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex } from './base-table.js';
 import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
 import { HISTORY_EVENT_OVERHEAD_BYTES, type HistoryEvent } from './history.js';
 import type { KvResult } from './result.js';
+import { IDEMPOTENCY_RECORD_OVERHEAD_BYTES, keyHash, type EncodedIdempotency } from './idempotency.js';
 import { readResult, resultSize, writeResult } from './result.js';
 import { readStoredRecord, storedRecordSize, writeStoredRecord, type StoredRecord } from './stored-record.js';
 
@@ -74,12 +75,14 @@ export interface SnapshotState {
    * history was left encoded (`encodedHistory`), and so are `current` and `currentKeys`.
    */
   readonly events: HistoryEvent[];
-  /** The history still in the snapshot's bytes, checked, to be decoded later (decodeSnapshotInSlices' `lazyHistory`); else null. */
+  /** The history still in the snapshot's bytes, checked, to be decoded later (decodeSnapshotInSlices' `lazy`); else null. */
   readonly encodedHistory: EncodedHistory | null;
   /** Each key's first result, oldest first (a Map iterates in insertion order), each key once; the caller may keep it. */
   readonly idempotency: Map<string, KvResult>;
   /** When each of them was applied (the log clock then), in the same order. */
   readonly idempotencyTimes: number[];
+  /** The idempotency records left in the snapshot's bytes, checked (`lazy`); `idempotency` is then empty. Else null. */
+  readonly encodedIdempotency: EncodedIdempotency | null;
 }
 
 /**
@@ -310,7 +313,7 @@ const CURRENT_KEY_COST = 4;
  * a few ms each, while the node goes on (KvStateMachine.beginRestore). Nothing is shared until
  * it returns.
  */
-export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazyHistory = false): Generator<void, SnapshotState, void> {
+export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazy = false): Generator<void, SnapshotState, void> {
   try {
     const r = new ByteReader(data);
     for (const b of MAGIC) if (r.u8() !== b) throw new KvError('BAD_SNAPSHOT', 'not a key-value snapshot (bad magic)');
@@ -325,7 +328,7 @@ export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazyHis
     const compactRevision = r.varint();
     if (compactRevision > revision) throw new KvError('BAD_SNAPSHOT', `compact revision ${compactRevision} is above the revision ${revision}`);
     const keyCount = r.varint();
-    const scan = yield* scanBaseRecordsInSlices(data, r.pos, keyCount, revision, slice);
+    const scan = yield* scanBaseRecordsInSlices(data, r.pos, keyCount, revision, slice, lazy ? compactRevision : -1);
     let budget = slice;
     const base = scan.table;
     r.pos = scan.end;
@@ -344,8 +347,8 @@ export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazyHis
     let encodedHistory: EncodedHistory | null = null;
     const current = new Map<string, StoredRecord>();
     const currentAt: number[] = [];
-    if (lazyHistory) {
-      encodedHistory = yield* scanEventsInSlices(r, eventCount, base, compactRevision, revision, slice);
+    if (lazy) {
+      encodedHistory = yield* scanEventsInSlices(r, eventCount, base, scan.byRevision, compactRevision, revision, slice);
     } else {
       const probe = new KeyBytes();
       // Each key's current record decoded once, for the history and the store alike.
@@ -366,19 +369,24 @@ export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazyHis
     // Straight into the Map the table keeps (IdempotencyTable.adopt): no pairs, no second Map.
     const idempotency = new Map<string, KvResult>();
     const idempotencyTimes: number[] = [];
-    let previousTime = -Infinity;
-    for (let i = 0; i < idemCount; i++) {
-      if ((budget -= IDEMPOTENCY_COST) <= 0) {
-        yield;
-        budget = slice;
+    let encodedIdempotency: EncodedIdempotency | null = null;
+    if (lazy) {
+      encodedIdempotency = yield* scanIdempotencyInSlices(r, idemCount, slice);
+    } else {
+      let previousTime = -Infinity;
+      for (let i = 0; i < idemCount; i++) {
+        if ((budget -= IDEMPOTENCY_COST) <= 0) {
+          yield;
+          budget = slice;
+        }
+        const key = r.string();
+        const time = r.f64();
+        // The table's expiry relies on records being oldest first, each key once.
+        if (idempotency.has(key) || !(time >= previousTime)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
+        previousTime = time;
+        idempotency.set(key, readResult(r));
+        idempotencyTimes.push(time);
       }
-      const key = r.string();
-      const time = r.f64();
-      // The table's expiry relies on records being oldest first, each key once.
-      if (idempotency.has(key) || !(time >= previousTime)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
-      previousTime = time;
-      idempotency.set(key, readResult(r));
-      idempotencyTimes.push(time);
     }
     r.end();
     // In base order, which is key order: no string comparisons.
@@ -391,7 +399,7 @@ export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazyHis
       }
       currentKeys[i] = base.keyAt(sortedAt[i]!);
     }
-    return { appliedIndex, logClock, revision, compactRevision, base, keyValueBytes: scan.keyValueBytes, leased: scan.leased, current, currentKeys, leases, events, encodedHistory, idempotency, idempotencyTimes };
+    return { appliedIndex, logClock, revision, compactRevision, base, keyValueBytes: scan.keyValueBytes, leased: scan.leased, current, currentKeys, leases, events, encodedHistory, idempotency, idempotencyTimes, encodedIdempotency };
   } catch (err) {
     if (err instanceof KvError && err.code !== 'BAD_SNAPSHOT') throw new KvError('BAD_SNAPSHOT', err.message);
     throw err;
@@ -463,7 +471,15 @@ const EVENT_SCAN_COST = 2;
  * chains to it). Leaves `r` after the last event. Throws KvError BAD_SNAPSHOT naming the event,
  * with the messages decodeEventsInSlices would give.
  */
-function* scanEventsInSlices(r: ByteReader, count: number, base: BaseTable, compactRevision: number, revision: number, slice: number): Generator<void, EncodedHistory, void> {
+function* scanEventsInSlices(
+  r: ByteReader,
+  count: number,
+  base: BaseTable,
+  byRevision: RevisionIndex | null,
+  compactRevision: number,
+  revision: number,
+  slice: number,
+): Generator<void, EncodedHistory, void> {
   const data = r.buf;
   const start = r.pos;
   const revisions = new Float64Array(count);
@@ -490,7 +506,9 @@ function* scanEventsInSlices(r: ByteReader, count: number, base: BaseTable, comp
     /** The value length of the event's record; -1 for a deletion. */
     let recordLength = -1;
     if ((flags & EV_CURRENT) !== 0) {
-      const at = base.indexOf(probe.setBytes(data, keyStart, keyLength));
+      // The base's record of that modRevision, if it is the only one and of this key; else by key.
+      const slot = byRevision === null || rev < byRevision.from ? -1 : byRevision.slots[rev - byRevision.from]!;
+      const at = slot > 0 && base.keyIs(slot - 1, data, keyStart, keyLength) ? slot - 1 : slot === 0 ? -1 : base.indexOf(probe.setBytes(data, keyStart, keyLength));
       if (at < 0 || base.modRevisionAt(at) !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
       recordLength = base.valueLengthAt(at);
     } else if ((flags & EV_PUT) !== 0) {
@@ -547,4 +565,60 @@ function sameBytes(buf: Uint8Array, a: number, an: number, b: number, bn: number
  */
 export function decodeEncodedHistory(h: EncodedHistory, resolveCurrent: (key: string) => StoredRecord | null, slice: number): Generator<void, HistoryEvent[], void> {
   return decodeEventsInSlices(new ByteReader(h.data, h.start), h.count, h.compactRevision, h.revision, resolveCurrent, slice);
+}
+
+/** Scanning one idempotency record: its result is decoded to be checked, and dropped. */
+const IDEMPOTENCY_SCAN_COST = 8;
+
+/**
+ * Checks `count` idempotency records at `r` as the decoder does (keys valid UTF-8 and each once,
+ * times oldest first, results well-formed), leaving them in the bytes: their keys are hashed into
+ * an index (EncodedIdempotency), no key string is made, no result kept. Throws KvError
+ * BAD_SNAPSHOT with the decoder's messages.
+ */
+function* scanIdempotencyInSlices(r: ByteReader, count: number, slice: number): Generator<void, EncodedIdempotency, void> {
+  const data = r.buf;
+  const keyStarts = new Float64Array(count);
+  const keyLengths = new Int32Array(count);
+  const resultStarts = new Float64Array(count);
+  const times = new Float64Array(count);
+  const costs = new Float64Array(count);
+  let size = 16;
+  while (size < count * 2) size *= 2;
+  const slots = new Int32Array(size);
+  const hashes = new Int32Array(size);
+  const mask = size - 1;
+  const seed = (Math.random() * 0x100000000) >>> 0;
+  let previousTime = -Infinity;
+  let budget = slice;
+  for (let i = 0; i < count; i++) {
+    if ((budget -= IDEMPOTENCY_SCAN_COST) <= 0) {
+      yield;
+      budget = slice;
+    }
+    const keyLength = r.varint();
+    const keyStart = r.pos;
+    if (keyLength > r.remaining) throw new KvError('BAD_COMMAND', `truncated: needed ${keyLength} bytes at offset ${keyStart}`);
+    r.pos += keyLength;
+    if (!isValidUtf8(data, keyStart, keyLength)) throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${keyStart}`);
+    const time = r.f64();
+    const h = keyHash(data, keyStart, keyLength, seed) | 0;
+    let s = h & mask;
+    for (; slots[s] !== 0; s = (s + 1) & mask) {
+      const j = slots[s]! - 1;
+      if (hashes[s] === h && sameBytes(data, keyStarts[j]!, keyLengths[j]!, keyStart, keyLength)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
+    }
+    // The table's expiry relies on records being oldest first, each key once.
+    if (!(time >= previousTime)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
+    previousTime = time;
+    slots[s] = i + 1;
+    hashes[s] = h;
+    keyStarts[i] = keyStart;
+    keyLengths[i] = keyLength;
+    times[i] = time;
+    resultStarts[i] = r.pos;
+    // What IdempotencyTable counts for the record (idempotencyRecordBytes).
+    costs[i] = keyLength + resultSize(readResult(r)) + IDEMPOTENCY_RECORD_OVERHEAD_BYTES;
+  }
+  return { data, count, keyStarts, keyLengths, resultStarts, times, costs, slots, hashes, seed };
 }

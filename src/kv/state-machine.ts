@@ -587,7 +587,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.leases = leases;
     this.leaseBytes = leaseBytes;
     this.leaseSetVersion++;
-    this.idempotency.adopt(state.logClock, state.idempotency, state.idempotencyTimes);
+    if (state.encodedIdempotency === null) this.idempotency.adopt(state.logClock, state.idempotency, state.idempotencyTimes);
+    else this.idempotency.adoptEncoded(state.logClock, state.encodedIdempotency);
     this.changed();
   }
 

@@ -1,8 +1,10 @@
-// A restore in slices (beginRestore, what a restarting node runs) leaves the history in the
-// snapshot's bytes and serves at once; the history is decoded later, a slice per turn
-// (loadInBackground), or at once by whatever reads it. These tests hold it to the store a
-// restore() that decodes everything at once makes: the same answers, sizes and events all
-// along, byte-identical snapshots, and the same refusals of a damaged snapshot.
+// A restore in slices (beginRestore, what a restarting node runs) leaves the history and the
+// idempotency table in the snapshot's bytes and serves at once: the history is decoded later, a
+// slice per turn (loadInBackground), or at once by whatever reads it; an idempotency record is
+// decoded when it is looked up, and most are evicted by newer ones without ever being decoded.
+// These tests hold it to the store a restore() that decodes everything at once makes: the same
+// answers, sizes and events all along, byte-identical snapshots, and the same refusals of a
+// damaged snapshot.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -11,8 +13,8 @@ import { bytes, commandArb, entryOf } from './helpers.js';
 
 const OPTIONS = { idempotencyMaxRecords: 4, idempotencyTtlMs: 500_000 };
 
-function restoredInSlices(data: Uint8Array, slice: number): KvStateMachine {
-  const sm = new KvStateMachine(OPTIONS);
+function restoredInSlices(data: Uint8Array, slice: number, options = OPTIONS): KvStateMachine {
+  const sm = new KvStateMachine(options);
   const task = sm.beginRestore(data, slice);
   while (!task.step()) {
     // to the end
@@ -64,6 +66,7 @@ test('§7 property: a store restored with its history left encoded answers, size
           assert.equal(lazy.eventCount, whole.eventCount, `${what}: event count`);
           assert.equal(lazy.historyBytes, whole.historyBytes, `${what}: history bytes`);
           assert.equal(lazy.sizeBytes, whole.sizeBytes, `${what}: size`);
+          assert.equal(lazy.idempotencyRecords, whole.idempotencyRecords, `${what}: idempotency records`);
         };
         same('restored');
         let index = source.appliedIndex;
@@ -167,4 +170,31 @@ test("a damaged history is refused by the restore in slices itself, as restore()
     }
   }
   assert.ok(refused > good.length, `${refused} of ${3 * (good.length - 5)} damaged copies refused`);
+});
+
+test('idempotency records left in the snapshot answer a retry as the decoded table does, hit or miss, across evictions', () => {
+  const options = { idempotencyMaxRecords: 3000, idempotencyTtlMs: 500_000 };
+  const source = new KvStateMachine(options);
+  let index = 0;
+  for (let i = 0; i < 5000; i++) {
+    const key = `k${i % 700}`;
+    const cmd: Command = i % 5 === 0 ? { type: 'delete', key, time: 1000 + i, idempotencyKey: `client-${i % 17}/${i}` } : { type: 'put', key, value: bytes(`v${i}`), time: 1000 + i, idempotencyKey: `client-${i % 17}/${i}` };
+    source.apply(entryOf(++index, cmd));
+  }
+  const data = source.snapshot();
+  const whole = new KvStateMachine(options);
+  whole.restore(data);
+  const lazy = restoredInSlices(data, 4096, options);
+  assert.equal(lazy.idempotencyRecords, 3000);
+  // Retries of records in the table (the newest 3000), of evicted ones, and new keys, interleaved
+  // with new records that evict the encoded ones from the oldest on.
+  for (let i = 0; i < 6000; i++) {
+    const seq = i % 3 === 0 ? 4999 - (i % 3000) : i % 3 === 1 ? i % 2000 : 10_000 + i;
+    const cmd: Command = { type: 'put', key: `k${seq % 700}`, value: bytes(`again ${i}`), time: 7000 + i, idempotencyKey: `client-${seq % 17}/${seq}` };
+    index++;
+    assert.deepEqual(lazy.apply(entryOf(index, cmd)), whole.apply(entryOf(index, cmd)), `retry ${i} (seq ${seq})`);
+  }
+  assert.equal(lazy.idempotencyRecords, whole.idempotencyRecords);
+  assert.equal(lazy.sizeBytes, whole.sizeBytes);
+  assert.deepEqual(Buffer.from(lazy.snapshot()), Buffer.from(whole.snapshot()));
 });
