@@ -475,10 +475,13 @@ export class RaftNode<R = unknown> extends EventEmitter {
     return new Promise<number>((resolve, reject) => this.runtime.takeSnapshot((err, index) => (err === null ? resolve(index) : reject(err))));
   }
 
-  /** Runs the runtime's background load (Runtime.loadInBackground) a slice per turn of the loop, to its end. */
+  /** Runs the runtime's background load (Runtime.loadInBackground) when it says, to its end. */
   private async loadInBackground(): Promise<void> {
     const started = performance.now();
-    while (!this.runtime.loadInBackground()) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (let wait = this.runtime.loadInBackground(); wait !== null; wait = this.runtime.loadInBackground()) {
+      // Unref'd: a load still waiting does not keep a stopping process alive.
+      await new Promise<void>((resolve) => (wait === 0 ? setImmediate(resolve) : setTimeout(resolve, wait).unref()));
+    }
     if (!this.stopped) this.logger.info('background load done', { ms: Math.round(performance.now() - started) });
   }
 

@@ -94,20 +94,40 @@ function hasSlicedRestores(sm: object): sm is SlicedRestores {
 
 /**
  * A state machine whose restore in slices leaves work for after it (KvStateMachine leaves its
- * history encoded and serves meanwhile): the host calls loadInBackground() once per turn after
- * the restore until it returns true. Whatever reads the part not loaded yet loads it at once.
+ * history encoded and serves meanwhile): loadInBackground() does a slice of it, true once none
+ * is left; whatever reads the part not loaded yet loads it at once. The runtime paces it
+ * (Runtime.loadInBackground).
  */
 export interface BackgroundLoads {
+  readonly isLoadingInBackground: boolean;
   loadInBackground(): boolean;
 }
 
-/** Longest a background load waits for a turn with no committed entry left to apply (Runtime.loadInBackground). */
+/**
+ * How long after a restore the background load waits before it begins, unless a snapshot needs
+ * it first: a restart's first seconds (an election, the replay, the first writes) go first. The
+ * members of a test or a laptop share a machine, and three loads beside a leader's replay were
+ * most of a full-cluster restart (docs/runtime.md).
+ */
+export const BACKGROUND_LOAD_DELAY_MS = 5000;
+/** Once begun, longest a background load waits for a turn with no committed entry left to apply. */
 export const BACKGROUND_LOAD_MAX_WAIT_MS = 50;
+/** How often the host asks again while the load waits for the replay. */
+const BACKGROUND_LOAD_POLL_MS = 5;
+
+function backgroundLoadsOf(sm: object): BackgroundLoads | null {
+  const b = sm as Partial<BackgroundLoads>;
+  return typeof b.loadInBackground === 'function' ? (b as BackgroundLoads) : null;
+}
 
 /** A slice of `sm`'s background load, if it has one (BackgroundLoads); true once nothing is left. */
 export function loadInBackground(sm: object): boolean {
-  const load = (sm as Partial<BackgroundLoads>).loadInBackground;
-  return typeof load !== 'function' || load.call(sm);
+  return backgroundLoadsOf(sm)?.loadInBackground() ?? true;
+}
+
+/** Whether `sm` has a background load under way (BackgroundLoads). */
+export function isLoadingInBackground(sm: object): boolean {
+  return backgroundLoadsOf(sm)?.isLoadingInBackground ?? false;
 }
 
 /** `sm`'s restore of `data` in slices: its own (SlicedRestores), or one step that restores it whole. */
@@ -361,6 +381,10 @@ export class Runtime<R = unknown> {
   private applied: number;
   /** When loadInBackground() last ran a slice (or the runtime began). */
   private backgroundSliceAt: number;
+  /** Before this (the clock's), a background load waits unless a snapshot does (BACKGROUND_LOAD_DELAY_MS after a restore). */
+  private backgroundLoadFrom: number;
+  /** A snapshot is due or asked for, and waits for the state machine's background load. */
+  private isSnapshotWaitingForLoad = false;
   /**
    * The newest durable snapshot: its meta and size, and its bytes only when the storage cannot
    * read them back (StoragePort.readSnapshot).
@@ -420,6 +444,7 @@ export class Runtime<R = unknown> {
     this.sm = options.stateMachine;
     this.clock = options.clock;
     this.backgroundSliceAt = this.clock.now();
+    this.backgroundLoadFrom = this.backgroundSliceAt + BACKGROUND_LOAD_DELAY_MS;
     this.hooks = (options.hooks ?? NO_HOOKS) as RuntimeHooks<R>;
     this.logger = options.logger ?? SILENT_LOGGER;
     this.stats = options.stats ?? emptyRuntimeStats();
@@ -540,28 +565,47 @@ export class Runtime<R = unknown> {
 
   /**
    * After a restore: a slice of what the state machine loads in the background (BackgroundLoads),
-   * true once nothing is left (at once if it has nothing to load, or the runtime stopped). The
-   * host calls it once per turn, as it called the restore's steps.
+   * when it is time. Returns null once nothing is left (at once if the state machine has nothing
+   * to load, or the runtime stopped), else the milliseconds until the host should call again (0:
+   * its next turn). The load begins BACKGROUND_LOAD_DELAY_MS after the restore, or as soon as a
+   * snapshot is due (the snapshot waits for it: its first slice would otherwise load it all at
+   * once); then it takes a turn with no committed entry left to apply, or one in
+   * BACKGROUND_LOAD_MAX_WAIT_MS at least, so the replay goes first and the load always ends.
    */
-  loadInBackground(): boolean {
-    if (this.isStopped) return true;
-    // Committed entries first (a restart's replay, a backlog): the load takes a turn with none
-    // left to apply, or one turn in BACKGROUND_LOAD_MAX_WAIT_MS at least, so it always ends.
+  loadInBackground(): number | null {
+    if (this.isStopped || !isLoadingInBackground(this.sm)) return this.backgroundLoadEnded();
     const now = this.clock.now();
-    if (this.core.commitIndex > this.applied && now - this.backgroundSliceAt < BACKGROUND_LOAD_MAX_WAIT_MS) return false;
+    // Asked again every BACKGROUND_LOAD_MAX_WAIT_MS meanwhile, so a snapshot that comes due is not kept waiting.
+    if (!this.isSnapshotWaitingForLoad && now < this.backgroundLoadFrom) return Math.min(this.backgroundLoadFrom - now, BACKGROUND_LOAD_MAX_WAIT_MS);
+    if (this.core.commitIndex > this.applied && now - this.backgroundSliceAt < BACKGROUND_LOAD_MAX_WAIT_MS) return BACKGROUND_LOAD_POLL_MS;
     this.backgroundSliceAt = now;
+    const done = this.backgroundSlice();
+    return done === false ? 0 : done === true ? this.backgroundLoadEnded() : null;
+  }
+
+  /** A slice of the state machine's background load: true once it is all loaded, null if it failed (the runtime fails with it). */
+  private backgroundSlice(): boolean | null {
     try {
       return loadInBackground(this.sm);
     } catch (err) {
       // What the restore left is the state machine's own state: a node that cannot load it
       // cannot trust what it serves.
       this.fail(err);
-      return true;
+      return null;
     }
+  }
+
+  private backgroundLoadEnded(): null {
+    if (this.isSnapshotWaitingForLoad) {
+      this.isSnapshotWaitingForLoad = false;
+      this.pump();
+    }
+    return null;
   }
 
   private endRestoring(): void {
     if (!this.isRestoring) return;
+    this.backgroundLoadFrom = this.clock.now() + BACKGROUND_LOAD_DELAY_MS;
     this.isRestoring = false;
     this.core.releaseApply();
     this.abandonRestore();
@@ -1022,6 +1066,14 @@ export class Runtime<R = unknown> {
         (this.appliedBytes - this.appliedBytesAtSnapshot >= this.snapshotLogBytes && this.applied > (this.latest?.meta.index ?? 0))) &&
       this.hasLogOutgrownSnapshot();
     if (!isAsked && !isDue) return;
+    if (isLoadingInBackground(this.sm)) {
+      // Its first slice would load at once what the restore left (a history: ~0.5 s at 1M
+      // keys): the load goes first, a slice per turn (loadInBackground, and one here per pump
+      // should no host be running it), then this runs again.
+      this.isSnapshotWaitingForLoad = true;
+      if (this.backgroundSlice() !== true) return;
+      this.isSnapshotWaitingForLoad = false;
+    }
     if (!this.canSnapshot()) {
       if (!isAsked) return;
       // Nothing new to snapshot: what was asked for is already there.

@@ -10,7 +10,7 @@
 import type { Entry, NodeId, StateMachine } from '../raft/index.js';
 import { isAddress, isNodeId } from './address.js';
 import { CLUSTER_ID_PATTERN } from './identity.js';
-import { loadInBackground, restoreSlices, thenRestored, type RestoreInProgress, type SnapshotInProgress } from '../node/runtime.js';
+import { isLoadingInBackground, loadInBackground, restoreSlices, thenRestored, type RestoreInProgress, type SnapshotInProgress } from '../node/runtime.js';
 
 /** A machine that writes its snapshot in slices behind a wrapper's header (KvStateMachine). */
 interface PrefixedSlicedSnapshots {
@@ -212,6 +212,10 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
   }
 
   /** The inner state machine's background load (node/runtime.ts, BackgroundLoads), if it has one. */
+  get isLoadingInBackground(): boolean {
+    return isLoadingInBackground(this.inner);
+  }
+
   loadInBackground(): boolean {
     return loadInBackground(this.inner);
   }

@@ -225,7 +225,8 @@ export class SimNode {
         const steps = runtime.beginRestore(snapshot!);
         // Then what the store left for later (its history), a slice per turn while it serves.
         const background = (): void => {
-          if (!runtime.loadInBackground()) this.host.scheduleTimer(this, 0, background);
+          const wait = runtime.loadInBackground();
+          if (wait !== null) this.host.scheduleTimer(this, wait, background);
         };
         const next = (): void => {
           if (!steps.step()) this.host.scheduleTimer(this, 0, next);

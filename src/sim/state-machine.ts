@@ -123,6 +123,11 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
     while (!task.step()) {
       // in one go
     }
+    // All of it, as KvStateMachine.restore() decodes all: what a restore in slices leaves for
+    // later is the host's to drive, and only a restart's load beside the core has one that does.
+    while (!this.kv.loadInBackground()) {
+      // in one go
+    }
   }
 
   /**
@@ -137,6 +142,10 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
   }
 
   /** The store's background load (its history, left encoded by a restore in slices). */
+  get isLoadingInBackground(): boolean {
+    return this.kv.isLoadingInBackground;
+  }
+
   loadInBackground(): boolean {
     return this.kv.loadInBackground();
   }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { DEFAULT_NODE_OPTIONS, DEFAULT_RUNTIME_OPTIONS } from '../../src/node/index.js';
 import { DEFAULT_NODE_CONFIG } from '../../src/server/node-config.js';
 import assert from 'node:assert/strict';
-import { Runtime, type Done, type RestoreInProgress, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
+import { BACKGROUND_LOAD_DELAY_MS, Runtime, type Done, type RestoreInProgress, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
 import { Raft, bootstrapState, type Entry, type Message, type Snapshot, type StateMachine } from '../../src/raft/index.js';
 import { NoSpaceError } from '../../src/storage/index.js';
 
@@ -595,7 +595,7 @@ function loadAll(runtime: Runtime<number>, snapshot: Snapshot): void {
  * A restarted follower `a` whose snapshot (index 5, ['s1'..'s5']) is still to be loaded beside
  * the running core (RuntimeOptions.restoring); its log holds 6..8 after it, all committed.
  */
-function restartingWorld(hooks: RuntimeHooks<number> = {}, sm: ListMachine = new ListMachine()): { runtime: Runtime<number>; sm: ListMachine; log: string[]; sent: Message[]; syncs: Done[]; snapshot: Snapshot } {
+function restartingWorld(hooks: RuntimeHooks<number> = {}, sm: ListMachine = new ListMachine(), now: () => number = () => 0): { runtime: Runtime<number>; sm: ListMachine; log: string[]; sent: Message[]; syncs: Done[]; snapshot: Snapshot } {
   const log: string[] = [];
   const sent: Message[] = [];
   const syncs: Done[] = [];
@@ -614,7 +614,7 @@ function restartingWorld(hooks: RuntimeHooks<number> = {}, sm: ListMachine = new
     },
     transport: { send: (m) => (sent.push(m), log.push(`send ${m.type} ${m.to}`)) },
     stateMachine: sm,
-    clock: { now: () => 0, setTimer: () => () => undefined },
+    clock: { now, setTimer: () => () => undefined },
     applied: 5,
     latestSnapshot: snapshot,
     restoring: true,
@@ -740,6 +740,55 @@ test('a load in slices beside the core (beginRestore): nothing applied between s
   assert.equal(sm3.abandoned, 1);
   assert.equal(steps3.step(), true);
   assert.deepEqual(sm3.items, []);
+});
+
+/** Restores at once but leaves a part for its background load (as KvStateMachine leaves its history): `slicesLeft` slices. */
+class BackgroundListMachine extends ListMachine {
+  slicesLeft = 0;
+  slicesDone = 0;
+  override restore(data: Uint8Array): void {
+    super.restore(data);
+    this.slicesLeft = 3;
+  }
+  get isLoadingInBackground(): boolean {
+    return this.slicesLeft > 0;
+  }
+  loadInBackground(): boolean {
+    if (this.slicesLeft > 0) {
+      this.slicesLeft--;
+      this.slicesDone++;
+    }
+    return this.slicesLeft === 0;
+  }
+}
+
+test('a background load after a restart waits BACKGROUND_LOAD_DELAY_MS, and the replay, before its slices; a snapshot that comes due waits for it and takes it on', () => {
+  let now = 0;
+  const sm = new BackgroundListMachine();
+  const w = restartingWorld({}, sm, () => now);
+  loadAll(w.runtime, w.snapshot);
+  assert.equal(sm.isLoadingInBackground, true);
+  // The replay of 6..8 is due (commit 8, applied 5): the load begins later in any case.
+  const first = w.runtime.loadInBackground();
+  assert.ok(first !== null && first > 0, `the host is asked to wait, not to spin: ${first}`);
+  assert.equal(sm.slicesDone, 0);
+  now = BACKGROUND_LOAD_DELAY_MS - 1;
+  assert.ok((w.runtime.loadInBackground() ?? 0) > 0, 'still waiting before the delay');
+  assert.equal(sm.slicesDone, 0);
+  // A snapshot comes due (snapshotEntries 1) as the replay is applied: it waits for the load.
+  w.runtime.pump();
+  while (w.syncs.length > 0) w.syncs.shift()!(null);
+  w.runtime.pump();
+  assert.deepEqual(sm.items, ['s1', 's2', 's3', 's4', 's5', 'e6', 'e7', 'e8'], 'the replay went on');
+  assert.ok(!w.log.some((l) => l.startsWith('saveSnapshot')), `no snapshot while the load is pending: ${w.log.join(' | ')}`);
+  assert.ok(sm.slicesDone >= 1, 'each pump that finds a snapshot waiting takes a slice of the load');
+  // The host's turns, now that a snapshot waits: no delay, a slice each, to the end.
+  while (w.runtime.loadInBackground() !== null) {
+    // the next turn
+  }
+  assert.equal(sm.isLoadingInBackground, false);
+  assert.ok(w.log.some((l) => l === 'saveSnapshot 8'), `the snapshot once loaded: ${w.log.join(' | ')}`);
+  assert.equal(w.runtime.loadInBackground(), null, 'nothing left');
 });
 
 test('§5.4.3 an AppendEntries that contradicts committed entries is dropped and raised to the host (contradicted), a consistent one is not', () => {
