@@ -169,6 +169,26 @@ const F64_SCRATCH = new Float64Array(1);
 const F64_BYTES = new Uint8Array(F64_SCRATCH.buffer);
 const IS_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
+/** The string whose UTF-8 bytes are `buf[start, start + n)`. Throws KvError BAD_COMMAND if they are not valid UTF-8. */
+export function utf8At(buf: Uint8Array, start: number, n: number): string {
+  const end = start + n;
+  if (n <= 32) {
+    let s = '';
+    let i = start;
+    for (; i < end; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) break;
+      s += String.fromCharCode(c);
+    }
+    if (i === end) return s;
+  }
+  try {
+    return strictDecoder.decode(buf.subarray(start, end));
+  } catch {
+    throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${start}`);
+  }
+}
+
 export class ByteReader {
   pos: number;
 
@@ -237,25 +257,9 @@ export class ByteReader {
   string(): string {
     const n = this.varint();
     this.need(n);
-    const buf = this.buf;
     const start = this.pos;
-    const end = start + n;
-    this.pos = end;
-    if (n <= 32) {
-      let s = '';
-      let i = start;
-      for (; i < end; i++) {
-        const c = buf[i]!;
-        if (c >= 0x80) break;
-        s += String.fromCharCode(c);
-      }
-      if (i === end) return s;
-    }
-    try {
-      return strictDecoder.decode(buf.subarray(start, end));
-    } catch {
-      throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${start}`);
-    }
+    this.pos = start + n;
+    return utf8At(this.buf, start, n);
   }
 
   end(): void {

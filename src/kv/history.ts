@@ -124,6 +124,11 @@ export class History {
       while (at < p.count && p.revisions[at]! < revision) at++;
       this.totalBytes -= p.costs[at]! - p.costs[this.pendingFrom]!;
       this.pendingFrom = at;
+      // All compacted: nothing left to decode.
+      if (at === p.count) {
+        this.pending = null;
+        this.pendingFrom = 0;
+      }
     }
     const from = this.lowerBound(revision, this.list);
     let dropped = 0;

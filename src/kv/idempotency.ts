@@ -7,7 +7,7 @@
 // so a new leader may stamp an earlier time than its predecessor; taking the maximum keeps the
 // clock monotone, which keeps records in insertion order sorted by stamp, so expiry only ever
 // looks at the oldest record.
-import { ByteReader, varintSize } from './bytes.js';
+import { ByteReader, utf8At } from './bytes.js';
 import { utf8Length } from './limits.js';
 import { readResult, resultSize, type KvResult } from './result.js';
 
@@ -270,8 +270,7 @@ export class IdempotencyTable {
     const times: number[] = [];
     const bytes: number[] = [];
     for (let i = this.encodedHead; i < e.count; i++) {
-      const r = new ByteReader(e.data, e.keyStarts[i]! - varintSize(e.keyLengths[i]!));
-      const key = r.string();
+      const key = utf8At(e.data, e.keyStarts[i]!, e.keyLengths[i]!);
       records.set(key, readResult(new ByteReader(e.data, e.resultStarts[i]!)));
       order.push(key);
       times.push(e.times[i]!);
@@ -293,4 +292,3 @@ export class IdempotencyTable {
     this.encodedHead = 0;
   }
 }
-

@@ -24,7 +24,7 @@
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
 import { BaseTable, KeyBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex } from './base-table.js';
-import { ByteReader, ByteWriter, stringSize, varintSize } from './bytes.js';
+import { ByteReader, ByteWriter, stringSize, utf8At, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
 import { HISTORY_EVENT_OVERHEAD_BYTES, type HistoryEvent } from './history.js';
 import type { KvResult } from './result.js';
@@ -523,12 +523,12 @@ function* scanEventsInSlices(
       prevLength = rec.valueLength;
       if (!sameBytes(data, rec.keyStart, rec.keyLength, keyStart, keyLength)) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s previous record is another key's`);
     } else if ((flags & EV_PREV_CHAIN) !== 0) {
-      key = new ByteReader(data, keyStart - varintSize(keyLength)).string();
+      key = utf8At(data, keyStart, keyLength);
       const chained = last.get(key);
       if (chained === undefined) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a previous event that is not there`);
       prevLength = chained;
     }
-    if ((flags & EV_REFERENCED) !== 0) last.set(key ?? new ByteReader(data, keyStart - varintSize(keyLength)).string(), recordLength);
+    if ((flags & EV_REFERENCED) !== 0) last.set(key ?? utf8At(data, keyStart, keyLength), recordLength);
     revisions[i] = rev;
     // historyEventBytes: the key's UTF-8 bytes, the value the event replaced, the overhead.
     costs[i + 1] = costs[i]! + keyLength + (prevLength < 0 ? 0 : prevLength) + HISTORY_EVENT_OVERHEAD_BYTES;

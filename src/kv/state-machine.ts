@@ -233,17 +233,17 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     return this.history.length;
   }
 
-  /**
-   * A restore in slices (beginRestore) leaves the history encoded and serves meanwhile: this
-   * decodes a slice of it (~a few ms), true once it is all decoded. The host calls it once per
-   * turn after the restore; a reader of `events` (a watch from the past, a read at a past
-   * revision, a snapshot) decodes what is left at once.
-   */
   /** A restore in slices left part of the state (the history) to loadInBackground(). */
   get isLoadingInBackground(): boolean {
     return this.history.isPending;
   }
 
+  /**
+   * A restore in slices (beginRestore) leaves the history encoded and serves meanwhile: this
+   * decodes a slice of it (~a few ms), true once it is all decoded. The host calls it when the
+   * runtime says (Runtime.loadInBackground); a reader of `events` (a watch from the past, a read
+   * at a past revision, a snapshot) decodes what is left at once.
+   */
   loadInBackground(): boolean {
     if (!this.history.loadSlice()) return false;
     this.changedSinceRestore = null;
@@ -631,6 +631,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * pending event refers to; a key created since (most writes of a replay) costs nothing.
    */
   private noteChangeSinceRestore(key: string, current: StoredRecord | undefined): void {
+    if (!this.history.isPending) {
+      // Decoded (by a reader, or compacted away) without loadInBackground(): nothing to note.
+      this.changedSinceRestore = null;
+      return;
+    }
     if (current === undefined || current.modRevision > this.restoredRevision) return;
     const changed = this.changedSinceRestore!;
     if (!changed.has(key)) changed.set(key, current);

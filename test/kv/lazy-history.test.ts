@@ -198,3 +198,20 @@ test('idempotency records left in the snapshot answer a retry as the decoded tab
   assert.equal(lazy.sizeBytes, whole.sizeBytes);
   assert.deepEqual(Buffer.from(lazy.snapshot()), Buffer.from(whole.snapshot()));
 });
+
+test('a key length written in a longer varint than it needs is read the same in place as by the decoder', () => {
+  const source = new KvStateMachine();
+  source.apply(entryOf(1, { type: 'put', key: 'k', value: bytes('v'), time: 1, idempotencyKey: 'cq/1' }));
+  const good = source.snapshot();
+  // The idempotency record's key, length 4 then "cq/1": its length as 0x84 0x00 instead of 0x04.
+  const at = Buffer.from(good).lastIndexOf(Buffer.from([0x04, ...bytes('cq/1')]));
+  assert.ok(at > 0);
+  const padded = new Uint8Array([...good.subarray(0, at), 0x84, 0x00, ...good.subarray(at + 1)]);
+  const whole = new KvStateMachine();
+  whole.restore(padded);
+  const lazy = restoredInSlices(padded, 16);
+  const retry = entryOf(2, { type: 'put', key: 'k', value: bytes('again'), time: 2, idempotencyKey: 'cq/1' });
+  assert.deepEqual(lazy.apply(retry), whole.apply(retry), 'the retry is found');
+  assert.equal(whole.get('k')?.value.length, 1, 'and not applied again');
+  assert.deepEqual(Buffer.from(lazy.snapshot()), Buffer.from(whole.snapshot()));
+});
