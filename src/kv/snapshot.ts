@@ -495,11 +495,8 @@ function* scanEventsInSlices(
       budget = slice;
     }
     const rev = r.varint();
-    const keyLength = r.varint();
-    const keyStart = r.pos;
-    if (keyLength > r.remaining) throw new KvError('BAD_COMMAND', `truncated: needed ${keyLength} bytes at offset ${keyStart}`);
-    r.pos += keyLength;
-    if (!isValidUtf8(data, keyStart, keyLength)) throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${keyStart}`);
+    const keyStart = skipString(r);
+    const keyLength = r.pos - keyStart;
     const flags = r.u8();
     if (rev < previousRevision || rev > revision || !areValidEventFlags(flags)) throw new KvError('BAD_SNAPSHOT', `history event ${i} is out of order or malformed`);
     previousRevision = rev;
@@ -536,13 +533,23 @@ function* scanEventsInSlices(
   return { data, start, count, compactRevision, revision, revisions, costs };
 }
 
+/**
+ * Skips a string at `r` as ByteReader.string() reads it, checked alike (within the data, valid
+ * UTF-8) but not made: returns where its bytes begin; they end at `r.pos`.
+ */
+function skipString(r: ByteReader): number {
+  const n = r.varint();
+  const start = r.pos;
+  if (n > r.remaining) throw new KvError('BAD_COMMAND', `truncated: needed ${n} bytes at offset ${start}`);
+  r.pos += n;
+  if (!isValidUtf8(r.buf, start, n)) throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${start}`);
+  return start;
+}
+
 /** Where a record's key lies, its modRevision and value length, and `r` past it: what readStoredRecord would read, checked alike. */
 function skipStoredRecord(r: ByteReader): { keyStart: number; keyLength: number; modRevision: number; valueLength: number } {
-  const keyLength = r.varint();
-  const keyStart = r.pos;
-  if (keyLength > r.remaining) throw new KvError('BAD_COMMAND', `truncated: needed ${keyLength} bytes at offset ${keyStart}`);
-  r.pos += keyLength;
-  if (!isValidUtf8(r.buf, keyStart, keyLength)) throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${keyStart}`);
+  const keyStart = skipString(r);
+  const keyLength = r.pos - keyStart;
   r.varint(); // createIndex
   r.varint(); // modIndex
   r.varint(); // version
@@ -596,11 +603,8 @@ function* scanIdempotencyInSlices(r: ByteReader, count: number, slice: number): 
       yield;
       budget = slice;
     }
-    const keyLength = r.varint();
-    const keyStart = r.pos;
-    if (keyLength > r.remaining) throw new KvError('BAD_COMMAND', `truncated: needed ${keyLength} bytes at offset ${keyStart}`);
-    r.pos += keyLength;
-    if (!isValidUtf8(data, keyStart, keyLength)) throw new KvError('BAD_COMMAND', `invalid UTF-8 at offset ${keyStart}`);
+    const keyStart = skipString(r);
+    const keyLength = r.pos - keyStart;
     const time = r.f64();
     const h = keyHash(data, keyStart, keyLength, seed) | 0;
     let s = h & mask;
