@@ -265,7 +265,7 @@ export function* scanBaseRecordsInSlices(buf: Uint8Array, pos: number, count: nu
 }
 
 /** Byte order of two ranges of `buf`. */
-function compareBytes(buf: Uint8Array, a: number, an: number, b: number, bn: number): number {
+export function compareBytes(buf: Uint8Array, a: number, an: number, b: number, bn: number): number {
   const m = an < bn ? an : bn;
   for (let j = 0; j < m; j++) {
     const d = buf[a + j]! - buf[b + j]!;

@@ -23,7 +23,7 @@
 // history refers to current records and to the previous event's record instead of repeating
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
-import { BaseTable, KeyBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex } from './base-table.js';
+import { BaseTable, KeyBytes, compareBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex } from './base-table.js';
 import { ByteReader, ByteWriter, stringSize, utf8At, varintSize } from './bytes.js';
 import { KvError } from './errors.js';
 import { HISTORY_EVENT_OVERHEAD_BYTES, type HistoryEvent } from './history.js';
@@ -413,7 +413,7 @@ export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazy = 
  * decides where it comes from, so that the store and the history share it. Throws KvError
  * BAD_SNAPSHOT naming the event.
  */
-export function* decodeEventsInSlices(
+function* decodeEventsInSlices(
   r: ByteReader,
   count: number,
   compactRevision: number,
@@ -510,7 +510,7 @@ function* scanEventsInSlices(
       recordLength = base.valueLengthAt(at);
     } else if ((flags & EV_PUT) !== 0) {
       const rec = skipStoredRecord(r);
-      if (!sameBytes(data, rec.keyStart, rec.keyLength, keyStart, keyLength) || rec.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s record does not match it`);
+      if (compareBytes(data, rec.keyStart, rec.keyLength, keyStart, keyLength) !== 0 || rec.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s record does not match it`);
       recordLength = rec.valueLength;
     }
     let prevLength = -1;
@@ -518,7 +518,7 @@ function* scanEventsInSlices(
     if ((flags & EV_PREV) !== 0) {
       const rec = skipStoredRecord(r);
       prevLength = rec.valueLength;
-      if (!sameBytes(data, rec.keyStart, rec.keyLength, keyStart, keyLength)) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s previous record is another key's`);
+      if (compareBytes(data, rec.keyStart, rec.keyLength, keyStart, keyLength) !== 0) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s previous record is another key's`);
     } else if ((flags & EV_PREV_CHAIN) !== 0) {
       key = utf8At(data, keyStart, keyLength);
       const chained = last.get(key);
@@ -558,12 +558,6 @@ function skipStoredRecord(r: ByteReader): { keyStart: number; keyLength: number;
   r.varint(); // lease
   const valueLength = r.bytes().length;
   return { keyStart, keyLength, modRevision, valueLength };
-}
-
-function sameBytes(buf: Uint8Array, a: number, an: number, b: number, bn: number): boolean {
-  if (an !== bn) return false;
-  for (let j = 0; j < an; j++) if (buf[a + j] !== buf[b + j]) return false;
-  return true;
 }
 
 /**
@@ -610,7 +604,7 @@ function* scanIdempotencyInSlices(r: ByteReader, count: number, slice: number): 
     let s = h & mask;
     for (; slots[s] !== 0; s = (s + 1) & mask) {
       const j = slots[s]! - 1;
-      if (hashes[s] === h && sameBytes(data, keyStarts[j]!, keyLengths[j]!, keyStart, keyLength)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
+      if (hashes[s] === h && compareBytes(data, keyStarts[j]!, keyLengths[j]!, keyStart, keyLength) === 0) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
     }
     // The table's expiry relies on records being oldest first, each key once.
     if (!(time >= previousTime)) throw new KvError('BAD_SNAPSHOT', `idempotency record ${i} is duplicated or out of order`);
