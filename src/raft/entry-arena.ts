@@ -14,9 +14,10 @@ import type { Entry } from './types.js';
 const NO_DATA = new Uint8Array(0);
 
 /**
- * Every slab any arena allocated. Bytes in one are never written again, so a log that starts
- * from entries already in a slab (a WAL recovery's arena) keeps them as they are
- * (keepRecovered): copying them again would only double the memory.
+ * Every slab any arena allocated, and every buffer it allocated for one large copy. Bytes in
+ * one are never written again, so a log that starts from entries already in one (a WAL
+ * recovery's arena) keeps them as they are (keepRecovered): copying them again would only
+ * double the memory.
  */
 const SLABS = new WeakSet<ArrayBufferLike>();
 
@@ -105,6 +106,8 @@ export class EntryArena {
       // Not a slice of a Buffer: that is a view, not a copy.
       const alone = this.allocate(length);
       alone.set(new Uint8Array(source.buffer, source.byteOffset + start, length));
+      // Never written again either: a log that starts from views of it keeps them (keepRecovered).
+      SLABS.add(alone.buffer);
       this.copiedAlone++;
       return alone;
     }

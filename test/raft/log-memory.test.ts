@@ -126,7 +126,7 @@ test('§5.3 a leader keeps a proposal that is a view into a forwarded batch as a
   }
 });
 
-test('§7 a restart does not keep the WAL read buffers: recovered entries are copied once, into slabs the core keeps', async () => {
+test('§7 a restart does not keep the WAL read buffers: recovered entries are copied once, a record at a time, into slabs (or a buffer of its own) the core keeps', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-log-memory-'));
   try {
     const segmentBytes = 256 * 1024;
@@ -139,10 +139,14 @@ test('§7 a restart does not keep the WAL read buffers: recovered entries are co
     // A leader's no-op (§8): empty data.
     storage.append([{ index: 202, term: 1, type: 'normal', data: new Uint8Array(0) }]);
     await storage.sync();
+    // A batch larger than a slab's share (1/16 of it): one record, copied into a buffer of its own.
+    const large = viewsIntoOneBuffer(203, 1, 300, 300, 300 * 300);
+    storage.append(large);
+    await storage.sync();
     await storage.close();
     storage = await FileStorage.open(dir, { segmentBytes, logger: { warn: () => {} } });
     const state = await storage.load();
-    assert.equal(state.entries.length, 202);
+    assert.equal(state.entries.length, 502);
     // Storage copies each entry out of the segment it read, into slabs (Buffers, as the core's own)...
     for (let i = 1; i <= 200; i++) {
       const data = state.entries[i]!.data;
@@ -159,10 +163,21 @@ test('§7 a restart does not keep the WAL read buffers: recovered entries are co
     }
     assert.equal(r.log.entryAt(202)!.data.length, 0);
     assert.equal(r.log.entryAt(202)!.data.buffer.byteLength, 0, 'the no-op pins nothing');
+    // The large batch: one copy of its record (headers and all), far smaller than the segment
+    // read, its entries views of it that the core keeps too.
+    const block = state.entries[202]!.data.buffer;
+    assert.ok(block.byteLength >= 300 * 300 && block.byteLength < 300 * 300 + 300 * 32, `the large record's copy is ${block.byteLength} bytes`);
+    for (let i = 203; i <= 502; i++) {
+      const kept = r.log.entryAt(i)!;
+      assert.equal(state.entries[i - 1]!.data.buffer, block, `entry ${i} is not in its record's copy`);
+      assert.ok(Buffer.isBuffer(kept.data), `entry ${i}'s bytes are not a Buffer`);
+      assert.equal(kept.data.buffer, block, `entry ${i} was copied again`);
+      assert.deepEqual([...kept.data], [...large[i - 203]!.data]);
+    }
     // A view into anything else (a socket chunk, a batch) is still copied out.
-    const batch = viewsIntoOneBuffer(203, 1, 3, 300, 900);
+    const batch = viewsIntoOneBuffer(503, 1, 3, 300, 900);
     r.log.append(batch);
-    for (let i = 203; i <= 205; i++) assert.notEqual(r.log.entryAt(i)!.data.buffer, batch[0]!.data.buffer, `entry ${i} pins its batch`);
+    for (let i = 503; i <= 505; i++) assert.notEqual(r.log.entryAt(i)!.data.buffer, batch[0]!.data.buffer, `entry ${i} pins its batch`);
     await storage.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
