@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 /** A named moment of a start, in ms after the spawn. */
 export interface StartupPhase {
   readonly member: string;
-  /** `listening`, `core`, `loaded`, `serving`, or `follower`/`pre-candidate`/`candidate`/`leader` for the first time in that role. */
+  /** `listening`, `wal`, `storage`, `core`, `loaded`, `serving`, or `follower`/`pre-candidate`/`candidate`/`leader` for the first time in that role. */
   readonly phase: string;
   readonly ms: number;
 }
@@ -52,7 +52,12 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
       continue;
     }
     if (entry.msg === 'transport listening') add('listening', entry.time);
-    else if (entry.msg === 'core started') add('core', entry.time);
+    else if (entry.msg === 'storage opened') {
+      // The WAL is read first, then the snapshot file: 'wal' is when the first part ended.
+      const { snapshotMs } = entry as { snapshotMs?: unknown };
+      if (typeof snapshotMs === 'number' && typeof entry.time === 'string') add('wal', new Date(Date.parse(entry.time) - snapshotMs).toISOString());
+      add('storage', entry.time);
+    } else if (entry.msg === 'core started') add('core', entry.time);
     else if (entry.msg === 'state machine loaded') add('loaded', entry.time);
     else if (entry.msg === 'serving') add('serving', entry.time);
     else if (entry.msg === 'role changed' && typeof entry.role === 'string') add(entry.role, entry.time);

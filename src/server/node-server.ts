@@ -257,6 +257,8 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       throw new StartError(`refusing to start: ${(err as Error).message}`);
     }
     undo.push(() => storage.close());
+    const opened = storage.openStats;
+    logger.info('storage opened', { walMs: Math.round(opened.walMs), walEntries: opened.walEntries, snapshotMs: Math.round(opened.snapshotMs), snapshotBytes: opened.snapshotBytes });
     const founders = plan.file?.founders ?? [];
     const started = await RaftNode.start<unknown>({
       id: cfg.id,

@@ -1,5 +1,5 @@
 // A snapshot file is read in one pass, its CRC computed chunk by chunk as the reads come in
-// (readWholeFile, 8 MiB per read): the bytes must come back exactly at every size around a chunk
+// (readWholeFile, 8 MiB per read, several under way): the bytes must come back exactly at every size around a chunk
 // boundary, and a byte damaged in any chunk, the trailer or the header, or a file cut short,
 // must still be refused, naming the file and the byte offset.
 import { after, test } from 'node:test';
@@ -55,6 +55,25 @@ test('readWholeFile stops at the first chunk whose callback throws, and rejects 
     throw new Error('stop here');
   }), /stop here/);
   assert.equal(calls, 1);
+});
+
+test('readWholeFile reads a file cut short while it reads as far as it goes, with its reads under way', async () => {
+  const dir = temp.make();
+  const path = join(dir, 'shrinks');
+  const bytes = pattern(6 * CHUNK, 9);
+  writeFileSync(path, bytes);
+  const cutAt = 5 * CHUNK + CHUNK / 2;
+  const parts: { offset: number; length: number; crc: number }[] = [];
+  const read = await readWholeFile(path, (part, offset, fileBytes) => {
+    assert.equal(fileBytes, 6 * CHUNK, 'the size at open');
+    if (offset === 0) truncateSync(path, cutAt);
+    parts.push({ offset, length: part.length, crc: crc32(part) });
+  });
+  assert.equal(read.length, cutAt);
+  assert.ok(read.equals(bytes.subarray(0, cutAt)));
+  assert.deepEqual(parts.map((p) => p.offset), [0, 1, 2, 3, 4, 5].map((k) => k * CHUNK), 'every part, in order, the short one last');
+  assert.equal(parts.at(-1)!.length, CHUNK / 2);
+  for (const p of parts) assert.equal(p.crc, crc32(bytes.subarray(p.offset, p.offset + p.length)));
 });
 
 test('readWholeFile reads into a buffer it is given when the file fits, and into a new one when it does not', async () => {
