@@ -1,7 +1,6 @@
-#!/usr/bin/env node
 // The `raftkv` command: serve one node, run a local cluster, or talk to a cluster as a client.
 // Every command is an entry of commands.ts. Bad usage prints one line naming the problem and
-// exits 2; nothing is written.
+// exits 2; nothing is written. Started by main.ts, bundled or not (see there).
 import { COMMANDS, findCommand, hoistLeadingFlags, packageVersion, wantsHelp, type CliIo } from './commands.js';
 import { ClientUsageError } from './client-args.js';
 import { UsageError } from './flags.js';

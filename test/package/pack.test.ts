@@ -44,7 +44,7 @@ test('npm pack ships only the library, types, bin, README, LICENSE and docs; pre
   try {
     const packed = await pack(dir);
     const paths = packed.files.map((f) => f.path);
-    for (const must of ['package.json', 'LICENSE', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js', 'docs/client.md', 'docs/operations.md', 'docs/metrics.md', 'proto/etcd/rpc.proto', 'dist/ui/index.html', 'dist/ui/dashboard.js', 'dist/ui/playground.html', 'dist/ui/playground.js', 'proto/etcd/v3lock.proto', 'proto/etcd/v3election.proto']) {
+    for (const must of ['package.json', 'LICENSE', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js', 'dist/src/cli/cli.bundle.js', 'docs/client.md', 'docs/operations.md', 'docs/metrics.md', 'proto/etcd/rpc.proto', 'dist/ui/index.html', 'dist/ui/dashboard.js', 'dist/ui/playground.html', 'dist/ui/playground.js', 'proto/etcd/v3lock.proto', 'proto/etcd/v3election.proto']) {
       assert.ok(paths.includes(must), `the tarball lacks ${must}`);
     }
     const unwanted = paths.filter((p) => /^(test|bench|scripts|src|\.ci)\/|^dist\/(test|bench)\/|mutants|\.map$|tsbuildinfo|\.ts$/.test(p) && !p.endsWith('.d.ts'));
