@@ -118,20 +118,21 @@ export function firstEntryIndex(buf: Buffer, payloadStart: number, payloadEnd: n
   return readU64(buf, payloadStart + 4);
 }
 
+/** An empty entry's data: no view, so it pins no buffer. */
+const EMPTY_DATA = new Uint8Array(0);
+
 /**
  * What a recovery puts in the log for an entry below its decode floor (decodeEntries' `floor`):
  * the entry was checked like any other but not built, because a snapshot covers it and nothing
  * will read it. Only its place in the log counts.
  */
-/** An empty entry's data: no view, so it pins no buffer. */
-const EMPTY_DATA = new Uint8Array(0);
-
 export const SKIPPED_ENTRY: Entry = Object.freeze({ index: 0, term: 0, type: 'normal', data: new Uint8Array(0) });
 
 /**
  * Decodes an entries payload onto `out`. Entry bytes are views into `buf` (no copy), so a
  * recovered log costs one Buffer per segment plus one small object per entry; with `arena`,
- * they are copied into its slabs instead (the log keeps those as they are). An entry whose
+ * they are copied into its slabs instead, a record's kept entries in one piece (the log keeps
+ * those as they are). An entry whose
  * index is below `floor` is checked the same way but pushed as SKIPPED_ENTRY (no object, no
  * view). Returns why a payload that passed its checksum is still unusable (malformed, or not
  * contiguous), or null.
