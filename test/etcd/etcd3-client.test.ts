@@ -360,6 +360,9 @@ describe('etcd3: election', () => {
           const b = other.election(name, 10).campaign('candidate-b');
           let isBElected = false;
           b.on('elected', () => (isBElected = true));
+          // The client's own signal (its "internal event used to sync unit tests") that b has put
+          // its key and watches a's: resigning before then was a race under load, not a check.
+          await within(new Promise<void>((resolve) => b.once('_isWaiting', () => resolve())), 15_000, "campaign b's wait behind a");
           await sleep(500);
           assert.equal(isBElected, false, 'b was elected while a led');
           await a.resign();
