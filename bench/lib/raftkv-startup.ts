@@ -53,7 +53,8 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
     }
     if (entry.msg === 'transport listening') add('listening', entry.time);
     else if (entry.msg === 'storage opened') {
-      // The WAL is read first, then the snapshot file: 'wal' is when the first part ended.
+      // The snapshot file's reads begin with the WAL's; `snapshotMs` is what was left of them
+      // once the WAL was done: 'wal' is that moment.
       const { snapshotMs } = entry as { snapshotMs?: unknown };
       if (typeof snapshotMs === 'number' && typeof entry.time === 'string') add('wal', new Date(Date.parse(entry.time) - snapshotMs).toISOString());
       add('storage', entry.time);

@@ -11,7 +11,8 @@
 // too, so the state machine still finds their native one-byte string copy (kv/bytes.ts).
 import type { Entry } from './types.js';
 
-const NO_DATA = new Uint8Array(0);
+/** An empty entry's data: a view of nothing, so it pins no buffer. */
+export const NO_DATA = new Uint8Array(0);
 
 /**
  * Every slab any arena allocated, and every buffer it allocated for one large copy. Bytes in

@@ -2,7 +2,7 @@
 // wal.ts; this file is its implementation. Everything is little-endian; 64-bit numbers are
 // written as two u32 halves because indexes and terms stay below 2^53 (raft/types.ts).
 import { crc32 } from 'node:zlib';
-import type { EntryArena } from '../raft/entry-arena.js';
+import { NO_DATA, type EntryArena } from '../raft/entry-arena.js';
 import type { Entry, EntryType, HardState } from '../raft/types.js';
 
 export const RECORD_TYPES = { entries: 1, hardState: 2, truncate: 3, snapshot: 4 } as const;
@@ -118,9 +118,6 @@ export function firstEntryIndex(buf: Buffer, payloadStart: number, payloadEnd: n
   return readU64(buf, payloadStart + 4);
 }
 
-/** An empty entry's data: no view, so it pins no buffer. */
-const EMPTY_DATA = new Uint8Array(0);
-
 /**
  * What a recovery puts in the log for an entry below its decode floor (decodeEntries' `floor`):
  * the entry was checked like any other but not built, because a snapshot covers it and nothing
@@ -166,7 +163,7 @@ export function decodeEntries(buf: Buffer, payloadStart: number, payloadEnd: num
         block = arena.copy(buf, at, payloadEnd - at);
         blockStart = at;
       }
-      out.push({ index, term: readU64(buf, at + 8), type, data: length === 0 ? EMPTY_DATA : block.subarray(dataStart - blockStart, dataStart - blockStart + length) });
+      out.push({ index, term: readU64(buf, at + 8), type, data: length === 0 ? NO_DATA : block.subarray(dataStart - blockStart, dataStart - blockStart + length) });
     }
     at = dataStart + length;
   }
