@@ -482,7 +482,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const atStart = (key: string): StoredRecord | undefined => (preserved.has(key) ? preserved.get(key) : (data.get(key) ?? undefined));
     const idempotency = this.idempotency.capture();
     const events = this.history.events;
-    const encoder = new SnapshotEncoder(
+    // Let go of once finished: its source reads the old base, which must not outlive the snapshot
+    // that replaced it (hundreds of MB at 1M keys) for as long as the caller keeps this object.
+    let encoder: SnapshotEncoder | null = new SnapshotEncoder(
       {
         appliedIndex: this.applied,
         logClock: this.idempotency.clock,
@@ -510,13 +512,18 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     };
     return {
       step: (maxBytes) => {
-        if (isOver || this.preserved !== preserved) throw new Error('the snapshot was abandoned');
+        if (isOver || encoder === null || this.preserved !== preserved) throw new Error('the snapshot was abandoned');
         if (!encoder.step(maxBytes)) return null;
+        const { base, bytes } = encoder;
+        encoder = null;
         end();
-        this.adopt(encoder.base, preserved);
-        return encoder.bytes;
+        this.adopt(base, preserved);
+        return bytes;
       },
-      abandon: end,
+      abandon: () => {
+        encoder = null;
+        end();
+      },
     };
   }
 
