@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import {
   MetricLines, findEtcd, flagValue, formatFillStep, formatReadings, formatRestart, formatScaleTable, formatStability, measureRestart, numberFlag, rejectUnknownFlags,
-  RAFTKV_MAIN, runBench, runFill, startScaleEtcd, startScaleRaftkv, summarizeStability, type FillResult, type MemberReading, type ReadingPhase, type Resources, type RestartResult,
+  RAFTKV_MAIN, runBench, runFill, startScaleEtcd, startScaleRaftkv, summarizeStability, type FillResult, type LoadResult, type MemberReading, type ReadingPhase, type Resources, type RestartResult,
   type ScaleSystem, type Stability, type SystemName, type SystemReport,
 } from './lib/index.js';
 
@@ -223,8 +223,24 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
       const windowMs = cfg.windowSeconds * 1000;
       console.log(`${name}: stability, ${cfg.stabilitySeconds} s at ${cfg.clients} clients spread over the members (${machine()})`);
       const termBeforeStability = await system.raftTerm();
-      const result = await system.runLoad({ routing: 'spread', concurrency: cfg.clients, durationMs, windowMs, keys: cfg.keys, value });
-      stability = summarizeStability(result, windowMs, durationMs);
+      const rss = new Map<string, number[]>();
+      const sampler = setInterval(() => {
+        void system.readings().then((readings) => {
+          for (const r of readings) {
+            if (!Number.isFinite(r.rssBytes)) continue;
+            const samples = rss.get(r.member);
+            if (samples === undefined) rss.set(r.member, [r.rssBytes]);
+            else samples.push(r.rssBytes);
+          }
+        });
+      }, 1000);
+      let result: LoadResult;
+      try {
+        result = await system.runLoad({ routing: 'spread', concurrency: cfg.clients, durationMs, windowMs, keys: cfg.keys, value });
+      } finally {
+        clearInterval(sampler);
+      }
+      stability = summarizeStability(result, windowMs, durationMs, [...rss].sort(([a], [b]) => a.localeCompare(b)).map(([member, samples]) => ({ member, samples })));
       console.log(`${formatStability(name, stability, metrics)}; ${await elections('stability', termBeforeStability)}`);
       await read('after-stability');
     }

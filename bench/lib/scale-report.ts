@@ -22,6 +22,27 @@ export interface Stability {
   readonly lastRate: number;
   /** lastRate ÷ firstRate: the issue's goal is ≥ 0.9. */
   readonly ratio: number;
+  /**
+   * Each member's RSS sampled once a second through the run. One reading at the end lands in or
+   * out of a snapshot's encoding by chance (raftkv holds its base and the snapshot being written,
+   * two snapshots' worth, for seconds of each cycle), so the median and the highest sample say
+   * more than it does.
+   */
+  readonly rss: readonly MemberSamples[];
+}
+
+/** One member's samples of a number, in bytes. */
+export interface MemberSamples {
+  readonly member: string;
+  readonly samples: readonly number[];
+}
+
+/** The median of the samples (NaN if none). */
+export function medianOf(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** One system's run; a phase that did not run (or failed) is null. */
@@ -41,14 +62,14 @@ const MIB = 1024 * 1024;
 const mb = (bytes: number): number => bytes / MIB;
 
 /** The first and last minute (at most half the run each) of a windowed load. */
-export function summarizeStability(result: LoadResult, windowMs: number, durationMs: number): Stability {
+export function summarizeStability(result: LoadResult, windowMs: number, durationMs: number, rss: readonly MemberSamples[] = []): Stability {
   const counts = result.windowOps ?? [];
   const rates = counts.map((n, i) => n / ((Math.min((i + 1) * windowMs, durationMs) - i * windowMs) / 1000));
   const comparedWindows = Math.max(1, Math.min(Math.floor(60_000 / windowMs), Math.floor(counts.length / 2)));
   const mean = (xs: readonly number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
   const firstRate = mean(rates.slice(0, comparedWindows));
   const lastRate = mean(rates.slice(-comparedWindows));
-  return { result, windowMs, rates, comparedWindows, firstRate, lastRate, ratio: firstRate > 0 ? lastRate / firstRate : NaN };
+  return { result, windowMs, rates, comparedWindows, firstRate, lastRate, ratio: firstRate > 0 ? lastRate / firstRate : NaN, rss };
 }
 
 /** Machine-readable lines, kept in order for the end of the run. */
@@ -106,12 +127,17 @@ export function formatStability(system: SystemName, s: Stability, metrics: Metri
   metrics.add('stability_last_ops_per_second', system, { windows: s.comparedWindows }, s.lastRate, 0);
   metrics.add('stability_ratio', system, {}, s.ratio, 3);
   metrics.add('stability_errors', system, {}, s.result.errors, 0);
+  for (const m of s.rss) {
+    metrics.add('stability_rss_median_mb', system, { member: m.member, samples: m.samples.length }, mb(medianOf(m.samples)));
+    metrics.add('stability_rss_max_mb', system, { member: m.member, samples: m.samples.length }, mb(m.samples.length === 0 ? NaN : Math.max(...m.samples)));
+  }
   const seconds = s.windowMs / 1000;
   const windows = s.rates.map((rate, i) => `${fmt(i * seconds, 0)}s ${fmt(rate, 0)}`).join(', ');
   const errors = s.result.errors > 0 ? `; errors ${s.result.errors} (first: ${s.result.firstError ?? '?'})` : '';
   return `${system} stability, ${s.result.concurrency} spread clients, ops/s per ${fmt(seconds, 0)} s window: ${windows}\n`
     + `${system} stability: first ${s.comparedWindows} window(s) ${fmt(s.firstRate, 0)} ops/s, last ${s.comparedWindows} ${fmt(s.lastRate, 0)} ops/s, last/first ${fmt(s.ratio, 3)}`
-    + `; p50 ${fmt(s.result.p50Ms, 1)} p99 ${fmt(s.result.p99Ms, 1)} max ${fmt(s.result.maxMs, 0)} ms${errors}`;
+    + `; p50 ${fmt(s.result.p50Ms, 1)} p99 ${fmt(s.result.p99Ms, 1)} max ${fmt(s.result.maxMs, 0)} ms${errors}\n`
+    + `${system} stability: RSS MB sampled each second, median / max: ${s.rss.map((m) => `${m.member} ${fmt(mb(medianOf(m.samples)), 0)} / ${fmt(mb(m.samples.length === 0 ? NaN : Math.max(...m.samples)), 0)}`).join(', ')}`;
 }
 
 /** Both systems side by side, a row per number; `a / b / c` is one number per member. */
@@ -138,6 +164,8 @@ export function formatScaleTable(reports: readonly SystemReport[]): string {
     ['restart: ready ms', (r) => r.restart?.members.map((m) => fmt(m.readyMs, 0)).join(' / ') ?? '-'],
     ['stability: first / last ops/s', (r) => (r.stability === null ? '-' : `${fmt(r.stability.firstRate, 0)} / ${fmt(r.stability.lastRate, 0)}`)],
     ['stability: last ÷ first', (r) => fmt(r.stability?.ratio ?? NaN, 3)],
+    ['RSS MB during stability, median', (r) => r.stability?.rss.map((m) => fmt(mb(medianOf(m.samples)), 0)).join(' / ') ?? '-'],
+    ['RSS MB during stability, max', (r) => r.stability?.rss.map((m) => fmt(mb(m.samples.length === 0 ? NaN : Math.max(...m.samples)), 0)).join(' / ') ?? '-'],
     ['stability: errors', (r) => (r.stability === null ? '-' : String(r.stability.result.errors))],
     ['stability: Raft term rises', (r) => fmt(r.termRises.get('stability') ?? NaN, 0)],
   ];

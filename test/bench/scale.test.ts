@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runFill } from '../../bench/lib/fill.js';
 import type { LoadResult } from '../../bench/lib/load.js';
-import { summarizeStability } from '../../bench/lib/scale-report.js';
+import { medianOf, summarizeStability } from '../../bench/lib/scale-report.js';
 
 const SCALE = fileURLToPath(new URL('../../bench/scale.js', import.meta.url));
 const TINY = ['--systems', 'raftkv', '--keys', '2000', '--clients', '64', '--settle-seconds', '1', '--stability-seconds', '3', '--window-seconds', '1', '--timeout', '90'];
@@ -127,6 +127,16 @@ test('a tiny run against raftkv: every phase prints sane numbers, no errors, not
   assert.deepEqual(rises.map((m) => m.labels['phase']), ['load', 'stability']);
   assert.ok(rises.every((m) => m.value >= 0), `term rises: ${rises.map((m) => m.value).join(', ')}`);
   assert.ok(Number.isFinite(one('stability_ratio').value));
+  // RSS sampled through the stability run: each member, at least one sample, median ≤ max.
+  for (const [i, median] of metrics.filter((m) => m.metric === 'stability_rss_median_mb').entries()) {
+    const max = metrics.filter((m) => m.metric === 'stability_rss_max_mb')[i]!;
+    assert.equal(median.labels['member'], `n${i + 1}`);
+    assert.equal(max.labels['member'], `n${i + 1}`);
+    assert.ok(Number(median.labels['samples']) >= 1, `${median.labels['member']}: ${median.labels['samples']} samples`);
+    assert.ok(median.value > 0 && median.value <= max.value, `${median.labels['member']}: median ${median.value}, max ${max.value}`);
+  }
+  assert.equal(metrics.filter((m) => m.metric === 'stability_rss_median_mb').length, 3, 'an RSS median per member');
+  assert.match(run.output, /\|\s+RSS MB during stability, max \|\s+\d+ \/ \d+ \/ \d+ \|/, 'the results table');
   assert.match(run.output, /\|\s+restart: first ack ms \|\s+\d+ \|/, 'the results table');
   assert.doesNotMatch(run.output, /FAILED|bench:/);
 });
@@ -217,6 +227,13 @@ test('a fill writes every item once, retries a failed one, and reports each tent
   assert.equal(r.firstError, 'refused');
   assert.deepEqual(r.steps.map((s) => s.done), [10, 19, 29, 38, 48, 57, 67, 76, 86, 95]);
   await assert.rejects(runFill({ concurrency: 2, count: 5, maxAttempts: 3, write: async () => Promise.reject(new Error('down')) }), /failed 3 times; last: down/);
+});
+
+test('the median of RSS samples: the middle one, or the mean of the two middle ones; NaN for none', () => {
+  assert.equal(medianOf([5, 1, 3]), 3);
+  assert.equal(medianOf([4, 1, 3, 2]), 2.5);
+  assert.equal(medianOf([7]), 7);
+  assert.ok(Number.isNaN(medianOf([])));
 });
 
 test('stability compares the first and the last minute, each at most half the run, per window length', () => {
