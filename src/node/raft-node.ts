@@ -178,7 +178,18 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const isStorageFull = options.storage.watchSpace?.((isFull) => this.runtime.setStorageFull(isFull)) ?? false;
     this.runtime.setStorageFull(isStorageFull);
     this.ticks = new TickClock(tickMs, this.core.opts.electionTicks, performance.now());
+    // A timer due every tickMs that ran this much later was held: the loop was busy, or the
+    // process was not given the CPU. Half an election timeout is when it starts to cost
+    // leadership: a leader held that long sends no heartbeats, and at its next tick its CheckQuorum
+    // counts the silence before it reads the answers waiting in its sockets.
+    const heldWarnMs = (this.core.opts.electionTicks * tickMs) / 2;
+    let lastTimerAt = performance.now();
     this.tickTimer = setInterval(() => {
+      const now = performance.now();
+      if (now - lastTimerAt >= heldWarnMs) {
+        this.alarmLog.log('loop-held', 'warn', 'event loop held', { ms: Math.round(now - lastTimerAt), role: this.core.role, term: this.core.currentTerm, electionMs: this.core.opts.electionTicks * tickMs });
+      }
+      lastTimerAt = now;
       this.catchUpTicks();
       this.schedule();
     }, tickMs);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { TestCluster } from '../cluster/harness.js';
 import type { NodeStatus } from '../cluster/http.js';
-import { pidOf, rssBytes } from './node-process.js';
+import { leadershipLog, pidOf, rssBytes } from './node-process.js';
 import { Ledger, assertUnharmed } from './unharmed.js';
 
 const CONNECTIONS = 8;
@@ -62,6 +62,6 @@ test(`${CONNECTIONS} connections that pipeline requests and never read the answe
     peak < MAX_GROWTH_BYTES,
     `${leader.id} grew by ${(peak / 2 ** 20).toFixed(0)} MiB for ${CONNECTIONS} connections that pipelined ${(sent / 2 ** 20).toFixed(1)} MiB of requests and read nothing`,
   );
-  assert.deepEqual({ leader: after.id, term: afterTerm }, { leader: leader.id, term }, 'the leader kept its place through the flood');
+  assert.deepEqual({ leader: after.id, term: afterTerm }, { leader: leader.id, term }, `the leader kept its place through the flood; the logs say:\n${leadershipLog(cluster!.nodes)}`);
   await assertUnharmed(ledger, 'pipelined requests whose answers are never read');
 });

@@ -10,7 +10,7 @@ import { TestCluster, type TestNode } from '../cluster/harness.js';
 import type { NodeStatus } from '../cluster/http.js';
 import { decodeMuxAnswer, encodeMuxRequest, MuxFrameReader, type MuxAnswer } from '../../src/client/mux-frames.js';
 import { RaftKvClient } from '../../src/client/index.js';
-import { pidOf, rssBytes } from './node-process.js';
+import { leadershipLog, pidOf, rssBytes } from './node-process.js';
 import { Ledger, assertUnharmed, metric, metricsOf } from './unharmed.js';
 
 let cluster: TestCluster | undefined;
@@ -259,7 +259,7 @@ test('raftkv-mux: a connection that floods requests and never reads the answers 
   // The node stops reading a connection while 1 MiB of its answers waits: the rest of the flood stays with the flooder.
   assert.ok(peak < 96 << 20, `the leader grew by ${(peak / 2 ** 20).toFixed(0)} MiB for ${floods.length} connections that sent ${(sent / 2 ** 20).toFixed(1)} MiB of requests and read nothing`);
   const after = await cluster!.waitForLeader(10_000);
-  assert.deepEqual({ leader: after.id, term: ((await after.status()) as NodeStatus).term }, { leader: leader.id, term }, 'the leader kept its place');
+  assert.deepEqual({ leader: after.id, term: ((await after.status()) as NodeStatus).term }, { leader: leader.id, term }, `the leader kept its place; the logs say:\n${leadershipLog(cluster!.nodes)}`);
   await assertUnharmed(ledger, 'raftkv-mux answers never read');
 });
 

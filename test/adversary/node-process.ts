@@ -33,3 +33,34 @@ export function rssBytes(pid: number): number {
 export function sendSignal(node: TestNode, signal: NodeJS.Signals): void {
   process.kill(pidOf(node), signal);
 }
+
+/**
+ * What the nodes' logs say about leadership, for a failed assertion's message: role changes and
+ * event loops held (raft-node.ts), in each node's order, `id time msg {fields}`. A lost
+ * leadership with no held loop in any log points at the network or a peer's clock; with one, at
+ * the node that was held and for how long.
+ */
+export function leadershipLog(nodes: readonly TestNode[]): string {
+  const out: string[] = [];
+  for (const node of nodes) {
+    let text: string;
+    try {
+      text = readFileSync(node.logFile, 'utf8');
+    } catch {
+      out.push(`${node.id}: no log`);
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.includes('"role changed"') && !line.includes('"event loop held"')) continue;
+      try {
+        const fields = JSON.parse(line) as Record<string, unknown>;
+        const head = `${node.id} ${String(fields['time'])} ${String(fields['msg'])}`;
+        for (const key of ['time', 'msg', 'level', 'node']) delete fields[key];
+        out.push(`${head} ${JSON.stringify(fields)}`);
+      } catch {
+        out.push(`${node.id} ${line}`);
+      }
+    }
+  }
+  return out.join('\n');
+}

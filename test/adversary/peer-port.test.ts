@@ -30,7 +30,7 @@ import {
   snapshotBegin,
   snapshotChunk,
 } from './hostile-peer.js';
-import { pidOf, rssBytes } from './node-process.js';
+import { leadershipLog, pidOf, rssBytes } from './node-process.js';
 import { encodeCommand } from '../../src/kv/index.js';
 import { encodeClusterIdRecord, encodeMemberRecord } from '../../src/server/member-registry.js';
 import { PROPOSALS_KIND, decodeProposalsAnswer, encodeProposals, type ForwardedProposal } from '../../src/server/proposals.js';
@@ -314,7 +314,7 @@ test('connections that send nothing are closed within the handshake timeout, and
   }
   // During the flood: the same leader, and writes through every node.
   await ledger.writeSome(6);
-  assert.equal((await cluster!.waitForLeader(5000)).id, leader.id, 'the leader kept its place during the flood');
+  assert.equal((await cluster!.waitForLeader(5000)).id, leader.id, `the leader kept its place during the flood; the logs say:\n${leadershipLog(cluster!.nodes)}`);
   // The ones let in, silent, are cut by the handshake deadline: not before it, not long after.
   const all = flood.flat();
   const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS + 3000;

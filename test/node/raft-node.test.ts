@@ -253,6 +253,41 @@ test('thesis §6.4.1 a leader whose event loop was held past its lease serves no
   });
 });
 
+test('a node whose event loop was held past half an election timeout says so in its log, once, with how long', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-held-'));
+  const lines: { msg: string; fields: Readonly<Record<string, unknown>> | undefined }[] = [];
+  const record = (msg: string, fields?: Readonly<Record<string, unknown>>): void => void lines.push({ msg, fields });
+  const node = await RaftNode.start<number>({
+    id: 'a',
+    storage: await FileStorage.open(dir),
+    stateMachine: new ListMachine(),
+    transport: { send(): void {} },
+    initialCluster: { voters: ['a'], votersOutgoing: [], learners: [] },
+    heartbeatMs: 50,
+    electionMs: 1000,
+    logger: { info: record, warn: record, error: record },
+  });
+  try {
+    await waitFor('a leader', () => node.isLeader);
+    // Ticks every 25 ms on an idle loop: nothing to warn about.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(lines.filter((l) => l.msg === 'event loop held'), [], 'an idle loop is not held');
+    const heldUntil = performance.now() + 700;
+    while (performance.now() < heldUntil) {
+      // held: more than half the 1 s election timeout
+    }
+    await waitFor('the warning', () => lines.some((l) => l.msg === 'event loop held'));
+    await new Promise((r) => setTimeout(r, 100));
+    const held = lines.filter((l) => l.msg === 'event loop held');
+    assert.equal(held.length, 1, 'one hold, one line');
+    assert.ok((held[0]!.fields!['ms'] as number) >= 700, `held ${String(held[0]!.fields!['ms'])} ms`);
+    assert.deepEqual({ role: held[0]!.fields!['role'], electionMs: held[0]!.fields!['electionMs'] }, { role: 'leader', electionMs: 1000 });
+  } finally {
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a restart whose snapshot will not decode beside the running core: start() rejects with why, and the node it started is stopped', async () => {
   const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
   const quiet: PeerSender = { send: () => undefined };
