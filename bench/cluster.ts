@@ -121,7 +121,9 @@ async function benchRaftkv(res: Resources, cfg: Config, value: Buffer, results: 
   if (cfg.profileDir !== null) mkdirSync(cfg.profileDir, { recursive: true });
   // BENCH_NODE_FLAGS: extra `node` flags for the raftkv members only (V8 tuning experiments).
   const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  const sut = await startRaftkv(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: cfg.profileDir, leaderTimeoutMs: 15_000, etcdApi: cfg.raftkvApi === 'etcd', nodeFlags });
+  // BENCH_RAFTKV_ARGS: extra `raftkv serve` flags for the members (say, --wal-segment-bytes N).
+  const extraArgs = (process.env['BENCH_RAFTKV_ARGS'] ?? '').split(' ').filter((f) => f !== '');
+  const sut = await startRaftkv(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: cfg.profileDir, leaderTimeoutMs: 15_000, etcdApi: cfg.raftkvApi === 'etcd', nodeFlags, extraArgs });
   try {
     const members = await raftkvMembers(sut.leaderUrl);
     const leaderIndex = members.findIndex((m) => m.id === sut.leaderName);

@@ -88,7 +88,7 @@ export const DEFAULT_NODE_CONFIG = {
   maxValueBytes: 1 << 20,
   maxResponseBytes: 64 << 20,
   quotaBytes: 2 * 1024 ** 3,
-  walSegmentBytes: 64 << 20,
+  walSegmentBytes: 16 << 20,
   maxClientConnections: 1024,
   maxPeerConnections: 256,
   maxWatchers: 10_000,

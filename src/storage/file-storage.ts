@@ -46,7 +46,7 @@ export interface FileStorageOptions {
    * disk needs this much free space beyond the log, and a full disk is noticed this early.
    * An integer from MIN_SEGMENT_BYTES (1 KiB, for tests) to MAX_SEGMENT_BYTES (1 GiB); a
    * production server wants MiBs.
-   * @default 64 MiB
+   * @default 16 MiB
    */
   segmentBytes?: number;
   /**
@@ -70,7 +70,7 @@ export interface FileStorageOptions {
 }
 
 export const DEFAULT_FILE_STORAGE_OPTIONS: Required<FileStorageOptions> = {
-  segmentBytes: 64 * 1024 * 1024,
+  segmentBytes: 16 * 1024 * 1024,
   olderSnapshotsKept: 2,
   logger: console,
   onNoSpace: null,
