@@ -38,6 +38,12 @@ export interface RaftNodeOptions<R> {
   snapshotCatchUpEntries?: number;
   /** @default 10 — percent of the last snapshot's size the log since must hold before the next (runtime.ts); 0: off */
   snapshotLogPercent?: number;
+  /**
+   * @default 2000 — a member with no entry applied for this long compacts its log once the log
+   * since the last snapshot holds a quarter of what snapshotEntries and snapshotLogPercent ask
+   * (runtime.ts, snapshotIdleTicks): a restart after a burst then replays none of it. 0: off.
+   */
+  snapshotIdleMs?: number;
   /** @default Math.random */
   random?: () => number;
   /**
@@ -67,6 +73,7 @@ export const DEFAULT_NODE_OPTIONS = {
   snapshotLogBytes: 64 * 1024 * 1024,
   snapshotCatchUpEntries: 5_000,
   snapshotLogPercent: 10,
+  snapshotIdleMs: 2000,
 } as const;
 
 export interface Applied<R> {

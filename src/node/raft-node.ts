@@ -170,6 +170,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       snapshotLogBytes: options.snapshotLogBytes ?? DEFAULT_NODE_OPTIONS.snapshotLogBytes,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
       snapshotLogPercent: options.snapshotLogPercent ?? DEFAULT_NODE_OPTIONS.snapshotLogPercent,
+      snapshotIdleTicks: Math.ceil((options.snapshotIdleMs ?? DEFAULT_NODE_OPTIONS.snapshotIdleMs) / tickMs),
       hooks: this.hooks(),
       logger: this.logger,
       stats: this.stats,

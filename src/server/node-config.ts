@@ -42,6 +42,8 @@ export interface NodeConfig {
   readonly snapshotCatchUpEntries: number;
   /** The log since the last snapshot must hold this percent of its size before the next; 0: off. */
   readonly snapshotLogPercent: number;
+  /** An idle member (no entry applied for this long) compacts a log a quarter of the way to the next snapshot; 0: off. */
+  readonly snapshotIdleMs: number;
   readonly requestTimeoutMs: number;
   /** A request's body (an HTTP body, a raftkv-mux frame) must arrive within this once begun. */
   readonly bodyTimeoutMs?: number;
@@ -81,6 +83,7 @@ export const DEFAULT_NODE_CONFIG = {
   snapshotLogBytes: DEFAULT_NODE_OPTIONS.snapshotLogBytes,
   snapshotCatchUpEntries: DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
   snapshotLogPercent: DEFAULT_NODE_OPTIONS.snapshotLogPercent,
+  snapshotIdleMs: DEFAULT_NODE_OPTIONS.snapshotIdleMs,
   requestTimeoutMs: 5000,
   bodyTimeoutMs: 30_000,
   maxPending: 10_000,

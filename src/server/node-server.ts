@@ -272,6 +272,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       snapshotLogBytes: cfg.snapshotLogBytes,
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
       snapshotLogPercent: cfg.snapshotLogPercent,
+      snapshotIdleMs: cfg.snapshotIdleMs,
       ...(io.downSinceMs !== undefined ? { downSinceMs: io.downSinceMs } : {}),
       // Peer messages reach the core while the state machine is loaded: a restart's election
       // runs beside the decode. Clients get 503 STARTING until step 4, which waits for the load.

@@ -166,7 +166,7 @@ async function main(): Promise<void> {
       `${sum((r) => r.transfersSucceeded)}/${sum((r) => r.transfersAttempted)} transfers succeeded, ` +
       `${sum((r) => r.serversAdded)} servers added, ${sum((r) => r.serversStopped)} decommissioned, ${sum((r) => r.seamSplits)} seam splits; runtime: ` +
       `${sum((r) => r.sentBeforeSync)} messages sent before their sync, ${sum((r) => r.appliedBeforeSync)} entries applied before their sync, ` +
-      `${sum((r) => r.appliedEarly)} applied early, ${sum((r) => r.followerCommits)} commits counted by followers, ${sum((r) => r.leaderCommitsChecked)} leader commits checked on durable majorities, ${sum((r) => r.snapshotsTaken)} snapshots taken, ` +
+      `${sum((r) => r.appliedEarly)} applied early, ${sum((r) => r.followerCommits)} commits counted by followers, ${sum((r) => r.leaderCommitsChecked)} leader commits checked on durable majorities, ${sum((r) => r.snapshotsTaken)} snapshots taken (${sum((r) => r.idleSnapshots)} by idle members), ` +
       `${sum((r) => r.readiesBesideSnapshot)} Readies beside a snapshot in flight, ${sum((r) => r.installsWaited)} installs waited for one, ` +
       `${sum((r) => r.appliedWhileSerializing)} entries applied while one was serialized, ` +
       `${sum((r) => r.restoredBeside)} state machines loaded beside the core (${sum((r) => r.restoresSuperseded)} more replaced by a leader's snapshot first), ` +
@@ -197,6 +197,7 @@ async function main(): Promise<void> {
       followerCommits: sum((r) => r.followerCommits),
       leaderCommitsChecked: sum((r) => r.leaderCommitsChecked),
       snapshotsTaken: sum((r) => r.snapshotsTaken),
+      idleSnapshots: sum((r) => r.idleSnapshots),
       readiesBesideSnapshot: sum((r) => r.readiesBesideSnapshot),
       installsWaited: sum((r) => r.installsWaited),
       appliedWhileSerializing: sum((r) => r.appliedWhileSerializing),

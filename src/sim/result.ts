@@ -27,6 +27,8 @@ export interface SimResult {
   readonly pauses: number;
   /** Local snapshots saved (and the log compacted behind them). */
   readonly snapshotsTaken: number;
+  /** Of those, snapshots an idle member took (snapshotIdleTicks). */
+  readonly idleSnapshots: number;
   /** Readies carried out while a local snapshot was being saved or compacted behind. */
   readonly readiesBesideSnapshot: number;
   /** Leader's snapshots whose install waited for a local snapshot in flight. */

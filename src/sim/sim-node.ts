@@ -214,6 +214,9 @@ export class SimNode {
       snapshotCatchUpEntries: this.timing.snapshotKeep,
       // The seeded schedule decides alone: a few KB of state would otherwise space snapshots out.
       snapshotLogPercent: 0,
+      // As a server's members do (2 s there): a member idle for two election timeouts compacts
+      // a log a quarter of the way to the next snapshot, between faults as well as after them.
+      snapshotIdleTicks: 2 * this.timing.electionTicks,
       hooks: this.hooks,
       stats: this.stats,
     });

@@ -212,6 +212,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       pauses: this.faults.pauses,
       snapshotsInstalled: this.nodes.reduce((s, n) => s + n.stats.snapshotsInstalled, 0),
       snapshotsTaken: this.nodes.reduce((s, n) => s + n.stats.snapshotsTaken, 0),
+      idleSnapshots: this.nodes.reduce((s, n) => s + n.stats.idleSnapshots, 0),
       readiesBesideSnapshot: this.nodes.reduce((s, n) => s + n.stats.readiesBesideSnapshot, 0),
       installsWaited: this.nodes.reduce((s, n) => s + n.stats.installsWaited, 0),
       restoredBeside: this.nodes.reduce((s, n) => s + n.stats.restoredBeside, 0),

@@ -56,7 +56,7 @@ class World {
   /** The newest snapshot the storage holds, when it reads snapshots back (readBack). */
   stored: Snapshot | null = null;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number, snapshotLogBytes?: number) {
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number, snapshotLogBytes?: number, snapshotIdleTicks?: number) {
     this.sm = sm;
     const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, ...(maxCommittedBytesPerReady !== undefined ? { maxCommittedBytesPerReady } : {}) }, bootstrapState(ABC));
     this.runtime = new Runtime<number>({
@@ -101,6 +101,7 @@ class World {
       snapshotCatchUpEntries: 1,
       ...(snapshotLogPercent !== undefined ? { snapshotLogPercent } : {}),
       ...(snapshotLogBytes !== undefined ? { snapshotLogBytes } : {}),
+      ...(snapshotIdleTicks !== undefined ? { snapshotIdleTicks } : {}),
       hooks: {
         ...hooks,
         applied: (e) => this.log.push(`apply ${e.index}`),
@@ -576,11 +577,64 @@ test('stop() gives up a snapshot still being serialized at once: nothing of it w
   assert.equal(savedIndex(w), 0);
 });
 
+test('§7 an idle member compacts its log once it holds a quarter of what a snapshot asks: not sooner, not while entries keep coming, not when off', () => {
+  // snapshotEntries 40: a quarter is 10 entries since the latest snapshot (none yet: since 0).
+  const world = (idleTicks: number | undefined): { w: World; taken: number[] } => {
+    const taken: number[] = [];
+    const w = new World({ snapshotTaken: (snap) => taken.push(snap.meta.index) }, 40, false, new ListMachine(), 0, false, undefined, undefined, idleTicks);
+    w.elect();
+    return { w, taken };
+  };
+  const tick = (w: World, n: number): void => {
+    for (let i = 0; i < n; i++) {
+      w.runtime.tick();
+      w.runtime.pump();
+      while (w.syncs.length > 0) w.completeSync();
+    }
+  };
+  // Ten entries and five idle ticks: due at the fifth, once.
+  const idle = world(5);
+  for (let i = 0; i < 10; i++) idle.w.commitOne(encode(`v${i}`));
+  const applied = idle.w.runtime.appliedIndex;
+  tick(idle.w, 4);
+  assert.deepEqual(idle.taken, [], 'not before snapshotIdleTicks');
+  tick(idle.w, 1);
+  assert.deepEqual(idle.taken, [applied], 'at the applied index, once idle');
+  assert.equal(idle.w.runtime.stats.idleSnapshots, 1);
+  assert.ok(idle.w.log.includes(`compact ${applied - 1}`), `the log compacted behind it: ${idle.w.log.join(' | ')}`);
+  tick(idle.w, 50);
+  assert.equal(idle.taken.length, 1, 'nothing new since: no second one');
+
+  // Fewer than a quarter: an idle member keeps its log.
+  const few = world(5);
+  for (let i = 0; i < 5; i++) few.w.commitOne(encode(`v${i}`));
+  tick(few.w, 50);
+  assert.deepEqual(few.taken, [], 'a short log is not worth a snapshot');
+
+  // Entries every few ticks: never idle for five.
+  const busy = world(5);
+  for (let i = 0; i < 30; i++) {
+    busy.w.commitOne(encode(`v${i}`));
+    tick(busy.w, 3);
+  }
+  assert.deepEqual(busy.taken, [], 'a member applying entries is not idle');
+  tick(busy.w, 5);
+  assert.equal(busy.taken.length, 1, 'until it is');
+
+  // Off (the runtime's default): no snapshot however long it idles.
+  const off = world(undefined);
+  for (let i = 0; i < 20; i++) off.w.commitOne(encode(`v${i}`));
+  tick(off.w, 200);
+  assert.deepEqual(off.taken, [], 'snapshotIdleTicks 0: off');
+});
+
 test("RaftNode's and the server's snapshot defaults are the runtime's (one policy, however a node is started)", () => {
   for (const k of ['snapshotEntries', 'snapshotLogBytes', 'snapshotCatchUpEntries', 'snapshotLogPercent'] as const) {
     assert.equal(DEFAULT_NODE_OPTIONS[k], DEFAULT_RUNTIME_OPTIONS[k], k);
     assert.equal(DEFAULT_NODE_CONFIG[k], DEFAULT_RUNTIME_OPTIONS[k], k);
   }
+  // The idle rule is in ms for a node and a server (ticks for the runtime, which knows no tick length).
+  assert.equal(DEFAULT_NODE_CONFIG.snapshotIdleMs, DEFAULT_NODE_OPTIONS.snapshotIdleMs);
 });
 
 /** The whole load beside the core at once: every slice, as a host would over its turns. */
