@@ -141,6 +141,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_NODE_OPTIONS.heartbeatMs;
     const electionMs = options.electionMs ?? DEFAULT_NODE_OPTIONS.electionMs;
     if (!(heartbeatMs > 0) || !(electionMs > heartbeatMs)) throw new Error('need 0 < heartbeatMs < electionMs');
+    const snapshotIdleMs = options.snapshotIdleMs ?? DEFAULT_NODE_OPTIONS.snapshotIdleMs;
+    if (!(snapshotIdleMs >= 0) || !Number.isFinite(snapshotIdleMs)) throw new Error(`snapshotIdleMs must be a finite number ≥ 0, got ${snapshotIdleMs}`);
     // Two ticks per heartbeat gives the randomized election timeout a finer grain.
     const tickMs = heartbeatMs / 2;
     this.core = new Raft(
@@ -170,7 +172,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       snapshotLogBytes: options.snapshotLogBytes ?? DEFAULT_NODE_OPTIONS.snapshotLogBytes,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
       snapshotLogPercent: options.snapshotLogPercent ?? DEFAULT_NODE_OPTIONS.snapshotLogPercent,
-      snapshotIdleTicks: Math.ceil((options.snapshotIdleMs ?? DEFAULT_NODE_OPTIONS.snapshotIdleMs) / tickMs),
+      snapshotIdleTicks: Math.ceil(snapshotIdleMs / tickMs),
       hooks: this.hooks(),
       logger: this.logger,
       stats: this.stats,

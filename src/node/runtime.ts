@@ -469,6 +469,7 @@ export class Runtime<R = unknown> {
     this.snapshotLogBytes = options.snapshotLogBytes ?? DEFAULT_RUNTIME_OPTIONS.snapshotLogBytes;
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_RUNTIME_OPTIONS.snapshotCatchUpEntries;
     this.snapshotIdleTicks = options.snapshotIdleTicks ?? DEFAULT_RUNTIME_OPTIONS.snapshotIdleTicks;
+    if (!Number.isSafeInteger(this.snapshotIdleTicks) || this.snapshotIdleTicks < 0) throw new Error(`snapshotIdleTicks must be a whole number ≥ 0, got ${this.snapshotIdleTicks}`);
     this.applied = options.applied;
     this.setLatest(options.latestSnapshot);
     if (options.restoring === true) {

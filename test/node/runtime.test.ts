@@ -621,6 +621,9 @@ test('§7 an idle member compacts its log once it holds a quarter of what a snap
   tick(busy.w, 5);
   assert.equal(busy.taken.length, 1, 'until it is');
 
+  // A count of ticks, or nothing: NaN, negative or fractional would make the rule always or never due.
+  for (const bad of [Number.NaN, -1, 2.5]) assert.throws(() => world(bad), /snapshotIdleTicks must be a whole number/, String(bad));
+
   // Off (the runtime's default): no snapshot however long it idles.
   const off = world(undefined);
   for (let i = 0; i < 20; i++) off.w.commitOne(encode(`v${i}`));
