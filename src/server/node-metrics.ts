@@ -29,6 +29,7 @@ export function registerNodeMetrics<R>(registry: Registry, node: RaftNode<R>, tr
   registry.register(new ReadCounter('raftkv_proposals_total', 'Proposals accepted by this node as leader', () => node.stats.proposals));
   registry.register(new ReadCounter('raftkv_applied_entries_total', 'Entries applied to the state machine', () => node.stats.appliedEntries));
   registry.register(new ReadCounter('raftkv_snapshots_taken_total', 'Snapshots taken locally', () => node.stats.snapshotsTaken));
+  registry.register(new ReadCounter('raftkv_idle_snapshots_total', 'Of the snapshots taken locally, those taken once the member was idle (--snapshot-idle-ms)', () => node.stats.idleSnapshots));
   registry.register(new ReadCounter('raftkv_snapshots_installed_total', 'Snapshots installed from a leader', () => node.stats.snapshotsInstalled));
   registry.register(new ReadCounter('raftkv_raft_follower_commits_total', 'Commit index advances this node made as a follower, counting the leader\'s announced durable copy with its own', () => node.followerCommits));
   registry.register(new ReadCounter('raftkv_raft_stable_announced_total', 'Leader: durable indexes announced at once because a member awaited an entry it forwarded', () => node.stats.stableAnnounced));
