@@ -101,7 +101,8 @@ export async function startScaleRaftkv(res: Resources, o: StartOptions): Promise
     profileDir: null,
     leaderTimeoutMs: o.leaderTimeoutMs,
     // Info: its few lines per start (listening, serving, role changes) and per snapshot time the restart.
-    extraArgs: ['--log-level', 'info'],
+    // BENCH_RAFTKV_ARGS: extra `raftkv serve` flags (as for npm run bench), e.g. --wal-segment-bytes N.
+    extraArgs: ['--log-level', 'info', ...(process.env['BENCH_RAFTKV_ARGS'] ?? '').split(' ').filter((f) => f !== '')],
     nodeFlags: ['--import', MEMORY_PROBE],
   });
   return new RaftkvScale(sut);
