@@ -1079,7 +1079,27 @@ export class Runtime<R = unknown> {
   private isIdleSnapshotDue(): boolean {
     if (this.snapshotIdleTicks === 0 || this.idleTicks < this.snapshotIdleTicks) return false;
     const since = this.applied - (this.latest?.meta.index ?? 0);
-    return since >= this.snapshotEntries / 4 && this.hasLogOutgrownSnapshot(1 / 4);
+    return since >= this.snapshotEntries / 4 && this.hasLogOutgrownSnapshot(1 / 4) && !this.isMemberBehind();
+  }
+
+  /**
+   * As leader: a member's log ends more than snapshotCatchUpEntries behind the applied index (it
+   * was down, or cut off, during the writes). Compacting now would cost it a whole snapshot where
+   * the log would have done, so the idle rule waits; the count and byte rules do not.
+   */
+  private isMemberBehind(): boolean {
+    const core = this.core;
+    if (core.role !== 'leader') return false;
+    const floor = this.applied - this.catchUpEntries;
+    const c = core.configuration;
+    for (const ids of [c.voters, c.votersOutgoing, c.learners]) {
+      for (const id of ids) {
+        if (id === core.id) continue;
+        const pr = core.progress(id);
+        if (pr !== undefined && pr.matchIndex < floor) return true;
+      }
+    }
+    return false;
   }
 
   /**

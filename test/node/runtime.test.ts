@@ -585,6 +585,12 @@ test('§7 an idle member compacts its log once it holds a quarter of what a snap
     w.elect();
     return { w, taken };
   };
+  /** c, which commitOne leaves out, acknowledges everything too: no member is behind. */
+  const allAcked = (w: World): void => {
+    w.ack('c', w.core.lastIndex);
+    w.runtime.pump();
+    while (w.syncs.length > 0) w.completeSync();
+  };
   const tick = (w: World, n: number): void => {
     for (let i = 0; i < n; i++) {
       w.runtime.tick();
@@ -595,6 +601,7 @@ test('§7 an idle member compacts its log once it holds a quarter of what a snap
   // Ten entries and five idle ticks: due at the fifth, once.
   const idle = world(5);
   for (let i = 0; i < 10; i++) idle.w.commitOne(encode(`v${i}`));
+  allAcked(idle.w);
   const applied = idle.w.runtime.appliedIndex;
   tick(idle.w, 4);
   assert.deepEqual(idle.taken, [], 'not before snapshotIdleTicks');
@@ -608,6 +615,7 @@ test('§7 an idle member compacts its log once it holds a quarter of what a snap
   // Fewer than a quarter: an idle member keeps its log.
   const few = world(5);
   for (let i = 0; i < 5; i++) few.w.commitOne(encode(`v${i}`));
+  allAcked(few.w);
   tick(few.w, 50);
   assert.deepEqual(few.taken, [], 'a short log is not worth a snapshot');
 
@@ -615,11 +623,22 @@ test('§7 an idle member compacts its log once it holds a quarter of what a snap
   const busy = world(5);
   for (let i = 0; i < 30; i++) {
     busy.w.commitOne(encode(`v${i}`));
+    allAcked(busy.w);
     tick(busy.w, 3);
   }
   assert.deepEqual(busy.taken, [], 'a member applying entries is not idle');
   tick(busy.w, 5);
   assert.equal(busy.taken.length, 1, 'until it is');
+
+  // A leader whose member c missed the writes (down): the idle rule waits, so c can still catch
+  // up from the log; once c has them, the idle snapshot comes.
+  const behind = world(5);
+  for (let i = 0; i < 12; i++) behind.w.commitOne(encode(`v${i}`));
+  tick(behind.w, 50);
+  assert.deepEqual(behind.taken, [], 'c is more than snapshotCatchUpEntries behind: no idle snapshot');
+  allAcked(behind.w);
+  tick(behind.w, 5);
+  assert.equal(behind.taken.length, 1, 'c caught up: the idle snapshot');
 
   // A count of ticks, or nothing: NaN, negative or fractional would make the rule always or never due.
   for (const bad of [Number.NaN, -1, 2.5]) assert.throws(() => world(bad), /snapshotIdleTicks must be a whole number/, String(bad));
