@@ -26,7 +26,7 @@ import { EtcdChannel } from './grpc/etcd-channel.js';
 import { memberUint64 } from '../src/etcd/ids.js';
 import {
   ResultSet, Resources, findEtcd, formatFinalLines, formatForwardingCost, formatCeilingProbe, formatLevel, formatProfileSummary, formatTable,
-  parseRoutings, probeCeiling, raftkvMembers, readCounters, formatBatching, type RaftkvCounters, rejectUnknownFlags, runBench, runEtcdLoad, runRaftkvLoad, startEtcd, startRaftkv,
+  parseRoutings, probeCeiling, raftkvMembers, readCounters, formatBatching, type RaftkvCounters, envWords, rejectUnknownFlags, runBench, runEtcdLoad, runRaftkvLoad, startEtcd, startRaftkv,
   summarizeCpuProfile, type LoadResult, type Routing, type SystemName,
 } from './lib/index.js';
 
@@ -120,9 +120,9 @@ function leaderChangeNote(system: SystemName, before: string, after: string | nu
 async function benchRaftkv(res: Resources, cfg: Config, value: Buffer, results: ResultSet): Promise<void> {
   if (cfg.profileDir !== null) mkdirSync(cfg.profileDir, { recursive: true });
   // BENCH_NODE_FLAGS: extra `node` flags for the raftkv members only (V8 tuning experiments).
-  const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const nodeFlags = envWords('BENCH_NODE_FLAGS');
   // BENCH_RAFTKV_ARGS: extra `raftkv serve` flags for the members (say, --wal-segment-bytes N).
-  const extraArgs = (process.env['BENCH_RAFTKV_ARGS'] ?? '').split(' ').filter((f) => f !== '');
+  const extraArgs = envWords('BENCH_RAFTKV_ARGS');
   const sut = await startRaftkv(res, { mainPath: RAFTKV_MAIN, nodes: 3, profileDir: cfg.profileDir, leaderTimeoutMs: 15_000, etcdApi: cfg.raftkvApi === 'etcd', nodeFlags, extraArgs });
   try {
     const members = await raftkvMembers(sut.leaderUrl);

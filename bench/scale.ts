@@ -28,7 +28,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import {
-  MetricLines, findEtcd, flagValue, formatFillStep, formatReadings, formatRestart, formatScaleTable, formatStability, measureRestart, numberFlag, rejectUnknownFlags,
+  MetricLines, findEtcd, flagValue, formatFillStep, formatReadings, formatRestart, formatScaleTable, formatStability, measureRestart, median, memberMemory, numberFlag, rejectUnknownFlags,
   RAFTKV_MAIN, runBench, runFill, startScaleEtcd, startScaleRaftkv, summarizeStability, type FillResult, type LoadResult, type MemberReading, type ReadingPhase, type Resources, type RestartResult,
   type ScaleSystem, type Stability, type SystemName, type SystemReport,
 } from './lib/index.js';
@@ -160,11 +160,10 @@ async function timeRestarts(cfg: Config, system: ScaleSystem, value: Buffer, met
   for (const which of ['this', 'other'] as const) {
     const acks = results.filter((_, i) => i > 0 && builds[i] === which).map((x) => x.firstAckMs);
     if (acks.length === 0) continue;
-    const sorted = [...acks].sort((a, b) => a - b);
-    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    const middle = median(acks);
     const label = cfg.otherMain === undefined && cfg.otherEnv === undefined ? '' : which === 'this' ? ' (this build)' : ` (${otherArm(cfg)})`;
-    console.log(`${system.name}: first acknowledged write over restarts 2–${results.length}${label}: ${acks.map((x) => x.toFixed(0)).join(' / ')} ms, median ${median.toFixed(0)} ms (restart 1: ${results[0]!.firstAckMs.toFixed(0)} ms)`);
-    metrics.add('restart_first_ack_median_ms', system.name, { restarts: acks.length, build: which }, median, 0);
+    console.log(`${system.name}: first acknowledged write over restarts 2–${results.length}${label}: ${acks.map((x) => x.toFixed(0)).join(' / ')} ms, median ${middle.toFixed(0)} ms (restart 1: ${results[0]!.firstAckMs.toFixed(0)} ms)`);
+    metrics.add('restart_first_ack_median_ms', system.name, { restarts: acks.length, build: which }, middle, 0);
   }
   return results[0]!;
 }
@@ -223,15 +222,13 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
       const windowMs = cfg.windowSeconds * 1000;
       console.log(`${name}: stability, ${cfg.stabilitySeconds} s at ${cfg.clients} clients spread over the members (${machine()})`);
       const termBeforeStability = await system.raftTerm();
-      const rss = new Map<string, number[]>();
+      // RSS from /proc alone: readings() would also ask etcd for its Go heap over HTTP every
+      // second, load on one side of the comparison only.
+      const rss = system.memberNames.map((member) => ({ member, samples: [] as number[] }));
       const sampler = setInterval(() => {
-        void system.readings().then((readings) => {
-          for (const r of readings) {
-            if (!Number.isFinite(r.rssBytes)) continue;
-            const samples = rss.get(r.member);
-            if (samples === undefined) rss.set(r.member, [r.rssBytes]);
-            else samples.push(r.rssBytes);
-          }
+        system.dataDirs.forEach((dir, i) => {
+          const bytes = memberMemory(dir)?.rssBytes;
+          if (bytes !== undefined && Number.isFinite(bytes)) rss[i]!.samples.push(bytes);
         });
       }, 1000);
       let result: LoadResult;
@@ -240,7 +237,7 @@ async function benchSystem(cfg: Config, system: ScaleSystem, value: Buffer, metr
       } finally {
         clearInterval(sampler);
       }
-      stability = summarizeStability(result, windowMs, durationMs, [...rss].sort(([a], [b]) => a.localeCompare(b)).map(([member, samples]) => ({ member, samples })));
+      stability = summarizeStability(result, windowMs, durationMs, rss);
       console.log(`${formatStability(name, stability, metrics)}; ${await elections('stability', termBeforeStability)}`);
       await read('after-stability');
     }

@@ -6,7 +6,7 @@ export { Resources, runBench, tailLogs, type Child, type SpawnOptions } from './
 export { freePorts } from '../../src/transport/free-ports.js';
 export { keepAliveAgent, send, sendJson, targetOf, type HttpRequest, type HttpResponse, type HttpTarget } from './http.js';
 export { runClosedLoop, type LoadOptions, type LoadResult } from './load.js';
-export { percentile } from './stats.js';
+export { maxOf, median, percentile } from './stats.js';
 export { ROUTINGS, benchKey, keyIndexOf, memberIndexFor, parseRoutings, runWorkload, runWriterWorkload, type BenchWriter, type Routing, type WorkloadOptions } from './workload.js';
 export type { SystemUnderTest, Workload } from './system.js';
 export { keyName, raftkvWorkload, startRaftkv, startRaftkvCluster, type RaftkvCluster, type RaftkvClusterOptions } from './raftkv-cluster.js';
@@ -16,7 +16,7 @@ export { PREBUILT_PUTS_MAX_KEYS, etcdWriter, runEtcdLoad, type EtcdLoadOptions, 
 export { formatCeilingProbe, oneClientCeiling, probeCeiling, type CeilingProbe, type Latency } from './ceiling-probe.js';
 export { formatProfileSummary, summarizeCpuProfile, type HotSpot, type ProfileSummary } from './cpu-profile.js';
 export { ResultSet, SYSTEMS, fmt, forwardingCost, formatFinalLines, formatForwardingCost, formatLevel, formatTable, markdownTable, ratio, type SystemName } from './report.js';
-export { flagValue, numberFlag, rejectUnknownFlags } from './flags.js';
+export { envWords, flagValue, numberFlag, rejectUnknownFlags } from './flags.js';
 export { runFill, type FillOptions, type FillResult, type FillStep } from './fill.js';
 export { diskBytes, memberMemory, pidsWithArgument, processMemory, readHeapSample, type HeapSample, type ProcessMemory } from './process-memory.js';
 export { formatBatching, parseCounters, readCounters, type RaftkvCounters } from './raftkv-counters.js';

@@ -7,6 +7,7 @@ import type { LoadResult } from './load.js';
 import { fmt, markdownTable, type SystemName } from './report.js';
 import type { RestartResult } from './restart-probe.js';
 import type { MemberReading } from './scale-systems.js';
+import { maxOf, median } from './stats.js';
 
 export const READING_PHASES = ['after-load', 'after-settle', 'after-stability'] as const;
 export type ReadingPhase = (typeof READING_PHASES)[number];
@@ -37,13 +38,6 @@ export interface MemberSamples {
   readonly samples: readonly number[];
 }
 
-/** The median of the samples (NaN if none). */
-export function medianOf(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** One system's run; a phase that did not run (or failed) is null. */
 export interface SystemReport {
@@ -128,8 +122,8 @@ export function formatStability(system: SystemName, s: Stability, metrics: Metri
   metrics.add('stability_ratio', system, {}, s.ratio, 3);
   metrics.add('stability_errors', system, {}, s.result.errors, 0);
   for (const m of s.rss) {
-    metrics.add('stability_rss_median_mb', system, { member: m.member, samples: m.samples.length }, mb(medianOf(m.samples)));
-    metrics.add('stability_rss_max_mb', system, { member: m.member, samples: m.samples.length }, mb(m.samples.length === 0 ? NaN : Math.max(...m.samples)));
+    metrics.add('stability_rss_median_mb', system, { member: m.member, samples: m.samples.length }, mb(median(m.samples)));
+    metrics.add('stability_rss_max_mb', system, { member: m.member, samples: m.samples.length }, mb(maxOf(m.samples)));
   }
   const seconds = s.windowMs / 1000;
   const windows = s.rates.map((rate, i) => `${fmt(i * seconds, 0)}s ${fmt(rate, 0)}`).join(', ');
@@ -137,7 +131,7 @@ export function formatStability(system: SystemName, s: Stability, metrics: Metri
   return `${system} stability, ${s.result.concurrency} spread clients, ops/s per ${fmt(seconds, 0)} s window: ${windows}\n`
     + `${system} stability: first ${s.comparedWindows} window(s) ${fmt(s.firstRate, 0)} ops/s, last ${s.comparedWindows} ${fmt(s.lastRate, 0)} ops/s, last/first ${fmt(s.ratio, 3)}`
     + `; p50 ${fmt(s.result.p50Ms, 1)} p99 ${fmt(s.result.p99Ms, 1)} max ${fmt(s.result.maxMs, 0)} ms${errors}\n`
-    + `${system} stability: RSS MB sampled each second, median / max: ${s.rss.map((m) => `${m.member} ${fmt(mb(medianOf(m.samples)), 0)} / ${fmt(mb(m.samples.length === 0 ? NaN : Math.max(...m.samples)), 0)}`).join(', ')}`;
+    + `${system} stability: RSS MB sampled each second, median / max: ${s.rss.map((m) => `${m.member} ${fmt(mb(median(m.samples)), 0)} / ${fmt(mb(maxOf(m.samples)), 0)}`).join(', ')}`;
 }
 
 /** Both systems side by side, a row per number; `a / b / c` is one number per member. */
@@ -164,8 +158,8 @@ export function formatScaleTable(reports: readonly SystemReport[]): string {
     ['restart: ready ms', (r) => r.restart?.members.map((m) => fmt(m.readyMs, 0)).join(' / ') ?? '-'],
     ['stability: first / last ops/s', (r) => (r.stability === null ? '-' : `${fmt(r.stability.firstRate, 0)} / ${fmt(r.stability.lastRate, 0)}`)],
     ['stability: last ÷ first', (r) => fmt(r.stability?.ratio ?? NaN, 3)],
-    ['RSS MB during stability, median', (r) => r.stability?.rss.map((m) => fmt(mb(medianOf(m.samples)), 0)).join(' / ') ?? '-'],
-    ['RSS MB during stability, max', (r) => r.stability?.rss.map((m) => fmt(mb(m.samples.length === 0 ? NaN : Math.max(...m.samples)), 0)).join(' / ') ?? '-'],
+    ['RSS MB during stability, median', (r) => r.stability?.rss.map((m) => fmt(mb(median(m.samples)), 0)).join(' / ') ?? '-'],
+    ['RSS MB during stability, max', (r) => r.stability?.rss.map((m) => fmt(mb(maxOf(m.samples)), 0)).join(' / ') ?? '-'],
     ['stability: errors', (r) => (r.stability === null ? '-' : String(r.stability.result.errors))],
     ['stability: Raft term rises', (r) => fmt(r.termRises.get('stability') ?? NaN, 0)],
   ];

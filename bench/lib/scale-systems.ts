@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { EtcdChannel } from '../grpc/etcd-channel.js';
 import { etcdWriter, runEtcdLoad } from '../grpc/etcd-load.js';
 import { childEnv, parseMetrics } from '../../src/harness/index.js';
+import { envWords } from './flags.js';
 import { startEtcdProcesses, type EtcdProcesses } from './etcd-cluster.js';
 import { send, sendJson, targetOf } from './http.js';
 import type { LoadResult } from './load.js';
@@ -102,7 +103,7 @@ export async function startScaleRaftkv(res: Resources, o: StartOptions): Promise
     leaderTimeoutMs: o.leaderTimeoutMs,
     // Info: its few lines per start (listening, serving, role changes) and per snapshot time the restart.
     // BENCH_RAFTKV_ARGS: extra `raftkv serve` flags (as for npm run bench), e.g. --wal-segment-bytes N.
-    extraArgs: ['--log-level', 'info', ...(process.env['BENCH_RAFTKV_ARGS'] ?? '').split(' ').filter((f) => f !== '')],
+    extraArgs: ['--log-level', 'info', ...envWords('BENCH_RAFTKV_ARGS')],
     nodeFlags: ['--import', MEMORY_PROBE],
   });
   return new RaftkvScale(sut);

@@ -542,7 +542,7 @@ export class Runtime<R = unknown> {
 
   tick(): void {
     this.core.tick();
-    if (this.idleTicks < Number.MAX_SAFE_INTEGER) this.idleTicks++;
+    this.idleTicks++;
   }
 
   /** The storage's own early warning that the disk is full (RaftStorage.watchSpace). */

@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runFill } from '../../bench/lib/fill.js';
 import type { LoadResult } from '../../bench/lib/load.js';
-import { medianOf, summarizeStability } from '../../bench/lib/scale-report.js';
+import { summarizeStability } from '../../bench/lib/scale-report.js';
+import { maxOf, median } from '../../bench/lib/stats.js';
 
 const SCALE = fileURLToPath(new URL('../../bench/scale.js', import.meta.url));
 const TINY = ['--systems', 'raftkv', '--keys', '2000', '--clients', '64', '--settle-seconds', '1', '--stability-seconds', '3', '--window-seconds', '1', '--timeout', '90'];
@@ -229,11 +230,14 @@ test('a fill writes every item once, retries a failed one, and reports each tent
   await assert.rejects(runFill({ concurrency: 2, count: 5, maxAttempts: 3, write: async () => Promise.reject(new Error('down')) }), /failed 3 times; last: down/);
 });
 
-test('the median of RSS samples: the middle one, or the mean of the two middle ones; NaN for none', () => {
-  assert.equal(medianOf([5, 1, 3]), 3);
-  assert.equal(medianOf([4, 1, 3, 2]), 2.5);
-  assert.equal(medianOf([7]), 7);
-  assert.ok(Number.isNaN(medianOf([])));
+test('the median of RSS samples and of restarts is nearest-rank (the lower middle of an even count, a value that was seen), the max the largest; NaN for none', () => {
+  assert.equal(median([5, 1, 3]), 3);
+  assert.equal(median([4, 1, 3, 2]), 2);
+  assert.equal(median([7]), 7);
+  assert.ok(Number.isNaN(median([])));
+  assert.equal(maxOf([4, 9, 3]), 9);
+  assert.equal(maxOf([-2, -5]), -2);
+  assert.ok(Number.isNaN(maxOf([])));
 });
 
 test('stability compares the first and the last minute, each at most half the run, per window length', () => {
