@@ -103,6 +103,17 @@ export interface ListResult {
 
 const boolBytes = (b: boolean): number => (b ? 4 : 5);
 
+/** What trimming one overlay key costs, in a slice's bytes (SNAPSHOT_SLICE_BYTES): ~4,000 keys a 1 MiB slice, a few ms. */
+const TRIM_COST_BYTES = 256;
+
+/** Where a pending overlay trim is (KvStateMachine.adopt): past `from` once resumed. */
+interface OverlayTrim {
+  /** The store's revision when the snapshot began: records up to it are in the new base. */
+  readonly revision: number;
+  from: string;
+  isResumed: boolean;
+}
+
 /**
  * A snapshot being written while the store goes on applying (beginSnapshot()): step() writes a
  * slice of it, and returns the bytes once it is complete. The same shape as the runtime's
@@ -159,6 +170,10 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private preserved: Map<string, StoredRecord | undefined> | null = null;
   /** Σ over keys of utf8Length(key) + value.length + KV_RECORD_OVERHEAD_BYTES. */
   private dataBytes = 0;
+  /** The overlay trim a finished snapshot left to do (adopt, trimOverlay); null when none. */
+  private trim: OverlayTrim | null = null;
+  /** Raised by every restore: a snapshot begun before one is abandoned. */
+  private restores = 0;
   /** recordJsonBytes of records already measured: records never change, and values may be large. */
   private readonly jsonSizes = new WeakMap<StoredRecord, number>();
 
@@ -178,6 +193,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   /** Number of keys. */
   get size(): number {
     return this.count;
+  }
+
+  /** Keys the overlay holds as objects (changed since the base, deleted, or the history's): for tests and diagnostics. */
+  get overlayKeys(): number {
+    return this.data.size;
   }
 
   /**
@@ -475,6 +495,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    */
   beginSnapshot(prefix: Uint8Array | null = null): KvSnapshotInProgress {
     if (this.preserved !== null) throw new Error('a snapshot is already being written');
+    // The last snapshot's overlay trim, if its slices have not finished it: the key order below
+    // must not hold keys that go.
+    this.trimOverlay(Number.POSITIVE_INFINITY);
     const preserved = new Map<string, StoredRecord | undefined>();
     const data = this.data;
     // A key's record as things stood: preserved holds it if the key has changed since (undefined:
@@ -504,25 +527,44 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       prefix,
     );
     this.preserved = preserved;
+    const revision = this.rev;
+    const restores = this.restores;
     let isOver = false;
-    const end = (): void => {
-      isOver = true;
+    let output: Uint8Array | null = null;
+    let trim: OverlayTrim | null = null;
+    const endCapture = (): void => {
       idempotency.end();
       if (this.preserved === preserved) this.preserved = null;
     };
     return {
       step: (maxBytes) => {
-        if (isOver || encoder === null || this.preserved !== preserved) throw new Error('the snapshot was abandoned');
-        if (!encoder.step(maxBytes)) return null;
-        const { base, bytes } = encoder;
-        encoder = null;
-        end();
-        this.adopt(base, preserved);
+        if (isOver || this.restores !== restores) throw new Error('the snapshot was abandoned');
+        if (encoder !== null) {
+          if (this.preserved !== preserved) throw new Error('the snapshot was abandoned');
+          if (!encoder.step(maxBytes)) return null;
+          const { base, bytes } = encoder;
+          encoder = null;
+          output = bytes;
+          endCapture();
+          trim = this.adopt(base, preserved, revision);
+          // The overlay is trimmed in the slices that follow: at 1M keys it holds ~200,000 keys,
+          // a walk of ~0.2 s that would otherwise be one slice.
+          if (maxBytes !== Number.POSITIVE_INFINITY) return null;
+        }
+        // A later snapshot may have finished this trim already (beginSnapshot).
+        if (this.trim === trim && !this.trimOverlay(maxBytes / TRIM_COST_BYTES)) return null;
+        isOver = true;
+        const bytes = output!;
+        output = null;
         return bytes;
       },
       abandon: () => {
+        // A trim begun stays the store's: the next snapshot finishes it first.
+        if (isOver) return;
+        isOver = true;
         encoder = null;
-        end();
+        output = null;
+        endCapture();
       },
     };
   }
@@ -559,8 +601,11 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   }
 
   private adoptDecoded(state: SnapshotState, slice = RESTORE_SLICE_ITEMS): void {
-    // A snapshot being written describes the state being replaced: it ends here.
+    // A snapshot being written describes the state being replaced: it ends here, and so does
+    // what it left to trim (the overlay is replaced).
     this.preserved = null;
+    this.trim = null;
+    this.restores++;
     let leaseBytes = 0;
     const leases = new Map<number, LeaseState>();
     for (const [id, ttlSeconds] of state.leases) {
@@ -944,41 +989,63 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   }
 
   /**
-   * A snapshot of the whole state is written: its records become the base, and the overlay keeps
-   * only what changed while it was written (`preserved`: each such key's record when it began),
+   * A snapshot of the whole state is written (as of `revision`, the store's when it began): its
+   * records become the base now, and the overlay is trimmed to what changed while it was written
    * plus the current records the history refers to (the store and the history share them, and a
-   * next snapshot writes such a record once by that sharing).
+   * next snapshot writes such a record once by that sharing). The trim walks the whole overlay,
+   * so it is returned to be done in slices (trimOverlay); until it is done the overlay holds
+   * keys it could drop, each with the record the new base holds too, which reads the same.
    */
-  private adopt(base: BaseTable, preserved: ReadonlyMap<string, StoredRecord | undefined>): void {
-    // A record the history holds as some event's is at least as new as the oldest event: keeping
-    // every such record (a superset of those shared) keeps the sharing exact at O(overlay).
-    const oldest = this.history.firstRevision;
-    const dropped: string[] = [];
-    this.keys.forEachFrom('', (key) => {
-      if (preserved.has(key)) {
-        // Changed while the snapshot was written: its record stays; a deletion stays only over
-        // a key the new base holds (it existed when the snapshot began).
-        if (this.data.get(key) === null && preserved.get(key) === undefined) dropped.push(key);
-      } else {
-        const rec = this.data.get(key)!;
-        if (rec === null || rec.modRevision < oldest) dropped.push(key);
-      }
-      return true;
-    });
+  private adopt(base: BaseTable, preserved: ReadonlyMap<string, StoredRecord | undefined>, revision: number): OverlayTrim {
     // Keys that existed when the snapshot began and were deleted since without a trace in the
-    // overlay (it held them, the old base did not): the new base holds them, so they need one.
-    const gone: string[] = [];
-    for (const [key, then] of preserved) if (then !== undefined && !this.data.has(key)) gone.push(key);
-    // Edited in place: under steady writes to few keys the overlay keeps all it holds.
-    for (const key of dropped) {
-      this.data.delete(key);
-      this.keys.delete(key);
-    }
-    for (const key of gone) {
-      this.data.set(key, null);
-      this.keys.insert(key);
+    // overlay (it held them, the old base did not): the new base holds them, so they need one
+    // before it is read.
+    for (const [key, then] of preserved) {
+      if (then !== undefined && !this.data.has(key)) {
+        this.data.set(key, null);
+        this.keys.insert(key);
+      }
     }
     this.base = base;
+    this.trim = { revision, from: '', isResumed: false };
+    return this.trim;
+  }
+
+  /**
+   * Up to `maxKeys` more of the pending overlay trim (adopt); true once none is pending. A key
+   * goes when the base says the same: a deletion of a key the base does not hold, or a record
+   * unchanged since the snapshot began (so the base holds its bytes) that no event of the
+   * history can refer to (older than the oldest event: keeping every newer record, a superset of
+   * those shared, keeps the sharing exact at O(overlay)). Whatever changed since is newer than
+   * `revision`, or a deletion of a key the base holds, and stays.
+   */
+  private trimOverlay(maxKeys: number): boolean {
+    const t = this.trim;
+    if (t === null) return true;
+    const limit = Math.max(1, maxKeys);
+    const batch: string[] = [];
+    this.keys.forEachFrom(t.from, (key) => {
+      if (t.isResumed && key === t.from) return true;
+      batch.push(key);
+      return batch.length < limit;
+    });
+    const oldest = this.history.firstRevision;
+    const base = this.base;
+    for (const key of batch) {
+      const rec = this.data.get(key);
+      const isSame = rec === null ? base.indexOf(this.probe.set(key)) < 0 : rec !== undefined && rec.modRevision <= t.revision && rec.modRevision < oldest;
+      if (isSame) {
+        this.data.delete(key);
+        this.keys.delete(key);
+      }
+    }
+    if (batch.length < limit) {
+      this.trim = null;
+      return true;
+    }
+    t.from = batch[batch.length - 1]!;
+    t.isResumed = true;
+    return false;
   }
 
   private detach(key: string, lease: number): void {

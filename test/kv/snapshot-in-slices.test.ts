@@ -116,3 +116,72 @@ test('a restore in slices: abandon() leaves the store as it was; a damaged snaps
   assert.equal(target.get('mine'), null);
   assert.deepEqual(target.get('k050')?.value, bytes('v'.repeat(50)));
 });
+
+test('a finished snapshot trims the overlay in the slices after it, to what a snapshot at once leaves; writes meanwhile stay; the next snapshot finishes a trim left over', () => {
+  const build = (): { sm: KvStateMachine; index: number } => {
+    const sm = new KvStateMachine();
+    let index = 0;
+    const key = (i: number): string => `k${String(i).padStart(4, '0')}`;
+    for (let i = 0; i < 2000; i++) sm.apply(entryOf(++index, { type: 'put', key: key(i), value: bytes(`v${i}`), time: index }));
+    sm.apply(entryOf(++index, { type: 'compact', revision: sm.revision, time: index }));
+    sm.snapshot();
+    // 600 keys changed since the base, the history compacted past all but the last 50 changes:
+    // the overlay holds 600 records, of which a trim keeps the 50 the history refers to.
+    for (let i = 0; i < 600; i++) sm.apply(entryOf(++index, { type: 'put', key: key(i * 3), value: bytes(`w${i}`), time: index }));
+    sm.apply(entryOf(++index, { type: 'compact', revision: sm.revision - 49, time: index }));
+    return { sm, index };
+  };
+  const eager = build().sm;
+  const before = eager.overlayKeys;
+  assert.ok(before >= 600, `${before}`);
+  const expected = eager.snapshot();
+  const kept = eager.overlayKeys;
+  assert.ok(kept >= 50 && kept <= 51, `a snapshot at once trims at once to what the history refers to: ${kept}`);
+
+  const { sm, index: at } = build();
+  let index = at;
+  const inProgress = sm.beginSnapshot();
+  const sizes: number[] = [];
+  let out: Uint8Array | null = null;
+  while (out === null) {
+    out = inProgress.step(256 * 100); // 100 keys a slice once the records are written
+    sizes.push(sm.overlayKeys);
+  }
+  assert.deepEqual(Buffer.from(out), Buffer.from(expected));
+  const trimming = sizes.filter((n, i) => i > 0 && n < sizes[i - 1]!);
+  assert.ok(trimming.length >= 5, `the trim took several slices: ${sizes.join(' ')}`);
+  assert.equal(sm.overlayKeys, kept);
+
+  // Changes between the slices of a trim: a new record and a deleted base key stay as they are.
+  const again = build().sm;
+  index = at;
+  const second = again.beginSnapshot();
+  let steps = 0;
+  let done: Uint8Array | null = null;
+  while (done === null) {
+    done = second.step(256 * 100);
+    if (++steps === 8) {
+      again.apply(entryOf(++index, { type: 'put', key: 'k0003', value: bytes('new'), time: index }));
+      again.apply(entryOf(++index, { type: 'delete', key: 'k1999', time: index }));
+      // The history let go of both changes: only the revision tells the new record from the base's.
+      again.apply(entryOf(++index, { type: 'compact', revision: again.revision, time: index }));
+    }
+  }
+  assert.ok(steps > 8, 'the changes came during the snapshot');
+  assert.equal(Buffer.from(again.get('k0003')!.value).toString(), 'new');
+  assert.equal(again.get('k1999'), null);
+  const restored = new KvStateMachine();
+  restored.restore(again.snapshot());
+  assert.equal(Buffer.from(restored.get('k0003')!.value).toString(), 'new');
+  assert.equal(restored.get('k1999'), null);
+  assert.equal(restored.size, 1999);
+
+  // Abandoned during its trim: the next snapshot finishes the trim before it begins.
+  const left = build().sm;
+  const third = left.beginSnapshot();
+  while (left.overlayKeys === before) assert.equal(third.step(256 * 100), null);
+  third.abandon();
+  assert.ok(left.overlayKeys > kept, 'abandoned mid-trim');
+  left.beginSnapshot().abandon();
+  assert.equal(left.overlayKeys, kept);
+});
