@@ -31,6 +31,7 @@ export const SERVE_FLAGS: FlagTable = {
   'snapshot-log-bytes': { type: 'string', value: 'BYTES', description: 'or sooner, once the entries applied since the last snapshot hold this many bytes', default: String(D.snapshotLogBytes) },
   'snapshot-catch-up-entries': { type: 'string', value: 'N', description: 'entries kept in the log after a snapshot, for slow followers', default: String(D.snapshotCatchUpEntries) },
   'snapshot-log-percent': { type: 'string', value: 'PCT', description: 'also snapshot when the log since the last one exceeds this share of the state\'s bytes (0: off)', default: String(D.snapshotLogPercent) },
+  'snapshot-stagger': { type: 'string', value: 'on|off', description: 'members snapshot apart: after a start, the first snapshot by count waits 1 + slot/n times as long (slot: this member\'s place in id order)', default: 'on', choices: ['on', 'off'] },
   'snapshot-idle-ms': { type: 'string', value: 'MS', description: 'a member idle this long compacts its log once it is a quarter of the way to the next snapshot (0: off)', default: String(D.snapshotIdleMs) },
   'request-timeout-ms': { type: 'string', value: 'MS', description: 'deadline of one client request', default: String(D.requestTimeoutMs) },
   'body-timeout-ms': { type: 'string', value: 'MS', description: 'a request (headers and body, or a raftkv-mux frame) must arrive within this once begun', default: String(D.bodyTimeoutMs) },
@@ -120,6 +121,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     snapshotCatchUpEntries: intFlag(flags, 'snapshot-catch-up-entries', DEFAULT_NODE_CONFIG.snapshotCatchUpEntries, 0, 100_000_000),
     snapshotLogPercent: intFlag(flags, 'snapshot-log-percent', DEFAULT_NODE_CONFIG.snapshotLogPercent, 0, 10_000),
     snapshotIdleMs: intFlag(flags, 'snapshot-idle-ms', DEFAULT_NODE_CONFIG.snapshotIdleMs, 0, 86_400_000),
+    snapshotStagger: onOffFlag(flags, 'snapshot-stagger', DEFAULT_NODE_CONFIG.snapshotStagger),
     requestTimeoutMs: intFlag(flags, 'request-timeout-ms', DEFAULT_NODE_CONFIG.requestTimeoutMs, 10, 600_000),
     bodyTimeoutMs: intFlag(flags, 'body-timeout-ms', DEFAULT_NODE_CONFIG.bodyTimeoutMs, 1000, 600_000),
     maxPending: intFlag(flags, 'max-pending', DEFAULT_NODE_CONFIG.maxPending, 1, 10_000_000),
@@ -153,6 +155,14 @@ function etcdAddr(flags: ParsedFlags, peer: HostPort, client: HostPort): HostPor
     }
   }
   return a;
+}
+
+/** A flag that is `on` or `off`; `fallback` when not given. */
+function onOffFlag(flags: ParsedFlags, name: string, fallback: boolean): boolean {
+  const text = optionalString(flags, name);
+  if (text === undefined) return fallback;
+  if (text !== 'on' && text !== 'off') throw new UsageError(`--${name} must be on or off, not "${text}"`);
+  return text === 'on';
 }
 
 /** etcd's flags: --auto-compaction-mode periodic|revision, --auto-compaction-retention (0: off). */

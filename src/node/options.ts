@@ -44,6 +44,13 @@ export interface RaftNodeOptions<R> {
    * (runtime.ts, snapshotIdleTicks): a restart after a burst then replays none of it. 0: off.
    */
   snapshotIdleMs?: number;
+  /**
+   * @default true — members snapshot apart (runtime.ts, snapshotStagger): the first snapshot by
+   * count after a start, an idle or asked one, or an installed one waits 1 + slot/n times as long,
+   * slot this member's place in id order among the n members, so the members of a cluster do not
+   * all rewrite their state at once.
+   */
+  snapshotStagger?: boolean;
   /** @default Math.random */
   random?: () => number;
   /**
@@ -74,6 +81,7 @@ export const DEFAULT_NODE_OPTIONS = {
   snapshotCatchUpEntries: 5_000,
   snapshotLogPercent: 10,
   snapshotIdleMs: 2000,
+  snapshotStagger: true,
 } as const;
 
 export interface Applied<R> {

@@ -173,6 +173,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
       snapshotLogPercent: options.snapshotLogPercent ?? DEFAULT_NODE_OPTIONS.snapshotLogPercent,
       snapshotIdleTicks: Math.ceil(snapshotIdleMs / tickMs),
+      snapshotStagger: options.snapshotStagger ?? DEFAULT_NODE_OPTIONS.snapshotStagger,
       hooks: this.hooks(),
       logger: this.logger,
       stats: this.stats,

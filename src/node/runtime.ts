@@ -14,7 +14,7 @@
 // the Readies that follow; a leader's snapshot waits for it); a full disk (a Ready stays in flight and its write is retried with backoff under
 // the NO_SPACE alarm; a snapshot that does not fit is retried later); fail-stop on any other
 // storage error; reads waiting for the state machine; and noticing this server's removal.
-import type { Entry, HardState, Message, NodeId, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SoftState, StateMachine } from '../raft/index.js';
+import type { Configuration, Entry, HardState, Message, NodeId, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SoftState, StateMachine } from '../raft/index.js';
 import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
 import { SILENT_LOGGER, type NodeLogger } from './options.js';
 
@@ -319,6 +319,16 @@ export interface RuntimeOptions<R> {
    * memory. The quarter bounds how often: at most four times the count's own rate.
    */
   readonly snapshotIdleTicks?: number;
+  /**
+   * @default false — members apart: after a snapshot the count and byte rules did not ask for (the
+   * first after a start, an idle or asked one, a leader's installed), the next one by those rules
+   * waits for 1 + slot/n times what they ask, where slot is this member's place among the n
+   * members of its configuration in id order. Members apply the same entries, so without it every
+   * member snapshots at the same index: at 1M keys each rewrites ~320 MB at once, and for the
+   * seconds it takes the whole cluster writes at half speed. Apart, at most one member in a
+   * quorum of the rest is snapshotting at a time; each keeps its own rhythm after that.
+   */
+  readonly snapshotStagger?: boolean;
   readonly hooks?: RuntimeHooks<R>;
   readonly logger?: NodeLogger;
   /** Counters to update (a host may pass its own object); a fresh one by default. */
@@ -383,6 +393,9 @@ export class Runtime<R = unknown> {
   private readonly snapshotLogPercent: number;
   private readonly snapshotLogBytes: number;
   private readonly snapshotIdleTicks: number;
+  private readonly snapshotStagger: boolean;
+  /** The next snapshot by the count and byte rules waits its stretch (snapshotStagger): none since a start, or the last was not theirs. */
+  private isStaggerDue = true;
   /** Ticks since an entry was last applied (or the state machine restored). */
   private idleTicks = 0;
   /** Bytes of entry data applied since start, and that count when the latest snapshot was taken or installed. */
@@ -469,6 +482,7 @@ export class Runtime<R = unknown> {
     this.snapshotLogBytes = options.snapshotLogBytes ?? DEFAULT_RUNTIME_OPTIONS.snapshotLogBytes;
     this.catchUpEntries = options.snapshotCatchUpEntries ?? DEFAULT_RUNTIME_OPTIONS.snapshotCatchUpEntries;
     this.snapshotIdleTicks = options.snapshotIdleTicks ?? DEFAULT_RUNTIME_OPTIONS.snapshotIdleTicks;
+    this.snapshotStagger = options.snapshotStagger ?? false;
     if (!Number.isSafeInteger(this.snapshotIdleTicks) || this.snapshotIdleTicks < 0) throw new Error(`snapshotIdleTicks must be a whole number ≥ 0, got ${this.snapshotIdleTicks}`);
     this.applied = options.applied;
     this.setLatest(options.latestSnapshot);
@@ -906,6 +920,7 @@ export class Runtime<R = unknown> {
       this.applied = snapshot.meta.index;
       this.idleTicks = 0;
       this.appliedBytesAtSnapshot = this.appliedBytes;
+      this.isStaggerDue = true;
       this.stats.snapshotsInstalled++;
       this.logger.info('installed snapshot', { index: snapshot.meta.index, term: snapshot.meta.term });
       this.hooks.restored?.(snapshot);
@@ -1103,6 +1118,27 @@ export class Runtime<R = unknown> {
   }
 
   /**
+   * What the count and byte rules are multiplied by for the next snapshot (snapshotStagger): 1 +
+   * slot/n while a stretch is due, slot this member's place among the n members of its
+   * configuration (voters, outgoing voters and learners) in id order; else 1.
+   */
+  private staggerStretch(): number {
+    if (!this.snapshotStagger || !this.isStaggerDue) return 1;
+    const c = this.core.configuration;
+    if (this.staggerConfig !== c) {
+      const ids = [...new Set([...c.voters, ...c.votersOutgoing, ...c.learners])].sort();
+      const slot = ids.indexOf(this.core.id);
+      this.staggerConfig = c;
+      this.staggerFactor = slot <= 0 ? 1 : 1 + slot / ids.length;
+    }
+    return this.staggerFactor;
+  }
+
+  /** The configuration staggerFactor was computed for. */
+  private staggerConfig: Configuration | null = null;
+  private staggerFactor = 1;
+
+  /**
    * Starts a snapshot if one is asked for or due (none is in flight), of the state machine at the
    * applied index, between Readies. A state machine that can (SlicedSnapshots) captures its state
    * now and serializes it a slice per clock turn while Readies go on; any other serializes it
@@ -1111,10 +1147,11 @@ export class Runtime<R = unknown> {
   private startSnapshotIfDue(): void {
     const isAsked = this.snapshotRequests.length > 0 || this.isSnapshotRetryDue;
     // While a snapshot that did not fit waits for its retry timer, the log just grows.
+    const stretch = this.staggerStretch();
     const isDueByCount =
-      (this.applied - this.core.snapshotIndex >= this.snapshotEntries + this.catchUpEntries ||
-        (this.appliedBytes - this.appliedBytesAtSnapshot >= this.snapshotLogBytes && this.applied > (this.latest?.meta.index ?? 0))) &&
-      this.hasLogOutgrownSnapshot();
+      (this.applied - this.core.snapshotIndex >= this.snapshotEntries * stretch + this.catchUpEntries ||
+        (this.appliedBytes - this.appliedBytesAtSnapshot >= this.snapshotLogBytes * stretch && this.applied > (this.latest?.meta.index ?? 0))) &&
+      this.hasLogOutgrownSnapshot(stretch);
     const isDue = !this.alarm.has('snapshot') && (isDueByCount || this.isIdleSnapshotDue());
     if (!isAsked && !isDue) return;
     if (isLoadingInBackground(this.sm)) {
@@ -1234,6 +1271,9 @@ export class Runtime<R = unknown> {
     // No install can have come between (it waits for this one), so this is the newest snapshot.
     this.setLatest(snapshot);
     this.stats.snapshotsTaken++;
+    // One the count and byte rules asked for keeps this member's place in the rhythm; any other
+    // (idle, asked) came at the same index on every member, and the next one moves apart again.
+    this.isStaggerDue = local.trigger !== 'log';
     this.snapshotFitted();
     const index = snapshot.meta.index;
     // Keep some entries behind the snapshot so a follower a little behind needs no snapshot.

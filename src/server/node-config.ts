@@ -44,6 +44,8 @@ export interface NodeConfig {
   readonly snapshotLogPercent: number;
   /** An idle member (no entry applied for this long) compacts a log a quarter of the way to the next snapshot; 0: off. */
   readonly snapshotIdleMs: number;
+  /** Members snapshot apart (runtime.ts, snapshotStagger); false: each at the count, all at once. */
+  readonly snapshotStagger?: boolean;
   readonly requestTimeoutMs: number;
   /** A request's body (an HTTP body, a raftkv-mux frame) must arrive within this once begun. */
   readonly bodyTimeoutMs?: number;
@@ -84,6 +86,7 @@ export const DEFAULT_NODE_CONFIG = {
   snapshotCatchUpEntries: DEFAULT_NODE_OPTIONS.snapshotCatchUpEntries,
   snapshotLogPercent: DEFAULT_NODE_OPTIONS.snapshotLogPercent,
   snapshotIdleMs: DEFAULT_NODE_OPTIONS.snapshotIdleMs,
+  snapshotStagger: DEFAULT_NODE_OPTIONS.snapshotStagger,
   requestTimeoutMs: 5000,
   bodyTimeoutMs: 30_000,
   maxPending: 10_000,

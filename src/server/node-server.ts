@@ -273,6 +273,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
       snapshotLogPercent: cfg.snapshotLogPercent,
       snapshotIdleMs: cfg.snapshotIdleMs,
+      snapshotStagger: cfg.snapshotStagger ?? DEFAULT_NODE_CONFIG.snapshotStagger,
       ...(io.downSinceMs !== undefined ? { downSinceMs: io.downSinceMs } : {}),
       // Peer messages reach the core while the state machine is loaded: a restart's election
       // runs beside the decode. Clients get 503 STARTING until step 4, which waits for the load.

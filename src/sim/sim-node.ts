@@ -217,6 +217,9 @@ export class SimNode {
       // As a server's members do (2 s there): a member idle for two election timeouts compacts
       // a log a quarter of the way to the next snapshot, between faults as well as after them.
       snapshotIdleTicks: 2 * this.timing.electionTicks,
+      // As a server's members do: each member's first snapshot by count after a start or an idle
+      // one waits its place's stretch.
+      snapshotStagger: true,
       hooks: this.hooks,
       stats: this.stats,
     });

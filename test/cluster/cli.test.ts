@@ -48,6 +48,7 @@ test('serve with a missing or bad flag exits non-zero with one line naming the f
     { what: '--snapshot-log-percent not a whole number', flag: '--snapshot-log-percent', change: { 'snapshot-log-percent': '12.5' } },
     { what: '--snapshot-log-percent above its maximum', flag: '--snapshot-log-percent', change: { 'snapshot-log-percent': '10001' } },
     { what: '--snapshot-idle-ms negative', flag: '--snapshot-idle-ms', change: { 'snapshot-idle-ms': '-1' } },
+    { what: '--snapshot-stagger neither on nor off', flag: '--snapshot-stagger', change: { 'snapshot-stagger': 'yes' } },
     { what: '--snapshot-log-bytes below its minimum (1 MiB)', flag: '--snapshot-log-bytes', change: { 'snapshot-log-bytes': '1000' } },
     { what: '--request-timeout-ms fractional', flag: '--request-timeout-ms', change: { 'request-timeout-ms': '1.5' } },
     { what: '--body-timeout-ms below its minimum', flag: '--body-timeout-ms', change: { 'body-timeout-ms': '10' } },

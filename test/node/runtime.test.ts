@@ -7,7 +7,7 @@ import { DEFAULT_NODE_OPTIONS, DEFAULT_RUNTIME_OPTIONS } from '../../src/node/in
 import { DEFAULT_NODE_CONFIG } from '../../src/server/node-config.js';
 import assert from 'node:assert/strict';
 import { BACKGROUND_LOAD_DELAY_MS, Runtime, type Done, type RestoreInProgress, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
-import { Raft, bootstrapState, type Entry, type Message, type Snapshot, type StateMachine } from '../../src/raft/index.js';
+import { Raft, bootstrapState, type Configuration, type Entry, type Message, type Snapshot, type StateMachine } from '../../src/raft/index.js';
 import { NoSpaceError } from '../../src/storage/index.js';
 
 const ABC = { voters: ['a', 'b', 'c'], votersOutgoing: [], learners: [] };
@@ -56,9 +56,9 @@ class World {
   /** The newest snapshot the storage holds, when it reads snapshots back (readBack). */
   stored: Snapshot | null = null;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number, snapshotLogBytes?: number, snapshotIdleTicks?: number) {
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number, snapshotLogBytes?: number, snapshotIdleTicks?: number, extra: { readonly config?: Configuration; readonly snapshotStagger?: boolean } = {}) {
     this.sm = sm;
-    const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, ...(maxCommittedBytesPerReady !== undefined ? { maxCommittedBytesPerReady } : {}) }, bootstrapState(ABC));
+    const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, ...(maxCommittedBytesPerReady !== undefined ? { maxCommittedBytesPerReady } : {}) }, bootstrapState(extra.config ?? ABC));
     this.runtime = new Runtime<number>({
       core,
       storage: {
@@ -102,6 +102,7 @@ class World {
       ...(snapshotLogPercent !== undefined ? { snapshotLogPercent } : {}),
       ...(snapshotLogBytes !== undefined ? { snapshotLogBytes } : {}),
       ...(snapshotIdleTicks !== undefined ? { snapshotIdleTicks } : {}),
+      ...(extra.snapshotStagger !== undefined ? { snapshotStagger: extra.snapshotStagger } : {}),
       hooks: {
         ...hooks,
         applied: (e) => this.log.push(`apply ${e.index}`),
@@ -648,6 +649,44 @@ test('§7 an idle member compacts its log once it holds a quarter of what a snap
   for (let i = 0; i < 20; i++) off.w.commitOne(encode(`v${i}`));
   tick(off.w, 200);
   assert.deepEqual(off.taken, [], 'snapshotIdleTicks 0: off');
+});
+
+test('§7 members snapshot apart (snapshotStagger): the first snapshot by count after a start or an idle one waits 1 + slot/n times the count, the next ones the count; off, or first in id order: at the count', () => {
+  // a is third of five in id order (learners 0 and 1 first): slot 2, a stretch of 1 + 2/5.
+  const FIVE = { voters: ['a', 'b', 'c'], votersOutgoing: [], learners: ['0', '1'] };
+  const world = (config: Configuration, snapshotStagger: boolean | undefined): { w: World; taken: number[]; commitTo: (index: number) => void } => {
+    const taken: number[] = [];
+    const w = new World({ snapshotTaken: (snap) => taken.push(snap.meta.index) }, 20, false, new ListMachine(), 0, false, undefined, undefined, 5, { config, ...(snapshotStagger !== undefined ? { snapshotStagger } : {}) });
+    w.elect();
+    const commitTo = (index: number): void => {
+      while (w.runtime.appliedIndex < index) w.commitOne(encode(`v${w.runtime.appliedIndex}`));
+    };
+    return { w, taken, commitTo };
+  };
+  // snapshotEntries 20 and one entry kept behind a snapshot: due at 21 entries past the log's start.
+  const apart = world(FIVE, true);
+  apart.commitTo(60);
+  assert.deepEqual(apart.taken, [29, 49], 'the first at 20 × 1.4 + 1, then every 20');
+  const first = world(ABC, true);
+  first.commitTo(60);
+  assert.deepEqual(first.taken, [21, 41], 'slot 0: no stretch');
+  const off = world(FIVE, undefined);
+  off.commitTo(60);
+  assert.deepEqual(off.taken, [21, 41], "off (the runtime's default): at the count");
+
+  // An idle snapshot comes at the same index on every member: the next by count is stretched again.
+  const idle = world(FIVE, true);
+  idle.commitTo(36);
+  assert.deepEqual(idle.taken, [29]);
+  for (const id of ['c', '0', '1']) idle.w.ack(id, idle.w.core.lastIndex);
+  for (let i = 0; i < 5; i++) {
+    idle.w.runtime.tick();
+    idle.w.runtime.pump();
+    while (idle.w.syncs.length > 0) idle.w.completeSync();
+  }
+  assert.deepEqual(idle.taken, [29, 36], 'idle: 7 entries, a quarter of 20 or more');
+  idle.commitTo(70);
+  assert.deepEqual(idle.taken, [29, 36, 64], 'the next by count stretched again: 35 + 29');
 });
 
 test("RaftNode's and the server's snapshot defaults are the runtime's (one policy, however a node is started)", () => {
