@@ -106,12 +106,16 @@ const boolBytes = (b: boolean): number => (b ? 4 : 5);
 /** What trimming one overlay key costs, in a slice's bytes (SNAPSHOT_SLICE_BYTES): ~4,000 keys a 1 MiB slice, a few ms. */
 const TRIM_COST_BYTES = 256;
 
-/** Where a pending overlay trim is (KvStateMachine.adopt): past `from` once resumed. */
+/** A pending overlay trim (KvStateMachine.adopt): the overlay's keys when the base changed, and the next to look at. */
 interface OverlayTrim {
   /** The store's revision when the snapshot began: records up to it are in the new base. */
   readonly revision: number;
-  from: string;
-  isResumed: boolean;
+  /**
+   * Keys added since are changes after the snapshot, which stay: the trim looks at these alone,
+   * so it ends however fast keys come.
+   */
+  readonly keys: readonly string[];
+  next: number;
 }
 
 /**
@@ -1007,7 +1011,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       }
     }
     this.base = base;
-    this.trim = { revision, from: '', isResumed: false };
+    this.trim = { revision, keys: this.keys.toArray(), next: 0 };
     return this.trim;
   }
 
@@ -1022,30 +1026,23 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
   private trimOverlay(maxKeys: number): boolean {
     const t = this.trim;
     if (t === null) return true;
-    const limit = Math.max(1, maxKeys);
-    const batch: string[] = [];
-    this.keys.forEachFrom(t.from, (key) => {
-      if (t.isResumed && key === t.from) return true;
-      batch.push(key);
-      return batch.length < limit;
-    });
+    const end = Math.min(t.keys.length, t.next + Math.max(1, maxKeys));
     const oldest = this.history.firstRevision;
     const base = this.base;
-    for (const key of batch) {
+    for (; t.next < end; t.next++) {
+      const key = t.keys[t.next]!;
       const rec = this.data.get(key);
-      const isSame = rec === null ? base.indexOf(this.probe.set(key)) < 0 : rec !== undefined && rec.modRevision <= t.revision && rec.modRevision < oldest;
+      // Gone from the overlay since (deleted where the base does not hold it): nothing to trim.
+      if (rec === undefined) continue;
+      const isSame = rec === null ? base.indexOf(this.probe.set(key)) < 0 : rec.modRevision <= t.revision && rec.modRevision < oldest;
       if (isSame) {
         this.data.delete(key);
         this.keys.delete(key);
       }
     }
-    if (batch.length < limit) {
-      this.trim = null;
-      return true;
-    }
-    t.from = batch[batch.length - 1]!;
-    t.isResumed = true;
-    return false;
+    if (t.next < t.keys.length) return false;
+    this.trim = null;
+    return true;
   }
 
   private detach(key: string, lease: number): void {

@@ -117,7 +117,7 @@ test('a restore in slices: abandon() leaves the store as it was; a damaged snaps
   assert.deepEqual(target.get('k050')?.value, bytes('v'.repeat(50)));
 });
 
-test('a finished snapshot trims the overlay in the slices after it, to what a snapshot at once leaves; writes meanwhile stay; the next snapshot finishes a trim left over', () => {
+test('a finished snapshot trims the overlay in the slices after it, to what a snapshot at once leaves; writes meanwhile stay; it ends however fast keys come; the next snapshot finishes a trim left over', () => {
   const build = (): { sm: KvStateMachine; index: number } => {
     const sm = new KvStateMachine();
     let index = 0;
@@ -175,6 +175,20 @@ test('a finished snapshot trims the overlay in the slices after it, to what a sn
   assert.equal(Buffer.from(restored.get('k0003')!.value).toString(), 'new');
   assert.equal(restored.get('k1999'), null);
   assert.equal(restored.size, 1999);
+
+  // Keys created as fast as the trim goes (one a slice, a slice trimming one key): it still ends,
+  // after the keys the overlay held when the base changed.
+  const racing = build();
+  const fourth = racing.sm.beginSnapshot();
+  let racingIndex = racing.index;
+  let slices = 0;
+  let racingOut: Uint8Array | null = null;
+  while (racingOut === null) {
+    assert.ok(++slices < 5000, `the trim ends: ${racing.sm.overlayKeys} keys in the overlay`);
+    racingOut = fourth.step(256);
+    racing.sm.apply(entryOf(++racingIndex, { type: 'put', key: `new${slices}`, value: bytes('n'), time: racingIndex }));
+  }
+  assert.deepEqual(Buffer.from(racingOut), Buffer.from(expected));
 
   // Abandoned during its trim: the next snapshot finishes the trim before it begins.
   const left = build().sm;
