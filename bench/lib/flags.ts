@@ -1,12 +1,12 @@
 // Benchmarks take `--name value` flags; a misspelt one must stop the run with one line, not
 // be silently ignored while a long run measures the defaults.
 
-/** Throws naming the first `--flag` on the command line that is not in `known`. */
 /** A variable's space-separated words (extra flags for the members), none when it is unset. */
 export function envWords(name: string): string[] {
   return (process.env[name] ?? '').split(' ').filter((w) => w !== '');
 }
 
+/** Throws naming the first `--flag` on the command line that is not in `known`. */
 export function rejectUnknownFlags(known: readonly string[], argv: readonly string[] = process.argv.slice(2)): void {
   for (const arg of argv) {
     if (!arg.startsWith('--')) continue;

@@ -38,7 +38,6 @@ export interface MemberSamples {
   readonly samples: readonly number[];
 }
 
-
 /** One system's run; a phase that did not run (or failed) is null. */
 export interface SystemReport {
   readonly system: SystemName;

@@ -563,12 +563,13 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         return bytes;
       },
       abandon: () => {
-        // A trim begun stays the store's: the next snapshot finishes it first.
         if (isOver) return;
         isOver = true;
-        encoder = null;
         output = null;
-        endCapture();
+        // Still encoding: the capture ends. A trim begun stays the store's: the next snapshot
+        // finishes it first.
+        if (encoder !== null) endCapture();
+        encoder = null;
       },
     };
   }

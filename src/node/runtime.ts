@@ -396,6 +396,9 @@ export class Runtime<R = unknown> {
   private readonly snapshotStagger: boolean;
   /** The next snapshot by the count and byte rules waits its stretch (snapshotStagger): none since a start, or the last was not theirs. */
   private isStaggerDue = true;
+  /** The stretch (staggerStretch) for this configuration, worked out when it changes. */
+  private staggerConfig: Configuration | null = null;
+  private staggerFactor = 1;
   /** Ticks since an entry was last applied (or the state machine restored). */
   private idleTicks = 0;
   /** Bytes of entry data applied since start, and that count when the latest snapshot was taken or installed. */
@@ -1133,10 +1136,6 @@ export class Runtime<R = unknown> {
     }
     return this.staggerFactor;
   }
-
-  /** The configuration staggerFactor was computed for. */
-  private staggerConfig: Configuration | null = null;
-  private staggerFactor = 1;
 
   /**
    * Starts a snapshot if one is asked for or due (none is in flight), of the state machine at the

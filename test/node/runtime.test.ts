@@ -696,6 +696,9 @@ test("RaftNode's and the server's snapshot defaults are the runtime's (one polic
   }
   // The idle rule is in ms for a node and a server (ticks for the runtime, which knows no tick length).
   assert.equal(DEFAULT_NODE_CONFIG.snapshotIdleMs, DEFAULT_NODE_OPTIONS.snapshotIdleMs);
+  // Members apart: on for a node and a server (off in a bare runtime, whose tests count exactly).
+  assert.equal(DEFAULT_NODE_CONFIG.snapshotStagger, DEFAULT_NODE_OPTIONS.snapshotStagger);
+  assert.equal(DEFAULT_NODE_OPTIONS.snapshotStagger, true);
 });
 
 /** The whole load beside the core at once: every slice, as a host would over its turns. */
