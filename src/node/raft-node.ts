@@ -187,13 +187,20 @@ export class RaftNode<R = unknown> extends EventEmitter {
     // leadership: a leader held that long sends no heartbeats, and at its next tick its CheckQuorum
     // counts the silence before it reads the answers waiting in its sockets.
     const heldWarnMs = (this.core.opts.electionTicks * tickMs) / 2;
+    // The process's CPU time over the same span tells the two apart: near the held time (or
+    // above it, counting GC and I/O threads) the process was busy; far below it, it was waiting
+    // for a core.
     let lastTimerAt = performance.now();
+    let lastCpu = process.cpuUsage();
     this.tickTimer = setInterval(() => {
       const now = performance.now();
+      const cpu = process.cpuUsage();
       if (now - lastTimerAt >= heldWarnMs) {
-        this.alarmLog.log('loop-held', 'warn', 'event loop held', { ms: Math.round(now - lastTimerAt), role: this.core.role, term: this.core.currentTerm, electionMs: this.core.opts.electionTicks * tickMs });
+        const cpuMs = Math.round((cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000);
+        this.alarmLog.log('loop-held', 'warn', 'event loop held', { ms: Math.round(now - lastTimerAt), cpuMs, role: this.core.role, term: this.core.currentTerm, electionMs: this.core.opts.electionTicks * tickMs });
       }
       lastTimerAt = now;
+      lastCpu = cpu;
       this.catchUpTicks();
       this.schedule();
     }, tickMs);

@@ -95,7 +95,9 @@ describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { 
         // The coordination workloads ran too: locks granted with fenced writes, leases kept, watches fed.
         assert.ok(s.locks.grants >= SECONDS && s.locks.fenced > 0, `only ${s.locks.grants} lock grants, ${s.locks.fenced} fenced writes\n${context}`);
         assert.ok(s.leases.kept >= 2 && s.leases.reads > 0, context);
-        assert.ok(s.watch.acked >= 5 * SECONDS && s.watch.events >= s.watch.acked * s.watch.watchers, `watch: ${JSON.stringify(s.watch)}\n${context}`);
+        // (272–534 watched writes in a 20 s CI run; 90 once, in a run slowed to 60 % of the others'
+        // register ops: the floor asks that the workload ran, not how fast)
+        assert.ok(s.watch.acked >= 3 * SECONDS && s.watch.events >= s.watch.acked * s.watch.watchers, `watch: ${JSON.stringify(s.watch)}\n${context}`);
         if (c.mix === 'partition') {
           const partitions = ['isolate-leader', 'halves', 'bridge', 'ring', 'one-way'].reduce((n, k) => n + (s.faults.byKind[k] ?? 0), 0);
           assert.ok(partitions >= c.minFaults, context);

@@ -282,6 +282,10 @@ test('a node whose event loop was held past half an election timeout says so in 
     assert.equal(held.length, 1, 'one hold, one line');
     assert.ok((held[0]!.fields!['ms'] as number) >= 700, `held ${String(held[0]!.fields!['ms'])} ms`);
     assert.deepEqual({ role: held[0]!.fields!['role'], electionMs: held[0]!.fields!['electionMs'] }, { role: 'leader', electionMs: 1000 });
+    // The loop was held by this process spinning, not by a missing core: it spent CPU on it
+    // (a share of the 700 ms however busy the machine is; a starved process would show little).
+    const cpuMs = held[0]!.fields!['cpuMs'];
+    assert.ok(typeof cpuMs === 'number' && cpuMs >= 100, `cpuMs ${String(cpuMs)}`);
   } finally {
     await node.stop();
     rmSync(dir, { recursive: true, force: true });
