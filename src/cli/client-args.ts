@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { normalizeEndpoint } from '../client/index.js';
-import { parseArgsOptions, type FlagTable } from './flags.js';
+import { choiceProblem, parseArgsOptions, type FlagTable } from './flags.js';
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003';
 export const DEFAULT_CLI_TIMEOUT_MS = 5_000;
@@ -39,14 +39,17 @@ export interface ParsedCommand {
 
 export function parseCommand(command: string, argv: readonly string[], extra: OptionSpec): ParsedCommand {
   const options = { ...COMMON_OPTIONS, ...extra };
+  let parsed: ReturnType<typeof parseArgs>;
   try {
-    const parsed = parseArgs({ args: [...argv], options: parseArgsOptions(options), strict: true, allowPositionals: true });
-    const values: Record<string, string | boolean | undefined> = {};
-    for (const [k, v] of Object.entries(parsed.values)) values[k] = Array.isArray(v) ? v[v.length - 1] : v;
-    return { values, positionals: parsed.positionals };
+    parsed = parseArgs({ args: [...argv], options: parseArgsOptions(options), strict: true, allowPositionals: true });
   } catch (err) {
     throw new ClientUsageError(parseErrorLine(command, err, options));
   }
+  const values: Record<string, string | boolean | undefined> = {};
+  for (const [k, v] of Object.entries(parsed.values)) values[k] = Array.isArray(v) ? v[v.length - 1] : v;
+  const problem = choiceProblem(options, values);
+  if (problem !== null) throw new ClientUsageError(problem);
+  return { values, positionals: parsed.positionals };
 }
 
 function parseErrorLine(command: string, err: unknown, options: OptionSpec): string {
@@ -88,6 +91,7 @@ export function wholeNumberFlag(parsed: ParsedCommand, name: string, min: number
   return n;
 }
 
+/** A flag with choices, narrowed to them (parseCommand has refused any other value). */
 export function choiceFlag<T extends string>(parsed: ParsedCommand, name: string, choices: readonly T[]): T | undefined {
   const v = stringFlag(parsed, name);
   if (v === undefined) return undefined;

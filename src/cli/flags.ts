@@ -21,7 +21,7 @@ export interface FlagDef {
   readonly description: string;
   /** The default as help shows it. */
   readonly default?: string;
-  /** The values it takes, offered by shell completion. */
+  /** The values it takes: any other is refused at parsing, and shell completion offers these. */
   readonly choices?: readonly string[];
   /** Completion offers file names for its value. */
   readonly isFile?: boolean;
@@ -49,7 +49,28 @@ export function envName(flag: string): string {
   return `RAFTKV_${flag.replace(/-/g, '_').toUpperCase()}`;
 }
 
-/** Parses argv against `spec`, filling unset flags from the environment. */
+/**
+ * The first value that its flag's `choices` do not list, as a one-line message naming the flag
+ * (or the environment variable it came from); null when every value is one of its choices.
+ */
+export function choiceProblem(table: FlagTable, values: Readonly<Record<string, string | boolean | undefined>>, fromEnv: ReadonlySet<string> = new Set()): string | null {
+  for (const [name, def] of Object.entries(table)) {
+    const v = values[name];
+    if (def.choices === undefined || typeof v !== 'string' || def.choices.includes(v)) continue;
+    return `${fromEnv.has(name) ? envName(name) : `--${name}`} must be one of ${def.choices.join(', ')}, not "${v}"`;
+  }
+  return null;
+}
+
+/** A flag with choices, narrowed to them (parseFlags has refused any other value); `fallback` when not given. */
+export function choiceValue<T extends string>(flags: ParsedFlags, name: string, choices: readonly T[], fallback: T): T {
+  const v = optionalString(flags, name);
+  if (v === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, not "${v}"`);
+  return v as T;
+}
+
+/** Parses argv against `spec`, filling unset flags from the environment; a value outside its flag's choices is refused. */
 export function parseFlags(argv: string[], spec: FlagTable, env: NodeJS.ProcessEnv = process.env): ParsedFlags {
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -59,6 +80,7 @@ export function parseFlags(argv: string[], spec: FlagTable, env: NodeJS.ProcessE
   }
   const values: Record<string, string | boolean | undefined> = {};
   for (const [k, v] of Object.entries(parsed.values)) values[k] = Array.isArray(v) ? v[v.length - 1] : v;
+  const setByEnv = new Set<string>();
   for (const [name, opt] of Object.entries(spec)) {
     if (values[name] !== undefined) continue;
     const fromEnv = env[envName(name)];
@@ -68,8 +90,11 @@ export function parseFlags(argv: string[], spec: FlagTable, env: NodeJS.ProcessE
       values[name] = /^(1|true|yes)$/i.test(fromEnv);
     } else {
       values[name] = fromEnv;
+      setByEnv.add(name);
     }
   }
+  const problem = choiceProblem(spec, values, setByEnv);
+  if (problem !== null) throw new UsageError(problem);
   return { values, positionals: parsed.positionals };
 }
 

@@ -2,13 +2,15 @@
 // written (one line naming the flag, exit 2); then src/server/node-server.ts starts the node (a
 // failed start exits 1 with one line and leaves nothing changed). SIGTERM/SIGINT stop it cleanly:
 // stop accepting, finish or fail in-flight requests, flush, exit 0. SIGHUP re-reads --auth-file.
-import { LOG_LEVELS, isLogLevel } from '../server/logger.js';
+import { LOG_LEVELS } from '../server/logger.js';
 import { DEFAULT_NODE_CONFIG, StartError, checkInitialCluster, hasClusterFile, startNode, type NodeConfig, type TlsFiles } from '../server/node-server.js';
 import { hostPortText, type HostPort } from '../server/address.js';
-import { intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagTable, type ParsedFlags } from './flags.js';
+import { choiceValue, intFlag, optionalString, parseFlags, parseHostPort, parseInitialCluster, requireString, UsageError, type FlagTable, type ParsedFlags } from './flags.js';
 import type { Io } from './cluster.js';
 import { listenForPartitions } from './cluster-hook.js';
 import { AUTO_COMPACTION_MODES, DEFAULT_AUTO_COMPACTION, parseAutoCompactionRetention, type AutoCompaction } from '../server/coordination.js';
+
+const ON_OFF = ['on', 'off'] as const;
 
 const D = DEFAULT_NODE_CONFIG;
 
@@ -31,7 +33,7 @@ export const SERVE_FLAGS: FlagTable = {
   'snapshot-log-bytes': { type: 'string', value: 'BYTES', description: 'or sooner, once the entries applied since the last snapshot hold this many bytes', default: String(D.snapshotLogBytes) },
   'snapshot-catch-up-entries': { type: 'string', value: 'N', description: 'entries kept in the log after a snapshot, for slow followers', default: String(D.snapshotCatchUpEntries) },
   'snapshot-log-percent': { type: 'string', value: 'PCT', description: 'also snapshot when the log since the last one exceeds this share of the state\'s bytes (0: off)', default: String(D.snapshotLogPercent) },
-  'snapshot-stagger': { type: 'string', value: 'on|off', description: 'members snapshot apart: after a start, the first snapshot by count waits 1 + slot/n times as long (slot: this member\'s place in id order)', default: 'on', choices: ['on', 'off'] },
+  'snapshot-stagger': { type: 'string', value: 'on|off', description: 'members snapshot apart: after a start, the first snapshot by count waits 1 + slot/n times as long (slot: this member\'s place in id order)', default: 'on', choices: ON_OFF },
   'snapshot-idle-ms': { type: 'string', value: 'MS', description: 'a member idle this long compacts its log once it is a quarter of the way to the next snapshot (0: off)', default: String(D.snapshotIdleMs) },
   'request-timeout-ms': { type: 'string', value: 'MS', description: 'deadline of one client request', default: String(D.requestTimeoutMs) },
   'body-timeout-ms': { type: 'string', value: 'MS', description: 'a request (headers and body, or a raftkv-mux frame) must arrive within this once begun', default: String(D.bodyTimeoutMs) },
@@ -85,8 +87,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const heartbeatMs = intFlag(flags, 'heartbeat-ms', DEFAULT_NODE_CONFIG.heartbeatMs, 1, 60_000);
   const electionMs = intFlag(flags, 'election-ms', DEFAULT_NODE_CONFIG.electionMs, 2, 600_000);
   if (electionMs <= heartbeatMs * 2) throw new UsageError(`--election-ms (${electionMs}) must be more than twice --heartbeat-ms (${heartbeatMs})`);
-  const logLevel = optionalString(flags, 'log-level') ?? 'info';
-  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`);
+  const logLevel = choiceValue(flags, 'log-level', LOG_LEVELS, 'info');
   const initial = optionalString(flags, 'initial-cluster');
   const initialCluster = initial === undefined ? null : parseInitialCluster(initial);
   const token = optionalString(flags, 'initial-cluster-token') ?? null;
@@ -121,7 +122,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     snapshotCatchUpEntries: intFlag(flags, 'snapshot-catch-up-entries', DEFAULT_NODE_CONFIG.snapshotCatchUpEntries, 0, 100_000_000),
     snapshotLogPercent: intFlag(flags, 'snapshot-log-percent', DEFAULT_NODE_CONFIG.snapshotLogPercent, 0, 10_000),
     snapshotIdleMs: intFlag(flags, 'snapshot-idle-ms', DEFAULT_NODE_CONFIG.snapshotIdleMs, 0, 86_400_000),
-    snapshotStagger: onOffFlag(flags, 'snapshot-stagger', DEFAULT_NODE_CONFIG.snapshotStagger),
+    snapshotStagger: choiceValue(flags, 'snapshot-stagger', ON_OFF, DEFAULT_NODE_CONFIG.snapshotStagger ? 'on' : 'off') === 'on',
     requestTimeoutMs: intFlag(flags, 'request-timeout-ms', DEFAULT_NODE_CONFIG.requestTimeoutMs, 10, 600_000),
     bodyTimeoutMs: intFlag(flags, 'body-timeout-ms', DEFAULT_NODE_CONFIG.bodyTimeoutMs, 1000, 600_000),
     maxPending: intFlag(flags, 'max-pending', DEFAULT_NODE_CONFIG.maxPending, 1, 10_000_000),
@@ -157,21 +158,12 @@ function etcdAddr(flags: ParsedFlags, peer: HostPort, client: HostPort): HostPor
   return a;
 }
 
-/** A flag that is `on` or `off`; `fallback` when not given. */
-function onOffFlag(flags: ParsedFlags, name: string, fallback: boolean): boolean {
-  const text = optionalString(flags, name);
-  if (text === undefined) return fallback;
-  if (text !== 'on' && text !== 'off') throw new UsageError(`--${name} must be on or off, not "${text}"`);
-  return text === 'on';
-}
-
 /** etcd's flags: --auto-compaction-mode periodic|revision, --auto-compaction-retention (0: off). */
 function autoCompaction(flags: ParsedFlags): AutoCompaction {
   const modeText = optionalString(flags, 'auto-compaction-mode');
   const retentionText = optionalString(flags, 'auto-compaction-retention');
   if (modeText === undefined && retentionText === undefined) return DEFAULT_AUTO_COMPACTION;
-  const mode = (modeText ?? 'periodic') as AutoCompaction['mode'];
-  if (!AUTO_COMPACTION_MODES.includes(mode)) throw new UsageError(`--auto-compaction-mode must be one of ${AUTO_COMPACTION_MODES.join(', ')}, not "${modeText}"`);
+  const mode = choiceValue(flags, 'auto-compaction-mode', AUTO_COMPACTION_MODES, 'periodic');
   if (retentionText === undefined) throw new UsageError('--auto-compaction-retention is required with --auto-compaction-mode (0 turns compaction off)');
   const retention = parseAutoCompactionRetention(mode, retentionText);
   if (retention === null) {
