@@ -106,8 +106,14 @@ export class KvService<R> implements KvApi {
     return this.node.isLeader;
   }
 
+  /**
+   * Whether key reads and writes are answered here rather than forwarded whole: on the leader,
+   * and on a follower that proposes and reads through the leader itself. Also while no leader is
+   * known, so a request is checked here first (a malformed one is a 400 whoever leads) and
+   * answers NO_LEADER only once it is valid (its proposal or read barrier finds no leader).
+   */
   servesKv(): boolean {
-    return this.node.isLeader || (this.proposals !== undefined && this.options.forward !== undefined && this.node.leaderId !== null);
+    return this.node.isLeader || (this.proposals !== undefined && this.options.forward !== undefined);
   }
 
   /**

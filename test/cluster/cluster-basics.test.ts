@@ -261,6 +261,16 @@ test('a 3-node cluster elects one leader and serves every endpoint through every
   const write = await put(survivor, key, 'lost');
   assert.ok(write.status === 503 || write.status === 504, `a write without a quorum answered ${write.status} ${write.text}`);
   assertApiError(write, write.status, ['NO_LEADER', 'NO_QUORUM', 'TIMEOUT'], 'write without quorum');
+
+  // Knowing no leader, the survivor still judges a request before it looks for one: a malformed
+  // request is a 400 whoever leads (an election is no excuse to answer it 503), a valid one 503.
+  await pollUntil(`${survivor.id} to know no leader`, 10_000, async () => ((await survivor.status())?.leader === null ? true : undefined));
+  assertApiError(await http(survivor.url, '/v1/kv/%ZZ'), 400, 'BAD_KEY', 'a key that is not percent-encoding, with no leader');
+  assertApiError(await http(survivor.url, '/v1/kv/%ZZ', { method: 'PUT', body: 'v' }), 400, 'BAD_KEY', 'a PUT of a key that is not percent-encoding, with no leader');
+  const badJson = await http(survivor.url, '/v1/txn', { method: 'POST', body: '{' });
+  assert.equal(badJson.status, 400, `a transaction that is not JSON, with no leader, answered ${badJson.status} ${badJson.text}`);
+  const noLeader = await put(survivor, key, 'still lost');
+  assertApiError(noLeader, 503, 'NO_LEADER', 'a valid write with no leader');
 });
 
 test('a 5-node cluster elects one leader and serves every endpoint through every node', { timeout: 60_000 }, async () => {
