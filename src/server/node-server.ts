@@ -320,7 +320,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       scheme,
       readyTimeoutMs: Math.max(2000, cfg.electionMs * 2),
     });
-    const releaser = memoryReleaser();
+    const releaser = memoryReleaser({ onForced: (held) => logger.info('memory release forced', { arrayBuffersMb: Math.round(held / 2 ** 20) }) });
     undo.push(() => releaser.close());
     started.on('snapshot', (bytes: number) => releaser.snapshotReplaced(bytes));
     started.on('no-space', (active: boolean) => (active ? logger.error('the disk is full: writes are refused until space is freed', { dataDir: cfg.dataDir }) : logger.info('disk space is back: writes are taken again')));
