@@ -197,7 +197,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
       const cpu = process.cpuUsage();
       if (now - lastTimerAt >= heldWarnMs) {
         const cpuMs = Math.round((cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000);
-        this.alarmLog.log('loop-held', 'warn', 'event loop held', { ms: Math.round(now - lastTimerAt), cpuMs, role: this.core.role, term: this.core.currentTerm, electionMs: this.core.opts.electionTicks * tickMs });
+        // A snapshot in flight is the usual suspect: say where it was (it is where it is now).
+        const snapshot = this.runtime.snapshotInFlight;
+        this.alarmLog.log('loop-held', 'warn', 'event loop held', { ms: Math.round(now - lastTimerAt), cpuMs, role: this.core.role, term: this.core.currentTerm, electionMs: this.core.opts.electionTicks * tickMs, ...(snapshot !== null ? { snapshot: snapshot.phase, snapshotSinceMs: snapshot.sinceMs } : {}) });
       }
       lastTimerAt = now;
       lastCpu = cpu;

@@ -528,6 +528,16 @@ export class Runtime<R = unknown> {
     return this.alarm.isRaised;
   }
 
+  /**
+   * The local snapshot in flight, for diagnostics: whether it is still being serialized or
+   * being saved (and the log compacted behind it), and how long ago it began; null when none is.
+   */
+  get snapshotInFlight(): { readonly phase: 'serializing' | 'saving'; readonly sinceMs: number } | null {
+    const local = this.local;
+    if (local === null) return null;
+    return { phase: local.inProgress !== null ? 'serializing' : 'saving', sinceMs: Math.round(this.clock.now() - local.startedAt) };
+  }
+
   /** No Ready or snapshot in flight. */
   get isIdle(): boolean {
     return this.current === null && this.local === null;

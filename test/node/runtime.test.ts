@@ -472,6 +472,7 @@ test('§7 Readies are carried out while a local snapshot is being saved; the log
   assert.ok(w.log.includes(`apply ${last}`) && w.log.includes('advance'), w.log.join(' | '));
   assert.equal(w.runtime.isReadyInFlight, false);
   assert.equal(w.runtime.isIdle, false, 'the snapshot is still in flight');
+  assert.equal(w.runtime.snapshotInFlight?.phase, 'saving');
   assert.ok(!w.log.some((l) => l.startsWith('compact')), 'nothing is compacted before the snapshot is durable');
   assert.equal(w.core.snapshotIndex, 0);
   assert.deepEqual(taken, []);
@@ -482,6 +483,7 @@ test('§7 Readies are carried out while a local snapshot is being saved; the log
   assert.deepEqual(taken, [index]);
   assert.equal(w.runtime.latestSnapshotMeta?.index, index);
   assert.equal(w.runtime.isIdle, true);
+  assert.equal(w.runtime.snapshotInFlight, null);
 });
 
 /** A follower of b whose local snapshot (of entries 2–6, committed) is being saved. */
@@ -561,8 +563,10 @@ test('§7 a snapshot serialized in slices, one per clock turn: Readies and appli
   w.completeSync();
   assert.ok(w.log.includes(`apply ${w.core.lastIndex}`) && w.log.includes('advance'), w.log.join(' | '));
   assert.equal(w.runtime.stats.appliedWhileSerializing, 1);
+  assert.equal(w.runtime.snapshotInFlight?.phase, 'serializing', 'what a held loop is told (event loop held)');
   for (let slice = w.timers.findIndex((t) => t.ms === 0); slice >= 0; slice = w.timers.findIndex((t) => t.ms === 0)) w.timers.splice(slice, 1)[0]!.fire();
   assert.ok(savedIndex(w) > 0, 'saved once serialized');
+  assert.notEqual(w.runtime.snapshotInFlight?.phase, 'serializing');
   assert.deepEqual(taken, [began], 'the snapshot holds the state it began with, not what was applied meanwhile');
   assert.ok(!began.includes('meanwhile') && w.sm.items.includes('meanwhile'));
 });
