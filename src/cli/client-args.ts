@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { normalizeEndpoint } from '../client/index.js';
-import { choiceProblem, parseArgsOptions, type FlagTable } from './flags.js';
+import { choiceOf, choiceProblem, parseArgsOptions, type FlagTable } from './flags.js';
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003';
 export const DEFAULT_CLI_TIMEOUT_MS = 5_000;
@@ -91,12 +91,9 @@ export function wholeNumberFlag(parsed: ParsedCommand, name: string, min: number
   return n;
 }
 
-/** A flag with choices, narrowed to them (parseCommand has refused any other value). */
+/** A client flag with choices, narrowed to them (parseCommand has refused any other value). */
 export function choiceFlag<T extends string>(parsed: ParsedCommand, name: string, choices: readonly T[]): T | undefined {
-  const v = stringFlag(parsed, name);
-  if (v === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(v)) throw new ClientUsageError(`--${name} must be one of ${choices.join(', ')}, not "${v}"`);
-  return v as T;
+  return choiceOf(parsed.values, name, choices, (message) => new ClientUsageError(message));
 }
 
 /** -w/--write-out, with --json as its older spelling; a conflict between the two is a usage error. */

@@ -57,17 +57,29 @@ export function choiceProblem(table: FlagTable, values: Readonly<Record<string, 
   for (const [name, def] of Object.entries(table)) {
     const v = values[name];
     if (def.choices === undefined || typeof v !== 'string' || def.choices.includes(v)) continue;
-    return `${fromEnv.has(name) ? envName(name) : `--${name}`} must be one of ${def.choices.join(', ')}, not "${v}"`;
+    return notAChoice(fromEnv.has(name) ? envName(name) : `--${name}`, def.choices, v);
   }
   return null;
 }
 
-/** A flag with choices, narrowed to them (parseFlags has refused any other value); `fallback` when not given. */
-export function choiceValue<T extends string>(flags: ParsedFlags, name: string, choices: readonly T[], fallback: T): T {
-  const v = optionalString(flags, name);
-  if (v === undefined) return fallback;
-  if (!(choices as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, not "${v}"`);
+function notAChoice(label: string, choices: readonly string[], value: string): string {
+  return `${label} must be one of ${choices.join(', ')}, not "${value}"`;
+}
+
+/**
+ * A flag's value narrowed to `choices`, undefined when not given. Parsing has refused any other
+ * value (parseFlags, parseCommand); `fail` builds the command's usage error if a caller skipped it.
+ */
+export function choiceOf<T extends string>(values: Readonly<Record<string, string | boolean | undefined>>, name: string, choices: readonly T[], fail: (message: string) => Error): T | undefined {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') return undefined;
+  if (!(choices as readonly string[]).includes(v)) throw fail(notAChoice(`--${name}`, choices, v));
   return v as T;
+}
+
+/** A serve or cluster flag with choices, narrowed to them; `fallback` when not given. */
+export function choiceValue<T extends string>(flags: ParsedFlags, name: string, choices: readonly T[], fallback: T): T {
+  return choiceOf(flags.values, name, choices, (message) => new UsageError(message)) ?? fallback;
 }
 
 /** Parses argv against `spec`, filling unset flags from the environment; a value outside its flag's choices is refused. */
