@@ -13,7 +13,7 @@ export { keyName, raftkvWorkload, startRaftkv, startRaftkvCluster, type RaftkvCl
 export { raftkvMembers, raftkvWriter, runRaftkvLoad, type RaftkvLoadOptions, type RaftkvMemberAddress, type RaftkvWriterOptions } from './raftkv-load.js';
 export { findEtcd, startEtcd, startEtcdProcesses, type EtcdCluster, type EtcdClusterOptions, type EtcdProcesses } from './etcd-cluster.js';
 export { PREBUILT_PUTS_MAX_KEYS, etcdWriter, runEtcdLoad, type EtcdLoadOptions, type EtcdMemberAddress, type EtcdWriterOptions } from '../grpc/etcd-load.js';
-export { formatCeilingProbe, oneClientCeiling, probeCeiling, type CeilingProbe, type Latency } from './ceiling-probe.js';
+export { formatCeilingProbe, oneClientCeiling, probeCeiling, sharedDiskCeiling, type CeilingProbe, type Latency } from './ceiling-probe.js';
 export { formatProfileSummary, summarizeCpuProfile, type HotSpot, type ProfileSummary } from './cpu-profile.js';
 export { ResultSet, SYSTEMS, fmt, forwardingCost, formatFinalLines, formatForwardingCost, formatLevel, formatTable, markdownTable, ratio, type SystemName } from './report.js';
 export { envWords, flagValue, numberFlag, rejectUnknownFlags } from './flags.js';
