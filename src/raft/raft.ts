@@ -21,7 +21,7 @@ import { configAt, lastConfigIndex, noteConfigEntry, voterIds, type Departure } 
 import type { Progress, ProgressState } from './progress.js';
 import { committedIndex } from './quorum.js';
 import { EMPTY_ENTRIES, ReadIndexQueue } from './read-index.js';
-import { ROUND_HISTORY, broadcastAppend, broadcastHeartbeat, releaseConfirmedReads, sendAppend, startRound } from './replication.js';
+import { ROUND_HISTORY, broadcastAppend, broadcastHeartbeat, readPoint, releaseConfirmedReads, sendAppend, startRound } from './replication.js';
 import { afterLeaderAppend, becomeFollower, inLease } from './roles.js';
 import { isWellFormed, refusal, type DropReason } from './validate.js';
 import {
@@ -172,6 +172,12 @@ export class Raft {
   leaderStable = 0;
   /** @internal Leader: the stable index announceStable() last sent. */
   announcedStable = 0;
+  /**
+   * @internal Leader: the highest `leaderStable` any AppendEntries of this term carried. A
+   * follower may count an entry up to it committed, and answer a write, before this leader has
+   * heard of the commit (follower.ts, commitFromDurableCopies): reads must cover it (readPoint).
+   */
+  stableSentMax = 0;
   /** @internal Times this server, as follower, moved its commit index by its own count (commitFromDurableCopies). */
   followerCommits = 0;
   /** @internal The index the latest of those moves committed. */
@@ -300,8 +306,8 @@ export class Raft {
   }
 
   /**
-   * Thesis §6.4: records the commit index as the read index and confirms leadership with a
-   * heartbeat round; a ReadState follows once a majority has answered that round.
+   * Thesis §6.4: records the commit index as the read index (or further: readPoint) and confirms
+   * leadership with a heartbeat round; a ReadState follows once a majority has answered that round.
    */
   readIndex(requestId: number): void {
     if (this.currentRole !== 'leader') throw new NotLeaderError(this.leader);
@@ -311,7 +317,7 @@ export class Raft {
       return;
     }
     startRound(this);
-    this.reads.add(requestId, this.commit, this.seq);
+    this.reads.add(requestId, readPoint(this), this.seq);
     broadcastHeartbeat(this);
     releaseConfirmedReads(this);
   }
@@ -379,7 +385,7 @@ export class Raft {
     if (this.seq - quorumSeq >= ROUND_HISTORY) return null;
     const started = this.roundStartTick[quorumSeq % ROUND_HISTORY]!;
     if (started < 0 || this.ticks >= started + Math.floor(this.opts.electionTicks * LEASE_FRACTION)) return null;
-    return this.commit;
+    return readPoint(this);
   }
 
   /**

@@ -49,7 +49,7 @@ export function broadcastHeartbeat(r: Raft): void {
     const hb: AppendEntries = {
       type: 'AppendEntries', from: r.id, to: pr.id, term: r.term,
       prevLogIndex, prevLogTerm: term ?? 0, entries: EMPTY_ENTRIES,
-      leaderCommit: Math.min(r.commit, prevLogIndex), seq: r.seq, leaderStable: stableToAnnounce(r),
+      leaderCommit: Math.min(r.commit, prevLogIndex), seq: r.seq, leaderStable: announce(r),
     };
     send(r, hb);
   }
@@ -68,7 +68,7 @@ export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
   if (entries.length === 0 && !sendIfEmpty) return;
   const ae: AppendEntries = {
     type: 'AppendEntries', from: r.id, to: pr.id, term: r.term,
-    prevLogIndex, prevLogTerm, entries, leaderCommit: r.commit, seq: r.seq, leaderStable: stableToAnnounce(r),
+    prevLogIndex, prevLogTerm, entries, leaderCommit: r.commit, seq: r.seq, leaderStable: announce(r),
   };
   send(r, ae);
   if (pr.state === 'replicate') {
@@ -92,6 +92,30 @@ export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
  */
 export function stableToAnnounce(r: Raft): number {
   return isJoint(r.configuration) || r.pendingConfigIndex > r.commit ? 0 : r.log.stableIndex;
+}
+
+/**
+ * stableToAnnounce, noted as announced (Raft.stableSentMax) where a follower can count with it:
+ * where the leader's copy and one follower's are a majority (three voters or fewer; an
+ * announcement is 0 under a joint configuration).
+ */
+function announce(r: Raft): number {
+  const stable = stableToAnnounce(r);
+  if (stable > r.stableSentMax && r.configuration.voters.length <= 3) r.stableSentMax = stable;
+  return stable;
+}
+
+/**
+ * Thesis §6.4 with §5.4.2 counted by followers: the index a read must wait for. The paper's read
+ * index is the leader's commitIndex, which covers every write answered so far because only the
+ * leader learns of commits first. Here a follower learns of some first: it counts its own
+ * durable copy with the leader's announced one and answers the write it forwarded, before its
+ * acknowledgement reaches the leader. Every such commit lies at or below a `leaderStable` this
+ * leader sent, so the read point is the larger of the two. Waiting for it costs a read at most
+ * the commit of entries already durable here.
+ */
+export function readPoint(r: Raft): number {
+  return Math.max(r.commit, r.stableSentMax);
 }
 
 function sendSnapshot(r: Raft, pr: Progress): void {
@@ -121,7 +145,7 @@ export function releaseConfirmedReads(r: Raft): void {
 export function promoteDeferredReads(r: Raft): void {
   if (!r.reads.hasDeferred()) return;
   startRound(r);
-  r.reads.promoteDeferred(r.commit, r.seq);
+  r.reads.promoteDeferred(readPoint(r), r.seq);
   broadcastHeartbeat(r);
   releaseConfirmedReads(r);
 }

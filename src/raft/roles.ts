@@ -46,6 +46,7 @@ export function becomeLeader(r: Raft): void {
   r.progresses.clear();
   r.departing.clear();
   r.announcedStable = 0;
+  r.stableSentMax = 0;
   syncProgresses(r);
   // A configuration entry of an earlier term may still be uncommitted: treat it as in flight.
   r.pendingConfigIndex = lastConfigIndex(r);

@@ -49,7 +49,13 @@ export class Workload {
   private readonly renewed = new Map<number, { call: number; ttlMs: number }[]>();
   /** Log indexes of revokes already checked (each entry is applied on every node). */
   private readonly revokesSeen = new Set<number>();
-  /** Highest index acknowledged so far: every read issued later must observe it. */
+  /**
+   * Highest index acknowledged so far: every read issued later must observe it. A client's
+   * write is answered by the member it asked once that member applies it, and a member that
+   * forwarded the write to the leader may apply it before the leader has heard that it committed
+   * (it counts the commit itself, follower.ts): so a client write counts as acknowledged from
+   * its first apply on any member, not only on the leader that proposed it.
+   */
   private maxAcked = 0;
   private nextPayload = 1;
   private nextRead = 1;
@@ -193,6 +199,7 @@ export class Workload {
   /** `node` applied `entry`: acknowledge it if it is a proposal that node accepted. */
   applied(node: SimNode, entry: Entry): boolean {
     this.checkRevoke(entry);
+    if (entry.type === 'normal' && entry.data.length > 0 && entry.index > this.maxAcked) this.maxAcked = entry.index;
     const payload = node.pending.get(entry.index);
     if (payload === undefined) return false;
     node.pending.delete(entry.index);

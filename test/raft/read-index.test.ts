@@ -145,3 +145,29 @@ test("thesis §6.4 a follower's rejection of a stale leader's AppendEntries conf
   a.stepOut(rejections[0]!);
   assert.deepEqual(a.readStates, [], 'b acknowledged no round of this leadership');
 });
+
+test('thesis §6.4 with §5.4.2 counted by followers: the read index covers every write a follower may already have answered', () => {
+  // A follower that counts the leader's announced durable copy with its own commits (and may
+  // answer its client) before the leader has heard a single acknowledgement. The leader's
+  // commitIndex then lags what is committed, and a read index taken from it alone lets a read
+  // miss a write that was answered before the read began.
+  const net = steady();
+  const a = net.node('a');
+  const b = net.node('b');
+  a.raft.propose(bytes('x'));
+  const toB = ofType(a.drain().messages, 'AppendEntries').find((m) => m.to === 'b' && m.entries.length > 0)!;
+  const held = ofType(b.stepOut(toB).messages, 'AppendEntriesResponse');
+  assert.equal(held.length, 1, 'b acknowledges entry 3; the acknowledgement is held back');
+  assert.ok(a.raft.announceStable(['b']));
+  const announced = ofType(a.drain().messages, 'AppendEntries').find((m) => m.to === 'b')!;
+  assert.equal(announced.leaderStable, 3);
+  b.stepOut(announced);
+  assert.equal(b.raft.commitIndex, 3, 'b counted entry 3 committed (and could answer its client)');
+  assert.equal(a.raft.commitIndex, 2, 'the leader has not heard of it');
+  a.raft.readIndex(9);
+  const round = roundAfter(a);
+  roundTrip(net, round.find((m) => m.to === 'c')!);
+  assert.equal(a.readStates.length, 1);
+  assert.ok(a.readStates[0]!.index >= 3, `read index ${a.readStates[0]!.index} misses entry 3, which b counted committed`);
+  assert.ok((a.raft.leaseReadIndex() ?? 3) >= 3, 'a lease read too');
+});
