@@ -17,7 +17,7 @@
 // leader → follower and back): the second estimate, 1 / (2 × round trip + second of three syncs).
 import { spawn } from 'node:child_process';
 import { closeSync, constants, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,11 +47,7 @@ export async function probeCeiling(writes = 300, bytes = 256, roundTrips = 2000)
     const record = Buffer.alloc(bytes, 'r');
     const write = (fd: number, i: number): void => void writeSync(fd, record, 0, bytes, i * bytes);
     const appending = timeSyncs(join(dir, 'appending'), writes, write);
-    const region = Buffer.alloc(writes * bytes);
-    const preallocated = timeSyncs(join(dir, 'preallocated'), writes, write, (fd) => {
-      writeSync(fd, region, 0, region.length, 0);
-      fdatasyncSync(fd);
-    });
+    const preallocated = timeSyncs(join(dir, 'preallocated'), writes, write, (fd) => preallocate(fd, writes * bytes));
     const secondOfThree = await timeSimultaneousSyncs(dir, writes, bytes);
     return { dir: tmpdir(), bytes, appending, preallocated, secondOfThree, loopbackRoundTrip: await timeRoundTrips(roundTrips) };
   } finally {
@@ -76,17 +72,21 @@ function timeSyncs(path: string, writes: number, write: (fd: number, i: number) 
   }
 }
 
+/** Zeros over the first `size` bytes of the file, synced: a region later writes overwrite in place. */
+function preallocate(fd: number, size: number): void {
+  writeSync(fd, Buffer.alloc(size), 0, size, 0);
+  fdatasyncSync(fd);
+}
+
 /** `writes` rounds of three O_DSYNC writes at once (libuv's thread pool runs them side by side). */
 async function timeSimultaneousSyncs(dir: string, writes: number, bytes: number): Promise<Latency> {
-  const region = Buffer.alloc(writes * bytes);
   const record = Buffer.alloc(bytes, 'r');
-  const files = [];
+  const files: FileHandle[] = [];
   try {
     for (let f = 0; f < 3; f++) {
       const path = join(dir, `member-${f}`);
       const fd = openSync(path, 'w+');
-      writeSync(fd, region, 0, region.length, 0);
-      fdatasyncSync(fd);
+      preallocate(fd, writes * bytes);
       closeSync(fd);
       files.push(await open(path, constants.O_WRONLY | constants.O_DSYNC));
     }

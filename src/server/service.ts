@@ -297,7 +297,7 @@ export class KvService<R> implements KvApi {
     try {
       await withDeadline(this.node.waitApplied(index), until, 'applying');
     } catch {
-      throw notReady(`${this.id} has applied ${this.node.appliedIndex} of the ${index} entries ${leader} had committed`);
+      throw notReady(`${this.id} has applied ${this.node.appliedIndex} of the ${index} entries a read at ${leader} must see`);
     }
     return { ready: true, id: this.id, leader, readIndex: index, appliedIndex: this.node.appliedIndex };
   }
