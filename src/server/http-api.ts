@@ -87,6 +87,12 @@ export interface ApiServerOptions {
   /** Extra routes (membership, leader transfer) mounted by later layers. */
   readonly extraRoutes?: (req: ParsedRequest) => Promise<Reply> | null;
   /**
+   * Judges a request the extra routes serve on the leader, from the request alone (throws its
+   * 4xx), before a follower forwards it whole: malformed is refused as the leader would refuse it,
+   * whoever leads, and only a valid request waits for a leader.
+   */
+  readonly checkForwarded?: (req: ParsedRequest) => void;
+  /**
    * The dashboard's files (ui-static.ts): answered before authentication, since a browser's
    * navigation cannot carry a token; null for any other path.
    */
@@ -299,6 +305,7 @@ export function createApiServer(options: ApiServerOptions): Api {
     // A follower serves key reads and writes itself (proposals.ts, KvService.readBarrier); the
     // rest that needs the leader goes there whole.
     if (requiresLeader(parsed) && !apiOf().isLeader() && !(isKvRequest(parsed) && apiOf().servesKv())) {
+      options.checkForwarded?.(parsed);
       if (options.forward === undefined) throw new ApiError('NO_LEADER', 'not the leader');
       const headers: Record<string, string> = {};
       for (const h of FORWARDED_HEADERS) {

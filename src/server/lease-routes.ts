@@ -1,13 +1,14 @@
 // The lease API over HTTP (API.md "Coordination", docs/api.md "Leases"): grant, keepalive,
 // time-to-live, listing and revoke. Every request under /v1/leases goes to the leader whole
 // (http-util.ts requiresLeader): the leader alone holds the deadlines (leases.ts), and a keepalive
-// must be acknowledged by a node that has just confirmed it leads.
+// must be acknowledged by a node that has just confirmed it leads. A follower judges the request
+// first (parseLeaseRequest), so it refuses a malformed one as the leader would, leader or none.
 import { randomBytes } from 'node:crypto';
 import { MAX_LEASE_TTL_SECONDS, type KvResult, type KvStateMachine } from '../kv/index.js';
 import type { RaftNode } from '../node/index.js';
 import { isPermitted } from './auth.js';
 import { ApiError } from './errors.js';
-import { replyOrError, allowParams, expectMethod, fields, idempotencyKey, intParam, parseJson, revisionHeader, type Reply } from './http-util.js';
+import { replyOrError, allowParams, expectMethod, fields, idempotencyKey, intParam, isLeasePath, parseJson, revisionHeader, type Reply } from './http-util.js';
 import type { ParsedRequest } from './api-types.js';
 import { encodeChecked, settle, unexpected } from './kv-backend.js';
 import { LeaseKeeper, minLeaseTtlSeconds } from './leases.js';
@@ -34,15 +35,52 @@ export interface LeaseRouteOptions {
 export const MAX_LEASE_LIST_LIMIT = 10_000;
 const DEFAULT_LEASE_LIST_LIMIT = 1000;
 
+/**
+ * A lease request, checked. Everything here is judged from the request alone, so a follower
+ * judges it before forwarding it whole (http-api.ts) and answers a malformed one 400 while there
+ * is no leader, as the leader would; what needs the store or the deadlines is judged on the leader.
+ */
+export type LeaseRequest =
+  | { readonly op: 'grant'; readonly ttlSeconds: number; readonly id: number | undefined; readonly idempotencyKey: string | undefined }
+  | { readonly op: 'list'; readonly limit: number; readonly after: number }
+  | { readonly op: 'timeToLive'; readonly id: number; readonly withKeys: boolean }
+  | { readonly op: 'keepAlive'; readonly id: number }
+  | { readonly op: 'revoke'; readonly id: number; readonly idempotencyKey: string | undefined };
+
+/** Judges a request under /v1/leases (throws its 4xx); null for any other path. */
+export function parseLeaseRequest(r: ParsedRequest): LeaseRequest | null {
+  if (r.path === '/v1/leases') return r.method === 'POST' ? parseGrant(r) : parseList(r);
+  if (!r.path.startsWith('/v1/leases/')) return null;
+  const rest = r.path.slice('/v1/leases/'.length).split('/');
+  if (rest.length === 1) {
+    const id = leaseIdParam(rest[0]!);
+    return r.method === 'DELETE' ? { op: 'revoke', id, ...parseRevoke(r) } : { op: 'timeToLive', id, withKeys: parseTimeToLive(r) };
+  }
+  if (rest.length === 2 && rest[1] === 'keepalive') {
+    const id = leaseIdParam(rest[0]!);
+    parseKeepAlive(r);
+    return { op: 'keepAlive', id };
+  }
+  throw new ApiError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path.slice(0, 200)}`);
+}
+
 export function leaseRoutes(options: LeaseRouteOptions): (r: ParsedRequest) => Promise<Reply> | null {
   return (r) => {
-    if (r.path === '/v1/leases') return replyOrError(() => (r.method === 'POST' ? grant(options, r) : list(options, r)));
-    if (!r.path.startsWith('/v1/leases/')) return null;
-    const rest = r.path.slice('/v1/leases/'.length).split('/');
-    if (rest.length === 1) return replyOrError(() => (r.method === 'DELETE' ? revoke(options, r, leaseIdParam(rest[0]!)) : timeToLive(options, r, leaseIdParam(rest[0]!))));
-    if (rest.length === 2 && rest[1] === 'keepalive') return replyOrError(() => keepAlive(options, r, leaseIdParam(rest[0]!)));
+    if (!isLeasePath(r.path)) return null;
     return replyOrError(async () => {
-      throw new ApiError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path.slice(0, 200)}`);
+      const req = parseLeaseRequest(r)!;
+      switch (req.op) {
+        case 'grant':
+          return grant(options, r, req);
+        case 'list':
+          return list(options, req, r.deadline);
+        case 'timeToLive':
+          return timeToLive(options, r, req.id, req.withKeys);
+        case 'keepAlive':
+          return { status: 200, json: await options.keeper.keepAlive(req.id, r.deadline) };
+        case 'revoke':
+          return revoke(options, r, req.id, req.idempotencyKey);
+      }
     });
   };
 }
@@ -55,6 +93,46 @@ export function leaseIdParam(text: string): number {
   return Number(text);
 }
 
+function parseGrant(r: ParsedRequest): LeaseRequest {
+  allowParams(r.query, []);
+  const body = fields(parseJson(r.body), ['ttlSeconds', 'id']);
+  const ttl = body.ttlSeconds;
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_LEASE_TTL_SECONDS) {
+    throw new ApiError('BAD_REQUEST', `"ttlSeconds" must be a whole number from 1 to ${MAX_LEASE_TTL_SECONDS}`);
+  }
+  if (body.id !== undefined && (typeof body.id !== 'number' || !Number.isSafeInteger(body.id) || body.id < 1)) {
+    throw new ApiError('BAD_REQUEST', `"id" must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`);
+  }
+  return { op: 'grant', ttlSeconds: ttl, id: body.id as number | undefined, idempotencyKey: idempotencyKey(r) };
+}
+
+function parseList(r: ParsedRequest): LeaseRequest {
+  expectMethod(r.method, ['GET']);
+  allowParams(r.query, ['limit', 'after']);
+  return { op: 'list', limit: intParam(r.query, 'limit', DEFAULT_LEASE_LIST_LIMIT, 1, MAX_LEASE_LIST_LIMIT), after: intParam(r.query, 'after', 0, 0, Number.MAX_SAFE_INTEGER) };
+}
+
+/** Whether the keys are wanted. */
+function parseTimeToLive(r: ParsedRequest): boolean {
+  expectMethod(r.method, ['GET']);
+  allowParams(r.query, ['keys']);
+  const withKeys = r.query.has('keys');
+  if (withKeys && !['', 'true'].includes(r.query.get('keys')!)) throw new ApiError('BAD_REQUEST', 'keys takes no value (or "true")');
+  return withKeys;
+}
+
+function parseKeepAlive(r: ParsedRequest): void {
+  expectMethod(r.method, ['POST']);
+  allowParams(r.query, []);
+  // No body, or an empty JSON object (what a client that always sends JSON sends).
+  if (r.body.length > 0) fields(parseJson(r.body), []);
+}
+
+function parseRevoke(r: ParsedRequest): { idempotencyKey: string | undefined } {
+  allowParams(r.query, []);
+  return { idempotencyKey: idempotencyKey(r) };
+}
+
 function randomLeaseId(): number {
   // 53 random bits: a collision with another lease is as likely as guessing its id.
   for (;;) {
@@ -64,23 +142,11 @@ function randomLeaseId(): number {
   }
 }
 
-async function grant(o: LeaseRouteOptions, r: ParsedRequest): Promise<Reply> {
-  allowParams(r.query, []);
-  const body = fields(parseJson(r.body), ['ttlSeconds', 'id']);
-  const ttl = body.ttlSeconds;
-  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_LEASE_TTL_SECONDS) {
-    throw new ApiError('BAD_REQUEST', `"ttlSeconds" must be a whole number from 1 to ${MAX_LEASE_TTL_SECONDS}`);
-  }
-  let id: number;
-  if (body.id === undefined) {
-    id = (o.randomId ?? randomLeaseId)();
-  } else {
-    if (typeof body.id !== 'number' || !Number.isSafeInteger(body.id) || body.id < 1) throw new ApiError('BAD_REQUEST', `"id" must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`);
-    id = body.id;
-  }
+async function grant(o: LeaseRouteOptions, r: ParsedRequest, req: Extract<LeaseRequest, { op: 'grant' }>): Promise<Reply> {
+  const id = req.id ?? (o.randomId ?? randomLeaseId)();
   // etcd's rule: no lease shorter than the cluster can keep through an election.
-  const ttlSeconds = Math.max(ttl, minLeaseTtlSeconds(o.electionMs));
-  const idem = idempotencyKey(r);
+  const ttlSeconds = Math.max(req.ttlSeconds, minLeaseTtlSeconds(o.electionMs));
+  const idem = req.idempotencyKey;
   const data = encodeChecked(o.kv, { type: 'leaseGrant', id, ttlSeconds, time: Date.now(), ...(idem !== undefined ? { idempotencyKey: idem } : {}) });
   // A grant grows the store (LEASE_OVERHEAD_BYTES): counted against --quota-bytes like a put.
   const result = settle((await o.service.write(data, true, r.deadline, r.principal?.name)) as KvResult | undefined);
@@ -90,19 +156,7 @@ async function grant(o: LeaseRouteOptions, r: ParsedRequest): Promise<Reply> {
   return { status: 200, json: { id: result.id, ttlSeconds: result.ttlSeconds }, headers: revisionHeader(result.revision) };
 }
 
-async function keepAlive(o: LeaseRouteOptions, r: ParsedRequest, id: number): Promise<Reply> {
-  expectMethod(r.method, ['POST']);
-  allowParams(r.query, []);
-  // No body, or an empty JSON object (what a client that always sends JSON sends).
-  if (r.body.length > 0) fields(parseJson(r.body), []);
-  return { status: 200, json: await o.keeper.keepAlive(id, r.deadline) };
-}
-
-async function timeToLive(o: LeaseRouteOptions, r: ParsedRequest, id: number): Promise<Reply> {
-  expectMethod(r.method, ['GET']);
-  allowParams(r.query, ['keys']);
-  const withKeys = r.query.has('keys');
-  if (withKeys && !['', 'true'].includes(r.query.get('keys')!)) throw new ApiError('BAD_REQUEST', 'keys takes no value (or "true")');
+async function timeToLive(o: LeaseRouteOptions, r: ParsedRequest, id: number, withKeys: boolean): Promise<Reply> {
   await o.service.readBarrier('linearizable', r.deadline);
   const granted = o.kv.leaseTtlSeconds(id);
   const remaining = o.keeper.remainingMs(id);
@@ -127,12 +181,8 @@ async function timeToLive(o: LeaseRouteOptions, r: ParsedRequest, id: number): P
   return { status: 200, json };
 }
 
-async function list(o: LeaseRouteOptions, r: ParsedRequest): Promise<Reply> {
-  expectMethod(r.method, ['GET']);
-  allowParams(r.query, ['limit', 'after']);
-  const limit = intParam(r.query, 'limit', DEFAULT_LEASE_LIST_LIMIT, 1, MAX_LEASE_LIST_LIMIT);
-  const after = intParam(r.query, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
-  await o.service.readBarrier('linearizable', r.deadline);
+async function list(o: LeaseRouteOptions, { limit, after }: { limit: number; after: number }, deadline: number): Promise<Reply> {
+  await o.service.readBarrier('linearizable', deadline);
   const ids = o.kv.leaseIds();
   // Ids are sorted: the first past `after` by binary search.
   let lo = 0;
@@ -153,11 +203,9 @@ async function list(o: LeaseRouteOptions, r: ParsedRequest): Promise<Reply> {
   return { status: 200, json: { leases, more: i < ids.length } };
 }
 
-async function revoke(o: LeaseRouteOptions, r: ParsedRequest, id: number): Promise<Reply> {
-  allowParams(r.query, []);
+async function revoke(o: LeaseRouteOptions, r: ParsedRequest, id: number, idem: string | undefined): Promise<Reply> {
   await o.service.readBarrier('linearizable', r.deadline);
   const lease = o.kv.lease(id);
-  const idem = idempotencyKey(r);
   // A retried revoke (same Idempotency-Key) may find the lease gone by its first attempt: the log
   // answers it with that attempt's result.
   if (lease === null && idem === undefined) throw new ApiError('LEASE_NOT_FOUND', `lease ${id} does not exist`);

@@ -23,43 +23,53 @@ export interface MembershipOptions<R> {
 }
 
 
-export function membershipRoutes<R>(options: MembershipOptions<R>): (r: ParsedRequest) => Promise<Reply> | null {
-  const { node } = options;
-  return (r) => {
-    if (r.path === '/v1/members' && r.method === 'POST') return guarded(() => addMember(options, r));
-    if (r.path === '/v1/configuration') {
-      if (r.method !== 'GET') return Promise.resolve(errorReply(new ApiError('METHOD_NOT_ALLOWED', 'use GET')));
-      return guarded(async () => {
-        allowParams(r.query, []);
-        return { status: 200, json: configurationView(options) };
-      });
+/**
+ * A membership or leadership request, checked. Everything here is judged from the request alone,
+ * so a follower judges it before forwarding it whole (http-api.ts) and answers a malformed one
+ * 400 while there is no leader, as the leader would.
+ */
+export type MembershipRequest =
+  | { readonly op: 'add'; readonly id: NodeId; readonly peerAddr: string; readonly clientAddr: string; readonly role: 'voter' | 'learner' }
+  | { readonly op: 'configuration' }
+  | { readonly op: 'promote'; readonly id: NodeId }
+  | { readonly op: 'remove'; readonly id: NodeId }
+  | { readonly op: 'transfer'; readonly to: NodeId | null };
+
+/** Judges a request this module serves (throws its 4xx); null for any other. */
+export function parseMembershipRequest(r: ParsedRequest): MembershipRequest | null {
+  if (r.path === '/v1/members' && r.method === 'POST') return parseAdd(r);
+  if (r.path === '/v1/configuration') {
+    if (r.method !== 'GET') throw new ApiError('METHOD_NOT_ALLOWED', 'use GET');
+    allowParams(r.query, []);
+    return { op: 'configuration' };
+  }
+  const m = /^\/v1\/members\/([^/]+)(\/promote)?$/.exec(r.path);
+  if (m !== null) {
+    const id = memberId(m[1]!);
+    if (id === null) throw new ApiError('BAD_REQUEST', 'a member id is 1-64 letters, digits, ".", "_" or "-"');
+    if (m[2] !== undefined && r.method === 'POST') {
+      allowParams(r.query, []);
+      if (r.body.length > 0) fields(parseJson(r.body), []);
+      return { op: 'promote', id };
     }
-    const m = /^\/v1\/members\/([^/]+)(\/promote)?$/.exec(r.path);
-    if (m !== null) {
-      const id = memberId(m[1]!);
-      if (id === null) return Promise.resolve(errorReply(new ApiError('BAD_REQUEST', 'a member id is 1-64 letters, digits, ".", "_" or "-"')));
-      if (m[2] !== undefined && r.method === 'POST') return guarded(() => change(options, r, [{ type: 'promote', id }]));
-      if (m[2] === undefined && r.method === 'DELETE') return guarded(() => removeMember(options, r, id));
-      return Promise.resolve(errorReply(new ApiError('METHOD_NOT_ALLOWED', `${r.method} is not allowed on ${r.path}`)));
+    if (m[2] === undefined && r.method === 'DELETE') {
+      allowParams(r.query, []);
+      return { op: 'remove', id };
     }
-    if (r.path === '/v1/leader/transfer') {
-      if (r.method !== 'POST') return Promise.resolve(errorReply(new ApiError('METHOD_NOT_ALLOWED', 'use POST')));
-      return guarded(async () => {
-        allowParams(r.query, []);
-        const body = r.body.length === 0 ? {} : parseJson(r.body);
-        const to = fields(body, ['to']).to;
-        if (to !== undefined && (typeof to !== 'string' || !ID_PATTERN.test(to))) throw new ApiError('BAD_REQUEST', '"to" must be a member id');
-        // Only a voter can lead (thesis §4.2.1): naming anything else is the caller's mistake, not a missing leader.
-        if (to !== undefined && node.isLeader && !isVoter(node.config, to)) throw new ApiError('BAD_REQUEST', `${to} is not a voter of this cluster`);
-        const leader = await transfer(options, to ?? null, r.deadline);
-        return { status: 200, json: { leader } };
-      });
-    }
-    return null;
-  };
+    throw new ApiError('METHOD_NOT_ALLOWED', `${r.method} is not allowed on ${r.path}`);
+  }
+  if (r.path === '/v1/leader/transfer') {
+    if (r.method !== 'POST') throw new ApiError('METHOD_NOT_ALLOWED', 'use POST');
+    allowParams(r.query, []);
+    const body = r.body.length === 0 ? {} : parseJson(r.body);
+    const to = fields(body, ['to']).to;
+    if (to !== undefined && (typeof to !== 'string' || !ID_PATTERN.test(to))) throw new ApiError('BAD_REQUEST', '"to" must be a member id');
+    return { op: 'transfer', to: to ?? null };
+  }
+  return null;
 }
 
-async function addMember<R>(options: MembershipOptions<R>, r: ParsedRequest): Promise<Reply> {
+function parseAdd(r: ParsedRequest): MembershipRequest {
   allowParams(r.query, []);
   const b = fields(parseJson(r.body), ['id', 'peerAddr', 'clientAddr', 'role']);
   const { id, peerAddr, clientAddr } = b;
@@ -67,10 +77,45 @@ async function addMember<R>(options: MembershipOptions<R>, r: ParsedRequest): Pr
   if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new ApiError('BAD_REQUEST', '"id" must be 1-64 letters, digits, ".", "_" or "-"');
   if (!isAddress(peerAddr)) throw new ApiError('BAD_REQUEST', '"peerAddr" must be HOST:PORT');
   if (!isAddress(clientAddr)) throw new ApiError('BAD_REQUEST', '"clientAddr" must be HOST:PORT');
+  if (role !== 'voter' && role !== 'learner') throw new ApiError('BAD_REQUEST', '"role" must be "voter" or "learner"');
+  return { op: 'add', id, peerAddr, clientAddr, role };
+}
+
+export function membershipRoutes<R>(options: MembershipOptions<R>): (r: ParsedRequest) => Promise<Reply> | null {
+  const { node } = options;
+  return (r) => {
+    let parsed: MembershipRequest | null;
+    try {
+      parsed = parseMembershipRequest(r);
+    } catch (err) {
+      return Promise.resolve(errorReply(err));
+    }
+    if (parsed === null) return null;
+    const checked = parsed;
+    return guarded(async () => {
+      switch (checked.op) {
+        case 'add':
+          return addMember(options, r, checked);
+        case 'configuration':
+          return { status: 200, json: configurationView(options) };
+        case 'promote':
+          return change(options, r, [{ type: 'promote', id: checked.id }]);
+        case 'remove':
+          return removeMember(options, r, checked.id);
+        case 'transfer': {
+          // Only a voter can lead (thesis §4.2.1): naming anything else is the caller's mistake, not a missing leader.
+          if (checked.to !== null && node.isLeader && !isVoter(node.config, checked.to)) throw new ApiError('BAD_REQUEST', `${checked.to} is not a voter of this cluster`);
+          return { status: 200, json: { leader: await transfer(options, checked.to, r.deadline) } };
+        }
+      }
+    });
+  };
+}
+
+async function addMember<R>(options: MembershipOptions<R>, r: ParsedRequest, { id, peerAddr, clientAddr, role }: Extract<MembershipRequest, { op: 'add' }>): Promise<Reply> {
   // A joiner presents the cluster id in its handshakes: it cannot join before the cluster has one.
   const clusterId = options.service.clusterId();
   if (clusterId === null) throw new ApiError('NO_LEADER', 'the cluster has not committed its id yet; retry shortly');
-  if (role !== 'voter' && role !== 'learner') throw new ApiError('BAD_REQUEST', '"role" must be "voter" or "learner"');
   const config = options.node.config;
   const isMember = config.voters.includes(id) || config.learners.includes(id) || config.votersOutgoing.includes(id);
   // Addresses first, so every node can reach the newcomer as soon as it is in the configuration.
@@ -80,7 +125,6 @@ async function addMember<R>(options: MembershipOptions<R>, r: ParsedRequest): Pr
 }
 
 async function removeMember<R>(options: MembershipOptions<R>, r: ParsedRequest, id: NodeId): Promise<Reply> {
-  allowParams(r.query, []);
   const { node } = options;
   if (id === node.id) {
     // The leader is leaving: hand off first, then let the new leader carry out the removal.
@@ -171,7 +215,6 @@ function configurationView<R>(options: MembershipOptions<R>): ConfigurationView 
 }
 
 async function change<R>(options: MembershipOptions<R>, r: ParsedRequest, changes: ConfigChange[], after?: () => Promise<void>): Promise<Reply> {
-  if (r.method === 'POST' && r.body.length > 0) fields(parseJson(r.body), []);
   await options.node.changeMembership(changes, r.deadline);
   if (after !== undefined) {
     // The change is done and must be answered as done: a retry of a finished removal would fail

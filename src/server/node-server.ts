@@ -30,10 +30,10 @@ import { errorReply, type Reply } from './http-util.js';
 import type { ParsedRequest } from './api-types.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServiceStateMachine } from './member-registry.js';
-import { membershipRoutes, startAutoPromotion } from './membership.js';
+import { membershipRoutes, parseMembershipRequest, startAutoPromotion } from './membership.js';
 import { DEFAULT_AUTO_COMPACTION, coordinationRoutes, startAutoCompaction } from './coordination.js';
 import { lockRoutes, type LockRoutes } from './locks.js';
-import { setUpLeases } from './lease-routes.js';
+import { parseLeaseRequest, setUpLeases } from './lease-routes.js';
 import { Gauge, ReadCounter, Registry } from './metrics.js';
 import { WatchHub } from './watch.js';
 import { registerNodeMetrics } from './node-metrics.js';
@@ -232,6 +232,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       maxConnections: cfg.maxClientConnections,
       // Until the service is up (step 4), these routes answer 503 STARTING, as the key-value ones do.
       extraRoutes: (r) => (extraRoutes === null ? (STARTED_ROUTES.has(r.path.split('/').slice(0, 3).join('/')) ? Promise.resolve(errorReply(new ApiError('STARTING', `${cfg.id} is starting`))) : null) : extraRoutes(r)),
+      checkForwarded: (r) => void (parseMembershipRequest(r) ?? parseLeaseRequest(r)),
       peerRoutes: {
         '/v1/internal/register': (r, from) => registerRoute(service!, r.body, from, r.deadline),
         '/v1/internal/read-index': async (r) => ({ status: 200, json: await service!.readIndexForPeer(r.deadline, r.query.has('lease')) }),

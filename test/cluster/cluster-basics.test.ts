@@ -250,6 +250,14 @@ test('a 3-node cluster elects one leader and serves every endpoint through every
   // Without a quorum, a stale read still answers from the survivor; a linearizable one cannot.
   const survivor = cluster.nodes.find((n) => n !== leader)!;
   const key = `basics/${survivor.id}/a`;
+  // The leader's answers to malformed lease, membership and transfer requests, to compare with a
+  // follower's answers below, when no leader is known.
+  const leaderAnswers = new Map<string, string>();
+  for (const [method, path, body] of MALFORMED_FORWARDED) {
+    const r = await http(leader.url, path, { method, ...(body !== undefined ? { body } : {}) });
+    assert.ok(r.status >= 400 && r.status < 500, `the leader answered ${method} ${path} ${body ?? ''} with ${r.status} ${r.text}`);
+    leaderAnswers.set(`${method} ${path} ${body ?? ''}`, `${r.status} ${r.json<{ error: { code: string } }>().error.code}`);
+  }
   await cluster.waitApplied(survivor, (await leader.status())!.commitIndex);
   for (const n of cluster.nodes) if (n !== survivor) await n.stop('SIGKILL');
   assert.equal(ok<KvRecordJson>(await get(survivor, key, '?consistency=stale'), 'stale read without quorum').value, 'v1');
@@ -271,7 +279,41 @@ test('a 3-node cluster elects one leader and serves every endpoint through every
   assert.equal(badJson.status, 400, `a transaction that is not JSON, with no leader, answered ${badJson.status} ${badJson.text}`);
   const noLeader = await put(survivor, key, 'still lost');
   assertApiError(noLeader, 503, 'NO_LEADER', 'a valid write with no leader');
+  // Lease, membership and transfer requests go to the leader whole, but are judged first: each
+  // malformed one gets the leader's own answer, and only a valid one finds no leader.
+  for (const [method, path, body] of MALFORMED_FORWARDED) {
+    const r = await http(survivor.url, path, { method, ...(body !== undefined ? { body } : {}) });
+    const want = leaderAnswers.get(`${method} ${path} ${body ?? ''}`)!;
+    assert.equal(`${r.status} ${r.status >= 400 ? r.json<{ error: { code: string } }>().error.code : ''}`, want, `${method} ${path} ${body ?? ''} with no leader: ${r.text}`);
+  }
+  assertApiError(await http(survivor.url, '/v1/leases', { method: 'POST', body: '{"ttlSeconds":30}' }), 503, 'NO_LEADER', 'a valid lease grant with no leader');
+  assertApiError(await http(survivor.url, '/v1/leader/transfer', { method: 'POST' }), 503, 'NO_LEADER', 'a valid transfer with no leader');
 });
+
+/** Requests a follower forwards to the leader whole, each malformed: [method, path, body]. */
+const MALFORMED_FORWARDED: readonly (readonly [string, string, string?])[] = [
+  ['POST', '/v1/leases', '{'],
+  ['POST', '/v1/leases', '{"ttlSeconds":0}'],
+  ['POST', '/v1/leases', '{"ttlSeconds":30,"id":-1}'],
+  ['POST', '/v1/leases', '{"ttlSeconds":30,"owner":"me"}'],
+  ['POST', '/v1/leases?x=1', '{"ttlSeconds":30}'],
+  ['GET', '/v1/leases?limit=0'],
+  ['GET', '/v1/leases/abc'],
+  ['GET', '/v1/leases/5?keys=maybe'],
+  ['PUT', '/v1/leases/5'],
+  ['POST', '/v1/leases/5/keepalive', '[1]'],
+  ['GET', '/v1/leases/5/keepalive'],
+  ['GET', '/v1/leases/5/other'],
+  ['POST', '/v1/members', '{"id":"bad id","peerAddr":"127.0.0.1:1","clientAddr":"127.0.0.1:2"}'],
+  ['POST', '/v1/members', '{"id":"n9","peerAddr":"127.0.0.1:1","clientAddr":"127.0.0.1:2","role":"boss"}'],
+  ['POST', '/v1/members', '{"id":"n9","peerAddr":"no port","clientAddr":"127.0.0.1:2"}'],
+  ['DELETE', '/v1/members/%ZZ'],
+  ['DELETE', '/v1/members/n9?now=1'],
+  ['PUT', '/v1/members/n9'],
+  ['POST', '/v1/members/n9/promote', '{"x":1}'],
+  ['POST', '/v1/leader/transfer', '{"to":5}'],
+  ['POST', '/v1/leader/transfer?x=1'],
+];
 
 test('a 5-node cluster elects one leader and serves every endpoint through every node', { timeout: 60_000 }, async () => {
   const cluster = await TestCluster.start({ size: 5, name: 'basics5' });
