@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { KvStateMachine, KvError, type Command } from '../../src/kv/index.js';
+import { KvStateMachine, KvError, compareKeys, type Command } from '../../src/kv/index.js';
 import type { KvSnapshotInProgress } from '../../src/kv/state-machine.js';
 import { BaseTable, keyBytes, scanBaseRecords } from '../../src/kv/base-table.js';
 import type { Entry } from '../../src/raft/types.js';
@@ -136,6 +136,37 @@ test('a restored store holds its records in the snapshot bytes and reads, writes
   sm.apply(entryOf(++index, { type: 'put', key: 'k/0001', value: bytes('again'), time: index }));
   assert.equal(sm.get('k/0001')!.version, 1);
   assert.equal(sm.get('k/0001')!.createRevision, sm.revision);
+});
+
+test('the base searches through its fence of every 32nd key exactly as a search of every key would', () => {
+  // Keys of one to 300 characters (lengths from 128 take two bytes of varint), ASCII and not,
+  // many sharing long prefixes, so that fence and block comparisons run past a first difference.
+  const rand = fc.sample(
+    fc.oneof(
+      fc.string({ minLength: 1, maxLength: 12 }),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 6 }),
+      fc.integer({ min: 0, max: 300 }).map((n) => `shared/prefix/${'x'.repeat(n % 150)}${n}`),
+      fc.integer({ min: 0, max: 99_999 }).map((n) => `user/${String(n).padStart(8, '0')}`),
+    ),
+    { numRuns: 3000, seed: 11 },
+  );
+  // A key is well-formed UTF-16: no surrogate left once the pairs are taken out.
+  const keys = [...new Set(rand)].filter((k) => !/[\ud800-\udfff]/.test(k.replace(/[\ud800-\udbff][\udc00-\udfff]/g, '')));
+  const sm = new KvStateMachine();
+  keys.forEach((key, i) => sm.apply(entryOf(i + 1, { type: 'put', key, value: bytes('v'), time: 1 })));
+  const restored = new KvStateMachine();
+  restored.restore(sm.snapshot());
+  const sorted = [...keys].sort(compareKeys);
+  assert.ok(sorted.length > 1000, `${sorted.length} distinct keys`);
+  const probes = [...sorted, ...fc.sample(fc.string({ maxLength: 14 }), { numRuns: 2000, seed: 12 }), '', '\uffff\uffff', sorted[0]!.slice(0, -1), `${sorted.at(-1)!}\u0000`];
+  const table = (restored as unknown as { base: BaseTable }).base;
+  assert.equal(table.count, sorted.length, 'the restored store holds its keys in its base');
+  for (const probe of probes) {
+    let want = 0;
+    while (want < sorted.length && compareKeys(sorted[want]!, probe) < 0) want++;
+    assert.equal(table.lowerBound(keyBytes(probe)), want, `lowerBound(${JSON.stringify(probe.slice(0, 40))})`);
+    assert.equal(table.indexOf(keyBytes(probe)), sorted[want] === probe ? want : -1);
+  }
 });
 
 test('the base: binary search in byte order, and a scan that refuses what a decoder would', () => {
