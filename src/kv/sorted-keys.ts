@@ -60,17 +60,83 @@ function lowerBound(keys: readonly string[], key: string, native: boolean): numb
   return lo;
 }
 
+/** add() places its keys once this many wait. */
+const MAX_PENDING = 4096;
+
 export class SortedKeys {
   private chunks: string[][] = [];
   /** maxes[i] is the last key of chunks[i]. */
   private maxes: string[] = [];
   private count = 0;
+  /**
+   * Keys add()ed and not yet placed: placed, sorted first, when the index is next read or a key
+   * deleted (settle). A store applying writes reads its index far less often than it adds to it:
+   * a replay of 94,000 new keys spent ~650 ms placing them one at a time, each placement ~18 string
+   * comparisons whose strings are scattered over the heap (docs/benchmarks.md, "Nineteenth
+   * session"); a sort of the batch and placement in key order touch memory in order.
+   */
+  private pending: string[] = [];
 
   /** `chunkLoad` is a parameter so tests can force splits and merges with few keys. */
   constructor(private readonly chunkLoad: number = CHUNK_LOAD) {}
 
   get size(): number {
-    return this.count;
+    return this.count + this.pending.length;
+  }
+
+  /** Adds a key the index does not hold (the caller knows: it keeps the same keys in a Map). */
+  add(key: string): void {
+    // Bounded, so that whatever settles them is not held long (~10 ms for 4,096 into 200,000).
+    if (this.pending.push(key) >= MAX_PENDING) this.settle();
+  }
+
+  /**
+   * Places the pending keys, sorted first: a batch as large as an eighth of the index is merged
+   * with it into new chunks (a replay's into an index that holds few), a smaller one placed a key
+   * at a time, in key order.
+   */
+  private settle(): void {
+    const keys = this.pending;
+    if (keys.length === 0) return;
+    this.pending = [];
+    // JavaScript's own order is compareKeys's wherever one of the two keys holds no unit ≥
+    // 0xD800, and the native sort compares without calling back into JavaScript.
+    const native = keys.every(nativeOrderHolds);
+    if (keys.length > 1) {
+      if (native) keys.sort();
+      else keys.sort(compareKeys);
+    }
+    if (keys.length * 8 < this.count) {
+      for (let i = 0; i < keys.length; i++) this.place(keys[i]!);
+      return;
+    }
+    const old = this.toArrayPlaced();
+    const merged: string[] = new Array<string>(old.length + keys.length);
+    let i = 0;
+    let j = 0;
+    let n = 0;
+    // A key add()ed twice, or one the index held, would be the caller's bug: it is kept once.
+    while (i < old.length || j < keys.length) {
+      let key: string;
+      if (j === keys.length) key = old[i++]!;
+      else if (i === old.length) key = keys[j++]!;
+      else {
+        const a = old[i]!;
+        const b = keys[j]!;
+        if (native ? a < b : compareKeys(a, b) < 0) key = old[i++]!;
+        else key = keys[j++]!;
+      }
+      if (n === 0 || merged[n - 1] !== key) merged[n++] = key;
+    }
+    merged.length = n;
+    this.chunks = [];
+    this.maxes = [];
+    for (let at = 0; at < n; at += this.chunkLoad) {
+      const chunk = merged.slice(at, at + this.chunkLoad);
+      this.chunks.push(chunk);
+      this.maxes.push(chunk[chunk.length - 1]!);
+    }
+    this.count = n;
   }
 
   /**
@@ -96,6 +162,11 @@ export class SortedKeys {
 
   /** Adds key; false if it was already present. */
   insert(key: string): boolean {
+    this.settle();
+    return this.place(key);
+  }
+
+  private place(key: string): boolean {
     if (this.chunks.length === 0) {
       this.chunks.push([key]);
       this.maxes.push(key);
@@ -127,6 +198,7 @@ export class SortedKeys {
 
   /** Removes key; false if it was absent. */
   delete(key: string): boolean {
+    this.settle();
     const native = nativeOrderHolds(key);
     const c = this.chunkFor(key, native);
     if (c === this.chunks.length) return false;
@@ -156,6 +228,7 @@ export class SortedKeys {
    * changed during the walk.
    */
   forEachFrom(start: string, visit: (key: string) => boolean): void {
+    this.settle();
     const native = nativeOrderHolds(start);
     let c = this.chunkFor(start, native);
     if (c === this.chunks.length) return;
@@ -168,6 +241,11 @@ export class SortedKeys {
 
   /** Every key in order, as one array: a copy of references, for a snapshot to walk later. */
   toArray(): string[] {
+    this.settle();
+    return this.toArrayPlaced();
+  }
+
+  private toArrayPlaced(): string[] {
     const out = new Array<string>(this.count);
     let n = 0;
     for (const chunk of this.chunks) for (let i = 0; i < chunk.length; i++) out[n++] = chunk[i]!;
@@ -176,11 +254,13 @@ export class SortedKeys {
 
   /** Chunk lengths, for tests of the structure's shape. */
   chunkSizes(): number[] {
+    this.settle();
     return this.chunks.map((c) => c.length);
   }
 
   /** Every key in order. */
   *[Symbol.iterator](): IterableIterator<string> {
+    this.settle();
     for (const chunk of this.chunks) yield* chunk;
   }
 }

@@ -667,7 +667,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       if (at < 0) return null;
       const rec = base.recordAt(at);
       this.data.set(key, rec);
-      this.keys.insert(key);
+      this.keys.add(key);
       return rec;
     };
     const steps = decodeEncodedHistory(h, resolveCurrent, slice);
@@ -929,7 +929,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       this.recordBytes += storedRecordSize(rec) - storedRecordSize(current);
       if (current.lease !== lease) this.detach(key, current.lease);
     }
-    if (!this.data.has(key)) this.keys.insert(key);
+    if (!this.data.has(key)) this.keys.add(key);
     this.data.set(key, rec);
     if (lease !== 0 && current?.lease !== lease) {
       this.leases.get(lease)!.keys.add(key);
@@ -947,7 +947,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.count--;
     // Over a key the base holds, the overlay keeps the deletion; otherwise the key just goes.
     if (this.base.count > 0 && this.base.indexOf(this.probe.set(key)) >= 0) {
-      if (!this.data.has(key)) this.keys.insert(key);
+      if (!this.data.has(key)) this.keys.add(key);
       this.data.set(key, null);
     } else {
       this.data.delete(key);
@@ -1008,7 +1008,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     for (const [key, then] of preserved) {
       if (then !== undefined && !this.data.has(key)) {
         this.data.set(key, null);
-        this.keys.insert(key);
+        this.keys.add(key);
       }
     }
     this.base = base;
