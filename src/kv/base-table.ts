@@ -86,9 +86,10 @@ export class BaseTable {
   /**
    * Every FENCE_STRIDE-th record's key, packed (`fenceStarts[j]` to `fenceStarts[j + 1]` is
    * record j·FENCE_STRIDE's), built on the first search. A binary search over a 300 MB base
-   * touches ~20 records far apart, each a cache and TLB miss (~350 ns here, ~7 µs a lookup at 1M
-   * keys); the fence takes those steps in ~1 byte in 300 and the last five within one run of
-   * neighbouring records (docs/benchmarks.md, "Nineteenth session").
+   * touches ~20 records far apart, each a cache and TLB miss (~350 ns on this VM, ~6 µs a lookup
+   * at 1M keys). The fence is ~1/300 of the base's bytes: the first steps run there, in memory
+   * that stays cached, and the last five among 32 neighbouring records (docs/benchmarks.md,
+   * "Nineteenth session").
    */
   private fence: Uint8Array | null = null;
   private fenceStarts: Uint32Array | null = null;
@@ -101,8 +102,9 @@ export class BaseTable {
     const starts = this.fenceStarts!;
     const k = key.bytes;
     const kn = key.length;
-    // The first fence key > `key`: records before the one before it are all < `key`, and it is
-    // greater than `key`, so the answer lies between the two.
+    // lo becomes the first fence key > `key`. Fence key lo − 1, if any, is ≤ `key`, so every
+    // record before it is < `key`; fence key lo is > `key`. The answer lies in
+    // [(lo − 1)·FENCE_STRIDE, lo·FENCE_STRIDE].
     let lo = 0;
     let hi = starts.length - 1;
     while (lo < hi) {
