@@ -129,14 +129,19 @@ export class SortedKeys {
       if (n === 0 || merged[n - 1] !== key) merged[n++] = key;
     }
     merged.length = n;
+    this.setSorted(merged);
+  }
+
+  /** Makes the index hold exactly `keys`, strictly increasing, in chunks of chunkLoad. */
+  private setSorted(keys: readonly string[]): void {
     this.chunks = [];
     this.maxes = [];
-    for (let at = 0; at < n; at += this.chunkLoad) {
-      const chunk = merged.slice(at, at + this.chunkLoad);
+    for (let i = 0; i < keys.length; i += this.chunkLoad) {
+      const chunk = keys.slice(i, i + this.chunkLoad);
       this.chunks.push(chunk);
       this.maxes.push(chunk[chunk.length - 1]!);
     }
-    this.count = n;
+    this.count = keys.length;
   }
 
   /**
@@ -146,12 +151,7 @@ export class SortedKeys {
   static fromSorted(keys: readonly string[], chunkLoad: number = CHUNK_LOAD, trusted = false): SortedKeys | null {
     const sk = new SortedKeys(chunkLoad);
     if (!trusted) for (let i = 1; i < keys.length; i++) if (compareKeys(keys[i - 1]!, keys[i]!) >= 0) return null;
-    for (let i = 0; i < keys.length; i += chunkLoad) {
-      const chunk = keys.slice(i, i + chunkLoad);
-      sk.chunks.push(chunk);
-      sk.maxes.push(chunk[chunk.length - 1]!);
-    }
-    sk.count = keys.length;
+    sk.setSorted(keys);
     return sk;
   }
 

@@ -52,15 +52,8 @@ export function parseLeaseRequest(r: ParsedRequest): LeaseRequest | null {
   if (r.path === '/v1/leases') return r.method === 'POST' ? parseGrant(r) : parseList(r);
   if (!r.path.startsWith('/v1/leases/')) return null;
   const rest = r.path.slice('/v1/leases/'.length).split('/');
-  if (rest.length === 1) {
-    const id = leaseIdParam(rest[0]!);
-    return r.method === 'DELETE' ? { op: 'revoke', id, ...parseRevoke(r) } : { op: 'timeToLive', id, withKeys: parseTimeToLive(r) };
-  }
-  if (rest.length === 2 && rest[1] === 'keepalive') {
-    const id = leaseIdParam(rest[0]!);
-    parseKeepAlive(r);
-    return { op: 'keepAlive', id };
-  }
+  if (rest.length === 1) return r.method === 'DELETE' ? parseRevoke(r, leaseIdParam(rest[0]!)) : parseTimeToLive(r, leaseIdParam(rest[0]!));
+  if (rest.length === 2 && rest[1] === 'keepalive') return parseKeepAlive(r, leaseIdParam(rest[0]!));
   throw new ApiError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path.slice(0, 200)}`);
 }
 
@@ -112,25 +105,25 @@ function parseList(r: ParsedRequest): LeaseRequest {
   return { op: 'list', limit: intParam(r.query, 'limit', DEFAULT_LEASE_LIST_LIMIT, 1, MAX_LEASE_LIST_LIMIT), after: intParam(r.query, 'after', 0, 0, Number.MAX_SAFE_INTEGER) };
 }
 
-/** Whether the keys are wanted. */
-function parseTimeToLive(r: ParsedRequest): boolean {
+function parseTimeToLive(r: ParsedRequest, id: number): LeaseRequest {
   expectMethod(r.method, ['GET']);
   allowParams(r.query, ['keys']);
   const withKeys = r.query.has('keys');
   if (withKeys && !['', 'true'].includes(r.query.get('keys')!)) throw new ApiError('BAD_REQUEST', 'keys takes no value (or "true")');
-  return withKeys;
+  return { op: 'timeToLive', id, withKeys };
 }
 
-function parseKeepAlive(r: ParsedRequest): void {
+function parseKeepAlive(r: ParsedRequest, id: number): LeaseRequest {
   expectMethod(r.method, ['POST']);
   allowParams(r.query, []);
   // No body, or an empty JSON object (what a client that always sends JSON sends).
   if (r.body.length > 0) fields(parseJson(r.body), []);
+  return { op: 'keepAlive', id };
 }
 
-function parseRevoke(r: ParsedRequest): { idempotencyKey: string | undefined } {
+function parseRevoke(r: ParsedRequest, id: number): LeaseRequest {
   allowParams(r.query, []);
-  return { idempotencyKey: idempotencyKey(r) };
+  return { op: 'revoke', id, idempotencyKey: idempotencyKey(r) };
 }
 
 function randomLeaseId(): number {

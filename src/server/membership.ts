@@ -82,34 +82,34 @@ function parseAdd(r: ParsedRequest): MembershipRequest {
 }
 
 export function membershipRoutes<R>(options: MembershipOptions<R>): (r: ParsedRequest) => Promise<Reply> | null {
-  const { node } = options;
   return (r) => {
-    let parsed: MembershipRequest | null;
+    let req: MembershipRequest | null;
     try {
-      parsed = parseMembershipRequest(r);
+      req = parseMembershipRequest(r);
     } catch (err) {
       return Promise.resolve(errorReply(err));
     }
-    if (parsed === null) return null;
-    const checked = parsed;
-    return guarded(async () => {
-      switch (checked.op) {
-        case 'add':
-          return addMember(options, r, checked);
-        case 'configuration':
-          return { status: 200, json: configurationView(options) };
-        case 'promote':
-          return change(options, r, [{ type: 'promote', id: checked.id }]);
-        case 'remove':
-          return removeMember(options, r, checked.id);
-        case 'transfer': {
-          // Only a voter can lead (thesis §4.2.1): naming anything else is the caller's mistake, not a missing leader.
-          if (checked.to !== null && node.isLeader && !isVoter(node.config, checked.to)) throw new ApiError('BAD_REQUEST', `${checked.to} is not a voter of this cluster`);
-          return { status: 200, json: { leader: await transfer(options, checked.to, r.deadline) } };
-        }
-      }
-    });
+    return req === null ? null : guarded(() => serve(options, r, req));
   };
+}
+
+async function serve<R>(options: MembershipOptions<R>, r: ParsedRequest, req: MembershipRequest): Promise<Reply> {
+  switch (req.op) {
+    case 'add':
+      return addMember(options, r, req);
+    case 'configuration':
+      return { status: 200, json: configurationView(options) };
+    case 'promote':
+      return change(options, r, [{ type: 'promote', id: req.id }]);
+    case 'remove':
+      return removeMember(options, r, req.id);
+    case 'transfer': {
+      const { node } = options;
+      // Only a voter can lead (thesis §4.2.1): naming anything else is the caller's mistake, not a missing leader.
+      if (req.to !== null && node.isLeader && !isVoter(node.config, req.to)) throw new ApiError('BAD_REQUEST', `${req.to} is not a voter of this cluster`);
+      return { status: 200, json: { leader: await transfer(options, req.to, r.deadline) } };
+    }
+  }
 }
 
 async function addMember<R>(options: MembershipOptions<R>, r: ParsedRequest, { id, peerAddr, clientAddr, role }: Extract<MembershipRequest, { op: 'add' }>): Promise<Reply> {
