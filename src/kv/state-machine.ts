@@ -7,7 +7,7 @@
 // same entries reaches the same state and returns the same results. Nothing a committed entry
 // holds can make apply() throw: what cannot be applied is answered with a `rejected` result.
 import type { Entry } from '../raft/types.js';
-import { BaseTable, KeyBytes } from './base-table.js';
+import { BaseTable, KeyBytes, type RecordWindow } from './base-table.js';
 import type { StateMachine } from '../raft/state-machine.js';
 import { decodeCommand } from './codec.js';
 import {
@@ -55,6 +55,18 @@ export interface KvStateMachineOptions {
   readonly idempotencyTtlMs?: number;
   /** Proposal-time limits (validate()); apply() never enforces them. @default DEFAULT_KV_LIMITS */
   readonly limits?: KvLimits;
+  /**
+   * Where the base tier reads its records from instead of memory: called with a snapshot's
+   * bytes as they become the base (a restore, a finished snapshot), it returns a window showing
+   * the same bytes from elsewhere (the snapshot's file), or null to keep them in memory. The
+   * store closes a window when its base is replaced. @default none: bases stay in memory.
+   */
+  readonly baseWindow?: (snapshot: Uint8Array) => ClosableRecordWindow | null;
+}
+
+/** A RecordWindow its store closes when it is done with it (KvStateMachineOptions.baseWindow). */
+export interface ClosableRecordWindow extends RecordWindow {
+  close(): void;
 }
 
 export const DEFAULT_KV_STATE_MACHINE_OPTIONS = {
@@ -139,6 +151,9 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * held as objects. Records leave the store as KvRecords.
    */
   private base = BaseTable.EMPTY;
+  private readonly opts: KvStateMachineOptions;
+  /** The window the base reads through (KvStateMachineOptions.baseWindow), if any. */
+  private baseWindow: ClosableRecordWindow | null = null;
   private data = new Map<string, StoredRecord | null>();
   private keys = new SortedKeys();
   /** Keys in the store, both tiers together. */
@@ -183,6 +198,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
 
   constructor(options: KvStateMachineOptions = {}) {
     this.limits = options.limits ?? DEFAULT_KV_STATE_MACHINE_OPTIONS.limits;
+    this.opts = options;
     this.idempotency = new IdempotencyTable(
       options.idempotencyMaxRecords ?? DEFAULT_KV_STATE_MACHINE_OPTIONS.idempotencyMaxRecords,
       options.idempotencyTtlMs ?? DEFAULT_KV_STATE_MACHINE_OPTIONS.idempotencyTtlMs,
@@ -550,7 +566,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
           encoder = null;
           output = bytes;
           endCapture();
-          trim = this.adopt(base, preserved, revision);
+          trim = this.adopt(base, bytes, preserved, revision);
           // The overlay is trimmed in the slices that follow: at 1M keys it holds ~200,000 keys,
           // a walk of ~0.2 s that would otherwise be one slice.
           if (maxBytes !== Number.POSITIVE_INFINITY) return null;
@@ -576,7 +592,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
 
   /** Replaces the whole state. On a bad snapshot throws KvError BAD_SNAPSHOT and keeps the old state. */
   restore(bytes: Uint8Array): void {
-    this.adoptDecoded(decodeSnapshot(bytes));
+    this.adoptDecoded(decodeSnapshot(bytes), bytes);
   }
 
   /**
@@ -594,7 +610,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         const r = steps.next();
         if (r.done !== true) return false;
         isOver = true;
-        this.adoptDecoded(r.value, slice);
+        this.adoptDecoded(r.value, bytes, slice);
         return true;
       },
       abandon: () => {
@@ -605,7 +621,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     };
   }
 
-  private adoptDecoded(state: SnapshotState, slice = RESTORE_SLICE_ITEMS): void {
+  private adoptDecoded(state: SnapshotState, bytes: Uint8Array, slice = RESTORE_SLICE_ITEMS): void {
     // A snapshot being written describes the state being replaced: it ends here, and so does
     // what it left to trim (the overlay is replaced).
     this.preserved = null;
@@ -624,7 +640,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
       leaseBytes += utf8Length(key);
     }
     // The history's current records go in the overlay, so the store hands out the same objects.
-    this.base = state.base;
+    this.setBase(state.base, bytes);
     // Decoded for this store alone: taken as it is, not copied.
     this.data = state.current;
     this.keys = SortedKeys.fromSorted(state.currentKeys, CHUNK_LOAD, true)!;
@@ -1001,7 +1017,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * so it is returned to be done in slices (trimOverlay); until it is done the overlay holds
    * keys it could drop, each with the record the new base holds too, which reads the same.
    */
-  private adopt(base: BaseTable, preserved: ReadonlyMap<string, StoredRecord | undefined>, revision: number): OverlayTrim {
+  private adopt(base: BaseTable, bytes: Uint8Array, preserved: ReadonlyMap<string, StoredRecord | undefined>, revision: number): OverlayTrim {
     // Keys that existed when the snapshot began and were deleted since without a trace in the
     // overlay (it held them, the old base did not): the new base holds them, so they need one
     // before it is read.
@@ -1011,9 +1027,18 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         this.keys.add(key);
       }
     }
-    this.base = base;
+    this.setBase(base, bytes);
     this.trim = { revision, keys: this.keys.toArray(), next: 0 };
     return this.trim;
+  }
+
+  /** `base`, over the snapshot `bytes`, becomes the base: read through a window if the options give one. */
+  private setBase(base: BaseTable, bytes: Uint8Array): void {
+    const old = this.baseWindow;
+    const window = base.count > 0 && this.opts.baseWindow !== undefined ? this.opts.baseWindow(bytes) : null;
+    this.base = window === null ? base : base.throughWindow(window);
+    this.baseWindow = window;
+    old?.close();
   }
 
   /**

@@ -6,7 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { KvStateMachine, KvError, compareKeys, type Command } from '../../src/kv/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KvStateMachine, KvError, compareKeys, type Command, type KvStateMachineOptions } from '../../src/kv/index.js';
+import { FileWindow } from '../../src/storage/file-window.js';
 import type { KvSnapshotInProgress } from '../../src/kv/state-machine.js';
 import { BaseTable, keyBytes, scanBaseRecords } from '../../src/kv/base-table.js';
 import type { Entry } from '../../src/raft/types.js';
@@ -54,10 +58,11 @@ function attempt<T>(f: () => T): T | string {
   }
 }
 
-test('property: a store that snapshots, in slices too, and restarts from its snapshots answers exactly as one that never does', () => {
+/** The property below, for stores made with `options` (the plain store is made without them). */
+function tieredStoreProperty(options: KvStateMachineOptions, numRuns: number): void {
   fc.assert(
     fc.property(fc.array(stepArb, { minLength: 5, maxLength: 80, size: 'max' }), (steps) => {
-      let tiered = new KvStateMachine({ idempotencyMaxRecords: 3 });
+      let tiered = new KvStateMachine({ ...options, idempotencyMaxRecords: 3 });
       const plain = new KvStateMachine({ idempotencyMaxRecords: 3 });
       let index = 0;
       let inProgress: { snap: KvSnapshotInProgress; sliceBytes: number } | null = null;
@@ -89,7 +94,7 @@ test('property: a store that snapshots, in slices too, and restarts from its sna
           case 'restart': {
             if (latest === null) break;
             // A restart: a new store from the newest snapshot, then the log after it again.
-            const restarted = new KvStateMachine({ idempotencyMaxRecords: 3 });
+            const restarted = new KvStateMachine({ ...options, idempotencyMaxRecords: 3 });
             restarted.restore(latest);
             assert.deepEqual(Buffer.from(restarted.snapshot()), Buffer.from(latest), 'a restored store writes the snapshot it came from');
             for (const entry of log.slice(restarted.appliedIndex)) restarted.apply(entry);
@@ -106,8 +111,33 @@ test('property: a store that snapshots, in slices too, and restarts from its sna
       // And once more after both became tiered by that snapshot.
       assert.deepEqual(view(tiered), view(plain));
     }),
-    { numRuns: 400 },
+    { numRuns },
   );
+}
+
+test('property: a store that snapshots, in slices too, and restarts from its snapshots answers exactly as one that never does', () => {
+  tieredStoreProperty({}, 400);
+});
+
+test('property: the same with the base read from a file through a window (src/storage/file-window.ts), not from memory', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-base-window-'));
+  const windows: FileWindow[] = [];
+  try {
+    // Each snapshot that becomes a base is written to a file of its own, and read back from it.
+    const baseWindow = (snapshot: Uint8Array): FileWindow => {
+      const path = join(dir, `snapshot-${windows.length}`);
+      writeFileSync(path, snapshot);
+      const window = new FileWindow(path, 0, snapshot.length);
+      windows.push(window);
+      return window;
+    };
+    tieredStoreProperty({ baseWindow }, 200);
+    assert.ok(windows.length > 100, `${windows.length} bases were read through windows`);
+    assert.ok(windows.some((w) => w.reads > 0), 'bases were read from their files');
+  } finally {
+    for (const w of windows) w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a restored store holds its records in the snapshot bytes and reads, writes and deletes through both tiers', () => {

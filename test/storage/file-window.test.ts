@@ -1,0 +1,104 @@
+// A window onto a file (src/storage/file-window.ts): the bytes it shows are the file's, however
+// the ranges asked for fall against what it read before; a file too short or a closed window is
+// refused, never read past. And a store whose base reads through windows closes each one when
+// its base is replaced. (That a store answers the same through a window as from memory is the
+// windowed property test of test/kv/tiered-store.test.ts.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileWindow } from '../../src/storage/file-window.js';
+import { StorageCorruptionError } from '../../src/storage/errors.js';
+import { KvStateMachine } from '../../src/kv/index.js';
+import { entryOf, bytes } from '../kv/helpers.js';
+
+function withDir(f: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-file-window-'));
+  try {
+    f(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a window shows the file\'s bytes for any range: inside what it read, across its end, larger than its buffer, at the end', () => {
+  withDir((dir) => {
+    // 3 MiB of bytes that differ from their neighbours, behind a 100-byte prefix the window skips.
+    const size = 3 << 20;
+    const file = new Uint8Array(100 + size);
+    for (let i = 0; i < file.length; i++) file[i] = (i * 2_654_435_761) >>> 24;
+    const path = join(dir, 'data');
+    writeFileSync(path, file);
+    const w = new FileWindow(path, 100, size);
+    const expect = (start: number, end: number): void => {
+      const p = w.load(start, end);
+      assert.deepEqual(Buffer.from(w.buf.subarray(p, p + end - start)), Buffer.from(file.subarray(100 + start, 100 + end)), `[${start}, ${end})`);
+    };
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    // Random lookups, small and large.
+    for (let i = 0; i < 300; i++) {
+      const start = next(size);
+      expect(start, Math.min(size, start + next(i % 10 === 0 ? 2 << 20 : 20_000)));
+    }
+    // A walk forward in steps that cross each read's end.
+    for (let at = 0; at < size; ) {
+      const end = Math.min(size, at + 1 + next(5_000));
+      expect(at, end);
+      at = end;
+    }
+    expect(size - 1, size);
+    expect(size, size);
+    expect(0, size);
+    assert.ok(w.reads > 0);
+    assert.throws(() => w.load(size - 1, size + 1), RangeError);
+    assert.throws(() => w.load(-1, 3), RangeError);
+    w.close();
+    assert.ok(w.isClosed);
+    assert.throws(() => w.load(0, size), /closed/);
+  });
+});
+
+test('a window over more than the file holds is refused, naming the file and where it ends', () => {
+  withDir((dir) => {
+    const path = join(dir, 'short');
+    writeFileSync(path, new Uint8Array(1000));
+    assert.throws(() => new FileWindow(path, 100, 901), (err: unknown) => err instanceof StorageCorruptionError && err.file === path && err.offset === 1000);
+    new FileWindow(path, 100, 900).close();
+  });
+});
+
+test('a store reading its base through windows closes the old one each time its base is replaced', () => {
+  withDir((dir) => {
+    const windows: FileWindow[] = [];
+    const baseWindow = (snapshot: Uint8Array): FileWindow => {
+      const path = join(dir, `snapshot-${windows.length}`);
+      writeFileSync(path, snapshot);
+      const w = new FileWindow(path, 0, snapshot.length);
+      windows.push(w);
+      return w;
+    };
+    const sm = new KvStateMachine({ baseWindow });
+    let index = 0;
+    const snapshots: Uint8Array[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 50; i++) sm.apply(entryOf(++index, { type: 'put', key: `k${round}/${i}`, value: bytes(`v${index}`), time: index }));
+      snapshots.push(sm.snapshot());
+    }
+    assert.equal(windows.length, 4, 'each snapshot became a base read through a window');
+    assert.deepEqual(windows.map((w) => w.isClosed), [true, true, true, false]);
+    sm.restore(snapshots[1]!);
+    assert.equal(windows.length, 5);
+    assert.deepEqual(windows.map((w) => w.isClosed), [true, true, true, true, false]);
+    assert.equal(sm.get('k1/49')?.modRevision !== undefined, true, 'the restored base is read through the new window');
+    assert.equal(sm.get('k3/0'), null);
+    // A base with no records needs no window, and the one before is closed.
+    sm.restore(new KvStateMachine().snapshot());
+    assert.equal(windows.length, 5);
+    assert.ok(windows.every((w) => w.isClosed));
+  });
+});
