@@ -152,8 +152,10 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    */
   private base = BaseTable.EMPTY;
   private readonly opts: KvStateMachineOptions;
-  /** The window the base reads through (KvStateMachineOptions.baseWindow), if any. */
+  /** The window the base reads through (KvStateMachineOptions.baseWindow, readBaseThrough), if any. */
   private baseWindow: ClosableRecordWindow | null = null;
+  /** The snapshot bytes the base's records are in, while they are read from memory. */
+  private baseBytes: Uint8Array | null = null;
   private data = new Map<string, StoredRecord | null>();
   private keys = new SortedKeys();
   /** Keys in the store, both tiers together. */
@@ -1038,7 +1040,39 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     const window = base.count > 0 && this.opts.baseWindow !== undefined ? this.opts.baseWindow(bytes) : null;
     this.base = window === null ? base : base.throughWindow(window);
     this.baseWindow = window;
+    this.baseBytes = window === null ? bytes : null;
     old?.close();
+  }
+
+  /** The base tier: how many records it holds, and whether it reads them through a window (a file) rather than memory. */
+  get baseTier(): { readonly records: number; readonly windowed: boolean } {
+    return { records: this.base.count, windowed: this.base.isWindowed };
+  }
+
+  /**
+   * If the base is still records of the snapshot `bytes` held in memory (a wrapper's snapshot
+   * may carry the store's behind a header of its own: then the part of `bytes` that is the
+   * store's), it reads them through the window `open(offset, length)` returns from now on: the
+   * bytes [offset, offset + length) of `bytes`, as saved in a file. The store then no longer
+   * holds them. Returns whether it did; a window it did not take is closed. Checked first: the
+   * window shows the same first and last records.
+   */
+  readBaseThrough(bytes: Uint8Array, open: (offset: number, length: number) => ClosableRecordWindow): boolean {
+    const own = this.baseBytes;
+    if (own === null || this.base.count === 0 || own.buffer !== bytes.buffer) return false;
+    const offset = own.byteOffset - bytes.byteOffset;
+    if (offset < 0 || offset + own.length > bytes.length) return false;
+    const window = open(offset, own.length);
+    const windowed = this.base.throughWindow(window);
+    const last = this.base.count - 1;
+    if (!sameBytes(windowed.rawAt(0), this.base.rawAt(0)) || !sameBytes(windowed.rawAt(last), this.base.rawAt(last))) {
+      window.close();
+      return false;
+    }
+    this.base = windowed;
+    this.baseWindow = window;
+    this.baseBytes = null;
+    return true;
   }
 
   /**
@@ -1109,4 +1143,10 @@ function mergedRecords(base: BaseTable, overlayKeys: readonly string[], atStart:
 
 function leaseNotFound(id: number, index: number): KvResult {
   return { type: 'rejected', error: 'LEASE_NOT_FOUND', message: `lease ${id} does not exist`, index };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

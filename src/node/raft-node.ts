@@ -62,8 +62,8 @@ function allocateEntrySlab(bytes: number): Uint8Array {
  * retrying, an automatic snapshot that did not fit), `false` once all of that has cleared — the
  * node keeps running throughout, and its owner refuses writes meanwhile; `'fatal'` (Error) when
  * the Ready loop failed (a storage error other than a full disk) and the node stopped itself;
- * `'snapshot'` (bytes: number) when a snapshot of that size was saved or installed, replacing
- * the one before. (`'advanced'`, after each handled Ready, is for its own waits.)
+ * `'snapshot'` (bytes: number, snapshot: Snapshot) when a snapshot of that size was saved,
+ * installed or loaded at a restart, replacing the one before. (`'advanced'`, after each handled Ready, is for its own waits.)
  */
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
@@ -631,9 +631,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
       },
       restored: (snapshot: Snapshot) => {
         waiters.rejectProposalsUpTo(snapshot.meta.index);
-        this.emit('snapshot', snapshot.data.length);
+        this.emit('snapshot', snapshot.data.length, snapshot);
       },
-      snapshotTaken: (snapshot: Snapshot) => this.emit('snapshot', snapshot.data.length),
+      snapshotTaken: (snapshot: Snapshot) => this.emit('snapshot', snapshot.data.length, snapshot),
       readsConfirmed: (readStates: readonly ReadState[]) => waiters.confirmed(readStates),
       readReady: (id: number, index: number) => waiters.resolveRead(id, index),
       isCommitAwaited: (rd: Ready) => {

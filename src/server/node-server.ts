@@ -9,9 +9,9 @@
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
 import { memoryReleaser, type MemoryReleaser } from './memory-release.js';
 import { RaftNode } from '../node/index.js';
-import type { NodeId, RemovedNotice } from '../raft/index.js';
+import type { NodeId, RemovedNotice, Snapshot } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
-import { acquireDataDirLock, DataDirLockedError, FileStorage, type DataDirLock } from '../storage/index.js';
+import { acquireDataDirLock, DataDirLockedError, FileStorage, FileWindow, type DataDirLock } from '../storage/index.js';
 import { TcpTransport, type Hello } from '../transport/index.js';
 import { hostPortText, isLoopback, parseAddress, type HostPort } from './address.js';
 import { AuthFileError, Authenticator } from './auth.js';
@@ -281,6 +281,10 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       onCoreStarted: (core) => {
         node = core;
         access.node = core;
+        // Each snapshot saved, installed or loaded: the store's base then reads its records from
+        // the snapshot's file, not from memory. Before the load that start() waits for, and
+        // before the memory releaser's listener (which then finds the bytes let go).
+        core.on('snapshot', (_bytes: number, snapshot: Snapshot) => readBaseFromFile(kvStateMachine, storage, snapshot, logger));
       },
       logger,
     });
@@ -326,6 +330,10 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     started.on('snapshot', (bytes: number) => releaser.snapshotReplaced(bytes));
     started.on('no-space', (active: boolean) => (active ? logger.error('the disk is full: writes are refused until space is freed', { dataDir: cfg.dataDir }) : logger.info('disk space is back: writes are taken again')));
     registerNodeMetrics(registry, started, transport);
+    registry.register(new Gauge('raftkv_kv_base_records', 'Records in the store\'s base tier (its newest snapshot\'s), by where they are read from: the snapshot\'s file or memory', () => {
+      const { records, windowed } = kvStateMachine.baseTier;
+      return [[{ where: 'file' }, windowed ? records : 0], [{ where: 'memory' }, windowed ? 0 : records]] as const;
+    }));
     registerSecurityMetrics(registry, access, sm, service);
     const runtimeMetrics = registerRuntimeMetrics(registry);
     undo.push(() => runtimeMetrics.close());
@@ -635,4 +643,22 @@ function localUiState(node: RaftNode<unknown>, service: KvService<unknown>, stat
     ...stats.summary(now),
     uptimeSeconds: Math.round((now - startedAt) / 1000),
   };
+}
+
+/**
+ * The store's base, if it is still `snapshot`'s records in memory, reads them from the file the
+ * storage saved the snapshot in from now on (src/storage/file-window.ts): at 1M keys ~300 MB the
+ * process no longer holds, and no second copy while the next snapshot is written. Nothing
+ * changes if the file is not that snapshot's (an older one, or none yet).
+ */
+function readBaseFromFile(kv: KvStateMachine, storage: FileStorage, snapshot: Snapshot, logger: Logger): void {
+  try {
+    const range = storage.snapshotDataRange(snapshot.meta.index, snapshot.meta.term);
+    if (range === null || range.length !== snapshot.data.length) return;
+    if (kv.readBaseThrough(snapshot.data, (offset, length) => new FileWindow(range.path, range.start + offset, length))) {
+      logger.debug('store base read from its snapshot file', { index: snapshot.meta.index, path: range.path, bytes: range.length });
+    }
+  } catch (err) {
+    logger.warn('the store base stays in memory: its snapshot file could not be read', { index: snapshot.meta.index, error: err instanceof Error ? err.message : String(err) });
+  }
 }

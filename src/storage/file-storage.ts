@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta } from '../raft/types.js';
 import { NoSpaceError, StorageCorruptionError, StorageUsageError, isNoSpaceCode } from './errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncDirectory } from './fs-util.js';
-import { listSnapshotFiles, readSnapshotFile, readSnapshotFileSync, writeSnapshotFile } from './snapshot-file.js';
-import type { SnapshotFile } from './snapshot-file.js';
+import { listSnapshotFiles, readSnapshotFile, readSnapshotFileSync, snapshotDataRange, writeSnapshotFile } from './snapshot-file.js';
+import type { SnapshotDataRange, SnapshotFile } from './snapshot-file.js';
 import type { RaftStorage } from './types.js';
 import { Wal } from './wal.js';
 import { recoverWal } from './wal-recovery.js';
@@ -206,6 +206,17 @@ export class FileStorage implements RaftStorage {
     await this.wal.settled();
     const rescanned = await recoverWal(this.walDir, false, this.options.logger);
     return (await reconcile(rescanned, this.snapDir, false, this.options.logger)).state;
+  }
+
+  /**
+   * Where the data of the newest snapshot lies in its file, if it is the one at (index, term);
+   * else null. A reader of that range (file-window.ts) keeps the file open: it stays readable
+   * after a later snapshot deletes its name.
+   */
+  snapshotDataRange(index: number, term: number): SnapshotDataRange | null {
+    const file = this.snapshot;
+    if (file === null || file.index !== index || file.term !== term) return null;
+    return snapshotDataRange(file.path);
   }
 
   async loadSnapshot(): Promise<Snapshot | null> {

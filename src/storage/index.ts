@@ -9,4 +9,5 @@ export { acquireDataDirLock, DataDirLockedError, DATA_DIR_LOCK_FILE } from './di
 export type { DataDirLock, DataDirLockHolder } from './dir-lock.js';
 export { writeFileAtomic } from './fs-util.js';
 export { listSnapshotFiles, parseSnapshotFile } from './snapshot-file.js';
-export type { SnapshotFile } from './snapshot-file.js';
+export type { SnapshotFile, SnapshotDataRange } from './snapshot-file.js';
+export { FileWindow } from './file-window.js';

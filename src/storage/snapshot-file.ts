@@ -8,7 +8,7 @@
 //   data length D u64 | configuration as JSON (C bytes) | data (D bytes) |
 //   CRC32 of every byte before it u32
 import { crc32 } from 'node:zlib';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Configuration, Snapshot } from '../raft/types.js';
@@ -160,6 +160,31 @@ export async function readSnapshotFile(path: string): Promise<Snapshot> {
   // A file that ended before its size at open has its CRC computed again, over what was read
   // (its header's lengths refuse it first anyway).
   return parseSnapshotFile(path, buf, buf.length === bodyEnd + TRAILER_BYTES ? crc : undefined);
+}
+
+/** Where a snapshot file keeps its data: `length` bytes from `start`. */
+export interface SnapshotDataRange {
+  readonly path: string;
+  readonly start: number;
+  readonly length: number;
+}
+
+/**
+ * Where the data of the snapshot file `path` lies, from its header (the file's checksum is not
+ * read: a file this process wrote or verified). Throws StorageCorruptionError for a header that
+ * is not one.
+ */
+export function snapshotDataRange(path: string): SnapshotDataRange {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(HEADER_BYTES);
+    const n = readSync(fd, head, 0, HEADER_BYTES, 0);
+    const header = parseHeader(head.subarray(0, n), fstatSync(fd).size);
+    if ('reason' in header) throw new StorageCorruptionError(path, header.offset, header.reason);
+    return { path, start: HEADER_BYTES + header.configLength, length: header.dataLength };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** readSnapshotFile(), blocking: for a host that sends a snapshot it does not keep in memory. */

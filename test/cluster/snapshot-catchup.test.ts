@@ -55,6 +55,8 @@ test('a follower behind the leader\'s compacted log catches up by InstallSnapsho
   const compactedTo = metricValue(leaderMetrics, 'raftkv_raft_snapshot_index');
   assert.ok(metricValue(leaderMetrics, 'raftkv_snapshots_taken_total') >= 1, 'the leader took no snapshot');
   assert.ok(compactedTo - 20 > followerLastIndex, `the leader compacted only to ${compactedTo}; the follower stopped at ${followerLastIndex}`);
+  // Its store reads the base from the saved snapshot's file (docs/storage.md), not from memory.
+  await assertBaseInFile(leader);
 
   cluster.startNode(follower);
   const commitIndex = (await leader.status())!.commitIndex;
@@ -65,6 +67,7 @@ test('a follower behind the leader\'s compacted log catches up by InstallSnapsho
   assert.ok(metricValue(followerMetrics, 'raftkv_snapshots_installed_total') >= 1, 'the follower caught up without InstallSnapshot');
   assert.ok(metricValue(followerMetrics, 'raftkv_raft_snapshot_index') > followerLastIndex);
   await assertServesAll(follower);
+  await assertBaseInFile(follower);
 
   // The installed snapshot is durable: killed with the rest of the cluster and restarted ALONE
   // (no leader to send anything), the follower still serves every key from its own disk.
@@ -73,4 +76,22 @@ test('a follower behind the leader\'s compacted log catches up by InstallSnapsho
   const alone = await cluster.waitApplied(follower, commitIndex, 10_000);
   assert.equal(alone.leader, null);
   await assertServesAll(follower);
+  // Loaded at the restart, the base is read from the snapshot file it was loaded from.
+  await assertBaseInFile(follower);
 });
+
+/**
+ * The node's store reads its base from a snapshot file. Between a snapshot's encoding and its
+ * save the new base is in memory, so this waits for a moment when none is in flight.
+ */
+async function assertBaseInFile(node: TestNode): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const metrics = await node.metrics();
+    const inFile = metricValue(metrics, 'raftkv_kv_base_records{where="file"}');
+    const inMemory = metricValue(metrics, 'raftkv_kv_base_records{where="memory"}');
+    if (inFile > 0 && inMemory === 0) return;
+    assert.ok(Date.now() < deadline, `${node.id} still reads its base from memory (${inMemory} records; ${inFile} from a file)`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -2,7 +2,8 @@
 // compaction and cross-segment recovery are exercised by every case.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStorage, StorageCorruptionError } from '../../src/storage/index.js';
 import type { RaftStorage } from '../../src/storage/types.js';
@@ -287,4 +288,23 @@ test('FileStorage: a restart reads the newest snapshot once: open() checks it wh
   writeFileSync(join(dir, 'snap', file), bytes);
   assert.equal((await reopened.loadSnapshot())?.meta.index, 5);
   await reopened.close();
+});
+
+test('snapshotDataRange: where the newest snapshot\'s data lies in its file, for that snapshot only', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-data-range-'));
+  try {
+    const storage = await FileStorage.open(dir);
+    const data = new Uint8Array(10_000).map((_, i) => (i * 31) & 0xff);
+    const config = { voters: ['n1', 'n2'], votersOutgoing: [], learners: ['n3'] };
+    await storage.installSnapshot({ meta: { index: 40, term: 3, config }, data });
+    const range = storage.snapshotDataRange(40, 3);
+    assert.ok(range !== null);
+    assert.equal(range.length, data.length);
+    assert.deepEqual(new Uint8Array(readFileSync(range.path).subarray(range.start, range.start + range.length)), data);
+    assert.equal(storage.snapshotDataRange(40, 2), null);
+    assert.equal(storage.snapshotDataRange(39, 3), null);
+    await storage.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -102,3 +102,57 @@ test('a store reading its base through windows closes the old one each time its 
     assert.ok(windows.every((w) => w.isClosed));
   });
 });
+
+test('a store moves its base to the file its snapshot was saved in, only for that snapshot\'s records, and checks the file first', () => {
+  withDir((dir) => {
+    const sm = new KvStateMachine();
+    for (let i = 1; i <= 300; i++) sm.apply(entryOf(i, { type: 'put', key: `key/${String(i).padStart(3, '0')}`, value: bytes(`value ${i}`), time: i }));
+    const saved = sm.snapshot();
+    const before = sm.list('', 1000, Number.POSITIVE_INFINITY);
+    // As a storage saves it: a header of its own, the bytes, a trailer.
+    const path = join(dir, 'saved');
+    writeFileSync(path, Buffer.concat([Buffer.alloc(17, 7), saved, Buffer.alloc(4)]));
+    const opened: FileWindow[] = [];
+    const open = (file: string, at: number) => (offset: number, length: number): FileWindow => {
+      const w = new FileWindow(file, at + offset, length);
+      opened.push(w);
+      return w;
+    };
+
+    // Some other bytes than the base's: nothing is opened.
+    assert.equal(sm.readBaseThrough(new Uint8Array(saved), open(path, 17)), false);
+    assert.equal(opened.length, 0);
+    // A file whose last record differs: opened, refused, closed.
+    const altered = Buffer.concat([Buffer.alloc(17, 7), saved, Buffer.alloc(4)]);
+    const lastValue = altered.lastIndexOf(Buffer.from('value 300'));
+    altered[lastValue + 6] = 0x39;
+    const alteredPath = join(dir, 'altered');
+    writeFileSync(alteredPath, altered);
+    assert.equal(sm.readBaseThrough(saved, open(alteredPath, 17)), false);
+    assert.ok(opened[0]!.isClosed);
+    assert.deepEqual(sm.baseTier, { records: 300, windowed: false });
+
+    // The snapshot's own bytes and file: the base reads from the file, and reads the same.
+    assert.equal(sm.readBaseThrough(saved, open(path, 17)), true);
+    assert.deepEqual(sm.baseTier, { records: 300, windowed: true });
+    assert.deepEqual(sm.list('', 1000, Number.POSITIVE_INFINITY), before);
+    assert.ok(opened[1]!.reads > 0);
+    assert.equal(sm.readBaseThrough(saved, open(path, 17)), false, 'once only');
+
+    // A wrapper's snapshot (a header, then the store's bytes): the window covers the store's part.
+    const wrapped = Buffer.concat([Buffer.from([9, 9, 9, 9, 9]), saved]);
+    const restored = new KvStateMachine();
+    restored.restore(wrapped.subarray(5));
+    const wrappedPath = join(dir, 'wrapped');
+    writeFileSync(wrappedPath, Buffer.concat([Buffer.alloc(40), wrapped]));
+    assert.equal(restored.readBaseThrough(wrapped, open(wrappedPath, 40)), true);
+    assert.deepEqual(restored.list('', 1000, Number.POSITIVE_INFINITY), before);
+
+    // The next snapshot's base is in memory again, and the window is closed.
+    sm.apply(entryOf(301, { type: 'put', key: 'key/301', value: bytes('value 301'), time: 301 }));
+    sm.snapshot();
+    assert.deepEqual(sm.baseTier, { records: 301, windowed: false });
+    assert.ok(opened[1]!.isClosed);
+    for (const w of opened) w.close();
+  });
+});
