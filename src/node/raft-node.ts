@@ -62,8 +62,9 @@ function allocateEntrySlab(bytes: number): Uint8Array {
  * retrying, an automatic snapshot that did not fit), `false` once all of that has cleared — the
  * node keeps running throughout, and its owner refuses writes meanwhile; `'fatal'` (Error) when
  * the Ready loop failed (a storage error other than a full disk) and the node stopped itself;
- * `'snapshot'` (bytes: number, snapshot: Snapshot) when a snapshot of that size was saved,
- * installed or loaded at a restart, replacing the one before. (`'advanced'`, after each handled Ready, is for its own waits.)
+ * `'snapshot'` (bytes: number, snapshot: Snapshot, how: 'taken' | 'restored') when a snapshot
+ * of that size was taken and saved here, or installed or loaded at a restart, replacing the one
+ * before. (`'advanced'`, after each handled Ready, is for its own waits.)
  */
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
@@ -631,9 +632,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
       },
       restored: (snapshot: Snapshot) => {
         waiters.rejectProposalsUpTo(snapshot.meta.index);
-        this.emit('snapshot', snapshot.data.length, snapshot);
+        this.emit('snapshot', snapshot.data.length, snapshot, 'restored');
       },
-      snapshotTaken: (snapshot: Snapshot) => this.emit('snapshot', snapshot.data.length, snapshot),
+      snapshotTaken: (snapshot: Snapshot) => this.emit('snapshot', snapshot.data.length, snapshot, 'taken'),
       readsConfirmed: (readStates: readonly ReadState[]) => waiters.confirmed(readStates),
       readReady: (id: number, index: number) => waiters.resolveRead(id, index),
       isCommitAwaited: (rd: Ready) => {

@@ -281,10 +281,14 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       onCoreStarted: (core) => {
         node = core;
         access.node = core;
-        // Each snapshot saved, installed or loaded: the store's base then reads its records from
-        // the snapshot's file, not from memory. Before the load that start() waits for, and
-        // before the memory releaser's listener (which then finds the bytes let go).
-        core.on('snapshot', (_bytes: number, snapshot: Snapshot) => readBaseFromFile(kvStateMachine, storage, snapshot, logger));
+        // Each snapshot taken here and saved: the store's base then reads its records from the
+        // snapshot's file, not from memory. Registered before the memory releaser's listener,
+        // which then finds the bytes let go. Not a snapshot loaded at a restart or installed: the
+        // replay of the log after it looks up every key it writes in the base, and through the
+        // file a restart right after a load of new keys came 1.3-2 s later (docs/storage.md).
+        core.on('snapshot', (_bytes: number, snapshot: Snapshot, how: 'taken' | 'restored') => {
+          if (how === 'taken') readBaseFromFile(kvStateMachine, storage, snapshot, logger);
+        });
       },
       logger,
     });
