@@ -15,6 +15,8 @@ export interface StartupPhase {
   /** `listening`, `wal`, `storage`, `core`, `loaded`, `serving`, or `follower`/`pre-candidate`/`candidate`/`leader` for the first time in that role. */
   readonly phase: string;
   readonly ms: number;
+  /** What the line adds, if anything: at `core`, the log the state machine will replay after its snapshot (`tail N`). */
+  readonly detail?: string;
 }
 
 const EXIT_MARKER = '--- harness:';
@@ -37,11 +39,11 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
   }
   const phases: StartupPhase[] = [];
   const seen = new Set<string>();
-  const add = (phase: string, time: unknown): void => {
+  const add = (phase: string, time: unknown, detail?: string): void => {
     const at = typeof time === 'string' ? Date.parse(time) : NaN;
     if (seen.has(phase) || !Number.isFinite(at)) return;
     seen.add(phase);
-    phases.push({ member, phase, ms: at - spawnedAtWallMs });
+    phases.push({ member, phase, ms: at - spawnedAtWallMs, ...(detail !== undefined ? { detail } : {}) });
   };
   for (const line of lines.slice(from)) {
     if (!line.startsWith('{')) continue;
@@ -58,7 +60,10 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
       const { snapshotMs } = entry as { snapshotMs?: unknown };
       if (typeof snapshotMs === 'number' && typeof entry.time === 'string') add('wal', new Date(Date.parse(entry.time) - snapshotMs).toISOString());
       add('storage', entry.time);
-    } else if (entry.msg === 'core started') add('core', entry.time);
+    } else if (entry.msg === 'core started') {
+      const { snapshotIndex, commitIndex } = entry as { snapshotIndex?: unknown; commitIndex?: unknown };
+      add('core', entry.time, typeof snapshotIndex === 'number' && typeof commitIndex === 'number' ? `tail ${(commitIndex - snapshotIndex).toLocaleString('en-US')}` : undefined);
+    }
     else if (entry.msg === 'state machine loaded') add('loaded', entry.time);
     else if (entry.msg === 'serving') add('serving', entry.time);
     else if (entry.msg === 'role changed' && typeof entry.role === 'string') add(entry.role, entry.time);

@@ -108,7 +108,7 @@ export function formatRestart(system: SystemName, r: RestartResult, metrics: Met
     metrics.add('restart_ready_ms', system, { member: m.member }, m.readyMs, 0);
     const phases = r.phases.filter((p) => p.member === m.member);
     for (const p of phases) metrics.add('restart_phase_ms', system, { member: m.member, phase: p.phase }, p.ms, 0);
-    const logged = phases.length === 0 ? '' : `; its log: ${phases.map((p) => `${p.phase} ${fmt(p.ms, 0)}`).join(', ')} ms`;
+    const logged = phases.length === 0 ? '' : `; its log: ${phases.map((p) => `${p.phase} ${fmt(p.ms, 0)}${p.detail !== undefined ? ` (${p.detail})` : ''}`).join(', ')} ms`;
     out.push(`  ${m.member}: serving ${fmt(m.upMs, 0)} ms, ready ${fmt(m.readyMs, 0)} ms${logged}`);
   }
   return out.join('\n');

@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runFill } from '../../bench/lib/fill.js';
 import type { LoadResult } from '../../bench/lib/load.js';
 import { summarizeStability } from '../../bench/lib/scale-report.js';
+import { startupPhases } from '../../bench/lib/raftkv-startup.js';
 import { maxOf, median } from '../../bench/lib/stats.js';
 
 const SCALE = fileURLToPath(new URL('../../bench/scale.js', import.meta.url));
@@ -256,4 +257,31 @@ test('stability compares the first and the last minute, each at most half the ru
   assert.equal(short.comparedWindows, 1);
   assert.deepEqual(short.rates, [100, 90, 80]);
   assert.equal(short.ratio, 0.8);
+});
+
+test('a member\'s restart phases come from its latest start\'s log lines, the core with the log it replays', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-startup-phases-'));
+  try {
+    const file = join(dir, 'n1.log');
+    const at = (ms: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, 0, ms)).toISOString();
+    writeFileSync(file, [
+      JSON.stringify({ time: at(100), msg: 'core started', snapshotIndex: 1, lastIndex: 9, commitIndex: 9 }),
+      '--- harness: n1 exited (SIGKILL)',
+      'not json',
+      JSON.stringify({ time: at(300), msg: 'transport listening' }),
+      JSON.stringify({ time: at(900), msg: 'core started', snapshotIndex: 200_000, lastIndex: 293_700, commitIndex: 293_650 }),
+      JSON.stringify({ time: at(1_400), msg: 'state machine loaded' }),
+      JSON.stringify({ time: at(1_500), msg: 'role changed', role: 'leader' }),
+      JSON.stringify({ time: at(1_600), msg: 'role changed', role: 'leader' }),
+    ].join('\n'));
+    const phases = startupPhases('n1', file, Date.UTC(2026, 0, 1));
+    assert.deepEqual(phases, [
+      { member: 'n1', phase: 'listening', ms: 300 },
+      { member: 'n1', phase: 'core', ms: 900, detail: 'tail 93,650' },
+      { member: 'n1', phase: 'loaded', ms: 1_400 },
+      { member: 'n1', phase: 'leader', ms: 1_500 },
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
