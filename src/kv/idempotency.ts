@@ -248,6 +248,19 @@ export class IdempotencyTable {
   }
 
   /**
+   * The encoded records still in the table keep only their own bytes, copied out of the
+   * snapshot's: the snapshot's bytes (hundreds of MB at 1M keys) no longer stay in memory for
+   * them. The records are the section at the snapshot's end, at increasing positions.
+   */
+  detachEncoded(): void {
+    const e = this.encoded;
+    if (e === null) return;
+    const from = e.keyStarts[this.encodedHead]!;
+    const shift = (starts: Float64Array): Float64Array => starts.map((at) => at - from);
+    this.encoded = { ...e, data: e.data.slice(from), keyStarts: shift(e.keyStarts), resultStarts: shift(e.resultStarts) };
+  }
+
+  /**
    * Replaces the whole table with records left in a snapshot's bytes (a restart's restore): they
    * are decoded only when looked up, and evicted without being decoded.
    */

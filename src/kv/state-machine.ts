@@ -1072,6 +1072,8 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.base = windowed;
     this.baseWindow = window;
     this.baseBytes = null;
+    // A restored table's records left in the snapshot's bytes would hold all of them.
+    this.idempotency.detachEncoded();
     return true;
   }
 

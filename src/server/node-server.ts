@@ -252,6 +252,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     // re-bootstraps identically from it), then the log.
     if (plan.isNewFile) await writeClusterFile(cfg.dataDir, plan.file!);
     let storage: FileStorage;
+    const restoredBase = deferredBaseMove((snapshot) => readBaseFromFile(kvStateMachine, storage, snapshot, logger));
     try {
       storage = await FileStorage.open(cfg.dataDir, { segmentBytes: cfg.walSegmentBytes, logger: { warn: (msg: string) => logger.warn(msg) } });
     } catch (err) {
@@ -283,16 +284,23 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
         access.node = core;
         // Each snapshot taken here and saved: the store's base then reads its records from the
         // snapshot's file, not from memory. Registered before the memory releaser's listener,
-        // which then finds the bytes let go. Not a snapshot loaded at a restart or installed: the
-        // replay of the log after it looks up every key it writes in the base, and through the
-        // file a restart right after a load of new keys came 1.3-2 s later (docs/storage.md).
+        // which then finds the bytes let go. A snapshot loaded at a restart or installed waits
+        // until the log after it is applied and the history decoded: the replay looks up every
+        // key it writes in the base, and through the file a restart right after a load of new
+        // keys came 1.3-2 s later (docs/storage.md).
         core.on('snapshot', (_bytes: number, snapshot: Snapshot, how: 'taken' | 'restored') => {
-          if (how === 'taken') readBaseFromFile(kvStateMachine, storage, snapshot, logger);
+          if (how === 'taken') {
+            restoredBase.cancel();
+            readBaseFromFile(kvStateMachine, storage, snapshot, logger);
+          } else {
+            restoredBase.await(snapshot, core.status().commitIndex, () => !sm.isLoadingInBackground, () => core.appliedIndex);
+          }
         });
       },
       logger,
     });
     undo.push(() => started.stop());
+    undo.push(() => restoredBase.cancel());
 
     // 4. The service over the node; learned addresses and the cluster id reach the transport.
     sm.onAddressesChanged = () => {
@@ -665,4 +673,35 @@ function readBaseFromFile(kv: KvStateMachine, storage: FileStorage, snapshot: Sn
   } catch (err) {
     logger.warn('the store base stays in memory: its snapshot file could not be read', { index: snapshot.meta.index, error: err instanceof Error ? err.message : String(err) });
   }
+}
+
+/** How often a restored base's move to its file is checked for (deferredBaseMove). */
+const BASE_MOVE_CHECK_MS = 250;
+
+/**
+ * A restored snapshot's base moves to its file once the member has applied the log up to what was
+ * committed when it was restored, and nothing is loading beside (the history's decode): checked
+ * every BASE_MOVE_CHECK_MS. A later snapshot, or cancel(), drops the wait.
+ */
+function deferredBaseMove(move: (snapshot: Snapshot) => void): {
+  await(snapshot: Snapshot, target: number, isSettled: () => boolean, applied: () => number): void;
+  cancel(): void;
+} {
+  let timer: NodeJS.Timeout | null = null;
+  const cancel = (): void => {
+    if (timer !== null) clearInterval(timer);
+    timer = null;
+  };
+  return {
+    await(snapshot, target, isSettled, applied) {
+      cancel();
+      timer = setInterval(() => {
+        if (applied() < target || !isSettled()) return;
+        cancel();
+        move(snapshot);
+      }, BASE_MOVE_CHECK_MS);
+      timer.unref();
+    },
+    cancel,
+  };
 }
