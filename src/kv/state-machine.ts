@@ -55,16 +55,9 @@ export interface KvStateMachineOptions {
   readonly idempotencyTtlMs?: number;
   /** Proposal-time limits (validate()); apply() never enforces them. @default DEFAULT_KV_LIMITS */
   readonly limits?: KvLimits;
-  /**
-   * Where the base tier reads its records from instead of memory: called with a snapshot's
-   * bytes as they become the base (a restore, a finished snapshot), it returns a window showing
-   * the same bytes from elsewhere (the snapshot's file), or null to keep them in memory. The
-   * store closes a window when its base is replaced. @default none: bases stay in memory.
-   */
-  readonly baseWindow?: (snapshot: Uint8Array) => ClosableRecordWindow | null;
 }
 
-/** A RecordWindow its store closes when it is done with it (KvStateMachineOptions.baseWindow). */
+/** A RecordWindow its store closes when it is done with it (readBaseThrough). */
 export interface ClosableRecordWindow extends RecordWindow {
   close(): void;
 }
@@ -151,8 +144,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * held as objects. Records leave the store as KvRecords.
    */
   private base = BaseTable.EMPTY;
-  private readonly opts: KvStateMachineOptions;
-  /** The window the base reads through (KvStateMachineOptions.baseWindow, readBaseThrough), if any. */
+  /** The window the base reads through (readBaseThrough), if any. */
   private baseWindow: ClosableRecordWindow | null = null;
   /** The snapshot bytes the base's records are in, while they are read from memory. */
   private baseBytes: Uint8Array | null = null;
@@ -200,7 +192,6 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
 
   constructor(options: KvStateMachineOptions = {}) {
     this.limits = options.limits ?? DEFAULT_KV_STATE_MACHINE_OPTIONS.limits;
-    this.opts = options;
     this.idempotency = new IdempotencyTable(
       options.idempotencyMaxRecords ?? DEFAULT_KV_STATE_MACHINE_OPTIONS.idempotencyMaxRecords,
       options.idempotencyTtlMs ?? DEFAULT_KV_STATE_MACHINE_OPTIONS.idempotencyTtlMs,
@@ -1034,14 +1025,12 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     return this.trim;
   }
 
-  /** `base`, over the snapshot `bytes`, becomes the base: read through a window if the options give one. */
+  /** `base`, over the snapshot `bytes` in memory, becomes the base; a window the old one read through is closed. */
   private setBase(base: BaseTable, bytes: Uint8Array): void {
-    const old = this.baseWindow;
-    const window = base.count > 0 && this.opts.baseWindow !== undefined ? this.opts.baseWindow(bytes) : null;
-    this.base = window === null ? base : base.throughWindow(window);
-    this.baseWindow = window;
-    this.baseBytes = window === null ? bytes : null;
-    old?.close();
+    this.baseWindow?.close();
+    this.baseWindow = null;
+    this.base = base;
+    this.baseBytes = bytes;
   }
 
   /** The base tier: how many records it holds, and whether it reads them through a window (a file) rather than memory. */

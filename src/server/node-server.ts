@@ -293,7 +293,8 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
             restoredBase.cancel();
             readBaseFromFile(kvStateMachine, storage, snapshot, logger);
           } else {
-            restoredBase.await(snapshot, core.status().commitIndex, () => !sm.isLoadingInBackground, () => core.appliedIndex);
+            const target = core.status().commitIndex;
+            restoredBase.await(snapshot, () => core.appliedIndex >= target && !sm.isLoadingInBackground);
           }
         });
       },
@@ -679,12 +680,12 @@ function readBaseFromFile(kv: KvStateMachine, storage: FileStorage, snapshot: Sn
 const BASE_MOVE_CHECK_MS = 250;
 
 /**
- * A restored snapshot's base moves to its file once the member has applied the log up to what was
- * committed when it was restored, and nothing is loading beside (the history's decode): checked
- * every BASE_MOVE_CHECK_MS. A later snapshot, or cancel(), drops the wait.
+ * A restored snapshot's base moves to its file once `isReady` (the member has applied the log up
+ * to what was committed when it was restored, and the history's decode is done): checked every
+ * BASE_MOVE_CHECK_MS. A later snapshot, or cancel(), drops the wait.
  */
 function deferredBaseMove(move: (snapshot: Snapshot) => void): {
-  await(snapshot: Snapshot, target: number, isSettled: () => boolean, applied: () => number): void;
+  await(snapshot: Snapshot, isReady: () => boolean): void;
   cancel(): void;
 } {
   let timer: NodeJS.Timeout | null = null;
@@ -693,10 +694,10 @@ function deferredBaseMove(move: (snapshot: Snapshot) => void): {
     timer = null;
   };
   return {
-    await(snapshot, target, isSettled, applied) {
+    await(snapshot, isReady) {
       cancel();
       timer = setInterval(() => {
-        if (applied() < target || !isSettled()) return;
+        if (!isReady()) return;
         cancel();
         move(snapshot);
       }, BASE_MOVE_CHECK_MS);

@@ -1,8 +1,8 @@
 // A window onto a range of a file, read with positional reads on demand: what lets the key-value
 // store keep its base tier (the records of its newest snapshot, src/kv/base-table.ts) in the
-// snapshot file instead of in memory (docs/status.md, "A base in its file"). A lookup reads one
-// block of ~32 neighbouring records (the base's fence finds it); a walk reads ahead in larger
-// pieces. The bytes stay in the kernel's page cache, which the kernel can reclaim and which is
+// snapshot file instead of in memory (docs/storage.md, "The store's base in its snapshot file").
+// A lookup reads one block of 8 neighbouring records (the base's fence finds it); a walk reads
+// ahead in larger pieces. The bytes stay in the kernel's page cache, which the kernel can reclaim and which is
 // not the process's anonymous memory.
 //
 // Reads are synchronous (readSync): the store reads on the event loop, between its slices, and

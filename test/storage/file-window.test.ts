@@ -5,7 +5,7 @@
 // windowed property test of test/kv/tiered-store.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileWindow } from '../../src/storage/file-window.js';
@@ -75,29 +75,36 @@ test('a window over more than the file holds is refused, naming the file and whe
 test('a store reading its base through windows closes the old one each time its base is replaced', () => {
   withDir((dir) => {
     const windows: FileWindow[] = [];
-    const baseWindow = (snapshot: Uint8Array): FileWindow => {
+    const moveToFile = (sm: KvStateMachine, snapshot: Uint8Array): boolean => {
       const path = join(dir, `snapshot-${windows.length}`);
       writeFileSync(path, snapshot);
-      const w = new FileWindow(path, 0, snapshot.length);
-      windows.push(w);
-      return w;
+      return sm.readBaseThrough(snapshot, (offset, length) => {
+        const w = new FileWindow(path, offset, length);
+        windows.push(w);
+        return w;
+      });
     };
-    const sm = new KvStateMachine({ baseWindow });
+    const sm = new KvStateMachine();
     let index = 0;
     const snapshots: Uint8Array[] = [];
     for (let round = 0; round < 4; round++) {
       for (let i = 0; i < 50; i++) sm.apply(entryOf(++index, { type: 'put', key: `k${round}/${i}`, value: bytes(`v${index}`), time: index }));
       snapshots.push(sm.snapshot());
+      assert.equal(moveToFile(sm, snapshots[round]!), true);
     }
     assert.equal(windows.length, 4, 'each snapshot became a base read through a window');
     assert.deepEqual(windows.map((w) => w.isClosed), [true, true, true, false]);
+    // A restore replaces the base with bytes in memory: the window is closed.
     sm.restore(snapshots[1]!);
-    assert.equal(windows.length, 5);
+    assert.ok(windows.every((w) => w.isClosed));
+    assert.deepEqual(sm.baseTier, { records: 100, windowed: false });
+    assert.equal(moveToFile(sm, snapshots[1]!), true);
     assert.deepEqual(windows.map((w) => w.isClosed), [true, true, true, true, false]);
     assert.equal(sm.get('k1/49')?.modRevision !== undefined, true, 'the restored base is read through the new window');
     assert.equal(sm.get('k3/0'), null);
     // A base with no records needs no window, and the one before is closed.
     sm.restore(new KvStateMachine().snapshot());
+    assert.equal(moveToFile(sm, new KvStateMachine().snapshot()), false);
     assert.equal(windows.length, 5);
     assert.ok(windows.every((w) => w.isClosed));
   });
@@ -183,5 +190,22 @@ test('a restored store that moves its base to the file keeps its idempotency rec
     }
     assert.equal(restored.get('key/1')?.value !== undefined, true);
     window.close();
+  });
+});
+
+test('a file cut short under a store reading its base from it: the read throws, naming the file and offset', () => {
+  withDir((dir) => {
+    const sm = new KvStateMachine();
+    for (let i = 1; i <= 2000; i++) sm.apply(entryOf(i, { type: 'put', key: `key/${String(i).padStart(4, '0')}`, value: bytes(`value ${i} ${'x'.repeat(100)}`), time: i }));
+    // Compacted, the history no longer keeps the records in the overlay: reads go to the base.
+    sm.apply(entryOf(2001, { type: 'compact', revision: sm.revision, time: 2001 }));
+    const saved = sm.snapshot();
+    const path = join(dir, 'saved');
+    writeFileSync(path, saved);
+    assert.equal(sm.readBaseThrough(saved, (offset, length) => new FileWindow(path, offset, length)), true);
+    // A careless operator truncates the snapshot file the store reads from.
+    const cut = Math.floor(saved.length / 2);
+    truncateSync(path, cut);
+    assert.throws(() => sm.get('key/1999'), (err: unknown) => err instanceof StorageCorruptionError && err.file === path && err.offset === cut);
   });
 });
