@@ -24,8 +24,9 @@ export function varintSize(n: number): number {
 }
 
 export class ByteWriter {
-  private buf: Uint8Array;
-  private view: DataView;
+  protected buf: Uint8Array;
+  protected view: DataView;
+  /** Where the next byte goes in the buffer. */
   pos = 0;
 
   constructor(capacity = 64) {
@@ -33,7 +34,12 @@ export class ByteWriter {
     this.view = new DataView(this.buf.buffer);
   }
 
-  private ensure(extra: number): void {
+  /** Where the next byte goes among all written: pos, unless a subclass passed bytes on (SpillingByteWriter). */
+  get offset(): number {
+    return this.pos;
+  }
+
+  protected ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.buf.length) return;
     const next = new Uint8Array(Math.max(need, this.buf.length * 2));
@@ -126,6 +132,61 @@ export class ByteWriter {
   /** The written bytes (a view over the internal buffer when it is exactly full). */
   finish(): Uint8Array {
     return this.pos === this.buf.length ? this.buf : this.buf.slice(0, this.pos);
+  }
+}
+
+/** Where a SpillingByteWriter passes full buffers (a SnapshotWriter, src/raft/types.ts, has this shape). */
+export interface ByteSink {
+  /** Takes `buf[0, length)`, and `buf` with it. */
+  write(buf: Uint8Array, length: number): void;
+  /** A buffer the sink is done with, to fill again; null if none. */
+  spare(): Uint8Array | null;
+}
+
+/**
+ * A ByteWriter that holds at most about `chunkBytes` (one item larger than that gets a buffer of
+ * its size): when a write does not fit, what is buffered goes to `sink` and the writer goes on in
+ * a spare buffer. So a snapshot of hundreds of MB is written through one or a few buffers of 1
+ * MiB, not into one of its size. `offset` counts every byte written.
+ */
+export class SpillingByteWriter extends ByteWriter {
+  /** Bytes passed to the sink before the buffer's first. */
+  private spilled = 0;
+
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly chunkBytes: number,
+  ) {
+    super(chunkBytes);
+  }
+
+  override get offset(): number {
+    return this.spilled + this.pos;
+  }
+
+  protected override ensure(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    this.spill();
+    if (extra > this.buf.length) this.use(new Uint8Array(extra));
+  }
+
+  /** Passes what is buffered to the sink; the next byte goes into a spare (or new) buffer. */
+  spill(): void {
+    if (this.pos === 0) return;
+    this.sink.write(this.buf, this.pos);
+    this.spilled += this.pos;
+    this.pos = 0;
+    const spare = this.sink.spare();
+    this.use(spare !== null && spare.length >= this.chunkBytes ? spare : new Uint8Array(this.chunkBytes));
+  }
+
+  private use(buf: Uint8Array): void {
+    this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  override finish(): Uint8Array {
+    throw new Error('a SpillingByteWriter passes its bytes to its sink: spill(), not finish()');
   }
 }
 

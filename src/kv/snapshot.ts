@@ -24,7 +24,8 @@
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
 import { BaseTable, KeyBytes, compareBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex } from './base-table.js';
-import { ByteReader, ByteWriter, stringSize, utf8At, varintSize } from './bytes.js';
+import { ByteReader, ByteWriter, SpillingByteWriter, stringSize, utf8At, varintSize } from './bytes.js';
+import type { ByteWindow, SnapshotWriter } from '../raft/types.js';
 import { KvError } from './errors.js';
 import { HISTORY_EVENT_OVERHEAD_BYTES, type HistoryEvent } from './history.js';
 import type { KvResult } from './result.js';
@@ -38,6 +39,7 @@ const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
  * budget (a lookup, a cache miss or two, the calls): small records still make short slices.
  */
 const ITEM_COST_BYTES = 256;
+
 /** The same for sizing one idempotency record. */
 const SIZE_COST_BYTES = 64;
 /** The same for sizing one history event: two or three map operations, measured ~1 µs. */
@@ -160,13 +162,19 @@ function eventSize(ev: HistoryEvent, flags: number): number {
 /**
  * Writes a snapshot of state captured at one moment (SnapshotSource), in slices (step()) or at
  * once. So the output is allocated once, at its size, and written front to back: no growing, no
- * copy. Each slice does about `maxBytes` of work: first it sizes the history and the idempotency
- * records (the records' size the store already knows), then writes records, leases, events and
- * idempotency records. A wrapper's header (`prefix`) may go in front, so the wrapper need not
- * copy the whole snapshot to put it there.
+ * copy. Each slice does about `maxBytes` of work: first it sizes the history and the
+ * idempotency records (the records' size the store already knows), then writes records, leases,
+ * events and idempotency records. A wrapper's header (`prefix`) may go in front, so the wrapper
+ * need not copy the whole snapshot to put it there. Given a SnapshotWriter (`sink`), it writes
+ * there instead, through buffers of the sink's chunkBytes that come back once written (a
+ * snapshot of hundreds of MB passes through a few MB of memory), pauses while the sink is
+ * behind, and is complete once the sink has written everything.
  */
 export class SnapshotEncoder {
   private w: ByteWriter | null = null;
+  /** The sink's writer, when there is a sink. */
+  private spilling: SpillingByteWriter | null = null;
+  private isEncoded = false;
   private size: number;
   /** Phase 1: events sized, then idempotency records sized. */
   private sizedEvents = 0;
@@ -184,6 +192,7 @@ export class SnapshotEncoder {
   constructor(
     private readonly src: SnapshotSource,
     private readonly prefix: Uint8Array | null = null,
+    private readonly sink: SnapshotWriter | null = null,
   ) {
     let n = (prefix?.length ?? 0) + MAGIC.length + 1 + varintSize(src.appliedIndex) + 8 + varintSize(src.revision) + varintSize(src.compactRevision);
     n += varintSize(src.keyCount) + src.recordBytes;
@@ -198,6 +207,8 @@ export class SnapshotEncoder {
   /** Does about `maxBytes` more of the work (at least one item's); true once the snapshot is complete. */
   step(maxBytes: number): boolean {
     if (this.output !== null) return true;
+    // Encoded into the sink: complete once it has written everything (it throws a write's error).
+    if (this.isEncoded) return this.sink!.isWritten();
     const src = this.src;
     let budget = maxBytes;
     if (this.w === null) {
@@ -218,7 +229,12 @@ export class SnapshotEncoder {
         budget -= n + SIZE_COST_BYTES;
         if (budget <= 0 && this.sizedIdem < src.idemKeys.length) return false;
       }
-      const w = (this.w = new ByteWriter(this.size));
+      let w: ByteWriter;
+      if (this.sink !== null) {
+        this.sink.begin(this.size);
+        w = this.spilling = new SpillingByteWriter(this.sink, Math.max(1, Math.min(this.sink.chunkBytes, this.size)));
+      } else w = new ByteWriter(this.size);
+      this.w = w;
       if (this.prefix !== null) w.raw(this.prefix);
       for (const b of MAGIC) w.u8(b);
       w.u8(SNAPSHOT_VERSION);
@@ -229,14 +245,15 @@ export class SnapshotEncoder {
       w.varint(src.keyCount);
     }
     const w = this.w;
+    const sink = this.sink;
     for (;;) {
-      const start = w.pos;
+      const start = w.offset;
       if (this.section === 0) {
         if (this.next < src.keyCount) {
-          this.recordOffsets[this.next++] = w.pos;
+          this.recordOffsets[this.next++] = w.offset;
           if (!src.records.writeNext(w)) throw new Error(`snapshot records ended at ${this.next - 1} of ${src.keyCount}`);
         } else {
-          this.recordOffsets[src.keyCount] = w.pos;
+          this.recordOffsets[src.keyCount] = w.offset;
           if (src.records.writeNext(w)) throw new Error(`snapshot records beyond the ${src.keyCount} counted`);
           w.varint(src.leases.length);
           for (const [id, ttl] of src.leases) {
@@ -269,23 +286,37 @@ export class SnapshotEncoder {
         w.f64(src.idemTimes[i]!);
         writeResult(w, src.idemResult(key));
       }
-      budget -= w.pos - start + ITEM_COST_BYTES;
-      if (budget <= 0) return false;
+      budget -= w.offset - start + ITEM_COST_BYTES;
+      // The disk is behind: wait for it (a later slice) rather than buffer the snapshot.
+      if (budget <= 0 || (sink !== null && sink.isBehind)) return false;
     }
-    if (w.pos !== this.size) throw new Error(`snapshot size mismatch: computed ${this.size}, wrote ${w.pos}`);
+    if (w.offset !== this.size) throw new Error(`snapshot size mismatch: computed ${this.size}, wrote ${w.offset}`);
+    if (this.spilling !== null) {
+      this.spilling.spill();
+      this.isEncoded = true;
+      return sink!.isWritten();
+    }
     this.output = w.finish();
     return true;
   }
 
-  /** The snapshot, once step() returned true. */
-  get bytes(): Uint8Array {
-    if (this.output === null) throw new Error('the snapshot is not complete');
+  /** The snapshot, once step() returned true; null if it went to the sink. */
+  get bytes(): Uint8Array | null {
+    if (this.output === null && !this.isEncoded) throw new Error('the snapshot is not complete');
     return this.output;
   }
 
-  /** The records as written, as a base for the store (base-table.ts), once step() returned true. */
-  get base(): BaseTable {
-    return new BaseTable(this.bytes, this.recordOffsets, this.src.keyCount);
+  /**
+   * The records as written, as a base for the store (base-table.ts), once step() returned true:
+   * in memory, or read back through the sink's window over what it wrote.
+   */
+  base(): { readonly table: BaseTable; readonly window: ByteWindow | null } {
+    const bytes = this.bytes;
+    if (bytes !== null) return { table: new BaseTable(bytes, this.recordOffsets, this.src.keyCount), window: null };
+    const table = new BaseTable(new Uint8Array(0), this.recordOffsets, this.src.keyCount);
+    if (this.src.keyCount === 0) return { table, window: null };
+    const window = this.sink!.window(0, this.size);
+    return { table: table.throughWindow(window), window };
   }
 }
 

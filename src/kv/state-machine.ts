@@ -6,8 +6,8 @@
 // randomness; time comes from the commands (log-carried time), so every replica applying the
 // same entries reaches the same state and returns the same results. Nothing a committed entry
 // holds can make apply() throw: what cannot be applied is answered with a `rejected` result.
-import type { Entry } from '../raft/types.js';
-import { BaseTable, KeyBytes, type RecordWindow } from './base-table.js';
+import type { ByteWindow, Entry, SnapshotWriter } from '../raft/types.js';
+import { BaseTable, KeyBytes } from './base-table.js';
 import type { StateMachine } from '../raft/state-machine.js';
 import { decodeCommand } from './codec.js';
 import {
@@ -57,10 +57,8 @@ export interface KvStateMachineOptions {
   readonly limits?: KvLimits;
 }
 
-/** A RecordWindow its store closes when it is done with it (readBaseThrough). */
-export interface ClosableRecordWindow extends RecordWindow {
-  close(): void;
-}
+/** A RecordWindow its store closes when it is done with it (readBaseThrough, a SnapshotWriter's window). */
+export type ClosableRecordWindow = ByteWindow;
 
 export const DEFAULT_KV_STATE_MACHINE_OPTIONS = {
   idempotencyMaxRecords: 100_000,
@@ -125,11 +123,12 @@ interface OverlayTrim {
 
 /**
  * A snapshot being written while the store goes on applying (beginSnapshot()): step() writes a
- * slice of it, and returns the bytes once it is complete. The same shape as the runtime's
- * `SnapshotInProgress` (node/runtime.ts), which hosts use.
+ * slice of it, and returns the bytes once it is complete ('written' if it went to a
+ * SnapshotWriter). The same shape as the runtime's `SnapshotInProgress` (node/runtime.ts), which
+ * hosts use.
  */
-export interface KvSnapshotInProgress {
-  step(maxBytes: number): Uint8Array | null;
+export interface KvSnapshotInProgress<Output = Uint8Array> {
+  step(maxBytes: number): Output | null;
   abandon(): void;
 }
 
@@ -145,7 +144,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    */
   private base = BaseTable.EMPTY;
   /** The window the base reads through (readBaseThrough), if any. */
-  private baseWindow: ClosableRecordWindow | null = null;
+  private baseWindow: ByteWindow | null = null;
   /** The snapshot bytes the base's records are in, while they are read from memory. */
   private baseBytes: Uint8Array | null = null;
   private data = new Map<string, StoredRecord | null>();
@@ -504,9 +503,14 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * what apply() changes meanwhile is preserved copy-on-write, so the bytes are those snapshot()
    * would have returned now. One at a time; restore() abandons it. Costs O(keys) pointers now
    * (the key order), and then each slice its share of the records. `prefix`: a wrapper's header,
-   * written in front of the snapshot (the wrapper's restore() takes it off again).
+   * written in front of the snapshot (the wrapper's restore() takes it off again). `sink`: where
+   * to write it instead of into memory (a file; docs/storage.md): step() then returns 'written'
+   * once the sink has written it all, and the store reads its new base back through the sink's
+   * window. A write that failed throws from step(); abandon() then leaves the store as it was.
    */
-  beginSnapshot(prefix: Uint8Array | null = null): KvSnapshotInProgress {
+  beginSnapshot(prefix?: Uint8Array | null): KvSnapshotInProgress;
+  beginSnapshot(prefix: Uint8Array | null, sink: SnapshotWriter | null): KvSnapshotInProgress<Uint8Array | 'written'>;
+  beginSnapshot(prefix: Uint8Array | null = null, sink: SnapshotWriter | null = null): KvSnapshotInProgress<Uint8Array | 'written'> {
     if (this.preserved !== null) throw new Error('a snapshot is already being written');
     // The last snapshot's overlay trim, if its slices have not finished it: the key order below
     // must not hold keys that go.
@@ -538,12 +542,13 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         idemResult: idempotency.resultOf,
       },
       prefix,
+      sink,
     );
     this.preserved = preserved;
     const revision = this.rev;
     const restores = this.restores;
     let isOver = false;
-    let output: Uint8Array | null = null;
+    let output: Uint8Array | 'written' | null = null;
     let trim: OverlayTrim | null = null;
     const endCapture = (): void => {
       idempotency.end();
@@ -555,11 +560,12 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         if (encoder !== null) {
           if (this.preserved !== preserved) throw new Error('the snapshot was abandoned');
           if (!encoder.step(maxBytes)) return null;
-          const { base, bytes } = encoder;
+          const bytes = encoder.bytes;
+          const base = encoder.base();
           encoder = null;
-          output = bytes;
+          output = bytes ?? 'written';
           endCapture();
-          trim = this.adopt(base, bytes, preserved, revision);
+          trim = this.adopt(base.table, bytes, base.window, preserved, revision);
           // The overlay is trimmed in the slices that follow: at 1M keys it holds ~200,000 keys,
           // a walk of ~0.2 s that would otherwise be one slice.
           if (maxBytes !== Number.POSITIVE_INFINITY) return null;
@@ -1010,7 +1016,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * so it is returned to be done in slices (trimOverlay); until it is done the overlay holds
    * keys it could drop, each with the record the new base holds too, which reads the same.
    */
-  private adopt(base: BaseTable, bytes: Uint8Array, preserved: ReadonlyMap<string, StoredRecord | undefined>, revision: number): OverlayTrim {
+  private adopt(base: BaseTable, bytes: Uint8Array | null, window: ByteWindow | null, preserved: ReadonlyMap<string, StoredRecord | undefined>, revision: number): OverlayTrim {
     // Keys that existed when the snapshot began and were deleted since without a trace in the
     // overlay (it held them, the old base did not): the new base holds them, so they need one
     // before it is read.
@@ -1020,15 +1026,18 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
         this.keys.add(key);
       }
     }
-    this.setBase(base, bytes);
+    this.setBase(base, bytes, window);
     this.trim = { revision, keys: this.keys.toArray(), next: 0 };
     return this.trim;
   }
 
-  /** `base`, over the snapshot `bytes` in memory, becomes the base; a window the old one read through is closed. */
-  private setBase(base: BaseTable, bytes: Uint8Array): void {
+  /**
+   * `base` becomes the base: over the snapshot `bytes` in memory, or read through `window`; a
+   * window the old one read through is closed.
+   */
+  private setBase(base: BaseTable, bytes: Uint8Array | null, window: ByteWindow | null = null): void {
     this.baseWindow?.close();
-    this.baseWindow = null;
+    this.baseWindow = window;
     this.base = base;
     this.baseBytes = bytes;
   }

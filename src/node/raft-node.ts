@@ -29,10 +29,12 @@ import {
   type RemovedNotice,
   type Role,
   type Snapshot,
+  type SnapshotMeta,
+  type SnapshotWriter,
   type SoftState,
 } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
-import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type RuntimeHooks, type StoragePort } from './runtime.js';
+import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type RuntimeHooks, type StoragePort, type TakenSnapshot } from './runtime.js';
 import { LogLimiter } from '../transport/log-limiter.js';
 import { isNoSpace } from './space-alarm.js';
 import { TickClock } from './tick-clock.js';
@@ -600,6 +602,12 @@ export class RaftNode<R = unknown> extends EventEmitter {
       saveSnapshot: (snapshot, done) => this.settle(storage.saveSnapshot(snapshot), done),
       compact: (index, done) => this.settle(storage.compact(index), done),
       ...(storage.readSnapshot !== undefined ? { readSnapshot: () => storage.readSnapshot!() } : {}),
+      ...(storage.snapshotWriter !== undefined && storage.saveWrittenSnapshot !== undefined
+        ? {
+            snapshotWriter: (meta: SnapshotMeta) => storage.snapshotWriter!(meta),
+            saveWrittenSnapshot: (writer: SnapshotWriter, done: Done) => this.settle(storage.saveWrittenSnapshot!(writer), done),
+          }
+        : {}),
     };
   }
 
@@ -634,7 +642,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
         waiters.rejectProposalsUpTo(snapshot.meta.index);
         this.emit('snapshot', snapshot.data.length, snapshot, 'restored');
       },
-      snapshotTaken: (snapshot: Snapshot) => this.emit('snapshot', snapshot.data.length, snapshot, 'taken'),
+      // Its bytes are null when the state machine wrote them straight into storage.
+      snapshotTaken: (snapshot: TakenSnapshot) => this.emit('snapshot', snapshot.bytes, snapshot, 'taken'),
       readsConfirmed: (readStates: readonly ReadState[]) => waiters.confirmed(readStates),
       readReady: (id: number, index: number) => waiters.resolveRead(id, index),
       isCommitAwaited: (rd: Ready) => {

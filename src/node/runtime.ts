@@ -14,7 +14,7 @@
 // the Readies that follow; a leader's snapshot waits for it); a full disk (a Ready stays in flight and its write is retried with backoff under
 // the NO_SPACE alarm; a snapshot that does not fit is retried later); fail-stop on any other
 // storage error; reads waiting for the state machine; and noticing this server's removal.
-import type { Configuration, Entry, HardState, Message, NodeId, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SoftState, StateMachine } from '../raft/index.js';
+import type { Configuration, Entry, HardState, Message, NodeId, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SnapshotWriter, SoftState, StateMachine } from '../raft/index.js';
 import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
 import { SILENT_LOGGER, type NodeLogger } from './options.js';
 
@@ -43,6 +43,15 @@ export interface StoragePort {
    * stored is damaged.
    */
   readSnapshot?(): Snapshot | null;
+  /**
+   * Optional, with saveWrittenSnapshot() and readSnapshot(): a writer for a local snapshot, which
+   * a state machine that can (SlicedSnapshots) writes straight into storage (a file) instead of
+   * into one buffer of its whole size; what it wrote is not durable, nor the snapshot, until
+   * saveWrittenSnapshot(). The writer's abandon() gives it up.
+   */
+  snapshotWriter?(meta: SnapshotMeta): SnapshotWriter;
+  /** Durably stores the snapshot a writer holds (all of it written), as saveSnapshot() does. */
+  saveWrittenSnapshot?(writer: SnapshotWriter, done: Done): void;
 }
 
 /** Where messages go: the TCP transport, the simulated network, a test's queue. */
@@ -60,13 +69,25 @@ export interface MessagePort {
  * returned when it began; abandon() gives it up.
  */
 export interface SnapshotInProgress {
-  step(maxBytes: number): Uint8Array | null;
+  /** The bytes once complete; 'written' once complete in the writer beginSnapshot() was given. */
+  step(maxBytes: number): Uint8Array | 'written' | null;
   abandon(): void;
 }
 
-/** A state machine that can snapshot in slices: the runtime serializes one slice per clock turn. */
+/**
+ * A state machine that can snapshot in slices: the runtime serializes one slice per clock turn.
+ * Given a `writer` (the storage offers one: StoragePort.snapshotWriter), it may write the
+ * snapshot there; a step that finds the writer behind the disk returns null and is tried again.
+ */
 export interface SlicedSnapshots {
-  beginSnapshot(): SnapshotInProgress;
+  beginSnapshot(writer?: SnapshotWriter | null): SnapshotInProgress;
+}
+
+/** A local snapshot once serialized: its bytes, or null where the state machine wrote them into storage (SnapshotWriter). */
+export interface TakenSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly bytes: number;
+  readonly data: Uint8Array | null;
 }
 
 function hasSlicedSnapshots(sm: object): sm is SlicedSnapshots {
@@ -224,7 +245,7 @@ export interface RuntimeHooks<R> {
    */
   restored?(snapshot: Snapshot): void;
   /** A local snapshot was saved, and the log compacted up to `compactedTo`. */
-  snapshotTaken?(snapshot: Snapshot, compactedTo: number): void;
+  snapshotTaken?(snapshot: TakenSnapshot, compactedTo: number): void;
   /** The core confirmed these reads (thesis §6.4); each is served once applied reaches its index. */
   readsConfirmed?(readStates: readonly ReadState[]): void;
   /** Read `requestId` may be served now: the state machine has applied its `index`. */
@@ -367,8 +388,10 @@ interface LocalSnapshot {
   /** Still being serialized in slices; null once the bytes are there. */
   inProgress: SnapshotInProgress | null;
   cancelSlice: (() => void) | null;
-  /** The bytes, once serialized: being saved, then compacted behind. */
-  snapshot: Snapshot | null;
+  /** Where the state machine writes it, while it does (StoragePort.snapshotWriter); the save's once saved. */
+  writer: SnapshotWriter | null;
+  /** Once serialized: being saved, then compacted behind. */
+  snapshot: TakenSnapshot | null;
   /** Why it was taken: asked for (takeSnapshot, a retry), the log's size, or an idle member's. */
   readonly trigger: 'asked' | 'log' | 'idle';
   readonly startedAt: number;
@@ -511,11 +534,11 @@ export class Runtime<R = unknown> {
     return this.latest?.meta ?? null;
   }
 
-  private setLatest(snapshot: Snapshot | null): void {
+  private setLatest(snapshot: Snapshot | TakenSnapshot | null): void {
     this.latest =
       snapshot === null
         ? null
-        : { meta: snapshot.meta, bytes: snapshot.data.length, data: this.storage.readSnapshot === undefined ? snapshot.data : null };
+        : { meta: snapshot.meta, bytes: 'bytes' in snapshot ? snapshot.bytes : snapshot.data.length, data: this.storage.readSnapshot === undefined ? snapshot.data : null };
   }
 
   /** The state machine is still to be loaded (RuntimeOptions.restoring): nothing is applied until it is loaded (beginRestore). */
@@ -1187,6 +1210,7 @@ export class Runtime<R = unknown> {
       meta: this.core.snapshotMetaAt(this.applied),
       inProgress: null,
       cancelSlice: null,
+      writer: null,
       snapshot: null,
       trigger: isAsked ? 'asked' : isDueByCount ? 'log' : 'idle',
       startedAt,
@@ -1196,7 +1220,13 @@ export class Runtime<R = unknown> {
     this.local = local;
     const sm = this.sm;
     if (hasSlicedSnapshots(sm)) {
-      local.inProgress = sm.beginSnapshot();
+      const storage = this.storage;
+      // Written straight into storage where it can be: no buffer of the snapshot's size (hundreds
+      // of MB at 1M keys) and none of its first-touch cost. Only where the storage can read it
+      // back, as InstallSnapshot needs.
+      const writesDirect = storage.snapshotWriter !== undefined && storage.saveWrittenSnapshot !== undefined && storage.readSnapshot !== undefined;
+      local.writer = writesDirect ? storage.snapshotWriter!(local.meta) : null;
+      local.inProgress = sm.beginSnapshot(local.writer);
       this.serializeSlice(local, startedAt);
       return;
     }
@@ -1209,10 +1239,16 @@ export class Runtime<R = unknown> {
   private serializeSlice(local: LocalSnapshot, startedAt = this.clock.now()): void {
     local.cancelSlice = null;
     if (this.local !== local || local.inProgress === null) return;
-    let data: Uint8Array | null;
+    let data: Uint8Array | 'written' | null;
     try {
       data = local.inProgress.step(SNAPSHOT_SLICE_BYTES);
     } catch (err) {
+      // The writer found the disk full: given up, and tried again later, as a save that did not fit.
+      if (local.writer !== null && isNoSpace(err)) {
+        this.abandonLocal();
+        this.snapshotNoSpace(err as Error);
+        return;
+      }
       // A state machine that throws cannot be trusted with the next entry either (fail-stop).
       this.fail(err);
       return;
@@ -1225,11 +1261,24 @@ export class Runtime<R = unknown> {
       return;
     }
     local.inProgress = null;
+    const writer = local.writer;
+    local.writer = null;
+    if (data === 'written') {
+      if (writer === null) {
+        this.fail(new Error('the state machine says its snapshot is written, but it was given no writer'));
+        return;
+      }
+      local.snapshot = { meta: local.meta, bytes: writer.bytes, data: null };
+      this.storage.saveWrittenSnapshot!(writer, (err) => this.onSnapshotSaved(err, local));
+      return;
+    }
+    // The state machine did not use the writer: nothing of it is kept.
+    writer?.abandon();
     this.save(local, { meta: local.meta, data });
   }
 
   private save(local: LocalSnapshot, snapshot: Snapshot): void {
-    local.snapshot = snapshot;
+    local.snapshot = { meta: snapshot.meta, bytes: snapshot.data.length, data: snapshot.data };
     this.storage.saveSnapshot(snapshot, (err) => this.onSnapshotSaved(err, local));
   }
 
@@ -1242,6 +1291,9 @@ export class Runtime<R = unknown> {
     local.cancelSlice = null;
     local.inProgress?.abandon();
     local.inProgress = null;
+    // Only while it is being written: once handed to the save, the writer is the storage's.
+    local.writer?.abandon();
+    local.writer = null;
   }
 
   /**
@@ -1270,11 +1322,7 @@ export class Runtime<R = unknown> {
         this.fail(err);
         return;
       }
-      this.snapshotDidNotFit(err);
-      const index = this.latest?.meta.index ?? 0;
-      for (const done of this.savingRequests.splice(0)) done(err, index);
-      for (const done of this.snapshotRequests.splice(0)) done(err, index);
-      this.snapshotEnded();
+      this.snapshotNoSpace(err);
       return;
     }
     // No install can have come between (it waits for this one), so this is the newest snapshot.
@@ -1311,12 +1359,22 @@ export class Runtime<R = unknown> {
     });
   }
 
-  private snapshotDone(snapshot: Snapshot, compactedTo: number): void {
+  /** The local snapshot in flight did not fit: it ends, is answered with `err`, and is tried again later. */
+  private snapshotNoSpace(err: Error): void {
+    this.snapshotDidNotFit(err);
+    const index = this.latest?.meta.index ?? 0;
+    for (const done of this.savingRequests.splice(0)) done(err, index);
+    for (const done of this.snapshotRequests.splice(0)) done(err, index);
+    this.snapshotEnded();
+  }
+
+  private snapshotDone(snapshot: TakenSnapshot, compactedTo: number): void {
     const local = this.local!;
     this.logger.info('snapshot taken', {
       index: snapshot.meta.index,
       compactedTo,
-      bytes: snapshot.data.length,
+      bytes: snapshot.bytes,
+      writtenDirect: snapshot.data === null,
       // On the loop: serializing in all, and its longest slice. The rest (saving, compacting) was not.
       serializeMs: Math.round(local.serializeMs),
       longestSliceMs: Math.round(local.longestSliceMs),

@@ -20,6 +20,8 @@ export type {
   RequestVoteResponse,
   Role,
   Snapshot,
+  SnapshotWriter,
+  ByteWindow,
   SnapshotMeta,
   SoftState,
   TimeoutNow,

@@ -77,6 +77,52 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/**
+ * Reads of bytes kept outside memory (a file), a range at a time: what a state machine reads its
+ * snapshot back through (the key-value store's base tier, src/kv/base-table.ts RecordWindow).
+ */
+export interface ByteWindow {
+  /** The window's bytes: replaced by load() when it needs a larger buffer. */
+  readonly buf: Uint8Array;
+  /** Makes bytes [start, end) readable in `buf` and returns where `start` lies there; earlier ones may be overwritten. Throws if they cannot be read. */
+  load(start: number, end: number): number;
+  /** Lets go of what the window holds open; reads then throw. */
+  close(): void;
+}
+
+/**
+ * Where a state machine writes a snapshot straight to storage, chunk by chunk, instead of into
+ * one buffer of its whole size (docs/storage.md, "Snapshots written straight to their file").
+ * The core never sees it: storage makes one (StoragePort.snapshotWriter), the runtime hands it to
+ * the state machine's beginSnapshot(), and saves it (saveWrittenSnapshot) once the state machine
+ * says it is written. Nothing written is durable before that save.
+ */
+export interface SnapshotWriter {
+  /** The snapshot it writes. */
+  readonly meta: SnapshotMeta;
+  /** The size of the buffers it takes, written as they fill. */
+  readonly chunkBytes: number;
+  /** Once, before the first chunk: the snapshot's length in bytes. */
+  begin(bytes: number): void;
+  /**
+   * Appends `buf[0, length)`. The writer owns `buf` from now on: it may hand it back, once
+   * written, through spare(). Writes go on in the background.
+   */
+  write(buf: Uint8Array, length: number): void;
+  /** A buffer written and no longer needed, to fill again; null if none. */
+  spare(): Uint8Array | null;
+  /** Enough is waiting for the disk: the state machine waits (a later slice) before writing more. */
+  readonly isBehind: boolean;
+  /** Whether all `begin()` announced is written (not yet durable). Throws the error of a write that failed. */
+  isWritten(): boolean;
+  /** What begin() announced; -1 before. */
+  readonly bytes: number;
+  /** Reads of the snapshot's bytes [start, start + length), once isWritten(): they stay readable after the save. */
+  window(start: number, length: number): ByteWindow;
+  /** Gives the snapshot up before it is saved: what was written is deleted. */
+  abandon(): void;
+}
+
 // ---- Messages (Figure 2, §7, thesis §3.10, §9.6) ----------------------------------------------
 
 interface Envelope {

@@ -7,14 +7,14 @@
 // Applying a record never throws: it is committed on every replica, so a record that does not
 // parse or validate (a bug, or bytes from an older version) is skipped the same way everywhere and
 // counted. What a node proposes is validated before (encodeMemberRecord), so that is the backstop.
-import type { Entry, NodeId, StateMachine } from '../raft/index.js';
+import type { Entry, NodeId, SnapshotWriter, StateMachine } from '../raft/index.js';
 import { isAddress, isNodeId } from './address.js';
 import { CLUSTER_ID_PATTERN } from './identity.js';
 import { isLoadingInBackground, loadInBackground, restoreSlices, thenRestored, type RestoreInProgress, type SnapshotInProgress } from '../node/runtime.js';
 
 /** A machine that writes its snapshot in slices behind a wrapper's header (KvStateMachine). */
 interface PrefixedSlicedSnapshots {
-  beginSnapshot(prefix: Uint8Array | null): SnapshotInProgress;
+  beginSnapshot(prefix: Uint8Array | null, writer: SnapshotWriter | null): SnapshotInProgress;
 }
 
 export const MEMBER_RECORD_TAG = 0xfe;
@@ -171,13 +171,14 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
   /**
    * A snapshot written in slices while apply goes on (the runtime's SlicedSnapshots): the inner
    * machine writes it behind our header when it can (KvStateMachine does), so neither the whole
-   * store is serialized in one turn of the loop nor its bytes copied once more here. An inner
-   * machine that cannot slice is snapshotted at once, at the first step.
+   * store is serialized in one turn of the loop nor its bytes copied once more here; and into
+   * the `writer`, if given. An inner machine that cannot slice is snapshotted at once, at the
+   * first step, into memory.
    */
-  beginSnapshot(): SnapshotInProgress {
+  beginSnapshot(writer: SnapshotWriter | null = null): SnapshotInProgress {
     const header = this.snapshotHeader();
     const inner = this.inner as Partial<PrefixedSlicedSnapshots>;
-    if (typeof inner.beginSnapshot === 'function') return inner.beginSnapshot(header);
+    if (typeof inner.beginSnapshot === 'function') return inner.beginSnapshot(header, writer);
     let over = false;
     return {
       step: () => {

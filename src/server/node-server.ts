@@ -8,7 +8,7 @@
 // data dir written. Any failure stops what was started, releases both ports, and, if the data dir
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
 import { memoryReleaser, type MemoryReleaser } from './memory-release.js';
-import { RaftNode } from '../node/index.js';
+import { RaftNode, type TakenSnapshot } from '../node/index.js';
 import type { NodeId, RemovedNotice, Snapshot } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
 import { acquireDataDirLock, DataDirLockedError, FileStorage, FileWindow, type DataDirLock } from '../storage/index.js';
@@ -282,19 +282,22 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       onCoreStarted: (core) => {
         node = core;
         access.node = core;
-        // Each snapshot taken here and saved: the store's base then reads its records from the
-        // snapshot's file, not from memory. Registered before the memory releaser's listener,
-        // which then finds the bytes let go. A snapshot loaded at a restart or installed waits
-        // until the log after it is applied and the history decoded: the replay looks up every
-        // key it writes in the base, and through the file a restart right after a load of new
-        // keys came 1.3-2 s later (docs/storage.md).
-        core.on('snapshot', (_bytes: number, snapshot: Snapshot, how: 'taken' | 'restored') => {
-          if (how === 'taken') {
-            restoredBase.cancel();
-            readBaseFromFile(kvStateMachine, storage, snapshot, logger);
-          } else {
+        // The store's base reads its records from the newest snapshot's file, not from memory. A
+        // snapshot taken here is written straight into its file (data null), and the store reads
+        // its base back from there as it finishes: nothing to do. One serialized into memory
+        // instead (a state machine that cannot write into storage) moves once saved. Registered
+        // before the memory releaser's listener, which then finds the bytes let go. A snapshot
+        // loaded at a restart or installed waits until the log after it is applied and the
+        // history decoded: the replay looks up every key it writes in the base, and through the
+        // file a restart right after a load of new keys came 1.3-2 s later (docs/storage.md).
+        core.on('snapshot', (_bytes: number, snapshot: TakenSnapshot | Snapshot, how: 'taken' | 'restored') => {
+          if (how === 'taken') restoredBase.cancel();
+          if (snapshot.data === null) return;
+          const inMemory = { meta: snapshot.meta, data: snapshot.data };
+          if (how === 'taken') readBaseFromFile(kvStateMachine, storage, inMemory, logger);
+          else {
             const target = core.status().commitIndex;
-            restoredBase.await(snapshot, () => core.appliedIndex >= target && !sm.isLoadingInBackground);
+            restoredBase.await(inMemory, () => core.appliedIndex >= target && !sm.isLoadingInBackground);
           }
         });
       },

@@ -9,8 +9,8 @@
 // A crash discards the core, the runtime, the state machine and everything queued but not synced.
 import { LeaseKeeper } from '../server/leases.js';
 import { encodeCommand } from '../kv/index.js';
-import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type MessagePort, type RuntimeHooks, type RuntimeStats, type StoragePort } from '../node/runtime.js';
-import { Raft, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../raft/index.js';
+import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type MessagePort, type RuntimeHooks, type RuntimeStats, type StoragePort, type TakenSnapshot } from '../node/runtime.js';
+import { Raft, type Entry, type HardState, type Message, type NodeId } from '../raft/index.js';
 import type { KvResult } from '../kv/index.js';
 import { MemoryStorage } from '../storage/memory-storage.js';
 import type { InvariantSuite } from './invariants/suite.js';
@@ -68,10 +68,13 @@ export interface NodeTiming {
   maxInflightMessages: number;
 }
 
+/** Snapshot writers take small buffers here, so that a small store's snapshot spans many (production: 1 MiB). */
+const SIM_STORAGE = { snapshotChunkBytes: 256 } as const;
+
 export class SimNode {
   /** `n<slot+1>` for the founding members; a slot re-provisioned later gets a fresh id. */
   id: NodeId;
-  storage = new MemoryStorage();
+  storage = new MemoryStorage(SIM_STORAGE);
   /**
    * False for a spare slot of the pool: never started, or stopped for good after its removal
    * from the cluster committed. A spare never restarts; provisioning gives it a new id and an
@@ -157,7 +160,7 @@ export class SimNode {
    */
   provision(id: NodeId): void {
     this.id = id;
-    this.storage = new MemoryStorage();
+    this.storage = new MemoryStorage(SIM_STORAGE);
     this.isProvisioned = true;
     this.start(false);
   }
@@ -382,6 +385,22 @@ export class SimNode {
           });
         });
       },
+      // Written into the twin as the state machine serializes it, as into FileStorage's file;
+      // saved in the same two halves as saveSnapshot.
+      snapshotWriter: (meta) => this.storage.snapshotWriter(meta),
+      saveWrittenSnapshot: (writer, done) => {
+        this.beginStore('save', writer.meta.index);
+        host.scheduleSnapshotIo(this, () => {
+          this.storage.writeSnapshot(MemoryStorage.written(writer));
+          this.isSaveHalfDone = true;
+          host.scheduleSnapshotIo(this, () => {
+            void this.storage.sync();
+            this.isSaveHalfDone = false;
+            this.storing = null;
+            done(null);
+          });
+        });
+      },
       // The newest durable snapshot, as FileStorage reads its file back: the runtime keeps no bytes.
       readSnapshot: () => this.storage.readSnapshot(),
       compact: (index, done) => {
@@ -473,8 +492,13 @@ export class SimNode {
     };
   }
 
-  private checkSnapshot(snapshot: Snapshot): void {
-    const state = decodeSimSnapshot(snapshot.data);
+  /** A snapshot written straight into storage (SnapshotWriter) is read back from it, as saved. */
+  private checkSnapshot(snapshot: TakenSnapshot): void {
+    const data = snapshot.data ?? this.storage.readSnapshot()?.data;
+    if (data === undefined || data.length !== snapshot.bytes) {
+      throw new InvariantViolation('Runtime Contract', `${this.id}: took a snapshot of ${snapshot.bytes} bytes at ${snapshot.meta.index}, but storage holds ${data?.length ?? 'none'}`);
+    }
+    const state = decodeSimSnapshot(data);
     if (state.index !== snapshot.meta.index || state.term !== snapshot.meta.term) {
       throw new InvariantViolation('Runtime Contract', `${this.id}: snapshot meta (${snapshot.meta.index}, ${snapshot.meta.term}) but state at (${state.index}, ${state.term})`);
     }

@@ -8,7 +8,7 @@
 // writes them for the runtime in production (beginSnapshot), while entries go on being applied;
 // each is checked against the one the store would have written at once when it began.
 import { thenRestored, type BackgroundLoads, type RestoreInProgress, type SlicedRestores, type SlicedSnapshots, type SnapshotInProgress } from '../node/runtime.js';
-import type { Entry, StateMachine } from '../raft/index.js';
+import type { Entry, SnapshotWriter, StateMachine } from '../raft/index.js';
 import { InvariantViolation } from './invariants/violation.js';
 import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
 import { HASH_SEED, bytesEqual, foldNumber, hashBytes } from './hash.js';
@@ -88,20 +88,22 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
   /**
    * The store's snapshot in slices, behind this wrapper's header as of now. The store is small
    * here, so its snapshot at once is taken first, and the sliced one must equal it: what apply()
-   * changes meanwhile must not reach it (copy-on-write).
+   * changes meanwhile must not reach it (copy-on-write). Into the runtime's `writer` if it gives
+   * one (the storage twin's, as FileStorage's in production): then read back through it.
    */
-  beginSnapshot(): SnapshotInProgress {
+  beginSnapshot(writer: SnapshotWriter | null = null): SnapshotInProgress {
     const expected = this.snapshot();
-    const inProgress = this.kv.beginSnapshot(this.header(this));
+    const inProgress = this.kv.beginSnapshot(this.header(this), writer);
     return {
       step: (maxBytes) => {
         // Small slices, so that entries are applied between them even in a small store.
-        const bytes = inProgress.step(Math.min(maxBytes, 64));
-        if (bytes === null) return null;
+        const out = inProgress.step(Math.min(maxBytes, 64));
+        if (out === null) return null;
+        const bytes = out === 'written' ? readBack(writer!) : out;
         if (!bytesEqual(bytes, expected)) {
           throw new InvariantViolation('Runtime Contract', `the snapshot at ${decodeSimSnapshot(expected).index} written in slices differs from the one the store held when it began`);
         }
-        return bytes;
+        return out;
       },
       abandon: () => inProgress.abandon(),
     };
@@ -165,4 +167,15 @@ export function decodeSimSnapshot(data: Uint8Array): SimMachineState {
   if (data.length < HEADER_BYTES) throw new Error(`sim snapshot has ${data.length} bytes, fewer than its ${HEADER_BYTES}-byte header`);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return { index: view.getFloat64(0), term: view.getFloat64(8), hash: view.getUint32(16), commands: view.getFloat64(20) };
+}
+
+/** What a writer holds, read back through a window of its own. */
+function readBack(writer: SnapshotWriter): Uint8Array {
+  const window = writer.window(0, writer.bytes);
+  try {
+    const at = window.load(0, writer.bytes);
+    return window.buf.slice(at, at + writer.bytes);
+  } finally {
+    window.close();
+  }
 }

@@ -17,10 +17,10 @@
 // `isOutOfSpace` (with `onNoSpace` and watchSpace()) says when space runs out and when it is back.
 import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta } from '../raft/types.js';
+import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotWriter } from '../raft/types.js';
 import { NoSpaceError, StorageCorruptionError, StorageUsageError, isNoSpaceCode } from './errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncDirectory } from './fs-util.js';
-import { listSnapshotFiles, readSnapshotFile, readSnapshotFileSync, snapshotDataRange, writeSnapshotFile } from './snapshot-file.js';
+import { SnapshotFileWriter, listSnapshotFiles, readSnapshotFile, readSnapshotFileSync, snapshotDataRange, writeSnapshotFile } from './snapshot-file.js';
 import type { SnapshotDataRange, SnapshotFile } from './snapshot-file.js';
 import type { RaftStorage } from './types.js';
 import { Wal } from './wal.js';
@@ -266,11 +266,29 @@ export class FileStorage implements RaftStorage {
   }
 
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
-    await this.storeSnapshot(snapshot, 'taken');
+    await this.storeSnapshot(snapshot.meta, 'taken', () => writeSnapshotFile(this.snapDir, snapshot));
+  }
+
+  /**
+   * A writer of a local snapshot into its file as it is serialized (SnapshotFileWriter): the
+   * snapshot is never whole in memory. saveWrittenSnapshot() then stores it.
+   */
+  snapshotWriter(meta: SnapshotMeta): SnapshotFileWriter {
+    return new SnapshotFileWriter(this.snapDir, meta, (error: unknown) => {
+      if (!isNoSpaceCode(error)) return error instanceof Error ? error : new Error(String(error));
+      this.setSnapshotOutOfSpace(true);
+      return error instanceof NoSpaceError ? error : new NoSpaceError(error, 'saving a snapshot');
+    });
+  }
+
+  /** saveSnapshot() of the snapshot `writer` (one of this storage's, all of it written) holds. */
+  async saveWrittenSnapshot(writer: SnapshotWriter): Promise<void> {
+    if (!(writer instanceof SnapshotFileWriter)) throw new StorageUsageError('a snapshot writer saved by another storage than the one that made it');
+    await this.storeSnapshot(writer.meta, 'taken', () => writer.finish(), () => writer.abandon());
   }
 
   async installSnapshot(snapshot: Snapshot): Promise<void> {
-    await this.storeSnapshot(snapshot, 'installed');
+    await this.storeSnapshot(snapshot.meta, 'installed', () => writeSnapshotFile(this.snapDir, snapshot));
   }
 
   /** Appends and syncs may go on meanwhile: only whole segments behind the active one go. */
@@ -303,31 +321,36 @@ export class FileStorage implements RaftStorage {
     return this.wal.fdatasyncCount;
   }
 
-  private async storeSnapshot(snapshot: Snapshot, kind: 'taken' | 'installed'): Promise<void> {
+  /**
+   * Stores a snapshot of `meta` that `writeFile` writes durably (or, if the file is already
+   * durable from a try the disk was too full to mark, gives up through `discard`).
+   */
+  private async storeSnapshot(meta: SnapshotMeta, kind: 'taken' | 'installed', writeFile: () => Promise<SnapshotFile>, discard?: () => void): Promise<void> {
     // Two at once would share the marker slot and prune each other's files; an install beside a
     // compaction would lower the segments' live indexes under it.
     if (this.storing !== null) throw new StorageUsageError(`a snapshot is stored while another is (${this.storing}): one at a time`);
     if (kind === 'installed' && this.compactionsInFlight > 0) throw new StorageUsageError('installSnapshot() while the log is being compacted');
     this.storing = kind;
     try {
-      await this.storeSnapshotFile(snapshot, kind);
+      await this.storeSnapshotFile(meta, kind, writeFile, discard);
     } finally {
       this.storing = null;
     }
   }
 
-  private async storeSnapshotFile(snapshot: Snapshot, kind: 'taken' | 'installed'): Promise<void> {
-    const { index, term } = snapshot.meta;
+  private async storeSnapshotFile(meta: SnapshotMeta, kind: 'taken' | 'installed', writeFile: () => Promise<SnapshotFile>, discard?: () => void): Promise<void> {
+    const { index, term } = meta;
     let file: SnapshotFile;
     const unmarked = this.unmarkedSnapshot;
     if (unmarked !== null && unmarked.kind === kind && unmarked.file.index === index && unmarked.file.term === term) {
       // A retry after a full disk: the file is durable and its marker still queued. Writing it
       // again would need room for a second copy of what may be the largest file here.
       file = unmarked.file;
+      discard?.();
     } else {
       try {
         // The file is durable BEFORE the WAL says so: a marker must never point at a missing file.
-        file = await writeSnapshotFile(this.snapDir, snapshot);
+        file = await writeFile();
       } catch (error) {
         if (!isNoSpaceCode(error)) throw error;
         this.setSnapshotOutOfSpace(true);

@@ -30,15 +30,17 @@ export class FileWindow {
 
   /**
    * Shows the `length` bytes of `path` from `start`. The file must hold them (checked now); the
-   * window keeps the file open until close().
+   * window keeps the file open until close(). `opened`: the name the file has now, if it is
+   * renamed to `path` later (a snapshot still being written); errors name `path`.
    */
   constructor(
     readonly path: string,
     private readonly start: number,
     readonly length: number,
+    opened = path,
   ) {
     if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(length) || length < 0) throw new RangeError(`bad window [${start}, +${length})`);
-    const fd = openSync(path, 'r');
+    const fd = openSync(opened, 'r');
     try {
       const size = fstatSync(fd).size;
       if (start + length > size) throw new StorageCorruptionError(path, size, `the file ends here, before the ${start + length} bytes it should hold`);

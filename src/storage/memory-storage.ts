@@ -17,8 +17,8 @@
 // fit, so that a crash can fall between them: the snapshot survives, the queue does not. While
 // it is in flight appends, hard states, syncs and compactions go on as usual (storage/types.ts
 // says what may overlap).
-import type { Entry, HardState, InitialState, Snapshot } from '../raft/types.js';
-import { StorageCorruptionError } from './errors.js';
+import type { ByteWindow, Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotWriter } from '../raft/types.js';
+import { StorageCorruptionError, StorageUsageError } from './errors.js';
 import { validateAppend } from './log-rules.js';
 import type { RaftStorage } from './types.js';
 
@@ -28,7 +28,89 @@ type QueuedOp =
 
 const INITIAL_HARD_STATE: HardState = { currentTerm: 0, votedFor: null, commitIndex: 0 };
 
+/**
+ * The twin of FileStorage's snapshot writer (snapshot-file.ts, SnapshotFileWriter): the chunks are
+ * copied into one buffer at once, never behind; saveWrittenSnapshot() then saves it.
+ */
+export class MemorySnapshotWriter implements SnapshotWriter {
+  bytes = -1;
+  readonly isBehind = false;
+  private data: Uint8Array | null = null;
+  private at = 0;
+  private readonly spares: Uint8Array[] = [];
+  private isAbandoned = false;
+
+  constructor(
+    readonly meta: SnapshotMeta,
+    readonly chunkBytes: number,
+  ) {}
+
+  begin(bytes: number): void {
+    if (this.bytes >= 0) throw new StorageUsageError('begin() twice on a snapshot writer');
+    this.bytes = bytes;
+    this.data = new Uint8Array(bytes);
+  }
+
+  write(buf: Uint8Array, length: number): void {
+    const data = this.data;
+    if (data === null || this.isAbandoned) throw new StorageUsageError('a snapshot writer written before begin() or after abandon()');
+    if (this.at + length > data.length) throw new StorageUsageError(`a snapshot writer given ${this.at + length} bytes of the ${data.length} announced`);
+    data.set(buf.subarray(0, length), this.at);
+    this.at += length;
+    this.spares.push(buf);
+  }
+
+  spare(): Uint8Array | null {
+    return this.spares.pop() ?? null;
+  }
+
+  isWritten(): boolean {
+    return this.data !== null && this.at === this.data.length;
+  }
+
+  window(start: number, length: number): ByteWindow {
+    const data = this.data;
+    if (data === null || !this.isWritten()) throw new StorageUsageError('a window on a snapshot not yet written');
+    if (!(start >= 0 && length >= 0 && start + length <= data.length)) throw new RangeError(`bad window [${start}, +${length}) over ${data.length} bytes`);
+    const buf = data.subarray(start, start + length);
+    let isOpen = true;
+    return {
+      buf,
+      load: (from, to) => {
+        if (!isOpen) throw new Error('the window is closed');
+        if (!(from >= 0 && from <= to && to <= length)) throw new RangeError(`[${from}, ${to}) is outside the window of ${length} bytes`);
+        return from;
+      },
+      close: () => {
+        isOpen = false;
+      },
+    };
+  }
+
+  abandon(): void {
+    this.isAbandoned = true;
+    this.data = null;
+  }
+
+  /** The snapshot written. */
+  get snapshot(): Snapshot {
+    if (!this.isWritten() || this.isAbandoned) throw new StorageUsageError('a snapshot writer saved before all of it is written');
+    return { meta: this.meta, data: this.data! };
+  }
+}
+
+export interface MemoryStorageOptions {
+  /** The buffers its snapshot writers take (MemorySnapshotWriter.chunkBytes). @default 1 MiB, as FileStorage's */
+  readonly snapshotChunkBytes?: number;
+}
+
 export class MemoryStorage implements RaftStorage {
+  private readonly snapshotChunkBytes: number;
+
+  constructor(options: MemoryStorageOptions = {}) {
+    this.snapshotChunkBytes = options.snapshotChunkBytes ?? 1 << 20;
+  }
+
   // ---- durable state: survives crash() ----
   private hardState: HardState = INITIAL_HARD_STATE;
   private snapshot: Snapshot | null = null;
@@ -116,6 +198,21 @@ export class MemoryStorage implements RaftStorage {
    */
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
     this.save(snapshot);
+  }
+
+  snapshotWriter(meta: SnapshotMeta): MemorySnapshotWriter {
+    return new MemorySnapshotWriter(meta, this.snapshotChunkBytes);
+  }
+
+  /** saveSnapshot() of what `writer` (one of this storage's) holds. */
+  async saveWrittenSnapshot(writer: SnapshotWriter): Promise<void> {
+    this.save(MemoryStorage.written(writer));
+  }
+
+  /** The snapshot a writer of this storage holds, complete. */
+  static written(writer: SnapshotWriter): Snapshot {
+    if (!(writer instanceof MemorySnapshotWriter)) throw new StorageUsageError('a snapshot writer saved by another storage than the one that made it');
+    return writer.snapshot;
   }
 
   /**

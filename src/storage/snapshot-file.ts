@@ -8,12 +8,13 @@
 //   data length D u64 | configuration as JSON (C bytes) | data (D bytes) |
 //   CRC32 of every byte before it u32
 import { crc32 } from 'node:zlib';
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { close, closeSync, fchmodSync, fdatasync, fstatSync, fsync, openSync, readFileSync, readSync, unlink as unlinkCallback, write } from 'node:fs';
 import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Configuration, Snapshot } from '../raft/types.js';
-import { StorageCorruptionError } from './errors.js';
-import { openPrivateFile, readWholeFile, syncDirectory, writeFully } from './fs-util.js';
+import type { ByteWindow, Configuration, Snapshot, SnapshotMeta, SnapshotWriter } from '../raft/types.js';
+import { StorageCorruptionError, StorageUsageError } from './errors.js';
+import { FileWindow } from './file-window.js';
+import { PRIVATE_FILE_MODE, openPrivateFile, readWholeFile, syncDirectory, writeFully } from './fs-util.js';
 import { readU64, writeU64 } from './record.js';
 
 const MAGIC = Buffer.from('RAFTKVSN', 'latin1');
@@ -61,18 +62,24 @@ export async function listSnapshotFiles(snapDir: string, removeTemporaries = fal
   return out.sort((a, b) => b.index - a.index || b.term - a.term);
 }
 
-/** Writes the snapshot durably: temp file, fsync, rename, directory fsync. */
-export async function writeSnapshotFile(snapDir: string, snapshot: Snapshot): Promise<SnapshotFile> {
-  const { index, term } = snapshot.meta;
-  const config = Buffer.from(JSON.stringify(snapshot.meta.config), 'utf8');
+/** The header and configuration of a snapshot file of `meta` with `dataLength` bytes of data. */
+function fileHead(meta: SnapshotMeta, dataLength: number): Buffer {
+  const config = Buffer.from(JSON.stringify(meta.config), 'utf8');
   const head = Buffer.alloc(HEADER_BYTES + config.length);
   MAGIC.copy(head, 0);
   head.writeUInt32LE(VERSION, 8);
   head.writeUInt32LE(config.length, 12);
-  writeU64(head, index, 16);
-  writeU64(head, term, 24);
-  writeU64(head, snapshot.data.length, 32);
+  writeU64(head, meta.index, 16);
+  writeU64(head, meta.term, 24);
+  writeU64(head, dataLength, 32);
   config.copy(head, HEADER_BYTES);
+  return head;
+}
+
+/** Writes the snapshot durably: temp file, fsync, rename, directory fsync. */
+export async function writeSnapshotFile(snapDir: string, snapshot: Snapshot): Promise<SnapshotFile> {
+  const { index, term } = snapshot.meta;
+  const head = fileHead(snapshot.meta, snapshot.data.length);
 
   const path = join(snapDir, snapshotFileName(index, term));
   const temporary = `${path}.tmp`;
@@ -112,6 +119,201 @@ export async function writeSnapshotFile(snapDir: string, snapshot: Snapshot): Pr
   }
   await syncDirectory(snapDir);
   return { index, term, path };
+}
+
+/** The buffers a SnapshotFileWriter takes: written as they fill, then handed back to be filled again. */
+export const SNAPSHOT_WRITER_CHUNK_BYTES = 1 << 20;
+/** Chunks waiting for the disk beyond which the writer is behind (its producer waits). */
+const CHUNKS_AHEAD = 4;
+/** Each writer's temporary file has a name of its own: one abandoned is deleted in the background. */
+let temporaries = 0;
+
+interface QueuedChunk {
+  readonly buf: Uint8Array;
+  readonly length: number;
+  /** Where it goes in the file, and how much of it is written. */
+  readonly at: number;
+  done: number;
+  /** Handed back once written (the file's header is not). */
+  readonly isSpare: boolean;
+}
+
+/**
+ * A snapshot file written as a state machine serializes it (SnapshotWriter, src/raft/types.ts):
+ * each chunk is checksummed on the loop as it comes and written in the background, in order, a
+ * write at a time, and made durable every SYNC_STEP_BYTES as writeSnapshotFile() does; the
+ * buffers come back once written, so the whole snapshot is never in memory. It goes to a
+ * temporary file of its own; finish() writes the checksum, fsyncs and renames it into place.
+ * Nothing is durable before that; abandon() (or a failed finish()) deletes the temporary file.
+ * A write that fails is thrown by isWritten(); a full disk as a NoSpaceError, after `onNoSpace`.
+ */
+export class SnapshotFileWriter implements SnapshotWriter {
+  bytes = -1;
+  readonly chunkBytes = SNAPSHOT_WRITER_CHUNK_BYTES;
+  /** Where the file goes once finished, and where it is written until then. */
+  readonly path: string;
+  private readonly temporary: string;
+  private head: Buffer | null = null;
+  private fd: number | null = null;
+  private crc = 0;
+  /** The file's length once everything handed over is written. */
+  private end = 0;
+  private readonly queue: QueuedChunk[] = [];
+  /** A write or a datasync in flight. */
+  private isBusy = false;
+  private unsynced = 0;
+  private failure: Error | null = null;
+  private readonly spares: Uint8Array[] = [];
+  private state: 'writing' | 'finishing' | 'finished' | 'abandoned' = 'writing';
+
+  constructor(
+    private readonly snapDir: string,
+    readonly meta: SnapshotMeta,
+    private readonly wrapError: (error: unknown) => Error,
+  ) {
+    this.path = join(snapDir, snapshotFileName(meta.index, meta.term));
+    this.temporary = `${this.path}.${process.pid}-${++temporaries}.tmp`;
+  }
+
+  /** False once a write failed: the producer then goes on, and its next write() throws that failure. */
+  get isBehind(): boolean {
+    return this.failure === null && this.queue.length > CHUNKS_AHEAD;
+  }
+
+  begin(bytes: number): void {
+    if (this.bytes >= 0 || this.state !== 'writing') throw new StorageUsageError('begin() twice on a snapshot writer, or after it ended');
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`a snapshot of ${bytes} bytes`);
+    const head = (this.head = fileHead(this.meta, bytes));
+    let fd: number;
+    try {
+      fd = openSync(this.temporary, 'w', PRIVATE_FILE_MODE);
+    } catch (error) {
+      throw this.wrapError(error);
+    }
+    this.fd = fd;
+    try {
+      fchmodSync(fd, PRIVATE_FILE_MODE);
+    } catch (error) {
+      this.abandon();
+      throw this.wrapError(error);
+    }
+    this.bytes = bytes;
+    this.crc = crc32(head);
+    this.enqueue(head, head.length, false);
+  }
+
+  write(buf: Uint8Array, length: number): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.fd === null || this.state !== 'writing') throw new StorageUsageError('a snapshot writer written before begin() or after it ended');
+    if (this.end + length > this.head!.length + this.bytes) {
+      throw new StorageUsageError(`a snapshot writer given ${this.end + length - this.head!.length} bytes of the ${this.bytes} announced`);
+    }
+    // On the loop, a chunk at a time, just before its write (as writeSnapshotFile does).
+    this.crc = crc32(buf.subarray(0, length), this.crc);
+    this.enqueue(buf, length, true);
+  }
+
+  spare(): Uint8Array | null {
+    return this.spares.pop() ?? null;
+  }
+
+  isWritten(): boolean {
+    if (this.failure !== null) throw this.failure;
+    return this.head !== null && !this.isBusy && this.queue.length === 0 && this.end === this.head.length + this.bytes;
+  }
+
+  window(start: number, length: number): ByteWindow {
+    if (!this.isWritten() || this.state === 'abandoned') throw new StorageUsageError('a window on a snapshot not yet written');
+    if (!(start >= 0 && length >= 0 && start + length <= this.bytes)) throw new RangeError(`bad window [${start}, +${length}) over a snapshot of ${this.bytes} bytes`);
+    // Opened now, under the temporary name; it stays open across the rename.
+    return new FileWindow(this.path, this.head!.length + start, length, this.state === 'finished' ? this.path : this.temporary);
+  }
+
+  abandon(): void {
+    if (this.state === 'abandoned' || this.state === 'finished') return;
+    this.state = 'abandoned';
+    this.queue.length = 0;
+    if (!this.isBusy) this.release();
+  }
+
+  /**
+   * Makes the written file durable and puts it in place: the checksum after the data, fsync,
+   * rename, directory fsync. On failure the temporary file is deleted and the error thrown.
+   */
+  async finish(): Promise<SnapshotFile> {
+    if (!this.isWritten() || this.state !== 'writing') throw new StorageUsageError('a snapshot writer finished before all of it is written, or twice');
+    this.state = 'finishing';
+    const fd = this.fd!;
+    this.fd = null;
+    try {
+      const trailer = Buffer.alloc(TRAILER_BYTES);
+      trailer.writeUInt32LE(this.crc, 0);
+      for (let done = 0; done < trailer.length; ) done += await new Promise<number>((resolve, reject) => write(fd, trailer, done, trailer.length - done, this.end + done, (err, n) => (err === null ? resolve(n) : reject(err))));
+      await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err))));
+      await new Promise<void>((resolve, reject) => close(fd, (err) => (err === null ? resolve() : reject(err))));
+      await rename(this.temporary, this.path);
+    } catch (error) {
+      this.state = 'abandoned';
+      close(fd, () => undefined);
+      await unlink(this.temporary).catch(() => undefined);
+      throw this.wrapError(error);
+    }
+    this.state = 'finished';
+    await syncDirectory(this.snapDir);
+    return { index: this.meta.index, term: this.meta.term, path: this.path };
+  }
+
+  private enqueue(buf: Uint8Array, length: number, isSpare: boolean): void {
+    this.queue.push({ buf, length, at: this.end, done: 0, isSpare });
+    this.end += length;
+    this.pump();
+  }
+
+  /** The next write, or the datasync due, unless one is in flight. */
+  private pump(): void {
+    if (this.isBusy || this.failure !== null) return;
+    if (this.state === 'abandoned') {
+      this.release();
+      return;
+    }
+    const fd = this.fd;
+    const chunk = this.queue[0];
+    if (fd === null || chunk === undefined) return;
+    this.isBusy = true;
+    if (this.unsynced >= SYNC_STEP_BYTES) {
+      fdatasync(fd, (err) => {
+        this.isBusy = false;
+        if (err !== null) return this.fail(err);
+        this.unsynced = 0;
+        this.pump();
+      });
+      return;
+    }
+    // A short write is not an error (the disk may fill up part way): the rest is written next.
+    write(fd, chunk.buf, chunk.done, chunk.length - chunk.done, chunk.at + chunk.done, (err, n) => {
+      this.isBusy = false;
+      if (err !== null) return this.fail(err);
+      chunk.done += n;
+      this.unsynced += n;
+      if (chunk.done === chunk.length && this.queue[0] === chunk) {
+        this.queue.shift();
+        if (chunk.isSpare) this.spares.push(chunk.buf);
+      }
+      this.pump();
+    });
+  }
+
+  private fail(error: unknown): void {
+    this.failure = this.wrapError(error);
+    if (this.state === 'abandoned') this.release();
+  }
+
+  /** Closes and deletes the temporary file, in the background. */
+  private release(): void {
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) close(fd, () => unlinkCallback(this.temporary, () => undefined));
+  }
 }
 
 interface Header {

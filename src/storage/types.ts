@@ -25,7 +25,7 @@
 // the log as far as it was synced; the log always reaches the snapshot's index, because a local
 // snapshot never covers entries not yet durable (it is taken between Readies). A log that ends
 // before the snapshot, or holds another term at its index, restarts after it (§7).
-import type { Entry, HardState, InitialState, Snapshot } from '../raft/types.js';
+import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotWriter } from '../raft/types.js';
 
 export interface RaftStorage {
   /**
@@ -61,6 +61,15 @@ export interface RaftStorage {
    * is left as it is; call compact() afterwards. Appends and syncs MAY go on meanwhile (above).
    */
   saveSnapshot(snapshot: Snapshot): Promise<void>;
+  /**
+   * Optional, with saveWrittenSnapshot() and readSnapshot(): a writer a state machine writes a
+   * local snapshot into as it serializes it (a temporary file), instead of into one buffer of its
+   * whole size. Nothing of it is durable until saveWrittenSnapshot(); its abandon() deletes it.
+   * The runtime makes one for its local snapshot in flight, so no install overlaps it (above).
+   */
+  snapshotWriter?(meta: SnapshotMeta): SnapshotWriter;
+  /** saveSnapshot() of the snapshot a writer of this storage holds, once all of it is written. */
+  saveWrittenSnapshot?(writer: SnapshotWriter): Promise<void>;
   /**
    * Durably installs a snapshot received from a leader (§7): saves it as saveSnapshot() does and
    * discards the whole log, which restarts after snapshot.meta.index.

@@ -6,14 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvStateMachine, KvError, compareKeys, type Command } from '../../src/kv/index.js';
 import { FileWindow } from '../../src/storage/file-window.js';
 import type { KvSnapshotInProgress } from '../../src/kv/state-machine.js';
 import { BaseTable, keyBytes, scanBaseRecords } from '../../src/kv/base-table.js';
-import type { Entry } from '../../src/raft/types.js';
+import type { ByteWindow, Entry, SnapshotWriter } from '../../src/raft/types.js';
 import { commandArb, entryOf, bytes } from './helpers.js';
 
 type Step =
@@ -59,16 +59,88 @@ function attempt<T>(f: () => T): T | string {
 }
 
 /**
- * The property below. `moveToFile`, if given, is called with the tiered store and each snapshot
- * it writes, as the server does once the snapshot is saved (readBaseThrough).
+ * A SnapshotWriter into a file, written at once (FileStorage's writes in the background: test/
+ * storage/snapshot-writer.test.ts), in small chunks, and now and then behind, so that the store
+ * waits for it between items.
  */
-function tieredStoreProperty(moveToFile: ((sm: KvStateMachine, snapshot: Uint8Array) => void) | null, numRuns: number): void {
+class FileSink implements SnapshotWriter {
+  readonly meta = { index: 0, term: 0, config: { voters: [], votersOutgoing: [], learners: [] } };
+  readonly chunkBytes = 48;
+  bytes = -1;
+  private fd: number | null = null;
+  private at = 0;
+  private spares: Uint8Array[] = [];
+  private checks = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly windows: ByteWindow[],
+  ) {}
+
+  get isBehind(): boolean {
+    return ++this.checks % 7 === 0;
+  }
+
+  begin(bytes: number): void {
+    assert.equal(this.bytes, -1, 'begin() once');
+    this.bytes = bytes;
+    this.fd = openSync(this.path, 'w');
+  }
+
+  write(buf: Uint8Array, length: number): void {
+    assert.ok(this.at + length <= this.bytes, 'no more than announced');
+    writeSync(this.fd!, buf, 0, length, this.at);
+    this.at += length;
+    // Scribbled over before it is handed back: the store must not read what it gave away.
+    buf.fill(0xee);
+    this.spares.push(buf);
+  }
+
+  spare(): Uint8Array | null {
+    return this.spares.pop() ?? null;
+  }
+
+  isWritten(): boolean {
+    return this.bytes >= 0 && this.at === this.bytes;
+  }
+
+  window(start: number, length: number): ByteWindow {
+    const window = new FileWindow(this.path, start, length);
+    this.windows.push(window);
+    return window;
+  }
+
+  abandon(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  contents(): Uint8Array {
+    this.abandon();
+    return new Uint8Array(readFileSync(this.path));
+  }
+}
+
+/** How the property's store is snapshotted: `moveToFile` as the server does once a snapshot is saved (readBaseThrough); `sink` to write each one into. */
+interface PropertyMode {
+  readonly moveToFile?: (sm: KvStateMachine, snapshot: Uint8Array) => void;
+  readonly sink?: () => FileSink;
+}
+
+/** The property below, in `mode`. */
+function tieredStoreProperty(mode: PropertyMode, numRuns: number): void {
+  const { moveToFile, sink } = mode;
+  const begin = (sm: KvStateMachine): { snap: KvSnapshotInProgress<Uint8Array | 'written'>; sink: FileSink | null } => {
+    const into = sink?.() ?? null;
+    return { snap: sm.beginSnapshot(null, into), sink: into };
+  };
+  const bytesOf = (out: Uint8Array | 'written', into: FileSink | null): Uint8Array => (out === 'written' ? into!.contents() : out);
   fc.assert(
     fc.property(fc.array(stepArb, { minLength: 5, maxLength: 80, size: 'max' }), (steps) => {
       let tiered = new KvStateMachine({ idempotencyMaxRecords: 3 });
       const plain = new KvStateMachine({ idempotencyMaxRecords: 3 });
       let index = 0;
-      let inProgress: { snap: KvSnapshotInProgress; sliceBytes: number } | null = null;
+      let inProgress: { snap: KvSnapshotInProgress<Uint8Array | 'written'>; sink: FileSink | null; sliceBytes: number } | null = null;
       let latest: Uint8Array | null = null;
       const log: Entry[] = [];
       for (const step of steps) {
@@ -81,18 +153,26 @@ function tieredStoreProperty(moveToFile: ((sm: KvStateMachine, snapshot: Uint8Ar
           }
           case 'snapshot':
             if (inProgress === null) {
-              latest = tiered.snapshot();
+              const whole = begin(tiered);
+              let out: Uint8Array | 'written' | null = null;
+              // A sink behind the disk makes even a whole step pause.
+              for (let turn = 0; out === null; turn++) {
+                assert.ok(turn < 1000, 'a snapshot completes');
+                out = whole.snap.step(Number.POSITIVE_INFINITY);
+              }
+              assert.equal(out === 'written', sink !== undefined, 'written into the sink when there is one');
+              latest = bytesOf(out, whole.sink);
               moveToFile?.(tiered, latest);
             }
             break;
           case 'begin':
-            if (inProgress === null) inProgress = { snap: tiered.beginSnapshot(), sliceBytes: step.sliceBytes };
+            if (inProgress === null) inProgress = { ...begin(tiered), sliceBytes: step.sliceBytes };
             break;
           case 'slice':
             if (inProgress !== null) {
-              const out: Uint8Array | null = inProgress.snap.step(inProgress.sliceBytes);
+              const out = inProgress.snap.step(inProgress.sliceBytes);
               if (out !== null) {
-                latest = out;
+                latest = bytesOf(out, inProgress.sink);
                 inProgress = null;
                 moveToFile?.(tiered, latest);
               }
@@ -113,8 +193,8 @@ function tieredStoreProperty(moveToFile: ((sm: KvStateMachine, snapshot: Uint8Ar
           }
         }
       }
-      // A snapshot still being written finishes first.
-      inProgress?.snap.step(Number.POSITIVE_INFINITY);
+      // A snapshot still being written finishes first (a sink behind makes a step pause).
+      for (let turn = 0; inProgress !== null && inProgress.snap.step(Number.POSITIVE_INFINITY) === null; turn++) assert.ok(turn < 1000, 'a snapshot completes');
       assert.deepEqual(view(tiered), view(plain));
       assert.deepEqual(Buffer.from(tiered.snapshot()), Buffer.from(plain.snapshot()), 'byte-identical snapshots');
       // And once more after both became tiered by that snapshot.
@@ -125,7 +205,7 @@ function tieredStoreProperty(moveToFile: ((sm: KvStateMachine, snapshot: Uint8Ar
 }
 
 test('property: a store that snapshots, in slices too, and restarts from its snapshots answers exactly as one that never does', () => {
-  tieredStoreProperty(null, 400);
+  tieredStoreProperty({}, 400);
 });
 
 test('property: the same with the base read from a file through a window (src/storage/file-window.ts) after each snapshot', () => {
@@ -133,7 +213,7 @@ test('property: the same with the base read from a file through a window (src/st
   const windows: FileWindow[] = [];
   try {
     // Each snapshot is written to a file of its own, and the store reads its base back from it.
-    tieredStoreProperty((sm, snapshot) => {
+    const moveToFile = (sm: KvStateMachine, snapshot: Uint8Array): void => {
       const path = join(dir, `snapshot-${windows.length}`);
       writeFileSync(path, snapshot);
       sm.readBaseThrough(snapshot, (offset, length) => {
@@ -141,9 +221,25 @@ test('property: the same with the base read from a file through a window (src/st
         windows.push(window);
         return window;
       });
-    }, 200);
-    assert.ok(windows.length > 100, `${windows.length} bases were read through windows`);
+    };
+    tieredStoreProperty({ moveToFile }, 200);
+    assert.ok(windows.length > 50, `${windows.length} bases were read through windows`);
     assert.ok(windows.some((w) => w.reads > 0), 'bases were read from their files');
+  } finally {
+    for (const w of windows) w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('property: the same with each snapshot written straight into a file (a SnapshotWriter) and its base read back from there', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-base-sink-'));
+  const windows: ByteWindow[] = [];
+  let sinks = 0;
+  try {
+    tieredStoreProperty({ sink: () => new FileSink(join(dir, `snapshot-${sinks++}`), windows) }, 200);
+    assert.ok(sinks > 100, `${sinks} snapshots were written into sinks`);
+    assert.ok(windows.length > 50, `${windows.length} bases were read back through windows`);
+    assert.ok(windows.some((w) => (w as FileWindow).reads > 0), 'bases were read from their files');
   } finally {
     for (const w of windows) w.close();
     rmSync(dir, { recursive: true, force: true });

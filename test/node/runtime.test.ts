@@ -7,8 +7,9 @@ import { DEFAULT_NODE_OPTIONS, DEFAULT_RUNTIME_OPTIONS } from '../../src/node/in
 import { DEFAULT_NODE_CONFIG } from '../../src/server/node-config.js';
 import assert from 'node:assert/strict';
 import { BACKGROUND_LOAD_DELAY_MS, Runtime, type Done, type RestoreInProgress, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
-import { Raft, bootstrapState, type Configuration, type Entry, type Message, type Snapshot, type StateMachine } from '../../src/raft/index.js';
+import { Raft, bootstrapState, type Configuration, type Entry, type Message, type Snapshot, type SnapshotWriter, type StateMachine } from '../../src/raft/index.js';
 import { NoSpaceError } from '../../src/storage/index.js';
+import { MemoryStorage } from '../../src/storage/memory-storage.js';
 
 const ABC = { voters: ['a', 'b', 'c'], votersOutgoing: [], learners: [] };
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -41,6 +42,35 @@ class SlicedListMachine extends ListMachine {
   }
 }
 
+/**
+ * A state machine that writes its snapshot into the writer the runtime gives it (as KvStateMachine
+ * does into FileStorage's), half a slice at a time; `failure`, if set, is thrown by the step that
+ * would write (as a writer that found the disk full throws).
+ */
+class WritingListMachine extends ListMachine {
+  failure: Error | null = null;
+  abandoned = 0;
+  beginSnapshot(writer?: SnapshotWriter | null): SnapshotInProgress {
+    const captured = encode(JSON.stringify(this.items));
+    let step = 0;
+    return {
+      step: () => {
+        if (writer === undefined || writer === null) return captured;
+        if (this.failure !== null) throw this.failure;
+        const half = captured.length >> 1;
+        if (step++ === 0) {
+          writer.begin(captured.length);
+          writer.write(captured.slice(0, half), half);
+          return null;
+        }
+        writer.write(captured.slice(half), captured.length - half);
+        return writer.isWritten() ? 'written' : null;
+      },
+      abandon: () => void this.abandoned++,
+    };
+  }
+}
+
 /** Ports that write down every call, and hold every completion until the test releases it. */
 class World {
   readonly log: string[] = [];
@@ -56,7 +86,7 @@ class World {
   /** The newest snapshot the storage holds, when it reads snapshots back (readBack). */
   stored: Snapshot | null = null;
 
-  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number, snapshotLogBytes?: number, snapshotIdleTicks?: number, extra: { readonly config?: Configuration; readonly snapshotStagger?: boolean } = {}) {
+  constructor(hooks: RuntimeHooks<number> = {}, snapshotEntries = Number.POSITIVE_INFINITY, holdSaves = false, sm: ListMachine = new ListMachine(), snapshotLogPercent?: number, readBack = false, maxCommittedBytesPerReady?: number, snapshotLogBytes?: number, snapshotIdleTicks?: number, extra: { readonly config?: Configuration; readonly snapshotStagger?: boolean; readonly writer?: boolean } = {}) {
     this.sm = sm;
     const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, ...(maxCommittedBytesPerReady !== undefined ? { maxCommittedBytesPerReady } : {}) }, bootstrapState(extra.config ?? ABC));
     this.runtime = new Runtime<number>({
@@ -85,6 +115,23 @@ class World {
           done(null);
         },
         ...(readBack ? { readSnapshot: () => (this.log.push('readSnapshot'), this.stored) } : {}),
+        // Writers of the memory twin, as FileStorage offers them (a file written as it is serialized).
+        ...(extra.writer === true
+          ? {
+              snapshotWriter: (meta) => {
+                this.log.push(`snapshotWriter ${meta.index}`);
+                const writer = new MemoryStorage().snapshotWriter(meta);
+                const abandon = writer.abandon.bind(writer);
+                writer.abandon = () => (this.log.push(`abandonWriter ${meta.index}`), abandon());
+                return writer;
+              },
+              saveWrittenSnapshot: (writer, done) => {
+                this.log.push(`saveWrittenSnapshot ${writer.meta.index}`);
+                this.stored = MemoryStorage.written(writer);
+                done(null);
+              },
+            }
+          : {}),
       },
       transport: {
         send: (m) => {
@@ -927,4 +974,64 @@ test('§5.4.3 an AppendEntries that contradicts committed entries is dropped and
   w.runtime.receive({ type: 'AppendEntries', from: 'c', to: 'a', term: 2, prevLogIndex: 8, prevLogTerm: 1, entries: [{ index: 9, term: 2, type: 'normal', data: encode('e9') }], leaderCommit: 9, leaderStable: 0, seq: 1 });
   assert.equal(alarms.length, 1);
   assert.equal(w.runtime.core.lastIndex, 9);
+});
+
+/** A leader at `index` whose storage offers snapshot writers, with `sm`, that snapshots every 3 entries. */
+function writingLeader(sm: ListMachine, hooks: RuntimeHooks<number> = {}): World {
+  const w = new World(hooks, 3, false, sm, undefined, true, undefined, undefined, undefined, { writer: true });
+  w.elect();
+  return w;
+}
+
+/** Fires clock turns (the serializer's slices) until none is pending. */
+function fireSlices(w: World): void {
+  for (let slice = w.timers.findIndex((t) => t.ms === 0); slice >= 0; slice = w.timers.findIndex((t) => t.ms === 0)) w.timers.splice(slice, 1)[0]!.fire();
+}
+
+test('§7 a snapshot written straight into storage: the state machine writes into the storage\'s writer, the runtime saves the writer and keeps no bytes, and reads it back for InstallSnapshot', () => {
+  const taken: { index: number; bytes: number; data: Uint8Array | null }[] = [];
+  const w = writingLeader(new WritingListMachine(), { snapshotTaken: (s) => taken.push({ index: s.meta.index, bytes: s.bytes, data: s.data }) });
+  w.proposeUntil(() => w.log.some((l) => l.startsWith('snapshotWriter')));
+  fireSlices(w);
+  const index = Number(w.log.find((l) => l.startsWith('saveWrittenSnapshot'))?.split(' ')[1]);
+  assert.ok(index > 0, `saved through the writer: ${w.log.join(' | ')}`);
+  assert.ok(!w.log.some((l) => l.startsWith('saveSnapshot') || l.startsWith('abandonWriter')), 'no bytes saved, the writer kept');
+  assert.equal(taken.length, 1);
+  assert.equal(taken[0]!.data, null, 'the runtime never held the bytes');
+  assert.equal(taken[0]!.bytes, w.stored!.data.length);
+  assert.equal(w.runtime.latestSnapshotMeta?.index, index);
+  // Entries 1 and 2 are the founding configuration and the new leader's empty entry.
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(w.stored!.data)), w.sm.items.slice(0, index - 2), 'the writer holds the state at its index');
+});
+
+test('a state machine that returns its bytes although given a writer: the writer is given up and the bytes saved', () => {
+  const w = writingLeader(new SlicedListMachine());
+  w.proposeUntil(() => w.log.some((l) => l.startsWith('snapshotWriter')));
+  fireSlices(w);
+  const index = savedIndex(w);
+  assert.ok(index > 0, w.log.join(' | '));
+  assert.ok(w.log.includes(`abandonWriter ${index}`), 'the unused writer is abandoned');
+  assert.ok(!w.log.some((l) => l.startsWith('saveWrittenSnapshot')));
+});
+
+test('a writer that finds the disk full: the snapshot is given up, its writer abandoned, the alarm raised, and it is tried again later', () => {
+  const sm = new WritingListMachine();
+  sm.failure = new NoSpaceError(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }), 'saving a snapshot');
+  const w = writingLeader(sm);
+  w.proposeUntil(() => w.log.some((l) => l.startsWith('snapshotWriter')));
+  fireSlices(w);
+  const first = Number(w.log.find((l) => l.startsWith('snapshotWriter'))!.split(' ')[1]);
+  assert.ok(w.log.includes(`abandonWriter ${first}`), w.log.join(' | '));
+  assert.equal(sm.abandoned, 1, 'the state machine\'s snapshot is abandoned too');
+  assert.equal(w.runtime.isOutOfSpace, true, 'the NO_SPACE alarm');
+  assert.equal(w.runtime.latestSnapshotMeta, null);
+  // Space is back: the retry (a timer of its own) writes it.
+  sm.failure = null;
+  const retry = w.timers.findIndex((t) => t.ms > 0);
+  assert.ok(retry >= 0, 'a retry is scheduled');
+  w.timers.splice(retry, 1)[0]!.fire();
+  w.runtime.pump();
+  fireSlices(w);
+  assert.ok(w.log.some((l) => l.startsWith('saveWrittenSnapshot')), w.log.join(' | '));
+  assert.equal(w.runtime.isOutOfSpace, false);
 });

@@ -133,7 +133,7 @@ test('the service snapshot is written in slices behind the registry header, as i
   const expected = sm.snapshot();
   const inProgress = sm.beginSnapshot();
   // While it is written: overwrite, create, and change the registry; none of it may show.
-  let bytes: Uint8Array | null = null;
+  let bytes: Uint8Array | 'written' | null = null;
   for (let turn = 0; bytes === null; turn++) {
     assert.ok(turn < 10_000, 'the snapshot completes');
     sm.apply(entry(++index, put(`k${turn % 500}`, `changed ${turn}`)));
