@@ -1036,11 +1036,21 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
    * window the old one read through is closed.
    */
   private setBase(base: BaseTable, bytes: Uint8Array | null, window: ByteWindow | null = null): void {
+    const old = this.baseBytes;
     this.baseWindow?.close();
     this.baseWindow = window;
     this.base = base;
     this.baseBytes = bytes;
+    if (old !== null && old.buffer !== bytes?.buffer) this.onBaseReleased?.(old.buffer.byteLength);
   }
+
+  /**
+   * Told the size of the snapshot buffer the store lets go of when its base moves on from bytes
+   * in memory (to a newer snapshot, or to the same records read from a file): hundreds of MB at
+   * 1M keys, which V8 frees only at a major collection (src/server/memory-release.ts). Not told
+   * when a base read from a file is replaced: that let go of no memory.
+   */
+  onBaseReleased: ((bytes: number) => void) | null = null;
 
   /** The base tier: how many records it holds, and whether it reads them through a window (a file) rather than memory. */
   get baseTier(): { readonly records: number; readonly windowed: boolean } {
@@ -1072,6 +1082,7 @@ export class KvStateMachine implements StateMachine<KvResult | undefined> {
     this.baseBytes = null;
     // A restored table's records left in the snapshot's bytes would hold all of them.
     this.idempotency.detachEncoded();
+    this.onBaseReleased?.(own.buffer.byteLength);
     return true;
   }
 

@@ -1,11 +1,13 @@
-// Giving a replaced snapshot's memory back. The key-value store keeps its newest snapshot's bytes
-// as its base (src/kv/base-table.ts), so each snapshot saved or installed lets go of the one
-// before: hundreds of MB at 1M keys, in one ArrayBuffer outside the V8 heap. V8 frees such a
-// buffer only at a major GC, and it starts one for outside memory only when more is allocated
-// (the next snapshot); an idle or lightly loaded member held two or three snapshots' bytes
-// (issue 11: 1M keys, ~550 MB of ArrayBuffers where one base is ~290 MB).
+// Giving a replaced snapshot's memory back. The key-value store keeps its newest snapshot's
+// records as its base (src/kv/base-table.ts): read from the snapshot's file once it can
+// (docs/storage.md), but a snapshot restored at a start or installed is held in memory until
+// the log after it is replayed. Letting go of such bytes (KvStateMachine.onBaseReleased) frees
+// hundreds of MB at 1M keys, in one ArrayBuffer outside the V8 heap. V8 frees such a buffer only
+// at a major GC, and it starts one for outside memory only when more is allocated (the next
+// snapshot); an idle or lightly loaded member held two or three snapshots' bytes (issue 11: 1M
+// keys, ~550 MB of ArrayBuffers where one base is ~290 MB).
 //
-// So after a large snapshot the server asks V8 to collect, at most once per MIN_INTERVAL_MS. It
+// So after a large base is let go the server asks V8 to collect, at most once per MIN_INTERVAL_MS. It
 // asks the cheap way first: an ArrayBuffer larger than V8's allowance for outside memory grown
 // since its last full collection (64 MiB), allocated and dropped at once. V8 answers that by
 // marking incrementally, beside the program, and frees the old base with a pause of ~10-40 ms.
@@ -77,7 +79,8 @@ export function memoryReleaser(options: MemoryReleaserOptions = {}): MemoryRelea
   return {
     snapshotReplaced(bytes) {
       if (bytes < RELEASE_MIN_BYTES || pending !== null || now() - last < MIN_INTERVAL_MS) return;
-      // After the current turn: the store adopts the new base before the runtime reports it.
+      // After the current turn: whatever else held the old bytes in it (the save of a snapshot
+      // in memory, a restore's decoding) has let go by then.
       pending = setImmediate(() => {
         pending = null;
         last = now();

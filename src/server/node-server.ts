@@ -285,8 +285,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
         // The store's base reads its records from the newest snapshot's file, not from memory. A
         // snapshot taken here is written straight into its file (data null), and the store reads
         // its base back from there as it finishes: nothing to do. One serialized into memory
-        // instead (a state machine that cannot write into storage) moves once saved. Registered
-        // before the memory releaser's listener, which then finds the bytes let go. A snapshot
+        // instead (a state machine that cannot write into storage) moves once saved. A snapshot
         // loaded at a restart or installed waits until the log after it is applied and the
         // history decoded: the replay looks up every key it writes in the base, and through the
         // file a restart right after a load of new keys came 1.3-2 s later (docs/storage.md).
@@ -343,7 +342,9 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     });
     const releaser = memoryReleaser({ onForced: (held) => logger.info('memory release forced', { arrayBuffersMb: Math.round(held / 2 ** 20) }) });
     undo.push(() => releaser.close());
-    started.on('snapshot', (bytes: number) => releaser.snapshotReplaced(bytes));
+    // When the store lets go of a base in memory: a snapshot it wrote into its file replaced no
+    // bytes unless its base was a restored one still in memory.
+    kvStateMachine.onBaseReleased = (bytes) => releaser.snapshotReplaced(bytes);
     started.on('no-space', (active: boolean) => (active ? logger.error('the disk is full: writes are refused until space is freed', { dataDir: cfg.dataDir }) : logger.info('disk space is back: writes are taken again')));
     registerNodeMetrics(registry, started, transport);
     registry.register(new Gauge('raftkv_kv_base_records', 'Records in the store\'s base tier (its newest snapshot\'s), by where they are read from: the snapshot\'s file or memory', () => {

@@ -304,7 +304,9 @@ export class InboundConnection {
         this.closeWith(encodeHelloReject(reason));
         return;
       case 'snapshot':
-        this.ctx.log.log(kind, 'error', 'refused a snapshot stream', fields);
+        // Routine, not a fault: a member that just restarted refuses a leader it does not know
+        // yet, or one too many at once, and the leader sends again later (warn, rate-limited).
+        this.ctx.log.log(kind, 'warn', 'refused a snapshot stream', fields);
         this.closeWith(encodeSnapshotAck(false));
         return;
       case 'idle':

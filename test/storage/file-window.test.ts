@@ -209,3 +209,38 @@ test('a file cut short under a store reading its base from it: the read throws, 
     assert.throws(() => sm.get('key/1999'), (err: unknown) => err instanceof StorageCorruptionError && err.file === path && err.offset === cut);
   });
 });
+
+test('a store tells when it lets go of a base held in memory (the memory releaser), and only then', () => {
+  withDir((dir) => {
+    const source = new KvStateMachine();
+    for (let i = 1; i <= 200; i++) source.apply(entryOf(i, { type: 'put', key: `key/${String(i).padStart(3, '0')}`, value: bytes(`value ${i}`), time: i }));
+    const saved = source.snapshot();
+    const sm = new KvStateMachine();
+    const released: number[] = [];
+    sm.onBaseReleased = (n) => released.push(n);
+    sm.restore(saved);
+    assert.deepEqual(released, [], 'an empty base held nothing');
+    // A restored base moves to its file: the snapshot's whole buffer is let go.
+    const path = join(dir, 'saved');
+    writeFileSync(path, saved);
+    const windows: FileWindow[] = [];
+    assert.equal(
+      sm.readBaseThrough(saved, (offset, length) => {
+        const w = new FileWindow(path, offset, length);
+        windows.push(w);
+        return w;
+      }),
+      true,
+    );
+    assert.deepEqual(released, [saved.buffer.byteLength]);
+    // A snapshot in memory replaces a base read from a file: no memory was let go.
+    sm.apply(entryOf(201, { type: 'put', key: 'key/201', value: bytes('value 201'), time: 201 }));
+    const next = sm.snapshot();
+    assert.deepEqual(released, [saved.buffer.byteLength]);
+    // And the next replaces that one, in memory: its buffer is let go.
+    sm.apply(entryOf(202, { type: 'put', key: 'key/202', value: bytes('value 202'), time: 202 }));
+    sm.snapshot();
+    assert.deepEqual(released, [saved.buffer.byteLength, next.buffer.byteLength]);
+    for (const w of windows) w.close();
+  });
+});
