@@ -25,6 +25,13 @@ export interface ClusterConfig {
   readonly netnsPrefix: string | null;
   /** TLS on both ports and --auth-file on every node; the PKI goes in `dataRoot`. */
   readonly secure: boolean;
+  /** Every node's --snapshot-entries (with a tenth of it as --snapshot-catch-up-entries); null: the default. */
+  readonly snapshotEntries: number | null;
+}
+
+/** Small thresholds make snapshots, their saves, installs and compactions frequent under the faults. */
+function snapshotArgs(entries: number | null): string[] {
+  return entries === null ? [] : ['--snapshot-entries', String(entries), '--snapshot-catch-up-entries', String(Math.max(1, Math.floor(entries / 10)))];
 }
 
 const PEER_PORT = 7000;
@@ -35,7 +42,7 @@ export class FaultCluster extends ProcessCluster {
   private readonly joining = new Set<NodeProcess>();
 
   constructor(readonly config: ClusterConfig) {
-    super({ root: config.dataRoot, logDir: config.logDir, heartbeatMs: config.heartbeatMs, electionMs: config.electionMs, secure: config.secure, extraArgs: ['--log-level', 'warn'] });
+    super({ root: config.dataRoot, logDir: config.logDir, heartbeatMs: config.heartbeatMs, electionMs: config.electionMs, secure: config.secure, extraArgs: ['--log-level', 'warn', ...snapshotArgs(config.snapshotEntries)] });
   }
 
   /** The members as the harness last made them (founders, plus joined, minus removed). */

@@ -22,7 +22,7 @@ import { DATA_ROOT_ENV, runFaults, verdictLine } from './run.js';
 const USAGE = `usage: npm run faults -- [--time SEC] [--seed S] [--nodes 3|5] [--mix ${FAULT_MIX_NAMES.join('|')}[,...]]
                         [--network auto|netns|loopback] [--out DIR] [--clients N] [--keys N] [--set-clients N] [--lock-clients N] [--lease-clients N] [--watchers N]
                         [--fault-gap-ms MS] [--fault-duration-ms MS] [--heartbeat-ms MS] [--election-ms MS]
-                        [--check-time-ms MS] [--secure] [--verbose]`;
+                        [--check-time-ms MS] [--snapshot-entries N] [--secure] [--verbose]`;
 
 class UsageError extends Error {}
 
@@ -44,6 +44,7 @@ const SPEC = {
   'heartbeat-ms': { type: 'string' },
   'election-ms': { type: 'string' },
   'check-time-ms': { type: 'string' },
+  'snapshot-entries': { type: 'string' },
   verbose: { type: 'boolean' },
   secure: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -97,6 +98,7 @@ function parse(argv: string[]): { options: FaultRunOptions; insidePrefix: string
     checkTimeMs: int(values, 'check-time-ms', d.checkTimeMs, 100, 3_600_000),
     verbose: values['verbose'] === true,
     secure: values['secure'] === true,
+    snapshotEntries: values['snapshot-entries'] === undefined ? null : int(values, 'snapshot-entries', 0, 10, 100_000_000),
   };
   return { options, insidePrefix: typeof values['netns-prefix'] === 'string' ? values['netns-prefix'] : undefined, help: values['help'] === true };
 }
@@ -198,7 +200,7 @@ async function main(argv: string[]): Promise<number> {
   const summary = await runFaults(options, network, insidePrefix ?? null);
   process.stdout.write(`${verdictLine(summary)}\n`);
   for (const reason of summary.reasons) process.stdout.write(`  ${reason}\n`);
-  process.stdout.write(`  seed ${summary.seed}; replay: npm run faults -- --seed ${summary.seed} --time ${summary.timeSec} --mix ${summary.mixes.join(',')} --nodes ${summary.nodes}${summary.secure ? ' --secure' : ''}\n`);
+  process.stdout.write(`  seed ${summary.seed}; replay: npm run faults -- --seed ${summary.seed} --time ${summary.timeSec} --mix ${summary.mixes.join(',')} --nodes ${summary.nodes}${summary.snapshotEntries !== null ? ` --snapshot-entries ${summary.snapshotEntries}` : ''}${summary.secure ? ' --secure' : ''}\n`);
   process.stdout.write(`  history ${summary.files.history}\n  fault log ${summary.files.faults}\n  summary ${summary.files.summary}\n`);
   if (summary.files.timeline !== undefined) process.stdout.write(`  violation ${summary.files.violation} (timeline ${summary.files.timeline})\n`);
   return summary.verdict === 'valid' ? 0 : summary.verdict === 'invalid' ? 1 : 3;

@@ -76,6 +76,12 @@ export interface FaultRunOptions {
    * @default false
    */
   readonly secure: boolean;
+  /**
+   * Every node's --snapshot-entries (and a tenth of it kept behind each snapshot), so that a
+   * short run takes snapshots, saves, installs and compactions under the faults; null: the
+   * server's default (100,000: none in a short run). @default null
+   */
+  readonly snapshotEntries: number | null;
 }
 
 export const DEFAULT_FAULT_RUN_OPTIONS: Omit<FaultRunOptions, 'seed' | 'outDir'> = {
@@ -97,6 +103,7 @@ export const DEFAULT_FAULT_RUN_OPTIONS: Omit<FaultRunOptions, 'seed' | 'outDir'>
   checkTimeMs: 60_000,
   verbose: false,
   secure: false,
+  snapshotEntries: null,
 };
 
 /** The fault kinds a run draws from, given its mixes, network mode and cluster size. */

@@ -30,6 +30,10 @@ export interface FaultRunSummary {
   readonly network: 'netns' | 'loopback';
   /** TLS on both ports and bearer-token auth on every node (`--secure`). */
   readonly secure: boolean;
+  /** The members' --snapshot-entries, if the run set it (`--snapshot-entries`); null: their default. */
+  readonly snapshotEntries: number | null;
+  /** Snapshots the members took and installed, counted since each one's last start, read at the end. */
+  readonly snapshots: { taken: number; installed: number };
   readonly nodes: number;
   readonly timeSec: number;
   readonly elapsedMs: number;
@@ -74,6 +78,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     logDir: files.nodes,
     netnsPrefix,
     secure: options.secure,
+    snapshotEntries: options.snapshotEntries,
   });
   // Times in the history and the fault log count from the moment the workloads start.
   let t0 = performance.now();
@@ -102,6 +107,7 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
   let leases: LeaseWorkloadResult = { probes: [] };
   let watched: WatchWorkloadResult = { prefix: '', acked: new Map(), attempted: new Set(), watchers: [], startRevision: 0 };
   const authRefusals = { count: 0, sample: [] as string[] };
+  const snapshots = { taken: 0, installed: 0 };
   try {
     await cluster.start();
     t0 = performance.now();
@@ -189,6 +195,13 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
       convergence = diverged.length === 0 ? 'ok' : diverged.join('; ');
       if (diverged.length > 0) reasons.push(`replicas diverge after recovery: ${convergence}`);
     }
+    // How many snapshots the members took and installed since each one's last start (a small
+    // --snapshot-entries makes them frequent): what shows the snapshot paths ran under faults.
+    for (const n of cluster.members) {
+      const m = await n.metrics().catch(() => null);
+      snapshots.taken += m?.get('raftkv_snapshots_taken_total') ?? 0;
+      snapshots.installed += m?.get('raftkv_snapshots_installed_total') ?? 0;
+    }
   } finally {
     await nemesis.healAll().catch(() => undefined);
     await cluster.destroy();
@@ -253,6 +266,8 @@ export async function runFaults(options: FaultRunOptions, network: 'netns' | 'lo
     mixes: options.mixes,
     network,
     secure: options.secure,
+    snapshotEntries: options.snapshotEntries,
+    snapshots,
     nodes: options.nodes,
     timeSec: options.timeSec,
     elapsedMs: Date.now() - started,
@@ -342,6 +357,6 @@ export function verdictLine(s: FaultRunSummary): string {
   return (
     `faults: ${s.verdict.toUpperCase()} seed=${s.seed} mix=${s.mixes.join('+')} network=${s.network}${s.secure ? ' security=tls+auth' : ''} nodes=${s.nodes} time=${s.timeSec}s ` +
     `ops=${s.ops.total} (register ${s.ops.total - s.set.attempted}: ok ${s.ops.ok}, unknown ${s.ops.unknown}, refused ${s.ops.failed}; set adds ${s.set.attempted}: acked ${s.set.acked}; repeats ${s.repeats.answered - s.repeats.mismatched}/${s.repeats.answered} same) ` +
-    `locks=${s.locks.grants}/${s.locks.attempts} leases=${s.leases.kept} watch=${s.watch.events}/${s.watch.acked * s.watch.watchers} faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
+    `locks=${s.locks.grants}/${s.locks.attempts} leases=${s.leases.kept} watch=${s.watch.events}/${s.watch.acked * s.watch.watchers} faults=${s.faults.total}${kinds ? ` (${kinds})` : ''} lost=${s.set.lost} phantom=${s.set.phantom} snapshots=${s.snapshots.taken}+${s.snapshots.installed} check=${s.check.outcome} recovery=${s.recovery === 'ok' ? 'ok' : 'FAILED'}`
   );
 }

@@ -25,6 +25,8 @@ interface Case {
   readonly minFaults: number;
   /** `--secure`: HTTPS, mutual TLS between peers and --auth-file on every node. */
   readonly secure?: boolean;
+  /** `--snapshot-entries`: members snapshot every N entries, so snapshots are written, saved and sent under the faults. */
+  readonly snapshotEntries?: number;
 }
 
 // With namespaces: partitions alone, crashes alone, pauses with membership changes, and all of
@@ -34,7 +36,8 @@ interface Case {
 // transfers through the admin API, requests forwarded under partitions).
 const CASES: readonly Case[] = [
   isNetns ? { mix: 'partition', seed: 101, minFaults: 3 } : { mix: 'mixed', seed: 105, minFaults: 3 },
-  { mix: 'crash', seed: 102, minFaults: 3 },
+  // Kills while snapshots are written into their files (a temporary file left), saved, installed.
+  { mix: 'crash', seed: 102, minFaults: 3, snapshotEntries: 300 },
   { mix: 'pause,membership', seed: 103, minFaults: 3 },
   { mix: 'mixed', seed: 104, minFaults: 3 },
   { mix: 'mixed', seed: 111, minFaults: 3, secure: true },
@@ -62,11 +65,11 @@ function runHarness(args: readonly string[], timeoutMs: number): Promise<{ code:
 
 describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { concurrency: 2 }, () => {
   for (const c of CASES) {
-    test(`mix ${c.mix}${c.secure === true ? ' with TLS and auth' : ''} (seed ${c.seed}): linearizable, no acknowledged add lost, no phantom, recovers`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
+    test(`mix ${c.mix}${c.secure === true ? ' with TLS and auth' : ''}${c.snapshotEntries !== undefined ? ` snapshotting every ${c.snapshotEntries} entries` : ''} (seed ${c.seed}): linearizable, no acknowledged add lost, no phantom, recovers`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
       const out = mkdtempSync(join(tmpdir(), 'raftkv-faults-test-'));
       let passed = false;
       try {
-        const args = ['--time', String(SECONDS), '--seed', String(c.seed), '--mix', c.mix, '--out', out, '--network', isNetns ? 'netns' : 'loopback', ...(c.secure === true ? ['--secure'] : [])];
+        const args = ['--time', String(SECONDS), '--seed', String(c.seed), '--mix', c.mix, '--out', out, '--network', isNetns ? 'netns' : 'loopback', ...(c.secure === true ? ['--secure'] : []), ...(c.snapshotEntries !== undefined ? ['--snapshot-entries', String(c.snapshotEntries)] : [])];
         const run = await runHarness(args, (SECONDS + 110) * 1000);
         const context = `npm run faults -- ${args.join(' ')}\nexit ${run.code}\n${run.stdout}\n${run.stderr.slice(-2000)}`;
         t.diagnostic(run.stdout.split('\n')[0] ?? '');
@@ -74,6 +77,8 @@ describe(`fault runs (${isNetns ? 'netns' : 'loopback'}, ${SECONDS} s each)`, { 
         const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as FaultRunSummary;
         assert.equal(s.verdict, 'valid', context);
         assert.equal(s.secure, c.secure === true, context);
+        assert.equal(s.snapshotEntries, c.snapshotEntries ?? null, context);
+        if (c.snapshotEntries !== undefined) assert.ok(s.snapshots.taken > 0, `snapshots were taken (${s.snapshots.taken} since the members' last starts)\n${context}`);
         assert.equal(s.authRefusals.count, 0, context);
         assert.deepEqual(s.reasons, [], context);
         assert.equal(s.check.outcome, 'linearizable', context);

@@ -33,7 +33,7 @@ class AdvertisingCluster extends FaultCluster {
 }
 
 async function main(): Promise<Record<string, unknown>> {
-  const cluster = new AdvertisingCluster({ nodes: 3, heartbeatMs: 100, electionMs: 1000, dataRoot: join(root, 'data'), logDir: join(root, 'logs'), netnsPrefix: prefix, secure: true });
+  const cluster = new AdvertisingCluster({ nodes: 3, heartbeatMs: 100, electionMs: 1000, dataRoot: join(root, 'data'), logDir: join(root, 'logs'), netnsPrefix: prefix, secure: true, snapshotEntries: null });
   const security = cluster.security!;
   try {
     await cluster.start();
