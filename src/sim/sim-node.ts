@@ -10,7 +10,7 @@
 import { LeaseKeeper } from '../server/leases.js';
 import { encodeCommand } from '../kv/index.js';
 import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type MessagePort, type RuntimeHooks, type RuntimeStats, type StoragePort, type TakenSnapshot } from '../node/runtime.js';
-import { Raft, type Entry, type HardState, type Message, type NodeId } from '../raft/index.js';
+import { Raft, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../raft/index.js';
 import type { KvResult } from '../kv/index.js';
 import { MemoryStorage } from '../storage/memory-storage.js';
 import type { InvariantSuite } from './invariants/suite.js';
@@ -357,6 +357,20 @@ export class SimNode {
    */
   private makeStoragePort(): StoragePort {
     const host = this.host;
+    // The two halves of a local snapshot's save; `snapshot` reads what a writer holds at the first.
+    const saveInHalves = (index: number, snapshot: () => Snapshot, done: Done): void => {
+      this.beginStore('save', index);
+      host.scheduleSnapshotIo(this, () => {
+        this.storage.writeSnapshot(snapshot());
+        this.isSaveHalfDone = true;
+        host.scheduleSnapshotIo(this, () => {
+          void this.storage.sync();
+          this.isSaveHalfDone = false;
+          this.storing = null;
+          done(null);
+        });
+      });
+    };
     return {
       append: (entries) => this.storage.append(entries),
       setHardState: (state) => this.storage.setHardState(state),
@@ -372,35 +386,11 @@ export class SimNode {
           done(null);
         });
       },
-      saveSnapshot: (snapshot, done) => {
-        this.beginStore('save', snapshot.meta.index);
-        host.scheduleSnapshotIo(this, () => {
-          this.storage.writeSnapshot(snapshot);
-          this.isSaveHalfDone = true;
-          host.scheduleSnapshotIo(this, () => {
-            void this.storage.sync();
-            this.isSaveHalfDone = false;
-            this.storing = null;
-            done(null);
-          });
-        });
-      },
+      saveSnapshot: (snapshot, done) => saveInHalves(snapshot.meta.index, () => snapshot, done),
       // Written into the twin as the state machine serializes it, as into FileStorage's file;
-      // saved in the same two halves as saveSnapshot.
+      // saved in the same two halves.
       snapshotWriter: (meta) => this.storage.snapshotWriter(meta),
-      saveWrittenSnapshot: (writer, done) => {
-        this.beginStore('save', writer.meta.index);
-        host.scheduleSnapshotIo(this, () => {
-          this.storage.writeSnapshot(MemoryStorage.written(writer));
-          this.isSaveHalfDone = true;
-          host.scheduleSnapshotIo(this, () => {
-            void this.storage.sync();
-            this.isSaveHalfDone = false;
-            this.storing = null;
-            done(null);
-          });
-        });
-      },
+      saveWrittenSnapshot: (writer, done) => saveInHalves(writer.meta.index, () => MemoryStorage.written(writer), done),
       // The newest durable snapshot, as FileStorage reads its file back: the runtime keeps no bytes.
       readSnapshot: () => this.storage.readSnapshot(),
       compact: (index, done) => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { FileStorage, NoSpaceError, StorageFailedError } from '../../src/storage/index.js';
 import { entry, plain, range, snapshotAt } from './conformance.js';
 import { RecordingLogger, TempDirs } from './helpers.js';
-import { Filler, mountTmpfs } from './tmpfs.js';
+import { Filler, mountTmpfs, withFullDisk } from './tmpfs.js';
 
 const SEGMENT_BYTES = 128 * 1024;
 const ENTRY_BYTES = 1024;
@@ -152,20 +152,8 @@ test('ENOSPC on a real tmpfs: the early alarm clears by itself once space is bac
 });
 
 test('ENOSPC on a real tmpfs: a snapshot that does not fit fails with NoSpaceError, leaves no file behind, and fits once space is back', { timeout: 30_000 }, async (t) => {
-  const fs = mountTmpfs(1024 * 1024);
-  if (typeof fs === 'string') {
-    t.skip(fs);
-    return;
-  }
-  const dir = join(fs.dir, 'data');
-  const filler = new Filler(fs.dir);
-  let storage: FileStorage | null = null;
-  try {
-    storage = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger: new RecordingLogger() });
-    storage.append(range(1, 20, 1, ENTRY_BYTES));
-    await storage.sync();
-    filler.fill();
-    filler.giveBack(96 * 1024);
+  await withFullDisk(t, async (full, filler, dir) => {
+    let storage = full;
     const big = snapshotAt(10, 1, 200 * 1024);
     await assert.rejects(storage.saveSnapshot(big), isNoSpace);
     assert.deepEqual(readdirSync(join(dir, 'snap')), [], 'the partial temporary file was deleted');
@@ -180,16 +168,14 @@ test('ENOSPC on a real tmpfs: a snapshot that does not fit fails with NoSpaceErr
     await storage.compact(10);
     await storage.close();
     storage = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger: new RecordingLogger() });
-    const state = await storage.load();
-    assert.equal(state.applied, 10);
-    assert.equal(state.entries.at(-1)!.index, 22);
-    await storage.close();
-    storage = null;
-  } finally {
-    await storage?.abandon().catch(() => undefined);
-    filler.remove();
-    fs.unmount();
-  }
+    try {
+      const state = await storage.load();
+      assert.equal(state.applied, 10);
+      assert.equal(state.entries.at(-1)!.index, 22);
+    } finally {
+      await storage.close();
+    }
+  });
 });
 
 // ---- the rule for other errors, and the retry's exact bytes, with one FileHandle method broken ----

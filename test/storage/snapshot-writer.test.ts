@@ -13,7 +13,7 @@ import { SNAPSHOT_WRITER_CHUNK_BYTES, type SnapshotFileWriter } from '../../src/
 import type { SnapshotMeta } from '../../src/raft/types.js';
 import { range } from './conformance.js';
 import { RecordingLogger, TempDirs } from './helpers.js';
-import { Filler, mountTmpfs } from './tmpfs.js';
+import { withFullDisk } from './tmpfs.js';
 
 const temp = new TempDirs();
 test.after(() => temp.removeAll());
@@ -154,20 +154,7 @@ test('an abandoned writer leaves no file, while writing or after; its misuse is 
 });
 
 test('ENOSPC on a real tmpfs: a snapshot written into a full disk fails with NoSpaceError, leaves no file, raises the alarm, and fits once space is back', { timeout: 30_000 }, async (t) => {
-  const fs = mountTmpfs(1024 * 1024);
-  if (typeof fs === 'string') {
-    t.skip(fs);
-    return;
-  }
-  const dir = join(fs.dir, 'data');
-  const filler = new Filler(fs.dir);
-  let storage: FileStorage | null = null;
-  try {
-    storage = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger: new RecordingLogger() });
-    storage.append(range(1, 20, 2, 1024));
-    await storage.sync();
-    filler.fill();
-    filler.giveBack(96 * 1024);
+  await withFullDisk(t, async (storage, filler, dir) => {
     const data = pattern(200 * 1024);
     const full = storage.snapshotWriter(META);
     await assert.rejects(writeAll(full, data, 16 * 1024), (err: unknown) => err instanceof NoSpaceError && err.code === 'NO_SPACE');
@@ -185,10 +172,5 @@ test('ENOSPC on a real tmpfs: a snapshot written into a full disk fails with NoS
     assert.equal(storage.isOutOfSpace, false, 'cleared by a snapshot that fits');
     assert.ok(Buffer.from(storage.readSnapshot()!.data).equals(Buffer.from(data)));
     await storage.close();
-    storage = null;
-  } finally {
-    await storage?.abandon().catch(() => undefined);
-    filler.remove();
-    fs.unmount();
-  }
+  });
 });

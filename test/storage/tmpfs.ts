@@ -5,6 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync, unlinkSync, writeSync, ftruncateSync, fstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { FileStorage } from '../../src/storage/index.js';
+import { range } from './conformance.js';
+import { RecordingLogger } from './helpers.js';
 
 export interface Tmpfs {
   readonly dir: string;
@@ -77,5 +81,35 @@ export class Filler {
     closeSync(this.fd);
     this.fd = null;
     unlinkSync(this.path);
+  }
+}
+
+/**
+ * A FileStorage on a tmpfs of 1 MiB (64 KiB segments, 20 entries of 1 KiB synced) with the rest
+ * filled but 96 KiB: room in the active segment, none for a snapshot of 200 KiB. `body` gets it
+ * with the filler and the data dir; it is abandoned (if `body` did not close it), the filler
+ * removed and the tmpfs unmounted however `body` ends. Skips the test where no tmpfs can be
+ * mounted (mountTmpfs).
+ */
+export async function withFullDisk(t: TestContext, body: (storage: FileStorage, filler: Filler, dir: string) => Promise<void>): Promise<void> {
+  const fs = mountTmpfs(1024 * 1024);
+  if (typeof fs === 'string') {
+    t.skip(fs);
+    return;
+  }
+  const dir = join(fs.dir, 'data');
+  const filler = new Filler(fs.dir);
+  let storage: FileStorage | null = null;
+  try {
+    storage = await FileStorage.open(dir, { segmentBytes: 64 * 1024, logger: new RecordingLogger() });
+    storage.append(range(1, 20, 1, 1024));
+    await storage.sync();
+    filler.fill();
+    filler.giveBack(96 * 1024);
+    await body(storage, filler, dir);
+  } finally {
+    await storage?.abandon().catch(() => undefined);
+    filler.remove();
+    fs.unmount();
   }
 }
