@@ -229,8 +229,9 @@ export class SnapshotFileWriter implements SnapshotWriter {
     return new FileWindow(this.path, this.head!.length + start, length, this.state === 'finished' ? this.path : this.temporary);
   }
 
+  /** Gives up a snapshot still being written (deleting its file); once finish() has begun, the file is the save's and this does nothing. */
   abandon(): void {
-    if (this.state === 'abandoned' || this.state === 'finished') return;
+    if (this.state !== 'writing') return;
     this.state = 'abandoned';
     this.queue.length = 0;
     if (!this.isBusy) this.release();

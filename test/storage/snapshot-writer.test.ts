@@ -131,10 +131,19 @@ test('an abandoned writer leaves no file, while writing or after; its misuse is 
     await until('the temporary file deleted', () => readdirSync(snapDir).length === 0);
     assert.throws(() => midway.write(new Uint8Array(1), 1), StorageUsageError);
 
+    // Abandoned once its save has begun: the save's, not deleted.
+    const saving = storage.snapshotWriter({ ...META, index: 9 });
+    await writeAll(saving, pattern(1000), 300);
+    const save = storage.saveWrittenSnapshot(saving);
+    saving.abandon();
+    await save;
+    assert.deepEqual(readdirSync(snapDir), ['0000000000000009-0000000000000002.snap']);
+    assert.equal(storage.readSnapshot()!.data.length, 1000);
+
     const written = storage.snapshotWriter(META);
     await writeAll(written, pattern(1000), 300);
     written.abandon();
-    await until('the temporary file deleted', () => readdirSync(snapDir).length === 0);
+    await until('the temporary file deleted', () => readdirSync(snapDir).length === 1);
     await assert.rejects(storage.saveWrittenSnapshot(written), StorageUsageError);
 
     const misused = storage.snapshotWriter(META);
@@ -146,8 +155,8 @@ test('an abandoned writer leaves no file, while writing or after; its misuse is 
     await assert.rejects(storage.saveWrittenSnapshot(misused), StorageUsageError, 'saved before it is written');
     misused.abandon();
     await assert.rejects(storage.saveWrittenSnapshot(new MemoryStorage().snapshotWriter(META)), StorageUsageError, "another storage's writer");
-    await until('the temporary files deleted', () => readdirSync(snapDir).length === 0);
-    assert.equal(storage.readSnapshot(), null, 'nothing was saved');
+    await until('the temporary files deleted', () => readdirSync(snapDir).length === 1);
+    assert.equal(storage.readSnapshot()!.meta.index, 9, 'nothing else was saved');
   } finally {
     await storage.close();
   }
