@@ -35,7 +35,9 @@ interface Case {
 // re-handshake with their peers, joiners that present the join token over https, removals and
 // transfers through the admin API, requests forwarded under partitions).
 const CASES: readonly Case[] = [
-  isNetns ? { mix: 'partition', seed: 101, minFaults: 3 } : { mix: 'mixed', seed: 105, minFaults: 3 },
+  // Partitions with frequent snapshots: a member cut off comes back behind the compacted log and
+  // is sent a snapshot (seed 101, 20 s: 49 taken, 1 installed).
+  isNetns ? { mix: 'partition', seed: 101, minFaults: 3, snapshotEntries: 300 } : { mix: 'mixed', seed: 105, minFaults: 3 },
   // Kills while snapshots are written into their files (a temporary file left), saved, installed.
   { mix: 'crash', seed: 102, minFaults: 3, snapshotEntries: 300 },
   { mix: 'pause,membership', seed: 103, minFaults: 3 },
