@@ -283,21 +283,21 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
         node = core;
         access.node = core;
         // The store's base reads its records from the newest snapshot's file, not from memory. A
-        // snapshot taken here is written straight into its file (data null), and the store reads
-        // its base back from there as it finishes: nothing to do. One serialized into memory
-        // instead (a state machine that cannot write into storage) moves once saved. A snapshot
-        // loaded at a restart or installed waits until the log after it is applied and the
-        // history decoded: the replay looks up every key it writes in the base, and through the
-        // file a restart right after a load of new keys came 1.3-2 s later (docs/storage.md).
+        // snapshot taken here is written straight into its file (FileStorage's writer, which the
+        // store always takes), and the store reads its base back from there as it finishes:
+        // nothing to do. A snapshot loaded at a restart or installed moves to its file once the
+        // log after it is applied and the history decoded: the replay looks up every key it
+        // writes in the base, and through the file a restart right after a load of new keys came
+        // 1.3-2 s later (docs/storage.md).
         core.on('snapshot', (_bytes: number, snapshot: TakenSnapshot | Snapshot, how: 'taken' | 'restored') => {
-          if (how === 'taken') restoredBase.cancel();
-          if (snapshot.data === null) return;
-          const inMemory = { meta: snapshot.meta, data: snapshot.data };
-          if (how === 'taken') readBaseFromFile(kvStateMachine, storage, inMemory, logger);
-          else {
-            const target = core.status().commitIndex;
-            restoredBase.await(inMemory, () => core.appliedIndex >= target && !sm.isLoadingInBackground);
+          if (how === 'taken') {
+            restoredBase.cancel();
+            return;
           }
+          // A restored snapshot always comes with its bytes.
+          if (snapshot.data === null) return;
+          const target = core.status().commitIndex;
+          restoredBase.await({ meta: snapshot.meta, data: snapshot.data }, () => core.appliedIndex >= target && !sm.isLoadingInBackground);
         });
       },
       logger,
