@@ -12,6 +12,7 @@
 // snapshot as they are.
 import { ByteReader } from './bytes.js';
 import { KvError } from './errors.js';
+import { KeyFilter } from './key-filter.js';
 import { readStoredRecord, type StoredRecord } from './stored-record.js';
 
 const utf8 = new TextEncoder();
@@ -94,6 +95,8 @@ export class BaseTable {
     private readonly offsets: Float64Array,
     readonly count: number,
     private readonly window: RecordWindow | null = null,
+    /** The keys, for a base read through a window (scanBaseRecordsInSlices builds it): a lookup of a key it does not hold reads nothing. */
+    private readonly filter: KeyFilter | null = null,
   ) {
     this.reader = new ByteReader(buf);
   }
@@ -107,7 +110,12 @@ export class BaseTable {
    * its next read.
    */
   throughWindow(window: RecordWindow): BaseTable {
-    return new BaseTable(window.buf, this.offsets, this.count, window);
+    return new BaseTable(window.buf, this.offsets, this.count, window, this.filter);
+  }
+
+  /** Whether lookups of keys it does not hold are answered by a filter (key-filter.ts) before any read. */
+  get isFiltered(): boolean {
+    return this.filter !== null;
   }
 
   /** Every stride-th key is in the fence. */
@@ -220,6 +228,7 @@ export class BaseTable {
 
   /** The position of `key`; -1 if the base does not hold it. */
   indexOf(key: KeyBytes): number {
+    if (this.filter !== null && !this.filter.mayHold(key.bytes, key.length)) return -1;
     const i = this.lowerBound(key);
     return i < this.count && this.compareAt(i, key) === 0 ? i : -1;
   }
@@ -335,7 +344,7 @@ const REVISION_INDEX_SLOTS_PER_RECORD = 4;
  * (`revision`), varints in range. Allocates a string only for keys attached to a lease. Throws
  * KvError BAD_SNAPSHOT naming the record.
  */
-export function scanBaseRecords(buf: Uint8Array, pos: number, count: number, revision: number): BaseScan {
+export function scanBaseRecords(buf: Uint8Array | WindowedBytes, pos: number, count: number, revision: number): BaseScan {
   return runSlices(scanBaseRecordsInSlices(buf, pos, count, revision, Number.POSITIVE_INFINITY));
 }
 
@@ -347,35 +356,94 @@ export function runSlices<T>(steps: Generator<void, T, void>): T {
   }
 }
 
-/** scanBaseRecords, pausing (a `yield`) after every `slice` records: a restore spread over turns of the loop. */
-export function* scanBaseRecordsInSlices(buf: Uint8Array, pos: number, count: number, revision: number, slice: number, indexFrom = -1): Generator<void, BaseScan, void> {
+/**
+ * A snapshot's bytes read through a window (a file: src/storage/file-window.ts) rather than held
+ * in memory: `length` bytes, offsets into them as RecordWindow's.
+ */
+export interface WindowedBytes {
+  readonly window: RecordWindow;
+  readonly length: number;
+  /** What a scan reads at a time (SCAN_READ_BYTES unless given: tests make records straddle reads). */
+  readonly readBytes?: number;
+}
+
+/** What a scan through a window reads at a time: records that straddle its end are read again from their start. */
+export const SCAN_READ_BYTES = 1 << 20;
+/**
+ * What a record takes past its key at most, before its value: six varints and the value's
+ * length, 8 bytes each at most (ByteReader.varint). With this much past a key in view, a scan
+ * reads them without running off the view.
+ */
+const RECORD_HEAD_TAIL_BYTES = 7 * 8;
+
+/**
+ * scanBaseRecords, pausing (a `yield`) after every `slice` records: a restore spread over turns of
+ * the loop. `data` is the snapshot's bytes in memory, or read through a window: then the records
+ * are read a piece at a time (SCAN_READ_BYTES, or a record's size if larger), the table reads
+ * them through the same window, and a filter of their keys answers lookups of keys it does not
+ * hold (key-filter.ts).
+ */
+export function* scanBaseRecordsInSlices(data: Uint8Array | WindowedBytes, pos: number, count: number, revision: number, slice: number, indexFrom = -1): Generator<void, BaseScan, void> {
+  const window = data instanceof Uint8Array ? null : data.window;
+  const readBytes = data instanceof Uint8Array ? 0 : Math.max(1, data.readBytes ?? SCAN_READ_BYTES);
+  const dataLength = data.length;
   // Every record takes at least 8 bytes: refuse a count the bytes cannot hold before allocating.
-  if (count * 8 > buf.length - pos) throw new KvError('BAD_SNAPSHOT', `key count ${count} exceeds the data`);
+  if (count * 8 > dataLength - pos) throw new KvError('BAD_SNAPSHOT', `key count ${count} exceeds the data`);
   const offsets = new Float64Array(count + 1);
   // The records a kept history may name as current (modRevision ≥ indexFrom), by modRevision.
   const span = revision - indexFrom + 1;
   const slots = indexFrom >= 0 && span <= REVISION_INDEX_SLOTS_PER_RECORD * count + 1024 ? new Int32Array(span) : null;
+  const filter = window === null ? null : new KeyFilter(count);
   const leased: [string, number][] = [];
-  const r = new ByteReader(buf, pos);
+  // The bytes in view are data's [viewFrom, viewTo), at view[0, viewTo - viewFrom): all of them
+  // in memory, else what the window read last.
+  let view = data instanceof Uint8Array ? data : new Uint8Array(0);
+  let viewFrom = 0;
+  let viewTo = data instanceof Uint8Array ? dataLength : 0;
+  let r = new ByteReader(view, pos);
   let keyValueBytes = 0;
+  // The previous record's key: in view, or (once the view moved on) in `saved`.
+  let prev = view;
   let prevStart = -1;
   let prevLength = 0;
+  const saved = new KeyBytes();
+  /** Views data's [from, at least `to`), from the window; the previous key is kept if it leaves the view. */
+  const read = (from: number, to: number): void => {
+    if (prevStart >= 0 && prev === view) {
+      prev = saved.setBytes(view, prevStart, prevLength).bytes;
+      prevStart = 0;
+    }
+    const end = Math.min(dataLength, Math.max(to, from + readBytes));
+    const at = window!.load(from, end);
+    view = window!.buf.subarray(at, at + end - from);
+    viewFrom = from;
+    viewTo = end;
+    r = new ByteReader(view, 0);
+  };
+  if (window !== null && count > 0) read(pos, pos);
   let budget = slice;
   for (let i = 0; i < count; i++) {
     if (--budget <= 0) {
       yield;
       budget = slice;
     }
-    offsets[i] = r.pos;
+    // Through a window, a record's head (its key's length) is always in view.
+    if (window !== null && viewTo < dataLength && viewTo - viewFrom - r.pos < 8) read(viewFrom + r.pos, 0);
+    const start = viewFrom + r.pos;
+    offsets[i] = start;
     const keyLength = r.varint();
     const keyStart = r.pos;
-    if (keyLength > r.remaining) throw new KvError('BAD_SNAPSHOT', `record ${i}'s key runs past the data`);
-    checkUtf8(buf, keyStart, keyLength, i);
-    if (prevStart >= 0 && compareBytes(buf, prevStart, prevLength, keyStart, keyLength) >= 0) {
+    if (keyLength > dataLength - viewFrom - keyStart) throw new KvError('BAD_SNAPSHOT', `record ${i}'s key runs past the data`);
+    if (window !== null && viewTo < dataLength && viewFrom + keyStart + keyLength + RECORD_HEAD_TAIL_BYTES > viewTo) {
+      // The record is not all in view: read it again from its start, and again.
+      read(start, viewFrom + keyStart + keyLength + RECORD_HEAD_TAIL_BYTES);
+      i--;
+      continue;
+    }
+    checkUtf8(view, keyStart, keyLength, i);
+    if (prevStart >= 0 && compareRanges(prev, prevStart, prevLength, view, keyStart, keyLength) >= 0) {
       throw new KvError('BAD_SNAPSHOT', 'snapshot keys are not in strictly increasing order');
     }
-    prevStart = keyStart;
-    prevLength = keyLength;
     r.pos = keyStart + keyLength;
     r.varint(); // createIndex
     r.varint(); // modIndex
@@ -384,18 +452,40 @@ export function* scanBaseRecordsInSlices(buf: Uint8Array, pos: number, count: nu
     const modRevision = r.varint();
     const lease = r.varint();
     if (modRevision > revision || createRevision > modRevision) throw new KvError('BAD_SNAPSHOT', `record ${i} has revisions beyond the store's`);
+    const valueLength = r.varint();
+    if (valueLength > dataLength - viewFrom - r.pos) throw new KvError('BAD_SNAPSHOT', `record ${i}'s value runs past the data`);
+    if (viewFrom + r.pos + valueLength > viewTo) {
+      read(start, viewFrom + r.pos + valueLength);
+      i--;
+      continue;
+    }
+    // The record is whole and checked: nothing above is done twice.
+    prev = view;
+    prevStart = keyStart;
+    prevLength = keyLength;
     if (slots !== null && modRevision >= indexFrom) {
       const at = modRevision - indexFrom;
       slots[at] = slots[at] === 0 ? i + 1 : -1;
     }
-    const valueLength = r.varint();
-    if (valueLength > r.remaining) throw new KvError('BAD_SNAPSHOT', `record ${i}'s value runs past the data`);
+    filter?.add(view, keyStart, keyLength);
     r.pos += valueLength;
     keyValueBytes += keyLength + valueLength;
-    if (lease !== 0) leased.push([new ByteReader(buf, offsets[i]!).string(), lease]);
+    if (lease !== 0) leased.push([new ByteReader(view, start - viewFrom).string(), lease]);
   }
-  offsets[count] = r.pos;
-  return { table: new BaseTable(buf, offsets, count), end: r.pos, keyValueBytes, leased, byRevision: slots === null ? null : { from: indexFrom, slots } };
+  const end = viewFrom + r.pos;
+  offsets[count] = count === 0 ? pos : end;
+  const table = window === null ? new BaseTable(data as Uint8Array, offsets, count) : new BaseTable(new Uint8Array(0), offsets, count, null, filter).throughWindow(window);
+  return { table, end: count === 0 ? pos : end, keyValueBytes, leased, byRevision: slots === null ? null : { from: indexFrom, slots } };
+}
+
+/** Byte order of `a[as, as + an)` and `b[bs, bs + bn)`. */
+function compareRanges(a: Uint8Array, as: number, an: number, b: Uint8Array, bs: number, bn: number): number {
+  const m = an < bn ? an : bn;
+  for (let j = 0; j < m; j++) {
+    const d = a[as + j]! - b[bs + j]!;
+    if (d !== 0) return d;
+  }
+  return an - bn;
 }
 
 /** Byte order of two ranges of `buf`. */

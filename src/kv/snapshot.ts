@@ -23,7 +23,7 @@
 // history refers to current records and to the previous event's record instead of repeating
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
-import { BaseTable, KeyBytes, compareBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex } from './base-table.js';
+import { BaseTable, KeyBytes, compareBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex, type WindowedBytes } from './base-table.js';
 import { ByteReader, ByteWriter, SpillingByteWriter, stringSize, utf8At, varintSize } from './bytes.js';
 import type { ByteWindow, SnapshotWriter } from '../raft/types.js';
 import { KvError } from './errors.js';
@@ -338,15 +338,27 @@ const EVENT_COST = 32;
 const IDEMPOTENCY_COST = 16;
 const CURRENT_KEY_COST = 4;
 
+/** A snapshot's head (magic, version, indexes, clock, revisions, key count) takes at most this many bytes. */
+const SNAPSHOT_HEAD_BYTES = 4 + 1 + 8 + 8 + 8 + 8 + 8;
+
+/** A copy of bytes [start, end) read through the window. */
+function windowBytes(data: WindowedBytes, start: number, end: number): Uint8Array {
+  const at = data.window.load(start, end);
+  return data.window.buf.slice(at, at + end - start);
+}
+
 /**
  * decodeSnapshot, pausing (a `yield`) after about every `slice` base records' worth of work (the
  * costs above), so that a large state (1M keys: ~0.5 s) is decoded over many turns of the loop,
  * a few ms each, while the node goes on (KvStateMachine.beginRestore). Nothing is shared until
  * it returns.
  */
-export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazy = false): Generator<void, SnapshotState, void> {
+export function* decodeSnapshotInSlices(data: Uint8Array | WindowedBytes, slice: number, lazy = false): Generator<void, SnapshotState, void> {
   try {
-    const r = new ByteReader(data);
+    // Through a window, the head is read into a buffer of its own, and so is what follows the
+    // records (leases, history, idempotency table: a few MB to tens of MB) once they are scanned:
+    // the history and the idempotency table, left encoded, are read from it later.
+    let r = new ByteReader(data instanceof Uint8Array ? data : windowBytes(data, 0, Math.min(data.length, SNAPSHOT_HEAD_BYTES)));
     for (const b of MAGIC) if (r.u8() !== b) throw new KvError('BAD_SNAPSHOT', 'not a key-value snapshot (bad magic)');
     const version = r.u8();
     if (version === 1) {
@@ -362,7 +374,8 @@ export function* decodeSnapshotInSlices(data: Uint8Array, slice: number, lazy = 
     const scan = yield* scanBaseRecordsInSlices(data, r.pos, keyCount, revision, slice, lazy ? compactRevision : -1);
     let budget = slice;
     const base = scan.table;
-    r.pos = scan.end;
+    if (data instanceof Uint8Array) r.pos = scan.end;
+    else r = new ByteReader(windowBytes(data, scan.end, data.length));
     const leaseCount = r.varint();
     if (leaseCount * 2 > r.remaining) throw new KvError('BAD_SNAPSHOT', `lease count ${leaseCount} exceeds the data`);
     const leases: [number, number][] = [];

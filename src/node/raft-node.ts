@@ -30,11 +30,12 @@ import {
   type Role,
   type Snapshot,
   type SnapshotMeta,
+  type SnapshotSource,
   type SnapshotWriter,
   type SoftState,
 } from '../raft/index.js';
 import type { RaftStorage } from '../storage/types.js';
-import { Runtime, emptyRuntimeStats, type ClockPort, type Done, type RuntimeHooks, type StoragePort, type TakenSnapshot } from './runtime.js';
+import { Runtime, canRestoreThrough, emptyRuntimeStats, readWholeSource, type ClockPort, type Done, type RuntimeHooks, type StoragePort, type TakenSnapshot } from './runtime.js';
 import { LogLimiter } from '../transport/log-limiter.js';
 import { isNoSpace } from './space-alarm.js';
 import { TickClock } from './tick-clock.js';
@@ -64,9 +65,10 @@ function allocateEntrySlab(bytes: number): Uint8Array {
  * retrying, an automatic snapshot that did not fit), `false` once all of that has cleared — the
  * node keeps running throughout, and its owner refuses writes meanwhile; `'fatal'` (Error) when
  * the Ready loop failed (a storage error other than a full disk) and the node stopped itself;
- * `'snapshot'` (bytes: number, snapshot: Snapshot, how: 'taken' | 'restored') when a snapshot
- * of that size was taken and saved here, or installed or loaded at a restart, replacing the one
- * before. (`'advanced'`, after each handled Ready, is for its own waits.)
+ * `'snapshot'` (bytes: number, snapshot: TakenSnapshot | Snapshot | SnapshotSource, how: 'taken' |
+ * 'restored') when a snapshot of that size was taken and saved here, or installed or loaded at a
+ * restart, replacing the one before (its bytes in memory, or not: a snapshot written straight
+ * into storage, or a restart's restored through its file). (`'advanced'`, after each handled Ready, is for its own waits.)
  */
 export class RaftNode<R = unknown> extends EventEmitter {
   readonly id: NodeId;
@@ -106,13 +108,19 @@ export class RaftNode<R = unknown> extends EventEmitter {
       options.storage.setHardState(state.hardState);
       await options.storage.sync();
     }
-    const snapshot = await options.storage.loadSnapshot();
-    const applied = snapshot?.meta.index ?? 0;
     const onCoreStarted = options.onCoreStarted;
+    const storage = options.storage;
+    // A state machine loaded beside the core that can restore through the snapshot's file does,
+    // from the file open() checked: its bytes are never read into memory whole (docs/storage.md,
+    // "Restored through the file"). The runtime reads them back to send them (readSnapshot).
+    const source =
+      onCoreStarted !== undefined && storage.openSnapshot !== undefined && storage.readSnapshot !== undefined && canRestoreThrough(options.stateMachine) ? storage.openSnapshot() : null;
+    const snapshot: Snapshot | SnapshotSource | null = source ?? (await storage.loadSnapshot());
+    const applied = snapshot?.meta.index ?? 0;
     // With onCoreStarted the core starts first, on the log alone: it answers votes and appends
     // while the state machine is decoded (a 1M-key store: ~0.5 s of decode, then the replay).
     const isLoadedBeside = snapshot !== null && onCoreStarted !== undefined;
-    if (snapshot !== null && !isLoadedBeside) options.stateMachine.restore(snapshot.data);
+    if (snapshot !== null && !isLoadedBeside) options.stateMachine.restore('data' in snapshot ? snapshot.data : readWholeSource(snapshot));
     const node = new RaftNode(options, { ...state, applied }, snapshot, !isEmpty, isLoadedBeside);
     if (onCoreStarted === undefined) return node;
     node.logger.info('core started', { term: node.core.currentTerm, snapshotIndex: applied, lastIndex: node.core.lastIndex, commitIndex: node.core.commitIndex });
@@ -135,7 +143,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     return node;
   }
 
-  private constructor(options: RaftNodeOptions<R>, state: InitialState, snapshot: Snapshot | null, restarted: boolean, restoring: boolean) {
+  private constructor(options: RaftNodeOptions<R>, state: InitialState, snapshot: Snapshot | SnapshotSource | null, restarted: boolean, restoring: boolean) {
     super();
     this.id = options.id;
     this.storage = options.storage;
@@ -638,9 +646,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
         if (this.forwardsUnanswered > 0) this.recentlyApplied.record(e, result);
         if (waiters.applied(e, result) && isTracing) trace('resolve', e.index);
       },
-      restored: (snapshot: Snapshot) => {
+      restored: (snapshot: Snapshot | SnapshotSource) => {
         waiters.rejectProposalsUpTo(snapshot.meta.index);
-        this.emit('snapshot', snapshot.data.length, snapshot, 'restored');
+        this.emit('snapshot', 'data' in snapshot ? snapshot.data.length : snapshot.bytes, snapshot, 'restored');
       },
       // Its bytes are null when the state machine wrote them straight into storage.
       snapshotTaken: (snapshot: TakenSnapshot) => this.emit('snapshot', snapshot.bytes, snapshot, 'taken'),

@@ -14,7 +14,7 @@
 // the Readies that follow; a leader's snapshot waits for it); a full disk (a Ready stays in flight and its write is retried with backoff under
 // the NO_SPACE alarm; a snapshot that does not fit is retried later); fail-stop on any other
 // storage error; reads waiting for the state machine; and noticing this server's removal.
-import type { Configuration, Entry, HardState, Message, NodeId, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotMeta, SnapshotWriter, SoftState, StateMachine } from '../raft/index.js';
+import type { Configuration, Entry, HardState, Message, NodeId, Raft, ReadState, Ready, RemovedNotice, Snapshot, SnapshotBytesSource, SnapshotMeta, SnapshotSource, SnapshotWriter, SoftState, StateMachine } from '../raft/index.js';
 import { NO_SPACE_RETRY_MS, SNAPSHOT_RETRY_MS, SpaceAlarm, isNoSpace, nextBackoffMs } from './space-alarm.js';
 import { SILENT_LOGGER, type NodeLogger } from './options.js';
 
@@ -109,6 +109,42 @@ export interface SlicedRestores {
   beginRestore(data: Uint8Array): RestoreInProgress;
 }
 
+/**
+ * A state machine that restores (in slices) from a snapshot read where it lies (storage's
+ * openSnapshot: its file) rather than from bytes in memory: it reads through windows what it
+ * needs, and may keep reading through them (KvStateMachine keeps its base there).
+ */
+export interface RestoresThrough {
+  beginRestoreThrough(source: SnapshotBytesSource): RestoreInProgress;
+}
+
+/** Whether `sm` restores from a snapshot read where it lies (RestoresThrough). */
+export function canRestoreThrough(sm: object): sm is RestoresThrough {
+  return typeof (sm as Partial<RestoresThrough>).beginRestoreThrough === 'function';
+}
+
+/** All of `source`'s bytes, read into memory: for a state machine that restores only from bytes. */
+export function readWholeSource(source: SnapshotBytesSource): Uint8Array {
+  return readSourceRange(source, 0, source.bytes);
+}
+
+/** A copy of `source`'s bytes [start, end). */
+export function readSourceRange(source: SnapshotBytesSource, start: number, end: number): Uint8Array {
+  const window = source.window(start, end - start);
+  try {
+    const at = window.load(0, end - start);
+    return window.buf.slice(at, at + end - start);
+  } finally {
+    window.close();
+  }
+}
+
+/** `source`'s bytes from `offset` on, as a source of their own (a wrapper's header skipped). */
+export function sourceFrom(source: SnapshotBytesSource, offset: number): SnapshotBytesSource {
+  if (!(offset >= 0 && offset <= source.bytes)) throw new RangeError(`offset ${offset} is outside the snapshot's ${source.bytes} bytes`);
+  return { bytes: source.bytes - offset, window: (start, length) => source.window(offset + start, length) };
+}
+
 function hasSlicedRestores(sm: object): sm is SlicedRestores {
   return typeof (sm as Partial<SlicedRestores>).beginRestore === 'function';
 }
@@ -151,9 +187,18 @@ export function isLoadingInBackground(sm: object): boolean {
   return backgroundLoadsOf(sm)?.isLoadingInBackground ?? false;
 }
 
-/** `sm`'s restore of `data` in slices: its own (SlicedRestores), or one step that restores it whole. */
-export function restoreSlices<R>(sm: StateMachine<R>, data: Uint8Array): RestoreInProgress {
-  return hasSlicedRestores(sm) ? sm.beginRestore(data) : { step: () => (sm.restore(data), true), abandon: () => undefined };
+/**
+ * `sm`'s restore of `data` in slices: its own (SlicedRestores), or one step that restores it
+ * whole. From a source (bytes read where they lie), through it if `sm` can, else from its bytes
+ * read whole.
+ */
+export function restoreSlices<R>(sm: StateMachine<R>, data: Uint8Array | SnapshotBytesSource): RestoreInProgress {
+  if (!(data instanceof Uint8Array)) {
+    if (canRestoreThrough(sm)) return sm.beginRestoreThrough(data);
+    data = readWholeSource(data);
+  }
+  const bytes = data;
+  return hasSlicedRestores(sm) ? sm.beginRestore(bytes) : { step: () => (sm.restore(bytes), true), abandon: () => undefined };
 }
 
 /** `task`, with `then` run right after the last step has replaced the state (a wrapper adopting its own part with it). */
@@ -241,9 +286,9 @@ export interface RuntimeHooks<R> {
   applied?(entry: Entry, result: R): void;
   /**
    * The state machine was replaced by a snapshot: a leader's, or (after `restoring`) the
-   * node's own, loaded by beginRestore().
+   * node's own, loaded by beginRestore() (from its bytes, or through its file: a SnapshotSource).
    */
-  restored?(snapshot: Snapshot): void;
+  restored?(snapshot: Snapshot | SnapshotSource): void;
   /** A local snapshot was saved, and the log compacted up to `compactedTo`. */
   snapshotTaken?(snapshot: TakenSnapshot, compactedTo: number): void;
   /** The core confirmed these reads (thesis §6.4); each is served once applied reaches its index. */
@@ -291,12 +336,14 @@ export interface RuntimeStats {
   snapshotsReadBack: number;
   /** State machines loaded beside the running core (RuntimeOptions.restoring, beginRestore()). */
   restoredBeside: number;
+  /** Of those, the ones restored through the snapshot where storage keeps it (a SnapshotSource), not from its bytes. */
+  restoredInPlace: number;
   /** Loads beside the core that a leader's snapshot made unnecessary (it arrived first). */
   restoresSuperseded: number;
 }
 
 export function emptyRuntimeStats(): RuntimeStats {
-  return { appliedEntries: 0, snapshotsTaken: 0, idleSnapshots: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, stableAnnounced: 0, yieldsInBacklog: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0, restoredBeside: 0, restoresSuperseded: 0 };
+  return { appliedEntries: 0, snapshotsTaken: 0, idleSnapshots: 0, snapshotsInstalled: 0, sentBeforeSync: 0, commitsSentAtOnce: 0, stableAnnounced: 0, yieldsInBacklog: 0, appliedBeforeSync: 0, appliedEarly: 0, readiesBesideSnapshot: 0, installsWaited: 0, appliedWhileSerializing: 0, snapshotsReadBack: 0, restoredBeside: 0, restoredInPlace: 0, restoresSuperseded: 0 };
 }
 
 export interface RuntimeOptions<R> {
@@ -307,8 +354,11 @@ export interface RuntimeOptions<R> {
   readonly clock: ClockPort;
   /** The index the state machine has applied (its snapshot's, after a restart). */
   readonly applied: number;
-  /** The newest durable snapshot, if any: InstallSnapshot messages carry it. */
-  readonly latestSnapshot: Snapshot | null;
+  /**
+   * The newest durable snapshot, if any: InstallSnapshot messages carry it. A source (its bytes
+   * left in storage) needs a storage that reads them back (StoragePort.readSnapshot).
+   */
+  readonly latestSnapshot: Snapshot | SnapshotSource | null;
   /**
    * The state machine is not at `applied` yet: the host loads it from `latestSnapshot` beside
    * the running core and runs beginRestore() when it may (a restart: the core answers votes and
@@ -534,11 +584,14 @@ export class Runtime<R = unknown> {
     return this.latest?.meta ?? null;
   }
 
-  private setLatest(snapshot: Snapshot | TakenSnapshot | null): void {
-    this.latest =
-      snapshot === null
-        ? null
-        : { meta: snapshot.meta, bytes: 'bytes' in snapshot ? snapshot.bytes : snapshot.data.length, data: this.storage.readSnapshot === undefined ? snapshot.data : null };
+  private setLatest(snapshot: Snapshot | TakenSnapshot | SnapshotSource | null): void {
+    if (snapshot === null) {
+      this.latest = null;
+      return;
+    }
+    const data = 'data' in snapshot ? snapshot.data : null;
+    if (data === null && this.storage.readSnapshot === undefined) throw new Error('runtime contract: a snapshot without its bytes needs a storage that reads them back (readSnapshot)');
+    this.latest = { meta: snapshot.meta, bytes: 'bytes' in snapshot ? snapshot.bytes : snapshot.data.length, data: this.storage.readSnapshot === undefined ? data : null };
   }
 
   /** The state machine is still to be loaded (RuntimeOptions.restoring): nothing is applied until it is loaded (beginRestore). */
@@ -608,13 +661,13 @@ export class Runtime<R = unknown> {
    * replaced the load, or the runtime stopped). The state machine is replaced by the last step,
    * all at once; committed entries are applied after it (the host pumps).
    */
-  beginRestore(snapshot: Snapshot): RestoreSteps {
+  beginRestore(snapshot: Snapshot | SnapshotSource): RestoreSteps {
     if (!this.isRestoring || this.isStopped) return NOTHING_TO_RESTORE;
     if (snapshot.meta.index !== this.applied) {
       throw new Error(`runtime contract: restoring from the snapshot at ${snapshot.meta.index}, but the state machine is to start at ${this.applied}`);
     }
     if (this.restoreTask !== null) throw new Error('runtime contract: beginRestore() while a restore is under way');
-    const task = restoreSlices(this.sm, snapshot.data);
+    const task = restoreSlices(this.sm, 'data' in snapshot ? snapshot.data : snapshot);
     this.restoreTask = task;
     return {
       step: () => {
@@ -624,7 +677,9 @@ export class Runtime<R = unknown> {
         this.restoreTask = null;
         this.endRestoring();
         this.stats.restoredBeside++;
-        this.logger.info('state machine loaded', { index: snapshot.meta.index, term: snapshot.meta.term });
+        if (!('data' in snapshot)) this.stats.restoredInPlace++;
+        // inPlace: restored through the snapshot where it lies (its file), not from its bytes in memory.
+        this.logger.info('state machine loaded', { index: snapshot.meta.index, term: snapshot.meta.term, inPlace: !('data' in snapshot) });
         this.hooks.restored?.(snapshot);
         this.releaseReads();
         return true;

@@ -22,6 +22,8 @@ export type {
   Snapshot,
   SnapshotWriter,
   ByteWindow,
+  SnapshotBytesSource,
+  SnapshotSource,
   SnapshotMeta,
   SoftState,
   TimeoutNow,

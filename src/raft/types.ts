@@ -91,6 +91,22 @@ export interface ByteWindow {
 }
 
 /**
+ * A snapshot's bytes where they lie (its file, checked), read through windows instead of held in
+ * memory: what a restart restores from (docs/storage.md, "Restored through the file").
+ */
+export interface SnapshotBytesSource {
+  /** The snapshot's length in bytes. */
+  readonly bytes: number;
+  /** A window over bytes [start, start + length), which the caller closes. Throws if they cannot be read. */
+  window(start: number, length: number): ByteWindow;
+}
+
+/** The same with the snapshot's meta: what storage opens (RaftStorage.openSnapshot). */
+export interface SnapshotSource extends SnapshotBytesSource {
+  readonly meta: SnapshotMeta;
+}
+
+/**
  * Where a state machine writes a snapshot straight to storage, chunk by chunk, instead of into
  * one buffer of its whole size (docs/storage.md, "Snapshots written straight to their file").
  * The core never sees it: storage makes one (StoragePort.snapshotWriter), the runtime hands it to

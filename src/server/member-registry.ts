@@ -7,10 +7,10 @@
 // Applying a record never throws: it is committed on every replica, so a record that does not
 // parse or validate (a bug, or bytes from an older version) is skipped the same way everywhere and
 // counted. What a node proposes is validated before (encodeMemberRecord), so that is the backstop.
-import type { Entry, NodeId, SnapshotWriter, StateMachine } from '../raft/index.js';
+import type { Entry, NodeId, SnapshotBytesSource, SnapshotWriter, StateMachine } from '../raft/index.js';
 import { isAddress, isNodeId } from './address.js';
 import { CLUSTER_ID_PATTERN } from './identity.js';
-import { isLoadingInBackground, loadInBackground, restoreSlices, thenRestored, type RestoreInProgress, type SnapshotInProgress } from '../node/runtime.js';
+import { isLoadingInBackground, loadInBackground, readSourceRange, restoreSlices, sourceFrom, thenRestored, type RestoreInProgress, type SnapshotInProgress } from '../node/runtime.js';
 
 /** A machine that writes its snapshot in slices behind a wrapper's header (KvStateMachine). */
 interface PrefixedSlicedSnapshots {
@@ -212,6 +212,17 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
     return thenRestored(restoreSlices(this.inner, body), () => this.adoptRegistry(members, clusterId));
   }
 
+  /**
+   * beginRestore() from a snapshot read where it lies (its file): the header is read here, and
+   * the rest handed to the inner state machine as a source of its own (read through its file if
+   * the inner machine can, KvStateMachine can; else read whole).
+   */
+  beginRestoreThrough(source: SnapshotBytesSource): RestoreInProgress {
+    const end = serviceHeaderEnd(readSourceRange(source, 0, Math.min(source.bytes, SERVICE_HEAD_BYTES)), source.bytes);
+    const { members, clusterId } = parseRegistry(readSourceRange(source, 0, end));
+    return thenRestored(restoreSlices(this.inner, sourceFrom(source, end)), () => this.adoptRegistry(members, clusterId));
+  }
+
   /** The inner state machine's background load (node/runtime.ts, BackgroundLoads), if it has one. */
   get isLoadingInBackground(): boolean {
     return isLoadingInBackground(this.inner);
@@ -232,19 +243,33 @@ export class ServiceStateMachine<R> implements StateMachine<R | undefined> {
   }
 }
 
+/** A service snapshot's fixed head: version u8, registry length u32. */
+const SERVICE_HEAD_BYTES = 5;
+
 /** A service snapshot's header: the registry, the cluster id, and the inner state machine's bytes after it. */
 function parseServiceSnapshot(data: Uint8Array): { members: [NodeId, MemberAddresses][]; clusterId: string | null; body: Uint8Array } {
-  const version = data[0];
+  const end = serviceHeaderEnd(data, data.length);
+  return { ...parseRegistry(data.subarray(0, end)), body: data.subarray(end) };
+}
+
+/** Where the header ends (the inner bytes begin), from its head (`head`, at least its first 5 bytes) and the snapshot's length. */
+function serviceHeaderEnd(head: Uint8Array, length: number): number {
+  const version = head[0];
   if (version !== 1 && version !== 2) throw new Error(`unknown service snapshot version ${version}`);
-  if (data.length < 5) throw new Error('service snapshot shorter than its header');
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const n = view.getUint32(1);
-  if (5 + n > data.length) throw new Error('service snapshot registry overruns it');
-  const parsed = JSON.parse(decoder.decode(data.subarray(5, 5 + n))) as unknown;
+  if (head.length < SERVICE_HEAD_BYTES || length < SERVICE_HEAD_BYTES) throw new Error('service snapshot shorter than its header');
+  const n = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(1);
+  if (SERVICE_HEAD_BYTES + n > length) throw new Error('service snapshot registry overruns it');
+  return SERVICE_HEAD_BYTES + n;
+}
+
+/** The registry of the whole header `header` (serviceHeaderEnd checked its length). */
+function parseRegistry(header: Uint8Array): { members: [NodeId, MemberAddresses][]; clusterId: string | null } {
+  const version = header[0];
+  const parsed = JSON.parse(decoder.decode(header.subarray(SERVICE_HEAD_BYTES))) as unknown;
   const members = (version === 1 ? parsed : (parsed as { members: unknown }).members) as [NodeId, MemberAddresses][];
   const clusterId = version === 1 ? null : (parsed as { clusterId: string | null }).clusterId;
   if (!Array.isArray(members)) throw new Error('service snapshot registry is not a list');
-  return { members, clusterId, body: data.subarray(5 + n) };
+  return { members, clusterId };
 }
 
 /**

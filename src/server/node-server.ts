@@ -9,7 +9,7 @@
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
 import { memoryReleaser, type MemoryReleaser } from './memory-release.js';
 import { RaftNode, type TakenSnapshot } from '../node/index.js';
-import type { NodeId, RemovedNotice, Snapshot } from '../raft/index.js';
+import type { NodeId, RemovedNotice, Snapshot, SnapshotSource } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
 import { acquireDataDirLock, DataDirLockedError, FileStorage, FileWindow, type DataDirLock } from '../storage/index.js';
 import { TcpTransport, type Hello } from '../transport/index.js';
@@ -285,17 +285,20 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
         // The store's base reads its records from the newest snapshot's file, not from memory. A
         // snapshot taken here is written straight into its file (FileStorage's writer, which the
         // store always takes), and the store reads its base back from there as it finishes:
-        // nothing to do. A snapshot loaded at a restart or installed moves to its file once the
-        // log after it is applied and the history decoded: the replay looks up every key it
-        // writes in the base, and through the file a restart right after a load of new keys came
-        // 1.3-2 s later (docs/storage.md).
-        core.on('snapshot', (_bytes: number, snapshot: TakenSnapshot | Snapshot, how: 'taken' | 'restored') => {
+        // nothing to do. A restart restores through the snapshot's file from the start
+        // (RaftNode.start): its base reads from there, with a filter of its keys so that a replay
+        // of writes to new keys reads nothing. A snapshot installed from a leader arrives in
+        // memory and moves to its file once the log after it is applied and the history decoded:
+        // the replay looks up every key it writes in the base, and through a file without a
+        // filter a restart right after a load of new keys came 1.3-2 s later (docs/storage.md).
+        core.on('snapshot', (_bytes: number, snapshot: TakenSnapshot | Snapshot | SnapshotSource, how: 'taken' | 'restored') => {
           if (how === 'taken') {
             restoredBase.cancel();
             return;
           }
-          // A restored snapshot always comes with its bytes.
-          if (snapshot.data === null) return;
+          // A restart's snapshot is restored through its file (RaftNode.start): its base is there
+          // already. An installed one comes with its bytes.
+          if (!('data' in snapshot) || snapshot.data === null) return;
           const target = core.status().commitIndex;
           restoredBase.await({ meta: snapshot.meta, data: snapshot.data }, () => core.appliedIndex >= target && !sm.isLoadingInBackground);
         });

@@ -169,7 +169,7 @@ async function main(): Promise<void> {
       `${sum((r) => r.appliedEarly)} applied early, ${sum((r) => r.followerCommits)} commits counted by followers, ${sum((r) => r.leaderCommitsChecked)} leader commits checked on durable majorities, ${sum((r) => r.snapshotsTaken)} snapshots taken (${sum((r) => r.idleSnapshots)} by idle members), ` +
       `${sum((r) => r.readiesBesideSnapshot)} Readies beside a snapshot in flight, ${sum((r) => r.installsWaited)} installs waited for one, ` +
       `${sum((r) => r.appliedWhileSerializing)} entries applied while one was serialized, ` +
-      `${sum((r) => r.restoredBeside)} state machines loaded beside the core (${sum((r) => r.restoresSuperseded)} more replaced by a leader's snapshot first), ` +
+      `${sum((r) => r.restoredBeside)} state machines loaded beside the core (${sum((r) => r.restoredInPlace)} through storage's windows; ${sum((r) => r.restoresSuperseded)} more replaced by a leader's snapshot first), ` +
       `${sum((r) => r.crashesDuringSave)} crashes during a save (${sum((r) => r.crashesBetweenSaveHalves)} between its halves)\n`,
   );
   const summary = {
@@ -202,6 +202,7 @@ async function main(): Promise<void> {
       installsWaited: sum((r) => r.installsWaited),
       appliedWhileSerializing: sum((r) => r.appliedWhileSerializing),
       restoredBeside: sum((r) => r.restoredBeside),
+      restoredInPlace: sum((r) => r.restoredInPlace),
       restoresSuperseded: sum((r) => r.restoresSuperseded),
       crashesDuringSave: sum((r) => r.crashesDuringSave),
       crashesBetweenSaveHalves: sum((r) => r.crashesBetweenSaveHalves),

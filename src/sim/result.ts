@@ -35,6 +35,8 @@ export interface SimResult {
   readonly installsWaited: number;
   /** Restarts whose state machine was loaded beside the running core (RuntimeOptions.restoring). */
   readonly restoredBeside: number;
+  /** Of those, the ones restored through storage's windows over the snapshot (a SnapshotSource, as a server's restart). */
+  readonly restoredInPlace: number;
   /** Of those loads, the ones a leader's snapshot made unnecessary (it was installed first). */
   readonly restoresSuperseded: number;
   /** Entries applied while a snapshot was being serialized in slices (copy-on-write in the store). */

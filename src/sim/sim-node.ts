@@ -98,6 +98,8 @@ export class SimNode {
   private ticks: TickClock | null = null;
   /** Bumped at every crash and restart; events of an earlier life are ignored. */
   incarnation = 0;
+  /** Loads beside the core begun by this slot: every other one restores through storage's windows. */
+  private loadsBeside = 0;
   /** The hard state on stable storage (as the runtime knows it). */
   durable: HardState = { currentTerm: 0, votedFor: null, commitIndex: 0 };
   /** Client proposals accepted by this incarnation while leader: index → payload. */
@@ -231,7 +233,11 @@ export class SimNode {
       // The load starts after the drawn delay, then takes a slice per turn (as RaftNode does,
       // one per setImmediate), with messages, ticks and syncs between slices.
       this.host.scheduleTimer(this, restoreDelayMs, () => {
-        const steps = runtime.beginRestore(snapshot!);
+        // Every other incarnation restores through the snapshot where storage keeps it (its
+        // openSnapshot: a server's restart, reading the store's records through windows), the
+        // rest from its bytes.
+        const source = this.loadsBeside++ % 2 === 0 ? this.storage.openSnapshot() : null;
+        const steps = runtime.beginRestore(source ?? snapshot!);
         // Then what the store left for later (its history), a slice per turn while it serves.
         const background = (): void => {
           const wait = runtime.loadInBackground();

@@ -216,6 +216,7 @@ export class Simulation implements NodeHost, FaultTarget, MembershipTarget {
       readiesBesideSnapshot: this.nodes.reduce((s, n) => s + n.stats.readiesBesideSnapshot, 0),
       installsWaited: this.nodes.reduce((s, n) => s + n.stats.installsWaited, 0),
       restoredBeside: this.nodes.reduce((s, n) => s + n.stats.restoredBeside, 0),
+      restoredInPlace: this.nodes.reduce((s, n) => s + n.stats.restoredInPlace, 0),
       restoresSuperseded: this.nodes.reduce((s, n) => s + n.stats.restoresSuperseded, 0),
       appliedWhileSerializing: this.nodes.reduce((s, n) => s + n.stats.appliedWhileSerializing, 0),
       crashesDuringSave: this.nodes.reduce((s, n) => s + n.crashesDuringSave, 0),

@@ -7,8 +7,8 @@
 // followed by the store's own snapshot bytes. Snapshots are written in slices, as the store
 // writes them for the runtime in production (beginSnapshot), while entries go on being applied;
 // each is checked against the one the store would have written at once when it began.
-import { thenRestored, type BackgroundLoads, type RestoreInProgress, type SlicedRestores, type SlicedSnapshots, type SnapshotInProgress } from '../node/runtime.js';
-import type { Entry, SnapshotWriter, StateMachine } from '../raft/index.js';
+import { readSourceRange, sourceFrom, thenRestored, type BackgroundLoads, type RestoreInProgress, type SlicedRestores, type SlicedSnapshots, type SnapshotInProgress } from '../node/runtime.js';
+import type { Entry, SnapshotBytesSource, SnapshotWriter, StateMachine } from '../raft/index.js';
 import { InvariantViolation } from './invariants/violation.js';
 import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
 import { HASH_SEED, bytesEqual, foldNumber, hashBytes } from './hash.js';
@@ -16,6 +16,8 @@ import { HASH_SEED, bytesEqual, foldNumber, hashBytes } from './hash.js';
 const HEADER_BYTES = 32;
 /** Records or events a restore decodes per slice in the simulator: small, so a load spans several turns. */
 const RESTORE_SLICE = 16;
+/** What a restore through a source reads at a time: a few records, so that many straddle reads. */
+const RESTORE_READ_BYTES = 96;
 
 /**
  * A small idempotency table, so that the simulator's runs also exercise eviction; equal on every
@@ -141,6 +143,17 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
     const s = decodeSimSnapshot(data);
     const kv = new KvStateMachine(SIM_KV_OPTIONS);
     return thenRestored(kv.beginRestore(data.subarray(HEADER_BYTES), RESTORE_SLICE), () => this.adopt(s, kv));
+  }
+
+  /**
+   * beginRestore() through a source (storage's openSnapshot), as a server's restart restores: the
+   * store reads its records through windows RESTORE_READ_BYTES at a time (so records straddle
+   * reads) and keeps its base there, with its key filter.
+   */
+  beginRestoreThrough(source: SnapshotBytesSource): RestoreInProgress {
+    const s = decodeSimSnapshot(readSourceRange(source, 0, Math.min(source.bytes, HEADER_BYTES)));
+    const kv = new KvStateMachine(SIM_KV_OPTIONS);
+    return thenRestored(kv.beginRestoreThrough(sourceFrom(source, HEADER_BYTES), RESTORE_SLICE, RESTORE_READ_BYTES), () => this.adopt(s, kv));
   }
 
   /** The store's background load (its history, left encoded by a restore in slices). */

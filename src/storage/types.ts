@@ -25,7 +25,7 @@
 // the log as far as it was synced; the log always reaches the snapshot's index, because a local
 // snapshot never covers entries not yet durable (it is taken between Readies). A log that ends
 // before the snapshot, or holds another term at its index, restarts after it (§7).
-import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotWriter } from '../raft/types.js';
+import type { Entry, HardState, InitialState, Snapshot, SnapshotMeta, SnapshotSource, SnapshotWriter } from '../raft/types.js';
 
 export interface RaftStorage {
   /**
@@ -41,6 +41,13 @@ export interface RaftStorage {
    * need not keep the bytes in memory (node/runtime.ts, StoragePort.readSnapshot). Optional.
    */
   readSnapshot?(): Snapshot | null;
+  /**
+   * The snapshot loadSnapshot() would return, its bytes read where they lie (through windows over
+   * its file) instead of into memory: what a restart restores from, if the state machine can
+   * (node/runtime.ts, RestoresThrough). Null if there is none, or if the
+   * storage cannot (loadSnapshot() then). Optional.
+   */
+  openSnapshot?(): SnapshotSource | null;
   /**
    * Queues entries. If entries[0].index is at or below the stored last index, the stored log is
    * first truncated from that index (a conflicting suffix removed, §5.3). Not durable until sync().

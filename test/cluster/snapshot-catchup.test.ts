@@ -4,6 +4,7 @@
 // crash and restart (the installed snapshot is durable).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { TestCluster, type TestNode } from './harness.js';
 import { http, metricValue, type KvRecordJson } from './http.js';
 
@@ -79,7 +80,10 @@ test('a follower behind the leader\'s compacted log catches up by InstallSnapsho
   const alone = await cluster.waitApplied(follower, commitIndex, 10_000);
   assert.equal(alone.leader, null);
   await assertServesAll(follower);
-  // Loaded at the restart, its base is read from the snapshot file once the log after it is applied.
+  // Loaded at the restart through the snapshot's file (RaftNode.start, FileStorage.openSnapshot):
+  // its base is read from there from the start, never read into memory whole.
+  const loaded = readFileSync(follower.logFile, 'utf8').split('\n').filter((line) => line.includes('state machine loaded'));
+  assert.ok(loaded.length >= 1 && /"inPlace":true/.test(loaded[loaded.length - 1]!), `restored in place: ${loaded.join(' | ')}`);
   await assertBaseInFile(follower);
   await assertServesAll(follower);
 });

@@ -143,11 +143,13 @@ class FileSink implements SnapshotWriter {
 interface PropertyMode {
   readonly moveToFile?: (sm: KvStateMachine, snapshot: Uint8Array) => void;
   readonly sink?: () => FileSink;
+  /** How a restart restores (restore() from the bytes unless given). */
+  readonly restore?: (sm: KvStateMachine, snapshot: Uint8Array) => void;
 }
 
 /** The property below, in `mode`. */
 function tieredStoreProperty(mode: PropertyMode, numRuns: number): void {
-  const { moveToFile, sink } = mode;
+  const { moveToFile, sink, restore } = mode;
   const begin = (sm: KvStateMachine): { snap: KvSnapshotInProgress<Uint8Array | 'written'>; sink: FileSink | null } => {
     const into = sink?.() ?? null;
     return { snap: sm.beginSnapshot(null, into), sink: into };
@@ -202,7 +204,8 @@ function tieredStoreProperty(mode: PropertyMode, numRuns: number): void {
             if (latest === null) break;
             // A restart: a new store from the newest snapshot, then the log after it again.
             const restarted = new KvStateMachine({ idempotencyMaxRecords: 3 });
-            restarted.restore(latest);
+            if (restore === undefined) restarted.restore(latest);
+            else restore(restarted, latest);
             const again = restarted.snapshot();
             assert.deepEqual(Buffer.from(again), Buffer.from(latest), 'a restored store writes the snapshot it came from');
             moveToFile?.(restarted, again);
@@ -260,6 +263,113 @@ test('property: the same with each snapshot written straight into a file (a Snap
     assert.ok(sinks > 100, `${sinks} snapshots were written into sinks`);
     assert.ok(windows.length > 50, `${windows.length} bases were read back through windows`);
     assert.ok(windows.some((w) => (w as FileWindow).reads > 0), 'bases were read from their files');
+  } finally {
+    for (const w of windows) w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Restores `sm` from the snapshot file `path` (`bytes` long) through windows, as a restart does
+ * (KvStateMachine.beginRestoreThrough), reading `readBytes` at a time in slices of `slice`.
+ */
+function restoreThroughFile(sm: KvStateMachine, path: string, bytes: number, windows: FileWindow[], slice: number, readBytes: number): void {
+  const task = sm.beginRestoreThrough(
+    {
+      bytes,
+      window: (start, length) => {
+        const window = new FileWindow(path, start, length);
+        windows.push(window);
+        return window;
+      },
+    },
+    slice,
+    readBytes,
+  );
+  for (let turn = 0; !task.step(); turn++) assert.ok(turn < 1_000_000, 'a restore completes');
+}
+
+test('property: the same with every restart restored through its snapshot file, a few bytes read at a time (beginRestoreThrough)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-restore-window-'));
+  const windows: FileWindow[] = [];
+  let restores = 0;
+  let windowed = 0;
+  try {
+    const restore = (sm: KvStateMachine, snapshot: Uint8Array): void => {
+      const path = join(dir, `snapshot-${restores}`);
+      writeFileSync(path, snapshot);
+      // Reads of 1 to 40 bytes: records straddle them, many larger than one read.
+      restoreThroughFile(sm, path, snapshot.length, windows, 1 + (restores % 7), 1 + (restores % 40));
+      restores++;
+      if (sm.baseTier.windowed) windowed++;
+    };
+    tieredStoreProperty({ restore }, 200);
+    assert.ok(windowed > 30, `${windowed} of ${restores} restores kept their base in the file`);
+    assert.ok(windows.filter((w) => !w.isClosed).length < windows.length, 'windows of replaced bases are closed');
+  } finally {
+    for (const w of windows) w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a restore through the file refuses a damaged snapshot exactly when a restore of its bytes does, and otherwise reads the same state', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-restore-damage-'));
+  const windows: FileWindow[] = [];
+  try {
+    const source = new KvStateMachine();
+    let index = 0;
+    for (let i = 0; i < 60; i++) source.apply(entryOf(++index, { type: 'put', key: `k/${String(i).padStart(3, '0')}${'x'.repeat(i % 5)}`, value: bytes('v'.repeat(i * 7)), time: index }));
+    for (let i = 0; i < 10; i++) source.apply(entryOf(++index, { type: 'delete', key: `k/${String(i * 3).padStart(3, '0')}`, time: index }));
+    const good = source.snapshot();
+    const rand = fc.sample(fc.tuple(fc.nat({ max: good.length - 1 }), fc.integer({ min: 1, max: 255 }), fc.boolean(), fc.integer({ min: 1, max: 50 })), { numRuns: 300, seed: 11 });
+    let refused = 0;
+    for (const [at, xor, truncate, readBytes] of rand) {
+      const damaged = truncate ? good.slice(0, at) : Uint8Array.from(good, (b, i) => (i === at ? b ^ xor : b));
+      const path = join(dir, 'snapshot');
+      writeFileSync(path, damaged);
+      const inMemory = new KvStateMachine();
+      const through = new KvStateMachine();
+      const a = attempt(() => (inMemory.restore(damaged), view(inMemory)));
+      const opened = windows.length;
+      const b = attempt(() => (restoreThroughFile(through, path, damaged.length, windows, 5, readBytes), view(through)));
+      if (typeof a === 'string') {
+        refused++;
+        assert.ok(windows.slice(opened).every((w) => w.isClosed), 'a refused restore leaves no window open');
+        assert.match(String(b), /^BAD_SNAPSHOT/, `damage at ${at} (${truncate ? 'cut' : `xor ${xor}`}): refused from memory (${a}), and through the file`);
+      } else {
+        assert.deepEqual(b, a, `damage at ${at} (${truncate ? 'cut' : `xor ${xor}`}), read ${readBytes} at a time: the same state`);
+      }
+    }
+    assert.ok(refused > 60, `${refused} damaged snapshots refused`);
+  } finally {
+    for (const w of windows) w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a base restored through its file answers lookups of keys it does not hold from its key filter, without a read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-restore-filter-'));
+  const windows: FileWindow[] = [];
+  try {
+    const source = new KvStateMachine();
+    for (let i = 1; i <= 20_000; i++) source.apply(entryOf(i, { type: 'put', key: `key/${i}`, value: bytes('v'.repeat(200)), time: i }));
+    const snap = source.snapshot();
+    const path = join(dir, 'snapshot');
+    writeFileSync(path, snap);
+    const sm = new KvStateMachine();
+    restoreThroughFile(sm, path, snap.length, windows, 1000, 64 << 10);
+    assert.deepEqual(sm.baseTier, { records: 20_000, windowed: true });
+    const base = windows.find((w) => !w.isClosed)!;
+    const before = base.reads;
+    // New keys: each a write that must learn the base does not hold it.
+    let index = 20_000;
+    for (let i = 0; i < 2000; i++) sm.apply(entryOf(++index, { type: 'put', key: `new/${i}`, value: bytes('n'), time: index }));
+    const newReads = base.reads - before;
+    assert.ok(newReads < 100, `${newReads} reads for 2,000 writes of new keys (the filter lets ~1 % through)`);
+    // Keys it holds are all found (no false negatives), each by a read.
+    for (let i = 1; i <= 20_000; i += 97) assert.equal(sm.get(`key/${i}`)?.version, 1, `key/${i} found`);
+    assert.ok(base.reads > before + newReads, 'held keys are read from the file');
+    assert.equal(sm.size, 22_000);
   } finally {
     for (const w of windows) w.close();
     rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { DEFAULT_NODE_OPTIONS, DEFAULT_RUNTIME_OPTIONS } from '../../src/node/in
 import { DEFAULT_NODE_CONFIG } from '../../src/server/node-config.js';
 import assert from 'node:assert/strict';
 import { BACKGROUND_LOAD_DELAY_MS, Runtime, type Done, type RestoreInProgress, type RuntimeHooks, type SnapshotInProgress } from '../../src/node/runtime.js';
-import { Raft, bootstrapState, type Configuration, type Entry, type Message, type Snapshot, type SnapshotWriter, type StateMachine } from '../../src/raft/index.js';
+import { Raft, bootstrapState, type ByteWindow, type Configuration, type Entry, type Message, type Snapshot, type SnapshotBytesSource, type SnapshotSource, type SnapshotWriter, type StateMachine } from '../../src/raft/index.js';
 import { NoSpaceError } from '../../src/storage/index.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 
@@ -753,7 +753,7 @@ test("RaftNode's and the server's snapshot defaults are the runtime's (one polic
 });
 
 /** The whole load beside the core at once: every slice, as a host would over its turns. */
-function loadAll(runtime: Runtime<number>, snapshot: Snapshot): void {
+function loadAll(runtime: Runtime<number>, snapshot: Snapshot | SnapshotSource): void {
   const steps = runtime.beginRestore(snapshot);
   while (!steps.step()) {
     // the next slice
@@ -764,11 +764,17 @@ function loadAll(runtime: Runtime<number>, snapshot: Snapshot): void {
  * A restarted follower `a` whose snapshot (index 5, ['s1'..'s5']) is still to be loaded beside
  * the running core (RuntimeOptions.restoring); its log holds 6..8 after it, all committed.
  */
-function restartingWorld(hooks: RuntimeHooks<number> = {}, sm: ListMachine = new ListMachine(), now: () => number = () => 0): { runtime: Runtime<number>; sm: ListMachine; log: string[]; sent: Message[]; syncs: Done[]; snapshot: Snapshot } {
+function restartingWorld(
+  hooks: RuntimeHooks<number> = {},
+  sm: ListMachine = new ListMachine(),
+  now: () => number = () => 0,
+  through: { readonly windows: MemoryWindow[]; readonly readBack: boolean } | null = null,
+): { runtime: Runtime<number>; sm: ListMachine; log: string[]; sent: Message[]; syncs: Done[]; snapshot: Snapshot; source: SnapshotSource } {
   const log: string[] = [];
   const sent: Message[] = [];
   const syncs: Done[] = [];
   const snapshot: Snapshot = { meta: { index: 5, term: 1, config: ABC }, data: encode(JSON.stringify(['s1', 's2', 's3', 's4', 's5'])) };
+  const source = memorySource(snapshot, through?.windows ?? []);
   const entries: Entry[] = [6, 7, 8].map((index) => ({ index, term: 1, type: 'normal', data: encode(`e${index}`) }));
   const core = new Raft({ id: 'a', random: () => 0.5, preVote: false, checkQuorum: false, restarted: true }, { hardState: { currentTerm: 1, votedFor: null, commitIndex: 8 }, snapshot: snapshot.meta, entries, applied: 5 });
   const runtime = new Runtime<number>({
@@ -780,12 +786,13 @@ function restartingWorld(hooks: RuntimeHooks<number> = {}, sm: ListMachine = new
       installSnapshot: (s, done) => (log.push(`installSnapshot ${s.meta.index}`), done(null)),
       saveSnapshot: (s, done) => (log.push(`saveSnapshot ${s.meta.index}`), done(null)),
       compact: (index, done) => (log.push(`compact ${index}`), done(null)),
+      ...(through?.readBack === true ? { readSnapshot: () => (log.push('readSnapshot'), snapshot) } : {}),
     },
     transport: { send: (m) => (sent.push(m), log.push(`send ${m.type} ${m.to}`)) },
     stateMachine: sm,
     clock: { now, setTimer: () => () => undefined },
     applied: 5,
-    latestSnapshot: snapshot,
+    latestSnapshot: through === null ? snapshot : source,
     restoring: true,
     snapshotEntries: 1,
     snapshotCatchUpEntries: 0,
@@ -793,8 +800,73 @@ function restartingWorld(hooks: RuntimeHooks<number> = {}, sm: ListMachine = new
     hooks: { ...hooks, applied: (e) => log.push(`apply ${e.index}`) },
   });
   runtime.pump();
-  return { runtime, sm, log, sent, syncs, snapshot };
+  return { runtime, sm, log, sent, syncs, snapshot, source };
 }
+
+/** A window over bytes in memory that copies what it shows, as a file's would; counted, and closed by its owner. */
+class MemoryWindow implements ByteWindow {
+  buf = new Uint8Array(0);
+  isClosed = false;
+  constructor(private readonly bytes: Uint8Array) {}
+  load(start: number, end: number): number {
+    if (this.isClosed) throw new Error('closed');
+    if (!(start >= 0 && start <= end && end <= this.bytes.length)) throw new RangeError(`[${start}, ${end})`);
+    this.buf = this.bytes.slice(start, end);
+    return 0;
+  }
+  close(): void {
+    this.isClosed = true;
+  }
+}
+
+/** `snapshot` as storage's openSnapshot() gives it: its bytes read through windows. */
+function memorySource(snapshot: Snapshot, windows: MemoryWindow[]): SnapshotSource {
+  return {
+    meta: snapshot.meta,
+    bytes: snapshot.data.length,
+    window: (start, length) => {
+      const window = new MemoryWindow(snapshot.data.subarray(start, start + length));
+      windows.push(window);
+      return window;
+    },
+  };
+}
+
+/** Restores through a source when given one (SlicedRestores.beginRestoreThrough), as KvStateMachine does. */
+class ThroughMachine extends ListMachine {
+  throughSources = 0;
+  beginRestoreThrough(source: SnapshotBytesSource): RestoreInProgress {
+    this.throughSources++;
+    const window = source.window(0, source.bytes);
+    return {
+      step: () => {
+        const at = window.load(0, source.bytes);
+        this.restore(window.buf.subarray(at, at + source.bytes));
+        window.close();
+        return true;
+      },
+      abandon: () => window.close(),
+    };
+  }
+}
+
+test('a restart loads its state machine beside the core through the snapshot\'s file (a SnapshotSource): a machine that reads through it does, any other gets the bytes read whole; the runtime keeps no bytes', () => {
+  for (const sm of [new ThroughMachine(), new ListMachine()]) {
+    const windows: MemoryWindow[] = [];
+    const restored: (Snapshot | SnapshotSource)[] = [];
+    const w = restartingWorld({ restored: (s) => restored.push(s) }, sm, () => 0, { windows, readBack: true });
+    loadAll(w.runtime, w.source);
+    w.runtime.pump();
+    while (w.syncs.length > 0) w.syncs.shift()!(null);
+    assert.deepEqual(sm.items, ['s1', 's2', 's3', 's4', 's5', 'e6', 'e7', 'e8'], `${sm.constructor.name}: the snapshot, then the log after it`);
+    assert.equal(restored.length, 1);
+    assert.ok(!('data' in restored[0]!) && restored[0]!.bytes === w.snapshot.data.length, 'the restored hook is told of the source, without bytes');
+    assert.ok(windows.length > 0 && windows.every((x) => x.isClosed), `${sm.constructor.name}: ${windows.length} windows read, all closed`);
+    if (sm instanceof ThroughMachine) assert.equal(sm.throughSources, 1);
+  }
+  // Without a storage that reads the bytes back, the runtime could not send the snapshot: refused.
+  assert.throws(() => restartingWorld({}, new ListMachine(), () => 0, { windows: [], readBack: false }), /needs a storage that reads them back/);
+});
 
 test('a restart loading its state machine beside the core: votes and appends are answered, nothing is applied, read or snapshotted until it is loaded', () => {
   const ready: number[] = [];

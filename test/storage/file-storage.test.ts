@@ -270,23 +270,75 @@ test('FileStorage: readSnapshot() reads the newest snapshot back at once, and re
   await s.close();
 });
 
-test('FileStorage: a restart reads the newest snapshot once: open() checks it whole, the first loadSnapshot() returns those bytes', async () => {
+test('FileStorage: a restart checks the newest snapshot once at open, without holding it, and openSnapshot() reads it through its file', async () => {
   const dir = temp.make();
   const s = await openAt(dir);
   s.append(range(1, 5, 1));
   await s.sync();
-  await s.saveSnapshot(snapshotAt(5, 1));
+  const data = new Uint8Array(5 << 20).map((_, i) => (i * 131 + (i >> 12)) & 0xff);
+  await s.saveSnapshot({ meta: snapshotAt(5, 1).meta, data });
   await s.close();
   const reopened = await openAt(dir);
-  // Take the file away after open(): the first load still has it, read while open() chose it.
+  assert.equal(reopened.openStats.snapshotBytes, data.length, 'checked at open');
+  const source = reopened.openSnapshot();
+  assert.ok(source !== null);
+  assert.deepEqual(source.meta, snapshotAt(5, 1).meta);
+  assert.equal(source.bytes, data.length);
+  const whole = source.window(0, source.bytes);
+  const part = source.window(3 << 20, 1000);
+  // A window keeps its file open: a later snapshot deleting the name does not cut it off.
   const file = readdirSync(join(dir, 'snap')).find((f) => f.endsWith('.snap'))!;
-  const bytes = readFileSync(join(dir, 'snap', file));
+  const saved = readFileSync(join(dir, 'snap', file));
   rmSync(join(dir, 'snap', file));
-  assert.deepEqual((await reopened.loadSnapshot())?.meta, snapshotAt(5, 1).meta);
-  // Given out once: a later load reads the file again (here: gone, so it fails loudly).
+  const at = whole.load(0, data.length);
+  assert.deepEqual(whole.buf.subarray(at, at + data.length), data);
+  const p = part.load(10, 20);
+  assert.deepEqual(part.buf.subarray(p, p + 10), data.subarray((3 << 20) + 10, (3 << 20) + 20));
+  assert.throws(() => part.load(990, 1001), RangeError, 'a window shows its range only');
+  assert.throws(() => source.window(data.length - 10, 11), RangeError, 'a window within the snapshot only');
+  whole.close();
+  part.close();
+  // Given out once: then loadSnapshot() reads the file (here: gone, so it fails loudly).
+  assert.equal(reopened.openSnapshot(), null);
   await assert.rejects(reopened.loadSnapshot(), /ENOENT/);
-  writeFileSync(join(dir, 'snap', file), bytes);
-  assert.equal((await reopened.loadSnapshot())?.meta.index, 5);
+  writeFileSync(join(dir, 'snap', file), saved);
+  assert.deepEqual((await reopened.loadSnapshot())?.data, data);
+  await reopened.close();
+  // A snapshot saved after open() is the newest: what open() checked is not given out.
+  const again = await openAt(dir);
+  again.append(range(6, 8, 1));
+  await again.sync();
+  await again.saveSnapshot(snapshotAt(8, 1));
+  assert.equal(again.openSnapshot(), null);
+  await again.close();
+});
+
+test('FileStorage: open() refuses a snapshot whose data was damaged anywhere in its pieces, naming the file and the checksum\'s offset, and falls back on the log', async () => {
+  const dir = temp.make();
+  const s = await openAt(dir);
+  s.append(range(1, 5, 1));
+  await s.sync();
+  const data = new Uint8Array(7 << 20).map((_, i) => (i * 7) & 0xff);
+  await s.saveSnapshot({ meta: snapshotAt(5, 1).meta, data });
+  await s.close();
+  const file = join(dir, 'snap', readdirSync(join(dir, 'snap')).find((f) => f.endsWith('.snap'))!);
+  const good = readFileSync(file);
+  // Across the 2 MiB pieces open() reads it in: the first, a boundary, the last.
+  for (const at of [100, (2 << 20) - 1, 2 << 20, (6 << 20) + 5, good.length - 6]) {
+    const bad = Buffer.from(good);
+    bad[at] ^= 0x40;
+    writeFileSync(file, bad);
+    const logger = new RecordingLogger();
+    const reopened = await FileStorage.open(dir, { logger });
+    // The log covers the snapshot: it is skipped, with a warning naming the file and offset.
+    assert.equal(reopened.openSnapshot(), null, `damage at ${at}: not given out`);
+    assert.ok(logger.warnings.some((w) => w.includes(file) && w.includes('checksum')), `damage at ${at}: ${logger.warnings.join(' | ')}`);
+    await reopened.close();
+    renameSync(`${file}.corrupt`, file);
+  }
+  writeFileSync(file, good);
+  const reopened = await openAt(dir);
+  assert.equal(reopened.openSnapshot()?.meta.index, 5);
   await reopened.close();
 });
 
