@@ -23,7 +23,7 @@
 // history refers to current records and to the previous event's record instead of repeating
 // them. A snapshot may be written in slices (SnapshotEncoder.step) from state captured at one
 // moment: the bytes are the same. Format 1 (before revisions) is refused with a clear error.
-import { BaseTable, KeyBytes, compareBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex, type WindowedBytes } from './base-table.js';
+import { BaseKeysBuilder, BaseTable, KeyBytes, compareBytes, isValidUtf8, runSlices, scanBaseRecordsInSlices, type RevisionIndex, type WindowedBytes } from './base-table.js';
 import { ByteReader, ByteWriter, SpillingByteWriter, stringSize, utf8At, varintSize } from './bytes.js';
 import type { ByteWindow, SnapshotWriter } from '../raft/types.js';
 import { KvError } from './errors.js';
@@ -131,8 +131,8 @@ export interface SnapshotSource {
 
 /** Records in key order, each written as writeStoredRecord writes it (or copied, already so written). */
 export interface RecordCursor {
-  /** Writes the next record; false when there is none left. */
-  writeNext(w: ByteWriter): boolean;
+  /** Writes the next record, its key added to `keys` if given; false when there is none left. */
+  writeNext(w: ByteWriter, keys: BaseKeysBuilder | null): boolean;
 }
 
 /**
@@ -188,6 +188,11 @@ export class SnapshotEncoder {
   private output: Uint8Array | null = null;
   /** Where each record begins in the output, and where the last ends: the next base's index. */
   private readonly recordOffsets: Float64Array;
+  /**
+   * The records' keys, when they go to a sink: the next base reads them through its window, and
+   * answers lookups of keys it does not hold from this filter without a read (key-filter.ts).
+   */
+  private readonly keys: BaseKeysBuilder | null;
 
   constructor(
     private readonly src: SnapshotSource,
@@ -202,6 +207,7 @@ export class SnapshotEncoder {
     this.size = n;
     this.flagsOf = new Uint8Array(src.eventCount);
     this.recordOffsets = new Float64Array(src.keyCount + 1);
+    this.keys = sink === null ? null : new BaseKeysBuilder(src.keyCount);
   }
 
   /** Does about `maxBytes` more of the work (at least one item's); true once the snapshot is complete. */
@@ -251,10 +257,10 @@ export class SnapshotEncoder {
       if (this.section === 0) {
         if (this.next < src.keyCount) {
           this.recordOffsets[this.next++] = w.offset;
-          if (!src.records.writeNext(w)) throw new Error(`snapshot records ended at ${this.next - 1} of ${src.keyCount}`);
+          if (!src.records.writeNext(w, this.keys)) throw new Error(`snapshot records ended at ${this.next - 1} of ${src.keyCount}`);
         } else {
           this.recordOffsets[src.keyCount] = w.offset;
-          if (src.records.writeNext(w)) throw new Error(`snapshot records beyond the ${src.keyCount} counted`);
+          if (src.records.writeNext(w, null)) throw new Error(`snapshot records beyond the ${src.keyCount} counted`);
           w.varint(src.leases.length);
           for (const [id, ttl] of src.leases) {
             w.varint(id);
@@ -313,10 +319,9 @@ export class SnapshotEncoder {
   base(): { readonly table: BaseTable; readonly window: ByteWindow | null } {
     const bytes = this.bytes;
     if (bytes !== null) return { table: new BaseTable(bytes, this.recordOffsets, this.src.keyCount), window: null };
-    const table = new BaseTable(new Uint8Array(0), this.recordOffsets, this.src.keyCount);
-    if (this.src.keyCount === 0) return { table, window: null };
+    if (this.src.keyCount === 0) return { table: new BaseTable(new Uint8Array(0), this.recordOffsets, 0), window: null };
     const window = this.sink!.window(0, this.size);
-    return { table: table.throughWindow(window), window };
+    return { table: new BaseTable(window.buf, this.recordOffsets, this.src.keyCount, window, this.keys!.finish()), window };
   }
 }
 
@@ -548,10 +553,16 @@ function* scanEventsInSlices(
     let recordLength = -1;
     if ((flags & EV_CURRENT) !== 0) {
       // The base's record of that modRevision, if it is the only one and of this key; else by key.
-      const slot = byRevision === null || rev < byRevision.from ? -1 : byRevision.slots[rev - byRevision.from]!;
-      const at = slot > 0 && base.keyIs(slot - 1, data, keyStart, keyLength) ? slot - 1 : slot === 0 ? -1 : base.indexOf(probe.setBytes(data, keyStart, keyLength));
-      if (at < 0 || base.modRevisionAt(at) !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
-      recordLength = base.valueLengthAt(at);
+      const s = byRevision === null || rev < byRevision.from ? -1 : rev - byRevision.from;
+      const slot = s < 0 ? -1 : byRevision!.slots[s]!;
+      const held = slot > 0 ? byRevision!.held : null;
+      // Held in memory (a base read through a window): its modRevision is `rev` by its slot.
+      if (held !== null && held.keyIs(s, data, keyStart, keyLength)) recordLength = held.valueLengths[s]!;
+      else {
+        const at = slot > 0 && base.keyIs(slot - 1, data, keyStart, keyLength) ? slot - 1 : slot === 0 ? -1 : base.indexOf(probe.setBytes(data, keyStart, keyLength));
+        if (at < 0 || base.modRevisionAt(at) !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
+        recordLength = base.valueLengthAt(at);
+      }
     } else if ((flags & EV_PUT) !== 0) {
       const rec = skipStoredRecord(r);
       if (compareBytes(data, rec.keyStart, rec.keyLength, keyStart, keyLength) !== 0 || rec.modRevision !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i}'s record does not match it`);

@@ -1175,12 +1175,14 @@ function mergedRecords(base: BaseTable, overlayKeys: readonly string[], atStart:
   const probe = new KeyBytes();
   let overlayKey: KeyBytes | null = null;
   return {
-    writeNext(w) {
+    writeNext(w, keys) {
       for (;;) {
         if (j < overlayKeys.length && overlayKey === null) overlayKey = probe.set(overlayKeys[j]!);
         const order = i >= base.count ? 1 : overlayKey === null ? -1 : base.compareAt(i, overlayKey);
         if (order < 0) {
-          w.raw(base.rawAt(i++));
+          const raw = base.rawAt(i++);
+          keys?.addRecord(raw);
+          w.raw(raw);
           return true;
         }
         if (overlayKey === null) return false;
@@ -1188,6 +1190,7 @@ function mergedRecords(base: BaseTable, overlayKeys: readonly string[], atStart:
         const rec = atStart(overlayKeys[j++]!);
         overlayKey = null;
         if (rec !== undefined) {
+          keys?.add(probe.bytes, 0, probe.length);
           writeStoredRecord(w, rec);
           return true;
         }
