@@ -548,7 +548,7 @@ export function* scanBaseRecordsInSlices(data: Uint8Array | WindowedBytes, pos: 
     const keyStart = r.pos;
     if (keyLength > dataLength - viewFrom - keyStart) throw new KvError('BAD_SNAPSHOT', `record ${i}'s key runs past the data`);
     if (window !== null && viewTo < dataLength && viewFrom + keyStart + keyLength + RECORD_HEAD_TAIL_BYTES > viewTo) {
-      // The record is not all in view: read it again from its start, and again.
+      // Its key and head are not all in view: read them again from the record's start.
       read(start, viewFrom + keyStart + keyLength + RECORD_HEAD_TAIL_BYTES);
       i--;
       continue;
@@ -567,12 +567,8 @@ export function* scanBaseRecordsInSlices(data: Uint8Array | WindowedBytes, pos: 
     if (modRevision > revision || createRevision > modRevision) throw new KvError('BAD_SNAPSHOT', `record ${i} has revisions beyond the store's`);
     const valueLength = r.varint();
     if (valueLength > dataLength - viewFrom - r.pos) throw new KvError('BAD_SNAPSHOT', `record ${i}'s value runs past the data`);
-    if (viewFrom + r.pos + valueLength > viewTo) {
-      read(start, viewFrom + r.pos + valueLength);
-      i--;
-      continue;
-    }
-    // The record is whole and checked: nothing above is done twice.
+    // The record is checked: nothing above is done twice. Its value is skipped, not read, so it
+    // may run past the view: the next record's head is then read anew.
     prev = view;
     prevStart = keyStart;
     prevLength = keyLength;

@@ -361,15 +361,59 @@ test('a base restored through its file answers lookups of keys it does not hold 
     assert.deepEqual(sm.baseTier, { records: 20_000, windowed: true });
     const base = windows.find((w) => !w.isClosed)!;
     const before = base.reads;
-    // New keys: each a write that must learn the base does not hold it.
+    // New keys, each between two the base holds (so each lookup would read another block): a
+    // write that must learn the base does not hold its key.
     let index = 20_000;
-    for (let i = 0; i < 2000; i++) sm.apply(entryOf(++index, { type: 'put', key: `new/${i}`, value: bytes('n'), time: index }));
+    for (let i = 0; i < 2000; i++) sm.apply(entryOf(++index, { type: 'put', key: `key/${((i * 7919) % 2000) * 10 + 1}x`, value: bytes('n'), time: index }));
     const newReads = base.reads - before;
     assert.ok(newReads < 100, `${newReads} reads for 2,000 writes of new keys (the filter lets ~1 % through)`);
     // Keys it holds are all found (no false negatives), each by a read.
     for (let i = 1; i <= 20_000; i += 97) assert.equal(sm.get(`key/${i}`)?.version, 1, `key/${i} found`);
     assert.ok(base.reads > before + newReads, 'held keys are read from the file');
     assert.equal(sm.size, 22_000);
+  } finally {
+    for (const w of windows) w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the base a snapshot written into a file leaves has its fence and key filter from the encoder: every key found, new keys read nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-encoder-keys-'));
+  const windows: ByteWindow[] = [];
+  try {
+    const sm = new KvStateMachine();
+    const plain = new KvStateMachine();
+    let index = 0;
+    const apply = (cmd: Command): void => {
+      const entry = entryOf(++index, cmd);
+      assert.deepEqual(sm.apply(entry), plain.apply(entry));
+    };
+    const snapshot = (n: number): void => {
+      const sink = new FileSink(join(dir, `snapshot-${n}`), windows, 4096);
+      const snap = sm.beginSnapshot(null, sink);
+      for (let out: Uint8Array | 'written' | null = null; out === null; sink.drain()) out = snap.step(Number.POSITIVE_INFINITY);
+    };
+    for (let i = 0; i < 3000; i++) apply({ type: 'put', key: `k/${String(i).padStart(5, '0')}`, value: bytes(`v${i}`), time: index });
+    // History compacted: the overlay lets go of what the base holds, and the next snapshot copies
+    // the base's records as they are (the encoder's path for records that did not change).
+    apply({ type: 'compact', revision: sm.revision, time: index });
+    snapshot(1);
+    for (let i = 0; i < 3000; i += 7) apply({ type: 'put', key: `k/${String(i).padStart(5, '0')}`, value: bytes(`w${i}`), time: index });
+    for (let i = 0; i < 300; i++) apply({ type: 'put', key: `k/${String(i * 10).padStart(5, '0')}n`, value: bytes('new'), time: index });
+    apply({ type: 'compact', revision: sm.revision, time: index });
+    snapshot(2);
+    assert.deepEqual(sm.baseTier, { records: 3300, windowed: true });
+    const base = windows[windows.length - 1] as FileWindow;
+    // Every key the base holds is found (no key left out of its fence or filter).
+    for (let i = 0; i < 3000; i++) {
+      const key = `k/${String(i).padStart(5, '0')}`;
+      assert.deepEqual(sm.get(key), plain.get(key), key);
+    }
+    // Keys it does not hold, each between two it does: answered by the filter.
+    const before = base.reads;
+    for (let i = 0; i < 1000; i++) assert.equal(sm.get(`k/${String(i * 3).padStart(5, '0')}x`), null);
+    assert.ok(base.reads - before < 50, `${base.reads - before} reads for 1,000 lookups of keys the base does not hold`);
+    assert.deepEqual(view(sm), view(plain));
   } finally {
     for (const w of windows) w.close();
     rmSync(dir, { recursive: true, force: true });
