@@ -346,47 +346,66 @@ export interface RevisionIndex {
   readonly from: number;
   readonly slots: Int32Array;
   /**
-   * For a base read through a window: the key and value length of the record at each slot, held
-   * in memory, so that a history's check of each current record (snapshot.ts, scanEventsInSlices)
+   * For a base read through a window: the key and value length of the records slots point to,
+   * held in memory, so that a history's check of each current record (snapshot.ts, scanEventsInSlices)
    * reads nothing from the file (~100,000 random reads at 1M keys). Null for a base in memory.
    */
   readonly held: HeldRecords | null;
 }
 
-/** The keys and value lengths of the records a revision index points to, by slot. */
+/**
+ * The keys and value lengths of the records a revision index may point to, by record position,
+ * added in increasing position: its memory follows those records (the history's span at most),
+ * not the revision range, which a crafted count could make as large as the snapshot.
+ */
 export class HeldRecords {
   private bytes = new Uint8Array(1024);
   private at = 0;
-  private readonly starts: Int32Array;
-  private readonly lengths: Int32Array;
-  readonly valueLengths: Int32Array;
+  private size = 0;
+  private records = new Float64Array(256);
+  private starts = new Int32Array(256);
+  private lengths = new Int32Array(256);
+  private valueLengths = new Int32Array(256);
 
-  constructor(slots: number) {
-    this.starts = new Int32Array(slots);
-    this.lengths = new Int32Array(slots);
-    this.valueLengths = new Int32Array(slots);
-  }
-
-  /** Slot `s`'s record has the key `buf[start, start + n)` and a value of `valueLength` bytes. */
-  set(s: number, buf: Uint8Array, start: number, n: number, valueLength: number): void {
-    if (this.at + n > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.at + n));
-      grown.set(this.bytes.subarray(0, this.at));
-      this.bytes = grown;
+  /** Record `i` (after every one added before) has the key `buf[start, start + n)` and a value of `valueLength` bytes. */
+  add(i: number, buf: Uint8Array, start: number, n: number, valueLength: number): void {
+    if (this.at + n > this.bytes.length) this.bytes = grown(this.bytes, this.at + n);
+    if (this.size === this.records.length) {
+      this.records = grown(this.records, this.size + 1);
+      this.starts = grown(this.starts, this.size + 1);
+      this.lengths = grown(this.lengths, this.size + 1);
+      this.valueLengths = grown(this.valueLengths, this.size + 1);
     }
     const bytes = this.bytes;
     let at = this.at;
-    this.starts[s] = at;
-    this.lengths[s] = n;
-    this.valueLengths[s] = valueLength;
-    for (let j = 0; j < n; j++) bytes[at++] = buf[start + j]!;
+    const j = this.size++;
+    this.records[j] = i;
+    this.starts[j] = at;
+    this.lengths[j] = n;
+    this.valueLengths[j] = valueLength;
+    for (let k = 0; k < n; k++) bytes[at++] = buf[start + k]!;
     this.at = at;
   }
 
-  /** Whether slot `s`'s record (set before) has the key `buf[start, start + n)`. */
-  keyIs(s: number, buf: Uint8Array, start: number, n: number): boolean {
-    return compareRanges(this.bytes, this.starts[s]!, this.lengths[s]!, buf, start, n) === 0;
+  /** Record `i`'s value length if it was added with the key `buf[start, start + n)`; -1 otherwise. */
+  valueLengthIf(i: number, buf: Uint8Array, start: number, n: number): number {
+    let lo = 0;
+    let hi = this.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.records[mid]! < i) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === this.size || this.records[lo] !== i) return -1;
+    return compareRanges(this.bytes, this.starts[lo]!, this.lengths[lo]!, buf, start, n) === 0 ? this.valueLengths[lo]! : -1;
   }
+}
+
+/** `a` copied into one at least `need` long (twice as long, or more). */
+function grown<T extends Uint8Array | Int32Array | Float64Array>(a: T, need: number): T {
+  const out = new (a.constructor as new (n: number) => T)(Math.max(a.length * 2, need));
+  out.set(a);
+  return out;
 }
 
 /** A revision index is built only over a range of at most this many revisions per record (and a few more): its memory follows the records'. */
@@ -505,7 +524,7 @@ export function* scanBaseRecordsInSlices(data: Uint8Array | WindowedBytes, pos: 
   // The records a kept history may name as current (modRevision ≥ indexFrom), by modRevision.
   const span = revision - indexFrom + 1;
   const slots = indexFrom >= 0 && span <= REVISION_INDEX_SLOTS_PER_RECORD * count + 1024 ? new Int32Array(span) : null;
-  const held = slots !== null && window !== null ? new HeldRecords(span) : null;
+  const held = slots !== null && window !== null ? new HeldRecords() : null;
   const keys = window === null ? null : new BaseKeysBuilder(count);
   const leased: [string, number][] = [];
   // The bytes in view are data's [viewFrom, viewTo), at view[0, viewTo - viewFrom): all of them
@@ -575,7 +594,7 @@ export function* scanBaseRecordsInSlices(data: Uint8Array | WindowedBytes, pos: 
     if (slots !== null && modRevision >= indexFrom) {
       const at = modRevision - indexFrom;
       slots[at] = slots[at] === 0 ? i + 1 : -1;
-      held?.set(at, view, keyStart, keyLength, valueLength);
+      held?.add(i, view, keyStart, keyLength, valueLength);
     }
     keys?.add(view, keyStart, keyLength);
     r.pos += valueLength;

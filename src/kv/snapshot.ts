@@ -555,9 +555,9 @@ function* scanEventsInSlices(
       // The base's record of that modRevision, if it is the only one and of this key; else by key.
       const s = byRevision === null || rev < byRevision.from ? -1 : rev - byRevision.from;
       const slot = s < 0 ? -1 : byRevision!.slots[s]!;
-      const held = slot > 0 ? byRevision!.held : null;
       // Held in memory (a base read through a window): its modRevision is `rev` by its slot.
-      if (held !== null && held.keyIs(s, data, keyStart, keyLength)) recordLength = held.valueLengths[s]!;
+      const heldLength = slot > 0 ? (byRevision!.held?.valueLengthIf(slot - 1, data, keyStart, keyLength) ?? -1) : -1;
+      if (heldLength >= 0) recordLength = heldLength;
       else {
         const at = slot > 0 && base.keyIs(slot - 1, data, keyStart, keyLength) ? slot - 1 : slot === 0 ? -1 : base.indexOf(probe.setBytes(data, keyStart, keyLength));
         if (at < 0 || base.modRevisionAt(at) !== rev) throw new KvError('BAD_SNAPSHOT', `history event ${i} refers to a current record that is not there`);
