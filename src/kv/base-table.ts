@@ -125,11 +125,6 @@ export class BaseTable {
     return new BaseTable(window.buf, this.offsets, this.count, window);
   }
 
-  /** Whether lookups of keys it does not hold are answered by a filter (key-filter.ts) before any read. */
-  get isFiltered(): boolean {
-    return this.filter !== null;
-  }
-
   /** Every stride-th key is in the fence. */
   private get stride(): number {
     return this.window === null ? FENCE_STRIDE : WINDOW_FENCE_STRIDE;
@@ -224,11 +219,7 @@ export class BaseTable {
     for (let j = 0; j < n; j++) {
       const r = this.readerAt(j * stride);
       const length = r.varint();
-      if (at + length > fence.length) {
-        const grown = new Uint8Array(Math.max(fence.length * 2, at + length));
-        grown.set(fence.subarray(0, at));
-        fence = grown;
-      }
+      if (at + length > fence.length) fence = grown(fence, at + length);
       fence.set(r.buf.subarray(r.pos, r.pos + length), at);
       starts[j] = at;
       at += length;
@@ -417,7 +408,7 @@ const REVISION_INDEX_SLOTS_PER_RECORD = 4;
  * (`revision`), varints in range. Allocates a string only for keys attached to a lease. Throws
  * KvError BAD_SNAPSHOT naming the record.
  */
-export function scanBaseRecords(buf: Uint8Array | WindowedBytes, pos: number, count: number, revision: number): BaseScan {
+export function scanBaseRecords(buf: Uint8Array, pos: number, count: number, revision: number): BaseScan {
   return runSlices(scanBaseRecordsInSlices(buf, pos, count, revision, Number.POSITIVE_INFINITY));
 }
 
@@ -473,11 +464,7 @@ export class BaseKeysBuilder {
     const i = this.next++;
     if (i % WINDOW_FENCE_STRIDE !== 0) return;
     let at = this.at;
-    if (at + n > this.fence.length) {
-      const grown = new Uint8Array(Math.max(this.fence.length * 2, at + n));
-      grown.set(this.fence.subarray(0, at));
-      this.fence = grown;
-    }
+    if (at + n > this.fence.length) this.fence = grown(this.fence, at + n);
     const fence = this.fence;
     this.starts[i / WINDOW_FENCE_STRIDE] = at;
     for (let j = 0; j < n; j++) fence[at++] = buf[start + j]!;
@@ -619,12 +606,7 @@ function compareRanges(a: Uint8Array, as: number, an: number, b: Uint8Array, bs:
 
 /** Byte order of two ranges of `buf`. */
 export function compareBytes(buf: Uint8Array, a: number, an: number, b: number, bn: number): number {
-  const m = an < bn ? an : bn;
-  for (let j = 0; j < m; j++) {
-    const d = buf[a + j]! - buf[b + j]!;
-    if (d !== 0) return d;
-  }
-  return an - bn;
+  return compareRanges(buf, a, an, buf, b, bn);
 }
 
 /** ASCII is checked here; anything else by the strict decoder (what ByteReader.string() would refuse). */

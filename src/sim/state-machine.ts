@@ -7,7 +7,7 @@
 // followed by the store's own snapshot bytes. Snapshots are written in slices, as the store
 // writes them for the runtime in production (beginSnapshot), while entries go on being applied;
 // each is checked against the one the store would have written at once when it began.
-import { readSourceRange, sourceFrom, thenRestored, type BackgroundLoads, type RestoreInProgress, type SlicedRestores, type SlicedSnapshots, type SnapshotInProgress } from '../node/runtime.js';
+import { readSourceRange, readWholeSource, sourceFrom, thenRestored, type BackgroundLoads, type RestoreInProgress, type SlicedRestores, type SlicedSnapshots, type SnapshotInProgress } from '../node/runtime.js';
 import type { Entry, SnapshotBytesSource, SnapshotWriter, StateMachine } from '../raft/index.js';
 import { InvariantViolation } from './invariants/violation.js';
 import { KvStateMachine, type KvResult, type KvStateMachineOptions } from '../kv/index.js';
@@ -101,7 +101,7 @@ export class SimStateMachine implements StateMachine<KvResult | undefined>, Slic
         // Small slices, so that entries are applied between them even in a small store.
         const out = inProgress.step(Math.min(maxBytes, 64));
         if (out === null) return null;
-        const bytes = out === 'written' ? readBack(writer!) : out;
+        const bytes = out === 'written' ? readWholeSource(writer!) : out;
         if (!bytesEqual(bytes, expected)) {
           throw new InvariantViolation('Runtime Contract', `the snapshot at ${decodeSimSnapshot(expected).index} written in slices differs from the one the store held when it began`);
         }
@@ -182,13 +182,3 @@ export function decodeSimSnapshot(data: Uint8Array): SimMachineState {
   return { index: view.getFloat64(0), term: view.getFloat64(8), hash: view.getUint32(16), commands: view.getFloat64(20) };
 }
 
-/** What a writer holds, read back through a window of its own. */
-function readBack(writer: SnapshotWriter): Uint8Array {
-  const window = writer.window(0, writer.bytes);
-  try {
-    const at = window.load(0, writer.bytes);
-    return window.buf.slice(at, at + writer.bytes);
-  } finally {
-    window.close();
-  }
-}
