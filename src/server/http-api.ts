@@ -8,10 +8,12 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import { recordToJson } from '../kv/index.js';
 import { isTracing, trace } from '../node/trace.js';
 import { UI_EVENTS_PATH } from './ui-hub.js';
 import { attachMux, type MuxHub } from './mux-server.js';
+import { TurnBudget } from './turn-budget.js';
 import { authenticate, authorize } from './access.js';
 import type { Authenticator, Principal } from './auth.js';
 import { ApiError } from './errors.js';
@@ -45,7 +47,7 @@ import {
 } from './http-util.js';
 import type { ForwardedRequest, ForwardedResponse, HttpTlsOptions, KvApi, ParsedRequest } from './api-types.js';
 import type { Logger } from './logger.js';
-import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics.js';
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, ReadCounter, type Registry } from './metrics.js';
 
 export type { Reply } from './http-util.js';
 export { allowParams, intParam, parseJson, parseTarget, errorReply } from './http-util.js';
@@ -159,6 +161,12 @@ const HEALTH_PATHS = new Set(['/livez', '/readyz', '/healthz']);
 const MAX_UNSENT_ANSWERS = 256;
 /** Bytes of answers a connection may have waiting to be sent before it is cut (a client not reading). */
 const MAX_UNSENT_ANSWER_BYTES = 16 << 20;
+/**
+ * HTTP requests the client connections may hand one turn of the event loop before the others wait
+ * for the next (turn-budget.ts): well above what 256 closed-loop clients send at once, well below
+ * what a few 64 KiB reads of pipelined requests hold.
+ */
+const REQUESTS_PER_TURN = 512;
 const FORWARDED_HEADERS = ['content-type', 'idempotency-key', 'request-timeout'] as const;
 /** A header value Node accepts (no CR, LF or other control characters). */
 const SAFE_HEADER_VALUE = /^[\t\x20-\x7e]*$/;
@@ -184,6 +192,26 @@ export function createApiServer(options: ApiServerOptions): Api {
   /** Per connection: answers not yet sent (pipelined behind others) and the bytes they hold. */
   const unsentAnswers = new WeakMap<import('node:net').Socket, { count: number; bytes: number }>();
 
+  const turnBudget = new TurnBudget(REQUESTS_PER_TURN);
+  registry.register(new ReadCounter('raftkv_http_turns_throttled_total', `Event-loop turns in which HTTP clients sent more than ${REQUESTS_PER_TURN} requests, and the other connections waited for the next turn`, () => turnBudget.exhaustedTurns));
+  /** Connections cut for pipelining; each is cut once. */
+  const cut = new WeakSet<Socket>();
+  const cutPipelining = (socket: Socket): void => {
+    if (cut.has(socket)) return;
+    cut.add(socket);
+    // On close node aborts each request it parsed and nobody answered (the rest of one read, up
+    // to ~1,600), each with an Error whose stack it captures and formats: ~10 µs apiece, a third
+    // of what such a read costs. Those stacks say nothing (the abort is ours), so the close runs
+    // without them; the listeners on either side of node's own restore the limit in the same emit.
+    let limit = Error.stackTraceLimit;
+    socket.prependListener('close', () => {
+      limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+    });
+    socket.on('close', () => (Error.stackTraceLimit = limit));
+    socket.destroy();
+  };
+
   /** Counts an answered request, over HTTP or raftkv-mux, in the metrics and for the dashboard. */
   const answered = (method: string, route: string, status: number, started: number): void => {
     requests.inc({ route, status: String(status) });
@@ -193,23 +221,25 @@ export function createApiServer(options: ApiServerOptions): Api {
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    turnBudget.spend();
+    // A client may pipeline requests on one connection and never read the answers: each answer
+    // waits in memory for the ones before it. Past a few hundred unsent answers (or 16 MiB of them) it is not a client
+    // that will ever read them; the connection goes, with everything it queued. What node parsed
+    // after the cut (the rest of one read, up to ~1,600 requests) costs as little as it can.
+    const socket = req.socket;
+    const unsent = unsentAnswers.get(socket) ?? { count: 0, bytes: 0 };
+    unsent.count++;
+    if (unsent.count > MAX_UNSENT_ANSWERS || unsent.bytes > MAX_UNSENT_ANSWER_BYTES) {
+      refused.inc({ reason: 'pipelined' });
+      cutPipelining(socket);
+      return;
+    }
     const started = performance.now();
     if (isTracing) trace('http-in', -1);
     // Errors on either stream (a client resetting mid-request) are answered by 'close', not thrown.
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     const route = routeName(req.url ?? '/');
-    // A client may pipeline requests on one connection and never read the answers: each answer
-    // waits in memory for the ones before it. Past a few hundred unsent answers (or 16 MiB of them) it is not a client
-    // that will ever read them; the connection goes, with everything it queued.
-    const socket = req.socket;
-    const unsent = unsentAnswers.get(socket) ?? { count: 0, bytes: 0 };
-    unsent.count++;
-    if (unsent.count > MAX_UNSENT_ANSWERS || unsent.bytes > MAX_UNSENT_ANSWER_BYTES) {
-      refused.inc({ reason: 'pipelined' });
-      socket.destroy();
-      return;
-    }
     unsentAnswers.set(socket, unsent);
     res.once('close', () => unsent.count--);
     if (pending >= maxPending) {
@@ -252,6 +282,9 @@ export function createApiServer(options: ApiServerOptions): Api {
       ) as unknown as Server)
     : createHttpServer(serverOptions, onRequest);
   server.maxConnections = options.maxConnections ?? 1024;
+  // A TLS server's requests arrive on the TLS socket, whose handle the parser reads.
+  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => turnBudget.track(socket));
+  server.on('upgrade', (_req: IncomingMessage, socket: Socket) => turnBudget.forget(socket));
   // A connection that says nothing at all (no request, or a request waiting on nothing) goes; the
   // longest legitimate wait is a request's own deadline (at most a minute).
   server.timeout = 70_000;

@@ -203,6 +203,33 @@ test('connections past the cap are refused; the server serves again once the flo
   assert.equal((await call(url, '/livez')).status, 200);
 });
 
+test('a connection that pipelines past 256 unsent answers is cut; 150 pipelined on one that reads are all answered; stack traces survive the cut', async () => {
+  const registry = new Registry();
+  const { url, port } = await start({ registry });
+  const limit = Error.stackTraceLimit;
+  // 2,000 requests in one write, none of the answers read: cut once past 256.
+  const hostile = await rawSocket(port);
+  hostile.pause();
+  hostile.write('GET /v1/status HTTP/1.1\r\nHost: raftkv\r\n\r\n'.repeat(2000));
+  await closedWithin(hostile, 5000);
+  const refused = Number(/raftkv_http_refused_total\{reason="pipelined"\} (\d+)/.exec(registry.render())?.[1] ?? 0);
+  // Counted: what node parsed past the cut (the rest of that read); nothing after it is read.
+  assert.ok(refused > 0 && refused <= 2000 - 257, `${refused} pipelined requests refused`);
+  // node aborts the refused requests on close with stack traces turned off; they are back.
+  assert.equal(Error.stackTraceLimit, limit);
+  assert.ok((new Error('probe').stack ?? '').split('\n').length > 2, 'an Error made after the cut still has its stack');
+  // A client that pipelines 150 and reads them is served.
+  const friendly = await rawSocket(port);
+  let text = '';
+  friendly.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  friendly.write('GET /v1/status HTTP/1.1\r\nHost: raftkv\r\n\r\n'.repeat(150));
+  const until = Date.now() + 5000;
+  while (text.split('HTTP/1.1 200').length - 1 < 150 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  friendly.destroy();
+  assert.equal(text.split('HTTP/1.1 200').length - 1, 150);
+  assert.equal((await call(url, '/livez')).status, 200);
+});
+
 test('a flood of failing requests costs a few log lines, not one each', async () => {
   logLines.length = 0;
   const { url } = await start({

@@ -1,0 +1,105 @@
+// TurnBudget (src/server/turn-budget.ts): one turn of the event loop takes at most its budget of
+// requests and one read of each connection being parsed; the other connections wait for the next
+// turn, and nothing is lost. Real node:http and node:https servers on 127.0.0.1, wired as
+// createApiServer wires them; eight connections whose pipelined requests are all in the kernel
+// before the server's loop polls, so one poll finds them all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
+import { TurnBudget } from '../../src/server/turn-budget.js';
+import { makeTestPki } from '../transport/helpers.js';
+
+const CONNECTIONS = 8;
+const REQUESTS_PER_CONNECTION = 400;
+const REQUEST = 'GET /x HTTP/1.1\r\nHost: raftkv\r\n\r\n';
+
+interface Run {
+  /** Requests parsed in each turn of the server's loop that parsed any. */
+  readonly perTurn: number[];
+  /** Answers each client read. */
+  readonly answers: number[];
+  readonly exhaustedTurns: number;
+}
+
+async function flood(secure: boolean, budget: TurnBudget | null): Promise<Run> {
+  const pki = secure ? makeTestPki() : null;
+  let parsed = 0;
+  const onRequest = (_req: IncomingMessage, res: ServerResponse): void => {
+    budget?.spend();
+    parsed++;
+    res.end('ok');
+  };
+  const server: Server = pki !== null ? (createHttpsServer({ cert: pki.nodes.get('n1')!.cert, key: pki.nodes.get('n1')!.key }, onRequest) as unknown as Server) : createHttpServer(onRequest);
+  let accepted = 0;
+  server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
+    accepted++;
+    budget?.track(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const clients: Socket[] = [];
+  const answers = new Array<number>(CONNECTIONS).fill(0);
+  try {
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const socket: Socket = pki !== null ? tls.connect({ host: '127.0.0.1', port, ca: pki.ca }) : net.connect({ host: '127.0.0.1', port });
+      await new Promise<void>((resolve, reject) => {
+        socket.once(secure ? 'secureConnect' : 'connect', resolve);
+        socket.once('error', reject);
+      });
+      socket.on('data', (chunk: Buffer) => (answers[i]! += chunk.toString('latin1').split('HTTP/1.1 200').length - 1));
+      clients.push(socket);
+    }
+    while (accepted < CONNECTIONS) await new Promise((r) => setTimeout(r, 5));
+    // Count requests per turn from here: an immediate re-armed from the check phase runs once a turn.
+    const perTurn: number[] = [];
+    let isCounting = true;
+    const count = (): void => {
+      if (parsed > 0) perTurn.push(parsed);
+      parsed = 0;
+      if (isCounting) setImmediate(count);
+    };
+    setImmediate(count);
+    // Every connection's requests reach the server's kernel buffers before its loop polls again:
+    // loopback delivers within the write, and the loop is held here until all are in.
+    const burst = REQUEST.repeat(REQUESTS_PER_CONNECTION);
+    for (const c of clients) c.write(burst);
+    const until = performance.now() + 50;
+    while (performance.now() < until);
+    const total = CONNECTIONS * REQUESTS_PER_CONNECTION;
+    const deadline = Date.now() + 10_000;
+    while (answers.reduce((a, b) => a + b, 0) < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    isCounting = false;
+    return { perTurn, answers, exhaustedTurns: budget?.exhaustedTurns ?? 0 };
+  } finally {
+    for (const c of clients) c.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+for (const secure of [false, true]) {
+  const kind = secure ? 'https' : 'http';
+  test(`${kind}: one turn parses at most the budget and one read of a connection; the others wait for the next turn and every request is answered`, { timeout: 30_000 }, async (t) => {
+    const perTurn = 100;
+    const run = await flood(secure, new TurnBudget(perTurn));
+    t.diagnostic(`requests parsed per turn: ${run.perTurn.join(', ')}`);
+    assert.deepEqual(run.answers, new Array(CONNECTIONS).fill(REQUESTS_PER_CONNECTION), 'every request answered on its own connection');
+    const most = Math.max(...run.perTurn);
+    assert.ok(most < perTurn + REQUESTS_PER_CONNECTION, `a turn parsed ${most} requests (turns: ${run.perTurn.join(', ')}); the budget is ${perTurn} and one read holds at most ${REQUESTS_PER_CONNECTION}`);
+    assert.ok(run.exhaustedTurns >= CONNECTIONS - 1, `the budget ran out in ${run.exhaustedTurns} turns`);
+  });
+
+  test(`${kind}: without the budget the same flood is parsed in one turn (the test above can fail)`, { timeout: 30_000 }, async (t) => {
+    const run = await flood(secure, null);
+    t.diagnostic(`requests parsed per turn: ${run.perTurn.join(', ')}`);
+    assert.deepEqual(run.answers, new Array(CONNECTIONS).fill(REQUESTS_PER_CONNECTION));
+    const most = Math.max(...run.perTurn);
+    assert.ok(most >= 2 * REQUESTS_PER_CONNECTION, `one turn parsed ${most} requests (turns: ${run.perTurn.join(', ')})`);
+  });
+}
+
+test('TurnBudget refuses a budget that is not a positive integer', () => {
+  for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => new TurnBudget(bad), RangeError);
+});
