@@ -282,9 +282,9 @@ export function createApiServer(options: ApiServerOptions): Api {
       ) as unknown as Server)
     : createHttpServer(serverOptions, onRequest);
   server.maxConnections = options.maxConnections ?? 1024;
-  // A TLS server's requests arrive on the TLS socket, whose handle the parser reads.
+  // A TLS server's requests arrive on the TLS socket, whose handle the parser reads. A connection
+  // upgraded to raftkv-mux stays tracked: its frames spend the same budget.
   server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => turnBudget.track(socket));
-  server.on('upgrade', (_req: IncomingMessage, socket: Socket) => turnBudget.forget(socket));
   // A connection that says nothing at all (no request, or a request waiting on nothing) goes; the
   // longest legitimate wait is a request's own deadline (at most a minute).
   server.timeout = 70_000;
@@ -635,6 +635,7 @@ export function createApiServer(options: ApiServerOptions): Api {
     maxFrameBytes: maxBody + MUX_HEAD_ALLOWANCE_BYTES,
     frameTimeoutMs: options.bodyTimeoutMs ?? 30_000,
     onRefused: (reason) => refused.inc({ reason }),
+    onFrame: () => turnBudget.spend(),
     onError: (message, fields) => logger.error(message, fields),
   });
 

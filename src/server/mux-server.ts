@@ -32,6 +32,8 @@ export interface MuxServerOptions {
   readonly idleTimeoutMs?: number;
   /** Told of each connection refused or cut, by reason (the HTTP API's refused counter). */
   readonly onRefused: (reason: string) => void;
+  /** Told of each request frame read, before it is served (the HTTP API's turn budget, turn-budget.ts). */
+  readonly onFrame?: () => void;
   readonly onError: (message: string, fields: Record<string, unknown>) => void;
 }
 
@@ -167,6 +169,7 @@ class MuxConnection {
 
   private onFrame(frame: Buffer): void {
     if (this.isDraining) return;
+    this.o.onFrame?.();
     const req: MuxRequest = decodeMuxRequest(frame);
     if (this.inFlight.has(req.id)) throw new MuxProtocolError(`request id ${req.id} is in flight already`);
     this.inFlight.add(req.id);

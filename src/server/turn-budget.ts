@@ -50,11 +50,6 @@ export class TurnBudget {
     socket.once('close', () => this.live.delete(socket));
   }
 
-  /** A connection that is no longer HTTP (an upgrade hands it on): its reads are not stopped. */
-  forget(socket: Socket): void {
-    this.live.delete(socket);
-  }
-
   /** Connections tracked now. */
   get size(): number {
     return this.live.size;
