@@ -93,13 +93,9 @@ function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
     handleRejection(r, pr, m);
     return;
   }
-  if (!pr.maybeUpdate(m.matchIndex)) {
-    if (pr.state === 'probe' && pr.matchIndex < r.log.lastIndex) {
-      pr.probeSent = false;
-      sendAppend(r, pr, false);
-    }
-    return;
-  }
+  // An answer that tells nothing new (a duplicate, or one overtaken) sends nothing: in probe
+  // state the probe it did not answer is still out, and a heartbeat resends a lost one.
+  if (!pr.maybeUpdate(m.matchIndex)) return;
   if (pr.state === 'probe') pr.becomeReplicate();
   else if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshot) pr.becomeProbe();
   else if (pr.state === 'replicate') pr.inflights.freeUpTo(pr.matchIndex);

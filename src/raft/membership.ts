@@ -71,7 +71,7 @@ export function syncProgresses(r: Raft): void {
   for (const id of wanted) {
     r.departing.delete(id);
     if (!r.progresses.has(id)) {
-      const pr = new Progress(id, r.log.lastIndex + 1, r.opts.maxInflightMessages, r.opts.maxBytesPerMessage * r.opts.maxInflightMessages);
+      const pr = new Progress(id, r.log.lastIndex + 1, r.opts.maxInflightMessages, Math.min(r.opts.maxInflightBytes, r.opts.maxBytesPerMessage * r.opts.maxInflightMessages));
       pr.recentActive = true;
       r.progresses.set(id, pr);
     }

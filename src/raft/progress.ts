@@ -3,7 +3,9 @@
 //   probe:     we do not know where its log matches ours; one AppendEntries at a time until a
 //              success shows the match point (§5.3, backtracking with the conflict hint).
 //   replicate: the match point is known; AppendEntries are pipelined, nextIndex advanced
-//              optimistically, with at most `maxInflight` messages (and bytes) unacknowledged.
+//              optimistically, with at most `maxInflight` messages (and bytes) unacknowledged;
+//              every send fills that window (replication.ts sendAppend), so a follower far
+//              behind is caught up a window per round trip.
 //   snapshot:  it needs entries we compacted; an InstallSnapshot (§7) is on its way.
 import type { NodeId } from './types.js';
 

@@ -58,6 +58,12 @@ export interface RaftOptions {
   /** @default 1 MiB — entry bytes per AppendEntries */
   maxBytesPerMessage?: number;
   /**
+   * @default 16 MiB — unacknowledged entry bytes per replicating follower (at most
+   * maxBytesPerMessage × maxInflightMessages). A follower far behind is sent a window at once:
+   * this bounds what one round of its catch-up encodes and queues.
+   */
+  maxInflightBytes?: number;
+  /**
    * @default 512 KiB — committed entry bytes handed out per Ready. A restart replays the log
    * since its snapshot (up to a tenth of the state: ~30 MB at 1M keys); in one Ready that was one
    * synchronous apply of seconds, with no tick and no message handled, so the election waited
@@ -96,6 +102,7 @@ export const DEFAULT_RAFT_OPTIONS = {
   checkQuorum: true,
   maxInflightMessages: 256,
   maxBytesPerMessage: 1 << 20,
+  maxInflightBytes: 16 << 20,
   maxCommittedBytesPerReady: 512 << 10,
   restarted: false,
   downTicks: 0,
@@ -211,6 +218,7 @@ export class Raft {
       checkQuorum: options.checkQuorum ?? DEFAULT_RAFT_OPTIONS.checkQuorum,
       maxInflightMessages: options.maxInflightMessages ?? DEFAULT_RAFT_OPTIONS.maxInflightMessages,
       maxBytesPerMessage: options.maxBytesPerMessage ?? DEFAULT_RAFT_OPTIONS.maxBytesPerMessage,
+      maxInflightBytes: options.maxInflightBytes ?? DEFAULT_RAFT_OPTIONS.maxInflightBytes,
       maxCommittedBytesPerReady: options.maxCommittedBytesPerReady ?? DEFAULT_RAFT_OPTIONS.maxCommittedBytesPerReady,
       restarted: options.restarted ?? DEFAULT_RAFT_OPTIONS.restarted,
       downTicks: options.restarted === true ? wholeTicks(options.downTicks) : 0,

@@ -55,7 +55,17 @@ export function broadcastHeartbeat(r: Raft): void {
   }
 }
 
+/**
+ * Sends `pr` what it lacks from nextIndex (§5.3): one AppendEntries in probe state; in replicate
+ * state, messages of at most maxBytesPerMessage until the in-flight window is full or nothing is
+ * left, so a follower far behind is caught up a window per round trip, not a message.
+ */
 export function sendAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
+  sendOneAppend(r, pr, sendIfEmpty);
+  while (pr.state === 'replicate' && !pr.isPaused() && pr.nextIndex <= r.log.lastIndex) sendOneAppend(r, pr, false);
+}
+
+function sendOneAppend(r: Raft, pr: Progress, sendIfEmpty: boolean): void {
   if (pr.isPaused()) return;
   const prevLogIndex = pr.nextIndex - 1;
   const prevLogTerm = r.log.termAt(prevLogIndex);

@@ -196,6 +196,75 @@ test('flow control: maxBytesPerMessage caps the entry bytes of one AppendEntries
   assert.equal(net.node('b').machine.length, 10);
 });
 
+test('flow control: a replicating follower is sent a whole window at once, in messages of maxBytesPerMessage', () => {
+  const net = elected({ ...PAPER, maxBytesPerMessage: 100, maxInflightMessages: 4 });
+  const a = net.node('a');
+  assert.equal(a.raft.progress('b')?.state, 'replicate');
+  a.raft.proposeBatch(Array.from({ length: 10 }, (_, i) => bytes(String(i).padStart(40, '.'))));
+  const carrying = appendsTo(a.drain().messages, 'b').filter((m) => m.entries.length > 0);
+  assert.equal(carrying.length, 4, 'four messages in flight from one proposal, not one');
+  const indexes = carrying.flatMap((m) => m.entries.map((e) => e.index));
+  assert.deepEqual(indexes, Array.from({ length: indexes.length }, (_, i) => 3 + i), 'in order, none twice');
+  // Those were taken, not delivered: the leader resends what b lacks.
+  net.tick(10);
+  assert.equal(net.raft('b').lastIndex, 12);
+});
+
+test('flow control: a follower far behind is caught up a window per round trip once its probe is answered', () => {
+  const net = new Network(ABC, { ...PAPER, maxBytesPerMessage: 100, maxInflightMessages: 4 });
+  net.elect('a');
+  // c misses 40 entries of 40 bytes (one a message under 100 bytes with its overhead), then is reachable again.
+  net.isolate('c');
+  for (let i = 0; i < 40; i++) {
+    net.raft('a').propose(bytes(String(i).padStart(40, '.')));
+    net.settle();
+  }
+  net.heal();
+  const behind = net.raft('c').lastIndex;
+  assert.ok(behind < 10, `c holds ${behind}`);
+  // The leader heard nothing from c for its window: it probes c again after a few heartbeats.
+  for (let t = 0; t < 100 && net.raft('a').progress('c')?.state !== 'probe'; t++) {
+    net.raft('a').tick();
+    net.flush();
+    for (let n = net.queue.length; n > 0; n--) net.deliver();
+  }
+  assert.equal(net.raft('a').progress('c')?.state, 'probe');
+  // Hops: every message in flight delivered once, then what that sent. A round trip is two.
+  let hops = 0;
+  while (net.raft('c').lastIndex < net.raft('a').lastIndex && hops < 200) {
+    net.flush();
+    for (let n = net.queue.length; n > 0; n--) net.deliver();
+    hops++;
+  }
+  assert.equal(net.raft('c').lastIndex, net.raft('a').lastIndex);
+  // 40 messages in windows of four: ten round trips, twenty hops; one message a round trip took eighty.
+  assert.ok(hops <= 24, `c caught up in ${hops} hops`);
+});
+
+test('flow control: an answer that tells the leader nothing new sends nothing, so a duplicate cannot echo forever', () => {
+  const net = new Network(ABC, { ...PAPER, maxBytesPerMessage: 100, maxInflightMessages: 4 });
+  net.dropWhere((m) => m.type === 'AppendEntries' && m.to === 'c');
+  net.elect('a');
+  const a = net.node('a');
+  assert.equal(a.raft.progress('c')?.state, 'probe');
+  net.heal();
+  // c answers a heartbeat: success at what it holds, which the leader knew. In probe state
+  // that sends nothing (the heartbeat round itself sends the probe), however often it comes.
+  const hb = { type: 'AppendEntries' as const, from: 'a', to: 'c', term: a.raft.currentTerm, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, seq: 0, leaderStable: 0 };
+  const [answer] = ofType(net.node('c').stepOut(hb).messages, 'AppendEntriesResponse');
+  assert.ok(answer !== undefined && answer.success);
+  a.stepOut(answer);
+  // A rejection above the match point turns c back to probe (one probe out).
+  const pr = a.raft.progress('c')!;
+  const rejectedIndex = a.raft.lastIndex;
+  assert.ok(rejectedIndex > pr.matchIndex);
+  const probe = appendsTo(a.stepOut({ type: 'AppendEntriesResponse', from: 'c', to: 'a', term: a.raft.currentTerm, success: false, matchIndex: 0, rejectedIndex, conflictTerm: 0, conflictIndex: pr.matchIndex + 1, seq: 0 }).messages, 'c');
+  assert.equal(a.raft.progress('c')?.state, 'probe');
+  assert.equal(probe.length, 1);
+  // The first answer again, ten times: it tells nothing new, and sends nothing.
+  for (let i = 0; i < 10; i++) assert.deepEqual(appendsTo(a.stepOut(answer).messages, 'c'), [], `answer ${i + 1}`);
+});
+
 test('§5.3 a leader that becomes a follower keeps entries that match the new leader', () => {
   const net = elected();
   net.raft('a').propose(bytes('x'));
