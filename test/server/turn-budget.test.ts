@@ -26,6 +26,34 @@ interface Run {
   /** Answers each client read. */
   readonly answers: number[];
   readonly exhaustedTurns: number;
+  /** Connections the budget still tracked once every client closed. */
+  readonly trackedAfterClose: number;
+}
+
+/**
+ * Writes `burst` on every client while this loop is held, so that all of it is in the server's
+ * kernel buffers when the loop next polls (loopback delivers within the write), then waits until
+ * `served()` reaches `total`. Returns how many more `served()` counted in each turn that counted
+ * any: an immediate re-armed from the check phase runs once a turn.
+ */
+async function floodAtOnce(clients: readonly Socket[], burst: Buffer | string, served: () => number, total: number): Promise<number[]> {
+  const perTurn: number[] = [];
+  let last = served();
+  let isCounting = true;
+  const count = (): void => {
+    const now = served();
+    if (now > last) perTurn.push(now - last);
+    last = now;
+    if (isCounting) setImmediate(count);
+  };
+  setImmediate(count);
+  for (const c of clients) c.write(burst);
+  const until = performance.now() + 50;
+  while (performance.now() < until);
+  const deadline = Date.now() + 10_000;
+  while (served() < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  isCounting = false;
+  return perTurn;
 }
 
 async function flood(secure: boolean, budget: TurnBudget | null): Promise<Run> {
@@ -57,26 +85,15 @@ async function flood(secure: boolean, budget: TurnBudget | null): Promise<Run> {
       clients.push(socket);
     }
     while (accepted < CONNECTIONS) await new Promise((r) => setTimeout(r, 5));
-    // Count requests per turn from here: an immediate re-armed from the check phase runs once a turn.
-    const perTurn: number[] = [];
-    let isCounting = true;
-    const count = (): void => {
-      if (parsed > 0) perTurn.push(parsed);
-      parsed = 0;
-      if (isCounting) setImmediate(count);
-    };
-    setImmediate(count);
-    // Every connection's requests reach the server's kernel buffers before its loop polls again:
-    // loopback delivers within the write, and the loop is held here until all are in.
-    const burst = REQUEST.repeat(REQUESTS_PER_CONNECTION);
-    for (const c of clients) c.write(burst);
-    const until = performance.now() + 50;
-    while (performance.now() < until);
-    const total = CONNECTIONS * REQUESTS_PER_CONNECTION;
+    const perTurn = await floodAtOnce(clients, REQUEST.repeat(REQUESTS_PER_CONNECTION), () => parsed, CONNECTIONS * REQUESTS_PER_CONNECTION);
+    // Answers are counted as the clients read them, after the server parsed the last request.
     const deadline = Date.now() + 10_000;
-    while (answers.reduce((a, b) => a + b, 0) < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    isCounting = false;
-    return { perTurn, answers, exhaustedTurns: budget?.exhaustedTurns ?? 0 };
+    while (answers.reduce((a, b) => a + b, 0) < CONNECTIONS * REQUESTS_PER_CONNECTION && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // The budget forgets each connection as it closes.
+    for (const c of clients) c.destroy();
+    const closing = Date.now() + 5000;
+    while ((budget?.size ?? 0) > 0 && Date.now() < closing) await new Promise((r) => setTimeout(r, 10));
+    return { perTurn, answers, exhaustedTurns: budget?.exhaustedTurns ?? 0, trackedAfterClose: budget?.size ?? 0 };
   } finally {
     for (const c of clients) c.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -93,6 +110,7 @@ for (const secure of [false, true]) {
     const most = Math.max(...run.perTurn);
     assert.ok(most < perTurn + REQUESTS_PER_CONNECTION, `a turn parsed ${most} requests (turns: ${run.perTurn.join(', ')}); the budget is ${perTurn} and one read holds at most ${REQUESTS_PER_CONNECTION}`);
     assert.ok(run.exhaustedTurns >= CONNECTIONS - 1, `the budget ran out in ${run.exhaustedTurns} turns`);
+    assert.equal(run.trackedAfterClose, 0, 'closed connections are forgotten');
   });
 
   test(`${kind}: without the budget the same flood is parsed in one turn (the test above can fail)`, { timeout: 30_000 }, async (t) => {
@@ -130,22 +148,8 @@ for (const wire of ['http', 'raftkv-mux'] as const) {
         socket.on('data', () => undefined);
         clients.push(socket);
       }
-      const perTurn: number[] = [];
-      let last = 0;
-      let isCounting = true;
-      const count = (): void => {
-        if (served > last) perTurn.push(served - last);
-        last = served;
-        if (isCounting) setImmediate(count);
-      };
-      setImmediate(count);
       const burst = wire === 'http' ? Buffer.from('GET /v1/status HTTP/1.1\r\nHost: raftkv\r\n\r\n'.repeat(each)) : Buffer.concat(Array.from({ length: each }, (_, i) => encodeMuxRequest(i, 'GET', '/v1/status', {}, undefined)));
-      for (const c of clients) c.write(burst);
-      const until = performance.now() + 50;
-      while (performance.now() < until);
-      const deadline = Date.now() + 10_000;
-      while (served < CONNECTIONS * each && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      isCounting = false;
+      const perTurn = await floodAtOnce(clients, burst, () => served, CONNECTIONS * each);
       t.diagnostic(`served per turn: ${perTurn.join(', ')}`);
       assert.equal(served, CONNECTIONS * each, 'every request served');
       const most = Math.max(...perTurn);
