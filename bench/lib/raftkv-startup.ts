@@ -66,6 +66,7 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
     }
     else if (entry.msg === 'state machine loaded') add('loaded', entry.time);
     else if (entry.msg === 'serving') add('serving', entry.time);
+    else if (entry.msg === 'replayed') add('replayed', entry.time);
     else if (entry.msg === 'role changed' && typeof entry.role === 'string') add(entry.role, entry.time);
   }
   return phases;

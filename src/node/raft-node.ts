@@ -98,6 +98,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private readonly ticks: TickClock;
   private isMicrotaskScheduled = false;
   private stopped = false;
+  /** A restart: the commit index the core started with, until the state machine has applied it (then 0). */
+  private replayTo = 0;
+  private readonly startedAt = performance.now();
 
   static async start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     let state: InitialState = await options.storage.load();
@@ -193,6 +196,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const isStorageFull = options.storage.watchSpace?.((isFull) => this.runtime.setStorageFull(isFull)) ?? false;
     this.runtime.setStorageFull(isStorageFull);
     this.ticks = new TickClock(tickMs, this.core.opts.electionTicks, performance.now());
+    if (restarted && this.core.commitIndex > state.applied) this.replayTo = this.core.commitIndex;
     // A timer due every tickMs that ran this much later was held: the loop was busy, or the
     // process was not given the CPU. Half an election timeout is when it starts to cost
     // leadership: a leader held that long sends no heartbeats, and at its next tick its CheckQuorum
@@ -510,6 +514,13 @@ export class RaftNode<R = unknown> extends EventEmitter {
     return new Promise<number>((resolve, reject) => this.runtime.takeSnapshot((err, index) => (err === null ? resolve(index) : reject(err))));
   }
 
+  /** After each Ready: the restart's replay is done once the commit index it started with is applied. */
+  private checkReplayed(): void {
+    if (this.runtime.appliedIndex < this.replayTo) return;
+    this.logger.info('replayed', { index: this.replayTo, ms: Math.round(performance.now() - this.startedAt) });
+    this.replayTo = 0;
+  }
+
   /** Runs the runtime's background load (Runtime.loadInBackground) when it says, to its end. */
   private async loadInBackground(): Promise<void> {
     const started = performance.now();
@@ -684,7 +695,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
         this.emit('role', soft.role, soft.leaderId);
         this.logger.info('role changed', { role: soft.role, leader: soft.leaderId, term: this.core.currentTerm });
       },
-      advanced: () => this.emit('advanced'),
+      advanced: () => {
+        if (this.replayTo !== 0) this.checkReplayed();
+        this.emit('advanced');
+      },
       // Between parts of a replay, timers (ticks) and peers' messages run: the election goes on
       // beside it instead of after it.
       yielded: () => this.schedule(),

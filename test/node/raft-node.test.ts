@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RaftNode, StoppedError, type PeerSender } from '../../src/node/index.js';
+import { RaftNode, StoppedError, type NodeLogger, type PeerSender } from '../../src/node/index.js';
 import { ProposalDroppedError, type Entry, type NodeId, type StateMachine } from '../../src/raft/index.js';
 import { FileStorage } from '../../src/storage/index.js';
 import { TcpTransport } from '../../src/transport/index.js';
@@ -51,9 +51,16 @@ async function makeMembers(root: string): Promise<Member[]> {
   return IDS.map((id, i) => ({ id, dir: join(root, id), node: null, transport: null, sm: new ListMachine(), port: ports[i]! }));
 }
 
-async function startMember(m: Member, members: readonly Member[], opts: { snapshotEntries: number; catchUp: number }): Promise<void> {
+interface MemberOptions {
+  readonly snapshotEntries: number;
+  readonly catchUp: number;
+  readonly makeMachine?: () => ListMachine;
+  readonly logger?: (id: NodeId) => NodeLogger;
+}
+
+async function startMember(m: Member, members: readonly Member[], opts: MemberOptions): Promise<void> {
   const storage = await FileStorage.open(m.dir);
-  m.sm = new ListMachine();
+  m.sm = opts.makeMachine?.() ?? new ListMachine();
   const transport = new TcpTransport({
     id: m.id,
     listenHost: '127.0.0.1',
@@ -78,6 +85,7 @@ async function startMember(m: Member, members: readonly Member[], opts: { snapsh
     electionMs: 200,
     snapshotEntries: opts.snapshotEntries,
     snapshotCatchUpEntries: opts.catchUp,
+    ...(opts.logger !== undefined ? { logger: opts.logger(m.id) } : {}),
   });
 }
 
@@ -89,7 +97,7 @@ async function stopMember(m: Member): Promise<void> {
 }
 
 /** Three members in a fresh directory, started; `run` gets them; all stopped and removed after. */
-async function withMembers(opts: { snapshotEntries: number; catchUp: number }, run: (members: Member[]) => Promise<void>): Promise<void> {
+async function withMembers(opts: MemberOptions, run: (members: Member[]) => Promise<void>): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'raftkv-node-'));
   const members = await makeMembers(root);
   try {
@@ -290,6 +298,38 @@ test('a node whose event loop was held past half an election timeout says so in 
     await node.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a restarted member says in its log when it has replayed its log to the commit index it started with (the bench reads it as a phase)', async () => {
+  const logged = new Map<NodeId, { msg: string; fields: Readonly<Record<string, unknown>> | undefined }[]>(IDS.map((id) => [id, []]));
+  const logger = (id: NodeId): NodeLogger => {
+    const record = (msg: string, fields?: Readonly<Record<string, unknown>>): void => void logged.get(id)!.push({ msg, fields });
+    return { info: record, warn: record, error: record };
+  };
+  const opts: MemberOptions = { snapshotEntries: 1_000_000, catchUp: 100, logger };
+  await withMembers(opts, async (members) => {
+    await proposeMany(members, 0, 200);
+    const leader = await waitFor('a leader', () => leaderOf(members));
+    const commit = leader.node!.status().commitIndex;
+    await waitFor('every member to apply it all', () => members.every((m) => m.node!.appliedIndex >= commit));
+    assert.deepEqual(members.flatMap((m) => logged.get(m.id)!.filter((l) => l.msg === 'replayed')), [], 'a member that never restarted replays nothing');
+    const follower = members.find((m) => m !== leader)!;
+    await stopMember(follower);
+    let appliedWhenSaid = -1;
+    logged.set(follower.id, []);
+    const record = (msg: string, fields?: Readonly<Record<string, unknown>>): void => {
+      if (msg === 'replayed') appliedWhenSaid = follower.node?.appliedIndex ?? -1;
+      logged.get(follower.id)!.push({ msg, fields });
+    };
+    await startMember(follower, members, { ...opts, logger: () => ({ info: record, warn: record, error: record }) });
+    const started = logged.get(follower.id)!.find((l) => l.msg === 'core started')!.fields!;
+    const said = await waitFor('the replayed line', () => logged.get(follower.id)!.find((l) => l.msg === 'replayed')?.fields);
+    assert.ok((started['commitIndex'] as number) >= commit, `it started with the commit index it had: ${JSON.stringify(started)}`);
+    assert.equal(said['index'], started['commitIndex'], 'the replay is to the commit index the core started with');
+    assert.ok(appliedWhenSaid >= (said['index'] as number), `said once applied there: applied ${appliedWhenSaid}`);
+    assert.ok(typeof said['ms'] === 'number' && said['ms'] >= 0);
+    assert.equal(logged.get(follower.id)!.filter((l) => l.msg === 'replayed').length, 1, 'once');
+  });
 });
 
 test('a restart whose snapshot will not decode beside the running core: start() rejects with why, and the node it started is stopped', async () => {
