@@ -7,6 +7,7 @@ import type { LoadResult } from './load.js';
 import { fmt, markdownTable, type SystemName } from './report.js';
 import type { RestartResult } from './restart-probe.js';
 import type { MemberReading } from './scale-systems.js';
+import type { StartupPhase } from './raftkv-startup.js';
 import { maxOf, median } from './stats.js';
 
 export const READING_PHASES = ['after-load', 'after-settle', 'after-stability'] as const;
@@ -99,9 +100,14 @@ export function formatReadings(system: SystemName, phase: ReadingPhase, readings
 
 export function formatRestart(system: SystemName, r: RestartResult, metrics: MetricLines): string {
   metrics.add('restart_first_ack_ms', system, { member: r.firstAckMember ?? '-' }, r.firstAckMs, 0);
+  // A member answers a write once it has replayed its own log, leader or not (it forwards the
+  // write): the first acknowledged write follows the earliest replay's end, not the leader's.
+  const earliest = r.phases.filter((p) => p.phase === 'replayed').reduce<StartupPhase | null>((a, p) => (a === null || p.ms < a.ms ? p : a), null);
+  if (earliest !== null) metrics.add('restart_earliest_replayed_ms', system, { member: earliest.member }, earliest.ms, 0);
   const out = [
     `${system} restart after kill -9 of every member (kill took ${fmt(r.killMs, 0)} ms): first acknowledged write ${fmt(r.firstAckMs, 0)} ms after the spawn, through ${r.firstAckMember ?? 'no member'}`
-      + ` (${r.failedAttempts} PUTs failed before it${r.lastError !== null ? `; last: ${r.lastError}` : ''})`,
+      + ` (${r.failedAttempts} PUTs failed before it${r.lastError !== null ? `; last: ${r.lastError}` : ''})`
+      + (earliest !== null ? `; the earliest replay ended at ${fmt(earliest.ms, 0)} ms (${earliest.member})` : ''),
   ];
   for (const m of r.members) {
     metrics.add('restart_up_ms', system, { member: m.member }, m.upMs, 0);

@@ -120,6 +120,14 @@ test('a tiny run against raftkv: every phase prints sane numbers, no errors, not
   const phases = metrics.filter((m) => m.metric === 'restart_phase_ms');
   for (const member of ['n1', 'n2', 'n3']) assert.ok(phases.some((p) => p.labels['member'] === member && p.labels['phase'] === 'serving'), `${member} logged no serving`);
   assert.ok(phases.some((p) => p.labels['phase'] === 'leader'), 'no node logged becoming leader');
+  // The load's 2,000 writes are a tail every member replays (no snapshot is due): the earliest
+  // end of a replay is reported beside the first write.
+  const replays = phases.filter((p) => p.labels['phase'] === 'replayed');
+  assert.equal(replays.length, 3, 'each member logged the end of its replay');
+  const earliest = one('restart_earliest_replayed_ms');
+  assert.equal(earliest.value, Math.min(...replays.map((p) => p.value)));
+  assert.equal(earliest.labels['member'], replays.find((p) => p.value === earliest.value)!.labels['member']);
+  assert.match(run.output, /the earliest replay ended at \d+ ms \(n[123]\)/);
 
   const windows = all('stability_ops_per_second');
   assert.equal(windows.length, 3);
@@ -259,7 +267,7 @@ test('stability compares the first and the last minute, each at most half the ru
   assert.equal(short.ratio, 0.8);
 });
 
-test('a member\'s restart phases come from its latest start\'s log lines, the core with the log it replays', () => {
+test('a member\'s restart phases come from its latest start\'s log lines, the core with the log it replays, and the end of that replay', () => {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-startup-phases-'));
   try {
     const file = join(dir, 'n1.log');
@@ -273,6 +281,7 @@ test('a member\'s restart phases come from its latest start\'s log lines, the co
       JSON.stringify({ time: at(1_400), msg: 'state machine loaded' }),
       JSON.stringify({ time: at(1_500), msg: 'role changed', role: 'leader' }),
       JSON.stringify({ time: at(1_600), msg: 'role changed', role: 'leader' }),
+      JSON.stringify({ time: at(2_300), msg: 'replayed', index: 293_650, ms: 2_250 }),
     ].join('\n'));
     const phases = startupPhases('n1', file, Date.UTC(2026, 0, 1));
     assert.deepEqual(phases, [
@@ -280,6 +289,7 @@ test('a member\'s restart phases come from its latest start\'s log lines, the co
       { member: 'n1', phase: 'core', ms: 900, detail: 'tail 93,650' },
       { member: 'n1', phase: 'loaded', ms: 1_400 },
       { member: 'n1', phase: 'leader', ms: 1_500 },
+      { member: 'n1', phase: 'replayed', ms: 2_300 },
     ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
