@@ -54,13 +54,12 @@ async function makeMembers(root: string): Promise<Member[]> {
 interface MemberOptions {
   readonly snapshotEntries: number;
   readonly catchUp: number;
-  readonly makeMachine?: () => ListMachine;
   readonly logger?: (id: NodeId) => NodeLogger;
 }
 
 async function startMember(m: Member, members: readonly Member[], opts: MemberOptions): Promise<void> {
   const storage = await FileStorage.open(m.dir);
-  m.sm = opts.makeMachine?.() ?? new ListMachine();
+  m.sm = new ListMachine();
   const transport = new TcpTransport({
     id: m.id,
     listenHost: '127.0.0.1',

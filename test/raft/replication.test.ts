@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NotLeaderError } from '../../src/raft/index.js';
+import { entryBytes } from '../../src/raft/log.js';
 import type { AppendEntries, Message } from '../../src/raft/index.js';
 import { Network, PAPER, bytes, entry, ofType, stateOf } from './harness.js';
 import type { NodeOptions } from './harness.js';
@@ -208,6 +209,22 @@ test('flow control: a replicating follower is sent a whole window at once, in me
   // Those were taken, not delivered: the leader resends what b lacks.
   net.tick(10);
   assert.equal(net.raft('b').lastIndex, 12);
+});
+
+test('flow control: maxInflightBytes bounds the window in bytes below maxBytesPerMessage × maxInflightMessages', () => {
+  // Entry bytes of each message a proposal of ten entries sends to b at once.
+  const windowOf = (maxInflightBytes: number | undefined): number[] => {
+    const net = elected({ ...PAPER, maxBytesPerMessage: 100, maxInflightMessages: 4, ...(maxInflightBytes !== undefined ? { maxInflightBytes } : {}) });
+    const a = net.node('a');
+    a.raft.proposeBatch(Array.from({ length: 10 }, (_, i) => bytes(String(i).padStart(40, '.'))));
+    const carrying = appendsTo(a.drain().messages, 'b').filter((m) => m.entries.length > 0);
+    return carrying.map((m) => m.entries.reduce((n, e) => n + entryBytes(e), 0));
+  };
+  assert.equal(windowOf(undefined).length, 4, 'the default (16 MiB) leaves the message count to bind');
+  const bounded = windowOf(150);
+  const total = bounded.reduce((n, b) => n + b, 0);
+  assert.ok(bounded.length < 4, `the byte bound binds first: ${bounded.join(' + ')}`);
+  assert.ok(total - bounded.at(-1)! < 150 && total >= 150, `sent until 150 bytes were in flight: ${bounded.join(' + ')}`);
 });
 
 test('flow control: a follower far behind is caught up a window per round trip once its probe is answered', () => {
