@@ -40,7 +40,7 @@ import { registerNodeMetrics } from './node-metrics.js';
 import { registerRuntimeMetrics, type RuntimeMetrics } from './runtime-metrics.js';
 import { PEER_REFUSALS, PeerAccess } from './peer-access.js';
 import { checkInitialCluster, DEFAULT_NODE_CONFIG, type NodeConfig } from './node-config.js';
-import { KvService } from './service.js';
+import { KvService, appendForwardedWhileLoading, type Authorize } from './service.js';
 import { backupRoute } from './backup-route.js';
 import { RequestStats, UI_NODE_PEER_PATH, UiHub } from './ui-hub.js';
 import { UiFiles } from './ui-static.js';
@@ -178,6 +178,8 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     // 2. Both ports, before the data dir is written.
     const identity = new ClusterIdentity(plan.file?.clusterId ?? null, plan.file?.founding ?? null, new Set(plan.file?.founders ?? []));
     const { stateMachine: kvStateMachine, backend } = createKvBackend({ maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes });
+    const authorizer = auth;
+    const authorize: Authorize | null = authorizer === undefined ? null : (principal, actions) => authorizeActions(authorizer, principal, actions);
     const sm = new ServiceStateMachine(kvStateMachine);
     const blocked = io.blockedPeers;
     const access = new PeerAccess(cfg.id, identity, sm as ServiceStateMachine<unknown>, new Set(Object.keys(plan.file?.peers ?? {})));
@@ -200,10 +202,11 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       onUnreachable: (peer) => node?.reportUnreachable(peer),
       onSnapshotStatus: (peer, ok) => node?.reportSnapshot(peer, ok),
       onRequest: async (from, payload) => {
-        if (answer === null) throw new Error(`${cfg.id} is still starting`);
         if (!access.isMember(from)) throw new Error(`${from} is not a member of this cluster`);
         if (blocked?.has(from) === true && !isUiAsk(payload)) throw new Error(`${cfg.id} is partitioned from ${from}`);
+        // Proposals from the core's start on (appendForwardedWhileLoading), the rest once serving.
         if (payload[0] === PROPOSALS_KIND && appendProposals !== null) return encodeProposalsAnswer(appendProposals(decodeProposals(payload), from));
+        if (answer === null) throw new Error(`${cfg.id} is still starting`);
         return answer(decodeForwardedRequest(payload), from);
       },
       logger: { debug: logger.debug, info: logger.info, warn: logger.warn, error: logger.error },
@@ -282,6 +285,9 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       onCoreStarted: (core) => {
         node = core;
         access.node = core;
+        // A restart's first write need not wait for this node's own load if it leads: a member
+        // that has loaded its state forwards writes here, and they commit and apply there.
+        appendProposals = appendForwardedWhileLoading(core, backend, authorize, loadingBudgetBytes(cfg.quotaBytes));
         // The store's base reads its records from the newest snapshot's file, not from memory. A
         // snapshot taken here is written straight into its file (FileStorage's writer, which the
         // store always takes), and the store reads its base back from there as it finishes:
@@ -380,7 +386,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
     });
     undo.push(() => uiHub.close());
     extraRoutes = (r) => membership(r) ?? coordination(r) ?? leases.routes(r) ?? locks(r) ?? backups.route(r) ?? watches.route(r) ?? uiHub.route(r);
-    appendProposals = (proposals, from) => service.appendForwarded(proposals, from, auth === undefined ? null : (principal, actions) => authorizeActions(auth, principal, actions));
+    appendProposals = (proposals, from) => service.appendForwarded(proposals, from, authorize);
     answer = async (req, from) => encodeForwardedResponse(await http.answerForwarded(req, from));
     http.attach(service);
     watches.start();
@@ -488,6 +494,14 @@ function loadClientTls(cfg: NodeConfig): HttpTlsOptions | undefined {
     ...(t.trustedCaFile !== null ? { ca: pem(t.trustedCaFile, 'trusted CA (--trusted-ca-file)') } : {}),
     requireClientCert: t.clientCertAuth,
   };
+}
+
+/**
+ * The growing writes a leader takes while it still loads its state (appendForwardedWhileLoading):
+ * a 64th of --quota-bytes, 16 MiB at most, so past the quota by no more than that.
+ */
+export function loadingBudgetBytes(quotaBytes: number): number {
+  return Math.min(Math.floor(quotaBytes / 64), 16 * 2 ** 20);
 }
 
 /** API.md: serving a non-loopback address without TLS or without --auth-file earns a warning. */

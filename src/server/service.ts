@@ -65,6 +65,46 @@ export interface KvServiceOptions<R> {
 
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
 
+/** Judges whether the principal a forwarding member names may take `actions` (with --auth-file); throws if not. */
+export type Authorize = (principal: string | null, actions: readonly Action[]) => void;
+
+/**
+ * What a leader checks of a command another member forwarded, before it appends it: that it is
+ * a write this node can decode, that the principal named may make it (`authorize`), and for
+ * one that grows the store, that there is room (`space`, given its bytes).
+ */
+function checkForwarded<R>(backend: KvBackend<R>, { command, principal }: ForwardedProposal, authorize: Authorize | null, space: (bytes: number) => void): void {
+  const { grows, actions } = backend.checkEncoded(command);
+  authorize?.(principal, actions);
+  if (grows) space(command.length);
+}
+
+function diskFull(id: NodeId): ApiError {
+  return new ApiError('NO_SPACE', `the disk of ${id} is full; writes are refused until space is freed (reads and deletes still work)`);
+}
+
+/**
+ * Leader side of proposal batches before this node's service is up (KvService.appendForwarded
+ * after): while a restart loads the state machine beside the running core, another member that
+ * has loaded its own can take writes, and a leader still loading appends what it forwards
+ * instead of refusing it. Nothing here needs the store but the quota, whose size is not known
+ * until the load ends: growing commands are taken up to `budgetBytes` in all, then refused with
+ * 503 STARTING (clients retry), so a store at its quota can pass it by that much at most, which
+ * the NO_SPACE alarm shows once the load is done (KvService.alarms). Everything else is checked
+ * as after: the command, the principal, a full disk.
+ */
+export function appendForwardedWhileLoading<R>(node: RaftNode<R>, backend: KvBackend<R>, authorize: Authorize | null, budgetBytes: number): (proposals: readonly ForwardedProposal[], from: NodeId) => ProposalsAnswer {
+  let taken = 0;
+  return (proposals, from) =>
+    appendForwarded(node, proposals, from, (proposal) =>
+      checkForwarded(backend, proposal, authorize, (bytes) => {
+        if (node.isOutOfSpace) throw diskFull(node.id);
+        if (taken + bytes > budgetBytes) throw new ApiError('STARTING', `${node.id} is still loading its state and has taken as much as it takes before it knows the store's size`);
+        taken += bytes;
+      }),
+    );
+}
+
 export class KvService<R> implements KvApi {
   readonly id: NodeId;
   private readonly node: RaftNode<R | undefined>;
@@ -120,12 +160,8 @@ export class KvService<R> implements KvApi {
    * Leader side of a follower's proposal batch (proposals.ts). `authorize` (with --auth-file)
    * judges the principal the follower names by this node's own file.
    */
-  appendForwarded(proposals: readonly ForwardedProposal[], from: NodeId, authorize: ((principal: string | null, actions: readonly Action[]) => void) | null): ProposalsAnswer {
-    return appendForwarded(this.node, proposals, from, ({ command, principal }) => {
-      const { grows, actions } = this.backend.checkEncoded(command);
-      authorize?.(principal, actions);
-      if (grows) this.checkSpace(command.length);
-    });
+  appendForwarded(proposals: readonly ForwardedProposal[], from: NodeId, authorize: Authorize | null): ProposalsAnswer {
+    return appendForwarded(this.node, proposals, from, (proposal) => checkForwarded(this.backend, proposal, authorize, (bytes) => this.checkSpace(bytes)));
   }
 
   leaderUrl(): string | null {
@@ -268,7 +304,7 @@ export class KvService<R> implements KvApi {
 
   /** 507 for a write that would grow the store past the quota, or while the disk is full. */
   private checkSpace(bytes: number): void {
-    if (this.options.isDiskFull?.() === true) throw new ApiError('NO_SPACE', `the disk of ${this.id} is full; writes are refused until space is freed (reads and deletes still work)`);
+    if (this.options.isDiskFull?.() === true) throw diskFull(this.id);
     const size = this.backend.sizeBytes();
     if (size + bytes > this.quotaBytes) {
       this.quotaWanted = bytes;
