@@ -12,6 +12,13 @@ export class CommittedLog {
   private readonly entries: (Entry | undefined)[] = [undefined];
   private readonly seenCommit: number[];
   private highest = 0;
+  /**
+   * seenInTerm[i]: the lowest term any node was in when first seen to hold index i committed.
+   * The entry was committed in that term or an earlier one (the node learned it from a leader of
+   * no later term, or counted it itself). Non-decreasing in i: a node is seen committing a
+   * prefix, and its term only grows.
+   */
+  private readonly seenInTerm: number[] = [0];
 
   constructor(nodes: number) {
     this.seenCommit = new Array<number>(nodes).fill(0);
@@ -32,12 +39,31 @@ export class CommittedLog {
     return this.entries[index];
   }
 
+  /**
+   * The highest index known committed in a term before `term`: what a leader of `term` must hold
+   * (Leader Completeness speaks of leaders of higher terms only). A candidate that collected its
+   * votes before a pause may lead its term after a later term has committed more, and that is
+   * no violation: it can commit nothing, the voters having moved on.
+   */
+  committedBefore(term: number): number {
+    let lo = 0;
+    let hi = this.highest;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.seenInTerm[mid]! < term) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
   observe(slot: number, node: NodeView): void {
     const from = this.seenCommit[slot]!;
     const to = node.commitIndex;
     if (to <= from) return;
     this.seenCommit[slot] = to;
+    while (this.seenInTerm.length <= to) this.seenInTerm.push(Number.POSITIVE_INFINITY);
     for (let i = from + 1; i <= to; i++) {
+      if (node.currentTerm < this.seenInTerm[i]!) this.seenInTerm[i] = node.currentTerm;
       const e = node.entryAt(i);
       const term = e?.term ?? (i === node.snapshotIndex ? node.snapshotTerm : undefined);
       if (term === undefined) continue; // compacted, or covered by a snapshot just installed

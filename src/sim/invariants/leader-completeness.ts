@@ -1,8 +1,10 @@
 // Leader Completeness (Figure 3, §5.4): if a log entry is committed in a given term, that entry
 // will be present in the logs of the leaders for all higher-numbered terms. Checked the moment a
-// node is first seen leading a term: its log must hold every entry known committed so far (all
-// of them from earlier terms, since the new leader has committed nothing yet). Indexes its
-// snapshot covers count as held; the snapshot's own (index, term) must then be committed too.
+// node is first seen leading a term: its log must hold every entry known committed in an earlier
+// term (CommittedLog.committedBefore: one a node was seen holding committed while in an earlier
+// term). Not later ones: a candidate paused with its votes in hand can lead its term after a
+// higher term has committed more. Indexes its snapshot covers count as held; the snapshot's own
+// (index, term) must then be committed too.
 import type { CommittedLog } from './committed-log.js';
 import type { NodeView } from './violation.js';
 import { describeEntry, sameEntry, violation } from './violation.js';
@@ -29,7 +31,7 @@ export class LeaderCompleteness {
   }
 
   check(node: NodeView): void {
-    const committedTo = this.committed.commitIndex;
+    const committedTo = this.committed.committedBefore(node.currentTerm);
     const snapshotIndex = node.snapshotIndex;
     if (snapshotIndex > 0 && snapshotIndex <= committedTo) {
       const t = this.committed.termAt(snapshotIndex);
@@ -38,7 +40,7 @@ export class LeaderCompleteness {
       }
     }
     if (node.lastIndex < committedTo) {
-      violation('Leader Completeness', `${node.id} leads term ${node.currentTerm} with a log ending at ${node.lastIndex}, but ${committedTo} is committed`);
+      violation('Leader Completeness', `${node.id} leads term ${node.currentTerm} with a log ending at ${node.lastIndex}, but ${committedTo} was committed before that term`);
     }
     for (let i = snapshotIndex + 1; i <= committedTo; i++) {
       const t = this.committed.termAt(i);
