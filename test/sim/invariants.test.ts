@@ -100,13 +100,25 @@ test('Leader Completeness: a new leader missing a committed entry is reported', 
   const committed = new CommittedLog(2);
   committed.observe(0, fakeNode({ id: 'n1', log: [1, 1, 2], commit: 3 }));
   const c = new LeaderCompleteness(2, committed);
-  violates('Leader Completeness', () => c.observe(1, fakeNode({ id: 'n2', role: 'leader', term: 4, log: [1, 1] })), /log ending at 2, but 3 is committed/);
+  violates('Leader Completeness', () => c.observe(1, fakeNode({ id: 'n2', role: 'leader', term: 4, log: [1, 1] })), /log ending at 2, but 3 was committed before that term/);
   const c2 = new LeaderCompleteness(2, committed);
   violates('Leader Completeness', () => c2.observe(1, fakeNode({ id: 'n2', role: 'leader', term: 4, log: [1, 1, 3, 4] })), /lacks committed entry 3/);
   const c3 = new LeaderCompleteness(2, committed);
   violates('Leader Completeness', () => c3.observe(1, fakeNode({ id: 'n2', role: 'leader', term: 4, snapshotIndex: 3, snapshotTerm: 3, log: [4] })), /snapshot/);
   // Holding everything (part of it in a snapshot) is fine.
   new LeaderCompleteness(2, committed).observe(1, fakeNode({ id: 'n2', role: 'leader', term: 4, snapshotIndex: 2, snapshotTerm: 1, log: [2, 4] }));
+});
+
+test('Leader Completeness: a leader of a term below the one that committed an entry need not hold it (a paused candidate leading its stale term), one of a higher term must', () => {
+  const committed = new CommittedLog(3);
+  committed.observe(0, fakeNode({ id: 'n1', term: 3, log: [1, 1, 3], commit: 2 }));
+  // n1, leader of term 5, commits index 3 (an entry of term 5) while n2 waits in term 4 with its votes.
+  committed.observe(0, fakeNode({ id: 'n1', role: 'leader', term: 5, log: [1, 1, 5], commit: 3 }));
+  assert.equal(committed.committedBefore(4), 2);
+  assert.equal(committed.committedBefore(6), 3);
+  new LeaderCompleteness(3, committed).observe(1, fakeNode({ id: 'n2', role: 'leader', term: 4, log: [1, 1, 3, 4] }));
+  violates('Leader Completeness', () => new LeaderCompleteness(3, committed).observe(2, fakeNode({ id: 'n3', role: 'leader', term: 6, log: [1, 1, 3] })), /lacks committed entry 3/);
+  violates('Leader Completeness', () => new LeaderCompleteness(3, committed).observe(2, fakeNode({ id: 'n3', role: 'leader', term: 4, log: [1] })), /log ending at 1, but 2 was committed before that term/);
 });
 
 test('State Machine Safety: two nodes committing or applying different entries at one index are reported', () => {
