@@ -1,6 +1,6 @@
 // Counted Commit: a follower that commits by its own count (src/raft/follower.ts,
 // commitFromDurableCopies) claims two durable copies of the entry, its own and its leader's,
-// that together are a majority of its configuration's voters. Checked at that moment against
+// that together are a majority of its configuration's voters, for an entry of its current term. Checked at that moment against
 // what each server's storage really holds (the writes its syncs made durable, the snapshots it
 // installed, what a restart loaded), so a core that counted an unsynced copy, a copy the leader
 // never made durable, or two copies of five, is caught when it commits, not only once a
@@ -132,6 +132,10 @@ export class CountedCommit {
     const what = `${node.id} committed ${index} (term ${term}) by its own count`;
     if (term === undefined || leader === null) violation('Counted Commit', `${what} with no such entry or no leader`);
     if (node.config.votersOutgoing.length > 0) violation('Counted Commit', `${what} under a joint configuration`);
+    // Figure 8 (§5.4.2): copies are counted only for an entry of the current term; an earlier
+    // term's entry is committed by the one of the current term that follows it. The counting step
+    // is the one observed, and it does not move the term after counting.
+    if (term !== node.currentTerm) violation('Counted Commit', `${what} in term ${node.currentTerm}: only an entry of the current term is committed by counting copies`);
     if (!this.logs.holds(node.id, index, term)) violation('Counted Commit', `${what}, but its storage does not hold that entry`);
     if (!this.logs.holds(leader, index, term)) {
       violation('Counted Commit', `${what}, but its leader ${leader}'s storage does not hold that entry`);
