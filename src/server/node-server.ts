@@ -287,7 +287,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
         access.node = core;
         // A restart's first write need not wait for this node's own load if it leads: a member
         // that has loaded its state forwards writes here, and they commit and apply there.
-        appendProposals = appendForwardedWhileLoading(core, backend, authorize, loadingBudgetBytes(cfg.quotaBytes));
+        appendProposals = appendForwardedWhileLoading(core, backend, authorize, cfg.quotaBytes);
         // The store's base reads its records from the newest snapshot's file, not from memory. A
         // snapshot taken here is written straight into its file (FileStorage's writer, which the
         // store always takes), and the store reads its base back from there as it finishes:
@@ -494,14 +494,6 @@ function loadClientTls(cfg: NodeConfig): HttpTlsOptions | undefined {
     ...(t.trustedCaFile !== null ? { ca: pem(t.trustedCaFile, 'trusted CA (--trusted-ca-file)') } : {}),
     requireClientCert: t.clientCertAuth,
   };
-}
-
-/**
- * The growing writes a leader takes while it still loads its state (appendForwardedWhileLoading):
- * a 64th of --quota-bytes, 16 MiB at most, so past the quota by no more than that.
- */
-export function loadingBudgetBytes(quotaBytes: number): number {
-  return Math.min(Math.floor(quotaBytes / 64), 16 * 2 ** 20);
 }
 
 /** API.md: serving a non-loopback address without TLS or without --auth-file earns a warning. */

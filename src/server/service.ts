@@ -84,16 +84,25 @@ function diskFull(id: NodeId): ApiError {
 }
 
 /**
+ * The growing writes a leader takes while it still loads its state (appendForwardedWhileLoading):
+ * a 64th of --quota-bytes, 16 MiB at most, so past the quota by no more than that.
+ */
+export function loadingBudgetBytes(quotaBytes: number): number {
+  return Math.min(Math.floor(quotaBytes / 64), 16 * 2 ** 20);
+}
+
+/**
  * Leader side of proposal batches before this node's service is up (KvService.appendForwarded
  * after): while a restart loads the state machine beside the running core, another member that
  * has loaded its own can take writes, and a leader still loading appends what it forwards
  * instead of refusing it. Nothing here needs the store but the quota, whose size is not known
- * until the load ends: growing commands are taken up to `budgetBytes` in all, then refused with
- * 503 STARTING (clients retry), so a store at its quota can pass it by that much at most, which
- * the NO_SPACE alarm shows once the load is done (KvService.alarms). Everything else is checked
- * as after: the command, the principal, a full disk.
+ * until the load ends: growing commands are taken up to loadingBudgetBytes(quotaBytes) in all,
+ * then refused with 503 STARTING (clients retry), so a store at its quota can pass it by that
+ * much at most, which the NO_SPACE alarm shows once the load is done (KvService.alarms).
+ * Everything else is checked as after: the command, the principal, a full disk.
  */
-export function appendForwardedWhileLoading<R>(node: RaftNode<R>, backend: KvBackend<R>, authorize: Authorize | null, budgetBytes: number): (proposals: readonly ForwardedProposal[], from: NodeId) => ProposalsAnswer {
+export function appendForwardedWhileLoading<R>(node: RaftNode<R>, backend: KvBackend<R>, authorize: Authorize | null, quotaBytes: number): (proposals: readonly ForwardedProposal[], from: NodeId) => ProposalsAnswer {
+  const budgetBytes = loadingBudgetBytes(quotaBytes);
   let taken = 0;
   return (proposals, from) =>
     appendForwarded(node, proposals, from, (proposal) =>

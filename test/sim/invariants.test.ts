@@ -370,10 +370,17 @@ test('Counted Commit: a follower\'s own count must stand on its own and its lead
   // A snapshot the storage installed covers what it holds below it.
   c.installed(2, { index: 3, term: 2, config: voters('n1', 'n2', 'n3') });
   c.observe(2, counted('n3', 3, 2));
-  // Figure 8: in term 3, copies of an entry of term 2 commit nothing, however many are durable.
-  const earlier = { ...fakeNode({ id: 'n3', term: 3, log: [1, 2, 2, 2], commit: 4, config: voters('n1', 'n2', 'n3') }), leaderId: 'n1', commitsCountedAsFollower: 3, lastCountedCommit: 4 };
-  c.synced(0, [entry(4, 2)]);
-  violates('Counted Commit', () => c.observe(2, earlier), /committed 4 \(term 2\) by its own count in term 3: only an entry of the current term/);
+});
+
+test('§5.4.2 Counted Commit (Figure 8): a follower counts copies only of an entry of its current term', () => {
+  const c = new CountedCommit(3);
+  for (let slot = 0; slot < 3; slot++) c.restart(slot, 0, [entry(1, 1), entry(2, 2)]);
+  const counted = (term: number, log: number[]) => ({ ...fakeNode({ id: 'n2', term, log, commit: 2, config: voters('n1', 'n2', 'n3') }), leaderId: 'n1', commitsCountedAsFollower: term, lastCountedCommit: 2 });
+  c.observe(0, { ...fakeNode({ id: 'n1', role: 'leader', term: 2, log: [1, 2] }), leaderId: 'n1', commitsCountedAsFollower: 0, lastCountedCommit: 0 });
+  // In term 2 both durable copies of the term-2 entry make a majority of three.
+  c.observe(1, counted(2, [1, 2]));
+  // In term 3 the same durable copies commit nothing: entry 2 is of an earlier term.
+  violates('Counted Commit', () => c.observe(1, counted(3, [1, 2])), /committed 2 \(term 2\) by its own count in term 3: only an entry of the current term/);
 });
 
 test('Durable Majority (§5.4.2, thesis §10.2.1 and §4.3): a leader\'s commit must be of its term and held by the storage of a majority of its voters, of each half of a joint configuration', () => {

@@ -1,10 +1,11 @@
 // Counted Commit: a follower that commits by its own count (src/raft/follower.ts,
 // commitFromDurableCopies) claims two durable copies of the entry, its own and its leader's,
-// that together are a majority of its configuration's voters, for an entry of its current term. Checked at that moment against
-// what each server's storage really holds (the writes its syncs made durable, the snapshots it
-// installed, what a restart loaded), so a core that counted an unsynced copy, a copy the leader
-// never made durable, or two copies of five, is caught when it commits, not only once a
-// divergent commit follows (State Machine Safety).
+// that together are a majority of its configuration's voters, and an entry of its current term
+// (Figure 8). Checked at that moment against what each server's storage really holds (the writes
+// its syncs made durable, the snapshots it installed, what a restart loaded), so a core that
+// counted an unsynced copy, a copy the leader never made durable, two copies of five, or an
+// earlier term's entry, is caught when it commits, not only once a divergent commit follows
+// (State Machine Safety).
 import type { Entry, NodeId, SnapshotMeta } from '../../raft/index.js';
 import { violation, type MemberView } from './violation.js';
 
