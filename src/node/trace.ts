@@ -1,23 +1,36 @@
 // Off by default: with RAFTKV_TRACE_DIR set, records a wall-clock timestamp (µs resolution,
 // comparable across processes on one machine) at named points along a write's path, keyed by
-// log index, and writes them to DIR/trace-<pid>.txt when the process exits. For measuring where
-// one request's latency goes (docs/benchmarks.md); costs one branch per point when off.
-import { writeFileSync } from 'node:fs';
+// log index, and appends them to DIR/trace-<pid>.txt every quarter second and at exit, so a
+// process killed with SIGKILL (a benchmark's restart) leaves all but its last moments. For
+// measuring where one request's latency goes (docs/benchmarks.md); costs one branch per point
+// when off.
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Message } from '../raft/index.js';
 
 const dir = process.env['RAFTKV_TRACE_DIR'];
 export const isTracing = dir !== undefined && dir !== '';
-const lines: string[] = [];
+const FLUSH_MS = 250;
+const MAX_LINES = 2_000_000;
+let lines: string[] = [];
+let written = 0;
+
+function flush(): void {
+  if (lines.length === 0) return;
+  appendFileSync(join(dir!, `trace-${process.pid}.txt`), lines.join('\n') + '\n');
+  written += lines.length;
+  lines = [];
+}
 
 if (isTracing) {
-  process.on('exit', () => writeFileSync(join(dir!, `trace-${process.pid}.txt`), lines.join('\n') + '\n'));
+  setInterval(flush, FLUSH_MS).unref();
+  process.on('exit', flush);
 }
 
 /** Records that `point` was reached for log index `index`. */
 export function trace(point: string, index: number): void {
-  if (!isTracing || lines.length > 2_000_000) return;
+  if (!isTracing || written + lines.length > MAX_LINES) return;
   lines.push(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${point} ${index}`);
 }
 
