@@ -218,6 +218,13 @@ export interface RestoreSteps {
   step(): boolean;
 }
 
+/**
+ * Parts of a backlog (each `maxCommittedBytesPerReady`) early apply takes while one Ready is in
+ * flight (applyCommittedEarly): enough that a replay goes on beside a sync, few enough that the
+ * sync's completion waits for at most ~4 parts (~30 ms alone, ~150 ms on a shared core).
+ */
+const EARLY_PARTS_PER_READY = 4;
+
 const NOTHING_TO_RESTORE: RestoreSteps = { step: () => true };
 
 /**
@@ -501,6 +508,8 @@ export class Runtime<R = unknown> {
   private isSynced = false;
   /** The current Ready is applied; only its sync is awaited (early apply runs meanwhile). */
   private isAwaitingSync = false;
+  /** Bytes of committed entries applied early while the current Ready is in flight (applyCommittedEarly). */
+  private earlyBytes = 0;
   /** The newest hard state queued since the last sync began, and the one that sync carries. */
   private unsyncedHardState: HardState | null = null;
   private syncingHardState: HardState | null = null;
@@ -877,6 +886,7 @@ export class Runtime<R = unknown> {
   carryOut(rd: Ready): void {
     if (this.current !== null) throw new Error('carryOut() while a Ready is in flight');
     this.current = rd;
+    this.earlyBytes = 0;
     if (this.local !== null) this.stats.readiesBesideSnapshot++;
     this.isSynced = false;
     this.isAwaitingSync = false;
@@ -1062,11 +1072,21 @@ export class Runtime<R = unknown> {
    * would wait for that sync. Apply it now instead, straight from the core's log: every entry up
    * to commitIndex is committed (Log Matching, §5.3). The next Ready repeats these entries in
    * committedEntries, and apply() skips them.
+   *
+   * Each call takes at most a Ready's part (`maxCommittedBytesPerReady`), and all calls while
+   * one Ready is in flight EARLY_PARTS_PER_READY parts: one turn of the loop can bring a burst
+   * of messages (a leader's acknowledgements and heartbeat answers), and with a long backlog (a
+   * restart's replay) a part per message held a replaying leader's loop for 0.5–0.75 s, its
+   * sync's completion waiting behind them, and with it its next Ready and every write forwarded
+   * to it (docs/benchmarks.md, twenty-sixth session).
    */
   private applyCommittedEarly(): void {
     if (this.isRestoring) return;
     const to = Math.min(this.core.commitIndex, this.core.lastIndex);
     if (to <= this.applied) return;
+    const part = this.core.opts.maxCommittedBytesPerReady;
+    const budget = Math.min(part, EARLY_PARTS_PER_READY * part - this.earlyBytes);
+    if (budget <= 0) return;
     const from = this.applied;
     let bytes = 0;
     for (let index = from + 1; index <= to; index++) {
@@ -1074,11 +1094,10 @@ export class Runtime<R = unknown> {
       // Compacted under a snapshot stepped in meanwhile: the next Ready installs it.
       if (e === undefined) break;
       this.applyEntry(e);
-      // Bounded as the core bounds a Ready's committed entries: a long backlog (a restart's
-      // replay) is applied a part per turn, with ticks and messages between.
       bytes += e.data.length;
-      if (bytes >= this.core.opts.maxCommittedBytesPerReady) break;
+      if (bytes >= budget) break;
     }
+    this.earlyBytes += bytes;
     this.stats.appliedEarly += this.applied - from;
     this.releaseReads();
   }

@@ -237,6 +237,38 @@ test('thesis §10.2.1 early apply takes a long backlog a part at a time, as the 
   assert.deepEqual(w.sm.items, ['a', 'b', 'c', 'd', 'e', 'f'].map((v) => v.repeat(100)));
 });
 
+test('thesis §10.2.1 early apply takes a bounded number of parts per Ready in flight, however many messages arrive meanwhile (a burst of acknowledgements does not hold the loop)', () => {
+  const w = new World({}, Number.POSITIVE_INFINITY, false, new ListMachine(), undefined, false, 250);
+  w.elect();
+  // Forty entries of 100 B: a part is three of them (the bound is 250 B), all of them ~13 parts.
+  const values = Array.from({ length: 40 }, (_, i) => `${i}`.padStart(100, '.'));
+  for (const v of values) w.core.propose(encode(v));
+  w.runtime.pump();
+  const last = w.core.lastIndex;
+  w.log.length = 0;
+  const applied = (): number => w.log.filter((l) => l.startsWith('apply')).length;
+  w.ack('b', last);
+  w.ack('c', last);
+  assert.equal(w.core.commitIndex, last, 'all forty committed while our own sync is in flight');
+  assert.ok(applied() >= 1 && applied() <= 3, `one acknowledgement, one part (${applied()} of 40)`);
+  // A burst, as one turn of the loop can bring it: heartbeat answers and repeated acknowledgements.
+  for (let i = 0; i < 20; i++) w.ack(i % 2 === 0 ? 'b' : 'c', last);
+  const early = applied();
+  assert.ok(early > 3, `the replay goes on beside the sync: ${early} applied`);
+  assert.ok(early * 100 <= 4 * 250 + 100, `at most four parts' bytes while one Ready is in flight, not a part per message: ${early} applied`);
+  assert.equal(w.syncs.length, 1, 'the sync is still the one in flight');
+  // The sync completes: the Readies after it take the rest, and early apply gets a new budget
+  // while each of them is in flight.
+  w.completeSync();
+  for (let i = 0; i < 40 && w.runtime.appliedIndex < last; i++) {
+    w.runtime.pump();
+    w.ack('b', last);
+    while (w.syncs.length > 0) w.completeSync();
+  }
+  assert.equal(w.runtime.appliedIndex, last);
+  assert.deepEqual(w.sm.items, values, 'each entry once, in order');
+});
+
 test('a long backlog of committed entries (a replay) is applied a part per pump() when the host takes turns between parts (yielded), at once without the hook', () => {
   const values = [...'abcdefgh'].map((v) => v.repeat(100));
   for (const takesTurns of [true, false]) {
