@@ -17,6 +17,8 @@ export interface StartupPhase {
   readonly ms: number;
   /** What the line adds, if anything: at `core`, the log the state machine will replay after its snapshot (`tail N`). */
   readonly detail?: string;
+  /** CPU time the process had used by then (user and system, all threads), where the line says (`core`, `serving`, `replayed`). */
+  readonly cpuMs?: number;
 }
 
 const EXIT_MARKER = '--- harness:';
@@ -39,11 +41,12 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
   }
   const phases: StartupPhase[] = [];
   const seen = new Set<string>();
+  let cpuMs: unknown;
   const add = (phase: string, time: unknown, detail?: string): void => {
     const at = typeof time === 'string' ? Date.parse(time) : NaN;
     if (seen.has(phase) || !Number.isFinite(at)) return;
     seen.add(phase);
-    phases.push({ member, phase, ms: at - spawnedAtWallMs, ...(detail !== undefined ? { detail } : {}) });
+    phases.push({ member, phase, ms: at - spawnedAtWallMs, ...(detail !== undefined ? { detail } : {}), ...(typeof cpuMs === 'number' && Number.isFinite(cpuMs) ? { cpuMs } : {}) });
   };
   for (const line of lines.slice(from)) {
     if (!line.startsWith('{')) continue;
@@ -53,6 +56,7 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
     } catch {
       continue;
     }
+    cpuMs = (entry as { cpuMs?: unknown }).cpuMs;
     if (entry.msg === 'transport listening') add('listening', entry.time);
     else if (entry.msg === 'storage opened') {
       // The snapshot file's reads begin with the WAL's; `snapshotMs` is what was left of them

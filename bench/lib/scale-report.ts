@@ -114,10 +114,17 @@ export function formatRestart(system: SystemName, r: RestartResult, metrics: Met
     metrics.add('restart_ready_ms', system, { member: m.member }, m.readyMs, 0);
     const phases = r.phases.filter((p) => p.member === m.member);
     for (const p of phases) metrics.add('restart_phase_ms', system, { member: m.member, phase: p.phase }, p.ms, 0);
-    const logged = phases.length === 0 ? '' : `; its log: ${phases.map((p) => `${p.phase} ${fmt(p.ms, 0)}${p.detail !== undefined ? ` (${p.detail})` : ''}`).join(', ')} ms`;
+    for (const p of phases) if (p.cpuMs !== undefined) metrics.add('restart_phase_cpu_ms', system, { member: m.member, phase: p.phase }, p.cpuMs, 0);
+    const logged = phases.length === 0 ? '' : `; its log: ${phases.map((p) => `${p.phase} ${fmt(p.ms, 0)}${phaseNote(p)}`).join(', ')} ms`;
     out.push(`  ${m.member}: serving ${fmt(m.upMs, 0)} ms, ready ${fmt(m.readyMs, 0)} ms${logged}`);
   }
   return out.join('\n');
+}
+
+/** A phase's detail and the CPU its process had used by then, in parentheses: ` (tail 93,650; cpu 410)`. */
+function phaseNote(p: StartupPhase): string {
+  const parts = [...(p.detail !== undefined ? [p.detail] : []), ...(p.cpuMs !== undefined ? [`cpu ${fmt(p.cpuMs, 0)}`] : [])];
+  return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
 }
 
 export function formatStability(system: SystemName, s: Stability, metrics: MetricLines): string {

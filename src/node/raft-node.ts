@@ -126,7 +126,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (snapshot !== null && !isLoadedBeside) options.stateMachine.restore('data' in snapshot ? snapshot.data : readWholeSource(snapshot));
     const node = new RaftNode(options, { ...state, applied }, snapshot, !isEmpty, isLoadedBeside);
     if (onCoreStarted === undefined) return node;
-    node.logger.info('core started', { term: node.core.currentTerm, snapshotIndex: applied, lastIndex: node.core.lastIndex, commitIndex: node.core.commitIndex });
+    node.logger.info('core started', { term: node.core.currentTerm, snapshotIndex: applied, lastIndex: node.core.lastIndex, commitIndex: node.core.commitIndex, cpuMs: processCpuMs() });
     try {
       onCoreStarted(node);
       if (isLoadedBeside) {
@@ -517,7 +517,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   /** After each Ready: the restart's replay is done once the commit index it started with is applied. */
   private checkReplayed(): void {
     if (this.runtime.appliedIndex < this.replayTo) return;
-    this.logger.info('replayed', { index: this.replayTo, ms: Math.round(performance.now() - this.startedAt) });
+    this.logger.info('replayed', { index: this.replayTo, ms: Math.round(performance.now() - this.startedAt), cpuMs: processCpuMs() });
     this.replayTo = 0;
   }
 
@@ -734,3 +734,13 @@ const TRACE_HOOKS: RuntimeHooks<unknown> = {
     traceMessage('send', m);
   },
 };
+
+/**
+ * CPU time this process has used since it started (user and system, all threads), in ms: the
+ * restart's log lines carry it, so a restart's phases say what each cost and not only when it
+ * ended (bench:scale prints them).
+ */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
+}

@@ -8,7 +8,7 @@
 // data dir written. Any failure stops what was started, releases both ports, and, if the data dir
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
 import { memoryReleaser, type MemoryReleaser } from './memory-release.js';
-import { RaftNode, type TakenSnapshot } from '../node/index.js';
+import { RaftNode, processCpuMs, type TakenSnapshot } from '../node/index.js';
 import type { NodeId, RemovedNotice, Snapshot, SnapshotSource } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
 import { acquireDataDirLock, DataDirLockedError, FileStorage, FileWindow, type DataDirLock } from '../storage/index.js';
@@ -397,7 +397,7 @@ export async function startNode(cfg: NodeConfig, io: NodeIo = { notice: (l) => v
       frontEnds.push(frontEnd);
       undo.push(() => frontEnd.close());
     }
-    logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.status().currentTerm, clusterId: identity.presented() });
+    logger.info('serving', { clientAddr: self.clientAddr, peerAddr: self.peerAddr, dataDir: cfg.dataDir, term: started.status().currentTerm, clusterId: identity.presented(), cpuMs: processCpuMs() });
 
     const timers = [
       startSelfRegistration(service, forward, cfg, self, logger),

@@ -267,7 +267,7 @@ test('stability compares the first and the last minute, each at most half the ru
   assert.equal(short.ratio, 0.8);
 });
 
-test('a member\'s restart phases come from its latest start\'s log lines, the core with the log it replays, and the end of that replay', () => {
+test('a member\'s restart phases come from its latest start\'s log lines, the core with the log it replays, the end of that replay, and the CPU used by each where the line says', () => {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-startup-phases-'));
   try {
     const file = join(dir, 'n1.log');
@@ -277,20 +277,22 @@ test('a member\'s restart phases come from its latest start\'s log lines, the co
       '--- harness: n1 exited (SIGKILL)',
       'not json',
       JSON.stringify({ time: at(300), msg: 'transport listening' }),
-      JSON.stringify({ time: at(900), msg: 'core started', snapshotIndex: 200_000, lastIndex: 293_700, commitIndex: 293_650 }),
+      JSON.stringify({ time: at(900), msg: 'core started', snapshotIndex: 200_000, lastIndex: 293_700, commitIndex: 293_650, cpuMs: 610 }),
       JSON.stringify({ time: at(1_400), msg: 'state machine loaded' }),
+      JSON.stringify({ time: at(1_410), msg: 'serving', cpuMs: 1_180 }),
       JSON.stringify({ time: at(1_500), msg: 'role changed', role: 'leader' }),
       JSON.stringify({ time: at(1_600), msg: 'role changed', role: 'leader' }),
-      JSON.stringify({ time: at(2_300), msg: 'replayed', index: 293_650, ms: 2_250 }),
+      JSON.stringify({ time: at(2_300), msg: 'replayed', index: 293_650, ms: 2_250, cpuMs: 'lots' }),
     ].join('\n'));
     const phases = startupPhases('n1', file, Date.UTC(2026, 0, 1));
     assert.deepEqual(phases, [
       { member: 'n1', phase: 'listening', ms: 300 },
-      { member: 'n1', phase: 'core', ms: 900, detail: 'tail 93,650' },
+      { member: 'n1', phase: 'core', ms: 900, detail: 'tail 93,650', cpuMs: 610 },
       { member: 'n1', phase: 'loaded', ms: 1_400 },
+      { member: 'n1', phase: 'serving', ms: 1_410, cpuMs: 1_180 },
       { member: 'n1', phase: 'leader', ms: 1_500 },
       { member: 'n1', phase: 'replayed', ms: 2_300 },
-    ]);
+    ], 'the CPU a line carries, where it is a number');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

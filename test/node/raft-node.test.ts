@@ -331,6 +331,8 @@ test('a restarted member says in its log when it has replayed its log to the com
     assert.equal(said['index'], started['commitIndex'], 'the replay is to the commit index the core started with');
     assert.ok(appliedWhenSaid >= (said['index'] as number), `said once applied there: applied ${appliedWhenSaid}`);
     assert.ok(typeof said['ms'] === 'number' && said['ms'] >= 0);
+    // The CPU the process had used by then, on both lines: what the bench prints beside each phase.
+    assert.ok(typeof started['cpuMs'] === 'number' && typeof said['cpuMs'] === 'number' && said['cpuMs'] >= started['cpuMs'], `cpu ${String(started['cpuMs'])} → ${String(said['cpuMs'])}`);
     assert.equal(logged.get(follower.id)!.filter((l) => l.msg === 'replayed').length, 1, 'once');
   });
 });
