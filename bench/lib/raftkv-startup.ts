@@ -41,8 +41,8 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
   }
   const phases: StartupPhase[] = [];
   const seen = new Set<string>();
-  let cpuMs: unknown;
-  const add = (phase: string, time: unknown, detail?: string): void => {
+  // `cpuMs`: what the line says the process had used (only 'core started', 'serving', 'replayed' say).
+  const add = (phase: string, time: unknown, detail?: string, cpuMs?: unknown): void => {
     const at = typeof time === 'string' ? Date.parse(time) : NaN;
     if (seen.has(phase) || !Number.isFinite(at)) return;
     seen.add(phase);
@@ -56,7 +56,7 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
     } catch {
       continue;
     }
-    cpuMs = (entry as { cpuMs?: unknown }).cpuMs;
+    const { cpuMs } = entry as { cpuMs?: unknown };
     if (entry.msg === 'transport listening') add('listening', entry.time);
     else if (entry.msg === 'storage opened') {
       // The snapshot file's reads begin with the WAL's; `snapshotMs` is what was left of them
@@ -66,11 +66,11 @@ export function startupPhases(member: string, logFile: string, spawnedAtWallMs: 
       add('storage', entry.time);
     } else if (entry.msg === 'core started') {
       const { snapshotIndex, commitIndex } = entry as { snapshotIndex?: unknown; commitIndex?: unknown };
-      add('core', entry.time, typeof snapshotIndex === 'number' && typeof commitIndex === 'number' ? `tail ${(commitIndex - snapshotIndex).toLocaleString('en-US')}` : undefined);
+      add('core', entry.time, typeof snapshotIndex === 'number' && typeof commitIndex === 'number' ? `tail ${(commitIndex - snapshotIndex).toLocaleString('en-US')}` : undefined, cpuMs);
     }
     else if (entry.msg === 'state machine loaded') add('loaded', entry.time);
-    else if (entry.msg === 'serving') add('serving', entry.time);
-    else if (entry.msg === 'replayed') add('replayed', entry.time);
+    else if (entry.msg === 'serving') add('serving', entry.time, undefined, cpuMs);
+    else if (entry.msg === 'replayed') add('replayed', entry.time, undefined, cpuMs);
     else if (entry.msg === 'role changed' && typeof entry.role === 'string') add(entry.role, entry.time);
   }
   return phases;

@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
 import { Gauge, Histogram, ReadCounter, type Registry } from './metrics.js';
+import { processCpuMs } from '../node/index.js';
 
 /** GC pauses run from tens of microseconds (scavenges) to a second (a full mark-compact of a large heap). */
 const GC_BUCKETS_SECONDS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] as const;
@@ -25,10 +26,7 @@ export interface RuntimeMetrics {
 
 export function registerRuntimeMetrics(registry: Registry): RuntimeMetrics {
   const startSeconds = Math.round((Date.now() - performance.now()) / 1000);
-  registry.register(new ReadCounter('process_cpu_seconds_total', 'User and system CPU time spent by this process, in seconds', () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
-  }));
+  registry.register(new ReadCounter('process_cpu_seconds_total', 'User and system CPU time spent by this process, in seconds', () => processCpuMs() / 1000));
   registry.register(new Gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds', () => startSeconds));
   let memory = process.memoryUsage();
   registry.onScrape(() => (memory = process.memoryUsage()));
