@@ -42,6 +42,7 @@ import { TickClock } from './tick-clock.js';
 import { isTracing, trace, traceMessage } from './trace.js';
 import { RecentlyApplied, Waiters } from './waiters.js';
 import { DEFAULT_NODE_OPTIONS, LEADER_COMPLETENESS_ALARM, SILENT_LOGGER, StoppedError, type Applied, type NodeLogger, type NodeStats, type NodeStatus, type RaftNodeOptions } from './options.js';
+import { processCpuMs } from './process-cpu.js';
 
 /** Real time: retries of writes and snapshots on a full disk. */
 const REAL_CLOCK: ClockPort = {
@@ -734,13 +735,3 @@ const TRACE_HOOKS: RuntimeHooks<unknown> = {
     traceMessage('send', m);
   },
 };
-
-/**
- * CPU time this process has used since it started (user and system, all threads), in ms: the
- * restart's log lines carry it, so a restart's phases say what each cost and not only when it
- * ended (bench:scale prints them).
- */
-export function processCpuMs(): number {
-  const u = process.cpuUsage();
-  return Math.round((u.user + u.system) / 1000);
-}

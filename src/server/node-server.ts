@@ -8,7 +8,8 @@
 // data dir written. Any failure stops what was started, releases both ports, and, if the data dir
 // held nothing before, empties it again; startNode then rejects with a StartError of one line.
 import { memoryReleaser, type MemoryReleaser } from './memory-release.js';
-import { RaftNode, processCpuMs, type TakenSnapshot } from '../node/index.js';
+import { RaftNode, type TakenSnapshot } from '../node/index.js';
+import { processCpuMs } from '../node/process-cpu.js';
 import type { NodeId, RemovedNotice, Snapshot, SnapshotSource } from '../raft/index.js';
 import { readPem } from '../security/certs.js';
 import { acquireDataDirLock, DataDirLockedError, FileStorage, FileWindow, type DataDirLock } from '../storage/index.js';

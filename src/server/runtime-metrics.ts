@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
 import { Gauge, Histogram, ReadCounter, type Registry } from './metrics.js';
-import { processCpuMs } from '../node/index.js';
+import { processCpuMs } from '../node/process-cpu.js';
 
 /** GC pauses run from tens of microseconds (scavenges) to a second (a full mark-compact of a large heap). */
 const GC_BUCKETS_SECONDS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] as const;
